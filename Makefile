@@ -1,0 +1,39 @@
+# wsctl — the two commands a newcomer needs: `make demo` and `make test`.
+GO ?= go
+GOFLAGS ?=
+TEST_TIMEOUT ?= 20m
+BIN := bin
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+
+.PHONY: all build deps test fmt-check vet demo bench clean
+
+all: build
+
+build:
+	@mkdir -p $(BIN)
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...
+
+# Installs HAProxy, nginx and socat with apt-get when missing.
+deps:
+	@bash scripts/deps.sh
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+# Everything CI runs: install what is missing, format and vet checks, then all
+# tests including the integration tests against real haproxy and nginx.
+test: deps fmt-check vet
+	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+# Renders the basic example, starts three wsecho backends and HAProxy in a
+# temp dir, proves WebSockets flow through, and stops everything on exit.
+demo: deps build
+	@bash scripts/demo.sh
+
+clean:
+	rm -rf $(BIN)

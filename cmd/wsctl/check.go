@@ -1,0 +1,99 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wsctl/wsctl/proxy"
+)
+
+// CheckOptions are the flags of wsctl check.
+type CheckOptions struct {
+	IO     *IOStreams
+	Gen    GenerateOptions
+	Strict bool
+	// Dir is where relative paths in the config (certificates) resolve.
+	Dir string
+}
+
+// NewCmdCheck builds `wsctl check`.
+func NewCmdCheck(io *IOStreams, runF func(*CheckOptions) error) *cobra.Command {
+	opts := &CheckOptions{IO: io}
+	cmd := &cobra.Command{
+		Use:   "check",
+		Short: "Render the config and validate it with the real haproxy or nginx binary",
+		Long: `Render the config, then validate it with the real binary (haproxy -c,
+nginx -t) and report each complaint against the generated line. It also
+checks that this host's open-file limit can carry the spec's connections.
+
+Exit 0 valid, 1 rejected (or warnings with --strict), 2 error (bad spec,
+binary missing).`,
+		Example: `  # Validate the basic example with the installed HAProxy
+  WSCTL_RUN_DIR=/tmp/ws wsctl check -c examples/basic/wsctl.yaml
+
+  # ... and its nginx rendering, failing on warnings too
+  WSCTL_RUN_DIR=/tmp/ws wsctl check -c examples/basic/wsctl.yaml --target nginx --strict`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if runF != nil {
+				return runF(opts)
+			}
+			return checkRun(opts)
+		},
+	}
+	opts.Gen.addFlags(cmd)
+	cmd.Flags().BoolVar(&opts.Strict, "strict", false, "treat the binary's warnings as errors")
+	cmd.Flags().StringVar(&opts.Dir, "dir", "", "directory relative paths in the config resolve against (default: current)")
+	return cmd
+}
+
+func checkRun(opts *CheckOptions) error {
+	g, err := opts.Gen.generate()
+	if err != nil {
+		return err
+	}
+	target := g.Model.Target
+	failed := false
+	if limit, err := proxy.FileLimit(); err == nil {
+		if p := proxy.HostProblem(g.Model, limit); p != nil {
+			fmt.Fprintf(opts.IO.Out, "host: %s: %s\n", p.Severity, p.Message)
+			failed = true
+		}
+	}
+	res, err := proxy.Validator{Dir: opts.Dir, Strict: opts.Strict}.Validate(context.Background(), target, g.Config)
+	var rejected *proxy.Rejected
+	switch {
+	case errors.As(err, &rejected):
+		fmt.Fprintf(opts.IO.Out, "%s rejected the generated config:\n", rejected.Binary)
+		printProblems(opts.IO.Out, rejected.Problems)
+		if len(rejected.Problems) == 0 {
+			fmt.Fprintln(opts.IO.Out, rejected.Output)
+		}
+		return errDiffers
+	case err != nil:
+		return err
+	}
+	printProblems(opts.IO.Out, res.Warnings)
+	if failed {
+		return errDiffers
+	}
+	fmt.Fprintf(opts.IO.Out, "%s: config for %d backend(s) is valid\n", res.Binary, len(g.Model.Backends))
+	return nil
+}
+
+func printProblems(w io.Writer, problems []proxy.Problem) {
+	for _, p := range problems {
+		if p.Line > 0 {
+			fmt.Fprintf(w, "  line %d: %s: %s\n", p.Line, p.Severity, p.Message)
+			if p.Text != "" {
+				fmt.Fprintf(w, "    %d | %s\n", p.Line, p.Text)
+			}
+			continue
+		}
+		fmt.Fprintf(w, "  %s: %s\n", p.Severity, p.Message)
+	}
+}

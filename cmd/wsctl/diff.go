@@ -1,0 +1,60 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/aymanbagabas/go-udiff"
+	"github.com/spf13/cobra"
+)
+
+// DiffOptions are the flags of wsctl diff.
+type DiffOptions struct {
+	IO      *IOStreams
+	Gen     GenerateOptions
+	Against string
+}
+
+// NewCmdDiff builds `wsctl diff`.
+func NewCmdDiff(io *IOStreams, runF func(*DiffOptions) error) *cobra.Command {
+	opts := &DiffOptions{IO: io}
+	cmd := &cobra.Command{
+		Use:   "diff --against FILE",
+		Short: "Show how the deployed config differs from the generated one",
+		Long: `Print a unified diff from FILE (the deployed config) to the config the
+spec generates. Exit 0 when identical, 1 when they differ, 2 on error (missing
+file, bad spec), so a pipeline can gate on it.`,
+		Example: `  # In CI: fail when the deployed config drifted from the spec
+  wsctl diff -c wsctl.yaml --against /etc/haproxy/haproxy.cfg`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if runF != nil {
+				return runF(opts)
+			}
+			return diffRun(opts)
+		},
+	}
+	opts.Gen.addFlags(cmd)
+	cmd.Flags().StringVar(&opts.Against, "against", "", "the deployed config to compare with (required)")
+	_ = cmd.MarkFlagRequired("against")
+	return cmd
+}
+
+func diffRun(opts *DiffOptions) error {
+	deployed, err := os.ReadFile(opts.Against)
+	if err != nil {
+		return fmt.Errorf("diff: %w", err)
+	}
+	g, err := opts.Gen.generate()
+	if err != nil {
+		return err
+	}
+	d := udiff.Unified(opts.Against, "generated", string(deployed), string(g.Config))
+	if d == "" {
+		return nil
+	}
+	if _, err := fmt.Fprint(opts.IO.Out, d); err != nil {
+		return err
+	}
+	return errDiffers
+}

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wsctl/wsctl/proxy"
+)
+
+// RenderOptions are the flags of wsctl render.
+type RenderOptions struct {
+	IO  *IOStreams
+	Gen GenerateOptions
+	// Output is the file to write; "" prints to stdout.
+	Output string
+}
+
+// NewCmdRender builds `wsctl render`.
+func NewCmdRender(io *IOStreams, runF func(*RenderOptions) error) *cobra.Command {
+	opts := &RenderOptions{IO: io}
+	cmd := &cobra.Command{
+		Use:   "render",
+		Short: "Render the HAProxy or nginx config from the spec",
+		Long: `Render the proxy config from the spec and the discovered servers.
+
+The output is deterministic: the same spec renders byte-identical output. With
+-o the file is replaced atomically (temp file, fsync, rename) and left alone
+when its bytes are already the same. render does not validate: use
+wsctl check for that.`,
+		Example: `  # Print the HAProxy config of the basic example
+  WSCTL_RUN_DIR=/tmp/ws wsctl render -c examples/basic/wsctl.yaml
+
+  # Write the nginx variant atomically
+  wsctl render -c wsctl.yaml --target nginx -o /etc/nginx/nginx.conf`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if runF != nil {
+				return runF(opts)
+			}
+			return renderRun(opts)
+		},
+	}
+	opts.Gen.addFlags(cmd)
+	cmd.Flags().StringVarP(&opts.Output, "output", "o", "", "write the config to this file atomically instead of stdout")
+	return cmd
+}
+
+func renderRun(opts *RenderOptions) error {
+	g, err := opts.Gen.generate()
+	if err != nil {
+		return err
+	}
+	if opts.Output == "" {
+		_, err := opts.IO.Out.Write(g.Config)
+		return err
+	}
+	changed, err := proxy.WriteAtomic(opts.Output, g.Config)
+	if err != nil {
+		return err
+	}
+	if changed {
+		fmt.Fprintf(opts.IO.ErrOut, "wrote %s\n", opts.Output)
+	} else {
+		fmt.Fprintf(opts.IO.ErrOut, "%s unchanged\n", opts.Output)
+	}
+	return nil
+}

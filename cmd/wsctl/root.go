@@ -1,0 +1,63 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+// NewCmdRoot builds the command tree. Each subcommand lives in its own file
+// as an options struct, a constructor and a run function.
+func NewCmdRoot(io *IOStreams) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "wsctl",
+		Short: "Control plane for WebSocket load balancing with HAProxy and nginx",
+		Long: `wsctl renders WebSocket-correct HAProxy and nginx configurations from a
+declarative wsctl.yaml, checks and lints them in CI, and drives HAProxy's
+runtime API so deploys drain WebSockets instead of dropping them.
+
+Exit codes: 0 ok/identical, 1 differs or findings, 2 error, 3 drain timed out.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       version,
+	}
+	root.SetIn(io.In)
+	root.SetOut(io.Out)
+	root.SetErr(io.ErrOut)
+	root.AddCommand(
+		NewCmdRender(io, nil),
+		NewCmdDiff(io, nil),
+		NewCmdCheck(io, nil),
+		NewCmdVersion(io),
+	)
+	return root
+}
+
+// Main runs wsctl with args and returns the process exit code.
+func Main(args []string, io *IOStreams) int {
+	root := NewCmdRoot(io)
+	root.SetArgs(args)
+	err := root.Execute()
+	code := exitCode(err)
+	if err != nil && code == exitError {
+		fmt.Fprintf(io.ErrOut, "wsctl: %v\n", err)
+	}
+	return code
+}
+
+// NewCmdVersion prints the version.
+func NewCmdVersion(io *IOStreams) *cobra.Command {
+	return &cobra.Command{
+		Use:     "version",
+		Short:   "Print the wsctl version",
+		Example: "  wsctl version",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			_, err := fmt.Fprintf(io.Out, "wsctl %s\n", version)
+			return err
+		},
+	}
+}

@@ -1,0 +1,42 @@
+package lbtest
+
+import (
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// HAProxy is a master-worker HAProxy started by a test.
+type HAProxy struct {
+	Dir          string // the temp dir holding the config and sockets
+	Config       string // path of the config file
+	MasterSocket string // the master CLI (-S)
+	Proc         *Process
+}
+
+// StartHAProxy writes config to dir/haproxy.cfg and starts HAProxy in
+// master-worker mode with its master CLI on dir/master.sock. It waits until
+// adminSocket (the stats socket the config declares; empty to skip) answers.
+// Use Dir (a fresh t.TempDir when dir is empty) for the paths inside config.
+func StartHAProxy(t testing.TB, dir, config, adminSocket string) *HAProxy {
+	t.Helper()
+	bin := Binary(t, "haproxy")
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	h := &HAProxy{Dir: dir, Config: filepath.Join(dir, "haproxy.cfg"), MasterSocket: filepath.Join(dir, "master.sock")}
+	if err := os.WriteFile(h.Config, []byte(config), 0o644); err != nil {
+		t.Fatalf("write haproxy config: %v", err)
+	}
+	h.Proc = Start(t, bin, "-W", "-db", "-S", h.MasterSocket, "-f", h.Config)
+	WaitUnix(t, h.MasterSocket, 10*time.Second)
+	if adminSocket != "" {
+		WaitUnix(t, adminSocket, 10*time.Second)
+	}
+	return h
+}
+
+// Reload asks the master to reload its configuration (SIGUSR2).
+func (h *HAProxy) Reload(t testing.TB) { h.Proc.Signal(t, syscall.SIGUSR2) }

@@ -1,0 +1,229 @@
+// Package lbtest starts the real components integration tests talk to —
+// HAProxy in master-worker mode, nginx, wsecho backends — on loopback, in the
+// test's temp dir, and stops every one of them by PID when the test ends.
+package lbtest
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Binary returns the path of an external program a test needs. Outside CI a
+// missing program skips the test with the command that installs it; in CI
+// (CI set in the environment) it fails, so no integration test is silently
+// skipped there.
+func Binary(t testing.TB, name string) string {
+	t.Helper()
+	path, err := exec.LookPath(name)
+	if err == nil {
+		return path
+	}
+	for _, dir := range []string{"/usr/sbin", "/usr/local/sbin", "/sbin"} {
+		if p := filepath.Join(dir, name); isExecutable(p) {
+			return p
+		}
+	}
+	msg := fmt.Sprintf("%s not found: install it with `make deps` (apt-get install %s)", name, debianPackage(name))
+	if os.Getenv("CI") != "" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+	return ""
+}
+
+func debianPackage(name string) string {
+	if name == "nginx" {
+		return "nginx-light"
+	}
+	return name
+}
+
+func isExecutable(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.Mode()&0o111 != 0
+}
+
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("free port: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// Addr returns "127.0.0.1:PORT" for a free port.
+func Addr(t testing.TB) string {
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(FreePort(t)))
+}
+
+// WaitTCP waits until addr accepts TCP connections.
+func WaitTCP(t testing.TB, addr string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not listening after %s: %v", addr, timeout, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// WaitUnix waits until the unix socket at path accepts connections.
+func WaitUnix(t testing.TB, path string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		c, err := net.DialTimeout("unix", path, 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("socket %s not ready after %s: %v", path, timeout, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Process is a program started by a test.
+type Process struct {
+	Cmd    *exec.Cmd
+	PID    int
+	output syncBuffer
+	done   chan struct{}
+}
+
+// Output returns what the process wrote to stdout and stderr so far.
+func (p *Process) Output() string { return p.output.String() }
+
+// Exited reports whether the process has ended.
+func (p *Process) Exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Wait waits up to timeout for the process to end and reports whether it did.
+func (p *Process) Wait(timeout time.Duration) bool {
+	select {
+	case <-p.done:
+		return true
+	case <-time.After(timeout):
+		return false
+	}
+}
+
+// Signal sends sig to the process.
+func (p *Process) Signal(t testing.TB, sig syscall.Signal) {
+	t.Helper()
+	if err := syscall.Kill(p.PID, sig); err != nil {
+		t.Fatalf("signal %v to pid %d: %v", sig, p.PID, err)
+	}
+}
+
+// Start runs name with args. When the test ends the process gets SIGTERM,
+// then SIGKILL if it is still there after five seconds, and is reaped.
+func Start(t testing.TB, name string, args ...string) *Process {
+	t.Helper()
+	p := &Process{Cmd: exec.Command(name, args...), done: make(chan struct{})}
+	p.Cmd.Stdout = &p.output
+	p.Cmd.Stderr = &p.output
+	if err := p.Cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	p.PID = p.Cmd.Process.Pid
+	go func() {
+		_ = p.Cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		if p.Exited() {
+			return
+		}
+		_ = syscall.Kill(p.PID, syscall.SIGTERM)
+		if !p.Wait(5 * time.Second) {
+			_ = syscall.Kill(p.PID, syscall.SIGKILL)
+			<-p.done
+		}
+		if t.Failed() {
+			t.Logf("output of %s (pid %d):\n%s", filepath.Base(name), p.PID, p.Output())
+		}
+	})
+	return p
+}
+
+var (
+	buildMu    sync.Mutex
+	buildCache = map[string]string{}
+)
+
+// GoBinary builds the main package pkg (a path relative to the module root,
+// e.g. "cmd/wsecho") once per test process and returns the binary's path.
+// The binary lives in a directory removed by the test that built it last.
+func GoBinary(t testing.TB, pkg string) string {
+	t.Helper()
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	if p, ok := buildCache[pkg]; ok && isExecutable(p) {
+		return p
+	}
+	dir := t.TempDir()
+	out := filepath.Join(dir, filepath.Base(pkg))
+	cmd := exec.Command("go", "build", "-o", out, "./"+pkg)
+	cmd.Dir = ModuleRoot(t)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build %s: %v\n%s", pkg, err, b)
+	}
+	buildCache[pkg] = out
+	return out
+}
+
+// ModuleRoot returns the repository's root directory.
+func ModuleRoot(t testing.TB) string {
+	t.Helper()
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		t.Fatal("lbtest: cannot locate source file")
+	}
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+// syncBuffer is a bytes.Buffer safe for the process's writer goroutines and
+// the test reading it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

@@ -1,0 +1,151 @@
+// Package model is the desired state: the spec joined with discovered
+// instances, normalised, sorted and with every derived value computed, so the
+// templates only read fields and the same input always renders the same bytes.
+package model
+
+// Model is the whole desired state of one proxy.
+type Model struct {
+	// Target is the proxy the model was built for: "haproxy" or "nginx".
+	Target string
+	// Source names the spec file the model came from (for the header).
+	Source string
+	// Connections is the expected concurrent WebSockets; MaxConn adds
+	// headroom to it and is HAProxy's global and per-frontend maxconn.
+	Connections int
+	MaxConn     int
+	Heartbeat   string
+	Timeouts    Timeouts
+	HAProxy     HAProxy
+	Nginx       Nginx
+	Frontends   []Frontend // sorted by name
+	Backends    []Backend  // sorted by name
+}
+
+// Timeouts are formatted for both proxies ("90s", "1h", "500ms").
+type Timeouts struct {
+	Connect, Client, Server, HTTPRequest, Queue, Tunnel, ClientFin, ServerFin string
+}
+
+// HAProxy holds HAProxy's global settings.
+type HAProxy struct {
+	AdminSocket   string
+	MasterSocket  string
+	HardStopAfter string
+	Log           string // empty: no log line
+}
+
+// Nginx holds nginx's main-context settings.
+type Nginx struct {
+	WorkerProcesses string // "auto" or a number
+	// WorkerConnections counts both sides of every proxied WebSocket: each
+	// worker may end up holding all of them, so each is sized for all.
+	WorkerConnections     int
+	RlimitNofile          int
+	WorkerShutdownTimeout string
+	PidFile               string
+	ErrorLog              string
+	TempDir               string // empty: nginx's compiled-in paths
+}
+
+// Frontend is a listener: an HAProxy frontend, an nginx server block.
+type Frontend struct {
+	Name string
+	Bind string // address:port as written ("*:443" becomes ":443")
+	// Proto is "https" when TLS terminates here, else "http"; it is sent
+	// as X-Forwarded-Proto.
+	Proto string
+	TLS   *TLS
+	// Routes in match order (HAProxy use_backend rules).
+	Routes         []Route
+	DefaultBackend string
+	// WebSocketACL is true when a route matches on the Upgrade header.
+	WebSocketACL bool
+	// Locations are the same routes as nginx locations, longest path last.
+	Locations []Location
+}
+
+// TLS is a certificate the frontend terminates TLS with.
+type TLS struct{ Cert, Key string }
+
+// Route is one use_backend rule.
+type Route struct {
+	// PathACL names the ACL matching Path ("" when the route has no path).
+	PathACL   string
+	Path      string
+	WebSocket bool
+	Backend   string
+}
+
+// Location is an nginx location and where its requests go.
+type Location struct {
+	Path string
+	// Upgrade serves WebSocket upgrades, Plain every other request; ""
+	// answers 404.
+	Upgrade, Plain string
+	// Map is the variable (without $) holding the upstream when Upgrade and
+	// Plain differ; "" when they are the same.
+	Map string
+}
+
+// Backend is a pool of servers.
+type Backend struct {
+	Name string
+	// Balance is HAProxy's `balance` argument ("leastconn", "source",
+	// "hash req.cook(room)", "url_param room", "hdr(X-Room)").
+	Balance string
+	// HashConsistent renders `hash-type consistent`.
+	HashConsistent bool
+	// NginxBalance is the upstream's balancing directive ("least_conn",
+	// "hash $remote_addr consistent"); "" is nginx's round-robin.
+	NginxBalance string
+	Cookie       *Cookie // nil: no stickiness
+	Health       Health
+	Slowstart    string // "" when disabled
+	// ServerMaxConn caps WebSockets per server (0: no cap).
+	ServerMaxConn int
+	// Servers are the discovered servers sorted by name, then the spare
+	// slots, disabled.
+	Servers []Server
+}
+
+// Cookie is HAProxy's sticky cookie.
+type Cookie struct {
+	Name string
+	// Secure is set when every listener routing to the backend uses TLS.
+	Secure bool
+	// Dynamic cookies are derived from the server's address (with Key), so
+	// the cookie follows an address when slots are refilled at runtime.
+	Dynamic bool
+	Key     string
+}
+
+// Health is the active check.
+type Health struct {
+	Path      string
+	Host      string
+	WebSocket bool
+	Interval  string
+	Fall      int
+	Rise      int
+	// FailTimeout is nginx's passive-check window (interval × fall).
+	FailTimeout string
+}
+
+// Server is one server line.
+type Server struct {
+	Name   string
+	Host   string
+	Port   int
+	Weight int
+	// Cookie is the server's sticky cookie value ("" with dynamic cookies
+	// or no stickiness).
+	Cookie string
+	// Disabled servers are spare slots (or drained ones): rendered
+	// `disabled` in HAProxy, absent in nginx.
+	Disabled bool
+	// Slot marks a spare slot.
+	Slot bool
+}
+
+// Addr is host:port.
+func (s Server) Addr() string { return joinHostPort(s.Host, s.Port) }

@@ -1,0 +1,207 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Binaries wsctl validates with. Both are looked up in PATH and then in the
+// sbin directories Debian installs them to.
+const (
+	HAProxyBinary = "haproxy"
+	NginxBinary   = "nginx"
+)
+
+// validateTimeout bounds one run of the proxy binary.
+const validateTimeout = 30 * time.Second
+
+// ErrBinaryNotFound is returned when the proxy binary is not installed.
+var ErrBinaryNotFound = errors.New("binary not found")
+
+// Problem is one complaint of the proxy binary about a config.
+type Problem struct {
+	Severity string // "error" or "warning"
+	Line     int    // line in the validated config, 0 when not given
+	Message  string
+	Text     string // that line of the config, trimmed
+}
+
+// Rejected is returned when the proxy binary refuses a config.
+type Rejected struct {
+	Binary   string
+	Problems []Problem // errors and warnings, in output order
+	Output   string    // everything the binary printed
+}
+
+func (r *Rejected) Error() string {
+	for _, p := range r.Problems {
+		if p.Severity == "error" {
+			return fmt.Sprintf("%s rejected the config: line %d: %s", r.Binary, p.Line, p.Message)
+		}
+	}
+	return fmt.Sprintf("%s rejected the config: %s", r.Binary, strings.TrimSpace(lastLine(r.Output)))
+}
+
+// Result is a successful validation; Warnings may still be set.
+type Result struct {
+	Binary   string
+	Warnings []Problem
+}
+
+// Validator runs the real proxy binary on a config.
+type Validator struct {
+	// Dir is the working directory the binary runs in, which relative paths
+	// in the config (certificates) resolve against; "" is the current one.
+	Dir string
+	// Strict makes warnings fatal (haproxy -dW; nginx has no warnings mode,
+	// so its warnings become errors here).
+	Strict bool
+}
+
+// Validate checks config (the text of a whole config file) for target
+// ("haproxy" or "nginx") with the real binary.
+func (v Validator) Validate(ctx context.Context, target string, config []byte) (*Result, error) {
+	bin, err := FindBinary(target)
+	if err != nil {
+		return nil, err
+	}
+	tmp, err := os.MkdirTemp("", "wsctl-check-")
+	if err != nil {
+		return nil, fmt.Errorf("validate: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	file := filepath.Join(tmp, target+".conf")
+	if err := os.WriteFile(file, config, 0o600); err != nil {
+		return nil, fmt.Errorf("validate: %w", err)
+	}
+	var args []string
+	switch target {
+	case HAProxyBinary:
+		args = []string{"-c", "-f", file}
+		if v.Strict {
+			args = append([]string{"-dW"}, args...)
+		}
+	case NginxBinary:
+		args = []string{"-t", "-q", "-e", "stderr", "-c", file}
+		if v.Dir != "" {
+			args = append(args, "-p", v.Dir)
+		}
+	default:
+		return nil, fmt.Errorf("validate: unknown target %q", target)
+	}
+	ctx, cancel := context.WithTimeout(ctx, validateTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Dir = v.Dir
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	runErr := cmd.Run()
+	problems := parseProblems(target, file, out.String(), config)
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("validate: %s did not finish within %s", bin, validateTimeout)
+	}
+	var exitErr *exec.ExitError
+	if runErr != nil && !errors.As(runErr, &exitErr) {
+		return nil, fmt.Errorf("validate: run %s: %w", bin, runErr)
+	}
+	var warnings []Problem
+	for _, p := range problems {
+		if p.Severity == "warning" {
+			warnings = append(warnings, p)
+		}
+	}
+	if runErr != nil || (v.Strict && len(warnings) > 0) {
+		return nil, &Rejected{Binary: filepath.Base(bin), Problems: problems, Output: out.String()}
+	}
+	return &Result{Binary: filepath.Base(bin), Warnings: warnings}, nil
+}
+
+// FindBinary returns the path of the proxy binary for target.
+func FindBinary(target string) (string, error) {
+	if p, err := exec.LookPath(target); err == nil {
+		return p, nil
+	}
+	for _, dir := range []string{"/usr/sbin", "/usr/local/sbin", "/sbin"} {
+		p := filepath.Join(dir, target)
+		if fi, err := os.Stat(p); err == nil && fi.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	pkg := target
+	if target == NginxBinary {
+		pkg = "nginx-light"
+	}
+	return "", fmt.Errorf("validate: %s: %w (install it: apt-get install %s)", target, ErrBinaryNotFound, pkg)
+}
+
+var (
+	// [ALERT]    (123) : config : parsing [/tmp/x.cfg:12] : unknown keyword …
+	haproxyLine = regexp.MustCompile(`^\[(ALERT|WARNING)\]\s+\(\d+\)\s*:\s*(.*)$`)
+	haproxyPos  = regexp.MustCompile(`\[([^\[\]]+):(\d+)\]`)
+	// nginx: [emerg] unknown directive "foo" in /tmp/x.conf:12
+	// 2026/11/23 15:36:42 [emerg] 20000#20000: unknown directive … (with -e stderr)
+	nginxLine = regexp.MustCompile(`^(?:nginx: |\S+ \S+ )\[(emerg|alert|crit|error|warn)\] (?:\d+#\d+: )?(.*?)(?: in (\S+):(\d+))?$`)
+)
+
+func parseProblems(target, file, output string, config []byte) []Problem {
+	lines := strings.Split(string(config), "\n")
+	text := func(n int) string {
+		if n < 1 || n > len(lines) {
+			return ""
+		}
+		return strings.TrimSpace(lines[n-1])
+	}
+	var problems []Problem
+	for _, l := range strings.Split(output, "\n") {
+		l = strings.TrimSpace(l)
+		var p Problem
+		switch target {
+		case HAProxyBinary:
+			m := haproxyLine.FindStringSubmatch(l)
+			if m == nil {
+				continue
+			}
+			p.Severity, p.Message = "error", m[2]
+			if m[1] == "WARNING" {
+				p.Severity = "warning"
+			}
+			if pos := haproxyPos.FindStringSubmatch(m[2]); pos != nil && pos[1] == file {
+				p.Line, _ = strconv.Atoi(pos[2])
+			}
+			p.Message = strings.TrimPrefix(strings.ReplaceAll(p.Message, file, "config"), "config : ")
+		case NginxBinary:
+			m := nginxLine.FindStringSubmatch(l)
+			if m == nil {
+				continue
+			}
+			p.Severity, p.Message = "error", m[2]
+			if m[1] == "warn" {
+				p.Severity = "warning"
+			}
+			if m[3] == file {
+				p.Line, _ = strconv.Atoi(m[4])
+			}
+			p.Message = strings.ReplaceAll(p.Message, file, "config")
+		}
+		p.Text = text(p.Line)
+		problems = append(problems, p)
+	}
+	return problems
+}
+
+func lastLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		return s[i+1:]
+	}
+	return s
+}

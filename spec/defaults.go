@@ -1,0 +1,90 @@
+package spec
+
+import "time"
+
+// Defaults, in one place. Durations derived from the heartbeat are computed in
+// Default.
+const (
+	DefaultProxy          = "haproxy"
+	DefaultHeartbeat      = 30 * time.Second
+	DefaultConnections    = 5000
+	DefaultBalance        = "leastconn"
+	DefaultHealthPath     = "/health"
+	DefaultHealthHost     = "localhost"
+	DefaultHealthInterval = 5 * time.Second
+	DefaultHealthFall     = 3
+	DefaultHealthRise     = 2
+	DefaultDrainTimeout   = 10 * time.Minute
+	DefaultSlowstart      = 30 * time.Second
+	DefaultWeight         = 100
+	DefaultHardStopAfter  = 30 * time.Minute
+	DefaultNginxPidFile   = "/run/nginx.pid"
+	DefaultNginxErrorLog  = "stderr"
+	DefaultAdminSocket    = "/run/haproxy/admin.sock"
+	DefaultMasterSocket   = "/run/haproxy/master.sock"
+	// tunnelHeartbeats is how many heartbeats an idle tunnel survives: one
+	// lost or late heartbeat must not cut anyone.
+	tunnelHeartbeats = 3
+)
+
+// Default fills every unset field with its default.
+func (s *Spec) Default() {
+	setString(&s.Proxy, DefaultProxy)
+	setDuration(&s.Heartbeat, DefaultHeartbeat)
+	if s.Connections == 0 {
+		s.Connections = DefaultConnections
+	}
+	t := &s.Timeouts
+	setDuration(&t.Connect, 5*time.Second)
+	setDuration(&t.Client, 30*time.Second)
+	setDuration(&t.Server, 30*time.Second)
+	setDuration(&t.HTTPRequest, 10*time.Second)
+	setDuration(&t.Queue, 30*time.Second)
+	setDuration(&t.Tunnel, tunnelHeartbeats*s.Heartbeat.D())
+	setDuration(&t.ClientFin, 30*time.Second)
+	setDuration(&t.ServerFin, 30*time.Second)
+	for i := range s.Backends {
+		s.Backends[i].defaults()
+	}
+	setString(&s.HAProxy.AdminSocket, DefaultAdminSocket)
+	setString(&s.HAProxy.MasterSocket, DefaultMasterSocket)
+	setDuration(&s.HAProxy.HardStopAfter, DefaultHardStopAfter)
+	setDuration(&s.Nginx.WorkerShutdownTimeout, DefaultHardStopAfter)
+	setString(&s.Nginx.PidFile, DefaultNginxPidFile)
+	setString(&s.Nginx.ErrorLog, DefaultNginxErrorLog)
+}
+
+func (b *Backend) defaults() {
+	setString(&b.Balance, DefaultBalance)
+	setString(&b.Health.Path, DefaultHealthPath)
+	setString(&b.Health.Host, DefaultHealthHost)
+	setDuration(&b.Health.Interval, DefaultHealthInterval)
+	if b.Health.Fall == 0 {
+		b.Health.Fall = DefaultHealthFall
+	}
+	if b.Health.Rise == 0 {
+		b.Health.Rise = DefaultHealthRise
+	}
+	setDuration(&b.DrainTimeout, DefaultDrainTimeout)
+	if b.Slowstart == nil {
+		d := Duration(DefaultSlowstart)
+		b.Slowstart = &d
+	}
+	for i := range b.Servers {
+		if b.Servers[i].Weight == 0 {
+			b.Servers[i].Weight = DefaultWeight
+		}
+	}
+}
+
+func setString(p *string, def string) {
+	if *p == "" {
+		*p = def
+	}
+}
+
+func setDuration(p *Duration, def time.Duration) {
+	if *p == 0 {
+		*p = Duration(def)
+	}
+}

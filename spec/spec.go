@@ -1,0 +1,178 @@
+// Package spec loads wsctl.yaml: the declarative description of a WebSocket
+// load-balancing setup. Load decodes it strictly (an unknown key is an error
+// with its line), expands ${VAR} and ${VAR:-default} in values, applies the
+// defaults (defaults.go is the one place they live) and validates it, so every
+// error names the file, the line and the field.
+package spec
+
+// Spec is a whole wsctl.yaml.
+type Spec struct {
+	// Proxy is the default render target: "haproxy" (default) or "nginx".
+	Proxy string `yaml:"proxy"`
+	// Heartbeat is how often clients or servers send traffic (ping/pong or
+	// messages) on an idle WebSocket. Idle timeouts derive from it and must
+	// exceed it.
+	Heartbeat Duration `yaml:"heartbeat"`
+	// Connections is the expected number of concurrent WebSockets across all
+	// listeners. It sizes maxconn, worker_connections and the fd limits.
+	Connections int        `yaml:"connections"`
+	Timeouts    Timeouts   `yaml:"timeouts"`
+	Listeners   []Listener `yaml:"listeners"`
+	Backends    []Backend  `yaml:"backends"`
+	HAProxy     HAProxy    `yaml:"haproxy"`
+	Nginx       Nginx      `yaml:"nginx"`
+	// Templates overrides the embedded templates; empty fields keep them.
+	Templates Templates `yaml:"templates"`
+
+	// File is the path the spec was loaded from ("" when parsed from memory).
+	File string `yaml:"-"`
+	// doc locates fields for error messages.
+	doc *document
+}
+
+// Timeouts are the proxy's timeouts. Zero values are derived from Heartbeat.
+type Timeouts struct {
+	Connect     Duration `yaml:"connect"`      // TCP connect to a backend (default 5s)
+	Client      Duration `yaml:"client"`       // client idle during the HTTP phase (default 30s)
+	Server      Duration `yaml:"server"`       // server idle during the HTTP phase (default 30s)
+	HTTPRequest Duration `yaml:"http_request"` // whole request headers, incl. the upgrade (default 10s)
+	Queue       Duration `yaml:"queue"`        // waiting for a server slot (default 30s)
+	// Tunnel is the idle timeout of an upgraded connection (HAProxy
+	// `timeout tunnel`, nginx `proxy_read_timeout`/`proxy_send_timeout`).
+	// Default: three heartbeats, so one lost heartbeat does not cut anyone.
+	Tunnel    Duration `yaml:"tunnel"`
+	ClientFin Duration `yaml:"client_fin"` // half-closed client side (default 30s)
+	ServerFin Duration `yaml:"server_fin"` // half-closed server side (default 30s)
+}
+
+// Listener is where clients connect: an HAProxy frontend, an nginx server.
+type Listener struct {
+	Name string `yaml:"name"`
+	// Bind is "address:port" ("*:443" or ":443" for every address).
+	Bind string `yaml:"bind"`
+	// TLS terminates TLS at the proxy when set.
+	TLS *TLS `yaml:"tls"`
+	// Routes are tried in order; the first match wins.
+	Routes []Route `yaml:"routes"`
+	// DefaultBackend serves requests no route matched (plain HTTP). Empty:
+	// HAProxy answers 503, nginx 404.
+	DefaultBackend string `yaml:"default_backend"`
+}
+
+// TLS is a certificate the proxy terminates TLS with.
+type TLS struct {
+	// Cert is a PEM file. HAProxy wants the key in it (or beside it as
+	// Cert+".key"); nginx uses Key when set, else Cert for both.
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
+}
+
+// Route sends matching requests to a backend. With both Path and WebSocket
+// set, only WebSocket upgrades under Path match.
+type Route struct {
+	// Path is a path prefix, matched like nginx `location /p` and HAProxy
+	// `path_beg /p`.
+	Path string `yaml:"path"`
+	// WebSocket matches requests carrying `Upgrade: websocket`.
+	WebSocket bool   `yaml:"websocket"`
+	Backend   string `yaml:"backend"`
+}
+
+// Backend is a pool of servers.
+type Backend struct {
+	Name string `yaml:"name"`
+	// Balance is leastconn (default), roundrobin, source (client address,
+	// consistent hashing) or hash (consistent hashing on HashKey).
+	Balance string `yaml:"balance"`
+	// HashKey is what balance hash hashes: "cookie:NAME", "header:NAME" or
+	// "url_param:NAME" (a chat room id, say).
+	HashKey string `yaml:"hash_key"`
+	Sticky  Sticky `yaml:"sticky"`
+	Health  Health `yaml:"health"`
+	// DrainTimeout bounds how long a removed server keeps its WebSockets
+	// before the rest are closed (default 10m).
+	DrainTimeout Duration `yaml:"drain_timeout"`
+	// Slowstart ramps a returning server's weight up over this time so the
+	// reconnect wave does not stampede it (default 30s; 0s disables).
+	Slowstart *Duration `yaml:"slowstart"`
+	// Slots is the number of spare server slots rendered disabled, which the
+	// runtime API can fill without a reload.
+	Slots int `yaml:"slots"`
+	// ServerMaxConn caps the WebSockets per server (0: no cap). A WebSocket
+	// counts for its whole life; the excess queues, then gets 503.
+	ServerMaxConn int `yaml:"server_maxconn"`
+	// Servers are the statically known servers (static discovery).
+	Servers []Server `yaml:"servers"`
+}
+
+// Sticky is session affinity.
+type Sticky struct {
+	// Cookie is the name of the cookie HAProxy inserts (empty: no
+	// stickiness). It is rendered `insert indirect nocache httponly`, plus
+	// `secure` when every listener routing here terminates TLS.
+	Cookie string `yaml:"cookie"`
+	// DynamicKey seeds dynamic cookies for slots (default: derived from the
+	// backend name). Dynamic cookies follow a server's address, not its slot.
+	DynamicKey string `yaml:"dynamic_key"`
+	// NginxFallback is what nginx renders instead, since open-source nginx
+	// cannot insert a cookie: "hash" hashes on the cookie (`hash
+	// $cookie_NAME consistent`; the application must set it). Empty: render
+	// for nginx fails with an error saying so.
+	NginxFallback string `yaml:"nginx_fallback"`
+}
+
+// Health is the active health check (HAProxy; nginx open source only has
+// passive checks: max_fails/fail_timeout).
+type Health struct {
+	Path string `yaml:"path"` // default /health
+	// WebSocket makes the check a real WebSocket handshake expecting 101
+	// instead of a GET expecting 200.
+	WebSocket bool     `yaml:"websocket"`
+	Host      string   `yaml:"host"`     // Host header sent (default localhost)
+	Interval  Duration `yaml:"interval"` // default 5s
+	Fall      int      `yaml:"fall"`     // failures before down (default 3)
+	Rise      int      `yaml:"rise"`     // successes before up (default 2)
+}
+
+// Server is one backend server.
+type Server struct {
+	// Name is the server's name in the proxy and on the runtime socket.
+	Name    string `yaml:"name"`
+	Address string `yaml:"address"` // host:port
+	Weight  int    `yaml:"weight"`  // 1–256 (default 100)
+}
+
+// HAProxy holds HAProxy's process settings.
+type HAProxy struct {
+	// AdminSocket is the stats socket at level admin that wsctl drives.
+	AdminSocket string `yaml:"admin_socket"`
+	// MasterSocket is the master CLI, enabled on HAProxy's command line
+	// (`haproxy -W -S PATH`); wsctl reloads through it.
+	MasterSocket string `yaml:"master_socket"`
+	// HardStopAfter bounds how long old workers keep WebSockets after a
+	// reload (default 30m).
+	HardStopAfter Duration `yaml:"hard_stop_after"`
+	// Log is a log target ("stderr", "/dev/log", "127.0.0.1:514");
+	// empty: no logging.
+	Log string `yaml:"log"`
+}
+
+// Nginx holds nginx's process settings.
+type Nginx struct {
+	// WorkerProcesses is the number of workers (0: auto).
+	WorkerProcesses int `yaml:"worker_processes"`
+	// WorkerShutdownTimeout bounds how long old workers keep WebSockets
+	// after a reload (default 30m).
+	WorkerShutdownTimeout Duration `yaml:"worker_shutdown_timeout"`
+	PidFile               string   `yaml:"pid_file"`  // default /run/nginx.pid
+	ErrorLog              string   `yaml:"error_log"` // default stderr
+	// TempDir holds nginx's temp files (default: nginx's compiled-in paths).
+	TempDir string `yaml:"temp_dir"`
+}
+
+// Templates points at user templates that replace the embedded ones. They get
+// the same model and the same sprig functions.
+type Templates struct {
+	HAProxy string `yaml:"haproxy"`
+	Nginx   string `yaml:"nginx"`
+}
