@@ -113,7 +113,10 @@ func fieldOf(s *spec.Spec, l spec.Listener) string {
 }
 
 func frontend(l spec.Listener) Frontend {
-	f := Frontend{Name: l.Name, Bind: strings.TrimPrefix(l.Bind, "*"), Proto: "http", DefaultBackend: l.DefaultBackend}
+	f := Frontend{Name: l.Name, Bind: l.Bind, Proto: "http", DefaultBackend: l.DefaultBackend}
+	if strings.HasPrefix(f.Bind, ":") {
+		f.Bind = "*" + f.Bind // nginx wants a host; both read "*" as every address
+	}
 	if l.TLS != nil {
 		f.Proto = "https"
 		f.TLS = &TLS{Cert: l.TLS.Cert, Key: l.TLS.Key}

@@ -50,7 +50,7 @@ type Nginx struct {
 // Frontend is a listener: an HAProxy frontend, an nginx server block.
 type Frontend struct {
 	Name string
-	Bind string // address:port as written ("*:443" becomes ":443")
+	Bind string // address:port (":443" becomes "*:443")
 	// Proto is "https" when TLS terminates here, else "http"; it is sent
 	// as X-Forwarded-Proto.
 	Proto string

@@ -59,8 +59,9 @@ type Result struct {
 
 // Validator runs the real proxy binary on a config.
 type Validator struct {
-	// Dir is the working directory the binary runs in, which relative paths
-	// in the config (certificates) resolve against; "" is the current one.
+	// Dir is where relative paths in the config (certificates) resolve:
+	// HAProxy runs in it, nginx reads its copy of the config from it (nginx
+	// resolves against the config's directory). "" is the current one.
 	Dir string
 	// Strict makes warnings fatal (haproxy -dW; nginx has no warnings mode,
 	// so its warnings become errors here).
@@ -74,13 +75,23 @@ func (v Validator) Validate(ctx context.Context, target string, config []byte) (
 	if err != nil {
 		return nil, err
 	}
-	tmp, err := os.MkdirTemp("", "wsctl-check-")
+	// nginx resolves relative paths (certificates, includes) against the
+	// config file's own directory, so its copy is written into Dir.
+	tmpDir := ""
+	if target == NginxBinary {
+		tmpDir = v.Dir
+	}
+	f, err := os.CreateTemp(tmpDir, ".wsctl-check-*.conf")
 	if err != nil {
 		return nil, fmt.Errorf("validate: %w", err)
 	}
-	defer os.RemoveAll(tmp)
-	file := filepath.Join(tmp, target+".conf")
-	if err := os.WriteFile(file, config, 0o600); err != nil {
+	file := f.Name()
+	defer os.Remove(file)
+	_, err = f.Write(config)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		return nil, fmt.Errorf("validate: %w", err)
 	}
 	var args []string

@@ -166,7 +166,8 @@ type Nginx struct {
 	WorkerShutdownTimeout Duration `yaml:"worker_shutdown_timeout"`
 	PidFile               string   `yaml:"pid_file"`  // default /run/nginx.pid
 	ErrorLog              string   `yaml:"error_log"` // default stderr
-	// TempDir holds nginx's temp files (default: nginx's compiled-in paths).
+	// TempDir holds nginx's temp files (default: nginx's compiled-in
+	// paths). It must exist: nginx creates the subdirectories, not it.
 	TempDir string `yaml:"temp_dir"`
 }
 

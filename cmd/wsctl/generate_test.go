@@ -1,0 +1,164 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/wsctl/wsctl/internal/lbtest"
+)
+
+// testIO returns streams writing into buffers.
+func testIO() (*IOStreams, *bytes.Buffer, *bytes.Buffer) {
+	var out, errOut bytes.Buffer
+	return &IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}, &out, &errOut
+}
+
+// basicSpec returns the path of the basic example with WSCTL_RUN_DIR set to a
+// temp dir.
+func basicSpec(t *testing.T) string {
+	t.Helper()
+	t.Setenv("WSCTL_RUN_DIR", t.TempDir())
+	return filepath.Join(lbtest.ModuleRoot(t), "examples", "basic", "wsctl.yaml")
+}
+
+func writeFile(t *testing.T, path, text string) string {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestMainExitCodes(t *testing.T) {
+	spec := basicSpec(t)
+	dir := t.TempDir()
+	deployed := filepath.Join(dir, "haproxy.cfg")
+	broken := writeFile(t, filepath.Join(dir, "broken.yaml"), "proxy: haproxy\nbogus: 1\n")
+	tests := []struct {
+		name     string
+		args     []string
+		wantCode int
+		wantOut  string // substring of stdout
+		wantErr  string // substring of stderr
+	}{
+		{"render writes", []string{"render", "-c", spec, "-o", deployed}, 0, "", "wrote " + deployed},
+		{"render unchanged", []string{"render", "-c", spec, "-o", deployed}, 0, "", "unchanged"},
+		{"diff identical", []string{"diff", "-c", spec, "--against", deployed}, 0, "", ""},
+		{"diff against nginx differs", []string{"diff", "-c", spec, "--target", "nginx", "--against", deployed}, 1, "+worker_processes auto;", ""},
+		{"diff missing file", []string{"diff", "-c", spec, "--against", filepath.Join(dir, "nope")}, 2, "", "nope: no such file"},
+		{"bad spec", []string{"render", "-c", broken}, 2, "", "broken.yaml:2: bogus: unknown key"},
+		{"missing spec", []string{"check", "-c", filepath.Join(dir, "absent.yaml")}, 2, "", "absent.yaml: no such file"},
+		{"unknown target", []string{"render", "-c", spec, "--target", "envoy"}, 2, "", `unknown target "envoy"`},
+		{"version", []string{"version"}, 0, "wsctl ", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			io, out, errOut := testIO()
+			code := Main(tt.args, io)
+			if code != tt.wantCode {
+				t.Errorf("exit %d, want %d\nstdout: %s\nstderr: %s", code, tt.wantCode, out, errOut)
+			}
+			if !strings.Contains(out.String(), tt.wantOut) {
+				t.Errorf("stdout %q does not contain %q", out, tt.wantOut)
+			}
+			if !strings.Contains(errOut.String(), tt.wantErr) {
+				t.Errorf("stderr %q does not contain %q", errOut, tt.wantErr)
+			}
+		})
+	}
+}
+
+// TestBadSpecWritesNothing proves a broken spec leaves the output file as it
+// was.
+func TestBadSpecWritesNothing(t *testing.T) {
+	dir := t.TempDir()
+	out := writeFile(t, filepath.Join(dir, "haproxy.cfg"), "deployed\n")
+	bad := writeFile(t, filepath.Join(dir, "wsctl.yaml"), "heartbeat: 30s\ntimeouts:\n  tunnel: 10s\n")
+	io, _, errOut := testIO()
+	if code := Main([]string{"render", "-c", bad, "-o", out}, io); code != 2 {
+		t.Fatalf("exit %d, want 2", code)
+	}
+	if !strings.Contains(errOut.String(), "wsctl.yaml:3: timeouts.tunnel: 10s must be above the heartbeat") {
+		t.Errorf("stderr: %s", errOut)
+	}
+	if got, _ := os.ReadFile(out); string(got) != "deployed\n" {
+		t.Errorf("output file changed to %q", got)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 2 {
+		t.Errorf("stray files: %v", entries)
+	}
+}
+
+func TestCheck(t *testing.T) {
+	spec := basicSpec(t)
+	for _, target := range []string{"haproxy", "nginx"} {
+		t.Run(target, func(t *testing.T) {
+			lbtest.Binary(t, target)
+			if target == "nginx" {
+				if err := os.MkdirAll(filepath.Join(os.Getenv("WSCTL_RUN_DIR"), "nginx"), 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			io, out, errOut := testIO()
+			if code := Main([]string{"check", "-c", spec, "--target", target, "--strict"}, io); code != 0 {
+				t.Errorf("exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
+			}
+			if !strings.Contains(out.String(), "is valid") {
+				t.Errorf("stdout: %s", out)
+			}
+		})
+	}
+}
+
+// TestCheckRejectsBadTemplate renders through a user template the binary
+// refuses and expects exit 1 with the offending generated line.
+func TestCheckRejectsBadTemplate(t *testing.T) {
+	lbtest.Binary(t, "haproxy")
+	spec := basicSpec(t)
+	tmpl := writeFile(t, filepath.Join(t.TempDir(), "bad.tmpl"), "global\n    maxconn {{ .MaxConn }}\n    tune.nonsense {{ .MaxConn | add 1 }}\n")
+	io, out, errOut := testIO()
+	if code := Main([]string{"check", "-c", spec, "--template", tmpl}, io); code != 1 {
+		t.Fatalf("exit %d, want 1\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+	if !strings.Contains(out.String(), "line 3: error") || !strings.Contains(out.String(), "3 | tune.nonsense 4401") {
+		t.Errorf("stdout does not point at line 3:\n%s", out)
+	}
+}
+
+func TestRenderUserTemplateErrors(t *testing.T) {
+	spec := basicSpec(t)
+	tmpl := writeFile(t, filepath.Join(t.TempDir(), "typo.tmpl"), "maxconn {{ .MaxConns }}\n")
+	io, _, errOut := testIO()
+	if code := Main([]string{"render", "-c", spec, "--template", tmpl}, io); code != 2 {
+		t.Fatalf("exit %d, want 2", code)
+	}
+	if !strings.Contains(errOut.String(), "typo.tmpl") || !strings.Contains(errOut.String(), "MaxConns") {
+		t.Errorf("stderr: %s", errOut)
+	}
+}
+
+func TestNginxStickyCookieNeedsFallback(t *testing.T) {
+	dir := t.TempDir()
+	spec := writeFile(t, filepath.Join(dir, "wsctl.yaml"), `listeners:
+  - name: f
+    bind: 127.0.0.1:8080
+    default_backend: ws
+backends:
+  - name: ws
+    sticky:
+      cookie: SERVERID
+    servers:
+      - name: a
+        address: 127.0.0.1:9001
+`)
+	io, _, errOut := testIO()
+	if code := Main([]string{"render", "-c", spec, "--target", "nginx"}, io); code != 2 {
+		t.Fatalf("exit %d, want 2", code)
+	}
+	if !strings.Contains(errOut.String(), "wsctl.yaml:7: backends[0].sticky: open-source nginx cannot insert a sticky cookie") {
+		t.Errorf("stderr: %s", errOut)
+	}
+}

@@ -1,0 +1,157 @@
+package spec
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+const validSpec = `proxy: haproxy
+heartbeat: 20s
+connections: 1000
+listeners:
+  - name: front
+    bind: 127.0.0.1:8080
+    routes:
+      - path: /ws
+        backend: ws
+    default_backend: ws
+backends:
+  - name: ws
+    sticky:
+      cookie: SERVERID
+    servers:
+      - name: s1
+        address: 127.0.0.1:9001
+      - name: s2
+        address: 127.0.0.1:9002
+        weight: 50
+haproxy:
+  admin_socket: ${RUN:-/tmp/run}/admin.sock
+`
+
+func noEnv(string) (string, bool) { return "", false }
+
+func TestParseAppliesDefaults(t *testing.T) {
+	s, err := Parse("wsctl.yaml", []byte(validSpec), noEnv)
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"tunnel is three heartbeats", s.Timeouts.Tunnel.D(), 60 * time.Second},
+		{"balance", s.Backends[0].Balance, "leastconn"},
+		{"health path", s.Backends[0].Health.Path, "/health"},
+		{"weight default", s.Backends[0].Servers[0].Weight, 100},
+		{"weight kept", s.Backends[0].Servers[1].Weight, 50},
+		{"env default", s.HAProxy.AdminSocket, "/tmp/run/admin.sock"},
+		{"master socket default", s.HAProxy.MasterSocket, DefaultMasterSocket},
+		{"slowstart default", s.Backends[0].Slowstart.D(), DefaultSlowstart},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s: got %v, want %v", c.name, c.got, c.want)
+		}
+	}
+}
+
+func TestParseExpandsEnvironment(t *testing.T) {
+	env := func(k string) (string, bool) {
+		v, ok := map[string]string{"RUN": "/srv/ws", "CONNS": "2500", "EMPTY": ""}[k]
+		return v, ok
+	}
+	src := strings.Replace(validSpec, "connections: 1000", "connections: ${CONNS}", 1)
+	src = strings.Replace(src, "name: front", "name: ${EMPTY:-front}", 1)
+	src = strings.Replace(src, "path: /ws", "path: /ws$${literal}", 1)
+	_, err := Parse("wsctl.yaml", []byte(src), env)
+	// $${ stays a literal ${, which is not a valid path: proves it was not expanded.
+	if err == nil || !strings.Contains(err.Error(), `"/ws${literal}"`) {
+		t.Fatalf("want the literal ${ kept and rejected as a path, got %v", err)
+	}
+	src = strings.Replace(src, "path: /ws$${literal}", "path: /ws", 1)
+	s, err := Parse("wsctl.yaml", []byte(src), env)
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	if s.Connections != 2500 || s.HAProxy.AdminSocket != "/srv/ws/admin.sock" || s.Listeners[0].Name != "front" {
+		t.Errorf("got connections %d, socket %q, listener %q", s.Connections, s.HAProxy.AdminSocket, s.Listeners[0].Name)
+	}
+}
+
+// TestBadInput proves each kind of bad input is an error naming file:line and
+// the field.
+func TestBadInput(t *testing.T) {
+	tests := []struct {
+		name    string
+		replace [2]string // applied to validSpec
+		want    string    // substring of the error
+	}{
+		{"broken yaml", [2]string{"  - name: front\n", "  - name: front\n   bad"}, "wsctl.yaml:4: invalid YAML"},
+		{"unknown key", [2]string{"    sticky:\n", "    stickyness: 1\n    sticky:\n"}, "wsctl.yaml:13: backends[0].stickyness: unknown key"},
+		{"bad duration", [2]string{"heartbeat: 20s", "heartbeat: 20 seconds"}, `wsctl.yaml:2: heartbeat: "20 seconds" is not a duration`},
+		{"not a number", [2]string{"connections: 1000", "connections: many"}, `wsctl.yaml:3: connections: "many" is not a whole number`},
+		{"duplicate backend", [2]string{"backends:\n", "backends:\n  - name: ws\n"}, `wsctl.yaml:13: backends[1].name: duplicate backend name "ws"`},
+		{"duplicate server", [2]string{"name: s2", "name: s1"}, `wsctl.yaml:18: backends[0].servers[1].name: duplicate server name "s1"`},
+		{"duplicate key", [2]string{"heartbeat: 20s\n", "heartbeat: 20s\nheartbeat: 30s\n"}, "wsctl.yaml:3: heartbeat: duplicate key (first set on line 2)"},
+		{"name with space", [2]string{"name: s1", "name: s 1"}, `wsctl.yaml:16: backends[0].servers[0].name: "s 1" is not a valid server name`},
+		{"name with semicolon", [2]string{"name: s1", `name: "s1;disable"`}, `backends[0].servers[0].name: "s1;disable" is not a valid server name`},
+		{"name with hash", [2]string{"- name: ws\n", "- name: \"ws#x\"\n"}, `wsctl.yaml:12: backends[0].name: "ws#x" is not a valid backend name`},
+		{"name with newline", [2]string{"name: s1", `name: "s1\nstats socket /tmp/x level admin"`}, `backends[0].servers[0].name: "s1\nstats socket`},
+		{"injected path", [2]string{"path: /ws", `path: "/ws if TRUE\n  use_backend x"`}, `wsctl.yaml:8: listeners[0].routes[0].path`},
+		{"tunnel below heartbeat", [2]string{"connections: 1000\n", "connections: 1000\ntimeouts:\n  tunnel: 10s\n"}, "wsctl.yaml:5: timeouts.tunnel: 10s must be above the heartbeat (20s)"},
+		{"unknown backend", [2]string{"default_backend: ws", "default_backend: nope"}, `wsctl.yaml:10: listeners[0].default_backend: unknown backend "nope"`},
+		{"unknown balance", [2]string{"    sticky:\n", "    balance: rr\n    sticky:\n"}, `wsctl.yaml:13: backends[0].balance: unknown value "rr"`},
+		{"bad hash key", [2]string{"    sticky:\n", "    balance: hash\n    hash_key: room\n    sticky:\n"}, `wsctl.yaml:14: backends[0].hash_key: "room": want cookie:NAME`},
+		{"bad address", [2]string{"127.0.0.1:9001", "127.0.0.1"}, `wsctl.yaml:17: backends[0].servers[0].address: "127.0.0.1" is not host:port`},
+		{"bad port", [2]string{"127.0.0.1:9001", "127.0.0.1:70000"}, `port "70000"`},
+		{"unset variable", [2]string{"${RUN:-/tmp/run}", "${RUN}"}, "wsctl.yaml:22: environment variable RUN is not set"},
+		{"wrong shape", [2]string{"listeners:\n", "listeners: front\nx:\n"}, "wsctl.yaml:4: listeners: want a list"},
+		{"shadowed route", [2]string{"      - path: /ws\n        backend: ws\n", "      - websocket: true\n        backend: ws\n      - path: /ws\n        websocket: true\n        backend: other\n"}, "listeners[0].routes[1]: never matches"},
+		{"empty file", [2]string{validSpec, ""}, "wsctl.yaml:1: the file is empty"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := strings.Replace(validSpec, tt.replace[0], tt.replace[1], 1)
+			if src == validSpec && tt.replace[0] != tt.replace[1] {
+				t.Fatalf("test setup: %q not found in the spec", tt.replace[0])
+			}
+			_, err := Parse("wsctl.yaml", []byte(src), noEnv)
+			if err == nil {
+				t.Fatalf("Parse accepted:\n%s", src)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error\n  %v\nwant it to contain\n  %s", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	_, err := Load(filepath.Join(t.TempDir(), "nope.yaml"))
+	if err == nil || !strings.Contains(err.Error(), "nope.yaml") || !os.IsNotExist(unwrapAll(err)) {
+		t.Errorf("got %v, want a not-exist error naming the file", err)
+	}
+}
+
+func unwrapAll(err error) error {
+	for {
+		u, ok := err.(interface{ Unwrap() error })
+		if !ok {
+			return err
+		}
+		err = u.Unwrap()
+	}
+}
+
+func TestErrorsAreAllReported(t *testing.T) {
+	src := strings.Replace(validSpec, "name: s1", "name: s 1", 1)
+	src = strings.Replace(src, "127.0.0.1:9002", "nowhere", 1)
+	_, err := Parse("wsctl.yaml", []byte(src), noEnv)
+	if err == nil || strings.Count(err.Error(), "\n") != 1 {
+		t.Errorf("want two errors on two lines, got %v", err)
+	}
+}
