@@ -1,6 +1,8 @@
 package lbtest
 
 import (
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -40,3 +42,23 @@ func StartHAProxy(t testing.TB, dir, config, adminSocket string) *HAProxy {
 
 // Reload asks the master to reload its configuration (SIGUSR2).
 func (h *HAProxy) Reload(t testing.TB) { h.Proc.Signal(t, syscall.SIGUSR2) }
+
+// SocketCommand sends one command to an HAProxy CLI socket (admin or master)
+// and returns the reply.
+func SocketCommand(t testing.TB, path, command string) string {
+	t.Helper()
+	c, err := net.DialTimeout("unix", path, 2*time.Second)
+	if err != nil {
+		t.Fatalf("dial %s: %v", path, err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Write([]byte(command + "\n")); err != nil {
+		t.Fatalf("send %q to %s: %v", command, path, err)
+	}
+	b, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatalf("read reply to %q from %s: %v", command, path, err)
+	}
+	return string(b)
+}
