@@ -21,6 +21,8 @@ const (
 	DefaultNginxPidFile   = "/run/nginx.pid"
 	DefaultNginxErrorLog  = "stderr"
 	DefaultAdminSocket    = "/run/haproxy/admin.sock"
+	DefaultConsulWaitTime = 5 * time.Minute
+	DefaultConsulKVPrefix = "wsctl/"
 	DefaultMasterSocket   = "/run/haproxy/master.sock"
 	// tunnelHeartbeats is how many heartbeats an idle tunnel survives: one
 	// lost or late heartbeat must not cut anyone.
@@ -46,6 +48,8 @@ func (s *Spec) Default() {
 	for i := range s.Backends {
 		s.Backends[i].defaults()
 	}
+	setDuration(&s.Consul.WaitTime, DefaultConsulWaitTime)
+	setString(&s.Consul.KVPrefix, DefaultConsulKVPrefix)
 	setString(&s.HAProxy.AdminSocket, DefaultAdminSocket)
 	setString(&s.HAProxy.MasterSocket, DefaultMasterSocket)
 	setDuration(&s.HAProxy.HardStopAfter, DefaultHardStopAfter)

@@ -21,6 +21,8 @@ type Spec struct {
 	Backends    []Backend  `yaml:"backends"`
 	HAProxy     HAProxy    `yaml:"haproxy"`
 	Nginx       Nginx      `yaml:"nginx"`
+	// Consul is how to reach Consul for backends discovered there.
+	Consul Consul `yaml:"consul"`
 	// Templates overrides the embedded templates; empty fields keep them.
 	Templates Templates `yaml:"templates"`
 
@@ -103,6 +105,21 @@ type Backend struct {
 	ServerMaxConn int `yaml:"server_maxconn"`
 	// Servers are the statically known servers (static discovery).
 	Servers []Server `yaml:"servers"`
+	// Consul discovers the servers from a Consul service instead; it
+	// excludes Servers.
+	Consul *ConsulService `yaml:"consul"`
+}
+
+// ConsulService selects the instances of a Consul service.
+type ConsulService struct {
+	Service string `yaml:"service"`
+	// Tags an instance must all carry.
+	Tags []string `yaml:"tags"`
+	// AllowWarning keeps instances whose checks are warning (default: passing
+	// only).
+	AllowWarning bool `yaml:"allow_warning"`
+	// Datacenter to query (default: the agent's).
+	Datacenter string `yaml:"datacenter"`
 }
 
 // Sticky is session affinity.
@@ -169,6 +186,23 @@ type Nginx struct {
 	// TempDir holds nginx's temp files (default: nginx's compiled-in
 	// paths). It must exist: nginx creates the subdirectories, not it.
 	TempDir string `yaml:"temp_dir"`
+}
+
+// Consul is the Consul agent wsctl talks to. The standard CONSUL_*
+// environment (CONSUL_HTTP_ADDR, CONSUL_HTTP_TOKEN, CONSUL_CACERT, …) applies;
+// fields set here win over it.
+type Consul struct {
+	// Address is host:port or a URL (default: CONSUL_HTTP_ADDR, else
+	// 127.0.0.1:8500).
+	Address string `yaml:"address"`
+	// WaitTime is the longest a blocking query waits for a change
+	// (default 5m, Consul's maximum 10m).
+	WaitTime Duration `yaml:"wait_time"`
+	// Stale allows any server to answer, not only the leader.
+	Stale bool `yaml:"stale"`
+	// KVPrefix is where operator intents (drain, maint) are kept
+	// (default wsctl/).
+	KVPrefix string `yaml:"kv_prefix"`
 }
 
 // Templates points at user templates that replace the embedded ones. They get

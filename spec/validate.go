@@ -21,6 +21,7 @@ var (
 	hostName   = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$`)
 	filePath   = regexp.MustCompile(`^[^\s;#{}"'\\$]+$`)
 	keyToken   = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+	consulName = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,128}$`)
 )
 
 // maxTimeout is HAProxy's largest timeout (2^31-1 ms, about 24.8 days).
@@ -72,6 +73,10 @@ func (s *Spec) Validate() error {
 	if s.HAProxy.Log != "" {
 		v.path("haproxy.log", s.HAProxy.Log)
 	}
+	if w := s.Consul.WaitTime.D(); w < time.Second || w > 10*time.Minute {
+		v.add("consul.wait_time", "%s is out of range (1s to 10m, Consul's maximum)", s.Consul.WaitTime)
+	}
+	v.match("consul.kv_prefix", s.Consul.KVPrefix, regexp.MustCompile(`^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*/$`), "KV prefix (path segments ending in '/')")
 	v.timeout("haproxy.hard_stop_after", s.HAProxy.HardStopAfter)
 	v.timeout("nginx.worker_shutdown_timeout", s.Nginx.WorkerShutdownTimeout)
 	if s.Nginx.WorkerProcesses < 0 || s.Nginx.WorkerProcesses > 1024 {
@@ -241,6 +246,18 @@ func (v *validator) backend(p string, b *Backend) {
 	}
 	if b.ServerMaxConn < 0 {
 		v.add(p+".server_maxconn", "%d is negative", b.ServerMaxConn)
+	}
+	if c := b.Consul; c != nil {
+		if len(b.Servers) > 0 {
+			v.add(p+".consul", "a backend takes its servers from servers or from consul, not both")
+		}
+		v.match(p+".consul.service", c.Service, consulName, "Consul service name (letters, digits, '_', '.', '-')")
+		for j, tag := range c.Tags {
+			v.match(fmt.Sprintf("%s.consul.tags[%d]", p, j), tag, consulName, "Consul tag (letters, digits, '_', '.', '-')")
+		}
+		if c.Datacenter != "" {
+			v.match(p+".consul.datacenter", c.Datacenter, consulName, "datacenter name")
+		}
 	}
 	names := map[string]bool{}
 	for i, srv := range b.Servers {
