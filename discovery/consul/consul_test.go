@@ -1,0 +1,337 @@
+package consul
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+
+	"github.com/wsctl/wsctl/discovery"
+	"github.com/wsctl/wsctl/internal/lbtest"
+	"github.com/wsctl/wsctl/spec"
+)
+
+// waitTime is far longer than any test: a change that arrives in seconds
+// came through a blocking query, not a timeout.
+const waitTime = 5 * time.Minute
+
+func consulSpec(addr string, backends ...spec.Backend) *spec.Spec {
+	return &spec.Spec{
+		Consul:   spec.Consul{Address: addr, WaitTime: spec.Duration(waitTime)},
+		Backends: backends,
+	}
+}
+
+func backend(name, service string, tags ...string) spec.Backend {
+	return spec.Backend{Name: name, Consul: &spec.ConsulService{Service: service, Tags: tags}}
+}
+
+// run is a Source running in the background for one test.
+type run struct {
+	src  *Source
+	out  chan discovery.Snapshot
+	logs *syncBuffer
+}
+
+// startRun creates a source for s and runs it until the test ends; the
+// test waits for Run to return.
+func startRun(t *testing.T, s *spec.Spec) *run {
+	t.Helper()
+	logs := &syncBuffer{}
+	src, err := New(s, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	src.retryMax = time.Second // a short outage must not cost a 30s wait
+	r := &run{src: src, out: make(chan discovery.Snapshot), logs: logs}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- src.Run(ctx, r.out) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run returned %v after cancel, want nil", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Error("Run still running 5s after cancel")
+		}
+		if t.Failed() {
+			t.Logf("source log:\n%s", logs.String())
+		}
+	})
+	return r
+}
+
+// next returns the next snapshot, failing the test after timeout.
+func (r *run) next(t *testing.T, timeout time.Duration) discovery.Snapshot {
+	t.Helper()
+	select {
+	case snap := <-r.out:
+		if snap.Source != SourceName {
+			t.Errorf("snapshot source %q, want %q", snap.Source, SourceName)
+		}
+		return snap
+	case <-time.After(timeout):
+		t.Fatalf("no snapshot within %s", timeout)
+		return discovery.Snapshot{}
+	}
+}
+
+// until reads snapshots until ok accepts one, failing after timeout.
+func (r *run) until(t *testing.T, timeout time.Duration, ok func(discovery.Snapshot) bool) discovery.Snapshot {
+	t.Helper()
+	deadline := time.After(timeout)
+	var seen []string
+	for {
+		select {
+		case snap := <-r.out:
+			if ok(snap) {
+				return snap
+			}
+			seen = append(seen, describe(snap))
+		case <-deadline:
+			t.Fatalf("no matching snapshot within %s; got %q", timeout, seen)
+		}
+	}
+}
+
+// stats waits until ok accepts the source's stats: a snapshot is counted
+// just after the receiver took it.
+func (r *run) stats(t *testing.T, ok func(Stats) bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !ok(r.src.Stats()) {
+		if time.Now().After(deadline) {
+			t.Fatalf("unexpected stats: %+v", r.src.Stats())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// quiet fails the test if a snapshot arrives within d.
+func (r *run) quiet(t *testing.T, d time.Duration) {
+	t.Helper()
+	select {
+	case snap := <-r.out:
+		t.Fatalf("unexpected snapshot: %s", describe(snap))
+	case <-time.After(d):
+	}
+}
+
+// describe renders a snapshot compactly: backend: id=addr:port(+|-) ...
+func describe(snap discovery.Snapshot) string {
+	var b strings.Builder
+	for _, name := range slices.Sorted(maps.Keys(snap.Backends)) {
+		fmt.Fprintf(&b, "%s:", name)
+		for _, in := range snap.Backends[name] {
+			health := "+"
+			if !in.Healthy {
+				health = "-"
+			}
+			fmt.Fprintf(&b, " %s=%s:%d%s", in.ID, in.Address, in.Port, health)
+		}
+		b.WriteString("; ")
+	}
+	return strings.TrimSuffix(b.String(), "; ")
+}
+
+func has(want string) func(discovery.Snapshot) bool {
+	return func(s discovery.Snapshot) bool { return describe(s) == want }
+}
+
+func TestRunFollowsRegistrations(t *testing.T) {
+	c := lbtest.StartConsul(t)
+	c.Register(t, "chat-1", "chat", "10.0.0.1", 8080, nil, map[string]string{WeightMeta: "20"})
+	r := startRun(t, consulSpec(c.Addr, backend("chat", "chat"), backend("empty", "nobody")))
+
+	first := r.next(t, 10*time.Second)
+	if got, want := describe(first), "chat: chat-1=10.0.0.1:8080+; empty:"; got != want {
+		t.Fatalf("first snapshot: got %q, want %q", got, want)
+	}
+	if w := first.Backends["chat"][0].Weight; w != 20 {
+		t.Errorf("weight %d, want 20 from meta %s", w, WeightMeta)
+	}
+
+	start := time.Now()
+	c.Register(t, "chat-2", "chat", "10.0.0.2", 8080, []string{"ws"}, nil)
+	snap := r.next(t, 10*time.Second)
+	if got, want := describe(snap), "chat: chat-1=10.0.0.1:8080+ chat-2=10.0.0.2:8080+; empty:"; got != want {
+		t.Fatalf("after register: got %q, want %q", got, want)
+	}
+	// Behaviour, not performance: the change came through the blocking
+	// query, not after the 5m wait time.
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("registration seen after %s, want well under the %s wait time", d, waitTime)
+	}
+
+	c.Deregister(t, "chat-1")
+	snap = r.next(t, 10*time.Second)
+	if got, want := describe(snap), "chat: chat-2=10.0.0.2:8080+; empty:"; got != want {
+		t.Fatalf("after deregister: got %q, want %q", got, want)
+	}
+	r.stats(t, func(st Stats) bool { return st.Snapshots == 3 && st.Errors == 0 && !st.LastSuccess.IsZero() })
+}
+
+func TestRunHealth(t *testing.T) {
+	c := lbtest.StartConsul(t)
+	c.Register(t, "a", "chat", "10.0.0.1", 8080, nil, nil)
+	c.Register(t, "b", "chat", "10.0.0.2", 8080, nil, nil)
+	warnOK := backend("warn-ok", "chat")
+	warnOK.Consul.AllowWarning = true
+	r := startRun(t, consulSpec(c.Addr, backend("strict", "chat"), warnOK))
+	r.until(t, 10*time.Second, has("strict: a=10.0.0.1:8080+ b=10.0.0.2:8080+; warn-ok: a=10.0.0.1:8080+ b=10.0.0.2:8080+"))
+
+	// Critical instances stay, unhealthy, so they can be drained.
+	c.SetHealth(t, "a", api.HealthCritical)
+	r.until(t, 10*time.Second, has("strict: a=10.0.0.1:8080- b=10.0.0.2:8080+; warn-ok: a=10.0.0.1:8080- b=10.0.0.2:8080+"))
+
+	c.SetHealth(t, "a", api.HealthWarning)
+	r.until(t, 10*time.Second, has("strict: a=10.0.0.1:8080- b=10.0.0.2:8080+; warn-ok: a=10.0.0.1:8080+ b=10.0.0.2:8080+"))
+
+	c.SetHealth(t, "a", api.HealthPassing)
+	r.until(t, 10*time.Second, has("strict: a=10.0.0.1:8080+ b=10.0.0.2:8080+; warn-ok: a=10.0.0.1:8080+ b=10.0.0.2:8080+"))
+}
+
+func TestRunTagFilter(t *testing.T) {
+	c := lbtest.StartConsul(t)
+	c.Register(t, "both", "chat", "10.0.0.1", 8080, []string{"ws", "v2"}, nil)
+	c.Register(t, "ws-only", "chat", "10.0.0.2", 8080, []string{"ws"}, nil)
+	c.Register(t, "v2-only", "chat", "10.0.0.3", 8080, []string{"v2"}, nil)
+	r := startRun(t, consulSpec(c.Addr, backend("ws-v2", "chat", "ws", "v2"), backend("ws", "chat", "ws"), backend("all", "chat")))
+	snap := r.next(t, 10*time.Second)
+	want := "all: both=10.0.0.1:8080+ v2-only=10.0.0.3:8080+ ws-only=10.0.0.2:8080+; " +
+		"ws: both=10.0.0.1:8080+ ws-only=10.0.0.2:8080+; ws-v2: both=10.0.0.1:8080+"
+	if got := describe(snap); got != want {
+		t.Fatalf("got %q\nwant %q", got, want)
+	}
+	if got := snap.Backends["ws-v2"][0].Tags; strings.Join(got, ",") != "ws,v2" {
+		t.Errorf("tags %q, want [ws v2]", got)
+	}
+}
+
+// A blocking query that wakes up without a change to what a backend sees
+// (here: Consul's own weights, which wsctl ignores) sends no snapshot; the
+// next real change does.
+func TestRunSkipsUnchangedWakeups(t *testing.T) {
+	c := lbtest.StartConsul(t)
+	c.Register(t, "a", "chat", "10.0.0.1", 8080, nil, nil)
+	r := startRun(t, consulSpec(c.Addr, backend("chat", "chat"), backend("ghost", "ghost")))
+	r.until(t, 10*time.Second, has("chat: a=10.0.0.1:8080+; ghost:"))
+
+	before := r.src.Stats()
+	reg := &api.AgentServiceRegistration{
+		ID: "a", Name: "chat", Address: "10.0.0.1", Port: 8080,
+		Weights: &api.AgentWeights{Passing: 7, Warning: 1},
+		Check:   &api.AgentServiceCheck{CheckID: lbtest.CheckID("a"), TTL: "1h", Status: api.HealthPassing},
+	}
+	if err := c.Client.Agent().ServiceRegister(reg); err != nil {
+		t.Fatal(err)
+	}
+	r.stats(t, func(st Stats) bool { return st.Queries > before.Queries }) // woke up
+	r.quiet(t, 300*time.Millisecond)
+
+	c.Register(t, "b", "chat", "10.0.0.2", 8080, nil, nil)
+	if got, want := describe(r.next(t, 10*time.Second)), "chat: a=10.0.0.1:8080+ b=10.0.0.2:8080+; ghost:"; got != want {
+		t.Fatalf("after a real change: got %q, want %q", got, want)
+	}
+	r.stats(t, func(st Stats) bool { return st.Snapshots == before.Snapshots+1 })
+}
+
+// Consul killed: the source logs, keeps the last snapshot in force (sends
+// nothing), and once Consul is back sends a fresh one.
+func TestRunSurvivesConsulRestart(t *testing.T) {
+	c := lbtest.StartConsul(t)
+	c.Register(t, "a", "chat", "10.0.0.1", 8080, nil, nil)
+	r := startRun(t, consulSpec(c.Addr, backend("chat", "chat")))
+	r.until(t, 10*time.Second, has("chat: a=10.0.0.1:8080+"))
+
+	c.Stop(t)
+	r.stats(t, func(st Stats) bool { return st.Errors >= 2 })
+	if !strings.Contains(r.logs.String(), "query failed") {
+		t.Errorf("query errors not logged:\n%s", r.logs.String())
+	}
+	r.quiet(t, 200*time.Millisecond)
+
+	// The agent restores "a" from its data dir with its TTL check critical;
+	// registering it again makes it pass.
+	c.Restart(t)
+	c.Register(t, "a", "chat", "10.0.0.1", 8080, nil, nil)
+	c.Register(t, "b", "chat", "10.0.0.2", 8080, nil, nil)
+	r.until(t, 15*time.Second, has("chat: a=10.0.0.1:8080+ b=10.0.0.2:8080+"))
+	if !strings.Contains(r.logs.String(), "query recovered") {
+		t.Errorf("recovery not logged:\n%s", r.logs.String())
+	}
+	if !strings.Contains(r.logs.String(), "component=consul") {
+		t.Errorf("logs lack component=consul:\n%s", r.logs.String())
+	}
+}
+
+func TestRunWithoutConsulBackends(t *testing.T) {
+	r := startRun(t, consulSpec("127.0.0.1:1", spec.Backend{Name: "static"}))
+	if snap := r.next(t, 5*time.Second); len(snap.Backends) != 0 {
+		t.Errorf("got %q, want no backends", describe(snap))
+	}
+}
+
+func TestOnce(t *testing.T) {
+	c := lbtest.StartConsul(t)
+	c.Register(t, "a", "chat", "10.0.0.1", 8080, []string{"ws"}, nil)
+	c.Register(t, "b", "chat", "10.0.0.2", 8080, nil, nil)
+	c.SetHealth(t, "b", api.HealthCritical)
+	s := consulSpec(c.Addr, backend("chat", "chat"), backend("ws", "chat", "ws"), spec.Backend{Name: "static"})
+	snap, err := Once(context.Background(), s)
+	if err != nil {
+		t.Fatalf("Once: %v", err)
+	}
+	if got, want := describe(snap), "chat: a=10.0.0.1:8080+ b=10.0.0.2:8080-; ws: a=10.0.0.1:8080+"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+
+	// The same first snapshot as Run.
+	r := startRun(t, s)
+	if got, want := describe(r.next(t, 10*time.Second)), describe(snap); got != want {
+		t.Errorf("Run's first snapshot %q, Once's %q", got, want)
+	}
+}
+
+func TestOnceError(t *testing.T) {
+	addr := lbtest.Addr(t) // nothing listens there
+	_, err := Once(context.Background(), consulSpec(addr, backend("chat", "chat-ws")))
+	if err == nil {
+		t.Fatal("Once against a closed port: no error")
+	}
+	for _, want := range []string{`consul: service "chat-ws"`, addr} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the source's goroutines and the
+// test reading it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

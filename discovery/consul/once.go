@@ -1,0 +1,39 @@
+package consul
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/wsctl/wsctl/discovery"
+	"github.com/wsctl/wsctl/spec"
+)
+
+// Once queries every Consul-backed backend of s once, without blocking, and
+// returns the snapshot Run would send first: the same instances, names and
+// health. It is for one-shot commands (render, diff, check). The first
+// failing query ends it with an error naming the service and the Consul
+// address. A spec without Consul-backed backends gives an empty snapshot
+// without contacting Consul. Warnings (an invalid weight, an instance
+// without a port) go to slog.Default().
+func Once(ctx context.Context, s *spec.Spec) (discovery.Snapshot, error) {
+	snap := discovery.Snapshot{Source: SourceName, Backends: map[string][]discovery.Instance{}}
+	ws := watches(s)
+	if len(ws) == 0 {
+		return snap, nil
+	}
+	client, addr, err := NewClient(s.Consul)
+	if err != nil {
+		return discovery.Snapshot{}, err
+	}
+	log := slog.Default().With("component", "consul")
+	for _, w := range ws {
+		q := queryOptions(ctx, w.svc, s.Consul.Stale)
+		entries, _, err := client.Health().ServiceMultipleTags(w.svc.Service, w.svc.Tags, false, q)
+		if err != nil {
+			return discovery.Snapshot{}, fmt.Errorf("consul: service %q at %s: %w", w.svc.Service, addr, err)
+		}
+		snap.Backends[w.backend] = toInstances(entries, w.svc, log.With("backend", w.backend, "service", w.svc.Service))
+	}
+	return snap, nil
+}
