@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/wsctl/wsctl/lint"
 	"github.com/wsctl/wsctl/proxy"
 )
 
@@ -28,7 +29,9 @@ func NewCmdCheck(io *IOStreams, runF func(*CheckOptions) error) *cobra.Command {
 		Short: "Render the config and validate it with the real haproxy or nginx binary",
 		Long: `Render the config, then validate it with the real binary (haproxy -c,
 nginx -t) and report each complaint against the generated line. It also
-checks that this host's open-file limit can carry the spec's connections.
+checks that this host's open-file limit can carry the spec's connections, and
+lints the output for WebSocket pitfalls (wsctl lint): an error finding (or,
+with --strict, a warning) fails the check.
 
 Exit 0 valid, 1 rejected (or warnings with --strict), 2 error (bad spec,
 binary missing).`,
@@ -78,6 +81,21 @@ func checkRun(opts *CheckOptions) error {
 		return err
 	}
 	printProblems(opts.IO.Out, res.Warnings)
+	// The rendered output must also pass wsctl's own WebSocket lint: a user
+	// template can drop what the embedded ones get right.
+	findings, err := lint.Lint("generated "+target+" config", g.Config, lint.Options{
+		Target: target, Heartbeat: g.Spec.Heartbeat.D(), Connections: g.Spec.Connections,
+	})
+	if err != nil {
+		return err
+	}
+	if len(findings) > 0 {
+		fmt.Fprintln(opts.IO.Out, "wsctl lint findings on the generated config:")
+		if err := writeLintText(opts.IO.Out, findings); err != nil {
+			return err
+		}
+		failed = failed || lint.Fails(findings, opts.Strict)
+	}
 	if failed {
 		return errDiffers
 	}

@@ -162,3 +162,33 @@ backends:
 		t.Errorf("stderr: %s", errOut)
 	}
 }
+
+// TestCheckLintsTheOutput renders through a user template that HAProxy
+// accepts but that would cut idle WebSockets: check must fail on the lint.
+func TestCheckLintsTheOutput(t *testing.T) {
+	lbtest.Binary(t, "haproxy")
+	spec := basicSpec(t)
+	tmpl := writeFile(t, filepath.Join(t.TempDir(), "short.tmpl"), `global
+    maxconn {{ .MaxConn }}
+    hard-stop-after 1m
+    stats socket {{ .HAProxy.AdminSocket }} level admin
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 30s
+    timeout server 30s
+    timeout tunnel 10s
+frontend f
+    bind 127.0.0.1:1
+    default_backend b
+backend b
+    server s 127.0.0.1:2
+`)
+	io, out, errOut := testIO()
+	if code := Main([]string{"check", "-c", spec, "--template", tmpl}, io); code != 1 {
+		t.Fatalf("exit %d, want 1\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+	if !strings.Contains(out.String(), "haproxy/tunnel-timeout") {
+		t.Errorf("stdout lacks the tunnel-timeout finding:\n%s", out)
+	}
+}

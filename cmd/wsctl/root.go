@@ -31,6 +31,7 @@ Exit codes: 0 ok/identical, 1 differs or findings, 2 error, 3 drain timed out.`,
 		NewCmdRender(io, nil),
 		NewCmdDiff(io, nil),
 		NewCmdCheck(io, nil),
+		NewCmdLint(io, nil),
 		NewCmdVersion(io),
 	)
 	return root

@@ -1,0 +1,144 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wsctl/wsctl/lint"
+)
+
+// LintOptions are the flags of wsctl lint.
+type LintOptions struct {
+	IO *IOStreams
+	// Files are the configs to lint; "-" reads standard input.
+	Files  []string
+	Lint   lint.Options
+	Strict bool
+	// Output is "text" or "json".
+	Output string
+}
+
+// NewCmdLint builds `wsctl lint`.
+func NewCmdLint(io *IOStreams, runF func(*LintOptions) error) *cobra.Command {
+	opts := &LintOptions{IO: io}
+	cmd := &cobra.Command{
+		Use:   "lint FILE...",
+		Short: "Find the WebSocket pitfalls in an HAProxy or nginx config",
+		Long: `Lint any HAProxy or nginx config, hand-written or generated, for what breaks
+WebSockets: idle timeouts at or below the heartbeat, missing upgrade headers
+(nginx proxy_set_header inheritance resolved), lost stickiness, old processes
+kept alive by reloads, connection limits the host can't carry. Each finding
+has a stable rule id, a severity (error, warning, info), file:line, what
+happens to WebSocket users, and the fix. The rules are listed in lint/README.md.
+
+The target is detected from the content unless --target is given. nginx
+includes are followed relative to the file's directory. FILE "-" reads
+standard input (includes are then not followed).
+
+With -o json the output is an array (empty when clean), a stable contract:
+
+  rule, severity, file, message, fix   strings
+  line                                 1-based line number
+
+Exit 0 no error finding, 1 an error finding (or a warning with --strict),
+2 a file can't be read, isn't a config of either kind, or doesn't parse.`,
+		Example: `  # Lint a hand-written HAProxy config for a 25s heartbeat
+  wsctl lint /etc/haproxy/haproxy.cfg --heartbeat 25s
+
+  # Lint nginx with its includes, sized for 50,000 WebSockets, failing on warnings
+  wsctl lint /etc/nginx/nginx.conf --connections 50000 --strict
+
+  # Lint what wsctl renders, as JSON
+  wsctl render -c examples/basic/wsctl.yaml | wsctl lint - -o json | jq '.[].rule'`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if opts.Output != "text" && opts.Output != "json" {
+				return fmt.Errorf("--output %q: want text or json", opts.Output)
+			}
+			opts.Files = args
+			if runF != nil {
+				return runF(opts)
+			}
+			return lintRun(opts)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.Lint.Target, "target", "", "haproxy or nginx (default: detected from the content)")
+	f.DurationVar(&opts.Lint.Heartbeat, "heartbeat", lint.DefaultHeartbeat, "longest silence on a healthy WebSocket (the ping interval); idle timeouts must exceed it")
+	f.IntVar(&opts.Lint.Connections, "connections", lint.DefaultConnections, "concurrent WebSockets the proxy must carry")
+	f.IntVar(&opts.Lint.FDLimit, "fd-limit", 0, "open-file hard limit of the proxy's host (default: this process's)")
+	f.IntVar(&opts.Lint.CPUs, "cpus", 0, "CPU count of the proxy's host, for worker_processes auto (default: this machine's)")
+	f.BoolVar(&opts.Strict, "strict", false, "fail on warnings too")
+	f.StringVarP(&opts.Output, "output", "o", "text", "output format: text or json")
+	_ = cmd.RegisterFlagCompletionFunc("target", cobra.FixedCompletions([]string{lint.TargetHAProxy, lint.TargetNginx}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
+	return cmd
+}
+
+func lintRun(opts *LintOptions) error {
+	findings := []lint.Finding{}
+	for _, name := range opts.Files {
+		var fs []lint.Finding
+		var err error
+		if name == "-" {
+			var data []byte
+			if data, err = io.ReadAll(opts.IO.In); err != nil {
+				return fmt.Errorf("lint: read standard input: %w", err)
+			}
+			fs, err = lint.Lint("<stdin>", data, opts.Lint)
+		} else {
+			fs, err = lint.LintFile(name, opts.Lint)
+		}
+		if err != nil {
+			return err
+		}
+		findings = append(findings, fs...)
+	}
+	var err error
+	if opts.Output == "json" {
+		err = writeLintJSON(opts.IO.Out, findings)
+	} else {
+		err = writeLintText(opts.IO.Out, findings)
+	}
+	if err != nil {
+		return err
+	}
+	if lint.Fails(findings, opts.Strict) {
+		return errDiffers
+	}
+	return nil
+}
+
+// writeLintText prints each finding as "file:line: severity rule: message"
+// with its fix on the next line, then a count. Nothing when clean.
+func writeLintText(w io.Writer, findings []lint.Finding) error {
+	count := map[string]int{}
+	for _, f := range findings {
+		count[f.Severity]++
+		if _, err := fmt.Fprintf(w, "%s:%d: %s %s: %s\n", f.File, f.Line, f.Severity, f.Rule, f.Message); err != nil {
+			return err
+		}
+		if f.Fix != "" {
+			if _, err := fmt.Fprintf(w, "  fix: %s\n", f.Fix); err != nil {
+				return err
+			}
+		}
+	}
+	if len(findings) == 0 {
+		return nil
+	}
+	_, err := fmt.Fprintf(w, "%d finding(s): %d error(s), %d warning(s), %d info\n",
+		len(findings), count[lint.SeverityError], count[lint.SeverityWarning], count[lint.SeverityInfo])
+	return err
+}
+
+// writeLintJSON prints findings as an indented JSON array ([] when clean).
+func writeLintJSON(w io.Writer, findings []lint.Finding) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	return enc.Encode(findings)
+}

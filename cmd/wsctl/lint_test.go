@@ -1,0 +1,152 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wsctl/wsctl/lint"
+)
+
+// lintWarnOnly has warnings (no hard-stop-after, no stats socket) and no error.
+const lintWarnOnly = `global
+    maxconn 5000
+
+defaults
+    mode http
+    option redispatch
+    timeout connect 5s
+    timeout client 30s
+    timeout server 30s
+    timeout tunnel 1h
+    timeout client-fin 30s
+    timeout server-fin 30s
+
+frontend fe
+    bind :80
+    default_backend ws
+
+backend ws
+    balance leastconn
+    server s1 10.0.0.1:8080 check inter 2s fall 3 rise 2
+`
+
+func TestNewCmdLintFlags(t *testing.T) {
+	io, _, _ := testIO()
+	var got *LintOptions
+	cmd := NewCmdLint(io, func(o *LintOptions) error { got = o; return nil })
+	cmd.SetArgs([]string{"a.cfg", "b.conf", "--target", "nginx", "--heartbeat", "45s", "--connections", "500", "--fd-limit", "4096", "--cpus", "8", "--strict", "-o", "json"})
+	if err := cmd.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	want := lint.Options{Target: "nginx", Heartbeat: 45 * time.Second, Connections: 500, FDLimit: 4096, CPUs: 8}
+	if got.Lint != want || !got.Strict || got.Output != "json" || strings.Join(got.Files, ",") != "a.cfg,b.conf" {
+		t.Errorf("parsed %+v, want files a.cfg,b.conf, %+v, strict, json", got, want)
+	}
+
+	cmd = NewCmdLint(io, func(o *LintOptions) error { got = o; return nil })
+	cmd.SetArgs([]string{"a.cfg"})
+	if err := cmd.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	if got.Lint.Heartbeat != 30*time.Second || got.Lint.Connections != 10000 || got.Output != "text" || got.Strict {
+		t.Errorf("defaults: got %+v", got)
+	}
+
+	for _, args := range [][]string{{}, {"a.cfg", "-o", "yaml"}} {
+		cmd = NewCmdLint(io, func(*LintOptions) error { return nil })
+		cmd.SetArgs(args)
+		cmd.SetErr(&strings.Builder{})
+		if err := cmd.Execute(); err == nil {
+			t.Errorf("%q: want an error", args)
+		}
+	}
+}
+
+func TestLintRun(t *testing.T) {
+	dir := t.TempDir()
+	warnOnly := writeFile(t, filepath.Join(dir, "warn.cfg"), lintWarnOnly)
+	withError := writeFile(t, filepath.Join(dir, "error.cfg"), strings.Replace(lintWarnOnly, "timeout tunnel 1h", "timeout tunnel 10s", 1))
+	notConfig := writeFile(t, filepath.Join(dir, "values.yaml"), "replicas: 3\n")
+	broken := writeFile(t, filepath.Join(dir, "broken.cfg"), "global\n    log \"/dev/log\n")
+	opt := lint.Options{Connections: 5000, FDLimit: 20000}
+	tests := []struct {
+		name     string
+		files    []string
+		strict   bool
+		output   string
+		stdin    string
+		wantCode int
+		wantOut  string // substring of the output
+		wantErr  string // substring of the error
+	}{
+		{name: "warnings only", files: []string{warnOnly}, output: "text", wantCode: exitOK,
+			wantOut: warnOnly + ":1: warning haproxy/hard-stop-after: "},
+		{name: "warnings with strict", files: []string{warnOnly}, strict: true, output: "text", wantCode: exitFindings},
+		{name: "an error finding", files: []string{withError}, output: "text", wantCode: exitFindings,
+			wantOut: withError + ":10: error haproxy/tunnel-timeout: timeout tunnel 10s is not above the 30s heartbeat"},
+		{name: "fix and count", files: []string{withError}, output: "text", wantCode: exitFindings,
+			wantOut: "  fix: timeout tunnel 1h (well above the heartbeat)\n3 finding(s): 1 error(s), 2 warning(s), 0 info\n"},
+		{name: "several files", files: []string{warnOnly, withError}, output: "text", wantCode: exitFindings, wantOut: "error.cfg:10:"},
+		{name: "standard input", files: []string{"-"}, stdin: lintWarnOnly, output: "text", wantCode: exitOK, wantOut: "<stdin>:1: warning"},
+		{name: "not a config", files: []string{notConfig}, output: "text", wantCode: exitError, wantErr: "not an HAProxy or nginx config"},
+		{name: "parse error", files: []string{broken}, output: "text", wantCode: exitError, wantErr: "broken.cfg:2: unmatched quote"},
+		{name: "missing file", files: []string{filepath.Join(dir, "nope.cfg")}, output: "text", wantCode: exitError, wantErr: "no such file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			io, out, _ := testIO()
+			io.In = strings.NewReader(tt.stdin)
+			err := lintRun(&LintOptions{IO: io, Files: tt.files, Lint: opt, Strict: tt.strict, Output: tt.output})
+			if code := exitCode(err); code != tt.wantCode {
+				t.Errorf("exit %d (%v), want %d", code, err, tt.wantCode)
+			}
+			if !strings.Contains(out.String(), tt.wantOut) {
+				t.Errorf("output:\n%s\nwant it to contain %q", out, tt.wantOut)
+			}
+			if tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Errorf("error %v, want it to contain %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestLintRunJSON(t *testing.T) {
+	dir := t.TempDir()
+	path := writeFile(t, filepath.Join(dir, "haproxy.cfg"), lintWarnOnly)
+	io, out, _ := testIO()
+	err := lintRun(&LintOptions{IO: io, Files: []string{path}, Lint: lint.Options{Connections: 5000, FDLimit: 20000}, Output: "json"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []map[string]any
+	if err := json.Unmarshal(out.Bytes(), &got); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out)
+	}
+	if len(got) != 2 || got[0]["rule"] != "haproxy/hard-stop-after" || got[0]["line"] != 1.0 || got[0]["file"] != path || got[0]["severity"] != "warning" {
+		t.Errorf("got %v", got)
+	}
+
+	clean := writeFile(t, filepath.Join(dir, "clean.cfg"), strings.Replace(lintWarnOnly, "    maxconn 5000\n",
+		"    maxconn 5000\n    hard-stop-after 30m\n    stats socket /run/a.sock level admin\n", 1))
+	io, out, _ = testIO()
+	if err := lintRun(&LintOptions{IO: io, Files: []string{clean}, Lint: lint.Options{Connections: 5000, FDLimit: 20000}, Output: "json"}); err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != "[]\n" {
+		t.Errorf("clean config: got %q, want []", out)
+	}
+}
+
+func TestLintRunUnknownFormat(t *testing.T) {
+	dir := t.TempDir()
+	path := writeFile(t, filepath.Join(dir, "values.yaml"), "replicas: 3\n")
+	io, _, _ := testIO()
+	err := lintRun(&LintOptions{IO: io, Files: []string{path}, Output: "text"})
+	if !errors.Is(err, lint.ErrUnknownFormat) || exitCode(err) != exitError {
+		t.Errorf("got %v (exit %d), want ErrUnknownFormat, exit 2", err, exitCode(err))
+	}
+}

@@ -1,0 +1,28 @@
+// Package lint finds the WebSocket pitfalls in an HAProxy or nginx config,
+// hand-written or generated: idle timeouts at or below the heartbeat, missing
+// upgrade headers, lost stickiness, old processes kept alive by reloads,
+// connection limits the host can't carry.
+//
+// LintFile lints a file (following nginx includes); Lint lints text in
+// memory (what "wsctl check" does with rendered output). Both return
+// findings sorted by file, line and rule; each has a stable rule id, a
+// severity (error, warning, info), a file and line, what happens to
+// WebSocket users, and a fix. Fails decides the exit status: errors fail,
+// warnings fail only when strict, info never does.
+//
+// The target is detected from the content when Options.Target is empty
+// (see Detect); a file that is neither kind is ErrUnknownFormat, a file that
+// doesn't parse an error naming file:line.
+//
+// Rules only judge what carries WebSockets. An HAProxy backend does when a
+// frontend routes to it under an Upgrade/Connection-header, WebSocket-path or
+// WebSocket-named ACL, or its own name says so (ws, websocket, socket.io,
+// ...); when nothing in the file says which backends carry WebSockets, every
+// "mode http" backend does. An nginx location with proxy_pass does when it
+// (or a level it inherits from) sets an Upgrade header, when its Connection
+// header comes from a map on $http_upgrade, or when its path says so; when
+// no location says so, every proxied location does.
+//
+// README.md in this directory lists every rule with its severity, the JSON
+// output and the defaults (heartbeat 30s, 10,000 connections).
+package lint

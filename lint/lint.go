@@ -1,0 +1,186 @@
+package lint
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"slices"
+	"syscall"
+	"time"
+)
+
+// Targets a config can be linted as.
+const (
+	TargetHAProxy = "haproxy"
+	TargetNginx   = "nginx"
+)
+
+// Severities of a finding. Only errors fail a lint unless it is strict.
+const (
+	SeverityError   = "error"
+	SeverityWarning = "warning"
+	SeverityInfo    = "info"
+)
+
+// Defaults applied by Options.Default.
+const (
+	DefaultHeartbeat   = 30 * time.Second
+	DefaultConnections = 10000
+)
+
+// ErrUnknownFormat is returned when a file is neither an HAProxy nor an nginx
+// config (and no target was given).
+var ErrUnknownFormat = errors.New("not an HAProxy or nginx config")
+
+// Finding is one problem found in a config: a stable rule id, its severity,
+// where it is, what it does to WebSocket users and how to fix it.
+type Finding struct {
+	Rule     string `json:"rule"`
+	Severity string `json:"severity"`
+	File     string `json:"file"`
+	Line     int    `json:"line"`
+	Message  string `json:"message"`
+	Fix      string `json:"fix"`
+}
+
+// Options tunes the rules. The zero value means: detect the target, a 30s
+// heartbeat, 10,000 WebSockets, this process's file-descriptor hard limit and
+// this machine's CPU count.
+type Options struct {
+	// Target is TargetHAProxy, TargetNginx or "" to detect it from the content.
+	Target string
+	// Heartbeat is the longest silence on a healthy WebSocket (the ping
+	// interval of the application): every idle timeout must be above it.
+	Heartbeat time.Duration
+	// Connections is the number of concurrent WebSockets the proxy must carry.
+	Connections int
+	// FDLimit is the per-process hard limit on open files of the host that
+	// runs the proxy; 0 reads RLIMIT_NOFILE of the current process.
+	FDLimit int
+	// CPUs is the CPU count of the host that runs the proxy (for nginx
+	// "worker_processes auto"); 0 means runtime.NumCPU().
+	CPUs int
+}
+
+// Default returns o with every zero field set to its default.
+func (o Options) Default() Options {
+	if o.Heartbeat == 0 {
+		o.Heartbeat = DefaultHeartbeat
+	}
+	if o.Connections == 0 {
+		o.Connections = DefaultConnections
+	}
+	if o.FDLimit == 0 {
+		o.FDLimit = hardFDLimit()
+	}
+	if o.CPUs == 0 {
+		o.CPUs = runtime.NumCPU()
+	}
+	return o
+}
+
+// Validate reports an option no rule can work with.
+func (o Options) Validate() error {
+	switch o.Target {
+	case "", TargetHAProxy, TargetNginx:
+	default:
+		return fmt.Errorf("lint: target %q: want %s or %s", o.Target, TargetHAProxy, TargetNginx)
+	}
+	if o.Heartbeat < 0 {
+		return fmt.Errorf("lint: heartbeat %v: must be positive", o.Heartbeat)
+	}
+	if o.Connections < 0 {
+		return fmt.Errorf("lint: connections %d: must be positive", o.Connections)
+	}
+	if o.FDLimit < 0 || o.CPUs < 0 {
+		return errors.New("lint: fd limit and cpus must not be negative")
+	}
+	return nil
+}
+
+// hardFDLimit is the hard RLIMIT_NOFILE of this process, or 0 when it is
+// unknown or unlimited (then no rule judges against it).
+func hardFDLimit() int {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil || rl.Max > 1<<30 {
+		return 0
+	}
+	return int(rl.Max)
+}
+
+// LintFile reads the config at path and lints it. nginx includes are followed
+// relative to the directory of path, as nginx resolves them relative to the
+// directory of its main config. An unreadable or unparsable file is an error;
+// findings never are.
+func LintFile(path string, opt Options) ([]Finding, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("lint: %w", err)
+	}
+	return lintData(path, data, opt, osFS{})
+}
+
+// Lint lints the config text data, named name in the findings. It reads no
+// file: nginx includes are not followed (their directives are not linted).
+func Lint(name string, data []byte, opt Options) ([]Finding, error) {
+	return lintData(name, data, opt, nil)
+}
+
+// lintData detects the target if needed, parses data and runs the rules.
+func lintData(name string, data []byte, opt Options, fsys includeFS) ([]Finding, error) {
+	if err := opt.Validate(); err != nil {
+		return nil, err
+	}
+	opt = opt.Default()
+	target := opt.Target
+	if target == "" {
+		target = Detect(data)
+		if target == "" {
+			return nil, fmt.Errorf("lint: %s: %w (%s)", name, ErrUnknownFormat, firstStatement(data))
+		}
+	}
+	var fs []Finding
+	switch target {
+	case TargetHAProxy:
+		cfg, err := parseHAProxy(name, data)
+		if err != nil {
+			return nil, err
+		}
+		fs = lintHAProxy(cfg, opt)
+	case TargetNginx:
+		cfg, err := parseNginx(name, data, fsys)
+		if err != nil {
+			return nil, err
+		}
+		fs = lintNginx(cfg, opt)
+	}
+	return sortFindings(fs), nil
+}
+
+// Fails reports whether findings should fail the lint (exit status 1): any
+// error, and with strict any warning too. Info never fails.
+func Fails(findings []Finding, strict bool) bool {
+	for _, f := range findings {
+		if f.Severity == SeverityError || strict && f.Severity == SeverityWarning {
+			return true
+		}
+	}
+	return false
+}
+
+// sortFindings orders findings by file, line, rule and message and drops
+// duplicates (a value inherited by several blocks is reported once, where it
+// is written). It never returns nil, so JSON output is [] when clean.
+func sortFindings(fs []Finding) []Finding {
+	slices.SortFunc(fs, func(a, b Finding) int {
+		return cmp.Or(cmp.Compare(a.File, b.File), cmp.Compare(a.Line, b.Line),
+			cmp.Compare(a.Rule, b.Rule), cmp.Compare(a.Message, b.Message))
+	})
+	fs = slices.Compact(fs)
+	if fs == nil {
+		fs = []Finding{}
+	}
+	return fs
+}
