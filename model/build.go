@@ -212,7 +212,9 @@ func backend(s *spec.Spec, i int, target string, instances []discovery.Instance)
 	}
 	dynamic := b.Slots > 0 && b.Sticky.Cookie != ""
 	for _, in := range instances {
-		srv := Server{Name: in.ID, Host: in.Address, Port: in.Port, Weight: in.Weight}
+		// An instance discovery reports failing is kept, disabled, so its
+		// line (and its sticky cookie value) survive until it recovers.
+		srv := Server{Name: in.ID, Host: in.Address, Port: in.Port, Weight: in.Weight, Disabled: !in.Healthy}
 		if srv.Weight == 0 {
 			srv.Weight = spec.DefaultWeight
 		}

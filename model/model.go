@@ -140,8 +140,8 @@ type Server struct {
 	// Cookie is the server's sticky cookie value ("" with dynamic cookies
 	// or no stickiness).
 	Cookie string
-	// Disabled servers are spare slots (or drained ones): rendered
-	// `disabled` in HAProxy, absent in nginx.
+	// Disabled servers are spare slots or instances discovery reports
+	// failing: rendered `disabled` in HAProxy, absent in nginx.
 	Disabled bool
 	// Slot marks a spare slot.
 	Slot bool

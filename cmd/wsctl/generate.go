@@ -1,10 +1,14 @@
 package main
 
 import (
+	"context"
 	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/wsctl/wsctl/discovery"
+	"github.com/wsctl/wsctl/discovery/consul"
 	"github.com/wsctl/wsctl/discovery/static"
 	"github.com/wsctl/wsctl/model"
 	"github.com/wsctl/wsctl/spec"
@@ -45,7 +49,11 @@ func (g *GenerateOptions) generate() (*generated, error) {
 	if target == "" {
 		target = s.Proxy
 	}
-	m, err := model.Build(s, target, static.Snapshot(s))
+	snap, err := snapshot(s)
+	if err != nil {
+		return nil, err
+	}
+	m, err := model.Build(s, target, snap)
 	if err != nil {
 		return nil, err
 	}
@@ -58,6 +66,25 @@ func (g *GenerateOptions) generate() (*generated, error) {
 		return nil, err
 	}
 	return &generated{Spec: s, Model: m, Config: out}, nil
+}
+
+// consulTimeout bounds the one-shot Consul queries of render, diff and check.
+const consulTimeout = 10 * time.Second
+
+// snapshot discovers every backend's servers once: the spec's own, and those
+// of Consul-backed backends with one (non-blocking) query each.
+func snapshot(s *spec.Spec) (discovery.Snapshot, error) {
+	snap := static.Snapshot(s)
+	ctx, cancel := context.WithTimeout(context.Background(), consulTimeout)
+	defer cancel()
+	fromConsul, err := consul.Once(ctx, s)
+	if err != nil {
+		return discovery.Snapshot{}, err
+	}
+	for b, instances := range fromConsul.Backends {
+		snap.Backends[b] = instances
+	}
+	return snap, nil
 }
 
 // specTemplate returns the spec's template override for target, resolved

@@ -32,6 +32,10 @@ Exit codes: 0 ok/identical, 1 differs or findings, 2 error, 3 drain timed out.`,
 		NewCmdDiff(io, nil),
 		NewCmdCheck(io, nil),
 		NewCmdLint(io, nil),
+		NewCmdStatus(io, nil),
+		NewCmdDrain(io, nil),
+		NewCmdReady(io, nil),
+		NewCmdMaint(io, nil),
 		NewCmdVersion(io),
 	)
 	return root

@@ -1,0 +1,276 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wsctl/wsctl/drain"
+	"github.com/wsctl/wsctl/runtime"
+)
+
+// DrainOptions are the flags of wsctl drain.
+type DrainOptions struct {
+	IO     *IOStreams
+	Socket SocketOptions
+	// Server is the argument: "server" or "backend/server".
+	Server string
+	// Timeout bounds the drain; 0 waits for ever.
+	Timeout time.Duration
+	// CloseAfter starts closing the sessions left, when CloseSet.
+	CloseAfter time.Duration
+	CloseSet   bool
+	// CloseRate is sessions closed per second across all sockets; 0 closes
+	// them all at once.
+	CloseRate float64
+	// Output is "text" or "json".
+	Output string
+	// Poll is how often sessions are counted; 0 means drain.DefaultPoll.
+	Poll time.Duration
+}
+
+// NewCmdDrain builds `wsctl drain`.
+func NewCmdDrain(io *IOStreams, runF func(*DrainOptions) error) *cobra.Command {
+	opts := &DrainOptions{IO: io}
+	cmd := &cobra.Command{
+		Use:   "drain SERVER",
+		Short: "Take a server out of HAProxy without dropping its WebSockets",
+		Long: `Drain SERVER ("name" or "backend/name") on every admin socket at once:
+
+ 1. set it to DRAIN: no new clients, existing WebSockets stay;
+ 2. wait until its sessions reach 0 (the backend closes them on SIGTERM,
+    or clients leave);
+ 3. with --close-after D: after D, set it to MAINT first, then close what
+    remains at --close-rate sessions per second (shared by all sockets), or
+    all at once with --close-rate 0. MAINT before closing matters: in DRAIN,
+    HAProxy lets clients that carry the server's sticky cookie back in, so
+    they would reconnect straight to the server being drained;
+ 4. once no session is left, leave the server in MAINT so nobody lands on
+    it while it is stopped. "wsctl ready SERVER" brings it back.
+
+Exit status: 0 drained on every socket, 3 timed out with sessions left (the
+server stays in DRAIN, or MAINT once closing began), 2 error. Progress is
+shown on a terminal; otherwise the command is quiet unless it fails.
+
+With -o json a summary is printed once the drain has begun:
+
+  {"server": "backend2", "result": "drained", "elapsed_s": 12.5,
+   "sockets": [{"socket": "/run/haproxy/admin.sock", "backend": "ws",
+     "server": "backend2", "result": "drained", "sessions_before": 40,
+     "sessions_left": 0, "closed": 12, "admin": "MAINT", "elapsed_s": 12.5}]}
+
+"result" is "drained", "timed_out", "canceled" or "error" (the worst socket's
+for the top level); a failed socket carries "error" with the message.`,
+		Example: `  # Wait up to 5 minutes for backend2's WebSockets to leave
+  wsctl drain backend2
+
+  # After 30 s, close what is left at 50 per second; give up after 3 minutes
+  wsctl drain ws/backend2 --close-after 30s --close-rate 50 --timeout 3m
+
+  # Two HAProxy processes, JSON summary for the pipeline
+  wsctl drain backend2 --socket /run/haproxy/a.sock --socket /run/haproxy/b.sock \
+      --close-after 1m -o json`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Server = args[0]
+			opts.CloseSet = cmd.Flags().Changed("close-after")
+			if opts.Output != "text" && opts.Output != "json" {
+				return fmt.Errorf("--output %q: want text or json", opts.Output)
+			}
+			if runF != nil {
+				return runF(opts)
+			}
+			return drainRun(opts)
+		},
+	}
+	opts.Socket.addFlags(cmd)
+	cmd.Flags().DurationVar(&opts.Timeout, "timeout", 5*time.Minute, "give up after this long with exit 3 (0: wait for ever)")
+	cmd.Flags().DurationVar(&opts.CloseAfter, "close-after", 0, "after this long, switch to MAINT and close the sessions left")
+	cmd.Flags().Float64Var(&opts.CloseRate, "close-rate", 10, "sessions closed per second after --close-after, across all sockets (0: all at once)")
+	cmd.Flags().StringVarP(&opts.Output, "output", "o", "text", "output format: text or json")
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
+	return cmd
+}
+
+func (opts *DrainOptions) drainOptions() drain.Options {
+	o := drain.Options{Timeout: opts.Timeout, Poll: opts.Poll}
+	if opts.CloseSet {
+		o.Close = &drain.Close{After: opts.CloseAfter, Rate: opts.CloseRate}
+	}
+	return o
+}
+
+func drainRun(opts *DrainOptions) error {
+	ref, err := parseServerArg(opts.Server)
+	if err != nil {
+		return err
+	}
+	dopts := opts.drainOptions()
+	if err := dopts.Validate(); err != nil {
+		return err
+	}
+	// Ctrl-C or a pipeline's SIGTERM stops the drain; the server stays in
+	// DRAIN or MAINT and the report says so.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	clients, err := opts.Socket.connect(ctx, opts.IO)
+	if err != nil {
+		return err
+	}
+	found, err := locate(ctx, clients, ref)
+	if err != nil {
+		return err
+	}
+	targets := make([]drain.Target, len(found))
+	for i, f := range found {
+		targets[i] = drain.Target{Name: f.Client.Path(), Runtime: f.Client, Backend: f.Server.Backend, Server: f.Server.Server}
+	}
+	human := opts.Output != "json"
+	if opts.IO.IsTTY && human {
+		p := newDrainProgress(opts.IO.ErrOut, len(targets), dopts)
+		dopts.Progress = p.update
+	}
+	res, err := drain.Run(ctx, targets, dopts)
+	if err != nil {
+		return err
+	}
+
+	if !human {
+		if err := writeDrainJSON(opts.IO.Out, opts.Server, res); err != nil {
+			return err
+		}
+	} else {
+		writeDrainText(opts.IO, res)
+	}
+	switch res.Outcome() {
+	case drain.Drained:
+		return nil
+	case drain.TimedOut:
+		return errTimedOut
+	}
+	if !human {
+		// The JSON already carries the errors; keep stdout parseable and
+		// say it once on stderr.
+		fmt.Fprintf(opts.IO.ErrOut, "wsctl: drain %s: %v\n", opts.Server, res.Err())
+		return errSilent{code: exitError}
+	}
+	return fmt.Errorf("drain %s: %w", opts.Server, res.Err())
+}
+
+// writeDrainText reports the end of a drain for a human: a line per socket
+// on a terminal, and on failure or timeout always.
+func writeDrainText(ios *IOStreams, res drain.Result) {
+	n := len(res.Reports)
+	for _, r := range res.Reports {
+		ref := r.Backend + "/" + r.Server
+		name := ref + socketLabel(n, r.Target)
+		switch r.Outcome {
+		case drain.Drained:
+			if ios.IsTTY {
+				fmt.Fprintf(ios.Out, "%s drained in %s (%d sessions at the start, %d closed by wsctl); now %s, `wsctl ready %s` brings it back\n",
+					name, r.Elapsed.Round(100*time.Millisecond), r.Before, r.Closed, r.Admin, ref)
+			}
+		case drain.TimedOut:
+			fmt.Fprintf(ios.ErrOut, "wsctl: %s: timed out with %d sessions left; the server stays %s\n", name, r.Left, r.Admin)
+		default:
+			if r.Admin != "" && r.Admin != runtime.Ready {
+				fmt.Fprintf(ios.ErrOut, "wsctl: %s: drain stopped; the server stays %s\n", name, r.Admin)
+			}
+		}
+	}
+}
+
+// drainJSON is the summary of `wsctl drain -o json`: a documented contract,
+// so fields are only ever added.
+type drainJSON struct {
+	Server  string            `json:"server"`
+	Result  string            `json:"result"`
+	Elapsed float64           `json:"elapsed_s"`
+	Sockets []drainSocketJSON `json:"sockets"`
+}
+
+type drainSocketJSON struct {
+	Socket  string  `json:"socket"`
+	Backend string  `json:"backend"`
+	Server  string  `json:"server"`
+	Result  string  `json:"result"`
+	Before  int64   `json:"sessions_before"`
+	Left    int64   `json:"sessions_left"`
+	Closed  int     `json:"closed"`
+	Admin   string  `json:"admin"`
+	Elapsed float64 `json:"elapsed_s"`
+	Error   string  `json:"error,omitempty"`
+}
+
+func writeDrainJSON(w io.Writer, server string, res drain.Result) error {
+	out := drainJSON{Server: server, Result: string(res.Outcome()), Elapsed: seconds(res.Elapsed), Sockets: []drainSocketJSON{}}
+	for _, r := range res.Reports {
+		s := drainSocketJSON{
+			Socket: r.Target, Backend: r.Backend, Server: r.Server, Result: string(r.Outcome),
+			Before: r.Before, Left: r.Left, Closed: r.Closed, Admin: string(r.Admin), Elapsed: seconds(r.Elapsed),
+		}
+		if r.Err != nil {
+			s.Error = r.Err.Error()
+		}
+		out.Sockets = append(out.Sockets, s)
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
+}
+
+func seconds(d time.Duration) float64 { return d.Round(time.Millisecond).Seconds() }
+
+// drainProgress prints, at most once a second, how many sessions are left
+// on all sockets together.
+type drainProgress struct {
+	w     io.Writer
+	n     int
+	opts  drain.Options
+	mu    sync.Mutex
+	last  map[string]drain.Progress
+	shown time.Time
+}
+
+func newDrainProgress(w io.Writer, n int, opts drain.Options) *drainProgress {
+	return &drainProgress{w: w, n: n, opts: opts, last: map[string]drain.Progress{}}
+}
+
+func (p *drainProgress) update(pr drain.Progress) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.last[pr.Target] = pr
+	if len(p.last) < p.n || time.Since(p.shown) < time.Second {
+		return
+	}
+	p.shown = time.Now()
+	var left int64
+	closed, closing := 0, false
+	for _, l := range p.last {
+		left += l.Left
+		closed += l.Closed
+		closing = closing || l.Phase == drain.Closing
+	}
+	name := pr.Backend + "/" + pr.Server
+	switch {
+	case !closing:
+		next := ""
+		if p.opts.Close != nil {
+			next = fmt.Sprintf(", closing starts in %s", (p.opts.Close.After - pr.Elapsed).Round(time.Second))
+		}
+		fmt.Fprintf(p.w, "%s: %d sessions left, waiting for them to leave (%s%s)\n", name, left, pr.Elapsed.Round(time.Second), next)
+	case p.opts.Close.Rate == 0:
+		fmt.Fprintf(p.w, "%s: %d sessions left, all closed at once (%s)\n", name, left, pr.Elapsed.Round(time.Second))
+	default:
+		fmt.Fprintf(p.w, "%s: %d sessions left, closing at %g/s, %d closed (%s)\n", name, left, p.opts.Close.Rate, closed, pr.Elapsed.Round(time.Second))
+	}
+}

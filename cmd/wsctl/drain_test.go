@@ -1,0 +1,159 @@
+package main
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/wsctl/wsctl/runtime"
+	"github.com/wsctl/wsctl/runtime/runtimetest"
+)
+
+// TestDrainTwoHAProxies drains s2 behind two HAProxy processes in one call,
+// closing what is left all at once (rate 0) after a short wait, with
+// reconnecting cookie-keeping clients on both.
+func TestDrainTwoHAProxies(t *testing.T) {
+	servers := runtimetest.Backends(t, "s1", "s2")
+	a, b := startFixture(t, servers), startFixture(t, servers)
+	fa := runtimetest.StartFleet(t, a.lb.URL(), 6, true)
+	fb := runtimetest.StartFleet(t, b.lb.URL(), 6, true)
+
+	start := time.Now()
+	r := execute(t, drainCmd, false, nil, "ws/s2", "--socket", a.lb.AdminSocket, "--socket", b.lb.AdminSocket,
+		"--close-after", "500ms", "--close-rate", "0", "--timeout", "10s", "-o", "json")
+	if r.code != 0 {
+		t.Fatalf("exit %d, stdout %s, stderr %s", r.code, r.out, r.errOut)
+	}
+	var got drainJSON
+	if err := json.Unmarshal([]byte(r.out), &got); err != nil {
+		t.Fatalf("%v\n%s", err, r.out)
+	}
+	if got.Server != "ws/s2" || got.Result != "drained" || len(got.Sockets) != 2 {
+		t.Fatalf("summary = %+v", got)
+	}
+	for i, sock := range []string{a.lb.AdminSocket, b.lb.AdminSocket} {
+		s := got.Sockets[i]
+		s.Elapsed = 0
+		want := drainSocketJSON{Socket: sock, Backend: "ws", Server: "s2", Result: "drained", Before: 3, Closed: 3, Admin: "MAINT"}
+		if diff := cmp.Diff(want, s); diff != "" {
+			t.Errorf("socket %d (-want +got):\n%s", i, diff)
+		}
+	}
+	for _, f := range []*fixture{a, b} {
+		if got := f.admin(t, "s2"); got != runtime.Maint {
+			t.Errorf("%s: s2 is %s, want MAINT", f.lb.AdminSocket, got)
+		}
+	}
+	for _, fl := range []*runtimetest.Fleet{fa, fb} {
+		for _, e := range fl.Since(start, false) {
+			if e.At.Sub(start) < 500*time.Millisecond {
+				t.Errorf("client %d cut %s after the start, before --close-after", e.Client, e.At.Sub(start))
+			}
+		}
+		if !fl.WaitEvents(start, true, 3, 5*time.Second) {
+			t.Fatalf("cut clients did not reconnect")
+		}
+		for _, e := range fl.Since(start, true) {
+			if e.Server == "s2" {
+				t.Errorf("client %d came back to the drained s2 (cookie %q)", e.Client, e.Cookie)
+			}
+		}
+	}
+}
+
+// TestDrainTimesOut waits without closing: exit 3, the sessions stay, the
+// server stays in DRAIN; progress is shown on a terminal.
+func TestDrainTimesOut(t *testing.T) {
+	f := startFixture(t, nil)
+	fleet := runtimetest.StartFleet(t, f.lb.URL(), 4, false)
+	start := time.Now()
+	r := execute(t, drainCmd, true, nil, "ws/s1", "--socket", f.lb.AdminSocket, "--timeout", "1200ms")
+	if r.code != exitTimeout {
+		t.Fatalf("exit %d, want 3; stderr %s", r.code, r.errOut)
+	}
+	if !strings.Contains(r.errOut, "ws/s1: 2 sessions left, waiting for them to leave") {
+		t.Errorf("no progress on the terminal: %q", r.errOut)
+	}
+	if !strings.Contains(r.errOut, "wsctl: ws/s1: timed out with 2 sessions left; the server stays DRAIN") {
+		t.Errorf("stderr %q lacks the timeout report", r.errOut)
+	}
+	if cut := fleet.Since(start, false); len(cut) != 0 || fleet.Connected()["s1"] != 2 {
+		t.Errorf("drain without --close-after cut %d clients; connected %v", len(cut), fleet.Connected())
+	}
+	if got := f.admin(t, "s1"); got != runtime.Drain {
+		t.Errorf("s1 is %s, want DRAIN", got)
+	}
+}
+
+// TestDrainIdleServer drains a server without sessions: quiet, exit 0,
+// MAINT; and on a terminal a line that says how to bring it back.
+func TestDrainIdleServer(t *testing.T) {
+	f := startFixture(t, nil)
+	r := execute(t, drainCmd, false, nil, "s1", "--socket", f.lb.AdminSocket)
+	if r.code != 0 || r.out != "" || r.errOut != "" {
+		t.Fatalf("exit %d, stdout %q, stderr %q; want 0 and quiet", r.code, r.out, r.errOut)
+	}
+	if got := f.admin(t, "s1"); got != runtime.Maint {
+		t.Errorf("s1 is %s, want MAINT", got)
+	}
+	r = execute(t, drainCmd, true, nil, "s1", "--socket", f.lb.AdminSocket)
+	if r.code != 0 || !strings.Contains(r.out, "ws/s1 drained in") || !strings.Contains(r.out, "`wsctl ready ws/s1` brings it back") {
+		t.Errorf("exit %d, stdout %q", r.code, r.out)
+	}
+}
+
+func TestDrainFlags(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		want    DrainOptions
+		wantErr string
+	}{
+		{
+			name: "defaults",
+			args: []string{"backend2"},
+			want: DrainOptions{Server: "backend2", Timeout: 5 * time.Minute, CloseRate: 10, Output: "text",
+				Socket: SocketOptions{Timeout: runtime.DefaultTimeout}},
+		},
+		{
+			name: "everything",
+			args: []string{"ws/backend2", "--socket", "/a.sock", "--socket", "/b.sock", "--timeout", "0", "--close-after", "0s",
+				"--close-rate", "2.5", "-o", "json", "--socket-timeout", "1s", "-c", "x.yaml"},
+			want: DrainOptions{Server: "ws/backend2", CloseSet: true, CloseRate: 2.5, Output: "json",
+				Socket: SocketOptions{Sockets: []string{"/a.sock", "/b.sock"}, Timeout: time.Second, SpecPath: "x.yaml"}},
+		},
+		{name: "no server", args: nil, wantErr: "accepts 1 arg"},
+		{name: "bad output", args: []string{"s", "-o", "yaml"}, wantErr: "want text or json"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got *DrainOptions
+			cmd := NewCmdDrain(nil, func(o *DrainOptions) error { got = o; return nil })
+			cmd.SetArgs(tt.args)
+			cmd.SilenceErrors, cmd.SilenceUsage = true, true
+			err := cmd.Execute()
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, *got); diff != "" {
+				t.Errorf("options (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestDrainRejectsCloseAfterTimeout(t *testing.T) {
+	r := execute(t, drainCmd, false, nil, "s1", "--socket", "/nonexistent.sock", "--timeout", "1m", "--close-after", "2m")
+	if r.code != exitError || !strings.Contains(r.errOut, "close-after 2m0s must be shorter than the timeout 1m0s") {
+		t.Errorf("exit %d, stderr %q", r.code, r.errOut)
+	}
+}

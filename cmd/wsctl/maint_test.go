@@ -1,0 +1,45 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wsctl/wsctl/runtime"
+	"github.com/wsctl/wsctl/runtime/runtimetest"
+)
+
+// TestMaint refuses while sessions remain, complies with --force without
+// cutting anyone, and puts an idle server in MAINT at once.
+func TestMaint(t *testing.T) {
+	f := startFixture(t, nil)
+	fleet := runtimetest.StartFleet(t, f.lb.URL(), 4, false)
+	start := time.Now()
+
+	r := execute(t, maintCmd, false, nil, "ws/s1", "--socket", f.lb.AdminSocket)
+	want := "wsctl: ws/s1 has 2 live sessions (2 on " + f.lb.AdminSocket + "): drain it first with `wsctl drain ws/s1`, or use --force"
+	if r.code != exitError || strings.TrimSpace(r.errOut) != want {
+		t.Fatalf("exit %d, stderr %q; want 2 and %q", r.code, r.errOut, want)
+	}
+	if got := f.admin(t, "s1"); got != runtime.Ready {
+		t.Fatalf("refused maint left s1 %s, want READY", got)
+	}
+
+	r = execute(t, maintCmd, false, nil, "ws/s1", "--socket", f.lb.AdminSocket, "--force")
+	if r.code != 0 || !strings.Contains(r.errOut, "ws/s1 is MAINT with 2 sessions still open") {
+		t.Fatalf("--force: exit %d, stderr %q", r.code, r.errOut)
+	}
+	if got := f.admin(t, "s1"); got != runtime.Maint {
+		t.Errorf("s1 is %s after --force, want MAINT", got)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if cut := fleet.Since(start, false); len(cut) != 0 || fleet.Connected()["s1"] != 2 {
+		t.Errorf("maint cut %d sessions; connected %v", len(cut), fleet.Connected())
+	}
+
+	// other/s2 has no sessions.
+	r = execute(t, maintCmd, true, nil, "other/s2", "--socket", f.lb.AdminSocket)
+	if r.code != 0 || r.out != "other/s2 is MAINT\n" {
+		t.Errorf("idle server: exit %d, stdout %q, stderr %q", r.code, r.out, r.errOut)
+	}
+}

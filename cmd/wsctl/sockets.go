@@ -1,0 +1,139 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wsctl/wsctl/runtime"
+	"github.com/wsctl/wsctl/spec"
+)
+
+// socketEnv lists admin sockets, separated by commas or colons.
+const socketEnv = "WSCTL_SOCKET"
+
+// SocketOptions are the flags of the commands that talk to HAProxy's
+// runtime API: which admin sockets, and how long each call may take.
+type SocketOptions struct {
+	// Sockets come from --socket, repeated (not split on commas: a path
+	// may hold one).
+	Sockets []string
+	// SpecPath is -c: the spec whose haproxy.admin_socket to use.
+	SpecPath string
+	// Timeout bounds every single socket operation.
+	Timeout time.Duration
+}
+
+func (s *SocketOptions) addFlags(cmd *cobra.Command) {
+	cmd.Flags().StringArrayVar(&s.Sockets, "socket", nil,
+		"HAProxy admin socket `path` (repeat for several HAProxy processes; default: $"+socketEnv+", the spec's, or "+spec.DefaultAdminSocket+")")
+	cmd.Flags().StringVarP(&s.SpecPath, "config", "c", "", "take the admin socket from this wsctl spec")
+	cmd.Flags().DurationVar(&s.Timeout, "socket-timeout", runtime.DefaultTimeout, "limit for each runtime API call")
+}
+
+// paths returns the sockets to use, first found: --socket, $WSCTL_SOCKET,
+// the spec given with -c, HAProxy's Debian default. Duplicates are dropped.
+func (s *SocketOptions) paths(io *IOStreams) ([]string, error) {
+	var list []string
+	switch env := io.getenv(socketEnv); {
+	case len(s.Sockets) > 0:
+		list = s.Sockets
+	case env != "":
+		list = strings.FieldsFunc(env, func(r rune) bool { return r == ',' || r == ':' })
+	case s.SpecPath != "":
+		sp, err := spec.Load(s.SpecPath)
+		if err != nil {
+			return nil, err
+		}
+		list = []string{sp.HAProxy.AdminSocket}
+	default:
+		list = []string{spec.DefaultAdminSocket}
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, p := range list {
+		p = strings.TrimSpace(p)
+		if p == "" || seen[p] {
+			continue
+		}
+		seen[p] = true
+		out = append(out, p)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no admin socket given")
+	}
+	return out, nil
+}
+
+// connect dials every socket concurrently. It fails if any socket fails, so
+// a command changes nothing unless every HAProxy answers.
+func (s *SocketOptions) connect(ctx context.Context, io *IOStreams) ([]*runtime.Client, error) {
+	paths, err := s.paths(io)
+	if err != nil {
+		return nil, err
+	}
+	clients := make([]*runtime.Client, len(paths))
+	errs := make([]error, len(paths))
+	var wg sync.WaitGroup
+	for i, p := range paths {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			clients[i], errs[i] = runtime.Dial(ctx, p, s.Timeout)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return clients, nil
+}
+
+// located is a server found on one socket.
+type located struct {
+	Client *runtime.Client
+	Server runtime.ServerStatus
+}
+
+// locate finds ref on every socket concurrently. An unknown or ambiguous
+// name on any socket is an error naming that socket.
+func locate(ctx context.Context, clients []*runtime.Client, ref runtime.Ref) ([]located, error) {
+	return eachSocket(ctx, clients, func(ctx context.Context, c *runtime.Client) (located, error) {
+		s, err := c.Find(ctx, ref)
+		return located{Client: c, Server: s}, err
+	})
+}
+
+// eachSocket runs f for every client concurrently and returns the results
+// in the clients' order, with the errors joined.
+func eachSocket[T any](ctx context.Context, clients []*runtime.Client, f func(context.Context, *runtime.Client) (T, error)) ([]T, error) {
+	out := make([]T, len(clients))
+	errs := make([]error, len(clients))
+	var wg sync.WaitGroup
+	for i, c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out[i], errs[i] = f(ctx, c)
+		}()
+	}
+	wg.Wait()
+	return out, errors.Join(errs...)
+}
+
+// parseServerArg parses the SERVER argument before any socket is opened.
+func parseServerArg(arg string) (runtime.Ref, error) {
+	return runtime.ParseRef(arg)
+}
+
+// socketLabel names a socket in human output only when there are several.
+func socketLabel(n int, path string) string {
+	if n < 2 {
+		return ""
+	}
+	return " on " + path
+}

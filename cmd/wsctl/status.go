@@ -1,0 +1,177 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wsctl/wsctl/runtime"
+)
+
+// StatusOptions are the flags of wsctl status.
+type StatusOptions struct {
+	IO     *IOStreams
+	Socket SocketOptions
+	// Backend limits the listing to one backend; "" lists all.
+	Backend string
+	// Output is "table" or "json".
+	Output string
+}
+
+// NewCmdStatus builds `wsctl status`.
+func NewCmdStatus(io *IOStreams, runF func(*StatusOptions) error) *cobra.Command {
+	opts := &StatusOptions{IO: io}
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show each HAProxy server's state, health and sessions",
+		Long: `Show every server of HAProxy's backends, read from the admin socket: address,
+operational state (UP, DOWN, STARTING during slowstart, STOPPING), admin state
+(READY, DRAIN, MAINT), last health check, current, highest and total sessions,
+and effective weight.
+
+With -o json the output is an array with one object per server, a stable
+contract:
+
+  backend, server, addr   strings ("addr" is "ip:port")
+  state                   "UP", "DOWN", "STARTING" or "STOPPING"
+  admin                   "READY", "DRAIN" or "MAINT"
+  check                   last check status ("L7OK", "L4CON", …; "" without checks)
+  scur, smax, stot        current, highest and total sessions (numbers)
+  weight                  effective weight (number)
+  socket                  the admin socket, only when several are queried
+
+With several sockets every HAProxy is queried at once; the servers of the
+sockets that answered are shown even when another fails (exit 2).`,
+		Example: `  # All servers of the local HAProxy
+  wsctl status
+
+  # One backend, as JSON, for a script
+  wsctl status -b ws -o json | jq '.[] | select(.admin != "READY")'
+
+  # Two HAProxy processes at once
+  wsctl status --socket /run/haproxy/a.sock --socket /run/haproxy/b.sock`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if opts.Output != "table" && opts.Output != "json" {
+				return fmt.Errorf("--output %q: want table or json", opts.Output)
+			}
+			if runF != nil {
+				return runF(opts)
+			}
+			return statusRun(opts)
+		},
+	}
+	opts.Socket.addFlags(cmd)
+	cmd.Flags().StringVarP(&opts.Backend, "backend", "b", "", "show only this backend")
+	cmd.Flags().StringVarP(&opts.Output, "output", "o", "table", "output format: table or json")
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"table", "json"}, cobra.ShellCompDirectiveNoFileComp))
+	return cmd
+}
+
+// statusJSON is one element of `wsctl status -o json`: a documented
+// contract, so fields are only ever added.
+type statusJSON struct {
+	Socket  string `json:"socket,omitempty"`
+	Backend string `json:"backend"`
+	Server  string `json:"server"`
+	Addr    string `json:"addr"`
+	State   string `json:"state"`
+	Admin   string `json:"admin"`
+	Check   string `json:"check"`
+	Scur    int64  `json:"scur"`
+	Smax    int64  `json:"smax"`
+	Stot    int64  `json:"stot"`
+	Weight  int64  `json:"weight"`
+}
+
+func statusRun(opts *StatusOptions) error {
+	ctx := context.Background()
+	if opts.Backend != "" {
+		if err := runtime.ValidName(opts.Backend); err != nil {
+			return fmt.Errorf("backend: %w", err)
+		}
+	}
+	paths, err := opts.Socket.paths(opts.IO)
+	if err != nil {
+		return err
+	}
+	// Each socket is dialled and listed on its own, so one dead HAProxy
+	// does not hide the others.
+	type listing struct {
+		path    string
+		servers []runtime.ServerStatus
+		err     error
+	}
+	results := make([]listing, len(paths))
+	done := make(chan struct{})
+	for i, p := range paths {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			results[i].path = p
+			c, err := runtime.Dial(ctx, p, opts.Socket.Timeout)
+			if err != nil {
+				results[i].err = err
+				return
+			}
+			results[i].servers, results[i].err = c.Servers(ctx, opts.Backend)
+		}()
+	}
+	for range paths {
+		<-done
+	}
+
+	rows := []statusJSON{}
+	var errs []error
+	for _, r := range results {
+		if r.err != nil {
+			errs = append(errs, r.err)
+			continue
+		}
+		for _, s := range r.servers {
+			row := statusJSON{
+				Backend: s.Backend, Server: s.Server, Addr: s.Addr,
+				State: string(s.State), Admin: string(s.Admin), Check: s.Check,
+				Scur: s.Scur, Smax: s.Smax, Stot: s.Stot, Weight: s.Weight,
+			}
+			if len(paths) > 1 {
+				row.Socket = r.path
+			}
+			rows = append(rows, row)
+		}
+	}
+	if len(errs) < len(paths) {
+		if err := writeStatus(opts, rows, len(paths) > 1); err != nil {
+			return err
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func writeStatus(opts *StatusOptions, rows []statusJSON, several bool) error {
+	if opts.Output == "json" {
+		enc := json.NewEncoder(opts.IO.Out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rows)
+	}
+	tw := tabwriter.NewWriter(opts.IO.Out, 0, 4, 2, ' ', 0)
+	if several {
+		fmt.Fprint(tw, "SOCKET\t")
+	}
+	fmt.Fprintln(tw, "BACKEND\tSERVER\tADDR\tSTATE\tADMIN\tCHECK\tSCUR\tSMAX\tSTOT\tWEIGHT")
+	for _, r := range rows {
+		if several {
+			fmt.Fprintf(tw, "%s\t", r.Socket)
+		}
+		check := r.Check
+		if check == "" {
+			check = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\n",
+			r.Backend, r.Server, r.Addr, r.State, r.Admin, check, r.Scur, r.Smax, r.Stot, r.Weight)
+	}
+	return tw.Flush()
+}

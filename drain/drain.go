@@ -1,0 +1,214 @@
+// Package drain takes a server out of HAProxy without cutting its
+// WebSockets at once: it stops new connections, waits for the existing ones
+// to leave, and can close what remains at a steady rate so the clients
+// reconnect to the other servers spread over time, not in one wave.
+//
+// The sequence, on every socket at once:
+//
+//  1. set the server to DRAIN: no new clients, existing sessions stay, and
+//     HAProxy still admits clients whose sticky cookie names the server;
+//  2. wait until its sessions reach zero;
+//  3. at Close.After, set it to MAINT first, so sticky clients are no longer
+//     admitted (with `option redispatch` they go to another server), then
+//     close the remaining sessions, Close.Rate per second across all
+//     sockets, or all at once when the rate is zero;
+//  4. once no session is left, leave the server in MAINT, so no client
+//     lands on it while it is stopped. `wsctl ready` brings it back.
+//
+// Closing while the server is still in DRAIN would send every client that
+// reconnects with its cookie straight back to the server being drained.
+package drain
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/wsctl/wsctl/runtime"
+)
+
+// Runtime is what a drain needs from one HAProxy admin socket.
+type Runtime interface {
+	Server(ctx context.Context, backend, server string) (runtime.ServerStatus, error)
+	SetState(ctx context.Context, backend, server string, state runtime.AdminState) error
+	Sessions(ctx context.Context, backend, server string) ([]runtime.SessionID, error)
+	ShutdownSession(ctx context.Context, backend, server string, id runtime.SessionID) error
+	ShutdownSessions(ctx context.Context, backend, server string) error
+}
+
+var _ Runtime = (*runtime.Client)(nil)
+
+// DefaultPoll is how often a drain reads the session count when Options
+// leaves Poll zero.
+const DefaultPoll = 250 * time.Millisecond
+
+// maxPollErrors is how many reads in a row may fail (a busy HAProxy)
+// before the drain of that socket gives up.
+const maxPollErrors = 3
+
+// Target is one server on one socket.
+type Target struct {
+	// Name identifies the socket in reports (its path).
+	Name    string
+	Runtime Runtime
+	Backend string
+	Server  string
+}
+
+// Close says when and how fast the sessions left are closed.
+type Close struct {
+	// After is how long after the start of the drain closing begins.
+	After time.Duration
+	// Rate is the number of sessions closed per second, across all targets
+	// together; 0 closes them all at once (`shutdown sessions server`).
+	Rate float64
+}
+
+// Options tune a drain. The zero value waits for ever and closes nothing.
+type Options struct {
+	// Timeout bounds the whole drain; 0 means no limit.
+	Timeout time.Duration
+	// Close, when not nil, closes the sessions left after Close.After;
+	// nil leaves them to end by themselves.
+	Close *Close
+	// Poll is how often sessions are counted; 0 means DefaultPoll.
+	Poll time.Duration
+	// Progress, when not nil, is called after every count, one call at a
+	// time.
+	Progress func(Progress)
+}
+
+// Validate reports options that cannot work.
+func (o Options) Validate() error {
+	switch {
+	case o.Timeout < 0:
+		return fmt.Errorf("drain: timeout %s is negative", o.Timeout)
+	case o.Poll < 0:
+		return fmt.Errorf("drain: poll interval %s is negative", o.Poll)
+	case o.Close == nil:
+		return nil
+	case o.Close.After < 0:
+		return fmt.Errorf("drain: close-after %s is negative", o.Close.After)
+	case o.Close.Rate < 0:
+		return fmt.Errorf("drain: close rate %g is negative", o.Close.Rate)
+	case o.Timeout > 0 && o.Close.After >= o.Timeout:
+		return fmt.Errorf("drain: close-after %s must be shorter than the timeout %s", o.Close.After, o.Timeout)
+	}
+	return nil
+}
+
+// Phase is where a target's drain stands.
+type Phase string
+
+// The phases of a drain.
+const (
+	Waiting Phase = "waiting" // DRAIN set, sessions leave by themselves
+	Closing Phase = "closing" // MAINT set, wsctl closes the rest
+)
+
+// Progress is one count during a drain.
+type Progress struct {
+	Target, Backend, Server string
+	Phase                   Phase
+	Left                    int64 // sessions still on the server
+	Closed                  int   // sessions closed by the drain so far
+	Elapsed                 time.Duration
+}
+
+// Outcome is how a target's drain ended.
+type Outcome string
+
+// The outcomes, from best to worst.
+const (
+	Drained  Outcome = "drained"   // no session left; the server is in MAINT
+	TimedOut Outcome = "timed_out" // the timeout passed with sessions left
+	Canceled Outcome = "canceled"  // the context ended first
+	Failed   Outcome = "error"     // a runtime call failed
+)
+
+// Report is the end of one target's drain.
+type Report struct {
+	Target, Backend, Server string
+	Outcome                 Outcome
+	// Before is the number of sessions when the drain started; Left when
+	// it ended; Closed how many the drain closed itself.
+	Before, Left int64
+	Closed       int
+	// Admin is the server's administrative state at the end, as last seen.
+	Admin   runtime.AdminState
+	Elapsed time.Duration
+	// Err is set for Failed and Canceled.
+	Err error
+}
+
+// Result gathers the reports of every target, in the order of the targets.
+type Result struct {
+	Reports []Report
+	Elapsed time.Duration
+}
+
+// Outcome is the worst outcome of all targets: a drain is done only when
+// every socket is.
+func (r Result) Outcome() Outcome {
+	rank := map[Outcome]int{Drained: 0, TimedOut: 1, Canceled: 2, Failed: 3}
+	worst := Drained
+	for _, rep := range r.Reports {
+		if rank[rep.Outcome] > rank[worst] {
+			worst = rep.Outcome
+		}
+	}
+	return worst
+}
+
+// Err joins the errors of the failed and cancelled targets, as their
+// Runtime returned them (runtime.Client's errors name the socket).
+func (r Result) Err() error {
+	var errs []error
+	for _, rep := range r.Reports {
+		if rep.Err != nil {
+			errs = append(errs, rep.Err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Run drains every target concurrently and returns when all have ended.
+// It returns an error only for invalid options, before anything changes.
+func Run(ctx context.Context, targets []Target, opts Options) (Result, error) {
+	if err := opts.Validate(); err != nil {
+		return Result{}, err
+	}
+	if opts.Poll == 0 {
+		opts.Poll = DefaultPoll
+	}
+	var pace *pacer
+	if opts.Close != nil && opts.Close.Rate > 0 {
+		pace = newPacer(opts.Close.Rate)
+	}
+	var progressMu sync.Mutex
+	progress := func(p Progress) {
+		if opts.Progress == nil {
+			return
+		}
+		progressMu.Lock()
+		defer progressMu.Unlock()
+		opts.Progress(p)
+	}
+
+	start := time.Now()
+	res := Result{Reports: make([]Report, len(targets))}
+	var wg sync.WaitGroup
+	for i, t := range targets {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d := &drainer{t: t, opts: opts, pace: pace, progress: progress, start: start}
+			res.Reports[i] = d.run(ctx)
+		}()
+	}
+	wg.Wait()
+	res.Elapsed = time.Since(start)
+	return res, nil
+}

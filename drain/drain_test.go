@@ -1,0 +1,338 @@
+package drain
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/wsctl/wsctl/runtime"
+)
+
+// fakeRuntime is one server on a pretend HAProxy. It logs every change.
+type fakeRuntime struct {
+	mu       sync.Mutex
+	admin    runtime.AdminState
+	sessions []runtime.SessionID
+	log      []string
+	closedAt []time.Time
+	// leavePerCount sessions leave by themselves at every count.
+	leavePerCount int
+	// failServer makes the nth call to Server (from 1) fail.
+	failServer  func(n int) bool
+	serverCalls int
+	setErr      error
+	// gone are listed by Sessions but already ended.
+	gone map[runtime.SessionID]bool
+}
+
+var _ Runtime = (*fakeRuntime)(nil)
+
+func newFake(admin runtime.AdminState, n int) *fakeRuntime {
+	f := &fakeRuntime{admin: admin, gone: map[runtime.SessionID]bool{}}
+	for i := range n {
+		f.sessions = append(f.sessions, runtime.SessionID(fmt.Sprintf("0x%x", 0x1000+i)))
+	}
+	return f
+}
+
+func (f *fakeRuntime) Server(ctx context.Context, backend, server string) (runtime.ServerStatus, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.serverCalls++
+	if f.failServer != nil && f.failServer(f.serverCalls) {
+		return runtime.ServerStatus{}, runtime.ErrTimeout
+	}
+	for range min(f.leavePerCount, len(f.sessions)) {
+		f.sessions = f.sessions[1:]
+	}
+	return runtime.ServerStatus{Backend: backend, Server: server, Admin: f.admin, Scur: int64(len(f.sessions))}, nil
+}
+
+func (f *fakeRuntime) SetState(ctx context.Context, backend, server string, state runtime.AdminState) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.setErr != nil {
+		return f.setErr
+	}
+	f.admin = state
+	f.log = append(f.log, "set "+string(state))
+	return nil
+}
+
+func (f *fakeRuntime) Sessions(ctx context.Context, backend, server string) ([]runtime.SessionID, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ids := append([]runtime.SessionID(nil), f.sessions...)
+	for id := range f.gone {
+		ids = append(ids, id)
+	}
+	return ids, nil
+}
+
+func (f *fakeRuntime) ShutdownSession(ctx context.Context, backend, server string, id runtime.SessionID) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.gone[id] {
+		delete(f.gone, id)
+		return runtime.ErrNoSuchSession
+	}
+	for i, s := range f.sessions {
+		if s == id {
+			f.sessions = append(f.sessions[:i], f.sessions[i+1:]...)
+			f.closedAt = append(f.closedAt, time.Now())
+			f.logShutdown("shutdown one")
+			return nil
+		}
+	}
+	return runtime.ErrNoSuchSession
+}
+
+func (f *fakeRuntime) ShutdownSessions(ctx context.Context, backend, server string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.sessions = nil
+	f.log = append(f.log, "shutdown all")
+	return nil
+}
+
+// logShutdown logs consecutive single shutdowns once.
+func (f *fakeRuntime) logShutdown(s string) {
+	if len(f.log) == 0 || f.log[len(f.log)-1] != s {
+		f.log = append(f.log, s)
+	}
+}
+
+func (f *fakeRuntime) calls() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.log...)
+}
+
+func target(name string, f *fakeRuntime) Target {
+	return Target{Name: name, Runtime: f, Backend: "ws", Server: "s2"}
+}
+
+func TestDrainRun(t *testing.T) {
+	tests := []struct {
+		name       string
+		fake       func() *fakeRuntime
+		opts       Options
+		want       Outcome
+		wantCalls  []string
+		wantAdmin  runtime.AdminState
+		wantClosed int
+		wantLeft   int64
+	}{
+		{
+			name:      "sessions leave by themselves",
+			fake:      func() *fakeRuntime { f := newFake(runtime.Ready, 4); f.leavePerCount = 1; return f },
+			want:      Drained,
+			wantCalls: []string{"set DRAIN", "set MAINT"},
+			wantAdmin: runtime.Maint,
+		},
+		{
+			name:      "no sessions",
+			fake:      func() *fakeRuntime { return newFake(runtime.Ready, 0) },
+			want:      Drained,
+			wantCalls: []string{"set DRAIN", "set MAINT"},
+			wantAdmin: runtime.Maint,
+		},
+		{
+			name:      "already in maint stays in maint",
+			fake:      func() *fakeRuntime { f := newFake(runtime.Maint, 2); f.leavePerCount = 1; return f },
+			want:      Drained,
+			wantCalls: nil,
+			wantAdmin: runtime.Maint,
+		},
+		{
+			name:      "timeout without closing",
+			fake:      func() *fakeRuntime { return newFake(runtime.Ready, 3) },
+			opts:      Options{Timeout: 60 * time.Millisecond},
+			want:      TimedOut,
+			wantCalls: []string{"set DRAIN"},
+			wantAdmin: runtime.Drain,
+			wantLeft:  3,
+		},
+		{
+			name:       "all at once after maint",
+			fake:       func() *fakeRuntime { return newFake(runtime.Ready, 5) },
+			opts:       Options{Close: &Close{After: 30 * time.Millisecond}},
+			want:       Drained,
+			wantCalls:  []string{"set DRAIN", "set MAINT", "shutdown all"},
+			wantAdmin:  runtime.Maint,
+			wantClosed: 5,
+		},
+		{
+			name:       "paced after maint",
+			fake:       func() *fakeRuntime { return newFake(runtime.Ready, 5) },
+			opts:       Options{Close: &Close{After: 30 * time.Millisecond, Rate: 200}},
+			want:       Drained,
+			wantCalls:  []string{"set DRAIN", "set MAINT", "shutdown one"},
+			wantAdmin:  runtime.Maint,
+			wantClosed: 5,
+		},
+		{
+			name: "sessions gone before their turn are not counted",
+			fake: func() *fakeRuntime {
+				f := newFake(runtime.Ready, 3)
+				f.gone["0xdead"] = true
+				return f
+			},
+			opts:       Options{Close: &Close{Rate: 500}},
+			want:       Drained,
+			wantCalls:  []string{"set DRAIN", "set MAINT", "shutdown one"},
+			wantAdmin:  runtime.Maint,
+			wantClosed: 3,
+		},
+		{
+			name:      "set fails",
+			fake:      func() *fakeRuntime { f := newFake(runtime.Ready, 1); f.setErr = runtime.ErrNotApplied; return f },
+			want:      Failed,
+			wantAdmin: runtime.Ready,
+			wantLeft:  1,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := tt.fake()
+			tt.opts.Poll = 5 * time.Millisecond
+			if tt.opts.Timeout == 0 {
+				tt.opts.Timeout = 5 * time.Second
+			}
+			res, err := Run(context.Background(), []Target{target("a.sock", f)}, tt.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rep := res.Reports[0]
+			if rep.Outcome != tt.want || res.Outcome() != tt.want {
+				t.Fatalf("outcome = %s (%v), want %s", rep.Outcome, rep.Err, tt.want)
+			}
+			if diff := cmp.Diff(tt.wantCalls, f.calls()); diff != "" {
+				t.Errorf("calls (-want +got):\n%s", diff)
+			}
+			if rep.Admin != tt.wantAdmin || rep.Closed != tt.wantClosed || rep.Left != tt.wantLeft {
+				t.Errorf("report admin=%s closed=%d left=%d, want %s %d %d", rep.Admin, rep.Closed, rep.Left, tt.wantAdmin, tt.wantClosed, tt.wantLeft)
+			}
+		})
+	}
+}
+
+func TestDrainRunToleratesFewPollErrors(t *testing.T) {
+	tests := []struct {
+		name   string
+		failed int // counts that fail after the first read
+		want   Outcome
+	}{
+		{name: "busy for two counts", failed: maxPollErrors - 1, want: Drained},
+		{name: "busy for good", failed: maxPollErrors, want: Failed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFake(runtime.Ready, 5)
+			f.leavePerCount = 1
+			f.failServer = func(n int) bool { return n > 1 && n <= 1+tt.failed }
+			res, _ := Run(context.Background(), []Target{target("a", f)}, Options{Poll: time.Millisecond, Timeout: 5 * time.Second})
+			if res.Outcome() != tt.want {
+				t.Fatalf("outcome = %s (%v), want %s", res.Outcome(), res.Err(), tt.want)
+			}
+			if tt.want == Failed && !errors.Is(res.Err(), runtime.ErrTimeout) {
+				t.Errorf("error %v does not wrap ErrTimeout", res.Err())
+			}
+		})
+	}
+}
+
+// TestDrainPaceIsSharedAcrossTargets checks that the rate holds for all sockets
+// together and is spread evenly.
+func TestDrainPaceIsSharedAcrossTargets(t *testing.T) {
+	a, b := newFake(runtime.Ready, 10), newFake(runtime.Ready, 10)
+	const rate = 100.0
+	opts := Options{Poll: 20 * time.Millisecond, Timeout: 10 * time.Second, Close: &Close{Rate: rate}}
+	res, err := Run(context.Background(), []Target{target("a", a), target("b", b)}, opts)
+	if err != nil || res.Outcome() != Drained {
+		t.Fatalf("outcome %s, %v, %v", res.Outcome(), err, res.Err())
+	}
+	all := append(append([]time.Time(nil), a.closedAt...), b.closedAt...)
+	if len(all) != 20 || len(a.closedAt) != 10 || len(b.closedAt) != 10 {
+		t.Fatalf("closed %d+%d sessions, want 10+10", len(a.closedAt), len(b.closedAt))
+	}
+	first, last := all[0], all[0]
+	for _, c := range all {
+		if c.Before(first) {
+			first = c
+		}
+		if c.After(last) {
+			last = c
+		}
+	}
+	// 20 closes at 100/s take 190 ms at the least.
+	if span := last.Sub(first); span < 170*time.Millisecond {
+		t.Errorf("20 closes at %g/s took %s, want at least 170ms", rate, span)
+	}
+	if peak := peakIn(all, 100*time.Millisecond); peak > 12 {
+		t.Errorf("peak %d closes in 100ms, want at most 12 (rate/10 + 20%%)", peak)
+	}
+}
+
+// peakIn returns the largest number of times within any window.
+func peakIn(times []time.Time, window time.Duration) int {
+	peak := 0
+	for _, start := range times {
+		n := 0
+		for _, t := range times {
+			if !t.Before(start) && t.Sub(start) < window {
+				n++
+			}
+		}
+		peak = max(peak, n)
+	}
+	return peak
+}
+
+func TestDrainRunCanceled(t *testing.T) {
+	f := newFake(runtime.Ready, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+	defer cancel()
+	res, _ := Run(ctx, []Target{target("a", f)}, Options{Poll: 5 * time.Millisecond})
+	if res.Outcome() != Canceled || res.Reports[0].Admin != runtime.Drain {
+		t.Fatalf("outcome = %s admin %s, want canceled with the server in DRAIN", res.Outcome(), res.Reports[0].Admin)
+	}
+}
+
+func TestDrainResultOutcomeIsTheWorst(t *testing.T) {
+	r := Result{Reports: []Report{{Outcome: Drained}, {Outcome: TimedOut}}}
+	if r.Outcome() != TimedOut {
+		t.Errorf("outcome = %s, want timed_out", r.Outcome())
+	}
+	r.Reports = append(r.Reports, Report{Outcome: Failed, Target: "b.sock", Err: errors.New("boom")})
+	if r.Outcome() != Failed || r.Err().Error() != "boom" {
+		t.Errorf("outcome = %s, err = %v", r.Outcome(), r.Err())
+	}
+}
+
+func TestDrainOptionsValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		opts Options
+		ok   bool
+	}{
+		{name: "zero", ok: true},
+		{name: "close before timeout", opts: Options{Timeout: time.Minute, Close: &Close{After: 30 * time.Second, Rate: 10}}, ok: true},
+		{name: "close without timeout", opts: Options{Close: &Close{After: time.Hour}}, ok: true},
+		{name: "close at timeout", opts: Options{Timeout: time.Minute, Close: &Close{After: time.Minute}}},
+		{name: "negative timeout", opts: Options{Timeout: -1}},
+		{name: "negative rate", opts: Options{Close: &Close{Rate: -1}}},
+		{name: "negative close-after", opts: Options{Close: &Close{After: -1}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := tt.opts.Validate(); (err == nil) != tt.ok {
+				t.Errorf("Validate() = %v, want ok=%v", err, tt.ok)
+			}
+		})
+	}
+}

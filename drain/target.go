@@ -1,0 +1,192 @@
+package drain
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/wsctl/wsctl/runtime"
+)
+
+// drainer drains one target.
+type drainer struct {
+	t        Target
+	opts     Options
+	pace     *pacer // nil unless closing at a rate
+	progress func(Progress)
+	start    time.Time
+
+	rep        Report
+	phase      Phase
+	pending    []runtime.SessionID // listed, not yet closed
+	pollErrors int
+}
+
+func (d *drainer) run(ctx context.Context) Report {
+	d.rep = Report{Target: d.t.Name, Backend: d.t.Backend, Server: d.t.Server}
+	d.phase = Waiting
+	d.rep.Outcome, d.rep.Err = d.drain(ctx)
+	if d.rep.Err != nil && errors.Is(d.rep.Err, ctx.Err()) {
+		d.rep.Outcome = Canceled
+	}
+	d.rep.Elapsed = time.Since(d.start)
+	return d.rep
+}
+
+// drain runs the sequence the package documents and says how it ended.
+func (d *drainer) drain(ctx context.Context) (Outcome, error) {
+	rt, b, s := d.t.Runtime, d.t.Backend, d.t.Server
+	st, err := rt.Server(ctx, b, s)
+	if err != nil {
+		return Failed, err
+	}
+	d.rep.Before, d.rep.Left, d.rep.Admin = st.Scur, st.Scur, st.Admin
+	// A server already in MAINT stays there: DRAIN would let its sticky
+	// clients back in.
+	if st.Admin != runtime.Maint {
+		if err := d.set(ctx, runtime.Drain); err != nil {
+			return Failed, err
+		}
+	}
+	var closeAt, deadline time.Time
+	if d.opts.Close != nil {
+		closeAt = d.start.Add(d.opts.Close.After)
+	}
+	if d.opts.Timeout > 0 {
+		deadline = d.start.Add(d.opts.Timeout)
+	}
+	for {
+		if err := d.count(ctx); err != nil {
+			return Failed, err
+		}
+		if d.rep.Left == 0 {
+			if d.rep.Admin != runtime.Maint {
+				if err := d.set(ctx, runtime.Maint); err != nil {
+					return Failed, err
+				}
+			}
+			return Drained, nil
+		}
+		now := time.Now()
+		if !deadline.IsZero() && !now.Before(deadline) {
+			return TimedOut, nil
+		}
+		if d.phase == Waiting && !closeAt.IsZero() && !now.Before(closeAt) {
+			if err := d.startClosing(ctx); err != nil {
+				return Failed, err
+			}
+		}
+		d.report()
+
+		next := now.Add(d.opts.Poll)
+		if d.phase == Waiting && !closeAt.IsZero() && closeAt.Before(next) {
+			next = closeAt
+		}
+		if !deadline.IsZero() && deadline.Before(next) {
+			next = deadline
+		}
+		if d.phase == Closing && d.pace != nil {
+			if err := d.closeUntil(ctx, next); err != nil {
+				return Failed, err
+			}
+		}
+		if !sleepUntil(ctx, next) {
+			return Canceled, ctx.Err()
+		}
+	}
+}
+
+// count reads the session count; a few failed reads in a row are
+// tolerated, since a busy HAProxy may miss one.
+func (d *drainer) count(ctx context.Context) error {
+	st, err := d.t.Runtime.Server(ctx, d.t.Backend, d.t.Server)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		d.pollErrors++
+		if d.pollErrors >= maxPollErrors {
+			return fmt.Errorf("count sessions (%d attempts): %w", d.pollErrors, err)
+		}
+		return nil
+	}
+	d.pollErrors = 0
+	d.rep.Left, d.rep.Admin = st.Scur, st.Admin
+	return nil
+}
+
+// startClosing switches the server to MAINT, then starts closing: all at
+// once when the rate is zero, otherwise by listing the sessions to close.
+func (d *drainer) startClosing(ctx context.Context) error {
+	d.phase = Closing
+	if d.rep.Admin != runtime.Maint {
+		if err := d.set(ctx, runtime.Maint); err != nil {
+			return err
+		}
+	}
+	if d.pace != nil {
+		return nil
+	}
+	if err := d.t.Runtime.ShutdownSessions(ctx, d.t.Backend, d.t.Server); err != nil {
+		return err
+	}
+	d.rep.Closed += int(d.rep.Left)
+	return nil
+}
+
+// closeUntil closes listed sessions, one per slot of the shared pacer,
+// until the next slot would come after limit. It lists the sessions again
+// when the list runs out, at most once per call.
+func (d *drainer) closeUntil(ctx context.Context, limit time.Time) error {
+	listed := false
+	for {
+		if len(d.pending) == 0 {
+			if listed {
+				return nil
+			}
+			ids, err := d.t.Runtime.Sessions(ctx, d.t.Backend, d.t.Server)
+			if err != nil {
+				return err
+			}
+			d.pending, listed = ids, true
+			if len(ids) == 0 {
+				return nil
+			}
+		}
+		slot, ok := d.pace.reserve(time.Now(), limit)
+		if !ok {
+			return nil
+		}
+		if !sleepUntil(ctx, slot) {
+			return ctx.Err()
+		}
+		id := d.pending[0]
+		d.pending = d.pending[1:]
+		err := d.t.Runtime.ShutdownSession(ctx, d.t.Backend, d.t.Server, id)
+		switch {
+		case errors.Is(err, runtime.ErrNoSuchSession):
+			// It left by itself (or its id now names another session).
+		case err != nil:
+			return err
+		default:
+			d.rep.Closed++
+		}
+	}
+}
+
+func (d *drainer) set(ctx context.Context, state runtime.AdminState) error {
+	if err := d.t.Runtime.SetState(ctx, d.t.Backend, d.t.Server, state); err != nil {
+		return err
+	}
+	d.rep.Admin = state
+	return nil
+}
+
+func (d *drainer) report() {
+	d.progress(Progress{
+		Target: d.t.Name, Backend: d.t.Backend, Server: d.t.Server,
+		Phase: d.phase, Left: d.rep.Left, Closed: d.rep.Closed,
+		Elapsed: time.Since(d.start),
+	})
+}

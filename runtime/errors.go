@@ -1,0 +1,74 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+var (
+	// ErrInvalidName is returned before any command is built when a backend
+	// or server name falls outside ^[A-Za-z0-9_.:-]+$ or exceeds MaxNameLen.
+	ErrInvalidName = errors.New("invalid name")
+	// ErrUnknownServer is matched by *UnknownServerError.
+	ErrUnknownServer = errors.New("unknown server")
+	// ErrUnknownBackend is returned when HAProxy has no such backend.
+	ErrUnknownBackend = errors.New("unknown backend")
+	// ErrAmbiguous is matched by *AmbiguousError.
+	ErrAmbiguous = errors.New("ambiguous server name")
+	// ErrNoSocket is returned when nothing listens at the socket path.
+	ErrNoSocket = errors.New("no HAProxy socket")
+	// ErrPermission is returned when the socket may not be opened, or when
+	// HAProxy refuses a command because the socket is not at level admin.
+	ErrPermission = errors.New("permission denied")
+	// ErrNotHAProxy is returned when the socket answers, but not as an
+	// HAProxy runtime API does.
+	ErrNotHAProxy = errors.New("not an HAProxy runtime socket")
+	// ErrUnsupported is returned by Dial for HAProxy older than MinVersion.
+	ErrUnsupported = errors.New("unsupported HAProxy version")
+	// ErrTimeout is returned when HAProxy does not answer within the
+	// client's timeout (a busy or stuck process).
+	ErrTimeout = errors.New("no answer in time")
+	// ErrBadReply is returned for an empty or malformed reply.
+	ErrBadReply = errors.New("unexpected reply")
+	// ErrCommand is returned when HAProxy answers a command with an error.
+	ErrCommand = errors.New("command refused")
+	// ErrNotApplied is returned when a change reported as done is not what
+	// the state read back afterwards shows (HAProxy answers some failures
+	// with a severity [4] message that client-native counts as success).
+	ErrNotApplied = errors.New("change not applied")
+	// ErrNoSuchSession is returned when a session is gone, or no longer
+	// belongs to the server it was listed for.
+	ErrNoSuchSession = errors.New("no such session")
+)
+
+// UnknownServerError reports a server name no backend holds. Known lists the
+// servers that exist (as backend/server), sorted, so the message helps.
+type UnknownServerError struct {
+	Name  string
+	Known []string
+}
+
+func (e *UnknownServerError) Error() string {
+	if len(e.Known) == 0 {
+		return fmt.Sprintf("unknown server %q (no servers found)", e.Name)
+	}
+	return fmt.Sprintf("unknown server %q; known servers: %s", e.Name, strings.Join(e.Known, ", "))
+}
+
+// Is makes errors.Is(err, ErrUnknownServer) hold.
+func (e *UnknownServerError) Is(target error) bool { return target == ErrUnknownServer }
+
+// AmbiguousError reports a server name that several backends hold.
+// Candidates are the matches as backend/server, sorted.
+type AmbiguousError struct {
+	Name       string
+	Candidates []string
+}
+
+func (e *AmbiguousError) Error() string {
+	return fmt.Sprintf("server name %q is ambiguous; use one of: %s", e.Name, strings.Join(e.Candidates, ", "))
+}
+
+// Is makes errors.Is(err, ErrAmbiguous) hold.
+func (e *AmbiguousError) Is(target error) bool { return target == ErrAmbiguous }

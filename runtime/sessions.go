@@ -1,0 +1,111 @@
+package runtime
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// SessionID identifies a stream in `show sess` ("0x55d0607f6bd0"). It is
+// the stream's address, so HAProxy reuses it once the stream is gone.
+type SessionID string
+
+var sessionIDPattern = regexp.MustCompile(`^0x[0-9a-fA-F]{1,16}$`)
+
+// Sessions lists the sessions (streams) HAProxy currently has on
+// backend/server, with the raw `show sess`, which client-native has no
+// typed call for.
+func (c *Client) Sessions(ctx context.Context, backend, server string) ([]SessionID, error) {
+	op := fmt.Sprintf("list sessions of %s/%s", backend, server)
+	if err := validPair(backend, server); err != nil {
+		return nil, c.wrap(op, err)
+	}
+	reply, err := c.raw(ctx, "show sess")
+	if err != nil {
+		return nil, c.wrap(op, err)
+	}
+	return parseSessions(reply, backend, server), nil
+}
+
+// parseSessions picks the ids of the `show sess` lines with be=backend and
+// srv=server.
+func parseSessions(reply, backend, server string) []SessionID {
+	var ids []SessionID
+	wantBe, wantSrv := "be="+backend, "srv="+server
+	for _, line := range strings.Split(reply, "\n") {
+		id, rest, ok := strings.Cut(strings.TrimSpace(line), ": ")
+		if !ok || !sessionIDPattern.MatchString(id) {
+			continue
+		}
+		var be, srv bool
+		for _, f := range strings.Fields(rest) {
+			switch f {
+			case wantBe:
+				be = true
+			case wantSrv:
+				srv = true
+			}
+		}
+		if be && srv {
+			ids = append(ids, SessionID(id))
+		}
+	}
+	return ids
+}
+
+var (
+	detailBackend = regexp.MustCompile(`(?m)^\s*backend=(\S+)`)
+	detailServer  = regexp.MustCompile(`(?m)^\s*server=(\S+)`)
+)
+
+// ShutdownSession closes session id, abruptly (the client sees the TCP
+// connection end, without a WebSocket close frame), if it still belongs to
+// backend/server. Because ids are addresses that HAProxy reuses, the
+// session is looked up again right before it is closed; a session that is
+// gone or now belongs elsewhere returns ErrNoSuchSession and is left alone.
+func (c *Client) ShutdownSession(ctx context.Context, backend, server string, id SessionID) error {
+	op := fmt.Sprintf("shutdown session %s of %s/%s", id, backend, server)
+	if err := validPair(backend, server); err != nil {
+		return c.wrap(op, err)
+	}
+	if !sessionIDPattern.MatchString(string(id)) {
+		return c.wrap(op, fmt.Errorf("%w: session id %q", ErrInvalidName, id))
+	}
+	detail, err := c.raw(ctx, "show sess "+string(id))
+	if err != nil {
+		return c.wrap(op, err)
+	}
+	be, srv := submatch(detailBackend, detail), submatch(detailServer, detail)
+	if be != backend || srv != server {
+		return c.wrap(op, ErrNoSuchSession)
+	}
+	if _, err := c.rawAllowEmpty(ctx, "shutdown session "+string(id)); err != nil {
+		if strings.Contains(err.Error(), "No such session") {
+			return c.wrap(op, ErrNoSuchSession)
+		}
+		return c.wrap(op, err)
+	}
+	return nil
+}
+
+// ShutdownSessions closes every session of backend/server at once with
+// `shutdown sessions server`.
+func (c *Client) ShutdownSessions(ctx context.Context, backend, server string) error {
+	op := fmt.Sprintf("shutdown sessions of %s/%s", backend, server)
+	if err := validPair(backend, server); err != nil {
+		return c.wrap(op, err)
+	}
+	if _, err := c.rawAllowEmpty(ctx, "shutdown sessions server "+backend+"/"+server); err != nil {
+		return c.wrap(op, err)
+	}
+	return nil
+}
+
+func submatch(re *regexp.Regexp, s string) string {
+	m := re.FindStringSubmatch(s)
+	if m == nil {
+		return ""
+	}
+	return m[1]
+}
