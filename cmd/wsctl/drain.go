@@ -109,10 +109,6 @@ func (opts *DrainOptions) drainOptions() drain.Options {
 }
 
 func drainRun(opts *DrainOptions) error {
-	ref, err := parseServerArg(opts.Server)
-	if err != nil {
-		return err
-	}
 	dopts := opts.drainOptions()
 	if err := dopts.Validate(); err != nil {
 		return err
@@ -122,11 +118,7 @@ func drainRun(opts *DrainOptions) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	clients, err := opts.Socket.connect(ctx, opts.IO)
-	if err != nil {
-		return err
-	}
-	found, err := locate(ctx, clients, ref)
+	_, found, err := opts.Socket.find(ctx, opts.IO, opts.Server)
 	if err != nil {
 		return err
 	}

@@ -54,16 +54,8 @@ in MAINT), or pass --force. "wsctl ready SERVER" brings it back.`,
 }
 
 func maintRun(opts *MaintOptions) error {
-	ref, err := parseServerArg(opts.Server)
-	if err != nil {
-		return err
-	}
 	ctx := context.Background()
-	clients, err := opts.Socket.connect(ctx, opts.IO)
-	if err != nil {
-		return err
-	}
-	found, err := locate(ctx, clients, ref)
+	clients, found, err := opts.Socket.find(ctx, opts.IO, opts.Server)
 	if err != nil {
 		return err
 	}
@@ -78,7 +70,7 @@ func maintRun(opts *MaintOptions) error {
 	}
 	if total > 0 && !opts.Force {
 		return fmt.Errorf("%s has %d live sessions (%s): drain it first with `wsctl drain %s`, or use --force",
-			name, total, strings.Join(live, ", "), ref)
+			name, total, strings.Join(live, ", "), opts.Server)
 	}
 	// A session may arrive between the count and the change; MAINT does
 	// not cut it, so the worst case is one session the next step ends.

@@ -66,16 +66,8 @@ traffic as soon as its check passes), 2 error.`,
 }
 
 func readyRun(opts *ReadyOptions) error {
-	ref, err := parseServerArg(opts.Server)
-	if err != nil {
-		return err
-	}
 	ctx := context.Background()
-	clients, err := opts.Socket.connect(ctx, opts.IO)
-	if err != nil {
-		return err
-	}
-	found, err := locate(ctx, clients, ref)
+	clients, found, err := opts.Socket.find(ctx, opts.IO, opts.Server)
 	if err != nil {
 		return err
 	}

@@ -137,3 +137,21 @@ func socketLabel(n int, path string) string {
 	}
 	return " on " + path
 }
+
+// find parses the SERVER argument, connects to every socket and finds the
+// server on each: the start every single-server command shares.
+func (o *SocketOptions) find(ctx context.Context, io *IOStreams, arg string) ([]*runtime.Client, []located, error) {
+	ref, err := parseServerArg(arg)
+	if err != nil {
+		return nil, nil, err
+	}
+	clients, err := o.connect(ctx, io)
+	if err != nil {
+		return nil, nil, err
+	}
+	found, err := locate(ctx, clients, ref)
+	if err != nil {
+		return nil, nil, err
+	}
+	return clients, found, nil
+}

@@ -1,14 +1,12 @@
 package consul
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"maps"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -38,14 +36,14 @@ func backend(name, service string, tags ...string) spec.Backend {
 type run struct {
 	src  *Source
 	out  chan discovery.Snapshot
-	logs *syncBuffer
+	logs *lbtest.SyncBuffer
 }
 
 // startRun creates a source for s and runs it until the test ends; the
 // test waits for Run to return.
 func startRun(t *testing.T, s *spec.Spec) *run {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &lbtest.SyncBuffer{}
 	src, err := New(s, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err != nil {
 		t.Fatalf("New: %v", err)
@@ -315,23 +313,4 @@ func TestOnceError(t *testing.T) {
 			t.Errorf("error %q lacks %q", err, want)
 		}
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the source's goroutines and the
-// test reading it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

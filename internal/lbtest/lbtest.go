@@ -107,7 +107,7 @@ func WaitUnix(t testing.TB, path string, timeout time.Duration) {
 type Process struct {
 	Cmd    *exec.Cmd
 	PID    int
-	output syncBuffer
+	output SyncBuffer
 	done   chan struct{}
 }
 
@@ -209,20 +209,20 @@ func ModuleRoot(t testing.TB) string {
 	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
 }
 
-// syncBuffer is a bytes.Buffer safe for the process's writer goroutines and
-// the test reading it.
-type syncBuffer struct {
+// SyncBuffer is a bytes.Buffer safe for concurrent writers (a process's
+// output, a logger) and the test reading it.
+type SyncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
+func (s *SyncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
 }
 
-func (s *syncBuffer) String() string {
+func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
