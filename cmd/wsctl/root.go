@@ -36,6 +36,7 @@ Exit codes: 0 ok/identical, 1 differs or findings, 2 error, 3 drain timed out.`,
 		NewCmdDrain(io, nil),
 		NewCmdReady(io, nil),
 		NewCmdMaint(io, nil),
+		NewCmdAgent(io, nil),
 		NewCmdVersion(io),
 	)
 	return root

@@ -1,0 +1,423 @@
+// Package agent is the reconcile loop behind `wsctl agent`: it follows the
+// discovery sources, debounces their snapshots, builds the desired model and
+// brings a running HAProxy to it through the runtime API (add, drain, delete
+// servers, change addresses and weights) without a reload. Only a change of
+// the config's structure (anything but the server lines of existing
+// backends) is validated, written and reloaded, at most once per
+// Config.ReloadInterval. The rendered config is written after every change,
+// so a later restart starts from the current membership.
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"os"
+	"reflect"
+	"sync"
+	"time"
+
+	"github.com/wsctl/wsctl/discovery"
+	"github.com/wsctl/wsctl/discovery/consul"
+	"github.com/wsctl/wsctl/discovery/static"
+	"github.com/wsctl/wsctl/model"
+	"github.com/wsctl/wsctl/proxy"
+	"github.com/wsctl/wsctl/runtime"
+	"github.com/wsctl/wsctl/spec"
+	"github.com/wsctl/wsctl/templates"
+)
+
+// Defaults for the zero fields of Config.
+const (
+	DefaultMinQuiet       = 100 * time.Millisecond
+	DefaultMaxQuiet       = time.Second
+	DefaultReloadInterval = 5 * time.Second
+	DefaultDrainPoll      = time.Second
+	DefaultReloadTimeout  = 15 * time.Second
+	DefaultSpecPoll       = 2 * time.Second
+	DefaultResync         = 30 * time.Second
+	retryDelay            = time.Second
+)
+
+// Config is what an Agent needs. Zero durations take the defaults above.
+type Config struct {
+	// Spec is the loaded wsctl.yaml; its HAProxy sockets are the ones driven.
+	Spec *spec.Spec
+	// SpecFile, when set, is read every SpecPoll; a changed file that loads
+	// replaces Spec (its HAProxy sockets excepted), one that does not is
+	// logged and counted and the old spec stays.
+	SpecFile string
+	SpecPoll time.Duration
+	// ConfigFile is the HAProxy config the running HAProxy loads; the agent
+	// keeps it equal to the rendered desired state.
+	ConfigFile string
+	// MinQuiet and MaxQuiet debounce snapshots: the agent syncs once no
+	// snapshot arrived for MinQuiet, and at the latest MaxQuiet after the
+	// first unsynced one.
+	MinQuiet, MaxQuiet time.Duration
+	// ReloadInterval is the least time between two reloads.
+	ReloadInterval time.Duration
+	// DrainPoll is how often draining servers' sessions are counted.
+	DrainPoll time.Duration
+	// ReloadTimeout bounds waiting for the new worker after a reload.
+	ReloadTimeout time.Duration
+	// Resync is how often HAProxy is compared with the desired state even
+	// when discovery is quiet, to repair changes made behind the agent's
+	// back (a restarted HAProxy, a deleted server).
+	Resync time.Duration
+	// Validator checks a new config before a reload.
+	Validator proxy.Validator
+	// Log receives the agent's logs, tagged component=agent (nil:
+	// slog.Default()).
+	Log *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.MinQuiet, DefaultMinQuiet)
+	def(&c.MaxQuiet, DefaultMaxQuiet)
+	def(&c.ReloadInterval, DefaultReloadInterval)
+	def(&c.DrainPoll, DefaultDrainPoll)
+	def(&c.ReloadTimeout, DefaultReloadTimeout)
+	def(&c.SpecPoll, DefaultSpecPoll)
+	def(&c.Resync, DefaultResync)
+	if c.Log == nil {
+		c.Log = slog.Default()
+	}
+	return c
+}
+
+// Agent reconciles one HAProxy with discovery. Create it with New; Run it
+// once.
+type Agent struct {
+	cfg     Config
+	log     *slog.Logger
+	metrics *Metrics
+	spec    *spec.Spec
+	// specText is the spec file as last read (SpecFile only).
+	specText []byte
+	rt       *runtime.Client
+
+	// sources holds the latest snapshot of each source.
+	sources map[string]discovery.Snapshot
+	// applied is the merged snapshot last applied without error.
+	applied map[string][]discovery.Instance
+	// drains are the servers the agent drained, by reference.
+	drains     map[runtime.Ref]*drainState
+	lastReload time.Time
+	// retry forces the next sync even when the snapshot is unchanged.
+	retry bool
+}
+
+// drainState is one drain the agent started.
+type drainState struct {
+	started time.Time
+	// remove deletes the server once drained; otherwise it stays in MAINT
+	// until discovery reports it healthy.
+	remove bool
+	// done is set once the server is in MAINT with its sessions closed.
+	done bool
+}
+
+// New checks cfg and builds an agent. It does not contact HAProxy or Consul.
+func New(cfg Config) (*Agent, error) {
+	cfg = cfg.withDefaults()
+	if cfg.Spec == nil {
+		return nil, errors.New("agent: no spec")
+	}
+	if cfg.ConfigFile == "" {
+		return nil, errors.New("agent: no HAProxy config file")
+	}
+	if cfg.Spec.HAProxy.AdminSocket == "" {
+		return nil, errors.New("agent: the spec has no haproxy.admin_socket")
+	}
+	a := &Agent{
+		cfg:     cfg,
+		log:     cfg.Log.With("component", "agent"),
+		metrics: &Metrics{},
+		spec:    cfg.Spec,
+		sources: map[string]discovery.Snapshot{},
+		drains:  map[runtime.Ref]*drainState{},
+	}
+	a.cfg.Spec = nil // a.spec is the one in force
+	if cfg.SpecFile != "" {
+		text, err := os.ReadFile(cfg.SpecFile)
+		if err != nil {
+			return nil, fmt.Errorf("agent: %w", err)
+		}
+		a.specText = text
+	}
+	// Fail early on unusable Consul settings; Run builds its own source.
+	if _, err := consulFor(a.spec, cfg.Log); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// Metrics returns the agent's counters; they are safe to read while Run runs.
+func (a *Agent) Metrics() *Metrics { return a.metrics }
+
+// Run follows discovery and reconciles HAProxy until ctx ends, then returns
+// nil once every goroutine it started has stopped. It fails at once only
+// when the admin socket cannot be reached at start.
+func (a *Agent) Run(ctx context.Context) error {
+	rt, err := runtime.Dial(ctx, a.spec.HAProxy.AdminSocket, 0)
+	if err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	a.rt = rt
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+
+	snaps := make(chan discovery.Snapshot)
+	// The Consul source runs under its own context so a spec change can
+	// replace it.
+	var stopConsul func()
+	startConsul := func(src *consul.Source) {
+		a.metrics.consul.Store(src)
+		if src == nil {
+			stopConsul = func() {}
+			return
+		}
+		cctx, ccancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		wg.Go(func() {
+			defer close(done)
+			_ = src.Run(cctx, snaps)
+		})
+		stopConsul = func() {
+			ccancel()
+			for {
+				select {
+				case <-done:
+					a.metrics.consul.Store(nil)
+					a.metrics.retire(src)
+					return
+				case <-snaps: // the old source's last words
+				}
+			}
+		}
+	}
+	src, err := consulFor(a.spec, a.cfg.Log)
+	if err != nil {
+		return err
+	}
+	startConsul(src)
+	a.sources[static.SourceName] = static.Snapshot(a.spec)
+
+	drainTick := time.NewTicker(a.cfg.DrainPoll)
+	defer drainTick.Stop()
+	resyncTick := time.NewTicker(a.cfg.Resync)
+	defer resyncTick.Stop()
+	var specTick <-chan time.Time
+	if a.cfg.SpecFile != "" {
+		t := time.NewTicker(a.cfg.SpecPoll)
+		defer t.Stop()
+		specTick = t.C
+	}
+	var quiet, deadline *time.Timer
+	stop := func() {
+		for _, t := range []*time.Timer{quiet, deadline} {
+			if t != nil {
+				t.Stop()
+			}
+		}
+		quiet, deadline = nil, nil
+	}
+	defer stop()
+	schedule := func(d time.Duration) {
+		if quiet == nil {
+			quiet = time.NewTimer(d)
+			deadline = time.NewTimer(max(d, a.cfg.MaxQuiet))
+			return
+		}
+		quiet.Reset(d)
+	}
+	schedule(0) // the static snapshot, and anything already running
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case s := <-snaps:
+			a.sources[s.Source] = s
+			schedule(a.cfg.MinQuiet)
+		case <-timerC(quiet):
+			stop()
+			a.syncAndRetry(ctx, schedule)
+		case <-timerC(deadline):
+			stop()
+			a.syncAndRetry(ctx, schedule)
+		case <-drainTick.C:
+			a.progressDrains(ctx)
+		case <-resyncTick.C:
+			a.retry = true
+			schedule(0)
+		case <-specTick:
+			s := a.reloadSpec()
+			if s == nil {
+				continue
+			}
+			src, err := consulFor(s, a.cfg.Log)
+			if err != nil {
+				a.metrics.SpecErrors.Add(1)
+				a.log.Error("spec changed but its Consul settings are unusable; keeping the old spec", "err", err)
+				continue
+			}
+			stopConsul()
+			a.spec = s
+			clear(a.sources)
+			a.sources[static.SourceName] = static.Snapshot(s)
+			startConsul(src)
+			a.retry = true
+			schedule(0)
+		}
+	}
+}
+
+func (a *Agent) syncAndRetry(ctx context.Context, schedule func(time.Duration)) {
+	if wait := a.sync(ctx); wait > 0 && ctx.Err() == nil {
+		a.retry = true
+		schedule(wait)
+	}
+}
+
+// timerC is t's channel, or nil (never ready) without a timer.
+func timerC(t *time.Timer) <-chan time.Time {
+	if t == nil {
+		return nil
+	}
+	return t.C
+}
+
+// merged joins the sources: static servers for backends without Consul, the
+// Consul snapshot for the others. ok is false until every source reported.
+func (a *Agent) merged() (map[string][]discovery.Instance, bool) {
+	out := map[string][]discovery.Instance{}
+	st := a.sources[static.SourceName]
+	for _, b := range a.spec.Backends {
+		if b.Consul == nil {
+			out[b.Name] = st.Backends[b.Name]
+		}
+	}
+	if a.metrics.consul.Load() != nil {
+		cs, ok := a.sources[consul.SourceName]
+		if !ok {
+			return nil, false
+		}
+		maps.Copy(out, cs.Backends)
+	}
+	return out, true
+}
+
+// sync applies the current snapshot. It returns how long to wait before
+// trying again when something failed or was postponed, else 0.
+func (a *Agent) sync(ctx context.Context) time.Duration {
+	snap, ok := a.merged()
+	if !ok {
+		return 0
+	}
+	a.keepNonEmpty(snap)
+	if !a.retry && a.applied != nil && reflect.DeepEqual(snap, a.applied) {
+		a.metrics.SnapshotsDropped.Add(1)
+		return 0
+	}
+	a.retry = false
+	a.metrics.Syncs.Add(1)
+	m, err := model.Build(a.spec, model.TargetHAProxy, discovery.Snapshot{Backends: snap})
+	if err != nil {
+		a.metrics.RenderErrors.Add(1)
+		a.log.Error("build model", "err", err)
+		return 0
+	}
+	text, err := templates.Render(m, a.spec.Templates.HAProxy)
+	if err != nil {
+		a.metrics.RenderErrors.Add(1)
+		a.log.Error("render config", "err", err)
+	}
+	var wait time.Duration
+	write := text != nil
+	if text != nil {
+		old, _ := os.ReadFile(a.cfg.ConfigFile)
+		if StructureChanged(old, text) {
+			write = false
+			wait = a.reload(ctx, text)
+		}
+	}
+	failed := !a.applyRuntime(ctx, m)
+	if write && !failed {
+		changed, err := proxy.WriteAtomic(a.cfg.ConfigFile, text)
+		if err != nil {
+			a.log.Error("write config", "err", err)
+			failed = true
+		} else if changed {
+			a.metrics.ConfigWrites.Add(1)
+		}
+	}
+	if failed {
+		return max(wait, retryDelay)
+	}
+	if wait == 0 {
+		a.applied = snap
+	}
+	a.metrics.lastSync.Store(time.Now().UnixNano())
+	return wait
+}
+
+// keepNonEmpty replaces, in snap, every backend discovery reports empty but
+// that had instances when last applied: an empty backend is far more often
+// a discovery fault than the truth, and it would cut every client.
+func (a *Agent) keepNonEmpty(snap map[string][]discovery.Instance) {
+	for name, in := range snap {
+		if len(in) == 0 && len(a.applied[name]) > 0 {
+			a.metrics.EmptyKept.Add(1)
+			a.log.Error("discovery reports no instance for a backend that has some; keeping the last ones", "backend", name, "kept", len(a.applied[name]))
+			snap[name] = a.applied[name]
+		}
+	}
+}
+
+// applyRuntime plans against what HAProxy runs and applies the plan. It
+// reports whether everything succeeded.
+func (a *Agent) applyRuntime(ctx context.Context, m *model.Model) bool {
+	running := map[string][]runtime.ServerStatus{}
+	ok := true
+	for _, b := range m.Backends {
+		servers, err := a.rt.Servers(ctx, b.Name)
+		if errors.Is(err, runtime.ErrUnknownBackend) {
+			continue
+		}
+		if err != nil {
+			a.log.Error("list servers", "backend", b.Name, "err", err)
+			a.metrics.RuntimeErrors.Add(1)
+			ok = false
+			continue
+		}
+		running[b.Name] = servers
+	}
+	drained := make(map[runtime.Ref]bool, len(a.drains))
+	for ref := range a.drains {
+		drained[ref] = true
+	}
+	backends := map[string]model.Backend{}
+	for _, b := range m.Backends {
+		backends[b.Name] = b
+	}
+	for _, op := range Plan(running, m, drained) {
+		if err := a.apply(ctx, backends[op.Backend], op); err != nil {
+			a.metrics.RuntimeErrors.Add(1)
+			a.log.Error("runtime operation", "op", op.String(), "err", err)
+			ok = false
+			continue
+		}
+		a.log.Info("runtime operation", "op", op.String())
+	}
+	return ok
+}

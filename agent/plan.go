@@ -1,0 +1,131 @@
+package agent
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/wsctl/wsctl/model"
+	"github.com/wsctl/wsctl/runtime"
+)
+
+// OpKind is what an Op does to a server.
+type OpKind string
+
+// The operations Plan produces.
+const (
+	// OpAdd adds a dynamic server, enables its checks and sets it ready.
+	OpAdd OpKind = "add"
+	// OpSetAddr changes the address and port.
+	OpSetAddr OpKind = "set-addr"
+	// OpSetWeight changes the weight.
+	OpSetWeight OpKind = "set-weight"
+	// OpDrain sets the server in DRAIN; the agent then finishes the drain
+	// (maint, shutdown sessions and, with Remove, del server).
+	OpDrain OpKind = "drain"
+	// OpReady sets a server the agent drained back to READY.
+	OpReady OpKind = "ready"
+)
+
+// Op is one runtime change to one server.
+type Op struct {
+	Kind    OpKind
+	Backend string
+	// Server is the desired server (for OpAdd, OpSetAddr, OpSetWeight), or
+	// just its name.
+	Server model.Server
+	// Remove is set on OpDrain when the server left the desired state, so
+	// it is deleted once drained; unset when it is only unhealthy.
+	Remove bool
+	// Current is the server's administrative state when planned ("" for
+	// OpAdd).
+	Current runtime.AdminState
+}
+
+// String describes o for logs: "add ws/a 10.0.0.1:80", "drain ws/b (remove)".
+func (o Op) String() string {
+	s := fmt.Sprintf("%s %s/%s", o.Kind, o.Backend, o.Server.Name)
+	switch o.Kind {
+	case OpAdd, OpSetAddr:
+		s += " " + o.Server.Addr()
+	case OpSetWeight:
+		s += " " + strconv.Itoa(o.Server.Weight)
+	case OpDrain:
+		if o.Remove {
+			s += " (remove)"
+		}
+	}
+	return s
+}
+
+// Plan compares the servers HAProxy runs (by backend name) with the desired
+// model and returns the runtime operations that bring one to the other,
+// backend by backend in model order, servers by name. Backends HAProxy does
+// not run are skipped: they need a reload. Spare slots are left alone.
+//
+// drained holds the servers whose DRAIN or MAINT the agent started; any
+// other server not READY was put there by an operator and is left in that
+// state (address and weight still follow discovery; removal waits for the
+// operator). A server in MAINT only because the config said `disabled` is
+// the agent's too.
+func Plan(running map[string][]runtime.ServerStatus, desired *model.Model, drained map[runtime.Ref]bool) []Op {
+	var ops []Op
+	for _, b := range desired.Backends {
+		have, ok := running[b.Name]
+		if !ok {
+			continue
+		}
+		byName := make(map[string]runtime.ServerStatus, len(have))
+		for _, s := range have {
+			byName[s.Server] = s
+		}
+		want := make(map[string]bool, len(b.Servers))
+		for _, s := range b.Servers {
+			want[s.Name] = true
+			if s.Slot {
+				continue
+			}
+			cur, ok := byName[s.Name]
+			if !ok {
+				if !s.Disabled {
+					ops = append(ops, Op{Kind: OpAdd, Backend: b.Name, Server: s})
+				}
+				continue
+			}
+			ours := agentOwned(cur, drained)
+			if cur.Addr != s.Addr() {
+				ops = append(ops, Op{Kind: OpSetAddr, Backend: b.Name, Server: s, Current: cur.Admin})
+			}
+			if cur.UserWeight != int64(s.Weight) {
+				ops = append(ops, Op{Kind: OpSetWeight, Backend: b.Name, Server: s, Current: cur.Admin})
+			}
+			switch {
+			case s.Disabled && cur.Admin == runtime.Ready:
+				ops = append(ops, Op{Kind: OpDrain, Backend: b.Name, Server: s, Current: cur.Admin})
+			case !s.Disabled && cur.Admin != runtime.Ready && ours:
+				ops = append(ops, Op{Kind: OpReady, Backend: b.Name, Server: s, Current: cur.Admin})
+			}
+		}
+		for _, cur := range have {
+			if want[cur.Server] || isSlot(cur.Server) {
+				continue
+			}
+			if cur.Admin == runtime.Ready || agentOwned(cur, drained) {
+				ops = append(ops, Op{Kind: OpDrain, Backend: b.Name, Server: model.Server{Name: cur.Server}, Remove: true, Current: cur.Admin})
+			}
+		}
+	}
+	return ops
+}
+
+// agentOwned reports whether a server's non-READY state is the agent's
+// doing: a drain it started, or the config's `disabled`.
+func agentOwned(s runtime.ServerStatus, drained map[runtime.Ref]bool) bool {
+	if drained[s.Ref()] {
+		return true
+	}
+	return s.Flags&^runtime.FlagConfigMaint == 0
+}
+
+func isSlot(name string) bool {
+	return len(name) >= len(model.SlotPrefix) && name[:len(model.SlotPrefix)] == model.SlotPrefix
+}

@@ -1,0 +1,171 @@
+package agent
+
+import (
+	"log/slog"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/wsctl/wsctl/discovery"
+	"github.com/wsctl/wsctl/model"
+	"github.com/wsctl/wsctl/runtime"
+)
+
+func running(name, addr string, flags runtime.AdminFlags, weight int64) runtime.ServerStatus {
+	return runtime.ServerStatus{Backend: "ws", Server: name, Addr: addr, Flags: flags, Admin: flags.State(), UserWeight: weight}
+}
+
+func srv(name, host string, port int) model.Server {
+	return model.Server{Name: name, Host: host, Port: port, Weight: 100}
+}
+
+func TestPlan(t *testing.T) {
+	ws := func(servers ...model.Server) *model.Model {
+		return &model.Model{Backends: []model.Backend{{Name: "ws", Servers: servers}}}
+	}
+	unhealthy := srv("b", "10.0.0.2", 80)
+	unhealthy.Disabled = true
+	heavier := srv("a", "10.0.0.1", 80)
+	heavier.Weight = 50
+	slot := model.Server{Name: "_slot1", Host: "127.0.0.1", Port: 1, Weight: 100, Disabled: true, Slot: true}
+	refB := runtime.Ref{Backend: "ws", Server: "b"}
+
+	tests := []struct {
+		name    string
+		running map[string][]runtime.ServerStatus
+		desired *model.Model
+		drained map[runtime.Ref]bool
+		want    []Op
+	}{
+		{
+			name:    "in sync",
+			running: map[string][]runtime.ServerStatus{"ws": {running("a", "10.0.0.1:80", 0, 100)}},
+			desired: ws(srv("a", "10.0.0.1", 80)),
+		},
+		{
+			name:    "new instance is added",
+			running: map[string][]runtime.ServerStatus{"ws": {running("a", "10.0.0.1:80", 0, 100)}},
+			desired: ws(srv("a", "10.0.0.1", 80), srv("b", "10.0.0.2", 80)),
+			want:    []Op{{Kind: OpAdd, Backend: "ws", Server: srv("b", "10.0.0.2", 80)}},
+		},
+		{
+			name:    "new but unhealthy instance waits",
+			running: map[string][]runtime.ServerStatus{"ws": {}},
+			desired: ws(unhealthy),
+		},
+		{
+			name:    "address and weight follow discovery",
+			running: map[string][]runtime.ServerStatus{"ws": {running("a", "10.0.0.9:81", 0, 100)}},
+			desired: ws(heavier),
+			want: []Op{
+				{Kind: OpSetAddr, Backend: "ws", Server: heavier, Current: runtime.Ready},
+				{Kind: OpSetWeight, Backend: "ws", Server: heavier, Current: runtime.Ready},
+			},
+		},
+		{
+			name:    "removed instance is drained for removal",
+			running: map[string][]runtime.ServerStatus{"ws": {running("a", "10.0.0.1:80", 0, 100), running("b", "10.0.0.2:80", 0, 100)}},
+			desired: ws(srv("a", "10.0.0.1", 80)),
+			want:    []Op{{Kind: OpDrain, Backend: "ws", Server: model.Server{Name: "b"}, Remove: true, Current: runtime.Ready}},
+		},
+		{
+			name:    "unhealthy instance is drained, not removed",
+			running: map[string][]runtime.ServerStatus{"ws": {running("b", "10.0.0.2:80", 0, 100)}},
+			desired: ws(unhealthy),
+			want:    []Op{{Kind: OpDrain, Backend: "ws", Server: unhealthy, Current: runtime.Ready}},
+		},
+		{
+			name:    "instance the agent drained comes back",
+			running: map[string][]runtime.ServerStatus{"ws": {running("b", "10.0.0.2:80", runtime.FlagForcedMaint, 100)}},
+			desired: ws(srv("b", "10.0.0.2", 80)),
+			drained: map[runtime.Ref]bool{refB: true},
+			want:    []Op{{Kind: OpReady, Backend: "ws", Server: srv("b", "10.0.0.2", 80), Current: runtime.Maint}},
+		},
+		{
+			name:    "server disabled in the config becomes healthy",
+			running: map[string][]runtime.ServerStatus{"ws": {running("b", "10.0.0.2:80", runtime.FlagConfigMaint, 100)}},
+			desired: ws(srv("b", "10.0.0.2", 80)),
+			want:    []Op{{Kind: OpReady, Backend: "ws", Server: srv("b", "10.0.0.2", 80), Current: runtime.Maint}},
+		},
+		{
+			name:    "operator's drain is left alone",
+			running: map[string][]runtime.ServerStatus{"ws": {running("b", "10.0.0.2:80", runtime.FlagForcedDrain, 100)}},
+			desired: ws(srv("b", "10.0.0.2", 80)),
+		},
+		{
+			name:    "operator's maint is left alone even when removed",
+			running: map[string][]runtime.ServerStatus{"ws": {running("a", "10.0.0.1:80", 0, 100), running("b", "10.0.0.2:80", runtime.FlagForcedMaint, 100)}},
+			desired: ws(srv("a", "10.0.0.1", 80)),
+		},
+		{
+			name:    "agent's drain of a removed instance becomes a removal",
+			running: map[string][]runtime.ServerStatus{"ws": {running("b", "10.0.0.2:80", runtime.FlagForcedDrain, 100)}},
+			desired: ws(),
+			drained: map[runtime.Ref]bool{refB: true},
+			want:    []Op{{Kind: OpDrain, Backend: "ws", Server: model.Server{Name: "b"}, Remove: true, Current: runtime.Drain}},
+		},
+		{
+			name:    "slots are left alone",
+			running: map[string][]runtime.ServerStatus{"ws": {running("_slot1", "127.0.0.1:1", runtime.FlagConfigMaint, 100), running("_slot2", "127.0.0.1:1", runtime.FlagConfigMaint, 100)}},
+			desired: ws(slot),
+		},
+		{
+			name:    "backend HAProxy does not run needs a reload, not ops",
+			running: map[string][]runtime.ServerStatus{},
+			desired: ws(srv("a", "10.0.0.1", 80)),
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := Plan(tt.running, tt.desired, tt.drained)
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("Plan() (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestStructureChanged(t *testing.T) {
+	base := "global\n    maxconn 100\nbackend ws\n    default-server check\n    server a 10.0.0.1:80\n"
+	tests := []struct {
+		name     string
+		old, new string
+		want     bool
+	}{
+		{name: "same", old: base, new: base, want: false},
+		{name: "server added", old: base, new: base + "    server b 10.0.0.2:80 weight 50\n", want: false},
+		{name: "server removed", old: base, new: "global\n    maxconn 100\nbackend ws\n    default-server check\n", want: false},
+		{name: "default-server changed", old: base, new: "global\n    maxconn 100\nbackend ws\n    default-server check inter 1s\n    server a 10.0.0.1:80\n", want: true},
+		{name: "comments and blank lines", old: base, new: "# generated from /etc/wsctl.yaml\n" + base + "\n    # a note\n", want: false},
+		{name: "new backend", old: base, new: base + "backend other\n    server x 10.0.0.3:80\n", want: true},
+		{name: "global changed", old: base, new: "global\n    maxconn 200\nbackend ws\n    default-server check\n    server a 10.0.0.1:80\n", want: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := StructureChanged([]byte(tt.old), []byte(tt.new)); got != tt.want {
+				t.Errorf("StructureChanged() = %v, want %v", got, tt.want)
+			}
+		})
+	}
+	if !StructureChanged(nil, []byte(base)) {
+		t.Error("StructureChanged(nil, config) = false, want true")
+	}
+}
+
+func TestKeepNonEmpty(t *testing.T) {
+	one := []discovery.Instance{{ID: "a", Address: "10.0.0.1", Port: 80, Healthy: true}}
+	a := &Agent{
+		log:     slog.New(slog.DiscardHandler),
+		metrics: &Metrics{},
+		applied: map[string][]discovery.Instance{"ws": one, "other": one},
+	}
+	snap := map[string][]discovery.Instance{"ws": nil, "other": {}, "new": nil}
+	a.keepNonEmpty(snap)
+	want := map[string][]discovery.Instance{"ws": one, "other": one, "new": nil}
+	if diff := cmp.Diff(want, snap); diff != "" {
+		t.Errorf("snapshot (-want +got):\n%s", diff)
+	}
+	if got := a.metrics.EmptyKept.Load(); got != 2 {
+		t.Errorf("EmptyKept = %d, want 2", got)
+	}
+}

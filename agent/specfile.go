@@ -1,0 +1,48 @@
+package agent
+
+import (
+	"bytes"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+
+	"github.com/wsctl/wsctl/discovery/consul"
+	"github.com/wsctl/wsctl/spec"
+)
+
+// reloadSpec reads SpecFile and returns the new spec when the file changed
+// and loads; nil otherwise (a bad file is logged and counted once).
+func (a *Agent) reloadSpec() *spec.Spec {
+	text, err := os.ReadFile(a.cfg.SpecFile)
+	if err != nil {
+		a.log.Error("read spec", "err", err)
+		return nil
+	}
+	if bytes.Equal(text, a.specText) {
+		return nil
+	}
+	a.specText = text
+	s, err := spec.Load(a.cfg.SpecFile)
+	if err != nil {
+		a.metrics.SpecErrors.Add(1)
+		a.log.Error("spec changed but does not load; keeping the old one", "err", err)
+		return nil
+	}
+	s.HAProxy.AdminSocket = a.spec.HAProxy.AdminSocket
+	s.HAProxy.MasterSocket = a.spec.HAProxy.MasterSocket
+	a.log.Info("spec changed", "file", a.cfg.SpecFile)
+	return s
+}
+
+// consulFor builds the Consul source of s; nil when no backend uses Consul.
+func consulFor(s *spec.Spec, log *slog.Logger) (*consul.Source, error) {
+	if !slices.ContainsFunc(s.Backends, func(b spec.Backend) bool { return b.Consul != nil }) {
+		return nil, nil
+	}
+	src, err := consul.New(s, log)
+	if err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	return src, nil
+}

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wsctl/wsctl/agent"
+	"github.com/wsctl/wsctl/proxy"
+	"github.com/wsctl/wsctl/spec"
+)
+
+// AgentOptions are the flags of wsctl agent.
+type AgentOptions struct {
+	IO       *IOStreams
+	SpecPath string
+	// HAProxyConfig is the config file the running HAProxy loads.
+	HAProxyConfig string
+	// Listen serves /metrics and /healthz; "" disables it.
+	Listen             string
+	MinQuiet, MaxQuiet time.Duration
+	ReloadInterval     time.Duration
+	// Verbose logs at debug level.
+	Verbose bool
+}
+
+// NewCmdAgent builds `wsctl agent`.
+func NewCmdAgent(io *IOStreams, runF func(*AgentOptions) error) *cobra.Command {
+	opts := &AgentOptions{IO: io}
+	cmd := &cobra.Command{
+		Use:   "agent",
+		Short: "Keep a running HAProxy in step with the spec and Consul",
+		Long: `Follow the backends' Consul services (and the static servers of the spec) and
+change the running HAProxy through its admin socket, without reloading it:
+new instances are added, address and weight changes applied, removed or
+failing instances drained (DRAIN until their WebSockets are gone or the
+backend's drain_timeout passes, then MAINT, the rest closed, and a removed
+server deleted). A server an operator put in DRAIN or MAINT is left there.
+
+The rendered config is written to --haproxy-config after every change, so a
+restart starts from the current membership. A change beyond the server lines
+(a new backend, a new template) is validated with haproxy -c, written and
+reloaded through the master socket, at most once per --reload-interval; a
+config HAProxy rejects is logged and the running one kept.
+
+The spec file is read again every 2 s: a changed spec that loads replaces the
+old one (its HAProxy sockets excepted); one that does not is logged and the old
+one kept.
+
+Snapshots are debounced: the agent applies once discovery is quiet for
+--min-quiet, and at the latest --max-quiet after the first change. Logs go to
+stderr; /metrics (Prometheus text) and /healthz are served on --listen.`,
+		Example: `  wsctl agent -c /etc/wsctl/wsctl.yaml --haproxy-config /etc/haproxy/haproxy.cfg`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if opts.HAProxyConfig == "" {
+				return errors.New("--haproxy-config is required")
+			}
+			if runF != nil {
+				return runF(opts)
+			}
+			return agentRun(opts)
+		},
+	}
+	cmd.Flags().StringVarP(&opts.SpecPath, "config", "c", defaultSpecPath, "path of the wsctl spec")
+	cmd.Flags().StringVar(&opts.HAProxyConfig, "haproxy-config", "", "the config file HAProxy runs with (kept up to date)")
+	cmd.Flags().StringVar(&opts.Listen, "listen", "127.0.0.1:9180", "serve /metrics and /healthz here (\"\" disables)")
+	cmd.Flags().DurationVar(&opts.MinQuiet, "min-quiet", agent.DefaultMinQuiet, "apply once discovery has been quiet this long")
+	cmd.Flags().DurationVar(&opts.MaxQuiet, "max-quiet", agent.DefaultMaxQuiet, "apply at the latest this long after the first change")
+	cmd.Flags().DurationVar(&opts.ReloadInterval, "reload-interval", agent.DefaultReloadInterval, "least time between two reloads")
+	cmd.Flags().BoolVarP(&opts.Verbose, "verbose", "v", false, "log at debug level")
+	return cmd
+}
+
+func agentRun(opts *AgentOptions) error {
+	s, err := spec.Load(opts.SpecPath)
+	if err != nil {
+		return err
+	}
+	level := slog.LevelInfo
+	if opts.Verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(opts.IO.ErrOut, &slog.HandlerOptions{Level: level}))
+	a, err := agent.New(agent.Config{
+		Spec:           s,
+		SpecFile:       opts.SpecPath,
+		ConfigFile:     opts.HAProxyConfig,
+		MinQuiet:       opts.MinQuiet,
+		MaxQuiet:       opts.MaxQuiet,
+		ReloadInterval: opts.ReloadInterval,
+		Validator:      proxy.Validator{},
+		Log:            log,
+	})
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	var serveErr error
+	if opts.Listen != "" {
+		wg.Go(func() {
+			if serveErr = a.Serve(ctx, opts.Listen); serveErr != nil {
+				cancel() // a requested listener that fails stops the agent
+			}
+		})
+	}
+	err = a.Run(ctx)
+	cancel()
+	wg.Wait()
+	if err != nil {
+		return err
+	}
+	if serveErr != nil {
+		return fmt.Errorf("metrics listener: %w", serveErr)
+	}
+	return nil
+}

@@ -1,0 +1,56 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+)
+
+func TestAgentFlags(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		want    AgentOptions
+		wantErr string
+	}{
+		{
+			name: "defaults",
+			args: []string{"--haproxy-config", "/etc/haproxy/haproxy.cfg"},
+			want: AgentOptions{SpecPath: "wsctl.yaml", HAProxyConfig: "/etc/haproxy/haproxy.cfg", Listen: "127.0.0.1:9180",
+				MinQuiet: 100 * time.Millisecond, MaxQuiet: time.Second, ReloadInterval: 5 * time.Second},
+		},
+		{
+			name: "everything set",
+			args: []string{"-c", "s.yaml", "--haproxy-config", "h.cfg", "--listen", "", "--min-quiet", "50ms", "--max-quiet", "2s", "--reload-interval", "1m", "-v"},
+			want: AgentOptions{SpecPath: "s.yaml", HAProxyConfig: "h.cfg", MinQuiet: 50 * time.Millisecond, MaxQuiet: 2 * time.Second, ReloadInterval: time.Minute, Verbose: true},
+		},
+		{name: "no haproxy config", args: []string{"-c", "s.yaml"}, wantErr: "--haproxy-config is required"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got *AgentOptions
+			var out bytes.Buffer
+			cmd := NewCmdAgent(&IOStreams{Out: &out, ErrOut: &out}, func(o *AgentOptions) error { got = o; return nil })
+			cmd.SetArgs(tt.args)
+			cmd.SetOut(&out)
+			cmd.SetErr(&out)
+			err := cmd.Execute()
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, *got, cmpopts.IgnoreFields(AgentOptions{}, "IO")); diff != "" {
+				t.Errorf("options (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

@@ -1,0 +1,127 @@
+package runtime
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// ServerOptions are the keywords `add server` gives a dynamic server. A
+// dynamic server does not inherit the backend's default-server line, so
+// everything it needs is spelt out here.
+type ServerOptions struct {
+	// Check enables health checks with Inter, Fall and Rise (zero values
+	// leave HAProxy's defaults). Checks start disabled; call EnableHealth.
+	Check      bool
+	Inter      string // HAProxy duration, e.g. "5s"
+	Fall, Rise int
+	Weight     int    // 0: HAProxy's default (1)
+	Cookie     string // sticky cookie value ("": none)
+	Slowstart  string // HAProxy duration ("": none)
+	MaxConn    int    // 0: no cap
+}
+
+var durationPattern = regexp.MustCompile(`^[0-9]+(us|ms|s|m|h|d)?$`)
+
+// AddServer adds backend/server at addr:port with `add server`. The server
+// starts in MAINT with checks off: follow with EnableHealth and SetState
+// Ready. Only algorithms HAProxy calls dynamic (leastconn, roundrobin,
+// consistent hashing) accept it. A refusal wraps ErrCommand.
+func (c *Client) AddServer(ctx context.Context, backend, server string, addr netip.Addr, port int, o ServerOptions) error {
+	op := fmt.Sprintf("add server %s/%s", backend, server)
+	cmd, err := addServerCommand(backend, server, addr, port, o)
+	if err != nil {
+		return c.wrap(op, err)
+	}
+	reply, err := c.raw(ctx, cmd)
+	if err != nil {
+		return c.wrap(op, err)
+	}
+	if !strings.Contains(reply, "New server registered") {
+		return c.wrap(op, commandError(reply))
+	}
+	return nil
+}
+
+// addServerCommand builds the `add server` line, refusing anything that is
+// not a plain name, address, number or duration.
+func addServerCommand(backend, server string, addr netip.Addr, port int, o ServerOptions) (string, error) {
+	if err := validPair(backend, server); err != nil {
+		return "", err
+	}
+	if !addr.IsValid() {
+		return "", fmt.Errorf("%w: no address", ErrInvalidName)
+	}
+	if port < 1 || port > 65535 {
+		return "", fmt.Errorf("%w: port %d", ErrInvalidName, port)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "add server %s/%s %s", backend, server, netip.AddrPortFrom(addr.Unmap(), uint16(port)))
+	if o.Check {
+		b.WriteString(" check")
+		if o.Inter != "" {
+			if !durationPattern.MatchString(o.Inter) {
+				return "", fmt.Errorf("%w: inter %q", ErrInvalidName, o.Inter)
+			}
+			b.WriteString(" inter " + o.Inter)
+		}
+		if o.Fall > 0 {
+			b.WriteString(" fall " + strconv.Itoa(o.Fall))
+		}
+		if o.Rise > 0 {
+			b.WriteString(" rise " + strconv.Itoa(o.Rise))
+		}
+	}
+	if o.Weight > 0 {
+		b.WriteString(" weight " + strconv.Itoa(o.Weight))
+	}
+	if o.Cookie != "" {
+		if err := ValidName(o.Cookie); err != nil {
+			return "", fmt.Errorf("cookie: %w", err)
+		}
+		b.WriteString(" cookie " + o.Cookie)
+	}
+	if o.Slowstart != "" {
+		if !durationPattern.MatchString(o.Slowstart) {
+			return "", fmt.Errorf("%w: slowstart %q", ErrInvalidName, o.Slowstart)
+		}
+		b.WriteString(" slowstart " + o.Slowstart)
+	}
+	if o.MaxConn > 0 {
+		b.WriteString(" maxconn " + strconv.Itoa(o.MaxConn))
+	}
+	return b.String(), nil
+}
+
+// EnableHealth turns on the health checks of backend/server (`enable
+// health`), which a server added at runtime starts without.
+func (c *Client) EnableHealth(ctx context.Context, backend, server string) error {
+	op := fmt.Sprintf("enable health %s/%s", backend, server)
+	if err := validPair(backend, server); err != nil {
+		return c.wrap(op, err)
+	}
+	if _, err := c.rawAllowEmpty(ctx, "enable health "+backend+"/"+server); err != nil {
+		return c.wrap(op, err)
+	}
+	return nil
+}
+
+// DeleteServer removes backend/server with `del server`. HAProxy refuses
+// unless the server is in MAINT with no session left (wraps ErrCommand).
+func (c *Client) DeleteServer(ctx context.Context, backend, server string) error {
+	op := fmt.Sprintf("del server %s/%s", backend, server)
+	if err := validPair(backend, server); err != nil {
+		return c.wrap(op, err)
+	}
+	reply, err := c.raw(ctx, "del server "+backend+"/"+server)
+	if err != nil {
+		return c.wrap(op, err)
+	}
+	if !strings.Contains(reply, "Server deleted") {
+		return c.wrap(op, commandError(reply))
+	}
+	return nil
+}
