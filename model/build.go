@@ -210,7 +210,7 @@ func backend(s *spec.Spec, i int, target string, instances []discovery.Instance)
 	if err := balance(s, field, b, target, &mb); err != nil {
 		return Backend{}, err
 	}
-	dynamic := b.Slots > 0 && b.Sticky.Cookie != ""
+	dynamic := dynamicMembership(b) && b.Sticky.Cookie != ""
 	for _, in := range instances {
 		// An instance discovery reports failing is kept, disabled, so its
 		// line (and its sticky cookie value) survive until it recovers.
@@ -224,6 +224,12 @@ func backend(s *spec.Spec, i int, target string, instances []discovery.Instance)
 		mb.Servers = append(mb.Servers, srv)
 	}
 	sort.Slice(mb.Servers, func(i, j int) bool { return mb.Servers[i].Name < mb.Servers[j].Name })
+	mb.NoneEnabled = true
+	for _, srv := range mb.Servers {
+		if !srv.Disabled {
+			mb.NoneEnabled = false
+		}
+	}
 	for n := 1; n <= b.Slots; n++ {
 		mb.Servers = append(mb.Servers, Server{Name: fmt.Sprintf("%s%d", SlotPrefix, n), Host: slotHost, Port: slotPort, Weight: spec.DefaultWeight, Disabled: true, Slot: true})
 	}
@@ -285,7 +291,7 @@ func cookie(s *spec.Spec, b spec.Backend) *Cookie {
 		return nil
 	}
 	c := &Cookie{Name: b.Sticky.Cookie, Secure: routedOnlyOverTLS(s, b.Name)}
-	if b.Slots > 0 {
+	if dynamicMembership(b) {
 		c.Dynamic = true
 		c.Key = b.Sticky.DynamicKey
 		if c.Key == "" {
@@ -294,6 +300,12 @@ func cookie(s *spec.Spec, b spec.Backend) *Cookie {
 	}
 	return c
 }
+
+// dynamicMembership reports whether servers come and go at runtime (spare
+// slots, Consul): their sticky cookies must then be dynamic, derived from the
+// address, since HAProxy 2.6 refuses `cookie` on `add server` and a refilled
+// slot must not inherit the cookie of its previous address.
+func dynamicMembership(b spec.Backend) bool { return b.Slots > 0 || b.Consul != nil }
 
 // routedOnlyOverTLS reports whether every listener sending requests to the
 // backend terminates TLS: only then may its cookie be `secure`, or clients on

@@ -106,6 +106,10 @@ type Backend struct {
 	// Servers are the discovered servers sorted by name, then the spare
 	// slots, disabled.
 	Servers []Server
+	// NoneEnabled is set when no server can take traffic: nginx refuses an
+	// empty upstream, so it gets a placeholder marked down (clients get 502,
+	// as HAProxy answers 503).
+	NoneEnabled bool
 }
 
 // Cookie is HAProxy's sticky cookie.
