@@ -35,5 +35,13 @@ test: deps fmt-check vet
 demo: deps build
 	@bash scripts/demo.sh
 
+# The full benchmark scenarios on loopback (minutes; up to ~9,900 WebSockets
+# through one HAProxy process): rewrites bench/RESULTS.md and bench/*.svg.
+# `make test` runs only their smoke versions. BENCH_REPEATS sets the repeats.
+BENCH_REPEATS ?= 3
+bench: deps
+	$(GO) test -count=1 -timeout 60m -run Scenario -v ./bench -bench-full -bench-repeats $(BENCH_REPEATS)
+	$(GO) test -count=1 -run '^$$' -bench Render -benchmem ./bench
+
 clean:
 	rm -rf $(BIN)

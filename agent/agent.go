@@ -6,15 +6,22 @@
 // backends) is validated, written and reloaded, at most once per
 // Config.ReloadInterval. The rendered config is written after every change,
 // so a later restart starts from the current membership.
+//
+// nginx has no runtime API: with the nginx target every change of the
+// rendered config is validated (nginx -t), written and reloaded (SIGHUP to
+// the master), at most once per Config.ReloadInterval; changes that arrive
+// inside the interval are applied together when it ends.
 package agent
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
 	"os"
+	"path/filepath"
 	"reflect"
 	"sync"
 	"time"
@@ -43,15 +50,20 @@ const (
 
 // Config is what an Agent needs. Zero durations take the defaults above.
 type Config struct {
-	// Spec is the loaded wsctl.yaml; its HAProxy sockets are the ones driven.
+	// Spec is the loaded wsctl.yaml; its HAProxy sockets (or, for nginx,
+	// its pid file) are the ones driven.
 	Spec *spec.Spec
+	// Target is the proxy driven: "haproxy" or "nginx" ("": the spec's
+	// proxy). It is fixed for the agent's life; a spec change of proxy is
+	// ignored.
+	Target string
 	// SpecFile, when set, is read every SpecPoll; a changed file that loads
 	// replaces Spec (its HAProxy sockets excepted), one that does not is
 	// logged and counted and the old spec stays.
 	SpecFile string
 	SpecPoll time.Duration
-	// ConfigFile is the HAProxy config the running HAProxy loads; the agent
-	// keeps it equal to the rendered desired state.
+	// ConfigFile is the config the running proxy loads; the agent keeps it
+	// equal to the rendered desired state.
 	ConfigFile string
 	// MinQuiet and MaxQuiet debounce snapshots: the agent syncs once no
 	// snapshot arrived for MinQuiet, and at the latest MaxQuiet after the
@@ -67,7 +79,8 @@ type Config struct {
 	// when discovery is quiet, to repair changes made behind the agent's
 	// back (a restarted HAProxy, a deleted server).
 	Resync time.Duration
-	// Validator checks a new config before a reload.
+	// Validator checks a new config before a reload. For nginx a zero Dir
+	// becomes ConfigFile's directory, where nginx resolves relative paths.
 	Validator proxy.Validator
 	// Log receives the agent's logs, tagged component=agent (nil:
 	// slog.Default()).
@@ -97,6 +110,7 @@ func (c Config) withDefaults() Config {
 // once.
 type Agent struct {
 	cfg     Config
+	target  string // model.TargetHAProxy or model.TargetNginx
 	log     *slog.Logger
 	metrics *Metrics
 	spec    *spec.Spec
@@ -113,6 +127,8 @@ type Agent struct {
 	lastReload time.Time
 	// retry forces the next sync even when the snapshot is unchanged.
 	retry bool
+	// nginx is the nginx target's state (nil for HAProxy).
+	nginx *nginxState
 }
 
 // drainState is one drain the agent started.
@@ -132,18 +148,35 @@ func New(cfg Config) (*Agent, error) {
 		return nil, errors.New("agent: no spec")
 	}
 	if cfg.ConfigFile == "" {
-		return nil, errors.New("agent: no HAProxy config file")
+		return nil, errors.New("agent: no proxy config file")
 	}
-	if cfg.Spec.HAProxy.AdminSocket == "" {
-		return nil, errors.New("agent: the spec has no haproxy.admin_socket")
+	target := cmp.Or(cfg.Target, cfg.Spec.Proxy, model.TargetHAProxy)
+	switch target {
+	case model.TargetHAProxy:
+		if cfg.Spec.HAProxy.AdminSocket == "" {
+			return nil, errors.New("agent: the spec has no haproxy.admin_socket")
+		}
+	case model.TargetNginx:
+		if cfg.Spec.Nginx.PidFile == "" {
+			return nil, errors.New("agent: the spec has no nginx.pid_file")
+		}
+		if cfg.Validator.Dir == "" {
+			cfg.Validator.Dir = filepath.Dir(cfg.ConfigFile)
+		}
+	default:
+		return nil, fmt.Errorf("agent: target %q: want %q or %q", target, model.TargetHAProxy, model.TargetNginx)
 	}
 	a := &Agent{
 		cfg:     cfg,
+		target:  target,
 		log:     cfg.Log.With("component", "agent"),
 		metrics: &Metrics{},
 		spec:    cfg.Spec,
 		sources: map[string]discovery.Snapshot{},
 		drains:  map[runtime.Ref]*drainState{},
+	}
+	if target == model.TargetNginx {
+		a.nginx = &nginxState{}
 	}
 	a.cfg.Spec = nil // a.spec is the one in force
 	if cfg.SpecFile != "" {
@@ -163,15 +196,21 @@ func New(cfg Config) (*Agent, error) {
 // Metrics returns the agent's counters; they are safe to read while Run runs.
 func (a *Agent) Metrics() *Metrics { return a.metrics }
 
-// Run follows discovery and reconciles HAProxy until ctx ends, then returns
-// nil once every goroutine it started has stopped. It fails at once only
-// when the admin socket cannot be reached at start.
+// Run follows discovery and reconciles the proxy until ctx ends, then
+// returns nil once every goroutine it started has stopped. It fails at once
+// only when HAProxy's admin socket cannot be reached at start.
 func (a *Agent) Run(ctx context.Context) error {
-	rt, err := runtime.Dial(ctx, a.spec.HAProxy.AdminSocket, 0)
-	if err != nil {
-		return fmt.Errorf("agent: %w", err)
+	var drainC <-chan time.Time
+	if a.nginx == nil {
+		rt, err := runtime.Dial(ctx, a.spec.HAProxy.AdminSocket, 0)
+		if err != nil {
+			return fmt.Errorf("agent: %w", err)
+		}
+		a.rt = rt
+		drainTick := time.NewTicker(a.cfg.DrainPoll)
+		defer drainTick.Stop()
+		drainC = drainTick.C
 	}
-	a.rt = rt
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -213,8 +252,6 @@ func (a *Agent) Run(ctx context.Context) error {
 	startConsul(src)
 	a.sources[static.SourceName] = static.Snapshot(a.spec)
 
-	drainTick := time.NewTicker(a.cfg.DrainPoll)
-	defer drainTick.Stop()
 	resyncTick := time.NewTicker(a.cfg.Resync)
 	defer resyncTick.Stop()
 	var specTick <-chan time.Time
@@ -255,7 +292,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		case <-timerC(deadline):
 			stop()
 			a.syncAndRetry(ctx, schedule)
-		case <-drainTick.C:
+		case <-drainC:
 			a.progressDrains(ctx)
 		case <-resyncTick.C:
 			a.retry = true
@@ -331,6 +368,9 @@ func (a *Agent) sync(ctx context.Context) time.Duration {
 	}
 	a.retry = false
 	a.metrics.Syncs.Add(1)
+	if a.nginx != nil {
+		return a.syncNginx(ctx, snap)
+	}
 	m, err := model.Build(a.spec, model.TargetHAProxy, discovery.Snapshot{Backends: snap})
 	if err != nil {
 		a.metrics.RenderErrors.Add(1)

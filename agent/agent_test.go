@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -434,4 +435,85 @@ func get(t *testing.T, url string) string {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)
+}
+
+func TestAgentRidesOutConsulOutage(t *testing.T) {
+	r := startRig(t)
+	w1 := lbtest.StartWsecho(t, "echo-1", "--close-spread", "0s")
+	w2 := lbtest.StartWsecho(t, "echo-2", "--close-spread", "0s")
+	a := r.startAgentWith(t, Config{Spec: r.spec, Resync: 200 * time.Millisecond})
+	register(t, r.consul, "echo-1", w1)
+	eventually(t, "echo-1 READY and UP", func() bool {
+		s := r.servers(t, "ws")["echo-1"]
+		return s.Admin == runtime.Ready && s.State == runtime.OpState("UP")
+	})
+	pid := r.client(t).Info().Pid
+	before := r.servers(t, "ws")
+	ops := a.Metrics().RuntimeOps.Load()
+	config, _ := os.ReadFile(r.haproxy.Config)
+
+	// A dead Consul is no news: HAProxy keeps what it has through several
+	// resyncs and drain polls, and the failed queries are counted.
+	r.consul.Stop(t)
+	syncs := a.Metrics().Syncs.Load()
+	eventually(t, "discovery errors counted", func() bool { return discoveryErrors(t, a) > 0 })
+	eventually(t, "five resyncs during the outage", func() bool { return a.Metrics().Syncs.Load() >= syncs+5 })
+	time.Sleep(300 * time.Millisecond) // a few more drain polls
+	after := r.servers(t, "ws")
+	if len(after) != len(before) {
+		t.Errorf("servers during the outage: %v, want %v", after, before)
+	}
+	for name, b := range before {
+		got := after[name]
+		if got.Admin != b.Admin || got.Addr != b.Addr || got.UserWeight != b.UserWeight {
+			t.Errorf("%s during the outage: %s %s weight %d, want %s %s weight %d", name, got.Admin, got.Addr, got.UserWeight, b.Admin, b.Addr, b.UserWeight)
+		}
+	}
+	if got := a.Metrics().RuntimeOps.Load(); got != ops {
+		t.Errorf("runtime ops during the outage: %d, want none", got-ops)
+	}
+	if got := a.Metrics().Reloads.Load(); got != 0 {
+		t.Errorf("reloads = %d, want 0", got)
+	}
+	if got := r.client(t).Info().Pid; got != pid {
+		t.Errorf("worker pid %d during the outage, want %d", got, pid)
+	}
+	if got, _ := os.ReadFile(r.haproxy.Config); string(got) != string(config) {
+		t.Errorf("config file changed during the outage:\n%s", got)
+	}
+
+	// Back, with an empty catalog at first and the TTL checks critical
+	// until registered again; the agent recovers on its own.
+	r.consul.Restart(t)
+	register(t, r.consul, "echo-1", w1)
+	register(t, r.consul, "echo-2", w2)
+	eventually(t, "echo-1 and echo-2 READY after the restart", func() bool {
+		s := r.servers(t, "ws")
+		return s["echo-1"].Admin == runtime.Ready && s["echo-2"].Admin == runtime.Ready
+	})
+	if got := r.client(t).Info().Pid; got != pid {
+		t.Errorf("worker pid %d after the restart, want %d (no reload)", got, pid)
+	}
+	if cfg, _ := os.ReadFile(r.haproxy.Config); !strings.Contains(string(cfg), "server echo-2 ") {
+		t.Errorf("config file has no server echo-2 after the restart:\n%s", cfg)
+	}
+}
+
+// discoveryErrors is wsctl_agent_discovery_errors_total as a's /metrics
+// serves it.
+func discoveryErrors(t *testing.T, a *Agent) uint64 {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	a.Metrics().ServeHTTP(rec, nil)
+	for line := range strings.Lines(rec.Body.String()) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "wsctl_agent_discovery_errors_total "); ok {
+			n, err := strconv.ParseUint(v, 10, 64)
+			if err != nil {
+				t.Fatalf("discovery errors %q: %v", v, err)
+			}
+			return n
+		}
+	}
+	t.Fatalf("no wsctl_agent_discovery_errors_total in:\n%s", rec.Body)
+	return 0
 }

@@ -21,7 +21,7 @@ type Metrics struct {
 	RuntimeErrors      atomic.Uint64 // runtime API calls that failed
 	Reloads            atomic.Uint64 // reloads confirmed by a new worker
 	ReloadErrors       atomic.Uint64 // reloads that failed or were not confirmed
-	ValidationFailures atomic.Uint64 // rendered configs HAProxy rejected
+	ValidationFailures atomic.Uint64 // rendered configs the proxy rejected
 	RenderErrors       atomic.Uint64 // models or templates that failed
 	ConfigWrites       atomic.Uint64 // config file writes
 	EmptyKept          atomic.Uint64 // backends kept because discovery reported them empty
@@ -45,7 +45,7 @@ func (m *Metrics) retire(src *consul.Source) {
 	m.retiredErrors.Add(st.Errors)
 }
 
-// LastSync is when the agent last brought HAProxy to the desired state;
+// LastSync is when the agent last brought the proxy to the desired state;
 // zero before the first time.
 func (m *Metrics) LastSync() time.Time {
 	if ns := m.lastSync.Load(); ns != 0 {
@@ -69,7 +69,7 @@ func (m *Metrics) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 	counter("wsctl_agent_runtime_errors_total", "Runtime API calls that failed.", m.RuntimeErrors.Load())
 	counter("wsctl_agent_reloads_total", "Reloads confirmed by a new worker.", m.Reloads.Load())
 	counter("wsctl_agent_reload_errors_total", "Reloads that failed.", m.ReloadErrors.Load())
-	counter("wsctl_agent_validation_failures_total", "Rendered configs HAProxy rejected.", m.ValidationFailures.Load())
+	counter("wsctl_agent_validation_failures_total", "Rendered configs the proxy rejected.", m.ValidationFailures.Load())
 	counter("wsctl_agent_render_errors_total", "Models or templates that failed to build.", m.RenderErrors.Load())
 	counter("wsctl_agent_config_writes_total", "Config file writes.", m.ConfigWrites.Load())
 	counter("wsctl_agent_empty_backends_kept_total", "Backends kept because discovery reported them empty.", m.EmptyKept.Load())
@@ -77,7 +77,7 @@ func (m *Metrics) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 	if t := m.LastSync(); !t.IsZero() {
 		last = float64(t.UnixNano()) / 1e9
 	}
-	gauge("wsctl_agent_last_sync_timestamp_seconds", "When HAProxy last matched the desired state.", last)
+	gauge("wsctl_agent_last_sync_timestamp_seconds", "When the proxy last matched the desired state.", last)
 	counter("wsctl_agent_spec_errors_total", "Changed spec files that failed to load.", m.SpecErrors.Load())
 	var st consul.Stats
 	if src := m.consul.Load(); src != nil {

@@ -12,7 +12,8 @@ import (
 )
 
 // reloadSpec reads SpecFile and returns the new spec when the file changed
-// and loads; nil otherwise (a bad file is logged and counted once).
+// and loads; nil otherwise (a bad file is logged and counted once). The
+// running proxy's sockets and pid file stay those of the first spec.
 func (a *Agent) reloadSpec() *spec.Spec {
 	text, err := os.ReadFile(a.cfg.SpecFile)
 	if err != nil {
@@ -31,6 +32,7 @@ func (a *Agent) reloadSpec() *spec.Spec {
 	}
 	s.HAProxy.AdminSocket = a.spec.HAProxy.AdminSocket
 	s.HAProxy.MasterSocket = a.spec.HAProxy.MasterSocket
+	s.Nginx.PidFile = a.spec.Nginx.PidFile
 	a.log.Info("spec changed", "file", a.cfg.SpecFile)
 	return s
 }
