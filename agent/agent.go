@@ -71,13 +71,15 @@ type Config struct {
 	MinQuiet, MaxQuiet time.Duration
 	// ReloadInterval is the least time between two reloads.
 	ReloadInterval time.Duration
-	// DrainPoll is how often draining servers' sessions are counted.
+	// DrainPoll is how often draining servers' sessions are counted
+	// (HAProxy only).
 	DrainPoll time.Duration
 	// ReloadTimeout bounds waiting for the new worker after a reload.
 	ReloadTimeout time.Duration
-	// Resync is how often HAProxy is compared with the desired state even
-	// when discovery is quiet, to repair changes made behind the agent's
-	// back (a restarted HAProxy, a deleted server).
+	// Resync is how often the proxy is compared with the desired state
+	// even when discovery is quiet, to repair changes made behind the
+	// agent's back (a restarted HAProxy, a deleted server, an edited nginx
+	// config).
 	Resync time.Duration
 	// Validator checks a new config before a reload. For nginx a zero Dir
 	// becomes ConfigFile's directory, where nginx resolves relative paths.
@@ -106,8 +108,8 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Agent reconciles one HAProxy with discovery. Create it with New; Run it
-// once.
+// Agent reconciles one proxy (HAProxy or nginx) with discovery. Create it
+// with New; Run it once.
 type Agent struct {
 	cfg     Config
 	target  string // model.TargetHAProxy or model.TargetNginx

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wsctl/wsctl/agent"
+	"github.com/wsctl/wsctl/model"
 	"github.com/wsctl/wsctl/proxy"
 	"github.com/wsctl/wsctl/spec"
 )
@@ -22,8 +23,12 @@ import (
 type AgentOptions struct {
 	IO       *IOStreams
 	SpecPath string
-	// HAProxyConfig is the config file the running HAProxy loads.
+	// HAProxyConfig is the config file the running HAProxy loads; set, it
+	// makes HAProxy the target.
 	HAProxyConfig string
+	// NginxConfig is the config file the running nginx loads; set, it makes
+	// nginx the target. Exactly one of the two is set.
+	NginxConfig string
 	// Listen serves /metrics and /healthz; "" disables it.
 	Listen             string
 	MinQuiet, MaxQuiet time.Duration
@@ -37,7 +42,7 @@ func NewCmdAgent(io *IOStreams, runF func(*AgentOptions) error) *cobra.Command {
 	opts := &AgentOptions{IO: io}
 	cmd := &cobra.Command{
 		Use:   "agent",
-		Short: "Keep a running HAProxy in step with the spec and Consul",
+		Short: "Keep a running HAProxy or nginx in step with the spec and Consul",
 		Long: `Follow the backends' Consul services (and the static servers of the spec) and
 change the running HAProxy through its admin socket, without reloading it:
 new instances are added, address and weight changes applied, removed or
@@ -57,12 +62,23 @@ one kept.
 
 Snapshots are debounced: the agent applies once discovery is quiet for
 --min-quiet, and at the latest --max-quiet after the first change. Logs go to
-stderr; /metrics (Prometheus text) and /healthz are served on --listen.`,
-		Example: `  wsctl agent -c /etc/wsctl/wsctl.yaml --haproxy-config /etc/haproxy/haproxy.cfg`,
-		Args:    cobra.NoArgs,
+stderr; /metrics (Prometheus text) and /healthz are served on --listen.
+
+With --nginx-config instead of --haproxy-config the agent drives nginx, which
+has no runtime API: every change of the rendered config (a server added,
+removed, failing) is validated with nginx -t, written atomically to that file
+and reloaded with SIGHUP to the master whose PID is in the spec's
+nginx.pid_file (no need for nginx's prefix), at most once per
+--reload-interval; changes arriving inside the interval are applied together
+when it ends. A reload counts once the master has started a new worker; a
+config nginx rejects is logged and the old file kept. Old workers keep their
+WebSockets until they close or nginx.worker_shutdown_timeout passes.`,
+		Example: `  wsctl agent -c /etc/wsctl/wsctl.yaml --haproxy-config /etc/haproxy/haproxy.cfg
+  wsctl agent -c /etc/wsctl/wsctl.yaml --nginx-config /etc/nginx/nginx.conf`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if opts.HAProxyConfig == "" {
-				return errors.New("--haproxy-config is required")
+			if (opts.HAProxyConfig == "") == (opts.NginxConfig == "") {
+				return errors.New("exactly one of --haproxy-config and --nginx-config is required")
 			}
 			if runF != nil {
 				return runF(opts)
@@ -71,7 +87,8 @@ stderr; /metrics (Prometheus text) and /healthz are served on --listen.`,
 		},
 	}
 	cmd.Flags().StringVarP(&opts.SpecPath, "config", "c", defaultSpecPath, "path of the wsctl spec")
-	cmd.Flags().StringVar(&opts.HAProxyConfig, "haproxy-config", "", "the config file HAProxy runs with (kept up to date)")
+	cmd.Flags().StringVar(&opts.HAProxyConfig, "haproxy-config", "", "drive HAProxy; the config file it runs with (kept up to date)")
+	cmd.Flags().StringVar(&opts.NginxConfig, "nginx-config", "", "drive nginx; the config file it runs with (kept up to date)")
 	cmd.Flags().StringVar(&opts.Listen, "listen", "127.0.0.1:9180", "serve /metrics and /healthz here (\"\" disables)")
 	cmd.Flags().DurationVar(&opts.MinQuiet, "min-quiet", agent.DefaultMinQuiet, "apply once discovery has been quiet this long")
 	cmd.Flags().DurationVar(&opts.MaxQuiet, "max-quiet", agent.DefaultMaxQuiet, "apply at the latest this long after the first change")
@@ -90,10 +107,15 @@ func agentRun(opts *AgentOptions) error {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(opts.IO.ErrOut, &slog.HandlerOptions{Level: level}))
+	target, file := model.TargetHAProxy, opts.HAProxyConfig
+	if opts.NginxConfig != "" {
+		target, file = model.TargetNginx, opts.NginxConfig
+	}
 	a, err := agent.New(agent.Config{
 		Spec:           s,
+		Target:         target,
 		SpecFile:       opts.SpecPath,
-		ConfigFile:     opts.HAProxyConfig,
+		ConfigFile:     file,
 		MinQuiet:       opts.MinQuiet,
 		MaxQuiet:       opts.MaxQuiet,
 		ReloadInterval: opts.ReloadInterval,

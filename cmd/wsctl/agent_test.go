@@ -28,7 +28,14 @@ func TestAgentFlags(t *testing.T) {
 			args: []string{"-c", "s.yaml", "--haproxy-config", "h.cfg", "--listen", "", "--min-quiet", "50ms", "--max-quiet", "2s", "--reload-interval", "1m", "-v"},
 			want: AgentOptions{SpecPath: "s.yaml", HAProxyConfig: "h.cfg", MinQuiet: 50 * time.Millisecond, MaxQuiet: 2 * time.Second, ReloadInterval: time.Minute, Verbose: true},
 		},
-		{name: "no haproxy config", args: []string{"-c", "s.yaml"}, wantErr: "--haproxy-config is required"},
+		{
+			name: "nginx",
+			args: []string{"--nginx-config", "/etc/nginx/nginx.conf"},
+			want: AgentOptions{SpecPath: "wsctl.yaml", NginxConfig: "/etc/nginx/nginx.conf", Listen: "127.0.0.1:9180",
+				MinQuiet: 100 * time.Millisecond, MaxQuiet: time.Second, ReloadInterval: 5 * time.Second},
+		},
+		{name: "no proxy config", args: []string{"-c", "s.yaml"}, wantErr: "exactly one of --haproxy-config and --nginx-config is required"},
+		{name: "both proxy configs", args: []string{"--haproxy-config", "h.cfg", "--nginx-config", "n.conf"}, wantErr: "exactly one of"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
