@@ -63,12 +63,17 @@ type rig struct {
 	consul           *lbtest.Consul
 	haproxy          *lbtest.HAProxy
 	spec             *spec.Spec
+	// edit, when set, rewrites the spec text before it is parsed.
+	edit func(string) string
 }
 
 // parseSpec builds the spec with extra inserted after the backends.
 func (r *rig) parseSpec(t *testing.T, extra, template string) *spec.Spec {
 	t.Helper()
 	text := strings.NewReplacer("FRONTEND", r.frontend, "CONSUL", r.consul.Addr, "RUN", r.runDir, "EXTRA", extra).Replace(specText)
+	if r.edit != nil {
+		text = r.edit(text)
+	}
 	if template != "" {
 		text += "templates:\n  haproxy: " + template + "\n"
 	}
@@ -81,10 +86,13 @@ func (r *rig) parseSpec(t *testing.T, extra, template string) *spec.Spec {
 
 // startRig starts Consul and an HAProxy whose config is rendered from the
 // spec with no instance yet, as a fresh host would be.
-func startRig(t *testing.T) *rig {
+func startRig(t *testing.T) *rig { return startRigEdited(t, nil) }
+
+// startRigEdited is startRig with the spec text rewritten by edit.
+func startRigEdited(t *testing.T, edit func(string) string) *rig {
 	t.Helper()
 	lbtest.Binary(t, "haproxy")
-	r := &rig{runDir: t.TempDir(), frontend: lbtest.Addr(t)}
+	r := &rig{runDir: t.TempDir(), frontend: lbtest.Addr(t), edit: edit}
 	r.consul = lbtest.StartConsul(t)
 	r.spec = r.parseSpec(t, "", "")
 	m, err := model.Build(r.spec, model.TargetHAProxy, static.Snapshot(r.spec))
@@ -365,6 +373,9 @@ func TestAgentReloadsOnStructureChange(t *testing.T) {
 	writeSpec := func(extra string) {
 		t.Helper()
 		text := strings.NewReplacer("FRONTEND", r.frontend, "CONSUL", r.consul.Addr, "RUN", r.runDir, "EXTRA", extra).Replace(specText)
+	if r.edit != nil {
+		text = r.edit(text)
+	}
 		if err := os.WriteFile(specFile, []byte(text), 0o644); err != nil {
 			t.Fatal(err)
 		}

@@ -29,6 +29,11 @@ func (a *Agent) apply(ctx context.Context, b model.Backend, op Op) error {
 		if err := a.rt.AddServer(ctx, op.Backend, s.Name, addr, s.Port, o); err != nil {
 			return err
 		}
+		if b.Cookie != nil && b.Cookie.Dynamic {
+			if err := a.rt.EnableDynamicCookies(ctx, op.Backend); err != nil {
+				return err
+			}
+		}
 		if err := a.rt.EnableHealth(ctx, op.Backend, s.Name); err != nil {
 			return err
 		}

@@ -109,6 +109,22 @@ func (c *Client) EnableHealth(ctx context.Context, backend, server string) error
 	return nil
 }
 
+// EnableDynamicCookies (re)computes the dynamic cookies of every server of
+// backend with `enable dynamic-cookie backend`. HAProxy 2.6 gives a server
+// added with `add server` no dynamic cookie of its own (tested: its clients
+// get an empty, expiring cookie) until this runs; servers that had one keep
+// the same value, since it derives from the key and the address.
+func (c *Client) EnableDynamicCookies(ctx context.Context, backend string) error {
+	op := "enable dynamic-cookie backend " + backend
+	if err := ValidName(backend); err != nil {
+		return c.wrap(op, err)
+	}
+	if _, err := c.rawAllowEmpty(ctx, op); err != nil {
+		return c.wrap(op, err)
+	}
+	return nil
+}
+
 // DeleteServer removes backend/server with `del server`. HAProxy refuses
 // unless the server is in MAINT with no session left (wraps ErrCommand).
 func (c *Client) DeleteServer(ctx context.Context, backend, server string) error {

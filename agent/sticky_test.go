@@ -1,0 +1,53 @@
+package agent
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/wsctl/wsctl/internal/lbtest"
+	"github.com/wsctl/wsctl/runtime"
+)
+
+// TestAgentAddedServersAreSticky proves servers the agent adds at runtime get
+// a sticky cookie (a dynamic one: HAProxy 2.6 refuses `cookie` on add
+// server) and that a client reconnecting with it comes back to its server.
+func TestAgentAddedServersAreSticky(t *testing.T) {
+	r := startRigEdited(t, func(s string) string {
+		return strings.Replace(s, "    balance: leastconn\n", "    balance: leastconn\n    sticky:\n      cookie: SID\n", 1)
+	})
+	w1 := lbtest.StartWsecho(t, "echo-1", "--close-spread", "0s")
+	w2 := lbtest.StartWsecho(t, "echo-2", "--close-spread", "0s")
+	r.startAgent(t, r.spec)
+	register(t, r.consul, "echo-1", w1)
+	register(t, r.consul, "echo-2", w2)
+	eventually(t, "both servers READY and UP", func() bool {
+		s := r.servers(t, "ws")
+		return s["echo-1"].Admin == runtime.Ready && s["echo-2"].Admin == runtime.Ready &&
+			s["echo-1"].State == runtime.OpState("UP") && s["echo-2"].State == runtime.OpState("UP")
+	})
+	seen := map[string]bool{}
+	for i := 0; i < 6; i++ {
+		c := lbtest.NewClient("ws://" + r.frontend + "/ws")
+		if err := c.Connect(); err != nil {
+			t.Fatal(err)
+		}
+		first := c.Server
+		seen[first] = true
+		if c.Cookie("SID") == "" {
+			t.Fatalf("client %d on %s got no SID cookie", i, first)
+		}
+		for j := 0; j < 3; j++ {
+			c.Close()
+			if err := c.Connect(); err != nil {
+				t.Fatal(err)
+			}
+			if c.Server != first {
+				t.Errorf("client %d reconnected to %s, want its sticky server %s", i, c.Server, first)
+			}
+		}
+		c.Close()
+	}
+	if len(seen) != 2 {
+		t.Errorf("clients landed on %v, want both added servers", seen)
+	}
+}
