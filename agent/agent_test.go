@@ -373,9 +373,6 @@ func TestAgentReloadsOnStructureChange(t *testing.T) {
 	writeSpec := func(extra string) {
 		t.Helper()
 		text := strings.NewReplacer("FRONTEND", r.frontend, "CONSUL", r.consul.Addr, "RUN", r.runDir, "EXTRA", extra).Replace(specText)
-		if r.edit != nil {
-			text = r.edit(text)
-		}
 		if err := os.WriteFile(specFile, []byte(text), 0o644); err != nil {
 			t.Fatal(err)
 		}
