@@ -68,7 +68,7 @@ type rig struct {
 }
 
 // parseSpec builds the spec with extra inserted after the backends.
-func (r *rig) parseSpec(t *testing.T, extra, template string) *spec.Spec {
+func (r *rig) parseSpec(t testing.TB, extra, template string) *spec.Spec {
 	t.Helper()
 	text := strings.NewReplacer("FRONTEND", r.frontend, "CONSUL", r.consul.Addr, "RUN", r.runDir, "EXTRA", extra).Replace(specText)
 	if r.edit != nil {
@@ -86,10 +86,10 @@ func (r *rig) parseSpec(t *testing.T, extra, template string) *spec.Spec {
 
 // startRig starts Consul and an HAProxy whose config is rendered from the
 // spec with no instance yet, as a fresh host would be.
-func startRig(t *testing.T) *rig { return startRigEdited(t, nil) }
+func startRig(t testing.TB) *rig { return startRigEdited(t, nil) }
 
 // startRigEdited is startRig with the spec text rewritten by edit.
-func startRigEdited(t *testing.T, edit func(string) string) *rig {
+func startRigEdited(t testing.TB, edit func(string) string) *rig {
 	t.Helper()
 	lbtest.Binary(t, "haproxy")
 	r := &rig{runDir: t.TempDir(), frontend: lbtest.Addr(t), edit: edit}
@@ -108,14 +108,14 @@ func startRigEdited(t *testing.T, edit func(string) string) *rig {
 }
 
 // startAgent runs an agent on s until the test ends.
-func (r *rig) startAgent(t *testing.T, s *spec.Spec) *Agent {
+func (r *rig) startAgent(t testing.TB, s *spec.Spec) *Agent {
 	t.Helper()
 	return r.startAgentWith(t, Config{Spec: s})
 }
 
 // startAgentWith runs an agent with cfg, completed for the rig, until the
 // test ends.
-func (r *rig) startAgentWith(t *testing.T, cfg Config) *Agent {
+func (r *rig) startAgentWith(t testing.TB, cfg Config) *Agent {
 	t.Helper()
 	cfg.ConfigFile = r.haproxy.Config
 	cfg.DrainPoll = 100 * time.Millisecond
@@ -139,14 +139,14 @@ func (r *rig) startAgentWith(t *testing.T, cfg Config) *Agent {
 }
 
 // testWriter sends logs to t.Log, so they show only for failed tests.
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))
 	return len(p), nil
 }
 
-func (r *rig) client(t *testing.T) *runtime.Client {
+func (r *rig) client(t testing.TB) *runtime.Client {
 	t.Helper()
 	c, err := runtime.Dial(context.Background(), r.spec.HAProxy.AdminSocket, 0)
 	if err != nil {
@@ -157,7 +157,7 @@ func (r *rig) client(t *testing.T) *runtime.Client {
 
 // servers returns HAProxy's servers of backend by name (nil when it has no
 // such backend).
-func (r *rig) servers(t *testing.T, backend string) map[string]runtime.ServerStatus {
+func (r *rig) servers(t testing.TB, backend string) map[string]runtime.ServerStatus {
 	t.Helper()
 	all, err := r.client(t).Servers(context.Background(), backend)
 	if err != nil {
@@ -171,7 +171,7 @@ func (r *rig) servers(t *testing.T, backend string) map[string]runtime.ServerSta
 }
 
 // eventually polls cond for up to 15 s.
-func eventually(t *testing.T, what string, cond func() bool) {
+func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for !cond() {
@@ -182,7 +182,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func register(t *testing.T, c *lbtest.Consul, id string, w *lbtest.Wsecho) {
+func register(t testing.TB, c *lbtest.Consul, id string, w *lbtest.Wsecho) {
 	t.Helper()
 	host, port, _ := net.SplitHostPort(w.Addr)
 	p, _ := strconv.Atoi(port)
