@@ -23,12 +23,14 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/wsctl/wsctl/discovery"
 	"github.com/wsctl/wsctl/discovery/consul"
 	"github.com/wsctl/wsctl/discovery/static"
+	"github.com/wsctl/wsctl/intent"
 	"github.com/wsctl/wsctl/model"
 	"github.com/wsctl/wsctl/proxy"
 	"github.com/wsctl/wsctl/runtime"
@@ -131,6 +133,24 @@ type Agent struct {
 	retry bool
 	// nginx is the nginx target's state (nil for HAProxy).
 	nginx *nginxState
+	// intents are the operators' DRAIN/MAINT wishes (nil: none kept).
+	intents intent.Store
+}
+
+// loadIntents reads the operators' intents by server.
+func (a *Agent) loadIntents(ctx context.Context) (map[runtime.Ref]runtime.AdminState, error) {
+	if a.intents == nil {
+		return nil, nil
+	}
+	all, err := a.intents.Load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[runtime.Ref]runtime.AdminState, len(all))
+	for ref, i := range all {
+		out[ref] = i.State
+	}
+	return out, nil
 }
 
 // drainState is one drain the agent started.
@@ -179,6 +199,12 @@ func New(cfg Config) (*Agent, error) {
 	}
 	if target == model.TargetNginx {
 		a.nginx = &nginxState{}
+	} else {
+		store, err := intent.Open(a.spec)
+		if err != nil {
+			return nil, err
+		}
+		a.intents = store
 	}
 	a.cfg.Spec = nil // a.spec is the one in force
 	if cfg.SpecFile != "" {
@@ -452,7 +478,18 @@ func (a *Agent) applyRuntime(ctx context.Context, m *model.Model) bool {
 	for _, b := range m.Backends {
 		backends[b.Name] = b
 	}
-	for _, op := range Plan(running, m, drained) {
+	ops := Plan(running, m, drained)
+	intents, err := a.loadIntents(ctx)
+	if err != nil {
+		// Without the intents, setting a server ready could undo an
+		// operator's drain: skip that until they can be read.
+		a.metrics.IntentErrors.Add(1)
+		a.log.Error("operator intents unreadable; no server is set ready meanwhile", "err", err)
+		ok = false
+		ops = slices.DeleteFunc(ops, func(op Op) bool { return op.Kind == OpReady })
+	}
+	ops = WithIntents(ops, running, intents)
+	for _, op := range ops {
 		if err := a.apply(ctx, backends[op.Backend], op); err != nil {
 			a.metrics.RuntimeErrors.Add(1)
 			a.log.Error("runtime operation", "op", op.String(), "err", err)

@@ -61,6 +61,8 @@ func (a *Agent) apply(ctx context.Context, b model.Backend, op Op) error {
 		}
 		a.drains[ref] = &drainState{started: time.Now(), remove: op.Remove}
 		return nil
+	case OpHold:
+		return a.rt.SetState(ctx, op.Backend, s.Name, op.State)
 	case OpReady:
 		if err := a.rt.SetState(ctx, op.Backend, s.Name, runtime.Ready); err != nil {
 			return err

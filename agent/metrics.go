@@ -26,7 +26,8 @@ type Metrics struct {
 	ConfigWrites       atomic.Uint64 // config file writes
 	EmptyKept          atomic.Uint64 // backends kept because discovery reported them empty
 
-	SpecErrors atomic.Uint64 // changed spec files that failed to load
+	SpecErrors   atomic.Uint64 // changed spec files that failed to load
+	IntentErrors atomic.Uint64 // operator intents that could not be read
 
 	lastSync atomic.Int64 // unix nanoseconds of the last complete sync
 	// consul is the running Consul source (nil: none); retired holds the
@@ -79,6 +80,7 @@ func (m *Metrics) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 	}
 	gauge("wsctl_agent_last_sync_timestamp_seconds", "When the proxy last matched the desired state.", last)
 	counter("wsctl_agent_spec_errors_total", "Changed spec files that failed to load.", m.SpecErrors.Load())
+	counter("wsctl_agent_intent_errors_total", "Loads of operator intents that failed (no server was set ready meanwhile).", m.IntentErrors.Load())
 	var st consul.Stats
 	if src := m.consul.Load(); src != nil {
 		st = src.Stats()

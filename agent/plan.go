@@ -24,6 +24,9 @@ const (
 	OpDrain OpKind = "drain"
 	// OpReady sets a server the agent drained back to READY.
 	OpReady OpKind = "ready"
+	// OpHold sets an operator's intended state (DRAIN or MAINT) again on a
+	// server HAProxy reports READY, as after a reload or a restart.
+	OpHold OpKind = "hold"
 )
 
 // Op is one runtime change to one server.
@@ -39,6 +42,8 @@ type Op struct {
 	// Current is the server's administrative state when planned ("" for
 	// OpAdd).
 	Current runtime.AdminState
+	// State is the state OpHold sets.
+	State runtime.AdminState
 }
 
 // String describes o for logs: "add ws/a 10.0.0.1:80", "drain ws/b (remove)".
@@ -53,8 +58,36 @@ func (o Op) String() string {
 		if o.Remove {
 			s += " (remove)"
 		}
+	case OpHold:
+		s += " " + string(o.State)
 	}
 	return s
+}
+
+// WithIntents adjusts a plan to the operators' intents: a server with one is
+// never set ready nor drained by the agent, and one HAProxy reports READY
+// (its state was lost to a reload or a restart) gets its intended state
+// back. Removal of a server that left discovery still goes ahead.
+func WithIntents(ops []Op, running map[string][]runtime.ServerStatus, intents map[runtime.Ref]runtime.AdminState) []Op {
+	if len(intents) == 0 {
+		return ops
+	}
+	var out []Op
+	for _, op := range ops {
+		ref := runtime.Ref{Backend: op.Backend, Server: op.Server.Name}
+		if _, held := intents[ref]; held && (op.Kind == OpReady || op.Kind == OpDrain && !op.Remove) {
+			continue
+		}
+		out = append(out, op)
+	}
+	for b, servers := range running {
+		for _, s := range servers {
+			if state, ok := intents[runtime.Ref{Backend: b, Server: s.Server}]; ok && s.Admin == runtime.Ready {
+				out = append(out, Op{Kind: OpHold, Backend: b, Server: model.Server{Name: s.Server}, Current: s.Admin, State: state})
+			}
+		}
+	}
+	return out
 }
 
 // Plan compares the servers HAProxy runs (by backend name) with the desired

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"log/slog"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -167,5 +168,37 @@ func TestKeepNonEmpty(t *testing.T) {
 	}
 	if got := a.metrics.EmptyKept.Load(); got != 2 {
 		t.Errorf("EmptyKept = %d, want 2", got)
+	}
+}
+
+func TestWithIntents(t *testing.T) {
+	running := map[string][]runtime.ServerStatus{"ws": {
+		{Backend: "ws", Server: "a", Admin: runtime.Ready},
+		{Backend: "ws", Server: "b", Admin: runtime.Drain},
+		{Backend: "ws", Server: "c", Admin: runtime.Ready},
+	}}
+	ops := []Op{
+		{Kind: OpReady, Backend: "ws", Server: model.Server{Name: "b"}},
+		{Kind: OpDrain, Backend: "ws", Server: model.Server{Name: "a"}},
+		{Kind: OpDrain, Backend: "ws", Server: model.Server{Name: "c"}, Remove: true},
+		{Kind: OpSetWeight, Backend: "ws", Server: model.Server{Name: "b", Weight: 7}},
+	}
+	intents := map[runtime.Ref]runtime.AdminState{
+		{Backend: "ws", Server: "a"}: runtime.Maint,
+		{Backend: "ws", Server: "b"}: runtime.Drain,
+		{Backend: "ws", Server: "c"}: runtime.Drain,
+	}
+	var got []string
+	for _, op := range WithIntents(ops, running, intents) {
+		got = append(got, op.String())
+	}
+	// b stays drained, a gets its MAINT back instead of a drain, c is still
+	// removed (it left discovery) but first held in DRAIN.
+	want := []string{"drain ws/c (remove)", "set-weight ws/b 7", "hold ws/a MAINT", "hold ws/c DRAIN"}
+	if strings.Join(got, "; ") != strings.Join(want, "; ") {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
+	if out := WithIntents(ops, running, nil); len(out) != len(ops) {
+		t.Errorf("no intents changed the plan: %v", out)
 	}
 }

@@ -122,6 +122,9 @@ func drainRun(opts *DrainOptions) error {
 	if err != nil {
 		return err
 	}
+	if err := opts.Socket.recordIntent(ctx, found, runtime.Drain); err != nil {
+		return err
+	}
 	targets := make([]drain.Target, len(found))
 	for i, f := range found {
 		targets[i] = drain.Target{Name: f.Client.Path(), Runtime: f.Client, Backend: f.Server.Backend, Server: f.Server.Server}
@@ -134,6 +137,14 @@ func drainRun(opts *DrainOptions) error {
 	res, err := drain.Run(ctx, targets, dopts)
 	if err != nil {
 		return err
+	}
+	for _, r := range res.Reports {
+		if r.Admin == runtime.Maint {
+			if err := opts.Socket.recordIntent(context.Background(), found, runtime.Maint); err != nil {
+				return err
+			}
+			break
+		}
 	}
 
 	if !human {

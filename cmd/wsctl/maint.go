@@ -72,6 +72,9 @@ func maintRun(opts *MaintOptions) error {
 		return fmt.Errorf("%s has %d live sessions (%s): drain it first with `wsctl drain %s`, or use --force",
 			name, total, strings.Join(live, ", "), opts.Server)
 	}
+	if err := opts.Socket.recordIntent(ctx, found, runtime.Maint); err != nil {
+		return err
+	}
 	// A session may arrive between the count and the change; MAINT does
 	// not cut it, so the worst case is one session the next step ends.
 	_, err = eachSocket(ctx, clients, func(ctx context.Context, c *runtime.Client) (struct{}, error) {

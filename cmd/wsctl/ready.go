@@ -71,6 +71,9 @@ func readyRun(opts *ReadyOptions) error {
 	if err != nil {
 		return err
 	}
+	if err := opts.Socket.recordIntent(ctx, found, ""); err != nil {
+		return err
+	}
 	_, err = eachSocket(ctx, clients, func(ctx context.Context, c *runtime.Client) (struct{}, error) {
 		s := serverOn(found, c)
 		return struct{}{}, c.Readmit(ctx, s.Backend, s.Server)

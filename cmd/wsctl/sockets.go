@@ -3,12 +3,14 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/wsctl/wsctl/intent"
 	"github.com/wsctl/wsctl/runtime"
 	"github.com/wsctl/wsctl/spec"
 )
@@ -154,4 +156,38 @@ func (o *SocketOptions) find(ctx context.Context, io *IOStreams, arg string) ([]
 		return nil, nil, err
 	}
 	return clients, found, nil
+}
+
+// recordIntent keeps an operator's DRAIN or MAINT (or, with state "", forgets
+// it) where the agent sees it, when the command was given a spec (-c): the
+// agent then never sets the server ready again. Without -c nothing is kept.
+func (o *SocketOptions) recordIntent(ctx context.Context, found []located, state runtime.AdminState) error {
+	if o.SpecPath == "" {
+		return nil
+	}
+	sp, err := spec.Load(o.SpecPath)
+	if err != nil {
+		return err
+	}
+	store, err := intent.Open(sp)
+	if err != nil {
+		return err
+	}
+	seen := map[runtime.Ref]bool{}
+	for _, f := range found {
+		ref := f.Server.Ref()
+		if seen[ref] {
+			continue
+		}
+		seen[ref] = true
+		if state == "" {
+			err = store.Delete(ctx, ref)
+		} else {
+			err = store.Put(ctx, intent.Intent{Backend: ref.Backend, Server: ref.Server, State: state, Since: time.Now().UTC()})
+		}
+		if err != nil {
+			return fmt.Errorf("record the intent for %s in %s: %w", ref, store.Where(), err)
+		}
+	}
+	return nil
 }

@@ -1,0 +1,89 @@
+package intent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"syscall"
+
+	"github.com/wsctl/wsctl/proxy"
+	"github.com/wsctl/wsctl/runtime"
+)
+
+// File keeps intents in a JSON file. Changes hold an exclusive lock on a
+// sibling lock file and replace the file atomically, so a CLI and an agent
+// writing at once lose nothing.
+type File struct{ path string }
+
+// NewFile returns the store at path (created on the first Put).
+func NewFile(path string) *File { return &File{path: path} }
+
+// Where returns the file's path.
+func (f *File) Where() string { return f.path }
+
+// Load reads the file; a missing file holds no intents.
+func (f *File) Load(context.Context) (map[runtime.Ref]Intent, error) {
+	out := map[runtime.Ref]Intent{}
+	b, err := os.ReadFile(f.path)
+	if errors.Is(err, os.ErrNotExist) {
+		return out, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("intent: %w", err)
+	}
+	var list []Intent
+	if err := json.Unmarshal(b, &list); err != nil {
+		return nil, fmt.Errorf("intent: %s: %w", f.path, err)
+	}
+	for _, i := range list {
+		if i.Validate() == nil {
+			out[i.Ref()] = i
+		}
+	}
+	return out, nil
+}
+
+// Put records i.
+func (f *File) Put(ctx context.Context, i Intent) error {
+	if err := i.Validate(); err != nil {
+		return err
+	}
+	return f.update(ctx, func(m map[runtime.Ref]Intent) { m[i.Ref()] = i })
+}
+
+// Delete forgets ref's intent.
+func (f *File) Delete(ctx context.Context, ref runtime.Ref) error {
+	return f.update(ctx, func(m map[runtime.Ref]Intent) { delete(m, ref) })
+}
+
+func (f *File) update(ctx context.Context, change func(map[runtime.Ref]Intent)) error {
+	lock, err := os.OpenFile(f.path+".lock", os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return fmt.Errorf("intent: %w", err)
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		return fmt.Errorf("intent: lock %s: %w", lock.Name(), err)
+	}
+	m, err := f.Load(ctx)
+	if err != nil {
+		return err
+	}
+	change(m)
+	list := make([]Intent, 0, len(m))
+	for _, i := range m {
+		list = append(list, i)
+	}
+	sort.Slice(list, func(a, b int) bool { return list[a].Ref().String() < list[b].Ref().String() })
+	b, err := json.MarshalIndent(list, "", "  ")
+	if err != nil {
+		return fmt.Errorf("intent: %w", err)
+	}
+	if _, err := proxy.WriteAtomic(f.path, append(b, '\n')); err != nil {
+		return fmt.Errorf("intent: %w", err)
+	}
+	return nil
+}

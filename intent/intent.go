@@ -1,0 +1,73 @@
+// Package intent keeps operator intents — "backend2 is drained", "backend3 is
+// in maintenance" — where both the CLI and the agent see them, so the agent
+// never sets such a server ready again, not after a reload, an HAProxy
+// restart or its own restart. With Consul in use the intents live in Consul
+// KV under the spec's kv_prefix (one place for a fleet of load balancers);
+// otherwise in a JSON file beside the admin socket.
+package intent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/wsctl/wsctl/runtime"
+	"github.com/wsctl/wsctl/spec"
+)
+
+// Intent is an operator's wish for one server.
+type Intent struct {
+	Backend string `json:"backend"`
+	Server  string `json:"server"`
+	// State is runtime.Drain or runtime.Maint.
+	State runtime.AdminState `json:"state"`
+	Since time.Time          `json:"since"`
+}
+
+// Ref is the server the intent is about.
+func (i Intent) Ref() runtime.Ref { return runtime.Ref{Backend: i.Backend, Server: i.Server} }
+
+// ErrInvalid is returned for an intent with a bad name or state.
+var ErrInvalid = errors.New("invalid intent")
+
+// Validate checks names (they become file keys and KV paths) and the state.
+func (i Intent) Validate() error {
+	if err := runtime.ValidName(i.Backend); err != nil {
+		return fmt.Errorf("%w: backend: %v", ErrInvalid, err)
+	}
+	if err := runtime.ValidName(i.Server); err != nil {
+		return fmt.Errorf("%w: server: %v", ErrInvalid, err)
+	}
+	if i.State != runtime.Drain && i.State != runtime.Maint {
+		return fmt.Errorf("%w: state %q (want DRAIN or MAINT)", ErrInvalid, i.State)
+	}
+	return nil
+}
+
+// Store holds the intents.
+type Store interface {
+	// Load returns every intent by server.
+	Load(ctx context.Context) (map[runtime.Ref]Intent, error)
+	// Put records an intent, replacing any for the same server.
+	Put(ctx context.Context, i Intent) error
+	// Delete forgets the intent for a server; none is not an error.
+	Delete(ctx context.Context, ref runtime.Ref) error
+	// Where says where the intents are kept, for messages.
+	Where() string
+}
+
+// FileName is the intents file beside the admin socket.
+const FileName = "wsctl-intents.json"
+
+// Open returns the store a spec uses: Consul KV when a backend is discovered
+// from Consul, else the file beside the admin socket.
+func Open(s *spec.Spec) (Store, error) {
+	for _, b := range s.Backends {
+		if b.Consul != nil {
+			return NewConsul(s.Consul)
+		}
+	}
+	return NewFile(filepath.Join(filepath.Dir(s.HAProxy.AdminSocket), FileName)), nil
+}

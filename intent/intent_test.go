@@ -1,0 +1,116 @@
+package intent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+
+	"github.com/wsctl/wsctl/internal/lbtest"
+	"github.com/wsctl/wsctl/runtime"
+	"github.com/wsctl/wsctl/spec"
+)
+
+// exercise runs the same checks on any store.
+func exercise(t *testing.T, s Store) {
+	ctx := context.Background()
+	got, err := s.Load(ctx)
+	if err != nil || len(got) != 0 {
+		t.Fatalf("empty store: %v, %v", got, err)
+	}
+	in := Intent{Backend: "ws", Server: "backend2", State: runtime.Drain, Since: time.Unix(1, 0).UTC()}
+	if err := s.Put(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	in.State = runtime.Maint
+	if err := s.Put(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Put(ctx, Intent{Backend: "ws", Server: "backend3", State: runtime.Drain}); err != nil {
+		t.Fatal(err)
+	}
+	got, err = s.Load(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[in.Ref()].State != runtime.Maint {
+		t.Errorf("after puts: %+v", got)
+	}
+	if err := s.Delete(ctx, in.Ref()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Delete(ctx, in.Ref()); err != nil {
+		t.Errorf("deleting a missing intent: %v", err)
+	}
+	got, _ = s.Load(ctx)
+	if _, ok := got[in.Ref()]; ok || len(got) != 1 {
+		t.Errorf("after delete: %+v", got)
+	}
+	for _, bad := range []Intent{
+		{Backend: "ws", Server: "a\nset server ws/b state maint", State: runtime.Drain},
+		{Backend: "ws/x", Server: "a", State: runtime.Drain},
+		{Backend: "ws", Server: "a", State: runtime.Ready},
+	} {
+		if err := s.Put(ctx, bad); !errors.Is(err, ErrInvalid) {
+			t.Errorf("Put(%+v) = %v, want ErrInvalid", bad, err)
+		}
+	}
+}
+
+func TestFile(t *testing.T) {
+	exercise(t, NewFile(filepath.Join(t.TempDir(), FileName)))
+}
+
+// TestFileConcurrentPuts proves the lock: a CLI and an agent writing at once
+// lose nothing.
+func TestFileConcurrentPuts(t *testing.T) {
+	f := NewFile(filepath.Join(t.TempDir(), FileName))
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Go(func() {
+			if err := f.Put(context.Background(), Intent{Backend: "ws", Server: fmt.Sprintf("s%d", i), State: runtime.Maint}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if got, _ := f.Load(context.Background()); len(got) != 20 {
+		t.Errorf("%d intents after 20 concurrent puts", len(got))
+	}
+}
+
+func TestConsul(t *testing.T) {
+	c := lbtest.StartConsul(t)
+	s, err := NewConsul(spec.Consul{Address: c.Addr, KVPrefix: "wsctl/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A foreign or damaged key under the prefix is never acted on.
+	if _, err := c.Client.KV().Put(&api.KVPair{Key: "wsctl/intents/ws/junk", Value: []byte("not json")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	exercise(t, s)
+}
+
+func TestOpenPicksTheStore(t *testing.T) {
+	env := func(string) (string, bool) { return "", false }
+	static, err := spec.Parse("a.yaml", []byte("listeners: [{name: f, bind: '127.0.0.1:1', default_backend: b}]\nbackends: [{name: b}]\nhaproxy: {admin_socket: /run/x/admin.sock}\n"), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := Open(static); s.Where() != "/run/x/"+FileName {
+		t.Errorf("static spec: %s", s.Where())
+	}
+	withConsul, err := spec.Parse("b.yaml", []byte("listeners: [{name: f, bind: '127.0.0.1:1', default_backend: b}]\nbackends: [{name: b, consul: {service: s}}]\nconsul: {address: '127.0.0.1:1'}\n"), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, err := Open(withConsul); err != nil || s.Where() != "consul 127.0.0.1:1 kv wsctl/intents/" {
+		t.Errorf("consul spec: %v %v", s, err)
+	}
+}
