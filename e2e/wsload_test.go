@@ -20,7 +20,7 @@ func TestWsloadCountsHAProxyCuts(t *testing.T) {
 	cfg.URL = st.url("/ws")
 	cfg.Conns = 30
 	cfg.Rate = 0
-	cfg.Duration = 3 * time.Second
+	cfg.Duration = 4 * time.Second
 	cfg.Interval = 200 * time.Millisecond
 	done := make(chan loadgen.Result, 1)
 	go func() {
@@ -33,6 +33,10 @@ func TestWsloadCountsHAProxyCuts(t *testing.T) {
 	waitFor(t, 5*time.Second, "30 sessions in HAProxy", func() bool {
 		return strings.Count(lbtest.SocketCommand(t, st.admin, "show sess"), "be=ws_cluster") >= 30
 	})
+	// A session exists in HAProxy before its client has read the greeting
+	// that tells wsload where it landed; give the greetings and a few
+	// echoes time to arrive before cutting.
+	time.Sleep(time.Second)
 	lbtest.SocketCommand(t, st.admin, "shutdown sessions server ws_cluster/backend2")
 	res := <-done
 	if res.Connected != 30 || res.Landings["backend2"] == 0 {
