@@ -8,9 +8,10 @@ import (
 )
 
 // haproxyReservedFDs is what HAProxy keeps beyond two descriptors per
-// connection (listeners, sockets, pollers): with a 20,000 hard limit it
-// derives maxconn 9,986 by itself.
-const haproxyReservedFDs = 30
+// connection (listeners, sockets, pollers, one per server check): measured on
+// 2.6, the rendered basic config needs 2 × maxconn + 43 and refuses to start
+// below ("Cannot raise FD limit"); 45 keeps a small margin.
+const haproxyReservedFDs = 45
 
 // FileLimit returns the hard limit of open files for this process, which a
 // proxy started from the same environment inherits.

@@ -101,8 +101,8 @@ func TestValidateAcceptsAndReportsWarnings(t *testing.T) {
 
 func TestHostProblem(t *testing.T) {
 	m := &model.Model{Target: model.TargetHAProxy, Connections: 10000, MaxConn: 11000}
-	if p := HostProblem(m, 20000); p == nil || !strings.Contains(p.Message, "Lower connections to 9077") {
-		t.Errorf("got %+v, want a problem suggesting 9077 connections", p)
+	if p := HostProblem(m, 20000); p == nil || !strings.Contains(p.Message, "Lower connections to 9070") {
+		t.Errorf("got %+v, want a problem suggesting 9070 connections", p)
 	}
 	m.MaxConn = 4400
 	if p := HostProblem(m, 20000); p != nil {

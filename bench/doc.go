@@ -1,0 +1,20 @@
+// Package bench measures wsctl against the targets in DESIGN.md on
+// loopback: WebSockets held per proxy process, a rolling deploy under
+// reconnecting clients, and the control plane's own render cost.
+//
+// The scenarios are tests gated by a flag. A plain `go test ./bench` (and
+// so `make test`) runs a smoke version of each, seconds long, that asserts
+// behaviour and never speed. `make bench` runs the full sizes and rewrites
+// the scenario's section of bench/RESULTS.md and its plots:
+//
+//	go test ./bench -run Scenario -count=1 -timeout 30m -bench-full
+//	go test ./bench -run '^$' -bench Render -benchmem
+//
+// BenchmarkRender10/1000/10000 time spec text → model → config for both
+// targets; BenchmarkBuildRender10000 leaves the YAML parse out, which is
+// what a discovery change costs.
+//
+// This file's package holds what the scenarios share and a test can check
+// without a proxy: timelines, their SVG plot, the machine's description and
+// the RSS of a process tree.
+package bench
