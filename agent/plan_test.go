@@ -1,7 +1,9 @@
 package agent
 
 import (
+	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -200,5 +202,29 @@ func TestWithIntents(t *testing.T) {
 	}
 	if out := WithIntents(ops, running, nil); len(out) != len(ops) {
 		t.Errorf("no intents changed the plan: %v", out)
+	}
+}
+
+// BenchmarkPlan times planning one change against n running servers: the
+// agent's own cost per discovery change beside the render.
+func BenchmarkPlan(b *testing.B) {
+	for _, n := range []int{10, 1000, 10000} {
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
+			running := map[string][]runtime.ServerStatus{}
+			desired := &model.Model{Backends: []model.Backend{{Name: "ws"}}}
+			for i := range n {
+				name := fmt.Sprintf("s%05d", i)
+				addr := fmt.Sprintf("10.0.%d.%d", i/250, i%250+1)
+				running["ws"] = append(running["ws"], runtime.ServerStatus{Backend: "ws", Server: name, Addr: addr + ":80", Admin: runtime.Ready, UserWeight: 100})
+				desired.Backends[0].Servers = append(desired.Backends[0].Servers, model.Server{Name: name, Host: addr, Port: 80, Weight: 100})
+			}
+			desired.Backends[0].Servers[n/2].Port = 81 // one change
+			b.ReportAllocs()
+			for b.Loop() {
+				if ops := Plan(running, desired, nil); len(ops) != 1 {
+					b.Fatalf("%d ops, want 1", len(ops))
+				}
+			}
+		})
 	}
 }
