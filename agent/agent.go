@@ -399,16 +399,9 @@ func (a *Agent) sync(ctx context.Context) time.Duration {
 	if a.nginx != nil {
 		return a.syncNginx(ctx, snap)
 	}
-	m, err := model.Build(a.spec, model.TargetHAProxy, discovery.Snapshot{Backends: snap})
-	if err != nil {
-		a.metrics.RenderErrors.Add(1)
-		a.log.Error("build model", "err", err)
+	m, text := a.desired(model.TargetHAProxy, snap, a.spec.Templates.HAProxy)
+	if m == nil {
 		return 0
-	}
-	text, err := templates.Render(m, a.spec.Templates.HAProxy)
-	if err != nil {
-		a.metrics.RenderErrors.Add(1)
-		a.log.Error("render config", "err", err)
 	}
 	var wait time.Duration
 	write := text != nil
@@ -499,4 +492,24 @@ func (a *Agent) applyRuntime(ctx context.Context, m *model.Model) bool {
 		a.log.Info("runtime operation", "op", op.String())
 	}
 	return ok
+}
+
+// desired builds the model for target from snap and renders it through tmpl
+// ("" the embedded template); failures are logged and counted. The model is
+// nil when it could not be built; the text is nil when only the render
+// failed (runtime changes can still follow the model).
+func (a *Agent) desired(target string, snap map[string][]discovery.Instance, tmpl string) (*model.Model, []byte) {
+	m, err := model.Build(a.spec, target, discovery.Snapshot{Backends: snap})
+	if err != nil {
+		a.metrics.RenderErrors.Add(1)
+		a.log.Error("build model", "err", err)
+		return nil, nil
+	}
+	text, err := templates.Render(m, tmpl)
+	if err != nil {
+		a.metrics.RenderErrors.Add(1)
+		a.log.Error("render config", "err", err)
+		return m, nil
+	}
+	return m, text
 }

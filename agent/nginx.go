@@ -9,7 +9,6 @@ import (
 	"github.com/wsctl/wsctl/discovery"
 	"github.com/wsctl/wsctl/model"
 	"github.com/wsctl/wsctl/proxy"
-	"github.com/wsctl/wsctl/templates"
 )
 
 // nginxState is what the agent remembers between syncs with the nginx
@@ -30,16 +29,8 @@ type nginxState struct {
 // the snapshot current by then.
 func (a *Agent) syncNginx(ctx context.Context, snap map[string][]discovery.Instance) time.Duration {
 	st := a.nginx
-	m, err := model.Build(a.spec, model.TargetNginx, discovery.Snapshot{Backends: snap})
-	if err != nil {
-		a.metrics.RenderErrors.Add(1)
-		a.log.Error("build model", "err", err)
-		return 0
-	}
-	text, err := templates.Render(m, a.spec.Templates.Nginx)
-	if err != nil {
-		a.metrics.RenderErrors.Add(1)
-		a.log.Error("render config", "err", err)
+	_, text := a.desired(model.TargetNginx, snap, a.spec.Templates.Nginx)
+	if text == nil {
 		return 0
 	}
 	old, _ := os.ReadFile(a.cfg.ConfigFile)
