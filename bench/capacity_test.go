@@ -167,7 +167,7 @@ func runCapacity(t *testing.T, target string, specConns, conns, loaders int, rat
 	time.Sleep(300 * time.Millisecond)
 	var r capacityRun
 	var err error
-	if r.rssBefore, _, err = TreeRSS(st.proxyPID); err != nil {
+	if r.rssBefore, _, err = TreeRSS(st.ProxyPID); err != nil {
 		t.Fatal(err)
 	}
 	per := conns / loaders
@@ -205,7 +205,7 @@ func runCapacity(t *testing.T, target string, specConns, conns, loaders int, rat
 	// probe of probeConns extra clients echoes every 100 ms for a while,
 	// so the latency at load is not mixed with the handshakes of the ramp.
 	time.Sleep(ramp + time.Second)
-	if r.rssAt, r.procs, err = TreeRSS(st.proxyPID); err != nil {
+	if r.rssAt, r.procs, err = TreeRSS(st.ProxyPID); err != nil {
 		t.Fatal(err)
 	}
 	probe := loadgen.DefaultConfig()

@@ -189,7 +189,7 @@ func runRolling(t *testing.T, mode rollMode, conns, rolled int, rate float64, ws
 	}()
 	scur := func() int {
 		n := 0
-		for _, b := range st.backends {
+		for _, b := range st.Backends {
 			v, _ := strconv.Atoi(st.serverStat(t, b.ID, statScur))
 			n += v
 		}
@@ -200,7 +200,7 @@ func runRolling(t *testing.T, mode rollMode, conns, rolled int, rate float64, ws
 
 	var r rollRun
 	firstSlot := 0
-	for i, b := range st.backends[:rolled] {
+	for i, b := range st.Backends[:rolled] {
 		server := "ws_cluster/" + b.ID
 		stot := func() int {
 			v, _ := strconv.Atoi(st.serverStat(t, b.ID, statStot))
@@ -214,7 +214,7 @@ func runRolling(t *testing.T, mode rollMode, conns, rolled int, rate float64, ws
 		before := stot()
 		switch mode {
 		case paced:
-			out, err := exec.Command(wsctl, "drain", server, "--socket", st.admin, "--close-after", closeAfter.String(),
+			out, err := exec.Command(wsctl, "drain", server, "--socket", st.Admin, "--close-after", closeAfter.String(),
 				"--close-rate", fmt.Sprint(rate), "--timeout", "2m", "-o", "json").CombinedOutput()
 			if err != nil {
 				t.Fatalf("wsctl drain %s: %v\n%s", server, err, out)
@@ -234,12 +234,12 @@ func runRolling(t *testing.T, mode rollMode, conns, rolled int, rate float64, ws
 			r.cut += c
 			r.cuts = append(r.cuts, c)
 		case seeds:
-			lbtest.SocketCommand(t, st.admin, "set server "+server+" state drain")
+			lbtest.SocketCommand(t, st.Admin, "set server "+server+" state drain")
 			time.Sleep(closeAfter)
 			n, _ := strconv.Atoi(st.serverStat(t, b.ID, statScur))
 			r.cut += n
 			r.cuts = append(r.cuts, n)
-			lbtest.SocketCommand(t, st.admin, "shutdown sessions server "+server)
+			lbtest.SocketCommand(t, st.Admin, "shutdown sessions server "+server)
 			// Let the cut clients come back before the backend stops.
 			time.Sleep(500 * time.Millisecond)
 		}
@@ -249,14 +249,14 @@ func runRolling(t *testing.T, mode rollMode, conns, rolled int, rate float64, ws
 			t.Fatalf("%s did not stop on SIGTERM", b.ID)
 		}
 		r.marks = append(r.marks, Mark{TMs: time.Since(start).Milliseconds(), Label: "restart " + b.ID})
-		st.backends[i] = lbtest.StartWsechoAt(t, b.ID, b.Addr, "--close-spread", "0s")
+		st.Backends[i] = lbtest.StartWsechoAt(t, b.ID, b.Addr, "--close-spread", "0s")
 		switch mode {
 		case paced:
-			if out, err := exec.Command(wsctl, "ready", server, "--socket", st.admin, "--wait-healthy", "20s").CombinedOutput(); err != nil {
+			if out, err := exec.Command(wsctl, "ready", server, "--socket", st.Admin, "--wait-healthy", "20s").CombinedOutput(); err != nil {
 				t.Fatalf("wsctl ready %s: %v\n%s", server, err, out)
 			}
 		case seeds:
-			lbtest.SocketCommand(t, st.admin, "set server "+server+" state ready")
+			lbtest.SocketCommand(t, st.Admin, "set server "+server+" state ready")
 		}
 		waitFor(t, 20*time.Second, b.ID+" UP", func() bool {
 			return strings.HasPrefix(st.serverStat(t, b.ID, statStatus), "UP")

@@ -5,76 +5,14 @@ package e2e
 import (
 	"bytes"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/wsctl/wsctl/discovery/static"
 	"github.com/wsctl/wsctl/internal/lbtest"
 	"github.com/wsctl/wsctl/model"
-	"github.com/wsctl/wsctl/spec"
-	"github.com/wsctl/wsctl/templates"
 )
-
-// stack is the basic example running for real: three wsecho backends behind a
-// proxy rendered from examples/basic/wsctl.yaml.
-type stack struct {
-	runDir   string
-	frontend string // host:port clients connect to
-	backends map[string]*lbtest.Wsecho
-	admin    string // HAProxy admin socket
-}
-
-// startBasic renders the basic example on free ports (and with replace
-// applied to the spec text) for target, and starts it.
-func startBasic(t *testing.T, target string, replace ...string) *stack {
-	t.Helper()
-	lbtest.Binary(t, target)
-	runDir := t.TempDir()
-	src, err := os.ReadFile(filepath.Join(lbtest.ModuleRoot(t), "examples", "basic", "wsctl.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := &stack{runDir: runDir, frontend: lbtest.Addr(t), backends: map[string]*lbtest.Wsecho{}, admin: filepath.Join(runDir, "admin.sock")}
-	text := strings.Replace(string(src), "127.0.0.1:8080", st.frontend, 1)
-	for i, id := range []string{"backend1", "backend2", "backend3"} {
-		w := lbtest.StartWsecho(t, id, "--close-spread", "0s")
-		st.backends[id] = w
-		text = strings.Replace(text, fmt.Sprintf("127.0.0.1:900%d", i+1), w.Addr, 1)
-	}
-	text = strings.NewReplacer(replace...).Replace(text)
-	env := func(k string) (string, bool) {
-		if k == "WSCTL_RUN_DIR" {
-			return runDir, true
-		}
-		return "", false
-	}
-	s, err := spec.Parse("wsctl.yaml", []byte(text), env)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := model.Build(s, target, static.Snapshot(s))
-	if err != nil {
-		t.Fatal(err)
-	}
-	config, err := templates.Render(m, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	switch target {
-	case model.TargetHAProxy:
-		lbtest.StartHAProxy(t, runDir, string(config), st.admin)
-	case model.TargetNginx:
-		lbtest.StartNginx(t, runDir, string(config))
-	}
-	lbtest.WaitTCP(t, st.frontend, 10*time.Second)
-	return st
-}
-
-func (st *stack) url(path string) string { return "ws://" + st.frontend + path }
 
 // connect opens n clients, each with its own cookie jar, and counts where
 // they landed.
@@ -101,10 +39,11 @@ func connect(t *testing.T, url string, n int) ([]*lbtest.Client, map[string]int)
 // the three servers, a reconnecting client sticks to its server, and a server
 // failing /health is taken out.
 func TestBasicHAProxy(t *testing.T) {
-	st := startBasic(t, model.TargetHAProxy, "interval: 5s", "interval: 300ms")
+	st := lbtest.StartBasic(t, model.TargetHAProxy, "interval: 5s", "interval: 300ms")
 
-	clients, landed := connect(t, st.url("/ws"), 30)
-	for id := range st.backends {
+	clients, landed := connect(t, st.URL("/ws"), 30)
+	for _, b := range st.Backends {
+		id := b.ID
 		// leastconn over 30 held connections gives 10 each; allow slack for
 		// health checks racing the first connects.
 		if landed[id] < 7 {
@@ -129,16 +68,16 @@ func TestBasicHAProxy(t *testing.T) {
 	}
 
 	// An upgrade without the /ws path is routed by the Upgrade header.
-	other, _ := connect(t, st.url("/elsewhere"), 1)
+	other, _ := connect(t, st.URL("/elsewhere"), 1)
 	if other[0].Server == "" {
 		t.Error("upgrade on another path was not proxied")
 	}
 
 	// backend2 fails /health: HAProxy marks it down and its sticky clients
 	// are redispatched to the others.
-	st.backends["backend2"].Proc.Signal(t, syscall.SIGUSR1)
+	st.Backend(t, "backend2").Proc.Signal(t, syscall.SIGUSR1)
 	waitFor(t, 10*time.Second, "backend2 DOWN", func() bool {
-		return strings.Contains(serverLine(t, st.admin, "backend2"), " DOWN")
+		return strings.Contains(serverLine(t, st.Admin, "backend2"), " DOWN")
 	})
 	var sticky *lbtest.Client
 	for _, c := range clients {
@@ -157,7 +96,7 @@ func TestBasicHAProxy(t *testing.T) {
 	if sticky.Server == "backend2" {
 		t.Error("a client with backend2's cookie was sent to it while it is down")
 	}
-	_, after := connect(t, st.url("/ws"), 12)
+	_, after := connect(t, st.URL("/ws"), 12)
 	if after["backend2"] != 0 {
 		t.Errorf("new clients landed on the down server: %v", after)
 	}
@@ -189,8 +128,8 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 // TestBasicNginx proves the nginx rendering carries WebSockets end to end and
 // forwards only websocket upgrades.
 func TestBasicNginx(t *testing.T) {
-	st := startBasic(t, model.TargetNginx)
-	_, landed := connect(t, st.url("/ws"), 9)
+	st := lbtest.StartBasic(t, model.TargetNginx)
+	_, landed := connect(t, st.URL("/ws"), 9)
 	if len(landed) == 0 {
 		t.Fatal("no connection landed")
 	}

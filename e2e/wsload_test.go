@@ -15,9 +15,9 @@ import (
 // load and expects wsload to report exactly those connections as abrupt
 // drops, and no others.
 func TestWsloadCountsHAProxyCuts(t *testing.T) {
-	st := startBasic(t, model.TargetHAProxy)
+	st := lbtest.StartBasic(t, model.TargetHAProxy)
 	cfg := loadgen.DefaultConfig()
-	cfg.URL = st.url("/ws")
+	cfg.URL = st.URL("/ws")
 	cfg.Conns = 30
 	cfg.Rate = 0
 	cfg.Duration = 4 * time.Second
@@ -31,13 +31,13 @@ func TestWsloadCountsHAProxyCuts(t *testing.T) {
 		done <- res
 	}()
 	waitFor(t, 5*time.Second, "30 sessions in HAProxy", func() bool {
-		return strings.Count(lbtest.SocketCommand(t, st.admin, "show sess"), "be=ws_cluster") >= 30
+		return strings.Count(lbtest.SocketCommand(t, st.Admin, "show sess"), "be=ws_cluster") >= 30
 	})
 	// A session exists in HAProxy before its client has read the greeting
 	// that tells wsload where it landed; give the greetings and a few
 	// echoes time to arrive before cutting.
 	time.Sleep(time.Second)
-	lbtest.SocketCommand(t, st.admin, "shutdown sessions server ws_cluster/backend2")
+	lbtest.SocketCommand(t, st.Admin, "shutdown sessions server ws_cluster/backend2")
 	res := <-done
 	if res.Connected != 30 || res.Landings["backend2"] == 0 {
 		t.Fatalf("connected %d, landings %v: want 30 spread over the servers", res.Connected, res.Landings)
