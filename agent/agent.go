@@ -135,6 +135,8 @@ type Agent struct {
 	nginx *nginxState
 	// intents are the operators' DRAIN/MAINT wishes (nil: none kept).
 	intents intent.Store
+	// changedAt is when the first snapshot not yet applied arrived.
+	changedAt time.Time
 }
 
 // loadIntents reads the operators' intents by server.
@@ -313,6 +315,9 @@ func (a *Agent) Run(ctx context.Context) error {
 			return nil
 		case s := <-snaps:
 			a.sources[s.Source] = s
+			if a.changedAt.IsZero() {
+				a.changedAt = time.Now()
+			}
 			schedule(a.cfg.MinQuiet)
 		case <-timerC(quiet):
 			stop()
@@ -429,6 +434,10 @@ func (a *Agent) sync(ctx context.Context) time.Duration {
 		a.applied = snap
 	}
 	a.metrics.lastSync.Store(time.Now().UnixNano())
+	if wait == 0 && !a.changedAt.IsZero() {
+		a.metrics.Convergence.Observe(time.Since(a.changedAt))
+		a.changedAt = time.Time{}
+	}
 	return wait
 }
 

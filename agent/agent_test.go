@@ -245,7 +245,8 @@ func TestAgentFollowsConsulWithoutReload(t *testing.T) {
 	// Metrics and health are served.
 	srv := httptestServer(t, a)
 	body := get(t, srv+"/metrics")
-	if !strings.Contains(body, "wsctl_agent_runtime_ops_total ") || !strings.Contains(body, "wsctl_agent_reloads_total 0") {
+	if !strings.Contains(body, "wsctl_agent_runtime_ops_total ") || !strings.Contains(body, "wsctl_agent_reloads_total 0") ||
+		!strings.Contains(body, "wsctl_agent_convergence_seconds_count ") || a.Metrics().Convergence.Count() == 0 {
 		t.Errorf("/metrics:\n%s", body)
 	}
 	if got := get(t, srv+"/healthz"); got != "ok\n" {

@@ -28,6 +28,9 @@ type Metrics struct {
 
 	SpecErrors   atomic.Uint64 // changed spec files that failed to load
 	IntentErrors atomic.Uint64 // operator intents that could not be read
+	// Convergence is the time from the first discovery change not yet
+	// applied to the proxy matching it.
+	Convergence Histogram
 
 	lastSync atomic.Int64 // unix nanoseconds of the last complete sync
 	// consul is the running Consul source (nil: none); retired holds the
@@ -81,6 +84,7 @@ func (m *Metrics) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 	gauge("wsctl_agent_last_sync_timestamp_seconds", "When the proxy last matched the desired state.", last)
 	counter("wsctl_agent_spec_errors_total", "Changed spec files that failed to load.", m.SpecErrors.Load())
 	counter("wsctl_agent_intent_errors_total", "Loads of operator intents that failed (no server was set ready meanwhile).", m.IntentErrors.Load())
+	m.Convergence.write(w, "wsctl_agent_convergence_seconds", "Time from a discovery change to the proxy matching it.")
 	var st consul.Stats
 	if src := m.consul.Load(); src != nil {
 		st = src.Stats()
