@@ -122,6 +122,13 @@ func (r *rig) startAgentWith(t testing.TB, cfg Config) *Agent {
 	if cfg.ReloadInterval == 0 {
 		cfg.ReloadInterval = 100 * time.Millisecond
 	}
+	return runAgent(t, cfg)
+}
+
+// runAgent starts an agent with cfg (logging to the test) until the test
+// ends.
+func runAgent(t testing.TB, cfg Config) *Agent {
+	t.Helper()
 	cfg.Log = slog.New(slog.NewTextHandler(testWriter{t}, nil))
 	a, err := New(cfg)
 	if err != nil {

@@ -1,13 +1,10 @@
 package agent
 
 import (
-	"context"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -86,22 +83,10 @@ func TestAgentReloadsNginx(t *testing.T) {
 		return err == nil && pid == master && len(workers) == 1
 	})
 
-	a, err := New(Config{
+	a := runAgent(t, Config{
 		Spec: s, SpecFile: specFile, SpecPoll: 50 * time.Millisecond,
 		ConfigFile: n.Config, ReloadInterval: time.Second,
-		Log: slog.New(slog.NewTextHandler(testWriter{t}, nil)),
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		if err := a.Run(ctx); err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
-	t.Cleanup(func() { cancel(); wg.Wait() })
 	eventually(t, "first sync", func() bool { return !a.Metrics().LastSync().IsZero() })
 	if got := a.Metrics().Reloads.Load(); got != 0 {
 		t.Errorf("reloads after the first sync = %d, want 0 (the file is current)", got)
