@@ -195,7 +195,7 @@ func runRolling(t *testing.T, mode rollMode, conns, rolled int, rate float64, ws
 		}
 		return n
 	}
-	waitFor(t, 60*time.Second, fmt.Sprintf("%d sessions", conns), func() bool { return scur() >= conns })
+	lbtest.WaitFor(t, 60*time.Second, fmt.Sprintf("%d sessions", conns), func() bool { return scur() >= conns })
 	time.Sleep(time.Second)
 
 	var r rollRun
@@ -258,7 +258,7 @@ func runRolling(t *testing.T, mode rollMode, conns, rolled int, rate float64, ws
 		case seeds:
 			lbtest.SocketCommand(t, st.Admin, "set server "+server+" state ready")
 		}
-		waitFor(t, 20*time.Second, b.ID+" UP", func() bool {
+		lbtest.WaitFor(t, 20*time.Second, b.ID+" UP", func() bool {
 			return strings.HasPrefix(st.serverStat(t, b.ID, statStatus), "UP")
 		})
 		r.perBackend = append(r.perBackend, time.Since(t0))

@@ -76,7 +76,7 @@ func TestBasicHAProxy(t *testing.T) {
 	// backend2 fails /health: HAProxy marks it down and its sticky clients
 	// are redispatched to the others.
 	st.Backend(t, "backend2").Proc.Signal(t, syscall.SIGUSR1)
-	waitFor(t, 10*time.Second, "backend2 DOWN", func() bool {
+	lbtest.WaitFor(t, 10*time.Second, "backend2 DOWN", func() bool {
 		return strings.Contains(serverLine(t, st.Admin, "backend2"), " DOWN")
 	})
 	var sticky *lbtest.Client
@@ -112,17 +112,6 @@ func serverLine(t *testing.T, admin, server string) string {
 		}
 	}
 	return ""
-}
-
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // TestBasicNginx proves the nginx rendering carries WebSockets end to end and

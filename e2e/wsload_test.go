@@ -30,7 +30,7 @@ func TestWsloadCountsHAProxyCuts(t *testing.T) {
 		}
 		done <- res
 	}()
-	waitFor(t, 5*time.Second, "30 sessions in HAProxy", func() bool {
+	lbtest.WaitFor(t, 5*time.Second, "30 sessions in HAProxy", func() bool {
 		return strings.Count(lbtest.SocketCommand(t, st.Admin, "show sess"), "be=ws_cluster") >= 30
 	})
 	// A session exists in HAProxy before its client has read the greeting
