@@ -33,9 +33,9 @@ import (
 	"github.com/wsctl/wsctl/intent"
 	"github.com/wsctl/wsctl/model"
 	"github.com/wsctl/wsctl/proxy"
+	"github.com/wsctl/wsctl/render"
 	"github.com/wsctl/wsctl/runtime"
 	"github.com/wsctl/wsctl/spec"
-	"github.com/wsctl/wsctl/templates"
 )
 
 // Defaults for the zero fields of Config.
@@ -404,7 +404,7 @@ func (a *Agent) sync(ctx context.Context) time.Duration {
 	if a.nginx != nil {
 		return a.syncNginx(ctx, snap)
 	}
-	m, text := a.desired(model.TargetHAProxy, snap, a.spec.Templates.HAProxy)
+	m, text := a.desired(model.TargetHAProxy, snap)
 	if m == nil {
 		return 0
 	}
@@ -503,22 +503,19 @@ func (a *Agent) applyRuntime(ctx context.Context, m *model.Model) bool {
 	return ok
 }
 
-// desired builds the model for target from snap and renders it through tmpl
-// ("" the embedded template); failures are logged and counted. The model is
-// nil when it could not be built; the text is nil when only the render
-// failed (runtime changes can still follow the model).
-func (a *Agent) desired(target string, snap map[string][]discovery.Instance, tmpl string) (*model.Model, []byte) {
-	m, err := model.Build(a.spec, target, discovery.Snapshot{Backends: snap})
-	if err != nil {
-		a.metrics.RenderErrors.Add(1)
-		a.log.Error("build model", "err", err)
-		return nil, nil
-	}
-	text, err := templates.Render(m, tmpl)
+// desired renders snap for target through the same path as `wsctl render`
+// (the spec's template, resolved against the spec's directory); failures
+// are logged and counted. The model is nil when it could not be built; the
+// text is nil when only the template or the parse-back check failed
+// (runtime changes can still follow the model).
+func (a *Agent) desired(target string, snap map[string][]discovery.Instance) (*model.Model, []byte) {
+	r, err := render.Config(a.spec, target, discovery.Snapshot{Backends: snap}, "")
 	if err != nil {
 		a.metrics.RenderErrors.Add(1)
 		a.log.Error("render config", "err", err)
-		return m, nil
 	}
-	return m, text
+	if r == nil {
+		return nil, nil
+	}
+	return r.Model, r.Config
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/wsctl/wsctl/discovery/static"
 	"github.com/wsctl/wsctl/internal/lbtest"
 	"github.com/wsctl/wsctl/model"
+	"github.com/wsctl/wsctl/render"
 	"github.com/wsctl/wsctl/runtime"
 	"github.com/wsctl/wsctl/spec"
 	"github.com/wsctl/wsctl/templates"
@@ -95,15 +96,11 @@ func startRigEdited(t testing.TB, edit func(string) string) *rig {
 	r := &rig{runDir: t.TempDir(), frontend: lbtest.Addr(t), edit: edit}
 	r.consul = lbtest.StartConsul(t)
 	r.spec = r.parseSpec(t, "", "")
-	m, err := model.Build(r.spec, model.TargetHAProxy, static.Snapshot(r.spec))
+	res, err := render.Config(r.spec, model.TargetHAProxy, static.Snapshot(r.spec), "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	config, err := templates.Render(m, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.haproxy = lbtest.StartHAProxy(t, r.runDir, string(config), r.spec.HAProxy.AdminSocket)
+	r.haproxy = lbtest.StartHAProxy(t, r.runDir, string(res.Config), r.spec.HAProxy.AdminSocket)
 	return r
 }
 

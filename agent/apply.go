@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
 	"time"
 
 	"github.com/wsctl/wsctl/model"
@@ -18,15 +17,15 @@ func (a *Agent) apply(ctx context.Context, b model.Backend, op Op) error {
 	a.metrics.RuntimeOps.Add(1)
 	switch op.Kind {
 	case OpAdd:
-		addr, err := netip.ParseAddr(s.Host)
-		if err != nil {
-			return fmt.Errorf("add %s: address %q is not an IP", ref, s.Host)
+		addr, ok := s.Host.IP()
+		if !ok {
+			return fmt.Errorf("add %s: %s is a host name; HAProxy's runtime API takes IP addresses", ref, s.Host)
 		}
 		o := runtime.ServerOptions{
 			Check: true, Inter: b.Health.Interval, Fall: b.Health.Fall, Rise: b.Health.Rise,
 			Weight: s.Weight, Cookie: s.Cookie, Slowstart: b.Slowstart, MaxConn: b.ServerMaxConn,
 		}
-		if err := a.rt.AddServer(ctx, op.Backend, s.Name, addr, s.Port, o); err != nil {
+		if err := a.rt.AddServer(ctx, op.Backend, s.Name, addr, int(s.Port), o); err != nil {
 			return err
 		}
 		if b.Cookie != nil && b.Cookie.Dynamic {
@@ -39,11 +38,11 @@ func (a *Agent) apply(ctx context.Context, b model.Backend, op Op) error {
 		}
 		return a.rt.SetState(ctx, op.Backend, s.Name, runtime.Ready)
 	case OpSetAddr:
-		addr, err := netip.ParseAddr(s.Host)
-		if err != nil {
-			return fmt.Errorf("set addr %s: address %q is not an IP", ref, s.Host)
+		addr, ok := s.Host.IP()
+		if !ok {
+			return fmt.Errorf("set addr %s: %s is a host name; HAProxy's runtime API takes IP addresses", ref, s.Host)
 		}
-		return a.rt.SetAddr(ctx, op.Backend, s.Name, addr, s.Port)
+		return a.rt.SetAddr(ctx, op.Backend, s.Name, addr, int(s.Port))
 	case OpSetWeight:
 		return a.rt.SetWeight(ctx, op.Backend, s.Name, s.Weight)
 	case OpDrain:

@@ -17,8 +17,8 @@ import (
 	"github.com/wsctl/wsctl/internal/lbtest"
 	"github.com/wsctl/wsctl/model"
 	"github.com/wsctl/wsctl/proxy"
+	"github.com/wsctl/wsctl/render"
 	"github.com/wsctl/wsctl/runtime"
-	"github.com/wsctl/wsctl/templates"
 )
 
 // changes is how many membership changes each way of applying them gets.
@@ -100,7 +100,7 @@ func renderAndReload(b *testing.B, r *rig, id string) {
 	var snap discovery.Snapshot
 	for deadline := time.Now().Add(10 * time.Second); ; {
 		var err error
-		if snap, err = consul.Once(context.Background(), r.spec); err != nil {
+		if snap, err = consul.Once(context.Background(), r.spec, nil); err != nil {
 			b.Fatal(err)
 		}
 		if slices.ContainsFunc(snap.Backends["ws"], func(in discovery.Instance) bool { return in.ID == id }) {
@@ -111,15 +111,11 @@ func renderAndReload(b *testing.B, r *rig, id string) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	m, err := model.Build(r.spec, model.TargetHAProxy, snap)
+	res, err := render.Config(r.spec, model.TargetHAProxy, snap, "")
 	if err != nil {
 		b.Fatal(err)
 	}
-	out, err := templates.Render(m, "")
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := proxy.WriteAtomic(r.haproxy.Config, out); err != nil {
+	if _, err := proxy.WriteAtomic(r.haproxy.Config, res.Config); err != nil {
 		b.Fatal(err)
 	}
 	// The master CLI refuses connections for a moment after each reload.

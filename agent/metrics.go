@@ -91,6 +91,15 @@ func (m *Metrics) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 	}
 	counter("wsctl_agent_discovery_queries_total", "Consul queries sent.", m.retiredQueries.Load()+st.Queries)
 	counter("wsctl_agent_discovery_errors_total", "Consul queries that failed.", m.retiredErrors.Load()+st.Errors)
+	if len(st.Rejected) > 0 {
+		const name = "wsctl_agent_discovery_rejected_instances"
+		fmt.Fprintf(w, "# HELP %s Instances in the last Consul answer that could not become servers (see the log for why).\n# TYPE %s gauge\n", name, name)
+		for _, r := range st.Rejected {
+			// Backend and service names passed the spec's patterns:
+			// nothing in them needs escaping.
+			fmt.Fprintf(w, "%s{backend=%q,service=%q} %d\n", name, r.Backend, r.Service, r.Instances)
+		}
+	}
 }
 
 // Handler serves /metrics and /healthz (200 once the agent has synced, 503

@@ -29,7 +29,7 @@ type nginxState struct {
 // the snapshot current by then.
 func (a *Agent) syncNginx(ctx context.Context, snap map[string][]discovery.Instance) time.Duration {
 	st := a.nginx
-	_, text := a.desired(model.TargetNginx, snap, a.spec.Templates.Nginx)
+	_, text := a.desired(model.TargetNginx, snap)
 	if text == nil {
 		return 0
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/wsctl/wsctl/internal/lbtest"
 	"github.com/wsctl/wsctl/model"
 	"github.com/wsctl/wsctl/proxy"
+	"github.com/wsctl/wsctl/render"
 	"github.com/wsctl/wsctl/spec"
 	"github.com/wsctl/wsctl/templates"
 )
@@ -65,15 +66,11 @@ func TestAgentReloadsNginx(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := model.Build(s, model.TargetNginx, static.Snapshot(s))
+	r, err := render.Config(s, model.TargetNginx, static.Snapshot(s), "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	config, err := templates.Render(m, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := lbtest.StartNginx(t, dir, string(config))
+	n := lbtest.StartNginx(t, dir, string(r.Config))
 	lbtest.WaitTCP(t, frontend, 10*time.Second)
 	master := n.Proc.PID
 	var workers []int
@@ -102,6 +99,12 @@ func TestAgentReloadsNginx(t *testing.T) {
 	if cfg, _ := os.ReadFile(n.Config); !strings.Contains(string(cfg), echo["echo-2"].Addr) {
 		t.Errorf("config file has no echo-2 after the reload:\n%s", cfg)
 	}
+	// The old worker accepts until it has read its signal: on a busy
+	// machine that takes a moment.
+	eventually(t, "the old worker to exit", func() bool {
+		got, _ := proxy.Children(master)
+		return !slices.ContainsFunc(got, func(pid int) bool { return slices.Contains(workers, pid) })
+	})
 	reach(t, "ws://"+frontend+"/ws", "echo-2")
 
 	// Two changes inside the reload interval are applied together, once

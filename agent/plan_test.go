@@ -18,8 +18,8 @@ func running(name, addr string, flags runtime.AdminFlags, weight int64) runtime.
 	return runtime.ServerStatus{Backend: "ws", Server: name, Addr: addr, Flags: flags, Admin: flags.State(), UserWeight: weight}
 }
 
-func srv(name, host string, port int) model.Server {
-	return model.Server{Name: name, Host: host, Port: port, Weight: 100}
+func srv(name, host string, port uint16) model.Server {
+	return model.Server{Name: name, Host: discovery.MustParseIP(host), Port: port, Weight: 100}
 }
 
 func TestPlan(t *testing.T) {
@@ -30,7 +30,7 @@ func TestPlan(t *testing.T) {
 	unhealthy.Disabled = true
 	heavier := srv("a", "10.0.0.1", 80)
 	heavier.Weight = 50
-	slot := model.Server{Name: "_slot1", Host: "127.0.0.1", Port: 1, Weight: 100, Disabled: true, Slot: true}
+	slot := model.Server{Name: "_slot1", Host: discovery.MustParseIP("127.0.0.1"), Port: 1, Weight: 100, Disabled: true, Slot: true}
 	refB := runtime.Ref{Backend: "ws", Server: "b"}
 
 	tests := []struct {
@@ -156,7 +156,7 @@ func TestStructureChanged(t *testing.T) {
 }
 
 func TestKeepNonEmpty(t *testing.T) {
-	one := []discovery.Instance{{ID: "a", Address: "10.0.0.1", Port: 80, Healthy: true}}
+	one := []discovery.Instance{{ID: "a", Host: discovery.MustParseIP("10.0.0.1"), Port: 80, Healthy: true}}
 	a := &Agent{
 		log:     slog.New(slog.DiscardHandler),
 		metrics: &Metrics{},
@@ -216,7 +216,7 @@ func BenchmarkPlan(b *testing.B) {
 				name := fmt.Sprintf("s%05d", i)
 				addr := fmt.Sprintf("10.0.%d.%d", i/250, i%250+1)
 				running["ws"] = append(running["ws"], runtime.ServerStatus{Backend: "ws", Server: name, Addr: addr + ":80", Admin: runtime.Ready, UserWeight: 100})
-				desired.Backends[0].Servers = append(desired.Backends[0].Servers, model.Server{Name: name, Host: addr, Port: 80, Weight: 100})
+				desired.Backends[0].Servers = append(desired.Backends[0].Servers, model.Server{Name: name, Host: discovery.MustParseIP(addr), Port: 80, Weight: 100})
 			}
 			desired.Backends[0].Servers[n/2].Port = 81 // one change
 			b.ReportAllocs()

@@ -24,9 +24,9 @@ import (
 	"github.com/wsctl/wsctl/loadgen"
 	"github.com/wsctl/wsctl/model"
 	"github.com/wsctl/wsctl/proxy"
+	"github.com/wsctl/wsctl/render"
 	"github.com/wsctl/wsctl/runtime"
 	"github.com/wsctl/wsctl/spec"
-	"github.com/wsctl/wsctl/templates"
 )
 
 // churnMode is how membership changes reach HAProxy.
@@ -174,20 +174,16 @@ func runChurn(t *testing.T, mode churnMode, conns int, arrival time.Duration, ch
 	}
 	snapshotWith := func(want func(discovery.Snapshot) bool) []byte {
 		for deadline := time.Now().Add(10 * time.Second); ; {
-			snap, err := consul.Once(context.Background(), sp)
+			snap, err := consul.Once(context.Background(), sp, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if want(snap) {
-				m, err := model.Build(sp, model.TargetHAProxy, snap)
+				r, err := render.Config(sp, model.TargetHAProxy, snap, "")
 				if err != nil {
 					t.Fatal(err)
 				}
-				out, err := templates.Render(m, "")
-				if err != nil {
-					t.Fatal(err)
-				}
-				return out
+				return r.Config
 			}
 			if time.Now().After(deadline) {
 				t.Fatal("Consul never showed the change")

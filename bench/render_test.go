@@ -12,8 +12,8 @@ import (
 	"github.com/wsctl/wsctl/discovery/static"
 	"github.com/wsctl/wsctl/internal/lbtest"
 	"github.com/wsctl/wsctl/model"
+	"github.com/wsctl/wsctl/render"
 	"github.com/wsctl/wsctl/spec"
-	"github.com/wsctl/wsctl/templates"
 )
 
 // specWithServers returns examples/basic with n servers in its backend.
@@ -48,20 +48,16 @@ func benchEnv(k string) (string, bool) {
 
 // render is the control plane's whole path: spec text → spec → model →
 // config bytes.
-func render(tb testing.TB, text []byte, target string) (*model.Model, []byte) {
+func renderSpec(tb testing.TB, text []byte, target string) (*model.Model, []byte) {
 	s, err := spec.Parse("wsctl.yaml", text, benchEnv)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	m, err := model.Build(s, target, static.Snapshot(s))
+	r, err := render.Config(s, target, static.Snapshot(s), "")
 	if err != nil {
 		tb.Fatal(err)
 	}
-	out, err := templates.Render(m, "")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return m, out
+	return r.Model, r.Config
 }
 
 func benchmarkRender(b *testing.B, n int) {
@@ -70,7 +66,7 @@ func benchmarkRender(b *testing.B, n int) {
 		b.Run(target, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				render(b, text, target)
+				renderSpec(b, text, target)
 			}
 		})
 	}
@@ -89,11 +85,7 @@ func benchmarkBuildRender(b *testing.B, n int) {
 		b.Run(target, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				m, err := model.Build(s, target, snap)
-				if err != nil {
-					b.Fatal(err)
-				}
-				if _, err := templates.Render(m, ""); err != nil {
+				if _, err := render.Config(s, target, snap, ""); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -138,7 +130,7 @@ func TestScenarioRenderCost(t *testing.T) {
 	for _, n := range sizes {
 		text := specWithServers(t, n)
 		for _, target := range []string{model.TargetHAProxy, model.TargetNginx} {
-			_, out := render(t, text, target)
+			_, out := renderSpec(t, text, target)
 			prefix := "    server s"
 			if target == model.TargetNginx {
 				prefix = "server 10."
@@ -170,11 +162,7 @@ func TestScenarioRenderCost(t *testing.T) {
 			for range runs() {
 				br := testing.Benchmark(func(b *testing.B) {
 					for b.Loop() {
-						m, err := model.Build(s, target, snap)
-						if err != nil {
-							b.Fatal(err)
-						}
-						if _, err := templates.Render(m, ""); err != nil {
+						if _, err := render.Config(s, target, snap, ""); err != nil {
 							b.Fatal(err)
 						}
 					}
@@ -183,14 +171,14 @@ func TestScenarioRenderCost(t *testing.T) {
 				r := testing.Benchmark(func(b *testing.B) {
 					b.ReportAllocs()
 					for b.Loop() {
-						render(b, text, target)
+						renderSpec(b, text, target)
 					}
 				})
 				ns = append(ns, float64(r.NsPerOp()))
 				allocs = append(allocs, float64(r.AllocsPerOp()))
 				bytesOp = append(bytesOp, float64(r.AllocedBytesPerOp()))
 			}
-			_, out := render(t, text, target)
+			_, out := renderSpec(t, text, target)
 			fmt.Fprintf(&body, "| %d | %s | %.2f ms | %.2f ms | %.0f | %.1f MB | %.0f KB |\n", n, target,
 				Median(ns)/1e6, Median(buildNs)/1e6, Median(allocs), Median(bytesOp)/1e6, float64(len(out))/1024)
 		}

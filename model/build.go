@@ -2,7 +2,6 @@ package model
 
 import (
 	"fmt"
-	"net"
 	"sort"
 	"strconv"
 	"strings"
@@ -24,10 +23,9 @@ const SlotPrefix = "_slot"
 
 // slotAddr is where a spare slot points until it is filled: a disabled server
 // never receives traffic or checks.
-const (
-	slotHost = "127.0.0.1"
-	slotPort = 1
-)
+var slotHost = discovery.MustParseIP("127.0.0.1")
+
+const slotPort = 1
 
 // headroom is added to the expected connections when sizing limits, so the
 // proxy does not refuse clients at exactly the planned load.
@@ -212,9 +210,14 @@ func backend(s *spec.Spec, i int, target string, instances []discovery.Instance)
 	}
 	dynamic := dynamicMembership(b) && b.Sticky.Cookie != ""
 	for _, in := range instances {
+		// Sources validate their instances; one that is not valid here is
+		// a bug, and nothing is rendered from it.
+		if err := in.Validate(); err != nil {
+			return Backend{}, fmt.Errorf("model: backend %s: %w", b.Name, err)
+		}
 		// An instance discovery reports failing is kept, disabled, so its
 		// line (and its sticky cookie value) survive until it recovers.
-		srv := Server{Name: in.ID, Host: in.Address, Port: in.Port, Weight: in.Weight, Disabled: !in.Healthy}
+		srv := Server{Name: in.ID, Host: in.Host, Port: in.Port, Weight: in.Weight, Disabled: !in.Healthy}
 		if srv.Weight == 0 {
 			srv.Weight = spec.DefaultWeight
 		}
@@ -343,5 +346,3 @@ func Duration(d time.Duration) string {
 		return strconv.FormatInt(int64(d/time.Millisecond), 10) + "ms"
 	}
 }
-
-func joinHostPort(host string, port int) string { return net.JoinHostPort(host, strconv.Itoa(port)) }

@@ -3,6 +3,8 @@
 // templates only read fields and the same input always renders the same bytes.
 package model
 
+import "github.com/wsctl/wsctl/discovery"
+
 // Model is the whole desired state of one proxy.
 type Model struct {
 	// Target is the proxy the model was built for: "haproxy" or "nginx".
@@ -137,9 +139,11 @@ type Health struct {
 
 // Server is one server line.
 type Server struct {
-	Name   string
-	Host   string
-	Port   int
+	Name string
+	// Host and Port come validated from discovery: Host can only be an IP
+	// address or a host name.
+	Host   discovery.Host
+	Port   uint16
 	Weight int
 	// Cookie is the server's sticky cookie value ("" with dynamic cookies
 	// or no stickiness).
@@ -152,4 +156,4 @@ type Server struct {
 }
 
 // Addr is host:port.
-func (s Server) Addr() string { return joinHostPort(s.Host, s.Port) }
+func (s Server) Addr() string { return s.Host.JoinPort(s.Port) }

@@ -103,8 +103,8 @@ func TestServersSortedThenSlots(t *testing.T) {
 backends: [{name: b, slots: 2, sticky: {cookie: SID}}]
 `)
 	snap := discovery.Snapshot{Backends: map[string][]discovery.Instance{"b": {
-		{ID: "z", Address: "10.0.0.2", Port: 80, Healthy: true},
-		{ID: "a", Address: "10.0.0.1", Port: 80, Weight: 7, Healthy: true},
+		{ID: "z", Host: discovery.MustParseIP("10.0.0.2"), Port: 80, Healthy: true},
+		{ID: "a", Host: discovery.MustParseIP("10.0.0.1"), Port: 80, Weight: 7, Healthy: true},
 	}}}
 	m, err := Build(s, TargetHAProxy, snap)
 	if err != nil {

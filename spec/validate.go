@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/wsctl/wsctl/discovery"
 )
 
 // The name patterns keep every name safe to place in a proxy config and in a
@@ -282,8 +284,8 @@ func (v *validator) address(field, addr string) {
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
 		v.add(field, "port %q is not a number from 1 to 65535", port)
 	}
-	if net.ParseIP(host) == nil && !hostName.MatchString(host) {
-		v.add(field, "%q is not an IP address or host name", host)
+	if _, err := discovery.ParseHost(host); err != nil {
+		v.add(field, "%q is not an IP address (without zone) or host name", host)
 	}
 }
 

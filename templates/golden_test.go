@@ -22,8 +22,8 @@ import (
 	"github.com/wsctl/wsctl/internal/lbtest"
 	"github.com/wsctl/wsctl/model"
 	"github.com/wsctl/wsctl/proxy"
+	"github.com/wsctl/wsctl/render"
 	"github.com/wsctl/wsctl/spec"
-	"github.com/wsctl/wsctl/templates"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
@@ -56,21 +56,17 @@ func examples(t *testing.T) map[string]string {
 	return out
 }
 
-func render(t *testing.T, specPath, target string) []byte {
+func renderGolden(t *testing.T, specPath, target string) []byte {
 	t.Helper()
 	s, err := spec.LoadEnv(specPath, goldenEnv)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := model.Build(s, target, static.Snapshot(s))
+	r, err := render.Config(s, target, static.Snapshot(s), "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := templates.Render(m, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return r.Config
 }
 
 func goldenPath(example, target string) string {
@@ -83,8 +79,8 @@ func TestGolden(t *testing.T) {
 	for name, path := range examples(t) {
 		for target := range targets {
 			t.Run(name+"/"+target, func(t *testing.T) {
-				got := render(t, path, target)
-				if again := render(t, path, target); string(again) != string(got) {
+				got := renderGolden(t, path, target)
+				if again := renderGolden(t, path, target); string(again) != string(got) {
 					t.Fatal("two renders of the same input differ")
 				}
 				golden := goldenPath(name, target)

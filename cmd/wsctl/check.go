@@ -55,7 +55,7 @@ binary missing).`,
 }
 
 func checkRun(opts *CheckOptions) error {
-	g, err := opts.Gen.generate()
+	g, err := opts.Gen.generate(opts.IO.ErrOut)
 	if err != nil {
 		return err
 	}

@@ -45,7 +45,7 @@ func diffRun(opts *DiffOptions) error {
 	if err != nil {
 		return fmt.Errorf("diff: %w", err)
 	}
-	g, err := opts.Gen.generate()
+	g, err := opts.Gen.generate(opts.IO.ErrOut)
 	if err != nil {
 		return err
 	}

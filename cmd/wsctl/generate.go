@@ -2,7 +2,8 @@ package main
 
 import (
 	"context"
-	"path/filepath"
+	"io"
+	"log/slog"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -11,8 +12,8 @@ import (
 	"github.com/wsctl/wsctl/discovery/consul"
 	"github.com/wsctl/wsctl/discovery/static"
 	"github.com/wsctl/wsctl/model"
+	"github.com/wsctl/wsctl/render"
 	"github.com/wsctl/wsctl/spec"
-	"github.com/wsctl/wsctl/templates"
 )
 
 // defaultSpecPath is where commands look for the spec without -c.
@@ -39,33 +40,23 @@ type generated struct {
 	Config []byte
 }
 
-// generate runs the data flow: spec → discovery → model → template.
-func (g *GenerateOptions) generate() (*generated, error) {
+// generate runs the data flow: spec → discovery → render. Warnings about
+// discovered instances left out (an address that is not an IP, a bad port)
+// go to warn: the config is rendered from the others.
+func (g *GenerateOptions) generate(warn io.Writer) (*generated, error) {
 	s, err := spec.Load(g.SpecPath)
 	if err != nil {
 		return nil, err
 	}
-	target := g.Target
-	if target == "" {
-		target = s.Proxy
-	}
-	snap, err := snapshot(s)
+	snap, err := snapshot(s, warnLogger(warn))
 	if err != nil {
 		return nil, err
 	}
-	m, err := model.Build(s, target, snap)
-	if err != nil {
+	r, err := render.Config(s, g.Target, snap, g.Template)
+	if err != nil || r.Config == nil {
 		return nil, err
 	}
-	tmpl := g.Template
-	if tmpl == "" {
-		tmpl = specTemplate(s, target)
-	}
-	out, err := templates.Render(m, tmpl)
-	if err != nil {
-		return nil, err
-	}
-	return &generated{Spec: s, Model: m, Config: out}, nil
+	return &generated{Spec: s, Model: r.Model, Config: r.Config}, nil
 }
 
 // consulTimeout bounds the one-shot Consul queries of render, diff and check.
@@ -73,11 +64,11 @@ const consulTimeout = 10 * time.Second
 
 // snapshot discovers every backend's servers once: the spec's own, and those
 // of Consul-backed backends with one (non-blocking) query each.
-func snapshot(s *spec.Spec) (discovery.Snapshot, error) {
+func snapshot(s *spec.Spec, log *slog.Logger) (discovery.Snapshot, error) {
 	snap := static.Snapshot(s)
 	ctx, cancel := context.WithTimeout(context.Background(), consulTimeout)
 	defer cancel()
-	fromConsul, err := consul.Once(ctx, s)
+	fromConsul, err := consul.Once(ctx, s, log)
 	if err != nil {
 		return discovery.Snapshot{}, err
 	}
@@ -87,15 +78,15 @@ func snapshot(s *spec.Spec) (discovery.Snapshot, error) {
 	return snap, nil
 }
 
-// specTemplate returns the spec's template override for target, resolved
-// against the spec's directory.
-func specTemplate(s *spec.Spec, target string) string {
-	p := s.Templates.HAProxy
-	if target == model.TargetNginx {
-		p = s.Templates.Nginx
-	}
-	if p == "" || filepath.IsAbs(p) {
-		return p
-	}
-	return filepath.Join(filepath.Dir(s.File), p)
+// warnLogger logs warnings and errors to w as text lines without a time.
+func warnLogger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{
+		Level: slog.LevelWarn,
+		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+			if len(groups) == 0 && a.Key == slog.TimeKey {
+				return slog.Attr{}
+			}
+			return a
+		},
+	}))
 }

@@ -47,7 +47,7 @@ wsctl check for that.`,
 }
 
 func renderRun(opts *RenderOptions) error {
-	g, err := opts.Gen.generate()
+	g, err := opts.Gen.generate(opts.IO.ErrOut)
 	if err != nil {
 		return err
 	}

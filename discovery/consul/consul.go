@@ -62,7 +62,7 @@ func New(s *spec.Spec, log *slog.Logger) (*Source, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Source{
+	src := &Source{
 		client:      client,
 		addr:        addr,
 		watches:     watches(s),
@@ -72,7 +72,12 @@ func New(s *spec.Spec, log *slog.Logger) (*Source, error) {
 		retryBase:   DefaultRetryBase,
 		retryMax:    DefaultRetryMax,
 		minInterval: DefaultMinInterval,
-	}, nil
+	}
+	src.stats.rejected = map[string]*atomic.Int64{}
+	for _, w := range src.watches {
+		src.stats.rejected[w.backend] = &atomic.Int64{}
+	}
+	return src, nil
 }
 
 // NewClient returns a Consul API client configured from the standard
@@ -174,6 +179,16 @@ type Stats struct {
 	Snapshots uint64 // snapshots received from Run
 	// LastSuccess is when a query last succeeded; zero before the first.
 	LastSuccess time.Time
+	// Rejected are the Consul-backed backends with the number of instances
+	// their last answer held that could not become servers (see
+	// toInstances), and the service each follows.
+	Rejected []Rejected
+}
+
+// Rejected counts the instances of one backend's service left out.
+type Rejected struct {
+	Backend, Service string
+	Instances        int64
 }
 
 // Stats returns the counters so far. It is safe to call while Run runs.
@@ -186,10 +201,15 @@ func (s *Source) Stats() Stats {
 	if ns := s.stats.lastSuccess.Load(); ns != 0 {
 		st.LastSuccess = time.Unix(0, ns)
 	}
+	for _, w := range s.watches {
+		st.Rejected = append(st.Rejected, Rejected{Backend: w.backend, Service: w.svc.Service, Instances: s.stats.rejected[w.backend].Load()})
+	}
 	return st
 }
 
 type counters struct {
 	queries, errors, snapshots atomic.Uint64
 	lastSuccess                atomic.Int64 // unix nanoseconds
+	// rejected is set once by New, one entry per watched backend.
+	rejected map[string]*atomic.Int64
 }

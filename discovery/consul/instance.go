@@ -2,8 +2,8 @@ package consul
 
 import (
 	"cmp"
+	"fmt"
 	"log/slog"
-	"maps"
 	"slices"
 	"strconv"
 
@@ -17,17 +17,28 @@ import (
 // (1–256). Absent or invalid: the backend's default weight.
 const WeightMeta = "wsctl_weight"
 
+// MaxInstances bounds the instances one backend takes from Consul. A
+// service with more (a runaway or hostile registration loop) keeps the
+// first MaxInstances by server name; the rest are left out and logged.
+const MaxInstances = 10_000
+
 // toInstances turns the health endpoint's entries for svc into instances
-// sorted by ID. Entries that cannot become a server (no address, no port)
-// are left out with a warning on log (which names the backend); an invalid
-// weight is ignored with a warning.
+// sorted by ID, and says how many entries it left out.
+//
+// Entries are hostile input (any node that may register a service writes
+// them): each is checked on its own and one that cannot become a server —
+// an address that is not a plain IP (host names, IPv6 zones, anything with
+// spaces or newlines), a port outside 1–65535 — is left out with a warning
+// on log naming the node, the service ID and the reason; the others go on.
+// An invalid weight is ignored with a warning. Tags and meta are not kept:
+// nothing downstream needs them.
 //
 // Health: every instance is kept, whatever its checks say, and Healthy is
 // set from the aggregated status of its node and service checks: passing →
 // true; warning → true only with svc.AllowWarning; critical or maintenance →
 // false. An unhealthy instance thus stays visible and can be drained instead
 // of vanishing with its WebSockets.
-func toInstances(entries []*api.ServiceEntry, svc spec.ConsulService, log *slog.Logger) []discovery.Instance {
+func toInstances(entries []*api.ServiceEntry, svc spec.ConsulService, log *slog.Logger) (out []discovery.Instance, rejected int) {
 	type candidate struct {
 		ref  serviceRef
 		inst discovery.Instance
@@ -45,19 +56,22 @@ func toInstances(entries []*api.ServiceEntry, svc spec.ConsulService, log *slog.
 				addr = e.Node.Address
 			}
 		}
-		if addr == "" || s.Port < 1 || s.Port > 65535 {
-			log.Warn("instance left out: no address or port", "node", node, "service_id", s.ID, "address", addr, "port", s.Port)
+		host, err := discovery.ParseIP(addr)
+		if err == nil && (s.Port < 1 || s.Port > 65535) {
+			err = fmt.Errorf("port %d is not 1-65535", s.Port)
+		}
+		if err != nil {
+			rejected++
+			log.Warn("instance left out", "node", logValue(node), "service_id", logValue(s.ID), "reason", err.Error())
 			continue
 		}
 		cands = append(cands, candidate{
 			ref: serviceRef{Node: node, ID: s.ID},
 			inst: discovery.Instance{
-				Address: addr,
-				Port:    s.Port,
+				Host:    host,
+				Port:    uint16(s.Port),
 				Weight:  weight(s, log),
 				Healthy: healthy(e.Checks, svc.AllowWarning),
-				Tags:    cloneTags(s.Tags),
-				Meta:    cloneMeta(s.Meta),
 			},
 		})
 	}
@@ -65,13 +79,34 @@ func toInstances(entries []*api.ServiceEntry, svc spec.ConsulService, log *slog.
 	for i, c := range cands {
 		refs[i] = c.ref
 	}
-	out := make([]discovery.Instance, len(cands))
+	out = make([]discovery.Instance, 0, len(cands))
 	for i, name := range assignNames(refs) {
-		out[i] = cands[i].inst
-		out[i].ID = name
+		in := cands[i].inst
+		in.ID = name
+		if err := in.Validate(); err != nil { // names and weights are built valid; kept as a guard
+			rejected++
+			log.Warn("instance left out", "node", logValue(cands[i].ref.Node), "service_id", logValue(cands[i].ref.ID), "reason", err.Error())
+			continue
+		}
+		out = append(out, in)
 	}
 	slices.SortFunc(out, func(a, b discovery.Instance) int { return cmp.Compare(a.ID, b.ID) })
-	return out
+	if len(out) > MaxInstances {
+		log.Error("too many instances; the rest are left out", "instances", len(out), "kept", MaxInstances)
+		rejected += len(out) - MaxInstances
+		out = out[:MaxInstances]
+	}
+	return out, rejected
+}
+
+// logValue cuts a hostile value to a length a log line can carry; slog
+// quotes it.
+func logValue(s string) string {
+	const max = 128
+	if len(s) > max {
+		return s[:max] + "…"
+	}
+	return s
 }
 
 // healthy maps the aggregated status of an instance's checks to Healthy.
@@ -96,33 +131,14 @@ func weight(s *api.AgentService, log *slog.Logger) int {
 	}
 	w, err := strconv.Atoi(v)
 	if err != nil || w < 1 || w > 256 {
-		log.Warn("invalid weight ignored, using the backend's default", "service_id", s.ID,
-			"meta", WeightMeta, "value", v, "want", "1 to 256")
+		log.Warn("invalid weight ignored, using the backend's default", "service_id", logValue(s.ID),
+			"meta", WeightMeta, "value", logValue(v), "want", "1 to 256")
 		return 0
 	}
 	return w
 }
 
-// cloneTags copies tags so snapshots share nothing with the API client;
-// empty becomes nil so an absent list and an empty one compare equal.
-func cloneTags(tags []string) []string {
-	if len(tags) == 0 {
-		return nil
-	}
-	return slices.Clone(tags)
-}
-
-func cloneMeta(meta map[string]string) map[string]string {
-	if len(meta) == 0 {
-		return nil
-	}
-	return maps.Clone(meta)
-}
-
 // equalInstances reports whether two sorted instance lists are the same.
 func equalInstances(a, b []discovery.Instance) bool {
-	return slices.EqualFunc(a, b, func(x, y discovery.Instance) bool {
-		return x.ID == y.ID && x.Address == y.Address && x.Port == y.Port && x.Weight == y.Weight &&
-			x.Healthy == y.Healthy && slices.Equal(x.Tags, y.Tags) && maps.Equal(x.Meta, y.Meta)
-	})
+	return slices.Equal(a, b)
 }

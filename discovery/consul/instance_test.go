@@ -61,24 +61,72 @@ func TestToInstances(t *testing.T) {
 		{Node: &api.Node{Node: "n3"}, Service: &api.AgentService{ID: "no-address", Port: 80}},
 		{Node: &api.Node{Node: "n3"}}, // no service: ignored
 	}
-	entries[0].Service.Tags = []string{"ws", "v2"}
-	got := toInstances(entries, spec.ConsulService{Service: "chat", AllowWarning: true}, log)
+	got, rejected := toInstances(entries, spec.ConsulService{Service: "chat", AllowWarning: true}, log)
+	ip := discovery.MustParseIP
 	want := []discovery.Instance{
-		{ID: "web-a", Address: "10.0.0.1", Port: 8081, Healthy: false},
-		{ID: "web-b", Address: "10.0.1.2", Port: 8080, Weight: 50, Healthy: true, Tags: []string{"ws", "v2"}, Meta: map[string]string{WeightMeta: "50", "zone": "a"}},
-		{ID: "web-c", Address: "10.0.1.3", Port: 8080, Healthy: true, Meta: map[string]string{WeightMeta: "300"}},
+		{ID: "web-a", Host: ip("10.0.0.1"), Port: 8081, Healthy: false},
+		{ID: "web-b", Host: ip("10.0.1.2"), Port: 8080, Weight: 50, Healthy: true},
+		{ID: "web-c", Host: ip("10.0.1.3"), Port: 8080, Healthy: true},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("toInstances:\n got %+v\nwant %+v", got, want)
+	}
+	if rejected != 2 {
+		t.Errorf("rejected = %d, want 2", rejected)
 	}
 	for _, msg := range []string{"invalid weight ignored", "service_id=no-port", "service_id=no-address"} {
 		if !strings.Contains(logs.String(), msg) {
 			t.Errorf("log lacks %q:\n%s", msg, logs.String())
 		}
 	}
-	entries[0].Service.Tags[0] = "changed"
-	if got[1].Tags[0] != "ws" {
-		t.Error("instances share tags with the API response")
+}
+
+// TestToInstancesHostile feeds registrations an attacker who may register a
+// service would write: each is left out on its own with its reason, and the
+// one valid instance among them survives.
+func TestToInstancesHostile(t *testing.T) {
+	hostile := []struct {
+		name, addr, nodeAddr string
+		port                 int
+	}{
+		{name: "haproxy directive injection", addr: "127.0.0.1 port 21003\n    http-request return status 200 string pwned\nglobal\n    stats socket /tmp/x/evil.sock mode 666 level admin\n    #", port: 21003},
+		{name: "nginx block injection", addr: "::1]:21003 weight=1;\n    }\n    server {", port: 21003},
+		{name: "runtime command in an IPv6 zone", addr: "fe80::1%x\nset server ws/backend2 state maint\nshutdown sessions server ws/backend2", port: 80},
+		{name: "plain IPv6 zone", addr: "fe80::1%eth0", port: 80},
+		{name: "host name", addr: "localhost", port: 80},
+		{name: "unresolvable host name", addr: "does-not-exist.invalid", port: 80},
+		{name: "address with port", addr: "10.0.0.9:80", port: 80},
+		{name: "space", addr: "10.0.0.9 ", port: 80},
+		{name: "semicolon", addr: "10.0.0.9;", port: 80},
+		{name: "node address injection", nodeAddr: "10.0.0.9\nglobal", port: 80},
+		{name: "negative port", addr: "10.0.0.9", port: -1},
+		{name: "port too big", addr: "10.0.0.9", port: 65536},
+		{name: "empty", port: 80},
+	}
+	var entries []*api.ServiceEntry
+	for i, h := range hostile {
+		entries = append(entries, entry("n1", h.nodeAddr, fmt.Sprintf("evil-%d", i), h.addr, h.port, nil, api.HealthPassing))
+	}
+	entries = append(entries, entry("n2", "10.0.0.2", "good", "::ffff:10.0.0.7", 8080, nil, api.HealthPassing))
+	var logs bytes.Buffer
+	got, rejected := toInstances(entries, spec.ConsulService{Service: "chat"}, slog.New(slog.NewTextHandler(&logs, nil)))
+	want := []discovery.Instance{{ID: "good", Host: discovery.MustParseIP("10.0.0.7"), Port: 8080, Healthy: true}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("toInstances kept %+v, want only %+v", got, want)
+	}
+	if rejected != len(hostile) {
+		t.Errorf("rejected = %d, want %d", rejected, len(hostile))
+	}
+	for i := range hostile {
+		if !strings.Contains(logs.String(), fmt.Sprintf("service_id=evil-%d ", i)) {
+			t.Errorf("%s: no log line names evil-%d:\n%s", hostile[i].name, i, logs.String())
+		}
+	}
+	// Every log line is one line: hostile text is quoted, never raw.
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		if !strings.HasPrefix(line, "time=") {
+			t.Errorf("log line does not start a record (a raw newline got through): %q", line)
+		}
 	}
 }
 

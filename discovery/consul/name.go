@@ -4,15 +4,16 @@ import (
 	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/wsctl/wsctl/discovery"
 )
 
 // NamePattern is what every instance ID (and so every server name) this
 // source produces matches: safe for HAProxy's runtime socket and configs.
-var NamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,62}$`)
+var NamePattern = discovery.NamePattern
 
 const (
 	maxNameLen = 63

@@ -14,9 +14,9 @@ import (
 // health. It is for one-shot commands (render, diff, check). The first
 // failing query ends it with an error naming the service and the Consul
 // address. A spec without Consul-backed backends gives an empty snapshot
-// without contacting Consul. Warnings (an invalid weight, an instance
-// without a port) go to slog.Default().
-func Once(ctx context.Context, s *spec.Spec) (discovery.Snapshot, error) {
+// without contacting Consul. Warnings (an instance left out, and why; an
+// invalid weight) go to log (nil: slog.Default()).
+func Once(ctx context.Context, s *spec.Spec, log *slog.Logger) (discovery.Snapshot, error) {
 	snap := discovery.Snapshot{Source: SourceName, Backends: map[string][]discovery.Instance{}}
 	ws := watches(s)
 	if len(ws) == 0 {
@@ -26,14 +26,17 @@ func Once(ctx context.Context, s *spec.Spec) (discovery.Snapshot, error) {
 	if err != nil {
 		return discovery.Snapshot{}, err
 	}
-	log := slog.Default().With("component", "consul")
+	if log == nil {
+		log = slog.Default()
+	}
+	log = log.With("component", "consul")
 	for _, w := range ws {
 		q := queryOptions(ctx, w.svc, s.Consul.Stale)
 		entries, _, err := client.Health().ServiceMultipleTags(w.svc.Service, w.svc.Tags, false, q)
 		if err != nil {
 			return discovery.Snapshot{}, fmt.Errorf("consul: service %q at %s: %w", w.svc.Service, addr, err)
 		}
-		snap.Backends[w.backend] = toInstances(entries, w.svc, log.With("backend", w.backend, "service", w.svc.Service))
+		snap.Backends[w.backend], _ = toInstances(entries, w.svc, log.With("backend", w.backend, "service", w.svc.Service))
 	}
 	return snap, nil
 }

@@ -75,7 +75,8 @@ func (s *Source) follow(ctx context.Context, w watch, updates chan<- update) {
 			log.Info("query recovered", "consul", s.addr, "failures", failures)
 			failures = 0
 		}
-		instances := toInstances(entries, w.svc, log)
+		instances, rejected := toInstances(entries, w.svc, log)
+		s.stats.rejected[w.backend].Store(int64(rejected))
 		if !answered || !equalInstances(last, instances) {
 			select {
 			case updates <- update{backend: w.backend, instances: instances}:

@@ -14,15 +14,26 @@ import (
 const SourceName = "static"
 
 // Snapshot returns the servers of every backend in s as a snapshot. Each
-// server's name is its instance id. Addresses were validated by spec.
+// server's name is its instance id. The spec validated names and addresses
+// (with discovery.ParseHost, so host names are allowed here); a server that
+// still fails Instance.Validate is left out, and model.Build would refuse it
+// anyway.
 func Snapshot(s *spec.Spec) discovery.Snapshot {
 	snap := discovery.Snapshot{Source: SourceName, Backends: map[string][]discovery.Instance{}}
 	for _, b := range s.Backends {
 		instances := make([]discovery.Instance, 0, len(b.Servers))
 		for _, srv := range b.Servers {
-			host, port, _ := net.SplitHostPort(srv.Address)
-			p, _ := strconv.Atoi(port)
-			instances = append(instances, discovery.Instance{ID: srv.Name, Address: host, Port: p, Weight: srv.Weight, Healthy: true})
+			hostText, portText, err := net.SplitHostPort(srv.Address)
+			if err != nil {
+				continue
+			}
+			host, err := discovery.ParseHost(hostText)
+			port, perr := strconv.ParseUint(portText, 10, 16)
+			in := discovery.Instance{ID: srv.Name, Host: host, Port: uint16(port), Weight: srv.Weight, Healthy: true}
+			if err != nil || perr != nil || in.Validate() != nil {
+				continue
+			}
+			instances = append(instances, in)
 		}
 		snap.Backends[b.Name] = instances
 	}

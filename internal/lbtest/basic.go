@@ -10,8 +10,8 @@ import (
 
 	"github.com/wsctl/wsctl/discovery/static"
 	"github.com/wsctl/wsctl/model"
+	"github.com/wsctl/wsctl/render"
 	"github.com/wsctl/wsctl/spec"
-	"github.com/wsctl/wsctl/templates"
 )
 
 // Basic is examples/basic running for real on free ports: three wsecho
@@ -53,13 +53,12 @@ func StartBasic(t testing.TB, target string, replace ...string) *Basic {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b.Model, err = model.Build(s, target, static.Snapshot(s)); err != nil {
-		t.Fatal(err)
-	}
-	config, err := templates.Render(b.Model, "")
+	r, err := render.Config(s, target, static.Snapshot(s), "")
 	if err != nil {
 		t.Fatal(err)
 	}
+	b.Model = r.Model
+	config := r.Config
 	switch target {
 	case model.TargetHAProxy:
 		b.ProxyPID = StartHAProxy(t, b.RunDir, string(config), b.Admin).Proc.PID
