@@ -176,6 +176,9 @@ func commandError(msg string) error {
 
 // wrap adds the package, the socket and the operation to err.
 func (c *Client) wrap(op string, err error) error {
+	if strings.ContainsAny(op, "\n\r\x00") {
+		op = strconv.Quote(op) // a hostile name must not forge log lines
+	}
 	if op == "" {
 		return fmt.Errorf("runtime: %s: %w", c.path, err)
 	}
