@@ -178,3 +178,35 @@ func mustAddr(t *testing.T, s string) netip.Addr {
 	}
 	return a
 }
+
+// TestContextCancelsCommand cancels the context while HAProxy sits on a
+// command: the call returns context.Canceled, though the client's timeout
+// is far away.
+func TestContextCancelsCommand(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stuck := make(chan struct{})
+	fake := startFake(t, func(cmd string) io.Reader {
+		if strings.HasPrefix(cmd, "show servers state") {
+			cancel()
+			return blocked(stuck)
+		}
+		return nil
+	})
+	t.Cleanup(func() { close(stuck) }) // runs before the fake's cleanup
+	c, err := Dial(ctx, fake.path, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Servers(ctx, "ws"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Servers = %v, want context.Canceled", err)
+	}
+}
+
+// blocked is a reply that never comes, until done is closed.
+type blocked chan struct{}
+
+func (b blocked) Read([]byte) (int, error) {
+	<-b
+	return 0, io.EOF
+}
