@@ -1,17 +1,16 @@
 // Package runtime drives a running HAProxy through its runtime API (the
 // admin stats socket): list servers with their state and sessions, change a
-// server's state, list and close its sessions.
+// server's state, address or weight, add and delete servers, list and close
+// sessions, and apply many changes at once.
 //
-// It wraps github.com/haproxytech/client-native/v5 and keeps its sharp edges
-// in one place. The library ignores contexts and waits up to 30 s, retries a
-// failed command once, swallows read timeouts, counts severity [4] replies
-// as success, panics on an empty stats reply and escapes nothing. So every
-// call here runs under the Client's own deadline, recovers from panics,
-// validates names before a command is built, and reads the state back after
-// every change. Typed calls of client-native are used where they exist;
-// raw commands only where it has none (show sess, shutdown session(s)) or
-// where its parser loses information (show servers state, whose admin
-// state it decodes as hex).
+// It speaks the socket's text protocol itself, in interactive mode (one
+// connection carries many commands, each reply ends with a prompt) with
+// numbered severities. Every command passes one choke point, session.exec,
+// which refuses line breaks, ';' and NUL before a byte is written; names,
+// addresses and options are validated before a command is even built.
+// Every call runs under ctx and the Client's timeout, a reply is read to at
+// most MaxReply bytes, and every change is read back from `show servers
+// state`, whose admin state is decoded here.
 //
 // HAProxy 2.6 is the oldest version supported.
 package runtime
@@ -26,10 +25,6 @@ import (
 	"strings"
 	"syscall"
 	"time"
-
-	"github.com/haproxytech/client-native/v5/models"
-	native "github.com/haproxytech/client-native/v5/runtime"
-	"github.com/haproxytech/client-native/v5/runtime/options"
 )
 
 // DefaultTimeout bounds each socket operation when Dial is given none.
@@ -44,59 +39,72 @@ type Info struct {
 	Pid     int64
 }
 
-// Client talks to one HAProxy admin socket. It is safe for concurrent use;
-// client-native serialises the commands per socket and opens a connection
-// for each.
+// Client talks to one HAProxy admin socket. It is safe for concurrent use:
+// each call opens a connection of its own.
 type Client struct {
 	path    string
 	timeout time.Duration
-	rt      *native.SingleRuntime
 	info    Info
 }
 
 // Dial checks that path is the runtime socket of an HAProxy this package
 // supports and returns a client for it. timeout bounds every later
-// operation; zero means DefaultTimeout. The errors wrap ErrNoSocket,
-// ErrPermission, ErrNotHAProxy, ErrUnsupported or ErrTimeout and name path.
+// operation, each command of a batch included; zero means DefaultTimeout.
+// The errors wrap ErrNoSocket, ErrPermission, ErrNotHAProxy, ErrUnsupported
+// or ErrTimeout and name path.
 func Dial(ctx context.Context, path string, timeout time.Duration) (*Client, error) {
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
-	c := &Client{path: path, timeout: timeout, rt: &native.SingleRuntime{}}
+	c := &Client{path: path, timeout: timeout}
 	if err := probe(path, timeout); err != nil {
 		return nil, c.wrap("", err)
 	}
-	// The probe above replaces Init's own check, which would wait 30 s on a
-	// stuck process.
-	if err := c.rt.Init(path, 0, 0, options.RuntimeOptions{DoNotCheckRuntimeOnInit: true}); err != nil {
-		return nil, c.wrap("", err)
-	}
-	var pi models.ProcessInfo
-	err := c.call(ctx, func() error {
-		pi = c.rt.GetInfo()
-		return nil
-	})
-	if err == nil && pi.Error != "" {
-		err = fmt.Errorf("show info: %s", pi.Error)
-		if strings.Contains(pi.Error, "broken pipe") || strings.Contains(pi.Error, "connection reset") {
-			// It accepted the connection and hung up on the command.
-			err = fmt.Errorf("%w: it closed the connection on `show info`", ErrNotHAProxy)
-		}
-	}
+	info, err := c.showInfo(ctx)
 	if err != nil {
 		return nil, c.wrap("", err)
 	}
-	if pi.Info == nil || pi.Info.Version == "" {
-		return nil, c.wrap("", fmt.Errorf("%w: show info has no version", ErrNotHAProxy))
-	}
-	c.info.Version = pi.Info.Version
-	if pi.Info.Pid != nil {
-		c.info.Pid = *pi.Info.Pid
-	}
-	if !versionAtLeast(c.info.Version, MinVersion) {
-		return nil, c.wrap("", fmt.Errorf("%w: HAProxy %s, need %d.%d or later", ErrUnsupported, c.info.Version, MinVersion[0], MinVersion[1]))
+	c.info = info
+	if !versionAtLeast(info.Version, MinVersion) {
+		return nil, c.wrap("", fmt.Errorf("%w: HAProxy %s, need %d.%d or later", ErrUnsupported, info.Version, MinVersion[0], MinVersion[1]))
 	}
 	return c, nil
+}
+
+// showInfo asks `show info` for the version and the pid of the process
+// that serves the socket (after a reload, the new worker).
+func (c *Client) showInfo(ctx context.Context) (Info, error) {
+	reply, err := c.raw(ctx, "show info")
+	if err != nil {
+		return Info{}, err
+	}
+	return parseInfo(reply)
+}
+
+// parseInfo reads the "Name: value" lines of `show info`.
+func parseInfo(reply string) (Info, error) {
+	var info Info
+	for _, line := range strings.Split(reply, "\n") {
+		name, value, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		value = strings.TrimSpace(value)
+		switch name {
+		case "Version":
+			info.Version = value
+		case "Pid":
+			pid, err := strconv.ParseInt(value, 10, 64)
+			if err != nil {
+				return Info{}, fmt.Errorf("%w: show info: Pid %q", ErrBadReply, value)
+			}
+			info.Pid = pid
+		}
+	}
+	if info.Version == "" {
+		return Info{}, fmt.Errorf("%w: show info has no version (%q)", ErrNotHAProxy, firstLine(reply))
+	}
+	return info, nil
 }
 
 // Path returns the socket path the client talks to.
@@ -105,8 +113,8 @@ func (c *Client) Path() string { return c.path }
 // Info returns what Dial learnt about the HAProxy process.
 func (c *Client) Info() Info { return c.info }
 
-// probe connects once to tell a missing socket, a dead process and a
-// permission problem apart before client-native turns them into strings.
+// probe tells a missing socket, a regular file, a dead process and a
+// permission problem apart with their own errors.
 func probe(path string, timeout time.Duration) error {
 	fi, err := os.Stat(path)
 	switch {
@@ -141,78 +149,8 @@ func classifyDial(err error) error {
 	return err
 }
 
-// call runs f, a client-native call, under the client's deadline. The
-// library ignores contexts and may block for 30 s, so f runs in its own
-// goroutine; after a timeout that goroutine ends when the library gives up.
-// A panic inside the library (it indexes empty replies) becomes ErrBadReply.
-func (c *Client) call(ctx context.Context, f func() error) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	parent := ctx
-	ctx, cancel := context.WithTimeout(parent, c.timeout)
-	defer cancel()
-	done := make(chan error, 1)
-	go func() {
-		defer func() {
-			if r := recover(); r != nil {
-				done <- fmt.Errorf("%w: client-native panicked: %v", ErrBadReply, r)
-			}
-		}()
-		done <- f()
-	}()
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
-		if err := parent.Err(); err != nil {
-			return err
-		}
-		return fmt.Errorf("%w: nothing within %s (HAProxy busy, or not a runtime socket)", ErrTimeout, c.timeout)
-	}
-}
-
-// raw sends one command client-native has no typed call for and returns the
-// reply. Severity 0–3 replies become ErrCommand (ErrPermission for a socket
-// below level admin); an empty reply is ErrBadReply.
-func (c *Client) raw(ctx context.Context, cmd string) (string, error) {
-	return c.send(ctx, cmd, true)
-}
-
-// rawAllowEmpty is raw for commands that answer nothing on success.
-func (c *Client) rawAllowEmpty(ctx context.Context, cmd string) (string, error) {
-	return c.send(ctx, cmd, false)
-}
-
-func (c *Client) send(ctx context.Context, cmd string, wantReply bool) (string, error) {
-	if strings.ContainsAny(cmd, ";\r\n") {
-		// Unreachable with validated names; kept so no future caller can
-		// smuggle a second command.
-		return "", fmt.Errorf("%w: command contains a separator", ErrInvalidName)
-	}
-	var reply string
-	err := c.call(ctx, func() error {
-		var err error
-		reply, err = c.rt.ExecuteRaw(cmd)
-		return err
-	})
-	if err != nil {
-		return "", transportError(err)
-	}
-	if reply == "" {
-		if !wantReply {
-			return "", nil
-		}
-		return "", fmt.Errorf("%w: empty reply", ErrBadReply)
-	}
-	if sev, msg, ok := severity(reply); ok && sev <= 3 {
-		return "", commandError(msg)
-	}
-	return reply, nil
-}
-
-// severity splits a "[N]: message" reply, as sent after `set severity-output
-// number` (which client-native prepends to every command).
+// severity splits a "[N]: message" reply, as HAProxy answers messages and
+// errors after `set severity-output number`.
 func severity(reply string) (int, string, bool) {
 	if len(reply) < 4 || reply[0] != '[' || reply[2] != ']' || reply[3] != ':' {
 		return 0, reply, false
@@ -236,40 +174,11 @@ func commandError(msg string) error {
 	return fmt.Errorf("%w: %s", ErrCommand, msg)
 }
 
-// typedError classifies an error returned by one of client-native's typed
-// calls: a transport error, or a refusal formatted "[N] message [command]".
-func typedError(err error) error {
-	if err == nil {
-		return nil
-	}
-	if t := transportError(err); t != err {
-		return t
-	}
-	var op *net.OpError
-	if errors.As(err, &op) || errors.Is(err, ErrTimeout) || errors.Is(err, ErrBadReply) || errors.Is(err, context.Canceled) {
-		return err
-	}
-	msg := err.Error()
-	if i := strings.LastIndex(msg, " ["); i > 0 {
-		msg = msg[:i] // drop the command client-native appends
-	}
-	if len(msg) > 4 && msg[0] == '[' && msg[2] == ']' {
-		msg = msg[4:]
-	}
-	return commandError(msg)
-}
-
-// transportError classifies a connection error; other errors pass through.
-func transportError(err error) error {
-	var op *net.OpError
-	if errors.As(err, &op) {
-		return classifyDial(err)
-	}
-	return err
-}
-
 // wrap adds the package, the socket and the operation to err.
 func (c *Client) wrap(op string, err error) error {
+	if strings.ContainsAny(op, "\n\r\x00") {
+		op = strconv.Quote(op) // a hostile name must not forge log lines
+	}
 	if op == "" {
 		return fmt.Errorf("runtime: %s: %w", c.path, err)
 	}

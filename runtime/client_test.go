@@ -155,6 +155,18 @@ backend other
 				t.Errorf("ShutdownSessions(%q) error = %v, want ErrInvalidName", name, err)
 			}
 		}
+		// netip.ParseAddr takes any zone text, a newline and a second
+		// command included.
+		zoned, err := netip.ParseAddr("fe80::1%x\nset server ws/s2 state maint")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.SetAddr(ctx, "ws", "s1", zoned, 80); !errors.Is(err, runtime.ErrInvalidName) {
+			t.Errorf("SetAddr(%q) error = %v, want ErrInvalidName", zoned, err)
+		}
+		if err := c.AddServer(ctx, "ws", "s3", zoned, 80, runtime.ServerOptions{}); !errors.Is(err, runtime.ErrInvalidName) {
+			t.Errorf("AddServer(%q) error = %v, want ErrInvalidName", zoned, err)
+		}
 		all, err := c.Servers(ctx, "ws")
 		if err != nil {
 			t.Fatal(err)

@@ -28,7 +28,8 @@ var durationPattern = regexp.MustCompile(`^[0-9]+(us|ms|s|m|h|d)?$`)
 
 // AddServer adds backend/server at addr:port with `add server`. The server
 // starts in MAINT with checks off: follow with EnableHealth and SetState
-// Ready. Only algorithms HAProxy calls dynamic (leastconn, roundrobin,
+// Ready (or use a ChangeAdd with Apply, which does all three). An address
+// with an IPv6 zone wraps ErrInvalidName. Only algorithms HAProxy calls dynamic (leastconn, roundrobin,
 // consistent hashing) accept it. A refusal wraps ErrCommand.
 func (c *Client) AddServer(ctx context.Context, backend, server string, addr netip.Addr, port int, o ServerOptions) error {
 	op := fmt.Sprintf("add server %s/%s", backend, server)
@@ -40,7 +41,7 @@ func (c *Client) AddServer(ctx context.Context, backend, server string, addr net
 	if err != nil {
 		return c.wrap(op, err)
 	}
-	if !strings.Contains(reply, "New server registered") {
+	if !strings.Contains(reply, addedReply) {
 		return c.wrap(op, commandError(reply))
 	}
 	return nil
@@ -52,8 +53,8 @@ func addServerCommand(backend, server string, addr netip.Addr, port int, o Serve
 	if err := validPair(backend, server); err != nil {
 		return "", err
 	}
-	if !addr.IsValid() {
-		return "", fmt.Errorf("%w: no address", ErrInvalidName)
+	if err := validAddr(addr); err != nil {
+		return "", err
 	}
 	if port < 1 || port > 65535 {
 		return "", fmt.Errorf("%w: port %d", ErrInvalidName, port)
@@ -136,7 +137,7 @@ func (c *Client) DeleteServer(ctx context.Context, backend, server string) error
 	if err != nil {
 		return c.wrap(op, err)
 	}
-	if !strings.Contains(reply, "Server deleted") {
+	if !strings.Contains(reply, deletedReply) {
 		return c.wrap(op, commandError(reply))
 	}
 	return nil

@@ -29,13 +29,14 @@ var (
 	// ErrTimeout is returned when HAProxy does not answer within the
 	// client's timeout (a busy or stuck process).
 	ErrTimeout = errors.New("no answer in time")
-	// ErrBadReply is returned for an empty or malformed reply.
+	// ErrBadReply is returned for an empty, malformed or truncated reply,
+	// and for one larger than MaxReply.
 	ErrBadReply = errors.New("unexpected reply")
 	// ErrCommand is returned when HAProxy answers a command with an error.
 	ErrCommand = errors.New("command refused")
 	// ErrNotApplied is returned when a change reported as done is not what
-	// the state read back afterwards shows (HAProxy answers some failures
-	// with a severity [4] message that client-native counts as success).
+	// the state read back afterwards shows (HAProxy answers some failures,
+	// such as an invalid address, with a mere warning, severity [4]).
 	ErrNotApplied = errors.New("change not applied")
 	// ErrNoSuchSession is returned when a session is gone, or no longer
 	// belongs to the server it was listed for.

@@ -10,10 +10,11 @@ import (
 // ones; wsctl derives its names from instance ids and never needs more.
 const MaxNameLen = 128
 
-// namePattern is the only shape of name that reaches a socket. client-native
-// builds its commands with fmt.Sprintf and escapes nothing: a ';' starts a
-// second command and a newline ends the first one early, so anything beyond
-// this set is refused before a command exists.
+// namePattern is the only shape of name that reaches a socket. The CLI
+// escapes nothing: a ';' starts a second command, a newline ends the first
+// one early and a space shifts the arguments, so anything beyond this set is
+// refused before a command exists (checkCommand refuses separators again
+// where every command is sent).
 var namePattern = regexp.MustCompile(`^[A-Za-z0-9_.:-]+$`)
 
 // ValidName reports whether name may be used as a backend or server name in

@@ -239,3 +239,46 @@ func TestSocketSeverity(t *testing.T) {
 		t.Errorf("commandError(Permission denied) = %v, want ErrPermission", err)
 	}
 }
+
+func TestSocketParseStat(t *testing.T) {
+	// Columns as HAProxy 2.6 orders them, cut down, with a quoted field
+	// holding a comma.
+	reply := `# pxname,svname,qcur,scur,smax,stot,status,weight,check_status,check_desc,addr,
+ws,s1,0,3,5,40,UP,100,L7OK,"Layer7 check passed, fine",127.0.0.1:18081,
+ws,s2,0,0,1,2,MAINT,1,* L4CON,,127.0.0.1:18082,
+ws,BACKEND,0,3,5,42,UP,101,,,,
+`
+	got, err := parseStat(reply)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s1, s2 ServerStatus
+	got[Ref{"ws", "s1"}].mergeInto(&s1)
+	got[Ref{"ws", "s2"}].mergeInto(&s2)
+	want1 := ServerStatus{Scur: 3, Smax: 5, Stot: 40, Weight: 100, Check: "L7OK", Addr: "127.0.0.1:18081"}
+	want2 := ServerStatus{Smax: 1, Stot: 2, Weight: 1, Check: "L4CON", Addr: "127.0.0.1:18082"}
+	if diff := cmp.Diff([]ServerStatus{want1, want2}, []ServerStatus{s1, s2}); diff != "" {
+		t.Errorf("parseStat (-want +got):\n%s", diff)
+	}
+	if len(got) != 2 {
+		t.Errorf("parseStat kept %d rows, want the 2 servers", len(got))
+	}
+	for _, bad := range []string{"", "[3]: No such proxy.", "# pxname,svname,scur\nws,s1,0\n", "# pxname,svname,scur,smax,stot,weight,check_status,addr\nws,s1\n"} {
+		if _, err := parseStat(bad); !errors.Is(err, ErrBadReply) {
+			t.Errorf("parseStat(%q) error = %v, want ErrBadReply", bad, err)
+		}
+	}
+}
+
+func TestSocketParseInfo(t *testing.T) {
+	got, err := parseInfo("Name: HAProxy\nVersion: 2.6.12-1+deb12u4\nRelease_date: 2026/10/17\nPid: 24868\nUptime: 0d 0h00m01s\n")
+	if err != nil || got != (Info{Version: "2.6.12-1+deb12u4", Pid: 24868}) {
+		t.Errorf("parseInfo = %+v, %v", got, err)
+	}
+	if _, err := parseInfo("hello, I am something else\n"); !errors.Is(err, ErrNotHAProxy) {
+		t.Errorf("parseInfo(not HAProxy) error = %v, want ErrNotHAProxy", err)
+	}
+	if _, err := parseInfo("Version: 2.6.12\nPid: x\n"); !errors.Is(err, ErrBadReply) {
+		t.Errorf("parseInfo(bad pid) error = %v, want ErrBadReply", err)
+	}
+}

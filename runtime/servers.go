@@ -2,13 +2,13 @@ package runtime
 
 import (
 	"context"
+	"encoding/csv"
 	"errors"
 	"fmt"
+	"io"
 	"sort"
 	"strconv"
 	"strings"
-
-	"github.com/haproxytech/client-native/v5/models"
 )
 
 // ServerStatus is one server as HAProxy sees it at one moment.
@@ -52,20 +52,25 @@ func (c *Client) Servers(ctx context.Context, backend string) ([]ServerStatus, e
 			return nil, c.wrap(op, fmt.Errorf("backend: %w", err))
 		}
 	}
-	states, err := c.serversState(ctx, backend)
-	if err != nil {
-		return nil, c.wrap(op, err)
-	}
-	stats, err := c.stats(ctx)
-	if err != nil {
-		return nil, c.wrap(op, err)
-	}
-	for i := range states {
-		st, ok := stats[states[i].Ref()]
-		if !ok || st == nil {
-			continue
+	var states []ServerStatus
+	err := c.with(ctx, func(s *session) error {
+		var err error
+		if states, err = serversState(s, backend); err != nil {
+			return err
 		}
-		mergeStats(&states[i], st)
+		stats, err := showStat(s, backend)
+		if err != nil {
+			return err
+		}
+		for i := range states {
+			if st, ok := stats[states[i].Ref()]; ok {
+				st.mergeInto(&states[i])
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, c.wrap(op, err)
 	}
 	sort.Slice(states, func(i, j int) bool {
 		if states[i].Backend != states[j].Backend {
@@ -147,15 +152,13 @@ func Match(servers []ServerStatus, ref Ref) (ServerStatus, error) {
 // checkEnabled is HAProxy's CHK_ST_ENABLED bit of srv_check_state.
 const checkEnabled = 0x4
 
-// serversState runs `show servers state [backend]` and parses it. This is
-// a raw command although client-native has GetServersState: its parser
-// decodes srv_admin_state as hex and drops the weights.
-func (c *Client) serversState(ctx context.Context, backend string) ([]ServerStatus, error) {
+// serversState runs `show servers state [backend]` on s and parses it.
+func serversState(s *session, backend string) ([]ServerStatus, error) {
 	cmd := "show servers state"
 	if backend != "" {
 		cmd += " " + backend
 	}
-	reply, err := c.raw(ctx, cmd)
+	reply, err := s.command(cmd, false)
 	if err != nil {
 		if backend != "" && errors.Is(err, ErrCommand) && strings.Contains(err.Error(), "find backend") {
 			return nil, fmt.Errorf("%w %q", ErrUnknownBackend, backend)
@@ -234,50 +237,89 @@ func firstLine(s string) string {
 	return s
 }
 
-// stats runs client-native's typed GetStats (`show stat`) and indexes the
-// server rows by backend/server.
-func (c *Client) stats(ctx context.Context) (map[Ref]*models.NativeStatStats, error) {
-	var coll *models.NativeStatsCollection
-	err := c.call(ctx, func() error {
-		coll = c.rt.GetStats()
-		return nil
-	})
+// statRow is what `show stat` adds to `show servers state`.
+type statRow struct {
+	scur, smax, stot, weight int64
+	check, addr              string
+}
+
+// statColumns are the `show stat` columns wsctl reads, found by the header.
+var statColumns = []string{"pxname", "svname", "scur", "smax", "stot", "weight", "check_status", "addr"}
+
+// showStat runs `show stat` for the servers (type 4) of backend, or of
+// every backend, on s and indexes the rows by backend/server.
+func showStat(s *session, backend string) (map[Ref]statRow, error) {
+	scope := "-1"
+	if backend != "" {
+		scope = backend
+	}
+	reply, err := s.command("show stat "+scope+" 4 -1", false)
 	if err != nil {
 		return nil, fmt.Errorf("show stat: %w", err)
 	}
-	if coll == nil {
-		return nil, fmt.Errorf("show stat: %w: no reply", ErrBadReply)
-	}
-	if coll.Error != "" {
-		// client-native hands the error over as a string.
-		if strings.Contains(coll.Error, "connect:") {
-			return nil, fmt.Errorf("show stat: %w: %s", ErrNoSocket, coll.Error)
-		}
-		return nil, fmt.Errorf("show stat: %w", typedError(errors.New(coll.Error)))
-	}
-	out := map[Ref]*models.NativeStatStats{}
-	for _, st := range coll.Stats {
-		if st == nil || st.Type != "server" {
-			continue
-		}
-		out[Ref{Backend: st.BackendName, Server: st.Name}] = st.Stats
-	}
-	return out, nil
+	return parseStat(reply)
 }
 
-// mergeStats copies what `show stat` knows into s.
-func mergeStats(s *ServerStatus, st *models.NativeStatStats) {
-	val := func(p *int64) int64 {
-		if p == nil {
-			return 0
-		}
-		return *p
+// parseStat parses the CSV of `show stat`, whose header line starts with
+// "# ". Columns are found by name, so versions that add some still parse.
+func parseStat(reply string) (map[Ref]statRow, error) {
+	header, body, _ := strings.Cut(reply, "\n")
+	if !strings.HasPrefix(header, "# ") {
+		return nil, fmt.Errorf("%w: show stat: no header (%q)", ErrBadReply, firstLine(header))
 	}
-	s.Scur, s.Smax, s.Stot = val(st.Scur), val(st.Smax), val(st.Stot)
-	s.Weight = val(st.Weight)
+	col := map[string]int{}
+	for i, name := range strings.Split(strings.TrimPrefix(header, "# "), ",") {
+		col[name] = i
+	}
+	for _, name := range statColumns {
+		if _, ok := col[name]; !ok {
+			return nil, fmt.Errorf("%w: show stat: no %s column", ErrBadReply, name)
+		}
+	}
+	r := csv.NewReader(strings.NewReader(body))
+	r.FieldsPerRecord = -1
+	r.LazyQuotes = true
+	out := map[Ref]statRow{}
+	for {
+		f, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: show stat: %v", ErrBadReply, err)
+		}
+		if len(f) <= maxColumn(col) {
+			return nil, fmt.Errorf("%w: show stat: %d fields in a row, want %d", ErrBadReply, len(f), maxColumn(col)+1)
+		}
+		if f[col["svname"]] == "BACKEND" || f[col["svname"]] == "FRONTEND" {
+			continue
+		}
+		num := func(name string) int64 {
+			n, _ := strconv.ParseInt(f[col[name]], 10, 64)
+			return n
+		}
+		out[Ref{Backend: f[col["pxname"]], Server: f[col["svname"]]}] = statRow{
+			scur: num("scur"), smax: num("smax"), stot: num("stot"), weight: num("weight"),
+			check: f[col["check_status"]], addr: f[col["addr"]],
+		}
+	}
+}
+
+// maxColumn returns the highest index among the columns wsctl reads.
+func maxColumn(col map[string]int) int {
+	m := 0
+	for _, name := range statColumns {
+		m = max(m, col[name])
+	}
+	return m
+}
+
+// mergeInto copies what `show stat` knows into s.
+func (st statRow) mergeInto(s *ServerStatus) {
+	s.Scur, s.Smax, s.Stot, s.Weight = st.scur, st.smax, st.stot, st.weight
 	// "* L7OK" while a check is running.
-	s.Check = strings.TrimSpace(strings.TrimPrefix(st.CheckStatus, "* "))
-	if st.Addr != "" {
-		s.Addr = st.Addr
+	s.Check = strings.TrimSpace(strings.TrimPrefix(st.check, "* "))
+	if st.addr != "" {
+		s.Addr = st.addr
 	}
 }

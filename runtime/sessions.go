@@ -14,8 +14,7 @@ type SessionID string
 var sessionIDPattern = regexp.MustCompile(`^0x[0-9a-fA-F]{1,16}$`)
 
 // Sessions lists the sessions (streams) HAProxy currently has on
-// backend/server, with the raw `show sess`, which client-native has no
-// typed call for.
+// backend/server, from `show sess`.
 func (c *Client) Sessions(ctx context.Context, backend, server string) ([]SessionID, error) {
 	op := fmt.Sprintf("list sessions of %s/%s", backend, server)
 	if err := validPair(backend, server); err != nil {

@@ -30,9 +30,9 @@ func ParseAdminState(s string) (AdminState, error) {
 	return "", fmt.Errorf("unknown admin state %q (want ready, drain or maint)", s)
 }
 
-// AdminFlags are the srv_admin_state bits of `show servers state`, decoded
-// here because client-native parses the decimal field as hex (an inherited
-// drain, 16, would read as maint).
+// AdminFlags are the srv_admin_state bits of `show servers state`, a
+// decimal field (read as hex, an inherited drain, 16, would come out as
+// maint).
 type AdminFlags uint
 
 // The srv_admin_state bits (HAProxy's SRV_ADMF_*).
