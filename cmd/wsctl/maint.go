@@ -33,13 +33,17 @@ its health checks.
 MAINT does not close existing sessions, but whatever comes next (stopping
 the instance) will, all at once. So the command refuses while the server
 has sessions on any socket: drain it first ("wsctl drain SERVER", which ends
-in MAINT), or pass --force. "wsctl ready SERVER" brings it back.`,
+in MAINT), or pass --force. "wsctl ready SERVER" brings it back.
+
+Like drain, it also refuses when no other server of the backend can take new
+clients on some socket (READY, UP or STARTING, weight above 0): the frontend
+would answer 503. --force overrides this too.`,
 		Example: `  # An idle server
   wsctl maint backend2
 
   # Right now, sessions or not (they stay open until the backend closes them)
   wsctl maint ws/backend2 --force`,
-		Args: cobra.ExactArgs(1),
+		Args: oneServerArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Server = args[0]
 			if runF != nil {
@@ -49,7 +53,7 @@ in MAINT), or pass --force. "wsctl ready SERVER" brings it back.`,
 		},
 	}
 	opts.Socket.addFlags(cmd)
-	cmd.Flags().BoolVar(&opts.Force, "force", false, "set MAINT even while the server has sessions")
+	cmd.Flags().BoolVar(&opts.Force, "force", false, "set MAINT even while the server has sessions, or is the last one of its backend that can take clients")
 	return cmd
 }
 
@@ -71,6 +75,9 @@ func maintRun(opts *MaintOptions) error {
 	if total > 0 && !opts.Force {
 		return fmt.Errorf("%s has %d live sessions (%s): drain it first with `wsctl drain %s`, or use --force",
 			name, total, strings.Join(live, ", "), opts.Server)
+	}
+	if err := checkNotLast(ctx, drainTargets(found), opts.Force); err != nil {
+		return err
 	}
 	if err := opts.Socket.recordIntent(ctx, found, runtime.Maint); err != nil {
 		return err
