@@ -387,7 +387,7 @@ func TestDrainRunReloaded(t *testing.T) {
 	if rep.Outcome != Failed || !errors.Is(rep.Err, ErrReloaded) {
 		t.Fatalf("outcome %s, error %v; want error wrapping ErrReloaded", rep.Outcome, rep.Err)
 	}
-	if msg := rep.Err.Error(); !strings.Contains(msg, "a.sock: HAProxy reloaded during the drain (worker 100 → 101)") || !strings.Contains(msg, "@!100 shutdown sessions server ws/s2") {
+	if msg := rep.Err.Error(); !strings.Contains(msg, "a.sock: HAProxy reloaded during the drain (worker 100 → 101)") || !strings.Contains(msg, "`@!100 shutdown session ID` for each with be=ws srv=s2") {
 		t.Errorf("message %q does not say what happened and what to do", msg)
 	}
 	if rep.Left != 5 || rep.Admin != runtime.Drain {

@@ -3,11 +3,14 @@ package drain_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/wsctl/wsctl/drain"
+	"github.com/wsctl/wsctl/internal/lbtest"
 	"github.com/wsctl/wsctl/runtime"
 	"github.com/wsctl/wsctl/runtime/runtimetest"
 )
@@ -183,4 +186,23 @@ func TestDrainFailsOnReload(t *testing.T) {
 		t.Errorf("clients per server after the reload = %v, want %d still on s2 (the old worker)", on, perServer)
 	}
 	t.Log(rep.Err)
+
+	// The way out the message gives works: the master CLI reaches the old
+	// worker, which closes the sessions one by one.
+	old := fmt.Sprintf("@!%d ", c.Info().Pid)
+	for _, want := range []string{"`" + old + "show sess`", "`" + old + "shutdown session ID` for each with be=ws srv=s2"} {
+		if !strings.Contains(rep.Err.Error(), want) {
+			t.Fatalf("message does not give %s", want)
+		}
+	}
+	cut := time.Now()
+	for _, line := range strings.Split(lbtest.SocketCommand(t, lb.MasterSocket, old+"show sess"), "\n") {
+		if strings.Contains(line, " be=ws srv=s2 ") {
+			id, _, _ := strings.Cut(line, ":")
+			lbtest.SocketCommand(t, lb.MasterSocket, old+"shutdown session "+id)
+		}
+	}
+	if !fleet.WaitEvents(cut, false, perServer, 5*time.Second) {
+		t.Errorf("the old worker closed %d sessions, want %d", len(fleet.Since(cut, false)), perServer)
+	}
 }

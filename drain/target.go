@@ -126,11 +126,14 @@ func (d *drainer) count(ctx context.Context) error {
 	}
 	d.pollErrors = 0
 	if pid != d.pid {
-		// Left and Admin stay as the old worker last showed them.
+		// Left and Admin stay as the old worker last showed them. An old
+		// worker refuses `shutdown sessions server` (its proxies are
+		// stopped) but still closes sessions one by one.
 		return fmt.Errorf("drain: %s: %w (worker %d → %d): the old worker keeps the sessions of %s/%s, which this socket no longer shows, "+
 			"and the new one knows nothing of the drain; drain again to take the server out of the new worker; "+
-			"the old worker's sessions end with it, or close them through the master CLI (`@!%d shutdown sessions server %s/%s`)",
-			d.t.Name, ErrReloaded, d.pid, pid, d.t.Backend, d.t.Server, d.pid, d.t.Backend, d.t.Server)
+			"the old worker's sessions end with it, or close them one by one through the master CLI "+
+			"(`@!%d show sess`, then `@!%d shutdown session ID` for each with be=%s srv=%s)",
+			d.t.Name, ErrReloaded, d.pid, pid, d.t.Backend, d.t.Server, d.pid, d.pid, d.t.Backend, d.t.Server)
 	}
 	d.rep.Left, d.rep.Admin = st.Scur, st.Admin
 	return nil
