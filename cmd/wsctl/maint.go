@@ -63,6 +63,9 @@ func maintRun(opts *MaintOptions) error {
 	if err != nil {
 		return err
 	}
+	if err := checkNotLast(ctx, drainTargets(found), opts.Force); err != nil {
+		return err
+	}
 	name := found[0].Server.Ref().String()
 	var live []string
 	var total int64
@@ -75,9 +78,6 @@ func maintRun(opts *MaintOptions) error {
 	if total > 0 && !opts.Force {
 		return fmt.Errorf("%s has %d live sessions (%s): drain it first with `wsctl drain %s`, or use --force",
 			name, total, strings.Join(live, ", "), opts.Server)
-	}
-	if err := checkNotLast(ctx, drainTargets(found), opts.Force); err != nil {
-		return err
 	}
 	if err := opts.Socket.recordIntent(ctx, found, runtime.Maint); err != nil {
 		return err
