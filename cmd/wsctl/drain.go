@@ -61,9 +61,23 @@ func NewCmdDrain(io *IOStreams, runF func(*DrainOptions) error) *cobra.Command {
  4. once no session is left, leave the server in MAINT so nobody lands on
     it while it is stopped. "wsctl ready SERVER" brings it back.
 
+Before changing anything the drain is refused when, on some socket, no other
+server of the backend can take new clients (READY, UP or STARTING, weight
+above 0): its clients would have nowhere to go and the frontend would answer
+503. --force drains it anyway.
+
+--close-rate is 0 or between 0.01 and 100000 per second, and needs
+--close-after (without it nothing is closed).
+
+A reload of HAProxy during the drain hands the socket to a new worker that
+knows nothing of the drain, while the old worker keeps the sessions where the
+socket cannot see them: the drain notices (the worker's pid changes) and
+stops with exit 2 and a message saying what to do, never "drained".
+
 Exit status: 0 drained on every socket, 3 timed out with sessions left (the
-server stays in DRAIN, or MAINT once closing began), 2 error. Progress is
-shown on a terminal; otherwise the command is quiet unless it fails.
+server stays in DRAIN, or MAINT once closing began), 2 error or refused.
+Progress is shown on a terminal; otherwise the command is quiet unless it
+fails.
 
 With -o json a summary is printed once the drain has begun:
 
@@ -73,12 +87,16 @@ With -o json a summary is printed once the drain has begun:
      "sessions_left": 0, "closed": 12, "admin": "MAINT", "elapsed_s": 12.5}]}
 
 "result" is "drained", "timed_out", "canceled" or "error" (the worst socket's
-for the top level); a failed socket carries "error" with the message.`,
+for the top level); a failed socket carries "error" with the message.
+"elapsed_s" is rounded to the millisecond.`,
 		Example: `  # Wait up to 5 minutes for backend2's WebSockets to leave
   wsctl drain backend2
 
   # After 30 s, close what is left at 50 per second; give up after 3 minutes
   wsctl drain ws/backend2 --close-after 30s --close-rate 50 --timeout 3m
+
+  # The only server left up in its backend, knowingly: its clients get 503s
+  wsctl drain ws/backend2 --force --close-after 10s --close-rate 0
 
   # Two HAProxy processes, JSON summary for the pipeline
   wsctl drain backend2 --socket /run/haproxy/a.sock --socket /run/haproxy/b.sock \
@@ -105,7 +123,7 @@ for the top level); a failed socket carries "error" with the message.`,
 	opts.Socket.addFlags(cmd)
 	cmd.Flags().DurationVar(&opts.Timeout, "timeout", 5*time.Minute, "give up after this long with exit 3 (0: wait for ever)")
 	cmd.Flags().DurationVar(&opts.CloseAfter, "close-after", 0, "after this long, switch to MAINT and close the sessions left")
-	cmd.Flags().Float64Var(&opts.CloseRate, "close-rate", 10, "sessions closed per second after --close-after, across all sockets: 0.01 to 100000, or 0 for all at once")
+	cmd.Flags().Float64Var(&opts.CloseRate, "close-rate", 10, fmt.Sprintf("sessions closed per second after --close-after, across all sockets: %g to %g, or 0 for all at once", float64(drain.MinRate), float64(drain.MaxRate)))
 	cmd.Flags().BoolVar(&opts.Force, "force", false, "drain even when no other server of the backend can take new clients")
 	cmd.Flags().StringVarP(&opts.Output, "output", "o", "text", "output format: text or json")
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))

@@ -16,7 +16,8 @@ type MaintOptions struct {
 	Socket SocketOptions
 	// Server is the argument: "server" or "backend/server".
 	Server string
-	// Force sets MAINT even while sessions remain.
+	// Force sets MAINT even while sessions remain, or when no other server
+	// of the backend can take new clients.
 	Force bool
 }
 
