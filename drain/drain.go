@@ -17,12 +17,24 @@
 //
 // Closing while the server is still in DRAIN would send every client that
 // reconnects with its cookie straight back to the server being drained.
+//
+// Before changing anything, Run refuses (ErrLastServer) to take out a
+// server when no other server of its backend can take new clients, on any
+// socket: the clients would have nowhere to go and the frontend would
+// answer 503. Options.Force overrides.
+//
+// A drain follows the HAProxy process it started on: every count also asks
+// which process answers (its pid). A reload hands the socket to a new
+// worker whose state knows nothing of the drain, while the old worker keeps
+// the sessions where this socket cannot see them; the drain of that socket
+// then ends as Failed with ErrReloaded, never as Drained.
 package drain
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"time"
 
@@ -31,6 +43,9 @@ import (
 
 // Runtime is what a drain needs from one HAProxy admin socket.
 type Runtime interface {
+	// Pid says which HAProxy process answers on the socket.
+	Pid(ctx context.Context) (int64, error)
+	Servers(ctx context.Context, backend string) ([]runtime.ServerStatus, error)
 	Server(ctx context.Context, backend, server string) (runtime.ServerStatus, error)
 	SetState(ctx context.Context, backend, server string, state runtime.AdminState) error
 	Sessions(ctx context.Context, backend, server string) ([]runtime.SessionID, error)
@@ -39,6 +54,24 @@ type Runtime interface {
 }
 
 var _ Runtime = (*runtime.Client)(nil)
+
+var (
+	// ErrReloaded ends a target's drain when HAProxy reloaded during it:
+	// the socket now reaches a new worker, and the sessions the drain
+	// waits for stay with the old one, out of its sight.
+	ErrReloaded = errors.New("HAProxy reloaded during the drain")
+	// ErrLastServer refuses a drain that would leave a backend without a
+	// server that can take new clients.
+	ErrLastServer = errors.New("no other server of the backend can take new clients")
+)
+
+// MinRate and MaxRate bound Close.Rate (sessions per second) when it is not
+// zero: below MinRate a drain would close one session every few minutes,
+// and outside the range the pacer's interval loses its meaning.
+const (
+	MinRate = 0.01
+	MaxRate = 100000
+)
 
 // DefaultPoll is how often a drain reads the session count when Options
 // leaves Poll zero.
@@ -62,7 +95,8 @@ type Close struct {
 	// After is how long after the start of the drain closing begins.
 	After time.Duration
 	// Rate is the number of sessions closed per second, across all targets
-	// together; 0 closes them all at once (`shutdown sessions server`).
+	// together, from MinRate to MaxRate; 0 closes them all at once
+	// (`shutdown sessions server`).
 	Rate float64
 }
 
@@ -78,6 +112,9 @@ type Options struct {
 	// Progress, when not nil, is called after every count, one call at a
 	// time.
 	Progress func(Progress)
+	// Force drains even the last server of a backend that can take new
+	// clients (see CheckNotLast).
+	Force bool
 }
 
 // Validate reports options that cannot work.
@@ -91,8 +128,10 @@ func (o Options) Validate() error {
 		return nil
 	case o.Close.After < 0:
 		return fmt.Errorf("drain: close-after %s is negative", o.Close.After)
-	case o.Close.Rate < 0:
-		return fmt.Errorf("drain: close rate %g is negative", o.Close.Rate)
+	case math.IsNaN(o.Close.Rate) || math.IsInf(o.Close.Rate, 0):
+		return fmt.Errorf("drain: close-rate %g is not a number of sessions per second", o.Close.Rate)
+	case o.Close.Rate != 0 && (o.Close.Rate < MinRate || o.Close.Rate > MaxRate):
+		return fmt.Errorf("drain: close-rate %g is out of range: want 0 (all at once) or %g to %g sessions per second", o.Close.Rate, float64(MinRate), float64(MaxRate))
 	case o.Timeout > 0 && o.Close.After >= o.Timeout:
 		return fmt.Errorf("drain: close-after %s must be shorter than the timeout %s", o.Close.After, o.Timeout)
 	}
@@ -139,7 +178,8 @@ type Report struct {
 	// Admin is the server's administrative state at the end, as last seen.
 	Admin   runtime.AdminState
 	Elapsed time.Duration
-	// Err is set for Failed and Canceled.
+	// Err is set for Failed and Canceled; it wraps ErrReloaded when HAProxy
+	// reloaded during the drain.
 	Err error
 }
 
@@ -175,10 +215,16 @@ func (r Result) Err() error {
 }
 
 // Run drains every target concurrently and returns when all have ended.
-// It returns an error only for invalid options, before anything changes.
+// It returns an error only before anything changes: for invalid options,
+// and, unless opts.Force, when CheckNotLast refuses.
 func Run(ctx context.Context, targets []Target, opts Options) (Result, error) {
 	if err := opts.Validate(); err != nil {
 		return Result{}, err
+	}
+	if !opts.Force {
+		if err := CheckNotLast(ctx, targets); err != nil {
+			return Result{}, err
+		}
 	}
 	if opts.Poll == 0 {
 		opts.Poll = DefaultPoll

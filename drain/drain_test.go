@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -27,22 +29,48 @@ type fakeRuntime struct {
 	setErr      error
 	// gone are listed by Sessions but already ended.
 	gone map[runtime.SessionID]bool
+	// pid is the process answering; reloadAtCount, when positive, makes
+	// the count with that number (from 1) the first answered by a new one.
+	pid           int64
+	reloadAtCount int
+	// others are the backend's other servers.
+	others []runtime.ServerStatus
 }
 
 var _ Runtime = (*fakeRuntime)(nil)
 
 func newFake(admin runtime.AdminState, n int) *fakeRuntime {
-	f := &fakeRuntime{admin: admin, gone: map[runtime.SessionID]bool{}}
+	f := &fakeRuntime{admin: admin, gone: map[runtime.SessionID]bool{}, pid: 100,
+		others: []runtime.ServerStatus{{Backend: "ws", Server: "s1", Admin: runtime.Ready, State: runtime.Up, UserWeight: 1}}}
 	for i := range n {
 		f.sessions = append(f.sessions, runtime.SessionID(fmt.Sprintf("0x%x", 0x1000+i)))
 	}
 	return f
 }
 
+func (f *fakeRuntime) Pid(ctx context.Context) (int64, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.pid, nil
+}
+
+func (f *fakeRuntime) Servers(ctx context.Context, backend string) ([]runtime.ServerStatus, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	self := runtime.ServerStatus{Backend: backend, Server: "s2", Admin: f.admin, State: runtime.Up, UserWeight: 1}
+	return append([]runtime.ServerStatus{self}, f.others...), nil
+}
+
 func (f *fakeRuntime) Server(ctx context.Context, backend, server string) (runtime.ServerStatus, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.serverCalls++
+	if f.reloadAtCount > 0 && f.serverCalls == f.reloadAtCount+1 {
+		// The first call is the drain's initial read, then the counts.
+		// The new worker starts from the config: READY, no sessions.
+		f.pid++
+		f.admin, f.sessions = runtime.Ready, nil
+	}
 	if f.failServer != nil && f.failServer(f.serverCalls) {
 		return runtime.ServerStatus{}, runtime.ErrTimeout
 	}
@@ -326,6 +354,14 @@ func TestDrainOptionsValidate(t *testing.T) {
 		{name: "close at timeout", opts: Options{Timeout: time.Minute, Close: &Close{After: time.Minute}}},
 		{name: "negative timeout", opts: Options{Timeout: -1}},
 		{name: "negative rate", opts: Options{Close: &Close{Rate: -1}}},
+		{name: "rate NaN", opts: Options{Close: &Close{Rate: math.NaN()}}},
+		{name: "rate infinite", opts: Options{Close: &Close{Rate: math.Inf(1)}}},
+		{name: "rate too small for the pacer", opts: Options{Close: &Close{Rate: 1e-300}}},
+		{name: "rate below the minimum", opts: Options{Close: &Close{Rate: MinRate / 2}}},
+		{name: "rate above the maximum", opts: Options{Close: &Close{Rate: MaxRate * 2}}},
+		{name: "rate at the minimum", opts: Options{Close: &Close{Rate: MinRate}}, ok: true},
+		{name: "rate at the maximum", opts: Options{Close: &Close{Rate: MaxRate}}, ok: true},
+		{name: "rate zero closes all at once", opts: Options{Close: &Close{}}, ok: true},
 		{name: "negative close-after", opts: Options{Close: &Close{After: -1}}},
 	}
 	for _, tt := range tests {
@@ -334,5 +370,87 @@ func TestDrainOptionsValidate(t *testing.T) {
 				t.Errorf("Validate() = %v, want ok=%v", err, tt.ok)
 			}
 		})
+	}
+}
+
+// TestDrainRunReloaded: a reload hands the socket to a new worker that shows
+// the server READY without sessions; the drain must not call that drained.
+func TestDrainRunReloaded(t *testing.T) {
+	f := newFake(runtime.Ready, 5)
+	f.reloadAtCount = 2
+	res, err := Run(context.Background(), []Target{target("a.sock", f)},
+		Options{Poll: time.Millisecond, Timeout: time.Hour, Close: &Close{After: time.Minute}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := res.Reports[0]
+	if rep.Outcome != Failed || !errors.Is(rep.Err, ErrReloaded) {
+		t.Fatalf("outcome %s, error %v; want error wrapping ErrReloaded", rep.Outcome, rep.Err)
+	}
+	if msg := rep.Err.Error(); !strings.Contains(msg, "a.sock: HAProxy reloaded during the drain (worker 100 → 101)") || !strings.Contains(msg, "`@!100 shutdown session ID` for each with be=ws srv=s2") {
+		t.Errorf("message %q does not say what happened and what to do", msg)
+	}
+	if rep.Left != 5 || rep.Admin != runtime.Drain {
+		t.Errorf("report left %d admin %s, want the old worker's last 5 and DRAIN", rep.Left, rep.Admin)
+	}
+	if diff := cmp.Diff([]string{"set DRAIN"}, f.calls()); diff != "" {
+		t.Errorf("calls after the reload (-want +got):\n%s", diff)
+	}
+}
+
+func TestCheckNotLast(t *testing.T) {
+	srv := func(name string, admin runtime.AdminState, state runtime.OpState, weight int64) runtime.ServerStatus {
+		return runtime.ServerStatus{Backend: "ws", Server: name, Admin: admin, State: state, UserWeight: weight}
+	}
+	tests := []struct {
+		name    string
+		others  []runtime.ServerStatus
+		wantErr string // "" when the drain may go ahead
+	}{
+		{name: "another up", others: []runtime.ServerStatus{srv("s1", runtime.Maint, runtime.Down, 1), srv("s3", runtime.Ready, runtime.Up, 1)}},
+		{name: "another in slowstart", others: []runtime.ServerStatus{srv("s1", runtime.Ready, runtime.Starting, 1)}},
+		{name: "alone", wantErr: "a.sock: taking out ws/s2 leaves backend ws nothing to send clients to: no other server of the backend can take new clients (it has no other server)"},
+		{
+			name: "the others out",
+			others: []runtime.ServerStatus{srv("s1", runtime.Maint, runtime.Down, 1), srv("s3", runtime.Drain, runtime.Up, 1),
+				srv("s4", runtime.Ready, runtime.Down, 1), srv("s5", runtime.Ready, runtime.Stopping, 1), srv("s6", runtime.Ready, runtime.Up, 0)},
+			wantErr: "(the others: s1 MAINT DOWN, s3 DRAIN UP, s4 READY DOWN, s5 READY STOPPING, s6 READY UP weight 0)",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFake(runtime.Ready, 3)
+			f.others = tt.others
+			err := CheckNotLast(context.Background(), []Target{target("a.sock", f)})
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrLastServer) || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("error %v, want ErrLastServer and %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+// TestDrainRunRefusesLastServer: refused on one socket, nothing changes on
+// any; Force drains anyway.
+func TestDrainRunRefusesLastServer(t *testing.T) {
+	ok, last := newFake(runtime.Ready, 2), newFake(runtime.Ready, 2)
+	last.others = nil
+	opts := Options{Poll: time.Millisecond, Timeout: 5 * time.Second, Close: &Close{}}
+	_, err := Run(context.Background(), []Target{target("a", ok), target("b", last)}, opts)
+	if !errors.Is(err, ErrLastServer) {
+		t.Fatalf("error %v, want ErrLastServer", err)
+	}
+	if len(ok.calls()) != 0 || len(last.calls()) != 0 {
+		t.Fatalf("a refused drain changed something: %v, %v", ok.calls(), last.calls())
+	}
+	opts.Force = true
+	res, err := Run(context.Background(), []Target{target("a", ok), target("b", last)}, opts)
+	if err != nil || res.Outcome() != Drained {
+		t.Fatalf("forced drain: %v, %s %v", err, res.Outcome(), res.Err())
 	}
 }

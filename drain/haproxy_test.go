@@ -2,10 +2,15 @@ package drain_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/wsctl/wsctl/drain"
+	"github.com/wsctl/wsctl/internal/lbtest"
 	"github.com/wsctl/wsctl/runtime"
 	"github.com/wsctl/wsctl/runtime/runtimetest"
 )
@@ -140,4 +145,64 @@ func peakIn(times []time.Time, window time.Duration) int {
 		peak = max(peak, n)
 	}
 	return peak
+}
+
+// TestDrainFailsOnReload reloads HAProxy in the middle of a drain: the new
+// worker shows s2 READY and empty while the old one keeps its clients, so
+// the drain must end in error with ErrReloaded, not "drained".
+func TestDrainFailsOnReload(t *testing.T) {
+	c, lb, fleet := setup(t)
+	begun := make(chan struct{})
+	var once sync.Once
+	type ended struct {
+		res drain.Result
+		err error
+	}
+	done := make(chan ended, 1)
+	go func() {
+		res, err := drain.Run(context.Background(), []drain.Target{{Name: "lb", Runtime: c, Backend: "ws", Server: "s2"}},
+			drain.Options{Timeout: time.Minute, Poll: 100 * time.Millisecond, Close: &drain.Close{After: 30 * time.Second},
+				Progress: func(drain.Progress) { once.Do(func() { close(begun) }) }})
+		done <- ended{res, err}
+	}()
+	select {
+	case <-begun:
+	case e := <-done:
+		t.Fatalf("the drain ended before its first count: %+v, %v", e.res, e.err)
+	}
+	lb.Reload(t)
+	e := <-done
+	if e.err != nil {
+		t.Fatal(e.err)
+	}
+	rep := e.res.Reports[0]
+	if rep.Outcome != drain.Failed || !errors.Is(rep.Err, drain.ErrReloaded) {
+		t.Fatalf("outcome %s (left %d, closed %d), error %v; want error wrapping ErrReloaded", rep.Outcome, rep.Left, rep.Closed, rep.Err)
+	}
+	if rep.Left != perServer {
+		t.Errorf("report says %d sessions left, want the old worker's last count %d", rep.Left, perServer)
+	}
+	if on := fleet.Connected(); on["s2"] != perServer {
+		t.Errorf("clients per server after the reload = %v, want %d still on s2 (the old worker)", on, perServer)
+	}
+	t.Log(rep.Err)
+
+	// The way out the message gives works: the master CLI reaches the old
+	// worker, which closes the sessions one by one.
+	old := fmt.Sprintf("@!%d ", c.Info().Pid)
+	for _, want := range []string{"`" + old + "show sess`", "`" + old + "shutdown session ID` for each with be=ws srv=s2"} {
+		if !strings.Contains(rep.Err.Error(), want) {
+			t.Fatalf("message does not give %s", want)
+		}
+	}
+	cut := time.Now()
+	for _, line := range strings.Split(lbtest.SocketCommand(t, lb.MasterSocket, old+"show sess"), "\n") {
+		if strings.Contains(line, " be=ws srv=s2 ") {
+			id, _, _ := strings.Cut(line, ":")
+			lbtest.SocketCommand(t, lb.MasterSocket, old+"shutdown session "+id)
+		}
+	}
+	if !fleet.WaitEvents(cut, false, perServer, 5*time.Second) {
+		t.Errorf("the old worker closed %d sessions, want %d", len(fleet.Since(cut, false)), perServer)
+	}
 }

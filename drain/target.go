@@ -18,6 +18,7 @@ type drainer struct {
 	start    time.Time
 
 	rep        Report
+	pid        int64 // the HAProxy process the drain started on
 	phase      Phase
 	pending    []runtime.SessionID // listed, not yet closed
 	pollErrors int
@@ -37,6 +38,11 @@ func (d *drainer) run(ctx context.Context) Report {
 // drain runs the sequence the package documents and says how it ended.
 func (d *drainer) drain(ctx context.Context) (Outcome, error) {
 	rt, b, s := d.t.Runtime, d.t.Backend, d.t.Server
+	pid, err := rt.Pid(ctx)
+	if err != nil {
+		return Failed, err
+	}
+	d.pid = pid
 	st, err := rt.Server(ctx, b, s)
 	if err != nil {
 		return Failed, err
@@ -98,9 +104,16 @@ func (d *drainer) drain(ctx context.Context) (Outcome, error) {
 }
 
 // count reads the session count; a few failed reads in a row are
-// tolerated, since a busy HAProxy may miss one.
+// tolerated, since a busy HAProxy may miss one. It then asks which process
+// answered: while that is the one the drain started on, the count came from
+// it too (a reload never hands the socket back to an old worker), and a
+// change ends the drain with ErrReloaded.
 func (d *drainer) count(ctx context.Context) error {
 	st, err := d.t.Runtime.Server(ctx, d.t.Backend, d.t.Server)
+	var pid int64
+	if err == nil {
+		pid, err = d.t.Runtime.Pid(ctx)
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -112,6 +125,16 @@ func (d *drainer) count(ctx context.Context) error {
 		return nil
 	}
 	d.pollErrors = 0
+	if pid != d.pid {
+		// Left and Admin stay as the old worker last showed them. An old
+		// worker refuses `shutdown sessions server` (its proxies are
+		// stopped) but still closes sessions one by one.
+		return fmt.Errorf("drain: %s: %w (worker %d → %d): the old worker keeps the sessions of %s/%s, which this socket no longer shows, "+
+			"and the new one knows nothing of the drain; drain again to take the server out of the new worker; "+
+			"the old worker's sessions end with it, or close them one by one through the master CLI "+
+			"(`@!%d show sess`, then `@!%d shutdown session ID` for each with be=%s srv=%s)",
+			d.t.Name, ErrReloaded, d.pid, pid, d.t.Backend, d.t.Server, d.pid, d.pid, d.t.Backend, d.t.Server)
+	}
 	d.rep.Left, d.rep.Admin = st.Scur, st.Admin
 	return nil
 }

@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -35,6 +37,9 @@ type DrainOptions struct {
 	Output string
 	// Poll is how often sessions are counted; 0 means drain.DefaultPoll.
 	Poll time.Duration
+	// Force drains even the last server of its backend that can take new
+	// clients.
+	Force bool
 }
 
 // NewCmdDrain builds `wsctl drain`.
@@ -56,9 +61,23 @@ func NewCmdDrain(io *IOStreams, runF func(*DrainOptions) error) *cobra.Command {
  4. once no session is left, leave the server in MAINT so nobody lands on
     it while it is stopped. "wsctl ready SERVER" brings it back.
 
+Before changing anything the drain is refused when, on some socket, no other
+server of the backend can take new clients (READY, UP or STARTING, weight
+above 0): its clients would have nowhere to go and the frontend would answer
+503. --force drains it anyway.
+
+--close-rate is 0 or between 0.01 and 100000 per second, and needs
+--close-after (without it nothing is closed).
+
+A reload of HAProxy during the drain hands the socket to a new worker that
+knows nothing of the drain, while the old worker keeps the sessions where the
+socket cannot see them: the drain notices (the worker's pid changes) and
+stops with exit 2 and a message saying what to do, never "drained".
+
 Exit status: 0 drained on every socket, 3 timed out with sessions left (the
-server stays in DRAIN, or MAINT once closing began), 2 error. Progress is
-shown on a terminal; otherwise the command is quiet unless it fails.
+server stays in DRAIN, or MAINT once closing began), 2 error or refused.
+Progress is shown on a terminal; otherwise the command is quiet unless it
+fails.
 
 With -o json a summary is printed once the drain has begun:
 
@@ -68,22 +87,32 @@ With -o json a summary is printed once the drain has begun:
      "sessions_left": 0, "closed": 12, "admin": "MAINT", "elapsed_s": 12.5}]}
 
 "result" is "drained", "timed_out", "canceled" or "error" (the worst socket's
-for the top level); a failed socket carries "error" with the message.`,
+for the top level); a failed socket carries "error" with the message.
+"elapsed_s" is rounded to the millisecond.`,
 		Example: `  # Wait up to 5 minutes for backend2's WebSockets to leave
   wsctl drain backend2
 
   # After 30 s, close what is left at 50 per second; give up after 3 minutes
   wsctl drain ws/backend2 --close-after 30s --close-rate 50 --timeout 3m
 
+  # The only server left up in its backend, knowingly: its clients get 503s
+  wsctl drain ws/backend2 --force --close-after 10s --close-rate 0
+
   # Two HAProxy processes, JSON summary for the pipeline
   wsctl drain backend2 --socket /run/haproxy/a.sock --socket /run/haproxy/b.sock \
       --close-after 1m -o json`,
-		Args: cobra.ExactArgs(1),
+		Args: oneServerArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Server = args[0]
 			opts.CloseSet = cmd.Flags().Changed("close-after")
 			if opts.Output != "text" && opts.Output != "json" {
 				return fmt.Errorf("--output %q: want text or json", opts.Output)
+			}
+			if cmd.Flags().Changed("close-rate") && !opts.CloseSet {
+				return errors.New("--close-rate needs --close-after: without it no session is closed, so the rate would do nothing")
+			}
+			if err := opts.drainOptions().Validate(); err != nil {
+				return err
 			}
 			if runF != nil {
 				return runF(opts)
@@ -94,14 +123,15 @@ for the top level); a failed socket carries "error" with the message.`,
 	opts.Socket.addFlags(cmd)
 	cmd.Flags().DurationVar(&opts.Timeout, "timeout", 5*time.Minute, "give up after this long with exit 3 (0: wait for ever)")
 	cmd.Flags().DurationVar(&opts.CloseAfter, "close-after", 0, "after this long, switch to MAINT and close the sessions left")
-	cmd.Flags().Float64Var(&opts.CloseRate, "close-rate", 10, "sessions closed per second after --close-after, across all sockets (0: all at once)")
+	cmd.Flags().Float64Var(&opts.CloseRate, "close-rate", 10, fmt.Sprintf("sessions closed per second after --close-after, across all sockets: %g to %g, or 0 for all at once", float64(drain.MinRate), float64(drain.MaxRate)))
+	cmd.Flags().BoolVar(&opts.Force, "force", false, "drain even when no other server of the backend can take new clients")
 	cmd.Flags().StringVarP(&opts.Output, "output", "o", "text", "output format: text or json")
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
 
 func (opts *DrainOptions) drainOptions() drain.Options {
-	o := drain.Options{Timeout: opts.Timeout, Poll: opts.Poll}
+	o := drain.Options{Timeout: opts.Timeout, Poll: opts.Poll, Force: opts.Force}
 	if opts.CloseSet {
 		o.Close = &drain.Close{After: opts.CloseAfter, Rate: opts.CloseRate}
 	}
@@ -110,9 +140,6 @@ func (opts *DrainOptions) drainOptions() drain.Options {
 
 func drainRun(opts *DrainOptions) error {
 	dopts := opts.drainOptions()
-	if err := dopts.Validate(); err != nil {
-		return err
-	}
 	// Ctrl-C or a pipeline's SIGTERM stops the drain; the server stays in
 	// DRAIN or MAINT and the report says so.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -122,12 +149,14 @@ func drainRun(opts *DrainOptions) error {
 	if err != nil {
 		return err
 	}
-	if err := opts.Socket.recordIntent(ctx, found, runtime.Drain); err != nil {
+	targets := drainTargets(found)
+	// drain.Run checks this too, but a refusal must come before the intent
+	// is recorded.
+	if err := checkNotLast(ctx, targets, opts.Force); err != nil {
 		return err
 	}
-	targets := make([]drain.Target, len(found))
-	for i, f := range found {
-		targets[i] = drain.Target{Name: f.Client.Path(), Runtime: f.Client, Backend: f.Server.Backend, Server: f.Server.Server}
+	if err := opts.Socket.recordIntent(ctx, found, runtime.Drain); err != nil {
+		return err
 	}
 	human := opts.Output != "json"
 	if opts.IO.IsTTY && human {
@@ -185,7 +214,9 @@ func writeDrainText(ios *IOStreams, res drain.Result) {
 		case drain.TimedOut:
 			fmt.Fprintf(ios.ErrOut, "wsctl: %s: timed out with %d sessions left; the server stays %s\n", name, r.Left, r.Admin)
 		default:
-			if r.Admin != "" && r.Admin != runtime.Ready {
+			// After a reload Admin is the old worker's state; the
+			// error says what the new one does.
+			if r.Admin != "" && r.Admin != runtime.Ready && !errors.Is(r.Err, drain.ErrReloaded) {
 				fmt.Fprintf(ios.ErrOut, "wsctl: %s: drain stopped; the server stays %s\n", name, r.Admin)
 			}
 		}
@@ -231,7 +262,47 @@ func writeDrainJSON(w io.Writer, server string, res drain.Result) error {
 	return enc.Encode(out)
 }
 
-func seconds(d time.Duration) float64 { return d.Round(time.Millisecond).Seconds() }
+// seconds is d in seconds, to the millisecond: whole milliseconds divided
+// once, so JSON shows 2.986, not Duration.Seconds' 2.9859999999999998.
+func seconds(d time.Duration) float64 {
+	return float64(d.Round(time.Millisecond).Milliseconds()) / 1000
+}
+
+// drainTargets are the servers found, as drain targets.
+func drainTargets(found []located) []drain.Target {
+	targets := make([]drain.Target, len(found))
+	for i, f := range found {
+		targets[i] = drain.Target{Name: f.Client.Path(), Runtime: f.Client, Backend: f.Server.Backend, Server: f.Server.Server}
+	}
+	return targets
+}
+
+// checkNotLast refuses, unless force, to take the targets' server out when
+// no other server of its backend can take new clients: drain and maint
+// share it.
+func checkNotLast(ctx context.Context, targets []drain.Target, force bool) error {
+	if force {
+		return nil
+	}
+	if err := drain.CheckNotLast(ctx, targets); err != nil {
+		return fmt.Errorf("%w; bring another server back first (`wsctl ready`), or use --force to take it out anyway", err)
+	}
+	return nil
+}
+
+// oneServerArg wants exactly the SERVER argument, and says so with the
+// usage line, not cobra's "accepts 1 arg(s), received 0".
+func oneServerArg(cmd *cobra.Command, args []string) error {
+	if len(args) == 1 {
+		return nil
+	}
+	got := "none"
+	if len(args) > 1 {
+		got = fmt.Sprintf("%d: %s", len(args), strings.Join(args, " "))
+	}
+	return fmt.Errorf("usage: %s SERVER (one server, \"name\" or \"backend/name\"; got %s); see `%s --help`",
+		cmd.CommandPath(), got, cmd.CommandPath())
+}
 
 // drainProgress prints, at most once a second, how many sessions are left
 // on all sockets together.

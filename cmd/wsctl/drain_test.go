@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/wsctl/wsctl/internal/lbtest"
 	"github.com/wsctl/wsctl/runtime"
 	"github.com/wsctl/wsctl/runtime/runtimetest"
 )
@@ -125,8 +126,17 @@ func TestDrainFlags(t *testing.T) {
 			want: DrainOptions{Server: "ws/backend2", CloseSet: true, CloseRate: 2.5, Output: "json",
 				Socket: SocketOptions{Sockets: []string{"/a.sock", "/b.sock"}, Timeout: time.Second, SpecPath: "x.yaml"}},
 		},
-		{name: "no server", args: nil, wantErr: "accepts 1 arg"},
+		{name: "force", args: []string{"s", "--force"},
+			want: DrainOptions{Server: "s", Timeout: 5 * time.Minute, CloseRate: 10, Output: "text", Force: true,
+				Socket: SocketOptions{Timeout: runtime.DefaultTimeout}}},
+		{name: "no server", args: nil, wantErr: "usage: drain SERVER (one server, \"name\" or \"backend/name\"; got none); see `drain --help`"},
+		{name: "two servers", args: []string{"s1", "s2"}, wantErr: "got 2: s1 s2"},
 		{name: "bad output", args: []string{"s", "-o", "yaml"}, wantErr: "want text or json"},
+		{name: "rate without close-after", args: []string{"s", "--close-rate", "-1"}, wantErr: "--close-rate needs --close-after"},
+		{name: "rate NaN", args: []string{"s", "--close-after", "1s", "--close-rate", "NaN"}, wantErr: "close-rate NaN is not a number"},
+		{name: "rate tiny", args: []string{"s", "--close-after", "1s", "--close-rate", "1e-300"}, wantErr: "close-rate 1e-300 is out of range: want 0 (all at once) or 0.01 to 100000"},
+		{name: "rate negative", args: []string{"s", "--close-after", "1s", "--close-rate", "-1"}, wantErr: "close-rate -1 is out of range"},
+		{name: "close-after past the timeout", args: []string{"s", "--timeout", "1m", "--close-after", "2m"}, wantErr: "close-after 2m0s must be shorter than the timeout 1m0s"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -155,5 +165,92 @@ func TestDrainRejectsCloseAfterTimeout(t *testing.T) {
 	r := execute(t, drainCmd, false, nil, "s1", "--socket", "/nonexistent.sock", "--timeout", "1m", "--close-after", "2m")
 	if r.code != exitError || !strings.Contains(r.errOut, "close-after 2m0s must be shorter than the timeout 1m0s") {
 		t.Errorf("exit %d, stderr %q", r.code, r.errOut)
+	}
+}
+
+func TestSecondsHasNoFloatNoise(t *testing.T) {
+	b, err := json.Marshal(drainSocketJSON{Elapsed: seconds(2986 * time.Millisecond)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"elapsed_s":2.986}`) {
+		t.Errorf("JSON %s, want elapsed_s 2.986", b)
+	}
+	if got := seconds(1234567 * time.Microsecond); got != 1.235 {
+		t.Errorf("seconds(1.234567s) = %v, want 1.235 (rounded to the millisecond)", got)
+	}
+}
+
+// TestDrainRefusesLastServer is the drain of the last server that can take
+// clients: refused, exit 2, nothing changed and nobody cut; with --force it
+// drains.
+func TestDrainRefusesLastServer(t *testing.T) {
+	f := startFixture(t, nil)
+	fleet := runtimetest.StartFleet(t, f.lb.URL(), 4, true)
+	if r := execute(t, maintCmd, false, nil, "ws/s1", "--socket", f.lb.AdminSocket, "--force"); r.code != 0 {
+		t.Fatalf("maint s1: exit %d, %s", r.code, r.errOut)
+	}
+	start := time.Now()
+	r := execute(t, drainCmd, false, nil, "ws/s2", "--socket", f.lb.AdminSocket, "--close-after", "100ms", "--close-rate", "0", "-o", "json")
+	want := "wsctl: drain: " + f.lb.AdminSocket + ": taking out ws/s2 leaves backend ws nothing to send clients to: " +
+		"no other server of the backend can take new clients (the others: s1 MAINT DOWN); " +
+		"bring another server back first (`wsctl ready`), or use --force to take it out anyway\n"
+	if r.code != exitError || r.errOut != want || r.out != "" {
+		t.Fatalf("exit %d, stdout %q, stderr %q; want 2 and %q", r.code, r.out, r.errOut, want)
+	}
+	if got := f.admin(t, "s2"); got != runtime.Ready {
+		t.Errorf("refused drain left s2 %s, want READY", got)
+	}
+	if cut := fleet.Since(start, false); len(cut) != 0 {
+		t.Errorf("refused drain cut %d clients", len(cut))
+	}
+
+	r = execute(t, drainCmd, false, nil, "ws/s2", "--socket", f.lb.AdminSocket, "--close-after", "100ms", "--close-rate", "0", "--force")
+	if r.code != 0 {
+		t.Fatalf("--force: exit %d, stderr %q", r.code, r.errOut)
+	}
+	if got := f.admin(t, "s2"); got != runtime.Maint {
+		t.Errorf("forced drain left s2 %s, want MAINT", got)
+	}
+}
+
+// TestDrainReloadExits2 reloads HAProxy during drains, in text and in JSON:
+// exit 2 and the reason, never "drained" while the old worker keeps the
+// sessions.
+func TestDrainReloadExits2(t *testing.T) {
+	f := startFixture(t, nil)
+	for _, output := range []string{"text", "json"} {
+		t.Run(output, func(t *testing.T) {
+			// New clients land on the worker the socket reaches now.
+			fleet := runtimetest.StartFleet(t, f.lb.URL(), 4, false)
+			waitChecked(t, f.c, "ws")
+			done := make(chan result, 1)
+			go func() {
+				done <- execute(t, drainCmd, false, nil, "ws/s2", "--socket", f.lb.AdminSocket,
+					"--close-after", "30s", "--timeout", "1m", "-o", output)
+			}()
+			lbtest.WaitFor(t, 10*time.Second, "s2 in DRAIN", func() bool { return f.admin(t, "s2") == runtime.Drain })
+			f.lb.Reload(t)
+			r := <-done
+			if r.code != exitError {
+				t.Fatalf("exit %d after a reload, want 2; stdout %s, stderr %s", r.code, r.out, r.errOut)
+			}
+			const reason = "HAProxy reloaded during the drain (worker "
+			if !strings.Contains(r.errOut, "wsctl: drain ws/s2: drain: "+f.lb.AdminSocket+": "+reason) {
+				t.Errorf("stderr %q lacks the reason", r.errOut)
+			}
+			if output == "json" {
+				var got drainJSON
+				if err := json.Unmarshal([]byte(r.out), &got); err != nil {
+					t.Fatalf("%v\n%s", err, r.out)
+				}
+				if s := got.Sockets[0]; got.Result != "error" || s.Result != "error" || s.Left != 2 || !strings.Contains(s.Error, reason) {
+					t.Errorf("summary %+v", got)
+				}
+			}
+			if on := fleet.Connected(); on["s2"] != 2 {
+				t.Errorf("clients per server %v, want 2 still on s2 (the old worker)", on)
+			}
+		})
 	}
 }

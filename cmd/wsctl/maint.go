@@ -16,7 +16,8 @@ type MaintOptions struct {
 	Socket SocketOptions
 	// Server is the argument: "server" or "backend/server".
 	Server string
-	// Force sets MAINT even while sessions remain.
+	// Force sets MAINT even while sessions remain, or when no other server
+	// of the backend can take new clients.
 	Force bool
 }
 
@@ -33,13 +34,17 @@ its health checks.
 MAINT does not close existing sessions, but whatever comes next (stopping
 the instance) will, all at once. So the command refuses while the server
 has sessions on any socket: drain it first ("wsctl drain SERVER", which ends
-in MAINT), or pass --force. "wsctl ready SERVER" brings it back.`,
+in MAINT), or pass --force. "wsctl ready SERVER" brings it back.
+
+Like drain, it also refuses when no other server of the backend can take new
+clients on some socket (READY, UP or STARTING, weight above 0): the frontend
+would answer 503. --force overrides this too.`,
 		Example: `  # An idle server
   wsctl maint backend2
 
   # Right now, sessions or not (they stay open until the backend closes them)
   wsctl maint ws/backend2 --force`,
-		Args: cobra.ExactArgs(1),
+		Args: oneServerArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Server = args[0]
 			if runF != nil {
@@ -49,7 +54,7 @@ in MAINT), or pass --force. "wsctl ready SERVER" brings it back.`,
 		},
 	}
 	opts.Socket.addFlags(cmd)
-	cmd.Flags().BoolVar(&opts.Force, "force", false, "set MAINT even while the server has sessions")
+	cmd.Flags().BoolVar(&opts.Force, "force", false, "set MAINT even while the server has sessions, or is the last one of its backend that can take clients")
 	return cmd
 }
 
@@ -57,6 +62,9 @@ func maintRun(opts *MaintOptions) error {
 	ctx := context.Background()
 	clients, found, err := opts.Socket.find(ctx, opts.IO, opts.Server)
 	if err != nil {
+		return err
+	}
+	if err := checkNotLast(ctx, drainTargets(found), opts.Force); err != nil {
 		return err
 	}
 	name := found[0].Server.Ref().String()

@@ -37,8 +37,17 @@ func TestMaint(t *testing.T) {
 		t.Errorf("maint cut %d sessions; connected %v", len(cut), fleet.Connected())
 	}
 
-	// other/s2 has no sessions.
-	r = execute(t, maintCmd, true, nil, "other/s2", "--socket", f.lb.AdminSocket)
+	// ws/s2 is idle, but with s1 in MAINT the last server of ws.
+	r = execute(t, maintCmd, false, nil, "ws/s2", "--socket", f.lb.AdminSocket)
+	if r.code != exitError || !strings.Contains(r.errOut, "taking out ws/s2 leaves backend ws nothing to send clients to") {
+		t.Fatalf("last server: exit %d, stderr %q; want 2 and a refusal", r.code, r.errOut)
+	}
+	if got := f.admin(t, "s2"); got != runtime.Ready {
+		t.Fatalf("refused maint left s2 %s, want READY", got)
+	}
+
+	// other/s2 has no sessions and is the only server of other.
+	r = execute(t, maintCmd, true, nil, "other/s2", "--socket", f.lb.AdminSocket, "--force")
 	if r.code != 0 || r.out != "other/s2 is MAINT\n" {
 		t.Errorf("idle server: exit %d, stdout %q, stderr %q", r.code, r.out, r.errOut)
 	}

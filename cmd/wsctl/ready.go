@@ -48,7 +48,7 @@ traffic as soon as its check passes), 2 error.`,
 
   # Fail the pipeline step (exit 3) unless its health check passes within 30 s
   wsctl ready ws/backend2 --wait-healthy 30s`,
-		Args: cobra.ExactArgs(1),
+		Args: oneServerArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Server = args[0]
 			if opts.WaitHealthy < 0 {

@@ -56,6 +56,11 @@ func SocketCommand(t testing.TB, path, command string) string {
 	if _, err := c.Write([]byte(command + "\n")); err != nil {
 		t.Fatalf("send %q to %s: %v", command, path, err)
 	}
+	// The master CLI keeps the connection open until the client is done
+	// writing; the admin socket closes either way.
+	if err := c.(*net.UnixConn).CloseWrite(); err != nil {
+		t.Fatalf("half-close %s: %v", path, err)
+	}
 	b, err := io.ReadAll(c)
 	if err != nil {
 		t.Fatalf("read reply to %q from %s: %v", command, path, err)

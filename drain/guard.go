@@ -1,0 +1,60 @@
+package drain
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/wsctl/wsctl/runtime"
+)
+
+// CheckNotLast refuses to take a target's server out when no other server
+// of its backend can take new clients on that socket: the clients cut or
+// turned away would have nowhere to go, and the frontend would answer 503.
+// It reads every socket and changes nothing. The error wraps ErrLastServer
+// and lists the other servers' states; a failed read is returned as is.
+//
+// A server can take new clients when it is READY (not DRAIN, not MAINT),
+// up (UP, or STARTING during slowstart; not DOWN, not STOPPING) and its
+// weight is above zero. Backup servers count: HAProxy uses them once the
+// others are out. The check is a snapshot: a server that fails a moment
+// later is not foreseen.
+func CheckNotLast(ctx context.Context, targets []Target) error {
+	var errs []error
+	for _, t := range targets {
+		all, err := t.Runtime.Servers(ctx, t.Backend)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		var others []string
+		spare := false
+		for _, s := range all {
+			if s.Server == t.Server {
+				continue
+			}
+			spare = spare || takesClients(s)
+			desc := fmt.Sprintf("%s %s %s", s.Server, s.Admin, s.State)
+			if s.UserWeight == 0 {
+				desc += " weight 0"
+			}
+			others = append(others, desc)
+		}
+		if spare {
+			continue
+		}
+		seen := "it has no other server"
+		if len(others) > 0 {
+			seen = "the others: " + strings.Join(others, ", ")
+		}
+		errs = append(errs, fmt.Errorf("drain: %s: taking out %s/%s leaves backend %s nothing to send clients to: %w (%s)",
+			t.Name, t.Backend, t.Server, t.Backend, ErrLastServer, seen))
+	}
+	return errors.Join(errs...)
+}
+
+// takesClients reports whether HAProxy would send s new clients.
+func takesClients(s runtime.ServerStatus) bool {
+	return s.Admin == runtime.Ready && (s.State == runtime.Up || s.State == runtime.Starting) && s.UserWeight > 0
+}
