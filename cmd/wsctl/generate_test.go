@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/wsctl/wsctl/internal/lbtest"
+	"github.com/wsctl/wsctl/templates"
 )
 
 // testIO returns streams writing into buffers.
@@ -118,14 +119,28 @@ func TestCheck(t *testing.T) {
 func TestCheckRejectsBadTemplate(t *testing.T) {
 	lbtest.Binary(t, "haproxy")
 	spec := basicSpec(t)
-	tmpl := writeFile(t, filepath.Join(t.TempDir(), "bad.tmpl"), "global\n    maxconn {{ .MaxConn }}\n    tune.nonsense {{ .MaxConn | add 1 }}\n")
+	tmpl := writeFile(t, filepath.Join(t.TempDir(), "bad.tmpl"), editedTemplate(t, "    master-worker\n", "    master-worker\n    tune.nonsense {{ .MaxConn | add 1 }}\n"))
 	io, out, errOut := testIO()
 	if code := Main([]string{"check", "-c", spec, "--template", tmpl}, io); code != 1 {
 		t.Fatalf("exit %d, want 1\nstdout: %s\nstderr: %s", code, out, errOut)
 	}
-	if !strings.Contains(out.String(), "line 3: error") || !strings.Contains(out.String(), "3 | tune.nonsense 4401") {
-		t.Errorf("stdout does not point at line 3:\n%s", out)
+	if !strings.Contains(out.String(), ": error") || !strings.Contains(out.String(), "| tune.nonsense 4401") {
+		t.Errorf("stdout does not point at the tune.nonsense line:\n%s", out)
 	}
+}
+
+// editedTemplate returns the embedded HAProxy template with old replaced by
+// new.
+func editedTemplate(t *testing.T, old, new string) string {
+	t.Helper()
+	text, err := templates.Embedded("haproxy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(text, old) {
+		t.Fatalf("the embedded template no longer holds %q", old)
+	}
+	return strings.Replace(text, old, new, 1)
 }
 
 func TestRenderUserTemplateErrors(t *testing.T) {
@@ -168,22 +183,7 @@ backends:
 func TestCheckLintsTheOutput(t *testing.T) {
 	lbtest.Binary(t, "haproxy")
 	spec := basicSpec(t)
-	tmpl := writeFile(t, filepath.Join(t.TempDir(), "short.tmpl"), `global
-    maxconn {{ .MaxConn }}
-    hard-stop-after 1m
-    stats socket {{ .HAProxy.AdminSocket }} level admin
-defaults
-    mode http
-    timeout connect 5s
-    timeout client 30s
-    timeout server 30s
-    timeout tunnel 10s
-frontend f
-    bind 127.0.0.1:1
-    default_backend b
-backend b
-    server s 127.0.0.1:2
-`)
+	tmpl := writeFile(t, filepath.Join(t.TempDir(), "short.tmpl"), editedTemplate(t, "timeout tunnel {{ .Timeouts.Tunnel }}", "timeout tunnel 10s"))
 	io, out, errOut := testIO()
 	if code := Main([]string{"check", "-c", spec, "--template", tmpl}, io); code != 1 {
 		t.Fatalf("exit %d, want 1\nstdout: %s\nstderr: %s", code, out, errOut)
