@@ -85,7 +85,7 @@ func TestLoadRefusesNonRegularAndLargeFiles(t *testing.T) {
 	if err := os.WriteFile(big, []byte("# "+strings.Repeat("x", inputfile.MaxSpec)+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Load(big); err == nil || err.Error() != "spec: "+big+": file too large (over the 1 MiB limit)" {
+	if _, err := Load(big); err == nil || err.Error() != "spec: "+big+": too large (over the 1 MiB limit)" {
 		t.Errorf("2 MiB spec: got %v", err)
 	}
 }

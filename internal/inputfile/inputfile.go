@@ -28,7 +28,7 @@ const (
 var ErrNotRegular = errors.New("not a regular file")
 
 // ErrTooLarge is wrapped by the error for a file over its size limit.
-var ErrTooLarge = errors.New("file too large")
+var ErrTooLarge = errors.New("too large")
 
 // Read returns the contents of the regular file at path (symlinks followed),
 // refusing anything else and anything over limit bytes. It never blocks on a

@@ -89,7 +89,7 @@ func TestReadLimit(t *testing.T) {
 		t.Errorf("at the limit: got %d bytes, %v", len(got), err)
 	}
 	_, err := Read(path, 1<<10)
-	want := path + ": file too large (over the 1 KiB limit)"
+	want := path + ": too large (over the 1 KiB limit)"
 	if err == nil || err.Error() != want || !errors.Is(err, ErrTooLarge) {
 		t.Errorf("over the limit: got %v, want %q", err, want)
 	}
@@ -103,7 +103,7 @@ func TestReadFrom(t *testing.T) {
 		t.Errorf("got %q, %v", got, err)
 	}
 	_, err := ReadFrom("<stdin>", strings.NewReader("abcd"), 3)
-	if want := "<stdin>: file too large (over the 3 bytes limit)"; err == nil || err.Error() != want {
+	if want := "<stdin>: too large (over the 3 bytes limit)"; err == nil || err.Error() != want {
 		t.Errorf("got %v, want %q", err, want)
 	}
 }
