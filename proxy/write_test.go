@@ -1,40 +1,20 @@
 package proxy
 
 import (
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/wsctl/wsctl/internal/inputfile/inputfiletest"
 )
 
-// TestWriteAtomicRefusesNonRegularFiles makes each kind of file render -o must
-// not replace in a temp dir (never the real /dev): the device has /dev/null's
-// numbers, the FIFO has no reader or writer. Each is refused by name and kind
-// and left as it was.
+// TestWriteAtomicRefusesNonRegularFiles: each kind of file render -o must not
+// replace (as root it replaced /dev/null, read a device until out of memory,
+// hung on a FIFO) is refused by name and kind and left as it was.
 func TestWriteAtomicRefusesNonRegularFiles(t *testing.T) {
-	dir := t.TempDir()
-	paths := map[string]string{
-		"FIFO":             filepath.Join(dir, "fifo"),
-		"character device": filepath.Join(dir, "null"),
-		"directory":        filepath.Join(dir, "dir"),
-		"socket":           filepath.Join(dir, "sock"),
-	}
-	if err := syscall.Mkfifo(paths["FIFO"], 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Mknod(paths["character device"], syscall.S_IFCHR|0o666, 1<<8|3); err != nil {
-		t.Fatalf("mknod (tests run as root): %v", err)
-	}
-	if err := os.Mkdir(paths["directory"], 0o755); err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("unix", paths["socket"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	paths := inputfiletest.Specials(t)
 	for kind, path := range paths {
 		before, _ := os.Lstat(path)
 		changed, err := WriteAtomic(path, []byte("global\n"))
@@ -47,7 +27,7 @@ func TestWriteAtomicRefusesNonRegularFiles(t *testing.T) {
 			t.Errorf("%s: was replaced: mode %v, now %v (%v)", kind, before.Mode(), after.Mode(), err)
 		}
 	}
-	entries, _ := os.ReadDir(dir)
+	entries, _ := os.ReadDir(filepath.Dir(paths["FIFO"]))
 	if len(entries) != len(paths) {
 		t.Errorf("temp files left behind: %v", entries)
 	}

@@ -5,9 +5,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 
+	"github.com/wsctl/wsctl/internal/inputfile/inputfiletest"
 	"github.com/wsctl/wsctl/internal/lbtest"
 )
 
@@ -38,15 +38,10 @@ func TestMainExitCodes(t *testing.T) {
 	dir := t.TempDir()
 	deployed := filepath.Join(dir, "haproxy.cfg")
 	broken := writeFile(t, filepath.Join(dir, "broken.yaml"), "proxy: haproxy\nbogus: 1\n")
-	// Stand-ins for /dev/null and a named pipe, in a temp dir: the real ones
+	// Stand-ins for /dev/zero, a named pipe and a directory: the real ones
 	// were replaced, read until out of memory, or hung on.
-	null, fifo := filepath.Join(dir, "null"), filepath.Join(dir, "fifo")
-	if err := syscall.Mknod(null, syscall.S_IFCHR|0o666, 1<<8|3); err != nil {
-		t.Fatalf("mknod (tests run as root): %v", err)
-	}
-	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	special := inputfiletest.Specials(t)
+	dev, fifo, subdir := special["character device"], special["FIFO"], special["directory"]
 	tests := []struct {
 		name     string
 		args     []string
@@ -60,11 +55,11 @@ func TestMainExitCodes(t *testing.T) {
 		{"diff against nginx differs", []string{"diff", "-c", spec, "--target", "nginx", "--against", deployed}, 1, "+worker_processes auto;", ""},
 		{"diff missing file", []string{"diff", "-c", spec, "--against", filepath.Join(dir, "nope")}, 2, "", "nope: no such file"},
 		{"diff against a FIFO", []string{"diff", "-c", spec, "--against", fifo}, 2, "", "diff: " + fifo + ": not a regular file (FIFO)"},
-		{"render onto a device", []string{"render", "-c", spec, "-o", null}, 2, "", "write " + null + ": not a regular file (character device)"},
+		{"render onto a device", []string{"render", "-c", spec, "-o", dev}, 2, "", "write " + dev + ": not a regular file (character device)"},
 		{"render onto a FIFO", []string{"render", "-c", spec, "-o", fifo}, 2, "", "write " + fifo + ": not a regular file (FIFO)"},
-		{"render onto a directory", []string{"render", "-c", spec, "-o", dir}, 2, "", "write " + dir + ": not a regular file (directory)"},
+		{"render onto a directory", []string{"render", "-c", spec, "-o", subdir}, 2, "", "write " + subdir + ": not a regular file (directory)"},
 		{"spec from a FIFO", []string{"render", "-c", fifo}, 2, "", "spec: " + fifo + ": not a regular file (FIFO)"},
-		{"template from a device", []string{"render", "-c", spec, "--template", null}, 2, "", "templates: " + null + ": not a regular file (character device)"},
+		{"template from a device", []string{"render", "-c", spec, "--template", dev}, 2, "", "templates: " + dev + ": not a regular file (character device)"},
 		{"bad spec", []string{"render", "-c", broken}, 2, "", "broken.yaml:2: bogus: unknown key"},
 		{"missing spec", []string{"check", "-c", filepath.Join(dir, "absent.yaml")}, 2, "", "absent.yaml: no such file"},
 		{"unknown target", []string{"render", "-c", spec, "--target", "envoy"}, 2, "", `unknown target "envoy"`},

@@ -58,16 +58,9 @@ func Read(path string, limit int64) ([]byte, error) {
 	if fi.Size() > limit {
 		return nil, tooLarge(path, limit)
 	}
-	// The file may grow between fstat and read: read one byte past the limit
-	// to notice.
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	if int64(len(data)) > limit {
-		return nil, tooLarge(path, limit)
-	}
-	return data, nil
+	// The file may grow between fstat and read: ReadFrom reads one byte past
+	// the limit to notice.
+	return ReadFrom(path, f, limit)
 }
 
 // ReadFrom reads r (standard input, say), named name in errors, up to limit

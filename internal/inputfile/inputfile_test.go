@@ -2,49 +2,17 @@ package inputfile
 
 import (
 	"errors"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/wsctl/wsctl/internal/inputfile/inputfiletest"
 )
 
-// specials makes one file of each kind Read must refuse, in a temp dir (never
-// the real /dev): the device is a copy of /dev/zero's numbers, which reads
-// forever, and the FIFO has no writer, so opening it for reading blocks.
-func specials(t *testing.T) map[string]string {
-	t.Helper()
-	dir := t.TempDir()
-	paths := map[string]string{
-		"FIFO":             filepath.Join(dir, "fifo"),
-		"character device": filepath.Join(dir, "zero"),
-		"directory":        filepath.Join(dir, "dir"),
-		"socket":           filepath.Join(dir, "sock"),
-	}
-	if err := syscall.Mkfifo(paths["FIFO"], 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Mknod(paths["character device"], syscall.S_IFCHR|0o666, int(mkdev(1, 5))); err != nil {
-		t.Fatalf("mknod (tests run as root): %v", err)
-	}
-	if err := os.Mkdir(paths["directory"], 0o755); err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("unix", paths["socket"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	return paths
-}
-
-func mkdev(major, minor uint32) uint64 {
-	return uint64(major)<<8 | uint64(minor)
-}
-
 func TestReadRefusesNonRegularFiles(t *testing.T) {
-	for kind, path := range specials(t) {
+	for kind, path := range inputfiletest.Specials(t) {
 		_, err := Read(path, MaxConfig)
 		want := path + ": not a regular file (" + kind + ")"
 		if err == nil || err.Error() != want || !errors.Is(err, ErrNotRegular) {
