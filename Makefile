@@ -6,7 +6,7 @@ BIN := bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build deps test fmt-check vet demo bench clean
+.PHONY: all build deps test fmt-check vet demo bench fuzz clean
 
 all: build
 
@@ -42,6 +42,21 @@ BENCH_REPEATS ?= 3
 bench: deps
 	$(GO) test -count=1 -timeout 60m -run Scenario -v ./bench -bench-full -bench-repeats $(BENCH_REPEATS)
 	$(GO) test -count=1 -run '^$$' -bench Render -benchmem ./bench
+
+# Runs each fuzz target for FUZZTIME, one after the other (`make test` runs
+# only their seed corpora, testdata/fuzz/<Name> and f.Add). A target is
+# Name:package; add one per line.
+FUZZTIME ?= 30s
+FUZZ_TARGETS := \
+	FuzzParse:./spec \
+	FuzzLint:./lint \
+	FuzzServerName:./discovery/consul
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		name=$${t%%:*}; pkg=$${t#*:}; \
+		echo "== $$name in $$pkg for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done
 
 clean:
 	rm -rf $(BIN)

@@ -210,7 +210,7 @@ func New(cfg Config) (*Agent, error) {
 	}
 	a.cfg.Spec = nil // a.spec is the one in force
 	if cfg.SpecFile != "" {
-		text, err := os.ReadFile(cfg.SpecFile)
+		text, err := spec.ReadFile(cfg.SpecFile)
 		if err != nil {
 			return nil, fmt.Errorf("agent: %w", err)
 		}

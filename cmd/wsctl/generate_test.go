@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/wsctl/wsctl/internal/inputfile/inputfiletest"
 	"github.com/wsctl/wsctl/internal/lbtest"
 	"github.com/wsctl/wsctl/templates"
 )
@@ -38,6 +39,10 @@ func TestMainExitCodes(t *testing.T) {
 	dir := t.TempDir()
 	deployed := filepath.Join(dir, "haproxy.cfg")
 	broken := writeFile(t, filepath.Join(dir, "broken.yaml"), "proxy: haproxy\nbogus: 1\n")
+	// Stand-ins for /dev/zero, a named pipe and a directory: the real ones
+	// were replaced, read until out of memory, or hung on.
+	special := inputfiletest.Specials(t)
+	dev, fifo, subdir := special["character device"], special["FIFO"], special["directory"]
 	tests := []struct {
 		name     string
 		args     []string
@@ -50,6 +55,12 @@ func TestMainExitCodes(t *testing.T) {
 		{"diff identical", []string{"diff", "-c", spec, "--against", deployed}, 0, "", ""},
 		{"diff against nginx differs", []string{"diff", "-c", spec, "--target", "nginx", "--against", deployed}, 1, "+worker_processes auto;", ""},
 		{"diff missing file", []string{"diff", "-c", spec, "--against", filepath.Join(dir, "nope")}, 2, "", "nope: no such file"},
+		{"diff against a FIFO", []string{"diff", "-c", spec, "--against", fifo}, 2, "", "diff: " + fifo + ": not a regular file (FIFO)"},
+		{"render onto a device", []string{"render", "-c", spec, "-o", dev}, 2, "", "write " + dev + ": not a regular file (character device)"},
+		{"render onto a FIFO", []string{"render", "-c", spec, "-o", fifo}, 2, "", "write " + fifo + ": not a regular file (FIFO)"},
+		{"render onto a directory", []string{"render", "-c", spec, "-o", subdir}, 2, "", "write " + subdir + ": not a regular file (directory)"},
+		{"spec from a FIFO", []string{"render", "-c", fifo}, 2, "", "spec: " + fifo + ": not a regular file (FIFO)"},
+		{"template from a device", []string{"render", "-c", spec, "--template", dev}, 2, "", "templates: " + dev + ": not a regular file (character device)"},
 		{"bad spec", []string{"render", "-c", broken}, 2, "", "broken.yaml:2: bogus: unknown key"},
 		{"missing spec", []string{"check", "-c", filepath.Join(dir, "absent.yaml")}, 2, "", "absent.yaml: no such file"},
 		{"unknown target", []string{"render", "-c", spec, "--target", "envoy"}, 2, "", `unknown target "envoy"`},
