@@ -47,15 +47,18 @@ bench: deps
 # only their seed corpora, testdata/fuzz/<Name> and f.Add). A target is
 # Name:package; add one per line.
 FUZZTIME ?= 30s
+# One worker: the targets render whole configs and two cores are shared.
+FUZZPARALLEL ?= 1
 FUZZ_TARGETS := \
 	FuzzParse:./spec \
 	FuzzLint:./lint \
-	FuzzServerName:./discovery/consul
+	FuzzServerName:./discovery/consul \
+	FuzzDiscoveryToConfig:./discovery/consul
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		name=$${t%%:*}; pkg=$${t#*:}; \
 		echo "== $$name in $$pkg for $(FUZZTIME)"; \
-		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -parallel $(FUZZPARALLEL) $$pkg; \
 	done
 
 clean:
