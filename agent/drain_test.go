@@ -34,15 +34,8 @@ func stickyDrain(timeout, rate string) func(string) string {
 func TestAgentDrainTimeoutClosesPaced(t *testing.T) {
 	const rate, perServer = 50.0, 20
 	r := startRigEdited(t, stickyDrain("1s", "50"))
-	w1 := lbtest.StartWsecho(t, "echo-1", "--close-spread", "0s")
-	w2 := lbtest.StartWsecho(t, "echo-2", "--close-spread", "0s")
 	r.startAgent(t, r.spec)
-	register(t, r.consul, "echo-1", w1)
-	register(t, r.consul, "echo-2", w2)
-	eventually(t, "both servers READY", func() bool {
-		s := r.servers(t, "ws")
-		return s["echo-1"].Admin == runtime.Ready && s["echo-2"].Admin == runtime.Ready
-	})
+	r.echoes(t, "echo-1", "echo-2")
 	fleet := runtimetest.StartFleet(t, "ws://"+r.frontend+"/ws", 2*perServer, true)
 	if on := fleet.Connected(); on["echo-2"] == 0 || on["echo-1"] == 0 {
 		t.Fatalf("clients per server = %v, want both used", on)
@@ -110,15 +103,9 @@ func peakIn(times []time.Time, window time.Duration) int {
 // passes — not on the health it had before its MAINT.
 func TestAgentReadmitsAfterAFreshCheck(t *testing.T) {
 	r := startRig(t)
-	w1 := lbtest.StartWsecho(t, "echo-1", "--close-spread", "0s")
-	w2 := lbtest.StartWsecho(t, "echo-2", "--close-spread", "0s")
 	r.startAgent(t, r.spec)
-	register(t, r.consul, "echo-1", w1)
-	register(t, r.consul, "echo-2", w2)
-	eventually(t, "echo-2 READY and UP", func() bool {
-		s := r.servers(t, "ws")["echo-2"]
-		return s.Admin == runtime.Ready && s.State == runtime.Up
-	})
+	w2 := r.echoes(t, "echo-1", "echo-2")["echo-2"]
+	eventually(t, "echo-2 UP", func() bool { return r.servers(t, "ws")["echo-2"].State == runtime.Up })
 	r.consul.SetHealth(t, "echo-2", api.HealthCritical)
 	eventually(t, "echo-2 MAINT", func() bool { return r.servers(t, "ws")["echo-2"].Admin == runtime.Maint })
 
@@ -151,18 +138,9 @@ func TestAgentReadmitsAfterAFreshCheck(t *testing.T) {
 // leaves them for good.
 func TestAgentRestartFinishesItsWork(t *testing.T) {
 	r := startRigEdited(t, stickyDrain("1s", "50"))
-	w1 := lbtest.StartWsecho(t, "echo-1", "--close-spread", "0s")
-	w2 := lbtest.StartWsecho(t, "echo-2", "--close-spread", "0s")
-	w3 := lbtest.StartWsecho(t, "echo-3", "--close-spread", "0s")
 	ctx, cancel := context.WithCancel(context.Background())
 	first := r.startAgentCtx(t, ctx)
-	for id, w := range map[string]*lbtest.Wsecho{"echo-1": w1, "echo-2": w2, "echo-3": w3} {
-		register(t, r.consul, id, w)
-	}
-	eventually(t, "three servers READY", func() bool {
-		s := r.servers(t, "ws")
-		return s["echo-1"].Admin == runtime.Ready && s["echo-2"].Admin == runtime.Ready && s["echo-3"].Admin == runtime.Ready
-	})
+	r.echoes(t, "echo-1", "echo-2", "echo-3")
 	fleet := runtimetest.StartFleet(t, "ws://"+r.frontend+"/ws", 6, false)
 	if fleet.Connected()["echo-2"] == 0 {
 		t.Fatalf("no client on echo-2: %v", fleet.Connected())
@@ -203,4 +181,25 @@ func TestAgentRestartFinishesItsWork(t *testing.T) {
 		return !ok
 	})
 	eventually(t, "echo-3 READY again", func() bool { return r.servers(t, "ws")["echo-3"].Admin == runtime.Ready })
+}
+
+// echoes starts a wsecho per id, registers each in Consul under its id and
+// waits until the running agent has made them all READY.
+func (r *rig) echoes(t *testing.T, ids ...string) map[string]*lbtest.Wsecho {
+	t.Helper()
+	out := map[string]*lbtest.Wsecho{}
+	for _, id := range ids {
+		out[id] = lbtest.StartWsecho(t, id, "--close-spread", "0s")
+		register(t, r.consul, id, out[id])
+	}
+	eventually(t, strings.Join(ids, ", ")+" READY", func() bool {
+		s := r.servers(t, "ws")
+		for _, id := range ids {
+			if s[id].Admin != runtime.Ready {
+				return false
+			}
+		}
+		return true
+	})
+	return out
 }
