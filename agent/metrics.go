@@ -119,12 +119,9 @@ func (a *Agent) Handler() http.Handler {
 	return mux
 }
 
-// Serve serves Handler on addr until ctx ends.
-func (a *Agent) Serve(ctx context.Context, addr string) error {
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("agent: listen: %w", err)
-	}
+// Serve serves Handler on l until ctx ends, and closes l. The caller
+// listens, so a busy address is reported before anything starts.
+func (a *Agent) Serve(ctx context.Context, l net.Listener) error {
 	srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 5 * time.Second}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -136,7 +133,7 @@ func (a *Agent) Serve(ctx context.Context, addr string) error {
 		defer cancelShutdown()
 		_ = srv.Shutdown(sctx)
 	}()
-	err = srv.Serve(l)
+	err := srv.Serve(l)
 	cancel()
 	<-done
 	if errors.Is(err, http.ErrServerClosed) {
