@@ -41,6 +41,7 @@ Exit codes: 0 ok/identical, 1 differs or findings, 2 error, 3 drain timed out.`,
 		NewCmdMaint(io, nil),
 		NewCmdAgent(io, nil),
 		NewCmdVersion(io),
+		NewCmdGenDocs(io),
 	)
 	return root
 }
