@@ -6,7 +6,7 @@ BIN := bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build deps test fmt-check vet demo bench clean package package-test
+.PHONY: all build deps test fmt-check vet demo bench fuzz clean package package-test
 
 all: build
 
@@ -62,6 +62,24 @@ package:
 package-test: package
 	cd packaging && $(GO) vet ./... && $(GO) test -count=1 ./...
 	@bash scripts/package-test.sh
+
+# Runs each fuzz target for FUZZTIME, one after the other (`make test` runs
+# only their seed corpora, testdata/fuzz/<Name> and f.Add). A target is
+# Name:package; add one per line.
+FUZZTIME ?= 30s
+# One worker: the targets render whole configs and two cores are shared.
+FUZZPARALLEL ?= 1
+FUZZ_TARGETS := \
+	FuzzParse:./spec \
+	FuzzLint:./lint \
+	FuzzServerName:./discovery/consul \
+	FuzzDiscoveryToConfig:./discovery/consul
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		name=$${t%%:*}; pkg=$${t#*:}; \
+		echo "== $$name in $$pkg for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -parallel $(FUZZPARALLEL) $$pkg; \
+	done
 
 clean:
 	rm -rf $(BIN) $(DIST)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"log/slog"
-	"os"
 	"slices"
 
 	"github.com/wsctl/wsctl/discovery/consul"
@@ -15,7 +14,7 @@ import (
 // and loads; nil otherwise (a bad file is logged and counted once). The
 // running proxy's sockets and pid file stay those of the first spec.
 func (a *Agent) reloadSpec() *spec.Spec {
-	text, err := os.ReadFile(a.cfg.SpecFile)
+	text, err := spec.ReadFile(a.cfg.SpecFile)
 	if err != nil {
 		a.log.Error("read spec", "err", err)
 		return nil

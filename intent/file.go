@@ -9,6 +9,7 @@ import (
 	"sort"
 	"syscall"
 
+	"github.com/wsctl/wsctl/internal/inputfile"
 	"github.com/wsctl/wsctl/proxy"
 	"github.com/wsctl/wsctl/runtime"
 )
@@ -27,7 +28,7 @@ func (f *File) Where() string { return f.path }
 // Load reads the file; a missing file holds no intents.
 func (f *File) Load(context.Context) (map[runtime.Ref]Intent, error) {
 	out := map[runtime.Ref]Intent{}
-	b, err := os.ReadFile(f.path)
+	b, err := inputfile.Read(f.path, inputfile.MaxConfig)
 	if errors.Is(err, os.ErrNotExist) {
 		return out, nil
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/hashicorp/consul/api"
 
+	"github.com/wsctl/wsctl/internal/inputfile/inputfiletest"
 	"github.com/wsctl/wsctl/internal/lbtest"
 	"github.com/wsctl/wsctl/runtime"
 	"github.com/wsctl/wsctl/spec"
@@ -112,5 +113,15 @@ func TestOpenPicksTheStore(t *testing.T) {
 	}
 	if s, err := Open(withConsul); err != nil || s.Where() != "consul 127.0.0.1:1 kv wsctl/intents/" {
 		t.Errorf("consul spec: %v %v", s, err)
+	}
+}
+
+// TestFileRefusesAFIFO: a FIFO in place of the intent file hung every drain,
+// ready and maint command, and the agent.
+func TestFileRefusesAFIFO(t *testing.T) {
+	fifo := inputfiletest.Specials(t)["FIFO"]
+	_, err := NewFile(fifo).Load(context.Background())
+	if want := "intent: " + fifo + ": not a regular file (FIFO)"; err == nil || err.Error() != want {
+		t.Errorf("got %v, want %q", err, want)
 	}
 }

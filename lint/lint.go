@@ -4,11 +4,12 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
-	"os"
 	"runtime"
 	"slices"
 	"syscall"
 	"time"
+
+	"github.com/wsctl/wsctl/internal/inputfile"
 )
 
 // Targets a config can be linted as.
@@ -112,10 +113,11 @@ func hardFDLimit() int {
 
 // LintFile reads the config at path and lints it. nginx includes are followed
 // relative to the directory of path, as nginx resolves them relative to the
-// directory of its main config. An unreadable or unparsable file is an error;
-// findings never are.
+// directory of its main config. An unreadable or unparsable file is an error,
+// and so is one that is not a regular file or is over inputfile.MaxConfig
+// bytes (each include too); findings never are.
 func LintFile(path string, opt Options) ([]Finding, error) {
-	data, err := os.ReadFile(path)
+	data, err := inputfile.Read(path, inputfile.MaxConfig)
 	if err != nil {
 		return nil, fmt.Errorf("lint: %w", err)
 	}

@@ -3,6 +3,7 @@ package lint
 import (
 	"encoding/json"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -50,7 +51,7 @@ func TestLintUnknownFormat(t *testing.T) {
 }
 
 func TestLintFileErrors(t *testing.T) {
-	if _, err := LintFile(filepath.Join(t.TempDir(), "missing.cfg"), Options{}); err == nil || !strings.HasPrefix(err.Error(), "lint: open ") {
+	if _, err := LintFile(filepath.Join(t.TempDir(), "missing.cfg"), Options{}); !errors.Is(err, fs.ErrNotExist) || !strings.HasPrefix(err.Error(), "lint: ") {
 		t.Errorf("missing file: got %v", err)
 	}
 	if _, err := Lint("x", []byte("global\n"), Options{Target: "envoy"}); err == nil || !strings.Contains(err.Error(), `target "envoy"`) {

@@ -14,10 +14,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/wsctl/wsctl/internal/inputfile"
 )
 
 // nDirective is one nginx directive: its name, arguments, position and, for
@@ -49,11 +50,13 @@ type includeFS interface {
 	ReadFile(name string) ([]byte, error)
 }
 
-// osFS is the real file system.
+// osFS is the real file system; it reads only regular files of bounded size.
 type osFS struct{}
 
 func (osFS) Glob(pattern string) ([]string, error) { return filepath.Glob(pattern) }
-func (osFS) ReadFile(name string) ([]byte, error)  { return os.ReadFile(name) }
+func (osFS) ReadFile(name string) ([]byte, error) {
+	return inputfile.Read(name, inputfile.MaxConfig)
+}
 
 // nParser turns tokens into directives and follows includes.
 type nParser struct {

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 )
 
@@ -48,17 +49,24 @@ func (c *Client) Readmit(ctx context.Context, backend, server string) error {
 	if err != nil {
 		return err
 	}
+	changes := ReadmitChanges(s)
+	return errors.Join(c.Apply(ctx, changes)...)
+}
+
+// ReadmitChanges are the changes that readmit s as Readmit describes, for
+// callers that batch them with others in one Apply (the agent).
+func ReadmitChanges(s ServerStatus) []Change {
+	ready := Change{Kind: ChangeState, Backend: s.Backend, Server: s.Server, State: Ready}
 	// With sessions, a forced down could cut them (on-marked-down
 	// shutdown-sessions): leave the health alone.
-	if s.Admin == Maint && s.Checked && s.Scur == 0 {
-		if err := c.SetState(ctx, backend, server, Drain); err != nil {
-			return err
-		}
-		if err := c.SetHealth(ctx, backend, server, HealthDown); err != nil {
-			return err
-		}
+	if s.Admin != Maint || !s.Checked || s.Scur > 0 {
+		return []Change{ready}
 	}
-	return c.SetState(ctx, backend, server, Ready)
+	return []Change{
+		{Kind: ChangeState, Backend: s.Backend, Server: s.Server, State: Drain},
+		{Kind: ChangeHealth, Backend: s.Backend, Server: s.Server, Health: HealthDown},
+		ready,
+	}
 }
 
 // SetWeight sets backend/server's weight (0–256) with `set server weight`

@@ -2,6 +2,7 @@ package spec
 
 import (
 	"fmt"
+	"math"
 	"reflect"
 	"sort"
 	"strconv"
@@ -15,10 +16,27 @@ import (
 // the YAML library's decoder: that way an unknown key, a duplicate key and a
 // value of the wrong type each come back with the field's path and line, and
 // values produced by ${VAR} expansion are typed after expansion.
+//
+// Following aliases is what the YAML library's Node parsing does not do, and
+// what turns a few kilobytes of nested anchors into millions of values: the
+// decoder counts the nodes it visits through aliases and stops at
+// MaxAliasNodes.
 type decoder struct {
 	file string
 	errs []error
+	// inAlias is how many aliases deep the current node is; expanded counts
+	// the nodes visited at inAlias > 0; outerAlias and outerPath are the
+	// outermost alias being followed, where the file says to expand.
+	inAlias    int
+	expanded   int
+	outerAlias *yaml.Node
+	outerPath  string
 }
+
+// MaxAliasNodes bounds the YAML nodes a spec may reach through aliases
+// (*name), counting each use of an anchor again, nested uses multiplied. The
+// nodes written out in the file are bounded by its size instead.
+const MaxAliasNodes = 10_000
 
 var durationType = reflect.TypeOf(Duration(0))
 
@@ -30,7 +48,21 @@ func (d *decoder) fail(n *yaml.Node, path, format string, args ...any) {
 
 func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	if n.Kind == yaml.AliasNode {
+		if d.inAlias == 0 {
+			d.outerAlias, d.outerPath = n, path
+		}
+		d.inAlias++
+		defer func() { d.inAlias-- }()
 		n = n.Alias
+	}
+	if d.inAlias > 0 {
+		d.expanded++
+		if d.expanded > MaxAliasNodes {
+			if d.expanded == MaxAliasNodes+1 { // once, at the use that crossed the limit
+				d.fail(d.outerAlias, d.outerPath, "aliases expand to more than %d YAML nodes: write the values out instead of nesting anchors", MaxAliasNodes)
+			}
+			return
+		}
 	}
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
 		return
@@ -70,6 +102,15 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 				return false
 			}
 			v.SetInt(int64(i))
+			return true
+		})
+	case v.Kind() == reflect.Float64:
+		d.scalar(n, path, "a number", func(s string) bool {
+			f, err := strconv.ParseFloat(strings.ReplaceAll(s, "_", ""), 64)
+			if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+				return false
+			}
+			v.SetFloat(f)
 			return true
 		})
 	case v.Kind() == reflect.Bool:

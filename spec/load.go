@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/wsctl/wsctl/internal/inputfile"
 )
 
 // LookupEnv reads an environment variable; os.LookupEnv in production.
@@ -21,11 +23,21 @@ func Load(path string) (*Spec, error) {
 
 // LoadEnv is Load with the environment given.
 func LoadEnv(path string, env LookupEnv) (*Spec, error) {
-	data, err := os.ReadFile(path)
+	data, err := ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(path, data, env)
+}
+
+// ReadFile returns the bytes of the spec file at path, refusing anything but
+// a regular file of at most inputfile.MaxSpec bytes (1 MiB).
+func ReadFile(path string) ([]byte, error) {
+	data, err := inputfile.Read(path, inputfile.MaxSpec)
 	if err != nil {
 		return nil, fmt.Errorf("spec: %w", err)
 	}
-	return Parse(path, data, env)
+	return data, nil
 }
 
 // Parse is Load on data already read; name is used in error messages.
@@ -96,7 +108,9 @@ var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // expandEnv replaces ${VAR} and ${VAR:-default} in every scalar value (not in
 // keys). $${ is a literal ${. An unset variable without a default is an error:
-// silently rendering an empty socket path or address helps nobody.
+// silently rendering an empty socket path or address helps nobody. Aliases
+// are not followed (an anchor is expanded once, where it is written), so the
+// walk is bounded by the file's size.
 func expandEnv(n *yaml.Node, file string, env LookupEnv) error {
 	var errs []error
 	var walk func(n *yaml.Node, isKey bool)

@@ -1,18 +1,15 @@
 // Package templates holds the embedded HAProxy and nginx templates and renders
 // a model through them (or through a user's own template, with the same model
-// and the same sprig functions).
+// and the same functions: sprig's hermetic ones, bounded; see funcMap).
 package templates
 
 import (
-	"bytes"
 	"embed"
 	"fmt"
-	"os"
 	"path/filepath"
 	"text/template"
 
-	"github.com/Masterminds/sprig/v3"
-
+	"github.com/wsctl/wsctl/internal/inputfile"
 	"github.com/wsctl/wsctl/model"
 )
 
@@ -25,21 +22,22 @@ var embeddedName = map[string]string{
 }
 
 // Render renders m through the embedded template of m.Target, or through the
-// template file at override when it is not empty.
+// template file at override when it is not empty (a regular file of at most
+// inputfile.MaxConfig bytes). A config over MaxOutput is an error.
 func Render(m *model.Model, override string) ([]byte, error) {
 	name, text, err := source(m.Target, override)
 	if err != nil {
 		return nil, err
 	}
-	t, err := template.New(name).Funcs(sprig.TxtFuncMap()).Option("missingkey=error").Parse(text)
+	t, err := template.New(name).Funcs(funcMap()).Option("missingkey=error").Parse(text)
 	if err != nil {
-		return nil, fmt.Errorf("templates: parse %s: %w", name, err)
+		return nil, fmt.Errorf("templates: parse %s: %w", name, explainParseError(err))
 	}
-	var buf bytes.Buffer
-	if err := t.Execute(&buf, m); err != nil {
+	out := &limitedBuffer{limit: MaxOutput}
+	if err := t.Execute(out, m); err != nil {
 		return nil, fmt.Errorf("templates: render %s: %w", name, err)
 	}
-	return buf.Bytes(), nil
+	return out.buf, nil
 }
 
 // Embedded returns the text of the embedded template for target, the starting
@@ -51,7 +49,7 @@ func Embedded(target string) (string, error) {
 
 func source(target, override string) (name, text string, err error) {
 	if override != "" {
-		b, err := os.ReadFile(override)
+		b, err := inputfile.Read(override, inputfile.MaxConfig)
 		if err != nil {
 			return "", "", fmt.Errorf("templates: %w", err)
 		}

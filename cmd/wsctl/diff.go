@@ -2,10 +2,11 @@ package main
 
 import (
 	"fmt"
-	"os"
 
 	"github.com/aymanbagabas/go-udiff"
 	"github.com/spf13/cobra"
+
+	"github.com/wsctl/wsctl/internal/inputfile"
 )
 
 // DiffOptions are the flags of wsctl diff.
@@ -23,7 +24,8 @@ func NewCmdDiff(io *IOStreams, runF func(*DiffOptions) error) *cobra.Command {
 		Short: "Show how the deployed config differs from the generated one",
 		Long: `Print a unified diff from FILE (the deployed config) to the config the
 spec generates. Exit 0 when identical, 1 when they differ, 2 on error (missing
-file, bad spec), so a pipeline can gate on it.`,
+file, bad spec; FILE that is not a regular file or is over 16 MiB), so a
+pipeline can gate on it.`,
 		Example: `  # In CI: fail when the deployed config drifted from the spec
   wsctl diff -c wsctl.yaml --against /etc/haproxy/haproxy.cfg`,
 		Args: cobra.NoArgs,
@@ -41,7 +43,7 @@ file, bad spec), so a pipeline can gate on it.`,
 }
 
 func diffRun(opts *DiffOptions) error {
-	deployed, err := os.ReadFile(opts.Against)
+	deployed, err := inputfile.Read(opts.Against, inputfile.MaxConfig)
 	if err != nil {
 		return fmt.Errorf("diff: %w", err)
 	}

@@ -7,7 +7,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/wsctl/wsctl/internal/inputfile/inputfiletest"
 	"github.com/wsctl/wsctl/internal/lbtest"
+	"github.com/wsctl/wsctl/templates"
 )
 
 // testIO returns streams writing into buffers.
@@ -37,6 +39,10 @@ func TestMainExitCodes(t *testing.T) {
 	dir := t.TempDir()
 	deployed := filepath.Join(dir, "haproxy.cfg")
 	broken := writeFile(t, filepath.Join(dir, "broken.yaml"), "proxy: haproxy\nbogus: 1\n")
+	// Stand-ins for /dev/zero, a named pipe and a directory: the real ones
+	// were replaced, read until out of memory, or hung on.
+	special := inputfiletest.Specials(t)
+	dev, fifo, subdir := special["character device"], special["FIFO"], special["directory"]
 	tests := []struct {
 		name     string
 		args     []string
@@ -49,6 +55,12 @@ func TestMainExitCodes(t *testing.T) {
 		{"diff identical", []string{"diff", "-c", spec, "--against", deployed}, 0, "", ""},
 		{"diff against nginx differs", []string{"diff", "-c", spec, "--target", "nginx", "--against", deployed}, 1, "+worker_processes auto;", ""},
 		{"diff missing file", []string{"diff", "-c", spec, "--against", filepath.Join(dir, "nope")}, 2, "", "nope: no such file"},
+		{"diff against a FIFO", []string{"diff", "-c", spec, "--against", fifo}, 2, "", "diff: " + fifo + ": not a regular file (FIFO)"},
+		{"render onto a device", []string{"render", "-c", spec, "-o", dev}, 2, "", "write " + dev + ": not a regular file (character device)"},
+		{"render onto a FIFO", []string{"render", "-c", spec, "-o", fifo}, 2, "", "write " + fifo + ": not a regular file (FIFO)"},
+		{"render onto a directory", []string{"render", "-c", spec, "-o", subdir}, 2, "", "write " + subdir + ": not a regular file (directory)"},
+		{"spec from a FIFO", []string{"render", "-c", fifo}, 2, "", "spec: " + fifo + ": not a regular file (FIFO)"},
+		{"template from a device", []string{"render", "-c", spec, "--template", dev}, 2, "", "templates: " + dev + ": not a regular file (character device)"},
 		{"bad spec", []string{"render", "-c", broken}, 2, "", "broken.yaml:2: bogus: unknown key"},
 		{"missing spec", []string{"check", "-c", filepath.Join(dir, "absent.yaml")}, 2, "", "absent.yaml: no such file"},
 		{"unknown target", []string{"render", "-c", spec, "--target", "envoy"}, 2, "", `unknown target "envoy"`},
@@ -118,14 +130,28 @@ func TestCheck(t *testing.T) {
 func TestCheckRejectsBadTemplate(t *testing.T) {
 	lbtest.Binary(t, "haproxy")
 	spec := basicSpec(t)
-	tmpl := writeFile(t, filepath.Join(t.TempDir(), "bad.tmpl"), "global\n    maxconn {{ .MaxConn }}\n    tune.nonsense {{ .MaxConn | add 1 }}\n")
+	tmpl := writeFile(t, filepath.Join(t.TempDir(), "bad.tmpl"), editedTemplate(t, "    master-worker\n", "    master-worker\n    tune.nonsense {{ .MaxConn | add 1 }}\n"))
 	io, out, errOut := testIO()
 	if code := Main([]string{"check", "-c", spec, "--template", tmpl}, io); code != 1 {
 		t.Fatalf("exit %d, want 1\nstdout: %s\nstderr: %s", code, out, errOut)
 	}
-	if !strings.Contains(out.String(), "line 3: error") || !strings.Contains(out.String(), "3 | tune.nonsense 4401") {
-		t.Errorf("stdout does not point at line 3:\n%s", out)
+	if !strings.Contains(out.String(), ": error") || !strings.Contains(out.String(), "| tune.nonsense 4401") {
+		t.Errorf("stdout does not point at the tune.nonsense line:\n%s", out)
 	}
+}
+
+// editedTemplate returns the embedded HAProxy template with old replaced by
+// new.
+func editedTemplate(t *testing.T, old, new string) string {
+	t.Helper()
+	text, err := templates.Embedded("haproxy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(text, old) {
+		t.Fatalf("the embedded template no longer holds %q", old)
+	}
+	return strings.Replace(text, old, new, 1)
 }
 
 func TestRenderUserTemplateErrors(t *testing.T) {
@@ -168,22 +194,7 @@ backends:
 func TestCheckLintsTheOutput(t *testing.T) {
 	lbtest.Binary(t, "haproxy")
 	spec := basicSpec(t)
-	tmpl := writeFile(t, filepath.Join(t.TempDir(), "short.tmpl"), `global
-    maxconn {{ .MaxConn }}
-    hard-stop-after 1m
-    stats socket {{ .HAProxy.AdminSocket }} level admin
-defaults
-    mode http
-    timeout connect 5s
-    timeout client 30s
-    timeout server 30s
-    timeout tunnel 10s
-frontend f
-    bind 127.0.0.1:1
-    default_backend b
-backend b
-    server s 127.0.0.1:2
-`)
+	tmpl := writeFile(t, filepath.Join(t.TempDir(), "short.tmpl"), editedTemplate(t, "timeout tunnel {{ .Timeouts.Tunnel }}", "timeout tunnel 10s"))
 	io, out, errOut := testIO()
 	if code := Main([]string{"check", "-c", spec, "--template", tmpl}, io); code != 1 {
 		t.Fatalf("exit %d, want 1\nstdout: %s\nstderr: %s", code, out, errOut)

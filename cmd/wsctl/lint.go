@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/wsctl/wsctl/internal/inputfile"
 	"github.com/wsctl/wsctl/lint"
 )
 
@@ -44,7 +45,9 @@ With -o json the output is an array (empty when clean), a stable contract:
   line                                 1-based line number
 
 Exit 0 no error finding, 1 an error finding (or a warning with --strict),
-2 a file can't be read, isn't a config of either kind, or doesn't parse.`,
+2 a file can't be read, isn't a config of either kind, or doesn't parse. Only
+regular files of up to 16 MiB are read (each include too): a device, FIFO or
+directory is an error.`,
 		Example: `  # Lint a hand-written HAProxy config for a 25s heartbeat
   wsctl lint /etc/haproxy/haproxy.cfg --heartbeat 25s
 
@@ -85,8 +88,8 @@ func lintRun(opts *LintOptions) error {
 		var err error
 		if name == "-" {
 			var data []byte
-			if data, err = io.ReadAll(opts.IO.In); err != nil {
-				return fmt.Errorf("lint: read standard input: %w", err)
+			if data, err = inputfile.ReadFrom("standard input", opts.IO.In, inputfile.MaxConfig); err != nil {
+				return fmt.Errorf("lint: %w", err)
 			}
 			fs, err = lint.Lint("<stdin>", data, opts.Lint)
 		} else {

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/wsctl/wsctl/internal/inputfile"
 	"github.com/wsctl/wsctl/lint"
 )
 
@@ -72,6 +74,10 @@ func TestLintRun(t *testing.T) {
 	withError := writeFile(t, filepath.Join(dir, "error.cfg"), strings.Replace(lintWarnOnly, "timeout tunnel 1h", "timeout tunnel 10s", 1))
 	notConfig := writeFile(t, filepath.Join(dir, "values.yaml"), "replicas: 3\n")
 	broken := writeFile(t, filepath.Join(dir, "broken.cfg"), "global\n    log \"/dev/log\n")
+	fifo := filepath.Join(dir, "fifo.cfg")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	opt := lint.Options{Connections: 5000, FDLimit: 20000}
 	tests := []struct {
 		name     string
@@ -95,6 +101,9 @@ func TestLintRun(t *testing.T) {
 		{name: "not a config", files: []string{notConfig}, output: "text", wantCode: exitError, wantErr: "not an HAProxy or nginx config"},
 		{name: "parse error", files: []string{broken}, output: "text", wantCode: exitError, wantErr: "broken.cfg:2: unmatched quote"},
 		{name: "missing file", files: []string{filepath.Join(dir, "nope.cfg")}, output: "text", wantCode: exitError, wantErr: "no such file"},
+		{name: "a FIFO", files: []string{fifo}, output: "text", wantCode: exitError, wantErr: "lint: " + fifo + ": not a regular file (FIFO)"},
+		{name: "standard input too large", files: []string{"-"}, stdin: "#" + strings.Repeat("x", inputfile.MaxConfig), output: "text", wantCode: exitError,
+			wantErr: "lint: standard input: too large (over the 16 MiB limit)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

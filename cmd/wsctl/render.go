@@ -26,8 +26,10 @@ func NewCmdRender(io *IOStreams, runF func(*RenderOptions) error) *cobra.Command
 
 The output is deterministic: the same spec renders byte-identical output. With
 -o the file is replaced atomically (temp file, fsync, rename) and left alone
-when its bytes are already the same. render does not validate: use
-wsctl check for that.`,
+when its bytes are already the same. It keeps its mode and, as root, its
+owner. A symlink is written through: its target is replaced and the link
+stays. -o refuses anything but a regular file or a new path (a device, FIFO,
+socket or directory). render does not validate: use wsctl check for that.`,
 		Example: `  # Print the HAProxy config of the basic example
   WSCTL_RUN_DIR=/tmp/ws wsctl render -c examples/basic/wsctl.yaml
 
