@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wsctl/wsctl/agent"
+	"github.com/wsctl/wsctl/internal/sdnotify"
 	"github.com/wsctl/wsctl/model"
 	"github.com/wsctl/wsctl/proxy"
 	"github.com/wsctl/wsctl/spec"
@@ -57,9 +58,13 @@ restart starts from the current membership. A change beyond the server lines
 reloaded through the master socket, at most once per --reload-interval; a
 config HAProxy rejects is logged and the running one kept.
 
-The spec file is read again every 2 s: a changed spec that loads replaces the
-old one (its HAProxy sockets excepted); one that does not is logged and the old
-one kept.
+The spec file is read again every 2 s, and at once on SIGHUP (systemctl
+reload), which also compares the proxy with the desired state: a changed spec
+that loads replaces the old one (its HAProxy sockets excepted); one that does
+not is logged and the old one kept.
+
+Under systemd (Type=notify, $NOTIFY_SOCKET set) the agent reports READY=1
+after its first complete sync and STOPPING=1 when it shuts down.
 
 Snapshots are debounced: the agent applies once discovery is quiet for
 --min-quiet, and at the latest --max-quiet after the first change. Logs go to
@@ -112,10 +117,22 @@ func agentRun(opts *AgentOptions) error {
 	if opts.NginxConfig != "" {
 		target, file = model.TargetNginx, opts.NginxConfig
 	}
+	// SIGHUP re-reads the spec instead of killing the process.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	reread := make(chan struct{}, 1)
+	notify := func(state string) {
+		if err := sdnotify.Notify(opts.IO.getenv("NOTIFY_SOCKET"), state); err != nil {
+			log.Error("notify systemd", "err", err)
+		}
+	}
 	a, err := agent.New(agent.Config{
 		Spec:           s,
 		Target:         target,
 		SpecFile:       opts.SpecPath,
+		Reread:         reread,
+		Ready:          func() { notify(sdnotify.Ready) },
 		ConfigFile:     file,
 		MinQuiet:       opts.MinQuiet,
 		MaxQuiet:       opts.MaxQuiet,
@@ -147,7 +164,22 @@ func agentRun(opts *AgentOptions) error {
 			}
 		})
 	}
+	wg.Go(func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				log.Info("SIGHUP: reading the spec again")
+				select {
+				case reread <- struct{}{}:
+				default: // a re-read is already pending
+				}
+			}
+		}
+	})
 	err = a.Run(ctx)
+	notify(sdnotify.Stopping)
 	cancel()
 	wg.Wait()
 	if err != nil {

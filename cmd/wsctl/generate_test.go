@@ -64,7 +64,7 @@ func TestMainExitCodes(t *testing.T) {
 		{"bad spec", []string{"render", "-c", broken}, 2, "", "broken.yaml:2: bogus: unknown key"},
 		{"missing spec", []string{"check", "-c", filepath.Join(dir, "absent.yaml")}, 2, "", "absent.yaml: no such file"},
 		{"unknown target", []string{"render", "-c", spec, "--target", "envoy"}, 2, "", `unknown target "envoy"`},
-		{"version", []string{"version"}, 0, "wsctl ", ""},
+		{"version", []string{"version"}, 0, "\ngo: go1.", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
