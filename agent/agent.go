@@ -421,7 +421,7 @@ func (a *Agent) merged() (map[string][]discovery.Instance, bool) {
 			out[b.Name] = st.Backends[b.Name]
 		}
 	}
-	if a.metrics.consul.Load() != nil {
+	if slices.ContainsFunc(a.spec.Backends, func(b spec.Backend) bool { return b.Consul != nil }) {
 		cs, ok := a.sources[consul.SourceName]
 		if !ok {
 			return nil, false
