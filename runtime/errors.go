@@ -12,7 +12,7 @@ var (
 	ErrInvalidName = errors.New("invalid name")
 	// ErrUnknownServer is matched by *UnknownServerError.
 	ErrUnknownServer = errors.New("unknown server")
-	// ErrUnknownBackend is returned when HAProxy has no such backend.
+	// ErrUnknownBackend is matched by *UnknownBackendError.
 	ErrUnknownBackend = errors.New("unknown backend")
 	// ErrAmbiguous is matched by *AmbiguousError.
 	ErrAmbiguous = errors.New("ambiguous server name")
@@ -59,6 +59,23 @@ func (e *UnknownServerError) Error() string {
 
 // Is makes errors.Is(err, ErrUnknownServer) hold.
 func (e *UnknownServerError) Is(target error) bool { return target == ErrUnknownServer }
+
+// UnknownBackendError reports a backend HAProxy does not have. Known lists
+// the backends it has, sorted, so the message helps.
+type UnknownBackendError struct {
+	Name  string
+	Known []string
+}
+
+func (e *UnknownBackendError) Error() string {
+	if len(e.Known) == 0 {
+		return fmt.Sprintf("unknown backend %q (no backends found)", e.Name)
+	}
+	return fmt.Sprintf("unknown backend %q; known backends: %s", e.Name, strings.Join(e.Known, ", "))
+}
+
+// Is makes errors.Is(err, ErrUnknownBackend) hold.
+func (e *UnknownBackendError) Is(target error) bool { return target == ErrUnknownBackend }
 
 // AmbiguousError reports a server name that several backends hold.
 // Candidates are the matches as backend/server, sorted.

@@ -55,7 +55,7 @@ binary missing).`,
 }
 
 func checkRun(opts *CheckOptions) error {
-	g, err := opts.Gen.generate(opts.IO.ErrOut)
+	g, err := opts.Gen.generate(opts.IO)
 	if err != nil {
 		return err
 	}

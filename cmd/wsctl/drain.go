@@ -155,7 +155,7 @@ func drainRun(opts *DrainOptions) error {
 	if err := checkNotLast(ctx, targets, opts.Force); err != nil {
 		return err
 	}
-	if err := opts.Socket.recordIntent(ctx, found, runtime.Drain); err != nil {
+	if err := opts.Socket.recordIntent(ctx, opts.IO, found, runtime.Drain); err != nil {
 		return err
 	}
 	human := opts.Output != "json"
@@ -169,7 +169,7 @@ func drainRun(opts *DrainOptions) error {
 	}
 	for _, r := range res.Reports {
 		if r.Admin == runtime.Maint {
-			if err := opts.Socket.recordIntent(context.Background(), found, runtime.Maint); err != nil {
+			if err := opts.Socket.recordIntent(context.Background(), opts.IO, found, runtime.Maint); err != nil {
 				return err
 			}
 			break

@@ -232,3 +232,50 @@ func TestDiffIgnoresSpecPath(t *testing.T) {
 		}
 	}
 }
+
+// TestSpecLookup runs render without -c: the spec comes from
+// $WSCTL_CONFIG, else the first search path that exists, and when there is
+// none the error names every place looked at and hints -c.
+func TestSpecLookup(t *testing.T) {
+	text, err := os.ReadFile(basicSpec(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	local := writeFile(t, filepath.Join(dir, "wsctl.yaml"), string(text))
+	other := writeFile(t, filepath.Join(dir, "other.yaml"), strings.Replace(string(text), "connections: 4000", "connections: 1234", 1))
+	absent := filepath.Join(dir, "etc", "wsctl.yaml")
+	tests := []struct {
+		name     string
+		args     []string
+		env      string // $WSCTL_CONFIG
+		search   []string
+		wantCode int
+		wantOut  string
+		wantErr  string
+	}{
+		{name: "first found", search: []string{absent, local}, wantOut: "Sized for 4000 "},
+		{name: "the variable before the search", env: other, search: []string{local}, wantOut: "Sized for 1234 "},
+		{name: "-c before the variable", args: []string{"-c", local}, env: other, wantOut: "Sized for 4000 "},
+		{name: "nothing found", search: []string{"wsctl.yaml", absent}, wantCode: 2,
+			wantErr: "wsctl: spec: no spec found: looked at $WSCTL_CONFIG (unset), ./wsctl.yaml, " + absent + "; give it with -c FILE\n"},
+		{name: "the variable names a missing file", env: absent, search: []string{local}, wantCode: 2,
+			wantErr: absent + ": no such file or directory (from $WSCTL_CONFIG)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			io, out, errOut := testIO()
+			io.Getenv = func(k string) string {
+				if k == "WSCTL_CONFIG" {
+					return tt.env
+				}
+				return os.Getenv(k)
+			}
+			io.SpecSearch = tt.search
+			code := Main(append([]string{"render"}, tt.args...), io)
+			if code != tt.wantCode || !strings.Contains(out.String(), tt.wantOut) || !strings.Contains(errOut.String(), tt.wantErr) {
+				t.Errorf("exit %d, stdout %.80q, stderr %q; want %d, %q, %q", code, out, errOut, tt.wantCode, tt.wantOut, tt.wantErr)
+			}
+		})
+	}
+}

@@ -80,7 +80,7 @@ func maintRun(opts *MaintOptions) error {
 		return fmt.Errorf("%s has %d live sessions (%s): drain it first with `wsctl drain %s`, or use --force",
 			name, total, strings.Join(live, ", "), opts.Server)
 	}
-	if err := opts.Socket.recordIntent(ctx, found, runtime.Maint); err != nil {
+	if err := opts.Socket.recordIntent(ctx, opts.IO, found, runtime.Maint); err != nil {
 		return err
 	}
 	// A session may arrive between the count and the change; MAINT does

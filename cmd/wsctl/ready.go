@@ -71,7 +71,7 @@ func readyRun(opts *ReadyOptions) error {
 	if err != nil {
 		return err
 	}
-	if err := opts.Socket.recordIntent(ctx, found, ""); err != nil {
+	if err := opts.Socket.recordIntent(ctx, opts.IO, found, ""); err != nil {
 		return err
 	}
 	_, err = eachSocket(ctx, clients, func(ctx context.Context, c *runtime.Client) (struct{}, error) {
