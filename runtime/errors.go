@@ -50,12 +50,7 @@ type UnknownServerError struct {
 	Known []string
 }
 
-func (e *UnknownServerError) Error() string {
-	if len(e.Known) == 0 {
-		return fmt.Sprintf("unknown server %q (no servers found)", e.Name)
-	}
-	return fmt.Sprintf("unknown server %q; known servers: %s", e.Name, strings.Join(e.Known, ", "))
-}
+func (e *UnknownServerError) Error() string { return unknown("server", e.Name, e.Known) }
 
 // Is makes errors.Is(err, ErrUnknownServer) hold.
 func (e *UnknownServerError) Is(target error) bool { return target == ErrUnknownServer }
@@ -67,11 +62,14 @@ type UnknownBackendError struct {
 	Known []string
 }
 
-func (e *UnknownBackendError) Error() string {
-	if len(e.Known) == 0 {
-		return fmt.Sprintf("unknown backend %q (no backends found)", e.Name)
+func (e *UnknownBackendError) Error() string { return unknown("backend", e.Name, e.Known) }
+
+// unknown says that name is not a known what, and lists the known ones.
+func unknown(what, name string, known []string) string {
+	if len(known) == 0 {
+		return fmt.Sprintf("unknown %s %q (no %ss found)", what, name, what)
 	}
-	return fmt.Sprintf("unknown backend %q; known backends: %s", e.Name, strings.Join(e.Known, ", "))
+	return fmt.Sprintf("unknown %s %q; known %ss: %s", what, name, what, strings.Join(known, ", "))
 }
 
 // Is makes errors.Is(err, ErrUnknownBackend) hold.
