@@ -14,7 +14,8 @@ build:
 	@mkdir -p $(BIN)
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...
 
-# Installs HAProxy, nginx and socat with apt-get when missing.
+# Installs what the tests need when missing: HAProxy, nginx and socat with
+# apt-get, Consul at the pinned version (scripts/deps.sh). Stops nothing.
 deps:
 	@bash scripts/deps.sh
 
@@ -32,7 +33,9 @@ test: deps fmt-check vet
 
 # Renders the basic example, starts three wsecho backends and HAProxy in a
 # temp dir, proves WebSockets flow through, and stops everything on exit.
-demo: deps build
+# It needs HAProxy only (not nginx, socat or Consul).
+demo: build
+	@bash scripts/deps.sh haproxy
 	@bash scripts/demo.sh
 
 # The full benchmark scenarios on loopback (minutes; up to ~9,900 WebSockets

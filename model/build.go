@@ -45,7 +45,6 @@ func Build(s *spec.Spec, target string, snap discovery.Snapshot) (*Model, error)
 	workerConns := 2*maxConn + nginxSlack
 	m := &Model{
 		Target:      target,
-		Source:      s.File,
 		Connections: s.Connections,
 		MaxConn:     maxConn,
 		Heartbeat:   Duration(s.Heartbeat.D()),

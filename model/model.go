@@ -9,8 +9,6 @@ import "github.com/wsctl/wsctl/discovery"
 type Model struct {
 	// Target is the proxy the model was built for: "haproxy" or "nginx".
 	Target string
-	// Source names the spec file the model came from (for the header).
-	Source string
 	// Connections is the expected concurrent WebSockets; MaxConn adds
 	// headroom to it and is HAProxy's global and per-frontend maxconn.
 	Connections int
