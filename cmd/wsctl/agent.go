@@ -18,7 +18,6 @@ import (
 	"github.com/wsctl/wsctl/internal/sdnotify"
 	"github.com/wsctl/wsctl/model"
 	"github.com/wsctl/wsctl/proxy"
-	"github.com/wsctl/wsctl/spec"
 )
 
 // AgentOptions are the flags of wsctl agent.
@@ -92,7 +91,7 @@ WebSockets until they close or nginx.worker_shutdown_timeout passes.`,
 			return agentRun(opts)
 		},
 	}
-	cmd.Flags().StringVarP(&opts.SpecPath, "config", "c", defaultSpecPath, "path of the wsctl spec")
+	cmd.Flags().StringVarP(&opts.SpecPath, "config", "c", "", "path of the wsctl spec "+specDefaultHelp)
 	cmd.Flags().StringVar(&opts.HAProxyConfig, "haproxy-config", "", "drive HAProxy; the config file it runs with (kept up to date)")
 	cmd.Flags().StringVar(&opts.NginxConfig, "nginx-config", "", "drive nginx; the config file it runs with (kept up to date)")
 	cmd.Flags().StringVar(&opts.Listen, "listen", "127.0.0.1:9180", "serve /metrics and /healthz here (\"\" disables)")
@@ -104,7 +103,7 @@ WebSockets until they close or nginx.worker_shutdown_timeout passes.`,
 }
 
 func agentRun(opts *AgentOptions) error {
-	s, err := spec.Load(opts.SpecPath)
+	s, specPath, err := loadSpecPath(opts.IO, opts.SpecPath)
 	if err != nil {
 		return err
 	}
@@ -130,7 +129,7 @@ func agentRun(opts *AgentOptions) error {
 	a, err := agent.New(agent.Config{
 		Spec:           s,
 		Target:         target,
-		SpecFile:       opts.SpecPath,
+		SpecFile:       specPath,
 		Reread:         reread,
 		Ready:          func() { notify(sdnotify.Ready) },
 		ConfigFile:     file,

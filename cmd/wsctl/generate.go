@@ -18,9 +18,6 @@ import (
 	"github.com/wsctl/wsctl/spec"
 )
 
-// defaultSpecPath is the agent's spec without -c.
-const defaultSpecPath = "wsctl.yaml"
-
 // GenerateOptions are the flags shared by the commands that render a config.
 type GenerateOptions struct {
 	// SpecPath is -c; "" looks for the spec (loadSpec).
