@@ -84,6 +84,27 @@ func (r *rig) parseSpec(t testing.TB, extra, template string) *spec.Spec {
 	return s
 }
 
+// specFile writes the rig's spec to a file for an agent to watch, and
+// returns its path, a function that rewrites it with extra inserted after
+// the backends, and the spec as first written.
+func (r *rig) specFile(t testing.TB) (string, func(extra string), *spec.Spec) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "wsctl.yaml")
+	write := func(extra string) {
+		t.Helper()
+		text := strings.NewReplacer("FRONTEND", r.frontend, "CONSUL", r.consul.Addr, "RUN", r.runDir, "EXTRA", extra).Replace(specText)
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("")
+	s, err := spec.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path, write, s
+}
+
 // startRig starts Consul and an HAProxy whose config is rendered from the
 // spec with no instance yet, as a fresh host would be.
 func startRig(t testing.TB) *rig { return startRigEdited(t, nil) }
@@ -400,19 +421,7 @@ func TestAgentReloadsOnStructureChange(t *testing.T) {
 	// A new backend in the watched spec file: validated, written,
 	// reloaded, and the Consul servers survive the reload because they are
 	// in the file. A spec that does not load changes nothing.
-	specFile := filepath.Join(t.TempDir(), "wsctl.yaml")
-	writeSpec := func(extra string) {
-		t.Helper()
-		text := strings.NewReplacer("FRONTEND", r.frontend, "CONSUL", r.consul.Addr, "RUN", r.runDir, "EXTRA", extra).Replace(specText)
-		if err := os.WriteFile(specFile, []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	writeSpec("")
-	s, err := spec.Load(specFile)
-	if err != nil {
-		t.Fatal(err)
-	}
+	specFile, writeSpec, s := r.specFile(t)
 	a = r.startAgentWith(t, Config{Spec: s, SpecFile: specFile, SpecPoll: 50 * time.Millisecond, ReloadInterval: time.Second})
 	eventually(t, "first sync", func() bool { return !a.Metrics().LastSync().IsZero() })
 	if got := a.Metrics().Reloads.Load(); got != 0 {

@@ -1,16 +1,12 @@
 package agent
 
 import (
-	"os"
-	"path/filepath"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/wsctl/wsctl/internal/lbtest"
 	"github.com/wsctl/wsctl/runtime"
-	"github.com/wsctl/wsctl/spec"
 )
 
 // TestAgentReadyOnceAndRereadOnDemand runs the agent as systemd does:
@@ -23,19 +19,7 @@ func TestAgentReadyOnceAndRereadOnDemand(t *testing.T) {
 	w2 := lbtest.StartWsecho(t, "static-1", "--close-spread", "0s")
 	register(t, r.consul, "echo-1", w1)
 
-	specFile := filepath.Join(t.TempDir(), "wsctl.yaml")
-	writeSpec := func(extra string) {
-		t.Helper()
-		text := strings.NewReplacer("FRONTEND", r.frontend, "CONSUL", r.consul.Addr, "RUN", r.runDir, "EXTRA", extra).Replace(specText)
-		if err := os.WriteFile(specFile, []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	writeSpec("")
-	s, err := spec.Load(specFile)
-	if err != nil {
-		t.Fatal(err)
-	}
+	specFile, writeSpec, s := r.specFile(t)
 	var readies atomic.Int32
 	reread := make(chan struct{}, 1)
 	a := r.startAgentWith(t, Config{
