@@ -20,7 +20,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -31,6 +30,7 @@ import (
 	"github.com/wsctl/wsctl/discovery/consul"
 	"github.com/wsctl/wsctl/discovery/static"
 	"github.com/wsctl/wsctl/intent"
+	"github.com/wsctl/wsctl/internal/inputfile"
 	"github.com/wsctl/wsctl/model"
 	"github.com/wsctl/wsctl/proxy"
 	"github.com/wsctl/wsctl/render"
@@ -76,6 +76,10 @@ type Config struct {
 	// DrainPoll is how often draining servers' sessions are counted
 	// (HAProxy only).
 	DrainPoll time.Duration
+	// StateFile is where the agent keeps what it must finish after a
+	// restart (its drains, a batch it was in the middle of); "" means
+	// StateFileName beside the spec's admin socket. HAProxy only.
+	StateFile string
 	// ReloadTimeout bounds waiting for the new worker after a reload.
 	ReloadTimeout time.Duration
 	// Resync is how often the proxy is compared with the desired state
@@ -137,6 +141,17 @@ type Agent struct {
 	intents intent.Store
 	// changedAt is when the first snapshot not yet applied arrived.
 	changedAt time.Time
+	// changing are the servers of a runtime batch not yet completed (see
+	// ownState); they are the agent's to bring to the desired state.
+	changing map[runtime.Ref]bool
+	// loaded is the config HAProxy last loaded, as far as the agent knows:
+	// the file at start, then what it reloaded or wrote. nil: unknown.
+	loaded []byte
+	// runCtx is Run's context; wg tracks the drains closing sessions in
+	// the background, which report on drainResults.
+	runCtx       context.Context
+	wg           sync.WaitGroup
+	drainResults chan drainResult
 }
 
 // loadIntents reads the operators' intents by server.
@@ -153,16 +168,6 @@ func (a *Agent) loadIntents(ctx context.Context) (map[runtime.Ref]runtime.AdminS
 		out[ref] = i.State
 	}
 	return out, nil
-}
-
-// drainState is one drain the agent started.
-type drainState struct {
-	started time.Time
-	// remove deletes the server once drained; otherwise it stays in MAINT
-	// until discovery reports it healthy.
-	remove bool
-	// done is set once the server is in MAINT with its sessions closed.
-	done bool
 }
 
 // New checks cfg and builds an agent. It does not contact HAProxy or Consul.
@@ -198,6 +203,9 @@ func New(cfg Config) (*Agent, error) {
 		spec:    cfg.Spec,
 		sources: map[string]discovery.Snapshot{},
 		drains:  map[runtime.Ref]*drainState{},
+
+		changing:     map[runtime.Ref]bool{},
+		drainResults: make(chan drainResult),
 	}
 	if target == model.TargetNginx {
 		a.nginx = &nginxState{}
@@ -240,10 +248,16 @@ func (a *Agent) Run(ctx context.Context) error {
 		drainTick := time.NewTicker(a.cfg.DrainPoll)
 		defer drainTick.Stop()
 		drainC = drainTick.C
+		a.loadOwn()
+		// What HAProxy runs now, as far as a file can tell; a missing
+		// file makes the first sync reload with the rendered config.
+		a.loaded, _ = inputfile.Read(a.cfg.ConfigFile, inputfile.MaxConfig)
 	}
 	ctx, cancel := context.WithCancel(ctx)
+	a.runCtx = ctx
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	defer a.wg.Wait()
 	defer cancel()
 
 	snaps := make(chan discovery.Snapshot)
@@ -308,7 +322,8 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 		quiet.Reset(d)
 	}
-	schedule(0) // the static snapshot, and anything already running
+	var lastSync time.Time // when the last sync ended
+	schedule(0)            // the static snapshot, and anything already running
 	for {
 		select {
 		case <-ctx.Done():
@@ -318,15 +333,26 @@ func (a *Agent) Run(ctx context.Context) error {
 			if a.changedAt.IsZero() {
 				a.changedAt = time.Now()
 			}
-			schedule(a.cfg.MinQuiet)
+			// Leading edge: the first change after a quiet spell is
+			// applied at once; a burst behind it is debounced (MinQuiet,
+			// at most MaxQuiet) and applied together.
+			if quiet == nil && time.Since(lastSync) >= a.cfg.MinQuiet {
+				schedule(0)
+			} else {
+				schedule(a.cfg.MinQuiet)
+			}
 		case <-timerC(quiet):
 			stop()
 			a.syncAndRetry(ctx, schedule)
+			lastSync = time.Now()
 		case <-timerC(deadline):
 			stop()
 			a.syncAndRetry(ctx, schedule)
+			lastSync = time.Now()
 		case <-drainC:
 			a.progressDrains(ctx)
+		case r := <-a.drainResults:
+			a.drainClosed(ctx, r)
 		case <-resyncTick.C:
 			a.retry = true
 			schedule(0)
@@ -409,22 +435,31 @@ func (a *Agent) sync(ctx context.Context) time.Duration {
 		return 0
 	}
 	var wait time.Duration
-	write := text != nil
-	if text != nil {
-		old, _ := os.ReadFile(a.cfg.ConfigFile)
-		if StructureChanged(old, text) {
-			write = false
-			wait = a.reload(ctx, text)
+	write, reloaded := text != nil, false
+	// HAProxy runs what it last loaded, whatever the file holds now: a
+	// deleted or edited file is rewritten, never a reason to reload.
+	if text != nil && StructureChanged(a.loaded, text) {
+		write, reloaded = false, true
+		wait = a.reload(ctx, text)
+	}
+	ok, needReload := a.applyRuntime(ctx, m)
+	if needReload && text != nil && !reloaded {
+		write = false
+		if wait = a.reload(ctx, text); wait == 0 {
+			ok, _ = a.applyRuntime(ctx, m)
 		}
 	}
-	failed := !a.applyRuntime(ctx, m)
+	failed := !ok
 	if write && !failed {
 		changed, err := proxy.WriteAtomic(a.cfg.ConfigFile, text)
 		if err != nil {
 			a.log.Error("write config", "err", err)
 			failed = true
-		} else if changed {
-			a.metrics.ConfigWrites.Add(1)
+		} else {
+			a.loaded = text
+			if changed {
+				a.metrics.ConfigWrites.Add(1)
+			}
 		}
 	}
 	if failed {
@@ -454,11 +489,14 @@ func (a *Agent) keepNonEmpty(snap map[string][]discovery.Instance) {
 	}
 }
 
-// applyRuntime plans against what HAProxy runs and applies the plan. It
-// reports whether everything succeeded.
-func (a *Agent) applyRuntime(ctx context.Context, m *model.Model) bool {
+// applyRuntime plans against what HAProxy runs and applies the plan in one
+// batch. ok reports whether everything succeeded; reload that the plan
+// holds changes the runtime API cannot make (a host name where HAProxy
+// takes IP addresses, a cookie on a server added to HAProxy 2.6), which
+// only a reload applies.
+func (a *Agent) applyRuntime(ctx context.Context, m *model.Model) (ok, reload bool) {
 	running := map[string][]runtime.ServerStatus{}
-	ok := true
+	ok = true
 	for _, b := range m.Backends {
 		servers, err := a.rt.Servers(ctx, b.Name)
 		if errors.Is(err, runtime.ErrUnknownBackend) {
@@ -472,15 +510,12 @@ func (a *Agent) applyRuntime(ctx context.Context, m *model.Model) bool {
 		}
 		running[b.Name] = servers
 	}
-	drained := make(map[runtime.Ref]bool, len(a.drains))
+	owned := make(map[runtime.Ref]bool, len(a.drains)+len(a.changing))
 	for ref := range a.drains {
-		drained[ref] = true
+		owned[ref] = true
 	}
-	backends := map[string]model.Backend{}
-	for _, b := range m.Backends {
-		backends[b.Name] = b
-	}
-	ops := Plan(running, m, drained)
+	maps.Copy(owned, a.changing)
+	ops := Plan(running, m, owned)
 	intents, err := a.loadIntents(ctx)
 	if err != nil {
 		// Without the intents, setting a server ready could undo an
@@ -491,16 +526,13 @@ func (a *Agent) applyRuntime(ctx context.Context, m *model.Model) bool {
 		ops = slices.DeleteFunc(ops, func(op Op) bool { return op.Kind == OpReady })
 	}
 	ops = WithIntents(ops, running, intents)
-	for _, op := range ops {
-		if err := a.apply(ctx, backends[op.Backend], op); err != nil {
-			a.metrics.RuntimeErrors.Add(1)
-			a.log.Error("runtime operation", "op", op.String(), "err", err)
-			ok = false
-			continue
-		}
-		a.log.Info("runtime operation", "op", op.String())
+	n := len(ops)
+	ops = slices.DeleteFunc(ops, func(op Op) bool { return !a.runtimeCan(op) })
+	reload = len(ops) < n
+	if !a.applyOps(ctx, m, running, ops) {
+		ok = false
 	}
-	return ok
+	return ok, reload
 }
 
 // desired renders snap for target through the same path as `wsctl render`

@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -114,32 +113,59 @@ func (r *rig) startAgent(t testing.TB, s *spec.Spec) *Agent {
 // test ends.
 func (r *rig) startAgentWith(t testing.TB, cfg Config) *Agent {
 	t.Helper()
+	return runAgent(t, r.agentConfig(cfg))
+}
+
+// agentConfig completes cfg for the rig.
+func (r *rig) agentConfig(cfg Config) Config {
 	cfg.ConfigFile = r.haproxy.Config
 	cfg.DrainPoll = 100 * time.Millisecond
 	if cfg.ReloadInterval == 0 {
 		cfg.ReloadInterval = 100 * time.Millisecond
 	}
-	return runAgent(t, cfg)
+	return cfg
 }
 
 // runAgent starts an agent with cfg (logging to the test) until the test
 // ends.
 func runAgent(t testing.TB, cfg Config) *Agent {
 	t.Helper()
+	return runAgentCtx(t, context.Background(), cfg).Agent
+}
+
+// runningAgent is an agent whose Run a test may end early, by cancelling the
+// context it was started with, and wait for.
+type runningAgent struct {
+	*Agent
+	done chan struct{}
+}
+
+func (r runningAgent) wait() { <-r.done }
+
+// runAgentCtx starts an agent with cfg until ctx ends or the test ends.
+func runAgentCtx(t testing.TB, ctx context.Context, cfg Config) runningAgent {
+	t.Helper()
 	cfg.Log = slog.New(slog.NewTextHandler(testWriter{t}, nil))
 	a, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
 		if err := a.Run(ctx); err != nil {
 			t.Errorf("Run: %v", err)
 		}
-	})
-	t.Cleanup(func() { cancel(); wg.Wait() })
-	return a
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	return runningAgent{Agent: a, done: done}
+}
+
+// startAgentCtx runs an agent on the rig's spec until ctx or the test ends.
+func (r *rig) startAgentCtx(t testing.TB, ctx context.Context) runningAgent {
+	t.Helper()
+	return runAgentCtx(t, ctx, r.agentConfig(Config{Spec: r.spec}))
 }
 
 // testWriter sends logs to t.Log, so they show only for failed tests.
@@ -428,7 +454,11 @@ func httptestServer(t *testing.T, a *Agent) string {
 	addr := lbtest.Addr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- a.Serve(ctx, addr) }()
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { done <- a.Serve(ctx, l) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {

@@ -10,126 +10,136 @@ import (
 	"github.com/wsctl/wsctl/runtime"
 )
 
-// apply runs one planned operation; b is the op's backend in the model.
-func (a *Agent) apply(ctx context.Context, b model.Backend, op Op) error {
+// applyOps makes ops in one runtime.Apply batch (one connection, one
+// read-back) and does the agent's bookkeeping for those that took. running
+// is what HAProxy ran when the ops were planned. It reports whether every
+// op succeeded.
+func (a *Agent) applyOps(ctx context.Context, m *model.Model, running map[string][]runtime.ServerStatus, ops []Op) bool {
+	if len(ops) == 0 {
+		return true
+	}
+	backends := map[string]model.Backend{}
+	for _, b := range m.Backends {
+		backends[b.Name] = b
+	}
+	status := map[runtime.Ref]runtime.ServerStatus{}
+	for _, servers := range running {
+		for _, s := range servers {
+			status[s.Ref()] = s
+		}
+	}
+	var changes []runtime.Change
+	owner := make([]int, 0, len(ops)) // op index of each change
+	opErr := make([]error, len(ops))
+	for i, op := range ops {
+		chs, err := a.changes(backends[op.Backend], op, status[runtime.Ref{Backend: op.Backend, Server: op.Server.Name}])
+		if err != nil {
+			opErr[i] = err
+			continue
+		}
+		for _, ch := range chs {
+			changes = append(changes, ch)
+			owner = append(owner, i)
+		}
+	}
+	// What the agent is about to change is its own: a restart in the middle
+	// of the batch must finish it, not take it for an operator's doing.
+	for _, op := range ops {
+		a.changing[runtime.Ref{Backend: op.Backend, Server: op.Server.Name}] = true
+	}
+	a.saveOwn()
+	for j, err := range a.rt.Apply(ctx, changes) {
+		if err != nil && opErr[owner[j]] == nil {
+			opErr[owner[j]] = err
+		}
+	}
+	a.metrics.RuntimeOps.Add(uint64(len(changes)))
+	ok := true
+	for i, op := range ops {
+		ref := runtime.Ref{Backend: op.Backend, Server: op.Server.Name}
+		if err := opErr[i]; errors.Is(err, errPostponed) {
+			a.log.Info("runtime operation postponed", "op", op.String(), "reason", err)
+			ok = false
+			continue
+		} else if err != nil {
+			a.metrics.RuntimeErrors.Add(1)
+			a.log.Error("runtime operation", "op", op.String(), "err", err)
+			ok = false
+			continue
+		}
+		a.log.Info("runtime operation", "op", op.String())
+		switch op.Kind {
+		case OpDrain:
+			a.startDrain(ref, op.Remove)
+		case OpReady:
+			a.forgetDrain(ref)
+		}
+	}
+	if ok {
+		clear(a.changing)
+	}
+	a.saveOwn()
+	return ok
+}
+
+// changes turns one op into runtime changes; b is the op's backend in the
+// model and cur the server as HAProxy ran it when planned.
+func (a *Agent) changes(b model.Backend, op Op, cur runtime.ServerStatus) ([]runtime.Change, error) {
 	s := op.Server
 	ref := runtime.Ref{Backend: op.Backend, Server: s.Name}
-	a.metrics.RuntimeOps.Add(1)
+	one := func(ch runtime.Change) []runtime.Change {
+		ch.Backend, ch.Server = op.Backend, s.Name
+		return []runtime.Change{ch}
+	}
 	switch op.Kind {
 	case OpAdd:
 		addr, ok := s.Host.IP()
 		if !ok {
-			return fmt.Errorf("add %s: %s is a host name; HAProxy's runtime API takes IP addresses", ref, s.Host)
+			return nil, fmt.Errorf("add %s: %s is a host name; HAProxy's runtime API takes IP addresses", ref, s.Host)
 		}
-		o := runtime.ServerOptions{
-			Check: true, Inter: b.Health.Interval, Fall: b.Health.Fall, Rise: b.Health.Rise,
-			Weight: s.Weight, Cookie: s.Cookie, Slowstart: b.Slowstart, MaxConn: b.ServerMaxConn,
-		}
-		if err := a.rt.AddServer(ctx, op.Backend, s.Name, addr, int(s.Port), o); err != nil {
-			return err
-		}
-		if b.Cookie != nil && b.Cookie.Dynamic {
-			if err := a.rt.EnableDynamicCookies(ctx, op.Backend); err != nil {
-				return err
-			}
-		}
-		if err := a.rt.EnableHealth(ctx, op.Backend, s.Name); err != nil {
-			return err
-		}
-		return a.rt.SetState(ctx, op.Backend, s.Name, runtime.Ready)
+		return one(runtime.Change{
+			Kind: runtime.ChangeAdd, Addr: addr, Port: int(s.Port),
+			Options:        serverOptions(b, s),
+			DynamicCookies: b.Cookie != nil && b.Cookie.Dynamic,
+		}), nil
 	case OpSetAddr:
 		addr, ok := s.Host.IP()
 		if !ok {
-			return fmt.Errorf("set addr %s: %s is a host name; HAProxy's runtime API takes IP addresses", ref, s.Host)
+			return nil, fmt.Errorf("set addr %s: %s is a host name; HAProxy's runtime API takes IP addresses", ref, s.Host)
 		}
-		return a.rt.SetAddr(ctx, op.Backend, s.Name, addr, int(s.Port))
+		return one(runtime.Change{Kind: runtime.ChangeAddr, Addr: addr, Port: int(s.Port)}), nil
 	case OpSetWeight:
-		return a.rt.SetWeight(ctx, op.Backend, s.Name, s.Weight)
+		return one(runtime.Change{Kind: runtime.ChangeWeight, Weight: s.Weight}), nil
 	case OpDrain:
-		if d, ok := a.drains[ref]; ok {
-			d.remove = d.remove || op.Remove
-			if d.remove {
-				d.done = false // finish it: delete the server
-			}
-			return nil
+		if _, ok := a.drains[ref]; ok || op.Current != runtime.Ready {
+			return nil, nil // already draining, or not taking clients
 		}
-		if op.Current == runtime.Ready {
-			if err := a.rt.SetState(ctx, op.Backend, s.Name, runtime.Drain); err != nil {
-				return err
-			}
-		}
-		a.drains[ref] = &drainState{started: time.Now(), remove: op.Remove}
-		return nil
+		return one(runtime.Change{Kind: runtime.ChangeState, State: runtime.Drain}), nil
 	case OpHold:
-		return a.rt.SetState(ctx, op.Backend, s.Name, op.State)
+		return one(runtime.Change{Kind: runtime.ChangeState, State: op.State}), nil
 	case OpReady:
-		if err := a.rt.SetState(ctx, op.Backend, s.Name, runtime.Ready); err != nil {
-			return err
+		if d, ok := a.drains[ref]; ok && d.closing {
+			// Ready it once the drain package has let go of it.
+			d.cancel()
+			return nil, errPostponed
 		}
-		delete(a.drains, ref)
-		return nil
+		// The same protection as `wsctl ready`: a server back from MAINT
+		// is UP only once a fresh check passed.
+		return runtime.ReadmitChanges(cur), nil
 	}
-	return fmt.Errorf("unknown operation %q", op.Kind)
+	return nil, fmt.Errorf("unknown operation %q", op.Kind)
 }
 
-// progressDrains finishes the drains whose sessions are gone or whose
-// backend's drain_timeout passed: MAINT (so sticky clients go elsewhere),
-// close what is left, and delete the servers that left discovery.
-func (a *Agent) progressDrains(ctx context.Context) {
-	for ref, d := range a.drains {
-		if d.done {
-			continue
-		}
-		st, err := a.rt.Server(ctx, ref.Backend, ref.Server)
-		if errors.Is(err, runtime.ErrUnknownServer) {
-			delete(a.drains, ref)
-			continue
-		}
-		if err != nil {
-			a.metrics.RuntimeErrors.Add(1)
-			a.log.Error("count sessions", "server", ref.String(), "err", err)
-			continue
-		}
-		if st.Scur > 0 && time.Since(d.started) < a.drainTimeout(ref.Backend) {
-			continue
-		}
-		if err := a.finishDrain(ctx, ref, st, d.remove); err != nil {
-			a.metrics.RuntimeErrors.Add(1)
-			a.log.Error("finish drain", "server", ref.String(), "err", err)
-			continue
-		}
-		if d.remove {
-			delete(a.drains, ref)
-			a.log.Info("server removed", "server", ref.String(), "closed", st.Scur)
-		} else {
-			d.done = true
-			a.log.Info("server drained", "server", ref.String(), "closed", st.Scur)
-		}
+// serverOptions are the keywords a server added at runtime gets: what the
+// template's default-server line and server line give a rendered one.
+func serverOptions(b model.Backend, s model.Server) runtime.ServerOptions {
+	return runtime.ServerOptions{
+		Check: true, Inter: b.Health.Interval, Fall: b.Health.Fall, Rise: b.Health.Rise,
+		Weight: s.Weight, Cookie: s.Cookie, Slowstart: b.Slowstart, MaxConn: b.ServerMaxConn,
 	}
 }
 
-func (a *Agent) finishDrain(ctx context.Context, ref runtime.Ref, st runtime.ServerStatus, remove bool) error {
-	if st.Admin != runtime.Maint {
-		a.metrics.RuntimeOps.Add(1)
-		if err := a.rt.SetState(ctx, ref.Backend, ref.Server, runtime.Maint); err != nil {
-			return err
-		}
-	}
-	if st.Scur > 0 || remove {
-		// del server refuses while any connection remains, even one that
-		// arrived between the count and the maint.
-		a.metrics.RuntimeOps.Add(1)
-		if err := a.rt.ShutdownSessions(ctx, ref.Backend, ref.Server); err != nil {
-			return err
-		}
-	}
-	if !remove {
-		return nil
-	}
-	a.metrics.RuntimeOps.Add(1)
-	return a.rt.DeleteServer(ctx, ref.Backend, ref.Server)
-}
-
+// drainTimeout is the backend's drain_timeout (0 for an unknown backend).
 func (a *Agent) drainTimeout(backend string) time.Duration {
 	for _, b := range a.spec.Backends {
 		if b.Name == backend {
@@ -137,4 +147,30 @@ func (a *Agent) drainTimeout(backend string) time.Duration {
 		}
 	}
 	return 0
+}
+
+// closeRate is the backend's close_rate.
+func (a *Agent) closeRate(backend string) float64 {
+	for _, b := range a.spec.Backends {
+		if b.Name == backend {
+			return b.CloseRate
+		}
+	}
+	return 0
+}
+
+// runtimeCan reports whether HAProxy's runtime API can make op: it takes IP
+// addresses only, and HAProxy before 3.0 refuses `cookie` on `add server`.
+func (a *Agent) runtimeCan(op Op) bool {
+	switch op.Kind {
+	case OpAdd:
+		if op.Server.Cookie != "" && !a.rt.Info().AtLeast(3, 0) {
+			return false
+		}
+		fallthrough
+	case OpSetAddr:
+		_, isIP := op.Server.Host.IP()
+		return isIP
+	}
+	return true
 }

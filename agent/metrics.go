@@ -28,6 +28,7 @@ type Metrics struct {
 
 	SpecErrors   atomic.Uint64 // changed spec files that failed to load
 	IntentErrors atomic.Uint64 // operator intents that could not be read
+	StateErrors  atomic.Uint64 // reads and writes of the agent's state file that failed
 	// Convergence is the time from the first discovery change not yet
 	// applied to the proxy matching it.
 	Convergence Histogram
@@ -84,6 +85,7 @@ func (m *Metrics) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 	gauge("wsctl_agent_last_sync_timestamp_seconds", "When the proxy last matched the desired state.", last)
 	counter("wsctl_agent_spec_errors_total", "Changed spec files that failed to load.", m.SpecErrors.Load())
 	counter("wsctl_agent_intent_errors_total", "Loads of operator intents that failed (no server was set ready meanwhile).", m.IntentErrors.Load())
+	counter("wsctl_agent_state_errors_total", "Reads and writes of the agent's state file that failed.", m.StateErrors.Load())
 	m.Convergence.write(w, "wsctl_agent_convergence_seconds", "Time from a discovery change to the proxy matching it.")
 	var st consul.Stats
 	if src := m.consul.Load(); src != nil {
@@ -117,12 +119,9 @@ func (a *Agent) Handler() http.Handler {
 	return mux
 }
 
-// Serve serves Handler on addr until ctx ends.
-func (a *Agent) Serve(ctx context.Context, addr string) error {
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("agent: listen: %w", err)
-	}
+// Serve serves Handler on l until ctx ends, and closes l. The caller
+// listens, so a busy address is reported before anything starts.
+func (a *Agent) Serve(ctx context.Context, l net.Listener) error {
 	srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 5 * time.Second}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -134,7 +133,7 @@ func (a *Agent) Serve(ctx context.Context, addr string) error {
 		defer cancelShutdown()
 		_ = srv.Shutdown(sctx)
 	}()
-	err = srv.Serve(l)
+	err := srv.Serve(l)
 	cancel()
 	<-done
 	if errors.Is(err, http.ErrServerClosed) {

@@ -80,6 +80,7 @@ func (a *Agent) reload(ctx context.Context, text []byte) time.Duration {
 		return retryDelay
 	}
 	a.rt = rt
+	a.loaded = text
 	a.metrics.Reloads.Add(1)
 	a.log.Info("reloaded", "old_pid", oldPid, "pid", rt.Info().Pid)
 	a.restoreStates(ctx, before)

@@ -39,6 +39,7 @@ import (
 	"time"
 
 	"github.com/wsctl/wsctl/runtime"
+	"github.com/wsctl/wsctl/spec"
 )
 
 // Runtime is what a drain needs from one HAProxy admin socket.
@@ -67,10 +68,11 @@ var (
 
 // MinRate and MaxRate bound Close.Rate (sessions per second) when it is not
 // zero: below MinRate a drain would close one session every few minutes,
-// and outside the range the pacer's interval loses its meaning.
+// and outside the range the pacer's interval loses its meaning. They are
+// the spec's close_rate bounds.
 const (
-	MinRate = 0.01
-	MaxRate = 100000
+	MinRate = spec.MinCloseRate
+	MaxRate = spec.MaxCloseRate
 )
 
 // DefaultPoll is how often a drain reads the session count when Options

@@ -2,6 +2,7 @@ package spec
 
 import (
 	"fmt"
+	"math"
 	"reflect"
 	"sort"
 	"strconv"
@@ -101,6 +102,15 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 				return false
 			}
 			v.SetInt(int64(i))
+			return true
+		})
+	case v.Kind() == reflect.Float64:
+		d.scalar(n, path, "a number", func(s string) bool {
+			f, err := strconv.ParseFloat(strings.ReplaceAll(s, "_", ""), 64)
+			if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+				return false
+			}
+			v.SetFloat(f)
 			return true
 		})
 	case v.Kind() == reflect.Bool:

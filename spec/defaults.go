@@ -16,6 +16,7 @@ const (
 	DefaultHealthRise     = 2
 	DefaultDrainTimeout   = 10 * time.Minute
 	DefaultSlowstart      = 30 * time.Second
+	DefaultCloseRate      = 10.0
 	DefaultWeight         = 100
 	DefaultHardStopAfter  = 30 * time.Minute
 	DefaultNginxPidFile   = "/run/nginx.pid"
@@ -70,6 +71,9 @@ func (b *Backend) defaults() {
 		b.Health.Rise = DefaultHealthRise
 	}
 	setDuration(&b.DrainTimeout, DefaultDrainTimeout)
+	if b.CloseRate == 0 {
+		b.CloseRate = DefaultCloseRate
+	}
 	if b.Slowstart == nil {
 		d := Duration(DefaultSlowstart)
 		b.Slowstart = &d

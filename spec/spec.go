@@ -94,6 +94,10 @@ type Backend struct {
 	// DrainTimeout bounds how long a removed server keeps its WebSockets
 	// before the rest are closed (default 10m).
 	DrainTimeout Duration `yaml:"drain_timeout"`
+	// CloseRate is how many sessions per second one load balancer closes
+	// when a drain_timeout passes with sessions left (default 10): the
+	// clients reconnect spread over time instead of in one wave.
+	CloseRate float64 `yaml:"close_rate"`
 	// Slowstart ramps a returning server's weight up over this time so the
 	// reconnect wave does not stampede it (default 30s; 0s disables).
 	Slowstart *Duration `yaml:"slowstart"`

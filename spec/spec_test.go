@@ -51,6 +51,7 @@ func TestParseAppliesDefaults(t *testing.T) {
 		{"env default", s.HAProxy.AdminSocket, "/tmp/run/admin.sock"},
 		{"master socket default", s.HAProxy.MasterSocket, DefaultMasterSocket},
 		{"slowstart default", s.Backends[0].Slowstart.D(), DefaultSlowstart},
+		{"close rate default", s.Backends[0].CloseRate, DefaultCloseRate},
 	}
 	for _, c := range checks {
 		if c.got != c.want {
@@ -112,6 +113,11 @@ func TestBadInput(t *testing.T) {
 		{"wrong shape", [2]string{"listeners:\n", "listeners: front\nx:\n"}, "wsctl.yaml:4: listeners: want a list"},
 		{"shadowed route", [2]string{"      - path: /ws\n        backend: ws\n", "      - websocket: true\n        backend: ws\n      - path: /ws\n        websocket: true\n        backend: other\n"}, "listeners[0].routes[1]: never matches"},
 		{"empty file", [2]string{validSpec, ""}, "wsctl.yaml:1: the file is empty"},
+		{"close rate NaN", [2]string{"    sticky:\n", "    close_rate: .nan\n    sticky:\n"}, `wsctl.yaml:13: backends[0].close_rate: ".nan" is not a number`},
+		{"close rate infinite", [2]string{"    sticky:\n", "    close_rate: 1e400\n    sticky:\n"}, `backends[0].close_rate: "1e400" is not a number`},
+		{"close rate too small", [2]string{"    sticky:\n", "    close_rate: 1e-300\n    sticky:\n"}, "wsctl.yaml:13: backends[0].close_rate: 1e-300 is out of range (0.01 to 100000 sessions per second)"},
+		{"close rate negative", [2]string{"    sticky:\n", "    close_rate: -1\n    sticky:\n"}, "backends[0].close_rate: -1 is out of range"},
+		{"address with a zone", [2]string{"127.0.0.1:9001", "\"[fe80::1%eth0]:9001\""}, "is not an IP address (without zone) or host name"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -26,6 +26,14 @@ var (
 	consulName = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,128}$`)
 )
 
+// The range of close rates, in sessions per second: below the minimum a
+// pacer's interval stops being meaningful, above the maximum it would be
+// shorter than a runtime command.
+const (
+	MinCloseRate = 0.01
+	MaxCloseRate = 100_000.0
+)
+
 // maxTimeout is HAProxy's largest timeout (2^31-1 ms, about 24.8 days).
 const maxTimeout = 24 * 24 * time.Hour
 
@@ -240,6 +248,9 @@ func (v *validator) backend(p string, b *Backend) {
 		v.add(p+".health.rise", "%d is out of range (1 to 100)", h.Rise)
 	}
 	v.timeout(p+".drain_timeout", b.DrainTimeout)
+	if b.CloseRate < MinCloseRate || b.CloseRate > MaxCloseRate {
+		v.add(p+".close_rate", "%g is out of range (%g to %g sessions per second)", b.CloseRate, MinCloseRate, MaxCloseRate)
+	}
 	if b.Slowstart.D() > time.Hour {
 		v.add(p+".slowstart", "%s is out of range (0s to 1h)", b.Slowstart)
 	}

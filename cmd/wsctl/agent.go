@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"sync"
@@ -125,15 +126,23 @@ func agentRun(opts *AgentOptions) error {
 	if err != nil {
 		return err
 	}
+	// Listen before anything runs: a busy address is an error of its own,
+	// never a cancelled start.
+	var l net.Listener
+	if opts.Listen != "" {
+		if l, err = net.Listen("tcp", opts.Listen); err != nil {
+			return fmt.Errorf("--listen: %w", err)
+		}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
 	var serveErr error
-	if opts.Listen != "" {
+	if l != nil {
 		wg.Go(func() {
-			if serveErr = a.Serve(ctx, opts.Listen); serveErr != nil {
+			if serveErr = a.Serve(ctx, l); serveErr != nil {
 				cancel() // a requested listener that fails stops the agent
 			}
 		})

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"net"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -59,5 +61,23 @@ func TestAgentFlags(t *testing.T) {
 				t.Errorf("options (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestAgentListenBusy: a --listen address already taken fails at once with
+// the reason, never as a cancelled start.
+func TestAgentListenBusy(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	spec := basicSpec(t)
+	for range 5 { // the old race lost only sometimes
+		io, _, errOut := testIO()
+		code := Main([]string{"agent", "-c", spec, "--haproxy-config", filepath.Join(t.TempDir(), "haproxy.cfg"), "--listen", busy.Addr().String()}, io)
+		if code != 2 || !strings.Contains(errOut.String(), "address already in use") || strings.Contains(errOut.String(), "context canceled") {
+			t.Fatalf("exit %d, stderr %q; want 2 with address already in use", code, errOut)
+		}
 	}
 }

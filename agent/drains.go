@@ -1,0 +1,203 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/wsctl/wsctl/drain"
+	"github.com/wsctl/wsctl/runtime"
+)
+
+// drainState is one drain the agent started (a server discovery reports
+// failing, or one that left discovery).
+type drainState struct {
+	started time.Time
+	// remove deletes the server once drained; otherwise it stays in MAINT
+	// until discovery reports it healthy.
+	remove bool
+	// closing is set while the drain package closes the sessions left
+	// after drain_timeout; cancel stops it.
+	closing bool
+	cancel  context.CancelFunc
+	// done is set once the server is in MAINT with its sessions gone.
+	done bool
+}
+
+// drainResult is what a closing drain reports back to the loop.
+type drainResult struct {
+	res drain.Result
+	err error
+}
+
+// errPostponed marks an op left for the next sync.
+var errPostponed = errors.New("postponed: the server's sessions are being closed")
+
+// startDrain records a drain the agent began (or makes an existing one end
+// with the server's removal).
+func (a *Agent) startDrain(ref runtime.Ref, remove bool) {
+	if d, ok := a.drains[ref]; ok {
+		if remove && !d.remove {
+			d.remove, d.done = true, false
+		}
+		return
+	}
+	a.drains[ref] = &drainState{started: time.Now(), remove: remove}
+}
+
+// forgetDrain ends the agent's claim on ref's state.
+func (a *Agent) forgetDrain(ref runtime.Ref) {
+	if d, ok := a.drains[ref]; ok && d.cancel != nil {
+		d.cancel()
+	}
+	delete(a.drains, ref)
+}
+
+// progressDrains moves the agent's drains on, from one read of every
+// server: a server whose sessions are gone goes to MAINT (so sticky clients
+// go elsewhere) and, when it left discovery, is deleted; one whose backend's
+// drain_timeout passed with sessions left is handed to the drain package,
+// which sets MAINT first and closes the rest at the backend's close_rate —
+// the same sequence as `wsctl drain --close-after`, never all at once.
+func (a *Agent) progressDrains(ctx context.Context) {
+	if len(a.drains) == 0 {
+		return
+	}
+	all, err := a.rt.Servers(ctx, "")
+	if err != nil {
+		a.metrics.RuntimeErrors.Add(1)
+		a.log.Error("count sessions of draining servers", "err", err)
+		return
+	}
+	byRef := make(map[runtime.Ref]runtime.ServerStatus, len(all))
+	for _, s := range all {
+		byRef[s.Ref()] = s
+	}
+	var changes []runtime.Change
+	var finished []runtime.Ref
+	toClose := map[string][]drain.Target{}
+	for ref, d := range a.drains {
+		if d.closing || d.done {
+			continue
+		}
+		st, ok := byRef[ref]
+		if !ok { // deleted behind the agent's back, or the backend is gone
+			a.forgetDrain(ref)
+			continue
+		}
+		switch {
+		case st.Scur == 0:
+			if st.Admin != runtime.Maint {
+				changes = append(changes, runtime.Change{Kind: runtime.ChangeState, Backend: ref.Backend, Server: ref.Server, State: runtime.Maint})
+			}
+			if d.remove {
+				changes = append(changes, runtime.Change{Kind: runtime.ChangeDelete, Backend: ref.Backend, Server: ref.Server})
+			}
+			finished = append(finished, ref)
+		case time.Since(d.started) >= a.drainTimeout(ref.Backend):
+			d.closing = true
+			toClose[ref.Backend] = append(toClose[ref.Backend], drain.Target{
+				Name: a.rt.Path(), Runtime: a.rt, Backend: ref.Backend, Server: ref.Server,
+			})
+		}
+	}
+	if len(changes) > 0 {
+		failed := map[runtime.Ref]bool{}
+		for i, err := range a.rt.Apply(ctx, changes) {
+			if err != nil {
+				failed[runtime.Ref{Backend: changes[i].Backend, Server: changes[i].Server}] = true
+				a.metrics.RuntimeErrors.Add(1)
+				a.log.Error("finish drain", "err", err)
+			}
+		}
+		a.metrics.RuntimeOps.Add(uint64(len(changes)))
+		for _, ref := range finished {
+			if failed[ref] {
+				continue
+			}
+			a.finished(ref, 0)
+		}
+	}
+	for backend, targets := range toClose {
+		a.closeSessions(backend, targets)
+	}
+	a.saveOwn()
+}
+
+// closeSessions hands targets, all of backend and past its drain_timeout,
+// to the drain package in the background; the result comes back to the
+// loop on a.drainResults.
+func (a *Agent) closeSessions(backend string, targets []drain.Target) {
+	ctx, cancel := context.WithCancel(a.runCtx)
+	for _, t := range targets {
+		a.drains[runtime.Ref{Backend: t.Backend, Server: t.Server}].cancel = cancel
+	}
+	rate := a.closeRate(backend)
+	a.log.Info("drain timeout passed; closing the sessions left", "backend", backend, "servers", len(targets), "rate_per_s", rate)
+	a.wg.Go(func() {
+		defer cancel()
+		// Force: the agent's drains follow discovery, which the
+		// keep-non-empty rule already guards.
+		res, err := drain.Run(ctx, targets, drain.Options{
+			Close: &drain.Close{Rate: rate}, Force: true, Poll: a.cfg.DrainPoll,
+		})
+		select {
+		case a.drainResults <- drainResult{res: res, err: err}:
+		case <-a.runCtx.Done():
+		}
+	})
+}
+
+// drainClosed takes a closing drain's result: drained servers are done (and
+// deleted when they left discovery); the others are tried again on a later
+// tick.
+func (a *Agent) drainClosed(ctx context.Context, r drainResult) {
+	if r.err != nil {
+		a.log.Error("close sessions", "err", r.err)
+	}
+	var deletes []runtime.Change
+	for _, rep := range r.res.Reports {
+		ref := runtime.Ref{Backend: rep.Backend, Server: rep.Server}
+		d, ok := a.drains[ref]
+		if !ok {
+			continue
+		}
+		d.closing, d.cancel = false, nil
+		if rep.Outcome != drain.Drained {
+			if rep.Outcome != drain.Canceled {
+				a.metrics.RuntimeErrors.Add(1)
+				a.log.Error("close sessions", "server", ref.String(), "outcome", rep.Outcome, "err", rep.Err)
+			}
+			continue
+		}
+		if d.remove {
+			deletes = append(deletes, runtime.Change{Kind: runtime.ChangeDelete, Backend: ref.Backend, Server: ref.Server})
+			continue
+		}
+		a.finished(ref, rep.Closed)
+	}
+	for i, err := range a.rt.Apply(ctx, deletes) {
+		ref := runtime.Ref{Backend: deletes[i].Backend, Server: deletes[i].Server}
+		if err != nil {
+			a.metrics.RuntimeErrors.Add(1)
+			a.log.Error("delete drained server", "server", ref.String(), "err", err)
+			continue
+		}
+		a.finished(ref, 0)
+	}
+	a.metrics.RuntimeOps.Add(uint64(len(deletes)))
+	a.saveOwn()
+}
+
+// finished ends a drain: a removed server is forgotten, another stays in
+// MAINT, the agent's, until discovery reports it healthy.
+func (a *Agent) finished(ref runtime.Ref, closed int) {
+	d := a.drains[ref]
+	if d.remove {
+		delete(a.drains, ref)
+		a.log.Info("server removed", "server", ref.String(), "closed", closed)
+		return
+	}
+	d.done = true
+	a.log.Info("server drained", "server", ref.String(), "closed", closed)
+}

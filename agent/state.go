@@ -1,0 +1,129 @@
+package agent
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"maps"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/wsctl/wsctl/internal/inputfile"
+	"github.com/wsctl/wsctl/proxy"
+	"github.com/wsctl/wsctl/runtime"
+)
+
+// StateFileName is the agent's state file, kept beside the admin socket
+// unless Config.StateFile says otherwise.
+const StateFileName = "wsctl-agent-state.json"
+
+// maxStateFile bounds the state file the agent reads back.
+const maxStateFile = 16 << 20
+
+// ownState is what the agent has done to HAProxy that a restarted agent
+// must know to finish it: the drains it started, and the servers it was
+// changing when it stopped (an `add server` leaves a server in MAINT until
+// the batch sets it ready). Without it a restarted agent would take those
+// servers' DRAIN or MAINT for an operator's and leave them there for good.
+// Operator intents live elsewhere (package intent) and always win.
+type ownState struct {
+	Drains map[string]ownDrain `json:"drains,omitempty"`
+	// Changing are the servers of a batch that had not completed.
+	Changing []string `json:"changing,omitempty"`
+}
+
+type ownDrain struct {
+	Started time.Time `json:"started"`
+	Remove  bool      `json:"remove,omitempty"`
+}
+
+// stateFile returns where the state is kept.
+func (a *Agent) stateFile() string {
+	if a.cfg.StateFile != "" {
+		return a.cfg.StateFile
+	}
+	return filepath.Join(filepath.Dir(a.spec.HAProxy.AdminSocket), StateFileName)
+}
+
+// loadOwn reads the state a previous run left: its drains go on (their
+// drain_timeout counts from when they began) and the servers it was
+// changing are the agent's to bring to the desired state. A missing file
+// is a first run; an unreadable one is logged and ignored.
+func (a *Agent) loadOwn() {
+	path := a.stateFile()
+	data, err := inputfile.Read(path, maxStateFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return
+	}
+	var st ownState
+	if err == nil {
+		err = json.Unmarshal(data, &st)
+	}
+	if err != nil {
+		a.metrics.StateErrors.Add(1)
+		a.log.Error("agent state unreadable; starting without it", "file", path, "err", err)
+		return
+	}
+	for key, d := range st.Drains {
+		ref, err := parseOwnRef(key)
+		if err != nil {
+			a.log.Error("agent state: entry ignored", "file", path, "err", err)
+			continue
+		}
+		a.drains[ref] = &drainState{started: d.Started, remove: d.Remove}
+	}
+	for _, key := range st.Changing {
+		if ref, err := parseOwnRef(key); err == nil {
+			a.changing[ref] = true
+		}
+	}
+	if len(st.Drains)+len(st.Changing) > 0 {
+		a.log.Info("agent state restored", "file", path, "drains", len(a.drains), "changing", len(a.changing))
+	}
+}
+
+// parseOwnRef parses a "backend/server" key of the state file.
+func parseOwnRef(key string) (runtime.Ref, error) {
+	ref, err := runtime.ParseRef(key)
+	if err == nil && ref.Backend == "" {
+		err = fmt.Errorf("%q has no backend", key)
+	}
+	return ref, err
+}
+
+// saveOwn writes the state; the write is skipped when nothing changed.
+func (a *Agent) saveOwn() {
+	st := ownState{Drains: map[string]ownDrain{}}
+	for ref, d := range a.drains {
+		st.Drains[ref.String()] = ownDrain{Started: d.started.UTC(), Remove: d.remove}
+	}
+	for _, ref := range slices.SortedFunc(maps.Keys(a.changing), compareRefs) {
+		st.Changing = append(st.Changing, ref.String())
+	}
+	data, err := json.MarshalIndent(st, "", "  ")
+	if err == nil {
+		_, err = proxy.WriteAtomic(a.stateFile(), append(data, '\n'))
+	}
+	if err != nil {
+		a.metrics.StateErrors.Add(1)
+		a.log.Error("save agent state", "err", err)
+	}
+}
+
+func compareRefs(x, y runtime.Ref) int {
+	if x.Backend != y.Backend {
+		if x.Backend < y.Backend {
+			return -1
+		}
+		return 1
+	}
+	switch {
+	case x.Server < y.Server:
+		return -1
+	case x.Server > y.Server:
+		return 1
+	}
+	return 0
+}
