@@ -110,11 +110,6 @@ func parseInfo(reply string) (Info, error) {
 	return info, nil
 }
 
-// AtLeast reports whether the HAProxy version is major.minor or later.
-func (i Info) AtLeast(major, minor int) bool {
-	return versionAtLeast(i.Version, [2]int{major, minor})
-}
-
 // Path returns the socket path the client talks to.
 func (c *Client) Path() string { return c.path }
 
