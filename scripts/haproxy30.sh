@@ -13,7 +13,8 @@
 # alone: only this binary uses the unpacked ones.
 #
 # Idempotent: the result is cached under .cache/haproxy-3.0/ (git-ignored)
-# and a second run only checks that the binary still runs.
+# and a second run only checks that the binary still runs. HAPROXY30_MIRROR
+# names another Debian mirror (default http://deb.debian.org/debian).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 # The real path: it is written into the binary, and .cache may be a symlink
@@ -27,7 +28,8 @@ mirror="${HAPROXY30_MIRROR:-http://deb.debian.org/debian}"
 suite=trixie
 keyring=/usr/share/keyrings/debian-archive-keyring.gpg
 # haproxy and everything its binary loads (ldd on trixie: libcrypto brings
-# zlib and zstd), the loader included: the binary must not mix its libraries with the host's glibc.
+# zlib and zstd), the loader included: the binary must not mix its
+# libraries with the host's glibc.
 packages=(haproxy libc6 libssl3t64 liblua5.4-0 libjemalloc2 libpcre2-8-0 libcrypt1
   libopentracing-c-wrapper0t64 libopentracing1 libstdc++6 libgcc-s1 zlib1g libzstd1)
 
@@ -71,7 +73,7 @@ if ! apt-get "${aptopts[@]}" -qq update >"$apt/update.log" 2>&1; then
 fi
 # apt-get update exits 0 when a source fails to download: check the index.
 compgen -G "$apt/state/lists/*_dists_${suite}_main_binary-amd64_Packages*" >/dev/null ||
-  { cat "$apt/update.log" >&2; die "no package index from Debian $suite at $mirror"; }
+  { cat "$apt/update.log" >&2; die "cannot reach Debian $suite at $mirror: no package index (network? set HAPROXY30_MIRROR to a Debian mirror)"; }
 (cd "$apt/debs" && rm -f ./*.deb && apt-get "${aptopts[@]}" -qq download "${packages[@]}") ||
   die "apt-get download from Debian $suite failed"
 
