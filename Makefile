@@ -6,7 +6,7 @@ BIN := bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build deps test test-haproxy30 fmt-check vet demo bench fuzz clean
+.PHONY: all build deps test test-haproxy30 fmt-check vet demo bench fuzz clean package package-test
 
 all: build
 
@@ -14,7 +14,8 @@ build:
 	@mkdir -p $(BIN)
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...
 
-# Installs HAProxy, nginx and socat with apt-get when missing.
+# Installs what the tests need when missing: HAProxy, nginx and socat with
+# apt-get, Consul at the pinned version (scripts/deps.sh). Stops nothing.
 deps:
 	@bash scripts/deps.sh
 
@@ -42,7 +43,9 @@ test-haproxy30:
 
 # Renders the basic example, starts three wsecho backends and HAProxy in a
 # temp dir, proves WebSockets flow through, and stops everything on exit.
-demo: deps build
+# It needs HAProxy only (not nginx, socat or Consul).
+demo: build
+	@bash scripts/deps.sh haproxy
 	@bash scripts/demo.sh
 
 # The full benchmark scenarios on loopback (minutes; up to ~9,900 WebSockets
@@ -52,6 +55,26 @@ BENCH_REPEATS ?= 3
 bench: deps
 	$(GO) test -count=1 -timeout 60m -run Scenario -v ./bench -bench-full -bench-repeats $(BENCH_REPEATS)
 	$(GO) test -count=1 -run '^$$' -bench Render -benchmem ./bench
+
+# The Debian package in dist/: the binary, man pages and shell completions
+# generated from the command tree (wsctl gen-docs), the agent's systemd unit
+# and /etc/wsctl/wsctl.yaml as a conffile. packaging/ is a module of its own
+# that uses nfpm as a library, so wsctl never links it. -buildvcs=auto lets
+# `wsctl version` report the commit even where GOFLAGS turns stamping off.
+DIST := dist
+package:
+	rm -rf $(DIST)/root $(DIST)/wsctl_*.deb
+	@mkdir -p $(DIST)/root
+	CGO_ENABLED=0 $(GO) build -buildvcs=auto -trimpath -ldflags "$(LDFLAGS)" -o $(DIST)/root/wsctl ./cmd/wsctl
+	SOURCE_DATE_EPOCH=$$(git log -1 --format=%ct 2>/dev/null) $(DIST)/root/wsctl gen-docs $(DIST)/root
+	cd packaging && SOURCE_DATE_EPOCH=$$(git log -1 --format=%ct 2>/dev/null) $(GO) run . -version "$(VERSION)" -root ../$(DIST)/root -out ../$(DIST)
+
+# What CI runs after `make test`: the packaging program's own tests, then the
+# package installed with apt-get, the installed wsctl run (version, check on
+# the shipped spec), the unit verified, and the package purged again.
+package-test: package
+	cd packaging && $(GO) vet ./... && $(GO) test -count=1 ./...
+	@bash scripts/package-test.sh
 
 # Runs each fuzz target for FUZZTIME, one after the other (`make test` runs
 # only their seed corpora, testdata/fuzz/<Name> and f.Add). A target is
@@ -72,4 +95,4 @@ fuzz:
 	done
 
 clean:
-	rm -rf $(BIN)
+	rm -rf $(BIN) $(DIST)

@@ -64,6 +64,13 @@ type Config struct {
 	// logged and counted and the old spec stays.
 	SpecFile string
 	SpecPoll time.Duration
+	// Reread, when set, makes the agent read SpecFile at once for every
+	// value received (wsctl sends one on SIGHUP) and compare the proxy
+	// with the desired state even when the spec is unchanged.
+	Reread <-chan struct{}
+	// Ready, when set, is called once, after the first complete sync: the
+	// proxy then carries the desired state (systemd's READY=1).
+	Ready func()
 	// ConfigFile is the config the running proxy loads; the agent keeps it
 	// equal to the rendered desired state.
 	ConfigFile string
@@ -322,6 +329,27 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 		quiet.Reset(d)
 	}
+	// respec reads the spec file and, when it changed and loads, switches
+	// to it.
+	respec := func() {
+		s := a.reloadSpec()
+		if s == nil {
+			return
+		}
+		src, err := consulFor(s, a.cfg.Log)
+		if err != nil {
+			a.metrics.SpecErrors.Add(1)
+			a.log.Error("spec changed but its Consul settings are unusable; keeping the old spec", "err", err)
+			return
+		}
+		stopConsul()
+		a.spec = s
+		clear(a.sources)
+		a.sources[static.SourceName] = static.Snapshot(s)
+		startConsul(src)
+		a.retry = true
+		schedule(0)
+	}
 	var lastSync time.Time // when the last sync ended
 	schedule(0)            // the static snapshot, and anything already running
 	for {
@@ -357,21 +385,9 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.retry = true
 			schedule(0)
 		case <-specTick:
-			s := a.reloadSpec()
-			if s == nil {
-				continue
-			}
-			src, err := consulFor(s, a.cfg.Log)
-			if err != nil {
-				a.metrics.SpecErrors.Add(1)
-				a.log.Error("spec changed but its Consul settings are unusable; keeping the old spec", "err", err)
-				continue
-			}
-			stopConsul()
-			a.spec = s
-			clear(a.sources)
-			a.sources[static.SourceName] = static.Snapshot(s)
-			startConsul(src)
+			respec()
+		case <-a.cfg.Reread:
+			respec()
 			a.retry = true
 			schedule(0)
 		}
@@ -379,7 +395,9 @@ func (a *Agent) Run(ctx context.Context) error {
 }
 
 func (a *Agent) syncAndRetry(ctx context.Context, schedule func(time.Duration)) {
-	if wait := a.sync(ctx); wait > 0 && ctx.Err() == nil {
+	wait := a.sync(ctx)
+	a.notifyReady()
+	if wait > 0 && ctx.Err() == nil {
 		a.retry = true
 		schedule(wait)
 	}
@@ -403,7 +421,7 @@ func (a *Agent) merged() (map[string][]discovery.Instance, bool) {
 			out[b.Name] = st.Backends[b.Name]
 		}
 	}
-	if a.metrics.consul.Load() != nil {
+	if slices.ContainsFunc(a.spec.Backends, func(b spec.Backend) bool { return b.Consul != nil }) {
 		cs, ok := a.sources[consul.SourceName]
 		if !ok {
 			return nil, false

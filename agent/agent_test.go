@@ -537,9 +537,12 @@ func TestAgentRidesOutConsulOutage(t *testing.T) {
 	if got := r.client(t).Info().Pid; got != pid {
 		t.Errorf("worker pid %d after the restart, want %d (no reload)", got, pid)
 	}
-	if cfg, _ := os.ReadFile(r.haproxy.Config); !strings.Contains(string(cfg), "server echo-2 ") {
-		t.Errorf("config file has no server echo-2 after the restart:\n%s", cfg)
-	}
+	// The file follows once a sync completes (one that could not read the
+	// intents while Consul settled is tried again).
+	eventually(t, "server echo-2 in the config file", func() bool {
+		cfg, _ := os.ReadFile(r.haproxy.Config)
+		return strings.Contains(string(cfg), "server echo-2 ")
+	})
 }
 
 // discoveryErrors is wsctl_agent_discovery_errors_total as a's /metrics

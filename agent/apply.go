@@ -130,12 +130,14 @@ func (a *Agent) changes(b model.Backend, op Op, cur runtime.ServerStatus) ([]run
 	return nil, fmt.Errorf("unknown operation %q", op.Kind)
 }
 
-// serverOptions are the keywords a server added at runtime gets: what the
-// template's default-server line and server line give a rendered one.
+// serverOptions are the keywords a server added at runtime gets: the
+// backend's DefaultServer (the template's default-server line), then the
+// server's own weight and cookie, as its rendered line has them.
 func serverOptions(b model.Backend, s model.Server) runtime.ServerOptions {
+	d := b.DefaultServer
 	return runtime.ServerOptions{
-		Check: true, Inter: b.Health.Interval, Fall: b.Health.Fall, Rise: b.Health.Rise,
-		Weight: s.Weight, Cookie: s.Cookie, Slowstart: b.Slowstart, MaxConn: b.ServerMaxConn,
+		Check: true, Inter: d.Inter, Fall: d.Fall, Rise: d.Rise, Slowstart: d.Slowstart, MaxConn: d.MaxConn,
+		Weight: s.Weight, Cookie: s.Cookie,
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/wsctl/wsctl/internal/lbtest"
 	"github.com/wsctl/wsctl/runtime"
@@ -67,5 +68,31 @@ func TestAgentHostileRegistrations(t *testing.T) {
 	}
 	if _, err := os.Stat(evilSock); err == nil {
 		t.Error("HAProxy opened the attacker's admin socket")
+	}
+}
+
+// TestAgentRewritesADeletedConfig: a config file deleted under the running
+// agent is written again at the next sync; HAProxy still runs what it
+// loaded, so nothing is reloaded (a reload would strand every WebSocket on
+// an old worker).
+func TestAgentRewritesADeletedConfig(t *testing.T) {
+	r := startRig(t)
+	a := r.startAgentWith(t, Config{Spec: r.spec, Resync: 100 * time.Millisecond})
+	r.echoes(t, "echo-1")
+	want, err := os.ReadFile(r.haproxy.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(r.haproxy.Config); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the config file written again", func() bool {
+		got, err := os.ReadFile(r.haproxy.Config)
+		return err == nil && string(got) == string(want)
+	})
+	syncs := a.Metrics().Syncs.Load()
+	eventually(t, "two more syncs", func() bool { return a.Metrics().Syncs.Load() >= syncs+2 })
+	if n := a.Metrics().Reloads.Load(); n != 0 {
+		t.Errorf("%d reloads after the config file was deleted, want 0", n)
 	}
 }

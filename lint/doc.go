@@ -23,6 +23,12 @@
 // header comes from a map on $http_upgrade, or when its path says so; when
 // no location says so, every proxied location does.
 //
+// Capacity and host findings rest on numbers a CI run may not know: the
+// connections wanted and the proxy host's open-file limit and CPU count.
+// What Options leaves zero is assumed (10,000 connections; this machine's
+// limits, unless Options.Host says it is the proxy's host), and a finding
+// that rests on an assumption is info and names it.
+//
 // README.md in this directory lists every rule with its severity, the JSON
 // output and the defaults (heartbeat 30s, 10,000 connections).
 package lint

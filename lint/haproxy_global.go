@@ -58,9 +58,10 @@ func (m *hModel) lintMaxconn(at pos) {
 	want := m.opt.Connections
 	if l, ok := m.globalLookup("ulimit-n"); ok && m.opt.FDLimit > 0 {
 		if n, err := strconv.Atoi(arg(l.args, 1)); err == nil && n > m.opt.FDLimit {
-			m.out.add("haproxy/maxconn-fd-limit", m.at(l.line),
+			m.out.addAssuming("haproxy/maxconn-fd-limit", m.at(l.line),
 				fmt.Sprintf("ulimit-n %s is above this host's hard limit of %s open files: HAProxy can't raise it and refuses to start", fmtInt(n), fmtInt(m.opt.FDLimit)),
-				fmt.Sprintf("remove ulimit-n (HAProxy derives it from maxconn) or set at most %d", m.opt.FDLimit))
+				fmt.Sprintf("remove ulimit-n (HAProxy derives it from maxconn) or set at most %d", m.opt.FDLimit),
+				m.opt.assumedFDLimit)
 		}
 	}
 	l, ok := m.globalLookup("maxconn")
@@ -77,15 +78,15 @@ func (m *hModel) lintMaxconn(at pos) {
 		return
 	}
 	if limit > 0 && n > limit {
-		m.out.add("haproxy/maxconn-fd-limit", m.at(l.line),
+		m.out.addAssuming("haproxy/maxconn-fd-limit", m.at(l.line),
 			fmt.Sprintf("maxconn %s needs about %s file descriptors (two per proxied WebSocket); the hard limit here is %s, so HAProxy refuses to start (\"Cannot raise FD limit\")", fmtInt(n), fmtInt(2*n+fdOverhead), fmtInt(m.opt.FDLimit)),
-			m.maxconnFix(limit))
+			m.maxconnFix(limit), m.opt.assumedFDLimit)
 		return
 	}
 	if n < want {
-		m.out.add("haproxy/maxconn-low", m.at(l.line),
+		m.out.addAssuming("haproxy/maxconn-low", m.at(l.line),
 			fmt.Sprintf("global maxconn %s is below the %s WebSockets wanted (--connections): the rest wait in the kernel's accept queue, then time out", fmtInt(n), fmtInt(want)),
-			m.maxconnFix(limit))
+			m.maxconnFix(limit), m.opt.assumedConnections)
 	}
 }
 
@@ -123,9 +124,9 @@ func (m *hModel) lintKeywords() {
 					"option httpchk GET /health HTTP/1.1 and http-check send hdr Host example.com")
 			case a[0] == "maxconn" && (s.kind == "frontend" || s.kind == "listen" || s.kind == "defaults"):
 				if n, err := strconv.Atoi(arg(a, 1)); err == nil && n > 0 && n < m.opt.Connections {
-					m.out.add("haproxy/maxconn-low", m.at(l.line),
+					m.out.addAssuming("haproxy/maxconn-low", m.at(l.line),
 						fmt.Sprintf("maxconn %s in %s is below the %s WebSockets wanted (--connections): the rest wait in the accept queue, then time out", fmtInt(n), s.label(), fmtInt(m.opt.Connections)),
-						fmt.Sprintf("maxconn %d, or delete it to use the global maxconn", m.opt.Connections))
+						fmt.Sprintf("maxconn %d, or delete it to use the global maxconn", m.opt.Connections), m.opt.assumedConnections)
 				}
 			}
 			if msg := upgradeRewrite(a); msg != "" {

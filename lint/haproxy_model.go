@@ -11,7 +11,7 @@ import (
 // to whom and which backends carry WebSockets.
 type hModel struct {
 	cfg     *hConfig
-	opt     Options
+	opt     settings
 	global  []*hSection               // every global section (HAProxy merges them)
 	routers map[*hSection][]*hSection // backend → the frontends routing to it
 	ws      []*hSection               // WebSocket backends and listens, in file order
@@ -31,7 +31,7 @@ var wsName = regexp.MustCompile(`(?i)(^|[^a-z0-9])(wss?|websockets?|sockets?|soc
 // is linted as a WebSocket backend (every backend when none is in mode http:
 // WebSockets balanced at layer 4): a file given to a WebSocket linter is
 // assumed to carry WebSockets unless it says which backends do.
-func newHModel(cfg *hConfig, opt Options) *hModel {
+func newHModel(cfg *hConfig, opt settings) *hModel {
 	m := &hModel{cfg: cfg, opt: opt, routers: map[*hSection][]*hSection{}}
 	byName := map[string]*hSection{}
 	for _, s := range cfg.sections {
@@ -199,7 +199,7 @@ func (m *hModel) globalLine() int {
 }
 
 // lintHAProxy runs every HAProxy rule over cfg.
-func lintHAProxy(cfg *hConfig, opt Options) []Finding {
+func lintHAProxy(cfg *hConfig, opt settings) []Finding {
 	m := newHModel(cfg, opt)
 	m.lintGlobal()
 	m.lintKeywords()

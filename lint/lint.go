@@ -25,7 +25,7 @@ const (
 	SeverityInfo    = "info"
 )
 
-// Defaults applied by Options.Default.
+// Defaults for what Options leaves zero.
 const (
 	DefaultHeartbeat   = 30 * time.Second
 	DefaultConnections = 10000
@@ -47,39 +47,62 @@ type Finding struct {
 }
 
 // Options tunes the rules. The zero value means: detect the target, a 30s
-// heartbeat, 10,000 WebSockets, this process's file-descriptor hard limit and
-// this machine's CPU count.
+// heartbeat, and three assumptions: 10,000 WebSockets, and a proxy host with
+// this machine's file-descriptor hard limit and CPU count. A finding that
+// rests on an assumption is info and names it, whatever the rule's
+// severity: lint in CI runs neither on the proxy's host nor knows its load.
 type Options struct {
 	// Target is TargetHAProxy, TargetNginx or "" to detect it from the content.
 	Target string
 	// Heartbeat is the longest silence on a healthy WebSocket (the ping
 	// interval of the application): every idle timeout must be above it.
 	Heartbeat time.Duration
-	// Connections is the number of concurrent WebSockets the proxy must carry.
+	// Connections is the number of concurrent WebSockets the proxy must
+	// carry; 0 assumes DefaultConnections.
 	Connections int
 	// FDLimit is the per-process hard limit on open files of the host that
-	// runs the proxy; 0 reads RLIMIT_NOFILE of the current process.
+	// runs the proxy; 0 reads RLIMIT_NOFILE of the current process, a fact
+	// with Host and an assumption without.
 	FDLimit int
 	// CPUs is the CPU count of the host that runs the proxy (for nginx
-	// "worker_processes auto"); 0 means runtime.NumCPU().
+	// "worker_processes auto"); 0 means runtime.NumCPU(), a fact with Host
+	// and an assumption without.
 	CPUs int
+	// Host says this machine is the proxy's host (wsctl check, lint
+	// --host): its limits are what the proxy gets.
+	Host bool
 }
 
-// Default returns o with every zero field set to its default.
-func (o Options) Default() Options {
-	if o.Heartbeat == 0 {
-		o.Heartbeat = DefaultHeartbeat
+// settings are Options with every zero field filled in, and what each
+// assumption says when a finding rests on it ("" when stated).
+type settings struct {
+	Options
+	assumedConnections, assumedFDLimit, assumedCPUs string
+}
+
+// resolve fills the zero fields of o and records which were assumed.
+func (o Options) resolve() settings {
+	s := settings{Options: o}
+	if s.Heartbeat == 0 {
+		s.Heartbeat = DefaultHeartbeat
 	}
-	if o.Connections == 0 {
-		o.Connections = DefaultConnections
+	if s.Connections == 0 {
+		s.Connections = DefaultConnections
+		s.assumedConnections = fmt.Sprintf("%s WebSockets, the default: state the real number with --connections", fmtInt(s.Connections))
 	}
-	if o.FDLimit == 0 {
-		o.FDLimit = hardFDLimit()
+	if s.FDLimit == 0 {
+		s.FDLimit = hardFDLimit()
+		if !s.Host {
+			s.assumedFDLimit = fmt.Sprintf("the proxy's host has this machine's hard limit of %s open files: lint on that host with --host, or give --fd-limit", fmtInt(s.FDLimit))
+		}
 	}
-	if o.CPUs == 0 {
-		o.CPUs = runtime.NumCPU()
+	if s.CPUs == 0 {
+		s.CPUs = runtime.NumCPU()
+		if !s.Host {
+			s.assumedCPUs = fmt.Sprintf("the proxy's host has this machine's %d CPUs: lint on that host with --host, or give --cpus", s.CPUs)
+		}
 	}
-	return o
+	return s
 }
 
 // Validate reports an option no rule can work with.
@@ -135,7 +158,7 @@ func lintData(name string, data []byte, opt Options, fsys includeFS) ([]Finding,
 	if err := opt.Validate(); err != nil {
 		return nil, err
 	}
-	opt = opt.Default()
+	set := opt.resolve()
 	target := opt.Target
 	if target == "" {
 		target = Detect(data)
@@ -150,13 +173,13 @@ func lintData(name string, data []byte, opt Options, fsys includeFS) ([]Finding,
 		if err != nil {
 			return nil, err
 		}
-		fs = lintHAProxy(cfg, opt)
+		fs = lintHAProxy(cfg, set)
 	case TargetNginx:
 		cfg, err := parseNginx(name, data, fsys)
 		if err != nil {
 			return nil, err
 		}
-		fs = lintNginx(cfg, opt)
+		fs = lintNginx(cfg, set)
 	}
 	return sortFindings(fs), nil
 }

@@ -195,10 +195,76 @@ func TestNginxIncludes(t *testing.T) {
 	}
 }
 
-func TestOptionsDefault(t *testing.T) {
-	o := Options{}.Default()
-	if o.Heartbeat != 30*time.Second || o.Connections != 10000 || o.CPUs < 1 {
-		t.Errorf("Default() = %+v", o)
+func TestOptionsResolve(t *testing.T) {
+	s := Options{}.resolve()
+	if s.Heartbeat != 30*time.Second || s.Connections != 10000 || s.CPUs < 1 || s.FDLimit != hardFDLimit() {
+		t.Errorf("resolve() = %+v", s)
+	}
+	if s.assumedConnections == "" || s.assumedFDLimit == "" || s.assumedCPUs == "" {
+		t.Errorf("the zero Options assume nothing: %+v", s)
+	}
+	host := Options{Connections: 10, Host: true}.resolve()
+	if host.assumedConnections != "" || host.assumedFDLimit != "" || host.assumedCPUs != "" || host.FDLimit != hardFDLimit() {
+		t.Errorf("stated connections on the proxy's host assume: %+v", host)
+	}
+	given := Options{Connections: 10, FDLimit: 4096, CPUs: 8}.resolve()
+	if given.assumedConnections != "" || given.assumedFDLimit != "" || given.assumedCPUs != "" {
+		t.Errorf("stated values assume: %+v", given)
+	}
+}
+
+// TestAssumptionsAreInfo lints configs whose capacity or host findings rest
+// on what was not stated (the connections, this machine as the proxy's
+// host): info naming the assumption, an error or warning once stated. In CI
+// neither the load nor the load balancer's limits are known.
+func TestAssumptionsAreInfo(t *testing.T) {
+	// On Linux the hard limit is at most fs.nr_open (under 2^30), so this
+	// maxconn is above whatever this machine allows.
+	hugeMaxconn := edit(t, haproxyClean, "maxconn 5000", "maxconn 600000000\n    ulimit-n 1200000100")
+	lowMaxconn := edit(t, haproxyClean, "maxconn 5000", "maxconn 2000")
+	fewWorkers := edit(t, nginxClean, "worker_processes 2;", "worker_processes auto;", "worker_connections 8192;", "worker_connections 100;")
+	for _, tc := range []struct {
+		name, config string
+		opt          Options
+		rule, sev    string
+		assumes      string // part of the message; "" when nothing is assumed
+	}{
+		{"nginx, connections assumed", nginxClean, Options{FDLimit: 20000, CPUs: 2},
+			"nginx/worker-connections", SeverityInfo, "this assumes 10,000 WebSockets, the default: state the real number with --connections"},
+		{"nginx, connections stated", nginxClean, Options{Connections: 10000, FDLimit: 20000, CPUs: 2},
+			"nginx/worker-connections", SeverityError, ""},
+		{"nginx, CPUs assumed", fewWorkers, Options{Connections: 5000, FDLimit: 20000},
+			"nginx/worker-connections", SeverityInfo, "CPUs: lint on that host with --host, or give --cpus"},
+		{"nginx, CPUs of the host", fewWorkers, Options{Connections: 5000, FDLimit: 20000, Host: true},
+			"nginx/worker-connections", SeverityError, ""},
+		{"haproxy, fd limit assumed", hugeMaxconn, Options{Connections: 5000},
+			"haproxy/maxconn-fd-limit", SeverityInfo, "this assumes the proxy's host has this machine's hard limit of"},
+		{"haproxy, fd limit of the host", hugeMaxconn, Options{Connections: 5000, Host: true},
+			"haproxy/maxconn-fd-limit", SeverityError, ""},
+		{"haproxy, connections assumed", lowMaxconn, Options{FDLimit: 20000},
+			"haproxy/maxconn-low", SeverityInfo, "this assumes 10,000 WebSockets"},
+		{"haproxy, connections stated", lowMaxconn, Options{Connections: 5000, FDLimit: 20000},
+			"haproxy/maxconn-low", SeverityWarning, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fs, err := Lint("cfg", []byte(tc.config), tc.opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := 0
+			for _, f := range fs {
+				if f.Rule != tc.rule {
+					continue
+				}
+				n++
+				if f.Severity != tc.sev || tc.assumes != "" && !strings.Contains(f.Message, tc.assumes) || tc.assumes == "" && strings.Contains(f.Message, "this assumes") {
+					t.Errorf("%s: %s; want %s and %q", f.Severity, f.Message, tc.sev, tc.assumes)
+				}
+			}
+			if n == 0 {
+				t.Errorf("no %s finding: %+v", tc.rule, fs)
+			}
+		})
 	}
 }
 

@@ -20,10 +20,11 @@ func (m *nModel) lintMain() {
 		}
 		return nil
 	}
-	workers, workersText := 1, "1 worker process (the default)"
+	workers, workersText, cpus := 1, "1 worker process (the default)", ""
 	if d := find(m.main, "worker_processes"); d != nil {
 		if arg(d.args, 0) == "auto" {
 			workers, workersText = m.opt.CPUs, fmt.Sprintf("%d worker processes (auto, one per CPU)", m.opt.CPUs)
+			cpus = m.opt.assumedCPUs
 		} else if n, err := strconv.Atoi(arg(d.args, 0)); err == nil && n > 0 {
 			workers, workersText = n, fmt.Sprintf("%d worker processes", n)
 		}
@@ -39,10 +40,11 @@ func (m *nModel) lintMain() {
 	}
 	if need := 2 * m.opt.Connections; wc*workers < need {
 		perWorker := (need + workers - 1) / workers
-		m.out.add("nginx/worker-connections", wcAt,
+		m.out.addAssuming("nginx/worker-connections", wcAt,
 			fmt.Sprintf("%s x %s = %s connections, %s WebSockets (each holds a client and an upstream connection); %s WebSockets (--connections) need %s: beyond that nginx logs \"worker_connections are not enough\" and refuses new clients",
 				wcText, workersText, fmtInt(wc*workers), fmtInt(wc*workers/2), fmtInt(m.opt.Connections), fmtInt(need)),
-			fmt.Sprintf("worker_connections %d; (with %s) and worker_rlimit_nofile above it", perWorker, workersText))
+			fmt.Sprintf("worker_connections %d; (with %s) and worker_rlimit_nofile above it", perWorker, workersText),
+			m.opt.assumedConnections, cpus)
 	}
 	m.lintRlimit(find(m.main, "worker_rlimit_nofile"), wc, first)
 	if find(m.main, "worker_shutdown_timeout") == nil {
@@ -73,9 +75,9 @@ func (m *nModel) lintRlimit(d *nDirective, wc int, first pos) {
 			fmt.Sprintf("worker_rlimit_nofile %s is below worker_connections %s: workers run out of file descriptors (\"Too many open files\") before their connection limit", fmtInt(n), fmtInt(wc)),
 			fix)
 	case m.opt.FDLimit > 0 && n > m.opt.FDLimit:
-		m.out.add("nginx/rlimit-nofile", d.at,
+		m.out.addAssuming("nginx/rlimit-nofile", d.at,
 			fmt.Sprintf("worker_rlimit_nofile %s is above this host's hard limit of %s: setrlimit fails and workers keep the limit they started with", fmtInt(n), fmtInt(m.opt.FDLimit)),
-			fix)
+			fix, m.opt.assumedFDLimit)
 	}
 }
 

@@ -12,7 +12,7 @@ import (
 // $http_upgrade, and which locations carry WebSockets.
 type nModel struct {
 	cfg       *nConfig
-	opt       Options
+	opt       settings
 	main      []*nDirective // the main context; nil for an http- or server-level fragment
 	upstreams map[string]*nDirective
 	maps      map[string]*nDirective // "$var" → the map $http_upgrade $var block
@@ -32,7 +32,7 @@ type nLocation struct {
 func (l *nLocation) label() string { return "location " + strings.Join(l.d.args, " ") }
 
 // lintNginx runs every nginx rule over cfg.
-func lintNginx(cfg *nConfig, opt Options) []Finding {
+func lintNginx(cfg *nConfig, opt settings) []Finding {
 	m := newNModel(cfg, opt)
 	for _, inc := range cfg.missing {
 		m.out.add("nginx/include", inc.at,
@@ -56,7 +56,7 @@ func lintNginx(cfg *nConfig, opt Options) []Finding {
 // /socket.io, /websocket, ...). When no location in the file shows any of
 // these signs, every proxied location is linted as a WebSocket location: in
 // doubt, a file given to a WebSocket linter carries WebSockets.
-func newNModel(cfg *nConfig, opt Options) *nModel {
+func newNModel(cfg *nConfig, opt settings) *nModel {
 	m := &nModel{cfg: cfg, opt: opt, upstreams: map[string]*nDirective{}, maps: map[string]*nDirective{}}
 	var https [][]*nDirective
 	for _, d := range cfg.root {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 )
 
 // Rule describes one check: its stable id, its severity and what it finds.
@@ -93,6 +94,24 @@ func (fs *findings) add(id string, p pos, msg, fix string) {
 		panic(fmt.Sprintf("lint: rule %q is not in the catalog", id))
 	}
 	*fs = append(*fs, Finding{Rule: id, Severity: r.Severity, File: p.file, Line: p.line, Message: msg, Fix: fix})
+}
+
+// addAssuming is add for a finding that rests on assumptions (see
+// settings; "" for what was stated): with any, it is info and ends with
+// them, since the real host or load may well be fine.
+func (fs *findings) addAssuming(id string, p pos, msg, fix string, assumptions ...string) {
+	var made []string
+	for _, a := range assumptions {
+		if a != "" {
+			made = append(made, a)
+		}
+	}
+	fs.add(id, p, msg, fix)
+	if len(made) > 0 {
+		f := &(*fs)[len(*fs)-1]
+		f.Severity = SeverityInfo
+		f.Message += "; this assumes " + strings.Join(made, "; and ")
+	}
 }
 
 // pos is where something is written: a file and a 1-based line.

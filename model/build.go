@@ -45,7 +45,6 @@ func Build(s *spec.Spec, target string, snap discovery.Snapshot) (*Model, error)
 	workerConns := 2*maxConn + nginxSlack
 	m := &Model{
 		Target:      target,
-		Source:      s.File,
 		Connections: s.Connections,
 		MaxConn:     maxConn,
 		Heartbeat:   Duration(s.Heartbeat.D()),
@@ -190,8 +189,7 @@ func backend(s *spec.Spec, i int, target string, instances []discovery.Instance)
 	b := s.Backends[i]
 	field := fmt.Sprintf("backends[%d]", i)
 	mb := Backend{
-		Name:          b.Name,
-		ServerMaxConn: b.ServerMaxConn,
+		Name: b.Name,
 		Health: Health{
 			Path:        b.Health.Path,
 			Host:        b.Health.Host,
@@ -202,8 +200,13 @@ func backend(s *spec.Spec, i int, target string, instances []discovery.Instance)
 			FailTimeout: Duration(b.Health.Interval.D() * time.Duration(b.Health.Fall)),
 		},
 	}
+	mb.DefaultServer = ServerDefaults{
+		Weight: spec.DefaultWeight,
+		Inter:  mb.Health.Interval, Fall: mb.Health.Fall, Rise: mb.Health.Rise,
+		MaxConn: b.ServerMaxConn,
+	}
 	if d := b.Slowstart.D(); d > 0 {
-		mb.Slowstart = Duration(d)
+		mb.DefaultServer.Slowstart = Duration(d)
 	}
 	if err := balance(s, field, b, target, &mb); err != nil {
 		return Backend{}, err

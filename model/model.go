@@ -9,8 +9,6 @@ import "github.com/wsctl/wsctl/discovery"
 type Model struct {
 	// Target is the proxy the model was built for: "haproxy" or "nginx".
 	Target string
-	// Source names the spec file the model came from (for the header).
-	Source string
 	// Connections is the expected concurrent WebSockets; MaxConn adds
 	// headroom to it and is HAProxy's global and per-frontend maxconn.
 	Connections int
@@ -102,9 +100,10 @@ type Backend struct {
 	NginxBalance string
 	Cookie       *Cookie // nil: no stickiness
 	Health       Health
-	Slowstart    string // "" when disabled
-	// ServerMaxConn caps WebSockets per server (0: no cap).
-	ServerMaxConn int
+	// DefaultServer is what every server of the backend gets: HAProxy's
+	// default-server line, and the keywords the agent gives a server it
+	// adds at runtime (which does not inherit default-server).
+	DefaultServer ServerDefaults
 	// Servers are the discovered servers sorted by name, then the spare
 	// slots, disabled.
 	Servers []Server
@@ -112,6 +111,19 @@ type Backend struct {
 	// empty upstream, so it gets a placeholder marked down (clients get 502,
 	// as HAProxy answers 503).
 	NoneEnabled bool
+}
+
+// ServerDefaults are the keywords every server of a backend gets.
+type ServerDefaults struct {
+	// Weight is wsctl's default weight (HAProxy's own is 1).
+	Weight int
+	// Inter, Fall and Rise time the health check every server runs.
+	Inter      string
+	Fall, Rise int
+	// Slowstart ramps a returning server's weight up ("": none).
+	Slowstart string
+	// MaxConn caps WebSockets per server (0: no cap).
+	MaxConn int
 }
 
 // Cookie is HAProxy's sticky cookie.

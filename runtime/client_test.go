@@ -55,8 +55,10 @@ backend other
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("Servers (-want +got):\n%s", diff)
 		}
-		if _, err := c.Servers(ctx, "nope"); !errors.Is(err, runtime.ErrUnknownBackend) {
-			t.Errorf("Servers(nope) error = %v, want ErrUnknownBackend", err)
+		_, err = c.Servers(ctx, "nope")
+		var unknown *runtime.UnknownBackendError
+		if !errors.Is(err, runtime.ErrUnknownBackend) || !errors.As(err, &unknown) || !cmp.Equal(unknown.Known, []string{"other", "ws"}) {
+			t.Errorf("Servers(nope) error = %v, want ErrUnknownBackend listing other, ws", err)
 		}
 	})
 

@@ -12,7 +12,7 @@ var (
 	ErrInvalidName = errors.New("invalid name")
 	// ErrUnknownServer is matched by *UnknownServerError.
 	ErrUnknownServer = errors.New("unknown server")
-	// ErrUnknownBackend is returned when HAProxy has no such backend.
+	// ErrUnknownBackend is matched by *UnknownBackendError.
 	ErrUnknownBackend = errors.New("unknown backend")
 	// ErrAmbiguous is matched by *AmbiguousError.
 	ErrAmbiguous = errors.New("ambiguous server name")
@@ -56,15 +56,30 @@ type UnknownServerError struct {
 	Known []string
 }
 
-func (e *UnknownServerError) Error() string {
-	if len(e.Known) == 0 {
-		return fmt.Sprintf("unknown server %q (no servers found)", e.Name)
-	}
-	return fmt.Sprintf("unknown server %q; known servers: %s", e.Name, strings.Join(e.Known, ", "))
-}
+func (e *UnknownServerError) Error() string { return unknown("server", e.Name, e.Known) }
 
 // Is makes errors.Is(err, ErrUnknownServer) hold.
 func (e *UnknownServerError) Is(target error) bool { return target == ErrUnknownServer }
+
+// UnknownBackendError reports a backend HAProxy does not have. Known lists
+// the backends it has, sorted, so the message helps.
+type UnknownBackendError struct {
+	Name  string
+	Known []string
+}
+
+func (e *UnknownBackendError) Error() string { return unknown("backend", e.Name, e.Known) }
+
+// unknown says that name is not a known what, and lists the known ones.
+func unknown(what, name string, known []string) string {
+	if len(known) == 0 {
+		return fmt.Sprintf("unknown %s %q (no %ss found)", what, name, what)
+	}
+	return fmt.Sprintf("unknown %s %q; known %ss: %s", what, name, what, strings.Join(known, ", "))
+}
+
+// Is makes errors.Is(err, ErrUnknownBackend) hold.
+func (e *UnknownBackendError) Is(target error) bool { return target == ErrUnknownBackend }
 
 // AmbiguousError reports a server name that several backends hold.
 // Candidates are the matches as backend/server, sorted.

@@ -161,11 +161,28 @@ func serversState(s *session, backend string) ([]ServerStatus, error) {
 	reply, err := s.command(cmd, false)
 	if err != nil {
 		if backend != "" && errors.Is(err, ErrCommand) && strings.Contains(err.Error(), "find backend") {
-			return nil, fmt.Errorf("%w %q", ErrUnknownBackend, backend)
+			return nil, unknownBackend(s, backend)
 		}
 		return nil, err
 	}
 	return parseServersState(reply)
+}
+
+// unknownBackend is the error for a backend HAProxy does not have, listing
+// those it has (`show backend`) when it can read them.
+func unknownBackend(s *session, backend string) error {
+	e := &UnknownBackendError{Name: backend}
+	reply, err := s.command("show backend", true)
+	if err != nil {
+		return e
+	}
+	for _, line := range strings.Split(reply, "\n") {
+		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+			e.Known = append(e.Known, line)
+		}
+	}
+	sort.Strings(e.Known)
+	return e
 }
 
 // parseServersState parses format 1 of `show servers state`, finding the

@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# Builds the Consul binary the tests and examples use, from the Go module proxy,
-# and prints its path. Consul is not packaged by Debian and prebuilt binaries
-# cannot be downloaded here; its go.mod has replace directives, so `go install`
-# refuses it and the build happens in a throwaway module. The result is cached
-# under .cache/ (git-ignored) and reused.
+# Prints the path of the Consul binary the tests and examples use: a consul
+# on PATH when `consul version` reports the pinned version, else one built
+# from the Go module proxy. Consul is not packaged by Debian and prebuilt
+# binaries cannot be downloaded here; its go.mod has replace directives, so
+# `go install` refuses it and the build happens in a throwaway module. The
+# build is cached under .cache/ (git-ignored) and reused.
 set -euo pipefail
 version="${CONSUL_VERSION:-v1.22.0}"
+if found="$(command -v consul)" && [[ "$(consul version 2>/dev/null | head -n 1)" == "Consul $version" ]]; then
+  echo "$found"
+  exit 0
+fi
 root="$(cd "$(dirname "$0")/.." && pwd)"
 dest="$root/.cache/consul/$version/consul"
 if [[ -x "$dest" ]]; then echo "$dest"; exit 0; fi

@@ -1,27 +1,39 @@
 #!/usr/bin/env bash
-# Installs the real components wsctl's tests and demo drive, when missing:
-# HAProxy, nginx and socat from Debian's packages, and Consul built from the
-# Go module proxy. Idempotent; quiet when everything is there.
+# Installs, when missing, the real components a command drives: HAProxy,
+# nginx and socat from Debian's packages, Consul built from the Go module
+# proxy (scripts/consul.sh). Arguments name what the caller needs (haproxy,
+# nginx, socat, consul); none means everything the tests need. Idempotent;
+# quiet when everything is there.
+#
+# It never stops or restarts a service: Debian starts the haproxy and nginx
+# it installs with their own configs, and they are left alone (wsctl's tests
+# and demo run their own instances on their own ports and sockets). On a
+# workstation or a load balancer a running haproxy or nginx is not ours.
 set -euo pipefail
-missing=()
+wanted=("$@")
+if ((${#wanted[@]} == 0)); then wanted=(haproxy nginx socat consul); fi
 have() { command -v "$1" >/dev/null 2>&1 || [[ -x "/usr/sbin/$1" ]]; }
-have haproxy || missing+=(haproxy)
-have nginx || missing+=(nginx-light)
-have socat || missing+=(socat)
-# Consul is not packaged by Debian: build the pinned version from the Go
-# module proxy once (about 5 minutes), cached under .cache/.
-bash "$(dirname "$0")/consul.sh" >/dev/null
-if ((${#missing[@]} == 0)); then exit 0; fi
-echo "installing ${missing[*]} with apt-get..." >&2
-sudo=""
-if [[ $(id -u) -ne 0 ]]; then
-  command -v sudo >/dev/null || { echo "need root or sudo to install: ${missing[*]}" >&2; exit 1; }
-  sudo=sudo
-fi
-export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -qq
-$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# Debian starts the packaged services; wsctl runs its own instances.
-for svc in haproxy nginx; do
-  if command -v systemctl >/dev/null 2>&1; then $sudo systemctl stop "$svc" >/dev/null 2>&1 || true; fi
+missing=()
+consul=false
+for c in "${wanted[@]}"; do
+  case "$c" in
+    haproxy) have haproxy || missing+=(haproxy) ;;
+    nginx) have nginx || missing+=(nginx-light) ;;
+    socat) have socat || missing+=(socat) ;;
+    consul) consul=true ;;
+    *) echo "deps.sh: unknown component $c (want haproxy, nginx, socat or consul)" >&2; exit 2 ;;
+  esac
 done
+if ((${#missing[@]} > 0)); then
+  echo "installing ${missing[*]} with apt-get..." >&2
+  sudo=""
+  if [[ $(id -u) -ne 0 ]]; then
+    command -v sudo >/dev/null || { echo "need root or sudo to install: ${missing[*]}" >&2; exit 1; }
+    sudo=sudo
+  fi
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# Consul is not packaged by Debian: a consul on PATH at the pinned version,
+# else the pinned version built once (about 5 minutes), cached under .cache/.
+if $consul; then bash "$(dirname "$0")/consul.sh" >/dev/null; fi

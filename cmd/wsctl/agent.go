@@ -15,9 +15,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wsctl/wsctl/agent"
+	"github.com/wsctl/wsctl/internal/sdnotify"
 	"github.com/wsctl/wsctl/model"
 	"github.com/wsctl/wsctl/proxy"
-	"github.com/wsctl/wsctl/spec"
 )
 
 // AgentOptions are the flags of wsctl agent.
@@ -57,9 +57,13 @@ restart starts from the current membership. A change beyond the server lines
 reloaded through the master socket, at most once per --reload-interval; a
 config HAProxy rejects is logged and the running one kept.
 
-The spec file is read again every 2 s: a changed spec that loads replaces the
-old one (its HAProxy sockets excepted); one that does not is logged and the old
-one kept.
+The spec file is read again every 2 s, and at once on SIGHUP (systemctl
+reload), which also compares the proxy with the desired state: a changed spec
+that loads replaces the old one (its HAProxy sockets excepted); one that does
+not is logged and the old one kept.
+
+Under systemd (Type=notify, $NOTIFY_SOCKET set) the agent reports READY=1
+after its first complete sync and STOPPING=1 when it shuts down.
 
 Snapshots are debounced: the agent applies once discovery is quiet for
 --min-quiet, and at the latest --max-quiet after the first change. Logs go to
@@ -87,7 +91,7 @@ WebSockets until they close or nginx.worker_shutdown_timeout passes.`,
 			return agentRun(opts)
 		},
 	}
-	cmd.Flags().StringVarP(&opts.SpecPath, "config", "c", defaultSpecPath, "path of the wsctl spec")
+	cmd.Flags().StringVarP(&opts.SpecPath, "config", "c", "", "path of the wsctl spec "+specDefaultHelp)
 	cmd.Flags().StringVar(&opts.HAProxyConfig, "haproxy-config", "", "drive HAProxy; the config file it runs with (kept up to date)")
 	cmd.Flags().StringVar(&opts.NginxConfig, "nginx-config", "", "drive nginx; the config file it runs with (kept up to date)")
 	cmd.Flags().StringVar(&opts.Listen, "listen", "127.0.0.1:9180", "serve /metrics and /healthz here (\"\" disables)")
@@ -99,7 +103,7 @@ WebSockets until they close or nginx.worker_shutdown_timeout passes.`,
 }
 
 func agentRun(opts *AgentOptions) error {
-	s, err := spec.Load(opts.SpecPath)
+	s, specPath, err := loadSpecPath(opts.IO, opts.SpecPath)
 	if err != nil {
 		return err
 	}
@@ -112,10 +116,22 @@ func agentRun(opts *AgentOptions) error {
 	if opts.NginxConfig != "" {
 		target, file = model.TargetNginx, opts.NginxConfig
 	}
+	// SIGHUP re-reads the spec instead of killing the process.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	reread := make(chan struct{}, 1)
+	notify := func(state string) {
+		if err := sdnotify.Notify(opts.IO.getenv("NOTIFY_SOCKET"), state); err != nil {
+			log.Error("notify systemd", "err", err)
+		}
+	}
 	a, err := agent.New(agent.Config{
 		Spec:           s,
 		Target:         target,
-		SpecFile:       opts.SpecPath,
+		SpecFile:       specPath,
+		Reread:         reread,
+		Ready:          func() { notify(sdnotify.Ready) },
 		ConfigFile:     file,
 		MinQuiet:       opts.MinQuiet,
 		MaxQuiet:       opts.MaxQuiet,
@@ -147,7 +163,22 @@ func agentRun(opts *AgentOptions) error {
 			}
 		})
 	}
+	wg.Go(func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				log.Info("SIGHUP: reading the spec again")
+				select {
+				case reread <- struct{}{}:
+				default: // a re-read is already pending
+				}
+			}
+		}
+	})
 	err = a.Run(ctx)
+	notify(sdnotify.Stopping)
 	cancel()
 	wg.Wait()
 	if err != nil {

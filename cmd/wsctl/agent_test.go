@@ -22,7 +22,7 @@ func TestAgentFlags(t *testing.T) {
 		{
 			name: "defaults",
 			args: []string{"--haproxy-config", "/etc/haproxy/haproxy.cfg"},
-			want: AgentOptions{SpecPath: "wsctl.yaml", HAProxyConfig: "/etc/haproxy/haproxy.cfg", Listen: "127.0.0.1:9180",
+			want: AgentOptions{HAProxyConfig: "/etc/haproxy/haproxy.cfg", Listen: "127.0.0.1:9180",
 				MinQuiet: 100 * time.Millisecond, MaxQuiet: time.Second, ReloadInterval: 5 * time.Second},
 		},
 		{
@@ -33,7 +33,7 @@ func TestAgentFlags(t *testing.T) {
 		{
 			name: "nginx",
 			args: []string{"--nginx-config", "/etc/nginx/nginx.conf"},
-			want: AgentOptions{SpecPath: "wsctl.yaml", NginxConfig: "/etc/nginx/nginx.conf", Listen: "127.0.0.1:9180",
+			want: AgentOptions{NginxConfig: "/etc/nginx/nginx.conf", Listen: "127.0.0.1:9180",
 				MinQuiet: 100 * time.Millisecond, MaxQuiet: time.Second, ReloadInterval: 5 * time.Second},
 		},
 		{name: "no proxy config", args: []string{"-c", "s.yaml"}, wantErr: "exactly one of --haproxy-config and --nginx-config is required"},

@@ -67,7 +67,7 @@ binary missing).`,
 }
 
 func checkRun(opts *CheckOptions) error {
-	g, err := opts.Gen.generate(opts.IO.ErrOut)
+	g, err := opts.Gen.generate(opts.IO)
 	if err != nil {
 		return err
 	}
@@ -100,7 +100,7 @@ func checkRun(opts *CheckOptions) error {
 	// The rendered output must also pass wsctl's own WebSocket lint: a user
 	// template can drop what the embedded ones get right.
 	findings, err := lint.Lint("generated "+target+" config", g.Config, lint.Options{
-		Target: target, Heartbeat: g.Spec.Heartbeat.D(), Connections: g.Spec.Connections,
+		Target: target, Heartbeat: g.Spec.Heartbeat.D(), Connections: g.Spec.Connections, Host: true,
 	})
 	if err != nil {
 		return err

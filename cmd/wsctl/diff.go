@@ -47,7 +47,7 @@ func diffRun(opts *DiffOptions) error {
 	if err != nil {
 		return fmt.Errorf("diff: %w", err)
 	}
-	g, err := opts.Gen.generate(opts.IO.ErrOut)
+	g, err := opts.Gen.generate(opts.IO)
 	if err != nil {
 		return err
 	}

@@ -76,8 +76,8 @@ stops with exit 2 and a message saying what to do, never "drained".
 
 Exit status: 0 drained on every socket, 3 timed out with sessions left (the
 server stays in DRAIN, or MAINT once closing began), 2 error or refused.
-Progress is shown on a terminal; otherwise the command is quiet unless it
-fails.
+Progress is shown on a terminal only (stderr); the result is one line per
+socket, terminal or not: on stdout when drained, on stderr otherwise.
 
 With -o json a summary is printed once the drain has begun:
 
@@ -155,7 +155,7 @@ func drainRun(opts *DrainOptions) error {
 	if err := checkNotLast(ctx, targets, opts.Force); err != nil {
 		return err
 	}
-	if err := opts.Socket.recordIntent(ctx, found, runtime.Drain); err != nil {
+	if err := opts.Socket.recordIntent(ctx, opts.IO, found, runtime.Drain); err != nil {
 		return err
 	}
 	human := opts.Output != "json"
@@ -169,7 +169,7 @@ func drainRun(opts *DrainOptions) error {
 	}
 	for _, r := range res.Reports {
 		if r.Admin == runtime.Maint {
-			if err := opts.Socket.recordIntent(context.Background(), found, runtime.Maint); err != nil {
+			if err := opts.Socket.recordIntent(context.Background(), opts.IO, found, runtime.Maint); err != nil {
 				return err
 			}
 			break
@@ -198,8 +198,9 @@ func drainRun(opts *DrainOptions) error {
 	return fmt.Errorf("drain %s: %w", opts.Server, res.Err())
 }
 
-// writeDrainText reports the end of a drain for a human: a line per socket
-// on a terminal, and on failure or timeout always.
+// writeDrainText reports the end of a drain, a line per socket, terminal or
+// not: a pipeline's log shows what happened. Success goes to stdout,
+// timeouts and failures to stderr.
 func writeDrainText(ios *IOStreams, res drain.Result) {
 	n := len(res.Reports)
 	for _, r := range res.Reports {
@@ -207,10 +208,8 @@ func writeDrainText(ios *IOStreams, res drain.Result) {
 		name := ref + socketLabel(n, r.Target)
 		switch r.Outcome {
 		case drain.Drained:
-			if ios.IsTTY {
-				fmt.Fprintf(ios.Out, "%s drained in %s (%d sessions at the start, %d closed by wsctl); now %s, `wsctl ready %s` brings it back\n",
-					name, r.Elapsed.Round(100*time.Millisecond), r.Before, r.Closed, r.Admin, ref)
-			}
+			fmt.Fprintf(ios.Out, "%s drained in %s (%d sessions at the start, %d closed by wsctl); now %s, `wsctl ready %s` brings it back\n",
+				name, r.Elapsed.Round(100*time.Millisecond), r.Before, r.Closed, r.Admin, ref)
 		case drain.TimedOut:
 			fmt.Fprintf(ios.ErrOut, "wsctl: %s: timed out with %d sessions left; the server stays %s\n", name, r.Left, r.Admin)
 		default:

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"time"
@@ -16,18 +18,16 @@ import (
 	"github.com/wsctl/wsctl/spec"
 )
 
-// defaultSpecPath is where commands look for the spec without -c.
-const defaultSpecPath = "wsctl.yaml"
-
 // GenerateOptions are the flags shared by the commands that render a config.
 type GenerateOptions struct {
+	// SpecPath is -c; "" looks for the spec (loadSpec).
 	SpecPath string
 	Target   string // "" means the spec's proxy
 	Template string // "" means the spec's template, else the embedded one
 }
 
 func (g *GenerateOptions) addFlags(cmd *cobra.Command) {
-	cmd.Flags().StringVarP(&g.SpecPath, "config", "c", defaultSpecPath, "path of the wsctl spec")
+	cmd.Flags().StringVarP(&g.SpecPath, "config", "c", "", "path of the wsctl spec "+specDefaultHelp)
 	cmd.Flags().StringVar(&g.Target, "target", "", "proxy to render for: haproxy or nginx (default: the spec's proxy)")
 	cmd.Flags().StringVar(&g.Template, "template", "", "render with this template file instead of the embedded one")
 	_ = cmd.RegisterFlagCompletionFunc("target", cobra.FixedCompletions([]string{"haproxy", "nginx"}, cobra.ShellCompDirectiveNoFileComp))
@@ -42,13 +42,16 @@ type generated struct {
 
 // generate runs the data flow: spec → discovery → render. Warnings about
 // discovered instances left out (an address that is not an IP, a bad port)
-// go to warn: the config is rendered from the others.
-func (g *GenerateOptions) generate(warn io.Writer) (*generated, error) {
-	s, err := spec.Load(g.SpecPath)
+// go to io.ErrOut: the config is rendered from the others.
+func (g *GenerateOptions) generate(io *IOStreams) (*generated, error) {
+	s, err := loadSpec(io, g.SpecPath)
+	if errors.Is(err, spec.ErrNotFound) {
+		return nil, fmt.Errorf("%w; give it with -c FILE", err)
+	}
 	if err != nil {
 		return nil, err
 	}
-	snap, err := snapshot(s, warnLogger(warn))
+	snap, err := snapshot(s, warnLogger(io.ErrOut))
 	if err != nil {
 		return nil, err
 	}

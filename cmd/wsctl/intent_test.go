@@ -9,8 +9,9 @@ import (
 	"github.com/wsctl/wsctl/runtime"
 )
 
-// TestRecordIntent proves drain/maint/ready with -c keep the operator's
-// intent in the file beside the spec's admin socket, and nothing without -c.
+// TestRecordIntent proves drain/maint/ready with a spec (-c, or found) keep
+// the operator's intent in the file beside the spec's admin socket, and
+// nothing without one.
 func TestRecordIntent(t *testing.T) {
 	dir := t.TempDir()
 	specPath := writeFile(t, filepath.Join(dir, "wsctl.yaml"), `listeners: [{name: f, bind: '127.0.0.1:1', default_backend: ws}]
@@ -28,17 +29,24 @@ haproxy: {admin_socket: `+dir+`/admin.sock}
 		return all[runtime.Ref{Backend: "ws", Server: "backend2"}].State
 	}
 
+	noEnv := func(string) string { return "" }
 	none := &SocketOptions{}
-	if err := none.recordIntent(ctx, found, runtime.Drain); err != nil || state() != "" {
-		t.Fatalf("without -c: err %v, state %q", err, state())
+	if err := none.recordIntent(ctx, &IOStreams{Getenv: noEnv}, found, runtime.Drain); err != nil || state() != "" {
+		t.Fatalf("without a spec: err %v, state %q", err, state())
 	}
-	opts := &SocketOptions{SpecPath: specPath}
-	for _, want := range []runtime.AdminState{runtime.Drain, runtime.Maint, ""} {
-		if err := opts.recordIntent(ctx, found, want); err != nil {
-			t.Fatal(err)
-		}
-		if got := state(); got != want {
-			t.Errorf("after recording %q: %q", want, got)
+	given := &IOStreams{Getenv: noEnv}
+	searched := &IOStreams{Getenv: noEnv, SpecSearch: []string{filepath.Join(dir, "absent.yaml"), specPath}}
+	for _, c := range []struct {
+		opts *SocketOptions
+		io   *IOStreams
+	}{{&SocketOptions{SpecPath: specPath}, given}, {&SocketOptions{}, searched}} {
+		for _, want := range []runtime.AdminState{runtime.Drain, runtime.Maint, ""} {
+			if err := c.opts.recordIntent(ctx, c.io, found, want); err != nil {
+				t.Fatal(err)
+			}
+			if got := state(); got != want {
+				t.Errorf("-c %q: after recording %q: %q", c.opts.SpecPath, want, got)
+			}
 		}
 	}
 }

@@ -3,6 +3,8 @@ package main
 import (
 	"io"
 	"os"
+
+	"github.com/wsctl/wsctl/spec"
 )
 
 // IOStreams is where a command reads and writes. Commands never touch
@@ -16,11 +18,15 @@ type IOStreams struct {
 	IsTTY bool
 	// Getenv reads the environment; nil means os.Getenv.
 	Getenv func(string) string
+	// SpecSearch is where a spec is looked for without -c or
+	// $WSCTL_CONFIG (spec.SearchPaths for the process; nil looks nowhere,
+	// so tests do not pick up the machine's spec).
+	SpecSearch []string
 }
 
 // SystemIO returns the process's standard streams.
 func SystemIO() *IOStreams {
-	return &IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr, IsTTY: isTerminal(os.Stdout), Getenv: os.Getenv}
+	return &IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr, IsTTY: isTerminal(os.Stdout), Getenv: os.Getenv, SpecSearch: spec.SearchPaths}
 }
 
 func (s *IOStreams) getenv(key string) string {

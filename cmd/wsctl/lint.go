@@ -35,6 +35,12 @@ kept alive by reloads, connection limits the host can't carry. Each finding
 has a stable rule id, a severity (error, warning, info), file:line, what
 happens to WebSocket users, and the fix. The rules are listed in lint/README.md.
 
+What lint is not told it assumes: 10,000 WebSockets without --connections,
+and, without --host, a proxy host with this machine's open-file limit and
+CPU count (in CI, not the load balancer). A finding that rests on an
+assumption is info and says so; state the numbers (--connections,
+--fd-limit, --cpus) or lint on the proxy's host with --host to make it count.
+
 The target is detected from the content unless --target is given. nginx
 includes are followed relative to the file's directory. FILE "-" reads
 standard input (includes are then not followed).
@@ -48,8 +54,8 @@ Exit 0 no error finding, 1 an error finding (or a warning with --strict),
 2 a file can't be read, isn't a config of either kind, or doesn't parse. Only
 regular files of up to 16 MiB are read (each include too): a device, FIFO or
 directory is an error.`,
-		Example: `  # Lint a hand-written HAProxy config for a 25s heartbeat
-  wsctl lint /etc/haproxy/haproxy.cfg --heartbeat 25s
+		Example: `  # Lint a hand-written HAProxy config for a 25s heartbeat, on its host
+  wsctl lint /etc/haproxy/haproxy.cfg --heartbeat 25s --host
 
   # Lint nginx with its includes, sized for 50,000 WebSockets, failing on warnings
   wsctl lint /etc/nginx/nginx.conf --connections 50000 --strict
@@ -71,9 +77,10 @@ directory is an error.`,
 	f := cmd.Flags()
 	f.StringVar(&opts.Lint.Target, "target", "", "haproxy or nginx (default: detected from the content)")
 	f.DurationVar(&opts.Lint.Heartbeat, "heartbeat", lint.DefaultHeartbeat, "longest silence on a healthy WebSocket (the ping interval); idle timeouts must exceed it")
-	f.IntVar(&opts.Lint.Connections, "connections", lint.DefaultConnections, "concurrent WebSockets the proxy must carry")
-	f.IntVar(&opts.Lint.FDLimit, "fd-limit", 0, "open-file hard limit of the proxy's host (default: this process's)")
-	f.IntVar(&opts.Lint.CPUs, "cpus", 0, "CPU count of the proxy's host, for worker_processes auto (default: this machine's)")
+	f.IntVar(&opts.Lint.Connections, "connections", 0, fmt.Sprintf("concurrent WebSockets the proxy must carry (default: %d assumed, and what falls short of it is info)", lint.DefaultConnections))
+	f.IntVar(&opts.Lint.FDLimit, "fd-limit", 0, "open-file hard limit of the proxy's host (default: this machine's, assumed unless --host)")
+	f.IntVar(&opts.Lint.CPUs, "cpus", 0, "CPU count of the proxy's host, for worker_processes auto (default: this machine's, assumed unless --host)")
+	f.BoolVar(&opts.Lint.Host, "host", false, "this machine is the proxy's host: judge against its open-file limit and CPU count")
 	f.BoolVar(&opts.Strict, "strict", false, "fail on warnings too")
 	f.StringVarP(&opts.Output, "output", "o", "text", "output format: text or json")
 	_ = cmd.RegisterFlagCompletionFunc("target", cobra.FixedCompletions([]string{lint.TargetHAProxy, lint.TargetNginx}, cobra.ShellCompDirectiveNoFileComp))

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/wsctl/wsctl/internal/inputfile"
+	"github.com/wsctl/wsctl/internal/lbtest"
 	"github.com/wsctl/wsctl/lint"
 )
 
@@ -40,11 +41,11 @@ func TestNewCmdLintFlags(t *testing.T) {
 	io, _, _ := testIO()
 	var got *LintOptions
 	cmd := NewCmdLint(io, func(o *LintOptions) error { got = o; return nil })
-	cmd.SetArgs([]string{"a.cfg", "b.conf", "--target", "nginx", "--heartbeat", "45s", "--connections", "500", "--fd-limit", "4096", "--cpus", "8", "--strict", "-o", "json"})
+	cmd.SetArgs([]string{"a.cfg", "b.conf", "--target", "nginx", "--heartbeat", "45s", "--connections", "500", "--fd-limit", "4096", "--cpus", "8", "--host", "--strict", "-o", "json"})
 	if err := cmd.Execute(); err != nil {
 		t.Fatal(err)
 	}
-	want := lint.Options{Target: "nginx", Heartbeat: 45 * time.Second, Connections: 500, FDLimit: 4096, CPUs: 8}
+	want := lint.Options{Target: "nginx", Heartbeat: 45 * time.Second, Connections: 500, FDLimit: 4096, CPUs: 8, Host: true}
 	if got.Lint != want || !got.Strict || got.Output != "json" || strings.Join(got.Files, ",") != "a.cfg,b.conf" {
 		t.Errorf("parsed %+v, want files a.cfg,b.conf, %+v, strict, json", got, want)
 	}
@@ -54,7 +55,7 @@ func TestNewCmdLintFlags(t *testing.T) {
 	if err := cmd.Execute(); err != nil {
 		t.Fatal(err)
 	}
-	if got.Lint.Heartbeat != 30*time.Second || got.Lint.Connections != 10000 || got.Output != "text" || got.Strict {
+	if got.Lint.Heartbeat != 30*time.Second || got.Lint.Connections != 0 || got.Lint.Host || got.Output != "text" || got.Strict {
 		t.Errorf("defaults: got %+v", got)
 	}
 
@@ -157,5 +158,30 @@ func TestLintRunUnknownFormat(t *testing.T) {
 	err := lintRun(&LintOptions{IO: io, Files: []string{path}, Output: "text"})
 	if !errors.Is(err, lint.ErrUnknownFormat) || exitCode(err) != exitError {
 		t.Errorf("got %v (exit %d), want ErrUnknownFormat, exit 2", err, exitCode(err))
+	}
+}
+
+// TestLintAssumesNothingFails lints a correctly sized hand-written nginx
+// config (worker_connections 8192, two upstream servers, every WebSocket
+// header and timeout right) as CI would: without --connections the
+// capacity finding rests on an assumption, so it is info and passes; stated,
+// it counts.
+func TestLintAssumesNothingFails(t *testing.T) {
+	conf := filepath.Join(lbtest.ModuleRoot(t), "testdata", "lint", "nginx", "hand-sized.conf")
+	for _, tc := range []struct {
+		args     []string
+		wantCode int
+		wantOut  string
+	}{
+		{[]string{"--cpus", "1"}, exitOK, "info nginx/worker-connections"},
+		{[]string{"--cpus", "2"}, exitOK, "this assumes 10,000 WebSockets, the default: state the real number with --connections\n"},
+		{[]string{"--connections", "4000", "--cpus", "1"}, exitOK, ""},
+		{[]string{"--connections", "10000", "--cpus", "1"}, exitFindings, "error nginx/worker-connections"},
+	} {
+		io, out, errOut := testIO()
+		code := Main(append([]string{"lint", conf}, tc.args...), io)
+		if code != tc.wantCode || !strings.Contains(out.String(), tc.wantOut) || tc.wantOut == "" && out.Len() != 0 {
+			t.Errorf("lint %v: exit %d, stdout %q, stderr %q; want %d and %q", tc.args, code, out, errOut, tc.wantCode, tc.wantOut)
+		}
 	}
 }

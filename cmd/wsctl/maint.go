@@ -38,7 +38,10 @@ in MAINT), or pass --force. "wsctl ready SERVER" brings it back.
 
 Like drain, it also refuses when no other server of the backend can take new
 clients on some socket (READY, UP or STARTING, weight above 0): the frontend
-would answer 503. --force overrides this too.`,
+would answer 503. --force overrides this too.
+
+On success one line on stdout says so, terminal or not (on stderr, as a
+warning, when sessions were left open with --force).`,
 		Example: `  # An idle server
   wsctl maint backend2
 
@@ -80,7 +83,7 @@ func maintRun(opts *MaintOptions) error {
 		return fmt.Errorf("%s has %d live sessions (%s): drain it first with `wsctl drain %s`, or use --force",
 			name, total, strings.Join(live, ", "), opts.Server)
 	}
-	if err := opts.Socket.recordIntent(ctx, found, runtime.Maint); err != nil {
+	if err := opts.Socket.recordIntent(ctx, opts.IO, found, runtime.Maint); err != nil {
 		return err
 	}
 	// A session may arrive between the count and the change; MAINT does
@@ -92,9 +95,10 @@ func maintRun(opts *MaintOptions) error {
 	if err != nil {
 		return err
 	}
+	// One line, terminal or not, so a pipeline log shows it.
 	if total > 0 {
 		fmt.Fprintf(opts.IO.ErrOut, "wsctl: %s is MAINT with %d sessions still open; MAINT does not close them\n", name, total)
-	} else if opts.IO.IsTTY {
+	} else {
 		fmt.Fprintf(opts.IO.Out, "%s is MAINT%s\n", name, onSockets(len(clients)))
 	}
 	return nil

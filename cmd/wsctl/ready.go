@@ -42,7 +42,8 @@ ramps up, so it is not stampeded by every client looking for a server.
 With --wait-healthy D the command then waits until HAProxy's health check
 reports the server up on every socket. Exit status: 0 ready (and healthy when
 asked), 3 not healthy within D (the server stays READY; HAProxy sends it
-traffic as soon as its check passes), 2 error.`,
+traffic as soon as its check passes), 2 error. On success one line on stdout
+says so, terminal or not.`,
 		Example: `  # After the deploy: back into rotation
   wsctl ready backend2
 
@@ -71,7 +72,7 @@ func readyRun(opts *ReadyOptions) error {
 	if err != nil {
 		return err
 	}
-	if err := opts.Socket.recordIntent(ctx, found, ""); err != nil {
+	if err := opts.Socket.recordIntent(ctx, opts.IO, found, ""); err != nil {
 		return err
 	}
 	_, err = eachSocket(ctx, clients, func(ctx context.Context, c *runtime.Client) (struct{}, error) {
@@ -82,10 +83,9 @@ func readyRun(opts *ReadyOptions) error {
 		return err
 	}
 	name := found[0].Server.Ref().String()
+	// One line on success, terminal or not, so a pipeline log shows it.
 	if opts.WaitHealthy == 0 {
-		if opts.IO.IsTTY {
-			fmt.Fprintf(opts.IO.Out, "%s is READY%s\n", name, onSockets(len(clients)))
-		}
+		fmt.Fprintf(opts.IO.Out, "%s is READY%s\n", name, onSockets(len(clients)))
 		return nil
 	}
 
@@ -98,9 +98,7 @@ func readyRun(opts *ReadyOptions) error {
 		fmt.Fprintf(opts.IO.ErrOut, "wsctl: %s is READY but not healthy after %s: %s\n", name, opts.WaitHealthy, strings.Join(sick, "; "))
 		return errTimedOut
 	}
-	if opts.IO.IsTTY {
-		fmt.Fprintf(opts.IO.Out, "%s is READY and healthy%s after %s\n", name, onSockets(len(clients)), time.Since(start).Round(100*time.Millisecond))
-	}
+	fmt.Fprintf(opts.IO.Out, "%s is READY and healthy%s after %s\n", name, onSockets(len(clients)), time.Since(start).Round(100*time.Millisecond))
 	return nil
 }
 

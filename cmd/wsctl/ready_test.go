@@ -22,7 +22,8 @@ func TestReadyBringsTrafficBack(t *testing.T) {
 		t.Fatalf("clients on the drained s2: %v", on)
 	}
 
-	r := execute(t, readyCmd, true, nil, "ws/s2", "--socket", f.lb.AdminSocket, "--wait-healthy", "5s")
+	// Off a terminal: the one line of the result is in a pipeline's log.
+	r := execute(t, readyCmd, false, nil, "ws/s2", "--socket", f.lb.AdminSocket, "--wait-healthy", "5s")
 	if r.code != 0 || !strings.Contains(r.out, "ws/s2 is READY and healthy after") {
 		t.Fatalf("ready: exit %d, stdout %q, stderr %q", r.code, r.out, r.errOut)
 	}
@@ -34,6 +35,19 @@ func TestReadyBringsTrafficBack(t *testing.T) {
 	after := runtimetest.StartFleet(t, f.lb.URL(), 4, false)
 	if on := after.Connected(); on["s2"] != 4 {
 		t.Errorf("new clients after ready = %v, want 4 on s2", on)
+	}
+}
+
+// TestReadySaysSo readies a server in MAINT without waiting: one line off a
+// terminal.
+func TestReadySaysSo(t *testing.T) {
+	f := startFixture(t, nil)
+	if err := f.c.SetState(context.Background(), "ws", "s2", runtime.Maint); err != nil {
+		t.Fatal(err)
+	}
+	r := execute(t, readyCmd, false, nil, "ws/s2", "--socket", f.lb.AdminSocket)
+	if r.code != 0 || r.out != "ws/s2 is READY\n" || r.errOut != "" {
+		t.Errorf("exit %d, stdout %q, stderr %q; want 0 and one line", r.code, r.out, r.errOut)
 	}
 }
 

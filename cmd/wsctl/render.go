@@ -49,7 +49,7 @@ socket or directory). render does not validate: use wsctl check for that.`,
 }
 
 func renderRun(opts *RenderOptions) error {
-	g, err := opts.Gen.generate(opts.IO.ErrOut)
+	g, err := opts.Gen.generate(opts.IO)
 	if err != nil {
 		return err
 	}

@@ -4,9 +4,12 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"github.com/wsctl/wsctl/internal/buildinfo"
 )
 
-// version is set at build time with -ldflags "-X main.version=…".
+// version is set at build time with -ldflags "-X main.version=…"; without
+// it the module version of `go install …@version` is reported.
 var version = "dev"
 
 // NewCmdRoot builds the command tree. Each subcommand lives in its own file
@@ -22,7 +25,7 @@ runtime API so deploys drain WebSockets instead of dropping them.
 Exit codes: 0 ok/identical, 1 differs or findings, 2 error, 3 drain timed out.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		Version:       version,
+		Version:       buildinfo.Read(version).Version,
 	}
 	root.SetIn(io.In)
 	root.SetOut(io.Out)
@@ -38,6 +41,7 @@ Exit codes: 0 ok/identical, 1 differs or findings, 2 error, 3 drain timed out.`,
 		NewCmdMaint(io, nil),
 		NewCmdAgent(io, nil),
 		NewCmdVersion(io),
+		NewCmdGenDocs(io),
 	)
 	return root
 }
@@ -54,15 +58,18 @@ func Main(args []string, io *IOStreams) int {
 	return code
 }
 
-// NewCmdVersion prints the version.
+// NewCmdVersion prints the version, commit and Go version.
 func NewCmdVersion(io *IOStreams) *cobra.Command {
 	return &cobra.Command{
-		Use:     "version",
-		Short:   "Print the wsctl version",
+		Use:   "version",
+		Short: "Print the wsctl version, commit and Go version",
+		Long: `Print the version (set at release build time, else the module version a
+go install recorded, else "dev"), the commit the binary was built from
+("(modified)" when the work tree had changes) and the Go toolchain.`,
 		Example: "  wsctl version",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, err := fmt.Fprintf(io.Out, "wsctl %s\n", version)
+			_, err := fmt.Fprint(io.Out, buildinfo.Read(version))
 			return err
 		},
 	}

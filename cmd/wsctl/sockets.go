@@ -24,21 +24,37 @@ type SocketOptions struct {
 	// Sockets come from --socket, repeated (not split on commas: a path
 	// may hold one).
 	Sockets []string
-	// SpecPath is -c: the spec whose haproxy.admin_socket to use.
+	// SpecPath is -c: the spec whose haproxy.admin_socket to use and where
+	// intents are kept; "" looks for one (loadSpec).
 	SpecPath string
 	// Timeout bounds every single socket operation.
 	Timeout time.Duration
+
+	// noSpec is set by paths when no spec was found and HAProxy's default
+	// socket is used: it explains a failure to reach it.
+	noSpec error
 }
 
 func (s *SocketOptions) addFlags(cmd *cobra.Command) {
 	cmd.Flags().StringArrayVar(&s.Sockets, "socket", nil,
 		"HAProxy admin socket `path` (repeat for several HAProxy processes; default: $"+socketEnv+", the spec's, or "+spec.DefaultAdminSocket+")")
-	cmd.Flags().StringVarP(&s.SpecPath, "config", "c", "", "take the admin socket from this wsctl spec")
+	cmd.Flags().StringVarP(&s.SpecPath, "config", "c", "", "wsctl spec: its admin socket, and where its agent sees drains "+specDefaultHelp)
 	cmd.Flags().DurationVar(&s.Timeout, "socket-timeout", runtime.DefaultTimeout, "limit for each runtime API call")
 }
 
+// spec returns the spec given with -c or found; nil when none was given
+// and none found.
+func (s *SocketOptions) spec(io *IOStreams) (*spec.Spec, error) {
+	sp, err := loadSpec(io, s.SpecPath)
+	if errors.Is(err, spec.ErrNotFound) {
+		return nil, nil
+	}
+	return sp, err
+}
+
 // paths returns the sockets to use, first found: --socket, $WSCTL_SOCKET,
-// the spec given with -c, HAProxy's Debian default. Duplicates are dropped.
+// the spec's (-c or found), HAProxy's Debian default. Duplicates are
+// dropped.
 func (s *SocketOptions) paths(io *IOStreams) ([]string, error) {
 	var list []string
 	switch env := io.getenv(socketEnv); {
@@ -46,14 +62,17 @@ func (s *SocketOptions) paths(io *IOStreams) ([]string, error) {
 		list = s.Sockets
 	case env != "":
 		list = strings.FieldsFunc(env, func(r rune) bool { return r == ',' || r == ':' })
-	case s.SpecPath != "":
-		sp, err := spec.Load(s.SpecPath)
-		if err != nil {
-			return nil, err
-		}
-		list = []string{sp.HAProxy.AdminSocket}
 	default:
-		list = []string{spec.DefaultAdminSocket}
+		sp, err := loadSpec(io, s.SpecPath)
+		switch {
+		case errors.Is(err, spec.ErrNotFound):
+			s.noSpec = err
+			list = []string{spec.DefaultAdminSocket}
+		case err != nil:
+			return nil, err
+		default:
+			list = []string{sp.HAProxy.AdminSocket}
+		}
 	}
 	seen := map[string]bool{}
 	var out []string
@@ -69,6 +88,16 @@ func (s *SocketOptions) paths(io *IOStreams) ([]string, error) {
 		return nil, errors.New("no admin socket given")
 	}
 	return out, nil
+}
+
+// explain adds to err, a failure to reach the sockets, that HAProxy's
+// default socket was used because no spec was found. Said only on failure:
+// a default that works needs no comment.
+func (s *SocketOptions) explain(err error) error {
+	if err == nil || s.noSpec == nil {
+		return err
+	}
+	return fmt.Errorf("%w; %v, so wsctl used HAProxy's default socket: give the spec with -c FILE or the socket with --socket PATH", err, s.noSpec)
 }
 
 // connect dials every socket concurrently. It fails if any socket fails, so
@@ -90,7 +119,7 @@ func (s *SocketOptions) connect(ctx context.Context, io *IOStreams) ([]*runtime.
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		return nil, err
+		return nil, s.explain(err)
 	}
 	return clients, nil
 }
@@ -159,14 +188,11 @@ func (o *SocketOptions) find(ctx context.Context, io *IOStreams, arg string) ([]
 }
 
 // recordIntent keeps an operator's DRAIN or MAINT (or, with state "", forgets
-// it) where the agent sees it, when the command was given a spec (-c): the
-// agent then never sets the server ready again. Without -c nothing is kept.
-func (o *SocketOptions) recordIntent(ctx context.Context, found []located, state runtime.AdminState) error {
-	if o.SpecPath == "" {
-		return nil
-	}
-	sp, err := spec.Load(o.SpecPath)
-	if err != nil {
+// it) where the agent sees it, when there is a spec (-c or found): the
+// agent then never sets the server ready again. Without one nothing is kept.
+func (o *SocketOptions) recordIntent(ctx context.Context, io *IOStreams, found []located, state runtime.AdminState) error {
+	sp, err := o.spec(io)
+	if sp == nil {
 		return err
 	}
 	store, err := intent.Open(sp)

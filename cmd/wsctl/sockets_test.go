@@ -35,12 +35,18 @@ type result struct {
 }
 
 // execute runs the command as Main does (same exit code mapping and error
-// line), with env as the whole environment.
+// line), with env as the whole environment and no spec to find.
 func execute(t *testing.T, newCmd runtimeCmd, tty bool, env map[string]string, args ...string) result {
+	t.Helper()
+	return executeFinding(t, newCmd, tty, nil, env, args...)
+}
+
+// executeFinding is execute with the spec looked for in search.
+func executeFinding(t *testing.T, newCmd runtimeCmd, tty bool, search []string, env map[string]string, args ...string) result {
 	t.Helper()
 	var out, errOut bytes.Buffer
 	io := &IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut, IsTTY: tty,
-		Getenv: func(k string) string { return env[k] }}
+		Getenv: func(k string) string { return env[k] }, SpecSearch: search}
 	cmd := newCmd(io)
 	cmd.SetArgs(args)
 	cmd.SetOut(&out)
@@ -191,6 +197,41 @@ func TestSocketFromEnvAndSpec(t *testing.T) {
 	if r.code != 0 || strings.Count(r.out, "\n") != 3 {
 		t.Errorf("status -c: exit %d, stdout %q, stderr %q", r.code, r.out, r.errOut)
 	}
+	// Without -c: the spec $WSCTL_CONFIG names, or the first found.
+	absent := filepath.Join(t.TempDir(), "wsctl.yaml")
+	r = executeFinding(t, statusCmd, false, []string{absent}, map[string]string{"WSCTL_CONFIG": specPath}, "-b", "ws")
+	if r.code != 0 || strings.Count(r.out, "\n") != 3 {
+		t.Errorf("status with $WSCTL_CONFIG: exit %d, stdout %q, stderr %q", r.code, r.out, r.errOut)
+	}
+	r = executeFinding(t, statusCmd, false, []string{absent, specPath}, nil, "-b", "ws")
+	if r.code != 0 || strings.Count(r.out, "\n") != 3 {
+		t.Errorf("status with the spec found: exit %d, stdout %q, stderr %q", r.code, r.out, r.errOut)
+	}
+}
+
+// TestDefaultSocketExplained: with no spec found the default socket is
+// used, and only its failure says why it was chosen.
+func TestDefaultSocketExplained(t *testing.T) {
+	absent := filepath.Join(t.TempDir(), "wsctl.yaml")
+	io := &IOStreams{Getenv: func(string) string { return "" }, SpecSearch: []string{absent}}
+	opts := &SocketOptions{}
+	paths, err := opts.paths(io)
+	if err != nil || !cmp.Equal(paths, []string{spec.DefaultAdminSocket}) {
+		t.Fatalf("paths = %v, %v; want the default", paths, err)
+	}
+	if opts.explain(nil) != nil {
+		t.Error("a success is explained")
+	}
+	got := opts.explain(runtime.ErrNoSocket).Error()
+	want := "no HAProxy socket; spec: no spec found: looked at $WSCTL_CONFIG (unset), " + absent +
+		", so wsctl used HAProxy's default socket: give the spec with -c FILE or the socket with --socket PATH"
+	if got != want {
+		t.Errorf("explained:\n%s\nwant:\n%s", got, want)
+	}
+	given := &SocketOptions{Sockets: []string{"/x.sock"}}
+	if _, err := given.paths(io); err != nil || given.explain(runtime.ErrNoSocket) != runtime.ErrNoSocket {
+		t.Errorf("--socket given: the failure is explained as a default")
+	}
 }
 
 // TestSocketNamesAreCheckedFirst tries to smuggle a second command through each
@@ -233,7 +274,7 @@ func TestSocketUnknownAndAmbiguousNames(t *testing.T) {
 	}{
 		{"unknown", "nope", `unknown server "nope"; known servers: other/s2, ws/s1, ws/s2`},
 		{"unknown in backend", "ws/nope", `unknown server "ws/nope"; known servers: ws/s1, ws/s2`},
-		{"unknown backend", "nope/s1", `unknown backend "nope"`},
+		{"unknown backend", "nope/s1", `unknown backend "nope"; known backends: other, ws`},
 		{"ambiguous", "s2", `server name "s2" is ambiguous; use one of: other/s2, ws/s2`},
 	}
 	for _, tt := range tests {

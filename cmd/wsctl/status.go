@@ -148,7 +148,7 @@ func statusRun(opts *StatusOptions) error {
 			return err
 		}
 	}
-	return errors.Join(errs...)
+	return opts.Socket.explain(errors.Join(errs...))
 }
 
 func writeStatus(opts *StatusOptions, rows []statusJSON, several bool) error {

@@ -1,0 +1,92 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/wsctl/wsctl/internal/lbtest"
+	"github.com/wsctl/wsctl/runtime"
+)
+
+// TestAgentUnderSystemd runs the wsctl binary as the packaged unit does
+// (Type=notify, reload by SIGHUP): READY=1 after the first sync, SIGHUP
+// re-reads the spec instead of killing the agent, SIGTERM ends it cleanly
+// with STOPPING=1 first.
+func TestAgentUnderSystemd(t *testing.T) {
+	b := lbtest.StartBasic(t, "haproxy")
+	src, err := os.ReadFile(filepath.Join(lbtest.ModuleRoot(t), "examples", "basic", "wsctl.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Replace(string(src), "127.0.0.1:8080", b.Frontend, 1)
+	for i, w := range b.Backends {
+		text = strings.Replace(text, fmt.Sprintf("127.0.0.1:900%d", i+1), w.Addr, 1)
+	}
+	specFile := filepath.Join(t.TempDir(), "wsctl.yaml")
+	writeFile(t, specFile, text)
+
+	notifySocket := filepath.Join(t.TempDir(), "notify.sock")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: notifySocket, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	receive := func(want string) {
+		t.Helper()
+		// The deadline only keeps a broken agent from hanging the test.
+		_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+		buf := make([]byte, 256)
+		n, err := conn.Read(buf)
+		if err != nil {
+			t.Fatalf("waiting for %s: %v", want, err)
+		}
+		if got := string(buf[:n]); got != want {
+			t.Fatalf("systemd got %q, want %q", got, want)
+		}
+	}
+
+	t.Setenv("WSCTL_RUN_DIR", b.RunDir)
+	t.Setenv("NOTIFY_SOCKET", notifySocket)
+	agent := lbtest.Start(t, lbtest.GoBinary(t, "cmd/wsctl"), "agent", "-c", specFile,
+		"--haproxy-config", filepath.Join(b.RunDir, "haproxy.cfg"), "--listen", "")
+	receive("READY=1")
+
+	// backend3 leaves the spec: after SIGHUP the agent drains it.
+	writeFile(t, specFile, strings.Replace(text, "      - name: backend3\n        address: "+b.Backends[2].Addr+"\n", "", 1))
+	agent.Signal(t, syscall.SIGHUP)
+	rt, err := runtime.Dial(context.Background(), b.Admin, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lbtest.WaitFor(t, 15*time.Second, "backend3 drained", func() bool {
+		servers, err := rt.Servers(context.Background(), "ws_cluster")
+		if err != nil {
+			return false
+		}
+		for _, s := range servers {
+			if s.Server == "backend3" {
+				return s.Admin != runtime.Ready
+			}
+		}
+		return true // already deleted
+	})
+	if out := agent.Output(); !strings.Contains(out, "SIGHUP: reading the spec again") {
+		t.Errorf("agent log has no SIGHUP line:\n%s", out)
+	}
+
+	agent.Signal(t, syscall.SIGTERM)
+	receive("STOPPING=1")
+	if !agent.Wait(15 * time.Second) {
+		t.Fatal("agent still running after SIGTERM")
+	}
+	if code := agent.Cmd.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("agent exit code %d after SIGTERM, want 0\n%s", code, agent.Output())
+	}
+}

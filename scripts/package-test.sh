@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs dist/wsctl_*.deb the way a user would (apt-get install ./…deb),
+# runs the installed wsctl, verifies the agent's unit and a man page, then
+# purges the package, also when a step fails, so the machine is left clean.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+shopt -s nullglob
+debs=(dist/wsctl_*.deb)
+if [ ${#debs[@]} -ne 1 ]; then
+	echo "package-test: want one dist/wsctl_*.deb (make package), have: ${debs[*]:-none}" >&2
+	exit 2
+fi
+if dpkg -s wsctl >/dev/null 2>&1; then
+	echo "package-test: a wsctl package is installed already; purge it first (apt-get purge wsctl)" >&2
+	exit 2
+fi
+trap 'apt-get purge -y wsctl >/dev/null 2>&1 || true' EXIT
+apt-get install -y -q "./${debs[0]}"
+/usr/bin/wsctl version
+# From / so nothing in the repository helps the installed files.
+(cd / && /usr/bin/wsctl check -c /etc/wsctl/wsctl.yaml)
+if command -v systemd-analyze >/dev/null; then
+	systemd-analyze verify /usr/lib/systemd/system/wsctl-agent.service
+fi
+zcat /usr/share/man/man1/wsctl-agent.1.gz | grep -q '^\.TH "WSCTL" "1"'
+test -s /usr/share/bash-completion/completions/wsctl
+dpkg-query -W -f='${Conffiles}\n' wsctl | grep -q /etc/wsctl/wsctl.yaml
+apt-get purge -y -q wsctl
+trap - EXIT
+if [ -e /usr/bin/wsctl ] || [ -e /etc/wsctl ]; then
+	echo "package-test: files left after the purge" >&2
+	exit 1
+fi
+echo "package-test: $(basename "${debs[0]}") installs, runs and purges cleanly"
