@@ -6,7 +6,7 @@ BIN := bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build deps test fmt-check vet demo bench fuzz clean package package-test
+.PHONY: all build deps test test-haproxy30 fmt-check vet demo bench fuzz clean package package-test
 
 all: build
 
@@ -27,9 +27,19 @@ vet:
 	$(GO) vet ./...
 
 # Everything CI runs: install what is missing, format and vet checks, then all
-# tests including the integration tests against real haproxy and nginx.
+# tests including the integration tests against real haproxy (Debian's 2.6)
+# and nginx, then the HAProxy integration tests again against HAProxy 3.0.
 test: deps fmt-check vet
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+	@$(MAKE) --no-print-directory test-haproxy30
+
+# The packages whose tests drive a real HAProxy (or validate with one), run
+# again with WSCTL_HAPROXY at HAProxy 3.0: Debian 13's build, fetched once
+# into .cache/haproxy-3.0 by scripts/haproxy30.sh and made to run here.
+HAPROXY_PKGS := ./e2e ./runtime/... ./drain ./agent ./cmd/wsctl ./proxy ./templates
+test-haproxy30:
+	@bin=$$(bash scripts/haproxy30.sh) && echo "== HAProxy integration tests against $$($$bin -v | head -1)" && \
+	WSCTL_HAPROXY=$$bin $(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(HAPROXY_PKGS)
 
 # Renders the basic example, starts three wsecho backends and HAProxy in a
 # temp dir, proves WebSockets flow through, and stops everything on exit.

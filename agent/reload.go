@@ -6,8 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"strings"
 	"time"
 
@@ -115,30 +113,17 @@ func (a *Agent) restoreStates(ctx context.Context, before []runtime.ServerStatus
 	}
 }
 
-// masterReload sends `reload` to the master CLI and waits until the admin
-// socket answers from a worker other than oldPid.
+// masterReload asks the master CLI for a reload (HAProxy 3.0 reports a
+// config that fails to load, with HAProxy's messages) and waits until the
+// admin socket answers from a worker other than oldPid: 2.6 reports
+// nothing, and on any version the new worker is what the agent talks to.
 func (a *Agent) masterReload(ctx context.Context, oldPid int64) (*runtime.Client, error) {
 	master := a.spec.HAProxy.MasterSocket
 	if master == "" {
 		return nil, errors.New("the spec has no haproxy.master_socket to reload through")
 	}
-	var d net.Dialer
-	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	conn, err := d.DialContext(dctx, "unix", master)
-	if err != nil {
-		return nil, fmt.Errorf("master socket: %w", err)
-	}
-	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
-	_, err = conn.Write([]byte("reload\n"))
-	if err == nil {
-		// The master answers nothing in 2.6 and closes the connection
-		// when it re-executes.
-		_, _ = io.Copy(io.Discard, conn)
-	}
-	conn.Close()
-	if err != nil {
-		return nil, fmt.Errorf("master socket: send reload: %w", err)
+	if err := runtime.Reload(ctx, master, a.cfg.ReloadTimeout); err != nil {
+		return nil, err
 	}
 	deadline := time.Now().Add(a.cfg.ReloadTimeout)
 	for {

@@ -12,10 +12,13 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/wsctl/wsctl/internal/binpath"
 )
 
-// Binaries wsctl validates with. Both are looked up in PATH and then in the
-// sbin directories Debian installs them to.
+// Binaries wsctl validates with. Unless a Validator names a path, both are
+// looked up in PATH and then in the sbin directories Debian installs them
+// to; $WSCTL_HAPROXY, when set, is the haproxy binary (see FindBinary).
 const (
 	HAProxyBinary = "haproxy"
 	NginxBinary   = "nginx"
@@ -24,8 +27,9 @@ const (
 // validateTimeout bounds one run of the proxy binary.
 const validateTimeout = 30 * time.Second
 
-// ErrBinaryNotFound is returned when the proxy binary is not installed.
-var ErrBinaryNotFound = errors.New("binary not found")
+// ErrBinaryNotFound is returned when the proxy binary is not installed, or
+// the path a Validator names does not exist.
+var ErrBinaryNotFound = binpath.ErrNotFound
 
 // Problem is one complaint of the proxy binary about a config.
 type Problem struct {
@@ -66,12 +70,15 @@ type Validator struct {
 	// Strict makes warnings fatal (haproxy -dW; nginx has no warnings mode,
 	// so its warnings become errors here).
 	Strict bool
+	// HAProxy and Nginx are the paths of the binaries to validate with,
+	// such as the ones run in production; "" finds them (FindBinary).
+	HAProxy, Nginx string
 }
 
 // Validate checks config (the text of a whole config file) for target
 // ("haproxy" or "nginx") with the real binary.
 func (v Validator) Validate(ctx context.Context, target string, config []byte) (*Result, error) {
-	bin, err := FindBinary(target)
+	bin, err := v.binary(target)
 	if err != nil {
 		return nil, err
 	}
@@ -136,22 +143,36 @@ func (v Validator) Validate(ctx context.Context, target string, config []byte) (
 	return &Result{Binary: filepath.Base(bin), Warnings: warnings}, nil
 }
 
-// FindBinary returns the path of the proxy binary for target.
+// binary returns the path of the binary for target: the one v names, or
+// FindBinary's.
+func (v Validator) binary(target string) (string, error) {
+	var path string
+	switch target {
+	case HAProxyBinary:
+		path = v.HAProxy
+	case NginxBinary:
+		path = v.Nginx
+	default:
+		return "", fmt.Errorf("validate: unknown target %q", target)
+	}
+	if path == "" {
+		return FindBinary(target)
+	}
+	if err := binpath.Executable(path); err != nil {
+		return "", fmt.Errorf("validate: %s binary %s: %w", target, path, err)
+	}
+	return path, nil
+}
+
+// FindBinary returns the path of the proxy binary for target: for haproxy
+// $WSCTL_HAPROXY when set, else target in PATH, then in /usr/sbin,
+// /usr/local/sbin and /sbin.
 func FindBinary(target string) (string, error) {
-	if p, err := exec.LookPath(target); err == nil {
-		return p, nil
+	p, err := binpath.Find(target)
+	if err != nil {
+		return "", fmt.Errorf("validate: %w", err)
 	}
-	for _, dir := range []string{"/usr/sbin", "/usr/local/sbin", "/sbin"} {
-		p := filepath.Join(dir, target)
-		if fi, err := os.Stat(p); err == nil && fi.Mode()&0o111 != 0 {
-			return p, nil
-		}
-	}
-	pkg := target
-	if target == NginxBinary {
-		pkg = "nginx-light"
-	}
-	return "", fmt.Errorf("validate: %s: %w (install it: apt-get install %s)", target, ErrBinaryNotFound, pkg)
+	return p, nil
 }
 
 var (

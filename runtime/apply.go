@@ -24,7 +24,8 @@ const (
 	ChangeWeight ChangeKind = "weight"
 	// ChangeAdd adds the server at Addr:Port with Options, recomputes the
 	// backend's dynamic cookies when DynamicCookies is set, enables its
-	// checks when Options.Check is set, and sets it READY.
+	// checks when Options.Check is set, and sets it READY. Options.Cookie
+	// needs HAProxy CookieFrom or later (ErrNeedsVersion otherwise).
 	ChangeAdd ChangeKind = "add"
 	// ChangeDelete deletes the server; HAProxy refuses unless it is in
 	// MAINT with no session left.
@@ -76,8 +77,8 @@ type step struct {
 	want string
 }
 
-// steps validates ch and builds its commands.
-func (ch Change) steps() ([]step, error) {
+// steps validates ch and builds its commands for the HAProxy behind info.
+func (ch Change) steps(info Info) ([]step, error) {
 	if err := validPair(ch.Backend, ch.Server); err != nil {
 		return nil, err
 	}
@@ -114,6 +115,9 @@ func (ch Change) steps() ([]step, error) {
 		return []step{{cmd: set + "weight " + strconv.Itoa(ch.Weight), allowEmpty: true}}, nil
 	case ChangeAdd:
 		add, err := addServerCommand(ch.Backend, ch.Server, ch.Addr, ch.Port, ch.Options)
+		if err == nil {
+			err = ch.Options.supportedBy(info)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -183,14 +187,14 @@ var healthOpStates = map[Health][]OpState{
 // still checked to exist, at its address).
 //
 // The errors are those of the single calls (SetState, SetAddr, …): they
-// wrap ErrInvalidName, ErrCommand, ErrPermission, ErrNotApplied, …, and
-// name the socket and the change.
+// wrap ErrInvalidName, ErrNeedsVersion, ErrCommand, ErrPermission,
+// ErrNotApplied, …, and name the socket and the change.
 func (c *Client) Apply(ctx context.Context, changes []Change) []error {
 	errs := make([]error, len(changes))
 	steps := make([][]step, len(changes))
 	pending := 0
 	for i, ch := range changes {
-		if steps[i], errs[i] = ch.steps(); errs[i] == nil {
+		if steps[i], errs[i] = ch.steps(c.info); errs[i] == nil {
 			pending++
 		}
 	}

@@ -5,14 +5,17 @@
 //
 // It speaks the socket's text protocol itself, in interactive mode (one
 // connection carries many commands, each reply ends with a prompt) with
-// numbered severities. Every command passes one choke point, session.exec,
+// numbered severities. Every command passes one choke point, session.send,
 // which refuses line breaks, ';' and NUL before a byte is written; names,
 // addresses and options are validated before a command is even built.
 // Every call runs under ctx and the Client's timeout, a reply is read to at
 // most MaxReply bytes, and every change is read back from `show servers
-// state`, whose admin state is decoded here.
+// state`, whose admin state is decoded here. Reload asks the master CLI
+// (haproxy -W -S) for a reload, through the same choke point.
 //
-// HAProxy 2.6 is the oldest version supported.
+// HAProxy 2.6 is the oldest version supported; 3.0 is tested too. Where
+// they differ the package follows the version: 3.0 reports the outcome of a
+// reload and accepts `cookie` on `add server`, 2.6 does neither.
 package runtime
 
 import (

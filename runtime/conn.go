@@ -24,15 +24,17 @@ const MaxReply = 32 << 20
 // output, then "\n> " (tested on 2.6: an empty reply is just the prompt).
 const prompt = "\n> "
 
-// session is one connection to the socket in interactive mode (`prompt`),
-// which carries any number of commands, with `set severity-output number`
-// so that an error reply can be told from a message. A session is not safe
-// for concurrent use; the Client opens one per call.
+// session is one connection to a socket. On the admin socket (Client.open)
+// it runs in interactive mode (`prompt`), which carries any number of
+// commands, with `set severity-output number` so that an error reply can be
+// told from a message; on the master CLI it carries one command (master.go).
+// A session is not safe for concurrent use; the Client opens one per call.
 type session struct {
-	c    *Client
-	ctx  context.Context
-	conn net.Conn
-	stop func() bool
+	// timeout bounds each command, its reply included.
+	timeout time.Duration
+	ctx     context.Context
+	conn    net.Conn
+	stop    func() bool
 	// err, once set, fails every later command: the connection is out of
 	// step with the replies (timeout, oversized reply, hang-up).
 	err error
@@ -52,20 +54,10 @@ func (c *Client) with(ctx context.Context, f func(*session) error) error {
 // open dials the socket and switches it to interactive mode. The dial and
 // every command honour ctx and the client's timeout.
 func (c *Client) open(ctx context.Context) (*session, error) {
-	if err := ctx.Err(); err != nil {
+	s, err := dial(ctx, c.path, c.timeout)
+	if err != nil {
 		return nil, err
 	}
-	d := net.Dialer{Timeout: c.timeout}
-	conn, err := d.DialContext(ctx, "unix", c.path)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		return nil, classifyDial(err)
-	}
-	s := &session{c: c, ctx: ctx, conn: conn}
-	// A cancelled ctx unblocks a read or write at once.
-	s.stop = context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
 	for _, cmd := range []string{"prompt", "set severity-output number"} {
 		reply, err := s.exec(cmd)
 		if err == nil && reply != "" {
@@ -79,6 +71,26 @@ func (c *Client) open(ctx context.Context) (*session, error) {
 			return nil, err
 		}
 	}
+	return s, nil
+}
+
+// dial connects to the unix socket at path, for a session whose commands
+// each get timeout and all honour ctx.
+func dial(ctx context.Context, path string, timeout time.Duration) (*session, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	d := net.Dialer{Timeout: timeout}
+	conn, err := d.DialContext(ctx, "unix", path)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, classifyDial(err)
+	}
+	s := &session{timeout: timeout, ctx: ctx, conn: conn}
+	// A cancelled ctx unblocks a read or write at once.
+	s.stop = context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
 	return s, nil
 }
 
@@ -99,31 +111,39 @@ func checkCommand(cmd string) error {
 	return nil
 }
 
-// exec is the choke point: every byte this package writes to a socket goes
-// through here, after checkCommand. It sends cmd and returns its reply
-// without the prompt. A reply larger than MaxReply is ErrBadReply and ends
-// the session.
-func (s *session) exec(cmd string) (string, error) {
+// send is the choke point: every byte this package writes to a socket goes
+// through here, after checkCommand. It gives cmd and its reply the full
+// timeout.
+func (s *session) send(cmd string) error {
 	if err := checkCommand(cmd); err != nil {
-		return "", err
+		return err
 	}
 	if s.err != nil {
-		return "", s.err
+		return s.err
 	}
 	// Each command gets the full timeout, so a batch is bounded per
 	// command, not as a whole; ctx bounds the whole.
-	_ = s.conn.SetDeadline(time.Now().Add(s.c.timeout))
+	_ = s.conn.SetDeadline(time.Now().Add(s.timeout))
 	if err := s.ctx.Err(); err != nil {
 		// The AfterFunc may have run before the deadline above replaced
 		// its own.
 		s.err = err
-		return "", err
+		return err
 	}
 	if _, err := io.WriteString(s.conn, cmd+"\n"); err != nil {
 		s.err = s.ioError(cmd, err)
-		return "", s.err
+		return s.err
 	}
-	reply, err := s.read(cmd)
+	return nil
+}
+
+// exec sends cmd and returns its reply without the prompt. A reply larger
+// than MaxReply is ErrBadReply and ends the session.
+func (s *session) exec(cmd string) (string, error) {
+	if err := s.send(cmd); err != nil {
+		return "", err
+	}
+	reply, err := s.read(cmd, true)
 	if err != nil {
 		s.err = err
 		s.conn.Close()
@@ -132,11 +152,13 @@ func (s *session) exec(cmd string) (string, error) {
 	return reply, nil
 }
 
-// read reads one reply up to and including the prompt.
-func (s *session) read(cmd string) (string, error) {
+// read reads one reply: up to and including the prompt, or without
+// toPrompt up to the end of the connection (the master CLI outside
+// interactive mode), at most MaxReply bytes.
+func (s *session) read(cmd string, toPrompt bool) (string, error) {
 	s.buf.Reset()
 	for {
-		if s.buf.Len() >= len(prompt) && bytes.HasSuffix(s.buf.Bytes(), []byte(prompt)) {
+		if toPrompt && s.buf.Len() >= len(prompt) && bytes.HasSuffix(s.buf.Bytes(), []byte(prompt)) {
 			return strings.TrimSuffix(s.buf.String(), prompt), nil
 		}
 		if s.buf.Len() >= MaxReply {
@@ -146,10 +168,13 @@ func (s *session) read(cmd string) (string, error) {
 		room := min(s.buf.Available(), MaxReply-s.buf.Len())
 		n, err := s.conn.Read(s.buf.AvailableBuffer()[:room])
 		s.buf.Write(s.buf.AvailableBuffer()[:n])
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				return "", fmt.Errorf("%w: `%s`: the connection closed before the reply ended (%q)", ErrBadReply, cmd, firstLine(s.buf.String()))
-			}
+		switch {
+		case err == nil:
+		case errors.Is(err, io.EOF) && !toPrompt:
+			return s.buf.String(), nil
+		case errors.Is(err, io.EOF):
+			return "", fmt.Errorf("%w: `%s`: the connection closed before the reply ended (%q)", ErrBadReply, cmd, firstLine(s.buf.String()))
+		default:
 			return "", s.ioError(cmd, err)
 		}
 	}
@@ -161,7 +186,7 @@ func (s *session) ioError(cmd string, err error) error {
 	case s.ctx.Err() != nil:
 		return s.ctx.Err()
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		return fmt.Errorf("%w: no reply to `%s` within %s (HAProxy busy, or not a runtime socket)", ErrTimeout, cmd, s.c.timeout)
+		return fmt.Errorf("%w: no reply to `%s` within %s (HAProxy busy, or not a runtime socket)", ErrTimeout, cmd, s.timeout)
 	case errors.Is(err, syscall.EPIPE), errors.Is(err, syscall.ECONNRESET):
 		return fmt.Errorf("%w: `%s`: the connection closed", ErrBadReply, cmd)
 	}

@@ -18,22 +18,45 @@ type ServerOptions struct {
 	Check      bool
 	Inter      string // HAProxy duration, e.g. "5s"
 	Fall, Rise int
-	Weight     int    // 0: HAProxy's default (1)
-	Cookie     string // sticky cookie value ("": none)
-	Slowstart  string // HAProxy duration ("": none)
-	MaxConn    int    // 0: no cap
+	Weight     int // 0: HAProxy's default (1)
+	// Cookie is the server's sticky cookie value ("": none). HAProxy 2.6
+	// refuses it on `add server`; it needs CookieFrom (3.0).
+	Cookie    string
+	Slowstart string // HAProxy duration ("": none)
+	MaxConn   int    // 0: no cap
 }
 
 var durationPattern = regexp.MustCompile(`^[0-9]+(us|ms|s|m|h|d)?$`)
 
+// CookieFrom is the oldest HAProxy (major, minor) whose `add server` takes
+// a cookie that wsctl sends: 2.6 answers "'cookie' option is not accepted
+// for dynamic server", 3.0 takes it (both tested).
+var CookieFrom = [2]int{3, 0}
+
+// supportedBy refuses, before anything is sent, the options the HAProxy
+// behind info does not accept on `add server`: a caller can then fall back
+// to a reload, where the server line carries them.
+func (o ServerOptions) supportedBy(info Info) error {
+	if o.Cookie != "" && !info.AtLeast(CookieFrom[0], CookieFrom[1]) {
+		return fmt.Errorf("%w: HAProxy %s refuses a cookie on a server added at runtime, %d.%d takes it (reload to add the server with its cookie)",
+			ErrNeedsVersion, info.Version, CookieFrom[0], CookieFrom[1])
+	}
+	return nil
+}
+
 // AddServer adds backend/server at addr:port with `add server`. The server
 // starts in MAINT with checks off: follow with EnableHealth and SetState
 // Ready (or use a ChangeAdd with Apply, which does all three). An address
-// with an IPv6 zone wraps ErrInvalidName. Only algorithms HAProxy calls dynamic (leastconn, roundrobin,
-// consistent hashing) accept it. A refusal wraps ErrCommand.
+// with an IPv6 zone wraps ErrInvalidName. A Cookie on HAProxy older than
+// CookieFrom wraps ErrNeedsVersion, before anything is sent. Only
+// algorithms HAProxy calls dynamic (leastconn, roundrobin, consistent
+// hashing) accept it. A refusal wraps ErrCommand.
 func (c *Client) AddServer(ctx context.Context, backend, server string, addr netip.Addr, port int, o ServerOptions) error {
 	op := fmt.Sprintf("add server %s/%s", backend, server)
 	cmd, err := addServerCommand(backend, server, addr, port, o)
+	if err == nil {
+		err = o.supportedBy(c.info)
+	}
 	if err != nil {
 		return c.wrap(op, err)
 	}

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/http"
 	"net/netip"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/wsctl/wsctl/runtime"
@@ -55,5 +57,44 @@ func TestDynamicServers(t *testing.T) {
 	}
 	if _, err := c.Server(ctx, "ws", "s2"); !errors.Is(err, runtime.ErrUnknownServer) {
 		t.Errorf("after del server: err = %v, want ErrUnknownServer", err)
+	}
+}
+
+// TestAddServerCookie adds a server with a sticky cookie at runtime: HAProxy
+// 3.0 takes it and hands the cookie to clients; on 2.6, which refuses it,
+// AddServer and Apply refuse it first (ErrNeedsVersion) and add nothing.
+func TestAddServerCookie(t *testing.T) {
+	servers := runtimetest.Backends(t, "s1", "s2")
+	lb := runtimetest.StartLB(t, runtimetest.Config{}, servers[:1])
+	ctx := context.Background()
+	c, err := runtime.Dial(ctx, lb.AdminSocket, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ap := netip.MustParseAddrPort(servers[1].Addr)
+	o := runtime.ServerOptions{Cookie: "cookie-s2"}
+	add := runtime.Change{Kind: runtime.ChangeAdd, Backend: "ws", Server: "s2", Addr: ap.Addr(), Port: int(ap.Port()), Options: o}
+	if !c.Info().AtLeast(3, 0) {
+		if err := c.AddServer(ctx, "ws", "s2", ap.Addr(), int(ap.Port()), o); !errors.Is(err, runtime.ErrNeedsVersion) {
+			t.Errorf("AddServer with a cookie on %s: err = %v, want ErrNeedsVersion", c.Info().Version, err)
+		}
+		if err := c.Apply(ctx, []runtime.Change{add})[0]; !errors.Is(err, runtime.ErrNeedsVersion) {
+			t.Errorf("Apply(ChangeAdd) with a cookie on %s: err = %v, want ErrNeedsVersion", c.Info().Version, err)
+		}
+		if _, err := c.Server(ctx, "ws", "s2"); !errors.Is(err, runtime.ErrUnknownServer) {
+			t.Errorf("s2 after the refusals: err = %v, want ErrUnknownServer", err)
+		}
+		return
+	}
+	if err := c.Apply(ctx, []runtime.Change{add, {Kind: runtime.ChangeState, Backend: "ws", Server: "s1", State: runtime.Maint}}); errors.Join(err...) != nil {
+		t.Fatal(errors.Join(err...))
+	}
+	resp, err := http.Get("http://" + lb.Frontend + "/health")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := resp.Header.Get("Set-Cookie"); !strings.HasPrefix(got, "SERVERID=cookie-s2;") {
+		t.Errorf("Set-Cookie %q, want the cookie of the server added at runtime", got)
 	}
 }

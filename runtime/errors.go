@@ -41,6 +41,12 @@ var (
 	// ErrNoSuchSession is returned when a session is gone, or no longer
 	// belongs to the server it was listed for.
 	ErrNoSuchSession = errors.New("no such session")
+	// ErrReloadFailed is matched by *ReloadError: HAProxy could not load
+	// the configuration of a reload.
+	ErrReloadFailed = errors.New("reload failed")
+	// ErrNeedsVersion is returned before anything is sent when an option
+	// needs a newer HAProxy than the socket's (Client.Info().Version).
+	ErrNeedsVersion = errors.New("needs a newer HAProxy")
 )
 
 // UnknownServerError reports a server name no backend holds. Known lists the

@@ -19,6 +19,9 @@ type CheckOptions struct {
 	Strict bool
 	// Dir is where relative paths in the config (certificates) resolve.
 	Dir string
+	// HAProxy and Nginx are the binaries to validate with ("": found in
+	// PATH, for haproxy $WSCTL_HAPROXY first).
+	HAProxy, Nginx string
 }
 
 // NewCmdCheck builds `wsctl check`.
@@ -33,13 +36,20 @@ checks that this host's open-file limit can carry the spec's connections, and
 lints the output for WebSocket pitfalls (wsctl lint): an error finding (or,
 with --strict, a warning) fails the check.
 
+The binary is haproxy or nginx from PATH (or /usr/sbin), for haproxy
+$WSCTL_HAPROXY when set; --haproxy or --nginx names the one to use, such as
+the one production runs: HAProxy 2.6 and 3.0 accept different keywords.
+
 Exit 0 valid, 1 rejected (or warnings with --strict), 2 error (bad spec,
 binary missing).`,
 		Example: `  # Validate the basic example with the installed HAProxy
   WSCTL_RUN_DIR=/tmp/ws wsctl check -c examples/basic/wsctl.yaml
 
   # ... and its nginx rendering, failing on warnings too
-  WSCTL_RUN_DIR=/tmp/ws wsctl check -c examples/basic/wsctl.yaml --target nginx --strict`,
+  WSCTL_RUN_DIR=/tmp/ws wsctl check -c examples/basic/wsctl.yaml --target nginx --strict
+
+  # ... with the HAProxy build production runs
+  WSCTL_RUN_DIR=/tmp/ws wsctl check -c examples/basic/wsctl.yaml --haproxy /opt/haproxy-3.0/sbin/haproxy`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if runF != nil {
@@ -51,6 +61,8 @@ binary missing).`,
 	opts.Gen.addFlags(cmd)
 	cmd.Flags().BoolVar(&opts.Strict, "strict", false, "treat the binary's warnings as errors")
 	cmd.Flags().StringVar(&opts.Dir, "dir", "", "directory relative paths in the config resolve against (default: current)")
+	cmd.Flags().StringVar(&opts.HAProxy, "haproxy", "", "haproxy binary to validate with (default: $WSCTL_HAPROXY, else haproxy in PATH)")
+	cmd.Flags().StringVar(&opts.Nginx, "nginx", "", "nginx binary to validate with (default: nginx in PATH)")
 	return cmd
 }
 
@@ -60,6 +72,9 @@ func checkRun(opts *CheckOptions) error {
 		return err
 	}
 	target := g.Model.Target
+	if flag, other := binaryFlagFor(opts, target); flag != "" {
+		return fmt.Errorf("--%s: the config is for %s (give --%s, or --target %s)", flag, target, other, flag)
+	}
 	failed := false
 	if limit, err := proxy.FileLimit(); err == nil {
 		if p := proxy.HostProblem(g.Model, limit); p != nil {
@@ -67,7 +82,8 @@ func checkRun(opts *CheckOptions) error {
 			failed = true
 		}
 	}
-	res, err := proxy.Validator{Dir: opts.Dir, Strict: opts.Strict}.Validate(context.Background(), target, g.Config)
+	v := proxy.Validator{Dir: opts.Dir, Strict: opts.Strict, HAProxy: opts.HAProxy, Nginx: opts.Nginx}
+	res, err := v.Validate(context.Background(), target, g.Config)
 	var rejected *proxy.Rejected
 	switch {
 	case errors.As(err, &rejected):
@@ -101,6 +117,18 @@ func checkRun(opts *CheckOptions) error {
 	}
 	fmt.Fprintf(opts.IO.Out, "%s: config for %d backend(s) is valid\n", res.Binary, len(g.Model.Backends))
 	return nil
+}
+
+// binaryFlagFor returns the binary flag given for the other proxy than
+// target, and target's own flag, or "" when there is none.
+func binaryFlagFor(opts *CheckOptions, target string) (flag, own string) {
+	switch {
+	case target == proxy.HAProxyBinary && opts.Nginx != "":
+		return "nginx", "haproxy"
+	case target == proxy.NginxBinary && opts.HAProxy != "":
+		return "haproxy", "nginx"
+	}
+	return "", ""
 }
 
 func printProblems(w io.Writer, problems []proxy.Problem) {

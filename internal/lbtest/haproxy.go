@@ -1,6 +1,7 @@
 package lbtest
 
 import (
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -44,26 +45,36 @@ func StartHAProxy(t testing.TB, dir, config, adminSocket string) *HAProxy {
 func (h *HAProxy) Reload(t testing.TB) { h.Proc.Signal(t, syscall.SIGUSR2) }
 
 // SocketCommand sends one command to an HAProxy CLI socket (admin or master)
-// and returns the reply.
+// and returns the reply; it fails the test when the socket does not answer.
 func SocketCommand(t testing.TB, path, command string) string {
 	t.Helper()
+	reply, err := SocketReply(path, command)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reply
+}
+
+// SocketReply is SocketCommand for a socket that may not answer yet (a
+// master re-executing itself during a reload).
+func SocketReply(path, command string) (string, error) {
 	c, err := net.DialTimeout("unix", path, 2*time.Second)
 	if err != nil {
-		t.Fatalf("dial %s: %v", path, err)
+		return "", fmt.Errorf("dial %s: %w", path, err)
 	}
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
 	if _, err := c.Write([]byte(command + "\n")); err != nil {
-		t.Fatalf("send %q to %s: %v", command, path, err)
+		return "", fmt.Errorf("send %q to %s: %w", command, path, err)
 	}
 	// The master CLI keeps the connection open until the client is done
 	// writing; the admin socket closes either way.
 	if err := c.(*net.UnixConn).CloseWrite(); err != nil {
-		t.Fatalf("half-close %s: %v", path, err)
+		return "", fmt.Errorf("half-close %s: %w", path, err)
 	}
 	b, err := io.ReadAll(c)
 	if err != nil {
-		t.Fatalf("read reply to %q from %s: %v", command, path, err)
+		return "", fmt.Errorf("read reply to %q from %s: %w", command, path, err)
 	}
-	return string(b)
+	return string(b), nil
 }

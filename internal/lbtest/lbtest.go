@@ -5,6 +5,7 @@ package lbtest
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -16,42 +17,31 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/wsctl/wsctl/internal/binpath"
 )
 
-// Binary returns the path of an external program a test needs. Outside CI a
-// missing program skips the test with the command that installs it; in CI
-// (CI set in the environment) it fails, so no integration test is silently
-// skipped there.
+// Binary returns the path of an external program a test needs, found as
+// wsctl finds it (binpath.Find): for haproxy, $WSCTL_HAPROXY when set, which
+// is how `make test` runs the integration tests against HAProxy 3.0 too.
+// Outside CI a missing program skips the test with the command that
+// installs it; in CI (CI set in the environment), or when $WSCTL_HAPROXY
+// names no binary, it fails, so no integration test is silently skipped.
 func Binary(t testing.TB, name string) string {
 	t.Helper()
-	path, err := exec.LookPath(name)
+	path, err := binpath.Find(name)
 	if err == nil {
 		return path
 	}
-	for _, dir := range []string{"/usr/sbin", "/usr/local/sbin", "/sbin"} {
-		if p := filepath.Join(dir, name); isExecutable(p) {
-			return p
-		}
-	}
-	msg := fmt.Sprintf("%s not found: install it with `make deps` (apt-get install %s)", name, debianPackage(name))
-	if os.Getenv("CI") != "" {
+	msg := fmt.Sprintf("%v (`make deps` installs what the tests need)", err)
+	if os.Getenv("CI") != "" || !errors.Is(err, binpath.ErrNotFound) || name == "haproxy" && os.Getenv(binpath.EnvHAProxy) != "" {
 		t.Fatal(msg)
 	}
 	t.Skip(msg)
 	return ""
 }
 
-func debianPackage(name string) string {
-	if name == "nginx" {
-		return "nginx-light"
-	}
-	return name
-}
-
-func isExecutable(p string) bool {
-	fi, err := os.Stat(p)
-	return err == nil && fi.Mode()&0o111 != 0
-}
+func isExecutable(p string) bool { return binpath.Executable(p) == nil }
 
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
 func FreePort(t testing.TB) int {

@@ -1,0 +1,145 @@
+package runtime
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// ReloadError is HAProxy's report of a reload whose configuration did not
+// load (`Success=0` from the master CLI, HAProxy 3.0): the old worker goes
+// on serving. It matches ErrReloadFailed.
+type ReloadError struct {
+	// Alerts are HAProxy's [ALERT] startup messages without their prefix,
+	// e.g. "config : parsing [/etc/haproxy/haproxy.cfg:13] : unknown
+	// keyword 'bad' in 'backend' section".
+	Alerts []string
+	// Startup is every startup message the master returned.
+	Startup string
+}
+
+func (e *ReloadError) Error() string {
+	if len(e.Alerts) == 0 {
+		return fmt.Sprintf("%v: %s", ErrReloadFailed, lastLine(e.Startup))
+	}
+	return fmt.Sprintf("%v: %s", ErrReloadFailed, strings.Join(e.Alerts, "; "))
+}
+
+// Is makes errors.Is(err, ErrReloadFailed) hold.
+func (e *ReloadError) Is(target error) bool { return target == ErrReloadFailed }
+
+// statusFrom is the first version whose master CLI reports the outcome of
+// `reload`; 2.6 answers nothing (both tested).
+var statusFrom = [2]int{3, 0}
+
+// Reload asks HAProxy's master process, through its CLI at masterSocket
+// (haproxy -W -S), to reload: re-read the configuration and start a new
+// worker, while the old one finishes its sessions. timeout bounds each
+// exchange with the master, the loading of the new configuration included
+// (zero means DefaultTimeout).
+//
+// HAProxy 3.0 answers once the new configuration loaded or failed: on
+// failure Reload returns a *ReloadError (ErrReloadFailed) with HAProxy's own
+// messages. HAProxy 2.6 answers nothing, so there nil only means the master
+// took the command: confirm the reload by a new worker pid on the admin
+// socket (Client.Pid), which callers should do on every version anyway.
+// Other errors wrap ErrNoSocket, ErrPermission, ErrTimeout or ErrBadReply
+// and name masterSocket.
+func Reload(ctx context.Context, masterSocket string, timeout time.Duration) error {
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	wrap := func(err error) error { return fmt.Errorf("runtime: %s: reload: %w", masterSocket, err) }
+	// `show version` is the one command, besides reload, that both
+	// versions' master CLI knows.
+	version, err := masterCommand(ctx, masterSocket, timeout, "show version")
+	if err != nil {
+		return wrap(err)
+	}
+	version = strings.TrimSpace(version)
+	if version == "" || strings.ContainsAny(version, " \n") {
+		return wrap(fmt.Errorf("%w: `show version` answered %q (is it the master CLI, haproxy -S?)", ErrNotHAProxy, firstLine(version)))
+	}
+	reply, err := masterCommand(ctx, masterSocket, timeout, "reload")
+	if err != nil {
+		return wrap(err)
+	}
+	if err := reloadStatus(version, reply); err != nil {
+		return wrap(err)
+	}
+	return nil
+}
+
+// reloadStatus reads the master's answer to `reload`: "Success=1" or
+// "Success=0", a "--" line, then the startup messages (3.0); nothing (2.6).
+func reloadStatus(version, reply string) error {
+	status, startup, _ := strings.Cut(reply, "\n--\n")
+	switch strings.TrimSpace(status) {
+	case "Success=1":
+		return nil
+	case "Success=0":
+		return &ReloadError{Alerts: alerts(startup), Startup: strings.TrimSpace(startup)}
+	case "":
+		if versionAtLeast(version, statusFrom) {
+			return fmt.Errorf("%w: HAProxy %s closed without reporting the reload", ErrBadReply, version)
+		}
+		return nil
+	}
+	if strings.HasPrefix(reply, "Unknown command") {
+		return fmt.Errorf("%w: `reload` is unknown there (the master CLI is the socket of haproxy -S)", ErrNotHAProxy)
+	}
+	return fmt.Errorf("%w: `reload` answered %q", ErrBadReply, firstLine(reply))
+}
+
+// alertLine is one [ALERT] startup message: "[ALERT]    (123) : text".
+var alertLine = regexp.MustCompile(`^\[ALERT\]\s+\(\d+\)\s*:\s*(.*)$`)
+
+// alerts returns the text of the [ALERT] lines of HAProxy's startup messages.
+func alerts(startup string) []string {
+	var out []string
+	for _, l := range strings.Split(startup, "\n") {
+		if m := alertLine.FindStringSubmatch(strings.TrimSpace(l)); m != nil {
+			out = append(out, m[1])
+		}
+	}
+	return out
+}
+
+// masterCommand sends cmd to the master CLI outside interactive mode and
+// returns all it answers: the master CLI has no `set severity-output` and
+// its prompt differs from the admin socket's, and `reload` ends the
+// connection (the master re-executes itself) rather than answer a prompt.
+func masterCommand(ctx context.Context, path string, timeout time.Duration, cmd string) (string, error) {
+	// Checked here too so that a refused command does not even connect.
+	if err := checkCommand(cmd); err != nil {
+		return "", err
+	}
+	s, err := dial(ctx, path, timeout)
+	if err != nil {
+		return "", err
+	}
+	defer s.close()
+	if err := s.send(cmd); err != nil {
+		return "", err
+	}
+	// The master CLI waits for more commands until the client is done
+	// writing.
+	if uc, ok := s.conn.(*net.UnixConn); ok {
+		if err := uc.CloseWrite(); err != nil {
+			return "", s.ioError(cmd, err)
+		}
+	}
+	return s.read(cmd, false)
+}
+
+// lastLine returns the last non-empty line of s.
+func lastLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		return s[i+1:]
+	}
+	return s
+}

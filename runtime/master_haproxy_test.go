@@ -1,0 +1,81 @@
+package runtime_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wsctl/wsctl/internal/lbtest"
+	"github.com/wsctl/wsctl/runtime"
+	"github.com/wsctl/wsctl/runtime/runtimetest"
+)
+
+// TestReload reloads a real HAProxy through its master CLI: a good config
+// brings a new worker; a config HAProxy cannot load is reported with
+// HAProxy's own message on 3.0, and leaves the old worker serving on both
+// versions (2.6 reports nothing: its master counts the failure).
+func TestReload(t *testing.T) {
+	lb := runtimetest.StartLB(t, runtimetest.Config{}, runtimetest.Backends(t, "s1"))
+	ctx := context.Background()
+	c, err := runtime.Dial(ctx, lb.AdminSocket, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldPid := c.Info().Pid
+	if err := runtime.Reload(ctx, lb.MasterSocket, 0); err != nil {
+		t.Fatalf("reload of an unchanged config: %v", err)
+	}
+	var pid int64
+	lbtest.WaitFor(t, 10*time.Second, "a new worker", func() bool {
+		pid, err = c.Pid(ctx)
+		return err == nil && pid != oldPid
+	})
+
+	good, err := os.ReadFile(lb.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := append(good, "    wsctl-bogus-keyword on\n"...)
+	if err := os.WriteFile(lb.Config, bad, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err = runtime.Reload(ctx, lb.MasterSocket, 0)
+	if c.Info().AtLeast(3, 0) {
+		var re *runtime.ReloadError
+		if !errors.As(err, &re) || !errors.Is(err, runtime.ErrReloadFailed) {
+			t.Fatalf("reload of a broken config on %s: err = %v, want a *ReloadError", c.Info().Version, err)
+		}
+		if !strings.Contains(err.Error(), "unknown keyword 'wsctl-bogus-keyword'") || !strings.Contains(err.Error(), lb.MasterSocket) {
+			t.Errorf("error does not carry HAProxy's message and the socket: %v", err)
+		}
+		if !strings.Contains(re.Startup, "Loading failure") {
+			t.Errorf("Startup lacks HAProxy's startup messages: %q", re.Startup)
+		}
+	} else {
+		if err != nil {
+			t.Fatalf("reload on %s: %v, want nil (2.6 reports nothing)", c.Info().Version, err)
+		}
+		lbtest.WaitFor(t, 10*time.Second, "the master to count a failed reload", func() bool {
+			procs, _ := lbtest.SocketReply(lb.MasterSocket, "show proc")
+			return strings.Contains(procs, "[failed: 1]")
+		})
+	}
+	if got, err := c.Pid(ctx); err != nil || got != pid {
+		t.Errorf("after the failed reload: pid %d (%v), want the worker %d still serving", got, err, pid)
+	}
+}
+
+// TestReloadErrors: a socket that is not a master CLI, and none at all.
+func TestReloadErrors(t *testing.T) {
+	lb := runtimetest.StartLB(t, runtimetest.Config{}, runtimetest.Backends(t, "s1"))
+	ctx := context.Background()
+	if err := runtime.Reload(ctx, lb.AdminSocket, 0); !errors.Is(err, runtime.ErrNotHAProxy) {
+		t.Errorf("reload through the admin socket: err = %v, want ErrNotHAProxy", err)
+	}
+	if err := runtime.Reload(ctx, lb.Dir+"/none.sock", 0); !errors.Is(err, runtime.ErrNoSocket) {
+		t.Errorf("reload through no socket: err = %v, want ErrNoSocket", err)
+	}
+}
