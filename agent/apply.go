@@ -166,7 +166,7 @@ func (a *Agent) closeRate(backend string) float64 {
 func (a *Agent) runtimeCan(op Op) bool {
 	switch op.Kind {
 	case OpAdd:
-		if op.Server.Cookie != "" && !a.rt.Info().AtLeast(3, 0) {
+		if op.Server.Cookie != "" && !a.rt.Info().AtLeast(runtime.CookieFrom[0], runtime.CookieFrom[1]) {
 			return false
 		}
 		fallthrough
