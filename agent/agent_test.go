@@ -271,9 +271,7 @@ func TestAgentFollowsConsulWithoutReload(t *testing.T) {
 	if c.Server != "echo-1" && c.Server != "echo-2" {
 		t.Fatalf("client landed on %q", c.Server)
 	}
-	if cfg, _ := os.ReadFile(r.haproxy.Config); !strings.Contains(string(cfg), "server echo-1 ") {
-		t.Errorf("config file has no server echo-1 after the apply:\n%s", cfg)
-	}
+	r.configHas(t, "server echo-1 ")
 
 	// Deregistering the client's server drains it while the WebSocket
 	// lives, and removes it once the client leaves.
@@ -502,7 +500,7 @@ func TestAgentRidesOutConsulOutage(t *testing.T) {
 	pid := r.client(t).Info().Pid
 	before := r.servers(t, "ws")
 	ops := a.Metrics().RuntimeOps.Load()
-	config, _ := os.ReadFile(r.haproxy.Config)
+	config := r.configHas(t, "server echo-1 ")
 
 	// A dead Consul is no news: HAProxy keeps what it has through several
 	// resyncs and drain polls, and the failed queries are counted.
@@ -548,10 +546,20 @@ func TestAgentRidesOutConsulOutage(t *testing.T) {
 	}
 	// The file follows once a sync completes (one that could not read the
 	// intents while Consul settled is tried again).
-	eventually(t, "server echo-2 in the config file", func() bool {
-		cfg, _ := os.ReadFile(r.haproxy.Config)
-		return strings.Contains(string(cfg), "server echo-2 ")
+	r.configHas(t, "server echo-2 ")
+}
+
+// configHas waits until the config file holds text and returns the file:
+// the agent writes it after the runtime changes, so HAProxy shows a change
+// a moment before the file does.
+func (r *rig) configHas(t testing.TB, text string) []byte {
+	t.Helper()
+	var cfg []byte
+	eventually(t, fmt.Sprintf("%q in the config file", text), func() bool {
+		cfg, _ = os.ReadFile(r.haproxy.Config)
+		return strings.Contains(string(cfg), text)
 	})
+	return cfg
 }
 
 // discoveryErrors is wsctl_agent_discovery_errors_total as a's /metrics

@@ -79,10 +79,7 @@ func TestAgentRewritesADeletedConfig(t *testing.T) {
 	r := startRig(t)
 	a := r.startAgentWith(t, Config{Spec: r.spec, Resync: 100 * time.Millisecond})
 	r.echoes(t, "echo-1")
-	want, err := os.ReadFile(r.haproxy.Config)
-	if err != nil {
-		t.Fatal(err)
-	}
+	want := r.configHas(t, "server echo-1 ")
 	if err := os.Remove(r.haproxy.Config); err != nil {
 		t.Fatal(err)
 	}
