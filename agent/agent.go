@@ -7,10 +7,24 @@
 // Config.ReloadInterval. The rendered config is written after every change,
 // so a later restart starts from the current membership.
 //
+// Discovery is a set of discovery.Source values run alike: the spec's own
+// servers (discovery/static) and, when a backend names a service, Consul;
+// each reports its own backends, and nothing is synced until every source
+// has reported once. A changed spec (Config.SpecFile, Config.Reread)
+// replaces them. The first snapshot after a quiet spell is applied at once
+// (leading edge); a burst behind it is coalesced (Config.MinQuiet, at most
+// Config.MaxQuiet).
+//
 // nginx has no runtime API: with the nginx target every change of the
 // rendered config is validated (nginx -t), written and reloaded (SIGHUP to
 // the master), at most once per Config.ReloadInterval; changes that arrive
 // inside the interval are applied together when it ends.
+//
+// The loop meets the world only through its edges (see Runtime and the
+// unexported edges: dial, reload, write, validate, sources), which the
+// package's unit tests replace with fakes; the integration tests run it
+// against real Consul and HAProxy. Metrics are written, never read, by the
+// loop: no decision depends on them.
 package agent
 
 import (

@@ -312,11 +312,16 @@ func (f *fakeHAProxy) applies() int {
 // goes out as a snapshot.
 type fakeSource struct {
 	feed chan map[string][]discovery.Instance
+	// done, when set, is closed when Run returns.
+	done chan struct{}
 }
 
 var _ discovery.Source = (*fakeSource)(nil)
 
 func (f *fakeSource) Run(ctx context.Context, out chan<- discovery.Snapshot) error {
+	if f.done != nil {
+		defer close(f.done)
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -410,8 +415,9 @@ type unit struct {
 }
 
 // newUnit builds an agent on fakes with cfg (its Spec and ConfigFile are
-// filled in; drainTimeout is the backend's drain_timeout). The config file
-// does not exist yet.
+// filled in, and with a Reread its SpecFile, the spec's file in u.dir;
+// drainTimeout is the backend's drain_timeout). The config file does not
+// exist yet.
 func newUnit(t *testing.T, drainTimeout string, cfg Config) *unit {
 	t.Helper()
 	u := &unit{
@@ -420,12 +426,15 @@ func newUnit(t *testing.T, drainTimeout string, cfg Config) *unit {
 		intents: &fakeIntents{},
 		dir:     t.TempDir(),
 	}
-	text := strings.NewReplacer("DIR", u.dir, "DRAIN_TIMEOUT", drainTimeout).Replace(unitSpec)
-	s, err := spec.Parse("wsctl.yaml", []byte(text), func(string) (string, bool) { return "", false })
+	specFile := u.writeSpec(t, drainTimeout)
+	s, err := spec.Load(specFile)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg.Spec = s
+	if cfg.Reread != nil {
+		cfg.SpecFile = specFile
+	}
 	cfg.ConfigFile = filepath.Join(u.dir, "haproxy.cfg")
 	if cfg.DrainPoll == 0 {
 		cfg.DrainPoll = 10 * time.Millisecond
@@ -470,6 +479,18 @@ func newUnit(t *testing.T, drainTimeout string, cfg Config) *unit {
 		retry: 10 * time.Millisecond,
 	}
 	return u
+}
+
+// writeSpec writes unitSpec with drainTimeout to u.dir/wsctl.yaml and
+// returns its path.
+func (u *unit) writeSpec(t *testing.T, drainTimeout string) string {
+	t.Helper()
+	path := filepath.Join(u.dir, "wsctl.yaml")
+	text := strings.NewReplacer("DIR", u.dir, "DRAIN_TIMEOUT", drainTimeout).Replace(unitSpec)
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // run runs the agent's loop until the test ends.

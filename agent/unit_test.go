@@ -4,15 +4,18 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/wsctl/wsctl/discovery"
 	"github.com/wsctl/wsctl/intent"
 	"github.com/wsctl/wsctl/runtime"
+	"github.com/wsctl/wsctl/spec"
 )
 
 // Unit tests of the agent's loop and steps, on the fakes of fakes_test.go:
@@ -303,5 +306,42 @@ func TestStateFileRestore(t *testing.T) {
 	file, err := os.ReadFile(u.a.stateFile())
 	if err != nil || strings.Contains(string(file), "ws/") {
 		t.Errorf("state file after the work is done: %v\n%s", err, file)
+	}
+}
+
+// TestLoopRereadReplacesSources: a changed spec read on Reread stops the
+// sources of the old spec and runs those of the new one, whose snapshots
+// the agent then follows.
+func TestLoopRereadReplacesSources(t *testing.T) {
+	reread := make(chan struct{})
+	u := newUnit(t, "1h", Config{MinQuiet: time.Millisecond, Reread: reread, SpecPoll: time.Hour})
+	var mu sync.Mutex
+	var built []*fakeSource
+	u.a.io.sources = func(*spec.Spec, *slog.Logger) ([]discovery.Source, error) {
+		src := &fakeSource{feed: make(chan map[string][]discovery.Instance), done: make(chan struct{})}
+		mu.Lock()
+		defer mu.Unlock()
+		built = append(built, src)
+		return []discovery.Source{src}, nil
+	}
+	source := func(i int) *fakeSource {
+		eventuallyFast(t, "sources built", func() bool { mu.Lock(); defer mu.Unlock(); return len(built) > i })
+		mu.Lock()
+		defer mu.Unlock()
+		return built[i]
+	}
+	u.prime(t, u.render(t))
+	u.run(t)
+	source(0).send(inst("a", 1))
+	eventuallyFast(t, "a added", func() bool { return u.hap.admin("ws", "a") == runtime.Ready })
+
+	u.writeSpec(t, "2h")
+	reread <- struct{}{}
+	source(1).send(inst("a", 1), inst("b", 2))
+	eventuallyFast(t, "b added", func() bool { return u.hap.admin("ws", "b") == runtime.Ready })
+	select {
+	case <-source(0).done:
+	default:
+		t.Error("the old spec's source still runs")
 	}
 }
