@@ -79,10 +79,14 @@ func TestAgentRewritesADeletedConfig(t *testing.T) {
 	r := startRig(t)
 	a := r.startAgentWith(t, Config{Spec: r.spec, Resync: 100 * time.Millisecond})
 	r.echoes(t, "echo-1")
-	want, err := os.ReadFile(r.haproxy.Config)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The file is written just after the runtime batch that readied
+	// echo-1: wait for it, or want could be the config before.
+	var want []byte
+	eventually(t, "the config file with echo-1", func() bool {
+		var err error
+		want, err = os.ReadFile(r.haproxy.Config)
+		return err == nil && strings.Contains(string(want), "server echo-1 ")
+	})
 	if err := os.Remove(r.haproxy.Config); err != nil {
 		t.Fatal(err)
 	}
