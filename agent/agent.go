@@ -7,10 +7,24 @@
 // Config.ReloadInterval. The rendered config is written after every change,
 // so a later restart starts from the current membership.
 //
+// Discovery is a set of discovery.Source values run alike: the spec's own
+// servers (discovery/static) and, when a backend names a service, Consul;
+// each reports its own backends, and nothing is synced until every source
+// has reported once. A changed spec (Config.SpecFile, Config.Reread)
+// replaces them. The first snapshot after a quiet spell is applied at once
+// (leading edge); a burst behind it is coalesced (Config.MinQuiet, at most
+// Config.MaxQuiet).
+//
 // nginx has no runtime API: with the nginx target every change of the
 // rendered config is validated (nginx -t), written and reloaded (SIGHUP to
 // the master), at most once per Config.ReloadInterval; changes that arrive
 // inside the interval are applied together when it ends.
+//
+// The loop meets the world only through its edges (see Runtime and the
+// unexported edges: dial, reload, write, validate, sources), which the
+// package's unit tests replace with fakes; the integration tests run it
+// against real Consul and HAProxy. Metrics are written, never read, by the
+// loop: no decision depends on them.
 package agent
 
 import (
@@ -28,7 +42,6 @@ import (
 
 	"github.com/wsctl/wsctl/discovery"
 	"github.com/wsctl/wsctl/discovery/consul"
-	"github.com/wsctl/wsctl/discovery/static"
 	"github.com/wsctl/wsctl/intent"
 	"github.com/wsctl/wsctl/internal/inputfile"
 	"github.com/wsctl/wsctl/model"
@@ -131,10 +144,14 @@ type Agent struct {
 	spec    *spec.Spec
 	// specText is the spec file as last read (SpecFile only).
 	specText []byte
-	rt       *runtime.Client
+	rt       Runtime
+	// io is where the agent meets the world (see edges).
+	io edges
 
-	// sources holds the latest snapshot of each source.
-	sources map[string]discovery.Snapshot
+	// sources holds the latest snapshot of each source, by its name;
+	// nSources is how many run.
+	sources  map[string]discovery.Snapshot
+	nSources int
 	// applied is the merged snapshot last applied without error.
 	applied map[string][]discovery.Instance
 	// drains are the servers the agent drained, by reference.
@@ -148,6 +165,8 @@ type Agent struct {
 	intents intent.Store
 	// changedAt is when the first snapshot not yet applied arrived.
 	changedAt time.Time
+	// synced is set by the first complete sync.
+	synced bool
 	// changing are the servers of a runtime batch not yet completed (see
 	// ownState); they are the agent's to bring to the desired state.
 	changing map[runtime.Ref]bool
@@ -204,6 +223,7 @@ func New(cfg Config) (*Agent, error) {
 	}
 	a := &Agent{
 		cfg:     cfg,
+		io:      realEdges(cfg.Validator),
 		target:  target,
 		log:     cfg.Log.With("component", "agent"),
 		metrics: &Metrics{},
@@ -231,9 +251,9 @@ func New(cfg Config) (*Agent, error) {
 		}
 		a.specText = text
 	}
-	// Fail early on unusable Consul settings; Run builds its own source.
-	if _, err := consulFor(a.spec, cfg.Log); err != nil {
-		return nil, err
+	// Fail early on unusable Consul settings; Run builds its own sources.
+	if _, err := a.io.sources(a.spec, cfg.Log); err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
 	}
 	return a, nil
 }
@@ -247,7 +267,7 @@ func (a *Agent) Metrics() *Metrics { return a.metrics }
 func (a *Agent) Run(ctx context.Context) error {
 	var drainC <-chan time.Time
 	if a.nginx == nil {
-		rt, err := runtime.Dial(ctx, a.spec.HAProxy.AdminSocket, 0)
+		rt, err := a.io.dial(ctx, a.spec.HAProxy.AdminSocket, 0)
 		if err != nil {
 			return fmt.Errorf("agent: %w", err)
 		}
@@ -268,40 +288,44 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer cancel()
 
 	snaps := make(chan discovery.Snapshot)
-	// The Consul source runs under its own context so a spec change can
-	// replace it.
-	var stopConsul func()
-	startConsul := func(src *consul.Source) {
-		a.metrics.consul.Store(src)
-		if src == nil {
-			stopConsul = func() {}
-			return
+	// The sources run under their own context so a spec change can
+	// replace them.
+	var stopSources func()
+	startSources := func(srcs []discovery.Source) {
+		sctx, scancel := context.WithCancel(ctx)
+		var running sync.WaitGroup
+		for _, src := range srcs {
+			if c, ok := src.(*consul.Source); ok {
+				a.metrics.consul.Store(c)
+			}
+			running.Go(func() { _ = src.Run(sctx, snaps) })
 		}
-		cctx, ccancel := context.WithCancel(ctx)
-		done := make(chan struct{})
-		wg.Go(func() {
-			defer close(done)
-			_ = src.Run(cctx, snaps)
-		})
-		stopConsul = func() {
-			ccancel()
+		wg.Go(func() { <-sctx.Done(); running.Wait() })
+		a.nSources = len(srcs)
+		stopSources = func() {
+			scancel()
+			done := make(chan struct{})
+			go func() { running.Wait(); close(done) }()
 			for {
 				select {
 				case <-done:
-					a.metrics.consul.Store(nil)
-					a.metrics.retire(src)
+					for _, src := range srcs {
+						if c, ok := src.(*consul.Source); ok {
+							a.metrics.consul.CompareAndSwap(c, nil)
+							a.metrics.retire(c)
+						}
+					}
 					return
-				case <-snaps: // the old source's last words
+				case <-snaps: // the old sources' last words
 				}
 			}
 		}
 	}
-	src, err := consulFor(a.spec, a.cfg.Log)
+	srcs, err := a.io.sources(a.spec, a.cfg.Log)
 	if err != nil {
-		return err
+		return fmt.Errorf("agent: %w", err)
 	}
-	startConsul(src)
-	a.sources[static.SourceName] = static.Snapshot(a.spec)
+	startSources(srcs)
 
 	resyncTick := time.NewTicker(a.cfg.Resync)
 	defer resyncTick.Stop()
@@ -311,48 +335,37 @@ func (a *Agent) Run(ctx context.Context) error {
 		defer t.Stop()
 		specTick = t.C
 	}
-	var quiet, deadline *time.Timer
-	stop := func() {
-		for _, t := range []*time.Timer{quiet, deadline} {
-			if t != nil {
-				t.Stop()
-			}
-		}
-		quiet, deadline = nil, nil
-	}
-	defer stop()
-	schedule := func(d time.Duration) {
-		if quiet == nil {
-			quiet = time.NewTimer(d)
-			deadline = time.NewTimer(max(d, a.cfg.MaxQuiet))
-			return
-		}
-		quiet.Reset(d)
-	}
+	deb := &debounce{minQuiet: a.cfg.MinQuiet, maxQuiet: a.cfg.MaxQuiet}
+	defer deb.stop()
 	// respec reads the spec file and, when it changed and loads, switches
-	// to it.
+	// to it and its sources.
 	respec := func() {
 		s := a.reloadSpec()
 		if s == nil {
 			return
 		}
-		src, err := consulFor(s, a.cfg.Log)
+		srcs, err := a.io.sources(s, a.cfg.Log)
 		if err != nil {
 			a.metrics.SpecErrors.Add(1)
-			a.log.Error("spec changed but its Consul settings are unusable; keeping the old spec", "err", err)
+			a.log.Error("spec changed but its discovery settings are unusable; keeping the old spec", "err", err)
 			return
 		}
-		stopConsul()
+		stopSources()
 		a.spec = s
 		clear(a.sources)
-		a.sources[static.SourceName] = static.Snapshot(s)
-		startConsul(src)
+		startSources(srcs)
 		a.retry = true
-		schedule(0)
+		deb.schedule(0)
 	}
-	var lastSync time.Time // when the last sync ended
-	schedule(0)            // the static snapshot, and anything already running
+	syncNow := func() {
+		deb.stop()
+		if a.syncAndRetry(ctx, deb.schedule) {
+			deb.lastSync = time.Now()
+		}
+	}
+	deb.schedule(0) // anything already running
 	for {
+		quiet, deadline := deb.channels()
 		select {
 		case <-ctx.Done():
 			return nil
@@ -361,83 +374,67 @@ func (a *Agent) Run(ctx context.Context) error {
 			if a.changedAt.IsZero() {
 				a.changedAt = time.Now()
 			}
-			// Leading edge: the first change after a quiet spell is
-			// applied at once; a burst behind it is debounced (MinQuiet,
-			// at most MaxQuiet) and applied together.
-			if quiet == nil && time.Since(lastSync) >= a.cfg.MinQuiet {
-				schedule(0)
-			} else {
-				schedule(a.cfg.MinQuiet)
-			}
-		case <-timerC(quiet):
-			stop()
-			a.syncAndRetry(ctx, schedule)
-			lastSync = time.Now()
-		case <-timerC(deadline):
-			stop()
-			a.syncAndRetry(ctx, schedule)
-			lastSync = time.Now()
+			deb.changed(time.Now())
+		case <-quiet:
+			syncNow()
+		case <-deadline:
+			syncNow()
 		case <-drainC:
 			a.progressDrains(ctx)
 		case r := <-a.drainResults:
 			a.drainClosed(ctx, r)
 		case <-resyncTick.C:
 			a.retry = true
-			schedule(0)
+			deb.schedule(0)
 		case <-specTick:
 			respec()
 		case <-a.cfg.Reread:
 			respec()
 			a.retry = true
-			schedule(0)
+			deb.schedule(0)
 		}
 	}
 }
 
-func (a *Agent) syncAndRetry(ctx context.Context, schedule func(time.Duration)) {
-	wait := a.sync(ctx)
+// syncAndRetry syncs and, when something failed or was postponed,
+// schedules another try. It reports whether the sync ran (every source had
+// reported).
+func (a *Agent) syncAndRetry(ctx context.Context, schedule func(time.Duration)) bool {
+	wait, ran := a.sync(ctx)
 	a.notifyReady()
 	if wait > 0 && ctx.Err() == nil {
 		a.retry = true
 		schedule(wait)
 	}
+	return ran
 }
 
-// timerC is t's channel, or nil (never ready) without a timer.
-func timerC(t *time.Timer) <-chan time.Time {
-	if t == nil {
-		return nil
-	}
-	return t.C
-}
-
-// merged joins the sources: static servers for backends without Consul, the
-// Consul snapshot for the others. ok is false until every source reported.
+// merged joins the sources' snapshots (each reports its own backends). ok
+// is false until every source reported.
 func (a *Agent) merged() (map[string][]discovery.Instance, bool) {
-	out := map[string][]discovery.Instance{}
-	st := a.sources[static.SourceName]
-	for _, b := range a.spec.Backends {
-		if b.Consul == nil {
-			out[b.Name] = st.Backends[b.Name]
-		}
+	if len(a.sources) < a.nSources {
+		return nil, false
 	}
-	if slices.ContainsFunc(a.spec.Backends, func(b spec.Backend) bool { return b.Consul != nil }) {
-		cs, ok := a.sources[consul.SourceName]
-		if !ok {
-			return nil, false
-		}
-		maps.Copy(out, cs.Backends)
+	out := map[string][]discovery.Instance{}
+	for _, name := range slices.Sorted(maps.Keys(a.sources)) {
+		maps.Copy(out, a.sources[name].Backends)
 	}
 	return out, true
 }
 
 // sync applies the current snapshot. It returns how long to wait before
-// trying again when something failed or was postponed, else 0.
-func (a *Agent) sync(ctx context.Context) time.Duration {
+// trying again when something failed or was postponed, else 0; ran is false
+// when not every source has reported yet, and nothing was done.
+func (a *Agent) sync(ctx context.Context) (wait time.Duration, ran bool) {
 	snap, ok := a.merged()
 	if !ok {
-		return 0
+		return 0, false
 	}
+	return a.syncSnapshot(ctx, snap), true
+}
+
+// syncSnapshot brings the proxy to snap; it returns sync's wait.
+func (a *Agent) syncSnapshot(ctx context.Context, snap map[string][]discovery.Instance) time.Duration {
 	a.keepNonEmpty(snap)
 	if !a.retry && a.applied != nil && reflect.DeepEqual(snap, a.applied) {
 		a.metrics.SnapshotsDropped.Add(1)
@@ -469,7 +466,7 @@ func (a *Agent) sync(ctx context.Context) time.Duration {
 	}
 	failed := !ok
 	if write && !failed {
-		changed, err := proxy.WriteAtomic(a.cfg.ConfigFile, text)
+		changed, err := a.io.write(a.cfg.ConfigFile, text)
 		if err != nil {
 			a.log.Error("write config", "err", err)
 			failed = true
@@ -481,12 +478,12 @@ func (a *Agent) sync(ctx context.Context) time.Duration {
 		}
 	}
 	if failed {
-		return max(wait, retryDelay)
+		return max(wait, a.io.retry)
 	}
 	if wait == 0 {
 		a.applied = snap
 	}
-	a.metrics.lastSync.Store(time.Now().UnixNano())
+	a.markSynced()
 	if wait == 0 && !a.changedAt.IsZero() {
 		a.metrics.Convergence.Observe(time.Since(a.changedAt))
 		a.changedAt = time.Time{}

@@ -45,18 +45,18 @@ func (a *Agent) syncNginx(ctx context.Context, snap map[string][]discovery.Insta
 		a.log.Info("config change postponed: reload rate limit", "wait", a.cfg.ReloadInterval-since)
 		return a.cfg.ReloadInterval - since
 	}
-	if _, err := a.cfg.Validator.Validate(ctx, proxy.NginxBinary, text); err != nil {
+	if err := a.io.validate(ctx, proxy.NginxBinary, text); err != nil {
 		a.metrics.ValidationFailures.Add(1)
 		a.log.Error("new config rejected; keeping the running one", "err", err)
 		st.rejected = text
 		return 0
 	}
 	st.rejected = nil
-	changed, err := proxy.WriteAtomic(a.cfg.ConfigFile, text)
+	changed, err := a.io.write(a.cfg.ConfigFile, text)
 	if err != nil {
 		a.metrics.ReloadErrors.Add(1)
 		a.log.Error("write config", "err", err)
-		return retryDelay
+		return a.io.retry
 	}
 	if changed {
 		a.metrics.ConfigWrites.Add(1)
@@ -67,7 +67,7 @@ func (a *Agent) syncNginx(ctx context.Context, snap map[string][]discovery.Insta
 	if err != nil {
 		a.metrics.ReloadErrors.Add(1)
 		a.log.Error("reload", "err", err)
-		return max(retryDelay, a.cfg.ReloadInterval)
+		return max(a.io.retry, a.cfg.ReloadInterval)
 	}
 	st.pending = false
 	a.metrics.Reloads.Add(1)
@@ -79,5 +79,5 @@ func (a *Agent) syncNginx(ctx context.Context, snap map[string][]discovery.Insta
 // done records snap as applied.
 func (a *Agent) done(snap map[string][]discovery.Instance) {
 	a.applied = snap
-	a.metrics.lastSync.Store(time.Now().UnixNano())
+	a.markSynced()
 }

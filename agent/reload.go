@@ -50,22 +50,22 @@ func (a *Agent) reload(ctx context.Context, text []byte) time.Duration {
 		a.log.Info("structure change postponed: reload rate limit", "wait", a.cfg.ReloadInterval-since)
 		return a.cfg.ReloadInterval - since
 	}
-	if _, err := a.cfg.Validator.Validate(ctx, proxy.HAProxyBinary, text); err != nil {
+	if err := a.io.validate(ctx, proxy.HAProxyBinary, text); err != nil {
 		a.metrics.ValidationFailures.Add(1)
 		a.log.Error("new config rejected; keeping the running one", "err", err)
 		return 0
 	}
-	if _, err := proxy.WriteAtomic(a.cfg.ConfigFile, text); err != nil {
+	if _, err := a.io.write(a.cfg.ConfigFile, text); err != nil {
 		a.metrics.ReloadErrors.Add(1)
 		a.log.Error("write config", "err", err)
-		return retryDelay
+		return a.io.retry
 	}
 	a.metrics.ConfigWrites.Add(1)
 	a.lastReload = time.Now()
 	// HAProxy may have been restarted behind the agent's back: ask which
 	// worker runs now rather than trust the pid of the last Dial.
 	oldPid := a.rt.Info().Pid
-	if cur, err := runtime.Dial(ctx, a.spec.HAProxy.AdminSocket, time.Second); err == nil {
+	if cur, err := a.io.dial(ctx, a.spec.HAProxy.AdminSocket, time.Second); err == nil {
 		oldPid = cur.Info().Pid
 	}
 	before, err := a.rt.Servers(ctx, "")
@@ -77,7 +77,7 @@ func (a *Agent) reload(ctx context.Context, text []byte) time.Duration {
 	if err != nil {
 		a.metrics.ReloadErrors.Add(1)
 		a.log.Error("reload", "err", err)
-		return retryDelay
+		return a.io.retry
 	}
 	a.rt = rt
 	a.loaded = text
@@ -117,17 +117,17 @@ func (a *Agent) restoreStates(ctx context.Context, before []runtime.ServerStatus
 // config that fails to load, with HAProxy's messages) and waits until the
 // admin socket answers from a worker other than oldPid: 2.6 reports
 // nothing, and on any version the new worker is what the agent talks to.
-func (a *Agent) masterReload(ctx context.Context, oldPid int64) (*runtime.Client, error) {
+func (a *Agent) masterReload(ctx context.Context, oldPid int64) (Runtime, error) {
 	master := a.spec.HAProxy.MasterSocket
 	if master == "" {
 		return nil, errors.New("the spec has no haproxy.master_socket to reload through")
 	}
-	if err := runtime.Reload(ctx, master, a.cfg.ReloadTimeout); err != nil {
+	if err := a.io.reload(ctx, master, a.cfg.ReloadTimeout); err != nil {
 		return nil, err
 	}
 	deadline := time.Now().Add(a.cfg.ReloadTimeout)
 	for {
-		rt, err := runtime.Dial(ctx, a.spec.HAProxy.AdminSocket, time.Second)
+		rt, err := a.io.dial(ctx, a.spec.HAProxy.AdminSocket, time.Second)
 		if err == nil && rt.Info().Pid != oldPid {
 			return rt, nil
 		}

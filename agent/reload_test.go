@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wsctl/wsctl/proxy"
 	"github.com/wsctl/wsctl/runtime"
 	"github.com/wsctl/wsctl/runtime/runtimetest"
 	"github.com/wsctl/wsctl/spec"
@@ -41,6 +42,7 @@ func TestMasterReloadFailure(t *testing.T) {
 		// 3.0 answers after about 2s: HAProxy retries a failing bind
 		// while the old worker pauses its listeners.
 		cfg:  Config{ReloadTimeout: 5 * time.Second},
+		io:   realEdges(proxy.Validator{}),
 		spec: &spec.Spec{HAProxy: spec.HAProxy{AdminSocket: lb.AdminSocket, MasterSocket: lb.MasterSocket}},
 	}
 	_, err = a.masterReload(ctx, rt.Info().Pid)

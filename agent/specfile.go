@@ -2,11 +2,7 @@ package agent
 
 import (
 	"bytes"
-	"fmt"
-	"log/slog"
-	"slices"
 
-	"github.com/wsctl/wsctl/discovery/consul"
 	"github.com/wsctl/wsctl/spec"
 )
 
@@ -34,16 +30,4 @@ func (a *Agent) reloadSpec() *spec.Spec {
 	s.Nginx.PidFile = a.spec.Nginx.PidFile
 	a.log.Info("spec changed", "file", a.cfg.SpecFile)
 	return s
-}
-
-// consulFor builds the Consul source of s; nil when no backend uses Consul.
-func consulFor(s *spec.Spec, log *slog.Logger) (*consul.Source, error) {
-	if !slices.ContainsFunc(s.Backends, func(b spec.Backend) bool { return b.Consul != nil }) {
-		return nil, nil
-	}
-	src, err := consul.New(s, log)
-	if err != nil {
-		return nil, fmt.Errorf("agent: %w", err)
-	}
-	return src, nil
 }

@@ -3,6 +3,7 @@
 package static
 
 import (
+	"context"
 	"net"
 	"strconv"
 
@@ -38,4 +39,37 @@ func Snapshot(s *spec.Spec) discovery.Snapshot {
 		snap.Backends[b.Name] = instances
 	}
 	return snap
+}
+
+// Source is the servers of a spec as a discovery.Source, so a consumer runs
+// it like any other source. Create it with New.
+type Source struct{ snap discovery.Snapshot }
+
+var _ discovery.Source = (*Source)(nil)
+
+// New returns the source of the servers of s's backends that are not
+// discovered from Consul, taken now: a changed spec needs a new source.
+// Backends with Consul set are left to the Consul source, so each backend
+// is reported by one source.
+func New(s *spec.Spec) *Source {
+	snap := Snapshot(s)
+	for _, b := range s.Backends {
+		if b.Consul != nil {
+			delete(snap.Backends, b.Name)
+		}
+	}
+	return &Source{snap: snap}
+}
+
+// Run sends the spec's snapshot once, then waits for ctx to end, and
+// returns nil. The spec never changes under it, so it has nothing more to
+// send.
+func (s *Source) Run(ctx context.Context, out chan<- discovery.Snapshot) error {
+	select {
+	case out <- s.snap:
+	case <-ctx.Done():
+		return nil
+	}
+	<-ctx.Done()
+	return nil
 }

@@ -1,0 +1,85 @@
+package agent
+
+import (
+	"context"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/wsctl/wsctl/discovery"
+	"github.com/wsctl/wsctl/discovery/consul"
+	"github.com/wsctl/wsctl/discovery/static"
+	"github.com/wsctl/wsctl/drain"
+	"github.com/wsctl/wsctl/proxy"
+	"github.com/wsctl/wsctl/runtime"
+	"github.com/wsctl/wsctl/spec"
+)
+
+// Runtime is what the agent needs from HAProxy's admin socket: what a drain
+// needs (the agent hands its runtime to drain.Run when a drain_timeout
+// passes), a batch of changes, and which socket and process answer.
+// *runtime.Client is the one the agent dials; the package's unit tests use
+// a fake.
+type Runtime interface {
+	drain.Runtime
+	Apply(ctx context.Context, changes []runtime.Change) []error
+	Path() string
+	Info() runtime.Info
+}
+
+var _ Runtime = (*runtime.Client)(nil)
+
+// edges are where the agent leaves its loop for the world: HAProxy's
+// sockets, the config file, the proxy's binary and discovery. New sets the
+// real ones; the package's unit tests replace them after New with fakes, so
+// the loop's decisions (debounce, keep-non-empty, rate limits, intent
+// holds, drains, reload failures) are tested without processes. They are
+// unexported so Config stays what an operator sets.
+type edges struct {
+	// dial opens the admin socket (runtime.Dial); a reload dials again to
+	// find the new worker.
+	dial func(ctx context.Context, path string, timeout time.Duration) (Runtime, error)
+	// reload asks the master socket for a reload (runtime.Reload); the
+	// agent then confirms the new worker through dial.
+	reload func(ctx context.Context, masterSocket string, timeout time.Duration) error
+	// write replaces the proxy's config file (proxy.WriteAtomic).
+	write func(path string, data []byte) (changed bool, err error)
+	// validate checks a config with the proxy's binary (Config.Validator).
+	validate func(ctx context.Context, binary string, config []byte) error
+	// sources builds the discovery sources of a spec. Each tags its
+	// snapshots with its own name and reports its own backends.
+	sources func(s *spec.Spec, log *slog.Logger) ([]discovery.Source, error)
+	// retry is how long after a failed sync the agent tries again.
+	retry time.Duration
+}
+
+// realEdges are the edges of a running agent; v checks configs.
+func realEdges(v proxy.Validator) edges {
+	return edges{
+		dial: func(ctx context.Context, path string, timeout time.Duration) (Runtime, error) {
+			return runtime.Dial(ctx, path, timeout)
+		},
+		reload: runtime.Reload,
+		write:  proxy.WriteAtomic,
+		validate: func(ctx context.Context, binary string, config []byte) error {
+			_, err := v.Validate(ctx, binary, config)
+			return err
+		},
+		sources: specSources,
+		retry:   retryDelay,
+	}
+}
+
+// specSources are the sources a spec names: its own servers (static), and
+// Consul when a backend is discovered there.
+func specSources(s *spec.Spec, log *slog.Logger) ([]discovery.Source, error) {
+	srcs := []discovery.Source{static.New(s)}
+	if slices.ContainsFunc(s.Backends, func(b spec.Backend) bool { return b.Consul != nil }) {
+		src, err := consul.New(s, log)
+		if err != nil {
+			return nil, err
+		}
+		srcs = append(srcs, src)
+	}
+	return srcs, nil
+}

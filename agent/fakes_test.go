@@ -1,0 +1,559 @@
+package agent
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wsctl/wsctl/discovery"
+	"github.com/wsctl/wsctl/intent"
+	"github.com/wsctl/wsctl/proxy"
+	"github.com/wsctl/wsctl/runtime"
+	"github.com/wsctl/wsctl/spec"
+)
+
+// The unit tests' fakes: an HAProxy (fakeHAProxy), a discovery source
+// (fakeSource) and an intents store (fakeIntents), and newUnit, which
+// builds an agent on them. The agent's loop runs as in production; only
+// its edges (see edges) are replaced. Files (the config, the state file)
+// are real, in a temp dir.
+
+// fakeHAProxy is HAProxy as the agent sees it through Runtime: servers by
+// backend, each with its sessions. Every change is recorded in calls, in
+// order; load replaces the servers with a config's, as a reload does.
+type fakeHAProxy struct {
+	// applyErr, when set, fails a change of Apply instead of making it.
+	applyErr func(runtime.Change) error
+
+	mu       sync.Mutex
+	pid      int64
+	backends map[string][]*fakeServer
+	calls    []string
+	// batches counts the Apply calls that carried changes.
+	batches int
+}
+
+type fakeServer struct {
+	st       runtime.ServerStatus
+	sessions []runtime.SessionID
+}
+
+var _ Runtime = (*fakeHAProxy)(nil)
+
+func newFakeHAProxy() *fakeHAProxy {
+	return &fakeHAProxy{pid: 100, backends: map[string][]*fakeServer{}}
+}
+
+func (f *fakeHAProxy) Path() string { return "fake.sock" }
+
+func (f *fakeHAProxy) Info() runtime.Info {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return runtime.Info{Version: "2.6.12", Pid: f.pid}
+}
+
+func (f *fakeHAProxy) Pid(context.Context) (int64, error) { return f.Info().Pid, nil }
+
+func (f *fakeHAProxy) Servers(_ context.Context, backend string) ([]runtime.ServerStatus, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var names []string
+	if backend == "" {
+		names = slices.Sorted(func(yield func(string) bool) {
+			for b := range f.backends {
+				if !yield(b) {
+					return
+				}
+			}
+		})
+	} else if _, ok := f.backends[backend]; ok {
+		names = []string{backend}
+	} else {
+		return nil, &runtime.UnknownBackendError{Name: backend}
+	}
+	var out []runtime.ServerStatus
+	for _, b := range names {
+		for _, s := range f.backends[b] {
+			out = append(out, s.status())
+		}
+	}
+	return out, nil
+}
+
+func (f *fakeHAProxy) Server(_ context.Context, backend, server string) (runtime.ServerStatus, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s, err := f.find(backend, server)
+	if err != nil {
+		return runtime.ServerStatus{}, err
+	}
+	return s.status(), nil
+}
+
+func (f *fakeHAProxy) SetState(_ context.Context, backend, server string, state runtime.AdminState) error {
+	return f.change(runtime.Change{Kind: runtime.ChangeState, Backend: backend, Server: server, State: state})
+}
+
+func (f *fakeHAProxy) Sessions(_ context.Context, backend, server string) ([]runtime.SessionID, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s, err := f.find(backend, server)
+	if err != nil {
+		return nil, err
+	}
+	return slices.Clone(s.sessions), nil
+}
+
+func (f *fakeHAProxy) ShutdownSession(_ context.Context, backend, server string, id runtime.SessionID) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s, err := f.find(backend, server)
+	if err != nil {
+		return err
+	}
+	f.calls = append(f.calls, "shutdown session "+backend+"/"+server)
+	s.sessions = slices.DeleteFunc(s.sessions, func(x runtime.SessionID) bool { return x == id })
+	return nil
+}
+
+func (f *fakeHAProxy) ShutdownSessions(_ context.Context, backend, server string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s, err := f.find(backend, server)
+	if err != nil {
+		return err
+	}
+	f.calls = append(f.calls, "shutdown sessions "+backend+"/"+server)
+	s.sessions = nil
+	return nil
+}
+
+func (f *fakeHAProxy) Apply(_ context.Context, changes []runtime.Change) []error {
+	errs := make([]error, len(changes))
+	if len(changes) == 0 {
+		return errs
+	}
+	f.mu.Lock()
+	f.batches++
+	f.mu.Unlock()
+	for i, ch := range changes {
+		errs[i] = f.change(ch)
+	}
+	return errs
+}
+
+// change makes one change and records it, as "state ws/a DRAIN".
+func (f *fakeHAProxy) change(ch runtime.Change) error {
+	if f.applyErr != nil {
+		if err := f.applyErr(ch); err != nil {
+			return err
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ref := ch.Backend + "/" + ch.Server
+	if ch.Kind == runtime.ChangeAdd {
+		if _, err := f.find(ch.Backend, ch.Server); err == nil {
+			return fmt.Errorf("add %s: already exists", ref)
+		}
+		f.calls = append(f.calls, fmt.Sprintf("add %s %s:%d", ref, ch.Addr, ch.Port))
+		f.backends[ch.Backend] = append(f.backends[ch.Backend], &fakeServer{st: runtime.ServerStatus{
+			Backend: ch.Backend, Server: ch.Server, Addr: netip.AddrPortFrom(ch.Addr, uint16(ch.Port)).String(),
+			UserWeight: int64(ch.Options.Weight),
+		}})
+		return nil
+	}
+	s, err := f.find(ch.Backend, ch.Server)
+	if err != nil {
+		return err
+	}
+	switch ch.Kind {
+	case runtime.ChangeState:
+		f.calls = append(f.calls, fmt.Sprintf("state %s %s", ref, ch.State))
+		s.st.Flags &^= runtime.FlagForcedDrain | runtime.FlagForcedMaint | runtime.FlagConfigMaint
+		switch ch.State {
+		case runtime.Drain:
+			s.st.Flags |= runtime.FlagForcedDrain
+		case runtime.Maint:
+			s.st.Flags |= runtime.FlagForcedMaint
+		}
+	case runtime.ChangeHealth:
+		f.calls = append(f.calls, fmt.Sprintf("health %s %s", ref, ch.Health))
+	case runtime.ChangeAddr:
+		s.st.Addr = netip.AddrPortFrom(ch.Addr, uint16(ch.Port)).String()
+		f.calls = append(f.calls, fmt.Sprintf("addr %s %s", ref, s.st.Addr))
+	case runtime.ChangeWeight:
+		f.calls = append(f.calls, fmt.Sprintf("weight %s %d", ref, ch.Weight))
+		s.st.UserWeight = int64(ch.Weight)
+	case runtime.ChangeDelete:
+		if s.status().Admin != runtime.Maint || len(s.sessions) > 0 {
+			return fmt.Errorf("del server %s: not in MAINT with no session", ref)
+		}
+		f.calls = append(f.calls, "delete "+ref)
+		f.backends[ch.Backend] = slices.DeleteFunc(f.backends[ch.Backend], func(x *fakeServer) bool { return x == s })
+	default:
+		return fmt.Errorf("change %q of %s", ch.Kind, ref)
+	}
+	return nil
+}
+
+// find returns a server; f.mu is held.
+func (f *fakeHAProxy) find(backend, server string) (*fakeServer, error) {
+	for _, s := range f.backends[backend] {
+		if s.st.Server == server {
+			return s, nil
+		}
+	}
+	return nil, &runtime.UnknownServerError{Name: backend + "/" + server}
+}
+
+// status is the server as Servers reports it.
+func (s *fakeServer) status() runtime.ServerStatus {
+	st := s.st
+	st.Scur = int64(len(s.sessions))
+	switch {
+	case st.Flags&(runtime.FlagForcedMaint|runtime.FlagConfigMaint) != 0:
+		st.Admin = runtime.Maint
+	case st.Flags&runtime.FlagForcedDrain != 0:
+		st.Admin = runtime.Drain
+	default:
+		st.Admin = runtime.Ready
+	}
+	return st
+}
+
+// set puts a server in place with state flags and n sessions.
+func (f *fakeHAProxy) set(backend, server, addr string, flags runtime.AdminFlags, sessions int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s, err := f.find(backend, server)
+	if err != nil {
+		s = &fakeServer{st: runtime.ServerStatus{Backend: backend, Server: server}}
+		f.backends[backend] = append(f.backends[backend], s)
+	}
+	s.st.Addr, s.st.Flags, s.st.UserWeight = addr, flags, 100
+	s.sessions = nil
+	for i := range sessions {
+		s.sessions = append(s.sessions, runtime.SessionID(fmt.Sprintf("0x%x", i+1)))
+	}
+}
+
+// load replaces every server with those of an HAProxy config (the agent's
+// template's `server NAME ADDR [weight N] [disabled]` lines) under a new
+// pid, as a reload does.
+func (f *fakeHAProxy) load(config []byte) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.pid++
+	f.backends = map[string][]*fakeServer{}
+	var backend string
+	sc := bufio.NewScanner(bytes.NewReader(config))
+	for sc.Scan() {
+		w := strings.Fields(sc.Text())
+		switch {
+		case len(w) == 2 && w[0] == "backend":
+			backend = w[1]
+			f.backends[backend] = nil
+		case len(w) >= 3 && w[0] == "server" && backend != "":
+			s := &fakeServer{st: runtime.ServerStatus{Backend: backend, Server: w[1], Addr: w[2], UserWeight: 100}}
+			for i := 3; i < len(w); i++ {
+				switch w[i] {
+				case "weight":
+					if i+1 < len(w) {
+						s.st.UserWeight, _ = strconv.ParseInt(w[i+1], 10, 64)
+					}
+				case "disabled":
+					s.st.Flags |= runtime.FlagConfigMaint
+				}
+			}
+			f.backends[backend] = append(f.backends[backend], s)
+		}
+	}
+}
+
+// took returns the changes recorded since the last call.
+func (f *fakeHAProxy) took() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := f.calls
+	f.calls = nil
+	return out
+}
+
+// admin is a server's administrative state ("" when HAProxy has none).
+func (f *fakeHAProxy) admin(backend, server string) runtime.AdminState {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s, err := f.find(backend, server)
+	if err != nil {
+		return ""
+	}
+	return s.status().Admin
+}
+
+func (f *fakeHAProxy) applies() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.batches
+}
+
+// fakeSource is a discovery.Source a test drives: each map sent on feed
+// goes out as a snapshot.
+type fakeSource struct {
+	feed chan map[string][]discovery.Instance
+	// done, when set, is closed when Run returns.
+	done chan struct{}
+}
+
+var _ discovery.Source = (*fakeSource)(nil)
+
+func (f *fakeSource) Run(ctx context.Context, out chan<- discovery.Snapshot) error {
+	if f.done != nil {
+		defer close(f.done)
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case b := <-f.feed:
+			select {
+			case out <- discovery.Snapshot{Source: "fake", Backends: b}:
+			case <-ctx.Done():
+				return nil
+			}
+		}
+	}
+}
+
+// send hands the agent one snapshot of backend ws.
+func (f *fakeSource) send(instances ...discovery.Instance) {
+	f.feed <- map[string][]discovery.Instance{"ws": instances}
+}
+
+// fakeIntents is an intent.Store in memory.
+type fakeIntents struct {
+	mu  sync.Mutex
+	all map[runtime.Ref]intent.Intent
+}
+
+var _ intent.Store = (*fakeIntents)(nil)
+
+func (f *fakeIntents) Load(context.Context) (map[runtime.Ref]intent.Intent, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make(map[runtime.Ref]intent.Intent, len(f.all))
+	for k, v := range f.all {
+		out[k] = v
+	}
+	return out, nil
+}
+
+func (f *fakeIntents) Put(_ context.Context, i intent.Intent) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.all == nil {
+		f.all = map[runtime.Ref]intent.Intent{}
+	}
+	f.all[i.Ref()] = i
+	return nil
+}
+
+func (f *fakeIntents) Delete(_ context.Context, ref runtime.Ref) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.all, ref)
+	return nil
+}
+
+func (f *fakeIntents) Where() string { return "memory" }
+
+// unitSpec is a one-backend spec; its sockets are never dialled.
+const unitSpec = `
+heartbeat: 30s
+connections: 1000
+listeners:
+  - name: front
+    bind: 127.0.0.1:1
+    default_backend: ws
+backends:
+  - name: ws
+    drain_timeout: DRAIN_TIMEOUT
+    close_rate: 100
+haproxy:
+  admin_socket: DIR/admin.sock
+  master_socket: DIR/master.sock
+`
+
+// unit is an agent on fakes.
+type unit struct {
+	a       *Agent
+	hap     *fakeHAProxy
+	src     *fakeSource
+	intents *fakeIntents
+	dir     string
+
+	mu sync.Mutex
+	// writes are the config writes; reloads the times of the reloads
+	// asked for.
+	writes  int
+	reloads []time.Time
+	// reloadErr, when set, fails the next reload.
+	reloadErr error
+	// validateErr, when set, rejects every config.
+	validateErr error
+}
+
+// newUnit builds an agent on fakes with cfg (its Spec and ConfigFile are
+// filled in, and with a Reread its SpecFile, the spec's file in u.dir;
+// drainTimeout is the backend's drain_timeout). The config file does not
+// exist yet.
+func newUnit(t *testing.T, drainTimeout string, cfg Config) *unit {
+	t.Helper()
+	u := &unit{
+		hap:     newFakeHAProxy(),
+		src:     &fakeSource{feed: make(chan map[string][]discovery.Instance)},
+		intents: &fakeIntents{},
+		dir:     t.TempDir(),
+	}
+	specFile := u.writeSpec(t, drainTimeout)
+	s, err := spec.Load(specFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Spec = s
+	if cfg.Reread != nil {
+		cfg.SpecFile = specFile
+	}
+	cfg.ConfigFile = filepath.Join(u.dir, "haproxy.cfg")
+	if cfg.DrainPoll == 0 {
+		cfg.DrainPoll = 10 * time.Millisecond
+	}
+	cfg.Log = slog.New(slog.NewTextHandler(testWriter{t}, nil))
+	u.a, err = New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.a.intents = u.intents
+	u.a.io = edges{
+		dial: func(context.Context, string, time.Duration) (Runtime, error) { return u.hap, nil },
+		reload: func(context.Context, string, time.Duration) error {
+			u.mu.Lock()
+			defer u.mu.Unlock()
+			u.reloads = append(u.reloads, time.Now())
+			if err := u.reloadErr; err != nil {
+				u.reloadErr = nil
+				return err
+			}
+			config, err := os.ReadFile(u.a.cfg.ConfigFile)
+			if err != nil {
+				return err
+			}
+			u.hap.load(config)
+			return nil
+		},
+		write: func(path string, data []byte) (bool, error) {
+			u.mu.Lock()
+			u.writes++
+			u.mu.Unlock()
+			return proxy.WriteAtomic(path, data)
+		},
+		validate: func(context.Context, string, []byte) error {
+			u.mu.Lock()
+			defer u.mu.Unlock()
+			return u.validateErr
+		},
+		sources: func(*spec.Spec, *slog.Logger) ([]discovery.Source, error) {
+			return []discovery.Source{u.src}, nil
+		},
+		retry: 10 * time.Millisecond,
+	}
+	return u
+}
+
+// writeSpec writes unitSpec with drainTimeout to u.dir/wsctl.yaml and
+// returns its path.
+func (u *unit) writeSpec(t *testing.T, drainTimeout string) string {
+	t.Helper()
+	path := filepath.Join(u.dir, "wsctl.yaml")
+	text := strings.NewReplacer("DIR", u.dir, "DRAIN_TIMEOUT", drainTimeout).Replace(unitSpec)
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// run runs the agent's loop until the test ends.
+func (u *unit) run(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := u.a.Run(ctx); err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+// attach readies the agent for calls to its steps without its loop: it
+// talks to the fake HAProxy, which runs config, as the file holds.
+func (u *unit) attach(t *testing.T, config []byte) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(func() { cancel(); u.a.wg.Wait() })
+	u.a.rt, u.a.runCtx = u.hap, ctx
+	u.a.nSources = 1
+	u.prime(t, config)
+	u.a.loaded = config
+	return ctx
+}
+
+// prime makes config the file and what the fake HAProxy runs.
+func (u *unit) prime(t *testing.T, config []byte) {
+	t.Helper()
+	if err := os.WriteFile(u.a.cfg.ConfigFile, config, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	u.hap.load(config)
+}
+
+// render is the config the agent renders for instances of ws.
+func (u *unit) render(t *testing.T, instances ...discovery.Instance) []byte {
+	t.Helper()
+	_, text := u.a.desired("haproxy", map[string][]discovery.Instance{"ws": instances})
+	if text == nil {
+		t.Fatal("render failed")
+	}
+	return text
+}
+
+// syncWith makes one sync of ws's instances, as the loop does once the
+// source reported them.
+func (u *unit) syncWith(ctx context.Context, instances ...discovery.Instance) time.Duration {
+	u.a.sources["fake"] = discovery.Snapshot{Source: "fake", Backends: map[string][]discovery.Instance{"ws": instances}}
+	wait, _ := u.a.sync(ctx)
+	return wait
+}
+
+func (u *unit) counts() (writes, reloads int) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.writes, len(u.reloads)
+}
+
+// inst is a healthy instance of ws at 10.0.0.n:80.
+func inst(id string, n int) discovery.Instance {
+	return discovery.Instance{ID: id, Host: discovery.MustParseIP("10.0.0." + strconv.Itoa(n)), Port: 80, Healthy: true}
+}
