@@ -64,6 +64,9 @@ func (h *HAProxy) Reload(t testing.TB) {
 	if strings.Contains(string(reply), "Success=0") {
 		t.Fatalf("reload refused:\n%s", reply)
 	}
+	// 2.6 drops the connection as the master re-executes, and refuses
+	// connections until the new master listens again.
+	WaitUnix(t, h.MasterSocket, 10*time.Second)
 }
 
 // SocketCommand sends one command to an HAProxy CLI socket (admin or master)
