@@ -27,6 +27,9 @@ type fleetState struct {
 	// ops are the servers an operation touched during the agent's life;
 	// their state is reported until the agent stops.
 	ops map[runtime.Ref]*fleetOp
+	// early is a view that came before the first complete sync: an
+	// operation waits for the servers discovery brings (see fleetTick).
+	early *fleet.View
 }
 
 // fleetOp is one server an operation touched.
@@ -74,6 +77,10 @@ func (a *Agent) newFleet() (*fleetState, error) {
 // intents changed, so the loop syncs at once.
 func (a *Agent) fleetView(ctx context.Context, v *fleet.View) bool {
 	f := a.fleet
+	if !a.synced {
+		f.early = v
+		return false
+	}
 	changed := !reflect.DeepEqual(v.Intents, f.intents)
 	f.intents = v.Intents
 	for ref, in := range v.Intents {
@@ -218,10 +225,18 @@ func (a *Agent) fleetDone(r fleetResult) {
 		Phase: t.phase, Sessions: r.rep.Left, Closed: t.closed, Error: t.err})
 }
 
-// fleetTick reports, from one read of HAProxy, every server an operation
-// touched whose drain is not running (a running drain reports itself).
+// fleetTick takes a view that came before the first sync, then reports,
+// from one read of HAProxy, every server an operation touched whose drain
+// is not running (a running drain reports itself).
 func (a *Agent) fleetTick(ctx context.Context) {
-	if a.fleet == nil || len(a.fleet.ops) == 0 {
+	if a.fleet == nil {
+		return
+	}
+	if v := a.fleet.early; v != nil && a.synced {
+		a.fleet.early = nil
+		a.fleetView(ctx, v)
+	}
+	if len(a.fleet.ops) == 0 {
 		return
 	}
 	all, err := a.rt.Servers(ctx, "")

@@ -149,6 +149,12 @@ func (o *Operator) Run(ctx context.Context, req Request, update func(Status)) (S
 		if update != nil {
 			update(st)
 		}
+		if st.Outcome == Done && req.Intent != nil && req.Intent.State == runtime.Drain {
+			// Drained: from now on the agents hold MAINT, as after a
+			// local drain, so a restarted HAProxy never lets sticky
+			// clients back in. The op stays the same: nothing restarts.
+			return st, o.hold(ctx, *req.Intent)
+		}
 		if st.Outcome != "" {
 			return st, nil
 		}
@@ -162,6 +168,20 @@ func (o *Operator) Run(ctx context.Context, req Request, update func(Status)) (S
 		}
 		v = next
 	}
+}
+
+// hold turns a drained server's intent to MAINT, unless it changed
+// meanwhile (another operator's intent stands).
+func (o *Operator) hold(ctx context.Context, in intent.Intent) error {
+	cur, index, err := o.store.Get(ctx, in.Ref())
+	if err != nil || cur == nil || cur.Op == nil || in.Op == nil || cur.Op.ID != in.Op.ID {
+		return err
+	}
+	in.State = runtime.Maint
+	if err := o.store.Swap(ctx, in.Ref(), &in, index); err != nil && !errors.Is(err, intent.ErrConflict) {
+		return err
+	}
+	return nil
 }
 
 // decide reads where op stands from one view: expected are the agents live
@@ -219,8 +239,8 @@ func done(p *Progress, req Request, op string) bool {
 		}
 		return ready
 	}
-	if p == nil || p.Op != op || p.Admin != req.Intent.State {
-		return false
+	if p == nil || p.Op != op || p.Admin != runtime.Maint {
+		return false // a drain ends in MAINT too
 	}
 	if req.Intent.State == runtime.Maint && req.Intent.Op != nil && req.Intent.Op.CloseAfter == nil {
 		return p.Phase == PhaseHeld
