@@ -2,11 +2,16 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/consul/api"
 
 	"github.com/wsctl/wsctl/fleet"
 	"github.com/wsctl/wsctl/intent"
@@ -32,8 +37,13 @@ type fleetLB struct {
 // startFleetLB starts an HAProxy and an agent named id on the shared Consul
 // and waits until it runs the three echo servers, READY and UP.
 func startFleetLB(t *testing.T, c *lbtest.Consul, id string) *fleetLB {
+	return startFleetLBEdited(t, c, id, stickyServerID)
+}
+
+// startFleetLBEdited is startFleetLB with the spec text rewritten by edit.
+func startFleetLBEdited(t *testing.T, c *lbtest.Consul, id string, edit func(string) string) *fleetLB {
 	t.Helper()
-	r := startRigOn(t, c, stickyServerID)
+	r := startRigOn(t, c, edit)
 	ctx, cancel := context.WithCancel(context.Background())
 	lb := &fleetLB{rig: r, id: id, stop: cancel}
 	lb.agent = runAgentCtx(t, ctx, r.agentConfig(Config{Spec: r.spec, AgentID: id}))
@@ -68,7 +78,7 @@ func startFleet(t *testing.T, n int) (*lbtest.Consul, []*fleetLB) {
 // drainOp is a fleet drain of ws/echo-2.
 func drainOp(closeAfter, rate float64, timeout time.Duration) *intent.Intent {
 	return &intent.Intent{Backend: "ws", Server: "echo-2", State: runtime.Drain, Since: time.Now().UTC(),
-		Op: &intent.Op{ID: fleet.NewOpID(), CloseAfter: &closeAfter, CloseRate: rate, Timeout: timeout.Seconds()},
+		Op:  &intent.Op{ID: fleet.NewOpID(), CloseAfter: &closeAfter, CloseRate: rate, Timeout: timeout.Seconds()},
 		Who: "test@host", Reason: "fleet test"}
 }
 
@@ -188,5 +198,52 @@ func TestFleetDrainNamesAnAgentThatStops(t *testing.T) {
 		if st.Outcome != fleet.Done || !st.Rows[1].Missing || !st.Rows[0].Done {
 			t.Fatalf("with allow-missing: %+v, want done on lb1, lb2 missing", st)
 		}
+	}
+}
+
+// TestFleetDrainRefusedWithoutWrite: with ACLs on (default deny), a pipeline
+// token that may read the prefix but not write the intents is refused
+// before anything changes: no intent, and the server stays READY.
+func TestFleetDrainRefusedWithoutWrite(t *testing.T) {
+	lbtest.Binary(t, "haproxy")
+	c := lbtest.StartConsulACL(t)
+	for _, w := range runtimetest.Backends(t, "echo-1", "echo-2", "echo-3") {
+		register(t, c, w.ID, w)
+	}
+	dir := t.TempDir()
+	tokenFile := func(name, token string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(token), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	agentToken := tokenFile("agent", lbtest.ManagementToken)
+	lb := startFleetLBEdited(t, c, "lb1", func(s string) string {
+		return strings.Replace(s, "  address: "+c.Addr+"\n", "  address: "+c.Addr+"\n  token_file: "+agentToken+"\n", 1)
+	})
+	pol, _, err := c.Client.ACL().PolicyCreate(&api.ACLPolicy{Name: "read-only", Rules: `key_prefix "wsctl/" { policy = "read" }`}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, _, err := c.Client.ACL().TokenCreate(&api.ACLToken{Policies: []*api.ACLTokenPolicyLink{{ID: pol.ID}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := lb.spec.Consul
+	cfg.TokenFile = tokenFile("pipeline", tok.SecretID)
+	op, err := fleet.NewOperator(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = op.Run(context.Background(), fleet.Request{Ref: echo2, Intent: drainOp(0, 0, 10*time.Second)}, nil)
+	if !errors.Is(err, intent.ErrDenied) || !strings.Contains(err.Error(), "key write on wsctl/intents/ws/echo-2") {
+		t.Fatalf("got %v, want ErrDenied naming the key", err)
+	}
+	if p, _, err := c.Client.KV().Get("wsctl/intents/ws/echo-2", nil); err != nil || p != nil {
+		t.Errorf("intent key after the refusal: %v, %v", p, err)
+	}
+	if s := lb.servers(t, "ws")["echo-2"]; s.Admin != runtime.Ready {
+		t.Errorf("echo-2 is %s after the refusal, want READY", s.Admin)
 	}
 }
