@@ -42,6 +42,7 @@ import (
 
 	"github.com/wsctl/wsctl/discovery"
 	"github.com/wsctl/wsctl/discovery/consul"
+	"github.com/wsctl/wsctl/fleet"
 	"github.com/wsctl/wsctl/intent"
 	"github.com/wsctl/wsctl/internal/inputfile"
 	"github.com/wsctl/wsctl/model"
@@ -113,6 +114,10 @@ type Config struct {
 	// Log receives the agent's logs, tagged component=agent (nil:
 	// slog.Default()).
 	Log *slog.Logger
+	// AgentID names the agent in the fleet (package fleet), which it
+	// joins when its intents live in Consul; "" is the node name of the
+	// Consul agent it talks to.
+	AgentID string
 }
 
 func (c Config) withDefaults() Config {
@@ -178,6 +183,9 @@ type Agent struct {
 	runCtx       context.Context
 	wg           sync.WaitGroup
 	drainResults chan drainResult
+	// fleet is the agent's part in a fleet of load balancers (nil:
+	// none; see fleet.go).
+	fleet *fleetState
 }
 
 // loadIntents reads the operators' intents by server.
@@ -242,6 +250,9 @@ func New(cfg Config) (*Agent, error) {
 			return nil, err
 		}
 		a.intents = store
+		if a.fleet, err = a.newFleet(); err != nil {
+			return nil, fmt.Errorf("agent: %w", err)
+		}
 	}
 	a.cfg.Spec = nil // a.spec is the one in force
 	if cfg.SpecFile != "" {
@@ -286,6 +297,16 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer wg.Wait()
 	defer a.wg.Wait()
 	defer cancel()
+	var fleetViews <-chan *fleet.View
+	var fleetResults <-chan fleetResult
+	if a.fleet != nil {
+		fleetViews, fleetResults = a.fleet.views, a.fleet.results
+		wg.Go(func() {
+			if err := a.fleet.member.Run(ctx, a.fleet.views); err != nil {
+				a.log.Error("fleet", "err", err)
+			}
+		})
+	}
 
 	snaps := make(chan discovery.Snapshot)
 	// The sources run under their own context so a spec change can
@@ -381,6 +402,14 @@ func (a *Agent) Run(ctx context.Context) error {
 			syncNow()
 		case <-drainC:
 			a.progressDrains(ctx)
+			a.fleetTick(ctx)
+		case v := <-fleetViews:
+			if a.fleetView(ctx, v) {
+				a.retry = true
+				deb.schedule(0)
+			}
+		case r := <-fleetResults:
+			a.fleetDone(r)
 		case r := <-a.drainResults:
 			a.drainClosed(ctx, r)
 		case <-resyncTick.C:

@@ -113,8 +113,14 @@ func startRig(t testing.TB) *rig { return startRigEdited(t, nil) }
 func startRigEdited(t testing.TB, edit func(string) string) *rig {
 	t.Helper()
 	lbtest.Binary(t, "haproxy")
-	r := &rig{runDir: t.TempDir(), frontend: lbtest.Addr(t), edit: edit}
-	r.consul = lbtest.StartConsul(t)
+	return startRigOn(t, lbtest.StartConsul(t), edit)
+}
+
+// startRigOn is startRigEdited with a Consul already running: several
+// load balancers of one fleet share it.
+func startRigOn(t testing.TB, c *lbtest.Consul, edit func(string) string) *rig {
+	t.Helper()
+	r := &rig{runDir: t.TempDir(), frontend: lbtest.Addr(t), edit: edit, consul: c}
 	r.spec = r.parseSpec(t, "", "")
 	res, err := render.Config(r.spec, model.TargetHAProxy, static.Snapshot(r.spec), "")
 	if err != nil {

@@ -100,6 +100,11 @@ type Close struct {
 	// together, from MinRate to MaxRate; 0 closes them all at once
 	// (`shutdown sessions server`).
 	Rate float64
+	// Share, when set with a Rate above zero, is asked before every close
+	// for the rate in force, which it bounds to MinRate..Rate: a fleet
+	// drain's agent closes at its share of a fleet-wide rate, a share that
+	// follows the sessions every load balancer still holds.
+	Share func() float64
 }
 
 // Options tune a drain. The zero value waits for ever and closes nothing.
@@ -233,7 +238,7 @@ func Run(ctx context.Context, targets []Target, opts Options) (Result, error) {
 	}
 	var pace *pacer
 	if opts.Close != nil && opts.Close.Rate > 0 {
-		pace = newPacer(opts.Close.Rate)
+		pace = newPacer(opts.Close.Rate, opts.Close.Share)
 	}
 	var progressMu sync.Mutex
 	progress := func(p Progress) {

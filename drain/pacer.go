@@ -10,28 +10,45 @@ import (
 // every socket of a drain so the rate holds for the whole fleet. It never
 // saves up unused slots: after a pause the next slot is now, not a burst.
 type pacer struct {
-	mu       sync.Mutex
-	interval time.Duration
-	next     time.Time
+	mu   sync.Mutex
+	rate float64
+	// share, when set, gives the rate in force at each slot (see
+	// Close.Share).
+	share func() float64
+	// last is the latest slot handed out; the next one is an interval
+	// later, at the rate in force when it is asked for.
+	last time.Time
 }
 
-// newPacer returns a pacer for rate slots per second (rate > 0).
-func newPacer(rate float64) *pacer {
-	return &pacer{interval: time.Duration(float64(time.Second) / rate)}
+// newPacer returns a pacer for rate slots per second (rate > 0), or for
+// share's rate, bounded by MinRate and rate, when share is not nil.
+func newPacer(rate float64, share func() float64) *pacer {
+	return &pacer{rate: rate, share: share}
+}
+
+// interval is the time between two slots at the rate in force.
+func (p *pacer) interval() time.Duration {
+	r := p.rate
+	if p.share != nil {
+		r = min(max(p.share(), MinRate), p.rate)
+	}
+	return time.Duration(float64(time.Second) / r)
 }
 
 // reserve takes the next free slot if it starts no later than limit.
 func (p *pacer) reserve(now, limit time.Time) (time.Time, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	t := p.next
-	if t.Before(now) {
-		t = now
+	t := now
+	if !p.last.IsZero() {
+		if next := p.last.Add(p.interval()); next.After(t) {
+			t = next
+		}
 	}
 	if t.After(limit) {
 		return time.Time{}, false
 	}
-	p.next = t.Add(p.interval)
+	p.last = t
 	return t, true
 }
 

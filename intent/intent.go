@@ -24,6 +24,30 @@ type Intent struct {
 	// State is runtime.Drain or runtime.Maint.
 	State runtime.AdminState `json:"state"`
 	Since time.Time          `json:"since"`
+	// Op, set by `wsctl drain --fleet` and `wsctl maint --fleet`, asks
+	// every agent to carry the operation out on its own HAProxy and report
+	// its progress; without it an agent only holds State.
+	Op *Op `json:"op,omitempty"`
+	// Who and Reason are for the audit trail (`wsctl status --fleet`):
+	// the user and host that asked, and their --reason.
+	Who    string `json:"who,omitempty"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// Op is a fleet operation on one server, run by every agent.
+type Op struct {
+	// ID names the operation: progress reports carry it.
+	ID string `json:"id"`
+	// CloseAfter, when set, is when (seconds after Since) the sessions
+	// left are closed, at CloseRate per second across the whole fleet (0:
+	// all at once).
+	CloseAfter *float64 `json:"close_after_s,omitempty"`
+	CloseRate  float64  `json:"close_rate,omitempty"`
+	// Timeout (seconds after Since, 0: none) ends the agents' drains.
+	Timeout float64 `json:"timeout_s,omitempty"`
+	// Force drains even the last server of a backend that can take new
+	// clients.
+	Force bool `json:"force,omitempty"`
 }
 
 // Ref is the server the intent is about.
@@ -42,6 +66,14 @@ func (i Intent) Validate() error {
 	}
 	if i.State != runtime.Drain && i.State != runtime.Maint {
 		return fmt.Errorf("%w: state %q (want DRAIN or MAINT)", ErrInvalid, i.State)
+	}
+	if i.Op != nil {
+		if err := runtime.ValidName(i.Op.ID); err != nil {
+			return fmt.Errorf("%w: op id: %v", ErrInvalid, err)
+		}
+		if (i.Op.CloseAfter != nil && *i.Op.CloseAfter < 0) || i.Op.CloseRate < 0 || i.Op.Timeout < 0 {
+			return fmt.Errorf("%w: op %s: negative duration or rate", ErrInvalid, i.Op.ID)
+		}
 	}
 	return nil
 }

@@ -207,6 +207,14 @@ type Consul struct {
 	// KVPrefix is where operator intents (drain, maint) are kept
 	// (default wsctl/).
 	KVPrefix string `yaml:"kv_prefix"`
+	// TokenFile holds the ACL token (default: CONSUL_HTTP_TOKEN_FILE or
+	// CONSUL_HTTP_TOKEN).
+	TokenFile string `yaml:"token_file"`
+	// CAFile, CertFile and KeyFile are TLS files for an https address
+	// (default: CONSUL_CACERT, CONSUL_CLIENT_CERT, CONSUL_CLIENT_KEY).
+	CAFile   string `yaml:"ca_file"`
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
 }
 
 // Templates points at user templates that replace the embedded ones. They get

@@ -36,6 +36,8 @@ type AgentOptions struct {
 	ReloadInterval     time.Duration
 	// Verbose logs at debug level.
 	Verbose bool
+	// AgentID names the agent in the fleet ("": the Consul node name).
+	AgentID string
 }
 
 // NewCmdAgent builds `wsctl agent`.
@@ -99,6 +101,7 @@ WebSockets until they close or nginx.worker_shutdown_timeout passes.`,
 	cmd.Flags().DurationVar(&opts.MaxQuiet, "max-quiet", agent.DefaultMaxQuiet, "apply at the latest this long after the first change")
 	cmd.Flags().DurationVar(&opts.ReloadInterval, "reload-interval", agent.DefaultReloadInterval, "least time between two reloads")
 	cmd.Flags().BoolVarP(&opts.Verbose, "verbose", "v", false, "log at debug level")
+	cmd.Flags().StringVar(&opts.AgentID, "agent-id", "", "this load balancer's name in the fleet (`wsctl drain --fleet`; default: the Consul agent's node name)")
 	return cmd
 }
 
@@ -138,6 +141,7 @@ func agentRun(opts *AgentOptions) error {
 		ReloadInterval: opts.ReloadInterval,
 		Validator:      proxy.Validator{},
 		Log:            log,
+		AgentID:        opts.AgentID,
 	})
 	if err != nil {
 		return err

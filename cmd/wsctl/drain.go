@@ -40,6 +40,8 @@ type DrainOptions struct {
 	// Force drains even the last server of its backend that can take new
 	// clients.
 	Force bool
+	// Fleet drains on every load balancer through Consul.
+	Fleet FleetOptions
 }
 
 // NewCmdDrain builds `wsctl drain`.
@@ -88,7 +90,28 @@ With -o json a summary is printed once the drain has begun:
 
 "result" is "drained", "timed_out", "canceled" or "error" (the worst socket's
 for the top level); a failed socket carries "error" with the message.
-"elapsed_s" is rounded to the millisecond.`,
+"elapsed_s" is rounded to the millisecond.
+
+With --fleet the drain runs on every load balancer at once, through Consul,
+from anywhere that reaches Consul (a CI runner): no socket is given. It
+writes the intent (DRAIN, --close-after, --close-rate, --timeout, an
+operation id, who and --reason) with check-and-set under the spec's
+consul.kv_prefix; every "wsctl agent" runs the drain above on its own HAProxy
+and reports its progress; the command follows the reports with blocking
+queries (a table on a terminal) until every live agent reports the server in
+MAINT with no session left. --close-rate is then fleet-wide: each agent
+closes at its share, in proportion to the sessions it holds, so the sum over
+the fleet stays within the rate. An agent that was live at the start and
+stops reporting fails the drain (exit 2, naming it) unless --allow-missing;
+a load balancer that joins meanwhile follows the intent. With -o json:
+
+  {"server": "ws/backend2", "op": "20250101T120000-1a2b3c4d", "result": "done",
+   "elapsed_s": 8.2, "total": {"sessions": 0, "closed": 30},
+   "load_balancers": [{"agent": "lb1", "admin": "MAINT", "state": "UP",
+     "phase": "drained", "sessions": 0, "closed": 10, "done": true,
+     "missing": false}]}
+
+"result" is "done", "timed_out" or "error" (with "error" saying why).`,
 		Example: `  # Wait up to 5 minutes for backend2's WebSockets to leave
   wsctl drain backend2
 
@@ -97,6 +120,10 @@ for the top level); a failed socket carries "error" with the message.
 
   # The only server left up in its backend, knowingly: its clients get 503s
   wsctl drain ws/backend2 --force --close-after 10s --close-rate 0
+
+  # Every load balancer, from the deploy pipeline, through Consul
+  wsctl drain ws/backend2 --fleet -c wsctl.yaml --close-after 30s --close-rate 50 \
+      --reason "deploy 1.4.2"
 
   # Two HAProxy processes, JSON summary for the pipeline
   wsctl drain backend2 --socket /run/haproxy/a.sock --socket /run/haproxy/b.sock \
@@ -114,13 +141,20 @@ for the top level); a failed socket carries "error" with the message.
 			if err := opts.drainOptions().Validate(); err != nil {
 				return err
 			}
+			if err := opts.Fleet.check(&opts.Socket); err != nil {
+				return err
+			}
 			if runF != nil {
 				return runF(opts)
+			}
+			if opts.Fleet.On {
+				return drainFleetRun(opts)
 			}
 			return drainRun(opts)
 		},
 	}
 	opts.Socket.addFlags(cmd)
+	opts.Fleet.addFlags(cmd, true)
 	cmd.Flags().DurationVar(&opts.Timeout, "timeout", 5*time.Minute, "give up after this long with exit 3 (0: wait for ever)")
 	cmd.Flags().DurationVar(&opts.CloseAfter, "close-after", 0, "after this long, switch to MAINT and close the sessions left")
 	cmd.Flags().Float64Var(&opts.CloseRate, "close-rate", 10, fmt.Sprintf("sessions closed per second after --close-after, across all sockets: %g to %g, or 0 for all at once", float64(drain.MinRate), float64(drain.MaxRate)))

@@ -19,6 +19,8 @@ type MaintOptions struct {
 	// Force sets MAINT even while sessions remain, or when no other server
 	// of the backend can take new clients.
 	Force bool
+	// Fleet sets MAINT on every load balancer through Consul.
+	Fleet FleetOptions
 }
 
 // NewCmdMaint builds `wsctl maint`.
@@ -41,7 +43,12 @@ clients on some socket (READY, UP or STARTING, weight above 0): the frontend
 would answer 503. --force overrides this too.
 
 On success one line on stdout says so, terminal or not (on stderr, as a
-warning, when sessions were left open with --force).`,
+warning, when sessions were left open with --force).
+
+With --fleet (no socket) the intent MAINT is written to Consul and every
+agent sets MAINT on its own HAProxy; the command waits until every live
+agent reports it. Sessions are not counted first: drain --fleet is the way
+to empty the server.`,
 		Example: `  # An idle server
   wsctl maint backend2
 
@@ -50,13 +57,20 @@ warning, when sessions were left open with --force).`,
 		Args: oneServerArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Server = args[0]
+			if err := opts.Fleet.check(&opts.Socket); err != nil {
+				return err
+			}
 			if runF != nil {
 				return runF(opts)
+			}
+			if opts.Fleet.On {
+				return maintFleetRun(opts)
 			}
 			return maintRun(opts)
 		},
 	}
 	opts.Socket.addFlags(cmd)
+	opts.Fleet.addFlags(cmd, true)
 	cmd.Flags().BoolVar(&opts.Force, "force", false, "set MAINT even while the server has sessions, or is the last one of its backend that can take clients")
 	return cmd
 }

@@ -22,6 +22,8 @@ type ReadyOptions struct {
 	WaitHealthy time.Duration
 	// Poll is how often health is read while waiting; 0 means 250ms.
 	Poll time.Duration
+	// Fleet readmits on every load balancer through Consul.
+	Fleet FleetOptions
 }
 
 // NewCmdReady builds `wsctl ready`.
@@ -43,7 +45,12 @@ With --wait-healthy D the command then waits until HAProxy's health check
 reports the server up on every socket. Exit status: 0 ready (and healthy when
 asked), 3 not healthy within D (the server stays READY; HAProxy sends it
 traffic as soon as its check passes), 2 error. On success one line on stdout
-says so, terminal or not.`,
+says so, terminal or not.
+
+With --fleet (no socket) the server's intent is removed from Consul and the
+command waits, up to a minute or --wait-healthy, until every live agent
+reports it READY (and, with --wait-healthy, up): each agent readmits it on
+its own HAProxy. Exit 3 when that takes longer.`,
 		Example: `  # After the deploy: back into rotation
   wsctl ready backend2
 
@@ -55,13 +62,20 @@ says so, terminal or not.`,
 			if opts.WaitHealthy < 0 {
 				return fmt.Errorf("--wait-healthy %s is negative", opts.WaitHealthy)
 			}
+			if err := opts.Fleet.check(&opts.Socket); err != nil {
+				return err
+			}
 			if runF != nil {
 				return runF(opts)
+			}
+			if opts.Fleet.On {
+				return readyFleetRun(opts)
 			}
 			return readyRun(opts)
 		},
 	}
 	opts.Socket.addFlags(cmd)
+	opts.Fleet.addFlags(cmd, true)
 	cmd.Flags().DurationVar(&opts.WaitHealthy, "wait-healthy", 0, "wait up to this long for the health check to pass (exit 3 if it does not)")
 	return cmd
 }

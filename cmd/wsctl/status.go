@@ -20,6 +20,8 @@ type StatusOptions struct {
 	Backend string
 	// Output is "table" or "json".
 	Output string
+	// Fleet shows every load balancer's reports from Consul.
+	Fleet FleetOptions
 }
 
 // NewCmdStatus builds `wsctl status`.
@@ -45,7 +47,12 @@ contract:
   socket                  the admin socket, only when several are queried
 
 With several sockets every HAProxy is queried at once; the servers of the
-sockets that answered are shown even when another fails (exit 2).`,
+sockets that answered are shown even when another fails (exit 2).
+
+With --fleet (no socket) it reads Consul instead: the live agents (load
+balancers), what each reports of the servers a fleet operation touched, and
+the intents with who set them, when and why (--reason). -o json gives
+{"agents": [...], "intents": [...], "servers": [...]}.`,
 		Example: `  # All servers of the local HAProxy
   wsctl status
 
@@ -59,13 +66,20 @@ sockets that answered are shown even when another fails (exit 2).`,
 			if opts.Output != "table" && opts.Output != "json" {
 				return fmt.Errorf("--output %q: want table or json", opts.Output)
 			}
+			if err := opts.Fleet.check(&opts.Socket); err != nil {
+				return err
+			}
 			if runF != nil {
 				return runF(opts)
+			}
+			if opts.Fleet.On {
+				return statusFleetRun(opts)
 			}
 			return statusRun(opts)
 		},
 	}
 	opts.Socket.addFlags(cmd)
+	opts.Fleet.addFlags(cmd, false)
 	cmd.Flags().StringVarP(&opts.Backend, "backend", "b", "", "show only this backend")
 	cmd.Flags().StringVarP(&opts.Output, "output", "o", "table", "output format: table or json")
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"table", "json"}, cobra.ShellCompDirectiveNoFileComp))

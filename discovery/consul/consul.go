@@ -83,12 +83,24 @@ func New(s *spec.Spec, log *slog.Logger) (*Source, error) {
 // NewClient returns a Consul API client configured from the standard
 // CONSUL_* environment (CONSUL_HTTP_ADDR, CONSUL_HTTP_TOKEN, CONSUL_CACERT,
 // CONSUL_CLIENT_CERT/KEY, CONSUL_HTTP_SSL, …) with c.Address, when set,
-// taking precedence, and the address it talks to.
+// taking precedence, as do its token_file and TLS files, and the address it
+// talks to.
 func NewClient(c spec.Consul) (*api.Client, string, error) {
 	cfg := api.DefaultConfig()
 	if c.Address != "" {
 		cfg.Address = c.Address
 	}
+	if c.TokenFile != "" {
+		cfg.TokenFile, cfg.Token = c.TokenFile, ""
+	}
+	set := func(dst *string, v string) {
+		if v != "" {
+			*dst = v
+		}
+	}
+	set(&cfg.TLSConfig.CAFile, c.CAFile)
+	set(&cfg.TLSConfig.CertFile, c.CertFile)
+	set(&cfg.TLSConfig.KeyFile, c.KeyFile)
 	client, err := api.NewClient(cfg)
 	if err != nil {
 		return nil, "", fmt.Errorf("consul: client for %s: %w", cfg.Address, err)

@@ -31,7 +31,20 @@ type Consul struct {
 // StartConsul starts `consul agent -dev` on free loopback ports with its data
 // dir in a t.TempDir, and waits until it has elected itself leader. The
 // agent is stopped by PID when the test ends.
-func StartConsul(t testing.TB) *Consul {
+func StartConsul(t testing.TB) *Consul { return startConsul(t, "", "") }
+
+// ManagementToken is the ACL token of a Consul started by StartConsulACL.
+const ManagementToken = "7f1a4e2c-0d6b-4c59-9a3e-1b2c3d4e5f60"
+
+// StartConsulACL is StartConsul with ACLs on, denying by default; Client
+// uses ManagementToken, which may do anything.
+func StartConsulACL(t testing.TB) *Consul {
+	return startConsul(t, ManagementToken, `acl { enabled = true, default_policy = "deny", enable_token_persistence = true, tokens { initial_management = "`+ManagementToken+`", agent = "`+ManagementToken+`" } }`)
+}
+
+// startConsul starts the agent with extra configuration (hcl) and a Client
+// using token.
+func startConsul(t testing.TB, token, hcl string) *Consul {
 	t.Helper()
 	c := &Consul{bin: consulBinary(t)}
 	port := func() string { return strconv.Itoa(FreePort(t)) }
@@ -51,6 +64,10 @@ func StartConsul(t testing.TB) *Consul {
 	}
 	cfg := api.DefaultConfig()
 	cfg.Address = c.Addr
+	if hcl != "" {
+		c.args = append(c.args, "-hcl", hcl)
+	}
+	cfg.Token = token
 	client, err := api.NewClient(cfg)
 	if err != nil {
 		t.Fatalf("consul client: %v", err)

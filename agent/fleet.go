@@ -1,0 +1,264 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"sync/atomic"
+	"time"
+
+	"github.com/wsctl/wsctl/discovery/consul"
+	"github.com/wsctl/wsctl/drain"
+	"github.com/wsctl/wsctl/fleet"
+	"github.com/wsctl/wsctl/intent"
+	"github.com/wsctl/wsctl/runtime"
+)
+
+// fleetState is the agent's part in a fleet of load balancers (package
+// fleet): it carries out the operations the intents ask for (`wsctl drain
+// --fleet`, `wsctl maint --fleet`) on its own HAProxy and reports on them.
+type fleetState struct {
+	member  *fleet.Member
+	views   chan *fleet.View
+	results chan fleetResult
+	// intents are the intents of the last view: a change makes the agent
+	// sync at once (hold a new one, readmit a server whose one is gone).
+	intents map[runtime.Ref]intent.Intent
+	// ops are the servers an operation touched during the agent's life;
+	// their state is reported until the agent stops.
+	ops map[runtime.Ref]*fleetOp
+	// early is a view that came before the first complete sync: an
+	// operation waits for the servers discovery brings (see fleetTick).
+	early *fleet.View
+}
+
+// fleetOp is one server an operation touched.
+type fleetOp struct {
+	// op is the operation in force ("" once its intent is gone).
+	op string
+	// running is set while the drain package drains the server for op;
+	// cancel stops it, and its reports are the ones published.
+	running bool
+	cancel  context.CancelFunc
+	// phase, closed and err are the end of the last operation.
+	phase  string
+	closed int
+	err    string
+}
+
+// fleetResult is the end of a fleet drain.
+type fleetResult struct {
+	ref runtime.Ref
+	op  string
+	rep drain.Report
+	err error
+}
+
+// newFleet returns the agent's fleet membership when its intents live in
+// Consul (nil otherwise: without Consul there is no fleet).
+func (a *Agent) newFleet() (*fleetState, error) {
+	if _, ok := a.intents.(*intent.Consul); !ok {
+		return nil, nil
+	}
+	client, addr, err := consul.NewClient(a.spec.Consul)
+	if err != nil {
+		return nil, err
+	}
+	return &fleetState{
+		member:  fleet.NewMember(client, addr, a.spec.Consul.KVPrefix, a.cfg.AgentID, a.cfg.Log),
+		views:   make(chan *fleet.View, 1),
+		results: make(chan fleetResult),
+		ops:     map[runtime.Ref]*fleetOp{},
+	}, nil
+}
+
+// fleetView takes a new read of the fleet's keys: an intent with a new
+// operation starts it; a removed one ends it. It reports whether the
+// intents changed, so the loop syncs at once.
+func (a *Agent) fleetView(ctx context.Context, v *fleet.View) bool {
+	f := a.fleet
+	if !a.synced {
+		f.early = v
+		return false
+	}
+	changed := !reflect.DeepEqual(v.Intents, f.intents)
+	f.intents = v.Intents
+	for ref, in := range v.Intents {
+		if in.Op == nil {
+			continue
+		}
+		t := f.ops[ref]
+		if t == nil {
+			t = &fleetOp{}
+			f.ops[ref] = t
+		}
+		if t.op == in.Op.ID {
+			continue
+		}
+		if t.cancel != nil {
+			t.cancel()
+		}
+		t.op, t.phase, t.closed, t.err, t.running, t.cancel = in.Op.ID, "", 0, "", false, nil
+		a.startFleetOp(ctx, in, t)
+	}
+	for ref, t := range f.ops {
+		if _, ok := v.Intents[ref]; !ok && t.op != "" {
+			// The server is the agent's again: the sync readmits it
+			// (it is in a.drains) once the drain, if any, let go.
+			if t.cancel != nil {
+				t.cancel()
+			}
+			t.op, t.phase, t.closed, t.err, t.running, t.cancel = "", "", 0, "", false, nil
+		}
+	}
+	return changed
+}
+
+// startFleetOp carries in's operation out: MAINT at once for a maint,
+// else the same drain as `wsctl drain --close-after`, in the background,
+// closing at this load balancer's share of the fleet-wide rate.
+func (a *Agent) startFleetOp(ctx context.Context, in intent.Intent, t *fleetOp) {
+	ref, op := in.Ref(), *in.Op
+	// The server is the agent's to hold, and to readmit when the intent
+	// goes (see Plan's drained).
+	d := &drainState{started: in.Since}
+	if old, ok := a.drains[ref]; ok && old.cancel != nil {
+		old.cancel()
+	}
+	a.drains[ref] = d
+	defer a.saveOwn()
+	a.log.Info("fleet operation", "server", ref.String(), "op", op.ID, "state", in.State, "who", in.Who, "reason", in.Reason)
+	if in.State == runtime.Maint && op.CloseAfter == nil {
+		d.done = true
+		t.phase = fleet.PhaseHeld
+		if err := a.rt.SetState(ctx, ref.Backend, ref.Server, runtime.Maint); err != nil {
+			a.metrics.RuntimeErrors.Add(1)
+			t.phase, t.err = fleet.PhaseError, err.Error()
+		}
+		a.metrics.RuntimeOps.Add(1)
+		return
+	}
+	opts := drain.Options{Force: op.Force, Poll: min(a.cfg.DrainPoll, drain.DefaultPoll)}
+	since := func(s float64) time.Duration {
+		return time.Until(in.Since.Add(time.Duration(s * float64(time.Second))))
+	}
+	if op.Timeout > 0 {
+		opts.Timeout = max(since(op.Timeout), time.Millisecond)
+	}
+	var mine atomic.Int64
+	if op.CloseAfter != nil {
+		opts.Close = &drain.Close{After: max(since(*op.CloseAfter), 0), Rate: op.CloseRate}
+		if opts.Timeout > 0 {
+			opts.Close.After = min(opts.Close.After, opts.Timeout-time.Nanosecond)
+		}
+		if op.CloseRate > 0 {
+			member, rate := a.fleet.member, op.CloseRate
+			opts.Close.Share = func() float64 {
+				v := member.View()
+				if v == nil {
+					return drain.MinRate
+				}
+				return v.Share(ref, op.ID, member.ID(), mine.Load(), rate)
+			}
+		}
+	}
+	member := a.fleet.member
+	opts.Progress = func(p drain.Progress) {
+		mine.Store(p.Left)
+		admin := runtime.Drain
+		if p.Phase == drain.Closing {
+			admin = runtime.Maint
+		}
+		member.Publish(fleet.Progress{Backend: ref.Backend, Server: ref.Server, Op: op.ID, Admin: admin,
+			Phase: string(p.Phase), Sessions: p.Left, Closed: p.Closed})
+	}
+	dctx, cancel := context.WithCancel(a.runCtx)
+	d.closing, d.cancel = true, cancel
+	t.running, t.cancel = true, cancel
+	target := drain.Target{Name: a.rt.Path(), Runtime: a.rt, Backend: ref.Backend, Server: ref.Server}
+	results := a.fleet.results
+	a.wg.Go(func() {
+		defer cancel()
+		res, err := drain.Run(dctx, []drain.Target{target}, opts)
+		r := fleetResult{ref: ref, op: op.ID, err: err}
+		if len(res.Reports) == 1 {
+			r.rep = res.Reports[0]
+		}
+		select {
+		case results <- r:
+		case <-a.runCtx.Done():
+		}
+	})
+}
+
+// fleetDone takes the end of a fleet drain: the server stays where the
+// drain left it, held by the intent, and the outcome is reported.
+func (a *Agent) fleetDone(r fleetResult) {
+	t := a.fleet.ops[r.ref]
+	current := t != nil && t.op == r.op
+	// A drain superseded by a newer op leaves the server to that one's.
+	if d, ok := a.drains[r.ref]; ok && d.closing && (current || t != nil && t.op == "") {
+		d.closing, d.cancel, d.done = false, nil, true
+		a.saveOwn()
+	}
+	if !current {
+		return // the next report says the rest
+	}
+	t.running, t.cancel, t.closed = false, nil, r.rep.Closed
+	switch {
+	case r.err != nil:
+		t.phase, t.err = fleet.PhaseError, r.err.Error()
+	case r.rep.Outcome == drain.Drained:
+		t.phase = fleet.PhaseDrained
+	case r.rep.Outcome == drain.TimedOut:
+		t.phase = fleet.PhaseTimedOut
+	default:
+		t.phase, t.err = fleet.PhaseError, fmt.Sprint(r.rep.Err)
+	}
+	if t.phase == fleet.PhaseError {
+		a.metrics.RuntimeErrors.Add(1)
+		a.log.Error("fleet drain", "server", r.ref.String(), "op", r.op, "err", t.err)
+	} else {
+		a.log.Info("fleet drain ended", "server", r.ref.String(), "op", r.op, "outcome", t.phase, "closed", t.closed)
+	}
+	a.fleet.member.Publish(fleet.Progress{Backend: r.ref.Backend, Server: r.ref.Server, Op: r.op, Admin: r.rep.Admin,
+		Phase: t.phase, Sessions: r.rep.Left, Closed: t.closed, Error: t.err})
+}
+
+// fleetTick takes a view that came before the first sync, then reports,
+// from one read of HAProxy, every server an operation touched whose drain
+// is not running (a running drain reports itself).
+func (a *Agent) fleetTick(ctx context.Context) {
+	if a.fleet == nil {
+		return
+	}
+	if v := a.fleet.early; v != nil && a.synced {
+		a.fleet.early = nil
+		a.fleetView(ctx, v)
+	}
+	if len(a.fleet.ops) == 0 {
+		return
+	}
+	all, err := a.rt.Servers(ctx, "")
+	if err != nil {
+		a.metrics.RuntimeErrors.Add(1)
+		a.log.Error("read servers for the fleet's reports", "err", err)
+		return
+	}
+	byRef := make(map[runtime.Ref]runtime.ServerStatus, len(all))
+	for _, s := range all {
+		byRef[s.Ref()] = s
+	}
+	for ref, t := range a.fleet.ops {
+		if t.running {
+			continue
+		}
+		p := fleet.Progress{Backend: ref.Backend, Server: ref.Server, Op: t.op, Phase: t.phase, Closed: t.closed, Error: t.err}
+		if s, ok := byRef[ref]; ok {
+			p.Admin, p.State, p.Sessions = s.Admin, s.State, s.Scur
+		} else if t.op != "" && t.phase != fleet.PhaseError {
+			p.Phase, p.Error = fleet.PhaseError, "this HAProxy has no such server"
+		}
+		a.fleet.member.Publish(p)
+	}
+}

@@ -1,0 +1,249 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+
+	"github.com/wsctl/wsctl/fleet"
+	"github.com/wsctl/wsctl/intent"
+	"github.com/wsctl/wsctl/internal/lbtest"
+	"github.com/wsctl/wsctl/runtime"
+	"github.com/wsctl/wsctl/runtime/runtimetest"
+)
+
+// stickyServerID gives the rig's backend the cookie runtimetest's clients
+// report, so a test sees which server a reconnecting client asked for.
+func stickyServerID(s string) string {
+	return strings.Replace(s, "    balance: leastconn\n", "    balance: leastconn\n    sticky:\n      cookie: "+runtimetest.CookieName+"\n", 1)
+}
+
+// fleetLB is one load balancer of a fleet test: HAProxy and its agent.
+type fleetLB struct {
+	*rig
+	id    string
+	agent runningAgent
+	stop  context.CancelFunc
+}
+
+// startFleetLB starts an HAProxy and an agent named id on the shared Consul
+// and waits until it runs the three echo servers, READY and UP.
+func startFleetLB(t *testing.T, c *lbtest.Consul, id string) *fleetLB {
+	return startFleetLBEdited(t, c, id, stickyServerID)
+}
+
+// startFleetLBEdited is startFleetLB with the spec text rewritten by edit.
+func startFleetLBEdited(t *testing.T, c *lbtest.Consul, id string, edit func(string) string) *fleetLB {
+	t.Helper()
+	r := startRigOn(t, c, edit)
+	ctx, cancel := context.WithCancel(context.Background())
+	lb := &fleetLB{rig: r, id: id, stop: cancel}
+	lb.agent = runAgentCtx(t, ctx, r.agentConfig(Config{Spec: r.spec, AgentID: id}))
+	eventually(t, id+" runs echo-1..3 READY and UP", func() bool {
+		s := r.servers(t, "ws")
+		for _, n := range []string{"echo-1", "echo-2", "echo-3"} {
+			if s[n].Admin != runtime.Ready || s[n].State != runtime.Up {
+				return false
+			}
+		}
+		return true
+	})
+	return lb
+}
+
+// startFleet starts Consul, the three echo servers registered there, and n
+// load balancers lb1..lbN.
+func startFleet(t *testing.T, n int) (*lbtest.Consul, []*fleetLB) {
+	t.Helper()
+	lbtest.Binary(t, "haproxy")
+	c := lbtest.StartConsul(t)
+	for _, w := range runtimetest.Backends(t, "echo-1", "echo-2", "echo-3") {
+		register(t, c, w.ID, w)
+	}
+	var lbs []*fleetLB
+	for i := range n {
+		lbs = append(lbs, startFleetLB(t, c, fmt.Sprintf("lb%d", i+1)))
+	}
+	return c, lbs
+}
+
+// drainOp is a fleet drain of ws/echo-2.
+func drainOp(closeAfter, rate float64, timeout time.Duration) *intent.Intent {
+	return &intent.Intent{Backend: "ws", Server: "echo-2", State: runtime.Drain, Since: time.Now().UTC(),
+		Op:  &intent.Op{ID: fleet.NewOpID(), CloseAfter: &closeAfter, CloseRate: rate, Timeout: timeout.Seconds()},
+		Who: "test@host", Reason: "fleet test"}
+}
+
+var echo2 = runtime.Ref{Backend: "ws", Server: "echo-2"}
+
+// TestFleetDrainAcrossThreeLoadBalancers is the fleet drain the issue asks
+// for: three HAProxy with their agents, one Consul, cookie-keeping
+// reconnecting clients on all three; the operator (what `wsctl drain
+// --fleet` runs) reaches no socket. echo-2 ends in MAINT with no session on
+// every load balancer, no reconnect lands back on it, and the closes summed
+// over the fleet stay within the fleet-wide rate. A load balancer started
+// afterwards follows the intent; `ready` brings echo-2 back on all four.
+func TestFleetDrainAcrossThreeLoadBalancers(t *testing.T) {
+	c, lbs := startFleet(t, 3)
+	const perLB = 30 // 10 on each server
+	var clients []*runtimetest.Fleet
+	for _, lb := range lbs {
+		clients = append(clients, runtimetest.StartFleet(t, "ws://"+lb.frontend+"/ws", perLB, true))
+	}
+	op, err := fleet.NewOperator(lbs[0].spec.Consul)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const rate = 50.0
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	start := time.Now()
+	st, err := op.Run(ctx, fleet.Request{Ref: echo2, Intent: drainOp(0.5, rate, 30*time.Second)}, nil)
+	if err != nil || st.Outcome != fleet.Done {
+		t.Fatalf("drain: %+v, %v", st, err)
+	}
+	if len(st.Rows) != 3 {
+		t.Errorf("rows %+v, want one per load balancer", st.Rows)
+	}
+	var closes []time.Time
+	closed := 0
+	for i, lb := range lbs {
+		if s := lb.servers(t, "ws")["echo-2"]; s.Admin != runtime.Maint || s.Scur != 0 {
+			t.Errorf("%s: echo-2 %s with %d sessions, want MAINT and none", lb.id, s.Admin, s.Scur)
+		}
+		for _, e := range clients[i].Since(start, false) {
+			if e.Server == "echo-2" {
+				closes = append(closes, e.At)
+			}
+		}
+		closed += st.Rows[i].Report.Closed
+	}
+	if len(closes) != perLB || closed != perLB {
+		t.Fatalf("%d clients cut, agents report %d closed; want %d", len(closes), closed, perLB)
+	}
+	for _, f := range clients {
+		if !f.WaitEvents(start, true, perLB/3, 10*time.Second) {
+			t.Fatal("cut clients did not reconnect")
+		}
+		for _, e := range f.Since(start, true) {
+			if e.Server == "echo-2" {
+				t.Errorf("client %d reconnected to echo-2", e.Client)
+			}
+		}
+	}
+	sort.Slice(closes, func(i, j int) bool { return closes[i].Before(closes[j]) })
+	peak := peakIn(closes, 100*time.Millisecond)
+	t.Logf("fleet drain: %s; %d closes over %s, peak %d per 100ms at %g/s fleet-wide", st.Elapsed.Round(time.Millisecond),
+		len(closes), closes[len(closes)-1].Sub(closes[0]).Round(time.Millisecond), peak, rate)
+	if limit := int(rate / 10 * 1.2); peak > limit {
+		t.Errorf("peak %d closes per 100ms over the fleet, want at most %d (rate/10 + 20%%)", peak, limit)
+	}
+
+	late := startFleetLB(t, c, "lb4")
+	eventually(t, "lb4 holds echo-2 in MAINT", func() bool {
+		return late.servers(t, "ws")["echo-2"].Admin == runtime.Maint
+	})
+
+	st, err = op.Run(ctx, fleet.Request{Ref: echo2, Healthy: true}, nil)
+	if err != nil || st.Outcome != fleet.Done {
+		t.Fatalf("ready: %+v, %v", st, err)
+	}
+	for _, lb := range append(lbs, late) {
+		if s := lb.servers(t, "ws")["echo-2"]; s.Admin != runtime.Ready {
+			t.Errorf("%s: echo-2 %s after ready, want READY", lb.id, s.Admin)
+		}
+	}
+}
+
+// TestFleetDrainNamesAnAgentThatStops: an agent that leaves mid-drain fails
+// the drain, named; with AllowMissing the drain completes on the others.
+func TestFleetDrainNamesAnAgentThatStops(t *testing.T) {
+	_, lbs := startFleet(t, 2)
+	for _, lb := range lbs {
+		runtimetest.StartFleet(t, "ws://"+lb.frontend+"/ws", 6, true)
+	}
+	op, err := fleet.NewOperator(lbs[0].spec.Consul)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, allow := range []bool{false, true} {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		stopped := false
+		st, err := op.Run(ctx, fleet.Request{Ref: echo2, Intent: drainOp(3, 0, 20*time.Second), AllowMissing: allow}, func(st fleet.Status) {
+			if !stopped && st.Rows[0].Report != nil && st.Rows[1].Report != nil {
+				stopped = true
+				lbs[1].stop()
+			}
+		})
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !allow {
+			if st.Outcome != fleet.Failed || !strings.Contains(st.Problem, "lb2") {
+				t.Fatalf("without allow-missing: %+v, want failed naming lb2", st)
+			}
+			lbs[1].agent.wait()
+			lbs[1] = startFleetLB(t, lbs[0].consul, "lb2")
+			continue
+		}
+		if st.Outcome != fleet.Done || !st.Rows[1].Missing || !st.Rows[0].Done {
+			t.Fatalf("with allow-missing: %+v, want done on lb1, lb2 missing", st)
+		}
+	}
+}
+
+// TestFleetDrainRefusedWithoutWrite: with ACLs on (default deny), a pipeline
+// token that may read the prefix but not write the intents is refused
+// before anything changes: no intent, and the server stays READY.
+func TestFleetDrainRefusedWithoutWrite(t *testing.T) {
+	lbtest.Binary(t, "haproxy")
+	c := lbtest.StartConsulACL(t)
+	for _, w := range runtimetest.Backends(t, "echo-1", "echo-2", "echo-3") {
+		register(t, c, w.ID, w)
+	}
+	dir := t.TempDir()
+	tokenFile := func(name, token string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(token), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	agentToken := tokenFile("agent", lbtest.ManagementToken)
+	lb := startFleetLBEdited(t, c, "lb1", func(s string) string {
+		return strings.Replace(s, "  address: "+c.Addr+"\n", "  address: "+c.Addr+"\n  token_file: "+agentToken+"\n", 1)
+	})
+	pol, _, err := c.Client.ACL().PolicyCreate(&api.ACLPolicy{Name: "read-only", Rules: `key_prefix "wsctl/" { policy = "read" }`}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, _, err := c.Client.ACL().TokenCreate(&api.ACLToken{Policies: []*api.ACLTokenPolicyLink{{ID: pol.ID}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := lb.spec.Consul
+	cfg.TokenFile = tokenFile("pipeline", tok.SecretID)
+	op, err := fleet.NewOperator(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = op.Run(context.Background(), fleet.Request{Ref: echo2, Intent: drainOp(0, 0, 10*time.Second)}, nil)
+	if !errors.Is(err, intent.ErrDenied) || !strings.Contains(err.Error(), "key write on wsctl/intents/ws/echo-2") {
+		t.Fatalf("got %v, want ErrDenied naming the key", err)
+	}
+	if p, _, err := c.Client.KV().Get("wsctl/intents/ws/echo-2", nil); err != nil || p != nil {
+		t.Errorf("intent key after the refusal: %v, %v", p, err)
+	}
+	if s := lb.servers(t, "ws")["echo-2"]; s.Admin != runtime.Ready {
+		t.Errorf("echo-2 is %s after the refusal, want READY", s.Admin)
+	}
+}

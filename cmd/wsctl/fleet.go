@@ -1,0 +1,331 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"slices"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wsctl/wsctl/fleet"
+	"github.com/wsctl/wsctl/intent"
+	"github.com/wsctl/wsctl/runtime"
+	"github.com/wsctl/wsctl/spec"
+)
+
+// FleetOptions are the flags that make drain, ready, maint and status act on
+// every load balancer through Consul instead of local admin sockets.
+type FleetOptions struct {
+	On           bool
+	AllowMissing bool
+	Reason       string
+}
+
+// addFlags adds --fleet (and, for commands that change something,
+// --reason and --allow-missing).
+func (f *FleetOptions) addFlags(cmd *cobra.Command, changes bool) {
+	cmd.Flags().BoolVar(&f.On, "fleet", false, "act on every load balancer's agent through Consul (needs -c SPEC, no socket)")
+	if changes {
+		cmd.Flags().StringVar(&f.Reason, "reason", "", "why, for the audit trail (`wsctl status --fleet` shows it)")
+		cmd.Flags().BoolVar(&f.AllowMissing, "allow-missing", false, "with --fleet, carry on when a load balancer's agent stops reporting")
+	}
+}
+
+// check refuses --fleet with --socket: one acts through Consul, the other
+// on local sockets.
+func (f *FleetOptions) check(s *SocketOptions) error {
+	if f.On && len(s.Sockets) > 0 {
+		return errors.New("--fleet acts through Consul on every load balancer; --socket acts on local sockets: give one of them")
+	}
+	if !f.On && f.AllowMissing {
+		return errors.New("--allow-missing needs --fleet")
+	}
+	return nil
+}
+
+// fleetTarget loads the spec, resolves SERVER to backend/server (a bare
+// name needs a spec with one backend, or one static server of that name)
+// and connects to Consul.
+func fleetTarget(ios *IOStreams, s *SocketOptions, arg string) (*fleet.Operator, runtime.Ref, error) {
+	ref, err := parseServerArg(arg)
+	if err != nil {
+		return nil, ref, err
+	}
+	sp, err := loadSpec(ios, s.SpecPath)
+	if err != nil {
+		return nil, ref, fmt.Errorf("--fleet: %w", err)
+	}
+	if ref.Backend == "" {
+		if ref.Backend, err = backendOf(sp, ref.Server); err != nil {
+			return nil, ref, err
+		}
+	}
+	op, err := fleet.NewOperator(sp.Consul)
+	return op, ref, err
+}
+
+// backendOf finds the one backend of sp that server belongs to.
+func backendOf(sp *spec.Spec, server string) (string, error) {
+	if len(sp.Backends) == 1 {
+		return sp.Backends[0].Name, nil
+	}
+	var found []string
+	for _, b := range sp.Backends {
+		if slices.ContainsFunc(b.Servers, func(s spec.Server) bool { return s.Name == server }) {
+			found = append(found, b.Name)
+		}
+	}
+	if len(found) == 1 {
+		return found[0], nil
+	}
+	return "", fmt.Errorf("server %q: the spec has %d backends and %d static servers of that name: give it as BACKEND/%s", server, len(sp.Backends), len(found), server)
+}
+
+// who names the operator for the audit trail: user@host.
+func who(ios *IOStreams) string {
+	host, _ := os.Hostname()
+	user := ios.getenv("USER")
+	if user == "" {
+		user = ios.getenv("LOGNAME")
+	}
+	return user + "@" + host
+}
+
+// fleetIntent is the intent a fleet command writes.
+func fleetIntent(ios *IOStreams, f FleetOptions, ref runtime.Ref, state runtime.AdminState, op intent.Op) *intent.Intent {
+	op.ID = fleet.NewOpID()
+	return &intent.Intent{Backend: ref.Backend, Server: ref.Server, State: state, Since: time.Now().UTC(),
+		Op: &op, Who: who(ios), Reason: f.Reason}
+}
+
+// runFleet runs req until done or timeout (0: none), showing a live table on
+// a terminal, then reports (text or JSON) and maps the outcome to the exit
+// code.
+func runFleet(ios *IOStreams, op *fleet.Operator, req fleet.Request, timeout time.Duration, output, verb string) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	var update func(fleet.Status)
+	if ios.IsTTY && output != "json" {
+		var shown time.Time
+		update = func(st fleet.Status) {
+			if st.Outcome == "" && time.Since(shown) < time.Second {
+				return
+			}
+			shown = time.Now()
+			fmt.Fprintf(ios.ErrOut, "%s %s (%s):\n", verb, req.Ref, st.Elapsed.Round(time.Second))
+			writeFleetTable(ios.ErrOut, st)
+		}
+	}
+	st, err := op.Run(ctx, req, update)
+	if err != nil {
+		return err
+	}
+	if output == "json" {
+		if err := writeFleetJSON(ios.Out, req.Ref, st); err != nil {
+			return err
+		}
+	} else if st.Outcome == fleet.Done {
+		fmt.Fprintf(ios.Out, "%s %s on %d load balancers in %s\n", req.Ref, verb, len(st.Rows), st.Elapsed.Round(100*time.Millisecond))
+	} else if !ios.IsTTY {
+		writeFleetTable(ios.ErrOut, st)
+	}
+	switch st.Outcome {
+	case fleet.Done:
+		return nil
+	case fleet.TimedOut:
+		if output != "json" {
+			fmt.Fprintf(ios.ErrOut, "wsctl: %s %s: timed out; the intent stays in %s\n", verb, req.Ref, op.Where())
+		}
+		return errTimedOut
+	}
+	if output == "json" {
+		fmt.Fprintf(ios.ErrOut, "wsctl: %s %s: %s\n", verb, req.Ref, st.Problem)
+		return errSilent{code: exitError}
+	}
+	return fmt.Errorf("%s %s: %s", verb, req.Ref, st.Problem)
+}
+
+// writeFleetTable shows one row per load balancer.
+func writeFleetTable(w io.Writer, st fleet.Status) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "LOAD BALANCER\tADMIN\tPHASE\tSESSIONS\tCLOSED\tDONE\tERROR")
+	for _, r := range st.Rows {
+		p := fleet.Progress{Admin: "-", Phase: "-"}
+		if r.Report != nil {
+			p = *r.Report
+		}
+		if r.Missing {
+			p.Phase, p.Error = "missing", "stopped reporting"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%t\t%s\n", r.Agent, p.Admin, p.Phase, p.Sessions, p.Closed, r.Done, p.Error)
+	}
+	_ = tw.Flush()
+}
+
+// fleetJSON is the summary of a fleet operation with -o json: a documented
+// contract, so fields are only ever added.
+type fleetJSON struct {
+	Server        string         `json:"server"`
+	Op            string         `json:"op,omitempty"`
+	Result        string         `json:"result"`
+	Error         string         `json:"error,omitempty"`
+	Elapsed       float64        `json:"elapsed_s"`
+	LoadBalancers []fleetLBJSON  `json:"load_balancers"`
+	Totals        fleetTotalJSON `json:"total"`
+}
+
+type fleetLBJSON struct {
+	Agent    string `json:"agent"`
+	Admin    string `json:"admin"`
+	State    string `json:"state"`
+	Phase    string `json:"phase"`
+	Sessions int64  `json:"sessions"`
+	Closed   int    `json:"closed"`
+	Done     bool   `json:"done"`
+	Missing  bool   `json:"missing"`
+	Error    string `json:"error,omitempty"`
+}
+
+type fleetTotalJSON struct {
+	Sessions int64 `json:"sessions"`
+	Closed   int   `json:"closed"`
+}
+
+func writeFleetJSON(w io.Writer, ref runtime.Ref, st fleet.Status) error {
+	out := fleetJSON{Server: ref.String(), Op: st.Op, Result: string(st.Outcome), Error: st.Problem,
+		Elapsed: seconds(st.Elapsed), LoadBalancers: []fleetLBJSON{}}
+	for _, r := range st.Rows {
+		lb := fleetLBJSON{Agent: r.Agent, Done: r.Done, Missing: r.Missing}
+		if p := r.Report; p != nil {
+			lb.Admin, lb.State, lb.Phase, lb.Sessions, lb.Closed, lb.Error = string(p.Admin), string(p.State), p.Phase, p.Sessions, p.Closed, p.Error
+			out.Totals.Sessions += p.Sessions
+			out.Totals.Closed += p.Closed
+		}
+		out.LoadBalancers = append(out.LoadBalancers, lb)
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
+}
+
+// drainFleetRun is `wsctl drain --fleet`.
+func drainFleetRun(opts *DrainOptions) error {
+	op, ref, err := fleetTarget(opts.IO, &opts.Socket, opts.Server)
+	if err != nil {
+		return err
+	}
+	o := intent.Op{Timeout: opts.Timeout.Seconds(), Force: opts.Force}
+	if opts.CloseSet {
+		after := opts.CloseAfter.Seconds()
+		o.CloseAfter, o.CloseRate = &after, opts.CloseRate
+	}
+	req := fleet.Request{Ref: ref, Intent: fleetIntent(opts.IO, opts.Fleet, ref, runtime.Drain, o), AllowMissing: opts.Fleet.AllowMissing}
+	return runFleet(opts.IO, op, req, opts.Timeout, opts.Output, "drained")
+}
+
+// fleetWait bounds ready and maint --fleet, which wait for every agent.
+const fleetWait = time.Minute
+
+// readyFleetRun is `wsctl ready --fleet`.
+func readyFleetRun(opts *ReadyOptions) error {
+	op, ref, err := fleetTarget(opts.IO, &opts.Socket, opts.Server)
+	if err != nil {
+		return err
+	}
+	wait, verb := fleetWait, "is READY"
+	if opts.WaitHealthy > 0 {
+		wait, verb = opts.WaitHealthy, "is READY and healthy"
+	}
+	req := fleet.Request{Ref: ref, Healthy: opts.WaitHealthy > 0, AllowMissing: opts.Fleet.AllowMissing}
+	return runFleet(opts.IO, op, req, wait, "text", verb)
+}
+
+// maintFleetRun is `wsctl maint --fleet`.
+func maintFleetRun(opts *MaintOptions) error {
+	op, ref, err := fleetTarget(opts.IO, &opts.Socket, opts.Server)
+	if err != nil {
+		return err
+	}
+	req := fleet.Request{Ref: ref, Intent: fleetIntent(opts.IO, opts.Fleet, ref, runtime.Maint, intent.Op{Force: opts.Force}), AllowMissing: opts.Fleet.AllowMissing}
+	return runFleet(opts.IO, op, req, fleetWait, "text", "is MAINT")
+}
+
+// statusFleetRun is `wsctl status --fleet`: load balancers × servers from
+// the agents' reports, and the intents with who, when and why.
+func statusFleetRun(opts *StatusOptions) error {
+	sp, err := loadSpec(opts.IO, opts.Socket.SpecPath)
+	if err != nil {
+		return fmt.Errorf("--fleet: %w", err)
+	}
+	op, err := fleet.NewOperator(sp.Consul)
+	if err != nil {
+		return err
+	}
+	v, err := op.Read(context.Background(), 0)
+	if err != nil {
+		return err
+	}
+	type row struct {
+		Server string `json:"server"`
+		fleet.Progress
+	}
+	type intentRow struct {
+		Server string `json:"server"`
+		intent.Intent
+	}
+	out := struct {
+		Agents  []string    `json:"agents"`
+		Intents []intentRow `json:"intents"`
+		Servers []row       `json:"servers"`
+	}{Agents: []string{}, Intents: []intentRow{}, Servers: []row{}}
+	for id := range v.Agents {
+		out.Agents = append(out.Agents, id)
+	}
+	slices.Sort(out.Agents)
+	for _, ref := range v.Servers() {
+		if opts.Backend != "" && ref.Backend != opts.Backend {
+			continue
+		}
+		if i, ok := v.Intents[ref]; ok {
+			out.Intents = append(out.Intents, intentRow{Server: ref.String(), Intent: i})
+		}
+		for _, id := range out.Agents {
+			if p, ok := v.Progress[ref][id]; ok {
+				out.Servers = append(out.Servers, row{Server: ref.String(), Progress: p})
+			}
+		}
+	}
+	if opts.Output == "json" {
+		enc := json.NewEncoder(opts.IO.Out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}
+	tw := tabwriter.NewWriter(opts.IO.Out, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "load balancers (%d live): %v\n", len(out.Agents), out.Agents)
+	fmt.Fprintln(tw, "SERVER\tLOAD BALANCER\tADMIN\tSTATE\tPHASE\tSESSIONS\tOP")
+	for _, r := range out.Servers {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", r.Server, r.Agent, r.Admin, r.State, r.Phase, r.Sessions, r.Op)
+	}
+	_ = tw.Flush()
+	if len(out.Intents) > 0 {
+		fmt.Fprintln(tw, "\nINTENT\tSTATE\tSINCE\tWHO\tREASON")
+		for _, i := range out.Intents {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", i.Server, i.State, i.Since.Format(time.RFC3339), i.Who, i.Reason)
+		}
+		_ = tw.Flush()
+	}
+	return nil
+}

@@ -1,0 +1,166 @@
+// Package fleet makes the wsctl agents of many load balancers one fleet
+// through Consul, with no coordinator of its own: Consul's KV, sessions and
+// blocking queries are the engine.
+//
+// The KV layout under the spec's kv_prefix (P):
+//
+//	P intents/<backend>/<server>          the operator's intent (package intent),
+//	                                      written by the CLI with check-and-set
+//	P agents/<agent>                      an agent's announcement, acquired by
+//	                                      its session
+//	P progress/<backend>/<server>/<agent> what that agent's HAProxy does with the
+//	                                      server (Progress), acquired by its session
+//
+// An agent's session is bound to Consul's serfHealth of its node and to a
+// TTL check of the agent's own `wsctl-agent` service, renewed every second:
+// when the agent dies, the check turns critical, Consul invalidates the
+// session and deletes every key it held. A missing announcement is how the
+// CLI learns an agent stopped reporting.
+//
+// Member is the agent's side: announce, follow the prefix with blocking
+// queries, publish progress (on change, at most every PublishInterval).
+// Operator is the CLI's side: write the intent, then follow the prefix
+// until every live agent reports the server where it was asked to be.
+package fleet
+
+import (
+	"encoding/json"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+
+	"github.com/wsctl/wsctl/intent"
+	"github.com/wsctl/wsctl/runtime"
+)
+
+// The key prefixes under kv_prefix besides intent.Prefix.
+const (
+	AgentsPrefix   = "agents/"
+	ProgressPrefix = "progress/"
+)
+
+// Phases an agent reports for a server, besides drain.Waiting and
+// drain.Closing while its drain runs.
+const (
+	PhaseDrained  = "drained"   // no session left, MAINT
+	PhaseTimedOut = "timed_out" // the op's timeout passed with sessions left
+	PhaseError    = "error"     // the drain failed or was refused; see Error
+	PhaseHeld     = "held"      // an op without a drain (maint) is applied
+)
+
+// Progress is one agent's report on one server.
+type Progress struct {
+	Agent   string `json:"agent"`
+	Backend string `json:"backend"`
+	Server  string `json:"server"`
+	// Op is the id of the operation the report is about ("" once the
+	// intent is gone).
+	Op string `json:"op,omitempty"`
+	// Admin and State are HAProxy's (READY/DRAIN/MAINT, UP/DOWN/…).
+	Admin runtime.AdminState `json:"admin"`
+	State runtime.OpState    `json:"state,omitempty"`
+	Phase string             `json:"phase,omitempty"`
+	// Sessions is the server's current sessions; Closed how many the
+	// agent's drain closed.
+	Sessions int64     `json:"sessions"`
+	Closed   int       `json:"closed"`
+	Error    string    `json:"error,omitempty"`
+	Updated  time.Time `json:"updated"`
+}
+
+// Ref is the server reported on.
+func (p Progress) Ref() runtime.Ref { return runtime.Ref{Backend: p.Backend, Server: p.Server} }
+
+// same reports whether two reports say the same, whenever written.
+func (p Progress) same(q Progress) bool {
+	p.Updated, q.Updated = time.Time{}, time.Time{}
+	return p == q
+}
+
+// Announcement is the value of an agent's key.
+type Announcement struct {
+	Agent string    `json:"agent"`
+	Since time.Time `json:"since"`
+}
+
+// View is the fleet as one read of the prefix shows it. Only keys held by a
+// live session count: an agent whose session ended is gone, and so are its
+// reports.
+type View struct {
+	// Index is Consul's index of the read.
+	Index   uint64
+	Intents map[runtime.Ref]intent.Intent
+	// Agents are the live agents, by id.
+	Agents map[string]Announcement
+	// Progress holds the live reports by server, then agent.
+	Progress map[runtime.Ref]map[string]Progress
+}
+
+// parse builds a View from the pairs under prefix.
+func parse(prefix string, store *intent.Consul, pairs api.KVPairs, index uint64) *View {
+	v := &View{Index: index, Intents: map[runtime.Ref]intent.Intent{}, Agents: map[string]Announcement{},
+		Progress: map[runtime.Ref]map[string]Progress{}}
+	for _, p := range pairs {
+		key := strings.TrimPrefix(p.Key, prefix)
+		switch {
+		case strings.HasPrefix(key, intent.Prefix):
+			if i, ok := store.Decode(p); ok {
+				v.Intents[i.Ref()] = i
+			}
+		case strings.HasPrefix(key, AgentsPrefix) && p.Session != "":
+			var a Announcement
+			if json.Unmarshal(p.Value, &a) == nil && AgentsPrefix+a.Agent == key {
+				v.Agents[a.Agent] = a
+			}
+		case strings.HasPrefix(key, ProgressPrefix) && p.Session != "":
+			var pr Progress
+			if json.Unmarshal(p.Value, &pr) != nil || progressKey("", pr.Ref(), pr.Agent) != key {
+				continue
+			}
+			if v.Progress[pr.Ref()] == nil {
+				v.Progress[pr.Ref()] = map[string]Progress{}
+			}
+			v.Progress[pr.Ref()][pr.Agent] = pr
+		}
+	}
+	// A report outlives its agent's announcement only between two writes.
+	for _, byAgent := range v.Progress {
+		for id := range byAgent {
+			if _, ok := v.Agents[id]; !ok {
+				delete(byAgent, id)
+			}
+		}
+	}
+	return v
+}
+
+func progressKey(prefix string, r runtime.Ref, agent string) string {
+	return prefix + ProgressPrefix + r.Backend + "/" + r.Server + "/" + agent
+}
+
+// Share is the close rate agent self may use for ref during op, out of the
+// fleet-wide rate: proportional to the sessions each live agent reports for
+// op (mine is self's own, fresher count), so the agents with more sessions
+// close faster and the sum stays within rate. Until every live agent has
+// reported for op, each gets an equal part. Reports only ever overstate
+// the others' sessions (a drained server gets no new ones), which only
+// lowers the share.
+func (v *View) Share(ref runtime.Ref, op, self string, mine int64, rate float64) float64 {
+	n := len(v.Agents)
+	if _, ok := v.Agents[self]; !ok {
+		n++ // not announced yet, or its session is being replaced
+	}
+	total, reported := mine, 0
+	for id, p := range v.Progress[ref] {
+		if p.Op != op || id == self {
+			continue
+		}
+		reported++
+		total += p.Sessions
+	}
+	if reported < n-1 || total == 0 {
+		return rate / float64(n)
+	}
+	return rate * float64(mine) / float64(total)
+}

@@ -1,0 +1,316 @@
+package fleet
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+
+	"github.com/wsctl/wsctl/intent"
+	"github.com/wsctl/wsctl/runtime"
+)
+
+// ServiceName is the Consul service every agent registers, with a TTL
+// check its session is bound to.
+const ServiceName = "wsctl-agent"
+
+// Defaults of a Member.
+const (
+	// PublishInterval is the least time between two writes of one
+	// server's progress.
+	PublishInterval = 200 * time.Millisecond
+	// CheckTTL is how long the agent's check stays passing without a
+	// renewal: how soon a dead agent's session ends.
+	CheckTTL = 3 * time.Second
+	// minQuery is the least time between two reads of the prefix, so a
+	// busy fleet's progress writes cost each agent a few reads a second.
+	minQuery = 100 * time.Millisecond
+	retry    = time.Second
+)
+
+// Member is one agent in the fleet. Create it with NewMember; Run it once.
+type Member struct {
+	client *api.Client
+	store  *intent.Consul
+	prefix string
+	id     string
+	log    *slog.Logger
+
+	view    atomic.Pointer[View]
+	session atomic.Value // string
+
+	mu      sync.Mutex
+	pending map[runtime.Ref]Progress // not yet written
+	written map[runtime.Ref]Progress
+	wake    chan struct{}
+}
+
+// NewMember returns the member for an agent talking to client (addr names
+// it in messages) under kvPrefix; id "" becomes the Consul agent's node
+// name when Run starts.
+func NewMember(client *api.Client, addr, kvPrefix, id string, log *slog.Logger) *Member {
+	if log == nil {
+		log = slog.Default()
+	}
+	m := &Member{
+		client: client, store: intent.NewConsulWith(client, addr, kvPrefix), prefix: kvPrefix, id: id,
+		log:     log.With("component", "fleet"),
+		pending: map[runtime.Ref]Progress{}, written: map[runtime.Ref]Progress{},
+		wake: make(chan struct{}, 1),
+	}
+	m.session.Store("")
+	return m
+}
+
+// ID is the agent's id in the fleet ("" until Run has found it).
+func (m *Member) ID() string { return m.id }
+
+// View is the latest read of the fleet; nil before the first.
+func (m *Member) View() *View { return m.view.Load() }
+
+// Publish queues p (its Agent and Updated are filled in) to be written when
+// it differs from the last report on the server, at most every
+// PublishInterval.
+func (m *Member) Publish(p Progress) {
+	p.Agent = m.id
+	m.mu.Lock()
+	if w, ok := m.written[p.Ref()]; ok && w.same(p) {
+		delete(m.pending, p.Ref())
+		m.mu.Unlock()
+		return
+	}
+	m.pending[p.Ref()] = p
+	m.mu.Unlock()
+	select {
+	case m.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run joins the fleet (resolving the id, registering the service and its
+// check, creating the session, announcing), then keeps the check passing,
+// follows the prefix and sends every new View on views (a newer one
+// replaces one not yet received), and writes progress, until ctx ends.
+// It then leaves: the session is destroyed, which deletes its keys, and the
+// service deregistered. It fails only when the id cannot be found.
+func (m *Member) Run(ctx context.Context, views chan *View) error {
+	if m.id == "" {
+		name, err := m.client.Agent().NodeName()
+		if err != nil {
+			return fmt.Errorf("fleet: agent id from the Consul agent's node name: %w", err)
+		}
+		m.id = name
+	}
+	if err := runtime.ValidName(m.id); err != nil {
+		return fmt.Errorf("fleet: agent id %q: %w", m.id, err)
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() { m.keepAlive(ctx) })
+	wg.Go(func() { m.follow(ctx, views) })
+	wg.Go(func() { m.publish(ctx) })
+	wg.Wait()
+	m.leave()
+	return nil
+}
+
+func (m *Member) serviceID() string { return ServiceName + "-" + m.id }
+func (m *Member) checkID() string   { return "service:" + m.serviceID() }
+
+// join registers the service and a new session and announces the agent;
+// every report is written again under the new session.
+func (m *Member) join(ctx context.Context) error {
+	reg := &api.AgentServiceRegistration{
+		ID: m.serviceID(), Name: ServiceName, Meta: map[string]string{"agent": m.id},
+		Check: &api.AgentServiceCheck{CheckID: m.checkID(), TTL: CheckTTL.String(), Status: api.HealthPassing,
+			DeregisterCriticalServiceAfter: "1h"},
+	}
+	if err := m.client.Agent().ServiceRegisterOpts(reg, api.ServiceRegisterOpts{}.WithContext(ctx)); err != nil {
+		return fmt.Errorf("fleet: register service %s: %w", m.serviceID(), err)
+	}
+	id, _, err := m.client.Session().Create(&api.SessionEntry{
+		Name: "wsctl-agent " + m.id, Behavior: api.SessionBehaviorDelete, LockDelay: time.Millisecond,
+		NodeChecks: []string{"serfHealth"}, ServiceChecks: []api.ServiceCheck{{ID: m.checkID()}},
+	}, (&api.WriteOptions{}).WithContext(ctx))
+	if err != nil {
+		return fmt.Errorf("fleet: create session: %w", err)
+	}
+	b, _ := json.Marshal(Announcement{Agent: m.id, Since: time.Now().UTC()})
+	ok, _, err := m.client.KV().Acquire(&api.KVPair{Key: m.prefix + AgentsPrefix + m.id, Value: b, Session: id}, (&api.WriteOptions{}).WithContext(ctx))
+	if err != nil {
+		return fmt.Errorf("fleet: announce: %w", err)
+	}
+	if !ok {
+		_, _ = m.client.Session().Destroy(id, nil)
+		return fmt.Errorf("fleet: announce: %s%s%s is held by another session: is agent id %q in use twice?", m.prefix, AgentsPrefix, m.id, m.id)
+	}
+	m.session.Store(id)
+	m.mu.Lock()
+	for ref, p := range m.written {
+		if _, ok := m.pending[ref]; !ok {
+			m.pending[ref] = p
+		}
+	}
+	clear(m.written)
+	m.mu.Unlock()
+	m.log.Info("joined the fleet", "agent", m.id, "session", id)
+	return nil
+}
+
+// keepAlive joins, then renews the check every third of its TTL; a renewal
+// or session that fails makes it join again.
+func (m *Member) keepAlive(ctx context.Context) {
+	tick := time.NewTicker(CheckTTL / 3)
+	defer tick.Stop()
+	for {
+		if m.session.Load().(string) == "" {
+			if err := m.join(ctx); err != nil && ctx.Err() == nil {
+				m.log.Error("join the fleet", "err", err)
+			}
+		} else if err := m.client.Agent().UpdateTTLOpts(m.checkID(), "", api.HealthPassing, (&api.QueryOptions{}).WithContext(ctx)); err != nil && ctx.Err() == nil {
+			m.log.Error("renew the fleet check; joining again", "err", err)
+			m.dropSession()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// dropSession forgets a session that no longer holds (it is destroyed, in
+// case it still exists), so keepAlive joins again.
+func (m *Member) dropSession() {
+	if id := m.session.Swap("").(string); id != "" {
+		_, _ = m.client.Session().Destroy(id, nil)
+	}
+}
+
+// follow reads the prefix with blocking queries and sends each new View.
+func (m *Member) follow(ctx context.Context, views chan *View) {
+	var index uint64
+	for ctx.Err() == nil {
+		start := time.Now()
+		pairs, meta, err := m.client.KV().List(m.prefix, (&api.QueryOptions{WaitIndex: index}).WithContext(ctx))
+		if err != nil {
+			if ctx.Err() == nil {
+				m.log.Error("read the fleet's keys", "err", err)
+				sleep(ctx, retry)
+			}
+			index = 0
+			continue
+		}
+		if meta.LastIndex < index {
+			index = 0 // Consul's index went back (a restored snapshot)
+		} else {
+			index = meta.LastIndex
+		}
+		v := parse(m.prefix, m.store, pairs, index)
+		m.view.Store(v)
+		select {
+		case views <- v:
+		case <-ctx.Done():
+			return
+		default:
+			// The loop is busy: drop an older view it has not taken.
+			select {
+			case <-views:
+			default:
+			}
+			select {
+			case views <- v:
+			case <-ctx.Done():
+				return
+			}
+		}
+		sleep(ctx, minQuery-time.Since(start))
+	}
+}
+
+// publish writes the pending reports, each under the session, at most
+// every PublishInterval.
+func (m *Member) publish(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-m.wake:
+		}
+		session := m.session.Load().(string)
+		if session == "" {
+			sleep(ctx, retry)
+			m.rewake()
+			continue
+		}
+		m.mu.Lock()
+		batch := maps.Clone(m.pending)
+		clear(m.pending)
+		m.mu.Unlock()
+		for ref, p := range batch {
+			p.Updated = time.Now().UTC()
+			b, _ := json.Marshal(p)
+			ok, _, err := m.client.KV().Acquire(&api.KVPair{Key: progressKey(m.prefix, ref, m.id), Value: b, Session: session}, (&api.WriteOptions{}).WithContext(ctx))
+			if err == nil && !ok {
+				err = errors.New("the session is gone")
+				m.dropSession()
+			}
+			m.mu.Lock()
+			if err != nil {
+				if _, newer := m.pending[ref]; !newer {
+					m.pending[ref] = p
+				}
+			} else {
+				m.written[ref] = p
+			}
+			m.mu.Unlock()
+			if err != nil && ctx.Err() == nil {
+				m.log.Error("publish progress", "server", ref.String(), "err", err)
+			}
+		}
+		sleep(ctx, PublishInterval)
+		m.rewake()
+	}
+}
+
+// rewake makes publish look again when reports are pending.
+func (m *Member) rewake() {
+	m.mu.Lock()
+	n := len(m.pending)
+	m.mu.Unlock()
+	if n > 0 {
+		select {
+		case m.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// leave destroys the session (deleting the agent's keys) and deregisters
+// the service, with a short deadline of its own: Run's context is over.
+func (m *Member) leave() {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if id := m.session.Swap("").(string); id != "" {
+		_, _ = m.client.Session().Destroy(id, (&api.WriteOptions{}).WithContext(ctx))
+	}
+	_ = m.client.Agent().ServiceDeregisterOpts(m.serviceID(), (&api.QueryOptions{}).WithContext(ctx))
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}

@@ -1,0 +1,266 @@
+package fleet
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+
+	"github.com/wsctl/wsctl/discovery/consul"
+	"github.com/wsctl/wsctl/intent"
+	"github.com/wsctl/wsctl/runtime"
+	"github.com/wsctl/wsctl/spec"
+)
+
+// Operator is the CLI's side of the fleet: it writes an intent and follows
+// the agents' reports. It needs no admin socket, only Consul.
+type Operator struct {
+	client *api.Client
+	store  *intent.Consul
+	prefix string
+	addr   string
+}
+
+// NewOperator returns the operator for the spec's Consul settings (address,
+// token, TLS, kv_prefix; the CONSUL_* environment fills the rest).
+func NewOperator(c spec.Consul) (*Operator, error) {
+	client, addr, err := consul.NewClient(c)
+	if err != nil {
+		return nil, err
+	}
+	return &Operator{client: client, store: intent.NewConsulWith(client, addr, c.KVPrefix), prefix: c.KVPrefix, addr: addr}, nil
+}
+
+// Where names Consul and the prefix, for messages.
+func (o *Operator) Where() string { return fmt.Sprintf("consul %s kv %s", o.addr, o.prefix) }
+
+// Read lists the prefix once, or, with index above zero, blocks until it
+// changes past index (or Consul's wait ends).
+func (o *Operator) Read(ctx context.Context, index uint64) (*View, error) {
+	pairs, meta, err := o.client.KV().List(o.prefix, (&api.QueryOptions{WaitIndex: index, WaitTime: 10 * time.Second}).WithContext(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("fleet: consul %s: read %s: %w", o.addr, o.prefix, err)
+	}
+	return parse(o.prefix, o.store, pairs, meta.LastIndex), nil
+}
+
+// NewOpID returns a fresh operation id: the time and random hex.
+func NewOpID() string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return time.Now().UTC().Format("20060102T150405") + "-" + hex.EncodeToString(b)
+}
+
+// Request is one fleet operation on one server.
+type Request struct {
+	Ref runtime.Ref
+	// Intent is written (it carries Op for a drain or a maint); nil
+	// removes the server's intent, so every agent readmits it.
+	Intent *intent.Intent
+	// Healthy, with a nil Intent, also waits for every agent to see the
+	// server's health check pass.
+	Healthy bool
+	// AllowMissing carries on when an agent expected at the start stops
+	// reporting: the drain then completes on the others.
+	AllowMissing bool
+}
+
+// Outcome is how a fleet operation ended.
+type Outcome string
+
+// The outcomes.
+const (
+	Done     Outcome = "done"      // every live agent reports the server as asked
+	TimedOut Outcome = "timed_out" // the context ended first
+	Failed   Outcome = "error"     // an agent reported an error, or one went missing
+)
+
+// Row is one load balancer (agent) in a Status.
+type Row struct {
+	Agent string
+	// Report is the agent's latest on the server; nil when none yet.
+	Report *Progress
+	// Missing is set for an agent expected at the start whose session
+	// ended.
+	Missing bool
+	// Done is set once the agent reports the server as asked.
+	Done bool
+}
+
+// Status is a fleet operation as last seen.
+type Status struct {
+	Op      string
+	Rows    []Row
+	Outcome Outcome // "" while running
+	// Problem says why it Failed, naming the agents.
+	Problem string
+	Elapsed time.Duration
+}
+
+// ErrNoAgents refuses an operation no agent would carry out.
+var ErrNoAgents = errors.New("no wsctl agent has announced itself")
+
+// Run carries out req: it writes (or removes) the intent with
+// check-and-set, then follows the reports with blocking queries, calling
+// update (when not nil) on every change, until every live agent has done
+// it, one fails or goes missing, or ctx ends (TimedOut). The error is for a
+// failure before anything changed (Consul unreachable, a token that may not
+// write, no agent) or of Consul meanwhile; an outcome is in Status.
+func (o *Operator) Run(ctx context.Context, req Request, update func(Status)) (Status, error) {
+	start := time.Now()
+	v, err := o.Read(ctx, 0)
+	if err != nil {
+		return Status{}, err
+	}
+	if len(v.Agents) == 0 {
+		return Status{}, fmt.Errorf("fleet: %w under %s%s in consul %s: start `wsctl agent` on the load balancers, or drain locally without --fleet", ErrNoAgents, o.prefix, AgentsPrefix, o.addr)
+	}
+	expected := map[string]bool{}
+	for id := range v.Agents {
+		expected[id] = true
+	}
+	_, index, err := o.store.Get(ctx, req.Ref)
+	if err != nil {
+		return Status{}, err
+	}
+	op := ""
+	if req.Intent != nil {
+		if req.Intent.Op != nil {
+			op = req.Intent.Op.ID
+		}
+		err = o.store.Swap(ctx, req.Ref, req.Intent, index)
+	} else if index != 0 {
+		err = o.store.Swap(ctx, req.Ref, nil, index)
+	}
+	if err != nil {
+		return Status{}, err
+	}
+	for {
+		st := decide(v, expected, req, op)
+		st.Elapsed = time.Since(start)
+		if update != nil {
+			update(st)
+		}
+		if st.Outcome == Done && req.Intent != nil && req.Intent.State == runtime.Drain {
+			// Drained: from now on the agents hold MAINT, as after a
+			// local drain, so a restarted HAProxy never lets sticky
+			// clients back in. The op stays the same: nothing restarts.
+			return st, o.hold(ctx, *req.Intent)
+		}
+		if st.Outcome != "" {
+			return st, nil
+		}
+		next, err := o.Read(ctx, v.Index)
+		if ctx.Err() != nil {
+			st.Outcome = TimedOut
+			return st, nil
+		}
+		if err != nil {
+			return st, err
+		}
+		v = next
+	}
+}
+
+// hold turns a drained server's intent to MAINT, unless it changed
+// meanwhile (another operator's intent stands).
+func (o *Operator) hold(ctx context.Context, in intent.Intent) error {
+	cur, index, err := o.store.Get(ctx, in.Ref())
+	if err != nil || cur == nil || cur.Op == nil || in.Op == nil || cur.Op.ID != in.Op.ID {
+		return err
+	}
+	in.State = runtime.Maint
+	if err := o.store.Swap(ctx, in.Ref(), &in, index); err != nil && !errors.Is(err, intent.ErrConflict) {
+		return err
+	}
+	return nil
+}
+
+// decide reads where op stands from one view: expected are the agents live
+// at the start.
+func decide(v *View, expected map[string]bool, req Request, op string) Status {
+	st := Status{Op: op}
+	ids := map[string]bool{}
+	for id := range expected {
+		ids[id] = true
+	}
+	for id := range v.Agents {
+		ids[id] = true
+	}
+	var missing, failed []string
+	all := true
+	for _, id := range slices.Sorted(maps.Keys(ids)) {
+		r := Row{Agent: id}
+		if p, ok := v.Progress[req.Ref][id]; ok {
+			r.Report = &p
+		}
+		if _, live := v.Agents[id]; !live {
+			r.Missing = true
+			missing = append(missing, id)
+			st.Rows = append(st.Rows, r)
+			continue
+		}
+		r.Done = done(r.Report, req, op)
+		if p := r.Report; p != nil && op != "" && p.Op == op && p.Phase == PhaseError {
+			failed = append(failed, fmt.Sprintf("%s: %s", id, p.Error))
+		}
+		all = all && r.Done
+		st.Rows = append(st.Rows, r)
+	}
+	switch {
+	case len(failed) > 0:
+		st.Outcome, st.Problem = Failed, strings.Join(failed, "; ")
+	case len(missing) > 0 && !req.AllowMissing:
+		st.Outcome = Failed
+		st.Problem = fmt.Sprintf("agent %s stopped reporting (its Consul session ended); --allow-missing carries on without it", strings.Join(missing, ", "))
+	case all:
+		st.Outcome = Done
+	}
+	return st
+}
+
+// done reports whether an agent's report shows the server as req asks.
+func done(p *Progress, req Request, op string) bool {
+	if req.Intent == nil {
+		if p == nil {
+			return true // this agent never held the server
+		}
+		ready := p.Op == "" && p.Admin == runtime.Ready
+		if req.Healthy {
+			ready = ready && (p.State == runtime.Up || p.State == runtime.Starting)
+		}
+		return ready
+	}
+	if p == nil || p.Op != op || p.Admin != runtime.Maint {
+		return false // a drain ends in MAINT too
+	}
+	if req.Intent.State == runtime.Maint && req.Intent.Op != nil && req.Intent.Op.CloseAfter == nil {
+		return p.Phase == PhaseHeld
+	}
+	return p.Phase == PhaseDrained && p.Sessions == 0
+}
+
+// Servers lists the servers a view knows of (intents and reports), sorted.
+func (v *View) Servers() []runtime.Ref {
+	seen := map[runtime.Ref]bool{}
+	for r := range v.Intents {
+		seen[r] = true
+	}
+	for r := range v.Progress {
+		seen[r] = true
+	}
+	out := make([]runtime.Ref, 0, len(seen))
+	for r := range seen {
+		out = append(out, r)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
+	return out
+}
