@@ -70,7 +70,7 @@ func (a *Agent) reload(ctx context.Context, text []byte) time.Duration {
 	}
 	before, err := a.rt.Servers(ctx, "")
 	if err != nil {
-		a.metrics.RuntimeErrors.Add(1)
+		a.metrics.RuntimeErrors.Add(1, "", opList)
 		a.log.Error("read server states before the reload; they will not be restored", "err", err)
 	}
 	rt, err := a.masterReload(ctx, oldPid)
@@ -103,9 +103,9 @@ func (a *Agent) restoreStates(ctx context.Context, before []runtime.ServerStatus
 		if err != nil || cur.Admin != runtime.Ready {
 			continue
 		}
-		a.metrics.RuntimeOps.Add(1)
+		a.metrics.RuntimeOps.Add(1, old.Backend, opRestore)
 		if err := a.rt.SetState(ctx, old.Backend, old.Server, old.Admin); err != nil {
-			a.metrics.RuntimeErrors.Add(1)
+			a.metrics.RuntimeErrors.Add(1, old.Backend, opRestore)
 			a.log.Error("restore state after the reload", "server", old.Ref().String(), "state", old.Admin, "err", err)
 			continue
 		}
