@@ -44,7 +44,9 @@ import (
 	"github.com/wsctl/wsctl/discovery/consul"
 	"github.com/wsctl/wsctl/fleet"
 	"github.com/wsctl/wsctl/intent"
+	"github.com/wsctl/wsctl/internal/buildinfo"
 	"github.com/wsctl/wsctl/internal/inputfile"
+	"github.com/wsctl/wsctl/internal/logging"
 	"github.com/wsctl/wsctl/model"
 	"github.com/wsctl/wsctl/proxy"
 	"github.com/wsctl/wsctl/render"
@@ -61,6 +63,8 @@ const (
 	DefaultReloadTimeout  = 15 * time.Second
 	DefaultSpecPoll       = 2 * time.Second
 	DefaultResync         = 30 * time.Second
+	DefaultUnhealthyAfter = time.Minute
+	DefaultLogRepeats     = time.Minute
 	retryDelay            = time.Second
 )
 
@@ -112,12 +116,23 @@ type Config struct {
 	// becomes ConfigFile's directory, where nginx resolves relative paths.
 	Validator proxy.Validator
 	// Log receives the agent's logs, tagged component=agent (nil:
-	// slog.Default()).
+	// slog.Default()), and those of its discovery sources.
 	Log *slog.Logger
 	// AgentID names the agent in the fleet (package fleet), which it
 	// joins when its intents live in Consul; "" is the node name of the
 	// Consul agent it talks to.
 	AgentID string
+	// LogRepeats is the interval within which a warning or error that
+	// repeats (a failure met at every sync or retry) is logged once, then
+	// once per interval with its count (logging.Repeats); negative logs
+	// every one.
+	LogRepeats time.Duration
+	// UnhealthyAfter is how long discovery may fail before /healthz
+	// reports it (see Metrics.Unhealthy).
+	UnhealthyAfter time.Duration
+	// Build is the wsctl build, for wsctl_build_info (zero:
+	// buildinfo.Read("")).
+	Build buildinfo.Info
 }
 
 func (c Config) withDefaults() Config {
@@ -133,6 +148,13 @@ func (c Config) withDefaults() Config {
 	def(&c.ReloadTimeout, DefaultReloadTimeout)
 	def(&c.SpecPoll, DefaultSpecPoll)
 	def(&c.Resync, DefaultResync)
+	def(&c.UnhealthyAfter, DefaultUnhealthyAfter)
+	if c.LogRepeats == 0 {
+		c.LogRepeats = DefaultLogRepeats
+	}
+	if c.Build == (buildinfo.Info{}) {
+		c.Build = buildinfo.Read("")
+	}
 	if c.Log == nil {
 		c.Log = slog.Default()
 	}
@@ -142,9 +164,12 @@ func (c Config) withDefaults() Config {
 // Agent reconciles one proxy (HAProxy or nginx) with discovery. Create it
 // with New; Run it once.
 type Agent struct {
-	cfg     Config
-	target  string // model.TargetHAProxy or model.TargetNginx
-	log     *slog.Logger
+	cfg    Config
+	target string // model.TargetHAProxy or model.TargetNginx
+	log    *slog.Logger
+	// repeats counts the repeated warnings and errors of log and
+	// cfg.Log; Run reports the last counts when it ends.
+	repeats *logging.RepeatsHandler
 	metrics *Metrics
 	spec    *spec.Spec
 	// specText is the spec file as last read (SpecFile only).
@@ -175,6 +200,9 @@ type Agent struct {
 	// changing are the servers of a runtime batch not yet completed (see
 	// ownState); they are the agent's to bring to the desired state.
 	changing map[runtime.Ref]bool
+	// rejected is the last config `haproxy -c` refused: the same bytes are
+	// not validated (nor logged) again.
+	rejected []byte
 	// loaded is the config HAProxy last loaded, as far as the agent knows:
 	// the file at start, then what it reloaded or wrote. nil: unknown.
 	loaded []byte
@@ -229,12 +257,15 @@ func New(cfg Config) (*Agent, error) {
 	default:
 		return nil, fmt.Errorf("agent: target %q: want %q or %q", target, model.TargetHAProxy, model.TargetNginx)
 	}
+	repeats := logging.Repeats(cfg.Log.Handler(), cfg.LogRepeats)
+	cfg.Log = slog.New(repeats)
 	a := &Agent{
 		cfg:     cfg,
 		io:      realEdges(cfg.Validator),
 		target:  target,
 		log:     cfg.Log.With("component", "agent"),
-		metrics: &Metrics{},
+		repeats: repeats,
+		metrics: newMetrics(cfg.Build, cfg.UnhealthyAfter),
 		spec:    cfg.Spec,
 		sources: map[string]discovery.Snapshot{},
 		drains:  map[runtime.Ref]*drainState{},
@@ -276,6 +307,7 @@ func (a *Agent) Metrics() *Metrics { return a.metrics }
 // returns nil once every goroutine it started has stopped. It fails at once
 // only when HAProxy's admin socket cannot be reached at start.
 func (a *Agent) Run(ctx context.Context) error {
+	defer a.repeats.Flush()
 	var drainC <-chan time.Time
 	if a.nginx == nil {
 		rt, err := a.io.dial(ctx, a.spec.HAProxy.AdminSocket, 0)
@@ -526,7 +558,7 @@ func (a *Agent) syncSnapshot(ctx context.Context, snap map[string][]discovery.In
 func (a *Agent) keepNonEmpty(snap map[string][]discovery.Instance) {
 	for name, in := range snap {
 		if len(in) == 0 && len(a.applied[name]) > 0 {
-			a.metrics.EmptyKept.Add(1)
+			a.metrics.EmptyKept.Add(1, name)
 			a.log.Error("discovery reports no instance for a backend that has some; keeping the last ones", "backend", name, "kept", len(a.applied[name]))
 			snap[name] = a.applied[name]
 		}
@@ -541,6 +573,7 @@ func (a *Agent) keepNonEmpty(snap map[string][]discovery.Instance) {
 func (a *Agent) applyRuntime(ctx context.Context, m *model.Model) (ok, reload bool) {
 	running := map[string][]runtime.ServerStatus{}
 	ok = true
+	var unanswered error
 	for _, b := range m.Backends {
 		servers, err := a.rt.Servers(ctx, b.Name)
 		if errors.Is(err, runtime.ErrUnknownBackend) {
@@ -548,12 +581,14 @@ func (a *Agent) applyRuntime(ctx context.Context, m *model.Model) (ok, reload bo
 		}
 		if err != nil {
 			a.log.Error("list servers", "backend", b.Name, "err", err)
-			a.metrics.RuntimeErrors.Add(1)
+			a.metrics.RuntimeErrors.Add(1, b.Name, opList)
+			unanswered = cmp.Or(unanswered, err)
 			ok = false
 			continue
 		}
 		running[b.Name] = servers
 	}
+	a.metrics.haproxyAnswered(unanswered)
 	owned := make(map[runtime.Ref]bool, len(a.drains)+len(a.changing))
 	for ref := range a.drains {
 		owned[ref] = true

@@ -300,7 +300,7 @@ func TestAgentFollowsConsulWithoutReload(t *testing.T) {
 	// Metrics and health are served.
 	srv := httptestServer(t, a)
 	body := get(t, srv+"/metrics")
-	if !strings.Contains(body, "wsctl_agent_runtime_ops_total ") || !strings.Contains(body, "wsctl_agent_reloads_total 0") ||
+	if !strings.Contains(body, `wsctl_agent_runtime_ops_total{backend="ws",op="add"} `) || !strings.Contains(body, "wsctl_agent_reloads_total 0") ||
 		!strings.Contains(body, "wsctl_agent_convergence_seconds_count ") || a.Metrics().Convergence.Count() == 0 {
 		t.Errorf("/metrics:\n%s", body)
 	}
@@ -497,12 +497,16 @@ func TestAgentRidesOutConsulOutage(t *testing.T) {
 	r := startRig(t)
 	w1 := lbtest.StartWsecho(t, "echo-1", "--close-spread", "0s")
 	w2 := lbtest.StartWsecho(t, "echo-2", "--close-spread", "0s")
-	a := r.startAgentWith(t, Config{Spec: r.spec, Resync: 200 * time.Millisecond})
+	a := r.startAgentWith(t, Config{Spec: r.spec, Resync: 200 * time.Millisecond, UnhealthyAfter: time.Millisecond})
+	srv := httptestServer(t, a)
 	register(t, r.consul, "echo-1", w1)
 	eventually(t, "echo-1 READY and UP", func() bool {
 		s := r.servers(t, "ws")["echo-1"]
 		return s.Admin == runtime.Ready && s.State == runtime.OpState("UP")
 	})
+	if got := get(t, srv+"/healthz"); got != "ok\n" {
+		t.Errorf("/healthz before the outage = %q", got)
+	}
 	pid := r.client(t).Info().Pid
 	before := r.servers(t, "ws")
 	ops := a.Metrics().RuntimeOps.Load()
@@ -514,6 +518,10 @@ func TestAgentRidesOutConsulOutage(t *testing.T) {
 	syncs := a.Metrics().Syncs.Load()
 	eventually(t, "discovery errors counted", func() bool { return discoveryErrors(t, a) > 0 })
 	eventually(t, "five resyncs during the outage", func() bool { return a.Metrics().Syncs.Load() >= syncs+5 })
+	// Failing for longer than UnhealthyAfter: /healthz says so.
+	eventually(t, "/healthz reporting the outage", func() bool {
+		return strings.HasPrefix(get(t, srv+"/healthz"), "discovery: consul queries failing for ")
+	})
 	time.Sleep(300 * time.Millisecond) // a few more drain polls
 	after := r.servers(t, "ws")
 	if len(after) != len(before) {
@@ -553,6 +561,7 @@ func TestAgentRidesOutConsulOutage(t *testing.T) {
 	// The file follows once a sync completes (one that could not read the
 	// intents while Consul settled is tried again).
 	r.configHas(t, "server echo-2 ")
+	eventually(t, "/healthz ok after the outage", func() bool { return get(t, srv+"/healthz") == "ok\n" })
 }
 
 // configHas waits until the config file holds text and returns the file:
@@ -573,7 +582,7 @@ func (r *rig) configHas(t testing.TB, text string) []byte {
 func discoveryErrors(t *testing.T, a *Agent) uint64 {
 	t.Helper()
 	rec := httptest.NewRecorder()
-	a.Metrics().ServeHTTP(rec, nil)
+	a.Metrics().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	for line := range strings.Lines(rec.Body.String()) {
 		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "wsctl_agent_discovery_errors_total "); ok {
 			n, err := strconv.ParseUint(v, 10, 64)

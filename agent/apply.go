@@ -41,6 +41,9 @@ func (a *Agent) applyOps(ctx context.Context, m *model.Model, running map[string
 			changes = append(changes, ch)
 			owner = append(owner, i)
 		}
+		if len(chs) > 0 {
+			a.metrics.RuntimeOps.Add(1, op.Backend, string(op.Kind))
+		}
 	}
 	// What the agent is about to change is its own: a restart in the middle
 	// of the batch must finish it, not take it for an operator's doing.
@@ -53,7 +56,6 @@ func (a *Agent) applyOps(ctx context.Context, m *model.Model, running map[string
 			opErr[owner[j]] = err
 		}
 	}
-	a.metrics.RuntimeOps.Add(uint64(len(changes)))
 	ok := true
 	for i, op := range ops {
 		ref := runtime.Ref{Backend: op.Backend, Server: op.Server.Name}
@@ -62,7 +64,7 @@ func (a *Agent) applyOps(ctx context.Context, m *model.Model, running map[string
 			ok = false
 			continue
 		} else if err != nil {
-			a.metrics.RuntimeErrors.Add(1)
+			a.metrics.RuntimeErrors.Add(1, op.Backend, string(op.Kind))
 			a.log.Error("runtime operation", "op", op.String(), "err", err)
 			ok = false
 			continue

@@ -65,7 +65,7 @@ func (a *Agent) progressDrains(ctx context.Context) {
 	}
 	all, err := a.rt.Servers(ctx, "")
 	if err != nil {
-		a.metrics.RuntimeErrors.Add(1)
+		a.metrics.RuntimeErrors.Add(1, "", opList)
 		a.log.Error("count sessions of draining servers", "err", err)
 		return
 	}
@@ -106,11 +106,13 @@ func (a *Agent) progressDrains(ctx context.Context) {
 		for i, err := range a.rt.Apply(ctx, changes) {
 			if err != nil {
 				failed[runtime.Ref{Backend: changes[i].Backend, Server: changes[i].Server}] = true
-				a.metrics.RuntimeErrors.Add(1)
+				a.metrics.RuntimeErrors.Add(1, changes[i].Backend, drainStep(changes[i]))
 				a.log.Error("finish drain", "err", err)
 			}
 		}
-		a.metrics.RuntimeOps.Add(uint64(len(changes)))
+		for _, ch := range changes {
+			a.metrics.RuntimeOps.Add(1, ch.Backend, drainStep(ch))
+		}
 		for _, ref := range finished {
 			if failed[ref] {
 				continue
@@ -165,7 +167,7 @@ func (a *Agent) drainClosed(ctx context.Context, r drainResult) {
 		d.closing, d.cancel = false, nil
 		if rep.Outcome != drain.Drained {
 			if rep.Outcome != drain.Canceled {
-				a.metrics.RuntimeErrors.Add(1)
+				a.metrics.RuntimeErrors.Add(1, ref.Backend, opCloseSessions)
 				a.log.Error("close sessions", "server", ref.String(), "outcome", rep.Outcome, "err", rep.Err)
 			}
 			continue
@@ -179,13 +181,15 @@ func (a *Agent) drainClosed(ctx context.Context, r drainResult) {
 	for i, err := range a.rt.Apply(ctx, deletes) {
 		ref := runtime.Ref{Backend: deletes[i].Backend, Server: deletes[i].Server}
 		if err != nil {
-			a.metrics.RuntimeErrors.Add(1)
+			a.metrics.RuntimeErrors.Add(1, ref.Backend, opDelete)
 			a.log.Error("delete drained server", "server", ref.String(), "err", err)
 			continue
 		}
 		a.finished(ref, 0)
 	}
-	a.metrics.RuntimeOps.Add(uint64(len(deletes)))
+	for _, ch := range deletes {
+		a.metrics.RuntimeOps.Add(1, ch.Backend, opDelete)
+	}
 	a.saveOwn()
 }
 

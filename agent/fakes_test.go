@@ -415,7 +415,7 @@ type unit struct {
 }
 
 // newUnit builds an agent on fakes with cfg (its Spec and ConfigFile are
-// filled in, and with a Reread its SpecFile, the spec's file in u.dir;
+// filled in, its Log when nil, and with a Reread its SpecFile, the spec's file in u.dir;
 // drainTimeout is the backend's drain_timeout). The config file does not
 // exist yet.
 func newUnit(t *testing.T, drainTimeout string, cfg Config) *unit {
@@ -439,7 +439,9 @@ func newUnit(t *testing.T, drainTimeout string, cfg Config) *unit {
 	if cfg.DrainPoll == 0 {
 		cfg.DrainPoll = 10 * time.Millisecond
 	}
-	cfg.Log = slog.New(slog.NewTextHandler(testWriter{t}, nil))
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.NewTextHandler(testWriter{t}, nil))
+	}
 	u.a, err = New(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -132,10 +132,10 @@ func (a *Agent) startFleetOp(ctx context.Context, in intent.Intent, t *fleetOp) 
 		d.done = true
 		t.phase = fleet.PhaseHeld
 		if err := a.rt.SetState(ctx, ref.Backend, ref.Server, runtime.Maint); err != nil {
-			a.metrics.RuntimeErrors.Add(1)
+			a.metrics.RuntimeErrors.Add(1, ref.Backend, opMaint)
 			t.phase, t.err = fleet.PhaseError, err.Error()
 		}
-		a.metrics.RuntimeOps.Add(1)
+		a.metrics.RuntimeOps.Add(1, ref.Backend, opMaint)
 		return
 	}
 	opts := drain.Options{Force: op.Force, Poll: min(a.cfg.DrainPoll, drain.DefaultPoll)}
@@ -216,7 +216,7 @@ func (a *Agent) fleetDone(r fleetResult) {
 		t.phase, t.err = fleet.PhaseError, fmt.Sprint(r.rep.Err)
 	}
 	if t.phase == fleet.PhaseError {
-		a.metrics.RuntimeErrors.Add(1)
+		a.metrics.RuntimeErrors.Add(1, r.ref.Backend, opCloseSessions)
 		a.log.Error("fleet drain", "server", r.ref.String(), "op", r.op, "err", t.err)
 	} else {
 		a.log.Info("fleet drain ended", "server", r.ref.String(), "op", r.op, "outcome", t.phase, "closed", t.closed)
@@ -241,7 +241,7 @@ func (a *Agent) fleetTick(ctx context.Context) {
 	}
 	all, err := a.rt.Servers(ctx, "")
 	if err != nil {
-		a.metrics.RuntimeErrors.Add(1)
+		a.metrics.RuntimeErrors.Add(1, "", opList)
 		a.log.Error("read servers for the fleet's reports", "err", err)
 		return
 	}

@@ -6,38 +6,167 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"github.com/wsctl/wsctl/discovery/consul"
+	"github.com/wsctl/wsctl/internal/buildinfo"
+	"github.com/wsctl/wsctl/runtime"
 )
 
-// Metrics are the agent's counters. The zero value is ready; every field is
-// safe for concurrent use.
-type Metrics struct {
-	Syncs              atomic.Uint64 // snapshots applied (or attempted)
-	SnapshotsDropped   atomic.Uint64 // debounced snapshots equal to the applied one
-	RuntimeOps         atomic.Uint64 // runtime API commands that change state
-	RuntimeErrors      atomic.Uint64 // runtime API calls that failed
-	Reloads            atomic.Uint64 // reloads confirmed by a new worker
-	ReloadErrors       atomic.Uint64 // reloads that failed or were not confirmed
-	ValidationFailures atomic.Uint64 // rendered configs the proxy rejected
-	RenderErrors       atomic.Uint64 // models or templates that failed
-	ConfigWrites       atomic.Uint64 // config file writes
-	EmptyKept          atomic.Uint64 // backends kept because discovery reported them empty
+// The label values of RuntimeOps and RuntimeErrors beyond the OpKinds:
+// the steps of a drain and of a reload, and reading HAProxy's servers.
+const (
+	opMaint         = "maint"          // a drained server set to MAINT
+	opDelete        = "delete"         // a drained server that left, deleted
+	opCloseSessions = "close-sessions" // sessions closed after drain_timeout
+	opRestore       = "restore"        // a DRAIN or MAINT set again after a reload
+	opList          = "list"           // servers and sessions read
+)
 
-	SpecErrors   atomic.Uint64 // changed spec files that failed to load
-	IntentErrors atomic.Uint64 // operator intents that could not be read
-	StateErrors  atomic.Uint64 // reads and writes of the agent's state file that failed
+// drainStep is the op of a change that ends a drain: MAINT, or the delete
+// of a server that left.
+func drainStep(ch runtime.Change) string {
+	if ch.Kind == runtime.ChangeDelete {
+		return opDelete
+	}
+	return opMaint
+}
+
+// Metrics are the agent's Prometheus metrics (wsctl_agent_*), in a
+// registry of their own with the Go and process collectors and
+// wsctl_build_info. The loop writes them and no decision reads them: Load,
+// Value and Count are for tests and reports. Every method is safe for
+// concurrent use.
+type Metrics struct {
+	Syncs            Counter // snapshots applied (or attempted)
+	SnapshotsDropped Counter // debounced snapshots equal to the applied one
+	// RuntimeOps are the runtime operations sent to HAProxy, by backend
+	// and op: an OpKind, or maint, delete (a drain's end) or restore
+	// (after a reload).
+	RuntimeOps OpCounter
+	// RuntimeErrors are the runtime operations and reads that failed, by
+	// backend ("" for all) and op: those of RuntimeOps, list (reading the
+	// servers) and close-sessions.
+	RuntimeErrors      OpCounter
+	Reloads            Counter        // reloads confirmed by a new worker
+	ReloadErrors       Counter        // reloads that failed or were not confirmed
+	ValidationFailures Counter        // rendered configs the proxy rejected
+	RenderErrors       Counter        // models or templates that failed
+	ConfigWrites       Counter        // config file writes
+	EmptyKept          BackendCounter // by backend: kept because discovery reported it empty
+	SpecErrors         Counter        // changed spec files that failed to load
+	IntentErrors       Counter        // operator intents that could not be read
+	StateErrors        Counter        // reads and writes of the agent's state file that failed
 	// Convergence is the time from the first discovery change not yet
 	// applied to the proxy matching it.
 	Convergence Histogram
 
-	lastSync atomic.Int64 // unix nanoseconds of the last complete sync
+	handler http.Handler
+	// unhealthyAfter is Config.UnhealthyAfter.
+	unhealthyAfter time.Duration
+	lastSync       atomic.Int64 // unix nanoseconds of the last complete sync
+	// haproxyErr is why HAProxy's admin socket did not answer the last
+	// sync (nil: it did).
+	haproxyErr atomic.Pointer[string]
 	// consul is the running Consul source (nil: none); retired holds the
 	// counts of the sources a spec change replaced.
 	consul                        atomic.Pointer[consul.Source]
 	retiredQueries, retiredErrors atomic.Uint64
+}
+
+// newMetrics registers the agent's metrics, and build's, in a new registry.
+func newMetrics(build buildinfo.Info, unhealthyAfter time.Duration) *Metrics {
+	reg := prometheus.NewRegistry()
+	counter := func(name, help string) Counter {
+		c := prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
+		reg.MustRegister(c)
+		return Counter{c}
+	}
+	vec := func(name, help string, labels ...string) counterVec {
+		v := prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
+		reg.MustRegister(v)
+		return counterVec{v}
+	}
+	m := &Metrics{unhealthyAfter: unhealthyAfter}
+	m.Syncs = counter("wsctl_agent_syncs_total", "Snapshots applied.")
+	m.SnapshotsDropped = counter("wsctl_agent_snapshots_dropped_total", "Snapshots equal to the applied one.")
+	m.RuntimeOps = OpCounter{vec("wsctl_agent_runtime_ops_total", "Runtime API operations sent, by backend and operation.", "backend", "op")}
+	m.RuntimeErrors = OpCounter{vec("wsctl_agent_runtime_errors_total", "Runtime API operations and reads that failed, by backend and operation.", "backend", "op")}
+	m.Reloads = counter("wsctl_agent_reloads_total", "Reloads confirmed by a new worker.")
+	m.ReloadErrors = counter("wsctl_agent_reload_errors_total", "Reloads that failed.")
+	m.ValidationFailures = counter("wsctl_agent_validation_failures_total", "Rendered configs the proxy rejected.")
+	m.RenderErrors = counter("wsctl_agent_render_errors_total", "Models or templates that failed to build.")
+	m.ConfigWrites = counter("wsctl_agent_config_writes_total", "Config file writes.")
+	m.EmptyKept = BackendCounter{vec("wsctl_agent_empty_backends_kept_total", "Backends kept because discovery reported them empty.", "backend")}
+	m.SpecErrors = counter("wsctl_agent_spec_errors_total", "Changed spec files that failed to load.")
+	m.IntentErrors = counter("wsctl_agent_intent_errors_total", "Loads of operator intents that failed (no server was set ready meanwhile).")
+	m.StateErrors = counter("wsctl_agent_state_errors_total", "Reads and writes of the agent's state file that failed.")
+	h := prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "wsctl_agent_convergence_seconds",
+		Help:    "Time from a discovery change to the proxy matching it.",
+		Buckets: convergenceBuckets,
+	})
+	reg.MustRegister(h)
+	m.Convergence = Histogram{h}
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "wsctl_agent_last_sync_timestamp_seconds",
+			Help: "When the proxy last matched the desired state.",
+		}, func() float64 {
+			if t := m.LastSync(); !t.IsZero() {
+				return float64(t.UnixNano()) / 1e9
+			}
+			return 0
+		}),
+		discoveryCollector{m},
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "wsctl_build_info",
+			Help: "The wsctl build: version, commit and Go version; always 1.",
+			ConstLabels: prometheus.Labels{
+				"version": build.Version, "commit": build.Commit, "goversion": build.GoVersion,
+			},
+		}, func() float64 { return 1 }),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	m.handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	return m
+}
+
+// The discovery metrics are read from the Consul source at scrape time.
+var (
+	discoveryQueriesDesc  = prometheus.NewDesc("wsctl_agent_discovery_queries_total", "Consul queries sent.", nil, nil)
+	discoveryErrorsDesc   = prometheus.NewDesc("wsctl_agent_discovery_errors_total", "Consul queries that failed.", nil, nil)
+	discoveryRejectedDesc = prometheus.NewDesc("wsctl_agent_discovery_rejected_instances",
+		"Instances in the last Consul answer that could not become servers (see the log for why).", []string{"backend", "service"}, nil)
+)
+
+// discoveryCollector reports the Consul source's counts, with those of the
+// sources a spec change replaced.
+type discoveryCollector struct{ m *Metrics }
+
+func (c discoveryCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- discoveryQueriesDesc
+	ch <- discoveryErrorsDesc
+	ch <- discoveryRejectedDesc
+}
+
+func (c discoveryCollector) Collect(ch chan<- prometheus.Metric) {
+	var st consul.Stats
+	if src := c.m.consul.Load(); src != nil {
+		st = src.Stats()
+	}
+	ch <- prometheus.MustNewConstMetric(discoveryQueriesDesc, prometheus.CounterValue, float64(c.m.retiredQueries.Load()+st.Queries))
+	ch <- prometheus.MustNewConstMetric(discoveryErrorsDesc, prometheus.CounterValue, float64(c.m.retiredErrors.Load()+st.Errors))
+	for _, r := range st.Rejected {
+		ch <- prometheus.MustNewConstMetric(discoveryRejectedDesc, prometheus.GaugeValue, float64(r.Instances), r.Backend, r.Service)
+	}
 }
 
 // retire keeps the counts of a Consul source that is being replaced.
@@ -59,59 +188,52 @@ func (m *Metrics) LastSync() time.Time {
 	return time.Time{}
 }
 
-// ServeHTTP writes the counters in the Prometheus text format.
-func (m *Metrics) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-	counter := func(name, help string, v uint64) {
-		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s counter\n%s %d\n", name, help, name, name, v)
+// haproxyAnswered records whether HAProxy's admin socket answered a sync
+// (err nil) or not, for /healthz.
+func (m *Metrics) haproxyAnswered(err error) {
+	if err == nil {
+		m.haproxyErr.Store(nil)
+		return
 	}
-	gauge := func(name, help string, v float64) {
-		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s gauge\n%s %g\n", name, help, name, name, v)
-	}
-	counter("wsctl_agent_syncs_total", "Snapshots applied.", m.Syncs.Load())
-	counter("wsctl_agent_snapshots_dropped_total", "Snapshots equal to the applied one.", m.SnapshotsDropped.Load())
-	counter("wsctl_agent_runtime_ops_total", "Runtime API commands that change state.", m.RuntimeOps.Load())
-	counter("wsctl_agent_runtime_errors_total", "Runtime API calls that failed.", m.RuntimeErrors.Load())
-	counter("wsctl_agent_reloads_total", "Reloads confirmed by a new worker.", m.Reloads.Load())
-	counter("wsctl_agent_reload_errors_total", "Reloads that failed.", m.ReloadErrors.Load())
-	counter("wsctl_agent_validation_failures_total", "Rendered configs the proxy rejected.", m.ValidationFailures.Load())
-	counter("wsctl_agent_render_errors_total", "Models or templates that failed to build.", m.RenderErrors.Load())
-	counter("wsctl_agent_config_writes_total", "Config file writes.", m.ConfigWrites.Load())
-	counter("wsctl_agent_empty_backends_kept_total", "Backends kept because discovery reported them empty.", m.EmptyKept.Load())
-	var last float64
-	if t := m.LastSync(); !t.IsZero() {
-		last = float64(t.UnixNano()) / 1e9
-	}
-	gauge("wsctl_agent_last_sync_timestamp_seconds", "When the proxy last matched the desired state.", last)
-	counter("wsctl_agent_spec_errors_total", "Changed spec files that failed to load.", m.SpecErrors.Load())
-	counter("wsctl_agent_intent_errors_total", "Loads of operator intents that failed (no server was set ready meanwhile).", m.IntentErrors.Load())
-	counter("wsctl_agent_state_errors_total", "Reads and writes of the agent's state file that failed.", m.StateErrors.Load())
-	m.Convergence.write(w, "wsctl_agent_convergence_seconds", "Time from a discovery change to the proxy matching it.")
-	var st consul.Stats
-	if src := m.consul.Load(); src != nil {
-		st = src.Stats()
-	}
-	counter("wsctl_agent_discovery_queries_total", "Consul queries sent.", m.retiredQueries.Load()+st.Queries)
-	counter("wsctl_agent_discovery_errors_total", "Consul queries that failed.", m.retiredErrors.Load()+st.Errors)
-	if len(st.Rejected) > 0 {
-		const name = "wsctl_agent_discovery_rejected_instances"
-		fmt.Fprintf(w, "# HELP %s Instances in the last Consul answer that could not become servers (see the log for why).\n# TYPE %s gauge\n", name, name)
-		for _, r := range st.Rejected {
-			// Backend and service names passed the spec's patterns:
-			// nothing in them needs escaping.
-			fmt.Fprintf(w, "%s{backend=%q,service=%q} %d\n", name, r.Backend, r.Service, r.Instances)
-		}
-	}
+	msg := err.Error()
+	m.haproxyErr.Store(&msg)
 }
 
-// Handler serves /metrics and /healthz (200 once the agent has synced, 503
-// before).
+// Unhealthy lists why /healthz answers 503 at now; none when healthy:
+//   - HAProxy's admin socket failed to answer the last sync's reading of
+//     the servers;
+//   - Consul queries have been failing for longer than
+//     Config.UnhealthyAfter (a blocking query that is waiting is not
+//     failing);
+//   - the agent has not completed a sync yet.
+func (m *Metrics) Unhealthy(now time.Time) []string {
+	var why []string
+	if err := m.haproxyErr.Load(); err != nil {
+		why = append(why, "haproxy: the admin socket did not answer the last sync: "+*err)
+	}
+	if src := m.consul.Load(); src != nil {
+		if st := src.Stats(); !st.FailingSince.IsZero() && now.Sub(st.FailingSince) > m.unhealthyAfter {
+			why = append(why, fmt.Sprintf("discovery: consul queries failing for %s (more than %s): %s",
+				now.Sub(st.FailingSince).Round(time.Second), m.unhealthyAfter, st.LastError))
+		}
+	}
+	if m.LastSync().IsZero() {
+		why = append(why, "not synced yet")
+	}
+	return why
+}
+
+// ServeHTTP serves the metrics in the Prometheus exposition format.
+func (m *Metrics) ServeHTTP(w http.ResponseWriter, r *http.Request) { m.handler.ServeHTTP(w, r) }
+
+// Handler serves /metrics and /healthz: 200 "ok" when Metrics.Unhealthy
+// finds nothing, else 503 with its reasons, one a line.
 func (a *Agent) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", a.metrics)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		if a.metrics.LastSync().IsZero() {
-			http.Error(w, "not synced yet", http.StatusServiceUnavailable)
+		if why := a.metrics.Unhealthy(time.Now()); len(why) > 0 {
+			http.Error(w, strings.Join(why, "\n"), http.StatusServiceUnavailable)
 			return
 		}
 		fmt.Fprintln(w, "ok")

@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/wsctl/wsctl/discovery"
+	"github.com/wsctl/wsctl/internal/buildinfo"
 	"github.com/wsctl/wsctl/model"
 	"github.com/wsctl/wsctl/runtime"
 )
@@ -159,7 +160,7 @@ func TestKeepNonEmpty(t *testing.T) {
 	one := []discovery.Instance{{ID: "a", Host: discovery.MustParseIP("10.0.0.1"), Port: 80, Healthy: true}}
 	a := &Agent{
 		log:     slog.New(slog.DiscardHandler),
-		metrics: &Metrics{},
+		metrics: newMetrics(buildinfo.Info{}, DefaultUnhealthyAfter),
 		applied: map[string][]discovery.Instance{"ws": one, "other": one},
 	}
 	snap := map[string][]discovery.Instance{"ws": nil, "other": {}, "new": nil}

@@ -50,11 +50,16 @@ func (a *Agent) reload(ctx context.Context, text []byte) time.Duration {
 		a.log.Info("structure change postponed: reload rate limit", "wait", a.cfg.ReloadInterval-since)
 		return a.cfg.ReloadInterval - since
 	}
+	if bytes.Equal(text, a.rejected) {
+		return 0 // refused already: say it once, not at every sync
+	}
 	if err := a.io.validate(ctx, proxy.HAProxyBinary, text); err != nil {
 		a.metrics.ValidationFailures.Add(1)
 		a.log.Error("new config rejected; keeping the running one", "err", err)
+		a.rejected = text
 		return 0
 	}
+	a.rejected = nil
 	if _, err := a.io.write(a.cfg.ConfigFile, text); err != nil {
 		a.metrics.ReloadErrors.Add(1)
 		a.log.Error("write config", "err", err)
@@ -70,7 +75,7 @@ func (a *Agent) reload(ctx context.Context, text []byte) time.Duration {
 	}
 	before, err := a.rt.Servers(ctx, "")
 	if err != nil {
-		a.metrics.RuntimeErrors.Add(1)
+		a.metrics.RuntimeErrors.Add(1, "", opList)
 		a.log.Error("read server states before the reload; they will not be restored", "err", err)
 	}
 	rt, err := a.masterReload(ctx, oldPid)
@@ -103,9 +108,9 @@ func (a *Agent) restoreStates(ctx context.Context, before []runtime.ServerStatus
 		if err != nil || cur.Admin != runtime.Ready {
 			continue
 		}
-		a.metrics.RuntimeOps.Add(1)
+		a.metrics.RuntimeOps.Add(1, old.Backend, opRestore)
 		if err := a.rt.SetState(ctx, old.Backend, old.Server, old.Admin); err != nil {
-			a.metrics.RuntimeErrors.Add(1)
+			a.metrics.RuntimeErrors.Add(1, old.Backend, opRestore)
 			a.log.Error("restore state after the reload", "server", old.Ref().String(), "state", old.Admin, "err", err)
 			continue
 		}

@@ -15,6 +15,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wsctl/wsctl/agent"
+	"github.com/wsctl/wsctl/internal/buildinfo"
+	"github.com/wsctl/wsctl/internal/logging"
 	"github.com/wsctl/wsctl/internal/sdnotify"
 	"github.com/wsctl/wsctl/model"
 	"github.com/wsctl/wsctl/proxy"
@@ -34,10 +36,18 @@ type AgentOptions struct {
 	Listen             string
 	MinQuiet, MaxQuiet time.Duration
 	ReloadInterval     time.Duration
+	// UnhealthyAfter is how long discovery may fail before /healthz says
+	// so.
+	UnhealthyAfter time.Duration
 	// Verbose logs at debug level.
 	Verbose bool
 	// AgentID names the agent in the fleet ("": the Consul node name).
 	AgentID string
+	// LogFormat is logging.FormatText or logging.FormatJSON.
+	LogFormat string
+	// LogRepeats is the interval of repeated warnings and errors (0: log
+	// every one).
+	LogRepeats time.Duration
 }
 
 // NewCmdAgent builds `wsctl agent`.
@@ -68,8 +78,18 @@ Under systemd (Type=notify, $NOTIFY_SOCKET set) the agent reports READY=1
 after its first complete sync and STOPPING=1 when it shuts down.
 
 Snapshots are debounced: the agent applies once discovery is quiet for
---min-quiet, and at the latest --max-quiet after the first change. Logs go to
-stderr; /metrics (Prometheus text) and /healthz are served on --listen.
+--min-quiet, and at the latest --max-quiet after the first change.
+
+Logs go to stderr, as key=value text or, with --log-format json, one JSON
+object a line. A warning or error that repeats (HAProxy or Consul down, met
+at every retry) is logged once, then once per --log-repeats with the count
+of repeats (repeated=N).
+
+/metrics (Prometheus: wsctl_agent_* by backend and operation, wsctl_build_info,
+go_* and process_*) and /healthz are served on --listen. /healthz answers 200
+"ok", or 503 with the reasons, one a line: HAProxy's admin socket did not
+answer the last sync; Consul queries have been failing for longer than
+--unhealthy-after; no sync completed yet.
 
 With --nginx-config instead of --haproxy-config the agent drives nginx, which
 has no runtime API: every change of the rendered config (a server added,
@@ -87,6 +107,15 @@ WebSockets until they close or nginx.worker_shutdown_timeout passes.`,
 			if (opts.HAProxyConfig == "") == (opts.NginxConfig == "") {
 				return errors.New("exactly one of --haproxy-config and --nginx-config is required")
 			}
+			if opts.LogFormat != logging.FormatText && opts.LogFormat != logging.FormatJSON {
+				return fmt.Errorf("--log-format %q: want %s or %s", opts.LogFormat, logging.FormatText, logging.FormatJSON)
+			}
+			if opts.UnhealthyAfter <= 0 {
+				return fmt.Errorf("--unhealthy-after %s: want a positive duration", opts.UnhealthyAfter)
+			}
+			if opts.LogRepeats < 0 {
+				return fmt.Errorf("--log-repeats %s: want 0 or a positive duration", opts.LogRepeats)
+			}
 			if runF != nil {
 				return runF(opts)
 			}
@@ -100,8 +129,11 @@ WebSockets until they close or nginx.worker_shutdown_timeout passes.`,
 	cmd.Flags().DurationVar(&opts.MinQuiet, "min-quiet", agent.DefaultMinQuiet, "apply once discovery has been quiet this long")
 	cmd.Flags().DurationVar(&opts.MaxQuiet, "max-quiet", agent.DefaultMaxQuiet, "apply at the latest this long after the first change")
 	cmd.Flags().DurationVar(&opts.ReloadInterval, "reload-interval", agent.DefaultReloadInterval, "least time between two reloads")
+	cmd.Flags().DurationVar(&opts.UnhealthyAfter, "unhealthy-after", agent.DefaultUnhealthyAfter, "/healthz fails once Consul queries have failed this long")
 	cmd.Flags().BoolVarP(&opts.Verbose, "verbose", "v", false, "log at debug level")
 	cmd.Flags().StringVar(&opts.AgentID, "agent-id", "", "this load balancer's name in the fleet (`wsctl drain --fleet`; default: the Consul agent's node name)")
+	cmd.Flags().StringVar(&opts.LogFormat, "log-format", logging.FormatText, "log as text or json")
+	cmd.Flags().DurationVar(&opts.LogRepeats, "log-repeats", agent.DefaultLogRepeats, "log a repeating warning or error once per interval, with its count (0: every time)")
 	return cmd
 }
 
@@ -114,7 +146,15 @@ func agentRun(opts *AgentOptions) error {
 	if opts.Verbose {
 		level = slog.LevelDebug
 	}
-	log := slog.New(slog.NewTextHandler(opts.IO.ErrOut, &slog.HandlerOptions{Level: level}))
+	h, err := logging.NewHandler(opts.IO.ErrOut, opts.LogFormat, &slog.HandlerOptions{Level: level})
+	if err != nil {
+		return err
+	}
+	log := slog.New(h)
+	repeats := opts.LogRepeats
+	if repeats == 0 {
+		repeats = -1 // the agent's "every time"
+	}
 	target, file := model.TargetHAProxy, opts.HAProxyConfig
 	if opts.NginxConfig != "" {
 		target, file = model.TargetNginx, opts.NginxConfig
@@ -139,9 +179,12 @@ func agentRun(opts *AgentOptions) error {
 		MinQuiet:       opts.MinQuiet,
 		MaxQuiet:       opts.MaxQuiet,
 		ReloadInterval: opts.ReloadInterval,
+		UnhealthyAfter: opts.UnhealthyAfter,
 		Validator:      proxy.Validator{},
 		Log:            log,
 		AgentID:        opts.AgentID,
+		LogRepeats:     repeats,
+		Build:          buildinfo.Read(version),
 	})
 	if err != nil {
 		return err

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -18,7 +19,7 @@ import (
 // TestAgentUnderSystemd runs the wsctl binary as the packaged unit does
 // (Type=notify, reload by SIGHUP): READY=1 after the first sync, SIGHUP
 // re-reads the spec instead of killing the agent, SIGTERM ends it cleanly
-// with STOPPING=1 first.
+// with STOPPING=1 first. It logs in JSON, as a journal shipper wants.
 func TestAgentUnderSystemd(t *testing.T) {
 	b := lbtest.StartBasic(t, "haproxy")
 	src, err := os.ReadFile(filepath.Join(lbtest.ModuleRoot(t), "examples", "basic", "wsctl.yaml"))
@@ -55,7 +56,7 @@ func TestAgentUnderSystemd(t *testing.T) {
 	t.Setenv("WSCTL_RUN_DIR", b.RunDir)
 	t.Setenv("NOTIFY_SOCKET", notifySocket)
 	agent := lbtest.Start(t, lbtest.GoBinary(t, "cmd/wsctl"), "agent", "-c", specFile,
-		"--haproxy-config", filepath.Join(b.RunDir, "haproxy.cfg"), "--listen", "")
+		"--haproxy-config", filepath.Join(b.RunDir, "haproxy.cfg"), "--listen", "", "--log-format", "json")
 	receive("READY=1")
 
 	// backend3 leaves the spec: after SIGHUP the agent drains it.
@@ -77,7 +78,7 @@ func TestAgentUnderSystemd(t *testing.T) {
 		}
 		return true // already deleted
 	})
-	if out := agent.Output(); !strings.Contains(out, "SIGHUP: reading the spec again") {
+	if out := agent.Output(); !strings.Contains(out, `"msg":"SIGHUP: reading the spec again"`) {
 		t.Errorf("agent log has no SIGHUP line:\n%s", out)
 	}
 
@@ -88,5 +89,12 @@ func TestAgentUnderSystemd(t *testing.T) {
 	}
 	if code := agent.Cmd.ProcessState.ExitCode(); code != 0 {
 		t.Errorf("agent exit code %d after SIGTERM, want 0\n%s", code, agent.Output())
+	}
+	// --log-format json: every line is one JSON record.
+	for line := range strings.Lines(agent.Output()) {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil || rec["msg"] == nil || rec["level"] == nil {
+			t.Errorf("log line %q is no JSON record: %v", line, err)
+		}
 	}
 }

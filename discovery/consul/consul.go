@@ -74,8 +74,10 @@ func New(s *spec.Spec, log *slog.Logger) (*Source, error) {
 		minInterval: DefaultMinInterval,
 	}
 	src.stats.rejected = map[string]*atomic.Int64{}
+	src.stats.failing = map[string]*failing{}
 	for _, w := range src.watches {
 		src.stats.rejected[w.backend] = &atomic.Int64{}
+		src.stats.failing[w.backend] = &failing{}
 	}
 	return src, nil
 }
@@ -191,6 +193,14 @@ type Stats struct {
 	Snapshots uint64 // snapshots received from Run
 	// LastSuccess is when a query last succeeded; zero before the first.
 	LastSuccess time.Time
+	// FailingSince is when the oldest run of failed queries still going
+	// on began (a service whose last query failed); zero while every
+	// service's last query succeeded. A blocking query that is waiting is
+	// not failing, however long ago it was sent.
+	FailingSince time.Time
+	// LastError is the error of that run's latest query ("" with a zero
+	// FailingSince).
+	LastError string
 	// Rejected are the Consul-backed backends with the number of instances
 	// their last answer held that could not become servers (see
 	// toInstances), and the service each follows.
@@ -214,6 +224,13 @@ func (s *Source) Stats() Stats {
 		st.LastSuccess = time.Unix(0, ns)
 	}
 	for _, w := range s.watches {
+		f := s.stats.failing[w.backend]
+		if since := f.since.Load(); since != 0 && (st.FailingSince.IsZero() || since < st.FailingSince.UnixNano()) {
+			st.FailingSince = time.Unix(0, since)
+			if err := f.err.Load(); err != nil {
+				st.LastError = *err
+			}
+		}
 		st.Rejected = append(st.Rejected, Rejected{Backend: w.backend, Service: w.svc.Service, Instances: s.stats.rejected[w.backend].Load()})
 	}
 	return st
@@ -222,6 +239,27 @@ func (s *Source) Stats() Stats {
 type counters struct {
 	queries, errors, snapshots atomic.Uint64
 	lastSuccess                atomic.Int64 // unix nanoseconds
-	// rejected is set once by New, one entry per watched backend.
+	// rejected and failing are set once by New, one entry per watched
+	// backend.
 	rejected map[string]*atomic.Int64
+	failing  map[string]*failing
+}
+
+// failing is one service's run of failed queries.
+type failing struct {
+	since atomic.Int64 // unix nanoseconds of the first failure; 0: none
+	err   atomic.Pointer[string]
+}
+
+// failed records a failed query.
+func (f *failing) failed(err error) {
+	msg := err.Error()
+	f.err.Store(&msg)
+	f.since.CompareAndSwap(0, time.Now().UnixNano())
+}
+
+// succeeded ends the run of failures.
+func (f *failing) succeeded() {
+	f.since.Store(0)
+	f.err.Store(nil)
 }

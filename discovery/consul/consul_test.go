@@ -249,9 +249,22 @@ func TestRunSurvivesConsulRestart(t *testing.T) {
 	c.Register(t, "a", "chat", "10.0.0.1", 8080, nil, nil)
 	r := startRun(t, consulSpec(c.Addr, backend("chat", "chat")))
 	r.until(t, 10*time.Second, has("chat: a=10.0.0.1:8080+"))
+	if st := r.src.Stats(); !st.FailingSince.IsZero() || st.LastError != "" {
+		t.Errorf("failing before the outage: %+v", st)
+	}
 
+	stopped := time.Now()
 	c.Stop(t)
 	r.stats(t, func(st Stats) bool { return st.Errors >= 2 })
+	// The outage's start, kept across the retries: what /healthz measures.
+	if st := r.src.Stats(); st.FailingSince.Before(stopped) || st.LastError == "" {
+		t.Errorf("during the outage: FailingSince %v (stopped %v), LastError %q", st.FailingSince, stopped, st.LastError)
+	}
+	first := r.src.Stats().FailingSince
+	r.stats(t, func(st Stats) bool { return st.Errors >= 3 })
+	if got := r.src.Stats().FailingSince; !got.Equal(first) {
+		t.Errorf("FailingSince moved from %v to %v with another failure", first, got)
+	}
 	if !strings.Contains(r.logs.String(), "query failed") {
 		t.Errorf("query errors not logged:\n%s", r.logs.String())
 	}
@@ -263,6 +276,9 @@ func TestRunSurvivesConsulRestart(t *testing.T) {
 	c.Register(t, "a", "chat", "10.0.0.1", 8080, nil, nil)
 	c.Register(t, "b", "chat", "10.0.0.2", 8080, nil, nil)
 	r.until(t, 15*time.Second, has("chat: a=10.0.0.1:8080+ b=10.0.0.2:8080+"))
+	if st := r.src.Stats(); !st.FailingSince.IsZero() || st.LastError != "" {
+		t.Errorf("failing after the recovery: %+v", st)
+	}
 	if !strings.Contains(r.logs.String(), "query recovered") {
 		t.Errorf("recovery not logged:\n%s", r.logs.String())
 	}

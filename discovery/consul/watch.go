@@ -60,6 +60,7 @@ func (s *Source) follow(ctx context.Context, w watch, updates chan<- update) {
 		if err != nil {
 			failures++
 			s.stats.errors.Add(1)
+			s.stats.failing[w.backend].failed(err)
 			// The agent may come back with a lower index (a restarted dev
 			// agent, a rebuilt cluster): block on nothing next time.
 			index = 0
@@ -71,6 +72,7 @@ func (s *Source) follow(ctx context.Context, w watch, updates chan<- update) {
 			continue
 		}
 		s.stats.lastSuccess.Store(time.Now().UnixNano())
+		s.stats.failing[w.backend].succeeded()
 		if failures > 0 {
 			log.Info("query recovered", "consul", s.addr, "failures", failures)
 			failures = 0

@@ -1,0 +1,102 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/wsctl/wsctl/internal/buildinfo"
+	"github.com/wsctl/wsctl/runtime"
+)
+
+// unreachable is HAProxy with its admin socket gone: every read fails.
+type unreachable struct{ *fakeHAProxy }
+
+func (unreachable) Servers(context.Context, string) ([]runtime.ServerStatus, error) {
+	return nil, fmt.Errorf("runtime: fake.sock: %w: connection refused", runtime.ErrNoSocket)
+}
+
+// serve answers one request to the agent's Handler.
+func serve(a *Agent, path string) (int, string) {
+	rec := httptest.NewRecorder()
+	a.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+	return rec.Code, rec.Body.String()
+}
+
+// TestHealthzHAProxyUnreachable: /healthz is 503, with the reason, while
+// the admin socket fails the syncs, and 200 again once it answers; the
+// failure is logged once, then counted, and the errors are labelled.
+func TestHealthzHAProxyUnreachable(t *testing.T) {
+	var logs bytes.Buffer
+	u := newUnit(t, "1h", Config{Log: slog.New(slog.NewTextHandler(&logs, nil))})
+	if code, body := serve(u.a, "/healthz"); code != http.StatusServiceUnavailable || body != "not synced yet\n" {
+		t.Errorf("before a sync: %d %q", code, body)
+	}
+	ctx := u.attach(t, u.render(t))
+	u.syncWith(ctx, inst("a", 1))
+	if code, body := serve(u.a, "/healthz"); code != http.StatusOK || body != "ok\n" {
+		t.Errorf("synced: %d %q", code, body)
+	}
+
+	u.a.rt = unreachable{u.hap}
+	for range 5 {
+		u.a.retry = true // the resync or retry that follows a failure
+		u.syncWith(ctx, inst("a", 1))
+	}
+	code, body := serve(u.a, "/healthz")
+	if want := "haproxy: the admin socket did not answer the last sync: runtime: fake.sock: no HAProxy socket: connection refused\n"; code != http.StatusServiceUnavailable || body != want {
+		t.Errorf("unreachable: %d %q, want 503 %q", code, body, want)
+	}
+	if got := u.a.metrics.RuntimeErrors.Value("ws", opList); got != 5 {
+		t.Errorf("runtime errors {ws, list} = %d, want 5", got)
+	}
+	if n := strings.Count(logs.String(), `msg="list servers"`); n != 1 {
+		t.Errorf("%d lines for 5 failed syncs, want 1:\n%s", n, logs.String())
+	}
+	u.a.repeats.Flush()
+	if !strings.Contains(logs.String(), `msg="list servers" component=agent backend=ws err="runtime: fake.sock: no HAProxy socket: connection refused" repeated=4`) {
+		t.Errorf("no count of the repeats:\n%s", logs.String())
+	}
+
+	u.a.rt = u.hap
+	u.a.retry = true
+	u.syncWith(ctx, inst("a", 1))
+	if code, body := serve(u.a, "/healthz"); code != http.StatusOK || body != "ok\n" {
+		t.Errorf("answering again: %d %q", code, body)
+	}
+}
+
+// TestMetricsLabelsAndCollectors: runtime operations are counted by
+// backend and kind, and /metrics carries the build, Go and process
+// metrics in the Prometheus format.
+func TestMetricsLabelsAndCollectors(t *testing.T) {
+	u := newUnit(t, "1h", Config{Build: buildinfo.Info{Version: "1.2.3", Commit: "abc", GoVersion: "go1.26.8"}})
+	ctx := u.attach(t, u.render(t))
+	u.syncWith(ctx, inst("a", 1), inst("b", 2))
+	u.syncWith(ctx, inst("a", 1))
+	if got := u.a.metrics.RuntimeOps.Value("ws", string(OpAdd)); got != 2 {
+		t.Errorf("ops {ws, add} = %d, want 2", got)
+	}
+	if got := u.a.metrics.RuntimeOps.Value("ws", string(OpDrain)); got != 1 {
+		t.Errorf("ops {ws, drain} = %d, want 1", got)
+	}
+	code, body := serve(u.a, "/metrics")
+	for _, want := range []string{
+		`wsctl_agent_runtime_ops_total{backend="ws",op="add"} 2`,
+		`wsctl_agent_runtime_ops_total{backend="ws",op="drain"} 1`,
+		`wsctl_agent_syncs_total 2`,
+		`wsctl_build_info{commit="abc",goversion="go1.26.8",version="1.2.3"} 1`,
+		"# TYPE wsctl_agent_convergence_seconds histogram",
+		"go_goroutines ",
+		"process_start_time_seconds ",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics (%d) lacks %q:\n%s", code, want, body)
+		}
+	}
+}
