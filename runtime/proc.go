@@ -193,3 +193,68 @@ func (m *Master) worker(ctx context.Context, pid int64, cmd string) (string, err
 	}
 	return reply, nil
 }
+
+// Reloaded is a reload the master confirmed: Old is the worker that served
+// before (now finishing its sessions), New the one of the new
+// configuration.
+type Reloaded struct {
+	Old, New int64
+}
+
+// confirmPoll is how often Reload asks the master whether the new worker
+// is there.
+const confirmPoll = 50 * time.Millisecond
+
+// Reload reloads through the master CLI (see the function Reload) and waits,
+// up to wait (zero: the master's timeout), until `show proc` shows a new
+// current worker. A configuration that does not load is a *ReloadError
+// (ErrReloadFailed): on 3.0 with HAProxy's messages; 2.6 reports nothing,
+// so there the failure is seen in the master's count of failed reloads and
+// the messages are in HAProxy's own log.
+func (m *Master) Reload(ctx context.Context, wait time.Duration) (Reloaded, error) {
+	if wait <= 0 {
+		wait = m.timeout
+	}
+	before, err := m.Procs(ctx)
+	if err != nil {
+		return Reloaded{}, err
+	}
+	if len(before.Current) == 0 {
+		return Reloaded{}, fmt.Errorf("runtime: %s: reload: no current worker to replace", m.path)
+	}
+	old := before.Current[0].Pid
+	if err := Reload(ctx, m.path, m.timeout); err != nil {
+		return Reloaded{Old: old}, err
+	}
+	deadline := time.Now().Add(wait)
+	for {
+		p, err := m.Procs(ctx)
+		switch {
+		case err != nil:
+			// The 2.6 master re-executes itself: its CLI is away a moment.
+		case len(p.Current) > 0 && !isProc(before.Current, p.Current[0].Pid):
+			return Reloaded{Old: old, New: p.Current[0].Pid}, nil
+		case p.Failed > before.Failed:
+			return Reloaded{Old: old}, fmt.Errorf("runtime: %s: reload: %w", m.path, &ReloadError{
+				Startup: "the master counted a failed reload and worker " + strconv.FormatInt(old, 10) +
+					" goes on serving; HAProxy " + p.Master.Version + " reports its messages in its own log only"})
+		}
+		if time.Now().After(deadline) {
+			return Reloaded{Old: old}, fmt.Errorf("runtime: %s: reload: %w: no new worker after %s", m.path, ErrTimeout, wait)
+		}
+		select {
+		case <-ctx.Done():
+			return Reloaded{Old: old}, ctx.Err()
+		case <-time.After(confirmPoll):
+		}
+	}
+}
+
+func isProc(procs []Proc, pid int64) bool {
+	for _, p := range procs {
+		if p.Pid == pid {
+			return true
+		}
+	}
+	return false
+}
