@@ -149,7 +149,13 @@ func TestHandOverSeveralWorkers(t *testing.T) {
 // TestHandOverNothingToDo: no old worker, nothing happens.
 func TestHandOverNothingToDo(t *testing.T) {
 	lb := runtimetest.StartLB(t, runtimetest.Config{}, runtimetest.Backends(t, "s1"))
-	res, err := handover.Run(context.Background(), runtime.NewMaster(lb.MasterSocket, 0), handover.Options{After: time.Hour})
+	m := runtime.NewMaster(lb.MasterSocket, 0)
+	// HAProxy 3.0's master hangs up on its CLI until it has started.
+	lbtest.WaitFor(t, 10*time.Second, "the master CLI", func() bool {
+		_, err := m.Procs(context.Background())
+		return err == nil
+	})
+	res, err := handover.Run(context.Background(), m, handover.Options{After: time.Hour})
 	if err != nil || len(res.Reports) != 0 || res.Outcome() != handover.Exited {
 		t.Fatalf("result = %+v, %v; want no report and exited", res, err)
 	}

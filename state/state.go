@@ -20,6 +20,7 @@ import (
 	"net/netip"
 	"os"
 
+	"github.com/wsctl/wsctl/model"
 	"github.com/wsctl/wsctl/proxy"
 	"github.com/wsctl/wsctl/runtime"
 )
@@ -109,3 +110,18 @@ func Restore(ctx context.Context, c *runtime.Client, path string, opts Options) 
 	return added, nil
 }
 
+
+// ModelOptions gives a server added again what the agent gives a server it
+// adds: its backend's default-server keywords, with checks (the saved
+// weight then replaces the default one). Backends m lacks get none back.
+func ModelOptions(m *model.Model) Options {
+	return func(backend string) (runtime.ServerOptions, bool) {
+		for _, b := range m.Backends {
+			if b.Name == backend {
+				d := b.DefaultServer
+				return runtime.ServerOptions{Check: true, Inter: d.Inter, Fall: d.Fall, Rise: d.Rise, Slowstart: d.Slowstart, MaxConn: d.MaxConn, Weight: d.Weight}, true
+			}
+		}
+		return runtime.ServerOptions{}, false
+	}
+}

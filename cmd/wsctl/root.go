@@ -40,6 +40,8 @@ Exit codes: 0 ok/identical, 1 differs or findings, 2 error, 3 drain timed out.`,
 		NewCmdReady(io, nil),
 		NewCmdMaint(io, nil),
 		NewCmdAgent(io, nil),
+		NewCmdReload(io, nil),
+		NewCmdState(io),
 		NewCmdVersion(io),
 		NewCmdGenDocs(io),
 	)
