@@ -110,7 +110,6 @@ func Restore(ctx context.Context, c *runtime.Client, path string, opts Options) 
 	return added, nil
 }
 
-
 // ModelOptions gives a server added again what the agent gives a server it
 // adds: its backend's default-server keywords, with checks (the saved
 // weight then replaces the default one). Backends m lacks get none back.
