@@ -73,6 +73,9 @@ func (m *Master) Procs(ctx context.Context) (Procs, error) {
 // parseProcs reads `show proc`: a header, the master, then sections
 // "# workers", "# old workers" and "# programs".
 func parseProcs(reply string) (Procs, error) {
+	if !strings.HasPrefix(strings.TrimSpace(reply), "#<PID>") {
+		return Procs{}, fmt.Errorf("%w: `show proc` answered %q (is it the master CLI, haproxy -S?)", ErrNotHAProxy, firstLine(reply))
+	}
 	var p Procs
 	section, master := "", false
 	for _, line := range strings.Split(reply, "\n") {

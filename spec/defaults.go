@@ -61,7 +61,9 @@ func (s *Spec) Default() {
 	setString(&s.HAProxy.AdminSocket, DefaultAdminSocket)
 	setString(&s.HAProxy.MasterSocket, DefaultMasterSocket)
 	setDuration(&s.HAProxy.HardStopAfter, DefaultHardStopAfter)
-	setDuration(&s.HAProxy.HandoverAfter, DefaultHandoverAfter)
+	// A short hard_stop_after (a test, a benchmark) gets a hand-over that
+	// begins well before it; an explicit handover_after is validated.
+	setDuration(&s.HAProxy.HandoverAfter, min(DefaultHandoverAfter, s.HAProxy.HardStopAfter.D()/2))
 	setString(&s.HAProxy.StateFile, path.Join(path.Dir(s.HAProxy.AdminSocket), DefaultStateFileName))
 	setDuration(&s.Nginx.WorkerShutdownTimeout, DefaultHardStopAfter)
 	setString(&s.Nginx.PidFile, DefaultNginxPidFile)

@@ -175,8 +175,8 @@ type HAProxy struct {
 	HardStopAfter Duration `yaml:"hard_stop_after"`
 	// HandoverAfter is the grace period after a reload before wsctl closes
 	// the old workers' WebSockets at each backend's close_rate, so they
-	// exit long before HardStopAfter cuts everyone at once (default 1m;
-	// must be below HardStopAfter).
+	// exit long before HardStopAfter cuts everyone at once (default 1m, or
+	// half of HardStopAfter when that is shorter; must be below it).
 	HandoverAfter Duration `yaml:"handover_after"`
 	// StateFile is HAProxy's server-state-file: wsctl writes `show servers
 	// state` to it before reloads and at shutdown, and HAProxy loads it at

@@ -166,3 +166,16 @@ func TestErrorsAreAllReported(t *testing.T) {
 		t.Errorf("want two errors on two lines, got %v", err)
 	}
 }
+
+// TestHandoverFollowsAShortHardStop: with hard_stop_after below twice the
+// default grace period and no handover_after, the hand-over starts at half
+// of it instead of refusing the spec.
+func TestHandoverFollowsAShortHardStop(t *testing.T) {
+	s, err := Parse("wsctl.yaml", []byte(validSpec+"  hard_stop_after: 10s\n"), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.HAProxy.HandoverAfter.D(); got != 5*time.Second {
+		t.Errorf("handover_after = %s, want 5s", got)
+	}
+}
