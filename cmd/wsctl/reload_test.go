@@ -98,3 +98,29 @@ func TestReloadRejectedConfig(t *testing.T) {
 		t.Errorf("%d clients cut, want none", len(cut))
 	}
 }
+
+func stateCmd(io *IOStreams) *cobra.Command { return NewCmdState(io) }
+
+// TestStateSaveWithoutHAProxy: before HAProxy starts (ExecStartPre), save
+// creates the state file empty, and keeps a saved one.
+func TestStateSaveWithoutHAProxy(t *testing.T) {
+	b := lbtest.StartBasic(t, "haproxy")
+	dir := t.TempDir()
+	specFile := filepath.Join(dir, "wsctl.yaml")
+	text := strings.ReplaceAll(b.Spec, "${WSCTL_RUN_DIR:-/run/wsctl}", dir)
+	if err := os.WriteFile(specFile, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "server-state")
+	r := execute(t, stateCmd, false, nil, "save", "-c", specFile)
+	if got, _ := os.ReadFile(file); r.code != 0 || string(got) != "1\n" {
+		t.Fatalf("exit %d (%s), file %q; want 0 and an empty state file", r.code, r.errOut, got)
+	}
+	if err := os.WriteFile(file, []byte("1\nsaved\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r = execute(t, stateCmd, false, nil, "save", "-c", specFile)
+	if got, _ := os.ReadFile(file); r.code != 0 || string(got) != "1\nsaved\n" || !strings.Contains(r.errOut, "kept") {
+		t.Fatalf("exit %d (%s), file %q; want the saved file kept", r.code, r.errOut, got)
+	}
+}
