@@ -269,10 +269,14 @@ func (h *handover) progress(p Progress) {
 // listing again until the worker has exited.
 func (h *handover) worker(ctx context.Context, pid int64) Report {
 	rep := Report{Worker: pid, Before: -1}
-	var closed, errs int
+	// HAProxy 3.0 now and then leaves a stream running after `shutdown
+	// session` answered; the next listing shows it and it is closed again,
+	// but counted once.
+	closedIDs := map[runtime.SessionID]bool{}
+	errs := 0
 	closing := h.start.Add(h.opts.After)
 	end := func(o Outcome, err error) Report {
-		rep.Outcome, rep.Err, rep.Closed, rep.Elapsed = o, err, closed, time.Since(h.start)
+		rep.Outcome, rep.Err, rep.Closed, rep.Elapsed = o, err, len(closedIDs), time.Since(h.start)
 		if rep.Before < 0 {
 			rep.Before = 0
 		}
@@ -300,10 +304,12 @@ func (h *handover) worker(ctx context.Context, pid int64) Report {
 			if !time.Now().Before(closing) {
 				phase = Closing
 			}
-			h.progress(Progress{Worker: pid, Phase: phase, Left: len(sessions), Closed: closed, Elapsed: time.Since(h.start)})
+			h.progress(Progress{Worker: pid, Phase: phase, Left: len(sessions), Closed: len(closedIDs), Elapsed: time.Since(h.start)})
 			if phase == Closing && len(sessions) > 0 {
-				n, err := h.close(ctx, pid, sessions)
-				closed += n
+				ids, err := h.close(ctx, pid, sessions)
+				for _, id := range ids {
+					closedIDs[id] = true
+				}
 				switch {
 				case errors.Is(err, runtime.ErrNoSuchWorker):
 					rep.Left = 0
@@ -312,7 +318,7 @@ func (h *handover) worker(ctx context.Context, pid int64) Report {
 					return end(h.stopped(ctx))
 				case err != nil:
 					return end(Failed, err)
-				case n > 0:
+				case len(ids) > 0:
 					continue
 				}
 			}
@@ -337,15 +343,15 @@ func (h *handover) stopped(ctx context.Context) (Outcome, error) {
 }
 
 // close closes sessions, each backend's at its own pacer's slots, and
-// returns how many it closed. Sessions already gone do not count.
-func (h *handover) close(ctx context.Context, pid int64, sessions []runtime.WorkerSession) (int, error) {
+// returns those it closed. Sessions already gone do not count.
+func (h *handover) close(ctx context.Context, pid int64, sessions []runtime.WorkerSession) ([]runtime.SessionID, error) {
 	byBackend := map[string][]runtime.SessionID{}
 	for _, s := range sessions {
 		byBackend[s.Backend] = append(byBackend[s.Backend], s.ID)
 	}
 	var (
 		mu     sync.Mutex
-		closed int
+		closed []runtime.SessionID
 		errs   []error
 		wg     sync.WaitGroup
 	)
@@ -356,7 +362,7 @@ func (h *handover) close(ctx context.Context, pid int64, sessions []runtime.Work
 			n, err := h.closeBackend(ctx, pid, backend, ids)
 			mu.Lock()
 			defer mu.Unlock()
-			closed += n
+			closed = append(closed, n...)
 			if err != nil {
 				errs = append(errs, err)
 			}
@@ -372,14 +378,15 @@ func (h *handover) close(ctx context.Context, pid int64, sessions []runtime.Work
 }
 
 // closeBackend closes ids, sessions of backend in worker pid, one per slot
-// of the backend's pacer.
-func (h *handover) closeBackend(ctx context.Context, pid int64, backend string, ids []runtime.SessionID) (int, error) {
+// of the backend's pacer, and returns those it closed.
+func (h *handover) closeBackend(ctx context.Context, pid int64, backend string, ids []runtime.SessionID) ([]runtime.SessionID, error) {
 	p := h.pacer(backend)
 	limit := time.Now().Add(100 * 365 * 24 * time.Hour)
 	if d, ok := ctx.Deadline(); ok {
 		limit = d
 	}
-	closed, errs := 0, 0
+	var closed []runtime.SessionID
+	errs := 0
 	for _, id := range ids {
 		slot, ok := p.Reserve(time.Now(), limit)
 		if !ok || !pace.SleepUntil(ctx, slot) {
@@ -388,7 +395,7 @@ func (h *handover) closeBackend(ctx context.Context, pid int64, backend string, 
 		err := h.m.ShutdownWorkerSession(ctx, pid, backend, id)
 		switch {
 		case err == nil:
-			closed++
+			closed = append(closed, id)
 			errs = 0
 		case errors.Is(err, runtime.ErrNoSuchSession):
 			errs = 0
