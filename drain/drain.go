@@ -38,6 +38,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wsctl/wsctl/internal/pace"
 	"github.com/wsctl/wsctl/runtime"
 	"github.com/wsctl/wsctl/spec"
 )
@@ -236,9 +237,12 @@ func Run(ctx context.Context, targets []Target, opts Options) (Result, error) {
 	if opts.Poll == 0 {
 		opts.Poll = DefaultPoll
 	}
-	var pace *pacer
+	var pacer *pace.Pacer
 	if opts.Close != nil && opts.Close.Rate > 0 {
-		pace = newPacer(opts.Close.Rate, opts.Close.Share)
+		pacer = pace.New(opts.Close.Rate)
+		if opts.Close.Share != nil {
+			pacer = pace.NewShared(opts.Close.Rate, MinRate, opts.Close.Share)
+		}
 	}
 	var progressMu sync.Mutex
 	progress := func(p Progress) {
@@ -257,7 +261,7 @@ func Run(ctx context.Context, targets []Target, opts Options) (Result, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			d := &drainer{t: t, opts: opts, pace: pace, progress: progress, start: start}
+			d := &drainer{t: t, opts: opts, pace: pacer, progress: progress, start: start}
 			res.Reports[i] = d.run(ctx)
 		}()
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/wsctl/wsctl/internal/pace"
 	"github.com/wsctl/wsctl/runtime"
 )
 
@@ -13,7 +14,7 @@ import (
 type drainer struct {
 	t        Target
 	opts     Options
-	pace     *pacer // nil unless closing at a rate
+	pace     *pace.Pacer // nil unless closing at a rate
 	progress func(Progress)
 	start    time.Time
 
@@ -97,7 +98,7 @@ func (d *drainer) drain(ctx context.Context) (Outcome, error) {
 				return Failed, err
 			}
 		}
-		if !sleepUntil(ctx, next) {
+		if !pace.SleepUntil(ctx, next) {
 			return Canceled, ctx.Err()
 		}
 	}
@@ -177,11 +178,11 @@ func (d *drainer) closeUntil(ctx context.Context, limit time.Time) error {
 				return nil
 			}
 		}
-		slot, ok := d.pace.reserve(time.Now(), limit)
+		slot, ok := d.pace.Reserve(time.Now(), limit)
 		if !ok {
 			return nil
 		}
-		if !sleepUntil(ctx, slot) {
+		if !pace.SleepUntil(ctx, slot) {
 			return ctx.Err()
 		}
 		id := d.pending[0]

@@ -84,7 +84,8 @@ var sizedFor = regexp.MustCompile(`Sized for (\d+) concurrent WebSockets.*heartb
 
 // TestRenderedOutputLintsClean lints wsctl's own rendered examples (the
 // templates' golden files) for the connections and heartbeat they were
-// rendered for: wsctl's output must not trip its own linter.
+// rendered for: wsctl's output must not trip its own linter (beyond the
+// info that nginx cannot pace its reloads).
 func TestRenderedOutputLintsClean(t *testing.T) {
 	files, _ := filepath.Glob("../testdata/golden/*")
 	if len(files) == 0 {
@@ -107,7 +108,7 @@ func TestRenderedOutputLintsClean(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, f := range fs {
+			for _, f := range withoutReloadInfo(fs) {
 				t.Errorf("%s:%d: %s %s: %s", f.File, f.Line, f.Severity, f.Rule, f.Message)
 			}
 		})

@@ -128,7 +128,7 @@ func TestJSONShape(t *testing.T) {
 		}
 	}
 	clean, _ := Lint("nginx.conf", []byte(nginxClean), testOptions)
-	if b, _ := json.Marshal(clean); string(b) != "[]" {
+	if b, _ := json.Marshal(withoutReloadInfo(clean)); string(b) != "[]" {
 		t.Errorf("a clean config marshals as %s, want []", b)
 	}
 }
@@ -158,6 +158,7 @@ func TestNginxIncludes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	fs = withoutReloadInfo(fs)
 	var got []string
 	for _, f := range fs {
 		rel, _ := filepath.Rel(dir, f.File)
@@ -178,7 +179,7 @@ func TestNginxIncludes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(mem) != 0 {
+	if mem = withoutReloadInfo(mem); len(mem) != 0 {
 		t.Errorf("in memory: got %+v, want no findings", mem)
 	}
 

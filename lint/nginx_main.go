@@ -47,10 +47,14 @@ func (m *nModel) lintMain() {
 			m.opt.assumedConnections, cpus)
 	}
 	m.lintRlimit(find(m.main, "worker_rlimit_nofile"), wc, first)
-	if find(m.main, "worker_shutdown_timeout") == nil {
+	if d := find(m.main, "worker_shutdown_timeout"); d == nil {
 		m.out.add("nginx/shutdown-timeout", first,
 			"no worker_shutdown_timeout: after every reload the old workers keep running for as long as their WebSockets live (a generation of workers and its memory per reload)",
 			"worker_shutdown_timeout 30m; (old workers then close what is left and exit)")
+	} else {
+		m.out.add("nginx/reload-handover", d.at,
+			fmt.Sprintf("after a reload the old workers keep their WebSockets until worker_shutdown_timeout %s, then cut every one left in the same instant: nginx has no runtime API to close them at a paced rate, as wsctl does for HAProxy (wsctl reload, the agent)", arg(d.args, 0)),
+			"reload only for structural changes (the wsctl agent coalesces them); keep worker_shutdown_timeout above the usual WebSocket lifetime; or let the application close its WebSockets spread over time")
 	}
 }
 

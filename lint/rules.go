@@ -59,6 +59,7 @@ var catalog = indexRules([]Rule{
 	{"nginx/worker-connections", SeverityError, "worker_connections x workers below 2 x --connections"},
 	{"nginx/rlimit-nofile", SeverityWarning, "worker_rlimit_nofile missing, below worker_connections or above the hard limit"},
 	{"nginx/shutdown-timeout", SeverityWarning, "no worker_shutdown_timeout: old workers keep WebSockets alive after every reload"},
+	{"nginx/reload-handover", SeverityInfo, "worker_shutdown_timeout set: old workers cut every WebSocket left at once when it ends; nginx cannot pace them"},
 	// nginx: upstreams.
 	{"nginx/balance", SeverityInfo, "round-robin (the default) or hash without consistent for WebSockets"},
 	{"nginx/ip-hash", SeverityWarning, "ip_hash: clients behind one NAT pile onto one server"},

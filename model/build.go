@@ -62,6 +62,7 @@ func Build(s *spec.Spec, target string, snap discovery.Snapshot) (*Model, error)
 			AdminSocket:   s.HAProxy.AdminSocket,
 			MasterSocket:  s.HAProxy.MasterSocket,
 			HardStopAfter: Duration(s.HAProxy.HardStopAfter.D()),
+			StateFile:     s.HAProxy.StateFile,
 			Log:           s.HAProxy.Log,
 		},
 		Nginx: Nginx{

@@ -31,7 +31,9 @@ type HAProxy struct {
 	AdminSocket   string
 	MasterSocket  string
 	HardStopAfter string
-	Log           string // empty: no log line
+	// StateFile is the server-state-file HAProxy loads at start.
+	StateFile string
+	Log       string // empty: no log line
 }
 
 // Nginx holds nginx's main-context settings.

@@ -90,6 +90,7 @@ func TestBuild(t *testing.T) {
 		"-rwxr-xr-x root/root", // the binary's mode and owner
 		"./usr/bin/wsctl",
 		"./usr/lib/systemd/system/wsctl-agent.service",
+		"./usr/lib/systemd/system/haproxy.service.d/wsctl-state.conf",
 		"./etc/wsctl/wsctl.yaml",
 		"./usr/share/man/man1/wsctl.1.gz",
 		"./usr/share/man/man1/wsctl-agent.1.gz",

@@ -94,6 +94,15 @@ func (v Validator) Validate(ctx context.Context, target string, config []byte) (
 	}
 	file := f.Name()
 	defer os.Remove(file)
+	if target == HAProxyBinary {
+		var cleanup func()
+		config, cleanup, err = withStateFile(config)
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("validate: %w", err)
+		}
+		defer cleanup()
+	}
 	_, err = f.Write(config)
 	if cerr := f.Close(); err == nil {
 		err = cerr
@@ -141,6 +150,45 @@ func (v Validator) Validate(ctx context.Context, target string, config []byte) (
 		return nil, &Rejected{Binary: filepath.Base(bin), Problems: problems, Output: out.String()}
 	}
 	return &Result{Binary: filepath.Base(bin), Warnings: warnings}, nil
+}
+
+// EmptyStateFile is a server-state-file holding no server: HAProxy 2.6
+// warns about a missing or empty file ("Can't get version of the global
+// server state file"), not about this.
+const EmptyStateFile = "1\n"
+
+// withStateFile points a `server-state-file` that does not exist (yet) at
+// an empty one: whether the host has saved its state is no property of the
+// config, and haproxy -dW would refuse the config for it. wsctl creates
+// the real file before HAProxy starts or reloads (see package state).
+func withStateFile(config []byte) ([]byte, func(), error) {
+	nop := func() {}
+	lines := strings.Split(string(config), "\n")
+	for i, l := range lines {
+		f := strings.Fields(l)
+		if len(f) != 2 || f[0] != "server-state-file" || !filepath.IsAbs(f[1]) {
+			continue
+		}
+		if _, err := os.Stat(f[1]); err == nil {
+			return config, nop, nil
+		}
+		tmp, err := os.CreateTemp("", ".wsctl-check-*.state")
+		if err != nil {
+			return nil, nop, err
+		}
+		_, err = tmp.WriteString(EmptyStateFile)
+		if cerr := tmp.Close(); err == nil {
+			err = cerr
+		}
+		cleanup := func() { os.Remove(tmp.Name()) }
+		if err != nil {
+			cleanup()
+			return nil, nop, err
+		}
+		lines[i] = strings.Replace(l, f[1], tmp.Name(), 1)
+		return []byte(strings.Join(lines, "\n")), cleanup, nil
+	}
+	return config, nop, nil
 }
 
 // binary returns the path of the binary for target: the one v names, or

@@ -138,10 +138,14 @@ func probe(path string, timeout time.Duration) error {
 }
 
 // classifyDial turns a connection error into one of the package's errors.
+// errRefused is a socket file nobody accepts on: HAProxy stopped, or a
+// master CLI while the master re-executes itself.
+var errRefused = errors.New("connection refused (HAProxy not running? the socket file is stale)")
+
 func classifyDial(err error) error {
 	switch {
 	case errors.Is(err, syscall.ECONNREFUSED):
-		return fmt.Errorf("%w: connection refused (HAProxy not running? the socket file is stale)", ErrNoSocket)
+		return fmt.Errorf("%w: %w", ErrNoSocket, errRefused)
 	case errors.Is(err, syscall.ENOENT):
 		return fmt.Errorf("%w: no such file (is HAProxy running with a stats socket there?)", ErrNoSocket)
 	case errors.Is(err, syscall.EACCES), errors.Is(err, syscall.EPERM):

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"regexp"
@@ -117,7 +118,7 @@ func masterCommand(ctx context.Context, path string, timeout time.Duration, cmd 
 	if err := checkCommand(cmd); err != nil {
 		return "", err
 	}
-	s, err := dial(ctx, path, timeout)
+	s, err := dialMaster(ctx, path, timeout)
 	if err != nil {
 		return "", err
 	}
@@ -133,6 +134,28 @@ func masterCommand(ctx context.Context, path string, timeout time.Duration, cmd 
 		}
 	}
 	return s.read(cmd, false)
+}
+
+// masterRetry is how often a refused master CLI is dialled again.
+const masterRetry = 50 * time.Millisecond
+
+// dialMaster dials the master CLI. A refused connection to a socket that
+// exists is retried until timeout: HAProxy 2.6's master re-executes itself
+// after starting its workers and at every reload, and its CLI refuses
+// connections meanwhile (so reloads in a row would fail).
+func dialMaster(ctx context.Context, path string, timeout time.Duration) (*session, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		s, err := dial(ctx, path, timeout)
+		if err == nil || !errors.Is(err, errRefused) || time.Now().After(deadline) {
+			return s, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(masterRetry):
+		}
+	}
 }
 
 // lastLine returns the last non-empty line of s.

@@ -79,3 +79,36 @@ func TestReloadErrors(t *testing.T) {
 		t.Errorf("reload through no socket: err = %v, want ErrNoSocket", err)
 	}
 }
+
+// TestMasterWorkerSessions: through the master CLI, an old worker's
+// sessions are listed and closed one by one; a session named for another
+// backend is left alone, and a worker that is gone says so. HAProxy 3.0
+// now and then leaves a stream of another thread running after `shutdown
+// session` answered; it goes at the next one, so the closing is repeated
+// until the worker exits (as package handover does).
+func TestMasterWorkerSessions(t *testing.T) {
+	lb := runtimetest.StartLB(t, runtimetest.Config{}, runtimetest.Backends(t, "s1"))
+	runtimetest.StartFleet(t, lb.URL(), 3, false)
+	ctx := context.Background()
+	m := runtime.NewMaster(lb.MasterSocket, 0)
+	rl, err := m.Reload(ctx, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sessions, err := m.WorkerSessions(ctx, rl.Old)
+	if err != nil || len(sessions) != 3 {
+		t.Fatalf("sessions of the old worker = %+v, %v; want the 3 WebSockets", sessions, err)
+	}
+	if err := m.ShutdownWorkerSession(ctx, rl.Old, "other", sessions[0].ID); !errors.Is(err, runtime.ErrNoSuchSession) {
+		t.Errorf("shutdown for another backend: err = %v, want ErrNoSuchSession", err)
+	}
+	lbtest.WaitFor(t, 10*time.Second, "the old worker to exit", func() bool {
+		for _, s := range sessions {
+			if err := m.ShutdownWorkerSession(ctx, rl.Old, "ws", s.ID); err != nil && !errors.Is(err, runtime.ErrNoSuchSession) && !errors.Is(err, runtime.ErrNoSuchWorker) {
+				t.Fatal(err)
+			}
+		}
+		sessions, err = m.WorkerSessions(ctx, rl.Old)
+		return errors.Is(err, runtime.ErrNoSuchWorker)
+	})
+}

@@ -31,26 +31,38 @@ func (c *Client) Sessions(ctx context.Context, backend, server string) ([]Sessio
 // srv=server.
 func parseSessions(reply, backend, server string) []SessionID {
 	var ids []SessionID
-	wantBe, wantSrv := "be="+backend, "srv="+server
+	for _, s := range sessionLines(reply) {
+		if s.Backend == backend && s.Server == server {
+			ids = append(ids, s.ID)
+		}
+	}
+	return ids
+}
+
+// sessionLines reads the one-line sessions of `show sess`
+// ("0x55d0607f6bd0: proto=tcpv4 ... fe=fe be=ws srv=s1 ...").
+func sessionLines(reply string) []WorkerSession {
+	var out []WorkerSession
 	for _, line := range strings.Split(reply, "\n") {
 		id, rest, ok := strings.Cut(strings.TrimSpace(line), ": ")
 		if !ok || !sessionIDPattern.MatchString(id) {
 			continue
 		}
-		var be, srv bool
+		s := WorkerSession{ID: SessionID(id)}
 		for _, f := range strings.Fields(rest) {
-			switch f {
-			case wantBe:
-				be = true
-			case wantSrv:
-				srv = true
+			k, v, _ := strings.Cut(f, "=")
+			switch k {
+			case "fe":
+				s.Frontend = v
+			case "be":
+				s.Backend = v
+			case "srv":
+				s.Server = v
 			}
 		}
-		if be && srv {
-			ids = append(ids, SessionID(id))
-		}
+		out = append(out, s)
 	}
-	return ids
+	return out
 }
 
 var (

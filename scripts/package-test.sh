@@ -21,6 +21,8 @@ apt-get install -y -q "./${debs[0]}"
 (cd / && /usr/bin/wsctl check -c /etc/wsctl/wsctl.yaml)
 if command -v systemd-analyze >/dev/null; then
 	systemd-analyze verify /usr/lib/systemd/system/wsctl-agent.service
+	# haproxy.service with the state drop-in (needs the haproxy package).
+	if [ -e /lib/systemd/system/haproxy.service ]; then systemd-analyze verify haproxy.service; fi
 fi
 zcat /usr/share/man/man1/wsctl-agent.1.gz | grep -q '^\.TH "WSCTL" "1"'
 test -s /usr/share/bash-completion/completions/wsctl

@@ -1,6 +1,9 @@
 package spec
 
-import "time"
+import (
+	"path"
+	"time"
+)
 
 // Defaults, in one place. Durations derived from the heartbeat are computed in
 // Default.
@@ -25,6 +28,10 @@ const (
 	DefaultConsulWaitTime = 5 * time.Minute
 	DefaultConsulKVPrefix = "wsctl/"
 	DefaultMasterSocket   = "/run/haproxy/master.sock"
+	DefaultHandoverAfter  = time.Minute
+	// DefaultStateFileName is the state file's name, in the admin
+	// socket's directory unless haproxy.state_file says otherwise.
+	DefaultStateFileName = "server-state"
 	// tunnelHeartbeats is how many heartbeats an idle tunnel survives: one
 	// lost or late heartbeat must not cut anyone.
 	tunnelHeartbeats = 3
@@ -54,6 +61,10 @@ func (s *Spec) Default() {
 	setString(&s.HAProxy.AdminSocket, DefaultAdminSocket)
 	setString(&s.HAProxy.MasterSocket, DefaultMasterSocket)
 	setDuration(&s.HAProxy.HardStopAfter, DefaultHardStopAfter)
+	// A short hard_stop_after (a test, a benchmark) gets a hand-over that
+	// begins well before it; an explicit handover_after is validated.
+	setDuration(&s.HAProxy.HandoverAfter, min(DefaultHandoverAfter, s.HAProxy.HardStopAfter.D()/2))
+	setString(&s.HAProxy.StateFile, path.Join(path.Dir(s.HAProxy.AdminSocket), DefaultStateFileName))
 	setDuration(&s.Nginx.WorkerShutdownTimeout, DefaultHardStopAfter)
 	setString(&s.Nginx.PidFile, DefaultNginxPidFile)
 	setString(&s.Nginx.ErrorLog, DefaultNginxErrorLog)

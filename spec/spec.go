@@ -173,6 +173,16 @@ type HAProxy struct {
 	// HardStopAfter bounds how long old workers keep WebSockets after a
 	// reload (default 30m).
 	HardStopAfter Duration `yaml:"hard_stop_after"`
+	// HandoverAfter is the grace period after a reload before wsctl closes
+	// the old workers' WebSockets at each backend's close_rate, so they
+	// exit long before HardStopAfter cuts everyone at once (default 1m, or
+	// half of HardStopAfter when that is shorter; must be below it).
+	HandoverAfter Duration `yaml:"handover_after"`
+	// StateFile is HAProxy's server-state-file: wsctl writes `show servers
+	// state` to it before reloads and at shutdown, and HAProxy loads it at
+	// start, so DRAIN/MAINT, weights and addresses survive (default:
+	// server-state beside AdminSocket).
+	StateFile string `yaml:"state_file"`
 	// Log is a log target ("stderr", "/dev/log", "127.0.0.1:514");
 	// empty: no logging.
 	Log string `yaml:"log"`

@@ -52,6 +52,8 @@ func TestParseAppliesDefaults(t *testing.T) {
 		{"master socket default", s.HAProxy.MasterSocket, DefaultMasterSocket},
 		{"slowstart default", s.Backends[0].Slowstart.D(), DefaultSlowstart},
 		{"close rate default", s.Backends[0].CloseRate, DefaultCloseRate},
+		{"hand-over default", s.HAProxy.HandoverAfter.D(), DefaultHandoverAfter},
+		{"state file beside the admin socket", s.HAProxy.StateFile, "/tmp/run/server-state"},
 	}
 	for _, c := range checks {
 		if c.got != c.want {
@@ -117,6 +119,9 @@ func TestBadInput(t *testing.T) {
 		{"close rate infinite", [2]string{"    sticky:\n", "    close_rate: 1e400\n    sticky:\n"}, `backends[0].close_rate: "1e400" is not a number`},
 		{"close rate too small", [2]string{"    sticky:\n", "    close_rate: 1e-300\n    sticky:\n"}, "wsctl.yaml:13: backends[0].close_rate: 1e-300 is out of range (0.01 to 100000 sessions per second)"},
 		{"close rate negative", [2]string{"    sticky:\n", "    close_rate: -1\n    sticky:\n"}, "backends[0].close_rate: -1 is out of range"},
+		{"hand-over after hard-stop", [2]string{"/admin.sock\n", "/admin.sock\n  hard_stop_after: 1m\n  handover_after: 2m\n"}, "wsctl.yaml:24: haproxy.handover_after: 2m0s must be below hard_stop_after (1m0s)"},
+		{"hand-over at hard-stop", [2]string{"/admin.sock\n", "/admin.sock\n  handover_after: 30m\n"}, "haproxy.handover_after: 30m0s must be below hard_stop_after (30m0s)"},
+		{"state file with a space", [2]string{"/admin.sock\n", "/admin.sock\n  state_file: /tmp/a b\n"}, `wsctl.yaml:23: haproxy.state_file: "/tmp/a b" is not a valid path`},
 		{"address with a zone", [2]string{"127.0.0.1:9001", "\"[fe80::1%eth0]:9001\""}, "is not an IP address (without zone) or host name"},
 	}
 	for _, tt := range tests {
@@ -159,5 +164,18 @@ func TestErrorsAreAllReported(t *testing.T) {
 	_, err := Parse("wsctl.yaml", []byte(src), noEnv)
 	if err == nil || strings.Count(err.Error(), "\n") != 1 {
 		t.Errorf("want two errors on two lines, got %v", err)
+	}
+}
+
+// TestHandoverFollowsAShortHardStop: with hard_stop_after below twice the
+// default grace period and no handover_after, the hand-over starts at half
+// of it instead of refusing the spec.
+func TestHandoverFollowsAShortHardStop(t *testing.T) {
+	s, err := Parse("wsctl.yaml", []byte(validSpec+"  hard_stop_after: 10s\n"), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.HAProxy.HandoverAfter.D(); got != 5*time.Second {
+		t.Errorf("handover_after = %s, want 5s", got)
 	}
 }

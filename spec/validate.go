@@ -88,6 +88,11 @@ func (s *Spec) Validate() error {
 	}
 	v.match("consul.kv_prefix", s.Consul.KVPrefix, regexp.MustCompile(`^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*/$`), "KV prefix (path segments ending in '/')")
 	v.timeout("haproxy.hard_stop_after", s.HAProxy.HardStopAfter)
+	v.timeout("haproxy.handover_after", s.HAProxy.HandoverAfter)
+	if s.HAProxy.HandoverAfter >= s.HAProxy.HardStopAfter {
+		v.add("haproxy.handover_after", "%s must be below hard_stop_after (%s): the hand-over would begin after hard-stop-after cut everyone", s.HAProxy.HandoverAfter, s.HAProxy.HardStopAfter)
+	}
+	v.path("haproxy.state_file", s.HAProxy.StateFile)
 	v.timeout("nginx.worker_shutdown_timeout", s.Nginx.WorkerShutdownTimeout)
 	if s.Nginx.WorkerProcesses < 0 || s.Nginx.WorkerProcesses > 1024 {
 		v.add("nginx.worker_processes", "%d is out of range (0 for auto, up to 1024)", s.Nginx.WorkerProcesses)

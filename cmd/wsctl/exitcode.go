@@ -10,7 +10,7 @@ const (
 	exitOK       = 0
 	exitFindings = 1 // diff differs, check or lint found problems
 	exitError    = 2 // bad input, unreachable socket, anything that stopped the command
-	exitTimeout  = 3 // drain timed out with sessions left
+	exitTimeout  = 3 // drain timed out with sessions left, reload with an old worker left
 )
 
 // errSilent wraps an outcome whose report the command already printed: the

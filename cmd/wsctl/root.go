@@ -22,7 +22,7 @@ func NewCmdRoot(io *IOStreams) *cobra.Command {
 declarative wsctl.yaml, checks and lints them in CI, and drives HAProxy's
 runtime API so deploys drain WebSockets instead of dropping them.
 
-Exit codes: 0 ok/identical, 1 differs or findings, 2 error, 3 drain timed out.`,
+Exit codes: 0 ok/identical, 1 differs or findings, 2 error, 3 drain or reload timed out.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       buildinfo.Read(version).Version,
@@ -40,6 +40,8 @@ Exit codes: 0 ok/identical, 1 differs or findings, 2 error, 3 drain timed out.`,
 		NewCmdReady(io, nil),
 		NewCmdMaint(io, nil),
 		NewCmdAgent(io, nil),
+		NewCmdReload(io, nil),
+		NewCmdState(io),
 		NewCmdVersion(io),
 		NewCmdGenDocs(io),
 	)

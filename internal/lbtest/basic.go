@@ -24,6 +24,9 @@ type Basic struct {
 	Backends []*Wsecho
 	Model    *model.Model
 	ProxyPID int // the HAProxy or nginx master
+	// Spec is the spec's text as rendered (ports and replacements
+	// applied, ${WSCTL_RUN_DIR} left for the environment).
+	Spec string
 }
 
 // StartBasic renders examples/basic for target on free ports, with replace
@@ -44,6 +47,7 @@ func StartBasic(t testing.TB, target string, replace ...string) *Basic {
 		text = strings.Replace(text, fmt.Sprintf("127.0.0.1:900%d", i+1), w.Addr, 1)
 	}
 	text = strings.NewReplacer(replace...).Replace(text)
+	b.Spec = text
 	s, err := spec.Parse("wsctl.yaml", []byte(text), func(k string) (string, bool) {
 		if k == "WSCTL_RUN_DIR" {
 			return b.RunDir, true

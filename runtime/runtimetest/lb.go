@@ -33,6 +33,9 @@ type Config struct {
 	Backend string
 	// ServerOptions are appended to every server line (e.g. "slowstart 2s").
 	ServerOptions string
+	// Global and Defaults are appended to those sections verbatim
+	// (hard-stop-after, server-state-file).
+	Global, Defaults string
 	// Extra is appended to the config verbatim (more backends, sockets).
 	Extra string
 }
@@ -76,7 +79,7 @@ func Render(dir, frontend string, cfg Config, servers []*lbtest.Wsecho) string {
     master-worker
     stats socket %s/admin.sock level admin expose-fd listeners
     stats timeout 1m
-
+%s
 defaults
     mode http
     timeout connect 2s
@@ -86,7 +89,7 @@ defaults
     timeout client-fin 5s
     timeout server-fin 5s
     retries 2
-
+%s
 frontend fe
     bind %s
     default_backend %s
@@ -97,7 +100,7 @@ backend %s
     option redispatch
     option httpchk GET /health
     default-server check inter 1s fall 2 rise 1
-`, dir, frontend, cfg.Backend, cfg.Backend)
+`, dir, cfg.Global, cfg.Defaults, frontend, cfg.Backend, cfg.Backend)
 	for _, s := range servers {
 		fmt.Fprintf(&b, "    server %s %s cookie %s %s\n", s.ID, s.Addr, s.ID, cfg.ServerOptions)
 	}

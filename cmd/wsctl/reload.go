@@ -1,0 +1,271 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wsctl/wsctl/handover"
+	"github.com/wsctl/wsctl/model"
+	"github.com/wsctl/wsctl/proxy"
+	"github.com/wsctl/wsctl/runtime"
+	"github.com/wsctl/wsctl/state"
+)
+
+// ReloadOptions are the flags of wsctl reload.
+type ReloadOptions struct {
+	IO  *IOStreams
+	Gen GenerateOptions
+	// HAProxyConfig is the file the running HAProxy loads.
+	HAProxyConfig string
+	// HandoverAfter overrides haproxy.handover_after when set.
+	HandoverAfter time.Duration
+	HandoverSet   bool
+	// Timeout bounds the hand-over; 0 means until haproxy.hard_stop_after.
+	Timeout time.Duration
+	// ReloadTimeout bounds the reload, until the new worker answers.
+	ReloadTimeout time.Duration
+	Output        string
+	// Poll is how often sessions are counted; 0 means handover.DefaultPoll.
+	Poll time.Duration
+}
+
+// NewCmdReload builds `wsctl reload`.
+func NewCmdReload(io *IOStreams, runF func(*ReloadOptions) error) *cobra.Command {
+	opts := &ReloadOptions{IO: io}
+	cmd := &cobra.Command{
+		Use:   "reload",
+		Short: "Reload HAProxy with the rendered config and hand its WebSockets over gently",
+		Long: `Render the config from the spec, validate it with haproxy -c, write it to
+--haproxy-config atomically, save the server state (haproxy.state_file), and
+reload HAProxy through its master CLI (haproxy.master_socket), until a new
+worker answers. A config HAProxy rejects changes nothing: no reload, the old
+file kept, HAProxy's messages shown, exit 2.
+
+Then the hand-over: the old workers keep their WebSockets after a reload,
+until hard-stop-after cuts them all in the same instant. After
+haproxy.handover_after (default 1m) wsctl closes what is left in every old
+worker, at each backend's close_rate (sessions per second, one pace per
+backend shared by all old workers), so the clients reconnect to the new
+worker spread over time and the old workers exit early. Servers added at
+runtime are added back to the new worker from the saved state.
+
+Exit status: 0 reloaded and every old worker exited, 2 error (rejected
+config, failed reload), 3 timed out with an old worker still there (it ends
+at hard-stop-after). Progress is shown on a terminal only (stderr); the
+result is one line, terminal or not.
+
+With -o json a summary is printed once the reload is done:
+
+  {"result": "exited", "old_pid": 41, "new_pid": 57, "elapsed_s": 63.2,
+   "workers": [{"pid": 41, "result": "exited", "sessions_before": 900,
+     "sessions_left": 0, "closed": 870, "elapsed_s": 63.2}]}
+
+"result" is "exited", "timed_out", "canceled" or "error".`,
+		Example: `  # Reload the packaged setup, hand-over after the spec's grace period
+  wsctl reload -c /etc/wsctl/wsctl.yaml --haproxy-config /etc/haproxy/haproxy.cfg
+
+  # Start closing old WebSockets after 10 s, give up waiting after 5 minutes
+  wsctl reload --haproxy-config /etc/haproxy/haproxy.cfg --handover-after 10s --timeout 5m -o json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.HandoverSet = cmd.Flags().Changed("handover-after")
+			if opts.HAProxyConfig == "" {
+				return errors.New("--haproxy-config is required: the file the running HAProxy loads")
+			}
+			if opts.Output != "text" && opts.Output != "json" {
+				return fmt.Errorf("--output %q: want text or json", opts.Output)
+			}
+			if opts.Timeout < 0 || opts.HandoverAfter < 0 {
+				return errors.New("--timeout and --handover-after must not be negative")
+			}
+			if runF != nil {
+				return runF(opts)
+			}
+			return reloadRun(opts)
+		},
+	}
+	opts.Gen.addFlags(cmd)
+	cmd.Flags().StringVar(&opts.HAProxyConfig, "haproxy-config", "", "the config file the running HAProxy loads (required)")
+	cmd.Flags().DurationVar(&opts.HandoverAfter, "handover-after", 0, "grace period before closing the old workers' WebSockets (default: haproxy.handover_after)")
+	cmd.Flags().DurationVar(&opts.Timeout, "timeout", 0, "give up waiting for the old workers after this long with exit 3 (default: haproxy.hard_stop_after)")
+	cmd.Flags().DurationVar(&opts.ReloadTimeout, "reload-timeout", 30*time.Second, "how long the new worker may take to answer")
+	cmd.Flags().StringVarP(&opts.Output, "output", "o", "text", "output format: text or json")
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
+	return cmd
+}
+
+func reloadRun(opts *ReloadOptions) error {
+	opts.Gen.Target = model.TargetHAProxy
+	g, err := opts.Gen.generate(opts.IO)
+	if err != nil {
+		return err
+	}
+	s := g.Spec
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if _, err := state.Ensure(s.HAProxy.StateFile); err != nil {
+		return err
+	}
+	if _, err := (proxy.Validator{}).Validate(ctx, proxy.HAProxyBinary, g.Config); err != nil {
+		return fmt.Errorf("%w; nothing changed: %s kept, no reload", err, opts.HAProxyConfig)
+	}
+	c, err := runtime.Dial(ctx, s.HAProxy.AdminSocket, 0)
+	if err != nil {
+		return err
+	}
+	changed, err := proxy.WriteAtomic(opts.HAProxyConfig, g.Config)
+	if err != nil {
+		return err
+	}
+	if err := state.Save(ctx, c, s.HAProxy.StateFile); err != nil {
+		return err
+	}
+	master := runtime.NewMaster(s.HAProxy.MasterSocket, 0)
+	rl, err := master.Reload(ctx, opts.ReloadTimeout)
+	var rerr *runtime.ReloadError
+	if errors.As(err, &rerr) && rerr.Startup != "" {
+		fmt.Fprintf(opts.IO.ErrOut, "HAProxy's startup messages:\n%s\n", rerr.Startup)
+	}
+	if err != nil {
+		return err
+	}
+	human := opts.Output != "json"
+	if human {
+		what := "unchanged"
+		if changed {
+			what = "written"
+		}
+		fmt.Fprintf(opts.IO.ErrOut, "%s %s; reloaded: worker %d replaced by %d\n", opts.HAProxyConfig, what, rl.Old, rl.New)
+	}
+	if nc, err := runtime.Dial(ctx, s.HAProxy.AdminSocket, 0); err != nil {
+		return err
+	} else if err := restoreAdded(ctx, opts.IO, s, nc); err != nil {
+		return err
+	}
+
+	hopts := handover.Options{After: s.HAProxy.HandoverAfter.D(), Rates: handover.Rates(s), Timeout: opts.Timeout, Poll: opts.Poll}
+	if opts.HandoverSet {
+		hopts.After = opts.HandoverAfter
+	}
+	if hopts.Timeout == 0 {
+		hopts.Timeout = s.HAProxy.HardStopAfter.D()
+	}
+	if opts.IO.IsTTY && human {
+		hopts.Progress = newHandoverProgress(opts.IO.ErrOut, hopts.After).update
+	}
+	res, err := handover.Run(ctx, master, hopts)
+	if err != nil {
+		return err
+	}
+	if !human {
+		if err := writeReloadJSON(opts.IO.Out, rl, res); err != nil {
+			return err
+		}
+	} else {
+		writeReloadText(opts.IO, res)
+	}
+	switch res.Outcome() {
+	case handover.Exited:
+		return nil
+	case handover.TimedOut:
+		return errTimedOut
+	}
+	if !human {
+		fmt.Fprintf(opts.IO.ErrOut, "wsctl: reload: hand-over: %v\n", res.Err())
+		return errSilent{code: exitError}
+	}
+	return fmt.Errorf("reload: hand-over: %w", res.Err())
+}
+
+// writeReloadText is the one line of the hand-over's end.
+func writeReloadText(ios *IOStreams, res handover.Result) {
+	before, closed, left := 0, 0, 0
+	for _, r := range res.Reports {
+		before, closed, left = before+r.Before, closed+r.Closed, left+r.Left
+	}
+	switch res.Outcome() {
+	case handover.Exited:
+		fmt.Fprintf(ios.Out, "hand-over done in %s: %d old workers exited (%d sessions at the start, %d closed by wsctl)\n",
+			res.Elapsed.Round(100*time.Millisecond), len(res.Reports), before, closed)
+	case handover.TimedOut:
+		fmt.Fprintf(ios.ErrOut, "wsctl: hand-over timed out with %d sessions left in old workers; hard-stop-after ends them\n", left)
+	}
+}
+
+// reloadJSON is the summary of `wsctl reload -o json`: a documented
+// contract, so fields are only ever added.
+type reloadJSON struct {
+	Result  string             `json:"result"`
+	OldPid  int64              `json:"old_pid"`
+	NewPid  int64              `json:"new_pid"`
+	Elapsed float64            `json:"elapsed_s"`
+	Workers []reloadWorkerJSON `json:"workers"`
+}
+
+type reloadWorkerJSON struct {
+	Pid     int64   `json:"pid"`
+	Result  string  `json:"result"`
+	Before  int     `json:"sessions_before"`
+	Left    int     `json:"sessions_left"`
+	Closed  int     `json:"closed"`
+	Elapsed float64 `json:"elapsed_s"`
+	Error   string  `json:"error,omitempty"`
+}
+
+func writeReloadJSON(w io.Writer, rl runtime.Reloaded, res handover.Result) error {
+	out := reloadJSON{Result: string(res.Outcome()), OldPid: rl.Old, NewPid: rl.New, Elapsed: seconds(res.Elapsed), Workers: []reloadWorkerJSON{}}
+	for _, r := range res.Reports {
+		wj := reloadWorkerJSON{Pid: r.Worker, Result: string(r.Outcome), Before: r.Before, Left: r.Left, Closed: r.Closed, Elapsed: seconds(r.Elapsed)}
+		if r.Err != nil {
+			wj.Error = r.Err.Error()
+		}
+		out.Workers = append(out.Workers, wj)
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
+}
+
+// handoverProgress prints, at most once a second, the sessions left in
+// all old workers together.
+type handoverProgress struct {
+	w     io.Writer
+	after time.Duration
+	mu    sync.Mutex
+	last  map[int64]handover.Progress
+	shown time.Time
+}
+
+func newHandoverProgress(w io.Writer, after time.Duration) *handoverProgress {
+	return &handoverProgress{w: w, after: after, last: map[int64]handover.Progress{}}
+}
+
+func (p *handoverProgress) update(pr handover.Progress) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.last[pr.Worker] = pr
+	if time.Since(p.shown) < time.Second {
+		return
+	}
+	p.shown = time.Now()
+	left, closed := 0, 0
+	for _, l := range p.last {
+		left += l.Left
+		closed += l.Closed
+	}
+	if pr.Phase == handover.Waiting {
+		fmt.Fprintf(p.w, "old workers: %d sessions left, closing starts in %s\n", left, (p.after - pr.Elapsed).Round(time.Second))
+		return
+	}
+	fmt.Fprintf(p.w, "old workers: %d sessions left, %d closed (%s)\n", left, closed, pr.Elapsed.Round(time.Second))
+}

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wsctl/wsctl/internal/lbtest"
+	"github.com/wsctl/wsctl/runtime"
+	"github.com/wsctl/wsctl/runtime/runtimetest"
+	"github.com/wsctl/wsctl/templates"
+)
+
+func reloadCmd(io *IOStreams) *cobra.Command { return NewCmdReload(io, nil) }
+
+// reloadSetup is examples/basic on HAProxy with clients held, its spec
+// written with extra (a structural change) appended to the haproxy section.
+func reloadSetup(t *testing.T, clients int, extra string) (*lbtest.Basic, *runtimetest.Fleet, string) {
+	t.Helper()
+	b := lbtest.StartBasic(t, "haproxy")
+	fleet := runtimetest.StartFleet(t, b.URL("/ws"), clients, true)
+	specFile := filepath.Join(t.TempDir(), "wsctl.yaml")
+	text := strings.ReplaceAll(b.Spec, "${WSCTL_RUN_DIR:-/run/wsctl}", b.RunDir)
+	text = strings.Replace(text, "  hard_stop_after: 30m\n", "  hard_stop_after: 30m\n"+extra, 1)
+	if err := os.WriteFile(specFile, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return b, fleet, specFile
+}
+
+// TestReloadHandsOver: wsctl reload writes the new config, reloads, and
+// hands the old worker's WebSockets over to the new one; the JSON says so.
+func TestReloadHandsOver(t *testing.T) {
+	const clients = 30
+	b, fleet, specFile := reloadSetup(t, clients, "  handover_after: 200ms\n")
+	cfg := filepath.Join(b.RunDir, "haproxy.cfg")
+	start := time.Now()
+	r := execute(t, reloadCmd, false, nil, "-c", specFile, "--haproxy-config", cfg, "--timeout", "20s", "-o", "json")
+	if r.code != 0 {
+		t.Fatalf("exit %d, stdout %s, stderr %s", r.code, r.out, r.errOut)
+	}
+	var got reloadJSON
+	if err := json.Unmarshal([]byte(r.out), &got); err != nil {
+		t.Fatalf("%v\n%s", err, r.out)
+	}
+	if got.Result != "exited" || got.OldPid == got.NewPid || len(got.Workers) != 1 || got.Workers[0].Closed != clients {
+		t.Fatalf("summary = %+v, want the old worker exited after %d sessions closed", got, clients)
+	}
+	if text, _ := os.ReadFile(cfg); !strings.Contains(string(text), "server-state-file "+filepath.Join(b.RunDir, "server-state")) {
+		t.Errorf("%s lacks the state file:\n%s", cfg, text)
+	}
+	if state, err := os.ReadFile(filepath.Join(b.RunDir, "server-state")); err != nil || !strings.Contains(string(state), "backend1") {
+		t.Errorf("state file = %q, %v; want the saved servers", state, err)
+	}
+	if !fleet.WaitEvents(start, true, clients, 10*time.Second) {
+		t.Fatalf("%d of %d clients reconnected", len(fleet.Since(start, true)), clients)
+	}
+}
+
+// TestReloadRejectedConfig: a config HAProxy rejects changes nothing: no
+// reload, nothing closed, the old file kept, HAProxy's message shown.
+func TestReloadRejectedConfig(t *testing.T) {
+	b, fleet, specFile := reloadSetup(t, 6, "")
+	cfg := filepath.Join(b.RunDir, "haproxy.cfg")
+	before, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	embedded, err := templates.Embedded("haproxy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := filepath.Join(t.TempDir(), "broken.tmpl")
+	if err := os.WriteFile(tmpl, []byte(embedded+"    wsctl-bogus-keyword on\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	r := execute(t, reloadCmd, false, nil, "-c", specFile, "--haproxy-config", cfg, "--template", tmpl)
+	if r.code != exitError {
+		t.Fatalf("exit %d, want 2; stdout %s, stderr %s", r.code, r.out, r.errOut)
+	}
+	if !strings.Contains(r.errOut, "wsctl-bogus-keyword") || !strings.Contains(r.errOut, "no reload") {
+		t.Errorf("stderr does not show HAProxy's message and that nothing changed:\n%s", r.errOut)
+	}
+	if after, _ := os.ReadFile(cfg); string(after) != string(before) {
+		t.Errorf("%s changed", cfg)
+	}
+	procs, err := runtime.NewMaster(filepath.Join(b.RunDir, "master.sock"), 0).Procs(t.Context())
+	if err != nil || procs.Master.Reloads != 0 || len(procs.Old) != 0 {
+		t.Errorf("show proc = %+v, %v; want no reload", procs, err)
+	}
+	if cut := fleet.Since(start, false); len(cut) != 0 {
+		t.Errorf("%d clients cut, want none", len(cut))
+	}
+}
+
+func stateCmd(io *IOStreams) *cobra.Command { return NewCmdState(io) }
+
+// TestStateSaveWithoutHAProxy: before HAProxy starts (ExecStartPre), save
+// creates the state file empty, and keeps a saved one.
+func TestStateSaveWithoutHAProxy(t *testing.T) {
+	b := lbtest.StartBasic(t, "haproxy")
+	dir := t.TempDir()
+	specFile := filepath.Join(dir, "wsctl.yaml")
+	text := strings.ReplaceAll(b.Spec, "${WSCTL_RUN_DIR:-/run/wsctl}", dir)
+	if err := os.WriteFile(specFile, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "server-state")
+	r := execute(t, stateCmd, false, nil, "save", "-c", specFile)
+	if got, _ := os.ReadFile(file); r.code != 0 || string(got) != "1\n" {
+		t.Fatalf("exit %d (%s), file %q; want 0 and an empty state file", r.code, r.errOut, got)
+	}
+	if err := os.WriteFile(file, []byte("1\nsaved\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r = execute(t, stateCmd, false, nil, "save", "-c", specFile)
+	if got, _ := os.ReadFile(file); r.code != 0 || string(got) != "1\nsaved\n" || !strings.Contains(r.errOut, "kept") {
+		t.Fatalf("exit %d (%s), file %q; want the saved file kept", r.code, r.errOut, got)
+	}
+}

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wsctl/wsctl/discovery/static"
+	"github.com/wsctl/wsctl/model"
+	"github.com/wsctl/wsctl/runtime"
+	"github.com/wsctl/wsctl/spec"
+	"github.com/wsctl/wsctl/state"
+)
+
+// StateOptions are the flags of wsctl state save and restore.
+type StateOptions struct {
+	IO       *IOStreams
+	SpecPath string
+	// Timeout bounds each exchange with HAProxy.
+	Timeout time.Duration
+}
+
+// NewCmdState builds `wsctl state` and its subcommands.
+func NewCmdState(io *IOStreams) *cobra.Command {
+	opts := &StateOptions{IO: io}
+	cmd := &cobra.Command{
+		Use:   "state",
+		Short: "Save and restore HAProxy's runtime server state across reloads and restarts",
+		Long: `HAProxy forgets at every reload and restart what the runtime API changed:
+DRAIN and MAINT, weights, addresses, servers added at runtime. The config
+wsctl renders tells HAProxy to load them from haproxy.state_file
+(server-state-file, load-server-state-from-file global); these commands keep
+that file current without the agent. wsctl reload uses them itself; the
+wsctl package ships a systemd drop-in for haproxy.service that runs them at
+stop, reload and start (see docs/operations.md).`,
+		Args: cobra.NoArgs,
+	}
+	cmd.PersistentFlags().StringVarP(&opts.SpecPath, "config", "c", "", "path of the wsctl spec "+specDefaultHelp)
+	cmd.PersistentFlags().DurationVar(&opts.Timeout, "timeout", 5*time.Second, "bound on each exchange with HAProxy")
+	cmd.AddCommand(&cobra.Command{
+		Use:   "save",
+		Short: "Write HAProxy's server state to haproxy.state_file",
+		Long: `Write "show servers state" of the HAProxy behind haproxy.admin_socket to
+haproxy.state_file, atomically. When HAProxy is not running (no socket), the
+file is kept as it is, and created empty if there is none, so HAProxy never
+starts without one: run it before HAProxy stops, reloads and starts.`,
+		Example: "  wsctl state save -c /etc/wsctl/wsctl.yaml",
+		Args:    cobra.NoArgs,
+		RunE:    func(*cobra.Command, []string) error { return stateSave(opts) },
+	}, &cobra.Command{
+		Use:   "restore",
+		Short: "Add back the servers added at runtime that HAProxy lost at a restart",
+		Long: `HAProxy applies the saved state to the servers of its config by itself.
+Servers added at runtime are in no config: restore adds each one saved in
+haproxy.state_file whose backend the running HAProxy has, at its saved
+address and weight, with its backend's health check, in its saved state.`,
+		Example: "  wsctl state restore -c /etc/wsctl/wsctl.yaml",
+		Args:    cobra.NoArgs,
+		RunE:    func(*cobra.Command, []string) error { return stateRestore(opts) },
+	})
+	return cmd
+}
+
+func stateSave(opts *StateOptions) error {
+	s, err := loadSpec(opts.IO, opts.SpecPath)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	c, err := runtime.Dial(ctx, s.HAProxy.AdminSocket, opts.Timeout)
+	if errors.Is(err, runtime.ErrNoSocket) {
+		created, err := state.Ensure(s.HAProxy.StateFile)
+		if err != nil {
+			return err
+		}
+		if created {
+			fmt.Fprintf(opts.IO.ErrOut, "HAProxy is not running (%s); created %s empty\n", s.HAProxy.AdminSocket, s.HAProxy.StateFile)
+		} else {
+			fmt.Fprintf(opts.IO.ErrOut, "HAProxy is not running (%s); %s kept\n", s.HAProxy.AdminSocket, s.HAProxy.StateFile)
+		}
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := state.Save(ctx, c, s.HAProxy.StateFile); err != nil {
+		return err
+	}
+	fmt.Fprintf(opts.IO.ErrOut, "saved the server state of HAProxy %d to %s\n", c.Info().Pid, s.HAProxy.StateFile)
+	return nil
+}
+
+func stateRestore(opts *StateOptions) error {
+	s, err := loadSpec(opts.IO, opts.SpecPath)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	c, err := runtime.Dial(ctx, s.HAProxy.AdminSocket, opts.Timeout)
+	if err != nil {
+		return err
+	}
+	return restoreAdded(ctx, opts.IO, s, c)
+}
+
+// restoreAdded adds back the servers added at runtime that the HAProxy
+// behind c lacks, and says which.
+func restoreAdded(ctx context.Context, io *IOStreams, s *spec.Spec, c *runtime.Client) error {
+	m, err := model.Build(s, model.TargetHAProxy, static.Snapshot(s))
+	if err != nil {
+		return err
+	}
+	added, err := state.Restore(ctx, c, s.HAProxy.StateFile, state.ModelOptions(m))
+	for _, r := range added {
+		fmt.Fprintf(io.ErrOut, "added %s back from %s\n", r, s.HAProxy.StateFile)
+	}
+	return err
+}

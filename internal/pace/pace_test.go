@@ -1,0 +1,46 @@
+package pace
+
+import (
+	"testing"
+	"time"
+)
+
+func TestPacerSpacesSlots(t *testing.T) {
+	now := time.Unix(1000, 0)
+	far := now.Add(time.Hour)
+	tests := []struct {
+		name string
+		p    *Pacer
+		want time.Duration // between two slots asked for at once
+	}{
+		{name: "fixed rate", p: New(10), want: 100 * time.Millisecond},
+		{name: "share within bounds", p: NewShared(10, 0.5, func() float64 { return 4 }), want: 250 * time.Millisecond},
+		{name: "share above the rate is the rate", p: NewShared(10, 0.5, func() float64 { return 1e9 }), want: 100 * time.Millisecond},
+		{name: "share below the floor is the floor", p: NewShared(10, 0.5, func() float64 { return 0 }), want: 2 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			first, ok := tt.p.Reserve(now, far)
+			if !ok || !first.Equal(now) {
+				t.Fatalf("first slot %v, %v; want now", first, ok)
+			}
+			second, ok := tt.p.Reserve(now, far)
+			if !ok || second.Sub(first) != tt.want {
+				t.Errorf("second slot %v after the first, want %v", second.Sub(first), tt.want)
+			}
+			if _, ok := tt.p.Reserve(now, now); ok {
+				t.Error("a slot past the limit was handed out")
+			}
+		})
+	}
+	// No burst after a pause: the next slot is now, not the missed ones.
+	p := New(10)
+	p.Reserve(now, far)
+	later := now.Add(time.Minute)
+	if got, _ := p.Reserve(later, far); !got.Equal(later) {
+		t.Errorf("after a pause the slot is %v, want now", got.Sub(later))
+	}
+	if got, _ := p.Reserve(later, far); got.Sub(later) != 100*time.Millisecond {
+		t.Errorf("the slot after that is %v later, want 100ms", got.Sub(later))
+	}
+}

@@ -1,0 +1,126 @@
+// Package state keeps what the runtime API changed in HAProxy across
+// reloads and restarts: DRAIN and MAINT, weights, addresses, and servers
+// added at runtime.
+//
+// HAProxy does most of it itself once told (the template renders
+// `server-state-file` and `load-server-state-from-file global`): at start
+// and at every reload it applies the file to the servers of its config.
+// Save writes the file from the running process, right before a reload or
+// a stop; Ensure creates it empty beforehand, so HAProxy 2.6 never warns
+// about a missing one. A server added at runtime (`add server`) is in no
+// config, so HAProxy skips its line: Restore adds it again, with its saved
+// address, weight and administrative state.
+package state
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/netip"
+	"os"
+
+	"github.com/wsctl/wsctl/model"
+	"github.com/wsctl/wsctl/proxy"
+	"github.com/wsctl/wsctl/runtime"
+)
+
+// Save writes the `show servers state` of the HAProxy behind c to path,
+// atomically (an interrupted save leaves the previous file).
+func Save(ctx context.Context, c *runtime.Client, path string) error {
+	text, err := c.ServersStateText(ctx)
+	if err != nil {
+		return fmt.Errorf("state: save: %w", err)
+	}
+	if _, err := proxy.WriteAtomic(path, []byte(text)); err != nil {
+		return fmt.Errorf("state: save: %w", err)
+	}
+	return nil
+}
+
+// Ensure creates path holding no server, unless it exists, and reports
+// whether it did.
+func Ensure(path string) (bool, error) {
+	if _, err := os.Stat(path); err == nil {
+		return false, nil
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return false, fmt.Errorf("state: %w", err)
+	}
+	if _, err := proxy.WriteAtomic(path, []byte(proxy.EmptyStateFile)); err != nil {
+		return false, fmt.Errorf("state: %w", err)
+	}
+	return true, nil
+}
+
+// Options returns the keywords `add server` gives a server of backend
+// added again (a dynamic server does not inherit default-server), and
+// false for a backend that should get none back.
+type Options func(backend string) (runtime.ServerOptions, bool)
+
+// Restore adds to the HAProxy behind c the servers saved in path that it
+// lacks but whose backend it has: servers added at runtime before a reload
+// or a restart. Each comes back at its saved address and weight, with the
+// options opts gives its backend, and in its saved administrative state.
+// It returns the servers added; a missing file restores nothing.
+func Restore(ctx context.Context, c *runtime.Client, path string, opts Options) ([]runtime.Ref, error) {
+	text, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("state: restore: %w", err)
+	}
+	saved, err := runtime.ParseServersState(string(text))
+	if err != nil {
+		return nil, fmt.Errorf("state: restore: %s: %w", path, err)
+	}
+	running, err := c.Servers(ctx, "")
+	if err != nil {
+		return nil, fmt.Errorf("state: restore: %w", err)
+	}
+	have, backends := map[runtime.Ref]bool{}, map[string]bool{}
+	for _, s := range running {
+		have[s.Ref()] = true
+		backends[s.Backend] = true
+	}
+	var changes []runtime.Change
+	var added []runtime.Ref
+	for _, s := range saved {
+		o, ok := opts(s.Backend)
+		if have[s.Ref()] || !backends[s.Backend] || !ok {
+			continue
+		}
+		ap, err := netip.ParseAddrPort(s.Addr)
+		if err != nil {
+			return nil, fmt.Errorf("state: restore: %s: address %q of %s: %w", path, s.Addr, s.Ref(), err)
+		}
+		o.Weight = int(s.UserWeight)
+		changes = append(changes, runtime.Change{Kind: runtime.ChangeAdd, Backend: s.Backend, Server: s.Server, Addr: ap.Addr(), Port: int(ap.Port()), Options: o})
+		if s.Admin != runtime.Ready {
+			changes = append(changes, runtime.Change{Kind: runtime.ChangeState, Backend: s.Backend, Server: s.Server, State: s.Admin})
+		}
+		added = append(added, s.Ref())
+	}
+	if len(changes) == 0 {
+		return nil, nil
+	}
+	if err := errors.Join(c.Apply(ctx, changes)...); err != nil {
+		return nil, fmt.Errorf("state: restore: %w", err)
+	}
+	return added, nil
+}
+
+// ModelOptions gives a server added again what the agent gives a server it
+// adds: its backend's default-server keywords, with checks (the saved
+// weight then replaces the default one). Backends m lacks get none back.
+func ModelOptions(m *model.Model) Options {
+	return func(backend string) (runtime.ServerOptions, bool) {
+		for _, b := range m.Backends {
+			if b.Name == backend {
+				d := b.DefaultServer
+				return runtime.ServerOptions{Check: true, Inter: d.Inter, Fall: d.Fall, Rise: d.Rise, Slowstart: d.Slowstart, MaxConn: d.MaxConn, Weight: d.Weight}, true
+			}
+		}
+		return runtime.ServerOptions{}, false
+	}
+}
