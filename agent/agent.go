@@ -208,9 +208,14 @@ type Agent struct {
 	loaded []byte
 	// runCtx is Run's context; wg tracks the drains closing sessions in
 	// the background, which report on drainResults.
-	runCtx       context.Context
-	wg           sync.WaitGroup
-	drainResults chan drainResult
+	runCtx context.Context
+	// handoverCancel stops the running hand-over (nil: none); its result
+	// comes back on handoverResults, tagged with handoverGen.
+	handoverCancel  context.CancelFunc
+	handoverGen     int
+	handoverResults chan handoverResult
+	wg              sync.WaitGroup
+	drainResults    chan drainResult
 	// fleet is the agent's part in a fleet of load balancers (nil:
 	// none; see fleet.go).
 	fleet *fleetState
@@ -272,6 +277,8 @@ func New(cfg Config) (*Agent, error) {
 
 		changing:     map[runtime.Ref]bool{},
 		drainResults: make(chan drainResult),
+
+		handoverResults: make(chan handoverResult),
 	}
 	if target == model.TargetNginx {
 		a.nginx = &nginxState{}
@@ -444,6 +451,8 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.fleetDone(r)
 		case r := <-a.drainResults:
 			a.drainClosed(ctx, r)
+		case r := <-a.handoverResults:
+			a.handoverEnded(r)
 		case <-resyncTick.C:
 			a.retry = true
 			deb.schedule(0)

@@ -93,6 +93,9 @@ func (r *rig) specFile(t testing.TB) (string, func(extra string), *spec.Spec) {
 	write := func(extra string) {
 		t.Helper()
 		text := strings.NewReplacer("FRONTEND", r.frontend, "CONSUL", r.consul.Addr, "RUN", r.runDir, "EXTRA", extra).Replace(specText)
+		if r.edit != nil {
+			text = r.edit(text)
+		}
 		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 			t.Fatal(err)
 		}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/wsctl/wsctl/model"
 	"github.com/wsctl/wsctl/runtime"
+	"github.com/wsctl/wsctl/state"
 )
 
 // applyOps makes ops in one runtime.Apply batch (one connection, one
@@ -136,11 +137,9 @@ func (a *Agent) changes(b model.Backend, op Op, cur runtime.ServerStatus) ([]run
 // backend's DefaultServer (the template's default-server line), then the
 // server's own weight and cookie, as its rendered line has them.
 func serverOptions(b model.Backend, s model.Server) runtime.ServerOptions {
-	d := b.DefaultServer
-	return runtime.ServerOptions{
-		Check: true, Inter: d.Inter, Fall: d.Fall, Rise: d.Rise, Slowstart: d.Slowstart, MaxConn: d.MaxConn,
-		Weight: s.Weight, Cookie: s.Cookie,
-	}
+	o := state.AddOptions(b)
+	o.Weight, o.Cookie = s.Weight, s.Cookie
+	return o
 }
 
 // drainTimeout is the backend's drain_timeout (0 for an unknown backend).

@@ -10,6 +10,7 @@ import (
 	"github.com/wsctl/wsctl/discovery/consul"
 	"github.com/wsctl/wsctl/discovery/static"
 	"github.com/wsctl/wsctl/drain"
+	"github.com/wsctl/wsctl/handover"
 	"github.com/wsctl/wsctl/proxy"
 	"github.com/wsctl/wsctl/runtime"
 	"github.com/wsctl/wsctl/spec"
@@ -25,6 +26,9 @@ type Runtime interface {
 	Apply(ctx context.Context, changes []runtime.Change) []error
 	Path() string
 	Info() runtime.Info
+	// ServersStateText is `show servers state`, saved to the state file
+	// before a reload.
+	ServersStateText(ctx context.Context) (string, error)
 }
 
 var _ Runtime = (*runtime.Client)(nil)
@@ -42,6 +46,9 @@ type edges struct {
 	// reload asks the master socket for a reload (runtime.Reload); the
 	// agent then confirms the new worker through dial.
 	reload func(ctx context.Context, masterSocket string, timeout time.Duration) error
+	// handover closes the old workers' sessions at a pace after a reload
+	// (handover.Run on the master socket).
+	handover func(ctx context.Context, masterSocket string, opts handover.Options) (handover.Result, error)
 	// write replaces the proxy's config file (proxy.WriteAtomic).
 	write func(path string, data []byte) (changed bool, err error)
 	// validate checks a config with the proxy's binary (Config.Validator).
@@ -60,7 +67,10 @@ func realEdges(v proxy.Validator) edges {
 			return runtime.Dial(ctx, path, timeout)
 		},
 		reload: runtime.Reload,
-		write:  proxy.WriteAtomic,
+		handover: func(ctx context.Context, masterSocket string, opts handover.Options) (handover.Result, error) {
+			return handover.Run(ctx, runtime.NewMaster(masterSocket, 0), opts)
+		},
+		write: proxy.WriteAtomic,
 		validate: func(ctx context.Context, binary string, config []byte) error {
 			_, err := v.Validate(ctx, binary, config)
 			return err

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/wsctl/wsctl/discovery"
+	"github.com/wsctl/wsctl/handover"
 	"github.com/wsctl/wsctl/intent"
 	"github.com/wsctl/wsctl/proxy"
 	"github.com/wsctl/wsctl/runtime"
@@ -64,6 +65,10 @@ func (f *fakeHAProxy) Info() runtime.Info {
 }
 
 func (f *fakeHAProxy) Pid(context.Context) (int64, error) { return f.Info().Pid, nil }
+
+// ServersStateText is a state file with no server: what the agent saves
+// before a reload matters to HAProxy, not to the loop under test.
+func (f *fakeHAProxy) ServersStateText(context.Context) (string, error) { return "1\n", nil }
 
 func (f *fakeHAProxy) Servers(_ context.Context, backend string) ([]runtime.ServerStatus, error) {
 	f.mu.Lock()
@@ -406,8 +411,10 @@ type unit struct {
 	mu sync.Mutex
 	// writes are the config writes; reloads the times of the reloads
 	// asked for.
-	writes  int
-	reloads []time.Time
+	writes int
+	// handovers counts the hand-overs started after reloads.
+	handovers, handoversEnded int
+	reloads                   []time.Time
 	// reloadErr, when set, fails the next reload.
 	reloadErr error
 	// validateErr, when set, rejects every config.
@@ -463,6 +470,16 @@ func newUnit(t *testing.T, drainTimeout string, cfg Config) *unit {
 			}
 			u.hap.load(config)
 			return nil
+		},
+		handover: func(ctx context.Context, _ string, _ handover.Options) (handover.Result, error) {
+			u.mu.Lock()
+			u.handovers++
+			u.mu.Unlock()
+			<-ctx.Done() // a hand-over lasts until a later reload replaces it
+			u.mu.Lock()
+			u.handoversEnded++
+			u.mu.Unlock()
+			return handover.Result{}, nil
 		},
 		write: func(path string, data []byte) (bool, error) {
 			u.mu.Lock()

@@ -63,6 +63,7 @@ type Metrics struct {
 	SpecErrors         Counter        // changed spec files that failed to load
 	IntentErrors       Counter        // operator intents that could not be read
 	StateErrors        Counter        // reads and writes of the agent's state file that failed
+	HandoverClosed     Counter        // old workers' sessions closed by the hand-over after a reload
 	// Convergence is the time from the first discovery change not yet
 	// applied to the proxy matching it.
 	Convergence Histogram
@@ -107,6 +108,7 @@ func newMetrics(build buildinfo.Info, unhealthyAfter time.Duration) *Metrics {
 	m.SpecErrors = counter("wsctl_agent_spec_errors_total", "Changed spec files that failed to load.")
 	m.IntentErrors = counter("wsctl_agent_intent_errors_total", "Loads of operator intents that failed (no server was set ready meanwhile).")
 	m.StateErrors = counter("wsctl_agent_state_errors_total", "Reads and writes of the agent's state file that failed.")
+	m.HandoverClosed = counter("wsctl_agent_handover_sessions_closed_total", "Old workers' sessions closed, at a pace, by the hand-over after a reload.")
 	h := prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "wsctl_agent_convergence_seconds",
 		Help:    "Time from a discovery change to the proxy matching it.",

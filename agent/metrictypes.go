@@ -54,7 +54,9 @@ func (c counterVec) Load() uint64 {
 type OpCounter struct{ counterVec }
 
 // Add adds n to the counter of backend and op.
-func (c OpCounter) Add(n uint64, backend, op string) { c.v.WithLabelValues(backend, op).Add(float64(n)) }
+func (c OpCounter) Add(n uint64, backend, op string) {
+	c.v.WithLabelValues(backend, op).Add(float64(n))
+}
 
 // Value is the counter of backend and op (0 if never added to; the series
 // then appears with 0).

@@ -78,6 +78,7 @@ func (a *Agent) reload(ctx context.Context, text []byte) time.Duration {
 		a.metrics.RuntimeErrors.Add(1, "", opList)
 		a.log.Error("read server states before the reload; they will not be restored", "err", err)
 	}
+	a.saveServerState(ctx)
 	rt, err := a.masterReload(ctx, oldPid)
 	if err != nil {
 		a.metrics.ReloadErrors.Add(1)
@@ -89,6 +90,7 @@ func (a *Agent) reload(ctx context.Context, text []byte) time.Duration {
 	a.metrics.Reloads.Add(1)
 	a.log.Info("reloaded", "old_pid", oldPid, "pid", rt.Info().Pid)
 	a.restoreStates(ctx, before)
+	a.startHandover()
 	return 0
 }
 

@@ -146,6 +146,13 @@ func TestLoopReloadRateLimit(t *testing.T) {
 	if gap := reloads[1].Sub(reloads[0]); gap < interval {
 		t.Errorf("second reload %s after the first, want at least %s", gap, interval)
 	}
+	// Each reload hands its old worker over; the second hand-over takes
+	// over from the first, which ends.
+	eventuallyFast(t, "two hand-overs, the first replaced", func() bool {
+		u.mu.Lock()
+		defer u.mu.Unlock()
+		return u.handovers == 2 && u.handoversEnded == 1
+	})
 }
 
 // TestSyncHoldsIntents: a server with an operator's intent is never set

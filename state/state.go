@@ -25,9 +25,17 @@ import (
 	"github.com/wsctl/wsctl/runtime"
 )
 
+// Source is what Save reads: `show servers state`, as text
+// (*runtime.Client).
+type Source interface {
+	ServersStateText(ctx context.Context) (string, error)
+}
+
+var _ Source = (*runtime.Client)(nil)
+
 // Save writes the `show servers state` of the HAProxy behind c to path,
 // atomically (an interrupted save leaves the previous file).
-func Save(ctx context.Context, c *runtime.Client, path string) error {
+func Save(ctx context.Context, c Source, path string) error {
 	text, err := c.ServersStateText(ctx)
 	if err != nil {
 		return fmt.Errorf("state: save: %w", err)
@@ -111,16 +119,23 @@ func Restore(ctx context.Context, c *runtime.Client, path string, opts Options) 
 }
 
 // ModelOptions gives a server added again what the agent gives a server it
-// adds: its backend's default-server keywords, with checks (the saved
-// weight then replaces the default one). Backends m lacks get none back.
+// adds (AddOptions; the saved weight then replaces the default one).
+// Backends m lacks get none back.
 func ModelOptions(m *model.Model) Options {
 	return func(backend string) (runtime.ServerOptions, bool) {
 		for _, b := range m.Backends {
 			if b.Name == backend {
-				d := b.DefaultServer
-				return runtime.ServerOptions{Check: true, Inter: d.Inter, Fall: d.Fall, Rise: d.Rise, Slowstart: d.Slowstart, MaxConn: d.MaxConn, Weight: d.Weight}, true
+				return AddOptions(b), true
 			}
 		}
 		return runtime.ServerOptions{}, false
 	}
+}
+
+// AddOptions are the keywords a server of b gets when it is added at
+// runtime: a dynamic server does not inherit default-server, so b's
+// DefaultServer is spelt out, with checks.
+func AddOptions(b model.Backend) runtime.ServerOptions {
+	d := b.DefaultServer
+	return runtime.ServerOptions{Check: true, Inter: d.Inter, Fall: d.Fall, Rise: d.Rise, Slowstart: d.Slowstart, MaxConn: d.MaxConn, Weight: d.Weight}
 }

@@ -1,0 +1,91 @@
+package agent
+
+import (
+	"context"
+	"path/filepath"
+
+	"github.com/wsctl/wsctl/handover"
+	"github.com/wsctl/wsctl/state"
+)
+
+// handoverResult is what a hand-over reports back to the loop; gen tells
+// the current run from one a later reload replaced.
+type handoverResult struct {
+	gen int
+	res handover.Result
+	err error
+}
+
+// stateFile is where HAProxy's server states are saved before a reload
+// (the spec's haproxy.state_file, which the rendered config loads).
+func (a *Agent) serverStateFile() string {
+	if p := a.spec.HAProxy.StateFile; p != "" {
+		return p
+	}
+	return filepath.Join(filepath.Dir(a.spec.HAProxy.AdminSocket), "server-state")
+}
+
+// saveServerState writes HAProxy's server states (DRAIN, MAINT, weights,
+// addresses) to the state file right before a reload, so the new worker
+// starts with them instead of the config's defaults. A failure is logged
+// and counted; the reload goes on, and restoreStates repairs DRAIN and
+// MAINT afterwards.
+func (a *Agent) saveServerState(ctx context.Context) {
+	path := a.serverStateFile()
+	err := state.Save(ctx, a.rt, path)
+	if err != nil {
+		a.metrics.StateErrors.Add(1)
+		a.log.Error("save server states before the reload", "file", path, "err", err)
+	}
+}
+
+// startHandover closes, after the spec's haproxy.handover_after, the
+// sessions the old workers still hold, at each backend's close_rate, in the
+// background: the clients move to the new worker spread over time instead
+// of all at once at hard-stop-after. A hand-over still running from an
+// earlier reload is replaced by one that takes every old worker, so the
+// backends' rates hold across all of them.
+func (a *Agent) startHandover() {
+	if a.handoverCancel != nil {
+		a.handoverCancel()
+	}
+	ctx, cancel := context.WithCancel(a.runCtx)
+	a.handoverCancel = cancel
+	a.handoverGen++
+	gen, master := a.handoverGen, a.spec.HAProxy.MasterSocket
+	opts := handover.Options{
+		After:   a.spec.HAProxy.HandoverAfter.D(),
+		Rates:   handover.Rates(a.spec),
+		Timeout: a.spec.HAProxy.HardStopAfter.D(),
+	}
+	a.wg.Go(func() {
+		defer cancel()
+		res, err := a.io.handover(ctx, master, opts)
+		select {
+		case a.handoverResults <- handoverResult{gen: gen, res: res, err: err}:
+		case <-a.runCtx.Done():
+		}
+	})
+}
+
+// handoverEnded logs a hand-over's end and counts what it closed.
+func (a *Agent) handoverEnded(r handoverResult) {
+	if r.gen == a.handoverGen {
+		a.handoverCancel = nil
+	}
+	closed := 0
+	for _, rep := range r.res.Reports {
+		closed += rep.Closed
+	}
+	a.metrics.HandoverClosed.Add(uint64(closed))
+	switch out := r.res.Outcome(); {
+	case r.err != nil:
+		a.log.Error("hand-over", "err", r.err)
+	case out == handover.Exited:
+		a.log.Info("old workers handed over", "workers", len(r.res.Reports), "closed", closed)
+	case out == handover.Canceled:
+		a.log.Info("hand-over replaced by a later reload's", "closed", closed)
+	default:
+		a.log.Error("hand-over", "outcome", out, "closed", closed, "err", r.res.Err())
+	}
+}
