@@ -52,6 +52,7 @@ import (
 	"github.com/wsctl/wsctl/render"
 	"github.com/wsctl/wsctl/runtime"
 	"github.com/wsctl/wsctl/spec"
+	"github.com/wsctl/wsctl/state"
 )
 
 // Defaults for the zero fields of Config.
@@ -326,6 +327,12 @@ func (a *Agent) Run(ctx context.Context) error {
 		defer drainTick.Stop()
 		drainC = drainTick.C
 		a.loadOwn()
+		// The rendered config loads the state file: create it now, so no
+		// reload (nor a restart of HAProxy) ever warns it is missing.
+		if _, err := state.Ensure(a.serverStateFile()); err != nil {
+			a.metrics.StateErrors.Add(1)
+			a.log.Error("create the server state file", "err", err)
+		}
 		// What HAProxy runs now, as far as a file can tell; a missing
 		// file makes the first sync reload with the rendered config.
 		a.loaded, _ = inputfile.Read(a.cfg.ConfigFile, inputfile.MaxConfig)
