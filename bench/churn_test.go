@@ -3,13 +3,10 @@ package bench
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net"
 	"os"
-	"path/filepath"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -19,101 +16,167 @@ import (
 
 	"github.com/wsctl/wsctl/agent"
 	"github.com/wsctl/wsctl/discovery"
-	"github.com/wsctl/wsctl/discovery/consul"
 	"github.com/wsctl/wsctl/internal/lbtest"
 	"github.com/wsctl/wsctl/loadgen"
-	"github.com/wsctl/wsctl/model"
 	"github.com/wsctl/wsctl/proxy"
-	"github.com/wsctl/wsctl/render"
-	"github.com/wsctl/wsctl/runtime"
-	"github.com/wsctl/wsctl/spec"
 )
 
 // churnMode is how membership changes reach HAProxy.
 type churnMode string
 
 const (
-	churnAgent  churnMode = "agent"  // wsctl agent: runtime API
-	churnReload churnMode = "reload" // render and reload on every change
+	// churnConsul applies nothing: "live" is a blocking query on Consul's
+	// health endpoint returning with the new instance, the floor every
+	// follower of Consul starts from.
+	churnConsul churnMode = "consul"
+	// churnAgent is `wsctl agent` with its defaults.
+	churnAgent churnMode = "agent"
+	// churnAgentFast is `wsctl agent --min-quiet 5ms`.
+	churnAgentFast churnMode = "agent-5ms"
+	// churnReload renders and reloads on every change (consul-template).
+	churnReload churnMode = "reload"
 )
+
+var churnModes = []churnMode{churnConsul, churnAgent, churnAgentFast, churnReload}
+
+// churnTitle heads a mode's column.
+var churnTitle = map[churnMode]string{
+	churnConsul:    "Consul alone (blocking query returns)",
+	churnAgent:     "`wsctl agent`, defaults",
+	churnAgentFast: "`wsctl agent --min-quiet 5ms`",
+	churnReload:    "render + reload per change (consul-template's way)",
+}
 
 // churnRun is one churn run's figures.
 type churnRun struct {
-	mode            churnMode
-	changes         int
-	live            []time.Duration // register → READY
-	reloads         int
-	workers         int   // HAProxy processes under the master at the end
-	rssKB           int64 // of the whole HAProxy tree at the end
-	res             loadgen.Result
-	rows            []Row
-	marks           []Mark
-	connectedAtPeak int
+	mode    churnMode
+	changes int
+	live    []time.Duration // register → live in HAProxy (consul: → query returns)
+	seen    []time.Duration // register → a blocking query returns with it, same registrations
+	reloads int
+	agent   agentCounters // over the changes (agent modes)
+	workers int           // HAProxy processes under the master at the end
+	rssKB   int64         // of the whole HAProxy tree at the end
+	res     loadgen.Result
+	rows    []Row
+	marks   []Mark
 }
 
 // TestScenarioChurn: membership changes while clients arrive, applied by
-// the agent against render-and-reload on every change (the consul-template
-// way). Smoke: 60 clients, 6 changes; full: 3,000 clients over a minute, 50
-// changes.
+// `wsctl agent` (defaults, and --min-quiet 5ms) against render-and-reload on
+// every change (the consul-template way), with Consul's own blocking-query
+// latency as the floor, all in the same run. Smoke: 60 clients, 6 changes;
+// full: 3,000 clients over a minute, 50 changes.
 func TestScenarioChurn(t *testing.T) {
 	conns, arrival, changes := size(60, 3000), size(3*time.Second, 60*time.Second), size(6, 50)
-	var runsBy = map[churnMode][]churnRun{}
+	runsBy := map[churnMode][]churnRun{}
 	for range runs() {
-		for _, mode := range []churnMode{churnAgent, churnReload} {
+		for _, mode := range churnModes {
 			r := runChurn(t, mode, conns, arrival, changes)
 			runsBy[mode] = append(runsBy[mode], r)
 			if r.res.Connected != conns || r.res.Dropped != 0 {
 				t.Errorf("%s: connected %d of %d, dropped %d (%v): membership changes must not cut anyone",
 					mode, r.res.Connected, conns, r.res.Dropped, r.res.DropsByCode)
 			}
-			if mode == churnAgent && r.reloads != 0 {
-				t.Errorf("agent reloaded %d times for membership changes", r.reloads)
+			if (mode == churnAgent || mode == churnAgentFast) && r.reloads != 0 {
+				t.Errorf("%s reloaded %d times for membership changes", mode, r.reloads)
 			}
 		}
 	}
+	publish(t, "churn", churnReport(runsBy, conns, arrival, changes), churnPlots(runsBy, conns, changes))
+}
+
+func churnReport(runsBy map[churnMode][]churnRun, conns int, arrival time.Duration, changes int) string {
 	var body strings.Builder
 	fmt.Fprintf(&body, "## Churn: membership changes under arriving clients\n\nMachine:\n\n%s\n", DescribeMachine().Markdown())
-	fmt.Fprintf(&body, "Method: examples/consul (leastconn, SERVERID sticky cookie, servers from Consul) on free ports; "+
-		"a dev Consul; %d wsecho backends, 3 registered at the start; %d wsload clients arriving over %s and held "+
-		"(no reconnect: every drop counts); %d membership changes spread over the arrival, alternately registering "+
-		"a new instance and deregistering an old one. **agent**: `wsctl agent` (runtime API, min-quiet 5ms). "+
-		"**reload**: what consul-template does — on every change, query Consul (polled until the change shows, "+
-		"which favours it), render, write, reload through the master CLI. Register→live: Consul HTTP register until "+
-		"the server is READY in the running HAProxy. Workers and RSS: the HAProxy master's process tree at the end of "+
-		"the changes, clients still connected. Medians over %d repeat(s).\n\n", size(4, 6), conns, arrival, changes, runs())
-	body.WriteString("| | agent (runtime API) | render + reload per change |\n|---|---|---|\n")
-	a, r := runsBy[churnAgent], runsBy[churnReload]
-	row := func(name string, f func(churnRun) float64, format string) {
-		ma, mr := medianOf(a, f), medianOf(r, f)
-		fmt.Fprintf(&body, "| %s | "+format+" | "+format+" |\n", name, ma, mr)
+	fmt.Fprintf(&body, "Method: examples/consul (leastconn, SERVERID sticky cookie, health checks every 2s, servers from Consul) "+
+		"on free ports; a dev Consul 1.22; %d wsecho backends, 3 registered at the start; %d wsload clients arriving over %s "+
+		"and held (no reconnect: every drop counts); %d membership changes spread over the arrival, alternately registering "+
+		"an instance (HTTP API, TTL check passing) and deregistering an old one. Each column is a separate stack, run one after "+
+		"the other in every repeat:\n\n"+
+		"- **Consul alone**: nothing applies the changes; \"live\" is a blocking query on `/v1/health/service/chat-ws?passing` "+
+		"(waiting on the index read before the registration) returning with the new instance.\n"+
+		"- **`wsctl agent`, defaults**: the `wsctl agent` binary as users start it (`-c wsctl.yaml --haproxy-config …`; "+
+		"--min-quiet %s, --max-quiet %s).\n"+
+		"- **`wsctl agent --min-quiet 5ms`**: the same with the debounce tuned down (a second row, not the headline).\n"+
+		"- **render + reload**: what consul-template does — on every change, query Consul (polled every ms until the change "+
+		"shows, which favours it), render, write, reload through the master CLI.\n\n"+
+		"Register→live: from the HTTP register call until the server is live in the running HAProxy (`show servers state`: "+
+		"admin state READY, operational state starting or running). \"Consul saw it\" is a blocking query started with every "+
+		"registration of every column, on the same registrations. Workers and RSS: the HAProxy master's process tree at the end "+
+		"of the changes, clients still connected. Runtime applies: the agent's `wsctl_agent_syncs_total` over the changes. "+
+		"%d registrations per run; quantiles per run, then the median over %d repeat(s). The machine is shared with other "+
+		"work (noisy): compare columns of this run, not with other runs.\n\n",
+		size(4, 6), conns, arrival, changes, agent.DefaultMinQuiet, agent.DefaultMaxQuiet, (changes+1)/2, runs())
+	body.WriteString("| |")
+	for _, m := range churnModes {
+		fmt.Fprintf(&body, " %s |", churnTitle[m])
 	}
-	row("reloads", func(c churnRun) float64 { return float64(c.reloads) }, "%.0f")
-	row("HAProxy processes at the end (master + workers)", func(c churnRun) float64 { return float64(c.workers) }, "%.0f")
-	row("HAProxy RSS at the end (MB)", func(c churnRun) float64 { return float64(c.rssKB) / 1024 }, "%.1f")
-	row("clients dropped", func(c churnRun) float64 { return float64(c.res.Dropped) }, "%.0f")
-	row("register→live p50 (ms)", func(c churnRun) float64 { return quantileMs(c.live, 0.5) }, "%.1f")
-	row("register→live p99 (ms)", func(c churnRun) float64 { return quantileMs(c.live, 0.99) }, "%.1f")
-	row("echo p99 (ms)", func(c churnRun) float64 { return c.res.EchoP99Ms }, "%.2f")
-	ratio := func(f func(churnRun) float64) float64 {
-		if d := medianOf(a, f); d > 0 {
-			return medianOf(r, f) / d
+	body.WriteString("\n|---|" + strings.Repeat("---|", len(churnModes)) + "\n")
+	// row writes one line; f returns ok=false where the figure does not
+	// apply to a mode.
+	row := func(name, format string, f func(churnRun) (float64, bool)) {
+		fmt.Fprintf(&body, "| %s |", name)
+		for _, m := range churnModes {
+			if _, ok := f(churnRun{mode: m}); !ok {
+				body.WriteString(" – |")
+				continue
+			}
+			fmt.Fprintf(&body, " "+format+" |", medianOf(runsBy[m], func(c churnRun) float64 { v, _ := f(c); return v }))
+		}
+		body.WriteString("\n")
+	}
+	applies := func(c churnRun) bool { return c.mode != churnConsul }
+	isAgent := func(c churnRun) bool { return c.mode == churnAgent || c.mode == churnAgentFast }
+	for _, q := range []float64{0.5, 0.9, 0.99} {
+		row(fmt.Sprintf("**register→live p%.0f (ms)**", q*100), "**%.1f**", func(c churnRun) (float64, bool) { return quantileMs(c.live, q), true })
+	}
+	row("Consul saw it, p50 (ms), same registrations", "%.1f", func(c churnRun) (float64, bool) { return quantileMs(c.seen, 0.5), true })
+	row("reloads", "%.0f", func(c churnRun) (float64, bool) { return float64(c.reloads), applies(c) })
+	row("runtime applies (agent syncs)", "%.0f", func(c churnRun) (float64, bool) { return float64(c.agent.syncs), isAgent(c) })
+	row("HAProxy processes at the end (master + workers)", "%.0f", func(c churnRun) (float64, bool) { return float64(c.workers), true })
+	row("HAProxy RSS at the end (MB)", "%.1f", func(c churnRun) (float64, bool) { return float64(c.rssKB) / 1024, true })
+	row("clients dropped", "%.0f", func(c churnRun) (float64, bool) { return float64(c.res.Dropped), true })
+	row("echo p99 (ms)", "%.2f", func(c churnRun) (float64, bool) { return c.res.EchoP99Ms, true })
+
+	p50 := func(m churnMode) float64 {
+		return medianOf(runsBy[m], func(c churnRun) float64 { return quantileMs(c.live, 0.5) })
+	}
+	ratio := func(a, b float64) float64 {
+		if b > 0 {
+			return a / b
 		}
 		return 0
 	}
-	fmt.Fprintf(&body, "\nReload / agent, medians of this run: HAProxy processes ×%.1f, RSS ×%.1f, register→live p50 ×%.1f.\n",
-		ratio(func(c churnRun) float64 { return float64(c.workers) }),
-		ratio(func(c churnRun) float64 { return float64(c.rssKB) }),
-		ratio(func(c churnRun) float64 { return quantileMs(c.live, 0.5) }))
+	of := func(m churnMode, f func(churnRun) float64) float64 { return medianOf(runsBy[m], f) }
+	workers := func(c churnRun) float64 { return float64(c.workers) }
+	rss := func(c churnRun) float64 { return float64(c.rssKB) }
+	fmt.Fprintf(&body, "\nMedians of this run: the agent with its defaults is live %.1f ms after Consul's blocking query "+
+		"returns (p50 %.1f ms against %.1f ms, ×%.2f; target: within 10 ms); render + reload / agent defaults: register→live "+
+		"p50 ×%.2f, HAProxy processes ×%.1f, RSS ×%.1f; agent defaults / agent --min-quiet 5ms: p50 ×%.2f.\n",
+		p50(churnAgent)-p50(churnConsul), p50(churnAgent), p50(churnConsul), ratio(p50(churnAgent), p50(churnConsul)),
+		ratio(p50(churnReload), p50(churnAgent)),
+		ratio(of(churnReload, workers), of(churnAgent, workers)), ratio(of(churnReload, rss), of(churnAgent, rss)),
+		ratio(p50(churnAgent), p50(churnAgentFast)))
 	fmt.Fprintf(&body, "\nEvery reload of a WebSocket proxy leaves a worker alive for as long as its connections live "+
 		"(bounded by `hard-stop-after`, 30m here): the reload column's processes and RSS are that tax. "+
-		"Plots: churn_agent.svg, churn_reload.svg (connects per 100 ms, live connections; dashed lines are the changes).\n")
+		"Plots (first repeat): churn_agent.svg, churn_reload.svg (connects per 100 ms, live connections; dashed lines are the changes).\n\n")
+	for _, m := range churnModes {
+		for i, r := range runsBy[m] {
+			fmt.Fprintf(&body, "- %s run %d: register→live ms [%s], Consul saw it ms [%s]\n", m, i+1, durationsMs(r.live), durationsMs(r.seen))
+		}
+	}
+	return body.String()
+}
+
+func churnPlots(runsBy map[churnMode][]churnRun, conns, changes int) map[string]func(f *os.File) error {
 	plots := map[string]func(f *os.File) error{}
-	for mode, rs := range runsBy {
-		first := rs[0]
+	for _, mode := range []churnMode{churnAgent, churnReload} {
+		first := runsBy[mode][0]
 		title := fmt.Sprintf("churn, %s: %d clients, %d membership changes", mode, conns, changes)
 		plots["churn_"+string(mode)+".svg"] = func(f *os.File) error { return WriteSVG(f, title, first.rows, first.marks) }
 	}
-	publish(t, "churn", body.String(), plots)
+	return plots
 }
 
 func medianOf(rs []churnRun, f func(churnRun) float64) float64 {
@@ -136,96 +199,45 @@ func quantileMs(d []time.Duration, q float64) float64 {
 
 func runChurn(t *testing.T, mode churnMode, conns int, arrival time.Duration, changes int) churnRun {
 	t.Helper()
-	lbtest.Binary(t, "haproxy")
-	c := lbtest.StartConsul(t)
-	runDir := t.TempDir()
-	frontend := lbtest.Addr(t)
+	st := newConsulStack(t)
 	var backends []*lbtest.Wsecho
 	for i := range size(4, 6) {
 		backends = append(backends, lbtest.StartWsecho(t, fmt.Sprintf("chat-ws-%d", i+1), "--close-spread", "0s"))
 	}
-	register := func(w *lbtest.Wsecho) {
-		host, port, _ := net.SplitHostPort(w.Addr)
-		p, _ := strconv.Atoi(port)
-		if err := c.Client.Agent().ServiceRegister(&api.AgentServiceRegistration{
-			ID: w.ID, Name: "chat-ws", Address: host, Port: p,
-			Check: &api.AgentServiceCheck{TTL: "1h", Status: api.HealthPassing},
-		}); err != nil {
-			t.Fatal(err)
-		}
-	}
 	registered := backends[:3]
 	for _, w := range registered {
-		register(w)
-	}
-	src, err := os.ReadFile(filepath.Join(lbtest.ModuleRoot(t), "examples", "consul", "wsctl.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := strings.NewReplacer("127.0.0.1:8080", frontend, "${CONSUL_HTTP_ADDR:-127.0.0.1:8500}", c.Addr).Replace(string(src))
-	sp, err := spec.Parse("wsctl.yaml", []byte(text), func(k string) (string, bool) {
-		if k == "WSCTL_RUN_DIR" {
-			return runDir, true
-		}
-		return "", false
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	snapshotWith := func(want func(discovery.Snapshot) bool) []byte {
-		for deadline := time.Now().Add(10 * time.Second); ; {
-			snap, err := consul.Once(context.Background(), sp, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if want(snap) {
-				r, err := render.Config(sp, model.TargetHAProxy, snap, "")
-				if err != nil {
-					t.Fatal(err)
-				}
-				return r.Config
-			}
-			if time.Now().After(deadline) {
-				t.Fatal("Consul never showed the change")
-			}
-			time.Sleep(time.Millisecond)
-		}
+		st.register(t, w.ID, w.Addr)
 	}
 	has := func(id string) func(discovery.Snapshot) bool {
 		return func(s discovery.Snapshot) bool {
-			return slices.ContainsFunc(s.Backends["ws_cluster"], func(in discovery.Instance) bool { return in.ID == id })
+			return slices.ContainsFunc(s.Backends[chatBackend], func(in discovery.Instance) bool { return in.ID == id })
 		}
 	}
-	config := snapshotWith(func(s discovery.Snapshot) bool { return len(s.Backends["ws_cluster"]) == 3 })
-	h := lbtest.StartHAProxy(t, runDir, string(config), sp.HAProxy.AdminSocket)
-	lbtest.WaitTCP(t, frontend, 10*time.Second)
-	rt, err := runtime.Dial(context.Background(), sp.HAProxy.AdminSocket, 2*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st.startHAProxy(t, len(registered))
 
 	run := churnRun{mode: mode, changes: changes}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	defer func() { cancel(); wg.Wait() }()
-	var ag *agent.Agent
-	if mode == churnAgent {
-		ag, err = agent.New(agent.Config{Spec: sp, ConfigFile: h.Config, MinQuiet: 5 * time.Millisecond, MaxQuiet: 100 * time.Millisecond,
-			Log: slog.New(slog.DiscardHandler)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		wg.Go(func() { _ = ag.Run(ctx) })
+	var ag *agentProc
+	switch mode {
+	case churnAgent:
+		ag = st.startAgent(t)
+	case churnAgentFast:
+		ag = st.startAgent(t, "--min-quiet", "5ms")
+	}
+	var before agentCounters
+	if ag != nil {
+		ag.waitSynced(t)
+		before = ag.counters(t)
 	}
 	reload := func(want func(discovery.Snapshot) bool) {
 		if mode != churnReload {
 			return
 		}
-		if _, err := proxy.WriteAtomic(h.Config, snapshotWith(want)); err != nil {
+		if _, err := proxy.WriteAtomic(st.haproxy.Config, st.renderWhen(t, want)); err != nil {
 			t.Fatal(err)
 		}
+		// The master CLI refuses connections for a moment after each reload.
 		for deadline := time.Now().Add(10 * time.Second); ; {
-			conn, err := net.DialTimeout("unix", h.MasterSocket, time.Second)
+			conn, err := net.DialTimeout("unix", st.haproxy.MasterSocket, time.Second)
 			if err == nil {
 				_, err = conn.Write([]byte("reload\n"))
 				conn.Close()
@@ -242,7 +254,7 @@ func runChurn(t *testing.T, mode churnMode, conns int, arrival time.Duration, ch
 	}
 
 	cfg := loadgen.DefaultConfig()
-	cfg.URL = "ws://" + frontend + "/ws"
+	cfg.URL = "ws://" + st.frontend + "/ws"
 	cfg.Conns = conns
 	cfg.Rate = float64(conns) / arrival.Seconds()
 	cfg.Duration = arrival + 5*time.Second
@@ -250,6 +262,8 @@ func runChurn(t *testing.T, mode churnMode, conns int, arrival time.Duration, ch
 	cfg.Cookies = true
 	results := make(chan loadgen.Result, 1)
 	start := time.Now()
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	wg.Go(func() {
 		res, err := loadgen.Run(context.Background(), cfg)
 		if err != nil {
@@ -265,43 +279,61 @@ func runChurn(t *testing.T, mode churnMode, conns int, arrival time.Duration, ch
 		if i%2 == 0 && len(pool) > 0 {
 			w := pool[0]
 			pool = pool[1:]
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			seen := st.watchHealth(ctx, st.healthIndex(t), func(es []*api.ServiceEntry) bool {
+				return slices.ContainsFunc(es, func(e *api.ServiceEntry) bool { return e.Service.ID == w.ID })
+			})
 			begin := time.Now()
-			register(w)
-			reload(has(w.ID))
-			for {
-				s, err := rt.Server(context.Background(), "ws_cluster", w.ID)
-				if err == nil && s.Admin == runtime.Ready {
-					break
+			st.register(t, w.ID, w.Addr)
+			if mode != churnConsul {
+				reload(has(w.ID))
+				for {
+					s, err := st.rt.Server(context.Background(), chatBackend, w.ID)
+					if err == nil && live(s) {
+						break
+					}
+					if time.Since(begin) > 10*time.Second {
+						t.Fatalf("%s not live after 10s", w.ID)
+					}
+					time.Sleep(500 * time.Microsecond)
 				}
-				if time.Since(begin) > 10*time.Second {
-					t.Fatalf("%s not live after 10s", w.ID)
-				}
-				time.Sleep(500 * time.Microsecond)
+				run.live = append(run.live, time.Since(begin))
 			}
-			run.live = append(run.live, time.Since(begin))
+			select {
+			case at := <-seen:
+				run.seen = append(run.seen, at.Sub(begin))
+			case <-ctx.Done():
+				t.Fatalf("%s not in a blocking query's answer after 10s", w.ID)
+			}
+			cancel()
+			if mode == churnConsul {
+				run.live = append(run.live, run.seen[len(run.seen)-1])
+			}
 			registered = append(registered, w)
 		} else {
 			w := registered[0]
 			registered = registered[1:]
 			pool = append(pool, w)
-			if err := c.Client.Agent().ServiceDeregister(w.ID); err != nil {
+			if err := st.consul.Client.Agent().ServiceDeregister(w.ID); err != nil {
 				t.Fatal(err)
 			}
 			reload(func(s discovery.Snapshot) bool { return !has(w.ID)(s) })
 		}
 	}
 	time.Sleep(2 * time.Second) // let old workers without connections leave
-	rss, procs, err := TreeRSS(h.Proc.PID)
+	rss, procs, err := TreeRSS(st.haproxy.Proc.PID)
 	if err != nil {
 		t.Fatal(err)
 	}
 	run.rssKB, run.workers = rss/1024, procs
 	if ag != nil {
-		run.reloads = int(ag.Metrics().Reloads.Load())
+		run.agent = ag.counters(t).minus(before)
+		run.reloads = int(run.agent.reloads)
 	}
 	run.res = <-results
 	run.rows = RowsFromBuckets(run.res.Timeline)
-	t.Logf("%s: %d changes, reloads %d, processes %d, RSS %d KB, dropped %d, live p50 %.1f ms p99 %.1f ms",
-		mode, changes, run.reloads, run.workers, run.rssKB, run.res.Dropped, quantileMs(run.live, 0.5), quantileMs(run.live, 0.99))
+	t.Logf("%s: %d changes, reloads %d, agent syncs %d, processes %d, RSS %d KB, dropped %d, live p50 %.1f ms p90 %.1f ms p99 %.1f ms, Consul saw it p50 %.1f ms",
+		mode, changes, run.reloads, run.agent.syncs, run.workers, run.rssKB, run.res.Dropped,
+		quantileMs(run.live, 0.5), quantileMs(run.live, 0.9), quantileMs(run.live, 0.99), quantileMs(run.seen, 0.5))
 	return run
 }

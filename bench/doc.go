@@ -1,14 +1,18 @@
 // Package bench measures wsctl against the targets in DESIGN.md on
-// loopback: WebSockets held per proxy process, membership churn applied by
-// the agent against render-and-reload on every change, a rolling deploy
-// under reconnecting clients, and the control plane's own render cost.
+// loopback: WebSockets held per proxy process; membership churn applied by
+// `wsctl agent` (defaults, and a tuned debounce) against render-and-reload
+// on every change, with Consul's own blocking-query latency as the floor,
+// in the same run; a burst of registrations and a backlog of pending
+// changes the agent must coalesce into few runtime applies; a rolling
+// deploy under reconnecting clients; and the control plane's own render
+// cost.
 //
 // The scenarios are tests gated by a flag. A plain `go test ./bench` (and
 // so `make test`) runs a smoke version of each, seconds long, that asserts
 // behaviour and never speed. `make bench` runs the full sizes and rewrites
 // the scenario's section of bench/RESULTS.md and its plots:
 //
-//	go test ./bench -run Scenario -count=1 -timeout 30m -bench-full
+//	go test ./bench -run Scenario -count=1 -timeout 60m -bench-full
 //	go test ./bench -run '^$' -bench Render -benchmem
 //
 // BenchmarkRender10/1000/10000 time spec text → model → config for both

@@ -1,0 +1,281 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+
+	"github.com/wsctl/wsctl/discovery"
+	"github.com/wsctl/wsctl/discovery/consul"
+	"github.com/wsctl/wsctl/internal/lbtest"
+	"github.com/wsctl/wsctl/model"
+	"github.com/wsctl/wsctl/render"
+	"github.com/wsctl/wsctl/runtime"
+	"github.com/wsctl/wsctl/spec"
+)
+
+// The service and backend of examples/consul.
+const (
+	chatService = "chat-ws"
+	chatBackend = "ws_cluster"
+)
+
+// consulStack is examples/consul on free ports: a dev Consul, the spec
+// written to a file with every variable filled in, and (after StartHAProxy)
+// HAProxy running the config rendered from what Consul held.
+type consulStack struct {
+	consul   *lbtest.Consul
+	spec     *spec.Spec
+	specFile string
+	runDir   string
+	frontend string
+	haproxy  *lbtest.HAProxy
+	rt       *runtime.Client
+}
+
+func newConsulStack(t *testing.T) *consulStack {
+	t.Helper()
+	lbtest.Binary(t, "haproxy")
+	st := &consulStack{consul: lbtest.StartConsul(t), runDir: t.TempDir(), frontend: lbtest.Addr(t)}
+	src, err := os.ReadFile(filepath.Join(lbtest.ModuleRoot(t), "examples", "consul", "wsctl.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.NewReplacer(
+		"127.0.0.1:8080", st.frontend,
+		"${CONSUL_HTTP_ADDR:-127.0.0.1:8500}", st.consul.Addr,
+		"${WSCTL_RUN_DIR:-/run/wsctl}", st.runDir,
+	).Replace(string(src))
+	st.specFile = filepath.Join(st.runDir, "wsctl.yaml")
+	if err := os.WriteFile(st.specFile, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if st.spec, err = spec.Parse(st.specFile, []byte(text), func(string) (string, bool) { return "", false }); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// register registers id at addr ("host:port") as a passing instance of the
+// chat service.
+func (st *consulStack) register(t *testing.T, id, addr string) {
+	t.Helper()
+	host, port, _ := net.SplitHostPort(addr)
+	p, _ := strconv.Atoi(port)
+	if err := st.consul.Client.Agent().ServiceRegister(&api.AgentServiceRegistration{
+		ID: id, Name: chatService, Address: host, Port: p,
+		Check: &api.AgentServiceCheck{TTL: "1h", Status: api.HealthPassing},
+	}); err != nil {
+		t.Error(err)
+	}
+}
+
+// renderWhen renders the HAProxy config from Consul once its snapshot
+// satisfies want, polling every millisecond for up to 10 s.
+func (st *consulStack) renderWhen(t *testing.T, want func(discovery.Snapshot) bool) []byte {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		snap, err := consul.Once(context.Background(), st.spec, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want(snap) {
+			r, err := render.Config(st.spec, model.TargetHAProxy, snap, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return r.Config
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("Consul never showed the change")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// startHAProxy starts HAProxy with the config rendered once Consul shows n
+// instances, and dials its admin socket.
+func (st *consulStack) startHAProxy(t *testing.T, n int) {
+	t.Helper()
+	config := st.renderWhen(t, func(s discovery.Snapshot) bool { return len(s.Backends[chatBackend]) == n })
+	st.haproxy = lbtest.StartHAProxy(t, st.runDir, string(config), st.spec.HAProxy.AdminSocket)
+	lbtest.WaitTCP(t, st.frontend, 10*time.Second)
+	rt, err := runtime.Dial(context.Background(), st.spec.HAProxy.AdminSocket, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.rt = rt
+}
+
+// live is issue 10's "live": admin state READY (0) and operational state
+// starting or running — the server takes new clients.
+func live(s runtime.ServerStatus) bool {
+	return s.Admin == runtime.Ready && (s.State == runtime.Starting || s.State == runtime.Up)
+}
+
+// liveCount counts the live servers of the chat backend.
+func (st *consulStack) liveCount(t *testing.T) int {
+	t.Helper()
+	servers, err := st.rt.Servers(context.Background(), chatBackend)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, s := range servers {
+		if live(s) {
+			n++
+		}
+	}
+	return n
+}
+
+// healthIndex is the index of the chat service's passing instances now: a
+// blocking query with it returns at the next change.
+func (st *consulStack) healthIndex(t *testing.T) uint64 {
+	t.Helper()
+	_, meta, err := st.consul.Client.Health().Service(chatService, "", true, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return meta.LastIndex
+}
+
+// watchHealth follows the chat service's passing instances with blocking
+// queries from index, as the agent and consul-template do, and sends when
+// the first answer that satisfies done returned (Consul alone: no proxy).
+func (st *consulStack) watchHealth(ctx context.Context, index uint64, done func([]*api.ServiceEntry) bool) <-chan time.Time {
+	out := make(chan time.Time, 1)
+	go func() {
+		for ctx.Err() == nil {
+			entries, meta, err := st.consul.Client.Health().Service(chatService, "", true,
+				(&api.QueryOptions{WaitIndex: index, WaitTime: 10 * time.Second}).WithContext(ctx))
+			at := time.Now()
+			if err != nil {
+				continue
+			}
+			if done(entries) {
+				out <- at
+				return
+			}
+			index = meta.LastIndex
+		}
+	}()
+	return out
+}
+
+// agentProc is a `wsctl agent` process following a consulStack.
+type agentProc struct {
+	proc   *lbtest.Process
+	listen string // its /metrics and /healthz
+}
+
+// agentBinary builds cmd/wsctl; call it before timing anything.
+func agentBinary(t *testing.T) string {
+	t.Helper()
+	return lbtest.GoBinary(t, "cmd/wsctl")
+}
+
+// startAgent runs `wsctl agent` on st's spec and HAProxy config with flags
+// added to the defaults.
+func (st *consulStack) startAgent(t *testing.T, flags ...string) *agentProc {
+	t.Helper()
+	listen := lbtest.Addr(t)
+	args := append([]string{"agent", "-c", st.specFile, "--haproxy-config", st.haproxy.Config, "--listen", listen}, flags...)
+	return &agentProc{proc: lbtest.Start(t, agentBinary(t), args...), listen: listen}
+}
+
+// waitSynced waits until the agent has synced once (/healthz).
+func (a *agentProc) waitSynced(t *testing.T) {
+	t.Helper()
+	lbtest.WaitFor(t, 20*time.Second, "the agent's first sync", func() bool {
+		resp, err := http.Get("http://" + a.listen + "/healthz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+}
+
+// agentCounters are the agent's counters the benchmarks report.
+type agentCounters struct{ syncs, runtimeOps, reloads uint64 }
+
+func (c agentCounters) minus(o agentCounters) agentCounters {
+	return agentCounters{c.syncs - o.syncs, c.runtimeOps - o.runtimeOps, c.reloads - o.reloads}
+}
+
+// counters reads the agent's /metrics.
+func (a *agentProc) counters(t *testing.T) agentCounters {
+	t.Helper()
+	resp, err := http.Get("http://" + a.listen + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var c agentCounters
+	want := map[string]*uint64{
+		"wsctl_agent_syncs_total":       &c.syncs,
+		"wsctl_agent_runtime_ops_total": &c.runtimeOps,
+		"wsctl_agent_reloads_total":     &c.reloads,
+	}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		name, value, ok := strings.Cut(sc.Text(), " ")
+		if p := want[name]; ok && p != nil {
+			if *p, err = strconv.ParseUint(value, 10, 64); err != nil {
+				t.Fatalf("metric %s: %v", name, err)
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// healthTargets listens on n loopback ports that answer every HTTP request
+// (HAProxy's health checks) with 200, until the test ends: instances that
+// pass their checks without a process each.
+func healthTargets(t *testing.T, n int) []string {
+	t.Helper()
+	srv := &http.Server{Handler: http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}), ReadHeaderTimeout: 5 * time.Second}
+	addrs := make([]string, n)
+	done := make(chan struct{}, n)
+	for i := range addrs {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addrs[i] = l.Addr().String()
+		go func() {
+			_ = srv.Serve(l)
+			done <- struct{}{}
+		}()
+	}
+	t.Cleanup(func() {
+		_ = srv.Close()
+		for range n {
+			<-done
+		}
+	})
+	return addrs
+}
+
+// durationsMs formats durations in ms for a log line.
+func durationsMs(d []time.Duration) string {
+	s := make([]string, len(d))
+	for i, v := range d {
+		s[i] = fmt.Sprintf("%.0f", float64(v)/float64(time.Millisecond))
+	}
+	return strings.Join(s, " ")
+}
