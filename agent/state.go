@@ -104,7 +104,10 @@ func (a *Agent) saveOwn() {
 	}
 	data, err := json.MarshalIndent(st, "", "  ")
 	if err == nil {
-		_, err = proxy.WriteAtomic(a.stateFile(), append(data, '\n'))
+		// Written at every batch, in the path of every change: no fsync
+		// (see proxy.ReplaceFile); what it records is lost with HAProxy's
+		// runtime state on a host crash anyway.
+		_, err = proxy.ReplaceFile(a.stateFile(), append(data, '\n'))
 	}
 	if err != nil {
 		a.metrics.StateErrors.Add(1)
