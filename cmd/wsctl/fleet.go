@@ -151,11 +151,18 @@ func runFleet(ios *IOStreams, op *fleet.Operator, req fleet.Request, timeout tim
 		}
 		return errTimedOut
 	}
+	problem := st.Problem
+	switch {
+	case st.Withdrawn:
+		problem += "; the intent is withdrawn: every load balancer readmits the server"
+	case req.Intent != nil:
+		problem += fmt.Sprintf("; the intent stays in %s until `wsctl ready %s --fleet`", op.Where(), req.Ref)
+	}
 	if output == "json" {
-		fmt.Fprintf(ios.ErrOut, "wsctl: %s %s: %s\n", verb, req.Ref, st.Problem)
+		fmt.Fprintf(ios.ErrOut, "wsctl: %s %s: %s\n", verb, req.Ref, problem)
 		return errSilent{code: exitError}
 	}
-	return fmt.Errorf("%s %s: %s", verb, req.Ref, st.Problem)
+	return fmt.Errorf("%s %s: %s", verb, req.Ref, problem)
 }
 
 // writeFleetTable shows one row per load balancer.
@@ -182,6 +189,7 @@ type fleetJSON struct {
 	Op            string         `json:"op,omitempty"`
 	Result        string         `json:"result"`
 	Error         string         `json:"error,omitempty"`
+	Withdrawn     bool           `json:"withdrawn,omitempty"`
 	Elapsed       float64        `json:"elapsed_s"`
 	LoadBalancers []fleetLBJSON  `json:"load_balancers"`
 	Totals        fleetTotalJSON `json:"total"`
@@ -205,7 +213,7 @@ type fleetTotalJSON struct {
 }
 
 func writeFleetJSON(w io.Writer, ref runtime.Ref, st fleet.Status) error {
-	out := fleetJSON{Server: ref.String(), Op: st.Op, Result: string(st.Outcome), Error: st.Problem,
+	out := fleetJSON{Server: ref.String(), Op: st.Op, Result: string(st.Outcome), Error: st.Problem, Withdrawn: st.Withdrawn,
 		Elapsed: seconds(st.Elapsed), LoadBalancers: []fleetLBJSON{}}
 	for _, r := range st.Rows {
 		lb := fleetLBJSON{Agent: r.Agent, Done: r.Done, Missing: r.Missing}
