@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -138,7 +139,7 @@ func runFleet(ios *IOStreams, op *fleet.Operator, req fleet.Request, timeout tim
 			return err
 		}
 	} else if st.Outcome == fleet.Done {
-		fmt.Fprintf(ios.Out, "%s %s on %d load balancers in %s\n", req.Ref, verb, len(st.Rows), st.Elapsed.Round(100*time.Millisecond))
+		fmt.Fprintf(ios.Out, "%s %s on %s in %s%s\n", req.Ref, verb, loadBalancers(st), st.Elapsed.Round(100*time.Millisecond), missing(st))
 	} else if !ios.IsTTY {
 		writeFleetTable(ios.ErrOut, st)
 	}
@@ -163,6 +164,34 @@ func runFleet(ios *IOStreams, op *fleet.Operator, req fleet.Request, timeout tim
 		return errSilent{code: exitError}
 	}
 	return fmt.Errorf("%s %s: %s", verb, req.Ref, problem)
+}
+
+// loadBalancers counts the load balancers that did it: "1 load balancer".
+func loadBalancers(st fleet.Status) string {
+	n := 0
+	for _, r := range st.Rows {
+		if r.Done {
+			n++
+		}
+	}
+	if n == 1 {
+		return "1 load balancer"
+	}
+	return fmt.Sprintf("%d load balancers", n)
+}
+
+// missing names the agents an --allow-missing operation went on without.
+func missing(st fleet.Status) string {
+	var ids []string
+	for _, r := range st.Rows {
+		if r.Missing {
+			ids = append(ids, r.Agent)
+		}
+	}
+	if len(ids) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("; missing: %s (--allow-missing)", strings.Join(ids, ", "))
 }
 
 // writeFleetTable shows one row per load balancer.
