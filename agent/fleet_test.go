@@ -169,7 +169,6 @@ func TestFleetDrainAcrossThreeLoadBalancers(t *testing.T) {
 		t.Errorf("peak %d closes per 100ms over the fleet, want at most %d (rate/10 + 20%%)", peak, limit)
 	}
 
-
 	st, err = op.Run(ctx, fleet.Request{Ref: echo2, Healthy: true}, nil)
 	if err != nil || st.Outcome != fleet.Done {
 		t.Fatalf("ready: %+v, %v", st, err)

@@ -361,8 +361,10 @@ func TestFleetTakeOverIgnoresLateDrainResult(t *testing.T) {
 	u.hap.set("ws", "a", "10.0.0.1:80", 0, 3)
 	u.syncWith(ctx, inst("b", 2))
 	time.Sleep(2 * time.Millisecond) // past drain_timeout
-	u.a.progressDrains(ctx)          // the agent's own drain closes a's sessions
-	client, err := api.NewClient(&api.Config{Address: "127.0.0.1:1"}) // never dialled
+	// The agent's own drain closes a's sessions in the background.
+	u.a.progressDrains(ctx)
+	// The member is never run, so Consul is never dialled.
+	client, err := api.NewClient(&api.Config{Address: "127.0.0.1:1"})
 	if err != nil {
 		t.Fatal(err)
 	}

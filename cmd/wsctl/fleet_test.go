@@ -366,3 +366,47 @@ func TestFleetDrainAgentKilled(t *testing.T) {
 		t.Errorf("lb1: echo-2 %s, want MAINT", s.Admin)
 	}
 }
+
+// TestFleetFlags: --fleet refuses --socket, --allow-missing needs --fleet,
+// both before anything is read or changed.
+func TestFleetFlags(t *testing.T) {
+	for _, cmd := range []string{"drain", "ready", "maint", "status"} {
+		args := []string{cmd, "--fleet", "--socket", "/nonexistent.sock"}
+		if cmd != "status" {
+			args = append(args[:1], append([]string{"ws/s1"}, args[1:]...)...)
+		}
+		if code, _, errOut := wsctl(args...); code != 2 || !strings.Contains(errOut, "--socket acts on local sockets: give one of them") {
+			t.Errorf("%v: exit %d, stderr %q; want 2 refusing the pair", args, code, errOut)
+		}
+		if cmd == "status" {
+			continue
+		}
+		if code, _, errOut := wsctl(cmd, "ws/s1", "--allow-missing", "--socket", "/nonexistent.sock"); code != 2 || !strings.Contains(errOut, "--allow-missing needs --fleet") {
+			t.Errorf("%s --allow-missing: exit %d, stderr %q", cmd, code, errOut)
+		}
+	}
+}
+
+// TestFleetBareServer: a bare server name is the spec's one backend's, or
+// the one backend with a static server of that name; otherwise it must be
+// given as BACKEND/SERVER.
+func TestFleetBareServer(t *testing.T) {
+	two := &spec.Spec{Backends: []spec.Backend{
+		{Name: "a", Servers: []spec.Server{{Name: "s1"}, {Name: "s2"}}},
+		{Name: "b", Servers: []spec.Server{{Name: "s2"}, {Name: "s3"}}},
+	}}
+	for server, want := range map[string]string{"s1": "a", "s3": "b"} {
+		if got, err := backendOf(two, server); err != nil || got != want {
+			t.Errorf("%s: %q, %v; want %q", server, got, err, want)
+		}
+	}
+	for _, server := range []string{"s2", "s9"} {
+		if _, err := backendOf(two, server); err == nil || !strings.Contains(err.Error(), "give it as BACKEND/"+server) {
+			t.Errorf("%s: %v, want an error asking for BACKEND/%s", server, err, server)
+		}
+	}
+	one := &spec.Spec{Backends: []spec.Backend{{Name: "ws"}}}
+	if got, err := backendOf(one, "echo-2"); err != nil || got != "ws" {
+		t.Errorf("one backend: %q, %v; want ws", got, err)
+	}
+}
