@@ -209,7 +209,8 @@ func TestFleetDrainNamesAnAgentThatStops(t *testing.T) {
 				t.Fatalf("without allow-missing: %+v, want failed naming lb2", st)
 			}
 			lbs[1].agent.wait()
-			lbs[1] = startFleetLB(t, lbs[0].consul, "lb2")
+			// The intent stays: the new lb2 holds echo-2 at once.
+			lbs[1] = startFleetLBEdited(t, lbs[0].consul, "lb2", stickyServerID, "echo-2")
 			continue
 		}
 		if st.Outcome != fleet.Done || !st.Rows[1].Missing || !st.Rows[0].Done {
