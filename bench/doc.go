@@ -1,7 +1,9 @@
 // Package bench measures wsctl against the targets in DESIGN.md on
 // loopback: WebSockets held per proxy process, membership churn applied by
 // the agent against render-and-reload on every change, a rolling deploy
-// under reconnecting clients, and the control plane's own render cost.
+// under reconnecting clients, a fleet drain across three load balancers
+// against the local drain on each in turn, and the control plane's own
+// render cost.
 //
 // The scenarios are tests gated by a flag. A plain `go test ./bench` (and
 // so `make test`) runs a smoke version of each, seconds long, that asserts
