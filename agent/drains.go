@@ -28,6 +28,10 @@ type drainState struct {
 type drainResult struct {
 	res drain.Result
 	err error
+	// states are the drains it was started for: a report on a server
+	// whose drain was replaced meanwhile (a fleet operation took it over)
+	// is late and says nothing about the drain in force.
+	states map[runtime.Ref]*drainState
 }
 
 // errPostponed marks an op left for the next sync.
@@ -131,8 +135,11 @@ func (a *Agent) progressDrains(ctx context.Context) {
 // loop on a.drainResults.
 func (a *Agent) closeSessions(backend string, targets []drain.Target) {
 	ctx, cancel := context.WithCancel(a.runCtx)
+	states := make(map[runtime.Ref]*drainState, len(targets))
 	for _, t := range targets {
-		a.drains[runtime.Ref{Backend: t.Backend, Server: t.Server}].cancel = cancel
+		ref := runtime.Ref{Backend: t.Backend, Server: t.Server}
+		a.drains[ref].cancel = cancel
+		states[ref] = a.drains[ref]
 	}
 	rate := a.closeRate(backend)
 	a.log.Info("drain timeout passed; closing the sessions left", "backend", backend, "servers", len(targets), "rate_per_s", rate)
@@ -144,7 +151,7 @@ func (a *Agent) closeSessions(backend string, targets []drain.Target) {
 			Close: &drain.Close{Rate: rate}, Force: true, Poll: a.cfg.DrainPoll,
 		})
 		select {
-		case a.drainResults <- drainResult{res: res, err: err}:
+		case a.drainResults <- drainResult{res: res, err: err, states: states}:
 		case <-a.runCtx.Done():
 		}
 	})
@@ -161,7 +168,7 @@ func (a *Agent) drainClosed(ctx context.Context, r drainResult) {
 	for _, rep := range r.res.Reports {
 		ref := runtime.Ref{Backend: rep.Backend, Server: rep.Server}
 		d, ok := a.drains[ref]
-		if !ok {
+		if !ok || d != r.states[ref] {
 			continue
 		}
 		d.closing, d.cancel = false, nil

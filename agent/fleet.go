@@ -52,6 +52,9 @@ type fleetResult struct {
 	op  string
 	rep drain.Report
 	err error
+	// state is the drain it ran for: once replaced (a newer operation
+	// took the server over) the result no longer speaks for the server.
+	state *drainState
 }
 
 // newFleet returns the agent's fleet membership when its intents live in
@@ -131,6 +134,11 @@ func (a *Agent) startFleetOp(ctx context.Context, in intent.Intent, t *fleetOp) 
 	if in.State == runtime.Maint && op.CloseAfter == nil {
 		d.done = true
 		t.phase = fleet.PhaseHeld
+		if err := a.checkMaint(ctx, ref, op.Force); err != nil {
+			a.log.Error("fleet maint refused", "server", ref.String(), "op", op.ID, "err", err)
+			t.phase, t.err = fleet.PhaseRefused, err.Error()
+			return
+		}
 		if err := a.rt.SetState(ctx, ref.Backend, ref.Server, runtime.Maint); err != nil {
 			a.metrics.RuntimeErrors.Add(1, ref.Backend, opMaint)
 			t.phase, t.err = fleet.PhaseError, err.Error()
@@ -180,7 +188,7 @@ func (a *Agent) startFleetOp(ctx context.Context, in intent.Intent, t *fleetOp) 
 	a.wg.Go(func() {
 		defer cancel()
 		res, err := drain.Run(dctx, []drain.Target{target}, opts)
-		r := fleetResult{ref: ref, op: op.ID, err: err}
+		r := fleetResult{ref: ref, op: op.ID, err: err, state: d}
 		if len(res.Reports) == 1 {
 			r.rep = res.Reports[0]
 		}
@@ -191,13 +199,31 @@ func (a *Agent) startFleetOp(ctx context.Context, in intent.Intent, t *fleetOp) 
 	})
 }
 
+// checkMaint refuses, unless force, a fleet maint of a server that still
+// has sessions on this HAProxy (MAINT does not close them; whatever comes
+// next would, all at once) or whose backend has no other server to take
+// new clients: the checks of a local `wsctl maint`.
+func (a *Agent) checkMaint(ctx context.Context, ref runtime.Ref, force bool) error {
+	if force {
+		return nil
+	}
+	s, err := a.rt.Server(ctx, ref.Backend, ref.Server)
+	if err != nil {
+		return err
+	}
+	if s.Scur > 0 {
+		return fmt.Errorf("%s has %d live sessions on %s: drain it first (`wsctl drain --fleet`), or use --force", ref, s.Scur, a.rt.Path())
+	}
+	return drain.CheckNotLast(ctx, []drain.Target{{Name: a.rt.Path(), Runtime: a.rt, Backend: ref.Backend, Server: ref.Server}})
+}
+
 // fleetDone takes the end of a fleet drain: the server stays where the
 // drain left it, held by the intent, and the outcome is reported.
 func (a *Agent) fleetDone(r fleetResult) {
 	t := a.fleet.ops[r.ref]
 	current := t != nil && t.op == r.op
 	// A drain superseded by a newer op leaves the server to that one's.
-	if d, ok := a.drains[r.ref]; ok && d.closing && (current || t != nil && t.op == "") {
+	if d, ok := a.drains[r.ref]; ok && d == r.state {
 		d.closing, d.cancel, d.done = false, nil, true
 		a.saveOwn()
 	}
@@ -207,7 +233,9 @@ func (a *Agent) fleetDone(r fleetResult) {
 	t.running, t.cancel, t.closed = false, nil, r.rep.Closed
 	switch {
 	case r.err != nil:
-		t.phase, t.err = fleet.PhaseError, r.err.Error()
+		// drain.Run fails only before it changes anything: the last
+		// server of its backend here, or HAProxy unreadable.
+		t.phase, t.err = fleet.PhaseRefused, r.err.Error()
 	case r.rep.Outcome == drain.Drained:
 		t.phase = fleet.PhaseDrained
 	case r.rep.Outcome == drain.TimedOut:
@@ -215,7 +243,7 @@ func (a *Agent) fleetDone(r fleetResult) {
 	default:
 		t.phase, t.err = fleet.PhaseError, fmt.Sprint(r.rep.Err)
 	}
-	if t.phase == fleet.PhaseError {
+	if t.phase == fleet.PhaseError || t.phase == fleet.PhaseRefused {
 		a.metrics.RuntimeErrors.Add(1, r.ref.Backend, opCloseSessions)
 		a.log.Error("fleet drain", "server", r.ref.String(), "op", r.op, "err", t.err)
 	} else {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -40,17 +41,21 @@ func startFleetLB(t *testing.T, c *lbtest.Consul, id string) *fleetLB {
 	return startFleetLBEdited(t, c, id, stickyServerID)
 }
 
-// startFleetLBEdited is startFleetLB with the spec text rewritten by edit.
-func startFleetLBEdited(t *testing.T, c *lbtest.Consul, id string, edit func(string) string) *fleetLB {
+// startFleetLBEdited is startFleetLB with the spec text rewritten by edit,
+// for a load balancer that may join while the servers held are under an
+// operation: it waits until the others are READY and UP and the held ones
+// out (DRAIN or MAINT).
+func startFleetLBEdited(t *testing.T, c *lbtest.Consul, id string, edit func(string) string, held ...string) *fleetLB {
 	t.Helper()
 	r := startRigOn(t, c, edit)
 	ctx, cancel := context.WithCancel(context.Background())
 	lb := &fleetLB{rig: r, id: id, stop: cancel}
 	lb.agent = runAgentCtx(t, ctx, r.agentConfig(Config{Spec: r.spec, AgentID: id}))
-	eventually(t, id+" runs echo-1..3 READY and UP", func() bool {
+	eventually(t, id+" runs echo-1..3, READY and UP but for "+strings.Join(held, ", "), func() bool {
 		s := r.servers(t, "ws")
 		for _, n := range []string{"echo-1", "echo-2", "echo-3"} {
-			if s[n].Admin != runtime.Ready || s[n].State != runtime.Up {
+			out := s[n].Admin == runtime.Drain || s[n].Admin == runtime.Maint
+			if slices.Contains(held, n) != out || !out && (s[n].Admin != runtime.Ready || s[n].State != runtime.Up) {
 				return false
 			}
 		}
@@ -90,7 +95,8 @@ var echo2 = runtime.Ref{Backend: "ws", Server: "echo-2"}
 // --fleet` runs) reaches no socket. echo-2 ends in MAINT with no session on
 // every load balancer, no reconnect lands back on it, and the closes summed
 // over the fleet stay within the fleet-wide rate. A load balancer started
-// afterwards follows the intent; `ready` brings echo-2 back on all four.
+// while the drain runs follows the intent, and the drain waits for it too;
+// `ready` brings echo-2 back on all four.
 func TestFleetDrainAcrossThreeLoadBalancers(t *testing.T) {
 	c, lbs := startFleet(t, 3)
 	const perLB = 30 // 10 on each server
@@ -106,12 +112,28 @@ func TestFleetDrainAcrossThreeLoadBalancers(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	start := time.Now()
-	st, err := op.Run(ctx, fleet.Request{Ref: echo2, Intent: drainOp(0.5, rate, 30*time.Second)}, nil)
+	var late *fleetLB
+	st, err := op.Run(ctx, fleet.Request{Ref: echo2, Intent: drainOp(0.5, rate, 30*time.Second)}, func(st fleet.Status) {
+		if late != nil {
+			return
+		}
+		// Run waits here, so the drain is still running when lb4
+		// announces itself: its next read must count lb4 in.
+		late = startFleetLBEdited(t, c, "lb4", stickyServerID, "echo-2")
+		eventually(t, "lb4 announced", func() bool {
+			v, err := op.Read(ctx, 0)
+			_, ok := v.Agents["lb4"]
+			return err == nil && ok
+		})
+	})
 	if err != nil || st.Outcome != fleet.Done {
 		t.Fatalf("drain: %+v, %v", st, err)
 	}
-	if len(st.Rows) != 3 {
-		t.Errorf("rows %+v, want one per load balancer", st.Rows)
+	if len(st.Rows) != 4 || st.Rows[3].Agent != "lb4" || !st.Rows[3].Done {
+		t.Errorf("rows %+v, want one per load balancer, lb4 done", st.Rows)
+	}
+	if s := late.servers(t, "ws")["echo-2"]; s.Admin != runtime.Maint {
+		t.Errorf("lb4: echo-2 %s after the drain, want MAINT", s.Admin)
 	}
 	var closes []time.Time
 	closed := 0
@@ -146,11 +168,6 @@ func TestFleetDrainAcrossThreeLoadBalancers(t *testing.T) {
 	if limit := int(rate / 10 * 1.2); peak > limit {
 		t.Errorf("peak %d closes per 100ms over the fleet, want at most %d (rate/10 + 20%%)", peak, limit)
 	}
-
-	late := startFleetLB(t, c, "lb4")
-	eventually(t, "lb4 holds echo-2 in MAINT", func() bool {
-		return late.servers(t, "ws")["echo-2"].Admin == runtime.Maint
-	})
 
 	st, err = op.Run(ctx, fleet.Request{Ref: echo2, Healthy: true}, nil)
 	if err != nil || st.Outcome != fleet.Done {
@@ -192,7 +209,8 @@ func TestFleetDrainNamesAnAgentThatStops(t *testing.T) {
 				t.Fatalf("without allow-missing: %+v, want failed naming lb2", st)
 			}
 			lbs[1].agent.wait()
-			lbs[1] = startFleetLB(t, lbs[0].consul, "lb2")
+			// The intent stays: the new lb2 holds echo-2 at once.
+			lbs[1] = startFleetLBEdited(t, lbs[0].consul, "lb2", stickyServerID, "echo-2")
 			continue
 		}
 		if st.Outcome != fleet.Done || !st.Rows[1].Missing || !st.Rows[0].Done {

@@ -12,7 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/consul/api"
+
 	"github.com/wsctl/wsctl/discovery"
+	"github.com/wsctl/wsctl/fleet"
 	"github.com/wsctl/wsctl/intent"
 	"github.com/wsctl/wsctl/runtime"
 	"github.com/wsctl/wsctl/spec"
@@ -350,5 +353,39 @@ func TestLoopRereadReplacesSources(t *testing.T) {
 	case <-source(0).done:
 	default:
 		t.Error("the old spec's source still runs")
+	}
+}
+
+// TestFleetTakeOverIgnoresLateDrainResult: a fleet operation takes over a
+// server whose sessions the agent's own drain is closing; that drain's
+// result, coming in late, leaves the fleet drain's state alone. It used to
+// clear the fleet drain's closing flag (and mark it done when it had
+// drained), so the agent would start a drain of its own beside the fleet's
+// or readmit the server under it.
+func TestFleetTakeOverIgnoresLateDrainResult(t *testing.T) {
+	u := newUnit(t, "1ms", Config{})
+	ctx := u.attach(t, u.render(t, inst("a", 1), inst("b", 2)))
+	u.hap.set("ws", "a", "10.0.0.1:80", 0, 3)
+	u.syncWith(ctx, inst("b", 2))
+	time.Sleep(2 * time.Millisecond) // past drain_timeout
+	// The agent's own drain closes a's sessions in the background.
+	u.a.progressDrains(ctx)
+	// The member is never run, so Consul is never dialled.
+	client, err := api.NewClient(&api.Config{Address: "127.0.0.1:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.a.fleet = &fleetState{member: fleet.NewMember(client, "nowhere", "wsctl/", "lb1", nil),
+		results: make(chan fleetResult, 1), ops: map[runtime.Ref]*fleetOp{}}
+	after := time.Hour.Seconds()
+	ref := runtime.Ref{Backend: "ws", Server: "a"}
+	t0 := &fleetOp{op: "op1"}
+	u.a.fleet.ops[ref] = t0
+	u.a.startFleetOp(ctx, intent.Intent{Backend: "ws", Server: "a", State: runtime.Drain, Since: time.Now(),
+		Op: &intent.Op{ID: "op1", CloseAfter: &after}}, t0)
+	u.a.drainClosed(ctx, <-u.a.drainResults)
+	if d := u.a.drains[ref]; !d.closing || d.cancel == nil || d.done {
+		t.Errorf("fleet drain after the agent's late result: closing %t, cancel set %t, done %t; want closing, cancel set, not done",
+			d.closing, d.cancel != nil, d.done)
 	}
 }

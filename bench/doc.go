@@ -1,11 +1,12 @@
-// Package bench measures wsctl against the targets in DESIGN.md on
+// Package bench measures wsctl against the targets in docs/architecture.md on
 // loopback: WebSockets held per proxy process; membership churn applied by
 // `wsctl agent` (defaults, and a tuned debounce) against render-and-reload
 // on every change, with Consul's own blocking-query latency as the floor,
 // in the same run; a burst of registrations and a backlog of pending
 // changes the agent must coalesce into few runtime applies; a rolling
-// deploy under reconnecting clients; and the control plane's own render
-// cost.
+// deploy under reconnecting clients; a fleet drain across three load
+// balancers against the local drain on each in turn; and the control
+// plane's own render cost.
 //
 // The scenarios are tests gated by a flag. A plain `go test ./bench` (and
 // so `make test`) runs a smoke version of each, seconds long, that asserts

@@ -45,7 +45,8 @@ const (
 const (
 	PhaseDrained  = "drained"   // no session left, MAINT
 	PhaseTimedOut = "timed_out" // the op's timeout passed with sessions left
-	PhaseError    = "error"     // the drain failed or was refused; see Error
+	PhaseError    = "error"     // the drain failed; see Error
+	PhaseRefused  = "refused"   // the agent changed nothing (last server, sessions left for a maint, HAProxy unreadable); see Error
 	PhaseHeld     = "held"      // an op without a drain (maint) is applied
 )
 

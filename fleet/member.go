@@ -134,6 +134,11 @@ func (m *Member) join(ctx context.Context) error {
 	if err := m.client.Agent().ServiceRegisterOpts(reg, api.ServiceRegisterOpts{}.WithContext(ctx)); err != nil {
 		return fmt.Errorf("fleet: register service %s: %w", m.serviceID(), err)
 	}
+	// Registering again keeps the status of a check that exists: after a
+	// crash it is critical, and Consul refuses a session bound to it.
+	if err := m.client.Agent().UpdateTTLOpts(m.checkID(), "", api.HealthPassing, (&api.QueryOptions{}).WithContext(ctx)); err != nil {
+		return fmt.Errorf("fleet: pass check %s: %w", m.checkID(), err)
+	}
 	id, _, err := m.client.Session().Create(&api.SessionEntry{
 		Name: "wsctl-agent " + m.id, Behavior: api.SessionBehaviorDelete, LockDelay: time.Millisecond,
 		NodeChecks: []string{"serfHealth"}, ServiceChecks: []api.ServiceCheck{{ID: m.checkID()}},

@@ -102,7 +102,13 @@ type Status struct {
 	Outcome Outcome // "" while running
 	// Problem says why it Failed, naming the agents.
 	Problem string
-	Elapsed time.Duration
+	// Refused are the agents that refused the operation (PhaseRefused):
+	// Run then withdraws the intent it wrote.
+	Refused []string
+	// Withdrawn is set once Run removed its intent after a refusal, so
+	// every agent readmits the server.
+	Withdrawn bool
+	Elapsed   time.Duration
 }
 
 // ErrNoAgents refuses an operation no agent would carry out.
@@ -111,7 +117,11 @@ var ErrNoAgents = errors.New("no wsctl agent has announced itself")
 // Run carries out req: it writes (or removes) the intent with
 // check-and-set, then follows the reports with blocking queries, calling
 // update (when not nil) on every change, until every live agent has done
-// it, one fails or goes missing, or ctx ends (TimedOut). The error is for a
+// it, one fails or goes missing, or ctx ends (TimedOut). When an agent
+// refused the operation (it changed nothing: the last server of its
+// backend, sessions left for a maint) Run withdraws the intent it wrote,
+// with check-and-set, so every agent readmits the server: a refused
+// operation is undone everywhere, not held. The error is for a
 // failure before anything changed (Consul unreachable, a token that may not
 // write, no agent) or of Consul meanwhile; an outcome is in Status.
 func (o *Operator) Run(ctx context.Context, req Request, update func(Status)) (Status, error) {
@@ -155,6 +165,15 @@ func (o *Operator) Run(ctx context.Context, req Request, update func(Status)) (S
 			// clients back in. The op stays the same: nothing restarts.
 			return st, o.hold(ctx, *req.Intent)
 		}
+		if st.Outcome == Failed && len(st.Refused) > 0 && req.Intent != nil {
+			// A refusal fails the whole operation; the intent left in
+			// place would make every agent hold the server anyway,
+			// the refusing ones included (their last server, or
+			// their sessions).
+			var err error
+			st.Withdrawn, err = o.withdraw(ctx, *req.Intent)
+			return st, err
+		}
 		if st.Outcome != "" {
 			return st, nil
 		}
@@ -184,6 +203,25 @@ func (o *Operator) hold(ctx context.Context, in intent.Intent) error {
 	return nil
 }
 
+// withdraw removes in's intent with check-and-set, unless another
+// operation's replaced it meanwhile (then it reports false). Its own
+// deadline: ctx may be near its end.
+func (o *Operator) withdraw(ctx context.Context, in intent.Intent) (bool, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	cur, index, err := o.store.Get(ctx, in.Ref())
+	if err != nil || cur == nil || cur.Op == nil || in.Op == nil || cur.Op.ID != in.Op.ID {
+		return false, err
+	}
+	if err := o.store.Swap(ctx, in.Ref(), nil, index); err != nil {
+		if errors.Is(err, intent.ErrConflict) {
+			return false, nil
+		}
+		return false, err
+	}
+	return true, nil
+}
+
 // decide reads where op stands from one view: expected are the agents live
 // at the start.
 func decide(v *View, expected map[string]bool, req Request, op string) Status {
@@ -209,8 +247,11 @@ func decide(v *View, expected map[string]bool, req Request, op string) Status {
 			continue
 		}
 		r.Done = done(r.Report, req, op)
-		if p := r.Report; p != nil && op != "" && p.Op == op && p.Phase == PhaseError {
+		if p := r.Report; p != nil && op != "" && p.Op == op && (p.Phase == PhaseError || p.Phase == PhaseRefused) {
 			failed = append(failed, fmt.Sprintf("%s: %s", id, p.Error))
+			if p.Phase == PhaseRefused {
+				st.Refused = append(st.Refused, id)
+			}
 		}
 		all = all && r.Done
 		st.Rows = append(st.Rows, r)

@@ -103,7 +103,12 @@ MAINT with no session left. --close-rate is then fleet-wide: each agent
 closes at its share, in proportion to the sessions it holds, so the sum over
 the fleet stays within the rate. An agent that was live at the start and
 stops reporting fails the drain (exit 2, naming it) unless --allow-missing;
-a load balancer that joins meanwhile follows the intent. With -o json:
+a load balancer that joins meanwhile follows the intent. An agent refuses,
+changing nothing, to drain the last server of its backend that can take
+clients (without --force): the command then removes the intent it wrote, so
+every agent readmits the server, and exits 2 ("withdrawn": true in JSON).
+After a timeout or another error the intent stays until
+"wsctl ready SERVER --fleet". With -o json:
 
   {"server": "ws/backend2", "op": "20250101T120000-1a2b3c4d", "result": "done",
    "elapsed_s": 8.2, "total": {"sessions": 0, "closed": 30},

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -138,7 +139,7 @@ func runFleet(ios *IOStreams, op *fleet.Operator, req fleet.Request, timeout tim
 			return err
 		}
 	} else if st.Outcome == fleet.Done {
-		fmt.Fprintf(ios.Out, "%s %s on %d load balancers in %s\n", req.Ref, verb, len(st.Rows), st.Elapsed.Round(100*time.Millisecond))
+		fmt.Fprintf(ios.Out, "%s %s on %s in %s%s\n", req.Ref, verb, loadBalancers(st), st.Elapsed.Round(100*time.Millisecond), missing(st))
 	} else if !ios.IsTTY {
 		writeFleetTable(ios.ErrOut, st)
 	}
@@ -151,11 +152,46 @@ func runFleet(ios *IOStreams, op *fleet.Operator, req fleet.Request, timeout tim
 		}
 		return errTimedOut
 	}
+	problem := st.Problem
+	switch {
+	case st.Withdrawn:
+		problem += "; the intent is withdrawn: every load balancer readmits the server"
+	case req.Intent != nil:
+		problem += fmt.Sprintf("; the intent stays in %s until `wsctl ready %s --fleet`", op.Where(), req.Ref)
+	}
 	if output == "json" {
-		fmt.Fprintf(ios.ErrOut, "wsctl: %s %s: %s\n", verb, req.Ref, st.Problem)
+		fmt.Fprintf(ios.ErrOut, "wsctl: %s %s: %s\n", verb, req.Ref, problem)
 		return errSilent{code: exitError}
 	}
-	return fmt.Errorf("%s %s: %s", verb, req.Ref, st.Problem)
+	return fmt.Errorf("%s %s: %s", verb, req.Ref, problem)
+}
+
+// loadBalancers counts the load balancers that did it: "1 load balancer".
+func loadBalancers(st fleet.Status) string {
+	n := 0
+	for _, r := range st.Rows {
+		if r.Done {
+			n++
+		}
+	}
+	if n == 1 {
+		return "1 load balancer"
+	}
+	return fmt.Sprintf("%d load balancers", n)
+}
+
+// missing names the agents an --allow-missing operation went on without.
+func missing(st fleet.Status) string {
+	var ids []string
+	for _, r := range st.Rows {
+		if r.Missing {
+			ids = append(ids, r.Agent)
+		}
+	}
+	if len(ids) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("; missing: %s (--allow-missing)", strings.Join(ids, ", "))
 }
 
 // writeFleetTable shows one row per load balancer.
@@ -182,6 +218,7 @@ type fleetJSON struct {
 	Op            string         `json:"op,omitempty"`
 	Result        string         `json:"result"`
 	Error         string         `json:"error,omitempty"`
+	Withdrawn     bool           `json:"withdrawn,omitempty"`
 	Elapsed       float64        `json:"elapsed_s"`
 	LoadBalancers []fleetLBJSON  `json:"load_balancers"`
 	Totals        fleetTotalJSON `json:"total"`
@@ -205,7 +242,7 @@ type fleetTotalJSON struct {
 }
 
 func writeFleetJSON(w io.Writer, ref runtime.Ref, st fleet.Status) error {
-	out := fleetJSON{Server: ref.String(), Op: st.Op, Result: string(st.Outcome), Error: st.Problem,
+	out := fleetJSON{Server: ref.String(), Op: st.Op, Result: string(st.Outcome), Error: st.Problem, Withdrawn: st.Withdrawn,
 		Elapsed: seconds(st.Elapsed), LoadBalancers: []fleetLBJSON{}}
 	for _, r := range st.Rows {
 		lb := fleetLBJSON{Agent: r.Agent, Done: r.Done, Missing: r.Missing}

@@ -47,13 +47,18 @@ warning, when sessions were left open with --force).
 
 With --fleet (no socket) the intent MAINT is written to Consul and every
 agent sets MAINT on its own HAProxy; the command waits until every live
-agent reports it. Sessions are not counted first: drain --fleet is the way
-to empty the server.`,
+agent reports it. Each agent makes the checks above on its own HAProxy
+first: when one refuses (sessions left, or the last server) the command
+removes the intent again, so every agent readmits the server, and exits 2
+naming it. "wsctl drain SERVER --fleet" empties the server everywhere.`,
 		Example: `  # An idle server
   wsctl maint backend2
 
   # Right now, sessions or not (they stay open until the backend closes them)
-  wsctl maint ws/backend2 --force`,
+  wsctl maint ws/backend2 --force
+
+  # Every load balancer, through Consul, with a reason for the audit trail
+  wsctl maint ws/backend2 --fleet -c wsctl.yaml --reason "disk replacement"`,
 		Args: oneServerArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Server = args[0]
