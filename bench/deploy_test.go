@@ -155,7 +155,7 @@ func TestScenarioRollingDeploy(t *testing.T) {
 		fmt.Fprintf(&body, "\nSeeds' recipe / paced drain, medians of this run: close peak ×%.1f, reconnect peak ×%.1f.\n", q[0]/p[0], q[1]/p[1])
 	}
 	fmt.Fprintf(&body, "\nPlots: [rolling_paced.svg](rolling_paced.svg), [rolling_seeds.svg](rolling_seeds.svg). "+
-		"Target (DESIGN.md): close peak ≤ R/10 per 100 ms +20%% = %.0f; 0 clients back on the drained server; "+
+		"Target (docs/architecture.md): close peak ≤ R/10 per 100 ms +20%% = %.0f; 0 clients back on the drained server; "+
 		"0 drops beyond the paced closes. Lost echoes are those in flight on a connection that was cut. With leastconn "+
 		"the clients of a drained server move to the others, and a restarted server only ramps up (slowstart 30s), "+
 		"so later backends carry more and are cut more (see the cut per backend below): the paced roll cuts more "+

@@ -188,6 +188,6 @@ func TestScenarioRenderCost(t *testing.T) {
 		heaps = append(heaps, float64(heapAfterModel(t, 10000)))
 	}
 	fmt.Fprintf(&body, "\nHeap held by a parsed spec and its model with 10,000 servers: %.1f MB (median). "+
-		"Target (DESIGN.md): render 10,000 servers < 100 ms.\n", Median(heaps)/1e6)
+		"Target (docs/architecture.md): render 10,000 servers < 100 ms.\n", Median(heaps)/1e6)
 	publish(t, "render", body.String(), nil)
 }
