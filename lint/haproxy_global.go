@@ -5,12 +5,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-)
 
-// fdOverhead is what HAProxy keeps besides two descriptors per connection
-// (listeners, checks, logs, the stats socket): with a hard limit of 20,000
-// one process carries about 9,990 connections.
-const fdOverhead = 20
+	"github.com/wsctl/wsctl/model"
+)
 
 // lintGlobal checks the process-wide settings WebSockets depend on.
 func (m *hModel) lintGlobal() {
@@ -51,10 +48,7 @@ func (m *hModel) lintStatsSocket(at pos) {
 // lintMaxconn compares the global maxconn with the connections wanted and
 // with what the file-descriptor hard limit lets one process open.
 func (m *hModel) lintMaxconn(at pos) {
-	limit := 0 // most connections the host's fd limit allows, 0 when unknown
-	if m.opt.FDLimit > fdOverhead {
-		limit = (m.opt.FDLimit - fdOverhead) / 2
-	}
+	limit := model.HAProxyMaxConnWithin(m.opt.FDLimit) // 0 when unknown
 	want := m.opt.Connections
 	if l, ok := m.globalLookup("ulimit-n"); ok && m.opt.FDLimit > 0 {
 		if n, err := strconv.Atoi(arg(l.args, 1)); err == nil && n > m.opt.FDLimit {
@@ -79,7 +73,7 @@ func (m *hModel) lintMaxconn(at pos) {
 	}
 	if limit > 0 && n > limit {
 		m.out.addAssuming("haproxy/maxconn-fd-limit", m.at(l.line),
-			fmt.Sprintf("maxconn %s needs about %s file descriptors (two per proxied WebSocket); the hard limit here is %s, so HAProxy refuses to start (\"Cannot raise FD limit\")", fmtInt(n), fmtInt(2*n+fdOverhead), fmtInt(m.opt.FDLimit)),
+			fmt.Sprintf("maxconn %s needs about %s file descriptors (two per proxied WebSocket); the hard limit here is %s, so HAProxy refuses to start (\"Cannot raise FD limit\")", fmtInt(n), fmtInt(model.HAProxyFDs(n)), fmtInt(m.opt.FDLimit)),
 			m.maxconnFix(limit), m.opt.assumedFDLimit)
 		return
 	}

@@ -10,12 +10,13 @@ import (
 	"time"
 
 	"github.com/wsctl/wsctl/internal/inputfile"
+	"github.com/wsctl/wsctl/model"
 )
 
 // Targets a config can be linted as.
 const (
-	TargetHAProxy = "haproxy"
-	TargetNginx   = "nginx"
+	TargetHAProxy = model.TargetHAProxy
+	TargetNginx   = model.TargetNginx
 )
 
 // Severities of a finding. Only errors fail a lint unless it is strict.

@@ -11,10 +11,10 @@ import (
 	"github.com/wsctl/wsctl/spec"
 )
 
-// Targets wsctl renders for.
+// Targets wsctl renders for: the spec's proxy values.
 const (
-	TargetHAProxy = "haproxy"
-	TargetNginx   = "nginx"
+	TargetHAProxy = spec.ProxyHAProxy
+	TargetNginx   = spec.ProxyNginx
 )
 
 // SlotPrefix starts the names of spare slots; spec server names cannot start
@@ -27,10 +27,6 @@ var slotHost = discovery.MustParseIP("127.0.0.1")
 
 const slotPort = 1
 
-// headroom is added to the expected connections when sizing limits, so the
-// proxy does not refuse clients at exactly the planned load.
-const headroomPercent = 10
-
 // nginxSlack is descriptors beyond the proxied connections: listeners, log
 // files, upstream keepalive, health and plain HTTP traffic.
 const nginxSlack = 1024
@@ -41,7 +37,7 @@ func Build(s *spec.Spec, target string, snap discovery.Snapshot) (*Model, error)
 	if target != TargetHAProxy && target != TargetNginx {
 		return nil, fmt.Errorf("model: unknown target %q (want haproxy or nginx)", target)
 	}
-	maxConn := s.Connections + (s.Connections*headroomPercent+99)/100
+	maxConn := MaxConn(s.Connections)
 	workerConns := 2*maxConn + nginxSlack
 	m := &Model{
 		Target:      target,

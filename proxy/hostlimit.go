@@ -7,12 +7,6 @@ import (
 	"github.com/wsctl/wsctl/model"
 )
 
-// haproxyReservedFDs is what HAProxy keeps beyond two descriptors per
-// connection (listeners, sockets, pollers, one per server check): measured on
-// 2.6, the rendered basic config needs 2 × maxconn + 43 and refuses to start
-// below ("Cannot raise FD limit"); 45 keeps a small margin.
-const haproxyReservedFDs = 45
-
 // FileLimit returns the hard limit of open files for this process, which a
 // proxy started from the same environment inherits.
 func FileLimit() (uint64, error) {
@@ -29,7 +23,7 @@ func FDsNeeded(m *model.Model) int {
 	if m.Target == model.TargetNginx {
 		return m.Nginx.RlimitNofile
 	}
-	return 2*m.MaxConn + haproxyReservedFDs
+	return model.HAProxyFDs(m.MaxConn)
 }
 
 // HostProblem reports whether a host whose hard open-file limit is limit can
@@ -39,11 +33,11 @@ func HostProblem(m *model.Model, limit uint64) *Problem {
 	if uint64(need) <= limit {
 		return nil
 	}
-	most := (int(limit) - haproxyReservedFDs) / 2 * 100 / 110
+	most := model.ConnectionsWithin(int(limit))
 	return &Problem{
 		Severity: "error",
-		Message: fmt.Sprintf("this host allows %d open files per process but %s needs %d for %d connections (+10%% headroom, two descriptors each); "+
+		Message: fmt.Sprintf("this host allows %d open files per process but %s needs %d for %d connections (+%d%% headroom, two descriptors each); "+
 			"%s would not start or would refuse clients. Lower connections to %d or less, run several proxy processes, or raise the hard limit (LimitNOFILE= in the systemd unit)",
-			limit, m.Target, need, m.Connections, m.Target, most),
+			limit, m.Target, need, m.Connections, model.HeadroomPercent, m.Target, most),
 	}
 }

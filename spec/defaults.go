@@ -8,7 +8,7 @@ import (
 // Defaults, in one place. Durations derived from the heartbeat are computed in
 // Default.
 const (
-	DefaultProxy          = "haproxy"
+	DefaultProxy          = ProxyHAProxy
 	DefaultHeartbeat      = 30 * time.Second
 	DefaultConnections    = 5000
 	DefaultBalance        = "leastconn"

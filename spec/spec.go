@@ -5,6 +5,12 @@
 // error names the file, the line and the field.
 package spec
 
+// The proxies wsctl renders for and drives (the values of Spec.Proxy).
+const (
+	ProxyHAProxy = "haproxy"
+	ProxyNginx   = "nginx"
+)
+
 // Spec is a whole wsctl.yaml.
 type Spec struct {
 	// Proxy is the default render target: "haproxy" (default) or "nginx".

@@ -44,7 +44,7 @@ var balances = []string{"leastconn", "roundrobin", "source", "hash"}
 // naming the file, line and field.
 func (s *Spec) Validate() error {
 	v := &validator{s: s}
-	v.oneOf("proxy", s.Proxy, "haproxy", "nginx")
+	v.oneOf("proxy", s.Proxy, ProxyHAProxy, ProxyNginx)
 	if s.Connections < 1 || s.Connections > 10_000_000 {
 		v.add("connections", "%d is out of range (1 to 10000000)", s.Connections)
 	}

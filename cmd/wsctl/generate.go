@@ -30,7 +30,7 @@ func (g *GenerateOptions) addFlags(cmd *cobra.Command) {
 	cmd.Flags().StringVarP(&g.SpecPath, "config", "c", "", "path of the wsctl spec "+specDefaultHelp)
 	cmd.Flags().StringVar(&g.Target, "target", "", "proxy to render for: haproxy or nginx (default: the spec's proxy)")
 	cmd.Flags().StringVar(&g.Template, "template", "", "render with this template file instead of the embedded one")
-	_ = cmd.RegisterFlagCompletionFunc("target", cobra.FixedCompletions([]string{"haproxy", "nginx"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("target", cobra.FixedCompletions([]string{model.TargetHAProxy, model.TargetNginx}, cobra.ShellCompDirectiveNoFileComp))
 }
 
 // generated is a rendered config and what it came from.
