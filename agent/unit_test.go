@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -17,8 +18,10 @@ import (
 	"github.com/wsctl/wsctl/discovery"
 	"github.com/wsctl/wsctl/fleet"
 	"github.com/wsctl/wsctl/intent"
+	"github.com/wsctl/wsctl/model"
 	"github.com/wsctl/wsctl/runtime"
 	"github.com/wsctl/wsctl/spec"
+	"github.com/wsctl/wsctl/templates"
 )
 
 // Unit tests of the agent's loop and steps, on the fakes of fakes_test.go:
@@ -387,5 +390,24 @@ func TestFleetTakeOverIgnoresLateDrainResult(t *testing.T) {
 	if d := u.a.drains[ref]; !d.closing || d.cancel == nil || d.done {
 		t.Errorf("fleet drain after the agent's late result: closing %t, cancel set %t, done %t; want closing, cancel set, not done",
 			d.closing, d.cancel != nil, d.done)
+	}
+}
+
+// TestAgentRendersRelativeTemplate: the spec's templates.haproxy is
+// relative to the spec's directory, whatever the agent's working directory
+// (the agent used to resolve it against its own and fail).
+func TestAgentRendersRelativeTemplate(t *testing.T) {
+	u := newUnit(t, "1h", Config{})
+	tmpl, err := templates.Embedded(model.TargetHAProxy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(u.dir, "custom.tmpl"), []byte("# custom template\n"+tmpl), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	u.a.spec.Templates.HAProxy = "custom.tmpl" // as the spec file in u.dir says
+	t.Chdir(t.TempDir())
+	if text := u.render(t, inst("a", 1)); !strings.HasPrefix(string(text), "# custom template\n") {
+		t.Errorf("rendered without the spec's template:\n%.200s", text)
 	}
 }
