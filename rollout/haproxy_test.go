@@ -1,0 +1,326 @@
+package rollout_test
+
+import (
+	"context"
+	"errors"
+	"maps"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/wsctl/wsctl/drain"
+	"github.com/wsctl/wsctl/intent"
+	"github.com/wsctl/wsctl/internal/lbtest"
+	"github.com/wsctl/wsctl/rollout"
+	"github.com/wsctl/wsctl/runtime"
+	"github.com/wsctl/wsctl/runtime/runtimetest"
+)
+
+const (
+	// perServer clients on each of the three servers.
+	perServer = 10
+	clients   = 3 * perServer
+	rate      = 50.0 // --close-rate
+)
+
+// stack is three wsecho servers behind HAProxy, a fleet of reconnecting
+// cookie-keeping clients, and a deployer that restarts a server's wsecho.
+type stack struct {
+	c       *runtime.Client
+	lb      *runtimetest.LB
+	fleet   *runtimetest.Fleet
+	intents *intent.File
+	state   string
+
+	mu       sync.Mutex
+	servers  map[string]*lbtest.Wsecho
+	restarts []string
+}
+
+func setup(t *testing.T) *stack {
+	t.Helper()
+	backends := runtimetest.Backends(t, "s1", "s2", "s3")
+	lb := runtimetest.StartLB(t, runtimetest.Config{}, backends)
+	c, err := runtime.Dial(context.Background(), lb.AdminSocket, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	st := &stack{c: c, lb: lb, servers: map[string]*lbtest.Wsecho{},
+		intents: intent.NewFile(filepath.Join(dir, intent.FileName)), state: filepath.Join(dir, "rollout.json")}
+	for _, b := range backends {
+		st.servers[b.ID] = b
+	}
+	st.fleet = runtimetest.StartFleet(t, lb.URL(), clients, true)
+	if on := st.fleet.Connected(); on["s1"] != perServer || on["s2"] != perServer || on["s3"] != perServer {
+		t.Fatalf("clients per server = %v, want %d each", on, perServer)
+	}
+	return st
+}
+
+// deploy stops the server's wsecho with SIGTERM and starts a new one on
+// the same address: a deploy of a new version.
+func (st *stack) deploy(t *testing.T) rollout.Deployer {
+	return func(ctx context.Context, s rollout.Server) error {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		old := st.servers[s.Name]
+		if s.Addr != old.Addr {
+			t.Errorf("deploy %s at %q, want %s", s.Name, s.Addr, old.Addr)
+		}
+		old.Proc.Signal(t, syscall.SIGTERM)
+		if !old.Proc.Wait(10 * time.Second) {
+			t.Errorf("%s did not stop on SIGTERM", s.Name)
+		}
+		st.servers[s.Name] = lbtest.StartWsechoAt(t, s.Name, old.Addr, "--close-spread", "0s")
+		st.restarts = append(st.restarts, s.Name)
+		return nil
+	}
+}
+
+func (st *stack) options(t *testing.T) rollout.Options {
+	return rollout.Options{
+		Backend:     "ws",
+		Sockets:     []rollout.Socket{{Name: "lb", Runtime: st.c}},
+		Drain:       drain.Options{Timeout: 20 * time.Second, Poll: 100 * time.Millisecond, Close: &drain.Close{After: 200 * time.Millisecond, Rate: rate}},
+		Deploy:      st.deploy(t),
+		WaitHealthy: 10 * time.Second,
+		Poll:        100 * time.Millisecond,
+		Intents:     st.intents,
+		StatePath:   st.state,
+		Note:        func(s string) { t.Log(s) },
+	}
+}
+
+// admin returns every server's admin state.
+func (st *stack) admin(t *testing.T) map[string]runtime.AdminState {
+	t.Helper()
+	all, err := st.c.Servers(context.Background(), "ws")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]runtime.AdminState{}
+	for _, s := range all {
+		out[s.Server] = s.Admin
+	}
+	return out
+}
+
+// held returns the intents recorded, by server.
+func (st *stack) held(t *testing.T) map[string]runtime.AdminState {
+	t.Helper()
+	all, err := st.intents.Load(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]runtime.AdminState{}
+	for ref, i := range all {
+		out[ref.Server] = i.State
+	}
+	return out
+}
+
+// checkDone checks the end of a rollout: every server READY and
+// restarted once, no intent left, the state file gone, every client
+// connected, and the cuts and landings the rollout promises.
+func (st *stack) checkDone(t *testing.T, start time.Time, res rollout.Result) {
+	t.Helper()
+	if !res.Done || len(res.Steps) != 3 {
+		t.Fatalf("result: done %v, %d steps, want done with 3", res.Done, len(res.Steps))
+	}
+	for s, a := range st.admin(t) {
+		if a != runtime.Ready {
+			t.Errorf("%s is %s at the end, want READY", s, a)
+		}
+	}
+	if h := st.held(t); len(h) != 0 {
+		t.Errorf("intents left at the end: %v", h)
+	}
+	if _, err := os.Stat(st.state); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("state file left at the end: %v", err)
+	}
+	st.mu.Lock()
+	restarts := slices.Sorted(slices.Values(st.restarts))
+	st.mu.Unlock()
+	if !slices.Equal(restarts, []string{"s1", "s2", "s3"}) {
+		t.Errorf("restarted %v, want each server once", restarts)
+	}
+	if !st.fleet.WaitFor(5*time.Second, func(on map[string]int) bool { return on["s1"]+on["s2"]+on["s3"] == clients }) {
+		t.Errorf("connected at the end %v, want all %d", st.fleet.Connected(), clients)
+	}
+
+	// Total cuts: at most C + C/N + 5%; nobody lost a connection the
+	// rollout did not close.
+	cuts := st.fleet.Since(start, false)
+	limit := clients + clients/3 + clients*5/100
+	t.Logf("cuts: %d (rollout reports %d; floor %d, limit %d), per step %v", len(cuts), res.Cuts(), clients+clients/3, limit, stepCuts(res.Steps))
+	if len(cuts) > limit {
+		t.Errorf("%d cuts for %d clients on 3 servers, want at most %d", len(cuts), clients, limit)
+	}
+	if len(cuts) != res.Cuts() {
+		t.Errorf("%d clients were cut, the rollout reports %d closes", len(cuts), res.Cuts())
+	}
+
+	// Nobody back on a server being drained; from the second step on,
+	// every client lands on a deployed server.
+	ups := st.fleet.Since(start, true)
+	for i, step := range res.Steps {
+		for _, e := range ups {
+			if e.At.Before(step.Started) || e.At.After(step.Ready) {
+				continue
+			}
+			if e.Server == step.Server {
+				t.Errorf("step %d: client %d landed on %s while it was rolled (cookie %q)", i+1, e.Client, e.Server, e.Cookie)
+			}
+			if !slices.Contains(step.Landing, e.Server) {
+				t.Errorf("step %d: client %d landed on %s, outside the landing set %v", i+1, e.Client, e.Server, step.Landing)
+			}
+		}
+		if i > 0 && len(step.Held) != 2-i {
+			t.Errorf("step %d held %v, want the %d servers still to deploy", i+1, step.Held, 2-i)
+		}
+	}
+
+	// Closes paced: never more than rate/10 per 100 ms + 20%.
+	var at []time.Time
+	for _, e := range cuts {
+		at = append(at, e.At)
+	}
+	peak, want := peakIn(at, 100*time.Millisecond), int(math.Ceil(rate/10*1.2))
+	if peak > want {
+		t.Errorf("close peak %d per 100 ms at %g/s, want at most %d", peak, rate, want)
+	}
+}
+
+func stepCuts(steps []rollout.Step) []int {
+	out := make([]int, len(steps))
+	for i, s := range steps {
+		out[i] = s.Cuts
+	}
+	return out
+}
+
+// peakIn returns the largest number of times within any window.
+func peakIn(times []time.Time, window time.Duration) int {
+	peak := 0
+	for i, start := range times {
+		n := 0
+		for _, t := range times[i:] {
+			if d := t.Sub(start); d >= 0 && d < window {
+				n++
+			}
+		}
+		peak = max(peak, n)
+	}
+	return peak
+}
+
+// TestRolloutMovesEachClientAboutOnce is the rollout the issue asks for:
+// three servers restarted one by one under reconnecting cookie clients;
+// C + C/N cuts, the clients of the second and third servers land only on
+// deployed servers, paced closes.
+func TestRolloutMovesEachClientAboutOnce(t *testing.T) {
+	st := setup(t)
+	var reported []rollout.Step
+	opts := st.options(t)
+	opts.Step = func(s rollout.Step) { reported = append(reported, s) }
+	start := time.Now()
+	res, err := rollout.Run(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Resumed != "" {
+		t.Errorf("a new rollout says it resumed: %q", res.Resumed)
+	}
+	st.checkDone(t, start, res)
+	if len(reported) != 3 || reported[0].Server != "s1" || !slices.Equal(reported[1].Held, []string{"s3"}) {
+		t.Errorf("steps reported: %+v", reported)
+	}
+}
+
+// TestRolloutFailedDeployStopsAndResumes: the deploy of the second server
+// fails; the rollout stops with that server in MAINT, the first READY and
+// the third held in DRAIN, intents saying the same; run again, it says
+// where it goes on and finishes.
+func TestRolloutFailedDeployStopsAndResumes(t *testing.T) {
+	st := setup(t)
+	opts := st.options(t)
+	good := opts.Deploy
+	opts.Deploy = func(ctx context.Context, s rollout.Server) error {
+		if s.Name == "s2" {
+			return errors.New("exit status 1")
+		}
+		return good(ctx, s)
+	}
+	start := time.Now()
+	res, err := rollout.Run(context.Background(), opts)
+	if !errors.Is(err, rollout.ErrDeployFailed) {
+		t.Fatalf("error %v, want ErrDeployFailed", err)
+	}
+	t.Log(err)
+	want := map[string]runtime.AdminState{"s1": runtime.Ready, "s2": runtime.Maint, "s3": runtime.Drain}
+	if got := st.admin(t); !maps.Equal(got, want) {
+		t.Errorf("after the failed deploy: %v, want %v", got, want)
+	}
+	if got := st.held(t); !maps.Equal(got, map[string]runtime.AdminState{"s2": runtime.Maint, "s3": runtime.Drain}) {
+		t.Errorf("intents after the failed deploy: %v", got)
+	}
+	if res.Phase != rollout.PhaseDeploy || res.Current == nil || res.Current.Server != "s2" || len(res.Steps) != 1 {
+		t.Errorf("result: phase %s, current %+v, %d steps", res.Phase, res.Current, len(res.Steps))
+	}
+	if on := st.fleet.Connected(); on["s3"] != perServer+perServer/2 || on["s2"] != 0 {
+		t.Errorf("clients after the failed deploy: %v, want s3's untouched, none on s2", on)
+	}
+
+	opts.Deploy = good
+	res, err = rollout.Run(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(res.Resumed, "1 of 3 servers done, s2 drained, to be deployed") {
+		t.Errorf("resumed: %q", res.Resumed)
+	}
+	st.checkDone(t, start, res)
+}
+
+// TestRolloutKilledResumes stops a rollout in the middle of the second
+// server's paced close, as SIGTERM does; run again, it drains on from
+// where it stopped and finishes with the same cuts.
+func TestRolloutKilledResumes(t *testing.T) {
+	st := setup(t)
+	opts := st.options(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	opts.Drain.Progress = func(p drain.Progress) {
+		if p.Server == "s2" && p.Phase == drain.Closing && p.Closed >= 3 {
+			cancel()
+		}
+	}
+	start := time.Now()
+	res, err := rollout.Run(ctx, opts)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("error %v, want cancelled", err)
+	}
+	if got := st.admin(t); got["s1"] != runtime.Ready || got["s2"] != runtime.Maint || got["s3"] != runtime.Drain {
+		t.Errorf("after the stop: %v, want s1 READY, s2 MAINT, s3 DRAIN", got)
+	}
+	if res.Phase != rollout.PhaseDrain || res.Current == nil || res.Current.Server != "s2" || res.Current.Cuts < 3 {
+		t.Errorf("result: phase %s, current %+v", res.Phase, res.Current)
+	}
+
+	opts.Drain.Progress = nil
+	res, err = rollout.Run(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(res.Resumed, "1 of 3 servers done, s2 being drained") {
+		t.Errorf("resumed: %q", res.Resumed)
+	}
+	st.checkDone(t, start, res)
+}
