@@ -46,7 +46,10 @@ type stack struct {
 func setup(t *testing.T) *stack {
 	t.Helper()
 	backends := runtimetest.Backends(t, "s1", "s2", "s3")
-	lb := runtimetest.StartLB(t, runtimetest.Config{}, backends)
+	// slowstart as the spec renders it by default: a readmitted server
+	// ramps up, so without the holds leastconn would send the clients of
+	// the second server mostly to the third, to be cut again.
+	lb := runtimetest.StartLB(t, runtimetest.Config{ServerOptions: "slowstart 30s"}, backends)
 	c, err := runtime.Dial(context.Background(), lb.AdminSocket, 2*time.Second)
 	if err != nil {
 		t.Fatal(err)
