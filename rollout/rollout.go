@@ -95,8 +95,9 @@ type Options struct {
 	// returns with Result.Paused) for a pipeline that deploys by itself
 	// and calls Run again with Next.
 	Deploy Deployer
-	// Next goes on with a paused rollout: the paused server has been
-	// deployed.
+	// Next goes on with a rollout whose server in progress waits to be
+	// deployed (paused, or stopped by a failed deploy): the pipeline has
+	// deployed it. A rollout stopped in another phase just resumes.
 	Next bool
 	// WaitHealthy bounds the wait for a readmitted server's health check
 	// (0: do not wait).
@@ -215,6 +216,9 @@ type run struct {
 	o   Options
 	st  *State
 	res Result
+	// next: the server found in PhaseDeploy at the start was deployed
+	// by the pipeline (Options.Next).
+	next bool
 }
 
 // Run starts the rollout the state file does not hold yet, or goes on with
@@ -246,6 +250,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	case resumed && st.Paused && o.Deploy == nil && !o.Next:
 		return Result{}, fmt.Errorf("rollout: %w: %s waits to be deployed; deploy it, then go on with next", ErrPausedAlready, st.server())
 	case resumed:
+		r.next = o.Next && st.Phase == PhaseDeploy
 		r.res.Resumed = st.Where()
 		r.note("resuming the rollout of %s started %s: %s", st.Backend, st.Started.Local().Format(time.DateTime), r.res.Resumed)
 	default:
@@ -324,7 +329,7 @@ func (r *run) loop(ctx context.Context) error {
 		case PhaseDrain:
 			err = r.drain(ctx)
 		case PhaseDeploy:
-			if r.o.Deploy == nil && !r.st.Paused {
+			if r.o.Deploy == nil && !r.st.Paused && !r.next {
 				r.st.Paused = true
 				r.res.Paused = r.server(ctx)
 				return r.save()
@@ -520,7 +525,7 @@ func (r *run) deploy(ctx context.Context) error {
 			return fmt.Errorf("rollout: %s/%s: %w: %w (the server stays in MAINT)", r.o.Backend, s.Name, ErrDeployFailed, err)
 		}
 	}
-	r.st.Paused = false
+	r.st.Paused, r.next = false, false
 	r.st.Current.Deployed = time.Now()
 	r.st.Phase = PhaseReadmit
 	return r.save()
