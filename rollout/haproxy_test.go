@@ -37,15 +37,22 @@ type stack struct {
 	fleet   *runtimetest.Fleet
 	intents *intent.File
 	state   string
+	// surge is the spare server in MAINT, when the test has one.
+	surge string
 
 	mu       sync.Mutex
 	servers  map[string]*lbtest.Wsecho
 	restarts []string
 }
 
-func setup(t *testing.T) *stack {
+// setup starts the stack; with surge, a fourth server in MAINT too.
+func setup(t *testing.T, surge string) *stack {
 	t.Helper()
-	backends := runtimetest.Backends(t, "s1", "s2", "s3")
+	ids := []string{"s1", "s2", "s3"}
+	if surge != "" {
+		ids = append(ids, surge)
+	}
+	backends := runtimetest.Backends(t, ids...)
 	// slowstart as the spec renders it by default: a readmitted server
 	// ramps up, so without the holds leastconn would send the clients of
 	// the second server mostly to the third, to be cut again.
@@ -55,7 +62,12 @@ func setup(t *testing.T) *stack {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	st := &stack{c: c, lb: lb, servers: map[string]*lbtest.Wsecho{},
+	if surge != "" {
+		if err := c.SetState(context.Background(), "ws", surge, runtime.Maint); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st := &stack{c: c, lb: lb, surge: surge, servers: map[string]*lbtest.Wsecho{},
 		intents: intent.NewFile(filepath.Join(dir, intent.FileName)), state: filepath.Join(dir, "rollout.json")}
 	for _, b := range backends {
 		st.servers[b.ID] = b
@@ -97,6 +109,7 @@ func (st *stack) options(t *testing.T) rollout.Options {
 		Poll:        100 * time.Millisecond,
 		Intents:     st.intents,
 		StatePath:   st.state,
+		Surge:       st.surge,
 		Note:        func(s string) { t.Log(s) },
 	}
 }
@@ -134,16 +147,26 @@ func (st *stack) held(t *testing.T) map[string]runtime.AdminState {
 // connected, and the cuts and landings the rollout promises.
 func (st *stack) checkDone(t *testing.T, start time.Time, res rollout.Result) {
 	t.Helper()
-	if !res.Done || len(res.Steps) != 3 {
-		t.Fatalf("result: done %v, %d steps, want done with 3", res.Done, len(res.Steps))
+	steps := 3
+	if st.surge != "" {
+		steps = 4
+	}
+	if !res.Done || len(res.Steps) != steps {
+		t.Fatalf("result: done %v, %d steps, want done with %d", res.Done, len(res.Steps), steps)
 	}
 	for s, a := range st.admin(t) {
-		if a != runtime.Ready {
-			t.Errorf("%s is %s at the end, want READY", s, a)
+		if want := runtime.Ready; a != want && s != st.surge || s == st.surge && a != runtime.Maint {
+			t.Errorf("%s is %s at the end, want READY (MAINT for the surge)", s, a)
 		}
 	}
-	if h := st.held(t); len(h) != 0 {
-		t.Errorf("intents left at the end: %v", h)
+	// The surge stays in MAINT as `wsctl maint` leaves a server: with its
+	// intent, so an agent does not readmit it.
+	wantHeld := map[string]runtime.AdminState{}
+	if st.surge != "" {
+		wantHeld[st.surge] = runtime.Maint
+	}
+	if h := st.held(t); !maps.Equal(h, wantHeld) {
+		t.Errorf("intents left at the end: %v, want %v", h, wantHeld)
 	}
 	if _, err := os.Stat(st.state); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("state file left at the end: %v", err)
@@ -170,12 +193,17 @@ func (st *stack) checkDone(t *testing.T, start time.Time, res rollout.Result) {
 		t.Errorf("%d clients were cut, the rollout reports %d closes", len(cuts), res.Cuts())
 	}
 
-	// Nobody back on a server being drained; from the second step on,
-	// every client lands on a deployed server.
+	// Nobody back on a server being drained; from the second step on (or
+	// the first, with a surge) every client lands on a deployed server,
+	// the others are held.
 	ups := st.fleet.Since(start, true)
 	for i, step := range res.Steps {
+		end := step.Ready
+		if step.Surge {
+			end = step.Drained
+		}
 		for _, e := range ups {
-			if e.At.Before(step.Started) || e.At.After(step.Ready) {
+			if e.At.Before(step.Started) || e.At.After(end) {
 				continue
 			}
 			if e.Server == step.Server {
@@ -185,8 +213,17 @@ func (st *stack) checkDone(t *testing.T, start time.Time, res rollout.Result) {
 				t.Errorf("step %d: client %d landed on %s, outside the landing set %v", i+1, e.Client, e.Server, step.Landing)
 			}
 		}
-		if i > 0 && len(step.Held) != 2-i {
-			t.Errorf("step %d held %v, want the %d servers still to deploy", i+1, step.Held, 2-i)
+		var held []string
+		for _, later := range res.Steps[i+1:] {
+			if (i > 0 || st.surge != "") && !later.Surge {
+				held = append(held, later.Server)
+			}
+		}
+		if st.surge != "" && i > 0 && !step.Surge {
+			held = append(held, st.surge)
+		}
+		if !slices.Equal(step.Held, held) {
+			t.Errorf("step %d held %v, want %v", i+1, step.Held, held)
 		}
 	}
 
@@ -195,7 +232,7 @@ func (st *stack) checkDone(t *testing.T, start time.Time, res rollout.Result) {
 	for _, e := range cuts {
 		at = append(at, e.At)
 	}
-	peak, want := peakIn(at, 100*time.Millisecond), int(math.Ceil(rate/10*1.2))
+	peak, want := runtimetest.PeakIn(at, 100*time.Millisecond), int(math.Ceil(rate/10*1.2))
 	if peak > want {
 		t.Errorf("close peak %d per 100 ms at %g/s, want at most %d", peak, rate, want)
 	}
@@ -209,27 +246,12 @@ func stepCuts(steps []rollout.Step) []int {
 	return out
 }
 
-// peakIn returns the largest number of times within any window.
-func peakIn(times []time.Time, window time.Duration) int {
-	peak := 0
-	for i, start := range times {
-		n := 0
-		for _, t := range times[i:] {
-			if d := t.Sub(start); d >= 0 && d < window {
-				n++
-			}
-		}
-		peak = max(peak, n)
-	}
-	return peak
-}
-
 // TestRolloutMovesEachClientAboutOnce is the rollout the issue asks for:
 // three servers restarted one by one under reconnecting cookie clients;
 // C + C/N cuts, the clients of the second and third servers land only on
 // deployed servers, paced closes.
 func TestRolloutMovesEachClientAboutOnce(t *testing.T) {
-	st := setup(t)
+	st := setup(t, "")
 	var reported []rollout.Step
 	opts := st.options(t)
 	opts.Step = func(s rollout.Step) { reported = append(reported, s) }
@@ -252,7 +274,7 @@ func TestRolloutMovesEachClientAboutOnce(t *testing.T) {
 // the third held in DRAIN, intents saying the same; run again, it says
 // where it goes on and finishes.
 func TestRolloutFailedDeployStopsAndResumes(t *testing.T) {
-	st := setup(t)
+	st := setup(t, "")
 	opts := st.options(t)
 	good := opts.Deploy
 	opts.Deploy = func(ctx context.Context, s rollout.Server) error {
@@ -296,7 +318,7 @@ func TestRolloutFailedDeployStopsAndResumes(t *testing.T) {
 // server's paced close, as SIGTERM does; run again, it drains on from
 // where it stopped and finishes with the same cuts.
 func TestRolloutKilledResumes(t *testing.T) {
-	st := setup(t)
+	st := setup(t, "")
 	opts := st.options(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -326,4 +348,23 @@ func TestRolloutKilledResumes(t *testing.T) {
 		t.Errorf("resumed: %q", res.Resumed)
 	}
 	st.checkDone(t, start, res)
+}
+
+// TestRolloutWithSurge: the surge, in MAINT at the start, takes the first
+// server's clients, is held while the others roll, and is drained and left
+// in MAINT at the end.
+func TestRolloutWithSurge(t *testing.T) {
+	st := setup(t, "s4")
+	start := time.Now()
+	res, err := rollout.Run(context.Background(), st.options(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.checkDone(t, start, res)
+	if first := res.Steps[0]; !slices.Equal(first.Landing, []string{"s4"}) {
+		t.Errorf("the first server's clients could land on %v, want the surge only", first.Landing)
+	}
+	if last := res.Steps[3]; !last.Surge || last.Server != "s4" || last.Cuts != perServer {
+		t.Errorf("last step %+v, want the surge's removal with %d cuts", last, perServer)
+	}
 }

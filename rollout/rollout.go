@@ -13,6 +13,14 @@
 // clients have nowhere new to go and land on the old servers, so the floor
 // is C + C/N cuts; Order puts the emptiest server first.
 //
+// A surge server (Options.Surge, in MAINT at the start) is readmitted
+// first and takes the first server's clients, so they land on the new
+// version at once; it is held in DRAIN from the second server on, then
+// drained (its clients move to the deployed servers) and left in MAINT with
+// a MAINT intent. Its removal cuts what it holds, so the cuts stay about
+// C + C/N; what it buys is that no client ever lands on a server still to
+// be deployed.
+//
 // For each server the steps are: choose the landing set and set the holds;
 // drain the server (it ends in MAINT with no session); deploy it (a
 // Deployer, or, paused, the pipeline); readmit it with a fresh health check
@@ -112,8 +120,10 @@ type Options struct {
 	// 0 means 1.
 	MaxUnavailable int
 	// Surge names a server in MAINT added for the rollout: readmitted
-	// first, it takes the first server's clients, and it is drained and
-	// left in MAINT at the end.
+	// first, it takes the first server's clients, which then need not land
+	// on servers still to be deployed; it is held in DRAIN from the second
+	// server on, and drained and left in MAINT at the end (its clients
+	// move to the deployed servers).
 	Surge string
 	// Intents, when not nil, records the holds and the server in progress
 	// as operator intents, so an agent does not readmit them.
@@ -371,9 +381,14 @@ func (r *run) drain(ctx context.Context) error {
 	deployed := slices.Clone(st.Order[:st.Index])
 	var old []string
 	if !removing {
-		old = st.Order[st.Index+1:]
-		if st.SurgeUp {
-			deployed = append(deployed, st.Surge)
+		old = slices.Clone(st.Order[st.Index+1:])
+		// The surge takes the first server's clients, then is held: what
+		// it holds is cut once more when it is removed.
+		switch {
+		case st.SurgeUp && st.Index == 0:
+			deployed = []string{st.Surge}
+		case st.SurgeUp:
+			old = append(old, st.Surge)
 		}
 	}
 	land := Choose(server, deployed, old, loads, r.o.Ceiling)
