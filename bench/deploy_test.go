@@ -16,6 +16,7 @@ import (
 	"github.com/wsctl/wsctl/internal/lbtest"
 	"github.com/wsctl/wsctl/loadgen"
 	"github.com/wsctl/wsctl/model"
+	"github.com/wsctl/wsctl/runtime"
 )
 
 // rollMode is how a backend is taken out before it is stopped.
@@ -80,7 +81,8 @@ func TestScenarioRollingDeploy(t *testing.T) {
 		"- **rollout_surge**: the same with a fourth server in MAINT and `--surge backend4`: it takes the first server's "+
 		"clients and is drained and left in MAINT at the end.\n\n"+
 		"\"Cut\" = sessions the proxy closed (wsctl's `closed`, or `scur` at the shutdown); \"back on draining server\" "+
-		"= `stot` of the server between the start of its drain and its SIGTERM (new sessions it took while draining); "+
+		"= `stot` of the server between the start of its drain and its SIGTERM (new sessions it took while draining; for "+
+		"the rollout, from when it is first seen out of READY, held or drained, polled every 50 ms); "+
 		"peaks are the worst 100 ms slot from the first drain on. %d repeat(s), medians shown.\n\n",
 		conns, rolled, closeAfter, rate, closeAfter, closeAfter, rate, runs())
 	fmt.Fprintf(&body, "| mode | drops (cut + beyond) | lost echoes | back on draining server | close peak /100ms | reconnect peak /100ms | time per backend (mean) | time to finish |\n|---|---|---|---|---|---|---|---|\n")
@@ -363,18 +365,46 @@ func runRollout(t *testing.T, surge bool, conns int, rate float64, wsctl string)
 	}
 	mode := "--pause"
 	stepStart := t0
+	rt, err := runtime.Dial(ctx, st.Admin, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for {
 		// The server this call drains is the one it pauses at (or the
-		// surge, in the last call): count what it takes while drained.
-		before := map[string]int{}
-		for _, id := range []string{"backend1", "backend2", "backend3", "backend4"} {
-			if id != "backend4" || surge {
-				before[id] = stat(id, statStot)
+		// surge, in the last call): count what it takes from when it is
+		// first seen out of READY (held or drained).
+		before := map[string]int64{}
+		stop := make(chan struct{})
+		watched := make(chan struct{})
+		go func() {
+			defer close(watched)
+			for {
+				if all, err := rt.Servers(ctx, "ws_cluster"); err == nil {
+					for _, s := range all {
+						if _, seen := before[s.Server]; !seen && s.Admin != runtime.Ready {
+							before[s.Server] = s.Stot
+						}
+					}
+				}
+				select {
+				case <-stop:
+					return
+				case <-time.After(50 * time.Millisecond):
+				}
 			}
-		}
+		}()
 		cmd := exec.Command(wsctl, append(args, mode)...)
 		cmd.Env = append(os.Environ(), "WSCTL_RUN_DIR="+st.RunDir)
 		out, err := cmd.Output()
+		close(stop)
+		<-watched
+		backOn := func(server string) int {
+			from, ok := before[server]
+			if !ok {
+				t.Errorf("%s was never seen out of READY", server)
+			}
+			return stat(server, statStot) - int(from)
+		}
 		if err != nil {
 			t.Fatalf("wsctl rollout %s: %v\n%s", mode, err, out)
 		}
@@ -395,7 +425,7 @@ func runRollout(t *testing.T, surge bool, conns int, rate float64, wsctl string)
 				r.cut += l.Cuts
 				r.cuts = append(r.cuts, l.Cuts)
 				if l.Surge {
-					r.back += stat(l.Server, statStot) - before[l.Server]
+					r.back += backOn(l.Server)
 				}
 			case l.Paused != nil:
 				paused = l.Paused.Server
@@ -404,7 +434,7 @@ func runRollout(t *testing.T, surge bool, conns int, rate float64, wsctl string)
 		if paused == "" {
 			break
 		}
-		r.back += stat(paused, statStot) - before[paused]
+		r.back += backOn(paused)
 		r.marks = append(r.marks, Mark{TMs: time.Since(start).Milliseconds(), Label: "restart " + paused})
 		for i, b := range st.Backends {
 			if b.ID != paused {

@@ -368,3 +368,34 @@ func TestRolloutWithSurge(t *testing.T) {
 		t.Errorf("last step %+v, want the surge's removal with %d cuts", last, perServer)
 	}
 }
+
+// TestRolloutCeilingFallsBack: with a ceiling of 14 WebSockets per server,
+// the first deployed server cannot take the second server's 15 clients, so
+// that step holds nothing, lands the clients on every other server and
+// says so; the rollout still finishes.
+func TestRolloutCeilingFallsBack(t *testing.T) {
+	st := setup(t, "")
+	opts := st.options(t)
+	opts.Ceiling = 14
+	var notes []string
+	opts.Note = func(s string) { notes = append(notes, s) }
+	res, err := rollout.Run(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Done || len(res.Steps) != 3 {
+		t.Fatalf("done %v, %d steps", res.Done, len(res.Steps))
+	}
+	second := res.Steps[1]
+	if second.Fallback == "" || len(second.Held) != 0 || !slices.Equal(second.Landing, []string{"s1", "s3"}) {
+		t.Errorf("second step: landing %v, held %v, fallback %q; want s1 s3, none held, a fallback", second.Landing, second.Held, second.Fallback)
+	}
+	if len(notes) == 0 || !strings.Contains(notes[0], "ws/s2: the deployed servers would hold 15 WebSockets on socket 1, above their ceiling of 14") {
+		t.Errorf("notes %q", notes)
+	}
+	for s, a := range st.admin(t) {
+		if a != runtime.Ready {
+			t.Errorf("%s is %s at the end", s, a)
+		}
+	}
+}

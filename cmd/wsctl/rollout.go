@@ -68,7 +68,9 @@ have and take no new one. With C clients on N servers that is about C + C/N
 cuts (the first server's clients must land on old servers); the emptiest
 server goes first.
 
-For each server:
+Every server of the backend is rolled, except the surge and the spare slots
+rendered disabled; one already in MAINT has no client and goes first, and is
+readmitted like the others. For each server:
  1. choose the landing set and hold the servers still to deploy in DRAIN;
  2. drain the server as "wsctl drain" does with --close-after, --close-rate
     (default: the backend's close_rate) and --timeout: DRAIN, wait, MAINT,
