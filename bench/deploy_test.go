@@ -198,35 +198,9 @@ func TestScenarioRollingDeploy(t *testing.T) {
 func runRolling(t *testing.T, mode rollMode, conns, rolled int, rate float64, wsctl string) rollRun {
 	t.Helper()
 	st := startStack(t, model.TargetHAProxy, conns, "interval: 5s", "interval: 300ms")
-	cfg := loadgen.DefaultConfig()
-	cfg.URL = st.url()
-	cfg.Conns = conns
-	cfg.Rate = size(0.0, 1000.0)
-	cfg.Duration = 10 * time.Minute // ended by cancel once the roll is over
-	cfg.Interval = time.Second
-	cfg.Reconnect = true
-	cfg.Cookies = true
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	start := time.Now()
-	done := make(chan loadgen.Result, 1)
-	go func() {
-		res, err := loadgen.Run(ctx, cfg)
-		if err != nil {
-			t.Error(err)
-		}
-		done <- res
-	}()
-	scur := func() int {
-		n := 0
-		for _, b := range st.Backends {
-			v, _ := strconv.Atoi(st.serverStat(t, b.ID, statScur))
-			n += v
-		}
-		return n
-	}
-	lbtest.WaitFor(t, 60*time.Second, fmt.Sprintf("%d sessions", conns), func() bool { return scur() >= conns })
-	time.Sleep(time.Second)
+	load := startRollLoad(t, st, conns)
+	defer load.cancel()
+	start := load.start
 
 	var r rollRun
 	firstSlot := 0
@@ -295,12 +269,7 @@ func runRolling(t *testing.T, mode rollMode, conns, rolled int, rate float64, ws
 		r.perBackend = append(r.perBackend, time.Since(t0))
 	}
 	r.total = time.Since(rollStart)
-	time.Sleep(2 * time.Second)
-	cancel()
-	r.res = <-done
-	r.rows = RowsFromBuckets(r.res.Timeline)
-	r.closePeak = Peak(r.rows, firstSlot, len(r.rows), func(x Row) int { return x.Closes })
-	r.reconnPeak = Peak(r.rows, firstSlot, len(r.rows), func(x Row) int { return x.Connects })
+	load.finish(&r, firstSlot)
 	return r
 }
 
@@ -323,37 +292,13 @@ func runRollout(t *testing.T, surge bool, conns int, rate float64, wsctl string)
 	if err := os.WriteFile(specPath, []byte(st.Spec), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cfg := loadgen.DefaultConfig()
-	cfg.URL = st.url()
-	cfg.Conns = conns
-	cfg.Rate = size(0.0, 1000.0)
-	cfg.Duration = 10 * time.Minute // ended by cancel once the roll is over
-	cfg.Interval = time.Second
-	cfg.Reconnect = true
-	cfg.Cookies = true
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	start := time.Now()
-	done := make(chan loadgen.Result, 1)
-	go func() {
-		res, err := loadgen.Run(ctx, cfg)
-		if err != nil {
-			t.Error(err)
-		}
-		done <- res
-	}()
+	load := startRollLoad(t, st, conns)
+	defer load.cancel()
+	start := load.start
 	stat := func(id string, field int) int {
 		v, _ := strconv.Atoi(st.serverStat(t, id, field))
 		return v
 	}
-	lbtest.WaitFor(t, 60*time.Second, fmt.Sprintf("%d sessions", conns), func() bool {
-		n := 0
-		for _, b := range st.Backends {
-			n += stat(b.ID, statScur)
-		}
-		return n >= conns
-	})
-	time.Sleep(time.Second)
 
 	var r rollRun
 	t0 := time.Now()
@@ -365,6 +310,7 @@ func runRollout(t *testing.T, surge bool, conns int, rate float64, wsctl string)
 	}
 	mode := "--pause"
 	stepStart := t0
+	ctx := context.Background()
 	rt, err := runtime.Dial(ctx, st.Admin, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -452,11 +398,58 @@ func runRollout(t *testing.T, surge bool, conns int, rate float64, wsctl string)
 	// The last call readmitted the last server (and removed the surge).
 	r.perBackend[len(r.perBackend)-1] += time.Since(stepStart)
 	r.total = time.Since(t0)
+	load.finish(&r, firstSlot)
+	return r
+}
+
+// rollLoad is the reconnecting cookie clients of a rolling deploy.
+type rollLoad struct {
+	start  time.Time
+	cancel context.CancelFunc
+	done   chan loadgen.Result
+}
+
+// startRollLoad connects conns reconnecting clients, each with its cookie
+// jar and an echo a second, and waits until every one holds a session.
+func startRollLoad(t *testing.T, st *stack, conns int) *rollLoad {
+	t.Helper()
+	cfg := loadgen.DefaultConfig()
+	cfg.URL = st.url()
+	cfg.Conns = conns
+	cfg.Rate = size(0.0, 1000.0)
+	cfg.Duration = 10 * time.Minute // ended by cancel once the roll is over
+	cfg.Interval = time.Second
+	cfg.Reconnect = true
+	cfg.Cookies = true
+	ctx, cancel := context.WithCancel(context.Background())
+	l := &rollLoad{start: time.Now(), cancel: cancel, done: make(chan loadgen.Result, 1)}
+	go func() {
+		res, err := loadgen.Run(ctx, cfg)
+		if err != nil {
+			t.Error(err)
+		}
+		l.done <- res
+	}()
+	scur := func() int {
+		n := 0
+		for _, b := range st.Backends {
+			v, _ := strconv.Atoi(st.serverStat(t, b.ID, statScur))
+			n += v
+		}
+		return n
+	}
+	lbtest.WaitFor(t, 60*time.Second, fmt.Sprintf("%d sessions", conns), func() bool { return scur() >= conns })
+	time.Sleep(time.Second)
+	return l
+}
+
+// finish lets the last reconnects land, ends the load and fills r's
+// result, timeline and peaks from firstSlot on.
+func (l *rollLoad) finish(r *rollRun, firstSlot int) {
 	time.Sleep(2 * time.Second)
-	cancel()
-	r.res = <-done
+	l.cancel()
+	r.res = <-l.done
 	r.rows = RowsFromBuckets(r.res.Timeline)
 	r.closePeak = Peak(r.rows, firstSlot, len(r.rows), func(x Row) int { return x.Closes })
 	r.reconnPeak = Peak(r.rows, firstSlot, len(r.rows), func(x Row) int { return x.Connects })
-	return r
 }
