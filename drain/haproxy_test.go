@@ -87,7 +87,7 @@ func TestDrainPacedCloseSendsNobodyBack(t *testing.T) {
 	}
 
 	span := closes[len(closes)-1].Sub(closes[0])
-	peak := peakIn(closes, 100*time.Millisecond)
+	peak := runtimetest.PeakIn(closes, 100*time.Millisecond)
 	t.Logf("closed %d sessions at %g/s: first %s after the start, span %s (ideal %s), peak %d per 100ms; reconnects with the s2 cookie %d, back on s2 %d",
 		len(closes), rate, closes[0].Sub(start).Round(time.Millisecond), span.Round(time.Millisecond),
 		time.Duration(float64(perServer-1)/rate*float64(time.Second)).Round(time.Millisecond), peak, withCookie, back)
@@ -130,21 +130,6 @@ func TestDrainSeedRecipeSendsClientsBack(t *testing.T) {
 	if back < perServer*8/10 {
 		t.Errorf("%d of %d clients came back to s2; the control expects most of them", back, perServer)
 	}
-}
-
-// peakIn returns the largest number of times within any window.
-func peakIn(times []time.Time, window time.Duration) int {
-	peak := 0
-	for i, start := range times {
-		n := 0
-		for _, t := range times[i:] {
-			if t.Sub(start) < window {
-				n++
-			}
-		}
-		peak = max(peak, n)
-	}
-	return peak
 }
 
 // TestDrainFailsOnReload reloads HAProxy in the middle of a drain: the new

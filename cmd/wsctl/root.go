@@ -41,6 +41,7 @@ Exit codes: 0 ok/identical, 1 differs or findings, 2 error, 3 drain or reload ti
 		NewCmdMaint(io, nil),
 		NewCmdAgent(io, nil),
 		NewCmdReload(io, nil),
+		NewCmdRollout(io, nil),
 		NewCmdState(io),
 		NewCmdVersion(io),
 		NewCmdGenDocs(io),

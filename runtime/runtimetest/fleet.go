@@ -213,3 +213,19 @@ func cookieValue(jar http.CookieJar, wsURL string) string {
 	}
 	return ""
 }
+
+// PeakIn returns the largest number of times within any window (times in
+// order): the close or reconnect peak tests bound.
+func PeakIn(times []time.Time, window time.Duration) int {
+	peak := 0
+	for i, start := range times {
+		n := 0
+		for _, t := range times[i:] {
+			if d := t.Sub(start); d >= 0 && d < window {
+				n++
+			}
+		}
+		peak = max(peak, n)
+	}
+	return peak
+}

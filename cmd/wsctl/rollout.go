@@ -1,0 +1,421 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wsctl/wsctl/drain"
+	"github.com/wsctl/wsctl/intent"
+	"github.com/wsctl/wsctl/rollout"
+	"github.com/wsctl/wsctl/spec"
+)
+
+// RolloutOptions are the flags of wsctl rollout.
+type RolloutOptions struct {
+	IO     *IOStreams
+	Socket SocketOptions
+	// Backend is the argument.
+	Backend string
+	// Exec deploys one server (sh -c); empty with Pause or Next.
+	Exec        string
+	Pause, Next bool
+	// Timeout, CloseAfter and CloseRate drain each server as wsctl drain
+	// does; CloseRateSet says --close-rate was given (else the spec's
+	// close_rate).
+	Timeout      time.Duration
+	CloseAfter   time.Duration
+	CloseRate    float64
+	CloseRateSet bool
+	WaitHealthy  time.Duration
+	Surge        string
+	// MaxPerServer is the per-server ceiling; -1 takes the spec's
+	// server_maxconn.
+	MaxPerServer   int64
+	MaxUnavailable int
+	State          string
+	Force          bool
+	Output         string
+	// Poll is how often sessions and health are read; 0: the defaults.
+	Poll time.Duration
+}
+
+// NewCmdRollout builds `wsctl rollout`.
+func NewCmdRollout(io *IOStreams, runF func(*RolloutOptions) error) *cobra.Command {
+	opts := &RolloutOptions{IO: io}
+	cmd := &cobra.Command{
+		Use:   "rollout BACKEND (--exec COMMAND | --pause | --next)",
+		Short: "Deploy a backend's servers one by one, moving each WebSocket client about once",
+		Long: `Deploy the servers of BACKEND one after the other on every admin socket,
+so that each WebSocket client is moved about once.
+
+A loop of "wsctl drain", deploy, "wsctl ready" moves the clients of the first
+server onto servers still to be deployed, which cuts them again later. The
+rollout chooses where the clients of each server land: from the second server
+on, only on the servers already deployed. While a server is drained, the
+servers still to be deployed are held in DRAIN: they keep every WebSocket they
+have and take no new one. With C clients on N servers that is about C + C/N
+cuts (the first server's clients must land on old servers); the emptiest
+server goes first.
+
+Every server of the backend is rolled, except the surge and the spare slots
+rendered disabled; one already in MAINT has no client and goes first, and is
+readmitted like the others. For each server:
+ 1. choose the landing set and hold the servers still to deploy in DRAIN;
+ 2. drain the server as "wsctl drain" does with --close-after, --close-rate
+    (default: the backend's close_rate) and --timeout: DRAIN, wait, MAINT,
+    close the rest at the rate; it ends in MAINT with no session;
+ 3. run --exec COMMAND with sh -c, with WSCTL_SERVER (its name) and
+    WSCTL_ADDRESS (host:port) in the environment; its output goes to stderr.
+    A non-zero exit stops the rollout: the server stays in MAINT, the rest as
+    they are;
+ 4. readmit it with a fresh health check (as "wsctl ready") and wait up to
+    --wait-healthy for it to be up; go on with the next.
+
+With --pause instead of --exec the rollout stops after step 2 (exit 0) and
+says which server to deploy; the pipeline deploys it and runs the same
+command with --next (instead of --pause), which readmits it and drains the
+next one, until the last is readmitted.
+
+Guard rails:
+ - a per-server ceiling on WebSockets (--max-per-server, default the
+   backend's server_maxconn, 0 none): when the deployed servers would hold
+   more than that each, the step falls back to the plain order (no hold, the
+   clients land on every other server) and says so;
+ - --max-unavailable N (default 1): a server is not taken out when that
+   leaves more than N servers of the rollout in MAINT or DOWN;
+ - as for "wsctl drain", a server is not taken out when no other server can
+   take its clients (--force overrides);
+ - --surge NAME: a server of the backend in MAINT (a spare instance the
+   pipeline started) readmitted first to take the first server's clients,
+   drained and left in MAINT at the end.
+
+The holds and the server in progress are recorded as operator intents, so
+"wsctl agent" keeps them. The rollout's place is kept in a state file
+(--state, default wsctl-rollout-BACKEND.json beside the spec's admin socket),
+written at every phase: run the same command again after a failure, a kill or
+a reboot and it goes on where it stopped, and says where. The file is removed
+when the rollout is done.
+
+Stopped early (a failed command, a timeout, Ctrl-C or SIGTERM: the command
+gets SIGTERM too), every server stays as it is: the deployed ones READY, the
+held ones in DRAIN with their clients, the one in progress in DRAIN or MAINT
+while drained, MAINT while deployed, READY (perhaps not yet healthy) while
+readmitted. To give up instead of going on: "wsctl ready" each held server
+and remove the state file.
+
+Output: a line per step (drained, cut, landing set, times), with the drain's
+progress on a terminal. With -o json one object per line: per step
+
+  {"type": "step", "backend": "ws", "server": "backend1", "step": 1, "of": 3,
+   "landing": ["backend2", "backend3"], "held": [], "sessions_before": 10,
+   "cuts": 10, "drain": "drained", "drain_s": 2.1, "deploy_s": 4.0,
+   "readmit_s": 1.2, "elapsed_s": 7.3}
+
+("fallback" says why nothing was held when the ceiling forced it; "surge":
+true for the surge's removal), then a summary
+
+  {"type": "rollout", "backend": "ws", "result": "done", "steps": 3,
+   "cuts": 40, "elapsed_s": 21.9}
+
+"result" is "done", "paused" (with "paused": {"server", "address"}) or
+"stopped" (with "stopped": {"server", "phase", "error"}); "resumed" says where
+a resumed rollout went on.
+
+Exit status: 0 done or paused, 3 a drain timed out or a readmitted server
+was not healthy in time, 2 anything else that stopped the rollout (the
+command failed, refused, interrupted). Fleet-wide rollouts (a backend
+discovered from Consul, through the agents) are not supported yet.`,
+		Example: `  # Deploy every server of ws_cluster with the pipeline's script
+  wsctl rollout -c wsctl.yaml ws_cluster --exec './deploy.sh "$WSCTL_SERVER"' \
+      --close-after 30s --close-rate 50
+
+  # A pipeline that deploys by itself: drain the first server, then each
+  # --next readmits the deployed one and drains the next
+  wsctl rollout -c wsctl.yaml ws_cluster --pause -o json
+  wsctl rollout -c wsctl.yaml ws_cluster --next -o json`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return fmt.Errorf("usage: %s BACKEND (one backend; got %d arguments); see `%s --help`", cmd.CommandPath(), len(args), cmd.CommandPath())
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Backend = args[0]
+			opts.CloseRateSet = cmd.Flags().Changed("close-rate")
+			if err := opts.check(); err != nil {
+				return err
+			}
+			if runF != nil {
+				return runF(opts)
+			}
+			return rolloutRun(opts)
+		},
+	}
+	f := cmd.Flags()
+	opts.Socket.addFlags(cmd)
+	f.StringVar(&opts.Exec, "exec", "", "deploy each server with this shell `command` (WSCTL_SERVER, WSCTL_ADDRESS in its environment)")
+	f.BoolVar(&opts.Pause, "pause", false, "stop after draining each server for the pipeline to deploy it; go on with --next")
+	f.BoolVar(&opts.Next, "next", false, "the server a paused rollout drained is deployed: readmit it and drain the next")
+	f.DurationVar(&opts.Timeout, "timeout", 10*time.Minute, "give up a server's drain after this long with exit 3 (0: wait for ever)")
+	f.DurationVar(&opts.CloseAfter, "close-after", 30*time.Second, "after this long, switch the server to MAINT and close its sessions left")
+	f.Float64Var(&opts.CloseRate, "close-rate", 0, fmt.Sprintf("sessions closed per second after --close-after, across all sockets: %g to %g, or 0 for all at once (default: the backend's close_rate)", float64(drain.MinRate), float64(drain.MaxRate)))
+	f.DurationVar(&opts.WaitHealthy, "wait-healthy", time.Minute, "wait up to this long for a readmitted server's health check (exit 3 if it fails)")
+	f.StringVar(&opts.Surge, "surge", "", "a server `name` in MAINT taken in for the rollout and left in MAINT at the end")
+	f.Int64Var(&opts.MaxPerServer, "max-per-server", -1, "WebSockets one server may hold per HAProxy process when choosing the landing set (default: the backend's server_maxconn; 0: no limit)")
+	f.IntVar(&opts.MaxUnavailable, "max-unavailable", 1, "servers of the rollout that may be out of rotation (MAINT or DOWN) at once")
+	f.StringVar(&opts.State, "state", "", "state `file` for resuming (default: wsctl-rollout-BACKEND.json beside the admin socket)")
+	f.BoolVar(&opts.Force, "force", false, "drain even when no other server of the backend can take new clients")
+	f.StringVarP(&opts.Output, "output", "o", "text", "output format: text or json (a line per step)")
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
+	return cmd
+}
+
+// check refuses flag combinations that cannot work, before anything runs.
+func (o *RolloutOptions) check() error {
+	modes := 0
+	for _, on := range []bool{o.Exec != "", o.Pause, o.Next} {
+		if on {
+			modes++
+		}
+	}
+	switch {
+	case modes != 1:
+		return errors.New("give one of --exec COMMAND (deploy each server), --pause (start a paused rollout) or --next (go on with one)")
+	case o.Output != "text" && o.Output != "json":
+		return fmt.Errorf("--output %q: want text or json", o.Output)
+	case o.MaxUnavailable < 1:
+		return fmt.Errorf("--max-unavailable %d: want 1 or more", o.MaxUnavailable)
+	case o.MaxPerServer < -1:
+		return fmt.Errorf("--max-per-server %d is negative", o.MaxPerServer)
+	case o.WaitHealthy < 0:
+		return fmt.Errorf("--wait-healthy %s is negative", o.WaitHealthy)
+	}
+	rate := o.CloseRate
+	if !o.CloseRateSet {
+		rate = spec.DefaultCloseRate // the spec's, checked again once loaded
+	}
+	return drain.Options{Timeout: o.Timeout, Close: &drain.Close{After: o.CloseAfter, Rate: rate}}.Validate()
+}
+
+// options turns the flags and the spec into the rollout's options.
+func (o *RolloutOptions) options(sp *spec.Spec, b spec.Backend) rollout.Options {
+	rate := b.CloseRate
+	if o.CloseRateSet {
+		rate = o.CloseRate
+	}
+	ceiling := o.MaxPerServer
+	if ceiling < 0 {
+		ceiling = int64(b.ServerMaxConn)
+	}
+	state := o.State
+	if state == "" {
+		state = filepath.Join(filepath.Dir(sp.HAProxy.AdminSocket), "wsctl-rollout-"+b.Name+".json")
+	}
+	ro := rollout.Options{
+		Backend:        b.Name,
+		Drain:          drain.Options{Timeout: o.Timeout, Poll: o.Poll, Force: o.Force, Close: &drain.Close{After: o.CloseAfter, Rate: rate}},
+		Next:           o.Next,
+		WaitHealthy:    o.WaitHealthy,
+		Poll:           o.Poll,
+		Ceiling:        ceiling,
+		MaxUnavailable: o.MaxUnavailable,
+		Surge:          o.Surge,
+		StatePath:      state,
+	}
+	if o.Exec != "" {
+		// The command's output goes to stderr: stdout stays the report.
+		ro.Deploy = rollout.Command(o.Exec, nil, o.IO.ErrOut, o.IO.ErrOut)
+	}
+	return ro
+}
+
+func rolloutRun(opts *RolloutOptions) error {
+	sp, err := loadSpec(opts.IO, opts.Socket.SpecPath)
+	if err != nil {
+		return fmt.Errorf("rollout needs the spec (-c FILE): %w", err)
+	}
+	var b *spec.Backend
+	var names []string
+	for i := range sp.Backends {
+		names = append(names, sp.Backends[i].Name)
+		if sp.Backends[i].Name == opts.Backend {
+			b = &sp.Backends[i]
+		}
+	}
+	switch {
+	case b == nil:
+		return fmt.Errorf("backend %q is not in %s (it has %s)", opts.Backend, sp.File, strings.Join(names, ", "))
+	case b.Consul != nil:
+		return fmt.Errorf("backend %s is discovered from Consul: a rollout across the fleet of load balancers is not supported yet (roll it with wsctl drain --fleet and wsctl ready --fleet per server)", b.Name)
+	}
+	ro := opts.options(sp, *b)
+	if err := ro.Drain.Validate(); err != nil {
+		return err
+	}
+	// Ctrl-C or a pipeline's SIGTERM stops the rollout where it is; the
+	// state file keeps the place.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if opts.Socket.SpecPath == "" {
+		opts.Socket.SpecPath = sp.File
+	}
+	clients, err := opts.Socket.connect(ctx, opts.IO)
+	if err != nil {
+		return err
+	}
+	for _, c := range clients {
+		ro.Sockets = append(ro.Sockets, rollout.Socket{Name: c.Path(), Runtime: c})
+	}
+	if ro.Intents, err = intent.Open(sp); err != nil {
+		return err
+	}
+
+	human := opts.Output != "json"
+	ro.Note = func(s string) { fmt.Fprintf(opts.IO.ErrOut, "wsctl: %s\n", s) }
+	enc := json.NewEncoder(opts.IO.Out)
+	ro.Step = func(s rollout.Step) {
+		if human {
+			writeRolloutStep(opts.IO.Out, b.Name, s)
+			return
+		}
+		_ = enc.Encode(rolloutStepJSON(b.Name, s))
+	}
+	if human && opts.IO.IsTTY {
+		ro.Drain.Progress = newDrainProgress(opts.IO.ErrOut, len(clients), ro.Drain).update
+	}
+	start := time.Now()
+	res, err := rollout.Run(ctx, ro)
+	if len(res.Steps) == 0 && res.Current == nil && res.Paused == nil && !res.Done {
+		return err // refused before anything changed
+	}
+	sum := rolloutSummary{Type: "rollout", Backend: b.Name, Steps: len(res.Steps), Cuts: res.Cuts(), Elapsed: seconds(time.Since(start)), Resumed: res.Resumed}
+	switch {
+	case err != nil:
+		sum.Result = "stopped"
+		sum.Stopped = &rolloutStopped{Phase: string(res.Phase), Error: err.Error()}
+		if res.Current != nil {
+			sum.Stopped.Server = res.Current.Server
+		}
+	case res.Paused != nil:
+		sum.Result = "paused"
+		sum.Paused = &rolloutPaused{Server: res.Paused.Name, Address: res.Paused.Addr}
+	default:
+		sum.Result = "done"
+	}
+	if !human {
+		if err := enc.Encode(sum); err != nil {
+			return err
+		}
+	}
+	switch {
+	case err != nil:
+		fmt.Fprintf(opts.IO.ErrOut, "wsctl: rollout of %s stopped: %v\n", b.Name, err)
+		if sum.Stopped.Server != "" {
+			fmt.Fprintf(opts.IO.ErrOut, "wsctl: %s/%s is in phase %s; deployed servers are READY, held ones DRAIN; state in %s: run the same command again to go on\n",
+				b.Name, sum.Stopped.Server, sum.Stopped.Phase, ro.StatePath)
+		}
+		if errors.Is(err, rollout.ErrDrainTimedOut) || errors.Is(err, rollout.ErrNotHealthy) {
+			return errTimedOut
+		}
+		return errSilent{code: exitError}
+	case !human:
+	case res.Paused != nil:
+		fmt.Fprintf(opts.IO.Out, "%s/%s is drained and in MAINT: deploy it (%s), then run this command again with --next instead of --pause\n",
+			b.Name, res.Paused.Name, res.Paused.Addr)
+	default:
+		fmt.Fprintf(opts.IO.Out, "rollout of %s done: %d servers, %d sessions cut\n", b.Name, len(res.Steps), res.Cuts())
+	}
+	return nil
+}
+
+// writeRolloutStep is the line of one step.
+func writeRolloutStep(w io.Writer, backend string, s rollout.Step) {
+	land := "clients to " + strings.Join(s.Landing, " ")
+	if len(s.Landing) == 0 {
+		land = "no other server"
+	}
+	if len(s.Held) > 0 {
+		land += ", held " + strings.Join(s.Held, " ")
+	}
+	if s.Fallback != "" {
+		land += " (plain order: ceiling)"
+	}
+	if s.Surge {
+		fmt.Fprintf(w, "surge %s/%s removed: %d sessions, %d cut, %s, in %s\n", backend, s.Server, s.Before, s.Cuts, land,
+			s.Drained.Sub(s.Started).Round(100*time.Millisecond))
+		return
+	}
+	fmt.Fprintf(w, "step %d/%d %s/%s: %d sessions, %d cut, %s; drained %s, deployed %s, ready %s\n", s.Number, s.Of, backend, s.Server,
+		s.Before, s.Cuts, land, s.Drained.Sub(s.Started).Round(100*time.Millisecond),
+		s.Deployed.Sub(s.Drained).Round(100*time.Millisecond), s.Ready.Sub(s.Deployed).Round(100*time.Millisecond))
+}
+
+// rolloutStepJSONLine is one step of `wsctl rollout -o json`: a documented
+// contract, so fields are only ever added.
+type rolloutStepJSONLine struct {
+	Type     string   `json:"type"`
+	Backend  string   `json:"backend"`
+	Server   string   `json:"server"`
+	Step     int      `json:"step"`
+	Of       int      `json:"of"`
+	Surge    bool     `json:"surge,omitempty"`
+	Landing  []string `json:"landing"`
+	Held     []string `json:"held"`
+	Fallback string   `json:"fallback,omitempty"`
+	Before   int64    `json:"sessions_before"`
+	Cuts     int      `json:"cuts"`
+	Drain    string   `json:"drain"`
+	DrainS   float64  `json:"drain_s"`
+	DeployS  float64  `json:"deploy_s"`
+	ReadmitS float64  `json:"readmit_s"`
+	Elapsed  float64  `json:"elapsed_s"`
+}
+
+func rolloutStepJSON(backend string, s rollout.Step) rolloutStepJSONLine {
+	end := s.Ready
+	if s.Surge {
+		end = s.Drained
+	}
+	out := rolloutStepJSONLine{Type: "step", Backend: backend, Server: s.Server, Step: s.Number, Of: s.Of, Surge: s.Surge,
+		Landing: s.Landing, Held: s.Held, Fallback: s.Fallback, Before: s.Before, Cuts: s.Cuts, Drain: string(s.Drain),
+		DrainS: seconds(s.Drained.Sub(s.Started)), Elapsed: seconds(end.Sub(s.Started))}
+	if !s.Surge {
+		out.DeployS, out.ReadmitS = seconds(s.Deployed.Sub(s.Drained)), seconds(s.Ready.Sub(s.Deployed))
+	}
+	return out
+}
+
+// rolloutSummary is the last line of `wsctl rollout -o json`.
+type rolloutSummary struct {
+	Type    string          `json:"type"`
+	Backend string          `json:"backend"`
+	Result  string          `json:"result"`
+	Steps   int             `json:"steps"`
+	Cuts    int             `json:"cuts"`
+	Elapsed float64         `json:"elapsed_s"`
+	Resumed string          `json:"resumed,omitempty"`
+	Paused  *rolloutPaused  `json:"paused,omitempty"`
+	Stopped *rolloutStopped `json:"stopped,omitempty"`
+}
+
+type rolloutPaused struct {
+	Server  string `json:"server"`
+	Address string `json:"address"`
+}
+
+type rolloutStopped struct {
+	Server string `json:"server"`
+	Phase  string `json:"phase"`
+	Error  string `json:"error"`
+}

@@ -1,0 +1,664 @@
+// Package rollout deploys the servers of one HAProxy backend one after the
+// other so that each WebSocket client is moved about once.
+//
+// A loop of drain, deploy, ready moves the clients of the first server onto
+// servers still to be deployed, which cuts them again, and so on: with N
+// servers and C clients it cuts far more than C. A rollout instead chooses,
+// for every server k, where its clients may land: from the second server
+// on, only the servers already deployed. The servers still to be deployed
+// are held in DRAIN while k is drained: they keep every WebSocket they have
+// and take no new one. k is drained the drain package's way (DRAIN, wait,
+// MAINT, paced close), so with `option redispatch` its clients ignore their
+// sticky cookie and land on the deployed servers only. The first server's
+// clients have nowhere new to go and land on the old servers, so the floor
+// is C + C/N cuts; Order puts the emptiest server first.
+//
+// A surge server (Options.Surge, in MAINT at the start) is readmitted
+// first and takes the first server's clients, so they land on the new
+// version at once; it is held in DRAIN from the second server on, then
+// drained (its clients move to the deployed servers) and left in MAINT with
+// a MAINT intent. Its removal cuts what it holds, so the cuts stay about
+// C + C/N; what it buys is that no client ever lands on a server still to
+// be deployed.
+//
+// For each server the steps are: choose the landing set and set the holds;
+// drain the server (it ends in MAINT with no session); deploy it (a
+// Deployer, or, paused, the pipeline); readmit it with a fresh health check
+// (runtime.Client.Readmit) and wait until it is up; go on. The holds are
+// released server by server as each is readmitted.
+//
+// Guard rails: a per-server ceiling on WebSockets (Options.Ceiling) that
+// the landing set must not exceed, else the step falls back to the plain
+// order (every other server takes clients) and says so; a maximum of
+// servers out of rotation (Options.MaxUnavailable); drain's own refusal to
+// take out the last server that takes clients. The place is kept in a state
+// file after every phase change: Run again with the same file goes on where
+// a killed or failed rollout stopped.
+//
+// When Run stops early (a failed deploy, a timeout, a cancelled context)
+// every server stays as it is at that moment, which is always one of:
+// deployed servers READY; held servers DRAIN (their clients stay); the
+// server in progress DRAIN or MAINT while drained, MAINT with no session
+// while deployed, READY (maybe not yet healthy) while readmitted. The
+// operator intents (package intent) say the same, so an agent keeps the
+// states.
+package rollout
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/wsctl/wsctl/drain"
+	"github.com/wsctl/wsctl/intent"
+	"github.com/wsctl/wsctl/runtime"
+)
+
+// Runtime is what a rollout needs from one HAProxy admin socket.
+type Runtime interface {
+	drain.Runtime
+	Readmit(ctx context.Context, backend, server string) error
+}
+
+var _ Runtime = (*runtime.Client)(nil)
+
+// Socket is one HAProxy process's admin socket.
+type Socket struct {
+	// Name identifies the socket in reports (its path).
+	Name    string
+	Runtime Runtime
+}
+
+// Server is the server a Deployer deploys.
+type Server struct {
+	Name string
+	// Addr is "host:port" as HAProxy has it.
+	Addr string
+}
+
+// Deployer deploys one server while it is in MAINT with no session. An
+// error stops the rollout with the server left in MAINT.
+type Deployer func(ctx context.Context, s Server) error
+
+// DefaultPoll is how often health is read while waiting for a readmitted
+// server, when Options leaves Poll zero.
+const DefaultPoll = 250 * time.Millisecond
+
+// Options describe a rollout.
+type Options struct {
+	Backend string
+	// Sockets are every HAProxy process that runs the backend; each step
+	// applies to all of them.
+	Sockets []Socket
+	// Servers limits the rollout to these servers of the backend; empty
+	// means every server except the surge and the unused slots.
+	Servers []string
+	// Drain is how each server is drained (its Timeout is per server).
+	Drain drain.Options
+	// Deploy deploys each server; nil pauses after each drain (Run
+	// returns with Result.Paused) for a pipeline that deploys by itself
+	// and calls Run again with Next.
+	Deploy Deployer
+	// Next goes on with a rollout whose server in progress waits to be
+	// deployed (paused, or stopped by a failed deploy): the pipeline has
+	// deployed it. A rollout stopped in another phase just resumes.
+	Next bool
+	// WaitHealthy bounds the wait for a readmitted server's health check
+	// (0: do not wait).
+	WaitHealthy time.Duration
+	// Poll is how often health is read; 0 means DefaultPoll.
+	Poll time.Duration
+	// Ceiling is the most WebSockets one server may hold on one HAProxy
+	// process (0: no limit): the landing set must not exceed it.
+	Ceiling int64
+	// MaxUnavailable is how many servers of the rollout may be out of
+	// rotation (MAINT, or DOWN) at once, the one being drained included;
+	// 0 means 1.
+	MaxUnavailable int
+	// Surge names a server in MAINT added for the rollout: readmitted
+	// first, it takes the first server's clients, which then need not land
+	// on servers still to be deployed; it is held in DRAIN from the second
+	// server on, and drained and left in MAINT at the end (its clients
+	// move to the deployed servers).
+	Surge string
+	// Intents, when not nil, records the holds and the server in progress
+	// as operator intents, so an agent does not readmit them.
+	Intents intent.Store
+	// StatePath is the state file.
+	StatePath string
+	// Step is called when a step ends, and Note with a message worth a
+	// line (a resume, a fallback). Either may be nil.
+	Step func(Step)
+	Note func(string)
+}
+
+// Step is one server's part of a rollout.
+type Step struct {
+	Server string `json:"server"`
+	// Number counts from 1 to Of; the surge's removal is Of+1.
+	Number int  `json:"step"`
+	Of     int  `json:"of"`
+	Surge  bool `json:"surge,omitempty"`
+	// Landing are the servers the cut clients could go to, Held the
+	// servers in DRAIN during the drain, Fallback why Held is empty
+	// although some servers were still to be deployed.
+	Landing  []string `json:"landing"`
+	Held     []string `json:"held"`
+	Fallback string   `json:"fallback,omitempty"`
+	// Before is the sessions on the server (every socket) at the start of
+	// its drain, Cuts how many the drain closed.
+	Before int64         `json:"sessions_before"`
+	Cuts   int           `json:"cuts"`
+	Drain  drain.Outcome `json:"drain,omitempty"`
+	// Times of the phases' ends.
+	Started  time.Time `json:"started"`
+	Drained  time.Time `json:"drained,omitzero"`
+	Deployed time.Time `json:"deployed,omitzero"`
+	Ready    time.Time `json:"ready,omitzero"`
+}
+
+// Result is how far a Run went.
+type Result struct {
+	// Steps are the finished steps, from the start of the rollout.
+	Steps []Step
+	// Current is the step in progress when Run stopped early, with Phase.
+	Current *Step
+	Phase   Phase
+	// Resumed says where a resumed rollout went on ("" for a new one).
+	Resumed string
+	// Paused names the server drained and waiting for the pipeline.
+	Paused *Server
+	// Done is set once every server is deployed and the state file gone.
+	Done bool
+}
+
+// Cuts is the sessions closed by every step, finished or not.
+func (r Result) Cuts() int {
+	n := 0
+	for _, s := range r.Steps {
+		n += s.Cuts
+	}
+	if r.Current != nil {
+		n += r.Current.Cuts
+	}
+	return n
+}
+
+// The errors that stop a rollout (Run's error wraps them).
+var (
+	ErrDeployFailed  = errors.New("the deploy failed")
+	ErrNotHealthy    = errors.New("the readmitted server is not healthy")
+	ErrDrainTimedOut = errors.New("the drain timed out with sessions left")
+	ErrUnavailable   = errors.New("too many servers out of rotation")
+	ErrNoRollout     = errors.New("no rollout in progress")
+	ErrPausedAlready = errors.New("the rollout is paused")
+)
+
+// Validate reports options that cannot work.
+func (o Options) Validate() error {
+	switch {
+	case o.Backend == "":
+		return errors.New("rollout: no backend")
+	case len(o.Sockets) == 0:
+		return errors.New("rollout: no admin socket")
+	case o.StatePath == "":
+		return errors.New("rollout: no state file")
+	case o.Ceiling < 0:
+		return fmt.Errorf("rollout: ceiling %d is negative", o.Ceiling)
+	case o.MaxUnavailable < 0:
+		return fmt.Errorf("rollout: max-unavailable %d is negative", o.MaxUnavailable)
+	case o.WaitHealthy < 0:
+		return fmt.Errorf("rollout: wait-healthy %s is negative", o.WaitHealthy)
+	case o.Deploy != nil && o.Next:
+		return errors.New("rollout: next is for a paused rollout, which has no deployer")
+	case o.Surge != "" && slices.Contains(o.Servers, o.Surge):
+		return fmt.Errorf("rollout: the surge %s is also a server to deploy", o.Surge)
+	}
+	return o.Drain.Validate()
+}
+
+// run is one call of Run.
+type run struct {
+	o   Options
+	st  *State
+	res Result
+	// next: the server found in PhaseDeploy at the start was deployed
+	// by the pipeline (Options.Next).
+	next bool
+}
+
+// Run starts the rollout the state file does not hold yet, or goes on with
+// the one it holds (saying where in Result.Resumed and through Note). It
+// returns when every server is deployed (Result.Done), when paused, or at
+// the first error, with the state file kept for the next Run.
+func Run(ctx context.Context, o Options) (Result, error) {
+	if err := o.Validate(); err != nil {
+		return Result{}, err
+	}
+	if o.MaxUnavailable == 0 {
+		o.MaxUnavailable = 1
+	}
+	if o.Poll == 0 {
+		o.Poll = DefaultPoll
+	}
+	st, resumed, err := LoadState(o.StatePath)
+	if err != nil {
+		return Result{}, err
+	}
+	r := &run{o: o, st: st}
+	switch {
+	case !resumed && o.Next:
+		return Result{}, fmt.Errorf("rollout: %w for backend %s (no state file %s)", ErrNoRollout, o.Backend, o.StatePath)
+	case resumed && st.Backend != o.Backend:
+		return Result{}, fmt.Errorf("rollout: state file %s is for backend %s, not %s", o.StatePath, st.Backend, o.Backend)
+	case resumed && st.Surge != o.Surge:
+		return Result{}, fmt.Errorf("rollout: state file %s has surge %q, not %q: resume with the same surge", o.StatePath, st.Surge, o.Surge)
+	case resumed && st.Paused && o.Deploy == nil && !o.Next:
+		return Result{}, fmt.Errorf("rollout: %w: %s waits to be deployed; deploy it, then go on with next", ErrPausedAlready, st.server())
+	case resumed:
+		r.next = o.Next && st.Phase == PhaseDeploy
+		r.res.Resumed = st.Where()
+		r.note("resuming the rollout of %s started %s: %s", st.Backend, st.Started.Local().Format(time.DateTime), r.res.Resumed)
+	default:
+		if r.st, err = r.plan(ctx); err != nil {
+			return Result{}, err
+		}
+		if err := r.save(); err != nil {
+			return Result{}, err
+		}
+	}
+	err = r.loop(ctx)
+	r.res.Steps = r.st.Steps
+	if !r.res.Done && r.res.Paused == nil {
+		r.res.Current, r.res.Phase = r.st.Current, r.st.Phase
+	}
+	return r.res, err
+}
+
+// plan lists the backend's servers on every socket and orders them.
+func (r *run) plan(ctx context.Context) (*State, error) {
+	statuses, loads, err := r.read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	servers := r.o.Servers
+	if len(servers) == 0 {
+		for _, s := range statuses[0] {
+			// Unused slots are rendered disabled: nothing to deploy.
+			if s.Server != r.o.Surge && s.Flags&runtime.FlagConfigMaint == 0 {
+				servers = append(servers, s.Server)
+			}
+		}
+	}
+	want := slices.Clone(servers)
+	if r.o.Surge != "" {
+		want = append(want, r.o.Surge)
+	}
+	for i, all := range statuses {
+		for _, name := range want {
+			if _, err := runtime.Match(all, runtime.Ref{Backend: r.o.Backend, Server: name}); err != nil {
+				return nil, fmt.Errorf("rollout: %s: %w", r.o.Sockets[i].Name, err)
+			}
+		}
+	}
+	if len(servers) == 0 {
+		return nil, fmt.Errorf("rollout: backend %s has no server to deploy", r.o.Backend)
+	}
+	return &State{Backend: r.o.Backend, Order: Order(servers, loads), Phase: PhaseDrain, Surge: r.o.Surge, Started: time.Now().UTC()}, nil
+}
+
+// read lists the backend's servers on every socket.
+func (r *run) read(ctx context.Context) ([][]runtime.ServerStatus, []Load, error) {
+	statuses := make([][]runtime.ServerStatus, len(r.o.Sockets))
+	loads := make([]Load, len(r.o.Sockets))
+	for i, s := range r.o.Sockets {
+		all, err := s.Runtime.Servers(ctx, r.o.Backend)
+		if err != nil {
+			return nil, nil, err
+		}
+		statuses[i], loads[i] = all, Load{}
+		for _, st := range all {
+			loads[i][st.Server] = st.Scur
+		}
+	}
+	return statuses, loads, nil
+}
+
+// loop runs the phases until done, paused or stopped.
+func (r *run) loop(ctx context.Context) error {
+	for {
+		if r.st.Index == len(r.st.Order) && !r.st.SurgeUp {
+			return r.finish(ctx)
+		}
+		var err error
+		switch r.st.Phase {
+		case PhaseDrain:
+			err = r.drain(ctx)
+		case PhaseDeploy:
+			if r.o.Deploy == nil && !r.st.Paused && !r.next {
+				r.st.Paused = true
+				r.res.Paused = r.server(ctx)
+				return r.save()
+			}
+			err = r.deploy(ctx)
+		case PhaseReadmit:
+			err = r.readmit(ctx)
+		default:
+			err = fmt.Errorf("rollout: state file %s: unknown phase %q", r.o.StatePath, r.st.Phase)
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// drain chooses the landing set, sets the holds and drains the server in
+// progress; the surge, first, is readmitted.
+func (r *run) drain(ctx context.Context) error {
+	st := r.st
+	if st.Surge != "" && st.Index == 0 && !st.SurgeUp {
+		if err := r.admit(ctx, st.Surge); err != nil {
+			return err
+		}
+		st.SurgeUp = true
+		if err := r.save(); err != nil {
+			return err
+		}
+	}
+	server := st.server()
+	removing := st.Index == len(st.Order)
+	statuses, loads, err := r.read(ctx)
+	if err != nil {
+		return err
+	}
+	if err := r.checkUnavailable(server, statuses); err != nil {
+		return err
+	}
+	deployed := slices.Clone(st.Order[:st.Index])
+	var old []string
+	if !removing {
+		old = slices.Clone(st.Order[st.Index+1:])
+		// The surge takes the first server's clients, then is held: what
+		// it holds is cut once more when it is removed.
+		switch {
+		case st.SurgeUp && st.Index == 0:
+			deployed = []string{st.Surge}
+		case st.SurgeUp:
+			old = append(old, st.Surge)
+		}
+	}
+	land := Choose(server, deployed, old, loads, r.o.Ceiling)
+	if land.Fallback != "" {
+		r.note("%s/%s: %s", r.o.Backend, server, land.Fallback)
+	}
+	step := Step{Server: server, Number: st.Index + 1, Of: len(st.Order), Surge: removing,
+		Landing: land.Servers, Held: land.Held, Fallback: land.Fallback, Started: time.Now()}
+	if step.Held == nil {
+		step.Held = []string{}
+	}
+	if prev := st.Current; prev != nil && prev.Server == server {
+		// A resumed drain: the sessions closed before the stop count.
+		step.Cuts, step.Before, step.Started = prev.Cuts, prev.Before, prev.Started
+	}
+	if err := r.hold(ctx, land.Held); err != nil {
+		return err
+	}
+	st.Current = &step
+	if err := r.save(); err != nil {
+		return err
+	}
+	targets := make([]drain.Target, len(r.o.Sockets))
+	for i, s := range r.o.Sockets {
+		targets[i] = drain.Target{Name: s.Name, Runtime: s.Runtime, Backend: r.o.Backend, Server: server}
+	}
+	if !r.o.Drain.Force {
+		if err := drain.CheckNotLast(ctx, targets); err != nil {
+			// Nothing of the drain began: let the held servers take
+			// clients again.
+			return errors.Join(fmt.Errorf("rollout: %w", err), r.hold(ctx, nil), r.save())
+		}
+	}
+	if err := r.intent(ctx, server, runtime.Drain); err != nil {
+		return err
+	}
+	res, err := drain.Run(ctx, targets, r.o.Drain)
+	if err != nil {
+		return err
+	}
+	fresh := step.Before == 0
+	maint := false
+	for _, rep := range res.Reports {
+		if fresh {
+			step.Before += rep.Before
+		}
+		step.Cuts += rep.Closed
+		maint = maint || rep.Admin == runtime.Maint
+	}
+	step.Drain = res.Outcome()
+	if maint {
+		if err := r.intent(ctx, server, runtime.Maint); err != nil {
+			return err
+		}
+	}
+	switch step.Drain {
+	case drain.Drained:
+	case drain.TimedOut:
+		return errors.Join(fmt.Errorf("rollout: %s/%s: %w", r.o.Backend, server, ErrDrainTimedOut), r.save())
+	case drain.Canceled:
+		return errors.Join(ctx.Err(), r.save())
+	default:
+		return errors.Join(fmt.Errorf("rollout: drain %s/%s: %w", r.o.Backend, server, res.Err()), r.save())
+	}
+	step.Drained = time.Now()
+	if removing {
+		// The surge stays in MAINT; its step is over.
+		st.SurgeUp = false
+		return r.endStep()
+	}
+	st.Phase = PhaseDeploy
+	return r.save()
+}
+
+// checkUnavailable refuses to take server out when, with it, more than
+// MaxUnavailable servers of the rollout would be out of rotation on some
+// socket.
+func (r *run) checkUnavailable(server string, statuses [][]runtime.ServerStatus) error {
+	ours := slices.Clone(r.st.Order)
+	if r.st.SurgeUp {
+		ours = append(ours, r.st.Surge)
+	}
+	for i, all := range statuses {
+		var out []string
+		for _, s := range all {
+			if s.Server == server || !slices.Contains(ours, s.Server) {
+				continue
+			}
+			if s.Admin == runtime.Maint || s.State == runtime.Down || s.State == runtime.Stopping {
+				out = append(out, fmt.Sprintf("%s %s %s", s.Server, s.Admin, s.State))
+			}
+		}
+		if len(out)+1 > r.o.MaxUnavailable {
+			return fmt.Errorf("rollout: %s: taking %s/%s out would leave %d servers out of rotation, more than %d: %w (already out: %s)",
+				r.o.Sockets[i].Name, r.o.Backend, server, len(out)+1, r.o.MaxUnavailable, ErrUnavailable, strings.Join(out, ", "))
+		}
+	}
+	return nil
+}
+
+// hold sets want to DRAIN where they take clients, and readmits the servers
+// held so far that are no longer wanted (but not the one in progress,
+// which the drain takes over).
+func (r *run) hold(ctx context.Context, want []string) error {
+	current := r.st.server()
+	for _, s := range r.st.Held {
+		if slices.Contains(want, s) || s == current {
+			continue
+		}
+		for _, sock := range r.o.Sockets {
+			if err := sock.Runtime.Readmit(ctx, r.o.Backend, s); err != nil {
+				return err
+			}
+		}
+		if err := r.intent(ctx, s, ""); err != nil {
+			return err
+		}
+	}
+	r.st.Held = nil
+	for _, s := range want {
+		for _, sock := range r.o.Sockets {
+			st, err := sock.Runtime.Server(ctx, r.o.Backend, s)
+			if err != nil {
+				return err
+			}
+			if st.Admin == runtime.Ready {
+				if err := sock.Runtime.SetState(ctx, r.o.Backend, s, runtime.Drain); err != nil {
+					return err
+				}
+			}
+		}
+		r.st.Held = append(r.st.Held, s)
+		if err := r.intent(ctx, s, runtime.Drain); err != nil {
+			return err
+		}
+	}
+	return r.save()
+}
+
+// deploy runs the Deployer on the drained server, or takes a paused
+// server as deployed by the pipeline.
+func (r *run) deploy(ctx context.Context) error {
+	if r.o.Deploy != nil {
+		s := r.server(ctx)
+		if err := r.o.Deploy(ctx, *s); err != nil {
+			if ctx.Err() != nil {
+				return errors.Join(ctx.Err(), err)
+			}
+			return fmt.Errorf("rollout: %s/%s: %w: %w (the server stays in MAINT)", r.o.Backend, s.Name, ErrDeployFailed, err)
+		}
+	}
+	r.st.Paused, r.next = false, false
+	r.st.Current.Deployed = time.Now()
+	r.st.Phase = PhaseReadmit
+	return r.save()
+}
+
+// server is the server in progress with its address.
+func (r *run) server(ctx context.Context) *Server {
+	name := r.st.server()
+	s := &Server{Name: name}
+	if st, err := r.o.Sockets[0].Runtime.Server(ctx, r.o.Backend, name); err == nil {
+		s.Addr = st.Addr
+	}
+	return s
+}
+
+// readmit brings the deployed server back and ends its step.
+func (r *run) readmit(ctx context.Context) error {
+	if err := r.admit(ctx, r.st.server()); err != nil {
+		return err
+	}
+	r.st.Current.Ready = time.Now()
+	r.st.Index++
+	r.st.Phase = PhaseDrain
+	return r.endStep()
+}
+
+// endStep files the step in progress and reports it.
+func (r *run) endStep() error {
+	step := *r.st.Current
+	r.st.Steps = append(r.st.Steps, step)
+	r.st.Current = nil
+	if err := r.save(); err != nil {
+		return err
+	}
+	if r.o.Step != nil {
+		r.o.Step(step)
+	}
+	return nil
+}
+
+// admit readmits server on every socket, forgets its intent and waits
+// until its fresh health check passes everywhere.
+func (r *run) admit(ctx context.Context, server string) error {
+	for _, s := range r.o.Sockets {
+		if err := s.Runtime.Readmit(ctx, r.o.Backend, server); err != nil {
+			return err
+		}
+	}
+	if err := r.intent(ctx, server, ""); err != nil {
+		return err
+	}
+	if r.o.WaitHealthy == 0 {
+		return nil
+	}
+	deadline := time.Now().Add(r.o.WaitHealthy)
+	for {
+		var sick []string
+		for _, s := range r.o.Sockets {
+			st, err := s.Runtime.Server(ctx, r.o.Backend, server)
+			if err != nil {
+				return err
+			}
+			if st.Admin != runtime.Ready || (st.State != runtime.Up && st.State != runtime.Starting) {
+				sick = append(sick, fmt.Sprintf("%s: %s %s, check %s", s.Name, st.State, st.Admin, st.Check))
+			}
+		}
+		if len(sick) == 0 {
+			return nil
+		}
+		if !time.Now().Before(deadline) {
+			return fmt.Errorf("rollout: %s/%s: %w after %s (%s); it stays READY and takes clients once its check passes",
+				r.o.Backend, server, ErrNotHealthy, r.o.WaitHealthy, strings.Join(sick, "; "))
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(min(r.o.Poll, time.Until(deadline))):
+		}
+	}
+}
+
+// finish releases what is still held and removes the state file.
+func (r *run) finish(ctx context.Context) error {
+	if err := r.hold(ctx, nil); err != nil {
+		return err
+	}
+	if err := os.Remove(r.o.StatePath); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("rollout: %w", err)
+	}
+	r.res.Done = true
+	return nil
+}
+
+// intent records state for server (or, with "", forgets it) when there is
+// an intent store. It runs even after ctx ended: the record must follow
+// what the servers were left in.
+func (r *run) intent(ctx context.Context, server string, state runtime.AdminState) error {
+	if r.o.Intents == nil {
+		return nil
+	}
+	ctx = context.WithoutCancel(ctx)
+	ref := runtime.Ref{Backend: r.o.Backend, Server: server}
+	var err error
+	if state == "" {
+		err = r.o.Intents.Delete(ctx, ref)
+	} else {
+		err = r.o.Intents.Put(ctx, intent.Intent{Backend: ref.Backend, Server: ref.Server, State: state, Since: time.Now().UTC(), Reason: "wsctl rollout"})
+	}
+	if err != nil {
+		return fmt.Errorf("rollout: record the intent for %s in %s: %w", ref, r.o.Intents.Where(), err)
+	}
+	return nil
+}
+
+func (r *run) save() error { return r.st.save(r.o.StatePath) }
+
+func (r *run) note(format string, args ...any) {
+	if r.o.Note != nil {
+		r.o.Note(fmt.Sprintf(format, args...))
+	}
+}
