@@ -75,27 +75,12 @@ func TestAgentDrainTimeoutClosesPaced(t *testing.T) {
 		t.Errorf("%d reconnecting clients landed on the drained echo-2, want 0", back)
 	}
 	// rate/10 per 100 ms, +20%.
-	if peak, limit := peakIn(closes, 100*time.Millisecond), int(rate/10*1.2); peak > limit {
+	if peak, limit := runtimetest.PeakIn(closes, 100*time.Millisecond), int(rate/10*1.2); peak > limit {
 		t.Errorf("peak %d closes per 100 ms at %g/s, want at most %d", peak, rate, limit)
 	}
 	if len(closes) > 1 {
-		t.Logf("closed %d sessions over %s, peak %d per 100 ms", len(closes), closes[len(closes)-1].Sub(closes[0]).Round(time.Millisecond), peakIn(closes, 100*time.Millisecond))
+		t.Logf("closed %d sessions over %s, peak %d per 100 ms", len(closes), closes[len(closes)-1].Sub(closes[0]).Round(time.Millisecond), runtimetest.PeakIn(closes, 100*time.Millisecond))
 	}
-}
-
-// peakIn returns the largest number of times within any window.
-func peakIn(times []time.Time, window time.Duration) int {
-	peak := 0
-	for i, start := range times {
-		n := 0
-		for _, t := range times[i:] {
-			if d := t.Sub(start); d >= 0 && d < window {
-				n++
-			}
-		}
-		peak = max(peak, n)
-	}
-	return peak
 }
 
 // TestAgentReadmitsAfterAFreshCheck: a server discovery reports healthy

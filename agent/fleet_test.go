@@ -166,7 +166,7 @@ func TestFleetDrainAcrossThreeLoadBalancers(t *testing.T) {
 		}
 	}
 	sort.Slice(closes, func(i, j int) bool { return closes[i].Before(closes[j]) })
-	peak := peakIn(closes, 100*time.Millisecond)
+	peak := runtimetest.PeakIn(closes, 100*time.Millisecond)
 	t.Logf("fleet drain: %s; %d closes over %s, peak %d per 100ms at %g/s fleet-wide", st.Elapsed.Round(time.Millisecond),
 		len(closes), closes[len(closes)-1].Sub(closes[0]).Round(time.Millisecond), peak, rate)
 	if limit := int(rate / 10 * 1.2); peak > limit {

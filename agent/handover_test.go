@@ -51,7 +51,7 @@ func TestAgentHandsOverAfterReload(t *testing.T) {
 	if len(cuts) != clients {
 		t.Errorf("%d clients cut, want each of the %d once", len(cuts), clients)
 	}
-	if peak, limit := peakIn(cuts, 100*time.Millisecond), int(rate/10*1.2); peak > limit {
+	if peak, limit := runtimetest.PeakIn(cuts, 100*time.Millisecond), int(rate/10*1.2); peak > limit {
 		t.Errorf("peak %d cuts per 100 ms at %g/s, want at most %d", peak, rate, limit)
 	}
 	eventually(t, "the hand-over counted", func() bool { return a.Metrics().HandoverClosed.Load() == clients })

@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
 	"github.com/wsctl/wsctl/runtime"
+	"github.com/wsctl/wsctl/runtime/runtimetest"
 )
 
 // fakeRuntime is one server on a pretend HAProxy. It logs every change.
@@ -301,24 +303,9 @@ func TestDrainPaceIsSharedAcrossTargets(t *testing.T) {
 	if span := last.Sub(first); span < 170*time.Millisecond {
 		t.Errorf("20 closes at %g/s took %s, want at least 170ms", rate, span)
 	}
-	if peak := peakIn(all, 100*time.Millisecond); peak > 12 {
+	if peak := runtimetest.PeakIn(all, 100*time.Millisecond); peak > 12 {
 		t.Errorf("peak %d closes in 100ms, want at most 12 (rate/10 + 20%%)", peak)
 	}
-}
-
-// peakIn returns the largest number of times within any window.
-func peakIn(times []time.Time, window time.Duration) int {
-	peak := 0
-	for _, start := range times {
-		n := 0
-		for _, t := range times {
-			if !t.Before(start) && t.Sub(start) < window {
-				n++
-			}
-		}
-		peak = max(peak, n)
-	}
-	return peak
 }
 
 func TestDrainRunCanceled(t *testing.T) {

@@ -215,26 +215,34 @@ func drainRun(opts *DrainOptions) error {
 		}
 	}
 
+	return finishPaced(opts.IO, human, "drain "+opts.Server, res.Outcome(), drain.Drained, drain.TimedOut, res.Err,
+		func() error { return writeDrainJSON(opts.IO.Out, opts.Server, res) },
+		func() { writeDrainText(opts.IO, res) })
+}
+
+// finishPaced reports the end of a paced operation (a drain, a hand-over):
+// its JSON, or its text, then its exit code: nil when it ended in done, 3
+// when it timed out, else 2 with errs — said once on stderr under -o json,
+// whose object already carries them, so stdout stays parseable.
+func finishPaced[O ~string](io *IOStreams, human bool, what string, outcome, done, timedOut O, errs func() error, writeJSON func() error, writeText func()) error {
 	if !human {
-		if err := writeDrainJSON(opts.IO.Out, opts.Server, res); err != nil {
+		if err := writeJSON(); err != nil {
 			return err
 		}
 	} else {
-		writeDrainText(opts.IO, res)
+		writeText()
 	}
-	switch res.Outcome() {
-	case drain.Drained:
+	switch outcome {
+	case done:
 		return nil
-	case drain.TimedOut:
+	case timedOut:
 		return errTimedOut
 	}
 	if !human {
-		// The JSON already carries the errors; keep stdout parseable and
-		// say it once on stderr.
-		fmt.Fprintf(opts.IO.ErrOut, "wsctl: drain %s: %v\n", opts.Server, res.Err())
+		fmt.Fprintf(io.ErrOut, "wsctl: %s: %v\n", what, errs())
 		return errSilent{code: exitError}
 	}
-	return fmt.Errorf("drain %s: %w", opts.Server, res.Err())
+	return fmt.Errorf("%s: %w", what, errs())
 }
 
 // writeDrainText reports the end of a drain, a line per socket, terminal or

@@ -167,24 +167,9 @@ func reloadRun(opts *ReloadOptions) error {
 	if err != nil {
 		return err
 	}
-	if !human {
-		if err := writeReloadJSON(opts.IO.Out, rl, res); err != nil {
-			return err
-		}
-	} else {
-		writeReloadText(opts.IO, res)
-	}
-	switch res.Outcome() {
-	case handover.Exited:
-		return nil
-	case handover.TimedOut:
-		return errTimedOut
-	}
-	if !human {
-		fmt.Fprintf(opts.IO.ErrOut, "wsctl: reload: hand-over: %v\n", res.Err())
-		return errSilent{code: exitError}
-	}
-	return fmt.Errorf("reload: hand-over: %w", res.Err())
+	return finishPaced(opts.IO, human, "reload: hand-over", res.Outcome(), handover.Exited, handover.TimedOut, res.Err,
+		func() error { return writeReloadJSON(opts.IO.Out, rl, res) },
+		func() { writeReloadText(opts.IO, res) })
 }
 
 // writeReloadText is the one line of the hand-over's end.
