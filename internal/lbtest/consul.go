@@ -23,9 +23,11 @@ type Consul struct {
 	Proc   *Process
 	Client *api.Client
 
-	bin  string
-	args []string
-	node string // the agent's node name
+	bin    string
+	args   []string
+	node   string // the agent's node name
+	server string // server RPC address, "127.0.0.1:PORT", as Status().Leader() names it
+	lan    string // Serf LAN address, for the others of a cluster to join
 }
 
 // StartConsul starts `consul agent -dev` on free loopback ports with its data
@@ -46,55 +48,86 @@ func StartConsulACL(t testing.TB) *Consul {
 // using token.
 func startConsul(t testing.TB, token, hcl string) *Consul {
 	t.Helper()
+	extra := []string{"-dev"}
+	if hcl != "" {
+		extra = append(extra, "-hcl", hcl)
+	}
+	c := newConsul(t, token, extra...)
+	c.start(t)
+	return c
+}
+
+// newConsul prepares an agent on free loopback ports with its data dir in
+// a t.TempDir and the flags in extra, and its Client using token; start
+// runs it.
+func newConsul(t testing.TB, token string, extra ...string) *Consul {
+	t.Helper()
 	c := &Consul{bin: consulBinary(t)}
 	port := func() string { return strconv.Itoa(FreePort(t)) }
-	httpPort := port()
+	httpPort, serverPort, lanPort := port(), port(), port()
 	c.Addr = net.JoinHostPort("127.0.0.1", httpPort)
-	c.args = []string{
-		"agent", "-dev",
+	c.server = net.JoinHostPort("127.0.0.1", serverPort)
+	c.lan = net.JoinHostPort("127.0.0.1", lanPort)
+	c.args = append([]string{
+		"agent",
 		"-bind", "127.0.0.1", "-client", "127.0.0.1",
 		"-http-port", httpPort,
-		"-serf-lan-port", port(),
+		"-serf-lan-port", lanPort,
 		"-serf-wan-port", port(),
-		"-server-port", port(),
+		"-server-port", serverPort,
 		"-dns-port", "-1", "-grpc-port", "-1", "-grpc-tls-port", "-1",
 		"-data-dir", t.TempDir(),
 		"-log-level", "warn",
 		"-hcl", "disable_update_check = true",
-	}
+	}, extra...)
 	cfg := api.DefaultConfig()
 	cfg.Address = c.Addr
-	if hcl != "" {
-		c.args = append(c.args, "-hcl", hcl)
-	}
 	cfg.Token = token
 	client, err := api.NewClient(cfg)
 	if err != nil {
 		t.Fatalf("consul client: %v", err)
 	}
 	c.Client = client
-	c.start(t)
 	return c
 }
 
+// start runs the agent and waits until it knows a leader.
 func (c *Consul) start(t testing.TB) {
 	t.Helper()
+	c.launch(t)
+	c.waitLeader(t, 0)
+}
+
+func (c *Consul) launch(t testing.TB) {
+	t.Helper()
 	c.Proc = Start(t, c.bin, c.args...)
+}
+
+// waitLeader waits until the agent knows a leader and, when peers is above
+// zero, that many Raft peers.
+func (c *Consul) waitLeader(t testing.TB, peers int) {
+	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		leader, err := c.Client.Status().Leader()
 		if err == nil && leader != "" {
+			var got []string
+			if peers > 0 {
+				got, err = c.Client.Status().Peers()
+			}
 			// With ACLs, the leader bootstraps them a moment after its
 			// election; until then every request with a token is a 403.
-			if c.node, err = c.Client.Agent().NodeName(); err == nil {
-				return
+			if err == nil && len(got) >= peers {
+				if c.node, err = c.Client.Agent().NodeName(); err == nil {
+					return
+				}
 			}
 		}
 		if c.Proc.Exited() {
 			t.Fatalf("consul agent exited before electing a leader:\n%s", c.Proc.Output())
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("consul at %s: no leader after 30s (last error: %v):\n%s", c.Addr, err, c.Proc.Output())
+			t.Fatalf("consul at %s: no leader with %d peers after 30s (last error: %v):\n%s", c.Addr, peers, err, c.Proc.Output())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
