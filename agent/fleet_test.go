@@ -70,14 +70,22 @@ func startFleet(t *testing.T, n int) (*lbtest.Consul, []*fleetLB) {
 	t.Helper()
 	lbtest.Binary(t, "haproxy")
 	c := lbtest.StartConsul(t)
+	return c, startFleetOn(t, n, c)
+}
+
+// startFleetOn registers the three echo servers through the first of
+// consuls (servers of one cluster, or one agent) and starts n load
+// balancers lb1..lbN, the i-th talking to consuls[i%len(consuls)].
+func startFleetOn(t *testing.T, n int, consuls ...*lbtest.Consul) []*fleetLB {
+	t.Helper()
 	for _, w := range runtimetest.Backends(t, "echo-1", "echo-2", "echo-3") {
-		register(t, c, w.ID, w)
+		register(t, consuls[0], w.ID, w)
 	}
 	var lbs []*fleetLB
 	for i := range n {
-		lbs = append(lbs, startFleetLB(t, c, fmt.Sprintf("lb%d", i+1)))
+		lbs = append(lbs, startFleetLB(t, consuls[i%len(consuls)], fmt.Sprintf("lb%d", i+1)))
 	}
-	return c, lbs
+	return lbs
 }
 
 // drainOp is a fleet drain of ws/echo-2.
@@ -182,6 +190,89 @@ func TestFleetDrainAcrossThreeLoadBalancers(t *testing.T) {
 			t.Errorf("%s: echo-2 %s after ready, want READY", lb.id, s.Admin)
 		}
 	}
+}
+
+// TestFleetDrainSurvivesConsulLeaderLoss is the fleet drain on a
+// three-server Consul cluster whose leader is killed mid-drain, once every
+// agent has reported: the election holds Consul's writes and blocking
+// queries for a second or two, and the drain still completes on all three
+// load balancers with no client back on echo-2. The agents and the
+// operator talk to the two followers (lb1 and lb3 to one, lb2 and the
+// operator to the other), as they would to Consul client agents on their
+// hosts: a server is a Consul agent too, and an agent whose own Consul dies
+// has no fleet to report to (its session, bound to that node's serfHealth,
+// ends), which TestFleetDrainNamesAnAgentThatStops covers.
+func TestFleetDrainSurvivesConsulLeaderLoss(t *testing.T) {
+	lbtest.Binary(t, "haproxy")
+	cluster := lbtest.StartConsulCluster(t)
+	followers := cluster.Followers(t)
+	lbs := startFleetOn(t, 3, followers...)
+	const perLB = 30 // 10 on each server
+	var clients []*runtimetest.Fleet
+	for _, lb := range lbs {
+		clients = append(clients, runtimetest.StartFleet(t, "ws://"+lb.frontend+"/ws", perLB, true))
+	}
+	cfg := lbs[0].spec.Consul
+	cfg.Address = followers[1].Addr
+	op, err := fleet.NewOperator(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 30 closes at 10/s fleet-wide take about three seconds, longer than
+	// an election.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	start := time.Now()
+	var killed *lbtest.Consul
+	st, err := op.Run(ctx, fleet.Request{Ref: echo2, Intent: drainOp(0.5, 10, 30*time.Second)}, func(st fleet.Status) {
+		if killed != nil {
+			return
+		}
+		closed := 0
+		for _, r := range st.Rows {
+			if r.Report == nil || r.Done {
+				return
+			}
+			closed += r.Report.Closed
+		}
+		if closed > 0 {
+			killed = cluster.KillLeader(t)
+			t.Logf("killed the leader %s after %s, %d closed", killed.Addr, time.Since(start).Round(time.Millisecond), closed)
+		}
+	})
+	if err != nil || st.Outcome != fleet.Done {
+		t.Fatalf("drain: %+v, %v", st, err)
+	}
+	if killed == nil {
+		t.Fatal("the drain was done before the leader was killed")
+	}
+	if leader := cluster.WaitLeader(t, killed); leader == killed {
+		t.Fatal("no new leader")
+	}
+	closed := 0
+	for i, lb := range lbs {
+		if !st.Rows[i].Done || st.Rows[i].Agent != lb.id {
+			t.Errorf("row %+v, want %s done", st.Rows[i], lb.id)
+		}
+		if s := lb.servers(t, "ws")["echo-2"]; s.Admin != runtime.Maint || s.Scur != 0 {
+			t.Errorf("%s: echo-2 %s with %d sessions, want MAINT and none", lb.id, s.Admin, s.Scur)
+		}
+		closed += st.Rows[i].Report.Closed
+	}
+	if closed != perLB {
+		t.Errorf("agents report %d closed, want %d", closed, perLB)
+	}
+	for _, f := range clients {
+		if !f.WaitEvents(start, true, perLB/3, 10*time.Second) {
+			t.Fatal("cut clients did not reconnect")
+		}
+		for _, e := range f.Since(start, true) {
+			if e.Server == "echo-2" {
+				t.Errorf("client %d reconnected to echo-2", e.Client)
+			}
+		}
+	}
+	t.Logf("fleet drain across a leader election: %s", st.Elapsed.Round(time.Millisecond))
 }
 
 // TestFleetDrainNamesAnAgentThatStops: an agent that leaves mid-drain fails

@@ -123,7 +123,9 @@ var ErrNoAgents = errors.New("no wsctl agent has announced itself")
 // with check-and-set, so every agent readmits the server: a refused
 // operation is undone everywhere, not held. The error is for a
 // failure before anything changed (Consul unreachable, a token that may not
-// write, no agent) or of Consul meanwhile; an outcome is in Status.
+// write, no agent) or of Consul meanwhile: a read it refuses, or reads
+// failing for longer than Outage (an election, while a new leader is found,
+// is waited out); an outcome is in Status.
 func (o *Operator) Run(ctx context.Context, req Request, update func(Status)) (Status, error) {
 	start := time.Now()
 	v, err := o.Read(ctx, 0)
@@ -153,6 +155,7 @@ func (o *Operator) Run(ctx context.Context, req Request, update func(Status)) (S
 	if err != nil {
 		return Status{}, err
 	}
+	var failing time.Time // since when reads fail; zero while they work
 	for {
 		st := decide(v, expected, req, op)
 		st.Elapsed = time.Since(start)
@@ -183,10 +186,34 @@ func (o *Operator) Run(ctx context.Context, req Request, update func(Status)) (S
 			return st, nil
 		}
 		if err != nil {
-			return st, err
+			// Consul between leaders (its leader died, the others
+			// elect one) fails reads for a second or two while the
+			// agents carry on: wait that out, not a lasting failure.
+			if failing.IsZero() {
+				failing = time.Now()
+			}
+			if !transient(err) || time.Since(failing) > Outage {
+				return st, err
+			}
+			sleep(ctx, retry)
+			continue
 		}
+		failing = time.Time{}
 		v = next
 	}
+}
+
+// Outage is how long Run keeps reading a Consul that fails with a server
+// error or cannot be reached before it gives up: longer than an election
+// and Consul's own rpc_hold_timeout (7s).
+const Outage = 15 * time.Second
+
+// transient reports whether a failed read may succeed when tried again:
+// anything but Consul refusing the request itself (a 4xx: ACLs, a bad
+// prefix).
+func transient(err error) bool {
+	var se api.StatusError
+	return !errors.As(err, &se) || se.Code >= 500
 }
 
 // hold turns a drained server's intent to MAINT, unless it changed
