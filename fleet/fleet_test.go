@@ -1,7 +1,11 @@
 package fleet
 
 import (
+	"errors"
+	"fmt"
 	"testing"
+
+	"github.com/hashicorp/consul/api"
 
 	"github.com/wsctl/wsctl/intent"
 	"github.com/wsctl/wsctl/runtime"
@@ -75,5 +79,22 @@ func TestDecide(t *testing.T) {
 	ready := Request{Ref: ref}
 	if st := decide(view([]string{"a", "b"}, drained("a"), Progress{Agent: "b", Admin: runtime.Ready}), expected, ready, ""); st.Outcome != "" {
 		t.Errorf("a still MAINT on ready: %+v", st)
+	}
+}
+
+// TestTransient: Run waits out a Consul that fails with a server error or
+// cannot be reached (an election), but not one that refuses the read.
+func TestTransient(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want bool
+	}{
+		{fmt.Errorf("fleet: read: %w", api.StatusError{Code: 500, Body: "rpc error making call: EOF"}), true},
+		{errors.New("dial tcp 127.0.0.1:8500: connect: connection refused"), true},
+		{fmt.Errorf("fleet: read: %w", api.StatusError{Code: 403, Body: "Permission denied"}), false},
+	} {
+		if got := transient(c.err); got != c.want {
+			t.Errorf("transient(%v) = %v, want %v", c.err, got, c.want)
+		}
 	}
 }
