@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -151,8 +152,11 @@ func TestAgentRestartFinishesItsWork(t *testing.T) {
 	if err := json.Unmarshal(data, &st); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := st.Drains["ws/echo-2"]; !ok {
-		t.Fatalf("state file does not record the drain of echo-2:\n%s", data)
+	// The drain is recorded once the batch that set DRAIN returned; an
+	// agent stopped in the middle of it records echo-2 as changing: either
+	// makes it the agent's to finish.
+	if _, ok := st.Drains["ws/echo-2"]; !ok && !slices.Contains(st.Changing, "ws/echo-2") {
+		t.Fatalf("state file records neither the drain of echo-2 nor the batch:\n%s", data)
 	}
 	st.Changing = append(st.Changing, "ws/echo-3")
 	data, _ = json.Marshal(st)
