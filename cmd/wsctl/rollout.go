@@ -15,7 +15,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/wsctl/wsctl/discovery/consul"
 	"github.com/wsctl/wsctl/drain"
+	"github.com/wsctl/wsctl/fleet"
 	"github.com/wsctl/wsctl/intent"
 	"github.com/wsctl/wsctl/rollout"
 	"github.com/wsctl/wsctl/spec"
@@ -48,6 +50,9 @@ type RolloutOptions struct {
 	Output         string
 	// Poll is how often sessions and health are read; 0: the defaults.
 	Poll time.Duration
+	// AllowMissing and Reason are for a rollout across the fleet.
+	AllowMissing bool
+	Reason       string
 }
 
 // NewCmdRollout builds `wsctl rollout`.
@@ -175,6 +180,8 @@ discovered from Consul, through the agents) are not supported yet.`,
 	f.Int64Var(&opts.MaxPerServer, "max-per-server", -1, "WebSockets one server may hold per HAProxy process when choosing the landing set (default: the backend's server_maxconn; 0: no limit)")
 	f.IntVar(&opts.MaxUnavailable, "max-unavailable", 1, "servers of the rollout that may be out of rotation (MAINT or DOWN) at once")
 	f.StringVar(&opts.State, "state", "", "state `file` for resuming (default: wsctl-rollout-BACKEND.json beside the admin socket)")
+	f.BoolVar(&opts.AllowMissing, "allow-missing", false, "across the fleet, carry on when a load balancer's agent stops reporting")
+	f.StringVar(&opts.Reason, "reason", "", "across the fleet, why, for the audit trail of the intents")
 	f.BoolVar(&opts.Force, "force", false, "drain even when no other server of the backend can take new clients")
 	f.StringVarP(&opts.Output, "output", "o", "text", "output format: text or json (a line per step)")
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
@@ -256,8 +263,12 @@ func rolloutRun(opts *RolloutOptions) error {
 	switch {
 	case b == nil:
 		return fmt.Errorf("backend %q is not in %s (it has %s)", opts.Backend, sp.File, strings.Join(names, ", "))
-	case b.Consul != nil:
-		return fmt.Errorf("backend %s is discovered from Consul: a rollout across the fleet of load balancers is not supported yet (roll it with wsctl drain --fleet and wsctl ready --fleet per server)", b.Name)
+	case b.Consul == nil && opts.AllowMissing:
+		return fmt.Errorf("--allow-missing: backend %s is not discovered from Consul: its rollout uses the local admin sockets, not the fleet", b.Name)
+	case b.Consul != nil && len(opts.Socket.Sockets) > 0:
+		return fmt.Errorf("backend %s is discovered from Consul: its rollout goes through the wsctl agents of every load balancer, not --socket", b.Name)
+	case b.Consul != nil && opts.Surge != "":
+		return fmt.Errorf("--surge: backend %s is discovered from Consul: a surge server across the fleet is not supported yet", b.Name)
 	}
 	ro := opts.options(sp, *b)
 	if err := ro.Drain.Validate(); err != nil {
@@ -267,21 +278,32 @@ func rolloutRun(opts *RolloutOptions) error {
 	// state file keeps the place.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if opts.Socket.SpecPath == "" {
-		opts.Socket.SpecPath = sp.File
-	}
-	clients, err := opts.Socket.connect(ctx, opts.IO)
-	if err != nil {
-		return err
-	}
-	for _, c := range clients {
-		ro.Sockets = append(ro.Sockets, rollout.Socket{Name: c.Path(), Runtime: c})
-	}
-	if ro.Intents, err = intent.Open(sp); err != nil {
-		return err
+	human := opts.Output != "json"
+	sockets := 0
+	if b.Consul != nil {
+		if ro.Fleet, err = rolloutFleet(ctx, opts, sp, b.Name); err != nil {
+			return err
+		}
+		if human && opts.IO.IsTTY {
+			ro.Fleet.Update = fleetProgress(opts.IO, "rollout")
+		}
+	} else {
+		if opts.Socket.SpecPath == "" {
+			opts.Socket.SpecPath = sp.File
+		}
+		clients, err := opts.Socket.connect(ctx, opts.IO)
+		if err != nil {
+			return err
+		}
+		for _, c := range clients {
+			ro.Sockets = append(ro.Sockets, rollout.Socket{Name: c.Path(), Runtime: c})
+		}
+		if ro.Intents, err = intent.Open(sp); err != nil {
+			return err
+		}
+		sockets = len(clients)
 	}
 
-	human := opts.Output != "json"
 	ro.Note = func(s string) { fmt.Fprintf(opts.IO.ErrOut, "wsctl: %s\n", s) }
 	enc := json.NewEncoder(opts.IO.Out)
 	ro.Step = func(s rollout.Step) {
@@ -291,8 +313,8 @@ func rolloutRun(opts *RolloutOptions) error {
 		}
 		_ = enc.Encode(rolloutStepJSON(b.Name, s))
 	}
-	if human && opts.IO.IsTTY {
-		ro.Drain.Progress = newDrainProgress(opts.IO.ErrOut, len(clients), ro.Drain).update
+	if human && opts.IO.IsTTY && sockets > 0 {
+		ro.Drain.Progress = newDrainProgress(opts.IO.ErrOut, sockets, ro.Drain).update
 	}
 	start := time.Now()
 	res, err := rollout.Run(ctx, ro)
@@ -337,6 +359,27 @@ func rolloutRun(opts *RolloutOptions) error {
 		fmt.Fprintf(opts.IO.Out, "rollout of %s done: %d servers, %d sessions cut\n", b.Name, len(res.Steps), res.Cuts())
 	}
 	return nil
+}
+
+// rolloutFleet is the fleet a rollout of backend goes through: the
+// servers Consul discovers for it, and the operator that writes the
+// intents and follows the agents.
+func rolloutFleet(ctx context.Context, opts *RolloutOptions, sp *spec.Spec, backend string) (*rollout.Fleet, error) {
+	qctx, cancel := context.WithTimeout(ctx, consulTimeout)
+	defer cancel()
+	snap, err := consul.Once(qctx, sp, warnLogger(opts.IO.ErrOut))
+	if err != nil {
+		return nil, err
+	}
+	servers := map[string]string{}
+	for _, in := range snap.Backends[backend] {
+		servers[in.ID] = in.Addr()
+	}
+	op, err := fleet.NewOperator(sp.Consul)
+	if err != nil {
+		return nil, err
+	}
+	return &rollout.Fleet{Operator: op, Servers: servers, AllowMissing: opts.AllowMissing, Who: who(opts.IO), Reason: opts.Reason}, nil
 }
 
 // writeRolloutStep is the line of one step.
