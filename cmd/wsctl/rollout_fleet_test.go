@@ -63,7 +63,10 @@ type fleetStep struct {
 // server READY with no intent at the end, closes within the fleet-wide
 // rate.
 func TestRolloutFleet(t *testing.T) {
-	r := startCLIFleet(t, 2)
+	// A readmitted server warms up (slowstart): leastconn alone would send
+	// most cut clients to a server still to deploy; only the holds keep
+	// them off it.
+	r := startCLIFleetSpec(t, 2, strings.Replace(fleetSpecText, "slowstart: 0s", "slowstart: 20s", 1))
 	const perLB = 30 // 10 on each server of each load balancer
 	var clients []*runtimetest.Fleet
 	for _, lb := range r.lbs {
