@@ -109,7 +109,8 @@ func startCLIFleetSpec(t *testing.T, n int, specText string) *fleetRig {
 	for _, lb := range r.lbs {
 		lbtest.WaitFor(t, 20*time.Second, lb.id+" runs echo-1..3 READY and UP", func() bool {
 			for _, name := range []string{"echo-1", "echo-2", "echo-3"} {
-				if s := lb.server(t, name); s.Admin != runtime.Ready || s.State != runtime.Up {
+				// Starting: UP, warming up (a spec with slowstart).
+				if s := lb.server(t, name); s.Admin != runtime.Ready || s.State != runtime.Up && s.State != runtime.Starting {
 					return false
 				}
 			}

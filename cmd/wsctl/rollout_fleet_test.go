@@ -76,6 +76,7 @@ func TestRolloutFleet(t *testing.T) {
 		}
 		clients = append(clients, c)
 	}
+
 	dir := t.TempDir()
 	log, state := filepath.Join(dir, "deploys"), filepath.Join(dir, "state.json")
 	const rate = 200.0
