@@ -139,8 +139,18 @@ a resumed rollout went on.
 
 Exit status: 0 done or paused, 3 a drain timed out or a readmitted server
 was not healthy in time, 2 anything else that stopped the rollout (the
-command failed, refused, interrupted). Fleet-wide rollouts (a backend
-discovered from Consul, through the agents) are not supported yet.`,
+command failed, refused, interrupted).
+
+Across the fleet: a backend discovered from Consul is rolled through the
+"wsctl agent" of every load balancer, with no socket (Consul only, as
+"wsctl drain --fleet"). Its servers are the ones Consul discovers, by name;
+the holds are DRAIN intents every agent holds; each drain is a fleet drain at
+the fleet-wide --close-rate; each readmission removes the intent and waits
+until every agent has readmitted the server (healthy, with --wait-healthy).
+The state file, resume, --pause/--next and exit codes are the same.
+--allow-missing goes on when an agent stops reporting; --reason goes into the
+intents. --surge is not supported across the fleet yet; the order is by
+name, without a ceiling.`,
 		Example: `  # Deploy every server of ws_cluster with the pipeline's script
   wsctl rollout -c wsctl.yaml ws_cluster --exec './deploy.sh "$WSCTL_SERVER"' \
       --close-after 30s --close-rate 50
@@ -148,7 +158,11 @@ discovered from Consul, through the agents) are not supported yet.`,
   # A pipeline that deploys by itself: drain the first server, then each
   # --next readmits the deployed one and drains the next
   wsctl rollout -c wsctl.yaml ws_cluster --pause -o json
-  wsctl rollout -c wsctl.yaml ws_cluster --next -o json`,
+  wsctl rollout -c wsctl.yaml ws_cluster --next -o json
+
+  # A backend discovered from Consul: through the agents, from a CI runner
+  wsctl rollout -c wsctl.yaml ws_consul --exec ./deploy.sh --close-rate 100 \
+      --state ./rollout-state.json --reason "release 2.0"`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return fmt.Errorf("usage: %s BACKEND (one backend; got %d arguments); see `%s --help`", cmd.CommandPath(), len(args), cmd.CommandPath())
