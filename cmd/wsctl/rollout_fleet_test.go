@@ -206,3 +206,47 @@ func TestRolloutFleetRefusals(t *testing.T) {
 		}
 	}
 }
+
+// TestRolloutFleetPauseNext: a paused rollout across the fleet keeps its
+// place in the state file: each --next goes on where the last one stopped
+// (and says so), with the drained server in MAINT and the ones still to
+// deploy held in DRAIN on every load balancer, the intents saying the same.
+func TestRolloutFleetPauseNext(t *testing.T) {
+	r := startCLIFleet(t, 2)
+	for _, lb := range r.lbs {
+		runtimetest.StartFleet(t, "ws://"+lb.frontend+"/ws", 6, true)
+	}
+	args := []string{"rollout", "ws", "-c", r.lbs[0].specFile, "--close-after", "100ms", "--wait-healthy", "15s",
+		"--state", filepath.Join(t.TempDir(), "state.json")}
+	code, out, errOut := wsctl(append(args, "--pause")...)
+	if code != 0 || !strings.Contains(out, "ws/echo-1 is drained and in MAINT: deploy it") {
+		t.Fatalf("--pause: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	r.waitAdmin(t, "echo-1", runtime.Maint)
+	if in := r.intent(t, "echo-1"); !strings.Contains(in, `"MAINT"`) {
+		t.Errorf("echo-1's intent while paused: %s, want MAINT", in)
+	}
+	code, out, errOut = wsctl(append(args, "--next")...)
+	if code != 0 || !strings.Contains(out, "step 1/3 ws/echo-1") || !strings.Contains(out, "ws/echo-2 is drained") ||
+		!strings.Contains(errOut, "resuming the rollout of ws") {
+		t.Fatalf("--next: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	r.waitAdmin(t, "echo-1", runtime.Ready)
+	r.waitAdmin(t, "echo-2", runtime.Maint)
+	r.waitAdmin(t, "echo-3", runtime.Drain)
+	if in := r.intent(t, "echo-3"); !strings.Contains(in, `"DRAIN"`) || !strings.Contains(in, `"hold":true`) {
+		t.Errorf("echo-3's intent while held: %s, want a DRAIN hold", in)
+	}
+	for _, want := range []string{"ws/echo-3 is drained", "rollout of ws done: 3 servers"} {
+		code, out, errOut = wsctl(append(args, "--next")...)
+		if code != 0 || !strings.Contains(out, want) {
+			t.Fatalf("--next: exit %d, stdout %q, stderr %q; want %q", code, out, errOut, want)
+		}
+	}
+	for _, name := range []string{"echo-1", "echo-2", "echo-3"} {
+		r.waitAdmin(t, name, runtime.Ready)
+		if in := r.intent(t, name); in != "" {
+			t.Errorf("intent left for %s: %s", name, in)
+		}
+	}
+}
