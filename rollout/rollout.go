@@ -42,6 +42,12 @@
 // while deployed, READY (maybe not yet healthy) while readmitted. The
 // operator intents (package intent) say the same, so an agent keeps the
 // states.
+//
+// With Options.Fleet instead of sockets the same steps go through the
+// wsctl agents of every load balancer (package fleet): the holds are
+// intents with a hold op, the drain a fleet drain at the fleet-wide close
+// rate, the readmission the intent's removal, each waited for until every
+// live agent reports it done.
 package rollout
 
 import (
