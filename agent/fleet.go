@@ -117,7 +117,8 @@ func (a *Agent) fleetView(ctx context.Context, v *fleet.View) bool {
 	return changed
 }
 
-// startFleetOp carries in's operation out: MAINT at once for a maint,
+// startFleetOp carries in's operation out: the state at once for a maint
+// or a hold (a rollout's DRAIN of the servers still to deploy),
 // else the same drain as `wsctl drain --close-after`, in the background,
 // closing at this load balancer's share of the fleet-wide rate.
 func (a *Agent) startFleetOp(ctx context.Context, in intent.Intent, t *fleetOp) {
@@ -131,15 +132,15 @@ func (a *Agent) startFleetOp(ctx context.Context, in intent.Intent, t *fleetOp) 
 	a.drains[ref] = d
 	defer a.saveOwn()
 	a.log.Info("fleet operation", "server", ref.String(), "op", op.ID, "state", in.State, "who", in.Who, "reason", in.Reason)
-	if in.State == runtime.Maint && op.CloseAfter == nil {
+	if op.Hold || in.State == runtime.Maint && op.CloseAfter == nil {
 		d.done = true
 		t.phase = fleet.PhaseHeld
-		if err := a.checkMaint(ctx, ref, op.Force); err != nil {
+		if err := a.checkMaint(ctx, ref, op.Force || op.Hold); err != nil {
 			a.log.Error("fleet maint refused", "server", ref.String(), "op", op.ID, "err", err)
 			t.phase, t.err = fleet.PhaseRefused, err.Error()
 			return
 		}
-		if err := a.rt.SetState(ctx, ref.Backend, ref.Server, runtime.Maint); err != nil {
+		if err := a.rt.SetState(ctx, ref.Backend, ref.Server, in.State); err != nil {
 			a.metrics.RuntimeErrors.Add(1, ref.Backend, opMaint)
 			t.phase, t.err = fleet.PhaseError, err.Error()
 		}

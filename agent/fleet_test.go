@@ -360,3 +360,53 @@ func TestFleetDrainRefusedWithoutWrite(t *testing.T) {
 		t.Errorf("echo-2 is %s after the refusal, want READY", s.Admin)
 	}
 }
+
+// TestFleetHoldKeepsClientsThenReadmits: a hold (what `wsctl rollout`
+// writes for the servers still to deploy) sets echo-2 to DRAIN on every
+// load balancer with no cut, every agent reports it held before the
+// operation is done, and once the intent goes every agent readmits it
+// (an op-less intent's DRAIN would stay: the operator's, not the agent's).
+func TestFleetHoldKeepsClientsThenReadmits(t *testing.T) {
+	_, lbs := startFleet(t, 2)
+	var clients []*runtimetest.Fleet
+	for _, lb := range lbs {
+		clients = append(clients, runtimetest.StartFleet(t, "ws://"+lb.frontend+"/ws", 6, true))
+	}
+	op, err := fleet.NewOperator(lbs[0].spec.Consul)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	start := time.Now()
+	hold := &intent.Intent{Backend: "ws", Server: "echo-2", State: runtime.Drain, Since: time.Now().UTC(),
+		Op: &intent.Op{ID: fleet.NewOpID(), Hold: true}, Who: "test@host", Reason: "rollout test"}
+	st, err := op.Run(ctx, fleet.Request{Ref: echo2, Intent: hold}, nil)
+	if err != nil || st.Outcome != fleet.Done {
+		t.Fatalf("hold: %+v, %v", st, err)
+	}
+	for i, lb := range lbs {
+		if s := lb.servers(t, "ws")["echo-2"]; s.Admin != runtime.Drain || s.Scur != 2 {
+			t.Errorf("%s: echo-2 %s with %d sessions when held, want DRAIN with its 2", lb.id, s.Admin, s.Scur)
+		}
+		if r := st.Rows[i].Report; r == nil || r.Phase != fleet.PhaseHeld || r.Admin != runtime.Drain {
+			t.Errorf("%s reports %+v, want held in DRAIN", lb.id, r)
+		}
+	}
+	// The intent stays DRAIN: a hold is not a drain turning to MAINT.
+	if v, err := op.Read(ctx, 0); err != nil || v.Intents[echo2].State != runtime.Drain {
+		t.Errorf("intent after the hold: %+v, %v; want DRAIN", v, err)
+	}
+	st, err = op.Run(ctx, fleet.Request{Ref: echo2, Healthy: true}, nil)
+	if err != nil || st.Outcome != fleet.Done {
+		t.Fatalf("readmit: %+v, %v", st, err)
+	}
+	for i, lb := range lbs {
+		if s := lb.servers(t, "ws")["echo-2"]; s.Admin != runtime.Ready {
+			t.Errorf("%s: echo-2 %s after the hold's end, want READY", lb.id, s.Admin)
+		}
+		if cuts := clients[i].Since(start, false); len(cuts) != 0 {
+			t.Errorf("%s: %d clients cut by a hold", lb.id, len(cuts))
+		}
+	}
+}

@@ -162,7 +162,7 @@ func (o *Operator) Run(ctx context.Context, req Request, update func(Status)) (S
 		if update != nil {
 			update(st)
 		}
-		if st.Outcome == Done && req.Intent != nil && req.Intent.State == runtime.Drain {
+		if st.Outcome == Done && req.Intent != nil && req.Intent.State == runtime.Drain && !held(*req.Intent) {
 			// Drained: from now on the agents hold MAINT, as after a
 			// local drain, so a restarted HAProxy never lets sticky
 			// clients back in. The op stays the same: nothing restarts.
@@ -307,13 +307,19 @@ func done(p *Progress, req Request, op string) bool {
 		}
 		return ready
 	}
+	if held(*req.Intent) {
+		return p != nil && p.Op == op && p.Admin == req.Intent.State && p.Phase == PhaseHeld
+	}
 	if p == nil || p.Op != op || p.Admin != runtime.Maint {
 		return false // a drain ends in MAINT too
 	}
-	if req.Intent.State == runtime.Maint && req.Intent.Op != nil && req.Intent.Op.CloseAfter == nil {
-		return p.Phase == PhaseHeld
-	}
 	return p.Phase == PhaseDrained && p.Sessions == 0
+}
+
+// held reports whether in asks the agents to set its state and keep it (a
+// maint, a rollout's hold) rather than to drain.
+func held(in intent.Intent) bool {
+	return in.Op != nil && (in.Op.Hold || in.State == runtime.Maint && in.Op.CloseAfter == nil)
 }
 
 // Servers lists the servers a view knows of (intents and reports), sorted.

@@ -48,6 +48,11 @@ type Op struct {
 	// Force drains even the last server of a backend that can take new
 	// clients.
 	Force bool `json:"force,omitempty"`
+	// Hold sets the intent's state and keeps it, with no drain and no
+	// check: a rollout holds the servers still to deploy in DRAIN (they
+	// keep their sessions) while another one is drained. The agents own
+	// the state, so they readmit the server once the intent goes.
+	Hold bool `json:"hold,omitempty"`
 }
 
 // Ref is the server the intent is about.

@@ -42,6 +42,12 @@
 // while deployed, READY (maybe not yet healthy) while readmitted. The
 // operator intents (package intent) say the same, so an agent keeps the
 // states.
+//
+// With Options.Fleet instead of sockets the same steps go through the
+// wsctl agents of every load balancer (package fleet): the holds are
+// intents with a hold op, the drain a fleet drain at the fleet-wide close
+// rate, the readmission the intent's removal, each waited for until every
+// live agent reports it done.
 package rollout
 
 import (
@@ -94,6 +100,11 @@ type Options struct {
 	// Sockets are every HAProxy process that runs the backend; each step
 	// applies to all of them.
 	Sockets []Socket
+	// Fleet, instead of Sockets, rolls the backend through the agents of
+	// every load balancer. The agents report no load before a server's
+	// drain, so the order is by name, there is no ceiling and the check
+	// of MaxUnavailable is left to the agents' own refusals.
+	Fleet *Fleet
 	// Servers limits the rollout to these servers of the backend; empty
 	// means every server except the surge and the unused slots.
 	Servers []string
@@ -203,8 +214,14 @@ func (o Options) Validate() error {
 	switch {
 	case o.Backend == "":
 		return errors.New("rollout: no backend")
-	case len(o.Sockets) == 0:
+	case len(o.Sockets) == 0 && o.Fleet == nil:
 		return errors.New("rollout: no admin socket")
+	case len(o.Sockets) > 0 && o.Fleet != nil:
+		return errors.New("rollout: admin sockets and a fleet: give one of them")
+	case o.Fleet != nil && o.Surge != "":
+		return errors.New("rollout: a surge server across the fleet is not supported yet")
+	case o.Fleet != nil && o.Intents != nil:
+		return errors.New("rollout: across the fleet the agents' intents are the fleet's: no other intent store")
 	case o.StatePath == "":
 		return errors.New("rollout: no state file")
 	case o.Ceiling < 0:
@@ -281,6 +298,18 @@ func Run(ctx context.Context, o Options) (Result, error) {
 
 // plan lists the backend's servers on every socket and orders them.
 func (r *run) plan(ctx context.Context) (*State, error) {
+	if r.o.Fleet != nil {
+		servers := r.fleetServers()
+		for _, s := range servers {
+			if _, ok := r.o.Fleet.Servers[s]; !ok {
+				return nil, fmt.Errorf("rollout: backend %s has no server %s in discovery", r.o.Backend, s)
+			}
+		}
+		if len(servers) == 0 {
+			return nil, fmt.Errorf("rollout: backend %s has no server to deploy", r.o.Backend)
+		}
+		return &State{Backend: r.o.Backend, Order: Order(servers, nil), Phase: PhaseDrain, Started: time.Now().UTC()}, nil
+	}
 	statuses, loads, err := r.read(ctx)
 	if err != nil {
 		return nil, err
@@ -313,6 +342,9 @@ func (r *run) plan(ctx context.Context) (*State, error) {
 
 // read lists the backend's servers on every socket.
 func (r *run) read(ctx context.Context) ([][]runtime.ServerStatus, []Load, error) {
+	if r.o.Fleet != nil {
+		return nil, nil, nil // the agents report a server only once an operation touches it
+	}
 	statuses := make([][]runtime.ServerStatus, len(r.o.Sockets))
 	loads := make([]Load, len(r.o.Sockets))
 	for i, s := range r.o.Sockets {
@@ -415,7 +447,7 @@ func (r *run) drain(ctx context.Context) error {
 	for i, s := range r.o.Sockets {
 		targets[i] = drain.Target{Name: s.Name, Runtime: s.Runtime, Backend: r.o.Backend, Server: server}
 	}
-	if !r.o.Drain.Force {
+	if !r.o.Drain.Force && r.o.Fleet == nil {
 		if err := drain.CheckNotLast(ctx, targets); err != nil {
 			// Nothing of the drain began: let the held servers take
 			// clients again.
@@ -425,7 +457,13 @@ func (r *run) drain(ctx context.Context) error {
 	if err := r.intent(ctx, server, runtime.Drain); err != nil {
 		return err
 	}
-	res, err := drain.Run(ctx, targets, r.o.Drain)
+	var res drain.Result
+	if r.o.Fleet != nil {
+		// The agents refuse the last server themselves.
+		res, err = r.fleetDrain(ctx, server)
+	} else {
+		res, err = drain.Run(ctx, targets, r.o.Drain)
+	}
 	if err != nil {
 		return err
 	}
@@ -498,6 +536,12 @@ func (r *run) hold(ctx context.Context, want []string) error {
 		if slices.Contains(want, s) || s == current {
 			continue
 		}
+		if r.o.Fleet != nil {
+			if err := r.fleetSet(ctx, s, false); err != nil {
+				return err
+			}
+			continue
+		}
 		for _, sock := range r.o.Sockets {
 			if err := sock.Runtime.Readmit(ctx, r.o.Backend, s); err != nil {
 				return err
@@ -509,6 +553,13 @@ func (r *run) hold(ctx context.Context, want []string) error {
 	}
 	r.st.Held = nil
 	for _, s := range want {
+		if r.o.Fleet != nil {
+			if err := r.fleetSet(ctx, s, true); err != nil {
+				return err
+			}
+			r.st.Held = append(r.st.Held, s)
+			continue
+		}
 		for _, sock := range r.o.Sockets {
 			st, err := sock.Runtime.Server(ctx, r.o.Backend, s)
 			if err != nil {
@@ -550,6 +601,10 @@ func (r *run) deploy(ctx context.Context) error {
 func (r *run) server(ctx context.Context) *Server {
 	name := r.st.server()
 	s := &Server{Name: name}
+	if r.o.Fleet != nil {
+		s.Addr = r.o.Fleet.Servers[name]
+		return s
+	}
 	if st, err := r.o.Sockets[0].Runtime.Server(ctx, r.o.Backend, name); err == nil {
 		s.Addr = st.Addr
 	}
@@ -584,6 +639,9 @@ func (r *run) endStep() error {
 // admit readmits server on every socket, forgets its intent and waits
 // until its fresh health check passes everywhere.
 func (r *run) admit(ctx context.Context, server string) error {
+	if r.o.Fleet != nil {
+		return r.fleetAdmit(ctx, server)
+	}
 	for _, s := range r.o.Sockets {
 		if err := s.Runtime.Readmit(ctx, r.o.Backend, server); err != nil {
 			return err

@@ -120,15 +120,8 @@ func runFleet(ios *IOStreams, op *fleet.Operator, req fleet.Request, timeout tim
 	}
 	var update func(fleet.Status)
 	if ios.IsTTY && output != "json" {
-		var shown time.Time
-		update = func(st fleet.Status) {
-			if st.Outcome == "" && time.Since(shown) < time.Second {
-				return
-			}
-			shown = time.Now()
-			fmt.Fprintf(ios.ErrOut, "%s %s (%s):\n", verb, req.Ref, st.Elapsed.Round(time.Second))
-			writeFleetTable(ios.ErrOut, st)
-		}
+		show := fleetProgress(ios, verb)
+		update = func(st fleet.Status) { show(req.Ref, st) }
 	}
 	st, err := op.Run(ctx, req, update)
 	if err != nil {
@@ -164,6 +157,20 @@ func runFleet(ios *IOStreams, op *fleet.Operator, req fleet.Request, timeout tim
 		return errSilent{code: exitError}
 	}
 	return fmt.Errorf("%s %s: %s", verb, req.Ref, problem)
+}
+
+// fleetProgress shows a fleet operation's table on a terminal, at most
+// once a second and at its end.
+func fleetProgress(ios *IOStreams, verb string) func(runtime.Ref, fleet.Status) {
+	var shown time.Time
+	return func(ref runtime.Ref, st fleet.Status) {
+		if st.Outcome == "" && time.Since(shown) < time.Second {
+			return
+		}
+		shown = time.Now()
+		fmt.Fprintf(ios.ErrOut, "%s %s (%s):\n", verb, ref, st.Elapsed.Round(time.Second))
+		writeFleetTable(ios.ErrOut, st)
+	}
 }
 
 // loadBalancers counts the load balancers that did it: "1 load balancer".

@@ -75,6 +75,13 @@ type fleetRig struct {
 // and UP.
 func startCLIFleet(t *testing.T, n int) *fleetRig {
 	t.Helper()
+	return startCLIFleetSpec(t, n, fleetSpecText)
+}
+
+// startCLIFleetSpec is startCLIFleet with another spec text (the same
+// placeholders).
+func startCLIFleetSpec(t *testing.T, n int, specText string) *fleetRig {
+	t.Helper()
 	lbtest.Binary(t, "haproxy")
 	r := &fleetRig{consul: lbtest.StartConsul(t)}
 	for _, w := range runtimetest.Backends(t, "echo-1", "echo-2", "echo-3") {
@@ -85,7 +92,7 @@ func startCLIFleet(t *testing.T, n int) *fleetRig {
 	for i := range n {
 		dir := t.TempDir()
 		lb := &cliLB{id: fmt.Sprintf("lb%d", i+1), frontend: lbtest.Addr(t), admin: filepath.Join(dir, "admin.sock")}
-		text := strings.NewReplacer("FRONTEND", lb.frontend, "CONSUL", r.consul.Addr, "RUN", dir).Replace(fleetSpecText)
+		text := strings.NewReplacer("FRONTEND", lb.frontend, "CONSUL", r.consul.Addr, "RUN", dir).Replace(specText)
 		lb.specFile = writeFile(t, filepath.Join(t.TempDir(), "wsctl.yaml"), text)
 		s, err := spec.Load(lb.specFile)
 		if err != nil {
@@ -102,7 +109,8 @@ func startCLIFleet(t *testing.T, n int) *fleetRig {
 	for _, lb := range r.lbs {
 		lbtest.WaitFor(t, 20*time.Second, lb.id+" runs echo-1..3 READY and UP", func() bool {
 			for _, name := range []string{"echo-1", "echo-2", "echo-3"} {
-				if s := lb.server(t, name); s.Admin != runtime.Ready || s.State != runtime.Up {
+				// Starting: UP, warming up (a spec with slowstart).
+				if s := lb.server(t, name); s.Admin != runtime.Ready || s.State != runtime.Up && s.State != runtime.Starting {
 					return false
 				}
 			}

@@ -15,7 +15,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/wsctl/wsctl/discovery/consul"
 	"github.com/wsctl/wsctl/drain"
+	"github.com/wsctl/wsctl/fleet"
 	"github.com/wsctl/wsctl/intent"
 	"github.com/wsctl/wsctl/rollout"
 	"github.com/wsctl/wsctl/spec"
@@ -48,6 +50,9 @@ type RolloutOptions struct {
 	Output         string
 	// Poll is how often sessions and health are read; 0: the defaults.
 	Poll time.Duration
+	// AllowMissing and Reason are for a rollout across the fleet.
+	AllowMissing bool
+	Reason       string
 }
 
 // NewCmdRollout builds `wsctl rollout`.
@@ -134,8 +139,18 @@ a resumed rollout went on.
 
 Exit status: 0 done or paused, 3 a drain timed out or a readmitted server
 was not healthy in time, 2 anything else that stopped the rollout (the
-command failed, refused, interrupted). Fleet-wide rollouts (a backend
-discovered from Consul, through the agents) are not supported yet.`,
+command failed, refused, interrupted).
+
+Across the fleet: a backend discovered from Consul is rolled through the
+"wsctl agent" of every load balancer, with no socket (Consul only, as
+"wsctl drain --fleet"). Its servers are the ones Consul discovers, by name;
+the holds are DRAIN intents every agent holds; each drain is a fleet drain at
+the fleet-wide --close-rate; each readmission removes the intent and waits
+until every agent has readmitted the server (healthy, with --wait-healthy).
+The state file, resume, --pause/--next and exit codes are the same.
+--allow-missing goes on when an agent stops reporting; --reason goes into the
+intents. --surge is not supported across the fleet yet; the order is by
+name, without a ceiling.`,
 		Example: `  # Deploy every server of ws_cluster with the pipeline's script
   wsctl rollout -c wsctl.yaml ws_cluster --exec './deploy.sh "$WSCTL_SERVER"' \
       --close-after 30s --close-rate 50
@@ -143,7 +158,11 @@ discovered from Consul, through the agents) are not supported yet.`,
   # A pipeline that deploys by itself: drain the first server, then each
   # --next readmits the deployed one and drains the next
   wsctl rollout -c wsctl.yaml ws_cluster --pause -o json
-  wsctl rollout -c wsctl.yaml ws_cluster --next -o json`,
+  wsctl rollout -c wsctl.yaml ws_cluster --next -o json
+
+  # A backend discovered from Consul: through the agents, from a CI runner
+  wsctl rollout -c wsctl.yaml ws_consul --exec ./deploy.sh --close-rate 100 \
+      --state ./rollout-state.json --reason "release 2.0"`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return fmt.Errorf("usage: %s BACKEND (one backend; got %d arguments); see `%s --help`", cmd.CommandPath(), len(args), cmd.CommandPath())
@@ -175,6 +194,8 @@ discovered from Consul, through the agents) are not supported yet.`,
 	f.Int64Var(&opts.MaxPerServer, "max-per-server", -1, "WebSockets one server may hold per HAProxy process when choosing the landing set (default: the backend's server_maxconn; 0: no limit)")
 	f.IntVar(&opts.MaxUnavailable, "max-unavailable", 1, "servers of the rollout that may be out of rotation (MAINT or DOWN) at once")
 	f.StringVar(&opts.State, "state", "", "state `file` for resuming (default: wsctl-rollout-BACKEND.json beside the admin socket)")
+	f.BoolVar(&opts.AllowMissing, "allow-missing", false, "across the fleet, carry on when a load balancer's agent stops reporting")
+	f.StringVar(&opts.Reason, "reason", "", "across the fleet, why, for the audit trail of the intents")
 	f.BoolVar(&opts.Force, "force", false, "drain even when no other server of the backend can take new clients")
 	f.StringVarP(&opts.Output, "output", "o", "text", "output format: text or json (a line per step)")
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
@@ -256,8 +277,12 @@ func rolloutRun(opts *RolloutOptions) error {
 	switch {
 	case b == nil:
 		return fmt.Errorf("backend %q is not in %s (it has %s)", opts.Backend, sp.File, strings.Join(names, ", "))
-	case b.Consul != nil:
-		return fmt.Errorf("backend %s is discovered from Consul: a rollout across the fleet of load balancers is not supported yet (roll it with wsctl drain --fleet and wsctl ready --fleet per server)", b.Name)
+	case b.Consul == nil && opts.AllowMissing:
+		return fmt.Errorf("--allow-missing: backend %s is not discovered from Consul: its rollout uses the local admin sockets, not the fleet", b.Name)
+	case b.Consul != nil && len(opts.Socket.Sockets) > 0:
+		return fmt.Errorf("backend %s is discovered from Consul: its rollout goes through the wsctl agents of every load balancer, not --socket", b.Name)
+	case b.Consul != nil && opts.Surge != "":
+		return fmt.Errorf("--surge: backend %s is discovered from Consul: a surge server across the fleet is not supported yet", b.Name)
 	}
 	ro := opts.options(sp, *b)
 	if err := ro.Drain.Validate(); err != nil {
@@ -267,21 +292,32 @@ func rolloutRun(opts *RolloutOptions) error {
 	// state file keeps the place.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if opts.Socket.SpecPath == "" {
-		opts.Socket.SpecPath = sp.File
-	}
-	clients, err := opts.Socket.connect(ctx, opts.IO)
-	if err != nil {
-		return err
-	}
-	for _, c := range clients {
-		ro.Sockets = append(ro.Sockets, rollout.Socket{Name: c.Path(), Runtime: c})
-	}
-	if ro.Intents, err = intent.Open(sp); err != nil {
-		return err
+	human := opts.Output != "json"
+	sockets := 0
+	if b.Consul != nil {
+		if ro.Fleet, err = rolloutFleet(ctx, opts, sp, b.Name); err != nil {
+			return err
+		}
+		if human && opts.IO.IsTTY {
+			ro.Fleet.Update = fleetProgress(opts.IO, "rollout")
+		}
+	} else {
+		if opts.Socket.SpecPath == "" {
+			opts.Socket.SpecPath = sp.File
+		}
+		clients, err := opts.Socket.connect(ctx, opts.IO)
+		if err != nil {
+			return err
+		}
+		for _, c := range clients {
+			ro.Sockets = append(ro.Sockets, rollout.Socket{Name: c.Path(), Runtime: c})
+		}
+		if ro.Intents, err = intent.Open(sp); err != nil {
+			return err
+		}
+		sockets = len(clients)
 	}
 
-	human := opts.Output != "json"
 	ro.Note = func(s string) { fmt.Fprintf(opts.IO.ErrOut, "wsctl: %s\n", s) }
 	enc := json.NewEncoder(opts.IO.Out)
 	ro.Step = func(s rollout.Step) {
@@ -291,8 +327,8 @@ func rolloutRun(opts *RolloutOptions) error {
 		}
 		_ = enc.Encode(rolloutStepJSON(b.Name, s))
 	}
-	if human && opts.IO.IsTTY {
-		ro.Drain.Progress = newDrainProgress(opts.IO.ErrOut, len(clients), ro.Drain).update
+	if human && opts.IO.IsTTY && sockets > 0 {
+		ro.Drain.Progress = newDrainProgress(opts.IO.ErrOut, sockets, ro.Drain).update
 	}
 	start := time.Now()
 	res, err := rollout.Run(ctx, ro)
@@ -337,6 +373,27 @@ func rolloutRun(opts *RolloutOptions) error {
 		fmt.Fprintf(opts.IO.Out, "rollout of %s done: %d servers, %d sessions cut\n", b.Name, len(res.Steps), res.Cuts())
 	}
 	return nil
+}
+
+// rolloutFleet is the fleet a rollout of backend goes through: the
+// servers Consul discovers for it, and the operator that writes the
+// intents and follows the agents.
+func rolloutFleet(ctx context.Context, opts *RolloutOptions, sp *spec.Spec, backend string) (*rollout.Fleet, error) {
+	qctx, cancel := context.WithTimeout(ctx, consulTimeout)
+	defer cancel()
+	snap, err := consul.Once(qctx, sp, warnLogger(opts.IO.ErrOut))
+	if err != nil {
+		return nil, err
+	}
+	servers := map[string]string{}
+	for _, in := range snap.Backends[backend] {
+		servers[in.ID] = in.Addr()
+	}
+	op, err := fleet.NewOperator(sp.Consul)
+	if err != nil {
+		return nil, err
+	}
+	return &rollout.Fleet{Operator: op, Servers: servers, AllowMissing: opts.AllowMissing, Who: who(opts.IO), Reason: opts.Reason}, nil
 }
 
 // writeRolloutStep is the line of one step.
