@@ -329,7 +329,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.loadOwn()
 		// The rendered config loads the state file: create it now, so no
 		// reload (nor a restart of HAProxy) ever warns it is missing.
-		if _, err := state.Ensure(a.serverStateFile()); err != nil {
+		if _, err := state.Ensure(a.spec.HAProxy.StateFile); err != nil {
 			a.metrics.StateErrors.Add(1)
 			a.log.Error("create the server state file", "err", err)
 		}

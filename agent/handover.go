@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"path/filepath"
 
 	"github.com/wsctl/wsctl/handover"
 	"github.com/wsctl/wsctl/state"
@@ -16,22 +15,13 @@ type handoverResult struct {
 	err error
 }
 
-// stateFile is where HAProxy's server states are saved before a reload
-// (the spec's haproxy.state_file, which the rendered config loads).
-func (a *Agent) serverStateFile() string {
-	if p := a.spec.HAProxy.StateFile; p != "" {
-		return p
-	}
-	return filepath.Join(filepath.Dir(a.spec.HAProxy.AdminSocket), "server-state")
-}
-
 // saveServerState writes HAProxy's server states (DRAIN, MAINT, weights,
 // addresses) to the state file right before a reload, so the new worker
 // starts with them instead of the config's defaults. A failure is logged
 // and counted; the reload goes on, and restoreStates repairs DRAIN and
 // MAINT afterwards.
 func (a *Agent) saveServerState(ctx context.Context) {
-	path := a.serverStateFile()
+	path := a.spec.HAProxy.StateFile
 	err := state.Save(ctx, a.rt, path)
 	if err != nil {
 		a.metrics.StateErrors.Add(1)
