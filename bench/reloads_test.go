@@ -333,7 +333,8 @@ func reloadsReport(runsBy map[reloadMode][]reloadRun, p reloadParams) string {
 	fmt.Fprintf(&body, "\nSame run, plain / hand-over: reconnect peak ×%.1f, max processes ×%.1f, max RSS ×%.1f. "+
 		"The hand-over moves every client to the new worker at each reload (more reconnects in total, paced at the close "+
 		"rate), where a plain reload leaves them on the old worker until hard-stop-after cuts them all at once (%s here, 30m "+
-		"by default: processes and RSS then stay for that long).\n\n", ratio(peak), ratio(procs), ratio(rss), p.hardStop)
+		"by default: processes and RSS then stay for that long). "+
+		"Max processes are the same here because the clients are all on one worker at a time: with plain reloads an old worker that holds no WebSocket exits at once, so only the one holding everyone waits for hard-stop-after; processes pile up when clients spread over several generations (arrivals during the reloads, as in the churn scenario). RSS peaks higher during a hand-over, while the new worker takes the reconnecting clients before the old one has exited.\n\n", ratio(peak), ratio(procs), ratio(rss), p.hardStop)
 	body.WriteString("Processes / RSS (MB) over time, first repeat, every 5 s:\n\n| t (s) |")
 	for _, m := range reloadModes {
 		fmt.Fprintf(&body, " %s |", m)
