@@ -5,8 +5,9 @@
 // in the same run; a burst of registrations and a backlog of pending
 // changes the agent must coalesce into few runtime applies; a rolling
 // deploy under reconnecting clients; a fleet drain across three load
-// balancers against the local drain on each in turn; and the control
-// plane's own render cost.
+// balancers against the local drain on each in turn; structural reloads
+// under reconnecting clients, `wsctl reload`'s paced hand-over against
+// plain reloads; and the control plane's own render cost.
 //
 // The scenarios are tests gated by a flag. A plain `go test ./bench` (and
 // so `make test`) runs a smoke version of each, seconds long, that asserts
