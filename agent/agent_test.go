@@ -507,9 +507,9 @@ func TestAgentRidesOutConsulOutage(t *testing.T) {
 		s := r.servers(t, "ws")["echo-1"]
 		return s.Admin == runtime.Ready && s.State == runtime.OpState("UP")
 	})
-	if got := get(t, srv+"/healthz"); got != "ok\n" {
-		t.Errorf("/healthz before the outage = %q", got)
-	}
+	// The sync that readied echo-1 ends (file written, sync recorded) a
+	// moment after HAProxy shows it.
+	eventually(t, "/healthz ok before the outage", func() bool { return get(t, srv+"/healthz") == "ok\n" })
 	pid := r.client(t).Info().Pid
 	before := r.servers(t, "ws")
 	ops := a.Metrics().RuntimeOps.Load()
