@@ -447,8 +447,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		case <-deadline:
 			syncNow()
 		case <-drainC:
-			a.progressDrains(ctx)
-			a.fleetTick(ctx)
+			servers := a.lazyServers(ctx)
+			a.progressDrains(ctx, servers)
+			a.fleetTick(ctx, servers)
 		case v := <-fleetViews:
 			if a.fleetView(ctx, v) {
 				a.retry = true

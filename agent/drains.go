@@ -63,19 +63,13 @@ func (a *Agent) forgetDrain(ref runtime.Ref) {
 // drain_timeout passed with sessions left is handed to the drain package,
 // which sets MAINT first and closes the rest at the backend's close_rate —
 // the same sequence as `wsctl drain --close-after`, never all at once.
-func (a *Agent) progressDrains(ctx context.Context) {
+func (a *Agent) progressDrains(ctx context.Context, servers func() map[runtime.Ref]runtime.ServerStatus) {
 	if len(a.drains) == 0 {
 		return
 	}
-	all, err := a.rt.Servers(ctx, "")
-	if err != nil {
-		a.metrics.RuntimeErrors.Add(1, "", opList)
-		a.log.Error("count sessions of draining servers", "err", err)
+	byRef := servers()
+	if byRef == nil {
 		return
-	}
-	byRef := make(map[runtime.Ref]runtime.ServerStatus, len(all))
-	for _, s := range all {
-		byRef[s.Ref()] = s
 	}
 	var changes []runtime.Change
 	var finished []runtime.Ref
@@ -128,6 +122,35 @@ func (a *Agent) progressDrains(ctx context.Context) {
 		a.closeSessions(backend, targets)
 	}
 	a.saveOwn()
+}
+
+// lazyServers returns a function that reads every server of HAProxy on its
+// first call and gives the same map after: the steps of one drain tick
+// (progressDrains, fleetTick) share one read, and none is made when no
+// step needs it. The map is nil when the read failed (logged and counted
+// once).
+func (a *Agent) lazyServers(ctx context.Context) func() map[runtime.Ref]runtime.ServerStatus {
+	var (
+		read  bool
+		byRef map[runtime.Ref]runtime.ServerStatus
+	)
+	return func() map[runtime.Ref]runtime.ServerStatus {
+		if read {
+			return byRef
+		}
+		read = true
+		all, err := a.rt.Servers(ctx, "")
+		if err != nil {
+			a.metrics.RuntimeErrors.Add(1, "", opList)
+			a.log.Error("read servers for drains and the fleet's reports", "err", err)
+			return nil
+		}
+		byRef = make(map[runtime.Ref]runtime.ServerStatus, len(all))
+		for _, s := range all {
+			byRef[s.Ref()] = s
+		}
+		return byRef
+	}
 }
 
 // closeSessions hands targets, all of backend and past its drain_timeout,

@@ -257,7 +257,7 @@ func (a *Agent) fleetDone(r fleetResult) {
 // fleetTick takes a view that came before the first sync, then reports,
 // from one read of HAProxy, every server an operation touched whose drain
 // is not running (a running drain reports itself).
-func (a *Agent) fleetTick(ctx context.Context) {
+func (a *Agent) fleetTick(ctx context.Context, servers func() map[runtime.Ref]runtime.ServerStatus) {
 	if a.fleet == nil {
 		return
 	}
@@ -268,15 +268,9 @@ func (a *Agent) fleetTick(ctx context.Context) {
 	if len(a.fleet.ops) == 0 {
 		return
 	}
-	all, err := a.rt.Servers(ctx, "")
-	if err != nil {
-		a.metrics.RuntimeErrors.Add(1, "", opList)
-		a.log.Error("read servers for the fleet's reports", "err", err)
+	byRef := servers()
+	if byRef == nil {
 		return
-	}
-	byRef := make(map[runtime.Ref]runtime.ServerStatus, len(all))
-	for _, s := range all {
-		byRef[s.Ref()] = s
 	}
 	for ref, t := range a.fleet.ops {
 		if t.running {

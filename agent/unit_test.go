@@ -203,12 +203,12 @@ func TestDrainProgress(t *testing.T) {
 	if got, want := u.hap.took(), []string{"state ws/a DRAIN"}; !slices.Equal(got, want) {
 		t.Errorf("a removed: %q, want %q", got, want)
 	}
-	u.a.progressDrains(ctx)
+	u.a.progressDrains(ctx, u.a.lazyServers(ctx))
 	if got := u.hap.took(); len(got) > 0 {
 		t.Errorf("a still has sessions: %q, want nothing", got)
 	}
 	u.hap.set("ws", "a", "10.0.0.1:80", runtime.FlagForcedDrain, 0)
-	u.a.progressDrains(ctx)
+	u.a.progressDrains(ctx, u.a.lazyServers(ctx))
 	if got, want := u.hap.took(), []string{"state ws/a MAINT", "delete ws/a"}; !slices.Equal(got, want) {
 		t.Errorf("a's sessions gone: %q, want %q", got, want)
 	}
@@ -227,7 +227,7 @@ func TestDrainTimeoutUsesDrainPackage(t *testing.T) {
 	u.hap.set("ws", "a", "10.0.0.1:80", 0, 3)
 	u.syncWith(ctx, inst("b", 2))
 	time.Sleep(2 * time.Millisecond) // past drain_timeout
-	u.a.progressDrains(ctx)
+	u.a.progressDrains(ctx, u.a.lazyServers(ctx))
 	u.a.drainClosed(ctx, <-u.a.drainResults)
 	want := []string{
 		"state ws/a DRAIN", // the agent's
@@ -311,7 +311,7 @@ func TestStateFileRestore(t *testing.T) {
 	}
 	u.a.loadOwn()
 	u.syncWith(ctx, inst("b", 2))
-	u.a.progressDrains(ctx)
+	u.a.progressDrains(ctx, u.a.lazyServers(ctx))
 	want := []string{"state ws/b READY", "state ws/a MAINT", "delete ws/a"}
 	if got := u.hap.took(); !slices.Equal(got, want) {
 		t.Errorf("calls:\n got  %q\n want %q", got, want)
@@ -372,7 +372,7 @@ func TestFleetTakeOverIgnoresLateDrainResult(t *testing.T) {
 	u.syncWith(ctx, inst("b", 2))
 	time.Sleep(2 * time.Millisecond) // past drain_timeout
 	// The agent's own drain closes a's sessions in the background.
-	u.a.progressDrains(ctx)
+	u.a.progressDrains(ctx, u.a.lazyServers(ctx))
 	// The member is never run, so Consul is never dialled.
 	client, err := api.NewClient(&api.Config{Address: "127.0.0.1:1"})
 	if err != nil {
