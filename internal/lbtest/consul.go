@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -52,9 +53,32 @@ func startConsul(t testing.TB, token, hcl string) *Consul {
 	if hcl != "" {
 		extra = append(extra, "-hcl", hcl)
 	}
-	c := newConsul(t, token, extra...)
-	c.start(t)
-	return c
+	for attempt := 1; ; attempt++ {
+		c := newConsul(t, token, extra...)
+		c.launch(t)
+		// A port FreePort gave may be taken by another test's process
+		// before Consul binds it: start again on other ports.
+		if attempt < 3 && c.lostPortRace() {
+			continue
+		}
+		c.waitLeader(t, 0)
+		return c
+	}
+}
+
+// lostPortRace waits until the agent's HTTP API answers or the agent has
+// exited, and reports whether it exited because one of its ports was
+// taken.
+func (c *Consul) lostPortRace() bool {
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if _, err := c.Client.Status().Leader(); err == nil {
+			return false
+		}
+		if c.Proc.Exited() {
+			return strings.Contains(c.Proc.Output(), "address already in use")
+		}
+	}
+	return false
 }
 
 // newConsul prepares an agent on free loopback ports with its data dir in
