@@ -622,6 +622,10 @@ func (a *Agent) applyRuntime(ctx context.Context, m *model.Model) (ok, reload bo
 		ops = slices.DeleteFunc(ops, func(op Op) bool { return op.Kind == OpReady })
 	}
 	ops = WithIntents(ops, running, intents)
+	// A server a fleet operation drives is set by that operation alone: a
+	// hold planned from a state read before its drain began would set
+	// DRAIN again over the MAINT the drain set.
+	ops = slices.DeleteFunc(ops, func(op Op) bool { return op.Kind == OpHold && a.fleetDrives(op.Backend, op.Server.Name) })
 	n := len(ops)
 	ops = slices.DeleteFunc(ops, func(op Op) bool { return !a.runtimeCan(op) })
 	reload = len(ops) < n

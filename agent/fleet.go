@@ -46,6 +46,16 @@ type fleetOp struct {
 	err    string
 }
 
+// fleetDrives reports whether a fleet operation is in force on
+// backend/server.
+func (a *Agent) fleetDrives(backend, server string) bool {
+	if a.fleet == nil {
+		return false
+	}
+	t := a.fleet.ops[runtime.Ref{Backend: backend, Server: server}]
+	return t != nil && t.op != ""
+}
+
 // fleetResult is the end of a fleet drain.
 type fleetResult struct {
 	ref runtime.Ref
