@@ -131,7 +131,15 @@ func (c *Consul) launch(t testing.TB) {
 // zero, that many Raft peers.
 func (c *Consul) waitLeader(t testing.TB, peers int) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	if err := c.awaitLeader(peers, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// awaitLeader is waitLeader that says why it gave up instead of failing
+// the test.
+func (c *Consul) awaitLeader(peers int, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
 	for {
 		leader, err := c.Client.Status().Leader()
 		if err == nil && leader != "" {
@@ -143,15 +151,15 @@ func (c *Consul) waitLeader(t testing.TB, peers int) {
 			// election; until then every request with a token is a 403.
 			if err == nil && len(got) >= peers {
 				if c.node, err = c.Client.Agent().NodeName(); err == nil {
-					return
+					return nil
 				}
 			}
 		}
 		if c.Proc.Exited() {
-			t.Fatalf("consul agent exited before electing a leader:\n%s", c.Proc.Output())
+			return fmt.Errorf("consul agent exited before electing a leader:\n%s", c.Proc.Output())
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("consul at %s: no leader with %d peers after 30s (last error: %v):\n%s", c.Addr, peers, err, c.Proc.Output())
+			return fmt.Errorf("consul at %s: no leader with %d peers after %s (last error: %v):\n%s", c.Addr, peers, timeout, err, c.Proc.Output())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -21,6 +21,26 @@ type ConsulCluster struct {
 // (Register and the like act through that server's own agent).
 func StartConsulCluster(t testing.TB) *ConsulCluster {
 	t.Helper()
+	// A cluster that forms no quorum (a port lost to another process, a
+	// join that never took on a loaded machine) is started again, once,
+	// on fresh ports.
+	for attempt := 1; ; attempt++ {
+		c, err := startConsulCluster(t)
+		if err == nil {
+			return c
+		}
+		for _, s := range c.Servers {
+			s.Stop(t)
+		}
+		if attempt == 2 {
+			t.Fatal(err)
+		}
+		t.Logf("consul cluster did not form, starting again: %v", err)
+	}
+}
+
+func startConsulCluster(t testing.TB) (*ConsulCluster, error) {
+	t.Helper()
 	const n = 3
 	c := &ConsulCluster{}
 	for i := range n {
@@ -40,9 +60,11 @@ func StartConsulCluster(t testing.TB) *ConsulCluster {
 		s.launch(t)
 	}
 	for _, s := range c.Servers {
-		s.waitLeader(t, n)
+		if err := s.awaitLeader(n, 30*time.Second); err != nil {
+			return c, err
+		}
 	}
-	return c
+	return c, nil
 }
 
 // Leader returns the server the running ones name as leader.
