@@ -75,7 +75,8 @@ func (c *Consul) lostPortRace() bool {
 			return false
 		}
 		if c.Proc.Exited() {
-			return strings.Contains(c.Proc.Output(), "address already in use")
+			out := c.Proc.Output()
+			return strings.Contains(out, "address already in use") || strings.Contains(out, "already configured")
 		}
 	}
 	return false
@@ -87,7 +88,17 @@ func (c *Consul) lostPortRace() bool {
 func newConsul(t testing.TB, token string, extra ...string) *Consul {
 	t.Helper()
 	c := &Consul{bin: consulBinary(t)}
-	port := func() string { return strconv.Itoa(FreePort(t)) }
+	// FreePort may give the same port twice in a row: Consul refuses two
+	// of its listeners on one port, so each is distinct.
+	used := map[int]bool{}
+	port := func() string {
+		for {
+			if p := FreePort(t); !used[p] {
+				used[p] = true
+				return strconv.Itoa(p)
+			}
+		}
+	}
 	httpPort, serverPort, lanPort := port(), port(), port()
 	c.Addr = net.JoinHostPort("127.0.0.1", httpPort)
 	c.server = net.JoinHostPort("127.0.0.1", serverPort)
