@@ -545,6 +545,7 @@ func (a *Agent) syncSnapshot(ctx context.Context, snap map[string][]discovery.In
 	failed := !ok
 	if write && !failed {
 		changed, err := a.io.write(a.cfg.ConfigFile, text)
+		a.metrics.configWritten(err)
 		if err != nil {
 			a.log.Error("write config", "err", err)
 			failed = true
@@ -622,6 +623,7 @@ func (a *Agent) applyRuntime(ctx context.Context, m *model.Model) (ok, reload bo
 		ops = slices.DeleteFunc(ops, func(op Op) bool { return op.Kind == OpReady })
 	}
 	ops = WithIntents(ops, running, intents)
+	a.metrics.backendsSeen(Availabilities(running, owned, intents))
 	// A server a fleet operation drives is set by that operation alone: a
 	// hold planned from a state read before its drain began would set
 	// DRAIN again over the MAINT the drain set.

@@ -186,7 +186,8 @@ func (f *fakeHAProxy) change(ch runtime.Change) error {
 	switch ch.Kind {
 	case runtime.ChangeState:
 		f.calls = append(f.calls, fmt.Sprintf("state %s %s", ref, ch.State))
-		s.st.Flags &^= runtime.FlagForcedDrain | runtime.FlagForcedMaint | runtime.FlagConfigMaint
+		// As HAProxy: the config's maint bit stays, a marker only.
+		s.st.Flags &^= runtime.FlagForcedDrain | runtime.FlagForcedMaint
 		switch ch.State {
 		case runtime.Drain:
 			s.st.Flags |= runtime.FlagForcedDrain
@@ -227,13 +228,11 @@ func (f *fakeHAProxy) find(backend, server string) (*fakeServer, error) {
 func (s *fakeServer) status() runtime.ServerStatus {
 	st := s.st
 	st.Scur = int64(len(s.sessions))
-	switch {
-	case st.Flags&(runtime.FlagForcedMaint|runtime.FlagConfigMaint) != 0:
-		st.Admin = runtime.Maint
-	case st.Flags&runtime.FlagForcedDrain != 0:
-		st.Admin = runtime.Drain
-	default:
-		st.Admin = runtime.Ready
+	st.Admin = st.Flags.State()
+	// Checks always pass here: MAINT alone takes a server down.
+	st.State = runtime.Up
+	if st.Admin == runtime.Maint {
+		st.State = runtime.Down
 	}
 	return st
 }
@@ -279,7 +278,7 @@ func (f *fakeHAProxy) load(config []byte) {
 						s.st.UserWeight, _ = strconv.ParseInt(w[i+1], 10, 64)
 					}
 				case "disabled":
-					s.st.Flags |= runtime.FlagConfigMaint
+					s.st.Flags |= runtime.FlagForcedMaint | runtime.FlagConfigMaint
 				}
 			}
 			f.backends[backend] = append(f.backends[backend], s)

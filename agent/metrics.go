@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -79,6 +81,12 @@ type Metrics struct {
 	// counts of the sources a spec change replaced.
 	consul                        atomic.Pointer[consul.Source]
 	retiredQueries, retiredErrors atomic.Uint64
+	// backends is what the last sync that read HAProxy found each
+	// backend's servers can do.
+	backends atomic.Pointer[map[string]Availability]
+	// writeErr is why the last write of the config file failed (nil: it
+	// did not).
+	writeErr atomic.Pointer[string]
 }
 
 // newMetrics registers the agent's metrics, and build's, in a new registry.
@@ -127,6 +135,7 @@ func newMetrics(build buildinfo.Info, unhealthyAfter time.Duration) *Metrics {
 			return 0
 		}),
 		discoveryCollector{m},
+		backendCollector{m},
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "wsctl_build_info",
 			Help: "The wsctl build: version, commit and Go version; always 1.",
@@ -171,6 +180,46 @@ func (c discoveryCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
+var (
+	serversAvailableDesc = prometheus.NewDesc("wsctl_agent_backend_servers_available",
+		"Servers of the backend that take new clients (READY, up, weight above 0), at the last sync.", []string{"backend"}, nil)
+	serversHeldDesc = prometheus.NewDesc("wsctl_agent_backend_servers_held",
+		"Servers of the backend an operator keeps out (an intent, or a DRAIN or MAINT the agent did not set), at the last sync.", []string{"backend"}, nil)
+)
+
+// backendCollector reports each backend's Availability.
+type backendCollector struct{ m *Metrics }
+
+func (c backendCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- serversAvailableDesc
+	ch <- serversHeldDesc
+}
+
+func (c backendCollector) Collect(ch chan<- prometheus.Metric) {
+	all := c.m.backends.Load()
+	if all == nil {
+		return
+	}
+	for b, av := range *all {
+		ch <- prometheus.MustNewConstMetric(serversAvailableDesc, prometheus.GaugeValue, float64(av.Available), b)
+		ch <- prometheus.MustNewConstMetric(serversHeldDesc, prometheus.GaugeValue, float64(len(av.Held)), b)
+	}
+}
+
+// backendsSeen records what a sync found the backends' servers can do.
+func (m *Metrics) backendsSeen(av map[string]Availability) { m.backends.Store(&av) }
+
+// configWritten records whether the last write of the config file failed
+// (err) or not, for /healthz.
+func (m *Metrics) configWritten(err error) {
+	if err == nil {
+		m.writeErr.Store(nil)
+		return
+	}
+	msg := err.Error()
+	m.writeErr.Store(&msg)
+}
+
 // retire keeps the counts of a Consul source that is being replaced.
 func (m *Metrics) retire(src *consul.Source) {
 	if src == nil {
@@ -207,11 +256,24 @@ func (m *Metrics) haproxyAnswered(err error) {
 //   - Consul queries have been failing for longer than
 //     Config.UnhealthyAfter (a blocking query that is waiting is not
 //     failing);
+//   - the last write of the config file failed (a full disk);
+//   - an operator's DRAIN or MAINT leaves a backend no server that takes
+//     new clients (the frontend answers 503);
 //   - the agent has not completed a sync yet.
 func (m *Metrics) Unhealthy(now time.Time) []string {
 	var why []string
 	if err := m.haproxyErr.Load(); err != nil {
 		why = append(why, "haproxy: the admin socket did not answer the last sync: "+*err)
+	}
+	if err := m.writeErr.Load(); err != nil {
+		why = append(why, "config: "+*err)
+	}
+	if all := m.backends.Load(); all != nil {
+		for _, b := range slices.Sorted(maps.Keys(*all)) {
+			if av := (*all)[b]; av.Stranded() {
+				why = append(why, fmt.Sprintf("backend %s: no server takes new clients; held out by an operator: %s", b, strings.Join(av.Held, ", ")))
+			}
+		}
 	}
 	if src := m.consul.Load(); src != nil {
 		if st := src.Stats(); !st.FailingSince.IsZero() && now.Sub(st.FailingSince) > m.unhealthyAfter {

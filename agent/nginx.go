@@ -53,6 +53,7 @@ func (a *Agent) syncNginx(ctx context.Context, snap map[string][]discovery.Insta
 	}
 	st.rejected = nil
 	changed, err := a.io.write(a.cfg.ConfigFile, text)
+	a.metrics.configWritten(err)
 	if err != nil {
 		a.metrics.ReloadErrors.Add(1)
 		a.log.Error("write config", "err", err)

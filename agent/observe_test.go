@@ -8,9 +8,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"syscall"
 	"testing"
 
+	"github.com/wsctl/wsctl/intent"
 	"github.com/wsctl/wsctl/internal/buildinfo"
+	"github.com/wsctl/wsctl/proxy"
 	"github.com/wsctl/wsctl/runtime"
 )
 
@@ -98,5 +101,60 @@ func TestMetricsLabelsAndCollectors(t *testing.T) {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics (%d) lacks %q:\n%s", code, want, body)
 		}
+	}
+}
+
+// TestHealthzOperatorStrandsBackend: an operator's MAINT on the last
+// server that takes clients is kept (it is an intent), but /healthz and
+// /metrics say the backend has nothing left for new clients.
+func TestHealthzOperatorStrandsBackend(t *testing.T) {
+	u := newUnit(t, "1h", Config{})
+	ctx := u.attach(t, u.render(t, inst("a", 1)))
+	u.syncWith(ctx, inst("a", 1))
+	if code, body := serve(u.a, "/healthz"); code != http.StatusOK {
+		t.Fatalf("synced: %d %q", code, body)
+	}
+	if err := u.intents.Put(ctx, intent.Intent{Backend: "ws", Server: "a", State: runtime.Maint}); err != nil {
+		t.Fatal(err)
+	}
+	u.a.retry = true
+	u.syncWith(ctx, inst("a", 1))
+	u.a.retry = true
+	u.syncWith(ctx, inst("a", 1))
+	if got := u.hap.admin("ws", "a"); got != runtime.Maint {
+		t.Fatalf("a is %s, want MAINT (held)", got)
+	}
+	code, body := serve(u.a, "/healthz")
+	if want := "backend ws: no server takes new clients; held out by an operator: ws/a MAINT\n"; code != http.StatusServiceUnavailable || body != want {
+		t.Errorf("/healthz: %d %q, want 503 %q", code, body, want)
+	}
+	_, metrics := serve(u.a, "/metrics")
+	for _, want := range []string{`wsctl_agent_backend_servers_available{backend="ws"} 0`, `wsctl_agent_backend_servers_held{backend="ws"} 1`} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+}
+
+// TestHealthzConfigWriteFails: a config file that cannot be written (a
+// full disk) makes /healthz say so, not "not synced yet", until a write
+// succeeds.
+func TestHealthzConfigWriteFails(t *testing.T) {
+	u := newUnit(t, "1h", Config{})
+	ctx := u.attach(t, u.render(t, inst("a", 1)))
+	u.syncWith(ctx, inst("a", 1))
+	full := fmt.Errorf("write %s: write temp file: %w", u.a.cfg.ConfigFile, syscall.ENOSPC)
+	u.a.io.write = func(string, []byte) (bool, error) { return false, full }
+	u.a.retry = true
+	u.syncWith(ctx, inst("a", 1), inst("b", 2))
+	code, body := serve(u.a, "/healthz")
+	if want := "config: " + full.Error() + "\n"; code != http.StatusServiceUnavailable || body != want {
+		t.Errorf("/healthz: %d %q, want 503 %q", code, body, want)
+	}
+	u.a.io.write = proxy.WriteAtomic
+	u.a.retry = true
+	u.syncWith(ctx, inst("a", 1), inst("b", 2))
+	if code, body := serve(u.a, "/healthz"); code != http.StatusOK {
+		t.Errorf("written again: %d %q", code, body)
 	}
 }

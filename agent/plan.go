@@ -99,7 +99,7 @@ func WithIntents(ops []Op, running map[string][]runtime.ServerStatus, intents ma
 // other server not READY was put there by an operator and is left in that
 // state (address and weight still follow discovery; removal waits for the
 // operator). A server in MAINT only because the config said `disabled` is
-// the agent's too.
+// the agent's too (see runtime.AdminFlags.Disabled).
 func Plan(running map[string][]runtime.ServerStatus, desired *model.Model, drained map[runtime.Ref]bool) []Op {
 	var ops []Op
 	for _, b := range desired.Backends {
@@ -151,14 +151,51 @@ func Plan(running map[string][]runtime.ServerStatus, desired *model.Model, drain
 }
 
 // agentOwned reports whether a server's non-READY state is the agent's
-// doing: a drain it started, or the config's `disabled`.
+// doing: a drain it started, or the MAINT of the config's `disabled` (the
+// agent rendered it; an operator who wants a healthy server kept out says
+// so with an intent, which WithIntents honours).
 func agentOwned(s runtime.ServerStatus, drained map[runtime.Ref]bool) bool {
 	if drained[s.Ref()] {
 		return true
 	}
-	return s.Flags&^runtime.FlagConfigMaint == 0
+	return s.Flags.Disabled() || s.Flags&^runtime.FlagConfigMaint == 0
 }
 
 func isSlot(name string) bool {
 	return len(name) >= len(model.SlotPrefix) && name[:len(model.SlotPrefix)] == model.SlotPrefix
+}
+
+// Availability is what a backend's servers can do for new clients, as one
+// sync read them.
+type Availability struct {
+	// Available servers take new clients (runtime.ServerStatus.TakesClients).
+	Available int
+	// Held are the servers an operator keeps out, with an intent or a
+	// DRAIN or MAINT the agent did not set: "ws/b MAINT".
+	Held []string
+}
+
+// Stranded reports whether the operators' holds leave the backend nothing
+// to send new clients to: the frontend answers 503 until someone acts.
+func (a Availability) Stranded() bool { return a.Available == 0 && len(a.Held) > 0 }
+
+// Availabilities returns the Availability of every backend in running.
+// drained and intents are as for Plan and WithIntents.
+func Availabilities(running map[string][]runtime.ServerStatus, drained map[runtime.Ref]bool, intents map[runtime.Ref]runtime.AdminState) map[string]Availability {
+	out := make(map[string]Availability, len(running))
+	for b, servers := range running {
+		var av Availability
+		for _, s := range servers {
+			_, intended := intents[s.Ref()]
+			switch {
+			case s.TakesClients():
+				av.Available++
+			case isSlot(s.Server):
+			case intended || s.Admin != runtime.Ready && !agentOwned(s, drained):
+				av.Held = append(av.Held, fmt.Sprintf("%s %s", s.Ref(), s.Admin))
+			}
+		}
+		out[b] = av
+	}
+	return out
 }

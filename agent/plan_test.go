@@ -86,10 +86,28 @@ func TestPlan(t *testing.T) {
 			want:    []Op{{Kind: OpReady, Backend: "ws", Server: srv("b", "10.0.0.2", 80), Current: runtime.Maint}},
 		},
 		{
+			// `disabled` sets forced and config maint (srv_admin_state 5).
 			name:    "server disabled in the config becomes healthy",
-			running: map[string][]runtime.ServerStatus{"ws": {running("b", "10.0.0.2:80", runtime.FlagConfigMaint, 100)}},
+			running: map[string][]runtime.ServerStatus{"ws": {running("b", "10.0.0.2:80", runtime.FlagForcedMaint|runtime.FlagConfigMaint, 100)}},
 			desired: ws(srv("b", "10.0.0.2", 80)),
 			want:    []Op{{Kind: OpReady, Backend: "ws", Server: srv("b", "10.0.0.2", 80), Current: runtime.Maint}},
+		},
+		{
+			// Readmitted from `disabled`: the config bit stays, READY.
+			name:    "server readmitted from disabled is left alone",
+			running: map[string][]runtime.ServerStatus{"ws": {running("b", "10.0.0.2:80", runtime.FlagConfigMaint, 100)}},
+			desired: ws(srv("b", "10.0.0.2", 80)),
+		},
+		{
+			name:    "operator's drain of a server readmitted from disabled is left alone",
+			running: map[string][]runtime.ServerStatus{"ws": {running("b", "10.0.0.2:80", runtime.FlagConfigMaint|runtime.FlagForcedDrain, 100)}},
+			desired: ws(srv("b", "10.0.0.2", 80)),
+		},
+		{
+			name:    "server readmitted from disabled goes to DRAIN when it fails again",
+			running: map[string][]runtime.ServerStatus{"ws": {running("b", "10.0.0.2:80", runtime.FlagConfigMaint, 100)}},
+			desired: ws(unhealthy),
+			want:    []Op{{Kind: OpDrain, Backend: "ws", Server: unhealthy, Current: runtime.Ready}},
 		},
 		{
 			name:    "operator's drain is left alone",
@@ -110,7 +128,7 @@ func TestPlan(t *testing.T) {
 		},
 		{
 			name:    "slots are left alone",
-			running: map[string][]runtime.ServerStatus{"ws": {running("_slot1", "127.0.0.1:1", runtime.FlagConfigMaint, 100), running("_slot2", "127.0.0.1:1", runtime.FlagConfigMaint, 100)}},
+			running: map[string][]runtime.ServerStatus{"ws": {running("_slot1", "127.0.0.1:1", runtime.FlagForcedMaint|runtime.FlagConfigMaint, 100), running("_slot2", "127.0.0.1:1", runtime.FlagForcedMaint|runtime.FlagConfigMaint, 100)}},
 			desired: ws(slot),
 		},
 		{

@@ -60,7 +60,9 @@ func (a *Agent) reload(ctx context.Context, text []byte) time.Duration {
 		return 0
 	}
 	a.rejected = nil
-	if _, err := a.io.write(a.cfg.ConfigFile, text); err != nil {
+	_, err := a.io.write(a.cfg.ConfigFile, text)
+	a.metrics.configWritten(err)
+	if err != nil {
 		a.metrics.ReloadErrors.Add(1)
 		a.log.Error("write config", "err", err)
 		return a.io.retry
@@ -103,7 +105,9 @@ func (a *Agent) reload(ctx context.Context, text []byte) time.Duration {
 func (a *Agent) restoreStates(ctx context.Context, before []runtime.ServerStatus) {
 	const forced = runtime.FlagForcedDrain | runtime.FlagForcedMaint
 	for _, old := range before {
-		if old.Flags&forced == 0 {
+		// A `disabled` server's MAINT came from the old config: the new
+		// one decides.
+		if old.Flags&forced == 0 || old.Flags.Disabled() {
 			continue
 		}
 		cur, err := a.rt.Server(ctx, old.Backend, old.Server)

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-
-	"github.com/wsctl/wsctl/runtime"
 )
 
 // CheckNotLast refuses to take a target's server out when no other server
@@ -15,11 +13,9 @@ import (
 // It reads every socket and changes nothing. The error wraps ErrLastServer
 // and lists the other servers' states; a failed read is returned as is.
 //
-// A server can take new clients when it is READY (not DRAIN, not MAINT),
-// up (UP, or STARTING during slowstart; not DOWN, not STOPPING) and its
-// weight is above zero. Backup servers count: HAProxy uses them once the
-// others are out. The check is a snapshot: a server that fails a moment
-// later is not foreseen.
+// Which servers can take new clients is runtime.ServerStatus.TakesClients.
+// The check is a snapshot: a server that fails a moment later is not
+// foreseen.
 func CheckNotLast(ctx context.Context, targets []Target) error {
 	var errs []error
 	for _, t := range targets {
@@ -34,7 +30,7 @@ func CheckNotLast(ctx context.Context, targets []Target) error {
 			if s.Server == t.Server {
 				continue
 			}
-			spare = spare || takesClients(s)
+			spare = spare || s.TakesClients()
 			desc := fmt.Sprintf("%s %s %s", s.Server, s.Admin, s.State)
 			if s.UserWeight == 0 {
 				desc += " weight 0"
@@ -52,9 +48,4 @@ func CheckNotLast(ctx context.Context, targets []Target) error {
 			t.Name, t.Backend, t.Server, t.Backend, ErrLastServer, seen))
 	}
 	return errors.Join(errs...)
-}
-
-// takesClients reports whether HAProxy would send s new clients.
-func takesClients(s runtime.ServerStatus) bool {
-	return s.Admin == runtime.Ready && (s.State == runtime.Up || s.State == runtime.Starting) && s.UserWeight > 0
 }

@@ -58,10 +58,10 @@ func writeAtomic(path string, data []byte, durable bool) (changed bool, err erro
 	defer os.Remove(tmp.Name()) // no-op after a successful rename
 	if err := fill(tmp, data, old, durable); err != nil {
 		tmp.Close()
-		return false, fmt.Errorf("write %s: %w", path, err)
+		return false, fmt.Errorf("write %s: %w", path, withoutTemp(err))
 	}
 	if err := tmp.Close(); err != nil {
-		return false, fmt.Errorf("write %s: %w", path, err)
+		return false, fmt.Errorf("write %s: %w", path, withoutTemp(err))
 	}
 	if err := os.Rename(tmp.Name(), target); err != nil {
 		return false, fmt.Errorf("write %s: %w", path, err)
@@ -74,6 +74,17 @@ func writeAtomic(path string, data []byte, durable bool) (changed bool, err erro
 		d.Close()
 	}
 	return true, nil
+}
+
+// withoutTemp drops the temp file's random name from an error on it: the
+// same failure (a full disk) then reads the same every time, so a caller's
+// log can count repeats instead of printing each one.
+func withoutTemp(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("%s temp file: %w", pe.Op, pe.Err)
+	}
+	return err
 }
 
 // writeTarget resolves path to the file to replace (path itself, or the final

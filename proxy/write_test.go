@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -110,5 +112,33 @@ func TestWriteAtomicKeepsOwner(t *testing.T) {
 	st := fi.Sys().(*syscall.Stat_t)
 	if st.Uid != 12345 || st.Gid != 23456 || fi.Mode().Perm() != 0o640 {
 		t.Errorf("got owner %d:%d mode %v, want 12345:23456 mode 0640", st.Uid, st.Gid, fi.Mode().Perm())
+	}
+}
+
+// TestWriteAtomicDiskFull: a write that fails for want of space says so
+// in the same words every time (no random temp name), so the agent's log
+// counts the repeats instead of printing one line a second, and leaves
+// no temp file behind.
+func TestWriteAtomicDiskFull(t *testing.T) {
+	dir := t.TempDir()
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=16k"); err != nil {
+		t.Fatalf("mount a 16 KiB tmpfs (the tests run as root): %v", err)
+	}
+	t.Cleanup(func() { _ = syscall.Unmount(dir, 0) })
+	path := filepath.Join(dir, "haproxy.cfg")
+	data := bytes.Repeat([]byte("x"), 64<<10)
+	_, err1 := WriteAtomic(path, data)
+	_, err2 := WriteAtomic(path, data)
+	if err1 == nil || !errors.Is(err1, syscall.ENOSPC) {
+		t.Fatalf("WriteAtomic on a full disk: %v, want ENOSPC", err1)
+	}
+	if err2 == nil || err1.Error() != err2.Error() {
+		t.Errorf("two failures read differently:\n%v\n%v", err1, err2)
+	}
+	if strings.Contains(err1.Error(), ".tmp-") {
+		t.Errorf("error names the temp file: %v", err1)
+	}
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Errorf("left behind: %v", left)
 	}
 }

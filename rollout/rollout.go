@@ -318,7 +318,7 @@ func (r *run) plan(ctx context.Context) (*State, error) {
 	if len(servers) == 0 {
 		for _, s := range statuses[0] {
 			// Unused slots are rendered disabled: nothing to deploy.
-			if s.Server != r.o.Surge && s.Flags&runtime.FlagConfigMaint == 0 {
+			if s.Server != r.o.Surge && !s.Flags.Disabled() {
 				servers = append(servers, s.Server)
 			}
 		}

@@ -96,7 +96,11 @@ func TestSocketAdminFlags(t *testing.T) {
 		{0, Ready, "none"},
 		{1, Maint, "forced-maint"},
 		{2, Maint, "inherited-maint"},
-		{4, Maint, "config-maint"},
+		// `disabled` in the config sets forced and config maint; the
+		// config bit alone stays once the server is readmitted.
+		{5, Maint, "forced-maint|config-maint"},
+		{4, Ready, "config-maint"},
+		{12, Drain, "config-maint|forced-drain"},
 		{8, Drain, "forced-drain"},
 		// client-native reads "16" as hex 0x16 and calls it maint.
 		{16, Drain, "inherited-drain"},

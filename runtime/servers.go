@@ -40,6 +40,14 @@ type ServerStatus struct {
 // Ref returns the server's backend/server reference.
 func (s ServerStatus) Ref() Ref { return Ref{Backend: s.Backend, Server: s.Server} }
 
+// TakesClients reports whether HAProxy would send s new clients: READY
+// (not DRAIN, not MAINT), up (UP, or STARTING during slowstart; not DOWN,
+// not STOPPING) and a weight above zero. Backup servers count: HAProxy
+// uses them once the others are out.
+func (s ServerStatus) TakesClients() bool {
+	return s.Admin == Ready && (s.State == Up || s.State == Starting) && s.UserWeight > 0
+}
+
 // Servers returns the servers of backend, or of every backend when backend
 // is empty, sorted by backend then server. It merges `show servers state`
 // (admin bits, operational state, weights) with `show stat` (sessions,

@@ -39,17 +39,31 @@ type AdminFlags uint
 const (
 	FlagForcedMaint    AdminFlags = 1 << iota // set server state maint
 	FlagInheritedMaint                        // the tracked server is in maint
-	FlagConfigMaint                           // `disabled` in the config
+	FlagConfigMaint                           // `disabled` in the config (a marker: see Disabled)
 	FlagForcedDrain                           // set server state drain
 	FlagInheritedDrain                        // the tracked server drains
 	FlagResolveMaint                          // DNS resolution failed
 	FlagFQDNMaint                             // FQDN set by the runtime API
 )
 
+// FlagConfigMaint is not a maint bit of its own: `disabled` sets it
+// together with FlagForcedMaint, and readmitting the server clears only the
+// forced bit, so a server rendered disabled and readmitted since runs READY
+// with the marker still set (srv_admin_state 4; HAProxy's SRV_ADMF_MAINT
+// mask leaves it out the same way).
 const (
-	maintMask = FlagForcedMaint | FlagInheritedMaint | FlagConfigMaint | FlagResolveMaint | FlagFQDNMaint
+	maintMask = FlagForcedMaint | FlagInheritedMaint | FlagResolveMaint | FlagFQDNMaint
 	drainMask = FlagForcedDrain | FlagInheritedDrain
 )
+
+// Disabled reports whether the flags are exactly the MAINT a config's
+// `disabled` gives a server (forced and config maint, nothing else): the
+// server has been in MAINT since the config was loaded. An operator's `set
+// server state maint` on a server readmitted from `disabled` reads the
+// same; no flag tells the two apart.
+func (f AdminFlags) Disabled() bool {
+	return f == FlagForcedMaint|FlagConfigMaint
+}
 
 // State returns the administrative state the flags amount to: any maint
 // bit wins over drain.
