@@ -76,7 +76,7 @@ type Metrics struct {
 	lastSync       atomic.Int64 // unix nanoseconds of the last complete sync
 	// haproxyErr is why HAProxy's admin socket did not answer the last
 	// sync (nil: it did).
-	haproxyErr atomic.Pointer[string]
+	haproxyErr lastError
 	// consul is the running Consul source (nil: none); retired holds the
 	// counts of the sources a spec change replaced.
 	consul                        atomic.Pointer[consul.Source]
@@ -86,7 +86,7 @@ type Metrics struct {
 	backends atomic.Pointer[map[string]Availability]
 	// writeErr is why the last write of the config file failed (nil: it
 	// did not).
-	writeErr atomic.Pointer[string]
+	writeErr lastError
 }
 
 // newMetrics registers the agent's metrics, and build's, in a new registry.
@@ -209,17 +209,6 @@ func (c backendCollector) Collect(ch chan<- prometheus.Metric) {
 // backendsSeen records what a sync found the backends' servers can do.
 func (m *Metrics) backendsSeen(av map[string]Availability) { m.backends.Store(&av) }
 
-// configWritten records whether the last write of the config file failed
-// (err) or not, for /healthz.
-func (m *Metrics) configWritten(err error) {
-	if err == nil {
-		m.writeErr.Store(nil)
-		return
-	}
-	msg := err.Error()
-	m.writeErr.Store(&msg)
-}
-
 // retire keeps the counts of a Consul source that is being replaced.
 func (m *Metrics) retire(src *consul.Source) {
 	if src == nil {
@@ -241,14 +230,26 @@ func (m *Metrics) LastSync() time.Time {
 
 // haproxyAnswered records whether HAProxy's admin socket answered a sync
 // (err nil) or not, for /healthz.
-func (m *Metrics) haproxyAnswered(err error) {
+func (m *Metrics) haproxyAnswered(err error) { m.haproxyErr.set(err) }
+
+// configWritten records whether the last write of the config file failed
+// (err) or not, for /healthz.
+func (m *Metrics) configWritten(err error) { m.writeErr.set(err) }
+
+// lastError is the message of the last failure of something retried, nil
+// once it succeeds again.
+type lastError struct{ p atomic.Pointer[string] }
+
+func (l *lastError) set(err error) {
 	if err == nil {
-		m.haproxyErr.Store(nil)
+		l.p.Store(nil)
 		return
 	}
 	msg := err.Error()
-	m.haproxyErr.Store(&msg)
+	l.p.Store(&msg)
 }
+
+func (l *lastError) load() *string { return l.p.Load() }
 
 // Unhealthy lists why /healthz answers 503 at now; none when healthy:
 //   - HAProxy's admin socket failed to answer the last sync's reading of
@@ -262,10 +263,10 @@ func (m *Metrics) haproxyAnswered(err error) {
 //   - the agent has not completed a sync yet.
 func (m *Metrics) Unhealthy(now time.Time) []string {
 	var why []string
-	if err := m.haproxyErr.Load(); err != nil {
+	if err := m.haproxyErr.load(); err != nil {
 		why = append(why, "haproxy: the admin socket did not answer the last sync: "+*err)
 	}
-	if err := m.writeErr.Load(); err != nil {
+	if err := m.writeErr.load(); err != nil {
 		why = append(why, "config: "+*err)
 	}
 	if all := m.backends.Load(); all != nil {
