@@ -10,8 +10,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/wsctl/wsctl/internal/inputfile"
-	"github.com/wsctl/wsctl/proxy"
+	"github.com/wsctl/wsctl/internal/statefile"
 	"github.com/wsctl/wsctl/runtime"
 )
 
@@ -53,7 +52,7 @@ func (a *Agent) stateFile() string {
 // is a first run; an unreadable one is logged and ignored.
 func (a *Agent) loadOwn() {
 	path := a.stateFile()
-	data, err := inputfile.Read(path, maxStateFile)
+	data, err := statefile.Read(path, maxStateFile)
 	if errors.Is(err, fs.ErrNotExist) {
 		return
 	}
@@ -105,9 +104,9 @@ func (a *Agent) saveOwn() {
 	data, err := json.MarshalIndent(st, "", "  ")
 	if err == nil {
 		// Written at every batch, in the path of every change: no fsync
-		// (see proxy.ReplaceFile); what it records is lost with HAProxy's
+		// (see statefile.Replace); what it records is lost with HAProxy's
 		// runtime state on a host crash anyway.
-		_, err = proxy.ReplaceFile(a.stateFile(), append(data, '\n'))
+		_, err = statefile.Replace(a.stateFile(), append(data, '\n'))
 	}
 	if err != nil {
 		a.metrics.StateErrors.Add(1)

@@ -58,6 +58,19 @@ func Read(path string, limit int64) ([]byte, error) {
 	return inputfile.ReadFrom(path, f, limit)
 }
 
+// Check returns nil when the state file at path exists and Read would
+// accept it, an error wrapping fs.ErrNotExist when it is missing, and the
+// reason Read would refuse it otherwise. Nothing is opened.
+func Check(path string) error {
+	d, err := openDir(path)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(d.fd)
+	_, err = d.stat()
+	return err
+}
+
 // Write replaces the state file at path with data, durably: the temp file
 // and the directory are synced. It skips the write and returns false when
 // the file already holds data. A new file gets mode 0644; a replaced one
@@ -200,11 +213,8 @@ func openDir(path string) (dir, error) {
 // name is checked with fstatat first, and the open file with fstat (the
 // name may have been swapped in between).
 func (d dir) open(flags int) (*os.File, *unix.Stat_t, error) {
-	var st unix.Stat_t
-	if err := unix.Fstatat(d.fd, d.name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		return nil, nil, &fs.PathError{Op: "stat", Path: d.path, Err: err}
-	}
-	if err := d.trusted(&st); err != nil {
+	st, err := d.stat()
+	if err != nil {
 		return nil, nil, err
 	}
 	fd, err := unix.Openat(d.fd, d.name, flags|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
@@ -226,6 +236,19 @@ func (d dir) open(flags int) (*os.File, *unix.Stat_t, error) {
 		return nil, nil, err
 	}
 	return f, &now, nil
+}
+
+// stat describes the state file, without following a link, if it may be
+// used.
+func (d dir) stat() (*unix.Stat_t, error) {
+	var st unix.Stat_t
+	if err := unix.Fstatat(d.fd, d.name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return nil, &fs.PathError{Op: "stat", Path: d.path, Err: err}
+	}
+	if err := d.trusted(&st); err != nil {
+		return nil, err
+	}
+	return &st, nil
 }
 
 // openError explains an openat error; ELOOP under O_NOFOLLOW is a link.
