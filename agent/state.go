@@ -14,8 +14,8 @@ import (
 	"github.com/wsctl/wsctl/runtime"
 )
 
-// StateFileName is the agent's state file, kept beside the admin socket
-// unless Config.StateFile says otherwise.
+// StateFileName is the agent's state file, kept beside haproxy.state_file
+// (where wsctl keeps its state) unless Config.StateFile says otherwise.
 const StateFileName = "wsctl-agent-state.json"
 
 // maxStateFile bounds the state file the agent reads back.
@@ -43,7 +43,7 @@ func (a *Agent) stateFile() string {
 	if a.cfg.StateFile != "" {
 		return a.cfg.StateFile
 	}
-	return filepath.Join(filepath.Dir(a.spec.HAProxy.AdminSocket), StateFileName)
+	return filepath.Join(filepath.Dir(a.spec.HAProxy.StateFile), StateFileName)
 }
 
 // loadOwn reads the state a previous run left: its drains go on (their
