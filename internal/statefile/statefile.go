@@ -22,7 +22,7 @@
 // Directories above the final component are the operator's choice and are
 // followed. A writable directory still lets its writers delete or replace
 // state (wsctl then refuses the foreign file): keep state where only root
-// writes, as the package's spec does (/var/lib/wsctl).
+// writes, as the package's spec does (/run/wsctl).
 package statefile
 
 import (
