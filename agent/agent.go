@@ -104,7 +104,7 @@ type Config struct {
 	DrainPoll time.Duration
 	// StateFile is where the agent keeps what it must finish after a
 	// restart (its drains, a batch it was in the middle of); "" means
-	// StateFileName beside the spec's admin socket. HAProxy only.
+	// StateFileName beside the spec's haproxy.state_file. HAProxy only.
 	StateFile string
 	// ReloadTimeout bounds waiting for the new worker after a reload.
 	ReloadTimeout time.Duration

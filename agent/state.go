@@ -10,13 +10,12 @@ import (
 	"slices"
 	"time"
 
-	"github.com/wsctl/wsctl/internal/inputfile"
-	"github.com/wsctl/wsctl/proxy"
+	"github.com/wsctl/wsctl/internal/statefile"
 	"github.com/wsctl/wsctl/runtime"
 )
 
-// StateFileName is the agent's state file, kept beside the admin socket
-// unless Config.StateFile says otherwise.
+// StateFileName is the agent's state file, kept beside haproxy.state_file
+// (where wsctl keeps its state) unless Config.StateFile says otherwise.
 const StateFileName = "wsctl-agent-state.json"
 
 // maxStateFile bounds the state file the agent reads back.
@@ -44,7 +43,7 @@ func (a *Agent) stateFile() string {
 	if a.cfg.StateFile != "" {
 		return a.cfg.StateFile
 	}
-	return filepath.Join(filepath.Dir(a.spec.HAProxy.AdminSocket), StateFileName)
+	return filepath.Join(filepath.Dir(a.spec.HAProxy.StateFile), StateFileName)
 }
 
 // loadOwn reads the state a previous run left: its drains go on (their
@@ -53,7 +52,7 @@ func (a *Agent) stateFile() string {
 // is a first run; an unreadable one is logged and ignored.
 func (a *Agent) loadOwn() {
 	path := a.stateFile()
-	data, err := inputfile.Read(path, maxStateFile)
+	data, err := statefile.Read(path, maxStateFile)
 	if errors.Is(err, fs.ErrNotExist) {
 		return
 	}
@@ -105,9 +104,9 @@ func (a *Agent) saveOwn() {
 	data, err := json.MarshalIndent(st, "", "  ")
 	if err == nil {
 		// Written at every batch, in the path of every change: no fsync
-		// (see proxy.ReplaceFile); what it records is lost with HAProxy's
+		// (see statefile.Replace); what it records is lost with HAProxy's
 		// runtime state on a host crash anyway.
-		_, err = proxy.ReplaceFile(a.stateFile(), append(data, '\n'))
+		_, err = statefile.Replace(a.stateFile(), append(data, '\n'))
 	}
 	if err != nil {
 		a.metrics.StateErrors.Add(1)

@@ -18,6 +18,7 @@ import (
 	"github.com/wsctl/wsctl/discovery"
 	"github.com/wsctl/wsctl/fleet"
 	"github.com/wsctl/wsctl/intent"
+	"github.com/wsctl/wsctl/internal/statefile/statefiletest"
 	"github.com/wsctl/wsctl/model"
 	"github.com/wsctl/wsctl/runtime"
 	"github.com/wsctl/wsctl/spec"
@@ -319,6 +320,40 @@ func TestStateFileRestore(t *testing.T) {
 	file, err := os.ReadFile(u.a.stateFile())
 	if err != nil || strings.Contains(string(file), "ws/") {
 		t.Errorf("state file after the work is done: %v\n%s", err, file)
+	}
+}
+
+// TestStateFileRefusesPlantedLink: the agent's state file in a directory
+// another user can write (Debian's /run/haproxy) was a planted link to a
+// root-only file, which the agent (root) replaced at every batch. Saving
+// through it is refused and counted, the target is unchanged; a state file
+// another user owns is not restored; a file the agent owns still is.
+func TestStateFileRefusesPlantedLink(t *testing.T) {
+	d := statefiletest.New(t)
+	link := d.Link(t, StateFileName)
+	u := newUnit(t, "1h", Config{StateFile: link})
+	u.a.drains[runtime.Ref{Backend: "ws", Server: "a"}] = &drainState{started: time.Unix(1, 0)}
+	u.a.saveOwn()
+	if got := u.a.metrics.StateErrors.Load(); got != 1 {
+		t.Errorf("state errors after a save through the link: %d, want 1", got)
+	}
+	d.Check(t, link)
+
+	foreign := d.Foreign(t, "foreign-state.json", `{"drains": {"ws/b": {"started": "2020-01-01T00:00:00Z"}}}`)
+	u = newUnit(t, "1h", Config{StateFile: foreign})
+	u.a.loadOwn()
+	if len(u.a.drains) != 0 || u.a.metrics.StateErrors.Load() != 1 {
+		t.Errorf("a state file owned by uid %d was restored: drains %v", statefiletest.Nobody, u.a.drains)
+	}
+
+	own := filepath.Join(d.Path, StateFileName+".own")
+	u = newUnit(t, "1h", Config{StateFile: own})
+	u.a.drains[runtime.Ref{Backend: "ws", Server: "a"}] = &drainState{started: time.Unix(1, 0)}
+	u.a.saveOwn()
+	u = newUnit(t, "1h", Config{StateFile: own})
+	u.a.loadOwn()
+	if len(u.a.drains) != 1 || u.a.metrics.StateErrors.Load() != 0 {
+		t.Errorf("own state file in the same directory: drains %v, %d errors", u.a.drains, u.a.metrics.StateErrors.Load())
 	}
 }
 

@@ -5,18 +5,18 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
+	"io/fs"
 	"sort"
-	"syscall"
 
 	"github.com/wsctl/wsctl/internal/inputfile"
-	"github.com/wsctl/wsctl/proxy"
+	"github.com/wsctl/wsctl/internal/statefile"
 	"github.com/wsctl/wsctl/runtime"
 )
 
 // File keeps intents in a JSON file. Changes hold an exclusive lock on a
 // sibling lock file and replace the file atomically, so a CLI and an agent
-// writing at once lose nothing.
+// writing at once lose nothing. Both are state files (package statefile):
+// a link or a file another user owns in their place is refused.
 type File struct{ path string }
 
 // NewFile returns the store at path (created on the first Put).
@@ -28,8 +28,8 @@ func (f *File) Where() string { return f.path }
 // Load reads the file; a missing file holds no intents.
 func (f *File) Load(context.Context) (map[runtime.Ref]Intent, error) {
 	out := map[runtime.Ref]Intent{}
-	b, err := inputfile.Read(f.path, inputfile.MaxConfig)
-	if errors.Is(err, os.ErrNotExist) {
+	b, err := statefile.Read(f.path, inputfile.MaxConfig)
+	if errors.Is(err, fs.ErrNotExist) {
 		return out, nil
 	}
 	if err != nil {
@@ -61,14 +61,11 @@ func (f *File) Delete(ctx context.Context, ref runtime.Ref) error {
 }
 
 func (f *File) update(ctx context.Context, change func(map[runtime.Ref]Intent)) error {
-	lock, err := os.OpenFile(f.path+".lock", os.O_CREATE|os.O_RDWR, 0o600)
+	lock, err := statefile.Lock(f.path + ".lock")
 	if err != nil {
 		return fmt.Errorf("intent: %w", err)
 	}
 	defer lock.Close()
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-		return fmt.Errorf("intent: lock %s: %w", lock.Name(), err)
-	}
 	m, err := f.Load(ctx)
 	if err != nil {
 		return err
@@ -83,7 +80,7 @@ func (f *File) update(ctx context.Context, change func(map[runtime.Ref]Intent)) 
 	if err != nil {
 		return fmt.Errorf("intent: %w", err)
 	}
-	if _, err := proxy.WriteAtomic(f.path, append(b, '\n')); err != nil {
+	if _, err := statefile.Write(f.path, append(b, '\n')); err != nil {
 		return fmt.Errorf("intent: %w", err)
 	}
 	return nil

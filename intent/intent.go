@@ -3,7 +3,8 @@
 // never sets such a server ready again, not after a reload, an HAProxy
 // restart or its own restart. With Consul in use the intents live in Consul
 // KV under the spec's kv_prefix (one place for a fleet of load balancers);
-// otherwise in a JSON file beside the admin socket.
+// otherwise in a JSON file beside haproxy.state_file (by default beside the
+// admin socket).
 package intent
 
 import (
@@ -95,16 +96,17 @@ type Store interface {
 	Where() string
 }
 
-// FileName is the intents file beside the admin socket.
+// FileName is the intents file, beside haproxy.state_file.
 const FileName = "wsctl-intents.json"
 
 // Open returns the store a spec uses: Consul KV when a backend is discovered
-// from Consul, else the file beside the admin socket.
+// from Consul, else the file beside haproxy.state_file, where wsctl keeps
+// its state.
 func Open(s *spec.Spec) (Store, error) {
 	for _, b := range s.Backends {
 		if b.Consul != nil {
 			return NewConsul(s.Consul)
 		}
 	}
-	return NewFile(filepath.Join(filepath.Dir(s.HAProxy.AdminSocket), FileName)), nil
+	return NewFile(filepath.Join(filepath.Dir(s.HAProxy.StateFile), FileName)), nil
 }

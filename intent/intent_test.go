@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/wsctl/wsctl/internal/inputfile/inputfiletest"
 	"github.com/wsctl/wsctl/internal/lbtest"
+	"github.com/wsctl/wsctl/internal/statefile/statefiletest"
 	"github.com/wsctl/wsctl/runtime"
 	"github.com/wsctl/wsctl/spec"
 )
@@ -122,6 +124,37 @@ func TestFileRefusesAFIFO(t *testing.T) {
 	fifo := inputfiletest.Specials(t)["FIFO"]
 	_, err := NewFile(fifo).Load(context.Background())
 	if want := "intent: " + fifo + ": not a regular file (FIFO)"; err == nil || err.Error() != want {
+		t.Errorf("got %v, want %q", err, want)
+	}
+}
+
+// TestFileRefusesPlantedLinks: in a directory another user can write
+// (Debian's /run/haproxy), a link planted as the intents file or as its
+// lock file made root's `wsctl drain` replace (or create) the link's
+// target; both are refused and the target is unchanged. The normal path
+// still works in such a directory.
+func TestFileRefusesPlantedLinks(t *testing.T) {
+	ctx := context.Background()
+	in := Intent{Backend: "ws", Server: "backend2", State: runtime.Maint}
+	for _, planted := range []string{FileName, FileName + ".lock"} {
+		d := statefiletest.New(t)
+		link := d.Link(t, planted)
+		err := NewFile(filepath.Join(d.Path, FileName)).Put(ctx, in)
+		if want := link + ": refusing to follow symbolic link"; err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s planted: Put = %v, want %q", planted, err, want)
+		}
+		d.Check(t, link)
+	}
+	exercise(t, NewFile(filepath.Join(statefiletest.New(t).Path, FileName)))
+}
+
+// TestFileRefusesForeignFile: an intents file owned by another user is
+// refused on read, not taken as the operators' intents.
+func TestFileRefusesForeignFile(t *testing.T) {
+	d := statefiletest.New(t)
+	path := d.Foreign(t, FileName, `[{"backend":"ws","server":"backend2","state":"MAINT"}]`)
+	_, err := NewFile(path).Load(context.Background())
+	if want := "intent: " + path + ": owned by uid 65534, not 0"; err == nil || !strings.HasPrefix(err.Error(), want) {
 		t.Errorf("got %v, want %q", err, want)
 	}
 }

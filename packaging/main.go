@@ -65,6 +65,7 @@ func Build(opts Options, dir string) (string, error) {
 		{Source: filepath.Join(opts.Root, "wsctl"), Destination: "/usr/bin/wsctl", FileInfo: &files.ContentFileInfo{Mode: 0o755}},
 		{Source: filepath.Join(dir, "wsctl-agent.service"), Destination: "/usr/lib/systemd/system/wsctl-agent.service", FileInfo: &files.ContentFileInfo{Mode: 0o644}},
 		{Source: filepath.Join(dir, "haproxy-wsctl-state.conf"), Destination: "/usr/lib/systemd/system/haproxy.service.d/wsctl-state.conf", FileInfo: &files.ContentFileInfo{Mode: 0o644}},
+		{Source: filepath.Join(dir, "wsctl-tmpfiles.conf"), Destination: "/usr/lib/tmpfiles.d/wsctl.conf", FileInfo: &files.ContentFileInfo{Mode: 0o644}},
 		{Source: filepath.Join(dir, "wsctl.yaml"), Destination: "/etc/wsctl/wsctl.yaml", Type: files.TypeConfig, FileInfo: &files.ContentFileInfo{Mode: 0o644}},
 		{Source: filepath.Join(opts.Root, "completions", "wsctl.bash"), Destination: "/usr/share/bash-completion/completions/wsctl"},
 		{Source: filepath.Join(opts.Root, "completions", "_wsctl"), Destination: "/usr/share/zsh/vendor-completions/_wsctl"},

@@ -91,6 +91,7 @@ func TestBuild(t *testing.T) {
 		"./usr/bin/wsctl",
 		"./usr/lib/systemd/system/wsctl-agent.service",
 		"./usr/lib/systemd/system/haproxy.service.d/wsctl-state.conf",
+		"./usr/lib/tmpfiles.d/wsctl.conf",
 		"./etc/wsctl/wsctl.yaml",
 		"./usr/share/man/man1/wsctl.1.gz",
 		"./usr/share/man/man1/wsctl-agent.1.gz",

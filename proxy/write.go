@@ -28,21 +28,11 @@ import (
 // linked. A new file gets mode 0644; a replaced one keeps its mode, and its
 // owner and group (changing them needs root; as another user the file takes
 // that user's ownership, as with any editor's atomic save).
+//
+// It is for the operator's own paths (render -o, the proxy's config). The
+// files wsctl keeps as state go through package internal/statefile, which
+// never follows a link.
 func WriteAtomic(path string, data []byte) (changed bool, err error) {
-	return writeAtomic(path, data, true)
-}
-
-// ReplaceFile is WriteAtomic without the fsyncs: a reader still sees the old
-// or the new file, never a torn one, and the new one survives the writer's
-// crash, but not the host's. It is for state that is worthless after a
-// host crash anyway (the agent's notes about what it did to a running
-// HAProxy, whose runtime state a reboot loses too), written in a latency-
-// critical path where an fsync costs milliseconds.
-func ReplaceFile(path string, data []byte) (changed bool, err error) {
-	return writeAtomic(path, data, false)
-}
-
-func writeAtomic(path string, data []byte, durable bool) (changed bool, err error) {
 	target, old, err := writeTarget(path)
 	if err != nil {
 		return false, fmt.Errorf("write %w", err)
@@ -56,7 +46,7 @@ func writeAtomic(path string, data []byte, durable bool) (changed bool, err erro
 		return false, fmt.Errorf("write %s: %w", path, err)
 	}
 	defer os.Remove(tmp.Name()) // no-op after a successful rename
-	if err := fill(tmp, data, old, durable); err != nil {
+	if err := fill(tmp, data, old); err != nil {
 		tmp.Close()
 		return false, fmt.Errorf("write %s: %w", path, withoutTemp(err))
 	}
@@ -65,9 +55,6 @@ func writeAtomic(path string, data []byte, durable bool) (changed bool, err erro
 	}
 	if err := os.Rename(tmp.Name(), target); err != nil {
 		return false, fmt.Errorf("write %s: %w", path, err)
-	}
-	if !durable {
-		return true, nil
 	}
 	if d, err := os.Open(dir); err == nil {
 		_ = d.Sync() // best effort: the rename is durable once the directory is
@@ -137,8 +124,8 @@ func same(target string, old fs.FileInfo, data []byte) bool {
 }
 
 // fill writes data into tmp, gives it the mode and owner of the file it
-// replaces (old, nil for a new file) and, when durable, syncs it.
-func fill(tmp *os.File, data []byte, old fs.FileInfo, durable bool) error {
+// replaces (old, nil for a new file) and syncs it.
+func fill(tmp *os.File, data []byte, old fs.FileInfo) error {
 	if _, err := tmp.Write(data); err != nil {
 		return err
 	}
@@ -153,9 +140,6 @@ func fill(tmp *os.File, data []byte, old fs.FileInfo, durable bool) error {
 	}
 	if err := tmp.Chmod(mode); err != nil {
 		return err
-	}
-	if !durable {
-		return nil
 	}
 	if err := tmp.Sync(); err != nil {
 		return fmt.Errorf("sync: %w", err)

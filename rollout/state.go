@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/wsctl/wsctl/internal/inputfile"
-	"github.com/wsctl/wsctl/proxy"
+	"github.com/wsctl/wsctl/internal/statefile"
 )
 
 // Phase is where a server stands in its step.
@@ -76,7 +76,7 @@ func (s *State) server() string {
 
 // LoadState reads the state file; ok is false when there is none.
 func LoadState(path string) (*State, bool, error) {
-	b, err := inputfile.Read(path, inputfile.MaxConfig)
+	b, err := statefile.Read(path, inputfile.MaxConfig)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, false, nil
 	}
@@ -94,7 +94,8 @@ func LoadState(path string) (*State, bool, error) {
 }
 
 // save writes the state atomically: a rollout killed while writing leaves
-// the previous state, never half a file.
+// the previous state, never half a file. It is a state file (package
+// statefile): a link or a file another user owns in its place is refused.
 func (s *State) save(path string) error {
 	b, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
@@ -103,7 +104,7 @@ func (s *State) save(path string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("rollout: state: %w", err)
 	}
-	if _, err := proxy.WriteAtomic(path, append(b, '\n')); err != nil {
+	if _, err := statefile.Write(path, append(b, '\n')); err != nil {
 		return fmt.Errorf("rollout: state: %w", err)
 	}
 	return nil

@@ -18,8 +18,9 @@ import (
 	"fmt"
 	"io/fs"
 	"net/netip"
-	"os"
 
+	"github.com/wsctl/wsctl/internal/inputfile"
+	"github.com/wsctl/wsctl/internal/statefile"
 	"github.com/wsctl/wsctl/model"
 	"github.com/wsctl/wsctl/proxy"
 	"github.com/wsctl/wsctl/runtime"
@@ -34,27 +35,28 @@ type Source interface {
 var _ Source = (*runtime.Client)(nil)
 
 // Save writes the `show servers state` of the HAProxy behind c to path,
-// atomically (an interrupted save leaves the previous file).
+// atomically (an interrupted save leaves the previous file), as a state
+// file (package statefile: a link or a file another user owns is refused).
 func Save(ctx context.Context, c Source, path string) error {
 	text, err := c.ServersStateText(ctx)
 	if err != nil {
 		return fmt.Errorf("state: save: %w", err)
 	}
-	if _, err := proxy.WriteAtomic(path, []byte(text)); err != nil {
+	if _, err := statefile.Write(path, []byte(text)); err != nil {
 		return fmt.Errorf("state: save: %w", err)
 	}
 	return nil
 }
 
 // Ensure creates path holding no server, unless it exists, and reports
-// whether it did.
+// whether it did. An existing file must be one Save may replace.
 func Ensure(path string) (bool, error) {
-	if _, err := os.Stat(path); err == nil {
+	if err := statefile.Check(path); err == nil {
 		return false, nil
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return false, fmt.Errorf("state: %w", err)
 	}
-	if _, err := proxy.WriteAtomic(path, []byte(proxy.EmptyStateFile)); err != nil {
+	if _, err := statefile.Write(path, []byte(proxy.EmptyStateFile)); err != nil {
 		return false, fmt.Errorf("state: %w", err)
 	}
 	return true, nil
@@ -71,7 +73,7 @@ type Options func(backend string) (runtime.ServerOptions, bool)
 // options opts gives its backend, and in its saved administrative state.
 // It returns the servers added; a missing file restores nothing.
 func Restore(ctx context.Context, c *runtime.Client, path string, opts Options) ([]runtime.Ref, error) {
-	text, err := os.ReadFile(path)
+	text, err := statefile.Read(path, inputfile.MaxConfig)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}

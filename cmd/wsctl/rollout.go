@@ -107,7 +107,7 @@ Guard rails:
 
 The holds and the server in progress are recorded as operator intents, so
 "wsctl agent" keeps them. The rollout's place is kept in a state file
-(--state, default wsctl-rollout-BACKEND.json beside the spec's admin socket),
+(--state, default wsctl-rollout-BACKEND.json beside haproxy.state_file),
 written at every phase: run the same command again after a failure, a kill or
 a reboot and it goes on where it stopped, and says where. The file is removed
 when the rollout is done.
@@ -193,7 +193,7 @@ name, without a ceiling.`,
 	f.StringVar(&opts.Surge, "surge", "", "a server `name` in MAINT taken in for the rollout and left in MAINT at the end")
 	f.Int64Var(&opts.MaxPerServer, "max-per-server", -1, "WebSockets one server may hold per HAProxy process when choosing the landing set (default: the backend's server_maxconn; 0: no limit)")
 	f.IntVar(&opts.MaxUnavailable, "max-unavailable", 1, "servers of the rollout that may be out of rotation (MAINT or DOWN) at once")
-	f.StringVar(&opts.State, "state", "", "state `file` for resuming (default: wsctl-rollout-BACKEND.json beside the admin socket)")
+	f.StringVar(&opts.State, "state", "", "state `file` for resuming (default: wsctl-rollout-BACKEND.json beside haproxy.state_file)")
 	f.BoolVar(&opts.AllowMissing, "allow-missing", false, "across the fleet, carry on when a load balancer's agent stops reporting")
 	f.StringVar(&opts.Reason, "reason", "", "across the fleet, why, for the audit trail of the intents")
 	f.BoolVar(&opts.Force, "force", false, "drain even when no other server of the backend can take new clients")
@@ -241,7 +241,7 @@ func (o *RolloutOptions) options(sp *spec.Spec, b spec.Backend) rollout.Options 
 	}
 	state := o.State
 	if state == "" {
-		state = filepath.Join(filepath.Dir(sp.HAProxy.AdminSocket), "wsctl-rollout-"+b.Name+".json")
+		state = filepath.Join(filepath.Dir(sp.HAProxy.StateFile), "wsctl-rollout-"+b.Name+".json")
 	}
 	ro := rollout.Options{
 		Backend:        b.Name,
