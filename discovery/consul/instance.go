@@ -99,7 +99,7 @@ func toInstances(entries []*api.ServiceEntry, svc spec.ConsulService, log *slog.
 		}
 		if own, _ := ServerName(ref.ID); own != name {
 			log.Warn("service id held by an older instance; this one gets another name", "node", logValue(ref.Node),
-				"service_id", logValue(ref.ID), "name", name, "held_by", own)
+				"service_id", logValue(ref.ID), "name", name, "wanted", own)
 		}
 		out = append(out, in)
 	}
