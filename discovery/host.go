@@ -31,10 +31,20 @@ var hostNamePattern = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z
 // ErrInvalidHost is wrapped by the errors of ParseIP and ParseHost.
 var ErrInvalidHost = errors.New("invalid address")
 
+// ErrNotServerAddr is wrapped, besides ErrInvalidHost, by the error of
+// ParseIP for an IP address that no connection to a server can go to.
+var ErrNotServerAddr = errors.New("not a server address")
+
 // ParseIP returns s as a Host when it is a plain IPv4 or IPv6 address. An
 // IPv6 zone ("fe80::1%eth0") is refused, not stripped: zones are free text,
 // and the text after '%' is what would reach a config or a socket. An
 // IPv4-mapped IPv6 address becomes its IPv4 form.
+//
+// An address no TCP connection goes to is refused too (ErrNotServerAddr):
+// unspecified (0.0.0.0/8, ::), to which HAProxy would connect to the
+// client's own destination; multicast; 240.0.0.0/4, reserved, with the
+// broadcast address 255.255.255.255. Loopback and link-local addresses are
+// accepted here: whether they may be servers is the caller's policy.
 func ParseIP(s string) (Host, error) {
 	ip, err := netip.ParseAddr(s)
 	if err != nil {
@@ -43,14 +53,40 @@ func ParseIP(s string) (Host, error) {
 	if ip.Zone() != "" {
 		return Host{}, fmt.Errorf("%w: %s has an IPv6 zone", ErrInvalidHost, quote(s))
 	}
-	return Host{ip: ip.Unmap()}, nil
+	ip = ip.Unmap()
+	if kind := notServer(ip); kind != "" {
+		return Host{}, fmt.Errorf("%w: %w: %s is %s", ErrInvalidHost, ErrNotServerAddr, ip, kind)
+	}
+	return Host{ip: ip}, nil
+}
+
+var (
+	thisNetwork = netip.MustParsePrefix("0.0.0.0/8")   // RFC 1122: "this host on this network", never a destination
+	reserved    = netip.MustParsePrefix("240.0.0.0/4") // RFC 1112 class E, with the limited broadcast
+)
+
+// notServer says what ip is when no connection to a server can go to it,
+// or "".
+func notServer(ip netip.Addr) string {
+	switch {
+	case ip.IsUnspecified() || thisNetwork.Contains(ip):
+		return "unspecified"
+	case ip.IsMulticast():
+		return "multicast"
+	case ip == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
+		return "the broadcast address"
+	case reserved.Contains(ip):
+		return "reserved (240.0.0.0/4)"
+	}
+	return ""
 }
 
 // ParseHost returns s as a Host when it is an IP address (as ParseIP) or a
-// DNS host name.
+// DNS host name. Text that parses as an IP address is judged as one only,
+// so "0.0.0.0" is never taken for a host name.
 func ParseHost(s string) (Host, error) {
-	if h, err := ParseIP(s); err == nil {
-		return h, nil
+	if _, err := netip.ParseAddr(s); err == nil {
+		return ParseIP(s)
 	}
 	if len(s) == 0 || len(s) > MaxHostNameLen || !hostNamePattern.MatchString(s) {
 		return Host{}, fmt.Errorf("%w: %s is neither an IP address nor a host name", ErrInvalidHost, quote(s))

@@ -15,6 +15,8 @@ func TestParseHost(t *testing.T) {
 		host   bool // ParseHost accepts it
 		want   string
 		joined string // JoinPort(80)
+		// notServer: an IP address refused with ErrNotServerAddr by both.
+		notServer bool
 	}{
 		{name: "ipv4", in: "10.0.0.1", ip: true, host: true, want: "10.0.0.1", joined: "10.0.0.1:80"},
 		{name: "ipv6", in: "2001:db8::1", ip: true, host: true, want: "2001:db8::1", joined: "[2001:db8::1]:80"},
@@ -33,6 +35,18 @@ func TestParseHost(t *testing.T) {
 		{name: "host with port", in: "a:80"},
 		{name: "empty", in: ""},
 		{name: "too long", in: string(make([]byte, 300))},
+		{name: "loopback", in: "127.0.0.1", ip: true, host: true, want: "127.0.0.1", joined: "127.0.0.1:80"},
+		{name: "ipv6 loopback", in: "::1", ip: true, host: true, want: "::1", joined: "[::1]:80"},
+		// Link-local is the caller's policy (Consul refuses it, the spec not).
+		{name: "link-local", in: "169.254.169.254", ip: true, host: true, want: "169.254.169.254", joined: "169.254.169.254:80"},
+		{name: "unspecified", in: "0.0.0.0", notServer: true},
+		{name: "this network", in: "0.1.2.3", notServer: true},
+		{name: "ipv6 unspecified", in: "::", notServer: true},
+		{name: "mapped unspecified", in: "::ffff:0.0.0.0", notServer: true},
+		{name: "broadcast", in: "255.255.255.255", notServer: true},
+		{name: "reserved", in: "240.0.0.1", notServer: true},
+		{name: "multicast", in: "224.0.0.1", notServer: true},
+		{name: "ipv6 multicast", in: "ff02::1", notServer: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -43,9 +57,15 @@ func TestParseHost(t *testing.T) {
 			if err != nil && !errors.Is(err, discovery.ErrInvalidHost) {
 				t.Errorf("ParseIP error %v does not wrap ErrInvalidHost", err)
 			}
+			if errors.Is(err, discovery.ErrNotServerAddr) != tt.notServer {
+				t.Errorf("ParseIP(%q) error = %v, want ErrNotServerAddr %v", tt.in, err, tt.notServer)
+			}
 			h, err = discovery.ParseHost(tt.in)
 			if (err == nil) != tt.host {
 				t.Fatalf("ParseHost(%q) error = %v, want accepted %v", tt.in, err, tt.host)
+			}
+			if errors.Is(err, discovery.ErrNotServerAddr) != tt.notServer {
+				t.Errorf("ParseHost(%q) error = %v, want ErrNotServerAddr %v", tt.in, err, tt.notServer)
 			}
 			if err != nil {
 				if h.IsValid() {

@@ -123,6 +123,11 @@ func TestBadInput(t *testing.T) {
 		{"hand-over at hard-stop", [2]string{"/admin.sock\n", "/admin.sock\n  handover_after: 30m\n"}, "haproxy.handover_after: 30m0s must be below hard_stop_after (30m0s)"},
 		{"state file with a space", [2]string{"/admin.sock\n", "/admin.sock\n  state_file: /tmp/a b\n"}, `wsctl.yaml:23: haproxy.state_file: "/tmp/a b" is not a valid path`},
 		{"address with a zone", [2]string{"127.0.0.1:9001", "\"[fe80::1%eth0]:9001\""}, "is not an IP address (without zone) or host name"},
+		// The operator's servers may be loopback or link-local, never an
+		// address no connection goes to.
+		{"unspecified address", [2]string{"127.0.0.1:9001", "0.0.0.0:9001"}, "wsctl.yaml:17: backends[0].servers[0].address: invalid address: not a server address: 0.0.0.0 is unspecified"},
+		{"broadcast address", [2]string{"127.0.0.1:9001", "255.255.255.255:9001"}, "255.255.255.255 is the broadcast address"},
+		{"multicast address", [2]string{"127.0.0.1:9001", "\"[ff02::1]:9001\""}, "ff02::1 is multicast"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -300,7 +300,10 @@ func (v *validator) address(field, addr string) {
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
 		v.add(field, "port %q is not a number from 1 to 65535", port)
 	}
-	if _, err := discovery.ParseHost(host); err != nil {
+	switch _, err := discovery.ParseHost(host); {
+	case errors.Is(err, discovery.ErrNotServerAddr):
+		v.add(field, "%v", err)
+	case err != nil:
 		v.add(field, "%q is not an IP address (without zone) or host name", host)
 	}
 }

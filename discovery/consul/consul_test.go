@@ -327,3 +327,56 @@ func TestOnceError(t *testing.T) {
 		}
 	}
 }
+
+// The takeover, against a real Consul: a registration through the catalog
+// API on another node, copying the service ID of the instance that was
+// there, on a node that sorts first. The instance that was there keeps
+// "echo-1" (and so the drains and intents addressed to it); the copy gets a
+// suffixed name. A look-alike ID and a sidecar registered under the
+// service's name are left out and counted.
+func TestRunSameIDOnAnotherNodeKeepsTheName(t *testing.T) {
+	c := lbtest.StartConsul(t)
+	c.Register(t, "echo-1", "echo", "10.0.0.1", 8080, nil, nil)
+	self, err := c.Client.Agent().NodeName()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const other = "0-other-node"
+	if other >= self {
+		t.Fatalf("test setup: node %q does not sort before the agent's %q", other, self)
+	}
+	s := consulSpec(c.Addr, backend("echo", "echo"))
+	r := startRun(t, s)
+	r.until(t, 10*time.Second, has("echo: echo-1=10.0.0.1:8080+"))
+
+	register := func(svc *api.AgentService) {
+		t.Helper()
+		reg := &api.CatalogRegistration{Node: other, Address: "10.6.6.6", Service: svc}
+		if _, err := c.Client.Catalog().Register(reg, nil); err != nil {
+			t.Fatalf("catalog register %q: %v", svc.ID, err)
+		}
+	}
+	register(&api.AgentService{ID: "echo-1", Service: "echo", Address: "10.6.6.6", Port: 8080})
+	register(&api.AgentService{ID: "echo\u20101", Service: "echo", Address: "10.6.6.7", Port: 8080})
+	register(&api.AgentService{
+		ID: "echo-1-sidecar-proxy", Service: "echo", Kind: api.ServiceKindConnectProxy, Address: "10.6.6.8", Port: 21000,
+		Proxy: &api.AgentServiceConnectProxyConfig{DestinationServiceName: "echo"},
+	})
+	want := "echo: echo-1=10.0.0.1:8080+ echo-1-" + hash8(other+"/echo-1") + "=10.6.6.6:8080+"
+	r.until(t, 10*time.Second, has(want))
+	r.stats(t, func(st Stats) bool { return len(st.Rejected) == 1 && st.Rejected[0].Instances == 2 })
+	for _, msg := range []string{"held by an older instance", "not printable ASCII", "kind connect-proxy"} {
+		if !strings.Contains(r.logs.String(), msg) {
+			t.Errorf("log lacks %q:\n%s", msg, r.logs.String())
+		}
+	}
+
+	// render, diff and check name them alike.
+	snap, err := Once(context.Background(), s, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatalf("Once: %v", err)
+	}
+	if got := describe(snap); got != want {
+		t.Errorf("Once: got %q, want %q", got, want)
+	}
+}

@@ -30,8 +30,9 @@ backends:
 // FuzzDiscoveryToConfig drives one registration, every field an attacker
 // controls, through the Consul boundary, the model and both templates, and
 // parses the config back (render.Config does): whatever the registration,
-// rendering never fails on the check, and an instance that got through is
-// rendered as exactly one server line with its address.
+// rendering never fails on the check, an instance that got through is
+// rendered as exactly one server line with its address, and the older
+// instance beside it keeps its name and address.
 func FuzzDiscoveryToConfig(f *testing.F) {
 	f.Add("10.0.0.1", "10.0.0.2", "web-1", "node-1", 8080, "50")
 	f.Add("127.0.0.1 port 21003\n    http-request return status 200 string pwned\nglobal\n    stats socket /tmp/x.sock mode 666 level admin\n    #", "", "evil", "n", 21003, "")
@@ -40,6 +41,11 @@ func FuzzDiscoveryToConfig(f *testing.F) {
 	f.Add("", "10.0.0.3\nglobal", "web 1/;{}", "n\n1", 80, "1e9")
 	f.Add("::ffff:10.0.0.1", "", "", "", 65535, "256")
 	f.Add("2001:db8::1", "", "web:1", "n", 1, "-1")
+	f.Add("10.6.6.6", "", "good", "a-node", 80, "+50")                  // the older instance's ID, on a node sorting first
+	f.Add("10.6.6.6", "", "good\u2010", "a-node", 80, "")               // a look-alike
+	f.Add("169.254.169.254", "", "meta", "n", 80, "")                   // the cloud metadata address
+	f.Add("", "255.255.255.255", "bcast", "n", 80, "")                  // broadcast, from the node
+	f.Add("0.0.0.0", "", "good-"+withSuffix("", "a/good"), "a", 80, "") // another's suffixed name
 	s, err := spec.Parse("wsctl.yaml", []byte(fuzzSpec), func(string) (string, bool) { return "", false })
 	if err != nil {
 		f.Fatal(err)
@@ -48,11 +54,11 @@ func FuzzDiscoveryToConfig(f *testing.F) {
 	f.Fuzz(func(t *testing.T, addr, nodeAddr, id, node string, port int, weight string) {
 		e := &api.ServiceEntry{
 			Node:    &api.Node{Node: node, Address: nodeAddr},
-			Service: &api.AgentService{ID: id, Service: "chat", Address: addr, Port: port, Meta: map[string]string{WeightMeta: weight}},
+			Service: &api.AgentService{ID: id, Service: "chat", Address: addr, Port: port, Meta: map[string]string{WeightMeta: weight}, CreateIndex: 2},
 		}
 		good := &api.ServiceEntry{
 			Node:    &api.Node{Node: "good-node", Address: "10.9.9.9"},
-			Service: &api.AgentService{ID: "good", Service: "chat", Address: "10.9.9.9", Port: 9999},
+			Service: &api.AgentService{ID: "good", Service: "chat", Address: "10.9.9.9", Port: 9999, CreateIndex: 1},
 		}
 		instances, rejected := toInstances([]*api.ServiceEntry{e, good}, spec.ConsulService{Service: "chat"}, log)
 		if len(instances)+rejected != 2 {
@@ -61,6 +67,9 @@ func FuzzDiscoveryToConfig(f *testing.F) {
 		for _, in := range instances {
 			if err := in.Validate(); err != nil {
 				t.Fatalf("an invalid instance got through: %v", err)
+			}
+			if in.ID == "good" && in.Addr() != "10.9.9.9:9999" {
+				t.Fatalf("the name of the older instance went to %s", in.Addr())
 			}
 		}
 		snap := discovery.Snapshot{Backends: map[string][]discovery.Instance{"ws": instances}}

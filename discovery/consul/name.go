@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,20 +22,31 @@ const (
 	hashLen    = 8 // hex digits of SHA-256 in a suffix
 )
 
+// ErrIDNotASCII is wrapped by ServerName's error: the ID holds a byte
+// outside printable ASCII.
+var ErrIDNotASCII = errors.New("service id is not printable ASCII")
+
 // ServerName returns the server name for a Consul service ID. An ID that
-// already matches NamePattern is its own name. Any other ID has every
+// already matches NamePattern is its own name. An ID with a byte outside
+// printable ASCII (a control character, or any non-ASCII rune such as the
+// look-alikes U+2010 HYPHEN and U+2212 MINUS SIGN) is refused, not folded
+// into a name that reads like another instance's. Any other ID has every
 // character outside [A-Za-z0-9_.:-] replaced by '-', leading characters
 // other than letters and digits and trailing '-' trimmed, is cut to fit,
 // and gets '-' and 8 hex digits of the SHA-256 of the original ID appended
 // ("web 1" → "web-1-1a2b3c4d"). The suffix depends on the ID alone, so a
-// name is stable across runs and never changes because another instance
-// appears, and two IDs that sanitise alike ("web 1", "web/1") still get
-// different names.
-func ServerName(id string) string {
+// name is stable across runs, and two IDs that sanitise alike ("web 1",
+// "web/1") still get different names.
+func ServerName(id string) (string, error) {
 	if NamePattern.MatchString(id) {
-		return id
+		return id, nil
 	}
-	return withSuffix(sanitise(id), id)
+	for i := 0; i < len(id); i++ {
+		if id[i] < ' ' || id[i] > '~' {
+			return "", fmt.Errorf("%w: byte 0x%02x at offset %d", ErrIDNotASCII, id[i], i)
+		}
+	}
+	return withSuffix(sanitise(id), id), nil
 }
 
 // sanitise maps id onto NamePattern's alphabet, without length limit.
@@ -66,48 +79,55 @@ func withSuffix(base, key string) string {
 	return base + "-" + suffix
 }
 
-// serviceRef is what identifies a service instance in Consul: service IDs
-// are unique per node only.
+// serviceRef is what identifies a service instance in Consul (service IDs
+// are unique per node only), with the Raft index at which the catalog
+// created it.
 type serviceRef struct {
 	Node, ID string
+	// Created is the entry's CreateIndex: kept while the instance stays
+	// registered (re-registering the same node and ID updates it), new
+	// when it is registered again after leaving the catalog.
+	Created uint64
 }
 
-// assignNames returns the server name of each ref (same order). Names come
-// from ServerName; when several instances of a backend still share a name
-// (the same service ID registered on several nodes — the default when a
-// registration gives no ID), the one on the first node in sorted order
-// keeps it and the others get a suffix hashed from "node/id" instead. The
-// result depends only on the set of refs, never on their order.
+// assignNames returns the server name of each ref (same order); every ref's
+// ID must be accepted by ServerName. Refs take names oldest first (by
+// Created, then node, then ID, so the result depends only on the set of
+// refs, never on their order): each takes its ServerName when no older ref
+// holds it, and otherwise a suffix hashed from "node/id" — the same service
+// ID registered on several nodes (the default when a registration gives no
+// ID, or a registration copying another's ID) or an ID that is another's
+// suffixed name. A ref's name thus depends only on refs older than it: an
+// instance that appears later never takes the name of one that was there,
+// and a name never changes because another instance appears.
 func assignNames(refs []serviceRef) []string {
+	order := make([]int, len(refs))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int { return compareAge(refs[a], refs[b]) })
 	names := make([]string, len(refs))
-	groups := map[string][]int{}
-	for i, r := range refs {
-		names[i] = ServerName(r.ID)
-		groups[names[i]] = append(groups[names[i]], i)
-	}
 	taken := make(map[string]bool, len(refs))
-	var clashes []string
-	for name, idx := range groups {
-		taken[name] = true
-		if len(idx) > 1 {
-			clashes = append(clashes, name)
-		}
-	}
-	slices.Sort(clashes)
-	for _, name := range clashes {
-		idx := groups[name]
-		slices.SortFunc(idx, func(a, b int) int {
-			return cmp.Or(cmp.Compare(refs[a].Node, refs[b].Node), cmp.Compare(refs[a].ID, refs[b].ID))
-		})
-		for _, i := range idx[1:] {
-			key := refs[i].Node + "/" + refs[i].ID
-			n := withSuffix(sanitise(refs[i].ID), key)
-			for salt := 1; taken[n]; salt++ { // identical refs or a hash clash
-				n = withSuffix(sanitise(refs[i].ID), key+"#"+strconv.Itoa(salt))
+	for _, i := range order {
+		r := refs[i]
+		n, _ := ServerName(r.ID)
+		key := r.Node + "/" + r.ID
+		for salt := 0; taken[n]; salt++ {
+			k := key
+			if salt > 0 { // identical refs or a hash clash
+				k += "#" + strconv.Itoa(salt)
 			}
-			names[i] = n
-			taken[n] = true
+			n = withSuffix(sanitise(r.ID), k)
 		}
+		names[i] = n
+		taken[n] = true
 	}
 	return names
+}
+
+// compareAge orders refs oldest first, ties (an index of 0 from a source
+// that does not report it, or several services created in one
+// transaction) broken by node and ID.
+func compareAge(a, b serviceRef) int {
+	return cmp.Or(cmp.Compare(a.Created, b.Created), cmp.Compare(a.Node, b.Node), cmp.Compare(a.ID, b.ID))
 }
