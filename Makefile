@@ -86,7 +86,8 @@ FUZZ_TARGETS := \
 	FuzzParse:./spec \
 	FuzzLint:./lint \
 	FuzzServerName:./discovery/consul \
-	FuzzDiscoveryToConfig:./discovery/consul
+	FuzzDiscoveryToConfig:./discovery/consul \
+	FuzzRolloutState:./rollout
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		name=$${t%%:*}; pkg=$${t#*:}; \

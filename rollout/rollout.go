@@ -235,6 +235,17 @@ func (o Options) Validate() error {
 	case o.Surge != "" && slices.Contains(o.Servers, o.Surge):
 		return fmt.Errorf("rollout: the surge %s is also a server to deploy", o.Surge)
 	}
+	// The names reach the deploy command's environment.
+	if o.Surge != "" {
+		if err := checkName("surge", o.Surge); err != nil {
+			return fmt.Errorf("rollout: %w", err)
+		}
+	}
+	for i, s := range o.Servers {
+		if err := checkName(fmt.Sprintf("servers[%d]", i), s); err != nil {
+			return fmt.Errorf("rollout: %w", err)
+		}
+	}
 	return o.Drain.Validate()
 }
 
@@ -277,6 +288,9 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	case resumed && st.Paused && o.Deploy == nil && !o.Next:
 		return Result{}, fmt.Errorf("rollout: %w: %s waits to be deployed; deploy it, then go on with next", ErrPausedAlready, st.server())
 	case resumed:
+		if err := r.checkServers(ctx); err != nil {
+			return Result{}, err
+		}
 		r.next = o.Next && st.Phase == PhaseDeploy
 		r.res.Resumed = st.Where()
 		r.note("resuming the rollout of %s started %s: %s", st.Backend, st.Started.Local().Format(time.DateTime), r.res.Resumed)
@@ -300,10 +314,8 @@ func Run(ctx context.Context, o Options) (Result, error) {
 func (r *run) plan(ctx context.Context) (*State, error) {
 	if r.o.Fleet != nil {
 		servers := r.fleetServers()
-		for _, s := range servers {
-			if _, ok := r.o.Fleet.Servers[s]; !ok {
-				return nil, fmt.Errorf("rollout: backend %s has no server %s in discovery", r.o.Backend, s)
-			}
+		if _, err := r.findServers(nil, servers); err != nil {
+			return nil, fmt.Errorf("rollout: %w", err)
 		}
 		if len(servers) == 0 {
 			return nil, fmt.Errorf("rollout: backend %s has no server to deploy", r.o.Backend)
@@ -327,17 +339,54 @@ func (r *run) plan(ctx context.Context) (*State, error) {
 	if r.o.Surge != "" {
 		want = append(want, r.o.Surge)
 	}
-	for i, all := range statuses {
-		for _, name := range want {
-			if _, err := runtime.Match(all, runtime.Ref{Backend: r.o.Backend, Server: name}); err != nil {
-				return nil, fmt.Errorf("rollout: %s: %w", r.o.Sockets[i].Name, err)
-			}
-		}
+	if _, err := r.findServers(statuses, want); err != nil {
+		return nil, fmt.Errorf("rollout: %w", err)
 	}
 	if len(servers) == 0 {
 		return nil, fmt.Errorf("rollout: backend %s has no server to deploy", r.o.Backend)
 	}
 	return &State{Backend: r.o.Backend, Order: Order(servers, loads), Phase: PhaseDrain, Surge: r.o.Surge, Started: time.Now().UTC()}, nil
+}
+
+// findServers checks that every name is a server of the backend on every
+// socket (statuses, as read returns them) or, across the fleet, in
+// discovery. It returns the index of the first that is not, with why.
+func (r *run) findServers(statuses [][]runtime.ServerStatus, names []string) (int, error) {
+	for i, name := range names {
+		if r.o.Fleet != nil {
+			if _, ok := r.o.Fleet.Servers[name]; !ok {
+				return i, fmt.Errorf("backend %s has no server %s in discovery", r.o.Backend, name)
+			}
+			continue
+		}
+		for j, all := range statuses {
+			if _, err := runtime.Match(all, runtime.Ref{Backend: r.o.Backend, Server: name}); err != nil {
+				return i, fmt.Errorf("%s: %w", r.o.Sockets[j].Name, err)
+			}
+		}
+	}
+	return -1, nil
+}
+
+// checkServers refuses a resumed rollout whose state names a server the
+// backend does not have, before anything runs.
+func (r *run) checkServers(ctx context.Context) error {
+	statuses, _, err := r.read(ctx)
+	if err != nil {
+		return err
+	}
+	names := r.st.Order
+	if r.st.Surge != "" {
+		names = append(slices.Clone(names), r.st.Surge)
+	}
+	if i, err := r.findServers(statuses, names); err != nil {
+		field := "surge"
+		if i < len(r.st.Order) {
+			field = fmt.Sprintf("order[%d]", i)
+		}
+		return damaged(r.o.StatePath, fmt.Errorf("%s: %w", field, err))
+	}
+	return nil
 }
 
 // read lists the backend's servers on every socket.

@@ -56,6 +56,9 @@ type State struct {
 // Where says in words where the rollout stands, for the resume message.
 func (s *State) Where() string {
 	if s.Index >= len(s.Order) {
+		if s.Surge == "" {
+			return fmt.Sprintf("all %d servers deployed, releasing the holds", len(s.Order))
+		}
 		return fmt.Sprintf("all %d servers deployed, removing the surge %s", len(s.Order), s.Surge)
 	}
 	what := map[Phase]string{
@@ -74,7 +77,8 @@ func (s *State) server() string {
 	return s.Surge
 }
 
-// LoadState reads the state file; ok is false when there is none.
+// LoadState reads the state file; ok is false when there is none. A file
+// that no rollout could have written is refused with ErrDamagedState.
 func LoadState(path string) (*State, bool, error) {
 	b, err := statefile.Read(path, inputfile.MaxConfig)
 	if errors.Is(err, os.ErrNotExist) {
@@ -83,14 +87,11 @@ func LoadState(path string) (*State, bool, error) {
 	if err != nil {
 		return nil, false, fmt.Errorf("rollout: state: %w", err)
 	}
-	var s State
-	if err := json.Unmarshal(b, &s); err != nil {
-		return nil, false, fmt.Errorf("rollout: state %s: %w", path, err)
+	s, err := decodeState(path, b)
+	if err != nil {
+		return nil, false, err
 	}
-	if s.Backend == "" || len(s.Order) == 0 || s.Index < 0 || s.Index > len(s.Order) {
-		return nil, false, fmt.Errorf("rollout: state %s is damaged (backend %q, %d servers, index %d): remove it to start over", path, s.Backend, len(s.Order), s.Index)
-	}
-	return &s, true, nil
+	return s, true, nil
 }
 
 // save writes the state atomically: a rollout killed while writing leaves

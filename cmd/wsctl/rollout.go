@@ -110,7 +110,9 @@ The holds and the server in progress are recorded as operator intents, so
 (--state, default wsctl-rollout-BACKEND.json beside haproxy.state_file),
 written at every phase: run the same command again after a failure, a kill or
 a reboot and it goes on where it stopped, and says where. The file is removed
-when the rollout is done.
+when the rollout is done. A state file that names a server the backend does
+not have, or holds anything else no rollout writes, is refused with exit 2
+before anything runs.
 
 Stopped early (a failed command, a timeout, Ctrl-C or SIGTERM: the command
 gets SIGTERM too), every server stays as it is: the deployed ones READY, the

@@ -167,3 +167,37 @@ func TestRolloutFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestRolloutRefusesDamagedState: a state file beside the admin socket
+// naming a server the backend lacks, or with a name a shell would expand,
+// is refused with exit 2 naming the file and the field; the --exec command
+// never runs and every server stays READY.
+func TestRolloutRefusesDamagedState(t *testing.T) {
+	f, specPath := rolloutFixture(t)
+	state := filepath.Join(filepath.Dir(f.lb.AdminSocket), "wsctl-rollout-ws.json")
+	marker := filepath.Join(t.TempDir(), "deployed")
+	for _, c := range []struct {
+		name, state, want string
+	}{
+		{"unknown server", `{"backend": "ws", "order": ["s1", "nope", "s3"], "index": 1, "phase": "deploy", "held": ["s3"],
+			"steps": [{"server": "s1", "step": 1, "of": 3}], "current": {"server": "nope", "step": 2, "of": 3}}`,
+			`order[1]: ` + f.lb.AdminSocket + `: unknown server "ws/nope"`},
+		{"command substitution", `{"backend": "ws", "order": ["$(touch ` + marker + `)", "s2", "s3"], "index": 0, "phase": "deploy",
+			"current": {"server": "$(touch ` + marker + `)", "step": 1, "of": 3}}`,
+			`order[0]: "$(touch `},
+	} {
+		writeFile(t, state, c.state)
+		r := execute(t, rolloutCmd, false, nil, "ws", "-c", specPath, "--exec", "touch "+marker+`; eval "echo $WSCTL_SERVER"`)
+		if r.code != exitError || !strings.Contains(r.errOut, "damaged state file "+state+": "+c.want) {
+			t.Errorf("%s: exit %d, stderr %s; want 2 naming %s and %q", c.name, r.code, r.errOut, state, c.want)
+		}
+		if _, err := os.Stat(marker); !os.IsNotExist(err) {
+			t.Errorf("%s: the deploy command ran: %v", c.name, err)
+		}
+		for _, s := range []string{"s1", "s2", "s3"} {
+			if a := f.admin(t, s); a != runtime.Ready {
+				t.Errorf("%s: %s is %s, want READY", c.name, s, a)
+			}
+		}
+	}
+}
