@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -282,5 +283,44 @@ func TestSpecLookup(t *testing.T) {
 				t.Errorf("exit %d, stdout %.80q, stderr %q; want %d, %q, %q", code, out, errOut, tt.wantCode, tt.wantOut, tt.wantErr)
 			}
 		})
+	}
+}
+
+// TestRenderOutputStreams: -o - and -o /dev/stdout print the config as no
+// -o does (no file named "-", no lstat of a /proc pipe link); a pipe
+// behind a /proc fd link, as /dev/stderr is in a pipeline, is refused as
+// the FIFO it is, pointing to -o -.
+func TestRenderOutputStreams(t *testing.T) {
+	spec := basicSpec(t)
+	dir := t.TempDir()
+	t.Chdir(dir)
+	io, want, _ := testIO()
+	if code := Main([]string{"render", "-c", spec}, io); code != 0 || want.Len() == 0 {
+		t.Fatalf("render to stdout: exit %d, %d bytes", code, want.Len())
+	}
+	for _, o := range []string{"-", "/dev/stdout"} {
+		io, out, errOut := testIO()
+		if code := Main([]string{"render", "-c", spec, "-o", o}, io); code != 0 || out.String() != want.String() || errOut.Len() != 0 {
+			t.Errorf("-o %s: exit %d, stdout %d bytes (want %d), stderr %s", o, code, out.Len(), want.Len(), errOut)
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("files written: %v", entries)
+	}
+
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	link := filepath.Join(t.TempDir(), "stderr")
+	if err := os.Symlink(fmt.Sprintf("/proc/self/fd/%d", w.Fd()), link); err != nil {
+		t.Fatal(err)
+	}
+	io, _, errOut := testIO()
+	code := Main([]string{"render", "-c", spec, "-o", link}, io)
+	if msg := errOut.String(); code != exitError || !strings.Contains(msg, "write "+link+": not a regular file (FIFO); -o - writes to stdout") || strings.Contains(msg, "pipe:[") {
+		t.Errorf("-o a pipe link: exit %d, stderr %s", code, msg)
 	}
 }

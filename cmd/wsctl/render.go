@@ -2,9 +2,11 @@ package main
 
 import (
 	"fmt"
+	"os"
 
 	"github.com/spf13/cobra"
 
+	"github.com/wsctl/wsctl/internal/inputfile"
 	"github.com/wsctl/wsctl/proxy"
 )
 
@@ -12,7 +14,8 @@ import (
 type RenderOptions struct {
 	IO  *IOStreams
 	Gen GenerateOptions
-	// Output is the file to write; "" prints to stdout.
+	// Output is the file to write; "", "-" and "/dev/stdout" print to
+	// stdout.
 	Output string
 }
 
@@ -29,9 +32,14 @@ The output is deterministic: the same spec renders byte-identical output. With
 when its bytes are already the same. It keeps its mode and, as root, its
 owner. A symlink is written through: its target is replaced and the link
 stays. -o refuses anything but a regular file or a new path (a device, FIFO,
-socket or directory). render does not validate: use wsctl check for that.`,
+socket or directory, also behind /dev/stderr or /dev/fd/N): a stream has no
+file to replace. Without -o, or with -o - or -o /dev/stdout, the config goes
+to stdout. render does not validate: use wsctl check for that.`,
 		Example: `  # Print the HAProxy config of the basic example
   WSCTL_RUN_DIR=/tmp/ws wsctl render -c examples/basic/wsctl.yaml
+
+  # The same into a pipe
+  wsctl render -c wsctl.yaml -o - | sha256sum
 
   # Write the nginx variant atomically
   wsctl render -c wsctl.yaml --target nginx -o /etc/nginx/nginx.conf`,
@@ -44,7 +52,7 @@ socket or directory). render does not validate: use wsctl check for that.`,
 		},
 	}
 	opts.Gen.addFlags(cmd)
-	cmd.Flags().StringVarP(&opts.Output, "output", "o", "", "write the config to this file atomically instead of stdout")
+	cmd.Flags().StringVarP(&opts.Output, "output", "o", "", "write the config to this file atomically instead of stdout (- or /dev/stdout: stdout)")
 	return cmd
 }
 
@@ -53,9 +61,17 @@ func renderRun(opts *RenderOptions) error {
 	if err != nil {
 		return err
 	}
-	if opts.Output == "" {
+	if opts.Output == "" || opts.Output == "-" || opts.Output == "/dev/stdout" {
 		_, err := opts.IO.Out.Write(g.Config)
 		return err
+	}
+	// WriteAtomic refuses a stream too, but resolves links itself: behind
+	// /dev/stderr or /dev/fd/N a pipe is a /proc link no path resolves,
+	// and its refusal would be a puzzle. The kernel follows them.
+	if fi, err := os.Stat(opts.Output); err == nil {
+		if err := inputfile.Regular(opts.Output, fi.Mode()); err != nil {
+			return fmt.Errorf("write %w; -o - writes to stdout", err)
+		}
 	}
 	changed, err := proxy.WriteAtomic(opts.Output, g.Config)
 	if err != nil {
