@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -46,7 +47,41 @@ Exit codes: 0 ok/identical, 1 differs or findings, 2 error, 3 drain or reload ti
 		NewCmdVersion(io),
 		NewCmdGenDocs(io),
 	)
+	// Cobra adds `completion` at Execute; added now, it is refused like
+	// the other groups.
+	root.InitDefaultCompletionCmd()
+	for _, c := range root.Commands() {
+		refuseUnknownSubcommand(c)
+	}
 	return root
+}
+
+// refuseUnknownSubcommand makes c, when it only groups subcommands (wsctl
+// state, wsctl completion), refuse to run without one or with an argument
+// that names none, with exit 2. Cobra would print the help and exit 0, so
+// `wsctl completion "$shell" > file` with a typo would look like success.
+func refuseUnknownSubcommand(c *cobra.Command) {
+	if !c.HasSubCommands() || c.Runnable() {
+		return
+	}
+	var names []string
+	for _, sub := range c.Commands() {
+		if sub.IsAvailableCommand() {
+			names = append(names, sub.Name())
+		}
+	}
+	want := strings.Join(names, ", ")
+	c.Args = cobra.ArbitraryArgs
+	c.ValidArgsFunction = cobra.NoFileCompletions
+	c.RunE = func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return fmt.Errorf("%s needs one of %s; see `%s --help`", cmd.CommandPath(), want, cmd.CommandPath())
+		}
+		return fmt.Errorf("%s: %.40q is not one of %s", cmd.CommandPath(), args[0], want)
+	}
+	for _, sub := range c.Commands() {
+		refuseUnknownSubcommand(sub)
+	}
 }
 
 // Main runs wsctl with args and returns the process exit code.
