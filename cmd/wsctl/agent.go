@@ -110,12 +110,6 @@ WebSockets until they close or nginx.worker_shutdown_timeout passes.`,
 			if opts.LogFormat != logging.FormatText && opts.LogFormat != logging.FormatJSON {
 				return fmt.Errorf("--log-format %q: want %s or %s", opts.LogFormat, logging.FormatText, logging.FormatJSON)
 			}
-			if opts.UnhealthyAfter <= 0 {
-				return fmt.Errorf("--unhealthy-after %s: want a positive duration", opts.UnhealthyAfter)
-			}
-			if opts.LogRepeats < 0 {
-				return fmt.Errorf("--log-repeats %s: want 0 or a positive duration", opts.LogRepeats)
-			}
 			if runF != nil {
 				return runF(opts)
 			}
@@ -126,14 +120,14 @@ WebSockets until they close or nginx.worker_shutdown_timeout passes.`,
 	cmd.Flags().StringVar(&opts.HAProxyConfig, "haproxy-config", "", "drive HAProxy; the config file it runs with (kept up to date)")
 	cmd.Flags().StringVar(&opts.NginxConfig, "nginx-config", "", "drive nginx; the config file it runs with (kept up to date)")
 	cmd.Flags().StringVar(&opts.Listen, "listen", "127.0.0.1:9180", "serve /metrics and /healthz here (\"\" disables)")
-	cmd.Flags().DurationVar(&opts.MinQuiet, "min-quiet", agent.DefaultMinQuiet, "apply once discovery has been quiet this long")
-	cmd.Flags().DurationVar(&opts.MaxQuiet, "max-quiet", agent.DefaultMaxQuiet, "apply at the latest this long after the first change")
-	cmd.Flags().DurationVar(&opts.ReloadInterval, "reload-interval", agent.DefaultReloadInterval, "least time between two reloads")
-	cmd.Flags().DurationVar(&opts.UnhealthyAfter, "unhealthy-after", agent.DefaultUnhealthyAfter, "/healthz fails once Consul queries have failed this long")
+	positiveDurationVar(cmd.Flags(), &opts.MinQuiet, "min-quiet", agent.DefaultMinQuiet, "apply once discovery has been quiet this long")
+	positiveDurationVar(cmd.Flags(), &opts.MaxQuiet, "max-quiet", agent.DefaultMaxQuiet, "apply at the latest this long after the first change")
+	positiveDurationVar(cmd.Flags(), &opts.ReloadInterval, "reload-interval", agent.DefaultReloadInterval, "least time between two reloads")
+	positiveDurationVar(cmd.Flags(), &opts.UnhealthyAfter, "unhealthy-after", agent.DefaultUnhealthyAfter, "/healthz fails once Consul queries have failed this long")
 	cmd.Flags().BoolVarP(&opts.Verbose, "verbose", "v", false, "log at debug level")
 	cmd.Flags().StringVar(&opts.AgentID, "agent-id", "", "this load balancer's name in the fleet (`wsctl drain --fleet`; default: the Consul agent's node name)")
 	cmd.Flags().StringVar(&opts.LogFormat, "log-format", logging.FormatText, "log as text or json")
-	cmd.Flags().DurationVar(&opts.LogRepeats, "log-repeats", agent.DefaultLogRepeats, "log a repeating warning or error once per interval, with its count (0: every time)")
+	durationVar(cmd.Flags(), &opts.LogRepeats, "log-repeats", agent.DefaultLogRepeats, "log a repeating warning or error once per interval, with its count (0: every time)")
 	return cmd
 }
 

@@ -41,8 +41,8 @@ func TestAgentFlags(t *testing.T) {
 				UnhealthyAfter: time.Minute, LogFormat: "text", LogRepeats: time.Minute},
 		},
 		{name: "bad log format", args: []string{"--haproxy-config", "h.cfg", "--log-format", "xml"}, wantErr: `--log-format "xml": want text or json`},
-		{name: "zero unhealthy-after", args: []string{"--haproxy-config", "h.cfg", "--unhealthy-after", "0s"}, wantErr: "--unhealthy-after 0s: want a positive duration"},
-		{name: "negative log-repeats", args: []string{"--haproxy-config", "h.cfg", "--log-repeats", "-1s"}, wantErr: "--log-repeats -1s: want 0 or a positive duration"},
+		{name: "zero unhealthy-after", args: []string{"--haproxy-config", "h.cfg", "--unhealthy-after", "0s"}, wantErr: `invalid argument "0s" for "--unhealthy-after" flag: want a positive duration`},
+		{name: "negative log-repeats", args: []string{"--haproxy-config", "h.cfg", "--log-repeats", "-1s"}, wantErr: `invalid argument "-1s" for "--log-repeats" flag: want 0 or a positive duration`},
 		{name: "no proxy config", args: []string{"-c", "s.yaml"}, wantErr: "exactly one of --haproxy-config and --nginx-config is required"},
 		{name: "both proxy configs", args: []string{"--haproxy-config", "h.cfg", "--nginx-config", "n.conf"}, wantErr: "exactly one of"},
 	}

@@ -160,8 +160,8 @@ After a timeout or another error the intent stays until
 	}
 	opts.Socket.addFlags(cmd)
 	opts.Fleet.addFlags(cmd, true)
-	cmd.Flags().DurationVar(&opts.Timeout, "timeout", 5*time.Minute, "give up after this long with exit 3 (0: wait for ever)")
-	cmd.Flags().DurationVar(&opts.CloseAfter, "close-after", 0, "after this long, switch to MAINT and close the sessions left")
+	durationVar(cmd.Flags(), &opts.Timeout, "timeout", 5*time.Minute, "give up after this long with exit 3 (0: wait for ever)")
+	durationVar(cmd.Flags(), &opts.CloseAfter, "close-after", 0, "after this long, switch to MAINT and close the sessions left (0: at once)")
 	cmd.Flags().Float64Var(&opts.CloseRate, "close-rate", 10, fmt.Sprintf("sessions closed per second after --close-after, across all sockets: %g to %g, or 0 for all at once", float64(drain.MinRate), float64(drain.MaxRate)))
 	cmd.Flags().BoolVar(&opts.Force, "force", false, "drain even when no other server of the backend can take new clients")
 	cmd.Flags().StringVarP(&opts.Output, "output", "o", "text", "output format: text or json")

@@ -76,7 +76,7 @@ directory is an error.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&opts.Lint.Target, "target", "", "haproxy or nginx (default: detected from the content)")
-	f.DurationVar(&opts.Lint.Heartbeat, "heartbeat", lint.DefaultHeartbeat, "longest silence on a healthy WebSocket (the ping interval); idle timeouts must exceed it")
+	positiveDurationVar(f, &opts.Lint.Heartbeat, "heartbeat", lint.DefaultHeartbeat, "longest silence on a healthy WebSocket (the ping interval); idle timeouts must exceed it")
 	f.IntVar(&opts.Lint.Connections, "connections", 0, fmt.Sprintf("concurrent WebSockets the proxy must carry (default: %d assumed, and what falls short of it is info)", lint.DefaultConnections))
 	f.IntVar(&opts.Lint.FDLimit, "fd-limit", 0, "open-file hard limit of the proxy's host (default: this machine's, assumed unless --host)")
 	f.IntVar(&opts.Lint.CPUs, "cpus", 0, "CPU count of the proxy's host, for worker_processes auto (default: this machine's, assumed unless --host)")

@@ -59,9 +59,6 @@ its own HAProxy. Exit 3 when that takes longer.`,
 		Args: oneServerArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Server = args[0]
-			if opts.WaitHealthy < 0 {
-				return fmt.Errorf("--wait-healthy %s is negative", opts.WaitHealthy)
-			}
 			if err := opts.Fleet.check(&opts.Socket); err != nil {
 				return err
 			}
@@ -76,7 +73,7 @@ its own HAProxy. Exit 3 when that takes longer.`,
 	}
 	opts.Socket.addFlags(cmd)
 	opts.Fleet.addFlags(cmd, true)
-	cmd.Flags().DurationVar(&opts.WaitHealthy, "wait-healthy", 0, "wait up to this long for the health check to pass (exit 3 if it does not)")
+	durationVar(cmd.Flags(), &opts.WaitHealthy, "wait-healthy", 0, "wait up to this long for the health check to pass (exit 3 if it does not; 0: do not wait)")
 	return cmd
 }
 

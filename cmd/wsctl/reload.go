@@ -85,9 +85,6 @@ With -o json a summary is printed once the reload is done:
 			if opts.Output != "text" && opts.Output != "json" {
 				return fmt.Errorf("--output %q: want text or json", opts.Output)
 			}
-			if opts.Timeout < 0 || opts.HandoverAfter < 0 {
-				return errors.New("--timeout and --handover-after must not be negative")
-			}
 			if runF != nil {
 				return runF(opts)
 			}
@@ -96,9 +93,9 @@ With -o json a summary is printed once the reload is done:
 	}
 	opts.Gen.addFlags(cmd)
 	cmd.Flags().StringVar(&opts.HAProxyConfig, "haproxy-config", "", "the config file the running HAProxy loads (required)")
-	cmd.Flags().DurationVar(&opts.HandoverAfter, "handover-after", 0, "grace period before closing the old workers' WebSockets (default: haproxy.handover_after)")
-	cmd.Flags().DurationVar(&opts.Timeout, "timeout", 0, "give up waiting for the old workers after this long with exit 3 (default: haproxy.hard_stop_after)")
-	cmd.Flags().DurationVar(&opts.ReloadTimeout, "reload-timeout", 30*time.Second, "how long the new worker may take to answer")
+	durationVar(cmd.Flags(), &opts.HandoverAfter, "handover-after", 0, "grace period before closing the old workers' WebSockets (0: none; default: haproxy.handover_after)")
+	positiveDurationVar(cmd.Flags(), &opts.Timeout, "timeout", 0, "give up waiting for the old workers after this long with exit 3 (default: haproxy.hard_stop_after)")
+	positiveDurationVar(cmd.Flags(), &opts.ReloadTimeout, "reload-timeout", 30*time.Second, "how long the new worker may take to answer")
 	cmd.Flags().StringVarP(&opts.Output, "output", "o", "text", "output format: text or json")
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd

@@ -188,10 +188,10 @@ name, without a ceiling.`,
 	f.StringVar(&opts.Exec, "exec", "", "deploy each server with this shell `command` (WSCTL_SERVER, WSCTL_ADDRESS in its environment)")
 	f.BoolVar(&opts.Pause, "pause", false, "stop after draining each server for the pipeline to deploy it; go on with --next")
 	f.BoolVar(&opts.Next, "next", false, "the server a paused rollout drained is deployed: readmit it and drain the next")
-	f.DurationVar(&opts.Timeout, "timeout", 10*time.Minute, "give up a server's drain after this long with exit 3 (0: wait for ever)")
-	f.DurationVar(&opts.CloseAfter, "close-after", 30*time.Second, "after this long, switch the server to MAINT and close its sessions left")
+	durationVar(f, &opts.Timeout, "timeout", 10*time.Minute, "give up a server's drain after this long with exit 3 (0: wait for ever)")
+	durationVar(f, &opts.CloseAfter, "close-after", 30*time.Second, "after this long, switch the server to MAINT and close its sessions left (0: at once)")
 	f.Float64Var(&opts.CloseRate, "close-rate", 0, fmt.Sprintf("sessions closed per second after --close-after, across all sockets: %g to %g, or 0 for all at once (default: the backend's close_rate)", float64(drain.MinRate), float64(drain.MaxRate)))
-	f.DurationVar(&opts.WaitHealthy, "wait-healthy", time.Minute, "wait up to this long for a readmitted server's health check (exit 3 if it fails)")
+	durationVar(f, &opts.WaitHealthy, "wait-healthy", time.Minute, "wait up to this long for a readmitted server's health check (exit 3 if it fails; 0: do not wait)")
 	f.StringVar(&opts.Surge, "surge", "", "a server `name` in MAINT taken in for the rollout and left in MAINT at the end")
 	f.Int64Var(&opts.MaxPerServer, "max-per-server", -1, "WebSockets one server may hold per HAProxy process when choosing the landing set (default: the backend's server_maxconn; 0: no limit)")
 	f.IntVar(&opts.MaxUnavailable, "max-unavailable", 1, "servers of the rollout that may be out of rotation (MAINT or DOWN) at once")
@@ -221,8 +221,6 @@ func (o *RolloutOptions) check() error {
 		return fmt.Errorf("--max-unavailable %d: want 1 or more", o.MaxUnavailable)
 	case o.MaxPerServer < -1:
 		return fmt.Errorf("--max-per-server %d is negative", o.MaxPerServer)
-	case o.WaitHealthy < 0:
-		return fmt.Errorf("--wait-healthy %s is negative", o.WaitHealthy)
 	}
 	rate := o.CloseRate
 	if !o.CloseRateSet {

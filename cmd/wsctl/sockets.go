@@ -39,7 +39,7 @@ func (s *SocketOptions) addFlags(cmd *cobra.Command) {
 	cmd.Flags().StringArrayVar(&s.Sockets, "socket", nil,
 		"HAProxy admin socket `path` (repeat for several HAProxy processes; default: $"+socketEnv+", the spec's, or "+spec.DefaultAdminSocket+")")
 	cmd.Flags().StringVarP(&s.SpecPath, "config", "c", "", "wsctl spec: its admin socket, and where its agent sees drains "+specDefaultHelp)
-	cmd.Flags().DurationVar(&s.Timeout, "socket-timeout", runtime.DefaultTimeout, "limit for each runtime API call")
+	positiveDurationVar(cmd.Flags(), &s.Timeout, "socket-timeout", runtime.DefaultTimeout, "limit for each runtime API call")
 }
 
 // spec returns the spec given with -c or found; nil when none was given

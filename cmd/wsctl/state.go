@@ -42,7 +42,7 @@ stop, reload and start (see docs/operations.md).`,
 		Args: cobra.NoArgs,
 	}
 	cmd.PersistentFlags().StringVarP(&opts.SpecPath, "config", "c", "", "path of the wsctl spec "+specDefaultHelp)
-	cmd.PersistentFlags().DurationVar(&opts.Timeout, "timeout", 5*time.Second, "bound on each exchange with HAProxy")
+	positiveDurationVar(cmd.PersistentFlags(), &opts.Timeout, "timeout", 5*time.Second, "bound on each exchange with HAProxy")
 	cmd.AddCommand(&cobra.Command{
 		Use:   "save",
 		Short: "Write HAProxy's server state to haproxy.state_file",
