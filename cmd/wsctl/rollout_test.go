@@ -168,13 +168,12 @@ func TestRolloutFlags(t *testing.T) {
 	}
 }
 
-// TestRolloutRefusesDamagedState: a state file beside the admin socket
-// naming a server the backend lacks, or with a name a shell would expand,
+// TestRolloutRefusesDamagedState: a state file naming a server the backend lacks, or with a name a shell would expand,
 // is refused with exit 2 naming the file and the field; the --exec command
 // never runs and every server stays READY.
 func TestRolloutRefusesDamagedState(t *testing.T) {
 	f, specPath := rolloutFixture(t)
-	state := filepath.Join(filepath.Dir(f.lb.AdminSocket), "wsctl-rollout-ws.json")
+	state := filepath.Join(t.TempDir(), "wsctl-rollout-ws.json")
 	marker := filepath.Join(t.TempDir(), "deployed")
 	for _, c := range []struct {
 		name, state, want string
@@ -187,7 +186,7 @@ func TestRolloutRefusesDamagedState(t *testing.T) {
 			`order[0]: "$(touch `},
 	} {
 		writeFile(t, state, c.state)
-		r := execute(t, rolloutCmd, false, nil, "ws", "-c", specPath, "--exec", "touch "+marker+`; eval "echo $WSCTL_SERVER"`)
+		r := execute(t, rolloutCmd, false, nil, "ws", "-c", specPath, "--state", state, "--exec", "touch "+marker+`; eval "echo $WSCTL_SERVER"`)
 		if r.code != exitError || !strings.Contains(r.errOut, "damaged state file "+state+": "+c.want) {
 			t.Errorf("%s: exit %d, stderr %s; want 2 naming %s and %q", c.name, r.code, r.errOut, state, c.want)
 		}
