@@ -150,7 +150,7 @@ func reloadRun(opts *ReloadOptions) error {
 	if err != nil {
 		return err
 	}
-	return finishPaced(opts.IO, human, "reload: hand-over", res.Outcome(), handover.Exited, handover.TimedOut, res.Err,
+	return finishPaced(opts.IO, human, "reload: hand-over", res,
 		func() error { return writeReloadJSON(opts.IO.Out, rl, res) },
 		func() { writeReloadText(opts.IO, res) })
 }
