@@ -43,8 +43,8 @@ type edges struct {
 	// dial opens the admin socket (runtime.Dial); a reload dials again to
 	// find the new worker.
 	dial func(ctx context.Context, path string, timeout time.Duration) (Runtime, error)
-	// reload asks the master socket for a reload (runtime.Reload); the
-	// agent then confirms the new worker through dial.
+	// reload asks the master socket for a reload ((*runtime.Master).Reload);
+	// reload.Run then confirms the new worker through dial.
 	reload func(ctx context.Context, masterSocket string, timeout time.Duration) error
 	// handover closes the old workers' sessions at a pace after a reload
 	// (handover.Run on the master socket).
@@ -66,7 +66,9 @@ func realEdges(v proxy.Validator) edges {
 		dial: func(ctx context.Context, path string, timeout time.Duration) (Runtime, error) {
 			return runtime.Dial(ctx, path, timeout)
 		},
-		reload: runtime.Reload,
+		reload: func(ctx context.Context, masterSocket string, timeout time.Duration) error {
+			return runtime.NewMaster(masterSocket, timeout).Reload(ctx)
+		},
 		handover: func(ctx context.Context, masterSocket string, opts handover.Options) (handover.Result, error) {
 			return handover.Run(ctx, runtime.NewMaster(masterSocket, 0), opts)
 		},

@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"github.com/wsctl/wsctl/handover"
-	"github.com/wsctl/wsctl/state"
 )
 
 // handoverResult is what a hand-over reports back to the loop; gen tells
@@ -13,20 +12,6 @@ type handoverResult struct {
 	gen int
 	res handover.Result
 	err error
-}
-
-// saveServerState writes HAProxy's server states (DRAIN, MAINT, weights,
-// addresses) to the state file right before a reload, so the new worker
-// starts with them instead of the config's defaults. A failure is logged
-// and counted; the reload goes on, and restoreStates repairs DRAIN and
-// MAINT afterwards.
-func (a *Agent) saveServerState(ctx context.Context) {
-	path := a.spec.HAProxy.StateFile
-	err := state.Save(ctx, a.rt, path)
-	if err != nil {
-		a.metrics.StateErrors.Add(1)
-		a.log.Error("save server states before the reload", "file", path, "err", err)
-	}
 }
 
 // startHandover closes, after the spec's haproxy.handover_after, the

@@ -5,11 +5,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"time"
 
 	"github.com/wsctl/wsctl/proxy"
+	"github.com/wsctl/wsctl/reload"
 	"github.com/wsctl/wsctl/runtime"
 )
 
@@ -42,9 +42,10 @@ func withoutServers(config []byte) []byte {
 	return out.Bytes()
 }
 
-// reload validates text, writes it and reloads HAProxy, unless a reload
-// happened less than ReloadInterval ago: then it returns how long to wait.
-// A rejected config is logged and counted, and the old one stays.
+// reload validates text, writes it and reloads HAProxy (reload.Run),
+// unless a reload happened less than ReloadInterval ago: then it returns
+// how long to wait. A rejected config is logged and counted, and the old
+// one stays.
 func (a *Agent) reload(ctx context.Context, text []byte) time.Duration {
 	if since := time.Since(a.lastReload); !a.lastReload.IsZero() && since < a.cfg.ReloadInterval {
 		a.log.Info("structure change postponed: reload rate limit", "wait", a.cfg.ReloadInterval-since)
@@ -53,44 +54,50 @@ func (a *Agent) reload(ctx context.Context, text []byte) time.Duration {
 	if bytes.Equal(text, a.rejected) {
 		return 0 // refused already: say it once, not at every sync
 	}
-	if err := a.io.validate(ctx, proxy.HAProxyBinary, text); err != nil {
+	var before []runtime.ServerStatus
+	res, err := reload.Run(ctx, haproxyEdges{a}, text, reload.Options{
+		StateFile: a.spec.HAProxy.StateFile,
+		Wait:      a.cfg.ReloadTimeout,
+		Written: func(bool) {
+			a.metrics.configWritten(nil)
+			a.metrics.ConfigWrites.Add(1)
+			a.lastReload = time.Now()
+		},
+		Saving: func(ctx context.Context) {
+			var err error
+			if before, err = a.rt.Servers(ctx, ""); err != nil {
+				a.metrics.RuntimeErrors.Add(1, "", opList)
+				a.log.Error("read server states before the reload; they will not be restored", "err", err)
+			}
+		},
+		// A state not saved is counted and the reload goes on:
+		// restoreStates repairs DRAIN and MAINT afterwards.
+		StateError: func(err error) {
+			a.metrics.StateErrors.Add(1)
+			a.log.Error("save server states before the reload", "file", a.spec.HAProxy.StateFile, "err", err)
+		},
+	})
+	if reload.StoppedAt(err) == reload.StepValidate {
 		a.metrics.ValidationFailures.Add(1)
 		a.log.Error("new config rejected; keeping the running one", "err", err)
 		a.rejected = text
 		return 0
 	}
 	a.rejected = nil
-	_, err := a.io.write(a.cfg.ConfigFile, text)
-	a.metrics.configWritten(err)
-	if err != nil {
-		a.metrics.ReloadErrors.Add(1)
-		a.log.Error("write config", "err", err)
-		return a.io.retry
-	}
-	a.metrics.ConfigWrites.Add(1)
-	a.lastReload = time.Now()
-	// HAProxy may have been restarted behind the agent's back: ask which
-	// worker runs now rather than trust the pid of the last Dial.
-	oldPid := a.rt.Info().Pid
-	if cur, err := a.io.dial(ctx, a.spec.HAProxy.AdminSocket, time.Second); err == nil {
-		oldPid = cur.Info().Pid
-	}
-	before, err := a.rt.Servers(ctx, "")
-	if err != nil {
-		a.metrics.RuntimeErrors.Add(1, "", opList)
-		a.log.Error("read server states before the reload; they will not be restored", "err", err)
-	}
-	a.saveServerState(ctx)
-	rt, err := a.masterReload(ctx, oldPid)
-	if err != nil {
+	switch reload.StoppedAt(err) {
+	case "":
+	case reload.StepWrite:
+		a.metrics.configWritten(err)
+		fallthrough
+	default:
 		a.metrics.ReloadErrors.Add(1)
 		a.log.Error("reload", "err", err)
 		return a.io.retry
 	}
-	a.rt = rt
+	a.rt = res.Worker
 	a.loaded = text
 	a.metrics.Reloads.Add(1)
-	a.log.Info("reloaded", "old_pid", oldPid, "pid", rt.Info().Pid)
+	a.log.Info("reloaded", "old_pid", res.Old, "pid", res.New)
 	a.restoreStates(ctx, before)
 	a.startHandover()
 	return 0
@@ -124,34 +131,30 @@ func (a *Agent) restoreStates(ctx context.Context, before []runtime.ServerStatus
 	}
 }
 
-// masterReload asks the master CLI for a reload (HAProxy 3.0 reports a
-// config that fails to load, with HAProxy's messages) and waits until the
-// admin socket answers from a worker other than oldPid: 2.6 reports
-// nothing, and on any version the new worker is what the agent talks to.
-func (a *Agent) masterReload(ctx context.Context, oldPid int64) (Runtime, error) {
-	master := a.spec.HAProxy.MasterSocket
+// haproxyEdges is the agent's HAProxy as reload.Run reaches it: through
+// the agent's edges, so the unit tests' fakes reload too.
+type haproxyEdges struct{ a *Agent }
+
+var _ reload.HAProxy[Runtime] = haproxyEdges{}
+
+// Worker dials the admin socket, briefly: a reload polls it for the new
+// worker.
+func (h haproxyEdges) Worker(ctx context.Context) (Runtime, error) {
+	return h.a.io.dial(ctx, h.a.spec.HAProxy.AdminSocket, time.Second)
+}
+
+func (h haproxyEdges) Reload(ctx context.Context) error {
+	master := h.a.spec.HAProxy.MasterSocket
 	if master == "" {
-		return nil, errors.New("the spec has no haproxy.master_socket to reload through")
+		return errors.New("the spec has no haproxy.master_socket to reload through")
 	}
-	if err := a.io.reload(ctx, master, a.cfg.ReloadTimeout); err != nil {
-		return nil, err
-	}
-	deadline := time.Now().Add(a.cfg.ReloadTimeout)
-	for {
-		rt, err := a.io.dial(ctx, a.spec.HAProxy.AdminSocket, time.Second)
-		if err == nil && rt.Info().Pid != oldPid {
-			return rt, nil
-		}
-		if time.Now().After(deadline) {
-			if err == nil {
-				err = fmt.Errorf("worker %d still answers", oldPid)
-			}
-			return nil, fmt.Errorf("no new worker after %s: %w", a.cfg.ReloadTimeout, err)
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+	return h.a.io.reload(ctx, master, h.a.cfg.ReloadTimeout)
+}
+
+func (h haproxyEdges) Validate(ctx context.Context, config []byte) error {
+	return h.a.io.validate(ctx, proxy.HAProxyBinary, config)
+}
+
+func (h haproxyEdges) Write(config []byte) (bool, error) {
+	return h.a.io.write(h.a.cfg.ConfigFile, config)
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/wsctl/wsctl/proxy"
+	"github.com/wsctl/wsctl/reload"
 	"github.com/wsctl/wsctl/runtime"
 	"github.com/wsctl/wsctl/runtime/runtimetest"
 	"github.com/wsctl/wsctl/spec"
@@ -45,7 +46,7 @@ func TestMasterReloadFailure(t *testing.T) {
 		io:   realEdges(proxy.Validator{}),
 		spec: &spec.Spec{HAProxy: spec.HAProxy{AdminSocket: lb.AdminSocket, MasterSocket: lb.MasterSocket}},
 	}
-	_, err = a.masterReload(ctx, rt.Info().Pid)
+	_, err = reload.Swap(ctx, haproxyEdges{a}, a.cfg.ReloadTimeout)
 	want := "no new worker"
 	if rt.Info().AtLeast(3, 0) {
 		want = "cannot bind socket (Address already in use) for [" + busy.Addr().String() + "]"

@@ -229,7 +229,7 @@ func plainReload(t *testing.T, st *stack, text, cfgFile string) {
 	if _, err := proxy.WriteAtomic(cfgFile, r.Config); err != nil {
 		t.Fatal(err)
 	}
-	if err := runtime.Reload(context.Background(), s.HAProxy.MasterSocket, 30*time.Second); err != nil {
+	if err := runtime.NewMaster(s.HAProxy.MasterSocket, 30*time.Second).Reload(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 }

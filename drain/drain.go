@@ -35,10 +35,10 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"sync"
 	"time"
 
 	"github.com/wsctl/wsctl/internal/pace"
+	"github.com/wsctl/wsctl/paced"
 	"github.com/wsctl/wsctl/runtime"
 	"github.com/wsctl/wsctl/spec"
 )
@@ -147,12 +147,12 @@ func (o Options) Validate() error {
 }
 
 // Phase is where a target's drain stands.
-type Phase string
+type Phase = paced.Phase
 
 // The phases of a drain.
 const (
-	Waiting Phase = "waiting" // DRAIN set, sessions leave by themselves
-	Closing Phase = "closing" // MAINT set, wsctl closes the rest
+	Waiting = paced.Waiting // DRAIN set, sessions leave by themselves
+	Closing = paced.Closing // MAINT set, wsctl closes the rest
 )
 
 // Progress is one count during a drain.
@@ -165,14 +165,14 @@ type Progress struct {
 }
 
 // Outcome is how a target's drain ended.
-type Outcome string
+type Outcome = paced.Outcome
 
 // The outcomes, from best to worst.
 const (
-	Drained  Outcome = "drained"   // no session left; the server is in MAINT
-	TimedOut Outcome = "timed_out" // the timeout passed with sessions left
-	Canceled Outcome = "canceled"  // the context ended first
-	Failed   Outcome = "error"     // a runtime call failed
+	Drained  Outcome = "drained" // no session left; the server is in MAINT
+	TimedOut         = paced.TimedOut
+	Canceled         = paced.Canceled
+	Failed           = paced.Failed // a runtime call failed
 )
 
 // Report is the end of one target's drain.
@@ -191,36 +191,16 @@ type Report struct {
 	Err error
 }
 
-// Result gathers the reports of every target, in the order of the targets.
-type Result struct {
-	Reports []Report
-	Elapsed time.Duration
-}
+// End is how the target's drain ended, with its error as its Runtime
+// returned it (runtime.Client's errors name the socket).
+func (r Report) End() (Outcome, error) { return r.Outcome, r.Err }
 
-// Outcome is the worst outcome of all targets: a drain is done only when
-// every socket is.
-func (r Result) Outcome() Outcome {
-	rank := map[Outcome]int{Drained: 0, TimedOut: 1, Canceled: 2, Failed: 3}
-	worst := Drained
-	for _, rep := range r.Reports {
-		if rank[rep.Outcome] > rank[worst] {
-			worst = rep.Outcome
-		}
-	}
-	return worst
-}
+// Done is a drain's success: Drained.
+func (Report) Done() Outcome { return Drained }
 
-// Err joins the errors of the failed and cancelled targets, as their
-// Runtime returned them (runtime.Client's errors name the socket).
-func (r Result) Err() error {
-	var errs []error
-	for _, rep := range r.Reports {
-		if rep.Err != nil {
-			errs = append(errs, rep.Err)
-		}
-	}
-	return errors.Join(errs...)
-}
+// Result gathers the reports of every target, in the order of the targets;
+// its Outcome is Drained only when every socket is.
+type Result = paced.Result[Report]
 
 // Run drains every target concurrently and returns when all have ended.
 // It returns an error only before anything changes: for invalid options,
@@ -244,28 +224,10 @@ func Run(ctx context.Context, targets []Target, opts Options) (Result, error) {
 			pacer = pace.NewShared(opts.Close.Rate, MinRate, opts.Close.Share)
 		}
 	}
-	var progressMu sync.Mutex
-	progress := func(p Progress) {
-		if opts.Progress == nil {
-			return
-		}
-		progressMu.Lock()
-		defer progressMu.Unlock()
-		opts.Progress(p)
-	}
-
+	progress := paced.Serial(opts.Progress)
 	start := time.Now()
-	res := Result{Reports: make([]Report, len(targets))}
-	var wg sync.WaitGroup
-	for i, t := range targets {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			d := &drainer{t: t, opts: opts, pace: pacer, progress: progress, start: start}
-			res.Reports[i] = d.run(ctx)
-		}()
-	}
-	wg.Wait()
-	res.Elapsed = time.Since(start)
-	return res, nil
+	return paced.Run(start, len(targets), func(i int) Report {
+		d := &drainer{t: targets[i], opts: opts, pace: pacer, progress: progress, start: start}
+		return d.run(ctx)
+	}), nil
 }

@@ -33,6 +33,7 @@ import (
 	"time"
 
 	"github.com/wsctl/wsctl/internal/pace"
+	"github.com/wsctl/wsctl/paced"
 	"github.com/wsctl/wsctl/runtime"
 	"github.com/wsctl/wsctl/spec"
 )
@@ -113,12 +114,12 @@ func validRate(r float64) bool {
 }
 
 // Phase is where a worker's hand-over stands.
-type Phase string
+type Phase = paced.Phase
 
 // The phases of a hand-over.
 const (
-	Waiting Phase = "waiting" // the grace period: sessions end by themselves
-	Closing Phase = "closing" // wsctl closes the rest at the paced rate
+	Waiting = paced.Waiting // the grace period: sessions end by themselves
+	Closing = paced.Closing // wsctl closes the rest at the paced rate
 )
 
 // Progress is one count during a hand-over.
@@ -131,14 +132,14 @@ type Progress struct {
 }
 
 // Outcome is how a worker's hand-over ended.
-type Outcome string
+type Outcome = paced.Outcome
 
 // The outcomes, from best to worst.
 const (
-	Exited   Outcome = "exited"    // the old worker is gone
-	TimedOut Outcome = "timed_out" // the timeout passed with the worker still there
-	Canceled Outcome = "canceled"  // the context ended first
-	Failed   Outcome = "error"     // master calls kept failing
+	Exited   Outcome = "exited"       // the old worker is gone
+	TimedOut         = paced.TimedOut // the worker still there
+	Canceled         = paced.Canceled
+	Failed           = paced.Failed // master calls kept failing
 )
 
 // Report is the end of one worker's hand-over.
@@ -153,35 +154,16 @@ type Report struct {
 	Err error
 }
 
+// End is how the worker's hand-over ended, with its error.
+func (r Report) End() (Outcome, error) { return r.Outcome, r.Err }
+
+// Done is a hand-over's success: Exited.
+func (Report) Done() Outcome { return Exited }
+
 // Result gathers the reports of every old worker, in pid order of `show
-// proc`.
-type Result struct {
-	Reports []Report
-	Elapsed time.Duration
-}
-
-// Outcome is the worst outcome of all workers; Exited when there were none.
-func (r Result) Outcome() Outcome {
-	rank := map[Outcome]int{Exited: 0, TimedOut: 1, Canceled: 2, Failed: 3}
-	worst := Exited
-	for _, rep := range r.Reports {
-		if rank[rep.Outcome] > rank[worst] {
-			worst = rep.Outcome
-		}
-	}
-	return worst
-}
-
-// Err joins the errors of the failed and cancelled workers.
-func (r Result) Err() error {
-	var errs []error
-	for _, rep := range r.Reports {
-		if rep.Err != nil {
-			errs = append(errs, rep.Err)
-		}
-	}
-	return errors.Join(errs...)
-}
+// proc`; its Outcome is Exited when every worker exited, or there were
+// none.
+type Result = paced.Result[Report]
 
 // Run hands over the sessions of every old worker (or opts.Workers)
 // concurrently and returns when all have exited, or the timeout or ctx
@@ -213,19 +195,8 @@ func Run(ctx context.Context, m Master, opts Options) (Result, error) {
 		ctx, cancel = context.WithDeadline(ctx, start.Add(opts.Timeout))
 		defer cancel()
 	}
-	h := &handover{m: m, opts: opts, start: start, pacers: map[string]*pace.Pacer{}}
-	res := Result{Reports: make([]Report, len(workers))}
-	var wg sync.WaitGroup
-	for i, pid := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			res.Reports[i] = h.worker(ctx, pid)
-		}()
-	}
-	wg.Wait()
-	res.Elapsed = time.Since(start)
-	return res, nil
+	h := &handover{m: m, opts: opts, start: start, pacers: map[string]*pace.Pacer{}, progress: paced.Serial(opts.Progress)}
+	return paced.Run(start, len(workers), func(i int) Report { return h.worker(ctx, workers[i]) }), nil
 }
 
 // handover is one Run: the pacers its workers share.
@@ -234,9 +205,10 @@ type handover struct {
 	opts  Options
 	start time.Time
 
-	mu         sync.Mutex
-	pacers     map[string]*pace.Pacer
-	progressMu sync.Mutex
+	mu     sync.Mutex
+	pacers map[string]*pace.Pacer
+	// progress is Options.Progress, one call at a time.
+	progress func(Progress)
 }
 
 // pacer returns backend's pacer, shared by every worker.
@@ -253,15 +225,6 @@ func (h *handover) pacer(backend string) *pace.Pacer {
 		h.pacers[backend] = p
 	}
 	return p
-}
-
-func (h *handover) progress(p Progress) {
-	if h.opts.Progress == nil {
-		return
-	}
-	h.progressMu.Lock()
-	defer h.progressMu.Unlock()
-	h.opts.Progress(p)
 }
 
 // worker hands over one old worker: count its sessions until the grace

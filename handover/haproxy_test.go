@@ -9,6 +9,7 @@ import (
 
 	"github.com/wsctl/wsctl/handover"
 	"github.com/wsctl/wsctl/internal/lbtest"
+	"github.com/wsctl/wsctl/reload"
 	"github.com/wsctl/wsctl/runtime"
 	"github.com/wsctl/wsctl/runtime/runtimetest"
 )
@@ -41,7 +42,7 @@ func TestHandOverPacedAfterReload(t *testing.T) {
 	if err := os.WriteFile(lb.Config, []byte(runtimetest.Render(lb.Dir, lb.Frontend, cfg, servers)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	rl, err := m.Reload(ctx, 10*time.Second)
+	rl, err := reload.Swap(ctx, reload.Local{AdminSocket: lb.AdminSocket, MasterSocket: lb.MasterSocket, Timeout: 2 * time.Second}, 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +114,7 @@ func TestHandOverSeveralWorkers(t *testing.T) {
 	var olds []int64
 	for range 2 {
 		runtimetest.StartFleet(t, lb.URL(), each, true)
-		rl, err := m.Reload(ctx, 10*time.Second)
+		rl, err := reload.Swap(ctx, reload.Local{AdminSocket: lb.AdminSocket, MasterSocket: lb.MasterSocket, Timeout: 2 * time.Second}, 10*time.Second)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -10,7 +10,7 @@
 // addresses and options are validated before a command is even built.
 // Every call runs under ctx and the Client's timeout, a reply is read to at
 // most MaxReply bytes, and every change is read back from `show servers
-// state`, whose admin state is decoded here. Reload asks the master CLI
+// state`, whose admin state is decoded here. Master.Reload asks the master CLI
 // (haproxy -W -S) for a reload, through the same choke point.
 //
 // HAProxy 2.6 is the oldest version supported; 3.0 is tested too. Where

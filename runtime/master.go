@@ -36,27 +36,23 @@ func (e *ReloadError) Is(target error) bool { return target == ErrReloadFailed }
 // `reload`; 2.6 answers nothing (both tested).
 var statusFrom = [2]int{3, 0}
 
-// Reload asks HAProxy's master process, through its CLI at masterSocket
-// (haproxy -W -S), to reload: re-read the configuration and start a new
-// worker, while the old one finishes its sessions. timeout bounds each
-// exchange with the master, the loading of the new configuration included
-// (zero means DefaultTimeout).
+// Reload asks HAProxy's master process, through its CLI (haproxy -W -S),
+// to reload: re-read the configuration and start a new worker, while the
+// old one finishes its sessions. The master's timeout bounds each exchange,
+// the loading of the new configuration included.
 //
 // HAProxy 3.0 answers once the new configuration loaded or failed: on
 // failure Reload returns a *ReloadError (ErrReloadFailed) with HAProxy's own
 // messages. HAProxy 2.6 answers nothing, so there nil only means the master
-// took the command: confirm the reload by a new worker pid on the admin
-// socket (Client.Pid), which callers should do on every version anyway.
-// Other errors wrap ErrNoSocket, ErrPermission, ErrTimeout or ErrBadReply
-// and name masterSocket.
-func Reload(ctx context.Context, masterSocket string, timeout time.Duration) error {
-	if timeout <= 0 {
-		timeout = DefaultTimeout
-	}
-	wrap := func(err error) error { return fmt.Errorf("runtime: %s: reload: %w", masterSocket, err) }
+// took the command. Reload does not wait for the new worker: package reload
+// confirms it, on the admin socket, on every version. Other errors wrap
+// ErrNoSocket, ErrPermission, ErrTimeout or ErrBadReply and name the
+// socket.
+func (m *Master) Reload(ctx context.Context) error {
+	wrap := func(err error) error { return fmt.Errorf("runtime: %s: reload: %w", m.path, err) }
 	// `show version` is the one command, besides reload, that both
 	// versions' master CLI knows.
-	version, err := masterCommand(ctx, masterSocket, timeout, "show version")
+	version, err := masterCommand(ctx, m.path, m.timeout, "show version")
 	if err != nil {
 		return wrap(err)
 	}
@@ -64,7 +60,7 @@ func Reload(ctx context.Context, masterSocket string, timeout time.Duration) err
 	if version == "" || strings.ContainsAny(version, " \n") {
 		return wrap(fmt.Errorf("%w: `show version` answered %q (is it the master CLI, haproxy -S?)", ErrNotHAProxy, firstLine(version)))
 	}
-	reply, err := masterCommand(ctx, masterSocket, timeout, "reload")
+	reply, err := masterCommand(ctx, m.path, m.timeout, "reload")
 	if err != nil {
 		return wrap(err)
 	}

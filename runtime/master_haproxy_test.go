@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/wsctl/wsctl/internal/lbtest"
+	"github.com/wsctl/wsctl/reload"
 	"github.com/wsctl/wsctl/runtime"
 	"github.com/wsctl/wsctl/runtime/runtimetest"
 )
@@ -25,7 +26,7 @@ func TestReload(t *testing.T) {
 		t.Fatal(err)
 	}
 	oldPid := c.Info().Pid
-	if err := runtime.Reload(ctx, lb.MasterSocket, 0); err != nil {
+	if err := runtime.NewMaster(lb.MasterSocket, 0).Reload(ctx); err != nil {
 		t.Fatalf("reload of an unchanged config: %v", err)
 	}
 	var pid int64
@@ -42,7 +43,7 @@ func TestReload(t *testing.T) {
 	if err := os.WriteFile(lb.Config, bad, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	err = runtime.Reload(ctx, lb.MasterSocket, 0)
+	err = runtime.NewMaster(lb.MasterSocket, 0).Reload(ctx)
 	if c.Info().AtLeast(3, 0) {
 		var re *runtime.ReloadError
 		if !errors.As(err, &re) || !errors.Is(err, runtime.ErrReloadFailed) {
@@ -72,10 +73,10 @@ func TestReload(t *testing.T) {
 func TestReloadErrors(t *testing.T) {
 	lb := runtimetest.StartLB(t, runtimetest.Config{}, runtimetest.Backends(t, "s1"))
 	ctx := context.Background()
-	if err := runtime.Reload(ctx, lb.AdminSocket, 0); !errors.Is(err, runtime.ErrNotHAProxy) {
+	if err := runtime.NewMaster(lb.AdminSocket, 0).Reload(ctx); !errors.Is(err, runtime.ErrNotHAProxy) {
 		t.Errorf("reload through the admin socket: err = %v, want ErrNotHAProxy", err)
 	}
-	if err := runtime.Reload(ctx, lb.Dir+"/none.sock", 0); !errors.Is(err, runtime.ErrNoSocket) {
+	if err := runtime.NewMaster(lb.Dir+"/none.sock", 0).Reload(ctx); !errors.Is(err, runtime.ErrNoSocket) {
 		t.Errorf("reload through no socket: err = %v, want ErrNoSocket", err)
 	}
 }
@@ -91,7 +92,7 @@ func TestMasterWorkerSessions(t *testing.T) {
 	runtimetest.StartFleet(t, lb.URL(), 3, false)
 	ctx := context.Background()
 	m := runtime.NewMaster(lb.MasterSocket, 0)
-	rl, err := m.Reload(ctx, 10*time.Second)
+	rl, err := reload.Swap(ctx, reload.Local{AdminSocket: lb.AdminSocket, MasterSocket: lb.MasterSocket}, 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}

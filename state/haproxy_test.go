@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/wsctl/wsctl/internal/lbtest"
+	"github.com/wsctl/wsctl/reload"
 	"github.com/wsctl/wsctl/runtime"
 	"github.com/wsctl/wsctl/runtime/runtimetest"
 	"github.com/wsctl/wsctl/state"
@@ -60,7 +61,7 @@ func TestStateSurvivesReloadAndRestart(t *testing.T) {
 	if err := state.Save(ctx, c, file); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := runtime.NewMaster(h.MasterSocket, 0).Reload(ctx, 10*time.Second); err != nil {
+	if _, err := reload.Swap(ctx, reload.Local{AdminSocket: filepath.Join(dir, "admin.sock"), MasterSocket: h.MasterSocket}, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	c = dial(t, dir)

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wsctl/wsctl/drain"
+	"github.com/wsctl/wsctl/paced"
 	"github.com/wsctl/wsctl/runtime"
 )
 
@@ -215,16 +216,16 @@ func drainRun(opts *DrainOptions) error {
 		}
 	}
 
-	return finishPaced(opts.IO, human, "drain "+opts.Server, res.Outcome(), drain.Drained, drain.TimedOut, res.Err,
+	return finishPaced(opts.IO, human, "drain "+opts.Server, res,
 		func() error { return writeDrainJSON(opts.IO.Out, opts.Server, res) },
 		func() { writeDrainText(opts.IO, res) })
 }
 
 // finishPaced reports the end of a paced operation (a drain, a hand-over):
-// its JSON, or its text, then its exit code: nil when it ended in done, 3
-// when it timed out, else 2 with errs — said once on stderr under -o json,
+// its JSON, or its text, then its exit code: nil when it succeeded, 3 when
+// it timed out, else 2 with its errors — said once on stderr under -o json,
 // whose object already carries them, so stdout stays parseable.
-func finishPaced[O ~string](io *IOStreams, human bool, what string, outcome, done, timedOut O, errs func() error, writeJSON func() error, writeText func()) error {
+func finishPaced[R paced.Report](io *IOStreams, human bool, what string, res paced.Result[R], writeJSON func() error, writeText func()) error {
 	if !human {
 		if err := writeJSON(); err != nil {
 			return err
@@ -232,17 +233,17 @@ func finishPaced[O ~string](io *IOStreams, human bool, what string, outcome, don
 	} else {
 		writeText()
 	}
-	switch outcome {
-	case done:
+	switch {
+	case res.Done():
 		return nil
-	case timedOut:
+	case res.Outcome() == paced.TimedOut:
 		return errTimedOut
 	}
 	if !human {
-		fmt.Fprintf(io.ErrOut, "wsctl: %s: %v\n", what, errs())
+		fmt.Fprintf(io.ErrOut, "wsctl: %s: %v\n", what, res.Err())
 		return errSilent{code: exitError}
 	}
-	return fmt.Errorf("%s: %w", what, errs())
+	return fmt.Errorf("%s: %w", what, res.Err())
 }
 
 // writeDrainText reports the end of a drain, a line per socket, terminal or

@@ -16,9 +16,8 @@ import (
 
 	"github.com/wsctl/wsctl/handover"
 	"github.com/wsctl/wsctl/model"
-	"github.com/wsctl/wsctl/proxy"
+	"github.com/wsctl/wsctl/reload"
 	"github.com/wsctl/wsctl/runtime"
-	"github.com/wsctl/wsctl/state"
 )
 
 // ReloadOptions are the flags of wsctl reload.
@@ -110,27 +109,13 @@ func reloadRun(opts *ReloadOptions) error {
 	s := g.Spec
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if _, err := state.Ensure(s.HAProxy.StateFile); err != nil {
-		return err
-	}
-	if _, err := (proxy.Validator{}).Validate(ctx, proxy.HAProxyBinary, g.Config); err != nil {
-		return fmt.Errorf("%w; nothing changed: %s kept, no reload", err, opts.HAProxyConfig)
-	}
-	c, err := runtime.Dial(ctx, s.HAProxy.AdminSocket, 0)
-	if err != nil {
-		return err
-	}
-	changed, err := proxy.WriteAtomic(opts.HAProxyConfig, g.Config)
-	if err != nil {
-		return err
-	}
-	if err := state.Save(ctx, c, s.HAProxy.StateFile); err != nil {
-		return err
-	}
-	master := runtime.NewMaster(s.HAProxy.MasterSocket, 0)
-	rl, err := master.Reload(ctx, opts.ReloadTimeout)
+	hap := reload.Local{ConfigFile: opts.HAProxyConfig, AdminSocket: s.HAProxy.AdminSocket, MasterSocket: s.HAProxy.MasterSocket}
+	rl, err := reload.Run(ctx, hap, g.Config, reload.Options{StateFile: s.HAProxy.StateFile, Wait: opts.ReloadTimeout})
 	var rerr *runtime.ReloadError
-	if errors.As(err, &rerr) && rerr.Startup != "" {
+	switch {
+	case reload.StoppedAt(err) == reload.StepValidate:
+		return fmt.Errorf("%w; nothing changed: %s kept, no reload", err, opts.HAProxyConfig)
+	case errors.As(err, &rerr) && rerr.Startup != "":
 		fmt.Fprintf(opts.IO.ErrOut, "HAProxy's startup messages:\n%s\n", rerr.Startup)
 	}
 	if err != nil {
@@ -139,14 +124,12 @@ func reloadRun(opts *ReloadOptions) error {
 	human := opts.Output != "json"
 	if human {
 		what := "unchanged"
-		if changed {
+		if rl.Changed {
 			what = "written"
 		}
 		fmt.Fprintf(opts.IO.ErrOut, "%s %s; reloaded: worker %d replaced by %d\n", opts.HAProxyConfig, what, rl.Old, rl.New)
 	}
-	if nc, err := runtime.Dial(ctx, s.HAProxy.AdminSocket, 0); err != nil {
-		return err
-	} else if err := restoreAdded(ctx, opts.IO, s, nc); err != nil {
+	if err := restoreAdded(ctx, opts.IO, s, rl.Worker); err != nil {
 		return err
 	}
 
@@ -160,11 +143,11 @@ func reloadRun(opts *ReloadOptions) error {
 	if opts.IO.IsTTY && human {
 		hopts.Progress = newHandoverProgress(opts.IO.ErrOut, hopts.After).update
 	}
-	res, err := handover.Run(ctx, master, hopts)
+	res, err := handover.Run(ctx, runtime.NewMaster(s.HAProxy.MasterSocket, 0), hopts)
 	if err != nil {
 		return err
 	}
-	return finishPaced(opts.IO, human, "reload: hand-over", res.Outcome(), handover.Exited, handover.TimedOut, res.Err,
+	return finishPaced(opts.IO, human, "reload: hand-over", res,
 		func() error { return writeReloadJSON(opts.IO.Out, rl, res) },
 		func() { writeReloadText(opts.IO, res) })
 }
@@ -204,7 +187,7 @@ type reloadWorkerJSON struct {
 	Error   string  `json:"error,omitempty"`
 }
 
-func writeReloadJSON(w io.Writer, rl runtime.Reloaded, res handover.Result) error {
+func writeReloadJSON(w io.Writer, rl reload.Result[*runtime.Client], res handover.Result) error {
 	out := reloadJSON{Result: string(res.Outcome()), OldPid: rl.Old, NewPid: rl.New, Elapsed: seconds(res.Elapsed), Workers: []reloadWorkerJSON{}}
 	for _, r := range res.Reports {
 		wj := reloadWorkerJSON{Pid: r.Worker, Result: string(r.Outcome), Before: r.Before, Left: r.Left, Closed: r.Closed, Elapsed: seconds(r.Elapsed)}

@@ -11,8 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/wsctl/wsctl/discovery/static"
-	"github.com/wsctl/wsctl/model"
+	"github.com/wsctl/wsctl/reload"
 	"github.com/wsctl/wsctl/runtime"
 	"github.com/wsctl/wsctl/spec"
 	"github.com/wsctl/wsctl/state"
@@ -114,11 +113,7 @@ func stateRestore(opts *StateOptions) error {
 // restoreAdded adds back the servers added at runtime that the HAProxy
 // behind c lacks, and says which.
 func restoreAdded(ctx context.Context, io *IOStreams, s *spec.Spec, c *runtime.Client) error {
-	m, err := model.Build(s, model.TargetHAProxy, static.Snapshot(s))
-	if err != nil {
-		return err
-	}
-	added, err := state.Restore(ctx, c, s.HAProxy.StateFile, state.ModelOptions(m))
+	added, err := reload.RestoreAdded(ctx, c, s)
 	for _, r := range added {
 		fmt.Fprintf(io.ErrOut, "added %s back from %s\n", r, s.HAProxy.StateFile)
 	}

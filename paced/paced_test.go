@@ -1,0 +1,108 @@
+package paced
+
+import (
+	"errors"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+)
+
+// report is a target's report of an operation whose success is "done".
+type report struct {
+	outcome Outcome
+	err     error
+}
+
+var _ Report = report{}
+
+func (r report) End() (Outcome, error) { return r.outcome, r.err }
+func (report) Done() Outcome           { return "done" }
+
+func TestResultOutcome(t *testing.T) {
+	boom := errors.New("boom")
+	tests := []struct {
+		name    string
+		reports []report
+		want    Outcome
+		done    bool
+	}{
+		{name: "no target", want: "done", done: true},
+		{name: "all done", reports: []report{{outcome: "done"}, {outcome: "done"}}, want: "done", done: true},
+		{name: "one timed out", reports: []report{{outcome: "done"}, {outcome: TimedOut}}, want: TimedOut},
+		{name: "canceled beats timed out", reports: []report{{outcome: Canceled, err: boom}, {outcome: TimedOut}}, want: Canceled},
+		{name: "failed is worst", reports: []report{{outcome: Failed, err: boom}, {outcome: Canceled}, {outcome: "done"}}, want: Failed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := Result[report]{Reports: tt.reports}
+			if got := r.Outcome(); got != tt.want {
+				t.Errorf("Outcome() = %q, want %q", got, tt.want)
+			}
+			if got := r.Done(); got != tt.done {
+				t.Errorf("Done() = %t, want %t", got, tt.done)
+			}
+		})
+	}
+}
+
+func TestResultErr(t *testing.T) {
+	a, b := errors.New("a"), errors.New("b")
+	r := Result[report]{Reports: []report{{outcome: Failed, err: a}, {outcome: "done"}, {outcome: Canceled, err: b}}}
+	if err := r.Err(); !errors.Is(err, a) || !errors.Is(err, b) {
+		t.Errorf("Err() = %v, want both errors", err)
+	}
+	if err := (Result[report]{Reports: []report{{outcome: "done"}}}).Err(); err != nil {
+		t.Errorf("Err() of a success = %v, want nil", err)
+	}
+}
+
+// TestRun: every target runs, concurrently, and its report lands at its
+// index.
+func TestRun(t *testing.T) {
+	var started sync.WaitGroup
+	started.Add(3)
+	res := Run(time.Now(), 3, func(i int) report {
+		started.Done()
+		started.Wait() // only returns once all three run at the same time
+		return report{outcome: []Outcome{"done", TimedOut, Failed}[i]}
+	})
+	got := make([]Outcome, len(res.Reports))
+	for i, r := range res.Reports {
+		got[i] = r.outcome
+	}
+	if want := []Outcome{"done", TimedOut, Failed}; !slices.Equal(got, want) {
+		t.Errorf("reports = %v, want %v", got, want)
+	}
+	if res.Elapsed <= 0 {
+		t.Errorf("Elapsed = %s, want the time since start", res.Elapsed)
+	}
+}
+
+// TestSerial: a nil callback is a no-op; calls from several goroutines
+// reach the callback one at a time.
+func TestSerial(t *testing.T) {
+	Serial[int](nil)(1)
+	var inside, overlap bool
+	var mu sync.Mutex
+	f := Serial(func(int) {
+		mu.Lock()
+		if inside {
+			overlap = true
+		}
+		inside = true
+		mu.Unlock()
+		time.Sleep(time.Millisecond)
+		mu.Lock()
+		inside = false
+		mu.Unlock()
+	})
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() { f(i) })
+	}
+	wg.Wait()
+	if overlap {
+		t.Error("two calls overlapped")
+	}
+}
