@@ -7,10 +7,11 @@
 # Idempotent; quiet when everything is there.
 #
 # It never stops or restarts a service: Debian starts the haproxy and nginx
-# it installs with their own configs (and, where systemd runs, a Prometheus
-# server on :9090 with the prometheus package), and they are left alone (wsctl's tests
-# and demo run their own instances on their own ports and sockets). On a
-# workstation or a load balancer a running haproxy or nginx is not ours.
+# it installs with their own configs (and, where systemd runs, the
+# prometheus package starts a Prometheus server on :9090), and they are
+# left alone (wsctl's tests and demo run their own instances on their own
+# ports and sockets, and use only promtool). On a workstation or a load
+# balancer a running haproxy or nginx is not ours.
 set -euo pipefail
 wanted=("$@")
 if ((${#wanted[@]} == 0)); then wanted=(haproxy nginx socat promtool consul); fi
