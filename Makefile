@@ -14,8 +14,9 @@ build:
 	@mkdir -p $(BIN)
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...
 
-# Installs what the tests need when missing: HAProxy, nginx and socat with
-# apt-get, Consul at the pinned version (scripts/deps.sh). Stops nothing.
+# Installs what the tests need when missing: HAProxy, nginx, socat and
+# promtool (Debian's prometheus package) with apt-get, Consul at the pinned
+# version (scripts/deps.sh). Stops nothing.
 deps:
 	@bash scripts/deps.sh
 

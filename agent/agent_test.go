@@ -580,13 +580,19 @@ func (r *rig) configHas(t testing.TB, text string) []byte {
 	return cfg
 }
 
+// scrape is a's /metrics.
+func scrape(a *Agent) string {
+	rec := httptest.NewRecorder()
+	a.Metrics().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	return rec.Body.String()
+}
+
 // discoveryErrors is wsctl_agent_discovery_errors_total as a's /metrics
 // serves it.
 func discoveryErrors(t *testing.T, a *Agent) uint64 {
 	t.Helper()
-	rec := httptest.NewRecorder()
-	a.Metrics().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
-	for line := range strings.Lines(rec.Body.String()) {
+	body := scrape(a)
+	for line := range strings.Lines(body) {
 		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "wsctl_agent_discovery_errors_total "); ok {
 			n, err := strconv.ParseUint(v, 10, 64)
 			if err != nil {
@@ -595,6 +601,6 @@ func discoveryErrors(t *testing.T, a *Agent) uint64 {
 			return n
 		}
 	}
-	t.Fatalf("no wsctl_agent_discovery_errors_total in:\n%s", rec.Body)
+	t.Fatalf("no wsctl_agent_discovery_errors_total in:\n%s", body)
 	return 0
 }

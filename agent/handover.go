@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"time"
 
 	"github.com/wsctl/wsctl/handover"
 )
@@ -33,6 +34,11 @@ func (a *Agent) startHandover() {
 		Rates:   handover.Rates(a.spec),
 		Timeout: a.spec.HAProxy.HardStopAfter.D(),
 	}
+	reloaded := time.Now()
+	closeFrom, gone := reloaded.Add(opts.After), reloaded.Add(opts.Timeout)
+	opts.Progress = func(p handover.Progress) {
+		a.metrics.progress.workerCounted(p.Worker, p.Left, closeFrom, gone)
+	}
 	a.wg.Go(func() {
 		defer cancel()
 		res, err := a.io.handover(ctx, master, opts)
@@ -51,6 +57,9 @@ func (a *Agent) handoverEnded(r handoverResult) {
 	closed := 0
 	for _, rep := range r.res.Reports {
 		closed += rep.Closed
+		if rep.Outcome == handover.Exited {
+			a.metrics.progress.workerExited(rep.Worker)
+		}
 	}
 	a.metrics.HandoverClosed.Add(uint64(closed))
 	switch out := r.res.Outcome(); {

@@ -34,6 +34,11 @@ func TestAgentHandsOverAfterReload(t *testing.T) {
 	w2 := lbtest.StartWsecho(t, "static-1", "--close-spread", "0s")
 	writeSpec("  - name: extra\n    servers:\n      - name: static-1\n        address: " + w2.Addr)
 	eventually(t, "the reload", func() bool { return a.Metrics().Reloads.Load() == 1 })
+	// While it hands over, the old worker and what it holds are on
+	// /metrics, for the alert on old workers that keep their WebSockets.
+	eventually(t, "the old worker on /metrics", func() bool {
+		return strings.Contains(scrape(a), "wsctl_agent_old_worker_sessions{worker=")
+	})
 	eventually(t, "the old worker gone", func() bool {
 		p, err := master.Procs(context.Background())
 		return err == nil && len(p.Old) == 0
@@ -59,5 +64,8 @@ func TestAgentHandsOverAfterReload(t *testing.T) {
 	eventually(t, "the hand-over's report", func() bool { return a.Metrics().HandoverClosed.Load() > 0 })
 	if n := a.Metrics().HandoverClosed.Load(); n > clients {
 		t.Errorf("the hand-over reports %d sessions closed, more than the %d there were", n, clients)
+	}
+	if body := scrape(a); strings.Contains(body, "wsctl_agent_old_worker") {
+		t.Errorf("/metrics still has the old worker that exited:\n%s", body)
 	}
 }

@@ -69,6 +69,9 @@ type Metrics struct {
 	// Convergence is the time from the first discovery change not yet
 	// applied to the proxy matching it.
 	Convergence Histogram
+	// progress are the old workers a hand-over watches and the drains
+	// in progress.
+	progress *progressGauges
 
 	handler http.Handler
 	// unhealthyAfter is Config.UnhealthyAfter.
@@ -102,7 +105,7 @@ func newMetrics(build buildinfo.Info, unhealthyAfter time.Duration) *Metrics {
 		reg.MustRegister(v)
 		return counterVec{v}
 	}
-	m := &Metrics{unhealthyAfter: unhealthyAfter}
+	m := &Metrics{unhealthyAfter: unhealthyAfter, progress: &progressGauges{}}
 	m.Syncs = counter("wsctl_agent_syncs_total", "Snapshots applied.")
 	m.SnapshotsDropped = counter("wsctl_agent_snapshots_dropped_total", "Snapshots equal to the applied one.")
 	m.RuntimeOps = OpCounter{vec("wsctl_agent_runtime_ops_total", "Runtime API operations sent, by backend and operation.", "backend", "op")}
@@ -130,12 +133,22 @@ func newMetrics(build buildinfo.Info, unhealthyAfter time.Duration) *Metrics {
 			Help: "When the proxy last matched the desired state.",
 		}, func() float64 {
 			if t := m.LastSync(); !t.IsZero() {
-				return float64(t.UnixNano()) / 1e9
+				return unixSeconds(t)
 			}
 			return 0
 		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "wsctl_agent_haproxy_up",
+			Help: "1 when HAProxy's admin socket answered the last sync, else 0.",
+		}, func() float64 {
+			if m.haproxyErr.load() != nil {
+				return 0
+			}
+			return 1
+		}),
 		discoveryCollector{m},
 		backendCollector{m},
+		m.progress,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "wsctl_build_info",
 			Help: "The wsctl build: version, commit and Go version; always 1.",
@@ -156,6 +169,8 @@ var (
 	discoveryErrorsDesc   = prometheus.NewDesc("wsctl_agent_discovery_errors_total", "Consul queries that failed.", nil, nil)
 	discoveryRejectedDesc = prometheus.NewDesc("wsctl_agent_discovery_rejected_instances",
 		"Instances in the last Consul answer that could not become servers (see the log for why).", []string{"backend", "service"}, nil)
+	discoveryFailingDesc = prometheus.NewDesc("wsctl_agent_discovery_failing_seconds",
+		"How long Consul queries have been failing in a row (0: the last one succeeded).", nil, nil)
 )
 
 // discoveryCollector reports the Consul source's counts, with those of the
@@ -166,6 +181,7 @@ func (c discoveryCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- discoveryQueriesDesc
 	ch <- discoveryErrorsDesc
 	ch <- discoveryRejectedDesc
+	ch <- discoveryFailingDesc
 }
 
 func (c discoveryCollector) Collect(ch chan<- prometheus.Metric) {
@@ -178,6 +194,11 @@ func (c discoveryCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, r := range st.Rejected {
 		ch <- prometheus.MustNewConstMetric(discoveryRejectedDesc, prometheus.GaugeValue, float64(r.Instances), r.Backend, r.Service)
 	}
+	failing := 0.0
+	if !st.FailingSince.IsZero() {
+		failing = time.Since(st.FailingSince).Seconds()
+	}
+	ch <- prometheus.MustNewConstMetric(discoveryFailingDesc, prometheus.GaugeValue, failing)
 }
 
 var (

@@ -51,6 +51,9 @@ func TestHealthzHAProxyUnreachable(t *testing.T) {
 		u.a.retry = true // the resync or retry that follows a failure
 		u.syncWith(ctx, inst("a", 1))
 	}
+	if body := scrape(u.a); !strings.Contains(body, "\nwsctl_agent_haproxy_up 0\n") {
+		t.Errorf("unreachable: /metrics lacks wsctl_agent_haproxy_up 0:\n%s", body)
+	}
 	code, body := serve(u.a, "/healthz")
 	if want := "haproxy: the admin socket did not answer the last sync: runtime: fake.sock: no HAProxy socket: connection refused\n"; code != http.StatusServiceUnavailable || body != want {
 		t.Errorf("unreachable: %d %q, want 503 %q", code, body, want)
@@ -71,6 +74,9 @@ func TestHealthzHAProxyUnreachable(t *testing.T) {
 	u.syncWith(ctx, inst("a", 1))
 	if code, body := serve(u.a, "/healthz"); code != http.StatusOK || body != "ok\n" {
 		t.Errorf("answering again: %d %q", code, body)
+	}
+	if body := scrape(u.a); !strings.Contains(body, "\nwsctl_agent_haproxy_up 1\n") {
+		t.Errorf("answering again: /metrics lacks wsctl_agent_haproxy_up 1:\n%s", body)
 	}
 }
 

@@ -92,12 +92,18 @@ func parseOwnRef(key string) (runtime.Ref, error) {
 	return ref, err
 }
 
-// saveOwn writes the state; the write is skipped when nothing changed.
+// saveOwn writes the state (the write is skipped when nothing changed) and
+// publishes the deadlines of the drains in progress.
 func (a *Agent) saveOwn() {
 	st := ownState{Drains: map[string]ownDrain{}}
+	deadlines := map[[2]string]time.Time{}
 	for ref, d := range a.drains {
 		st.Drains[ref.String()] = ownDrain{Started: d.started.UTC(), Remove: d.remove}
+		if !d.done {
+			deadlines[[2]string{ref.Backend, ref.Server}] = d.started.Add(a.drainTimeout(ref.Backend))
+		}
 	}
+	a.metrics.progress.setDrains(deadlines)
 	for _, ref := range slices.SortedFunc(maps.Keys(a.changing), compareRefs) {
 		st.Changing = append(st.Changing, ref.String())
 	}

@@ -208,6 +208,10 @@ func TestDrainProgress(t *testing.T) {
 	if got := u.hap.took(); len(got) > 0 {
 		t.Errorf("a still has sessions: %q, want nothing", got)
 	}
+	deadline := `wsctl_agent_drain_deadline_timestamp_seconds{backend="ws",server="a"} `
+	if body := scrape(u.a); !strings.Contains(body, deadline) {
+		t.Errorf("draining: /metrics lacks %s:\n%s", deadline, body)
+	}
 	u.hap.set("ws", "a", "10.0.0.1:80", runtime.FlagForcedDrain, 0)
 	u.a.progressDrains(ctx, u.a.lazyServers(ctx))
 	if got, want := u.hap.took(), []string{"state ws/a MAINT", "delete ws/a"}; !slices.Equal(got, want) {
@@ -215,6 +219,9 @@ func TestDrainProgress(t *testing.T) {
 	}
 	if len(u.a.drains) != 0 {
 		t.Errorf("drains left: %v", u.a.drains)
+	}
+	if body := scrape(u.a); strings.Contains(body, deadline) {
+		t.Errorf("drained: /metrics still has %s", deadline)
 	}
 }
 

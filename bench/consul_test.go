@@ -53,6 +53,7 @@ func newConsulStack(t *testing.T) *consulStack {
 	}
 	text := strings.NewReplacer(
 		"127.0.0.1:8080", st.frontend,
+		"127.0.0.1:8404", lbtest.Addr(t),
 		"${CONSUL_HTTP_ADDR:-127.0.0.1:8500}", st.consul.Addr,
 		"${WSCTL_RUN_DIR:-/run/wsctl}", st.runDir,
 	).Replace(string(src))

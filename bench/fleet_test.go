@@ -187,7 +187,7 @@ func runFleetDrain(t *testing.T, mode fleetMode, conns int, rate float64, wsctl 
 	var lbs []*benchLB
 	for i := range fleetLBs {
 		lb := &benchLB{id: fmt.Sprintf("lb%d", i+1), runDir: t.TempDir(), frontend: lbtest.Addr(t)}
-		text := strings.NewReplacer("127.0.0.1:8080", lb.frontend, "${CONSUL_HTTP_ADDR:-127.0.0.1:8500}", c.Addr,
+		text := strings.NewReplacer("127.0.0.1:8080", lb.frontend, "127.0.0.1:8404", lbtest.Addr(t), "${CONSUL_HTTP_ADDR:-127.0.0.1:8500}", c.Addr,
 			"${WSCTL_RUN_DIR:-/run/wsctl}", lb.runDir, "interval: 2s", "interval: 300ms").Replace(string(src))
 		lb.specFile = filepath.Join(t.TempDir(), "wsctl.yaml")
 		if err := os.WriteFile(lb.specFile, []byte(text), 0o644); err != nil {

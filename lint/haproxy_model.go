@@ -202,6 +202,7 @@ func (m *hModel) globalLine() int {
 func lintHAProxy(cfg *hConfig, opt settings) []Finding {
 	m := newHModel(cfg, opt)
 	m.lintGlobal()
+	m.lintMetrics()
 	m.lintKeywords()
 	m.lintTimeouts()
 	for _, be := range m.ws {

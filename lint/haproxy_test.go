@@ -29,6 +29,10 @@ frontend fe
 backend ws
     balance leastconn
     server s1 10.0.0.1:8080 check inter 2s fall 3 rise 2
+
+frontend stats
+    bind 127.0.0.1:8404
+    http-request use-service prometheus-exporter if { path /metrics }
 `
 
 func TestHAProxyCleanConfig(t *testing.T) {
@@ -39,6 +43,21 @@ func TestHAProxyCleanConfig(t *testing.T) {
 	if len(fs) != 0 {
 		t.Errorf("got %d findings, want none: %+v", len(fs), fs)
 	}
+}
+
+func TestHAProxyMetricsRule(t *testing.T) {
+	c := haproxyClean
+	exporter := "    http-request use-service prometheus-exporter if { path /metrics }\n"
+	runRuleCases(t, TargetHAProxy, []ruleCase{
+		{name: "neither stats page nor exporter", config: edit(t, c, exporter, ""),
+			want: []string{"haproxy/metrics@global"}},
+		{name: "stats page only", config: edit(t, c, exporter, "    stats enable\n"),
+			absent: []string{"haproxy/metrics"}},
+		{name: "stats uri in a listen", config: edit(t, c, "frontend stats\n    bind 127.0.0.1:8404\n"+exporter, "listen stats\n    bind 127.0.0.1:8404\n    stats uri /\n"),
+			absent: []string{"haproxy/metrics"}},
+		{name: "a stats socket is not a stats page", config: edit(t, c, exporter, "    stats socket /tmp/x.sock\n"),
+			want: []string{"haproxy/metrics@global"}},
+	})
 }
 
 func TestHAProxyTimeoutRules(t *testing.T) {

@@ -3,6 +3,7 @@ package lint
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -287,6 +288,14 @@ func TestReadmeListsEveryRule(t *testing.T) {
 	}
 	for id := range rows {
 		t.Errorf("README.md lists %s, which is not a rule", id)
+	}
+	// The project's README gives the count.
+	top, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("The %d rules", len(Rules())); !strings.Contains(string(top), want) {
+		t.Errorf("../README.md does not say %q", want)
 	}
 }
 

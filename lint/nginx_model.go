@@ -41,6 +41,7 @@ func lintNginx(cfg *nConfig, opt settings) []Finding {
 	}
 	if m.main != nil {
 		m.lintMain()
+		m.lintStubStatus()
 	}
 	for _, l := range m.ws {
 		m.lintLocation(l)

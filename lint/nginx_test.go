@@ -41,6 +41,14 @@ http {
             proxy_buffering off;
         }
     }
+
+    server {
+        listen 127.0.0.1:8404;
+
+        location = /stub_status {
+            stub_status;
+        }
+    }
 }
 `
 
@@ -128,6 +136,10 @@ func TestNginxMainAndUpstreamRules(t *testing.T) {
 			want: []string{"nginx/rlimit-nofile@worker_rlimit_nofile 65536"}},
 		{name: "no worker_shutdown_timeout", config: edit(t, c, "worker_shutdown_timeout 30m;\n", ""),
 			want: []string{"nginx/shutdown-timeout@worker_processes"}},
+		{name: "no stub_status", config: edit(t, c, "            stub_status;\n", ""),
+			want: []string{"nginx/stub-status@worker_processes"}},
+		{name: "stub_status not needed in a fragment", config: "server {\n    listen 80;\n    location /ws/ {\n        proxy_pass http://app;\n    }\n}\n",
+			absent: []string{"nginx/stub-status"}},
 		{name: "ip_hash", config: edit(t, c, "least_conn;", "ip_hash;"),
 			want: []string{"nginx/ip-hash@ip_hash"}},
 		{name: "round-robin", config: edit(t, c, "        least_conn;\n", ""),

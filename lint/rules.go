@@ -26,6 +26,7 @@ var catalog = indexRules([]Rule{
 	// HAProxy: process and global.
 	{"haproxy/hard-stop-after", SeverityWarning, "no hard-stop-after: old processes keep WebSockets alive after every reload"},
 	{"haproxy/stats-socket", SeverityWarning, "no stats socket at level admin: servers can't be drained"},
+	{"haproxy/metrics", SeverityInfo, "no stats page and no Prometheus exporter: the per-server counts can't be scraped"},
 	{"haproxy/maxconn-missing", SeverityWarning, "no global maxconn: HAProxy derives it from the file-descriptor limit"},
 	{"haproxy/maxconn-fd-limit", SeverityError, "maxconn or ulimit-n above what the file-descriptor hard limit allows: HAProxy won't start"},
 	{"haproxy/maxconn-low", SeverityWarning, "a maxconn below --connections: excess WebSockets queue or are refused"},
@@ -59,6 +60,7 @@ var catalog = indexRules([]Rule{
 	{"nginx/worker-connections", SeverityError, "worker_connections x workers below 2 x --connections"},
 	{"nginx/rlimit-nofile", SeverityWarning, "worker_rlimit_nofile missing, below worker_connections or above the hard limit"},
 	{"nginx/shutdown-timeout", SeverityWarning, "no worker_shutdown_timeout: old workers keep WebSockets alive after every reload"},
+	{"nginx/stub-status", SeverityInfo, "no stub_status: nginx's active connections can't be scraped"},
 	{"nginx/reload-handover", SeverityInfo, "worker_shutdown_timeout set: old workers cut every WebSocket left at once when it ends; nginx cannot pace them"},
 	// nginx: upstreams.
 	{"nginx/balance", SeverityInfo, "round-robin (the default) or hash without consistent for WebSockets"},

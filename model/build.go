@@ -87,6 +87,11 @@ func Build(s *spec.Spec, target string, snap discovery.Snapshot) (*Model, error)
 		m.Backends = append(m.Backends, mb)
 	}
 	sort.Slice(m.Backends, func(i, j int) bool { return m.Backends[i].Name < m.Backends[j].Name })
+	st, err := stats(s, target)
+	if err != nil {
+		return nil, err
+	}
+	m.Stats = st
 	if target == TargetHAProxy {
 		for _, l := range s.Listeners {
 			if l.TLS != nil && l.TLS.Key != "" && l.TLS.Key != l.TLS.Cert+".key" {
@@ -95,6 +100,43 @@ func Build(s *spec.Spec, target string, snap discovery.Snapshot) (*Model, error)
 		}
 	}
 	return m, nil
+}
+
+// statsRefresh is how often the HAProxy stats page reloads itself.
+const statsRefresh = "10s"
+
+// stats derives the metrics endpoint; reading the auth file is the only
+// input it takes beyond the spec.
+func stats(s *spec.Spec, target string) (*Stats, error) {
+	if s.Stats == nil {
+		return nil, nil
+	}
+	st := &Stats{Name: spec.StatsName, Bind: everyAddress(s.Stats.Bind), Refresh: statsRefresh}
+	for _, a := range s.Stats.Allow {
+		p, _ := spec.ParseAllow(a) // validated by spec
+		st.Allow = append(st.Allow, p.String())
+	}
+	if s.Stats.Auth == "" {
+		return st, nil
+	}
+	if target == TargetNginx {
+		return nil, s.Errorf("stats.auth", "nginx's auth_basic wants hashed passwords, not the user:password file HAProxy reads; limit /stub_status with stats.allow instead, or render for haproxy")
+	}
+	user, password, err := s.StatsAuth()
+	if err != nil {
+		return nil, err
+	}
+	st.Userlist, st.User, st.Password = "wsctl_stats", user, password
+	return st, nil
+}
+
+// everyAddress writes a bind on every address as "*:port": nginx wants a
+// host, and both read "*" as every address.
+func everyAddress(bind string) string {
+	if strings.HasPrefix(bind, ":") {
+		return "*" + bind
+	}
+	return bind
 }
 
 func fieldOf(s *spec.Spec, l spec.Listener) string {
@@ -107,10 +149,7 @@ func fieldOf(s *spec.Spec, l spec.Listener) string {
 }
 
 func frontend(l spec.Listener) Frontend {
-	f := Frontend{Name: l.Name, Bind: l.Bind, Proto: "http", DefaultBackend: l.DefaultBackend}
-	if strings.HasPrefix(f.Bind, ":") {
-		f.Bind = "*" + f.Bind // nginx wants a host; both read "*" as every address
-	}
+	f := Frontend{Name: l.Name, Bind: everyAddress(l.Bind), Proto: "http", DefaultBackend: l.DefaultBackend}
 	if l.TLS != nil {
 		f.Proto = "https"
 		f.TLS = &TLS{Cert: l.TLS.Cert, Key: l.TLS.Key}

@@ -19,6 +19,24 @@ type Model struct {
 	Nginx       Nginx
 	Frontends   []Frontend // sorted by name
 	Backends    []Backend  // sorted by name
+	// Stats is the proxy's own metrics endpoint (nil: off).
+	Stats *Stats
+}
+
+// Stats is where the proxy shows its own counts: HAProxy's stats page at
+// "/" and its Prometheus exporter at /metrics, nginx's stub_status at
+// /stub_status.
+type Stats struct {
+	// Name is the HAProxy frontend's (spec.StatsName; no listener takes it).
+	Name string
+	Bind string // address:port (":8404" becomes "*:8404")
+	// Refresh is how often the stats page reloads itself.
+	Refresh string
+	// Userlist names HAProxy's userlist of the one user ("": no auth);
+	// User and Password come from the spec's auth file.
+	Userlist, User, Password string
+	// Allow are the networks that may connect, masked (empty: any).
+	Allow []string
 }
 
 // Timeouts are formatted for both proxies ("90s", "1h", "500ms").

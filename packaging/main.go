@@ -7,7 +7,7 @@
 //	ROOT/completions/…        wsctl.bash, _wsctl, wsctl.fish (wsctl gen-docs)
 //
 // The unit, the example spec and the maintainer scripts are the files beside
-// this one.
+// this one; the Prometheus alerting rules are examples/prometheus/alerts.yml.
 package main
 
 import (
@@ -47,7 +47,8 @@ type Options struct {
 }
 
 // Build writes the package into opts.Out and returns its path. dir holds the
-// unit, the example spec and the maintainer scripts.
+// unit, the example spec and the maintainer scripts; its parent is the
+// repository (examples/prometheus/alerts.yml).
 func Build(opts Options, dir string) (string, error) {
 	if opts.Root == "" {
 		return "", errors.New("-root is required")
@@ -67,6 +68,9 @@ func Build(opts Options, dir string) (string, error) {
 		{Source: filepath.Join(dir, "haproxy-wsctl-state.conf"), Destination: "/usr/lib/systemd/system/haproxy.service.d/wsctl-state.conf", FileInfo: &files.ContentFileInfo{Mode: 0o644}},
 		{Source: filepath.Join(dir, "wsctl-tmpfiles.conf"), Destination: "/usr/lib/tmpfiles.d/wsctl.conf", FileInfo: &files.ContentFileInfo{Mode: 0o644}},
 		{Source: filepath.Join(dir, "wsctl.yaml"), Destination: "/etc/wsctl/wsctl.yaml", Type: files.TypeConfig, FileInfo: &files.ContentFileInfo{Mode: 0o644}},
+		// The alerting rules, for Prometheus to load from where they are
+		// (or to copy): not a conffile, so upgrades bring new rules.
+		{Source: filepath.Join(dir, "..", "examples", "prometheus", "alerts.yml"), Destination: "/usr/share/wsctl/prometheus/alerts.yml", FileInfo: &files.ContentFileInfo{Mode: 0o644}},
 		{Source: filepath.Join(opts.Root, "completions", "wsctl.bash"), Destination: "/usr/share/bash-completion/completions/wsctl"},
 		{Source: filepath.Join(opts.Root, "completions", "_wsctl"), Destination: "/usr/share/zsh/vendor-completions/_wsctl"},
 		{Source: filepath.Join(opts.Root, "completions", "wsctl.fish"), Destination: "/usr/share/fish/vendor_completions.d/wsctl.fish"},

@@ -93,6 +93,7 @@ func TestBuild(t *testing.T) {
 		"./usr/lib/systemd/system/haproxy.service.d/wsctl-state.conf",
 		"./usr/lib/tmpfiles.d/wsctl.conf",
 		"./etc/wsctl/wsctl.yaml",
+		"./usr/share/wsctl/prometheus/alerts.yml",
 		"./usr/share/man/man1/wsctl.1.gz",
 		"./usr/share/man/man1/wsctl-agent.1.gz",
 		"./usr/share/bash-completion/completions/wsctl",

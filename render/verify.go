@@ -15,7 +15,7 @@ import (
 var ErrMismatch = errors.New("the rendered config does not match the model")
 
 // Verify parses text, rendered from m, back and checks that it holds
-// exactly m's frontends, backends and servers, with the servers' addresses
+// exactly m's frontends (the stats one included), backends and servers, with the servers' addresses
 // as the model has them, and nothing of that kind besides. It is defence in
 // depth behind the validation of every value that reaches a template: if a
 // value ever smuggled a line or a block into the config, the outline no
@@ -41,9 +41,14 @@ func verifyHAProxy(m *model.Model, text []byte) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrMismatch, err)
 	}
-	frontends := map[string]model.Frontend{}
+	frontends := map[string]string{} // name → bind
 	for _, f := range m.Frontends {
-		frontends[f.Name] = f
+		frontends[f.Name] = f.Bind
+	}
+	userlist := ""
+	if m.Stats != nil {
+		frontends[m.Stats.Name] = m.Stats.Bind
+		userlist = m.Stats.Userlist
 	}
 	backends := map[string]model.Backend{}
 	for _, b := range m.Backends {
@@ -58,12 +63,12 @@ func verifyHAProxy(m *model.Model, text []byte) error {
 		seen[key] = true
 		switch sec.Kind {
 		case "frontend":
-			f, ok := frontends[sec.Name]
+			bind, ok := frontends[sec.Name]
 			if !ok {
 				return mismatch(sec.Line, "frontend %q is not in the spec", sec.Name)
 			}
-			if !slices.Equal(sec.Listen, []string{f.Bind}) || len(sec.Servers) > 0 {
-				return mismatch(sec.Line, "frontend %q binds %v, want [%s]", sec.Name, sec.Listen, f.Bind)
+			if !slices.Equal(sec.Listen, []string{bind}) || len(sec.Servers) > 0 {
+				return mismatch(sec.Line, "frontend %q binds %v, want [%s]", sec.Name, sec.Listen, bind)
 			}
 		case "backend":
 			b, ok := backends[sec.Name]
@@ -77,7 +82,10 @@ func verifyHAProxy(m *model.Model, text []byte) error {
 			if err := sameServers(sec, want); err != nil {
 				return err
 			}
-		case "global", "defaults":
+		case "global", "defaults", "userlist":
+			if sec.Kind == "userlist" && (userlist == "" || sec.Name != userlist) {
+				return mismatch(sec.Line, "unexpected userlist section %q", sec.Name)
+			}
 			if len(sec.Servers) > 0 || len(sec.Listen) > 0 {
 				return mismatch(sec.Line, "%s section holds a server or bind line", sec.Kind)
 			}
@@ -90,10 +98,13 @@ func verifyHAProxy(m *model.Model, text []byte) error {
 	if !seen["global "] {
 		return mismatch(0, "no global section")
 	}
-	for _, f := range m.Frontends {
-		if !seen["frontend "+f.Name] {
-			return mismatch(0, "frontend %q is missing", f.Name)
+	for name := range frontends {
+		if !seen["frontend "+name] {
+			return mismatch(0, "frontend %q is missing", name)
 		}
+	}
+	if userlist != "" && !seen["userlist "+userlist] {
+		return mismatch(0, "userlist %q is missing", userlist)
 	}
 	for _, b := range m.Backends {
 		if !seen["backend "+b.Name] {
@@ -116,9 +127,12 @@ func verifyNginx(m *model.Model, text []byte) error {
 	for _, b := range m.Backends {
 		backends[b.Name] = b
 	}
-	binds := make([]string, 0, len(m.Frontends))
+	binds := make([]string, 0, len(m.Frontends)+1)
 	for _, f := range m.Frontends {
 		binds = append(binds, f.Bind)
+	}
+	if m.Stats != nil {
+		binds = append(binds, m.Stats.Bind) // its own server block
 	}
 	var listens []string
 	seen := map[string]bool{}

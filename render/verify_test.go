@@ -30,6 +30,7 @@ func TestVerifyCatchesSmuggledText(t *testing.T) {
 	tests := []struct {
 		name, target string
 		old, new     string // replaced in the embedded template
+		auth         bool   // the spec's stats ask for a password
 	}{
 		{name: "haproxy second global", target: model.TargetHAProxy,
 			old: "{{- range $b := .Backends }}", new: "global\n    stats socket /tmp/evil.sock mode 666 level admin\n{{- range $b := .Backends }}"},
@@ -47,13 +48,30 @@ func TestVerifyCatchesSmuggledText(t *testing.T) {
 			old: "{{- range $f := .Frontends }}\n    server {", new: "    server {\n        listen 9999;\n        return 200 pwned;\n    }\n{{- range $f := .Frontends }}\n    server {"},
 		{name: "nginx extra upstream server", target: model.TargetNginx,
 			old: "        keepalive 32;", new: "        server 10.6.6.6:80;\n        keepalive 32;"},
+		{name: "haproxy stats frontend missing", target: model.TargetHAProxy,
+			old: "frontend {{ .Name }}\n    bind {{ .Bind }}\n", new: "# no stats frontend\n"},
+		{name: "haproxy stats frontend second bind", target: model.TargetHAProxy,
+			old: "    bind {{ .Bind }}\n", new: "    bind {{ .Bind }}\n    bind :9999\n"},
+		{name: "haproxy stats userlist missing", target: model.TargetHAProxy, auth: true,
+			old: "userlist {{ .Userlist }}\n    user", new: "#"},
+		{name: "haproxy foreign userlist", target: model.TargetHAProxy,
+			old: "{{- with .Stats }}", new: "userlist evil\n    user root insecure-password x\n{{- with .Stats }}"},
+		{name: "nginx extra server block beside stats", target: model.TargetNginx,
+			old: "        listen {{ .Bind }};", new: "        listen {{ .Bind }};\n    }\n    server {\n        listen 9999;"},
 		{name: "nginx stream block", target: model.TargetNginx,
 			old: "\nhttp {", new: "\nstream {\n    server {\n        listen 9999;\n    }\n}\nhttp {"},
 	}
-	s := basicSpec(t)
-	snap := static.Snapshot(s)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			s := basicSpec(t)
+			if tt.auth {
+				auth := filepath.Join(t.TempDir(), "stats.auth")
+				if err := os.WriteFile(auth, []byte("ops:pa55\n"), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				s.Stats.Auth = auth
+			}
+			snap := static.Snapshot(s)
 			text, err := templates.Embedded(tt.target)
 			if err != nil {
 				t.Fatal(err)

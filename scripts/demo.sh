@@ -19,9 +19,9 @@ trap 'exit 130' INT TERM
 
 haproxy_bin="$(command -v haproxy || echo /usr/sbin/haproxy)"
 spec=examples/basic/wsctl.yaml
-for port in 8080 9001 9002 9003; do
+for port in 8080 8404 9001 9002 9003; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-    echo "demo: port $port is in use; the basic example needs 8080 and 9001-9003" >&2
+    echo "demo: port $port is in use; the basic example needs 8080, 8404 and 9001-9003" >&2
     exit 1
   fi
 done
@@ -54,6 +54,7 @@ cat <<MSG
 
 The demo is running:
   frontend   ws://127.0.0.1:8080/ws   (leastconn, SERVERID sticky cookie)
+  stats      http://127.0.0.1:8404/ (HAProxy stats page)  http://127.0.0.1:8404/metrics (Prometheus)
   backends   backend1..3 on 127.0.0.1:9001-9003 (wsecho: greets, echoes)
   sockets    $WSCTL_RUN_DIR/admin.sock (admin)  $WSCTL_RUN_DIR/master.sock (master)
 Try, in another terminal:

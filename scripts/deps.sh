@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
 # Installs, when missing, the real components a command drives: HAProxy,
-# nginx and socat from Debian's packages, Consul built from the Go module
+# nginx and socat from Debian's packages, promtool (Debian's prometheus
+# package: the alerting rules' unit tests), Consul built from the Go module
 # proxy (scripts/consul.sh). Arguments name what the caller needs (haproxy,
-# nginx, socat, consul); none means everything the tests need. Idempotent;
-# quiet when everything is there.
+# nginx, socat, promtool, consul); none means everything the tests need.
+# Idempotent; quiet when everything is there.
 #
 # It never stops or restarts a service: Debian starts the haproxy and nginx
-# it installs with their own configs, and they are left alone (wsctl's tests
-# and demo run their own instances on their own ports and sockets). On a
-# workstation or a load balancer a running haproxy or nginx is not ours.
+# it installs with their own configs (and, where systemd runs, the
+# prometheus package starts a Prometheus server on :9090), and they are
+# left alone (wsctl's tests and demo run their own instances on their own
+# ports and sockets, and use only promtool). On a workstation or a load
+# balancer a running haproxy or nginx is not ours.
 set -euo pipefail
 wanted=("$@")
-if ((${#wanted[@]} == 0)); then wanted=(haproxy nginx socat consul); fi
+if ((${#wanted[@]} == 0)); then wanted=(haproxy nginx socat promtool consul); fi
 have() { command -v "$1" >/dev/null 2>&1 || [[ -x "/usr/sbin/$1" ]]; }
 missing=()
 consul=false
@@ -20,8 +23,9 @@ for c in "${wanted[@]}"; do
     haproxy) have haproxy || missing+=(haproxy) ;;
     nginx) have nginx || missing+=(nginx-light) ;;
     socat) have socat || missing+=(socat) ;;
+    promtool) have promtool || missing+=(prometheus) ;;
     consul) consul=true ;;
-    *) echo "deps.sh: unknown component $c (want haproxy, nginx, socat or consul)" >&2; exit 2 ;;
+    *) echo "deps.sh: unknown component $c (want haproxy, nginx, socat, promtool or consul)" >&2; exit 2 ;;
   esac
 done
 if ((${#missing[@]} > 0)); then

@@ -26,6 +26,7 @@ if command -v systemd-analyze >/dev/null; then
 fi
 zcat /usr/share/man/man1/wsctl-agent.1.gz | grep -q '^\.TH "WSCTL" "1"'
 test -s /usr/share/bash-completion/completions/wsctl
+if command -v promtool >/dev/null; then promtool check rules /usr/share/wsctl/prometheus/alerts.yml; fi
 dpkg-query -W -f='${Conffiles}\n' wsctl | grep -q /etc/wsctl/wsctl.yaml
 apt-get purge -y -q wsctl
 trap - EXIT

@@ -31,6 +31,9 @@ type Spec struct {
 	Consul Consul `yaml:"consul"`
 	// Templates overrides the embedded templates; empty fields keep them.
 	Templates Templates `yaml:"templates"`
+	// Stats exposes the proxy's own view of its connections: HAProxy's
+	// stats page and Prometheus exporter, nginx's stub_status (nil: off).
+	Stats *Stats `yaml:"stats"`
 
 	// File is the path the spec was loaded from ("" when parsed from memory).
 	File string `yaml:"-"`
@@ -231,6 +234,20 @@ type Consul struct {
 	CAFile   string `yaml:"ca_file"`
 	CertFile string `yaml:"cert_file"`
 	KeyFile  string `yaml:"key_file"`
+}
+
+// Stats is the proxy's own metrics endpoint, on a port of its own.
+type Stats struct {
+	// Bind is "address:port" (a loopback address unless Allow limits who
+	// may connect).
+	Bind string `yaml:"bind"`
+	// Auth is a file (relative to the spec) holding one line
+	// "user:password", read at render time so the secret stays out of the
+	// spec; HAProxy only (nginx's auth_basic wants hashed passwords).
+	Auth string `yaml:"auth"`
+	// Allow lists the client networks (CIDRs or addresses) that may
+	// connect; empty: any.
+	Allow []string `yaml:"allow"`
 }
 
 // Templates points at user templates that replace the embedded ones. They get

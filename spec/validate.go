@@ -78,6 +78,7 @@ func (s *Spec) Validate() error {
 	if len(s.Listeners) == 0 {
 		v.add("listeners", "at least one listener is required")
 	}
+	v.stats()
 	v.path("haproxy.admin_socket", s.HAProxy.AdminSocket)
 	v.path("haproxy.master_socket", s.HAProxy.MasterSocket)
 	if s.HAProxy.Log != "" {

@@ -3,9 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net"
-	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -22,16 +20,8 @@ import (
 // with STOPPING=1 first. It logs in JSON, as a journal shipper wants.
 func TestAgentUnderSystemd(t *testing.T) {
 	b := lbtest.StartBasic(t, "haproxy")
-	src, err := os.ReadFile(filepath.Join(lbtest.ModuleRoot(t), "examples", "basic", "wsctl.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := strings.Replace(string(src), "127.0.0.1:8080", b.Frontend, 1)
-	for i, w := range b.Backends {
-		text = strings.Replace(text, fmt.Sprintf("127.0.0.1:900%d", i+1), w.Addr, 1)
-	}
 	specFile := filepath.Join(t.TempDir(), "wsctl.yaml")
-	writeFile(t, specFile, text)
+	writeFile(t, specFile, b.Spec)
 
 	notifySocket := filepath.Join(t.TempDir(), "notify.sock")
 	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: notifySocket, Net: "unixgram"})
@@ -60,7 +50,7 @@ func TestAgentUnderSystemd(t *testing.T) {
 	receive("READY=1")
 
 	// backend3 leaves the spec: after SIGHUP the agent drains it.
-	writeFile(t, specFile, strings.Replace(text, "      - name: backend3\n        address: "+b.Backends[2].Addr+"\n", "", 1))
+	writeFile(t, specFile, strings.Replace(b.Spec, "      - name: backend3\n        address: "+b.Backends[2].Addr+"\n", "", 1))
 	agent.Signal(t, syscall.SIGHUP)
 	rt, err := runtime.Dial(context.Background(), b.Admin, 0)
 	if err != nil {

@@ -35,6 +35,10 @@ frontend fe
 backend ws
     balance leastconn
     server s1 10.0.0.1:8080 check inter 2s fall 3 rise 2
+
+frontend stats
+    bind 127.0.0.1:8404
+    stats enable
 `
 
 func TestNewCmdLintFlags(t *testing.T) {

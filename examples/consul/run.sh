@@ -3,7 +3,7 @@
 # backends registered in it as chat-ws (with /health checks), HAProxy rendered
 # from the spec, and the wsctl agent. It then registers a fourth instance and
 # deregisters one, and shows HAProxy following without a reload. Everything it
-# started is stopped on exit. Needs ports 8080, 8500 and 9001-9004.
+# started is stopped on exit. Needs ports 8080, 8404, 8500 and 9001-9004.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"

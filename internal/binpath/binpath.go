@@ -50,8 +50,11 @@ func Find(name string) (string, error) {
 
 // debianPackage names the Debian package that installs the program name.
 func debianPackage(name string) string {
-	if name == "nginx" {
+	switch name {
+	case "nginx":
 		return "nginx-light"
+	case "promtool":
+		return "prometheus"
 	}
 	return name
 }

@@ -20,6 +20,9 @@ type Basic struct {
 	Target   string
 	RunDir   string // WSCTL_RUN_DIR: config, sockets, temp files
 	Frontend string // host:port clients connect to
+	// Stats is host:port of the stats endpoint (HAProxy's /metrics,
+	// nginx's /stub_status).
+	Stats    string
 	Admin    string // HAProxy admin socket
 	Backends []*Wsecho
 	Model    *model.Model
@@ -34,13 +37,13 @@ type Basic struct {
 func StartBasic(t testing.TB, target string, replace ...string) *Basic {
 	t.Helper()
 	Binary(t, target)
-	b := &Basic{Target: target, RunDir: t.TempDir(), Frontend: Addr(t)}
+	b := &Basic{Target: target, RunDir: t.TempDir(), Frontend: Addr(t), Stats: Addr(t)}
 	b.Admin = filepath.Join(b.RunDir, "admin.sock")
 	src, err := os.ReadFile(filepath.Join(ModuleRoot(t), "examples", "basic", "wsctl.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	text := strings.Replace(string(src), "127.0.0.1:8080", b.Frontend, 1)
+	text := strings.NewReplacer("127.0.0.1:8080", b.Frontend, "127.0.0.1:8404", b.Stats).Replace(string(src))
 	for i := range 3 {
 		w := StartWsecho(t, fmt.Sprintf("backend%d", i+1), "--close-spread", "0s")
 		b.Backends = append(b.Backends, w)
