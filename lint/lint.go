@@ -106,6 +106,16 @@ func (o Options) resolve() settings {
 	return s
 }
 
+// statedFDLimit is the fd limit when it is a fact (given, or this host with
+// Host), else 0: a fix text quotes no limit that was only assumed, since
+// this machine's says nothing about the proxy's host.
+func (s settings) statedFDLimit() int {
+	if s.assumedFDLimit != "" {
+		return 0
+	}
+	return s.FDLimit
+}
+
 // Validate reports an option no rule can work with.
 func (o Options) Validate() error {
 	switch o.Target {

@@ -8,11 +8,14 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/wsctl/wsctl/model"
 )
 
 func TestDetect(t *testing.T) {
@@ -164,7 +167,8 @@ func TestNginxIncludes(t *testing.T) {
 		rel, _ := filepath.Rel(dir, f.File)
 		got = append(got, rel+":"+f.Rule)
 	}
-	want := []string{"nginx.conf:nginx/include", "snippets/timeouts.conf:nginx/read-timeout"}
+	// The included upstream no location uses is linted all the same.
+	want := []string{"conf.d/a.conf:nginx/unused-upstream", "conf.d/a.conf:nginx/ip-hash", "nginx.conf:nginx/include", "snippets/timeouts.conf:nginx/read-timeout"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("findings (-want +got):\n%s", diff)
 	}
@@ -287,6 +291,68 @@ func TestReadmeListsEveryRule(t *testing.T) {
 	}
 	for id := range rows {
 		t.Errorf("README.md lists %s, which is not a rule", id)
+	}
+}
+
+// TestTopReadmeCountsTheRules keeps "The N rules" in the top-level
+// README.md true as rules are added.
+func TestTopReadmeCountsTheRules(t *testing.T) {
+	b, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`The (\d+) rules`).FindAllSubmatch(b, -1)
+	if len(m) == 0 {
+		t.Fatal(`README.md: no "The N rules"`)
+	}
+	for _, c := range m {
+		if got, want := string(c[1]), strconv.Itoa(len(Rules())); got != want {
+			t.Errorf("README.md: The %s rules, want The %s rules", got, want)
+		}
+	}
+}
+
+// TestFixTextsQuoteNoAssumedLimit: a fix names a file-descriptor limit only
+// when it is the proxy host's (--fd-limit or --host), never this machine's
+// when lint runs elsewhere.
+func TestFixTextsQuoteNoAssumedLimit(t *testing.T) {
+	limit := hardFDLimit()
+	if limit == 0 || model.HAProxyMaxConnWithin(limit) >= 1_000_000 {
+		t.Skip("no finite hard open-file limit below 2,000,000 here")
+	}
+	noMaxconn := edit(t, haproxyClean, "defaults\n", "global\n    hard-stop-after 30m\n    stats socket /run/haproxy/admin.sock level admin\n\ndefaults\n")
+	nginx := edit(t, nginxClean, "worker_rlimit_nofile 16384;\n", "", "worker_connections 8192", "worker_connections 1000000")
+	for _, tc := range []struct {
+		name, target, config string
+		opt                  Options
+		wantLimit            bool
+	}{
+		{name: "haproxy, host assumed", target: TargetHAProxy, config: noMaxconn, opt: Options{Connections: 1_000_000}},
+		{name: "haproxy, --host", target: TargetHAProxy, config: noMaxconn, opt: Options{Connections: 1_000_000, Host: true}, wantLimit: true},
+		{name: "nginx, host assumed", target: TargetNginx, config: nginx, opt: Options{Connections: 1_000_000, CPUs: 2}},
+		{name: "nginx, --host", target: TargetNginx, config: nginx, opt: Options{Connections: 1_000_000, Host: true}, wantLimit: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.opt.Target = tc.target
+			fs, err := Lint("f", []byte(tc.config), tc.opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			quoted := false
+			for _, f := range fs {
+				for _, n := range []int{limit, model.HAProxyMaxConnWithin(limit)} {
+					if regexp.MustCompile(`\b(` + strconv.Itoa(n) + `|` + fmtInt(n) + `)\b`).MatchString(f.Fix) {
+						quoted = true
+						if !tc.wantLimit {
+							t.Errorf("%s: fix quotes this machine's limit: %s", f.Rule, f.Fix)
+						}
+					}
+				}
+			}
+			if tc.wantLimit && !quoted {
+				t.Errorf("no fix quotes the host's limit %d: %+v", limit, fs)
+			}
+		})
 	}
 }
 
