@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/wsctl/wsctl/internal/inputfile"
 	"github.com/wsctl/wsctl/lint"
@@ -78,14 +79,21 @@ directory is an error.`,
 	f.StringVar(&opts.Lint.Target, "target", "", "haproxy or nginx (default: detected from the content)")
 	f.DurationVar(&opts.Lint.Heartbeat, "heartbeat", lint.DefaultHeartbeat, "longest silence on a healthy WebSocket (the ping interval); idle timeouts must exceed it")
 	f.IntVar(&opts.Lint.Connections, "connections", 0, fmt.Sprintf("concurrent WebSockets the proxy must carry (default: %d assumed, and what falls short of it is info)", lint.DefaultConnections))
-	f.IntVar(&opts.Lint.FDLimit, "fd-limit", 0, "open-file hard limit of the proxy's host (default: this machine's, assumed unless --host)")
-	f.IntVar(&opts.Lint.CPUs, "cpus", 0, "CPU count of the proxy's host, for worker_processes auto (default: this machine's, assumed unless --host)")
-	f.BoolVar(&opts.Lint.Host, "host", false, "this machine is the proxy's host: judge against its open-file limit and CPU count")
+	addHostFlags(f, &opts.Lint)
 	f.BoolVar(&opts.Strict, "strict", false, "fail on warnings too")
 	f.StringVarP(&opts.Output, "output", "o", "text", "output format: text or json")
 	_ = cmd.RegisterFlagCompletionFunc("target", cobra.FixedCompletions([]string{lint.TargetHAProxy, lint.TargetNginx}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
+}
+
+// addHostFlags declares --fd-limit, --cpus and --host, which describe the
+// proxy's host to lint and check: without them this machine's limits are
+// assumed, and what rests on them does not fail.
+func addHostFlags(f *pflag.FlagSet, o *lint.Options) {
+	f.IntVar(&o.FDLimit, "fd-limit", 0, "open-file hard limit of the proxy's host (default: this machine's, assumed unless --host)")
+	f.IntVar(&o.CPUs, "cpus", 0, "CPU count of the proxy's host, for worker_processes auto (default: this machine's, assumed unless --host)")
+	f.BoolVar(&o.Host, "host", false, "this machine is the proxy's host: judge against its open-file limit and CPU count")
 }
 
 func lintRun(opts *LintOptions) error {

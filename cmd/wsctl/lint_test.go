@@ -34,6 +34,9 @@ frontend fe
 
 backend ws
     balance leastconn
+    option httpchk
+    http-check send meth GET uri /ws ver HTTP/1.1 hdr Host example.com hdr Connection Upgrade hdr Upgrade websocket hdr Sec-WebSocket-Key dGhlIHNhbXBsZSBub25jZQ== hdr Sec-WebSocket-Version 13
+    http-check expect status 101
     server s1 10.0.0.1:8080 check inter 2s fall 3 rise 2
 `
 
