@@ -202,7 +202,7 @@ func TestNginxIncludes(t *testing.T) {
 
 func TestOptionsResolve(t *testing.T) {
 	s := Options{}.resolve()
-	if s.Heartbeat != 30*time.Second || s.Connections != 10000 || s.CPUs < 1 || s.FDLimit != hardFDLimit() {
+	if s.Heartbeat != 30*time.Second || s.Connections != DefaultConnections || s.CPUs < 1 || s.FDLimit != hardFDLimit() {
 		t.Errorf("resolve() = %+v", s)
 	}
 	if s.assumedConnections == "" || s.assumedFDLimit == "" || s.assumedCPUs == "" {
@@ -234,8 +234,8 @@ func TestAssumptionsAreInfo(t *testing.T) {
 		rule, sev    string
 		assumes      string // part of the message; "" when nothing is assumed
 	}{
-		{"nginx, connections assumed", nginxClean, Options{FDLimit: 20000, CPUs: 2},
-			"nginx/worker-connections", SeverityInfo, "this assumes 10,000 WebSockets, the default: state the real number with --connections"},
+		{"nginx, connections assumed", edit(t, nginxClean, "worker_connections 8192;", "worker_connections 2048;"), Options{FDLimit: 20000, CPUs: 2},
+			"nginx/worker-connections", SeverityInfo, "this assumes 5,000 WebSockets, the default: state the real number with --connections"},
 		{"nginx, connections stated", nginxClean, Options{Connections: 10000, FDLimit: 20000, CPUs: 2},
 			"nginx/worker-connections", SeverityError, ""},
 		{"nginx, CPUs assumed", fewWorkers, Options{Connections: 5000, FDLimit: 20000},
@@ -247,7 +247,7 @@ func TestAssumptionsAreInfo(t *testing.T) {
 		{"haproxy, fd limit of the host", hugeMaxconn, Options{Connections: 5000, Host: true},
 			"haproxy/maxconn-fd-limit", SeverityError, ""},
 		{"haproxy, connections assumed", lowMaxconn, Options{FDLimit: 20000},
-			"haproxy/maxconn-low", SeverityInfo, "this assumes 10,000 WebSockets"},
+			"haproxy/maxconn-low", SeverityInfo, "this assumes 5,000 WebSockets"},
 		{"haproxy, connections stated", lowMaxconn, Options{Connections: 5000, FDLimit: 20000},
 			"haproxy/maxconn-low", SeverityWarning, ""},
 	} {

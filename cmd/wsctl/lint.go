@@ -36,9 +36,9 @@ kept alive by reloads, connection limits the host can't carry. Each finding
 has a stable rule id, a severity (error, warning, info), file:line, what
 happens to WebSocket users, and the fix. The rules are listed in lint/README.md.
 
-What lint is not told it assumes: 10,000 WebSockets without --connections,
-and, without --host, a proxy host with this machine's open-file limit and
-CPU count (in CI, not the load balancer). A finding that rests on an
+What lint is not told it assumes: 5,000 WebSockets (the spec's default)
+without --connections, and, without --host, a proxy host with this
+machine's open-file limit and CPU count (in CI, not the load balancer). A finding that rests on an
 assumption is info and says so; state the numbers (--connections,
 --fd-limit, --cpus) or lint on the proxy's host with --host to make it count.
 

@@ -177,7 +177,7 @@ func TestLintAssumesNothingFails(t *testing.T) {
 		wantOut  string
 	}{
 		{[]string{"--cpus", "1"}, exitOK, "info nginx/worker-connections"},
-		{[]string{"--cpus", "2"}, exitOK, "this assumes 10,000 WebSockets, the default: state the real number with --connections\n"},
+		{[]string{"--cpus", "1"}, exitOK, "this assumes 5,000 WebSockets, the default: state the real number with --connections\n"},
 		{[]string{"--connections", "4000", "--cpus", "1"}, exitOK, "1 finding(s): 0 error(s), 0 warning(s), 1 info\n"},
 		{[]string{"--connections", "10000", "--cpus", "1"}, exitFindings, "error nginx/worker-connections"},
 	} {
