@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 
@@ -63,7 +64,12 @@ directory is an error.`,
 
   # Lint what wsctl renders, as JSON
   wsctl render -c examples/basic/wsctl.yaml | wsctl lint - -o json | jq '.[].rule'`,
-		Args: cobra.MinimumNArgs(1),
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return errors.New("lint: give the config files to lint, or - to read standard input (e.g. wsctl lint /etc/haproxy/haproxy.cfg)")
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if opts.Output != "text" && opts.Output != "json" {
 				return fmt.Errorf("--output %q: want text or json", opts.Output)

@@ -188,3 +188,22 @@ func TestLintAssumesNothingFails(t *testing.T) {
 		}
 	}
 }
+
+// TestUsageMessages: a missing argument or a duration without a unit says
+// what to write, for every command that takes one.
+func TestUsageMessages(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"lint"}, "lint: give the config files to lint, or - to read standard input (e.g. wsctl lint /etc/haproxy/haproxy.cfg)"},
+		{[]string{"lint", "a.cfg", "--heartbeat", "5"}, `--heartbeat "5": a duration needs a unit, e.g. 5s or 5m`},
+		{[]string{"drain", "ws/s1", "--timeout", "5"}, `--timeout "5": a duration needs a unit, e.g. 5s or 5m`},
+		{[]string{"drain", "ws/s1", "--timeout", "soon"}, `invalid argument "soon" for "--timeout" flag`},
+	} {
+		io, out, errOut := testIO()
+		if code := Main(tc.args, io); code != exitError || !strings.Contains(errOut.String(), tc.want) {
+			t.Errorf("wsctl %v: exit %d, stderr %q, want exit %d and %q (stdout %q)", tc.args, code, errOut, exitError, tc.want, out)
+		}
+	}
+}
