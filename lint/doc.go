@@ -25,10 +25,10 @@
 //
 // Capacity and host findings rest on numbers a CI run may not know: the
 // connections wanted and the proxy host's open-file limit and CPU count.
-// What Options leaves zero is assumed (10,000 connections; this machine's
+// What Options leaves zero is assumed (5,000 connections, the spec's default; this machine's
 // limits, unless Options.Host says it is the proxy's host), and a finding
 // that rests on an assumption is info and names it.
 //
 // README.md in this directory lists every rule with its severity, the JSON
-// output and the defaults (heartbeat 30s, 10,000 connections).
+// output and the defaults (heartbeat 30s, 5,000 connections).
 package lint

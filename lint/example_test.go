@@ -8,7 +8,7 @@ import (
 )
 
 func ExampleLint() {
-	config := `location /ws/ {
+	config := `location /ws {
     proxy_pass http://127.0.0.1:9000;
     proxy_http_version 1.1;
     proxy_set_header Upgrade $http_upgrade;

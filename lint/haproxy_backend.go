@@ -154,7 +154,7 @@ func (m *hModel) lintChecks(be *hSection) {
 			fmt.Sprintf("%s of %s: checks run with the defaults inter 2s fall 3 rise 2; state them so the time to take a dead server out is a decision", serverList(untuned), be.label()),
 			"default-server inter 2s fall 3 rise 2 (tune to how fast a dead server must leave)")
 	}
-	m.lintWSCheck(be)
+	m.lintWSCheck(be, len(servers) > len(unchecked))
 }
 
 // lintMarkedDown flags on-marked-down shutdown-sessions among params.

@@ -1,6 +1,7 @@
 package lint
 
 import (
+	"fmt"
 	"strings"
 )
 
@@ -17,9 +18,13 @@ type hCheckRequest struct {
 // lintWSCheck flags a WebSocket handshake check that can't succeed: every
 // server would be marked down. HAProxy and the servers need HTTP/1.1, an
 // Upgrade header and a Sec-WebSocket-Key (since 2.4 HAProxy itself rejects an
-// upgrade without one).
-func (m *hModel) lintWSCheck(be *hSection) {
-	if req, ok := be.httpCheck(); ok {
+// upgrade without one). When checked is set (some server of be has check)
+// and no check attempts a handshake at all, it notes that the check proves
+// the process runs, not that it accepts WebSockets.
+func (m *hModel) lintWSCheck(be *hSection, checked bool) {
+	handshake := false
+	req, ok := be.httpCheck()
+	if ok {
 		expects101 := false
 		expects := be.all("http-check", "expect")
 		for sec := be.defaults; len(expects) == 0 && sec != nil; sec = sec.defaults {
@@ -29,6 +34,7 @@ func (m *hModel) lintWSCheck(be *hSection) {
 			expects101 = expects101 || strings.Contains(strings.Join(l.args[2:], " "), "101")
 		}
 		upgrade := strings.Contains(req.headers, "upgrade: websocket")
+		handshake = upgrade
 		var why []string
 		switch {
 		case expects101 && !upgrade:
@@ -50,12 +56,29 @@ func (m *hModel) lintWSCheck(be *hSection) {
 		if !strings.Contains(payload, "upgrade: websocket") {
 			continue
 		}
+		handshake = true
 		if !strings.Contains(payload, "sec-websocket-key:") || !strings.Contains(payload, "http/1.1") {
 			m.out.add("haproxy/ws-check", m.at(l.line),
 				"this tcp-check handshake lacks HTTP/1.1 or a Sec-WebSocket-Key: servers refuse it and every server of "+be.label()+" is marked down",
 				"send \"GET /ws HTTP/1.1\\r\\nHost: example.com\\r\\nConnection: Upgrade\\r\\nUpgrade: websocket\\r\\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\\r\\nSec-WebSocket-Version: 13\\r\\n\\r\\n\" and expect rstring ^HTTP/1\\.1\\ 101")
 		}
 	}
+	if checked && !handshake {
+		m.lintReadiness(be, req, ok)
+	}
+}
+
+// lintReadiness notes that the health check of be proves the server process
+// answers, not that it accepts WebSockets: a server whose WebSocket
+// endpoint is broken (or still starting) stays up and gets new clients.
+func (m *hModel) lintReadiness(be *hSection, req hCheckRequest, httpCheck bool) {
+	what, at := "a TCP check (check without option httpchk or a WebSocket tcp-check)", be.line
+	if httpCheck {
+		what, at = "a plain HTTP request (option httpchk without an Upgrade: websocket header)", req.line
+	}
+	m.out.add("haproxy/ws-readiness-check", m.at(at),
+		fmt.Sprintf("the health check of %s is %s: it proves the server process answers, not that it accepts WebSockets, so a server whose WebSocket endpoint fails stays up and keeps getting clients", be.label(), what),
+		"check the handshake itself: "+wsCheckFix)
 }
 
 // httpCheck returns the request of the HTTP check of s (option httpchk, then

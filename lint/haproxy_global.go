@@ -9,9 +9,15 @@ import (
 	"github.com/wsctl/wsctl/model"
 )
 
-// lintGlobal checks the process-wide settings WebSockets depend on.
+// lintGlobal checks the process-wide settings WebSockets depend on. A file
+// without a global section is a fragment (a defaults or frontend kept in a
+// file of its own): its global section lives elsewhere, so nothing missing
+// from it is reported.
 func (m *hModel) lintGlobal() {
-	at := m.at(m.globalLine())
+	if len(m.global) == 0 {
+		return
+	}
+	at := m.at(m.global[0].line)
 	if _, ok := m.globalLookup("hard-stop-after"); !ok {
 		m.out.add("haproxy/hard-stop-after", at,
 			"no hard-stop-after: after every reload the old process keeps running for as long as its WebSockets live (one more process and its memory per reload)",
@@ -61,10 +67,11 @@ func (m *hModel) lintMaxconn(at pos) {
 	l, ok := m.globalLookup("maxconn")
 	if !ok {
 		msg := "no global maxconn: HAProxy derives it from the file-descriptor limit, not from the WebSockets you need"
-		if limit > 0 {
-			msg += fmt.Sprintf(" (about %s here)", fmtInt(limit))
+		stated := model.HAProxyMaxConnWithin(m.opt.statedFDLimit())
+		if stated > 0 {
+			msg += fmt.Sprintf(" (about %s on this host)", fmtInt(stated))
 		}
-		m.out.add("haproxy/maxconn-missing", at, msg, m.maxconnFix(limit))
+		m.out.add("haproxy/maxconn-missing", at, msg, m.maxconnFix(stated))
 		return
 	}
 	n, err := strconv.Atoi(arg(l.args, 1))
@@ -80,12 +87,13 @@ func (m *hModel) lintMaxconn(at pos) {
 	if n < want {
 		m.out.addAssuming("haproxy/maxconn-low", m.at(l.line),
 			fmt.Sprintf("global maxconn %s is below the %s WebSockets wanted (--connections): the rest wait in the kernel's accept queue, then time out", fmtInt(n), fmtInt(want)),
-			m.maxconnFix(limit), m.opt.assumedConnections)
+			m.maxconnFix(model.HAProxyMaxConnWithin(m.opt.statedFDLimit())), m.opt.assumedConnections)
 	}
 }
 
 // maxconnFix proposes a global maxconn: the connections wanted, or as many as
-// the fd limit allows with a note to spread the rest over more processes.
+// the stated fd limit allows (limit, 0 when unknown) with a note to spread
+// the rest over more processes.
 func (m *hModel) maxconnFix(limit int) string {
 	want := m.opt.Connections
 	if limit > 0 && want > limit {

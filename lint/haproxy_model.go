@@ -189,15 +189,6 @@ func (m *hModel) globalLookup(key ...string) (hLine, bool) {
 	return hLine{}, false
 }
 
-// globalLine is where findings about a missing global setting go: the
-// global section, or line 1 when there is none.
-func (m *hModel) globalLine() int {
-	if len(m.global) > 0 {
-		return m.global[0].line
-	}
-	return 1
-}
-
 // lintHAProxy runs every HAProxy rule over cfg.
 func lintHAProxy(cfg *hConfig, opt settings) []Finding {
 	m := newHModel(cfg, opt)

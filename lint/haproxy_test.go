@@ -28,11 +28,17 @@ frontend fe
 
 backend ws
     balance leastconn
-    server s1 10.0.0.1:8080 check inter 2s fall 3 rise 2
+` + haproxyHandshakeCheck + `    server s1 10.0.0.1:8080 check inter 2s fall 3 rise 2
 
 frontend stats
     bind 127.0.0.1:8404
     http-request use-service prometheus-exporter if { path /metrics }
+`
+
+// haproxyHandshakeCheck is the WebSocket handshake check of haproxyClean.
+const haproxyHandshakeCheck = `    option httpchk
+    http-check send meth GET uri /ws ver HTTP/1.1 hdr Host example.com hdr Connection Upgrade hdr Upgrade websocket hdr Sec-WebSocket-Key dGhlIHNhbXBsZSBub25jZQ== hdr Sec-WebSocket-Version 13
+    http-check expect status 101
 `
 
 func TestHAProxyCleanConfig(t *testing.T) {
@@ -170,7 +176,7 @@ func TestHAProxyBackendRules(t *testing.T) {
 }
 
 func TestHAProxyWebSocketCheck(t *testing.T) {
-	c := haproxyClean
+	c := edit(t, haproxyClean, haproxyHandshakeCheck, "")
 	check := func(lines string) string {
 		return edit(t, c, "    balance leastconn\n", "    balance leastconn\n"+lines)
 	}
@@ -186,7 +192,15 @@ func TestHAProxyWebSocketCheck(t *testing.T) {
 		{name: "plain health check", config: check("    option httpchk GET /health\n    http-check expect status 200\n"),
 			absent: []string{"haproxy/ws-check"}},
 		{name: "tcp-check handshake without a key", config: check("    option tcp-check\n    tcp-check send \"GET /ws HTTP/1.1\\r\\nUpgrade: websocket\\r\\nConnection: Upgrade\\r\\n\\r\\n\"\n"),
-			want: []string{"haproxy/ws-check@tcp-check send"}},
+			want: []string{"haproxy/ws-check@tcp-check send"}, absent: []string{"haproxy/ws-readiness-check"}},
+		{name: "a TCP check proves the process runs, not the WebSocket", config: c,
+			want: []string{"haproxy/ws-readiness-check@backend ws"}},
+		{name: "GET /health expecting 200 proves the process runs, not the WebSocket", config: check("    option httpchk GET /health\n    http-check expect status 200\n"),
+			want: []string{"haproxy/ws-readiness-check@option httpchk"}},
+		{name: "the handshake check is readiness", config: haproxyClean,
+			absent: []string{"haproxy/ws-readiness-check"}},
+		{name: "no readiness note without any check", config: edit(t, c, " check inter 2s fall 3 rise 2", ""),
+			want: []string{"haproxy/health-check@server s1"}, absent: []string{"haproxy/ws-readiness-check"}},
 	})
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/wsctl/wsctl/internal/inputfile"
 	"github.com/wsctl/wsctl/model"
+	"github.com/wsctl/wsctl/spec"
 )
 
 // Targets a config can be linted as.
@@ -26,10 +27,11 @@ const (
 	SeverityInfo    = "info"
 )
 
-// Defaults for what Options leaves zero.
+// Defaults for what Options leaves zero. DefaultConnections is the spec's
+// default: lint assumes the load wsctl sizes a config for when none is given.
 const (
 	DefaultHeartbeat   = 30 * time.Second
-	DefaultConnections = 10000
+	DefaultConnections = spec.DefaultConnections
 )
 
 // ErrUnknownFormat is returned when a file is neither an HAProxy nor an nginx
@@ -48,7 +50,7 @@ type Finding struct {
 }
 
 // Options tunes the rules. The zero value means: detect the target, a 30s
-// heartbeat, and three assumptions: 10,000 WebSockets, and a proxy host with
+// heartbeat, and three assumptions: 5,000 WebSockets, and a proxy host with
 // this machine's file-descriptor hard limit and CPU count. A finding that
 // rests on an assumption is info and names it, whatever the rule's
 // severity: lint in CI runs neither on the proxy's host nor knows its load.
@@ -104,6 +106,16 @@ func (o Options) resolve() settings {
 		}
 	}
 	return s
+}
+
+// statedFDLimit is the fd limit when it is a fact (given, or this host with
+// Host), else 0: a fix text quotes no limit that was only assumed, since
+// this machine's says nothing about the proxy's host.
+func (s settings) statedFDLimit() int {
+	if s.assumedFDLimit != "" {
+		return 0
+	}
+	return s.FDLimit
 }
 
 // Validate reports an option no rule can work with.

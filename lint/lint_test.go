@@ -9,11 +9,14 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/wsctl/wsctl/model"
 )
 
 func TestDetect(t *testing.T) {
@@ -165,7 +168,8 @@ func TestNginxIncludes(t *testing.T) {
 		rel, _ := filepath.Rel(dir, f.File)
 		got = append(got, rel+":"+f.Rule)
 	}
-	want := []string{"nginx.conf:nginx/include", "snippets/timeouts.conf:nginx/read-timeout"}
+	// The included upstream no location uses is linted all the same.
+	want := []string{"conf.d/a.conf:nginx/unused-upstream", "conf.d/a.conf:nginx/ip-hash", "nginx.conf:nginx/include", "snippets/timeouts.conf:nginx/read-timeout"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("findings (-want +got):\n%s", diff)
 	}
@@ -199,7 +203,7 @@ func TestNginxIncludes(t *testing.T) {
 
 func TestOptionsResolve(t *testing.T) {
 	s := Options{}.resolve()
-	if s.Heartbeat != 30*time.Second || s.Connections != 10000 || s.CPUs < 1 || s.FDLimit != hardFDLimit() {
+	if s.Heartbeat != 30*time.Second || s.Connections != DefaultConnections || s.CPUs < 1 || s.FDLimit != hardFDLimit() {
 		t.Errorf("resolve() = %+v", s)
 	}
 	if s.assumedConnections == "" || s.assumedFDLimit == "" || s.assumedCPUs == "" {
@@ -231,8 +235,8 @@ func TestAssumptionsAreInfo(t *testing.T) {
 		rule, sev    string
 		assumes      string // part of the message; "" when nothing is assumed
 	}{
-		{"nginx, connections assumed", nginxClean, Options{FDLimit: 20000, CPUs: 2},
-			"nginx/worker-connections", SeverityInfo, "this assumes 10,000 WebSockets, the default: state the real number with --connections"},
+		{"nginx, connections assumed", edit(t, nginxClean, "worker_connections 8192;", "worker_connections 2048;"), Options{FDLimit: 20000, CPUs: 2},
+			"nginx/worker-connections", SeverityInfo, "this assumes 5,000 WebSockets, the default: state the real number with --connections"},
 		{"nginx, connections stated", nginxClean, Options{Connections: 10000, FDLimit: 20000, CPUs: 2},
 			"nginx/worker-connections", SeverityError, ""},
 		{"nginx, CPUs assumed", fewWorkers, Options{Connections: 5000, FDLimit: 20000},
@@ -244,7 +248,7 @@ func TestAssumptionsAreInfo(t *testing.T) {
 		{"haproxy, fd limit of the host", hugeMaxconn, Options{Connections: 5000, Host: true},
 			"haproxy/maxconn-fd-limit", SeverityError, ""},
 		{"haproxy, connections assumed", lowMaxconn, Options{FDLimit: 20000},
-			"haproxy/maxconn-low", SeverityInfo, "this assumes 10,000 WebSockets"},
+			"haproxy/maxconn-low", SeverityInfo, "this assumes 5,000 WebSockets"},
 		{"haproxy, connections stated", lowMaxconn, Options{Connections: 5000, FDLimit: 20000},
 			"haproxy/maxconn-low", SeverityWarning, ""},
 	} {
@@ -296,6 +300,68 @@ func TestReadmeListsEveryRule(t *testing.T) {
 	}
 	if want := fmt.Sprintf("The %d rules", len(Rules())); !strings.Contains(string(top), want) {
 		t.Errorf("../README.md does not say %q", want)
+	}
+}
+
+// TestTopReadmeCountsTheRules keeps "The N rules" in the top-level
+// README.md true as rules are added.
+func TestTopReadmeCountsTheRules(t *testing.T) {
+	b, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`The (\d+) rules`).FindAllSubmatch(b, -1)
+	if len(m) == 0 {
+		t.Fatal(`README.md: no "The N rules"`)
+	}
+	for _, c := range m {
+		if got, want := string(c[1]), strconv.Itoa(len(Rules())); got != want {
+			t.Errorf("README.md: The %s rules, want The %s rules", got, want)
+		}
+	}
+}
+
+// TestFixTextsQuoteNoAssumedLimit: a fix names a file-descriptor limit only
+// when it is the proxy host's (--fd-limit or --host), never this machine's
+// when lint runs elsewhere.
+func TestFixTextsQuoteNoAssumedLimit(t *testing.T) {
+	limit := hardFDLimit()
+	if limit == 0 || model.HAProxyMaxConnWithin(limit) >= 1_000_000 {
+		t.Skip("no finite hard open-file limit below 2,000,000 here")
+	}
+	noMaxconn := edit(t, haproxyClean, "defaults\n", "global\n    hard-stop-after 30m\n    stats socket /run/haproxy/admin.sock level admin\n\ndefaults\n")
+	nginx := edit(t, nginxClean, "worker_rlimit_nofile 16384;\n", "", "worker_connections 8192", "worker_connections 1000000")
+	for _, tc := range []struct {
+		name, target, config string
+		opt                  Options
+		wantLimit            bool
+	}{
+		{name: "haproxy, host assumed", target: TargetHAProxy, config: noMaxconn, opt: Options{Connections: 1_000_000}},
+		{name: "haproxy, --host", target: TargetHAProxy, config: noMaxconn, opt: Options{Connections: 1_000_000, Host: true}, wantLimit: true},
+		{name: "nginx, host assumed", target: TargetNginx, config: nginx, opt: Options{Connections: 1_000_000, CPUs: 2}},
+		{name: "nginx, --host", target: TargetNginx, config: nginx, opt: Options{Connections: 1_000_000, Host: true}, wantLimit: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.opt.Target = tc.target
+			fs, err := Lint("f", []byte(tc.config), tc.opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			quoted := false
+			for _, f := range fs {
+				for _, n := range []int{limit, model.HAProxyMaxConnWithin(limit)} {
+					if regexp.MustCompile(`\b(` + strconv.Itoa(n) + `|` + fmtInt(n) + `)\b`).MatchString(f.Fix) {
+						quoted = true
+						if !tc.wantLimit {
+							t.Errorf("%s: fix quotes this machine's limit: %s", f.Rule, f.Fix)
+						}
+					}
+				}
+			}
+			if tc.wantLimit && !quoted {
+				t.Errorf("no fix quotes the host's limit %d: %+v", limit, fs)
+			}
+		})
 	}
 }
 

@@ -4,8 +4,13 @@ import "slices"
 
 // lintMetrics wants the proxy to show its own counts: where the WebSockets
 // are, per server, is an on-call engineer's first question, and the admin
-// socket answers only whoever is on the host.
+// socket answers only whoever is on the host. Like the global findings, it
+// is for a whole config: a fragment may leave the stats frontend to another
+// file.
 func (m *hModel) lintMetrics() {
+	if len(m.global) == 0 {
+		return
+	}
 	for _, s := range m.cfg.sections {
 		if !s.isProxy() {
 			continue
@@ -17,7 +22,7 @@ func (m *hModel) lintMetrics() {
 			}
 		}
 	}
-	m.out.add("haproxy/metrics", m.at(m.globalLine()),
+	m.out.add("haproxy/metrics", m.at(m.global[0].line),
 		"no stats page and no Prometheus exporter: the per-server WebSocket counts (current sessions) can only be read on the admin socket, and nothing can be scraped or alerted on",
 		"a frontend of its own, e.g. frontend stats / bind 127.0.0.1:8404 / http-request use-service prometheus-exporter if { path /metrics } / stats enable / stats uri / (wsctl renders it from the spec's stats:)")
 }

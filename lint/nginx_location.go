@@ -25,6 +25,7 @@ func (m *nModel) lintLocation(l *nLocation) {
 			"proxy_http_version 1.1;")
 	}
 	m.lintHeaders(l)
+	m.lintSlash(l)
 	m.lintTimeout(l, "proxy_read_timeout", "nginx/read-timeout",
 		"nginx closes a WebSocket that stays quiet that long, and its client reconnects")
 	m.lintTimeout(l, "proxy_send_timeout", "nginx/send-timeout",
@@ -38,6 +39,41 @@ func (m *nModel) lintLocation(l *nLocation) {
 			"proxy_buffering on: upgraded WebSockets are not buffered, but SSE or long-polling fallbacks through it are held back until a buffer fills",
 			"proxy_buffering off;")
 	}
+}
+
+// lintSlash flags a prefix location ending in "/" with proxy_pass: nginx
+// answers the path without the slash with a 301 to it (checked on 1.22:
+// location /ws/, GET /ws → 301), and WebSocket clients don't follow
+// redirects, so a client connecting to /ws fails. A location for the path
+// without the slash takes that request instead.
+func (m *nModel) lintSlash(l *nLocation) {
+	path := arg(l.d.args, len(l.d.args)-1)
+	if len(l.d.args) > 2 || len(l.d.args) == 2 && l.d.args[0] != "^~" && l.d.args[0] != "=" ||
+		len(path) < 2 || !strings.HasSuffix(path, "/") || !slices.ContainsFunc(l.d.block, named("proxy_pass")) {
+		return
+	}
+	bare := strings.TrimSuffix(path, "/")
+	if hasLocation(m.cfg.root, bare) {
+		return
+	}
+	m.out.add("nginx/location-slash", l.d.at,
+		fmt.Sprintf("%s ends in a slash: a WebSocket to %s is answered with a 301 redirect to %s, which WebSocket clients don't follow, so the handshake fails", l.label(), bare, path),
+		fmt.Sprintf("location %s (matches %s and everything under it) or add location = %s with the same proxy settings", bare, bare, bare))
+}
+
+// hasLocation reports whether ds holds (at any depth) a prefix or exact
+// location for path.
+func hasLocation(ds []*nDirective, path string) bool {
+	for _, d := range ds {
+		if d.name == "location" && len(d.args) > 0 && d.args[len(d.args)-1] == path &&
+			(len(d.args) == 1 || d.args[0] == "=" || d.args[0] == "^~") {
+			return true
+		}
+		if hasLocation(d.block, path) {
+			return true
+		}
+	}
+	return false
 }
 
 // lintTimeout checks that an idle timeout of l is above the heartbeat.
@@ -93,6 +129,38 @@ func (m *nModel) lintHeaders(l *nLocation) {
 			"proxy_set_header Connection $connection_upgrade; with "+whitelistMap)
 	case upgrade != nil && strings.Contains(upgrade.args[1], "$http_upgrade"):
 		m.lintWhitelist(connection)
+	}
+	if connection != nil {
+		m.lintKeepaliveClose(l, connection)
+	}
+}
+
+// lintKeepaliveClose flags a Connection map that sends "close" on requests
+// without Upgrade to an upstream with keepalive: nginx keeps an upstream
+// connection only when the request doesn't ask to close it, so plain
+// requests never reuse one and the keepalive pool stays empty.
+func (m *nModel) lintKeepaliveClose(l *nLocation, connection *nDirective) {
+	mp := m.maps[connection.args[1]]
+	if mp == nil {
+		return
+	}
+	i := slices.IndexFunc(mp.block, func(e *nDirective) bool { return e.name == "" && strings.EqualFold(arg(e.args, 0), "close") })
+	if i < 0 {
+		return
+	}
+	for _, d := range l.d.block {
+		if d.name != "proxy_pass" || len(d.args) == 0 {
+			continue
+		}
+		u := m.upstreams[proxyHost(d.args[0])]
+		if u == nil {
+			continue
+		}
+		if k := slices.IndexFunc(u.block, named("keepalive")); k >= 0 {
+			m.out.add("nginx/keepalive-close", mp.block[i].at,
+				fmt.Sprintf("map %s sends Connection: close on every request without Upgrade, so upstream %s never reuses a connection: its keepalive (%s) is never used", connection.args[1], u.args[0], u.block[k].at.from(mp.block[i].at)),
+				"'' \"\"; in the map (an empty Connection header lets nginx keep the upstream connection)")
+		}
 	}
 }
 

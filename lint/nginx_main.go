@@ -62,8 +62,8 @@ func (m *nModel) lintMain() {
 // and the host's hard limit.
 func (m *nModel) lintRlimit(d *nDirective, wc int, first pos) {
 	fix := fmt.Sprintf("worker_rlimit_nofile %d; (about twice worker_connections)", 2*wc)
-	if m.opt.FDLimit > 0 && 2*wc > m.opt.FDLimit {
-		fix = fmt.Sprintf("worker_rlimit_nofile %d; (this host's hard limit) and worker_connections below it", m.opt.FDLimit)
+	if limit := m.opt.statedFDLimit(); limit > 0 && 2*wc > limit {
+		fix = fmt.Sprintf("worker_rlimit_nofile %d; (this host's hard limit) and worker_connections below it", limit)
 	}
 	if d == nil {
 		m.out.add("nginx/rlimit-nofile", first,
@@ -88,9 +88,19 @@ func (m *nModel) lintRlimit(d *nDirective, wc int, first pos) {
 // balancers are the upstream directives that choose a load-balancing method.
 var balancers = []string{"least_conn", "ip_hash", "hash", "random"}
 
-// lintUpstreams checks the upstreams the WebSocket locations proxy to.
+// lintUpstreams checks the upstreams the WebSocket locations proxy to, and
+// those no location proxies to yet (WebSockets may be routed to them next):
+// only an upstream that carries plain HTTP alone is left out.
 func (m *nModel) lintUpstreams() {
-	for _, u := range m.upstreamsOf() {
+	unused := m.unusedUpstreams()
+	for _, u := range unused {
+		m.out.add("nginx/unused-upstream", u.at,
+			fmt.Sprintf("upstream %s: no location proxies to it, so nginx sends it nothing; it is linted as a WebSocket upstream all the same", u.args[0]),
+			fmt.Sprintf("proxy_pass http://%s; in the location meant to use it, or delete it", u.args[0]))
+	}
+	us := append(m.upstreamsOf(), unused...)
+	sortByPos(us)
+	for _, u := range us {
 		var method *nDirective
 		var noFails, zeroFails []string
 		var failsAt pos

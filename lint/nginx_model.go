@@ -217,18 +217,60 @@ func (m *nModel) upstreamsOf() []*nDirective {
 			us = append(us, u)
 		}
 	}
-	slices.SortFunc(us, func(a, b *nDirective) int {
-		return cmp.Or(strings.Compare(a.at.file, b.at.file), cmp.Compare(a.at.line, b.at.line))
-	})
+	sortByPos(us)
 	return us
 }
 
-// proxyHost returns the upstream name or host of a proxy_pass URL:
-// "http://chat:8080/ws" → "chat".
+// unusedUpstreams returns the upstreams no *_pass directive names, directly
+// or through a map on $http_upgrade, sorted by position. A pass through any
+// other variable may reach every upstream: then none is unused.
+func (m *nModel) unusedUpstreams() []*nDirective {
+	used := map[string]bool{}
+	anyVar := false
+	var walk func(ds []*nDirective)
+	walk = func(ds []*nDirective) {
+		for _, d := range ds {
+			walk(d.block)
+			if !strings.HasSuffix(d.name, "_pass") || len(d.args) == 0 {
+				continue
+			}
+			host := proxyHost(d.args[0])
+			switch mp := m.maps[host]; {
+			case mp != nil:
+				for _, e := range mp.block {
+					used[arg(e.args, 0)] = true
+				}
+			case strings.Contains(host, "$"):
+				anyVar = true
+			default:
+				used[host] = true
+			}
+		}
+	}
+	walk(m.cfg.root)
+	var us []*nDirective
+	for name, u := range m.upstreams {
+		if !anyVar && !used[name] {
+			us = append(us, u)
+		}
+	}
+	sortByPos(us)
+	return us
+}
+
+// sortByPos orders directives by file and line.
+func sortByPos(ds []*nDirective) {
+	slices.SortFunc(ds, func(a, b *nDirective) int {
+		return cmp.Or(strings.Compare(a.at.file, b.at.file), cmp.Compare(a.at.line, b.at.line))
+	})
+}
+
+// proxyHost returns the upstream name or host of a *_pass address, with or
+// without a scheme: "http://chat:8080/ws" → "chat", "php:9000" → "php".
 func proxyHost(u string) string {
-	_, rest, ok := strings.Cut(u, "://")
-	if !ok {
-		return ""
+	rest := u
+	if _, r, ok := strings.Cut(u, "://"); ok {
+		rest = r
 	}
 	host, _, _ := strings.Cut(rest, "/")
 	if i := strings.LastIndexByte(host, ':'); i >= 0 && !strings.HasSuffix(host, "]") {

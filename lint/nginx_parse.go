@@ -1,7 +1,7 @@
 package lint
 
-// nginx is parsed by this tokenizer rather than github.com/tufanbarisyildirim/gonginx
-// (already a dependency): gonginx records the line of the token that ends a
+// nginx is parsed by this tokenizer rather than a library such as
+// github.com/tufanbarisyildirim/gonginx (not a dependency): gonginx records the line of the token that ends a
 // statement, so every server, location and upstream block gets the line of
 // its closing brace and a directive split over lines gets its last line,
 // while the linter must point at the line the user has to edit. nginx's

@@ -31,7 +31,7 @@ http {
     server {
         listen 80;
 
-        location /ws/ {
+        location /ws {
             proxy_pass http://app;
             proxy_http_version 1.1;
             proxy_set_header Upgrade $http_upgrade;
@@ -67,13 +67,13 @@ func TestNginxLocationRules(t *testing.T) {
 	hb90 := optWith(func(o *Options) { o.Heartbeat = 90 * time.Second })
 	runRuleCases(t, TargetNginx, []ruleCase{
 		{name: "no proxy_http_version", config: edit(t, c, "            proxy_http_version 1.1;\n", ""),
-			want: []string{"nginx/http-version@location /ws/"}},
+			want: []string{"nginx/http-version@location /ws"}},
 		{name: "proxy_http_version 1.0", config: edit(t, c, "proxy_http_version 1.1;", "proxy_http_version 1.0;"),
 			want: []string{"nginx/http-version@proxy_http_version 1.0"}},
 		{name: "no Upgrade header", config: edit(t, c, "            proxy_set_header Upgrade $http_upgrade;\n", ""),
-			want: []string{"nginx/upgrade-header@location /ws/"}},
+			want: []string{"nginx/upgrade-header@location /ws"}},
 		{name: "no Connection header", config: edit(t, c, "            proxy_set_header Connection $connection_upgrade;\n", ""),
-			want: []string{"nginx/connection-header@location /ws/"}},
+			want: []string{"nginx/connection-header@location /ws"}},
 		{name: "Connection close", config: edit(t, c, "Connection $connection_upgrade", `Connection "close"`),
 			want: []string{"nginx/connection-header@proxy_set_header Connection"}},
 		{name: "Connection hard-coded", config: edit(t, c, "Connection $connection_upgrade", `Connection "upgrade"`),
@@ -85,7 +85,7 @@ func TestNginxLocationRules(t *testing.T) {
 		{name: "read timeout at the heartbeat", config: edit(t, c, "proxy_read_timeout 1h;", "proxy_read_timeout 30;"),
 			want: []string{"nginx/read-timeout@proxy_read_timeout 30"}},
 		{name: "default read timeout under a long heartbeat", config: edit(t, c, "            proxy_read_timeout 1h;\n", ""), opt: hb90,
-			want: []string{"nginx/read-timeout@location /ws/"}},
+			want: []string{"nginx/read-timeout@location /ws"}},
 		{name: "default read timeout above the heartbeat", config: edit(t, c, "            proxy_read_timeout 1h;\n", ""),
 			absent: []string{"nginx/read-timeout"}},
 		{name: "read timeout inherited from http", config: edit(t, c, "            proxy_read_timeout 1h;\n", "", "http {\n", "http {\n    proxy_read_timeout 1m 30s;\n"), opt: hb90,
@@ -93,7 +93,7 @@ func TestNginxLocationRules(t *testing.T) {
 		{name: "send timeout below the heartbeat", config: edit(t, c, "proxy_send_timeout 1h;", "proxy_send_timeout 10s;"),
 			want: []string{"nginx/send-timeout@proxy_send_timeout 10s"}},
 		{name: "buffering left on", config: edit(t, c, "            proxy_buffering off;\n", ""),
-			want: []string{"nginx/buffering@location /ws/"}},
+			want: []string{"nginx/buffering@location /ws"}},
 		{name: "buffering on at server level", config: edit(t, c, "            proxy_buffering off;\n", "", "        listen 80;\n", "        listen 80;\n        proxy_buffering on;\n"),
 			want: []string{"nginx/buffering@proxy_buffering on"}},
 	})
@@ -107,7 +107,7 @@ func TestNginxHeaderInheritance(t *testing.T) {
 		{name: "headers inherited from the server", config: atServer,
 			absent: []string{"nginx/upgrade-header", "nginx/connection-header", "nginx/http-version"}},
 		{name: "a header of its own drops the inherited ones", config: dropped,
-			want: []string{"nginx/upgrade-header@location /ws/", "nginx/connection-header@location /ws/"}},
+			want: []string{"nginx/upgrade-header@location /ws", "nginx/connection-header@location /ws"}},
 	})
 	fs, err := Lint("nginx.conf", []byte(dropped), testOptions)
 	if err != nil {
@@ -259,4 +259,29 @@ func TestNginxParseErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestNginxPitfallsFromTheField covers what hand-written configs from public
+// articles got wrong and lint once missed.
+func TestNginxPitfallsFromTheField(t *testing.T) {
+	c := nginxClean
+	spare := edit(t, c, "    upstream app", "    upstream spare {\n        ip_hash;\n        server 10.0.0.9:80 max_fails=3;\n    }\n\n    upstream app")
+	runRuleCases(t, TargetNginx, []ruleCase{
+		{name: "a trailing slash redirects /ws", config: edit(t, c, "location /ws {", "location /ws/ {"),
+			want: []string{"nginx/location-slash@location /ws/"}},
+		{name: "an exact location takes the bare path", config: edit(t, c, "location /ws {", "location = /ws { return 404; }\n        location /ws/ {"),
+			absent: []string{"nginx/location-slash"}},
+		{name: "^~ prefix redirects too", config: edit(t, c, "location /ws {", "location ^~ /ws/ {"),
+			want: []string{"nginx/location-slash@location ^~ /ws/"}},
+		{name: "keepalive with '' close", config: edit(t, c, `default "";`, "'' close;"),
+			want: []string{"nginx/keepalive-close@'' close"}},
+		{name: `keepalive with '' ""`, config: edit(t, c, `default "";`, `'' "";`),
+			absent: []string{"nginx/keepalive-close"}},
+		{name: "'' close to an upstream without keepalive", config: edit(t, c, `default "";`, "'' close;", "        keepalive 8;\n", ""),
+			absent: []string{"nginx/keepalive-close"}},
+		{name: "an unused ip_hash upstream is linted and named", config: spare,
+			want: []string{"nginx/unused-upstream@upstream spare", "nginx/ip-hash@ip_hash"}},
+		{name: "an upstream reached through a variable is not unused", config: edit(t, spare, "http://app", "http://$backend"),
+			absent: []string{"nginx/unused-upstream"}},
+	})
 }

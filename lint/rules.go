@@ -45,6 +45,7 @@ var catalog = indexRules([]Rule{
 	{"haproxy/httpchk-args", SeverityError, "option httpchk with more than three arguments: fatal on HAProxy 2.6"},
 	{"haproxy/ws-check", SeverityError, "a WebSocket health check that can't succeed (no Sec-WebSocket-Key, HTTP/1.0, or 101 expected without an upgrade)"},
 	{"haproxy/shutdown-sessions", SeverityWarning, "on-marked-down shutdown-sessions: a failed check cuts every WebSocket at once"},
+	{"haproxy/ws-readiness-check", SeverityInfo, "a health check that proves the process runs (TCP connect, plain HTTP) but not that it accepts WebSockets"},
 
 	// nginx: proxied WebSocket locations.
 	{"nginx/http-version", SeverityError, "a WebSocket location without proxy_http_version 1.1"},
@@ -55,6 +56,7 @@ var catalog = indexRules([]Rule{
 	{"nginx/read-timeout", SeverityError, "proxy_read_timeout (60s when unset) not above the heartbeat"},
 	{"nginx/send-timeout", SeverityWarning, "proxy_send_timeout (60s when unset) not above the heartbeat"},
 	{"nginx/buffering", SeverityInfo, "proxy_buffering left on in a WebSocket location"},
+	{"nginx/location-slash", SeverityWarning, "a WebSocket location /ws/ with a trailing slash: a WebSocket to /ws is answered with a 301 redirect"},
 	{"nginx/include", SeverityWarning, "an include that matches no file: its directives were not linted"},
 	// nginx: main context.
 	{"nginx/worker-connections", SeverityError, "worker_connections x workers below 2 x --connections"},
@@ -69,6 +71,8 @@ var catalog = indexRules([]Rule{
 	{"nginx/least-conn-zone", SeverityInfo, "least_conn without zone: each worker counts only its own connections"},
 	{"nginx/backup-hash", SeverityError, "a backup server with ip_hash or hash: nginx refuses to start"},
 	{"nginx/keepalive-order", SeverityWarning, "keepalive before the balancing method: upstream keepalive is silently off"},
+	{"nginx/keepalive-close", SeverityWarning, "upstream keepalive with a Connection map that sends close for plain requests: keepalive is never used"},
+	{"nginx/unused-upstream", SeverityInfo, "an upstream no location proxies to: linted all the same, as WebSockets may be routed to it later"},
 })
 
 func indexRules(rs []Rule) map[string]Rule {

@@ -167,7 +167,12 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path string) {
 		seen[k.Value] = k.Line
 		idx, ok := fields[k.Value]
 		if !ok {
-			d.fail(k, fpath, "unknown key (known keys: %s)", strings.Join(sortedKeys(fields), ", "))
+			known := sortedKeys(fields)
+			if c := closest(k.Value, known); c != "" {
+				d.fail(k, fpath, "unknown key; did you mean %q? (known keys: %s)", c, strings.Join(known, ", "))
+			} else {
+				d.fail(k, fpath, "unknown key (known keys: %s)", strings.Join(known, ", "))
+			}
 			continue
 		}
 		d.decode(val, v.Field(idx), fpath)
@@ -181,4 +186,38 @@ func sortedKeys(m map[string]int) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// closest returns the known key nearest to key by edit distance when it is
+// close enough to be a typo (at most 2 edits, and fewer than half of key's
+// letters), else "".
+func closest(key string, known []string) string {
+	best, bestD := "", 3
+	for _, k := range known {
+		if d := editDistance(strings.ToLower(key), k); d < bestD && 2*d < len(key) {
+			best, bestD = k, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b, in bytes.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			sub := prev[j-1]
+			if a[i-1] != b[j-1] {
+				sub++
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, sub)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
 }

@@ -44,7 +44,7 @@ func ReadFile(path string) ([]byte, error) {
 func Parse(name string, data []byte, env LookupEnv) (*Spec, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, yamlError(name, err)
+		return nil, yamlError(name, data, err)
 	}
 	s := &Spec{File: name, doc: &document{file: name}}
 	if len(root.Content) == 0 {
@@ -92,15 +92,34 @@ func (e *FieldError) Error() string {
 
 var yamlLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
 
-// yamlError turns the YAML library's syntax errors into file:line errors.
-func yamlError(name string, err error) error {
+// yamlError turns the YAML library's syntax errors into file:line errors. A
+// tab in the indentation is named, at its line: the library's message
+// ("found character that cannot start any token") doesn't say tab, and its
+// line is at times the one before.
+func yamlError(name string, data []byte, err error) error {
 	msg := err.Error()
 	if m := yamlLine.FindStringSubmatch(msg); m != nil {
 		var line int
 		fmt.Sscan(m[1], &line)
+		if tab := tabIndented(data, line); tab > 0 {
+			return &FieldError{File: name, Line: tab, Msg: "invalid YAML: tab characters are not allowed in YAML indentation; use spaces"}
+		}
 		return &FieldError{File: name, Line: line, Msg: "invalid YAML: " + m[2]}
 	}
 	return &FieldError{File: name, Msg: "invalid YAML: " + strings.TrimPrefix(msg, "yaml: ")}
+}
+
+// tabIndented returns the first of the 1-based lines n to n+2 of data whose
+// indentation holds a tab, or 0.
+func tabIndented(data []byte, n int) int {
+	lines := strings.Split(string(data), "\n")
+	for i := max(n, 1); i <= min(n+2, len(lines)); i++ {
+		l := lines[i-1]
+		if strings.Contains(l[:len(l)-len(strings.TrimLeft(l, " \t"))], "\t") {
+			return i
+		}
+	}
+	return 0
 }
 
 var envRef = regexp.MustCompile(`\$\$\{|\$\{([^}]*)\}`)

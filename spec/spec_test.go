@@ -95,6 +95,10 @@ func TestBadInput(t *testing.T) {
 	}{
 		{"broken yaml", [2]string{"  - name: front\n", "  - name: front\n   bad"}, "wsctl.yaml:4: invalid YAML"},
 		{"unknown key", [2]string{"    sticky:\n", "    stickyness: 1\n    sticky:\n"}, "wsctl.yaml:13: backends[0].stickyness: unknown key"},
+		{"tab after a key", [2]string{"connections: 1000\n", "connections: 1000\nhaproxy:\n\tadmin_socket: /a.sock\n"}, "wsctl.yaml:5: invalid YAML: tab characters are not allowed in YAML indentation; use spaces"},
+		{"misspelt key", [2]string{"heartbeat: 20s", "hearbeat: 20s"}, `wsctl.yaml:2: hearbeat: unknown key; did you mean "heartbeat"? (known keys: `},
+		{"unknown key far from any", [2]string{"    sticky:\n", "    colour: 1\n    sticky:\n"}, "wsctl.yaml:13: backends[0].colour: unknown key (known keys: "},
+		{"tab in the indentation", [2]string{"  - name: front\n", "  - name: front\n\tbind: x\n"}, "wsctl.yaml:6: invalid YAML: tab characters are not allowed in YAML indentation; use spaces"},
 		{"bad duration", [2]string{"heartbeat: 20s", "heartbeat: 20 seconds"}, `wsctl.yaml:2: heartbeat: "20 seconds" is not a duration`},
 		{"not a number", [2]string{"connections: 1000", "connections: many"}, `wsctl.yaml:3: connections: "many" is not a whole number`},
 		{"duplicate backend", [2]string{"backends:\n", "backends:\n  - name: ws\n"}, `wsctl.yaml:13: backends[1].name: duplicate backend name "ws"`},

@@ -22,6 +22,9 @@ type CheckOptions struct {
 	// HAProxy and Nginx are the binaries to validate with ("": found in
 	// PATH, for haproxy $WSCTL_HAPROXY first).
 	HAProxy, Nginx string
+	// ProxyHost describes the proxy's host (FDLimit, CPUs, Host only: the
+	// rest comes from the spec).
+	ProxyHost lint.Options
 }
 
 // NewCmdCheck builds `wsctl check`.
@@ -32,9 +35,14 @@ func NewCmdCheck(io *IOStreams, runF func(*CheckOptions) error) *cobra.Command {
 		Short: "Render the config and validate it with the real haproxy or nginx binary",
 		Long: `Render the config, then validate it with the real binary (haproxy -c,
 nginx -t) and report each complaint against the generated line. It also
-checks that this host's open-file limit can carry the spec's connections, and
-lints the output for WebSocket pitfalls (wsctl lint): an error finding (or,
-with --strict, a warning) fails the check.
+checks that the proxy's host can carry the spec's connections (its open-file
+hard limit), and lints the output for WebSocket pitfalls (wsctl lint): an
+error finding (or, with --strict, a warning) fails the check.
+
+The proxy's host is described as for wsctl lint: --fd-limit and --cpus give
+its limits (in CI, production's, not the runner's), --host says this machine
+is it. Without them this machine's limits are assumed, and what falls short
+of them is info that says so and does not fail.
 
 The binary is haproxy or nginx from PATH (or /usr/sbin), for haproxy
 $WSCTL_HAPROXY when set; --haproxy or --nginx names the one to use, such as
@@ -47,6 +55,12 @@ binary missing).`,
 
   # ... and its nginx rendering, failing on warnings too
   WSCTL_RUN_DIR=/tmp/ws wsctl check -c examples/basic/wsctl.yaml --target nginx --strict
+
+  # In CI: judge against production's limits, not the runner's
+  wsctl check -c deploy/wsctl.yaml --fd-limit 1048576 --cpus 16
+
+  # On the load balancer itself: its own limits are facts
+  wsctl check -c /etc/wsctl/wsctl.yaml --host
 
   # ... with the HAProxy build production runs
   WSCTL_RUN_DIR=/tmp/ws wsctl check -c examples/basic/wsctl.yaml --haproxy /opt/haproxy-3.0/sbin/haproxy`,
@@ -63,6 +77,7 @@ binary missing).`,
 	cmd.Flags().StringVar(&opts.Dir, "dir", "", "directory relative paths in the config resolve against (default: current)")
 	cmd.Flags().StringVar(&opts.HAProxy, "haproxy", "", "haproxy binary to validate with (default: $WSCTL_HAPROXY, else haproxy in PATH)")
 	cmd.Flags().StringVar(&opts.Nginx, "nginx", "", "nginx binary to validate with (default: nginx in PATH)")
+	addHostFlags(cmd.Flags(), &opts.ProxyHost)
 	return cmd
 }
 
@@ -76,11 +91,13 @@ func checkRun(opts *CheckOptions) error {
 		return fmt.Errorf("--%s: the config is for %s (give --%s, or --target %s)", flag, target, other, flag)
 	}
 	failed := false
-	if limit, err := proxy.FileLimit(); err == nil {
-		if p := proxy.HostProblem(g.Model, limit); p != nil {
-			fmt.Fprintf(opts.IO.Out, "host: %s: %s\n", p.Severity, p.Message)
-			failed = true
-		}
+	p, err := proxy.JudgeHost(g.Model, opts.ProxyHost.FDLimit, opts.ProxyHost.Host)
+	if err != nil {
+		return err
+	}
+	if p != nil {
+		fmt.Fprintf(opts.IO.Out, "host: %s: %s\n", p.Severity, p.Message)
+		failed = p.Severity == "error"
 	}
 	v := proxy.Validator{Dir: opts.Dir, Strict: opts.Strict, HAProxy: opts.HAProxy, Nginx: opts.Nginx}
 	res, err := v.Validate(context.Background(), target, g.Config)
@@ -100,7 +117,8 @@ func checkRun(opts *CheckOptions) error {
 	// The rendered output must also pass wsctl's own WebSocket lint: a user
 	// template can drop what the embedded ones get right.
 	findings, err := lint.Lint("generated "+target+" config", g.Config, lint.Options{
-		Target: target, Heartbeat: g.Spec.Heartbeat.D(), Connections: g.Spec.Connections, Host: true,
+		Target: target, Heartbeat: g.Spec.Heartbeat.D(), Connections: g.Spec.Connections,
+		FDLimit: opts.ProxyHost.FDLimit, CPUs: opts.ProxyHost.CPUs, Host: opts.ProxyHost.Host,
 	})
 	if err != nil {
 		return err

@@ -2,10 +2,12 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/wsctl/wsctl/internal/inputfile"
 	"github.com/wsctl/wsctl/lint"
@@ -35,9 +37,9 @@ kept alive by reloads, connection limits the host can't carry. Each finding
 has a stable rule id, a severity (error, warning, info), file:line, what
 happens to WebSocket users, and the fix. The rules are listed in lint/README.md.
 
-What lint is not told it assumes: 10,000 WebSockets without --connections,
-and, without --host, a proxy host with this machine's open-file limit and
-CPU count (in CI, not the load balancer). A finding that rests on an
+What lint is not told it assumes: 5,000 WebSockets (the spec's default)
+without --connections, and, without --host, a proxy host with this
+machine's open-file limit and CPU count (in CI, not the load balancer). A finding that rests on an
 assumption is info and says so; state the numbers (--connections,
 --fd-limit, --cpus) or lint on the proxy's host with --host to make it count.
 
@@ -62,7 +64,12 @@ directory is an error.`,
 
   # Lint what wsctl renders, as JSON
   wsctl render -c examples/basic/wsctl.yaml | wsctl lint - -o json | jq '.[].rule'`,
-		Args: cobra.MinimumNArgs(1),
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return errors.New("lint: give the config files to lint, or - to read standard input (e.g. wsctl lint /etc/haproxy/haproxy.cfg)")
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if opts.Output != "text" && opts.Output != "json" {
 				return fmt.Errorf("--output %q: want text or json", opts.Output)
@@ -78,14 +85,21 @@ directory is an error.`,
 	f.StringVar(&opts.Lint.Target, "target", "", "haproxy or nginx (default: detected from the content)")
 	positiveDurationVar(f, &opts.Lint.Heartbeat, "heartbeat", lint.DefaultHeartbeat, "longest silence on a healthy WebSocket (the ping interval); idle timeouts must exceed it")
 	f.IntVar(&opts.Lint.Connections, "connections", 0, fmt.Sprintf("concurrent WebSockets the proxy must carry (default: %d assumed, and what falls short of it is info)", lint.DefaultConnections))
-	f.IntVar(&opts.Lint.FDLimit, "fd-limit", 0, "open-file hard limit of the proxy's host (default: this machine's, assumed unless --host)")
-	f.IntVar(&opts.Lint.CPUs, "cpus", 0, "CPU count of the proxy's host, for worker_processes auto (default: this machine's, assumed unless --host)")
-	f.BoolVar(&opts.Lint.Host, "host", false, "this machine is the proxy's host: judge against its open-file limit and CPU count")
+	addHostFlags(f, &opts.Lint)
 	f.BoolVar(&opts.Strict, "strict", false, "fail on warnings too")
 	f.StringVarP(&opts.Output, "output", "o", "text", "output format: text or json")
 	_ = cmd.RegisterFlagCompletionFunc("target", cobra.FixedCompletions([]string{lint.TargetHAProxy, lint.TargetNginx}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
+}
+
+// addHostFlags declares --fd-limit, --cpus and --host, which describe the
+// proxy's host to lint and check: without them this machine's limits are
+// assumed, and what rests on them does not fail.
+func addHostFlags(f *pflag.FlagSet, o *lint.Options) {
+	f.IntVar(&o.FDLimit, "fd-limit", 0, "open-file hard limit of the proxy's host (default: this machine's, assumed unless --host)")
+	f.IntVar(&o.CPUs, "cpus", 0, "CPU count of the proxy's host, for worker_processes auto (default: this machine's, assumed unless --host)")
+	f.BoolVar(&o.Host, "host", false, "this machine is the proxy's host: judge against its open-file limit and CPU count")
 }
 
 func lintRun(opts *LintOptions) error {

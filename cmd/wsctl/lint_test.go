@@ -34,6 +34,9 @@ frontend fe
 
 backend ws
     balance leastconn
+    option httpchk
+    http-check send meth GET uri /ws ver HTTP/1.1 hdr Host example.com hdr Connection Upgrade hdr Upgrade websocket hdr Sec-WebSocket-Key dGhlIHNhbXBsZSBub25jZQ== hdr Sec-WebSocket-Version 13
+    http-check expect status 101
     server s1 10.0.0.1:8080 check inter 2s fall 3 rise 2
 
 frontend stats
@@ -178,7 +181,7 @@ func TestLintAssumesNothingFails(t *testing.T) {
 		wantOut  string
 	}{
 		{[]string{"--cpus", "1"}, exitOK, "info nginx/worker-connections"},
-		{[]string{"--cpus", "2"}, exitOK, "this assumes 10,000 WebSockets, the default: state the real number with --connections\n"},
+		{[]string{"--cpus", "1"}, exitOK, "this assumes 5,000 WebSockets, the default: state the real number with --connections\n"},
 		{[]string{"--connections", "4000", "--cpus", "1"}, exitOK, "1 finding(s): 0 error(s), 0 warning(s), 1 info\n"},
 		{[]string{"--connections", "10000", "--cpus", "1"}, exitFindings, "error nginx/worker-connections"},
 	} {
@@ -186,6 +189,25 @@ func TestLintAssumesNothingFails(t *testing.T) {
 		code := Main(append([]string{"lint", conf}, tc.args...), io)
 		if code != tc.wantCode || !strings.Contains(out.String(), tc.wantOut) || tc.wantOut == "" && out.Len() != 0 {
 			t.Errorf("lint %v: exit %d, stdout %q, stderr %q; want %d and %q", tc.args, code, out, errOut, tc.wantCode, tc.wantOut)
+		}
+	}
+}
+
+// TestUsageMessages: a missing argument or a duration without a unit says
+// what to write, for every command that takes one.
+func TestUsageMessages(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"lint"}, "lint: give the config files to lint, or - to read standard input (e.g. wsctl lint /etc/haproxy/haproxy.cfg)"},
+		{[]string{"lint", "a.cfg", "--heartbeat", "5"}, `--heartbeat "5": a duration needs a unit, e.g. 5s or 5m`},
+		{[]string{"drain", "ws/s1", "--timeout", "5"}, `--timeout "5": a duration needs a unit, e.g. 5s or 5m`},
+		{[]string{"drain", "ws/s1", "--timeout", "soon"}, `invalid argument "soon" for "--timeout" flag`},
+	} {
+		io, out, errOut := testIO()
+		if code := Main(tc.args, io); code != exitError || !strings.Contains(errOut.String(), tc.want) {
+			t.Errorf("wsctl %v: exit %d, stderr %q, want exit %d and %q (stdout %q)", tc.args, code, errOut, exitError, tc.want, out)
 		}
 	}
 }

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/wsctl/wsctl/internal/buildinfo"
 )
@@ -28,6 +30,7 @@ Exit codes: 0 ok/identical, 1 differs or findings, 2 error, 3 drain or reload ti
 		SilenceErrors: true,
 		Version:       buildinfo.Read(version).Version,
 	}
+	root.SetFlagErrorFunc(flagError)
 	root.SetIn(io.In)
 	root.SetOut(io.Out)
 	root.SetErr(io.ErrOut)
@@ -111,4 +114,15 @@ go install recorded, else "dev"), the commit the binary was built from
 			return err
 		},
 	}
+}
+
+// flagError rewords pflag's errors where they explain the syntax poorly:
+// every command inherits it from the root. A duration without a unit
+// ("--timeout 5") is the one Go's parser words as "missing unit".
+func flagError(_ *cobra.Command, err error) error {
+	var bad *pflag.InvalidValueError
+	if errors.As(err, &bad) && bad.GetFlag().Value.Type() == "duration" && strings.Contains(err.Error(), "missing unit") {
+		return fmt.Errorf("--%s %q: a duration needs a unit, e.g. %ss or %sm", bad.GetFlag().Name, bad.GetValue(), bad.GetValue(), bad.GetValue())
+	}
+	return err
 }
