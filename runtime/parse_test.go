@@ -1,12 +1,16 @@
 package runtime
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
+	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -284,5 +288,67 @@ func TestSocketParseInfo(t *testing.T) {
 	}
 	if _, err := parseInfo("Version: 2.6.12\nPid: x\n"); !errors.Is(err, ErrBadReply) {
 		t.Errorf("parseInfo(bad pid) error = %v, want ErrBadReply", err)
+	}
+}
+
+func TestParseAge(t *testing.T) {
+	for _, tc := range []struct {
+		name, in string
+		want     time.Duration
+		ok       bool
+	}{
+		{name: "zero", in: "0s", ok: true},
+		{name: "seconds", in: "42s", want: 42 * time.Second, ok: true},
+		{name: "minutes", in: "3m5s", want: 3*time.Minute + 5*time.Second, ok: true},
+		{name: "hours", in: "2h7m", want: 2*time.Hour + 7*time.Minute, ok: true},
+		{name: "days", in: "1d3h", want: 27 * time.Hour, ok: true},
+		{name: "days only", in: "12d", want: 12 * 24 * time.Hour, ok: true},
+		{name: "unknown", in: "?"},
+		{name: "bad days", in: "xd3h"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, ok := parseAge(tc.in)
+			if got != tc.want || ok != tc.ok {
+				t.Errorf("parseAge(%q) = %s, %v; want %s, %v", tc.in, got, ok, tc.want, tc.ok)
+			}
+		})
+	}
+}
+
+// TestSessionsByAge lists one server's sessions oldest first, with their
+// ages, from a `show sess` in HAProxy's order (newest first).
+func TestSessionsByAge(t *testing.T) {
+	reply := `0x1000: proto=tcpv4 src=127.0.0.1:1 fe=fe be=ws srv=s1 ts=00 epoch=0x1 age=4s calls=3
+0x2000: proto=tcpv4 src=127.0.0.1:2 fe=fe be=ws srv=s2 ts=00 epoch=0x1 age=1h calls=3
+0x3000: proto=tcpv4 src=127.0.0.1:3 fe=fe be=ws srv=s1 ts=00 epoch=0x1 age=1m2s calls=3
+0x4000: proto=tcpv4 src=127.0.0.1:4 fe=fe be=ws srv=s1 ts=00 epoch=0x1 age=4s calls=3
+0x5000: proto=unix_stream src=unix:1 fe=GLOBAL be=<NONE> srv=<none> ts=00 epoch=0x1 age=0s
+`
+	fake := startFake(t, func(cmd string) io.Reader {
+		if cmd == "show sess" {
+			return strings.NewReader(reply)
+		}
+		return nil
+	})
+	ctx := context.Background()
+	c, err := Dial(ctx, fake.path, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.SessionsByAge(ctx, "ws", "s1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []WorkerSession{
+		{ID: "0x3000", Frontend: "fe", Backend: "ws", Server: "s1", Age: 62 * time.Second},
+		{ID: "0x1000", Frontend: "fe", Backend: "ws", Server: "s1", Age: 4 * time.Second},
+		{ID: "0x4000", Frontend: "fe", Backend: "ws", Server: "s1", Age: 4 * time.Second},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("SessionsByAge (-want +got):\n%s", diff)
+	}
+	ids, err := c.Sessions(ctx, "ws", "s1")
+	if want := []SessionID{"0x1000", "0x3000", "0x4000"}; err != nil || !cmp.Equal(ids, want) {
+		t.Errorf("Sessions = %v, %v; want %v in show sess order", ids, err, want)
 	}
 }

@@ -125,6 +125,9 @@ func parseProcs(reply string) (Procs, error) {
 type WorkerSession struct {
 	ID                        SessionID
 	Frontend, Backend, Server string
+	// Age is how long the session has lived, to the second (age=); zero
+	// when the line has none.
+	Age time.Duration
 }
 
 // WorkerSessions lists the sessions of worker pid that go to a backend

@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"sort"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // SessionID identifies a stream in `show sess` ("0x55d0607f6bd0"). It is
@@ -16,6 +19,19 @@ var sessionIDPattern = regexp.MustCompile(`^0x[0-9a-fA-F]{1,16}$`)
 // Sessions lists the sessions (streams) HAProxy currently has on
 // backend/server, from `show sess`.
 func (c *Client) Sessions(ctx context.Context, backend, server string) ([]SessionID, error) {
+	all, err := c.sessionsOf(ctx, backend, server)
+	return sessionIDs(all), err
+}
+
+// SessionsByAge lists the sessions of backend/server as Sessions does,
+// with their frontend and age, oldest first (ties in `show sess` order).
+func (c *Client) SessionsByAge(ctx context.Context, backend, server string) ([]WorkerSession, error) {
+	all, err := c.sessionsOf(ctx, backend, server)
+	sort.SliceStable(all, func(i, j int) bool { return all[i].Age > all[j].Age })
+	return all, err
+}
+
+func (c *Client) sessionsOf(ctx context.Context, backend, server string) ([]WorkerSession, error) {
 	op := fmt.Sprintf("list sessions of %s/%s", backend, server)
 	if err := validPair(backend, server); err != nil {
 		return nil, c.wrap(op, err)
@@ -24,17 +40,31 @@ func (c *Client) Sessions(ctx context.Context, backend, server string) ([]Sessio
 	if err != nil {
 		return nil, c.wrap(op, err)
 	}
-	return parseSessions(reply, backend, server), nil
+	return serverSessions(reply, backend, server), nil
 }
 
 // parseSessions picks the ids of the `show sess` lines with be=backend and
 // srv=server.
 func parseSessions(reply, backend, server string) []SessionID {
-	var ids []SessionID
+	return sessionIDs(serverSessions(reply, backend, server))
+}
+
+// serverSessions picks the `show sess` lines with be=backend and
+// srv=server.
+func serverSessions(reply, backend, server string) []WorkerSession {
+	var out []WorkerSession
 	for _, s := range sessionLines(reply) {
 		if s.Backend == backend && s.Server == server {
-			ids = append(ids, s.ID)
+			out = append(out, s)
 		}
+	}
+	return out
+}
+
+func sessionIDs(all []WorkerSession) []SessionID {
+	var ids []SessionID
+	for _, s := range all {
+		ids = append(ids, s.ID)
 	}
 	return ids
 }
@@ -58,11 +88,35 @@ func sessionLines(reply string) []WorkerSession {
 				s.Backend = v
 			case "srv":
 				s.Server = v
+			case "age":
+				s.Age, _ = parseAge(v)
 			}
 		}
 		out = append(out, s)
 	}
 	return out
+}
+
+// parseAge reads HAProxy's human_time, the form of `show sess` age=:
+// at most two units of d, h, m, s, largest first ("0s", "42s", "3m5s",
+// "2h7m", "1d3h").
+func parseAge(s string) (time.Duration, bool) {
+	var d time.Duration
+	if days, rest, ok := strings.Cut(s, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n < 0 {
+			return 0, false
+		}
+		d, s = time.Duration(n)*24*time.Hour, rest
+	}
+	if s == "" {
+		return d, true
+	}
+	rest, err := time.ParseDuration(s)
+	if err != nil || rest < 0 {
+		return 0, false
+	}
+	return d + rest, true
 }
 
 var (

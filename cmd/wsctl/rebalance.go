@@ -1,0 +1,370 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wsctl/wsctl/drain"
+	"github.com/wsctl/wsctl/rebalance"
+	"github.com/wsctl/wsctl/spec"
+)
+
+// RebalanceOptions are the flags of wsctl rebalance.
+type RebalanceOptions struct {
+	IO     *IOStreams
+	Socket SocketOptions
+	// Backend is the argument.
+	Backend string
+	// CloseRate is sessions closed per second across all sockets;
+	// CloseRateSet says it was given (else the backend's close_rate).
+	CloseRate    float64
+	CloseRateSet bool
+	// Tolerance is in percent.
+	Tolerance float64
+	Timeout   time.Duration
+	DryRun    bool
+	Output    string
+	// Settle and Poll are the rebalance's; 0: its defaults.
+	Settle, Poll time.Duration
+}
+
+// NewCmdRebalance builds `wsctl rebalance`.
+func NewCmdRebalance(io *IOStreams, runF func(*RebalanceOptions) error) *cobra.Command {
+	opts := &RebalanceOptions{IO: io}
+	cmd := &cobra.Command{
+		Use:   "rebalance BACKEND",
+		Short: "Even out a backend's WebSockets with the fewest moves",
+		Long: `Even out the WebSockets of BACKEND among its servers, closing as few as
+possible. leastconn places only new connections: after a rollout the server
+deployed last is nearly empty, and a server added to full ones takes only new
+clients, for as long as the WebSockets live.
+
+Each server's target is its share of the sessions by weight (srv_uweight),
+at most the backend's server_maxconn, among the servers that take clients
+(READY, UP or STARTING, weight above 0, on every socket). Servers in DRAIN
+or MAINT keep their sessions (emptying them is "wsctl drain"'s business).
+The minimum to move is the sum of max(0, sessions - target). Then, on every
+admin socket at once:
+
+ 1. every server above its target goes to MAINT: with option redispatch a
+    client that comes back with its sticky cookie is sent to another server
+    (DRAIN would let it back in); existing WebSockets stay;
+ 2. its excess is closed, oldest WebSockets first, at --close-rate per
+    second across all servers and sockets;
+ 3. wsctl waits until the clients have reconnected (to the servers below
+    target, the only ones taking clients), then sets the servers READY;
+ 4. it counts again: if some server is still off by more than --tolerance,
+    one more round, never more.
+
+A rebalance never leaves a server in MAINT: on an error, Ctrl-C, SIGTERM or
+the timeout, the servers it put in MAINT are set READY again.
+
+The oldest WebSockets move: the youngest are often clients a drain or a
+rollout has just moved, and they are the likeliest to leave by themselves.
+
+Refused (exit 2, nothing changed) when no server takes clients, or when the
+backend is uneven but no server is below its target (every one at its
+server_maxconn). Already within --tolerance: nothing to do, exit 0.
+
+--dry-run prints the plan (sessions, target and moves per server) and
+changes nothing.
+
+Exit status: 0 balanced, 3 not balanced within --timeout or after the second
+round, 2 error or refused. Progress on a terminal (stderr); the result on
+stdout when balanced, on stderr otherwise. With -o json one object per line:
+a step per phase of each round
+
+  {"type": "step", "backend": "ws", "step": "plan", "round": 1,
+   "sessions": 300, "moves": 100, "closed": 0, "elapsed_s": 0.01,
+   "servers": [{"server": "s1", "sessions": 150, "weight": 100, "target": 100,
+     "moves": 50, "within": false, "eligible": true}, ...]}
+
+("step" is "plan", "closing", "settled" or "readmitted"), then a summary
+
+  {"type": "rebalance", "backend": "ws", "result": "balanced", "rounds": 1,
+   "minimum": 100, "closed": 100, "elapsed_s": 1.6, "before": [...],
+   "after": [...]}
+
+"result" is "balanced", "unbalanced", "timed_out", "canceled", "error" (with
+"error") or, with --dry-run, "planned" (no steps, "after" equals "before").`,
+		Example: `  # What would move, changing nothing
+  wsctl rebalance -c wsctl.yaml ws --dry-run
+
+  # Even out ws at 50 closes per second, within 5 %
+  wsctl rebalance -c wsctl.yaml ws --close-rate 50 --tolerance 5
+
+  # Two HAProxy processes, a JSON line per step for the pipeline
+  wsctl rebalance -c wsctl.yaml ws --socket /run/haproxy/a.sock \
+      --socket /run/haproxy/b.sock -o json`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Backend = args[0]
+			opts.CloseRateSet = cmd.Flags().Changed("close-rate")
+			if opts.Output != "text" && opts.Output != "json" {
+				return fmt.Errorf("--output %q: want text or json", opts.Output)
+			}
+			rate := opts.CloseRate
+			if !opts.CloseRateSet {
+				rate = spec.DefaultCloseRate // the spec's, checked again once loaded
+			}
+			if err := opts.options(rate, 0).Validate(); err != nil {
+				return err
+			}
+			if runF != nil {
+				return runF(opts)
+			}
+			return rebalanceRun(opts)
+		},
+	}
+	opts.Socket.addFlags(cmd)
+	f := cmd.Flags()
+	f.Float64Var(&opts.CloseRate, "close-rate", 0, fmt.Sprintf("sessions closed per second across all sockets, %g to %g (default: the backend's close_rate)", float64(drain.MinRate), float64(drain.MaxRate)))
+	f.Float64Var(&opts.Tolerance, "tolerance", 100*rebalance.DefaultTolerance, "percent of its target a server may be off and count as balanced")
+	f.DurationVar(&opts.Timeout, "timeout", 5*time.Minute, "give up after this long with exit 3, every server READY (0: no limit)")
+	f.BoolVar(&opts.DryRun, "dry-run", false, "print the plan and change nothing")
+	f.StringVarP(&opts.Output, "output", "o", "text", "output format: text or json (a line per step)")
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
+	return cmd
+}
+
+// options are the rebalance's options at rate with the backend's cap.
+func (o *RebalanceOptions) options(rate float64, cap int64) rebalance.Options {
+	return rebalance.Options{Backend: o.Backend, Cap: cap, Tolerance: o.Tolerance / 100, Rate: rate,
+		Timeout: o.Timeout, Settle: o.Settle, Poll: o.Poll}
+}
+
+func rebalanceRun(opts *RebalanceOptions) error {
+	sp, err := loadSpec(opts.IO, opts.Socket.SpecPath)
+	if err != nil {
+		return fmt.Errorf("rebalance needs the spec (-c FILE): %w", err)
+	}
+	b, err := specBackend(sp, opts.Backend)
+	if err != nil {
+		return err
+	}
+	rate := b.CloseRate
+	if opts.CloseRateSet {
+		rate = opts.CloseRate
+	}
+	ro := opts.options(rate, int64(b.ServerMaxConn))
+	if err := ro.Validate(); err != nil {
+		return err
+	}
+	// Ctrl-C or a pipeline's SIGTERM stops the rebalance; the servers it
+	// put in MAINT are set READY again.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if opts.Socket.SpecPath == "" {
+		opts.Socket.SpecPath = sp.File
+	}
+	clients, err := opts.Socket.connect(ctx, opts.IO)
+	if err != nil {
+		return err
+	}
+	sockets := make([]rebalance.Socket, len(clients))
+	for i, c := range clients {
+		sockets[i] = rebalance.Socket{Name: c.Path(), Runtime: c}
+	}
+	human := opts.Output != "json"
+	enc := json.NewEncoder(opts.IO.Out)
+
+	if opts.DryRun {
+		loads, err := rebalance.Read(ctx, sockets, b.Name, ro.Cap)
+		if err != nil {
+			return err
+		}
+		plan := rebalance.Compute(loads, ro.Tolerance)
+		if !human {
+			if err := enc.Encode(rebalanceSummary{Type: "rebalance", Backend: b.Name, Result: "planned", Minimum: plan.Moves,
+				Before: serversJSON(plan), After: serversJSON(plan), Error: errString(plan.Refused())}); err != nil {
+				return err
+			}
+			if err := plan.Refused(); err != nil {
+				fmt.Fprintf(opts.IO.ErrOut, "wsctl: rebalance %s: %v\n", b.Name, err)
+				return errSilent{code: exitError}
+			}
+			return nil
+		}
+		writePlan(opts.IO.Out, plan)
+		switch {
+		case plan.Refused() != nil:
+			return plan.Refused()
+		case plan.Balanced():
+			fmt.Fprintf(opts.IO.Out, "%s is balanced within %g %%: nothing to move\n", b.Name, opts.Tolerance)
+		default:
+			fmt.Fprintf(opts.IO.Out, "%d sessions to move (the minimum) at %g/s; nothing changed (--dry-run)\n", plan.Moves, rate)
+		}
+		return nil
+	}
+
+	switch {
+	case !human:
+		ro.Progress = func(s rebalance.Step) { _ = enc.Encode(stepJSON(b.Name, s)) }
+	case opts.IO.IsTTY:
+		ro.Progress = func(s rebalance.Step) { writeRebalanceStep(opts.IO.ErrOut, b.Name, s) }
+	}
+	res, err := rebalance.Run(ctx, sockets, ro)
+	if err != nil {
+		if human && len(res.Before.Servers) > 0 {
+			writePlan(opts.IO.ErrOut, res.Before)
+		}
+		return err
+	}
+	if !human {
+		if err := enc.Encode(rebalanceSummary{Type: "rebalance", Backend: b.Name, Result: string(res.Outcome), Rounds: res.Rounds,
+			Minimum: res.Before.Moves, Closed: res.Closed, Elapsed: seconds(res.Elapsed),
+			Before: serversJSON(res.Before), After: serversJSON(res.After), Error: errString(res.Err)}); err != nil {
+			return err
+		}
+	}
+	switch res.Outcome {
+	case rebalance.Balanced:
+		if human {
+			fmt.Fprintf(opts.IO.Out, "%s balanced: %d sessions moved (minimum %d) in %d rounds, %s; %s\n", b.Name, res.Closed,
+				res.Before.Moves, res.Rounds, res.Elapsed.Round(100*time.Millisecond), sessionsLine(res.After))
+		}
+		return nil
+	case rebalance.Unbalanced, rebalance.TimedOut:
+		if human {
+			fmt.Fprintf(opts.IO.ErrOut, "wsctl: %s not balanced (%s) after %d rounds, %d sessions moved: %s; every server is READY\n",
+				b.Name, res.Outcome, res.Rounds, res.Closed, sessionsLine(res.After))
+		}
+		return errTimedOut
+	}
+	if !human {
+		fmt.Fprintf(opts.IO.ErrOut, "wsctl: rebalance %s: %v\n", b.Name, res.Err)
+		return errSilent{code: exitError}
+	}
+	return fmt.Errorf("rebalance %s (%s): %w", b.Name, res.Outcome, res.Err)
+}
+
+// specBackend finds backend name in sp, or says which it has.
+func specBackend(sp *spec.Spec, name string) (*spec.Backend, error) {
+	var names []string
+	for i := range sp.Backends {
+		if sp.Backends[i].Name == name {
+			return &sp.Backends[i], nil
+		}
+		names = append(names, sp.Backends[i].Name)
+	}
+	return nil, fmt.Errorf("backend %q is not in %s (it has %s)", name, sp.File, strings.Join(names, ", "))
+}
+
+// writePlan is the plan as a table.
+func writePlan(w io.Writer, p rebalance.Plan) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SERVER\tSESSIONS\tWEIGHT\tTARGET\tMOVES\t")
+	for _, s := range p.Servers {
+		target, note := fmt.Sprint(s.Target), ""
+		switch {
+		case !s.Eligible:
+			target, note = "-", "takes no clients: left alone"
+		case !s.Within:
+			note = fmt.Sprintf("off by more than %g %%", 100*p.Tolerance)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%d\t%s\n", s.Server, s.Sessions, s.Weight, target, s.Moves, note)
+	}
+	_ = tw.Flush()
+}
+
+// sessionsLine is "s1 100, s2 100, s3 100".
+func sessionsLine(p rebalance.Plan) string {
+	var parts []string
+	for _, s := range p.Servers {
+		parts = append(parts, fmt.Sprintf("%s %d", s.Server, s.Sessions))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// writeRebalanceStep is a step's progress line on a terminal.
+func writeRebalanceStep(w io.Writer, backend string, s rebalance.Step) {
+	el := s.Elapsed.Round(100 * time.Millisecond)
+	switch s.Kind {
+	case rebalance.Planned:
+		var donors []string
+		for _, d := range s.Plan.Donors() {
+			donors = append(donors, fmt.Sprintf("%s -%d", d.Server, d.Moves))
+		}
+		fmt.Fprintf(w, "%s round %d: moving %d sessions (%s), their servers in MAINT (%s)\n", backend, s.Round, s.Plan.Moves, strings.Join(donors, ", "), el)
+	case rebalance.Closing:
+		fmt.Fprintf(w, "%s round %d: %d of %d closed (%s)\n", backend, s.Round, s.Closed, s.Plan.Moves, el)
+	case rebalance.Settled:
+		fmt.Fprintf(w, "%s round %d: %d sessions back of %d (%s)\n", backend, s.Round, s.Sessions, s.Plan.Total, el)
+	case rebalance.Readmitted:
+		fmt.Fprintf(w, "%s round %d: servers READY again (%s)\n", backend, s.Round, el)
+	}
+}
+
+// rebalanceStepJSON is a step of `wsctl rebalance -o json`; it and
+// rebalanceSummary are a documented contract, so fields are only ever
+// added.
+type rebalanceStepJSON struct {
+	Type     string                `json:"type"`
+	Backend  string                `json:"backend"`
+	Step     string                `json:"step"`
+	Round    int                   `json:"round"`
+	Sessions int64                 `json:"sessions"`
+	Moves    int64                 `json:"moves"`
+	Closed   int64                 `json:"closed"`
+	Elapsed  float64               `json:"elapsed_s"`
+	Servers  []rebalanceServerJSON `json:"servers"`
+}
+
+type rebalanceServerJSON struct {
+	Server   string `json:"server"`
+	Sessions int64  `json:"sessions"`
+	Weight   int64  `json:"weight"`
+	Target   int64  `json:"target"`
+	Moves    int64  `json:"moves"`
+	Within   bool   `json:"within"`
+	Eligible bool   `json:"eligible"`
+}
+
+type rebalanceSummary struct {
+	Type    string                `json:"type"`
+	Backend string                `json:"backend"`
+	Result  string                `json:"result"`
+	Rounds  int                   `json:"rounds"`
+	Minimum int64                 `json:"minimum"`
+	Closed  int64                 `json:"closed"`
+	Elapsed float64               `json:"elapsed_s"`
+	Before  []rebalanceServerJSON `json:"before"`
+	After   []rebalanceServerJSON `json:"after"`
+	Error   string                `json:"error,omitempty"`
+}
+
+func stepJSON(backend string, s rebalance.Step) rebalanceStepJSON {
+	sessions := s.Plan.Total
+	if s.Kind == rebalance.Settled {
+		sessions = s.Sessions
+	}
+	return rebalanceStepJSON{Type: "step", Backend: backend, Step: string(s.Kind), Round: s.Round, Sessions: sessions,
+		Moves: s.Plan.Moves, Closed: s.Closed, Elapsed: seconds(s.Elapsed), Servers: serversJSON(s.Plan)}
+}
+
+func serversJSON(p rebalance.Plan) []rebalanceServerJSON {
+	out := []rebalanceServerJSON{}
+	for _, s := range p.Servers {
+		out = append(out, rebalanceServerJSON{Server: s.Server, Sessions: s.Sessions, Weight: s.Weight, Target: s.Target,
+			Moves: s.Moves, Within: s.Within, Eligible: s.Eligible})
+	}
+	return out
+}
+
+// errString is err's message, or "" for nil.
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}

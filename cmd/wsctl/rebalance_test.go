@@ -1,0 +1,152 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wsctl/wsctl/runtime"
+	"github.com/wsctl/wsctl/runtime/runtimetest"
+)
+
+var rebalanceCmd runtimeCmd = func(io *IOStreams) *cobra.Command { return NewCmdRebalance(io, nil) }
+
+// rebalanceFixture is three servers behind HAProxy with 20/20/0
+// reconnecting cookie clients (s3 readmitted into the full backend), and a
+// spec naming them.
+func rebalanceFixture(t *testing.T) (*runtime.Client, *runtimetest.Fleet, string) {
+	t.Helper()
+	ctx := context.Background()
+	servers := runtimetest.Backends(t, "s1", "s2", "s3")
+	lb := runtimetest.StartLB(t, runtimetest.Config{}, servers)
+	c, err := runtime.Dial(ctx, lb.AdminSocket, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitChecked(t, c, "ws")
+	if err := c.SetState(ctx, "ws", "s3", runtime.Maint); err != nil {
+		t.Fatal(err)
+	}
+	fleet := runtimetest.StartFleet(t, lb.URL(), 40, true)
+	if err := c.Readmit(ctx, "ws", "s3"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for s, _ := c.Server(ctx, "ws", "s3"); !s.TakesClients(); s, _ = c.Server(ctx, "ws", "s3") {
+		if time.Now().After(deadline) {
+			t.Fatalf("s3 does not take clients: %+v", s)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	var list strings.Builder
+	for _, s := range servers {
+		fmt.Fprintf(&list, "      - {name: %s, address: '%s'}\n", s.ID, s.Addr)
+	}
+	specPath := writeFile(t, filepath.Join(t.TempDir(), "wsctl.yaml"), `listeners: [{name: f, bind: '127.0.0.1:1', default_backend: ws}]
+backends:
+  - name: ws
+    close_rate: 100
+    servers:
+`+list.String()+`haproxy: {admin_socket: `+lb.AdminSocket+`}
+`)
+	return c, fleet, specPath
+}
+
+func scur(t *testing.T, c *runtime.Client) map[string]int64 {
+	t.Helper()
+	all, err := c.Servers(context.Background(), "ws")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int64{}
+	for _, s := range all {
+		out[s.Server] = s.Scur
+		if s.Admin != runtime.Ready {
+			t.Errorf("%s is %s, want READY", s.Server, s.Admin)
+		}
+	}
+	return out
+}
+
+// TestRebalanceDryRunThenRun: --dry-run prints the plan and changes
+// nothing; the run that follows evens the backend out, a JSON line per
+// step then the summary.
+func TestRebalanceDryRunThenRun(t *testing.T) {
+	c, fleet, specPath := rebalanceFixture(t)
+	start := time.Now()
+	r := execute(t, rebalanceCmd, false, nil, "ws", "-c", specPath, "--dry-run")
+	if r.code != 0 || !strings.Contains(r.out, "s3      0         1       13      0      off by more than 10 %") || !strings.Contains(r.out, "13 sessions to move (the minimum) at 100/s; nothing changed") {
+		t.Fatalf("dry run: exit %d\nstdout %s\nstderr %s", r.code, r.out, r.errOut)
+	}
+	r = execute(t, rebalanceCmd, false, nil, "ws", "-c", specPath, "--dry-run", "-o", "json")
+	if lines := jsonLines(t, r.out); r.code != 0 || len(lines) != 1 || lines[0]["result"] != "planned" || lines[0]["minimum"] != 13.0 {
+		t.Fatalf("dry run -o json: exit %d\nstdout %s\nstderr %s", r.code, r.out, r.errOut)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if cuts := fleet.Since(start, false); len(cuts) != 0 {
+		t.Errorf("the dry runs cut %d clients", len(cuts))
+	}
+	if got := scur(t, c); got["s1"] != 20 || got["s2"] != 20 || got["s3"] != 0 {
+		t.Errorf("sessions after the dry runs %v, want 20/20/0", got)
+	}
+
+	r = execute(t, rebalanceCmd, false, nil, "ws", "-c", specPath, "-o", "json")
+	if r.code != 0 {
+		t.Fatalf("exit %d\nstdout %s\nstderr %s", r.code, r.out, r.errOut)
+	}
+	lines := jsonLines(t, r.out)
+	var steps []string
+	for _, l := range lines[:len(lines)-1] {
+		steps = append(steps, l["step"].(string))
+	}
+	if got := strings.Join(steps, " "); got != "plan closing settled readmitted" {
+		t.Errorf("steps %q, want plan closing settled readmitted", got)
+	}
+	sum := lines[len(lines)-1]
+	if sum["type"] != "rebalance" || sum["result"] != "balanced" || sum["closed"] != 13.0 || sum["minimum"] != 13.0 {
+		t.Errorf("summary %v", sum)
+	}
+	got := scur(t, c)
+	for s, n := range got {
+		if n < 12 || n > 15 {
+			t.Errorf("%s holds %d sessions at the end, want 13 or 14 (%v)", s, n, got)
+		}
+	}
+	// Balanced now: nothing to do, exit 0 again.
+	r = execute(t, rebalanceCmd, false, nil, "ws", "-c", specPath)
+	if r.code != 0 || !strings.Contains(r.out, "ws balanced: 0 sessions moved") {
+		t.Errorf("second run: exit %d\nstdout %s\nstderr %s", r.code, r.out, r.errOut)
+	}
+}
+
+func TestRebalanceFlags(t *testing.T) {
+	specPath := writeFile(t, filepath.Join(t.TempDir(), "wsctl.yaml"), `listeners: [{name: f, bind: '127.0.0.1:1', default_backend: ws}]
+backends:
+  - name: ws
+    servers: [{name: s1, address: '127.0.0.1:2'}]
+haproxy: {admin_socket: /nonexistent/admin.sock}
+`)
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{name: "tolerance", args: []string{"ws", "--tolerance", "100"}, want: "tolerance 1 is out of range"},
+		{name: "rate", args: []string{"ws", "--close-rate", "0"}, want: "close-rate 0 is out of range"},
+		{name: "output", args: []string{"ws", "-o", "yaml"}, want: `--output "yaml"`},
+		{name: "backend", args: []string{"other", "-c", specPath}, want: `backend "other" is not in`},
+		{name: "no backend", args: nil, want: "accepts 1 arg"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := execute(t, rebalanceCmd, false, nil, tc.args...)
+			if r.code != exitError || !strings.Contains(r.errOut, tc.want) {
+				t.Errorf("exit %d, stderr %q; want 2 and %q", r.code, r.errOut, tc.want)
+			}
+		})
+	}
+}
