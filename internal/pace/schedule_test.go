@@ -210,7 +210,7 @@ func fleet(rng *rand.Rand, n int, rate float64, churn bool) []*simAgent {
 	for i := range n {
 		a := &simAgent{
 			id:       fmt.Sprintf("lb%03d", i),
-			sessions: int(part/2 + rng.Float64()*part) + 1,
+			sessions: int(part/2+rng.Float64()*part) + 1,
 			skew:     time.Duration(rng.Int64N(int64(10*time.Millisecond))) - 5*time.Millisecond,
 		}
 		out = append(out, a)
