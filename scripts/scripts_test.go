@@ -115,6 +115,7 @@ func TestDepsInstallsOnlyWhatIsAskedAndStopsNothing(t *testing.T) {
 	s := newSandbox(t)
 	s.fake(t, "haproxy", "")
 	s.fake(t, "nginx", "")
+	s.fake(t, "promtool", "")
 	s.fake(t, "consul", `echo "Consul v9.9.9"`)
 
 	if _, err := s.run(t, "deps.sh", "haproxy"); err != nil {
