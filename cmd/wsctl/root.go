@@ -42,6 +42,7 @@ Exit codes: 0 ok/identical, 1 differs or findings, 2 error, 3 drain or reload ti
 		NewCmdAgent(io, nil),
 		NewCmdReload(io, nil),
 		NewCmdRollout(io, nil),
+		NewCmdFleet(io, nil),
 		NewCmdState(io),
 		NewCmdVersion(io),
 		NewCmdGenDocs(io),
