@@ -157,6 +157,13 @@ func (o *Operator) Run(ctx context.Context, req Request, update func(Status)) (S
 	}
 	var failing time.Time // since when reads fail; zero while they work
 	for {
+		// An agent that joined later is expected too once it reported
+		// on op: its announcement vanishing then is as telling.
+		for id, p := range v.Progress[req.Ref] {
+			if op != "" && p.Op == op {
+				expected[id] = true
+			}
+		}
 		st := decide(v, expected, req, op)
 		st.Elapsed = time.Since(start)
 		if update != nil {
