@@ -330,6 +330,7 @@ func TestFleetDrainRefusedWithoutWrite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	waitAnnounced(t, op, []*fleetLB{lb}, nil)
 	_, err = op.Run(context.Background(), fleet.Request{Ref: echo2, Intent: drainOp(0, 0, 10*time.Second)}, nil)
 	if !errors.Is(err, intent.ErrDenied) || !strings.Contains(err.Error(), "key write on wsctl/intents/ws/echo-2") {
 		t.Fatalf("got %v, want ErrDenied naming the key", err)

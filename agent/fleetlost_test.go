@@ -2,9 +2,13 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/consul/api"
 
 	"github.com/wsctl/wsctl/fleet"
 	"github.com/wsctl/wsctl/intent"
@@ -120,5 +124,37 @@ func TestFleetAgentsComeBackAfterConsulStall(t *testing.T) {
 	}
 	if s := lbs[1].servers(t, "ws")["echo-2"]; s.Scur == 0 {
 		t.Fatal("lb2 has no session on echo-2 left: the test proves nothing")
+	}
+}
+
+// TestFleetIgnoresIntentsForUnknownServers: intents with an operation on
+// servers this load balancer does not have (anyone who may write the KV
+// can write thousands) are counted and ignored: no report written for
+// them, and a fleet drain of a real server completes as usual.
+func TestFleetIgnoresIntentsForUnknownServers(t *testing.T) {
+	c, lbs := startFleet(t, 1)
+	const bogus = 50
+	for i := range bogus {
+		in := holdDrain(time.Minute)
+		in.Server = fmt.Sprintf("nosuch-%d", i)
+		b, _ := json.Marshal(in)
+		if _, err := c.Client.KV().Put(&api.KVPair{Key: "wsctl/intents/ws/" + in.Server, Value: b}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, "the bogus intents counted", func() bool { return lbs[0].agent.Metrics().FleetIgnored.Load() == bogus })
+	op, err := fleet.NewOperator(lbs[0].spec.Consul)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	st, err := op.Run(ctx, fleet.Request{Ref: echo2, Intent: drainOp(0, 0, 15*time.Second)}, nil)
+	if err != nil || st.Outcome != fleet.Done {
+		t.Fatalf("drain: %+v, %v", st, err)
+	}
+	keys, _, err := c.Client.KV().Keys("wsctl/progress/lb1/", "", nil)
+	if err != nil || len(keys) != 1 {
+		t.Errorf("reports %v (%v), want only echo-2's", keys, err)
 	}
 }
