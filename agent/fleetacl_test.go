@@ -43,10 +43,7 @@ func TestFleetACLPoliciesHoldAgentsToTheirKeys(t *testing.T) {
 		tokens[id] = aclToken(t, c, "wsctl-agent-"+id, rules)
 		lbs = append(lbs, startFleetLBEdited(t, c, id, withTokenFile(c, tokenFile(t, tokens[id]))))
 	}
-	clients := runtimetest.StartFleet(t, "ws://"+lbs[1].frontend+"/ws", 6, true)
-	if !clients.WaitFor(10*time.Second, func(m map[string]int) bool { return m["echo-2"] > 0 }) {
-		t.Fatalf("no client on echo-2: %v", clients.Connected())
-	}
+	clientsOnEcho2(t, lbs[1])
 
 	lb1 := tokenClient(t, c, tokens["lb1"])
 	forged, _ := json.Marshal(fleet.Progress{Agent: "lb2", Backend: "ws", Server: "echo-2", Admin: runtime.Maint, Phase: fleet.PhaseDrained})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -74,10 +75,7 @@ func TestFleetAgentAnnouncesAgain(t *testing.T) {
 // reports done.
 func TestFleetAgentsComeBackAfterConsulStall(t *testing.T) {
 	c, lbs := startFleet(t, 2)
-	clients := runtimetest.StartFleet(t, "ws://"+lbs[1].frontend+"/ws", 6, true)
-	if !clients.WaitFor(10*time.Second, func(m map[string]int) bool { return m["echo-2"] > 0 }) {
-		t.Fatalf("no client on echo-2: %v", clients.Connected())
-	}
+	clientsOnEcho2(t, lbs[1])
 	op, err := fleet.NewOperator(lbs[0].spec.Consul)
 	if err != nil {
 		t.Fatal(err)
@@ -156,5 +154,68 @@ func TestFleetIgnoresIntentsForUnknownServers(t *testing.T) {
 	keys, _, err := c.Client.KV().Keys("wsctl/progress/lb1/", "", nil)
 	if err != nil || len(keys) != 1 {
 		t.Errorf("reports %v (%v), want only echo-2's", keys, err)
+	}
+	// A drain of a server no load balancer has times out saying why.
+	nosuch := holdDrain(2 * time.Second)
+	nosuch.Server = "nosuch-x"
+	ctx, cancel = context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	st, err = op.Run(ctx, fleet.Request{Ref: nosuch.Ref(), Intent: nosuch}, nil)
+	if err != nil || st.Outcome != fleet.TimedOut || !strings.Contains(st.Problem, "no report from lb1") {
+		t.Errorf("drain of a server no one has: %+v, %v; want timed out naming lb1", st, err)
+	}
+}
+
+// TestFleetSecondOperatorTakesOver: a second operator's drain of a server
+// another one drains replaces the intent and is told whose it replaced;
+// the first one's drain ends at once, failed, naming the second, instead
+// of waiting for its timeout.
+func TestFleetSecondOperatorTakesOver(t *testing.T) {
+	_, lbs := startFleet(t, 1)
+	clientsOnEcho2(t, lbs[0])
+	op, err := fleet.NewOperator(lbs[0].spec.Consul)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, second := holdDrain(30*time.Second), holdDrain(2*time.Second)
+	first.Who, second.Who = "alice@host", "bob@host"
+	reported := make(chan struct{})
+	ended := make(chan fleet.Status, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		once := false
+		st, _ := op.Run(ctx, fleet.Request{Ref: echo2, Intent: first}, func(st fleet.Status) {
+			if !once && st.Rows[0].Report != nil && st.Rows[0].Report.Op == first.Op.ID {
+				once = true
+				close(reported)
+			}
+		})
+		ended <- st
+	}()
+	select {
+	case <-reported:
+	case st := <-ended:
+		t.Fatalf("the first drain ended before lb1 reported on it: %+v", st)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	st, err := op.Run(ctx, fleet.Request{Ref: echo2, Intent: second}, nil)
+	if err != nil || !strings.Contains(st.TookOver, "alice@host") || !strings.Contains(st.TookOver, first.Op.ID) {
+		t.Errorf("second drain: %+v, %v; want told it took over alice's op", st, err)
+	}
+	got := <-ended
+	if got.Outcome != fleet.Failed || !strings.Contains(got.Problem, "bob@host") || !strings.Contains(got.Problem, second.Op.ID) {
+		t.Errorf("first drain: %+v; want failed naming bob's op", got)
+	}
+}
+
+// clientsOnEcho2 starts six cookie-keeping clients on lb and waits until
+// some are on echo-2, so a drain of echo-2 there waits for them.
+func clientsOnEcho2(t *testing.T, lb *fleetLB) {
+	t.Helper()
+	clients := runtimetest.StartFleet(t, "ws://"+lb.frontend+"/ws", 6, true)
+	if !clients.WaitFor(10*time.Second, func(m map[string]int) bool { return m["echo-2"] > 0 }) {
+		t.Fatalf("no client on echo-2: %v", clients.Connected())
 	}
 }

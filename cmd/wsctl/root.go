@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 
@@ -55,11 +57,17 @@ func Main(args []string, io *IOStreams) int {
 	root := NewCmdRoot(io)
 	root.SetArgs(args)
 	err := root.Execute()
-	code := exitCode(err)
-	if err != nil && code == exitError {
-		fmt.Fprintf(io.ErrOut, "wsctl: %v\n", err)
+	reportError(io.ErrOut, err)
+	return exitCode(err)
+}
+
+// reportError writes err, when it stopped the command (exit 2), to w; an
+// errSilent's report is already written (its text is only the exit status).
+func reportError(w io.Writer, err error) {
+	var s errSilent
+	if err != nil && exitCode(err) == exitError && !errors.As(err, &s) {
+		fmt.Fprintf(w, "wsctl: %v\n", err)
 	}
-	return code
 }
 
 // NewCmdVersion prints the version, commit and Go version.
