@@ -30,6 +30,12 @@ type fleetState struct {
 	// early is a view that came before the first complete sync: an
 	// operation waits for the servers discovery brings (see fleetTick).
 	early *fleet.View
+	// last is the latest view; ignored are its intents with an operation
+	// on a server this load balancer does not have (anyone who may write
+	// the KV can write thousands): no drain, no report, only a gauge, and
+	// a look at each tick in case discovery brings the server.
+	last    *fleet.View
+	ignored map[runtime.Ref]bool
 }
 
 // fleetOp is one server an operation touched.
@@ -82,6 +88,7 @@ func (a *Agent) newFleet() (*fleetState, error) {
 		views:   make(chan *fleet.View, 1),
 		results: make(chan fleetResult),
 		ops:     map[runtime.Ref]*fleetOp{},
+		ignored: map[runtime.Ref]bool{},
 	}, nil
 }
 
@@ -95,12 +102,18 @@ func (a *Agent) fleetView(ctx context.Context, v *fleet.View) bool {
 		return false
 	}
 	changed := !reflect.DeepEqual(v.Intents, f.intents)
-	f.intents = v.Intents
+	f.intents, f.last = v.Intents, v
+	known := a.appliedServers()
+	clear(f.ignored)
 	for ref, in := range v.Intents {
 		if in.Op == nil {
 			continue
 		}
 		t := f.ops[ref]
+		if t == nil && !known[ref] {
+			f.ignored[ref] = true
+			continue
+		}
 		if t == nil {
 			t = &fleetOp{}
 			f.ops[ref] = t
@@ -124,7 +137,19 @@ func (a *Agent) fleetView(ctx context.Context, v *fleet.View) bool {
 			t.op, t.phase, t.closed, t.err, t.running, t.cancel = "", "", 0, "", false, nil
 		}
 	}
+	a.metrics.FleetIgnored.Store(int64(len(f.ignored)))
 	return changed
+}
+
+// appliedServers are the servers of the snapshot last applied.
+func (a *Agent) appliedServers() map[runtime.Ref]bool {
+	out := map[runtime.Ref]bool{}
+	for backend, instances := range a.applied {
+		for _, in := range instances {
+			out[runtime.Ref{Backend: backend, Server: in.ID}] = true
+		}
+	}
+	return out
 }
 
 // startFleetOp carries in's operation out: the state at once for a maint
@@ -274,6 +299,14 @@ func (a *Agent) fleetTick(ctx context.Context, servers func() map[runtime.Ref]ru
 	if v := a.fleet.early; v != nil && a.synced {
 		a.fleet.early = nil
 		a.fleetView(ctx, v)
+	} else if len(a.fleet.ignored) > 0 {
+		known := a.appliedServers()
+		for ref := range a.fleet.ignored {
+			if known[ref] {
+				a.fleetView(ctx, a.fleet.last) // discovery brought it
+				break
+			}
+		}
 	}
 	if len(a.fleet.ops) == 0 {
 		return

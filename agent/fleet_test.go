@@ -323,32 +323,14 @@ func TestFleetDrainRefusedWithoutWrite(t *testing.T) {
 	for _, w := range runtimetest.Backends(t, "echo-1", "echo-2", "echo-3") {
 		register(t, c, w.ID, w)
 	}
-	dir := t.TempDir()
-	tokenFile := func(name, token string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(token), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	agentToken := tokenFile("agent", lbtest.ManagementToken)
-	lb := startFleetLBEdited(t, c, "lb1", func(s string) string {
-		return strings.Replace(s, "  address: "+c.Addr+"\n", "  address: "+c.Addr+"\n  token_file: "+agentToken+"\n", 1)
-	})
-	pol, _, err := c.Client.ACL().PolicyCreate(&api.ACLPolicy{Name: "read-only", Rules: `key_prefix "wsctl/" { policy = "read" }`}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, _, err := c.Client.ACL().TokenCreate(&api.ACLToken{Policies: []*api.ACLTokenPolicyLink{{ID: pol.ID}}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	lb := startFleetLBEdited(t, c, "lb1", withTokenFile(c, tokenFile(t, lbtest.ManagementToken)))
 	cfg := lb.spec.Consul
-	cfg.TokenFile = tokenFile("pipeline", tok.SecretID)
+	cfg.TokenFile = tokenFile(t, aclToken(t, c, "read-only", `key_prefix "wsctl/" { policy = "read" }`))
 	op, err := fleet.NewOperator(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
+	waitAnnounced(t, op, []*fleetLB{lb}, nil)
 	_, err = op.Run(context.Background(), fleet.Request{Ref: echo2, Intent: drainOp(0, 0, 10*time.Second)}, nil)
 	if !errors.Is(err, intent.ErrDenied) || !strings.Contains(err.Error(), "key write on wsctl/intents/ws/echo-2") {
 		t.Fatalf("got %v, want ErrDenied naming the key", err)
@@ -359,6 +341,38 @@ func TestFleetDrainRefusedWithoutWrite(t *testing.T) {
 	if s := lb.servers(t, "ws")["echo-2"]; s.Admin != runtime.Ready {
 		t.Errorf("echo-2 is %s after the refusal, want READY", s.Admin)
 	}
+}
+
+// tokenFile writes token to a file of the test's, for consul.token_file.
+func tokenFile(t *testing.T, token string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(p, []byte(token), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// withTokenFile is a spec edit giving the agent the token in file.
+func withTokenFile(c *lbtest.Consul, file string) func(string) string {
+	return func(s string) string {
+		return strings.Replace(stickyServerID(s), "  address: "+c.Addr+"\n", "  address: "+c.Addr+"\n  token_file: "+file+"\n", 1)
+	}
+}
+
+// aclToken creates a policy named name with rules (HCL) and returns the
+// secret of a token holding it alone.
+func aclToken(t *testing.T, c *lbtest.Consul, name, rules string) string {
+	t.Helper()
+	pol, _, err := c.Client.ACL().PolicyCreate(&api.ACLPolicy{Name: name, Rules: rules}, nil)
+	if err != nil {
+		t.Fatalf("policy %s: %v\n%s", name, err, rules)
+	}
+	tok, _, err := c.Client.ACL().TokenCreate(&api.ACLToken{Policies: []*api.ACLTokenPolicyLink{{ID: pol.ID}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok.SecretID
 }
 
 // TestFleetHoldKeepsClientsThenReadmits: a hold (what `wsctl rollout`

@@ -66,6 +66,9 @@ type Metrics struct {
 	IntentErrors       Counter        // operator intents that could not be read
 	StateErrors        Counter        // reads and writes of the agent's state file that failed
 	HandoverClosed     Counter        // old workers' sessions closed by the hand-over after a reload
+	// FleetIgnored is how many fleet intents name a server this load
+	// balancer does not have: ignored, not reported on.
+	FleetIgnored atomic.Int64
 	// Convergence is the time from the first discovery change not yet
 	// applied to the proxy matching it.
 	Convergence Histogram
@@ -149,6 +152,10 @@ func newMetrics(build buildinfo.Info, unhealthyAfter time.Duration) *Metrics {
 		discoveryCollector{m},
 		backendCollector{m},
 		m.progress,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "wsctl_agent_fleet_intents_ignored",
+			Help: "Fleet intents naming a server this load balancer does not have (ignored, not reported on).",
+		}, func() float64 { return float64(m.FleetIgnored.Load()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "wsctl_build_info",
 			Help: "The wsctl build: version, commit and Go version; always 1.",

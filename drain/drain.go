@@ -76,6 +76,11 @@ const (
 	MaxRate = spec.MaxCloseRate
 )
 
+// MaxDuration bounds a drain's timeout and close-after: a month is longer
+// than any drain worth waiting for, and a bound keeps seconds read from
+// elsewhere (an intent in Consul) far from time.Duration's overflow.
+const MaxDuration = 31 * 24 * time.Hour
+
 // DefaultPoll is how often a drain reads the session count when Options
 // leaves Poll zero.
 const DefaultPoll = 250 * time.Millisecond
@@ -130,12 +135,16 @@ func (o Options) Validate() error {
 	switch {
 	case o.Timeout < 0:
 		return fmt.Errorf("drain: timeout %s is negative", o.Timeout)
+	case o.Timeout > MaxDuration:
+		return fmt.Errorf("drain: timeout %s is out of range: at most %s", o.Timeout, MaxDuration)
 	case o.Poll < 0:
 		return fmt.Errorf("drain: poll interval %s is negative", o.Poll)
 	case o.Close == nil:
 		return nil
 	case o.Close.After < 0:
 		return fmt.Errorf("drain: close-after %s is negative", o.Close.After)
+	case o.Close.After > MaxDuration:
+		return fmt.Errorf("drain: close-after %s is out of range: at most %s", o.Close.After, MaxDuration)
 	case math.IsNaN(o.Close.Rate) || math.IsInf(o.Close.Rate, 0):
 		return fmt.Errorf("drain: close-rate %g is not a number of sessions per second", o.Close.Rate)
 	case o.Close.Rate != 0 && (o.Close.Rate < MinRate || o.Close.Rate > MaxRate):

@@ -8,8 +8,13 @@
 //	                                      written by the CLI with check-and-set
 //	P agents/<agent>                      an agent's announcement, acquired by
 //	                                      its session
-//	P progress/<backend>/<server>/<agent> what that agent's HAProxy does with the
+//	P progress/<agent>/<backend>/<server> what that agent's HAProxy does with the
 //	                                      server (Progress), acquired by its session
+//
+// Everything an agent writes is under a key or prefix naming it, so a
+// key-prefix ACL policy (AgentPolicy) lets each agent write its own keys
+// only: a lock does not prove who wrote a value (a plain put keeps the
+// session that holds the key), an ACL does.
 //
 // An agent's session is bound to Consul's serfHealth of its node and to a
 // TTL check of the agent's own `wsctl-agent` service, renewed every second:
@@ -83,6 +88,9 @@ func (p Progress) same(q Progress) bool {
 type Announcement struct {
 	Agent string    `json:"agent"`
 	Since time.Time `json:"since"`
+	// Session is the Consul session holding the key (not in the value):
+	// the agent's reports count only when held by the same one.
+	Session string `json:"-"`
 }
 
 // View is the fleet as one read of the prefix shows it. Only keys held by a
@@ -98,10 +106,16 @@ type View struct {
 	Progress map[runtime.Ref]map[string]Progress
 }
 
-// parse builds a View from the pairs under prefix.
+// parse builds a View from the pairs under prefix. A report is believed
+// only under a live announcement of the same agent held by the same
+// session: the agent named by its key, its value and its announcement
+// agree, so no other agent's token (which may not write under another
+// agent's keys) and no plain put (which keeps a key's session but cannot
+// make one) passes for that agent.
 func parse(prefix string, store *intent.Consul, pairs api.KVPairs, index uint64) *View {
 	v := &View{Index: index, Intents: map[runtime.Ref]intent.Intent{}, Agents: map[string]Announcement{},
 		Progress: map[runtime.Ref]map[string]Progress{}}
+	var reports []*api.KVPair
 	for _, p := range pairs {
 		key := strings.TrimPrefix(p.Key, prefix)
 		switch {
@@ -112,32 +126,30 @@ func parse(prefix string, store *intent.Consul, pairs api.KVPairs, index uint64)
 		case strings.HasPrefix(key, AgentsPrefix) && p.Session != "":
 			var a Announcement
 			if json.Unmarshal(p.Value, &a) == nil && AgentsPrefix+a.Agent == key {
+				a.Session = p.Session
 				v.Agents[a.Agent] = a
 			}
 		case strings.HasPrefix(key, ProgressPrefix) && p.Session != "":
-			var pr Progress
-			if json.Unmarshal(p.Value, &pr) != nil || progressKey("", pr.Ref(), pr.Agent) != key {
-				continue
-			}
-			if v.Progress[pr.Ref()] == nil {
-				v.Progress[pr.Ref()] = map[string]Progress{}
-			}
-			v.Progress[pr.Ref()][pr.Agent] = pr
+			reports = append(reports, p)
 		}
 	}
-	// A report outlives its agent's announcement only between two writes.
-	for _, byAgent := range v.Progress {
-		for id := range byAgent {
-			if _, ok := v.Agents[id]; !ok {
-				delete(byAgent, id)
-			}
+	for _, p := range reports {
+		var pr Progress
+		if json.Unmarshal(p.Value, &pr) != nil || progressKey(prefix, pr.Ref(), pr.Agent) != p.Key ||
+			v.Agents[pr.Agent].Session != p.Session {
+			continue
 		}
+		if v.Progress[pr.Ref()] == nil {
+			v.Progress[pr.Ref()] = map[string]Progress{}
+		}
+		v.Progress[pr.Ref()][pr.Agent] = pr
 	}
 	return v
 }
 
+// progressKey is where agent reports on r.
 func progressKey(prefix string, r runtime.Ref, agent string) string {
-	return prefix + ProgressPrefix + r.Backend + "/" + r.Server + "/" + agent
+	return prefix + ProgressPrefix + agent + "/" + r.Backend + "/" + r.Server
 }
 
 // Share is the close rate agent self may use for ref during op, out of the

@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"testing"
@@ -96,5 +97,42 @@ func TestTransient(t *testing.T) {
 		if got := transient(c.err); got != c.want {
 			t.Errorf("transient(%v) = %v, want %v", c.err, got, c.want)
 		}
+	}
+}
+
+// TestParseBelievesOnlyAnAgentsOwnReports: a report counts only under its
+// own agent's key, naming that agent, held by the session that holds the
+// agent's live announcement.
+func TestParseBelievesOnlyAnAgentsOwnReports(t *testing.T) {
+	ann := func(agent, session string) *api.KVPair {
+		b, _ := json.Marshal(Announcement{Agent: agent})
+		return &api.KVPair{Key: "p/agents/" + agent, Value: b, Session: session}
+	}
+	report := func(key, agent, session string) *api.KVPair {
+		b, _ := json.Marshal(Progress{Agent: agent, Backend: ref.Backend, Server: ref.Server, Op: "op"})
+		return &api.KVPair{Key: "p/progress/" + key, Value: b, Session: session}
+	}
+	for _, c := range []struct {
+		name  string
+		pairs api.KVPairs
+		want  []string
+	}{
+		{"its own", api.KVPairs{ann("a", "s1"), report("a/ws/s2", "a", "s1")}, []string{"a"}},
+		{"held by another session", api.KVPairs{ann("a", "s1"), report("a/ws/s2", "a", "s2")}, nil},
+		{"no session (a plain put)", api.KVPairs{ann("a", "s1"), report("a/ws/s2", "a", "")}, nil},
+		{"another agent's key", api.KVPairs{ann("a", "s1"), ann("b", "s2"), report("b/ws/s2", "a", "s2")}, nil},
+		{"no announcement", api.KVPairs{report("a/ws/s2", "a", "s1")}, nil},
+		{"an announcement without session", api.KVPairs{ann("a", ""), report("a/ws/s2", "a", "")}, nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			v := parse("p/", intent.NewConsulWith(nil, "", "p/"), c.pairs, 1)
+			var got []string
+			for id := range v.Progress[ref] {
+				got = append(got, id)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(c.want) {
+				t.Errorf("reports believed from %v, want %v", got, c.want)
+			}
+		})
 	}
 }

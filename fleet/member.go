@@ -50,6 +50,9 @@ type Member struct {
 	pending map[runtime.Ref]Progress // not yet written
 	written map[runtime.Ref]Progress
 	wake    chan struct{}
+	// recheck asks keepAlive to look at the announcement now: a view
+	// did not show it held by the agent's session.
+	recheck chan struct{}
 }
 
 // NewMember returns the member for an agent talking to client (addr names
@@ -63,7 +66,7 @@ func NewMember(client *api.Client, addr, kvPrefix, id string, log *slog.Logger) 
 		client: client, store: intent.NewConsulWith(client, addr, kvPrefix), prefix: kvPrefix, id: id,
 		log:     log.With("component", "fleet"),
 		pending: map[runtime.Ref]Progress{}, written: map[runtime.Ref]Progress{},
-		wake: make(chan struct{}, 1),
+		wake: make(chan struct{}, 1), recheck: make(chan struct{}, 1),
 	}
 	m.session.Store("")
 	return m
@@ -146,14 +149,9 @@ func (m *Member) join(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("fleet: create session: %w", err)
 	}
-	b, _ := json.Marshal(Announcement{Agent: m.id, Since: time.Now().UTC()})
-	ok, _, err := m.client.KV().Acquire(&api.KVPair{Key: m.prefix + AgentsPrefix + m.id, Value: b, Session: id}, (&api.WriteOptions{}).WithContext(ctx))
-	if err != nil {
-		return fmt.Errorf("fleet: announce: %w", err)
-	}
-	if !ok {
+	if err := m.announce(ctx, id); err != nil {
 		_, _ = m.client.Session().Destroy(id, nil)
-		return fmt.Errorf("fleet: announce: %s%s%s is held by another session: is agent id %q in use twice?", m.prefix, AgentsPrefix, m.id, m.id)
+		return err
 	}
 	m.session.Store(id)
 	m.mu.Lock()
@@ -164,12 +162,31 @@ func (m *Member) join(ctx context.Context) error {
 	}
 	clear(m.written)
 	m.mu.Unlock()
+	m.rewake()
 	m.log.Info("joined the fleet", "agent", m.id, "session", id)
 	return nil
 }
 
-// keepAlive joins, then renews the check every third of its TTL; a renewal
-// or session that fails makes it join again.
+// announce acquires the agent's key with session.
+func (m *Member) announce(ctx context.Context, session string) error {
+	b, _ := json.Marshal(Announcement{Agent: m.id, Since: time.Now().UTC()})
+	ok, _, err := m.client.KV().Acquire(&api.KVPair{Key: m.announcementKey(), Value: b, Session: session}, (&api.WriteOptions{}).WithContext(ctx))
+	if err != nil {
+		return fmt.Errorf("fleet: announce: %w", err)
+	}
+	if !ok {
+		return fmt.Errorf("fleet: announce: %s is held by another session: is agent id %q in use twice?", m.announcementKey(), m.id)
+	}
+	return nil
+}
+
+func (m *Member) announcementKey() string { return m.prefix + AgentsPrefix + m.id }
+
+// keepAlive joins, then renews the check every third of its TTL and makes
+// sure the announcement stands; a renewal, a session or an announcement
+// that fails makes it join again. The check alone does not tell: after
+// Consul stalled for longer than the TTL, it invalidated the session and
+// deleted its keys, yet renewals of the check succeed again.
 func (m *Member) keepAlive(ctx context.Context) {
 	tick := time.NewTicker(CheckTTL / 3)
 	defer tick.Stop()
@@ -181,13 +198,45 @@ func (m *Member) keepAlive(ctx context.Context) {
 		} else if err := m.client.Agent().UpdateTTLOpts(m.checkID(), "", api.HealthPassing, (&api.QueryOptions{}).WithContext(ctx)); err != nil && ctx.Err() == nil {
 			m.log.Error("renew the fleet check; joining again", "err", err)
 			m.dropSession()
+			continue
+		} else if !m.announced(ctx) && ctx.Err() == nil {
+			m.dropSession()
+			continue
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+		case <-m.recheck:
 		}
 	}
+}
+
+// announced makes sure the agent's announcement is in place, held by its
+// session, announcing again when it is gone (someone deleted it); it
+// reports false when the session no longer holds (Consul invalidated it).
+// It costs a read only when the latest view does not show the
+// announcement, which may be a view older than the session.
+func (m *Member) announced(ctx context.Context) bool {
+	session := m.session.Load().(string)
+	if v := m.view.Load(); v != nil && v.Agents[m.id].Session == session {
+		return true
+	}
+	p, _, err := m.client.KV().Get(m.announcementKey(), (&api.QueryOptions{RequireConsistent: true}).WithContext(ctx))
+	if err != nil {
+		m.log.Error("read the announcement", "err", err)
+		return true // Consul unreachable: the renewals say when to join again
+	}
+	var a Announcement
+	if p != nil && p.Session == session && json.Unmarshal(p.Value, &a) == nil && a.Agent == m.id {
+		return true
+	}
+	if err := m.announce(ctx, session); err != nil {
+		m.log.Error("the announcement is gone and the session does not hold; joining again", "err", err)
+		return false
+	}
+	m.log.Warn("the announcement was gone or changed; announced again", "agent", m.id, "session", session)
+	return true
 }
 
 // dropSession forgets a session that no longer holds (it is destroyed, in
@@ -219,6 +268,12 @@ func (m *Member) follow(ctx context.Context, views chan *View) {
 		}
 		v := parse(m.prefix, m.store, pairs, index)
 		m.view.Store(v)
+		if s := m.session.Load().(string); s != "" && v.Agents[m.id].Session != s {
+			select {
+			case m.recheck <- struct{}{}:
+			default:
+			}
+		}
 		select {
 		case views <- v:
 		case <-ctx.Done():

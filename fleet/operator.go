@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -108,7 +109,10 @@ type Status struct {
 	// Withdrawn is set once Run removed its intent after a refusal, so
 	// every agent readmits the server.
 	Withdrawn bool
-	Elapsed   time.Duration
+	// TookOver names the operation Run replaced (who, op, reason; "" for
+	// none): its operator is told, its Run ends Failed.
+	TookOver string
+	Elapsed  time.Duration
 }
 
 // ErrNoAgents refuses an operation no agent would carry out.
@@ -139,9 +143,13 @@ func (o *Operator) Run(ctx context.Context, req Request, update func(Status)) (S
 	for id := range v.Agents {
 		expected[id] = true
 	}
-	_, index, err := o.store.Get(ctx, req.Ref)
+	cur, index, err := o.store.Get(ctx, req.Ref)
 	if err != nil {
 		return Status{}, err
+	}
+	tookOver := ""
+	if cur != nil && cur.Op != nil && (req.Intent == nil || req.Intent.Op == nil || cur.Op.ID != req.Intent.Op.ID) {
+		tookOver = describe(*cur)
 	}
 	op := ""
 	if req.Intent != nil {
@@ -156,9 +164,22 @@ func (o *Operator) Run(ctx context.Context, req Request, update func(Status)) (S
 		return Status{}, err
 	}
 	var failing time.Time // since when reads fail; zero while they work
-	for {
+	for first := true; ; first = false {
+		// An agent that joined later is expected too once it reported
+		// on op: its announcement vanishing then is as telling.
+		for id, p := range v.Progress[req.Ref] {
+			if op != "" && p.Op == op {
+				expected[id] = true
+			}
+		}
 		st := decide(v, expected, req, op)
-		st.Elapsed = time.Since(start)
+		st.Elapsed, st.TookOver = time.Since(start), tookOver
+		if in, ok := v.Intents[req.Ref]; !first && op != "" && st.Outcome != Done && (!ok || in.Op == nil || in.Op.ID != op) {
+			// Another operator took the server over (the first view
+			// is from before this one's write): say so now, rather
+			// than wait for a timeout that says nothing.
+			st.Outcome, st.Problem = Failed, "another operation took the server over: "+describeOr(in, ok, "the intent was removed")
+		}
 		if update != nil {
 			update(st)
 		}
@@ -182,7 +203,7 @@ func (o *Operator) Run(ctx context.Context, req Request, update func(Status)) (S
 		}
 		next, err := o.Read(ctx, v.Index)
 		if ctx.Err() != nil {
-			st.Outcome = TimedOut
+			st.Outcome, st.Problem = TimedOut, silent(st, op)
 			return st, nil
 		}
 		if err != nil {
@@ -249,6 +270,42 @@ func (o *Operator) withdraw(ctx context.Context, in intent.Intent) (bool, error)
 	return true, nil
 }
 
+// describe names an intent's operation for another operator: who, the op
+// id, the state and the reason.
+func describe(in intent.Intent) string {
+	d := fmt.Sprintf("%s by %s since %s", in.State, cmp.Or(in.Who, "someone"), in.Since.Format(time.RFC3339))
+	if in.Op != nil {
+		d += ", op " + in.Op.ID
+	}
+	if in.Reason != "" {
+		d += fmt.Sprintf(" (%q)", in.Reason)
+	}
+	return d
+}
+
+// describeOr is describe(in) when ok, else none.
+func describeOr(in intent.Intent, ok bool, none string) string {
+	if !ok {
+		return none
+	}
+	return describe(in)
+}
+
+// silent names, for an operation that timed out, the agents that never
+// reported on it: a load balancer without the server reports nothing.
+func silent(st Status, op string) string {
+	var ids []string
+	for _, r := range st.Rows {
+		if !r.Done && (r.Report == nil || op != "" && r.Report.Op != op) {
+			ids = append(ids, r.Agent)
+		}
+	}
+	if len(ids) == 0 {
+		return ""
+	}
+	return "no report from " + strings.Join(ids, ", ") + " (does its load balancer have the server?)"
+}
+
 // decide reads where op stands from one view: expected are the agents live
 // at the start.
 func decide(v *View, expected map[string]bool, req Request, op string) Status {
@@ -275,7 +332,7 @@ func decide(v *View, expected map[string]bool, req Request, op string) Status {
 		}
 		r.Done = done(r.Report, req, op)
 		if p := r.Report; p != nil && op != "" && p.Op == op && (p.Phase == PhaseError || p.Phase == PhaseRefused) {
-			failed = append(failed, fmt.Sprintf("%s: %s", id, p.Error))
+			failed = append(failed, fmt.Sprintf("%s: %s", id, cmp.Or(p.Error, p.Phase+" with no reason given")))
 			if p.Phase == PhaseRefused {
 				st.Refused = append(st.Refused, id)
 			}

@@ -11,9 +11,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"path/filepath"
 	"time"
 
+	"github.com/wsctl/wsctl/drain"
 	"github.com/wsctl/wsctl/runtime"
 	"github.com/wsctl/wsctl/spec"
 )
@@ -77,11 +79,37 @@ func (i Intent) Validate() error {
 		if err := runtime.ValidName(i.Op.ID); err != nil {
 			return fmt.Errorf("%w: op id: %v", ErrInvalid, err)
 		}
-		if (i.Op.CloseAfter != nil && *i.Op.CloseAfter < 0) || i.Op.CloseRate < 0 || i.Op.Timeout < 0 {
-			return fmt.Errorf("%w: op %s: negative duration or rate", ErrInvalid, i.Op.ID)
+		if err := i.Op.validate(); err != nil {
+			return fmt.Errorf("%w: op %s: %v", ErrInvalid, i.Op.ID, err)
 		}
 	}
 	return nil
+}
+
+// validate bounds the op as `wsctl drain` bounds its flags (drain.Options'
+// checks), each duration in range before it is converted: an intent is
+// anyone's who may write the KV, and 1e10 seconds overflow a
+// time.Duration into a drain that closes at once.
+func (o Op) validate() error {
+	seconds := func(field string, s float64) (time.Duration, error) {
+		if math.IsNaN(s) || s < 0 || s > drain.MaxDuration.Seconds() {
+			return 0, fmt.Errorf("%s %g is out of range (0 to %g seconds)", field, s, drain.MaxDuration.Seconds())
+		}
+		return time.Duration(s * float64(time.Second)), nil
+	}
+	timeout, err := seconds("timeout_s", o.Timeout)
+	if err != nil {
+		return err
+	}
+	opts := drain.Options{Timeout: timeout, Close: &drain.Close{Rate: o.CloseRate}}
+	if o.CloseAfter != nil {
+		if opts.Close.After, err = seconds("close_after_s", *o.CloseAfter); err != nil {
+			return err
+		}
+	}
+	// Without close_after_s the rate does nothing, but is bounded all the
+	// same.
+	return opts.Validate()
 }
 
 // Store holds the intents.

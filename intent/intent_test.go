@@ -2,8 +2,10 @@ package intent
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -156,5 +158,47 @@ func TestFileRefusesForeignFile(t *testing.T) {
 	_, err := NewFile(path).Load(context.Background())
 	if want := "intent: " + path + ": owned by uid 65534, not 0"; err == nil || !strings.HasPrefix(err.Error(), want) {
 		t.Errorf("got %v, want %q", err, want)
+	}
+}
+
+// TestOpBounds: an op's durations and rate are bounded as `wsctl drain`
+// bounds its flags, before any conversion (1e10 s overflowed a
+// time.Duration into a drain that closed at once), and an intent out of
+// bounds read from Consul is never acted on.
+func TestOpBounds(t *testing.T) {
+	f := func(v float64) *float64 { return &v }
+	for _, c := range []struct {
+		name string
+		op   Op
+		ok   bool
+	}{
+		{"a drain", Op{ID: "x", CloseAfter: f(30), CloseRate: 50, Timeout: 120}, true},
+		{"a hold", Op{ID: "x", Hold: true}, true},
+		{"all at once", Op{ID: "x", CloseAfter: f(0), CloseRate: 0}, true},
+		{"close_after 1e10", Op{ID: "x", CloseAfter: f(1e10), CloseRate: 50}, false},
+		{"close_after NaN", Op{ID: "x", CloseAfter: f(math.NaN())}, false},
+		{"close_after negative", Op{ID: "x", CloseAfter: f(-1)}, false},
+		{"timeout 1e10", Op{ID: "x", Timeout: 1e10}, false},
+		{"timeout +Inf", Op{ID: "x", Timeout: math.Inf(1)}, false},
+		{"close_after past the timeout", Op{ID: "x", CloseAfter: f(60), Timeout: 30}, false},
+		{"rate above the CLI's", Op{ID: "x", CloseAfter: f(1), CloseRate: 1e9}, false},
+		{"rate below the CLI's", Op{ID: "x", CloseAfter: f(1), CloseRate: 0.001}, false},
+		{"rate NaN", Op{ID: "x", CloseRate: math.NaN()}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			in := Intent{Backend: "ws", Server: "s1", State: runtime.Drain, Op: &c.op}
+			err := in.Validate()
+			if (err == nil) != c.ok || err != nil && !errors.Is(err, ErrInvalid) {
+				t.Fatalf("Validate: %v, want ok %v", err, c.ok)
+			}
+			if math.IsNaN(c.op.CloseRate) || math.IsInf(c.op.Timeout, 0) || c.op.CloseAfter != nil && math.IsNaN(*c.op.CloseAfter) {
+				return // JSON carries no NaN or Inf
+			}
+			b, _ := json.Marshal(in)
+			store := NewConsulWith(nil, "", "p/")
+			if _, ok := store.Decode(&api.KVPair{Key: "p/intents/ws/s1", Value: b}); ok != c.ok {
+				t.Errorf("Decode ok %v, want %v", ok, c.ok)
+			}
+		})
 	}
 }

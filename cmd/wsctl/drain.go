@@ -70,7 +70,8 @@ above 0): its clients would have nowhere to go and the frontend would answer
 503. --force drains it anyway.
 
 --close-rate is 0 or between 0.01 and 100000 per second, and needs
---close-after (without it nothing is closed).
+--close-after (without it nothing is closed). --timeout and --close-after are
+at most 744h (31 days); an intent in Consul is held to the same bounds.
 
 A reload of HAProxy during the drain hands the socket to a new worker that
 knows nothing of the drain, while the old worker keeps the sessions where the

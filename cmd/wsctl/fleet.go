@@ -127,6 +127,11 @@ func runFleet(ios *IOStreams, op *fleet.Operator, req fleet.Request, timeout tim
 	if err != nil {
 		return err
 	}
+	if st.TookOver != "" {
+		// Two operators on one server: the later one wins, visibly to
+		// both (the earlier one's command fails naming this one).
+		fmt.Fprintf(ios.ErrOut, "wsctl: %s: took over from %s\n", req.Ref, st.TookOver)
+	}
 	if output == "json" {
 		if err := writeFleetJSON(ios.Out, req.Ref, st); err != nil {
 			return err
@@ -141,7 +146,11 @@ func runFleet(ios *IOStreams, op *fleet.Operator, req fleet.Request, timeout tim
 		return nil
 	case fleet.TimedOut:
 		if output != "json" {
-			fmt.Fprintf(ios.ErrOut, "wsctl: %s %s: timed out; the intent stays in %s\n", verb, req.Ref, op.Where())
+			why := ""
+			if st.Problem != "" {
+				why = " (" + st.Problem + ")"
+			}
+			fmt.Fprintf(ios.ErrOut, "wsctl: %s %s: timed out%s; the intent stays in %s\n", verb, req.Ref, why, op.Where())
 		}
 		return errTimedOut
 	}
@@ -226,6 +235,7 @@ type fleetJSON struct {
 	Result        string         `json:"result"`
 	Error         string         `json:"error,omitempty"`
 	Withdrawn     bool           `json:"withdrawn,omitempty"`
+	TookOver      string         `json:"took_over,omitempty"`
 	Elapsed       float64        `json:"elapsed_s"`
 	LoadBalancers []fleetLBJSON  `json:"load_balancers"`
 	Totals        fleetTotalJSON `json:"total"`
@@ -249,7 +259,7 @@ type fleetTotalJSON struct {
 }
 
 func writeFleetJSON(w io.Writer, ref runtime.Ref, st fleet.Status) error {
-	out := fleetJSON{Server: ref.String(), Op: st.Op, Result: string(st.Outcome), Error: st.Problem, Withdrawn: st.Withdrawn,
+	out := fleetJSON{Server: ref.String(), Op: st.Op, Result: string(st.Outcome), Error: st.Problem, Withdrawn: st.Withdrawn, TookOver: st.TookOver,
 		Elapsed: seconds(st.Elapsed), LoadBalancers: []fleetLBJSON{}}
 	for _, r := range st.Rows {
 		lb := fleetLBJSON{Agent: r.Agent, Done: r.Done, Missing: r.Missing}

@@ -346,7 +346,7 @@ func TestFleetDrainAgentKilled(t *testing.T) {
 			if in == "" || in == before {
 				return false
 			}
-			p, _, err := r.consul.Client.KV().Get("wsctl/progress/ws/echo-2/lb2", nil)
+			p, _, err := r.consul.Client.KV().Get("wsctl/progress/lb2/ws/echo-2", nil)
 			var op struct {
 				Op struct{ ID string } `json:"op"`
 			}

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -47,6 +48,7 @@ Exit codes: 0 ok/identical, 1 differs or findings, 2 error, 3 drain or reload ti
 		NewCmdReload(io, nil),
 		NewCmdRollout(io, nil),
 		NewCmdRebalance(io, nil),
+		NewCmdFleet(io, nil),
 		NewCmdState(io),
 		NewCmdVersion(io),
 		NewCmdGenDocs(io),
@@ -93,11 +95,17 @@ func Main(args []string, io *IOStreams) int {
 	root := NewCmdRoot(io)
 	root.SetArgs(args)
 	err := root.Execute()
-	code := exitCode(err)
-	if err != nil && code == exitError {
-		fmt.Fprintf(io.ErrOut, "wsctl: %v\n", err)
+	reportError(io.ErrOut, err)
+	return exitCode(err)
+}
+
+// reportError writes err, when it stopped the command (exit 2), to w; an
+// errSilent's report is already written (its text is only the exit status).
+func reportError(w io.Writer, err error) {
+	var s errSilent
+	if err != nil && exitCode(err) == exitError && !errors.As(err, &s) {
+		fmt.Fprintf(w, "wsctl: %v\n", err)
 	}
-	return code
 }
 
 // NewCmdVersion prints the version, commit and Go version.
