@@ -4,13 +4,13 @@ import (
 	"context"
 	"fmt"
 	"reflect"
-	"sync/atomic"
 	"time"
 
 	"github.com/wsctl/wsctl/discovery/consul"
 	"github.com/wsctl/wsctl/drain"
 	"github.com/wsctl/wsctl/fleet"
 	"github.com/wsctl/wsctl/intent"
+	"github.com/wsctl/wsctl/internal/pace"
 	"github.com/wsctl/wsctl/runtime"
 )
 
@@ -189,26 +189,28 @@ func (a *Agent) startFleetOp(ctx context.Context, in intent.Intent, t *fleetOp) 
 	if op.Timeout > 0 {
 		opts.Timeout = max(since(op.Timeout), time.Millisecond)
 	}
-	var mine atomic.Int64
 	if op.CloseAfter != nil {
 		opts.Close = &drain.Close{After: max(since(*op.CloseAfter), 0), Rate: op.CloseRate}
 		if opts.Timeout > 0 {
 			opts.Close.After = min(opts.Close.After, opts.Timeout-time.Nanosecond)
 		}
 		if op.CloseRate > 0 {
-			member, rate := a.fleet.member, op.CloseRate
-			opts.Close.Share = func() float64 {
+			// Every agent's closes follow one schedule from the moment
+			// the intent says closing begins: together they hold the
+			// fleet-wide rate.
+			member := a.fleet.member
+			opts.Close.Start = in.Since.Add(time.Duration(*op.CloseAfter * float64(time.Second)))
+			opts.Close.Part = func() pace.Part {
 				v := member.View()
 				if v == nil {
-					return drain.MinRate
+					return pace.Part{}
 				}
-				return v.Share(ref, op.ID, member.ID(), mine.Load(), rate)
+				return v.Part(ref, op.ID, member.ID())
 			}
 		}
 	}
 	member := a.fleet.member
 	opts.Progress = func(p drain.Progress) {
-		mine.Store(p.Left)
 		admin := runtime.Drain
 		if p.Phase == drain.Closing {
 			admin = runtime.Maint

@@ -22,6 +22,13 @@ import (
 // sessions.
 func waitAnnounced(t *testing.T, op *fleet.Operator, lbs []*fleetLB, before map[string]string) map[string]string {
 	t.Helper()
+	return waitAnnouncedIf(t, op, lbs, func(id, session string) bool { return before == nil || session != before[id] })
+}
+
+// waitAnnouncedIf waits until every agent of lbs is announced under a
+// session ok accepts, and returns the sessions.
+func waitAnnouncedIf(t *testing.T, op *fleet.Operator, lbs []*fleetLB, ok func(id, session string) bool) map[string]string {
+	t.Helper()
 	got := map[string]string{}
 	eventually(t, "every agent announced", func() bool {
 		v, err := op.Read(context.Background(), 0)
@@ -29,8 +36,8 @@ func waitAnnounced(t *testing.T, op *fleet.Operator, lbs []*fleetLB, before map[
 			return false
 		}
 		for _, lb := range lbs {
-			a, ok := v.Agents[lb.id]
-			if !ok || before != nil && a.Session == before[lb.id] {
+			a, found := v.Agents[lb.id]
+			if !found || !ok(lb.id, a.Session) {
 				return false
 			}
 			got[lb.id] = a.Session
@@ -38,6 +45,28 @@ func waitAnnounced(t *testing.T, op *fleet.Operator, lbs []*fleetLB, before map[
 		return true
 	})
 	return got
+}
+
+// TestFleetAgentJoinsAgainWhenItsSessionIsGone: an idle agent whose session
+// Consul invalidates (destroyed here; a stall past the TTL does the same)
+// loses its announcement with it, and joins again with a new session on
+// its own within seconds.
+func TestFleetAgentJoinsAgainWhenItsSessionIsGone(t *testing.T) {
+	c, lbs := startFleet(t, 2)
+	op, err := fleet.NewOperator(lbs[0].spec.Consul)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sessions := waitAnnounced(t, op, lbs, nil)
+	if _, err := c.Client.Session().Destroy(sessions["lb2"], nil); err != nil {
+		t.Fatal(err)
+	}
+	gone := time.Now()
+	again := waitAnnounced(t, op, lbs[1:], map[string]string{"lb2": sessions["lb2"]})
+	t.Logf("lb2 joined again %s after its session was destroyed", time.Since(gone).Round(time.Millisecond))
+	if s, _, err := c.Client.Session().Info(again["lb2"], nil); err != nil || s == nil {
+		t.Errorf("lb2's new session %s: %v, %v", again["lb2"], s, err)
+	}
 }
 
 // holdDrain is a drain of echo-2 that closes nothing, over in timeout.
@@ -68,11 +97,13 @@ func TestFleetAgentAnnouncesAgain(t *testing.T) {
 }
 
 // TestFleetAgentsComeBackAfterConsulStall: Consul stopped (SIGSTOP) for
-// longer than the session TTL invalidates every agent's session and
-// deletes its keys, while the agents' check renewals succeed again once it
-// runs: idle agents notice and join again with new sessions, and a fleet
-// drain of a server lb2 holds sessions on, run meanwhile and after, never
-// reports done.
+// longer than the session TTL invalidates the agents' sessions and
+// deletes their keys — those whose check renewal, queued during the stall,
+// does not reach Consul before its TTL timers fire, which is a race —
+// while the renewals succeed again once it runs: idle agents notice and
+// join again with new sessions, so every agent is announced again under a
+// live session, and a fleet drain of a server lb2 holds sessions on, run
+// meanwhile and after, never reports done.
 func TestFleetAgentsComeBackAfterConsulStall(t *testing.T) {
 	c, lbs := startFleet(t, 2)
 	clientsOnEcho2(t, lbs[1])
@@ -108,7 +139,13 @@ func TestFleetAgentsComeBackAfterConsulStall(t *testing.T) {
 	t.Cleanup(func() { _ = syscall.Kill(c.Proc.PID, syscall.SIGCONT) })
 	time.Sleep(3*fleet.CheckTTL + time.Second)
 	c.Proc.Signal(t, syscall.SIGCONT)
-	waitAnnounced(t, op, lbs, sessions)
+	again := waitAnnouncedIf(t, op, lbs, func(_, session string) bool {
+		s, _, err := c.Client.Session().Info(session, nil)
+		return err == nil && s != nil
+	})
+	for id, s := range again {
+		t.Logf("%s: session %s before the stall, %s after", id, sessions[id], s)
+	}
 	r := <-during
 	if r.st.Outcome == fleet.Done {
 		t.Fatalf("drain across the stall: %+v, %v; lb2 still holds sessions", r.st, r.err)

@@ -106,11 +106,14 @@ type Close struct {
 	// together, from MinRate to MaxRate; 0 closes them all at once
 	// (`shutdown sessions server`).
 	Rate float64
-	// Share, when set with a Rate above zero, is asked before every close
-	// for the rate in force, which it bounds to MinRate..Rate: a fleet
-	// drain's agent closes at its share of a fleet-wide rate, a share that
-	// follows the sessions every load balancer still holds.
-	Share func() float64
+	// Part, when set with a Rate above zero, makes this drain one of many
+	// that close at Rate together, each on its own load balancer: they
+	// share one schedule of Rate slots a second from Start
+	// (pace.Schedule), and this one takes only the slots of the part Part
+	// returns before each close (a fleet drain's parts follow the
+	// sessions every load balancer still holds).
+	Part  func() pace.Part
+	Start time.Time
 }
 
 // Options tune a drain. The zero value waits for ever and closes nothing.
@@ -226,11 +229,11 @@ func Run(ctx context.Context, targets []Target, opts Options) (Result, error) {
 	if opts.Poll == 0 {
 		opts.Poll = DefaultPoll
 	}
-	var pacer *pace.Pacer
-	if opts.Close != nil && opts.Close.Rate > 0 {
-		pacer = pace.New(opts.Close.Rate)
-		if opts.Close.Share != nil {
-			pacer = pace.NewShared(opts.Close.Rate, MinRate, opts.Close.Share)
+	var pacer pace.Slots
+	if c := opts.Close; c != nil && c.Rate > 0 {
+		pacer = pace.New(c.Rate)
+		if c.Part != nil {
+			pacer = pace.NewScheduled(pace.Schedule{Start: c.Start, Rate: c.Rate}, c.Part)
 		}
 	}
 	progress := paced.Serial(opts.Progress)

@@ -14,7 +14,7 @@ import (
 type drainer struct {
 	t        Target
 	opts     Options
-	pace     *pace.Pacer // nil unless closing at a rate
+	pace     pace.Slots // nil unless closing at a rate
 	progress func(Progress)
 	start    time.Time
 

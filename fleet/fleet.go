@@ -30,12 +30,15 @@ package fleet
 
 import (
 	"encoding/json"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/hashicorp/consul/api"
 
 	"github.com/wsctl/wsctl/intent"
+	"github.com/wsctl/wsctl/internal/pace"
 	"github.com/wsctl/wsctl/runtime"
 )
 
@@ -152,28 +155,40 @@ func progressKey(prefix string, r runtime.Ref, agent string) string {
 	return prefix + ProgressPrefix + agent + "/" + r.Backend + "/" + r.Server
 }
 
-// Share is the close rate agent self may use for ref during op, out of the
-// fleet-wide rate: proportional to the sessions each live agent reports for
-// op (mine is self's own, fresher count), so the agents with more sessions
-// close faster and the sum stays within rate. Until every live agent has
-// reported for op, each gets an equal part. Reports only ever overstate
-// the others' sessions (a drained server gets no new ones), which only
-// lowers the share.
-func (v *View) Share(ref runtime.Ref, op, self string, mine int64, rate float64) float64 {
-	n := len(v.Agents)
+// Part is agent self's part of op's fleet-wide close schedule for ref
+// (pace.Schedule): the live agents in the order of their ids, each with a
+// part of [0, 1) in proportion to the sessions it reported for op, or
+// equal parts until every live agent has. Every agent that reads the same
+// view gets parts that do not overlap, so their closes add up to the
+// schedule's rate however many they are; views a blocking query apart
+// differ only briefly. An agent the view does not show announced has no
+// part: the others do not count it either.
+func (v *View) Part(ref runtime.Ref, op, self string) pace.Part {
 	if _, ok := v.Agents[self]; !ok {
-		n++ // not announced yet, or its session is being replaced
+		return pace.Part{}
 	}
-	total, reported := mine, 0
-	for id, p := range v.Progress[ref] {
-		if p.Op != op || id == self {
-			continue
+	ids := slices.Sorted(maps.Keys(v.Agents))
+	sessions := make([]float64, len(ids))
+	var total float64
+	for i, id := range ids {
+		p, ok := v.Progress[ref][id]
+		if !ok || p.Op != op {
+			total = 0 // not everyone reported: equal parts
+			break
 		}
-		reported++
-		total += p.Sessions
+		sessions[i] = float64(p.Sessions)
+		total += sessions[i]
 	}
-	if reported < n-1 || total == 0 {
-		return rate / float64(n)
+	lo := 0.0
+	for i, id := range ids {
+		size := 1 / float64(len(ids))
+		if total > 0 {
+			size = sessions[i] / total
+		}
+		if id == self {
+			return pace.Part{Lo: lo, Hi: min(lo+size, 1)}
+		}
+		lo += size
 	}
-	return rate * float64(mine) / float64(total)
+	return pace.Part{}
 }

@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/hashicorp/consul/api"
 
 	"github.com/wsctl/wsctl/intent"
+	"github.com/wsctl/wsctl/internal/pace"
 	"github.com/wsctl/wsctl/runtime"
 )
 
@@ -25,28 +28,35 @@ func view(agents []string, reports ...Progress) *View {
 	return v
 }
 
-// TestShare: equal parts until every live agent reported for the op, then
-// in proportion to the sessions; the parts never add up past the rate.
-func TestShare(t *testing.T) {
+// TestPart: equal parts until every live agent reported for the op, then
+// in proportion to the sessions; the parts of one view tile [0, 1) without
+// overlap, and an agent the view does not show announced has none.
+func TestPart(t *testing.T) {
+	parts := func(v *View) map[string]pace.Part {
+		out := map[string]pace.Part{}
+		for id := range v.Agents {
+			out[id] = v.Part(ref, "op", id)
+		}
+		return out
+	}
 	v := view([]string{"a", "b", "c"}, Progress{Agent: "b", Op: "op", Sessions: 30})
-	if got := v.Share(ref, "op", "a", 10, 60); got != 20 {
-		t.Errorf("before all reported: %g, want 20", got)
+	third := 1.0 / 3
+	want := map[string]pace.Part{"a": {Lo: 0, Hi: third}, "b": {Lo: third, Hi: 2 * third}, "c": {Lo: 2 * third, Hi: 1}}
+	if diff := cmp.Diff(want, parts(v), cmpopts.EquateApprox(0, 1e-9)); diff != "" {
+		t.Errorf("before all reported (-want +got):\n%s", diff)
 	}
 	v = view([]string{"a", "b", "c"},
 		Progress{Agent: "a", Op: "op", Sessions: 10}, Progress{Agent: "b", Op: "op", Sessions: 30}, Progress{Agent: "c", Op: "old", Sessions: 99})
-	if got := v.Share(ref, "op", "a", 10, 60); got != 20 {
-		t.Errorf("c reported an older op only: %g, want an equal 20", got)
+	if diff := cmp.Diff(want, parts(v), cmpopts.EquateApprox(0, 1e-9)); diff != "" {
+		t.Errorf("c reported an older op only: equal parts (-want +got):\n%s", diff)
 	}
 	v.Progress[ref]["c"] = Progress{Agent: "c", Op: "op", Sessions: 20}
-	sum := 0.0
-	for self, mine := range map[string]int64{"a": 10, "b": 30, "c": 20} {
-		sum += v.Share(ref, "op", self, mine, 60)
+	want = map[string]pace.Part{"a": {Lo: 0, Hi: 10.0 / 60}, "b": {Lo: 10.0 / 60, Hi: 40.0 / 60}, "c": {Lo: 40.0 / 60, Hi: 1}}
+	if diff := cmp.Diff(want, parts(v), cmpopts.EquateApprox(0, 1e-9)); diff != "" {
+		t.Errorf("in proportion to the sessions (-want +got):\n%s", diff)
 	}
-	if got := v.Share(ref, "op", "b", 30, 60); got != 30 {
-		t.Errorf("b holds half the sessions: %g, want 30", got)
-	}
-	if sum > 60.000001 {
-		t.Errorf("shares add up to %g, past the rate 60", sum)
+	if got := v.Part(ref, "op", "d"); got != (pace.Part{}) {
+		t.Errorf("an agent not announced has part %v, want none", got)
 	}
 }
 

@@ -16,32 +16,25 @@ import (
 type Pacer struct {
 	mu   sync.Mutex
 	rate float64
-	// share, when set, gives the rate in force at each slot, bounded by
-	// floor and rate (a fleet drain's share of a fleet-wide rate).
-	share func() float64
-	floor float64
 	// last is the latest slot handed out; the next one is an interval
-	// later, at the rate in force when it is asked for.
+	// later.
 	last time.Time
 }
 
 // New returns a Pacer for rate slots per second (rate > 0).
 func New(rate float64) *Pacer { return &Pacer{rate: rate} }
 
-// NewShared returns a Pacer whose rate is share's at each slot, bounded by
-// floor and rate (0 < floor ≤ rate).
-func NewShared(rate, floor float64, share func() float64) *Pacer {
-	return &Pacer{rate: rate, share: share, floor: floor}
+// Slots is what hands out the moments to act: a Pacer alone, or a
+// Scheduled part of a schedule many processes share.
+type Slots interface {
+	// Reserve takes the next slot if it comes no later than limit.
+	Reserve(now, limit time.Time) (time.Time, bool)
 }
 
-// interval is the time between two slots at the rate in force.
-func (p *Pacer) interval() time.Duration {
-	r := p.rate
-	if p.share != nil {
-		r = min(max(p.share(), p.floor), p.rate)
-	}
-	return time.Duration(float64(time.Second) / r)
-}
+var (
+	_ Slots = (*Pacer)(nil)
+	_ Slots = (*Scheduled)(nil)
+)
 
 // Reserve takes the next free slot if it starts no later than limit.
 func (p *Pacer) Reserve(now, limit time.Time) (time.Time, bool) {
@@ -49,7 +42,7 @@ func (p *Pacer) Reserve(now, limit time.Time) (time.Time, bool) {
 	defer p.mu.Unlock()
 	t := now
 	if !p.last.IsZero() {
-		if next := p.last.Add(p.interval()); next.After(t) {
+		if next := p.last.Add(time.Duration(float64(time.Second) / p.rate)); next.After(t) {
 			t = next
 		}
 	}

@@ -13,10 +13,8 @@ func TestPacerSpacesSlots(t *testing.T) {
 		p    *Pacer
 		want time.Duration // between two slots asked for at once
 	}{
-		{name: "fixed rate", p: New(10), want: 100 * time.Millisecond},
-		{name: "share within bounds", p: NewShared(10, 0.5, func() float64 { return 4 }), want: 250 * time.Millisecond},
-		{name: "share above the rate is the rate", p: NewShared(10, 0.5, func() float64 { return 1e9 }), want: 100 * time.Millisecond},
-		{name: "share below the floor is the floor", p: NewShared(10, 0.5, func() float64 { return 0 }), want: 2 * time.Second},
+		{name: "10 a second", p: New(10), want: 100 * time.Millisecond},
+		{name: "4 a second", p: New(4), want: 250 * time.Millisecond},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

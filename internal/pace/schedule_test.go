@@ -68,6 +68,29 @@ type reserver interface {
 	Reserve(now, limit time.Time) (time.Time, bool)
 }
 
+// sharePacer is how fleet drains were paced before the schedule: each
+// load balancer on its own, at its share of the rate (at least 1 a
+// second), its slots starting whenever it asks.
+type sharePacer struct {
+	rate float64
+	part func() Part
+	last time.Time
+}
+
+func (p *sharePacer) Reserve(now, limit time.Time) (time.Time, bool) {
+	pt := p.part()
+	r := max((pt.Hi-pt.Lo)*p.rate, 1)
+	t := now
+	if next := p.last.Add(time.Duration(float64(time.Second) / r)); !p.last.IsZero() && next.After(t) {
+		t = next
+	}
+	if t.After(limit) {
+		return time.Time{}, false
+	}
+	p.last = t
+	return t, true
+}
+
 // simAgent is one load balancer of a simulated fleet drain.
 type simAgent struct {
 	id       string
@@ -132,7 +155,7 @@ func simulate(t *testing.T, rng *rand.Rand, agents []*simAgent, rate float64, sc
 		if scheduled {
 			a.slots = NewScheduled(sched, part)
 		} else {
-			a.slots = NewShared(rate, 1, func() float64 { p := part(); return (p.Hi - p.Lo) * rate })
+			a.slots = &sharePacer{rate: rate, part: part}
 		}
 	}
 	windows := map[int64]int{}
