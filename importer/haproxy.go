@@ -90,6 +90,8 @@ func hWhy(d lint.Directive) (string, bool) {
 		return "not carried: the spec has no request or response rules", d.Name == "tcp-request"
 	case strings.HasPrefix(k, "tune"):
 		return "not carried: the spec has no tuning settings; HAProxy's default applies", false
+	case strings.HasPrefix(k, "timeout "):
+		return "not carried: HAProxy does not read it here (client-side timeouts count in frontends, server-side ones in backends)", false
 	case k == "mode":
 		return "not carried: wsctl balances in mode http only", true
 	}
@@ -538,10 +540,13 @@ func (h *hImporter) health(s *lint.HAProxySection, b *spec.Backend) {
 		h.notes = append(h.notes, Note{File: h.cfg.File, Line: s.Line, Directive: s.Kind + " " + s.Name, Why: fmt.Sprintf("changed: no HTTP health check; wsctl checks GET %s expecting 200 on every server: set health.path to a URL the servers answer, or they are all marked down", spec.DefaultHealthPath), Important: true})
 		return
 	}
-	switch args := d.Args[1:]; len(args) {
-	case 0:
+	send := slices.ContainsFunc(s.Lines, func(c lint.Directive) bool { return c.Name == "http-check" && arg(c.Args, 0) == "send" })
+	switch args := d.Args[1:]; {
+	case len(args) == 0 && send:
+		h.carry(d) // http-check send says what is sent
+	case len(args) == 0:
 		h.note(d, true, "changed: option httpchk checked OPTIONS /; wsctl checks GET %s", spec.DefaultHealthPath)
-	case 1:
+	case len(args) == 1:
 		h.checkPath(d, args[0], b)
 	default:
 		h.checkPath(d, args[1], b)
@@ -558,8 +563,7 @@ func (h *hImporter) health(s *lint.HAProxySection, b *spec.Backend) {
 			b.Health.WebSocket = true
 			h.carry(c)
 		case c.Args[0] == "send":
-			o := serverOpts(c.Args[1:])
-			h.checkPath(c, o["uri"], b)
+			h.checkPath(c, arg(c.Args, slices.Index(c.Args, "uri")+1), b)
 			if hdrHost := hostHeader(c.Args); hdrHost != "" {
 				b.Health.Host = hdrHost
 			}
@@ -751,11 +755,15 @@ func (h *hImporter) inheritTunnel(backs []*lint.HAProxySection) {
 	if len(backs) > 0 {
 		at.Line = backs[0].Line
 	}
-	if t.Client == 0 || t.Server == 0 {
+	if t.Client == 0 && t.Server == 0 {
 		h.notes = append(h.notes, Note{File: at.File, Line: at.Line, Directive: "timeout tunnel", Why: "changed: no tunnel, client or server timeout bounded idle WebSockets; wsctl's default tunnel (three heartbeats) does", Important: true})
 		return
 	}
-	tunnel := min(t.Client.D(), t.Server.D())
+	// The side with a timeout cuts the tunnel; with both, the shorter.
+	tunnel := max(t.Client.D(), t.Server.D())
+	if t.Client != 0 && t.Server != 0 {
+		tunnel = min(t.Client.D(), t.Server.D())
+	}
 	h.setTunnel(tunnel, at)
 	h.notes = append(h.notes, Note{File: at.File, Line: at.Line, Directive: "timeout tunnel", Why: fmt.Sprintf("changed: absent, so idle WebSockets were cut at timeout client/server; the spec sets tunnel %s to keep that", model.Duration(tunnel))})
 }

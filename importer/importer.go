@@ -143,7 +143,10 @@ func (b *builder) carry(d lint.Directive) { b.done[pos{d.File, d.Line}] = true }
 // note reports d as not carried or changed (once per line).
 func (b *builder) note(d lint.Directive, important bool, format string, args ...any) {
 	b.done[pos{d.File, d.Line}] = true
-	b.notes = append(b.notes, Note{File: d.File, Line: d.Line, Directive: directiveText(d), Why: fmt.Sprintf(format, args...), Important: important})
+	n := Note{File: d.File, Line: d.Line, Directive: directiveText(d), Why: fmt.Sprintf(format, args...), Important: important}
+	if !slices.Contains(b.notes, n) { // a defaults line is read by every proxy
+		b.notes = append(b.notes, n)
+	}
 }
 
 // rest notes every directive of ds nothing dealt with, with the reason

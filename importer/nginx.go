@@ -463,7 +463,7 @@ func (n *nImporter) locations(chain [][]lint.Directive, ds []lint.Directive, l *
 				n.proxyPass(c, path, l, routes)
 			}
 		}
-		n.locationSettings(inner, d.Block)
+		n.locationSettings(inner)
 		n.locations(inner, d.Block, l, routes)
 	}
 }
@@ -550,13 +550,15 @@ func (n *nImporter) literalBackend(host string) string {
 
 // locationSettings carries the proxy settings of a location and the levels
 // it inherits from: the tunnel from proxy_read_timeout, connect.
-func (n *nImporter) locationSettings(chain [][]lint.Directive, own []lint.Directive) {
-	for _, c := range own {
-		if nSame[strings.Join(c.Words(), " ")] {
-			n.carry(c)
-		}
-		if c.Name == "proxy_set_header" && len(c.Args) == 2 && strings.EqualFold(c.Args[0], "connection") {
-			n.carry(c) // wsctl renders its own Connection map
+func (n *nImporter) locationSettings(chain [][]lint.Directive) {
+	for _, level := range chain[1:] { // the http level is read by servers that carry nothing
+		for _, c := range level {
+			if nSame[strings.Join(c.Words(), " ")] {
+				n.carry(c)
+			}
+			if c.Name == "proxy_set_header" && len(c.Args) == 2 && strings.EqualFold(c.Args[0], "connection") {
+				n.carry(c) // wsctl renders its own Connection map
+			}
 		}
 	}
 	read := inherited(chain, "proxy_read_timeout")
