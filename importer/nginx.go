@@ -204,7 +204,7 @@ func (n *nImporter) upstream(d lint.Directive) {
 			n.carry(c)
 		case "ip_hash":
 			b.Balance = "source"
-			n.note(c, false, "changed: balance source hashes the full client address consistently (ip_hash hashed the first three octets, piling a /24 onto one server)")
+			n.note(c, true, "changed: balance source hashes the full client address consistently (ip_hash hashed the first three octets, piling a /24 onto one server)")
 		case "hash":
 			n.hash(c, &b)
 		case "server":
@@ -221,9 +221,17 @@ func (n *nImporter) upstream(d lint.Directive) {
 	if t := b.Health.Interval.D(); t > 0 {
 		fall := b.Health.Fall
 		if fall == 0 {
-			fall = spec.DefaultHealthFall
+			fall = 1 // nginx's default max_fails
+			b.Health.Fall = fall
 		}
-		b.Health.Interval = spec.Duration(max(t/time.Duration(fall), 100*time.Millisecond))
+		// wsctl renders fail_timeout as interval × fall, and nginx reads
+		// it in whole seconds.
+		iv := (t / time.Duration(fall)).Round(time.Millisecond)
+		if iv*time.Duration(fall) != t || t%time.Second != 0 {
+			iv = (t + time.Duration(fall)*time.Second - 1).Truncate(time.Duration(fall)*time.Second) / time.Duration(fall)
+			n.note(d, false, "changed: fail_timeout %s becomes %s (wsctl renders health.interval × max_fails, in whole seconds)", model.Duration(t), model.Duration(iv*time.Duration(fall)))
+		}
+		b.Health.Interval = spec.Duration(max(iv, 100*time.Millisecond))
 	}
 	if len(b.Servers) == 0 {
 		n.note(d, true, "carried without servers: add them under servers or consul")
@@ -251,7 +259,7 @@ func (n *nImporter) hash(c lint.Directive, b *spec.Backend) {
 	if consistent {
 		n.carry(c)
 	} else {
-		n.note(c, false, "changed: wsctl hashes consistently, so a server coming or going moves only its own share")
+		n.note(c, true, "changed: wsctl hashes consistently, so a server coming or going moves only its own share")
 	}
 }
 
