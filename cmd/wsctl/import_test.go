@@ -9,7 +9,6 @@ import (
 	"github.com/wsctl/wsctl/spec"
 )
 
-
 // TestImportRun imports lint's warnings-only config, which carries over
 // whole, and variants of it.
 func TestImportRun(t *testing.T) {
