@@ -2,19 +2,11 @@ package templates_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"flag"
-	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/aymanbagabas/go-udiff"
 
@@ -121,7 +113,7 @@ func TestGoldenValid(t *testing.T) {
 				t.Fatal(err)
 			}
 			dir := t.TempDir()
-			writeCert(t, filepath.Join(dir, "tls", "site.pem"))
+			lbtest.WriteCert(t, filepath.Join(dir, "tls", "site.pem"))
 			// nginx creates its temp dirs but not their parent.
 			if err := os.MkdirAll(filepath.Join(dir, "nginx"), 0o755); err != nil {
 				t.Fatal(err)
@@ -135,39 +127,5 @@ func TestGoldenValid(t *testing.T) {
 				t.Errorf("%s: warnings: %+v", g, res.Warnings)
 			}
 		})
-	}
-}
-
-// writeCert writes a self-signed certificate and its key into one PEM file,
-// the form HAProxy's `crt` and nginx both read.
-func writeCert(t *testing.T, path string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "localhost"},
-		DNSNames:     []string{"localhost"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var pemData []byte
-	pemData = append(pemData, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})...)
-	pemData = append(pemData, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})...)
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, pemData, 0o600); err != nil {
-		t.Fatal(err)
 	}
 }

@@ -61,26 +61,31 @@ func renderRun(opts *RenderOptions) error {
 	if err != nil {
 		return err
 	}
-	if opts.Output == "" || opts.Output == "-" || opts.Output == "/dev/stdout" {
-		_, err := opts.IO.Out.Write(g.Config)
+	return writeOutput(opts.IO, opts.Output, g.Config)
+}
+
+// writeOutput prints data, or with a file path writes it atomically.
+func writeOutput(io *IOStreams, path string, data []byte) error {
+	if path == "" || path == "-" || path == "/dev/stdout" {
+		_, err := io.Out.Write(data)
 		return err
 	}
 	// WriteAtomic refuses a stream too, but resolves links itself: behind
 	// /dev/stderr or /dev/fd/N a pipe is a /proc link no path resolves,
 	// and its refusal would be a puzzle. The kernel follows them.
-	if fi, err := os.Stat(opts.Output); err == nil {
-		if err := inputfile.Regular(opts.Output, fi.Mode()); err != nil {
+	if fi, err := os.Stat(path); err == nil {
+		if err := inputfile.Regular(path, fi.Mode()); err != nil {
 			return fmt.Errorf("write %w; -o - writes to stdout", err)
 		}
 	}
-	changed, err := proxy.WriteAtomic(opts.Output, g.Config)
+	changed, err := proxy.WriteAtomic(path, data)
 	if err != nil {
 		return err
 	}
 	if changed {
-		fmt.Fprintf(opts.IO.ErrOut, "wrote %s\n", opts.Output)
+		fmt.Fprintf(io.ErrOut, "wrote %s\n", path)
 	} else {
-		fmt.Fprintf(opts.IO.ErrOut, "%s unchanged\n", opts.Output)
+		fmt.Fprintf(io.ErrOut, "%s unchanged\n", path)
 	}
 	return nil
 }

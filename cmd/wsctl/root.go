@@ -40,6 +40,7 @@ Exit codes: 0 ok/identical, 1 differs or findings, 2 error, 3 drain or reload ti
 		NewCmdDiff(io, nil),
 		NewCmdCheck(io, nil),
 		NewCmdLint(io, nil),
+		NewCmdImport(io, nil),
 		NewCmdStatus(io, nil),
 		NewCmdDrain(io, nil),
 		NewCmdReady(io, nil),
