@@ -123,18 +123,22 @@ func runFleet(ios *IOStreams, p *progress, op *fleet.Operator, req fleet.Request
 		update = func(st fleet.Status) { show(req.Ref, st) }
 	}
 	st, err := op.Run(ctx, req, update)
-	p.done()
 	if err != nil {
+		p.done()
 		return err
 	}
-	if output == "json" {
+	switch {
+	case output == "json":
+		p.done()
 		if err := writeFleetJSON(ios.Out, req.Ref, st); err != nil {
 			return err
 		}
-	} else if st.Outcome == fleet.Done {
+	case st.Outcome == fleet.Done:
+		p.done()
 		fmt.Fprintf(ios.Out, "%s %s on %s in %s%s\n", req.Ref, verb, loadBalancers(st), st.Elapsed.Round(100*time.Millisecond), missing(st))
-	} else if p == nil {
-		// Nothing showed the table: it says where each agent stopped.
+	default:
+		// Where each agent stopped is the result: shown even with
+		// --quiet, instead of the last progress table.
 		writeFleetTable(ios.ErrOut, st)
 	}
 	switch st.Outcome {
@@ -160,14 +164,13 @@ func runFleet(ios *IOStreams, p *progress, op *fleet.Operator, req fleet.Request
 	return fmt.Errorf("%s %s: %s", verb, req.Ref, problem)
 }
 
-// fleetProgress shows a fleet operation's table through p, and always
-// its end; nil when p is.
+// fleetProgress shows a fleet operation's table through p; nil when p is.
 func fleetProgress(p *progress, verb string) func(runtime.Ref, fleet.Status) {
 	if p == nil {
 		return nil
 	}
 	return func(ref runtime.Ref, st fleet.Status) {
-		p.show(st.Outcome != "", func(w io.Writer) {
+		p.show(false, func(w io.Writer) {
 			fmt.Fprintf(w, "%s %s (%s):\n", verb, ref, st.Elapsed.Round(time.Second))
 			writeFleetTable(w, st)
 		})

@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -245,7 +244,7 @@ func (o *RolloutOptions) options(sp *spec.Spec, b spec.Backend) rollout.Options 
 	}
 	state := o.State
 	if state == "" {
-		state = filepath.Join(filepath.Dir(sp.HAProxy.StateFile), "wsctl-rollout-"+b.Name+".json")
+		state = rolloutStatePath(sp, b.Name)
 	}
 	ro := rollout.Options{
 		Backend:        b.Name,

@@ -47,6 +47,7 @@ Exit codes: 0 ok/identical, 1 differs or findings, 2 error, 3 drain or reload ti
 		NewCmdReload(io, nil),
 		NewCmdRollout(io, nil),
 		NewCmdRebalance(io, nil),
+		NewCmdTop(io, nil),
 		NewCmdState(io),
 		NewCmdVersion(io),
 		NewCmdGenDocs(io),
