@@ -59,8 +59,8 @@ func socket(path string, servers ...runtime.ServerStatus) *fakeRuntime {
 	return &fakeRuntime{path: path, servers: func(context.Context, string) ([]runtime.ServerStatus, error) { return servers, nil }}
 }
 
-// TestSample reads every source, keeps what answered and names what did not.
-func TestSample(t *testing.T) {
+// TestTopSample reads every source, keeps what answered and names what did not.
+func TestTopSample(t *testing.T) {
 	broken := &fakeRuntime{path: "/run/b.sock", servers: func(context.Context, string) ([]runtime.ServerStatus, error) {
 		return nil, errors.New("connection refused")
 	}}
@@ -134,10 +134,10 @@ func rows(text string) []string {
 	return out
 }
 
-// TestModelShowsSwitchesAndSorts feeds two snapshots and keys: the
+// TestTopModelShowsSwitchesAndSorts feeds two snapshots and keys: the
 // backend's servers with their sessions and connects per second, what is
 // in progress, backend switching and sorting.
-func TestModelShowsSwitchesAndSorts(t *testing.T) {
+func TestTopModelShowsSwitchesAndSorts(t *testing.T) {
 	at := time.Date(2026, 1, 2, 12, 0, 0, 0, time.UTC)
 	first := Snapshot{At: at, Servers: []Server{
 		{Socket: "/run/a.sock", ServerStatus: server("ws", "s1", runtime.Ready, runtime.Up, 5, 100)},
@@ -192,8 +192,8 @@ func TestModelShowsSwitchesAndSorts(t *testing.T) {
 	}
 }
 
-// TestModelQuits on q and ctrl-c.
-func TestModelQuits(t *testing.T) {
+// TestTopModelQuits on q and ctrl-c.
+func TestTopModelQuits(t *testing.T) {
 	for _, k := range []string{"q", "ctrl+c"} {
 		_, cmd := New(nil, time.Second).Update(key(k))
 		if cmd == nil {
@@ -205,8 +205,8 @@ func TestModelQuits(t *testing.T) {
 	}
 }
 
-// TestModelFleet shows every load balancer's reports on the backend.
-func TestModelFleet(t *testing.T) {
+// TestTopModelFleet shows every load balancer's reports on the backend.
+func TestTopModelFleet(t *testing.T) {
 	ref := runtime.Ref{Backend: "ws", Server: "s2"}
 	snap := Snapshot{At: time.Now(), Servers: []Server{{Socket: "a", ServerStatus: server("ws", "s2", runtime.Drain, runtime.Up, 3, 3)}},
 		Fleet: &fleet.View{
@@ -225,7 +225,7 @@ func TestModelFleet(t *testing.T) {
 	}
 }
 
-func TestSparkline(t *testing.T) {
+func TestTopSparkline(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		values []int64
