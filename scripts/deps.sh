@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs, when missing, the real components a command drives: HAProxy,
-# nginx and socat from Debian's packages, promtool (Debian's prometheus
+# nginx, socat and tmux (wsctl top's terminal test) from Debian's packages, promtool (Debian's prometheus
 # package: the alerting rules' unit tests), Consul built from the Go module
 # proxy (scripts/consul.sh). Arguments name what the caller needs (haproxy,
-# nginx, socat, promtool, consul); none means everything the tests need.
+# nginx, socat, tmux, promtool, consul); none means everything the tests need.
 # Idempotent; quiet when everything is there.
 #
 # It never stops or restarts a service: Debian starts the haproxy and nginx
@@ -14,7 +14,7 @@
 # balancer a running haproxy or nginx is not ours.
 set -euo pipefail
 wanted=("$@")
-if ((${#wanted[@]} == 0)); then wanted=(haproxy nginx socat promtool consul); fi
+if ((${#wanted[@]} == 0)); then wanted=(haproxy nginx socat tmux promtool consul); fi
 have() { command -v "$1" >/dev/null 2>&1 || [[ -x "/usr/sbin/$1" ]]; }
 missing=()
 consul=false
@@ -23,9 +23,10 @@ for c in "${wanted[@]}"; do
     haproxy) have haproxy || missing+=(haproxy) ;;
     nginx) have nginx || missing+=(nginx-light) ;;
     socat) have socat || missing+=(socat) ;;
+    tmux) have tmux || missing+=(tmux) ;;
     promtool) have promtool || missing+=(prometheus) ;;
     consul) consul=true ;;
-    *) echo "deps.sh: unknown component $c (want haproxy, nginx, socat, promtool or consul)" >&2; exit 2 ;;
+    *) echo "deps.sh: unknown component $c (want haproxy, nginx, socat, tmux, promtool or consul)" >&2; exit 2 ;;
   esac
 done
 if ((${#missing[@]} > 0)); then

@@ -43,6 +43,8 @@ type DrainOptions struct {
 	Force bool
 	// Fleet drains on every load balancer through Consul.
 	Fleet FleetOptions
+	// Quiet shows no progress.
+	Quiet bool
 }
 
 // NewCmdDrain builds `wsctl drain`.
@@ -80,8 +82,11 @@ stops with exit 2 and a message saying what to do, never "drained".
 
 Exit status: 0 drained on every socket, 3 timed out with sessions left (the
 server stays in DRAIN, or MAINT once closing began), 2 error or refused.
-Progress is shown on a terminal only (stderr); the result is one line per
-socket, terminal or not: on stdout when drained, on stderr otherwise.
+Progress goes to stderr: on a terminal a line a second; without one (a CI
+log) a line at most every 2 s and one at the end, in text and JSON alike,
+so a pipeline shows what is happening; --quiet shows none. The result is
+one line per socket, terminal or not: on stdout when drained, on stderr
+otherwise.
 
 With -o json a summary is printed once the drain has begun:
 
@@ -167,6 +172,7 @@ After a timeout or another error the intent stays until
 	cmd.Flags().Float64Var(&opts.CloseRate, "close-rate", 10, fmt.Sprintf("sessions closed per second after --close-after, across all sockets: %g to %g, or 0 for all at once", float64(drain.MinRate), float64(drain.MaxRate)))
 	cmd.Flags().BoolVar(&opts.Force, "force", false, "drain even when no other server of the backend can take new clients")
 	cmd.Flags().StringVarP(&opts.Output, "output", "o", "text", "output format: text or json")
+	addQuietFlag(cmd, &opts.Quiet)
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
@@ -200,11 +206,10 @@ func drainRun(opts *DrainOptions) error {
 		return err
 	}
 	human := opts.Output != "json"
-	if opts.IO.IsTTY && human {
-		p := newDrainProgress(opts.IO.ErrOut, len(targets), dopts)
-		dopts.Progress = p.update
-	}
+	shown := newProgress(opts.IO, opts.Quiet, human)
+	dopts.Progress = newDrainProgress(shown, len(targets), dopts).hook()
 	res, err := drain.Run(ctx, targets, dopts)
+	shown.done()
 	if err != nil {
 		return err
 	}
@@ -352,47 +357,59 @@ func oneServerArg(cmd *cobra.Command, args []string) error {
 		cmd.CommandPath(), got, cmd.CommandPath())
 }
 
-// drainProgress prints, at most once a second, how many sessions are left
-// on all sockets together.
+// drainProgress shows how many sessions are left on all sockets together.
 type drainProgress struct {
-	w     io.Writer
-	n     int
-	opts  drain.Options
-	mu    sync.Mutex
-	last  map[string]drain.Progress
-	shown time.Time
+	p    *progress
+	n    int
+	opts drain.Options
+	mu   sync.Mutex
+	last map[string]drain.Progress
 }
 
-func newDrainProgress(w io.Writer, n int, opts drain.Options) *drainProgress {
-	return &drainProgress{w: w, n: n, opts: opts, last: map[string]drain.Progress{}}
+// newDrainProgress follows a drain on n sockets; nil when p is (--quiet).
+func newDrainProgress(p *progress, n int, opts drain.Options) *drainProgress {
+	if p == nil {
+		return nil
+	}
+	return &drainProgress{p: p, n: n, opts: opts, last: map[string]drain.Progress{}}
 }
 
-func (p *drainProgress) update(pr drain.Progress) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.last[pr.Target] = pr
-	if len(p.last) < p.n || time.Since(p.shown) < time.Second {
+// hook is the drain's Progress callback: nil shows nothing.
+func (d *drainProgress) hook() func(drain.Progress) {
+	if d == nil {
+		return nil
+	}
+	return d.update
+}
+
+func (d *drainProgress) update(pr drain.Progress) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.last[pr.Target] = pr
+	if len(d.last) < d.n {
 		return
 	}
-	p.shown = time.Now()
 	var left int64
 	closed, closing := 0, false
-	for _, l := range p.last {
+	for _, l := range d.last {
 		left += l.Left
 		closed += l.Closed
 		closing = closing || l.Phase == drain.Closing
 	}
 	name := pr.Backend + "/" + pr.Server
-	switch {
-	case !closing:
-		next := ""
-		if p.opts.Close != nil {
-			next = fmt.Sprintf(", closing starts in %s", (p.opts.Close.After - pr.Elapsed).Round(time.Second))
+	el := pr.Elapsed.Round(time.Second)
+	d.p.show(false, func(w io.Writer) {
+		switch {
+		case !closing:
+			next := ""
+			if d.opts.Close != nil {
+				next = fmt.Sprintf(", closing starts in %s", (d.opts.Close.After - pr.Elapsed).Round(time.Second))
+			}
+			fmt.Fprintf(w, "%s: %d sessions left, waiting for them to leave (%s%s)\n", name, left, el, next)
+		case d.opts.Close.Rate == 0:
+			fmt.Fprintf(w, "%s: %d sessions left, all closed at once (%s)\n", name, left, el)
+		default:
+			fmt.Fprintf(w, "%s: %d sessions left, closing at %g/s, %d closed (%s)\n", name, left, d.opts.Close.Rate, closed, el)
 		}
-		fmt.Fprintf(p.w, "%s: %d sessions left, waiting for them to leave (%s%s)\n", name, left, pr.Elapsed.Round(time.Second), next)
-	case p.opts.Close.Rate == 0:
-		fmt.Fprintf(p.w, "%s: %d sessions left, all closed at once (%s)\n", name, left, pr.Elapsed.Round(time.Second))
-	default:
-		fmt.Fprintf(p.w, "%s: %d sessions left, closing at %g/s, %d closed (%s)\n", name, left, p.opts.Close.Rate, closed, pr.Elapsed.Round(time.Second))
-	}
+	})
 }

@@ -107,10 +107,10 @@ func fleetIntent(ios *IOStreams, f FleetOptions, ref runtime.Ref, state runtime.
 		Op: &op, Who: who(ios), Reason: f.Reason}
 }
 
-// runFleet runs req until done or timeout (0: none), showing a live table on
-// a terminal, then reports (text or JSON) and maps the outcome to the exit
-// code.
-func runFleet(ios *IOStreams, op *fleet.Operator, req fleet.Request, timeout time.Duration, output, verb string) error {
+// runFleet runs req until done or timeout (0: none), showing the table
+// through p (nil: none), then reports (text or JSON) and maps the outcome
+// to the exit code.
+func runFleet(ios *IOStreams, p *progress, op *fleet.Operator, req fleet.Request, timeout time.Duration, output, verb string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if timeout > 0 {
@@ -119,26 +119,32 @@ func runFleet(ios *IOStreams, op *fleet.Operator, req fleet.Request, timeout tim
 		defer cancel()
 	}
 	var update func(fleet.Status)
-	if ios.IsTTY && output != "json" {
-		show := fleetProgress(ios, verb)
+	if show := fleetProgress(p, verb); show != nil {
 		update = func(st fleet.Status) { show(req.Ref, st) }
 	}
 	st, err := op.Run(ctx, req, update)
 	if err != nil {
+		p.done()
 		return err
 	}
 	if st.TookOver != "" {
 		// Two operators on one server: the later one wins, visibly to
 		// both (the earlier one's command fails naming this one).
+		p.done()
 		fmt.Fprintf(ios.ErrOut, "wsctl: %s: took over from %s\n", req.Ref, st.TookOver)
 	}
-	if output == "json" {
+	switch {
+	case output == "json":
+		p.done()
 		if err := writeFleetJSON(ios.Out, req.Ref, st); err != nil {
 			return err
 		}
-	} else if st.Outcome == fleet.Done {
+	case st.Outcome == fleet.Done:
+		p.done()
 		fmt.Fprintf(ios.Out, "%s %s on %s in %s%s\n", req.Ref, verb, loadBalancers(st), st.Elapsed.Round(100*time.Millisecond), missing(st))
-	} else if !ios.IsTTY {
+	default:
+		// Where each agent stopped is the result: shown even with
+		// --quiet, instead of the last progress table.
 		writeFleetTable(ios.ErrOut, st)
 	}
 	switch st.Outcome {
@@ -168,18 +174,26 @@ func runFleet(ios *IOStreams, op *fleet.Operator, req fleet.Request, timeout tim
 	return fmt.Errorf("%s %s: %s", verb, req.Ref, problem)
 }
 
-// fleetProgress shows a fleet operation's table on a terminal, at most
-// once a second and at its end.
-func fleetProgress(ios *IOStreams, verb string) func(runtime.Ref, fleet.Status) {
-	var shown time.Time
-	return func(ref runtime.Ref, st fleet.Status) {
-		if st.Outcome == "" && time.Since(shown) < time.Second {
-			return
-		}
-		shown = time.Now()
-		fmt.Fprintf(ios.ErrOut, "%s %s (%s):\n", verb, ref, st.Elapsed.Round(time.Second))
-		writeFleetTable(ios.ErrOut, st)
+// fleetProgress shows a fleet operation's table through p; nil when p is.
+func fleetProgress(p *progress, verb string) func(runtime.Ref, fleet.Status) {
+	if p == nil {
+		return nil
 	}
+	return func(ref runtime.Ref, st fleet.Status) {
+		p.show(false, func(w io.Writer) {
+			fmt.Fprintf(w, "%s %s (%s):\n", verb, ref, st.Elapsed.Round(time.Second))
+			writeFleetTable(w, st)
+		})
+	}
+}
+
+// terminalProgress is the progress of the commands that show it on a
+// terminal only (ready and maint --fleet: short waits).
+func terminalProgress(ios *IOStreams) *progress {
+	if !ios.ErrTTY {
+		return nil
+	}
+	return newProgress(ios, false, true)
 }
 
 // loadBalancers counts the load balancers that did it: "1 load balancer".
@@ -287,7 +301,7 @@ func drainFleetRun(opts *DrainOptions) error {
 		o.CloseAfter, o.CloseRate = &after, opts.CloseRate
 	}
 	req := fleet.Request{Ref: ref, Intent: fleetIntent(opts.IO, opts.Fleet, ref, runtime.Drain, o), AllowMissing: opts.Fleet.AllowMissing}
-	return runFleet(opts.IO, op, req, opts.Timeout, opts.Output, "drained")
+	return runFleet(opts.IO, newProgress(opts.IO, opts.Quiet, opts.Output != "json"), op, req, opts.Timeout, opts.Output, "drained")
 }
 
 // fleetWait bounds ready and maint --fleet, which wait for every agent.
@@ -304,7 +318,7 @@ func readyFleetRun(opts *ReadyOptions) error {
 		wait, verb = opts.WaitHealthy, "is READY and healthy"
 	}
 	req := fleet.Request{Ref: ref, Healthy: opts.WaitHealthy > 0, AllowMissing: opts.Fleet.AllowMissing}
-	return runFleet(opts.IO, op, req, wait, "text", verb)
+	return runFleet(opts.IO, terminalProgress(opts.IO), op, req, wait, "text", verb)
 }
 
 // maintFleetRun is `wsctl maint --fleet`.
@@ -314,7 +328,7 @@ func maintFleetRun(opts *MaintOptions) error {
 		return err
 	}
 	req := fleet.Request{Ref: ref, Intent: fleetIntent(opts.IO, opts.Fleet, ref, runtime.Maint, intent.Op{Force: opts.Force}), AllowMissing: opts.Fleet.AllowMissing}
-	return runFleet(opts.IO, op, req, fleetWait, "text", "is MAINT")
+	return runFleet(opts.IO, terminalProgress(opts.IO), op, req, fleetWait, "text", "is MAINT")
 }
 
 // statusFleetRun is `wsctl status --fleet`: load balancers × servers from

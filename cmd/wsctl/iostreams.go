@@ -16,6 +16,9 @@ type IOStreams struct {
 	// IsTTY reports whether Out is a terminal: progress and tables are only
 	// drawn for a human.
 	IsTTY bool
+	// ErrTTY reports whether ErrOut is a terminal: progress is a line a
+	// second there, and a line every 2 s in a log (see progress).
+	ErrTTY bool
 	// Getenv reads the environment; nil means os.Getenv.
 	Getenv func(string) string
 	// SpecSearch is where a spec is looked for without -c or
@@ -26,7 +29,7 @@ type IOStreams struct {
 
 // SystemIO returns the process's standard streams.
 func SystemIO() *IOStreams {
-	return &IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr, IsTTY: isTerminal(os.Stdout), Getenv: os.Getenv, SpecSearch: spec.SearchPaths}
+	return &IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr, IsTTY: isTerminal(os.Stdout), ErrTTY: isTerminal(os.Stderr), Getenv: os.Getenv, SpecSearch: spec.SearchPaths}
 }
 
 func (s *IOStreams) getenv(key string) string {

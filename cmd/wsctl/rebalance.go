@@ -34,6 +34,8 @@ type RebalanceOptions struct {
 	Timeout   time.Duration
 	DryRun    bool
 	Output    string
+	// Quiet shows no progress.
+	Quiet bool
 	// Settle and Poll are the rebalance's; 0: its defaults.
 	Settle, Poll time.Duration
 }
@@ -80,8 +82,9 @@ server_maxconn). Already within --tolerance: nothing to do, exit 0.
 changes nothing.
 
 Exit status: 0 balanced, 3 not balanced within --timeout or after the second
-round, 2 error or refused. Progress on a terminal (stderr); the result on
-stdout when balanced, on stderr otherwise. With -o json one object per line:
+round, 2 error or refused. Progress on stderr: a line per step, the closes
+at most a line a second on a terminal and every 2 s in a log (--quiet:
+none); the result on stdout when balanced, on stderr otherwise. With -o json one object per line:
 a step per phase of each round
 
   {"type": "step", "backend": "ws", "step": "plan", "round": 1,
@@ -133,6 +136,7 @@ a step per phase of each round
 	f.DurationVar(&opts.Timeout, "timeout", 5*time.Minute, "give up after this long with exit 3, every server READY (0: no limit)")
 	f.BoolVar(&opts.DryRun, "dry-run", false, "print the plan and change nothing")
 	f.StringVarP(&opts.Output, "output", "o", "text", "output format: text or json (a line per step)")
+	addQuietFlag(cmd, &opts.Quiet)
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
@@ -210,8 +214,15 @@ func rebalanceRun(opts *RebalanceOptions) error {
 	switch {
 	case !human:
 		ro.Progress = func(s rebalance.Step) { _ = enc.Encode(stepJSON(b.Name, s)) }
-	case opts.IO.IsTTY:
-		ro.Progress = func(s rebalance.Step) { writeRebalanceStep(opts.IO.ErrOut, b.Name, s) }
+	default:
+		if shown := newProgress(opts.IO, opts.Quiet, human); shown != nil {
+			// A round's plan, settling and readmission are a line
+			// each; the closes in between are paced like a drain's.
+			ro.Progress = func(s rebalance.Step) {
+				shown.show(s.Kind != rebalance.Closing, func(w io.Writer) { writeRebalanceStep(w, b.Name, s) })
+			}
+			defer shown.done()
+		}
 	}
 	res, err := rebalance.Run(ctx, sockets, ro)
 	if err != nil {
@@ -286,7 +297,7 @@ func sessionsLine(p rebalance.Plan) string {
 	return strings.Join(parts, ", ")
 }
 
-// writeRebalanceStep is a step's progress line on a terminal.
+// writeRebalanceStep is a step's progress line.
 func writeRebalanceStep(w io.Writer, backend string, s rebalance.Step) {
 	el := s.Elapsed.Round(100 * time.Millisecond)
 	switch s.Kind {

@@ -36,6 +36,8 @@ type ReloadOptions struct {
 	Output        string
 	// Poll is how often sessions are counted; 0 means handover.DefaultPoll.
 	Poll time.Duration
+	// Quiet shows no progress.
+	Quiet bool
 }
 
 // NewCmdReload builds `wsctl reload`.
@@ -60,8 +62,9 @@ runtime are added back to the new worker from the saved state.
 
 Exit status: 0 reloaded and every old worker exited, 2 error (rejected
 config, failed reload), 3 timed out with an old worker still there (it ends
-at hard-stop-after). Progress is shown on a terminal only (stderr); the
-result is one line, terminal or not.
+at hard-stop-after). Progress goes to stderr: a line a second on a terminal,
+at most every 2 s and one at the end without one (a CI log), --quiet none;
+the result is one line, terminal or not.
 
 With -o json a summary is printed once the reload is done:
 
@@ -96,6 +99,7 @@ With -o json a summary is printed once the reload is done:
 	positiveDurationVar(cmd.Flags(), &opts.Timeout, "timeout", 0, "give up waiting for the old workers after this long with exit 3 (default: haproxy.hard_stop_after)")
 	positiveDurationVar(cmd.Flags(), &opts.ReloadTimeout, "reload-timeout", 30*time.Second, "how long the new worker may take to answer")
 	cmd.Flags().StringVarP(&opts.Output, "output", "o", "text", "output format: text or json")
+	addQuietFlag(cmd, &opts.Quiet)
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
@@ -140,10 +144,12 @@ func reloadRun(opts *ReloadOptions) error {
 	if hopts.Timeout == 0 {
 		hopts.Timeout = s.HAProxy.HardStopAfter.D()
 	}
-	if opts.IO.IsTTY && human {
-		hopts.Progress = newHandoverProgress(opts.IO.ErrOut, hopts.After).update
+	shown := newProgress(opts.IO, opts.Quiet, human)
+	if shown != nil {
+		hopts.Progress = newHandoverProgress(shown, hopts.After).update
 	}
 	res, err := handover.Run(ctx, runtime.NewMaster(s.HAProxy.MasterSocket, 0), hopts)
+	shown.done()
 	if err != nil {
 		return err
 	}
@@ -201,36 +207,32 @@ func writeReloadJSON(w io.Writer, rl reload.Result[*runtime.Client], res handove
 	return enc.Encode(out)
 }
 
-// handoverProgress prints, at most once a second, the sessions left in
-// all old workers together.
+// handoverProgress shows the sessions left in all old workers together.
 type handoverProgress struct {
-	w     io.Writer
+	p     *progress
 	after time.Duration
 	mu    sync.Mutex
 	last  map[int64]handover.Progress
-	shown time.Time
 }
 
-func newHandoverProgress(w io.Writer, after time.Duration) *handoverProgress {
-	return &handoverProgress{w: w, after: after, last: map[int64]handover.Progress{}}
+func newHandoverProgress(p *progress, after time.Duration) *handoverProgress {
+	return &handoverProgress{p: p, after: after, last: map[int64]handover.Progress{}}
 }
 
-func (p *handoverProgress) update(pr handover.Progress) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.last[pr.Worker] = pr
-	if time.Since(p.shown) < time.Second {
-		return
-	}
-	p.shown = time.Now()
+func (h *handoverProgress) update(pr handover.Progress) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.last[pr.Worker] = pr
 	left, closed := 0, 0
-	for _, l := range p.last {
+	for _, l := range h.last {
 		left += l.Left
 		closed += l.Closed
 	}
-	if pr.Phase == handover.Waiting {
-		fmt.Fprintf(p.w, "old workers: %d sessions left, closing starts in %s\n", left, (p.after - pr.Elapsed).Round(time.Second))
-		return
-	}
-	fmt.Fprintf(p.w, "old workers: %d sessions left, %d closed (%s)\n", left, closed, pr.Elapsed.Round(time.Second))
+	h.p.show(false, func(w io.Writer) {
+		if pr.Phase == handover.Waiting {
+			fmt.Fprintf(w, "old workers: %d sessions left, closing starts in %s\n", left, (h.after - pr.Elapsed).Round(time.Second))
+			return
+		}
+		fmt.Fprintf(w, "old workers: %d sessions left, %d closed (%s)\n", left, closed, pr.Elapsed.Round(time.Second))
+	})
 }

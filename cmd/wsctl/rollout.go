@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -48,6 +47,8 @@ type RolloutOptions struct {
 	State          string
 	Force          bool
 	Output         string
+	// Quiet shows no progress.
+	Quiet bool
 	// Poll is how often sessions and health are read; 0: the defaults.
 	Poll time.Duration
 	// AllowMissing and Reason are for a rollout across the fleet.
@@ -122,7 +123,8 @@ readmitted. To give up instead of going on: "wsctl ready" each held server
 and remove the state file.
 
 Output: a line per step (drained, cut, landing set, times), with the drain's
-progress on a terminal. With -o json one object per line: per step
+progress on stderr (a line a second on a terminal, every 2 s in a log;
+--quiet: none). With -o json one object per line: per step
 
   {"type": "step", "backend": "ws", "server": "backend1", "step": 1, "of": 3,
    "landing": ["backend2", "backend3"], "held": [], "sessions_before": 10,
@@ -200,6 +202,7 @@ name, without a ceiling.`,
 	f.StringVar(&opts.Reason, "reason", "", "across the fleet, why, for the audit trail of the intents")
 	f.BoolVar(&opts.Force, "force", false, "drain even when no other server of the backend can take new clients")
 	f.StringVarP(&opts.Output, "output", "o", "text", "output format: text or json (a line per step)")
+	addQuietFlag(cmd, &opts.Quiet)
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
@@ -241,7 +244,7 @@ func (o *RolloutOptions) options(sp *spec.Spec, b spec.Backend) rollout.Options 
 	}
 	state := o.State
 	if state == "" {
-		state = filepath.Join(filepath.Dir(sp.HAProxy.StateFile), "wsctl-rollout-"+b.Name+".json")
+		state = rolloutStatePath(sp, b.Name)
 	}
 	ro := rollout.Options{
 		Backend:        b.Name,
@@ -293,14 +296,14 @@ func rolloutRun(opts *RolloutOptions) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	human := opts.Output != "json"
+	shown := newProgress(opts.IO, opts.Quiet, human)
+	defer shown.done()
 	sockets := 0
 	if b.Consul != nil {
 		if ro.Fleet, err = rolloutFleet(ctx, opts, sp, b.Name); err != nil {
 			return err
 		}
-		if human && opts.IO.IsTTY {
-			ro.Fleet.Update = fleetProgress(opts.IO, "rollout")
-		}
+		ro.Fleet.Update = fleetProgress(shown, "rollout")
 	} else {
 		if opts.Socket.SpecPath == "" {
 			opts.Socket.SpecPath = sp.File
@@ -327,8 +330,8 @@ func rolloutRun(opts *RolloutOptions) error {
 		}
 		_ = enc.Encode(rolloutStepJSON(b.Name, s))
 	}
-	if human && opts.IO.IsTTY && sockets > 0 {
-		ro.Drain.Progress = newDrainProgress(opts.IO.ErrOut, sockets, ro.Drain).update
+	if sockets > 0 {
+		ro.Drain.Progress = newDrainProgress(shown, sockets, ro.Drain).hook()
 	}
 	start := time.Now()
 	res, err := rollout.Run(ctx, ro)

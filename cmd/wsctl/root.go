@@ -50,6 +50,7 @@ Exit codes: 0 ok/identical, 1 differs or findings, 2 error, 3 drain or reload ti
 		NewCmdRollout(io, nil),
 		NewCmdRebalance(io, nil),
 		NewCmdFleet(io, nil),
+		NewCmdTop(io, nil),
 		NewCmdState(io),
 		NewCmdVersion(io),
 		NewCmdGenDocs(io),

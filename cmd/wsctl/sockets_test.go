@@ -45,7 +45,7 @@ func execute(t *testing.T, newCmd runtimeCmd, tty bool, env map[string]string, a
 func executeFinding(t *testing.T, newCmd runtimeCmd, tty bool, search []string, env map[string]string, args ...string) result {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	io := &IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut, IsTTY: tty,
+	io := &IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut, IsTTY: tty, ErrTTY: tty,
 		Getenv: func(k string) string { return env[k] }, SpecSearch: search}
 	cmd := newCmd(io)
 	cmd.SetArgs(args)
