@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/spf13/cobra"
 
 	"github.com/wsctl/wsctl/lint"
 	"github.com/wsctl/wsctl/proxy"
+	"github.com/wsctl/wsctl/spec"
 )
 
 // CheckOptions are the flags of wsctl check.
@@ -82,7 +84,25 @@ binary missing).`,
 }
 
 func checkRun(opts *CheckOptions) error {
-	g, err := opts.Gen.generate(opts.IO)
+	// The runtime files and certificates the proxy's host provides need not
+	// exist where the check runs: throwaway ones in a scratch directory
+	// stand in for those missing, and stderr says which.
+	scratch, err := os.MkdirTemp("", "wsctl-check-")
+	if err != nil {
+		return fmt.Errorf("check: %w", err)
+	}
+	defer os.RemoveAll(scratch)
+	g, err := opts.Gen.generateWith(opts.IO, func(s *spec.Spec) error {
+		target := opts.Gen.Target
+		if target == "" {
+			target = s.Proxy
+		}
+		standIns, err := proxy.StandIns(s, target, opts.Dir, scratch)
+		for _, si := range standIns {
+			fmt.Fprintf(opts.IO.ErrOut, "wsctl: %s %s does not exist here: %s\n", si.Field, si.Path, si.Note)
+		}
+		return err
+	})
 	if err != nil {
 		return err
 	}

@@ -86,7 +86,7 @@ func maintRun(opts *MaintOptions) error {
 	if err != nil {
 		return err
 	}
-	if err := checkNotLast(ctx, drainTargets(found), opts.Force); err != nil {
+	if err := checkNotLast(ctx, "maint", drainTargets(found), opts.Force); err != nil {
 		return err
 	}
 	name := found[0].Server.Ref().String()
