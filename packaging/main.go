@@ -32,7 +32,17 @@ func main() {
 	flag.StringVar(&opts.Root, "root", "", "staged tree: wsctl, man/, completions/")
 	flag.StringVar(&opts.Out, "out", ".", "directory the .deb is written to")
 	flag.StringVar(&opts.Arch, "arch", runtime.GOARCH, "Debian architecture of the binary")
+	printVersion := flag.Bool("print-version", false, "print the Debian version -version maps to and exit: make package stamps the binary with it, so both say the same")
 	flag.Parse()
+	if *printVersion {
+		v, err := DebVersion(opts.Version)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "wsctl-package: %v\n", err)
+			os.Exit(2)
+		}
+		fmt.Println(v)
+		return
+	}
 	path, err := Build(opts, ".")
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "wsctl-package: %v\n", err)

@@ -17,6 +17,12 @@ fi
 trap 'apt-get purge -y wsctl >/dev/null 2>&1 || true; rm -f /etc/systemd/system/haproxy.service.d/wsctl-state.conf' EXIT
 apt-get install -y -q "./${debs[0]}"
 /usr/bin/wsctl version
+# The binary says the version the package has, and knows its commit.
+want="wsctl $(dpkg-query -W -f='${Version}' wsctl)"
+if [ "$(/usr/bin/wsctl version | head -1)" != "$want" ] || /usr/bin/wsctl version | grep -q 'commit: unknown'; then
+	echo "package-test: wsctl version says $(/usr/bin/wsctl version | tr '\n' ' '), want $want and a commit" >&2
+	exit 1
+fi
 # From / so nothing in the repository helps the installed files.
 (cd / && /usr/bin/wsctl check -c /etc/wsctl/wsctl.yaml)
 if command -v systemd-analyze >/dev/null; then

@@ -46,6 +46,12 @@ its limits (in CI, production's, not the runner's), --host says this machine
 is it. Without them this machine's limits are assumed, and what falls short
 of them is info that says so and does not fail.
 
+What the proxy's host provides but this machine may lack does not fail the
+check: a TLS certificate that does not exist here is replaced by a throwaway
+self-signed one, a missing nginx.temp_dir by a scratch directory, and a
+Consul that does not answer leaves out the servers it would add; stderr
+names each, and what the host needs.
+
 The binary is haproxy or nginx from PATH (or /usr/sbin), for haproxy
 $WSCTL_HAPROXY when set; --haproxy or --nginx names the one to use, such as
 the one production runs: HAProxy 2.6 and 3.0 accept different keywords.
