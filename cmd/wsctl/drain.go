@@ -134,7 +134,8 @@ After a timeout or another error the intent stays until
   # Two HAProxy processes, JSON summary for the pipeline
   wsctl drain backend2 --socket /run/haproxy/a.sock --socket /run/haproxy/b.sock \
       --close-after 1m -o json`,
-		Args: oneServerArg,
+		Args:              oneServerArg,
+		ValidArgsFunction: completeNames(io, &opts.Socket, false),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Server = args[0]
 			opts.CloseSet = cmd.Flags().Changed("close-after")

@@ -165,6 +165,7 @@ name, without a ceiling.`,
   # A backend discovered from Consul: through the agents, from a CI runner
   wsctl rollout -c wsctl.yaml ws_consul --exec ./deploy.sh --close-rate 100 \
       --state ./rollout-state.json --reason "release 2.0"`,
+		ValidArgsFunction: completeNames(io, &opts.Socket, true),
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return fmt.Errorf("usage: %s BACKEND (one backend; got %d arguments); see `%s --help`", cmd.CommandPath(), len(args), cmd.CommandPath())
