@@ -4,7 +4,9 @@ GOFLAGS ?=
 TEST_TIMEOUT ?= 20m
 BIN := bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -X main.version=$(VERSION)
+# The commit is stamped too: with GOFLAGS=-buildvcs=false Go records none.
+COMMIT ?= $(shell c=$$(git rev-parse HEAD 2>/dev/null) && { git diff --quiet HEAD 2>/dev/null && echo $$c || echo $$c-dirty; })
+LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
 .PHONY: all build deps test test-haproxy30 fmt-check vet demo bench fuzz clean package package-test
 
@@ -60,13 +62,15 @@ bench: deps
 # The Debian package in dist/: the binary, man pages and shell completions
 # generated from the command tree (wsctl gen-docs), the agent's systemd unit
 # and /etc/wsctl/wsctl.yaml as a conffile. packaging/ is a module of its own
-# that uses nfpm as a library, so wsctl never links it. -buildvcs=auto lets
-# `wsctl version` report the commit even where GOFLAGS turns stamping off.
+# that uses nfpm as a library, so wsctl never links it. The binary is stamped
+# with the package's version (-print-version), so `wsctl version` and dpkg
+# say the same.
 DIST := dist
 package:
 	rm -rf $(DIST)/root $(DIST)/wsctl_*.deb
 	@mkdir -p $(DIST)/root
-	CGO_ENABLED=0 $(GO) build -buildvcs=auto -trimpath -ldflags "$(LDFLAGS)" -o $(DIST)/root/wsctl ./cmd/wsctl
+	v=$$(cd packaging && $(GO) run . -version "$(VERSION)" -print-version) && \
+	CGO_ENABLED=0 $(GO) build -buildvcs=auto -trimpath -ldflags "-X main.version=$$v -X main.commit=$(COMMIT)" -o $(DIST)/root/wsctl ./cmd/wsctl
 	SOURCE_DATE_EPOCH=$$(git log -1 --format=%ct 2>/dev/null) $(DIST)/root/wsctl gen-docs $(DIST)/root
 	cd packaging && SOURCE_DATE_EPOCH=$$(git log -1 --format=%ct 2>/dev/null) $(GO) run . -version "$(VERSION)" -root ../$(DIST)/root -out ../$(DIST)
 

@@ -401,7 +401,17 @@ func TestCheckNotLast(t *testing.T) {
 			name: "the others out",
 			others: []runtime.ServerStatus{srv("s1", runtime.Maint, runtime.Down, 1), srv("s3", runtime.Drain, runtime.Up, 1),
 				srv("s4", runtime.Ready, runtime.Down, 1), srv("s5", runtime.Ready, runtime.Stopping, 1), srv("s6", runtime.Ready, runtime.Up, 0)},
-			wantErr: "(the others: s1 MAINT DOWN, s3 DRAIN UP, s4 READY DOWN, s5 READY STOPPING, s6 READY UP weight 0)",
+			wantErr: "(the others: s1 MAINT DOWN, s3 DRAIN UP, s4 READY DOWN, s5 READY STOPPING, s6 READY UP weight 0); bring another server back first (wsctl ready SERVER)",
+		},
+		{
+			// Readmitted servers wait for a fresh check: telling the user
+			// to ready them again would be wrong.
+			name: "the others waiting for their check",
+			others: []runtime.ServerStatus{
+				{Backend: "ws", Server: "s1", Admin: runtime.Ready, State: runtime.Down, UserWeight: 1, Checked: true},
+				{Backend: "ws", Server: "s3", Admin: runtime.Ready, State: runtime.Down, UserWeight: 1, Checked: true},
+			},
+			wantErr: "(the others: s1 READY DOWN, s3 READY DOWN); s1, s3 are READY but not yet UP, waiting for a health check: try again once one is UP (wsctl status)",
 		},
 	}
 	for _, tt := range tests {

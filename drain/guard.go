@@ -5,13 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/wsctl/wsctl/runtime"
 )
 
 // CheckNotLast refuses to take a target's server out when no other server
 // of its backend can take new clients on that socket: the clients cut or
 // turned away would have nowhere to go, and the frontend would answer 503.
-// It reads every socket and changes nothing. The error wraps ErrLastServer
-// and lists the other servers' states; a failed read is returned as is.
+// It reads every socket and changes nothing. The error wraps ErrLastServer,
+// lists the other servers' states and says what would let one take clients:
+// a health check for those READY but not yet UP, else bringing one back. It
+// names no command of its own: callers prefix theirs. A failed read is
+// returned as is.
 //
 // Which servers can take new clients is runtime.ServerStatus.TakesClients.
 // The check is a snapshot: a server that fails a moment later is not
@@ -24,7 +29,7 @@ func CheckNotLast(ctx context.Context, targets []Target) error {
 			errs = append(errs, err)
 			continue
 		}
-		var others []string
+		var others, waiting []string
 		spare := false
 		for _, s := range all {
 			if s.Server == t.Server {
@@ -36,6 +41,9 @@ func CheckNotLast(ctx context.Context, targets []Target) error {
 				desc += " weight 0"
 			}
 			others = append(others, desc)
+			if s.Admin == runtime.Ready && s.State == runtime.Down && s.Checked && s.UserWeight > 0 {
+				waiting = append(waiting, s.Server)
+			}
 		}
 		if spare {
 			continue
@@ -44,8 +52,17 @@ func CheckNotLast(ctx context.Context, targets []Target) error {
 		if len(others) > 0 {
 			seen = "the others: " + strings.Join(others, ", ")
 		}
-		errs = append(errs, fmt.Errorf("drain: %s: taking out %s/%s leaves backend %s nothing to send clients to: %w (%s)",
-			t.Name, t.Backend, t.Server, t.Backend, ErrLastServer, seen))
+		hint := "bring another server back first (wsctl ready SERVER)"
+		if len(waiting) > 0 {
+			verb := "is"
+			if len(waiting) > 1 {
+				verb = "are"
+			}
+			hint = fmt.Sprintf("%s %s READY but not yet UP, waiting for a health check: try again once one is UP (wsctl status)",
+				strings.Join(waiting, ", "), verb)
+		}
+		errs = append(errs, fmt.Errorf("%s: taking out %s/%s leaves backend %s nothing to send clients to: %w (%s); %s",
+			t.Name, t.Backend, t.Server, t.Backend, ErrLastServer, seen, hint))
 	}
 	return errors.Join(errs...)
 }

@@ -32,7 +32,17 @@ func main() {
 	flag.StringVar(&opts.Root, "root", "", "staged tree: wsctl, man/, completions/")
 	flag.StringVar(&opts.Out, "out", ".", "directory the .deb is written to")
 	flag.StringVar(&opts.Arch, "arch", runtime.GOARCH, "Debian architecture of the binary")
+	printVersion := flag.Bool("print-version", false, "print the Debian version -version maps to and exit: make package stamps the binary with it, so both say the same")
 	flag.Parse()
+	if *printVersion {
+		v, err := DebVersion(opts.Version)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "wsctl-package: %v\n", err)
+			os.Exit(2)
+		}
+		fmt.Println(v)
+		return
+	}
 	path, err := Build(opts, ".")
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "wsctl-package: %v\n", err)
@@ -45,6 +55,12 @@ func main() {
 type Options struct {
 	Version, Root, Out, Arch string
 }
+
+// StateDropIn is where the package puts the haproxy.service drop-in that
+// saves and restores HAProxy's server state. It is inactive there: the
+// administrator enables it with a symlink into
+// /etc/systemd/system/haproxy.service.d/ (README, docs/operations.md).
+const StateDropIn = "/usr/share/wsctl/systemd/haproxy-wsctl-state.conf"
 
 // Build writes the package into opts.Out and returns its path. dir holds the
 // unit, the example spec and the maintainer scripts; its parent is the
@@ -65,7 +81,10 @@ func Build(opts Options, dir string) (string, error) {
 	contents := files.Contents{
 		{Source: filepath.Join(opts.Root, "wsctl"), Destination: "/usr/bin/wsctl", FileInfo: &files.ContentFileInfo{Mode: 0o755}},
 		{Source: filepath.Join(dir, "wsctl-agent.service"), Destination: "/usr/lib/systemd/system/wsctl-agent.service", FileInfo: &files.ContentFileInfo{Mode: 0o644}},
-		{Source: filepath.Join(dir, "haproxy-wsctl-state.conf"), Destination: "/usr/lib/systemd/system/haproxy.service.d/wsctl-state.conf", FileInfo: &files.ContentFileInfo{Mode: 0o644}},
+		// Opt-in: a drop-in that changes Debian's haproxy.service is the
+		// administrator's choice (a symlink, see postinst), not a side
+		// effect of installing wsctl.
+		{Source: filepath.Join(dir, "haproxy-wsctl-state.conf"), Destination: StateDropIn, FileInfo: &files.ContentFileInfo{Mode: 0o644}},
 		{Source: filepath.Join(dir, "wsctl-tmpfiles.conf"), Destination: "/usr/lib/tmpfiles.d/wsctl.conf", FileInfo: &files.ContentFileInfo{Mode: 0o644}},
 		{Source: filepath.Join(dir, "wsctl.yaml"), Destination: "/etc/wsctl/wsctl.yaml", Type: files.TypeConfig, FileInfo: &files.ContentFileInfo{Mode: 0o644}},
 		// The alerting rules, for Prometheus to load from where they are
@@ -102,7 +121,9 @@ func Build(opts Options, dir string) (string, error) {
 			"spec, checks and lints them, drives HAProxy's runtime API so deploys drain\n" +
 			"WebSockets, and runs an agent (wsctl-agent.service) that follows Consul.",
 		Overridables: nfpm.Overridables{
-			Recommends: []string{"haproxy"},
+			// bash-completion loads the shipped completion; without it bash
+			// completes nothing.
+			Recommends: []string{"haproxy", "bash-completion"},
 			Suggests:   []string{"nginx", "consul"},
 			Contents:   contents,
 			Scripts: nfpm.Scripts{

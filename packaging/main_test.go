@@ -70,7 +70,7 @@ func TestBuild(t *testing.T) {
 		}
 		return string(b)
 	}
-	for _, field := range []string{"Package: wsctl", "Version: 1.2.3+4.gabc", "Architecture: amd64", "Recommends: haproxy", "Section: net"} {
+	for _, field := range []string{"Package: wsctl", "Version: 1.2.3+4.gabc", "Architecture: amd64", "Recommends: haproxy, bash-completion", "Section: net"} {
 		if info := run("--info", deb); !strings.Contains(info, field) {
 			t.Errorf("control lacks %q:\n%s", field, info)
 		}
@@ -90,7 +90,7 @@ func TestBuild(t *testing.T) {
 		"-rwxr-xr-x root/root", // the binary's mode and owner
 		"./usr/bin/wsctl",
 		"./usr/lib/systemd/system/wsctl-agent.service",
-		"./usr/lib/systemd/system/haproxy.service.d/wsctl-state.conf",
+		"." + StateDropIn,
 		"./usr/lib/tmpfiles.d/wsctl.conf",
 		"./etc/wsctl/wsctl.yaml",
 		"./usr/share/wsctl/prometheus/alerts.yml",
@@ -103,6 +103,11 @@ func TestBuild(t *testing.T) {
 		if !strings.Contains(list, path) {
 			t.Errorf("package lacks %s:\n%s", path, list)
 		}
+	}
+	// The drop-in changes Debian's haproxy.service: the administrator
+	// enables it, installing the package must not.
+	if strings.Contains(list, "haproxy.service.d") {
+		t.Errorf("package installs an active haproxy.service drop-in:\n%s", list)
 	}
 }
 

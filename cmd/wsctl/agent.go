@@ -15,7 +15,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wsctl/wsctl/agent"
-	"github.com/wsctl/wsctl/internal/buildinfo"
 	"github.com/wsctl/wsctl/internal/logging"
 	"github.com/wsctl/wsctl/internal/sdnotify"
 	"github.com/wsctl/wsctl/model"
@@ -125,7 +124,7 @@ WebSockets until they close or nginx.worker_shutdown_timeout passes.`,
 	positiveDurationVar(cmd.Flags(), &opts.ReloadInterval, "reload-interval", agent.DefaultReloadInterval, "least time between two reloads")
 	positiveDurationVar(cmd.Flags(), &opts.UnhealthyAfter, "unhealthy-after", agent.DefaultUnhealthyAfter, "/healthz fails once Consul queries have failed this long")
 	cmd.Flags().BoolVarP(&opts.Verbose, "verbose", "v", false, "log at debug level")
-	cmd.Flags().StringVar(&opts.AgentID, "agent-id", "", "this load balancer's name in the fleet (`wsctl drain --fleet`; default: the Consul agent's node name)")
+	cmd.Flags().StringVar(&opts.AgentID, "agent-id", "", "this load balancer's name in the fleet (what wsctl drain --fleet reports; default: the Consul agent's node name)")
 	cmd.Flags().StringVar(&opts.LogFormat, "log-format", logging.FormatText, "log as text or json")
 	durationVar(cmd.Flags(), &opts.LogRepeats, "log-repeats", agent.DefaultLogRepeats, "log a repeating warning or error once per interval, with its count (0: every time)")
 	return cmd
@@ -178,7 +177,7 @@ func agentRun(opts *AgentOptions) error {
 		Log:            log,
 		AgentID:        opts.AgentID,
 		LogRepeats:     repeats,
-		Build:          buildinfo.Read(version),
+		Build:          build(),
 	})
 	if err != nil {
 		return err

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/spf13/cobra"
 
 	"github.com/wsctl/wsctl/lint"
 	"github.com/wsctl/wsctl/proxy"
+	"github.com/wsctl/wsctl/spec"
 )
 
 // CheckOptions are the flags of wsctl check.
@@ -43,6 +45,12 @@ The proxy's host is described as for wsctl lint: --fd-limit and --cpus give
 its limits (in CI, production's, not the runner's), --host says this machine
 is it. Without them this machine's limits are assumed, and what falls short
 of them is info that says so and does not fail.
+
+What the proxy's host provides but this machine may lack does not fail the
+check: a TLS certificate that does not exist here is replaced by a throwaway
+self-signed one, a missing nginx.temp_dir by a scratch directory, and a
+Consul that does not answer leaves out the servers it would add; stderr
+names each, and what the host needs.
 
 The binary is haproxy or nginx from PATH (or /usr/sbin), for haproxy
 $WSCTL_HAPROXY when set; --haproxy or --nginx names the one to use, such as
@@ -82,7 +90,25 @@ binary missing).`,
 }
 
 func checkRun(opts *CheckOptions) error {
-	g, err := opts.Gen.generate(opts.IO)
+	// The runtime files and certificates the proxy's host provides need not
+	// exist where the check runs: throwaway ones in a scratch directory
+	// stand in for those missing, and stderr says which.
+	scratch, err := os.MkdirTemp("", "wsctl-check-")
+	if err != nil {
+		return fmt.Errorf("check: %w", err)
+	}
+	defer os.RemoveAll(scratch)
+	g, err := opts.Gen.generateWith(opts.IO, func(s *spec.Spec) error {
+		target := opts.Gen.Target
+		if target == "" {
+			target = s.Proxy
+		}
+		standIns, err := proxy.StandIns(s, target, opts.Dir, scratch)
+		for _, si := range standIns {
+			fmt.Fprintf(opts.IO.ErrOut, "wsctl: %s %s does not exist here: %s\n", si.Field, si.Path, si.Note)
+		}
+		return err
+	})
 	if err != nil {
 		return err
 	}

@@ -140,7 +140,8 @@ After a timeout or another error the intent stays until
   # Two HAProxy processes, JSON summary for the pipeline
   wsctl drain backend2 --socket /run/haproxy/a.sock --socket /run/haproxy/b.sock \
       --close-after 1m -o json`,
-		Args: oneServerArg,
+		Args:              oneServerArg,
+		ValidArgsFunction: completeNames(io, &opts.Socket, false),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Server = args[0]
 			opts.CloseSet = cmd.Flags().Changed("close-after")
@@ -199,7 +200,7 @@ func drainRun(opts *DrainOptions) error {
 	targets := drainTargets(found)
 	// drain.Run checks this too, but a refusal must come before the intent
 	// is recorded.
-	if err := checkNotLast(ctx, targets, opts.Force); err != nil {
+	if err := checkNotLast(ctx, "drain", targets, opts.Force); err != nil {
 		return err
 	}
 	if err := opts.Socket.recordIntent(ctx, opts.IO, found, runtime.Drain); err != nil {
@@ -332,13 +333,13 @@ func drainTargets(found []located) []drain.Target {
 
 // checkNotLast refuses, unless force, to take the targets' server out when
 // no other server of its backend can take new clients: drain and maint
-// share it.
-func checkNotLast(ctx context.Context, targets []drain.Target, force bool) error {
+// (op, which prefixes the error) share it.
+func checkNotLast(ctx context.Context, op string, targets []drain.Target, force bool) error {
 	if force {
 		return nil
 	}
 	if err := drain.CheckNotLast(ctx, targets); err != nil {
-		return fmt.Errorf("%w; bring another server back first (`wsctl ready`), or use --force to take it out anyway", err)
+		return fmt.Errorf("%s: %w; or use --force to take it out anyway", op, err)
 	}
 	return nil
 }

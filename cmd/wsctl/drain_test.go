@@ -195,7 +195,7 @@ func TestDrainRefusesLastServer(t *testing.T) {
 	r := execute(t, drainCmd, false, nil, "ws/s2", "--socket", f.lb.AdminSocket, "--close-after", "100ms", "--close-rate", "0", "-o", "json")
 	want := "wsctl: drain: " + f.lb.AdminSocket + ": taking out ws/s2 leaves backend ws nothing to send clients to: " +
 		"no other server of the backend can take new clients (the others: s1 MAINT DOWN); " +
-		"bring another server back first (`wsctl ready`), or use --force to take it out anyway\n"
+		"bring another server back first (wsctl ready SERVER); or use --force to take it out anyway\n"
 	if r.code != exitError || r.errOut != want || r.out != "" {
 		t.Fatalf("exit %d, stdout %q, stderr %q; want 2 and %q", r.code, r.out, r.errOut, want)
 	}

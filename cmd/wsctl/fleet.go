@@ -35,7 +35,7 @@ type FleetOptions struct {
 func (f *FleetOptions) addFlags(cmd *cobra.Command, changes bool) {
 	cmd.Flags().BoolVar(&f.On, "fleet", false, "act on every load balancer's agent through Consul (needs -c SPEC, no socket)")
 	if changes {
-		cmd.Flags().StringVar(&f.Reason, "reason", "", "why, for the audit trail (`wsctl status --fleet` shows it)")
+		cmd.Flags().StringVar(&f.Reason, "reason", "", "why, for the audit trail (wsctl status --fleet shows it)")
 		cmd.Flags().BoolVar(&f.AllowMissing, "allow-missing", false, "with --fleet, carry on when a load balancer's agent stops reporting")
 	}
 }

@@ -44,6 +44,14 @@ type generated struct {
 // discovered instances left out (an address that is not an IP, a bad port)
 // go to io.ErrOut: the config is rendered from the others.
 func (g *GenerateOptions) generate(io *IOStreams) (*generated, error) {
+	return g.generateWith(io, nil)
+}
+
+// generateWith is generate with a check's leniency: prepare, when not nil,
+// may change the loaded spec before it is rendered, and a Consul that does
+// not answer leaves out the servers it would add (saying so on io.ErrOut)
+// instead of failing.
+func (g *GenerateOptions) generateWith(io *IOStreams, prepare func(*spec.Spec) error) (*generated, error) {
 	s, err := loadSpec(io, g.SpecPath)
 	if errors.Is(err, spec.ErrNotFound) {
 		return nil, fmt.Errorf("%w; give it with -c FILE", err)
@@ -51,7 +59,16 @@ func (g *GenerateOptions) generate(io *IOStreams) (*generated, error) {
 	if err != nil {
 		return nil, err
 	}
+	if prepare != nil {
+		if err := prepare(s); err != nil {
+			return nil, err
+		}
+	}
 	snap, err := snapshot(s, warnLogger(io.ErrOut))
+	if err != nil && prepare != nil {
+		fmt.Fprintf(io.ErrOut, "wsctl: %v\nwsctl: validated without the servers Consul would add (consul.address or CONSUL_HTTP_ADDR names the agent; each server from Consul is validated when it is added)\n", err)
+		snap, err = static.Snapshot(s), nil
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -52,6 +52,11 @@ With -o json the output is an array (empty when clean), a stable contract:
   rule, severity, file, message, fix   strings
   line                                 1-based line number
 
+With -o sarif it is a SARIF 2.1.0 log for code-scanning services: the
+catalog's rules under runs[0].tool.driver.rules, each finding a result with
+ruleId, level (error, warning, note), message (with the fix) and the file
+and startLine. Exit codes are the same for every format.
+
 Exit 0 no error finding, 1 an error finding (or a warning with --strict),
 2 a file can't be read, isn't a config of either kind, or doesn't parse. Only
 regular files of up to 16 MiB are read (each include too): a device, FIFO or
@@ -63,7 +68,10 @@ directory is an error.`,
   wsctl lint /etc/nginx/nginx.conf --connections 50000 --strict
 
   # Lint what wsctl renders, as JSON
-  wsctl render -c examples/basic/wsctl.yaml | wsctl lint - -o json | jq '.[].rule'`,
+  wsctl render -c examples/basic/wsctl.yaml | wsctl lint - -o json | jq '.[].rule'
+
+  # For code-scanning annotations in CI (SARIF 2.1.0)
+  wsctl lint deploy/haproxy.cfg -o sarif > lint.sarif`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				return errors.New("lint: give the config files to lint, or - to read standard input (e.g. wsctl lint /etc/haproxy/haproxy.cfg)")
@@ -71,8 +79,8 @@ directory is an error.`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if opts.Output != "text" && opts.Output != "json" {
-				return fmt.Errorf("--output %q: want text or json", opts.Output)
+			if opts.Output != "text" && opts.Output != "json" && opts.Output != "sarif" {
+				return fmt.Errorf("--output %q: want text, json or sarif", opts.Output)
 			}
 			opts.Files = args
 			if runF != nil {
@@ -87,9 +95,9 @@ directory is an error.`,
 	f.IntVar(&opts.Lint.Connections, "connections", 0, fmt.Sprintf("concurrent WebSockets the proxy must carry (default: %d assumed, and what falls short of it is info)", lint.DefaultConnections))
 	addHostFlags(f, &opts.Lint)
 	f.BoolVar(&opts.Strict, "strict", false, "fail on warnings too")
-	f.StringVarP(&opts.Output, "output", "o", "text", "output format: text or json")
+	f.StringVarP(&opts.Output, "output", "o", "text", "output format: text, json or sarif")
 	_ = cmd.RegisterFlagCompletionFunc("target", cobra.FixedCompletions([]string{lint.TargetHAProxy, lint.TargetNginx}, cobra.ShellCompDirectiveNoFileComp))
-	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"text", "json", "sarif"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
 
@@ -122,9 +130,12 @@ func lintRun(opts *LintOptions) error {
 		findings = append(findings, fs...)
 	}
 	var err error
-	if opts.Output == "json" {
+	switch opts.Output {
+	case "json":
 		err = writeLintJSON(opts.IO.Out, findings)
-	} else {
+	case "sarif":
+		err = writeJSON(opts.IO.Out, lint.SARIF(findings, build().Version))
+	default:
 		err = writeLintText(opts.IO.Out, findings)
 	}
 	if err != nil {
@@ -161,8 +172,13 @@ func writeLintText(w io.Writer, findings []lint.Finding) error {
 
 // writeLintJSON prints findings as an indented JSON array ([] when clean).
 func writeLintJSON(w io.Writer, findings []lint.Finding) error {
+	return writeJSON(w, findings)
+}
+
+// writeJSON prints v as indented JSON, HTML characters as they are.
+func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	enc.SetIndent("", "  ")
-	return enc.Encode(findings)
+	return enc.Encode(v)
 }

@@ -211,3 +211,71 @@ func TestUsageMessages(t *testing.T) {
 		}
 	}
 }
+
+// TestLintRunSARIF decodes -o sarif as a code-scanning service reads it:
+// version 2.1.0, the catalog's rules under tool.driver, each finding a
+// result with its rule, level, message and file:line, pointing at its rule.
+func TestLintRunSARIF(t *testing.T) {
+	dir := t.TempDir()
+	path := writeFile(t, filepath.Join(dir, "haproxy.cfg"), lintWarnOnly)
+	io, out, _ := testIO()
+	err := lintRun(&LintOptions{IO: io, Files: []string{path}, Lint: lint.Options{Connections: 5000, FDLimit: 20000}, Output: "sarif"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Version string `json:"version"`
+		Runs    []struct {
+			Tool struct {
+				Driver struct {
+					Name  string `json:"name"`
+					Rules []struct {
+						ID string `json:"id"`
+					} `json:"rules"`
+				} `json:"driver"`
+			} `json:"tool"`
+			Results []struct {
+				RuleID    string `json:"ruleId"`
+				RuleIndex int    `json:"ruleIndex"`
+				Level     string `json:"level"`
+				Message   struct {
+					Text string `json:"text"`
+				} `json:"message"`
+				Locations []struct {
+					PhysicalLocation struct {
+						ArtifactLocation struct {
+							URI string `json:"uri"`
+						} `json:"artifactLocation"`
+						Region struct {
+							StartLine int `json:"startLine"`
+						} `json:"region"`
+					} `json:"physicalLocation"`
+				} `json:"locations"`
+			} `json:"results"`
+		} `json:"runs"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &got); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out)
+	}
+	if got.Version != "2.1.0" || len(got.Runs) != 1 {
+		t.Fatalf("version %q, %d runs; want 2.1.0 and 1", got.Version, len(got.Runs))
+	}
+	run := got.Runs[0]
+	if rules := run.Tool.Driver.Rules; len(rules) != len(lint.Rules()) || run.Tool.Driver.Name == "" {
+		t.Errorf("driver %q with %d rules, want the catalog's %d", run.Tool.Driver.Name, len(rules), len(lint.Rules()))
+	}
+	if len(run.Results) != 2 {
+		t.Fatalf("%d results, want 2:\n%s", len(run.Results), out)
+	}
+	r := run.Results[0]
+	loc := r.Locations[0].PhysicalLocation
+	if r.RuleID != "haproxy/hard-stop-after" || r.Level != "warning" || r.Message.Text == "" ||
+		loc.ArtifactLocation.URI != "file://"+path || loc.Region.StartLine != 1 {
+		t.Errorf("first result %+v", r)
+	}
+	for _, r := range run.Results {
+		if r.RuleIndex >= len(run.Tool.Driver.Rules) || run.Tool.Driver.Rules[r.RuleIndex].ID != r.RuleID {
+			t.Errorf("result %s: ruleIndex %d points elsewhere", r.RuleID, r.RuleIndex)
+		}
+	}
+}

@@ -59,7 +59,8 @@ naming it. "wsctl drain SERVER --fleet" empties the server everywhere.`,
 
   # Every load balancer, through Consul, with a reason for the audit trail
   wsctl maint ws/backend2 --fleet -c wsctl.yaml --reason "disk replacement"`,
-		Args: oneServerArg,
+		Args:              oneServerArg,
+		ValidArgsFunction: completeNames(io, &opts.Socket, false),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Server = args[0]
 			if err := opts.Fleet.check(&opts.Socket); err != nil {
@@ -86,7 +87,7 @@ func maintRun(opts *MaintOptions) error {
 	if err != nil {
 		return err
 	}
-	if err := checkNotLast(ctx, drainTargets(found), opts.Force); err != nil {
+	if err := checkNotLast(ctx, "maint", drainTargets(found), opts.Force); err != nil {
 		return err
 	}
 	name := found[0].Server.Ref().String()

@@ -39,7 +39,7 @@ func TestMaint(t *testing.T) {
 
 	// ws/s2 is idle, but with s1 in MAINT the last server of ws.
 	r = execute(t, maintCmd, false, nil, "ws/s2", "--socket", f.lb.AdminSocket)
-	if r.code != exitError || !strings.Contains(r.errOut, "taking out ws/s2 leaves backend ws nothing to send clients to") {
+	if r.code != exitError || !strings.HasPrefix(r.errOut, "wsctl: maint: ") || !strings.Contains(r.errOut, "taking out ws/s2 leaves backend ws nothing to send clients to") {
 		t.Fatalf("last server: exit %d, stderr %q; want 2 and a refusal", r.code, r.errOut)
 	}
 	if got := f.admin(t, "s2"); got != runtime.Ready {

@@ -56,7 +56,8 @@ its own HAProxy. Exit 3 when that takes longer.`,
 
   # Fail the pipeline step (exit 3) unless its health check passes within 30 s
   wsctl ready ws/backend2 --wait-healthy 30s`,
-		Args: oneServerArg,
+		Args:              oneServerArg,
+		ValidArgsFunction: completeNames(io, &opts.Socket, false),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Server = args[0]
 			if err := opts.Fleet.check(&opts.Socket); err != nil {

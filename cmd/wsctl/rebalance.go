@@ -109,7 +109,8 @@ a step per phase of each round
   # Two HAProxy processes, a JSON line per step for the pipeline
   wsctl rebalance -c wsctl.yaml ws --socket /run/haproxy/a.sock \
       --socket /run/haproxy/b.sock -o json`,
-		Args: cobra.ExactArgs(1),
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeNames(io, &opts.Socket, true),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Backend = args[0]
 			opts.CloseRateSet = cmd.Flags().Changed("close-rate")

@@ -7,7 +7,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wsctl/wsctl/internal/inputfile"
+	"github.com/wsctl/wsctl/model"
 	"github.com/wsctl/wsctl/proxy"
+	"github.com/wsctl/wsctl/state"
 )
 
 // RenderOptions are the flags of wsctl render.
@@ -34,7 +36,10 @@ owner. A symlink is written through: its target is replaced and the link
 stays. -o refuses anything but a regular file or a new path (a device, FIFO,
 socket or directory, also behind /dev/stderr or /dev/fd/N): a stream has no
 file to replace. Without -o, or with -o - or -o /dev/stdout, the config goes
-to stdout. render does not validate: use wsctl check for that.`,
+to stdout. An HAProxy config written with -o also gets its server-state-file
+(haproxy.state_file) when that does not exist yet, holding no server, as the
+agent creates it: HAProxy warns at start without one. render does not
+validate: use wsctl check for that.`,
 		Example: `  # Print the HAProxy config of the basic example
   WSCTL_RUN_DIR=/tmp/ws wsctl render -c examples/basic/wsctl.yaml
 
@@ -86,6 +91,18 @@ func writeOutput(io *IOStreams, path string, data []byte) error {
 		fmt.Fprintf(io.ErrOut, "wrote %s\n", path)
 	} else {
 		fmt.Fprintf(io.ErrOut, "%s unchanged\n", path)
+	}
+	// HAProxy warns at start when its server-state-file is missing; the
+	// agent and wsctl state save create it too, but a config written here
+	// may be started by hand first.
+	if path := g.Model.HAProxy.StateFile; g.Model.Target == model.TargetHAProxy && path != "" {
+		created, err := state.Ensure(path)
+		if err != nil {
+			return err
+		}
+		if created {
+			fmt.Fprintf(opts.IO.ErrOut, "created %s (HAProxy's server state, empty)\n", path)
+		}
 	}
 	return nil
 }

@@ -167,6 +167,7 @@ name, without a ceiling.`,
   # A backend discovered from Consul: through the agents, from a CI runner
   wsctl rollout -c wsctl.yaml ws_consul --exec ./deploy.sh --close-rate 100 \
       --state ./rollout-state.json --reason "release 2.0"`,
+		ValidArgsFunction: completeNames(io, &opts.Socket, true),
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return fmt.Errorf("usage: %s BACKEND (one backend; got %d arguments); see `%s --help`", cmd.CommandPath(), len(args), cmd.CommandPath())
@@ -196,6 +197,8 @@ name, without a ceiling.`,
 	durationVar(f, &opts.WaitHealthy, "wait-healthy", time.Minute, "wait up to this long for a readmitted server's health check (exit 3 if it fails; 0: do not wait)")
 	f.StringVar(&opts.Surge, "surge", "", "a server `name` in MAINT taken in for the rollout and left in MAINT at the end")
 	f.Int64Var(&opts.MaxPerServer, "max-per-server", -1, "WebSockets one server may hold per HAProxy process when choosing the landing set (default: the backend's server_maxconn; 0: no limit)")
+	// The usage states the default in words; pflag would add "(default -1)".
+	f.Lookup("max-per-server").DefValue = "0"
 	f.IntVar(&opts.MaxUnavailable, "max-unavailable", 1, "servers of the rollout that may be out of rotation (MAINT or DOWN) at once")
 	f.StringVar(&opts.State, "state", "", "state `file` for resuming (default: wsctl-rollout-BACKEND.json beside haproxy.state_file)")
 	f.BoolVar(&opts.AllowMissing, "allow-missing", false, "across the fleet, carry on when a load balancer's agent stops reporting")

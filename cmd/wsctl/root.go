@@ -12,9 +12,14 @@ import (
 	"github.com/wsctl/wsctl/internal/buildinfo"
 )
 
-// version is set at build time with -ldflags "-X main.version=…"; without
-// it the module version of `go install …@version` is reported.
-var version = "dev"
+// version and commit are set at build time with -ldflags "-X
+// main.version=… -X main.commit=…" (make build, make package); without
+// them the module version of `go install …@version` and the commit Go
+// recorded are reported.
+var version, commit = "dev", ""
+
+// build is this binary's version, commit and Go version.
+func build() buildinfo.Info { return buildinfo.Read(version).WithCommit(commit) }
 
 // NewCmdRoot builds the command tree. Each subcommand lives in its own file
 // as an options struct, a constructor and a run function.
@@ -27,9 +32,17 @@ declarative wsctl.yaml, checks and lints them in CI, and drives HAProxy's
 runtime API so deploys drain WebSockets instead of dropping them.
 
 Exit codes: 0 ok/identical, 1 differs or findings, 2 error, 3 drain or reload timed out.`,
+		Example: `  # Render the basic example's HAProxy config and validate it
+  export WSCTL_RUN_DIR=$(mktemp -d)
+  wsctl render -c examples/basic/wsctl.yaml
+  wsctl check -c examples/basic/wsctl.yaml
+
+  # Take a server out for a deploy without dropping its WebSockets
+  wsctl drain ws_cluster/backend2 --close-after 30s --close-rate 50 --timeout 5m
+  wsctl ready ws_cluster/backend2 --wait-healthy 1m`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		Version:       buildinfo.Read(version).Version,
+		Version:       build().Version,
 	}
 	root.SetFlagErrorFunc(flagError)
 	root.SetIn(io.In)
@@ -58,10 +71,29 @@ Exit codes: 0 ok/identical, 1 differs or findings, 2 error, 3 drain or reload ti
 	// Cobra adds `completion` at Execute; added now, it is refused like
 	// the other groups.
 	root.InitDefaultCompletionCmd()
+	addCompletionExamples(root)
 	for _, c := range root.Commands() {
 		refuseUnknownSubcommand(c)
 	}
 	return root
+}
+
+// addCompletionExamples gives cobra's completion command and its shells
+// the examples every other command has.
+func addCompletionExamples(root *cobra.Command) {
+	for _, c := range root.Commands() {
+		if c.Name() != "completion" {
+			continue
+		}
+		c.Example = `  # Completion in this bash session
+  source <(wsctl completion bash)
+
+  # For every zsh session (zsh's compinit must be on)
+  wsctl completion zsh > "${fpath[1]}/_wsctl"`
+		for _, sh := range c.Commands() {
+			sh.Example = fmt.Sprintf("  wsctl completion %s > wsctl.%s-completion", sh.Name(), sh.Name())
+		}
+	}
 }
 
 // refuseUnknownSubcommand makes c, when it only groups subcommands (wsctl
@@ -121,7 +153,7 @@ go install recorded, else "dev"), the commit the binary was built from
 		Example: "  wsctl version",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, err := fmt.Fprint(io.Out, buildinfo.Read(version))
+			_, err := fmt.Fprint(io.Out, build())
 			return err
 		},
 	}

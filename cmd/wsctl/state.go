@@ -37,7 +37,12 @@ wsctl renders tells HAProxy to load them from haproxy.state_file
 (server-state-file, load-server-state-from-file global); these commands keep
 that file current without the agent. wsctl reload uses them itself; the
 wsctl package ships a systemd drop-in for haproxy.service that runs them at
-stop, reload and start (see docs/operations.md).`,
+stop, reload and start once enabled (see docs/operations.md).`,
+		Example: `  # Before stopping or reloading HAProxy by hand
+  wsctl state save -c /etc/wsctl/wsctl.yaml
+
+  # After it started again: add back the servers added at runtime
+  wsctl state restore -c /etc/wsctl/wsctl.yaml`,
 		Args: cobra.NoArgs,
 	}
 	cmd.PersistentFlags().StringVarP(&opts.SpecPath, "config", "c", "", "path of the wsctl spec "+specDefaultHelp)

@@ -7,6 +7,7 @@ package buildinfo
 import (
 	"fmt"
 	"runtime/debug"
+	"strings"
 )
 
 // Info identifies a build.
@@ -58,6 +59,17 @@ func FromBuildInfo(override string, bi *debug.BuildInfo) Info {
 		}
 	}
 	return info
+}
+
+// WithCommit returns i with Commit set to commit when the build recorded
+// none: a binary built with -buildvcs=false (GOFLAGS) can have it stamped
+// with -ldflags -X instead. A "-dirty" suffix marks a modified tree.
+func (i Info) WithCommit(commit string) Info {
+	if i.Commit != "" || commit == "" {
+		return i
+	}
+	i.Commit, i.Modified = strings.CutSuffix(commit, "-dirty")
+	return i
 }
 
 // String is the text of `wsctl version`: the version on the first line,

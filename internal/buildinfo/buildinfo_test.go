@@ -66,3 +66,23 @@ func TestReadThisBinary(t *testing.T) {
 		t.Error("Version is empty")
 	}
 }
+
+// TestWithCommit: the stamped commit fills in only for a build that
+// recorded none, and its -dirty suffix is the modified mark.
+func TestWithCommit(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		info   Info
+		commit string
+		want   Info
+	}{
+		{"recorded wins", Info{Commit: "0123abcd"}, "ffff", Info{Commit: "0123abcd"}},
+		{"stamped", Info{}, "0123abcd", Info{Commit: "0123abcd"}},
+		{"stamped dirty", Info{}, "0123abcd-dirty", Info{Commit: "0123abcd", Modified: true}},
+		{"none", Info{}, "", Info{}},
+	} {
+		if got := tt.info.WithCommit(tt.commit); got != tt.want {
+			t.Errorf("%s: %+v.WithCommit(%q) = %+v, want %+v", tt.name, tt.info, tt.commit, got, tt.want)
+		}
+	}
+}

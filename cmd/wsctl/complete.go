@@ -1,0 +1,63 @@
+package main
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wsctl/wsctl/runtime"
+)
+
+// completeTimeout bounds the admin socket read of a completion: a shell
+// waiting on TAB must not hang on a stuck HAProxy.
+const completeTimeout = time.Second
+
+// completeNames returns a ValidArgsFunction completing the one argument
+// of drain, ready, maint (servers, as BACKEND/SERVER) or rollout and
+// rebalance (backends): from the spec (-c or found) and, when it answers,
+// the admin socket, which also knows servers added at runtime. Errors
+// complete nothing rather than print: the shell shows no message.
+func completeNames(io *IOStreams, s *SocketOptions, backends bool) func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+	return func(_ *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+		if len(args) > 0 {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		var names []string
+		if sp, err := s.spec(io); err == nil && sp != nil {
+			for _, b := range sp.Backends {
+				if backends {
+					names = append(names, b.Name)
+					continue
+				}
+				for _, srv := range b.Servers {
+					names = append(names, runtime.Ref{Backend: b.Name, Server: srv.Name}.String())
+				}
+			}
+		}
+		if paths, err := s.paths(io); err == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), completeTimeout)
+			defer cancel()
+			for _, p := range paths {
+				c, err := runtime.Dial(ctx, p, completeTimeout)
+				if err != nil {
+					continue
+				}
+				all, err := c.Servers(ctx, "")
+				if err != nil {
+					continue
+				}
+				for _, srv := range all {
+					if backends {
+						names = append(names, srv.Backend)
+					} else {
+						names = append(names, srv.Ref().String())
+					}
+				}
+			}
+		}
+		slices.Sort(names)
+		return slices.Compact(names), cobra.ShellCompDirectiveNoFileComp
+	}
+}
