@@ -66,12 +66,30 @@ func renderRun(opts *RenderOptions) error {
 	if err != nil {
 		return err
 	}
-	return writeOutput(opts.IO, opts.Output, g.Config)
+	if err := writeOutput(opts.IO, opts.Output, g.Config); err != nil || toStdout(opts.Output) {
+		return err
+	}
+	// HAProxy warns at start when its server-state-file is missing; the
+	// agent and wsctl state save create it too, but a config written here
+	// may be started by hand first.
+	if path := g.Model.HAProxy.StateFile; g.Model.Target == model.TargetHAProxy && path != "" {
+		created, err := state.Ensure(path)
+		if err != nil {
+			return err
+		}
+		if created {
+			fmt.Fprintf(opts.IO.ErrOut, "created %s (HAProxy's server state, empty)\n", path)
+		}
+	}
+	return nil
 }
+
+// toStdout reports whether -o path means standard output.
+func toStdout(path string) bool { return path == "" || path == "-" || path == "/dev/stdout" }
 
 // writeOutput prints data, or with a file path writes it atomically.
 func writeOutput(io *IOStreams, path string, data []byte) error {
-	if path == "" || path == "-" || path == "/dev/stdout" {
+	if toStdout(path) {
 		_, err := io.Out.Write(data)
 		return err
 	}
@@ -91,18 +109,6 @@ func writeOutput(io *IOStreams, path string, data []byte) error {
 		fmt.Fprintf(io.ErrOut, "wrote %s\n", path)
 	} else {
 		fmt.Fprintf(io.ErrOut, "%s unchanged\n", path)
-	}
-	// HAProxy warns at start when its server-state-file is missing; the
-	// agent and wsctl state save create it too, but a config written here
-	// may be started by hand first.
-	if path := g.Model.HAProxy.StateFile; g.Model.Target == model.TargetHAProxy && path != "" {
-		created, err := state.Ensure(path)
-		if err != nil {
-			return err
-		}
-		if created {
-			fmt.Fprintf(opts.IO.ErrOut, "created %s (HAProxy's server state, empty)\n", path)
-		}
 	}
 	return nil
 }
