@@ -84,8 +84,8 @@ With -o json a summary is printed once the reload is done:
 			if opts.HAProxyConfig == "" {
 				return errors.New("--haproxy-config is required: the file the running HAProxy loads")
 			}
-			if opts.Output != "text" && opts.Output != "json" {
-				return fmt.Errorf("--output %q: want text or json", opts.Output)
+			if err := checkOutput(opts.Output); err != nil {
+				return err
 			}
 			if runF != nil {
 				return runF(opts)
@@ -98,9 +98,8 @@ With -o json a summary is printed once the reload is done:
 	durationVar(cmd.Flags(), &opts.HandoverAfter, "handover-after", 0, "grace period before closing the old workers' WebSockets (0: none; default: haproxy.handover_after)")
 	positiveDurationVar(cmd.Flags(), &opts.Timeout, "timeout", 0, "give up waiting for the old workers after this long with exit 3 (default: haproxy.hard_stop_after)")
 	positiveDurationVar(cmd.Flags(), &opts.ReloadTimeout, "reload-timeout", 30*time.Second, "how long the new worker may take to answer")
-	cmd.Flags().StringVarP(&opts.Output, "output", "o", "text", "output format: text or json")
+	addOutputFlag(cmd, &opts.Output)
 	addQuietFlag(cmd, &opts.Quiet)
-	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
 
