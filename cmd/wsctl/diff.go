@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 
 	"github.com/aymanbagabas/go-udiff"
 	"github.com/spf13/cobra"
@@ -70,15 +71,11 @@ func diffRun(opts *DiffOptions) error {
 		return err
 	}
 	d := udiff.Unified(opts.Against, "generated", string(deployed), string(g.Config))
-	if opts.Output == "json" {
-		err = writeJSON(opts.IO.Out, diffJSON{Same: d == "", Against: opts.Against, Spec: g.Spec.File, Target: g.Model.Target, Diff: d})
-	} else {
-		_, err = fmt.Fprint(opts.IO.Out, d)
-	}
-	if err != nil || d == "" {
+	out := diffJSON{Same: d == "", Against: opts.Against, Spec: g.Spec.File, Target: g.Model.Target, Diff: d}
+	return writeResult(opts.IO.Out, opts.Output, out, func(w io.Writer) error {
+		_, err := fmt.Fprint(w, d)
 		return err
-	}
-	return errDiffers
+	}, out.Same)
 }
 
 // diffJSON is the output of `wsctl diff -o json`: a documented contract,

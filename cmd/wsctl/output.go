@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 )
@@ -19,4 +20,19 @@ func checkOutput(output string) error {
 		return fmt.Errorf("--output %q: want text or json", output)
 	}
 	return nil
+}
+
+// writeResult prints a command's result to w: v as JSON with -o json,
+// else text. It returns errDiffers (exit 1) unless ok, in both formats.
+func writeResult(w io.Writer, output string, v any, text func(io.Writer) error, ok bool) error {
+	var err error
+	if output == "json" {
+		err = writeJSON(w, v)
+	} else {
+		err = text(w)
+	}
+	if err != nil || ok {
+		return err
+	}
+	return errDiffers
 }
