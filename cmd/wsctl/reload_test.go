@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -182,6 +183,11 @@ func TestReloadDryRun(t *testing.T) {
 	wantBackends := []reloadPlanBackendJSON{{Backend: "ws_cluster", Sessions: clients, Rate: spec.DefaultCloseRate, Closing: seconds(time.Duration(clients / spec.DefaultCloseRate * float64(time.Second)))}}
 	if !slices.Equal(got.Handover.Workers, wantWorkers) || !slices.Equal(got.Handover.Backends, wantBackends) {
 		t.Errorf("hand-over = %+v, want workers %+v, backends %+v", got.Handover, wantWorkers, wantBackends)
+	}
+
+	r = execute(t, reloadCmd, false, nil, "-c", specFile, "--haproxy-config", cfg, "--dry-run")
+	if r.code != 0 || !strings.Contains(r.out, "dry run: nothing written, saved or reloaded") || !strings.Contains(r.out, "  current worker "+strconv.FormatInt(worker, 10)+": 5 sessions\n") {
+		t.Errorf("text: exit %d, stdout %s, stderr %s", r.code, r.out, r.errOut)
 	}
 
 	r = execute(t, reloadCmd, false, nil, "-c", specFile, "--haproxy-config", cfg, "--template", broken, "--dry-run")
