@@ -20,11 +20,12 @@ import (
 
 // StandIn is one file or directory of a spec that does not exist on this
 // machine and that a check validated with a throwaway one instead.
+// Its JSON is part of `wsctl check -o json`, a documented contract.
 type StandIn struct {
-	Field string // the spec's field, such as "listeners[0].tls.cert"
-	Path  string // the path the spec gives
+	Field string `json:"field"` // the spec's field, such as "listeners[0].tls.cert"
+	Path  string `json:"path"`  // the path the spec gives
 	// Note says what was used instead and what the proxy's host needs.
-	Note string
+	Note string `json:"note"`
 }
 
 // StandIns points the files and directories of s that the proxy's host
