@@ -61,13 +61,14 @@ import (
 
 	"github.com/wsctl/wsctl/drain"
 	"github.com/wsctl/wsctl/intent"
+	"github.com/wsctl/wsctl/rebalance"
 	"github.com/wsctl/wsctl/runtime"
 )
 
 // Runtime is what a rollout needs from one HAProxy admin socket.
 type Runtime interface {
 	drain.Runtime
-	Readmit(ctx context.Context, backend, server string) error
+	rebalance.Runtime // its Readmit, and the rebalance at the end
 }
 
 var _ Runtime = (*runtime.Client)(nil)
@@ -145,6 +146,9 @@ type Options struct {
 	// line (a resume, a fallback). Either may be nil.
 	Step func(Step)
 	Note func(string)
+	// Rebalance, when not nil, evens out the backend once every server is
+	// deployed (its Backend is the rollout's); see rebalance.go.
+	Rebalance *rebalance.Options
 }
 
 // Step is one server's part of a rollout.
@@ -185,6 +189,8 @@ type Result struct {
 	Paused *Server
 	// Done is set once every server is deployed and the state file gone.
 	Done bool
+	// Rebalance is the rebalance after the last server (Options.Rebalance).
+	Rebalance *rebalance.Result
 }
 
 // Cuts is the sessions closed by every step, finished or not.
@@ -220,6 +226,8 @@ func (o Options) Validate() error {
 		return errors.New("rollout: admin sockets and a fleet: give one of them")
 	case o.Fleet != nil && o.Surge != "":
 		return errors.New("rollout: a surge server across the fleet is not supported yet")
+	case o.Fleet != nil && o.Rebalance != nil:
+		return errors.New("rollout: a rebalance across the fleet is not supported yet")
 	case o.Fleet != nil && o.Intents != nil:
 		return errors.New("rollout: across the fleet the agents' intents are the fleet's: no other intent store")
 	case o.StatePath == "":
@@ -303,6 +311,9 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		}
 	}
 	err = r.loop(ctx)
+	if err == nil && r.res.Done && o.Rebalance != nil {
+		err = r.rebalance(ctx)
+	}
 	r.res.Steps = r.st.Steps
 	if !r.res.Done && r.res.Paused == nil {
 		r.res.Current, r.res.Phase = r.st.Current, r.st.Phase

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -18,6 +19,7 @@ import (
 	"github.com/wsctl/wsctl/drain"
 	"github.com/wsctl/wsctl/fleet"
 	"github.com/wsctl/wsctl/intent"
+	"github.com/wsctl/wsctl/rebalance"
 	"github.com/wsctl/wsctl/rollout"
 	"github.com/wsctl/wsctl/spec"
 )
@@ -54,6 +56,8 @@ type RolloutOptions struct {
 	// AllowMissing and Reason are for a rollout across the fleet.
 	AllowMissing bool
 	Reason       string
+	// Rebalance evens out the backend after the last server.
+	Rebalance bool
 }
 
 // NewCmdRollout builds `wsctl rollout`.
@@ -141,8 +145,16 @@ true for the surge's removal), then a summary
 "stopped" (with "stopped": {"server", "phase", "error"}); "resumed" says where
 a resumed rollout went on.
 
-Exit status: 0 done or paused, 3 a drain timed out or a readmitted server
-was not healthy in time, 2 anything else that stopped the rollout (the
+--rebalance: the server deployed last is nearly empty at the end (leastconn
+places only new clients). Once every server is READY the rollout runs
+"wsctl rebalance" on the backend (its targets, tolerance 10 %, MAINT on the
+servers above target while their oldest WebSockets are closed) at
+--close-rate (or the backend's close_rate), within --timeout. Not across the
+fleet yet.
+
+Exit status: 0 done or paused, 3 a drain timed out, a readmitted server
+was not healthy in time or (--rebalance) the backend was not balanced in
+time (every server READY, the rollout done), 2 anything else that stopped the rollout (the
 command failed, refused, interrupted).
 
 Across the fleet: a backend discovered from Consul is rolled through the
@@ -163,6 +175,9 @@ name, without a ceiling.`,
   # --next readmits the deployed one and drains the next
   wsctl rollout -c wsctl.yaml ws_cluster --pause -o json
   wsctl rollout -c wsctl.yaml ws_cluster --next -o json
+
+  # Deploy, then even out the WebSockets (exit 3 if not balanced)
+  wsctl rollout -c wsctl.yaml ws_cluster --exec ./deploy.sh --rebalance
 
   # A backend discovered from Consul: through the agents, from a CI runner
   wsctl rollout -c wsctl.yaml ws_consul --exec ./deploy.sh --close-rate 100 \
@@ -203,6 +218,7 @@ name, without a ceiling.`,
 	f.StringVar(&opts.State, "state", "", "state `file` for resuming (default: wsctl-rollout-BACKEND.json beside haproxy.state_file)")
 	f.BoolVar(&opts.AllowMissing, "allow-missing", false, "across the fleet, carry on when a load balancer's agent stops reporting")
 	f.StringVar(&opts.Reason, "reason", "", "across the fleet, why, for the audit trail of the intents")
+	f.BoolVar(&opts.Rebalance, "rebalance", false, "after the last server, even out the backend's WebSockets as wsctl rebalance does (exit 3 if not balanced within --timeout)")
 	f.BoolVar(&opts.Force, "force", false, "drain even when no other server of the backend can take new clients")
 	f.StringVarP(&opts.Output, "output", "o", "text", "output format: text or json (a line per step)")
 	addQuietFlag(cmd, &opts.Quiet)
@@ -259,6 +275,9 @@ func (o *RolloutOptions) options(sp *spec.Spec, b spec.Backend) rollout.Options 
 		MaxUnavailable: o.MaxUnavailable,
 		Surge:          o.Surge,
 		StatePath:      state,
+	}
+	if o.Rebalance {
+		ro.Rebalance = &rebalance.Options{Cap: int64(b.ServerMaxConn), Rate: cmp.Or(rate, b.CloseRate), Timeout: o.Timeout, Poll: o.Poll}
 	}
 	if o.Exec != "" {
 		// The command's output goes to stderr: stdout stays the report.
@@ -367,7 +386,7 @@ func rolloutRun(opts *RolloutOptions) error {
 			fmt.Fprintf(opts.IO.ErrOut, "wsctl: %s/%s is in phase %s; deployed servers are READY, held ones DRAIN; state in %s: run the same command again to go on\n",
 				b.Name, sum.Stopped.Server, sum.Stopped.Phase, ro.StatePath)
 		}
-		if errors.Is(err, rollout.ErrDrainTimedOut) || errors.Is(err, rollout.ErrNotHealthy) {
+		if errors.Is(err, rollout.ErrDrainTimedOut) || errors.Is(err, rollout.ErrNotHealthy) || errors.Is(err, rollout.ErrNotBalanced) {
 			return errTimedOut
 		}
 		return errSilent{code: exitError}
