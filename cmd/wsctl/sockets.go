@@ -12,6 +12,7 @@ import (
 
 	"github.com/wsctl/wsctl/runtime"
 	"github.com/wsctl/wsctl/spec"
+	"github.com/wsctl/wsctl/target"
 )
 
 // socketEnv lists admin sockets, separated by commas or colons.
@@ -28,6 +29,10 @@ type SocketOptions struct {
 	SpecPath string
 	// Timeout bounds every single socket operation.
 	Timeout time.Duration
+
+	// dial, when not nil, replaces runtime.Dial for drain, ready and
+	// maint: unit tests give an in-memory socket.
+	dial func(ctx context.Context, path string, timeout time.Duration) (target.Runtime, error)
 
 	// noSpec is set by paths when no spec was found and HAProxy's default
 	// socket is used: it explains a failure to reach it.
@@ -97,6 +102,30 @@ func (s *SocketOptions) explain(err error) error {
 		return err
 	}
 	return fmt.Errorf("%w; %v, so wsctl used HAProxy's default socket: give the spec with -c FILE or the socket with --socket PATH", err, s.noSpec)
+}
+
+// sockets dials every socket (connect) as a local target's sockets.
+func (s *SocketOptions) sockets(ctx context.Context, io *IOStreams) ([]target.Socket, error) {
+	if s.dial != nil {
+		paths, err := s.paths(io)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]target.Socket, len(paths))
+		for i, p := range paths {
+			if out[i].Runtime, err = s.dial(ctx, p, s.Timeout); err != nil {
+				return nil, err
+			}
+			out[i].Name = p
+		}
+		return out, nil
+	}
+	clients, err := s.connect(ctx, io)
+	out := make([]target.Socket, len(clients))
+	for i, c := range clients {
+		out[i] = target.Socket{Name: c.Path(), Runtime: c}
+	}
+	return out, err
 }
 
 // connect dials every socket concurrently. It fails if any socket fails, so

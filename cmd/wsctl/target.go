@@ -58,7 +58,7 @@ func (o *SocketOptions) build(ctx context.Context, ios *IOStreams, f FleetOption
 	if err != nil {
 		return built{}, err
 	}
-	clients, err := o.connect(ctx, ios)
+	sockets, err := o.sockets(ctx, ios)
 	if err != nil {
 		return built{}, err
 	}
@@ -66,11 +66,7 @@ func (o *SocketOptions) build(ctx context.Context, ios *IOStreams, f FleetOption
 	if err != nil {
 		return built{}, err
 	}
-	l := &target.Local{Intents: store}
-	for _, c := range clients {
-		l.Sockets = append(l.Sockets, target.Socket{Name: c.Path(), Runtime: c})
-	}
-	return built{Target: l, Ref: ref, Sockets: len(clients)}, nil
+	return built{Target: &target.Local{Sockets: sockets, Intents: store}, Ref: ref, Sockets: len(sockets)}, nil
 }
 
 // intents is where the operator's DRAIN or MAINT is kept for the agent to
