@@ -119,7 +119,12 @@ After a timeout or another error the intent stays until
      "phase": "drained", "sessions": 0, "closed": 10, "done": true,
      "missing": false}]}
 
-"result" is "done", "timed_out" or "error" (with "error" saying why).`,
+"result" is "done", "timed_out" or "error" (with "error" saying why).
+
+With --dry-run nothing changes: the command reads where the server stands,
+refuses what the real run would refuse (same message, exit 2) and prints
+what it would do, a line each ("dry run, nothing changed:"); with -o json
+{"server": "ws/backend2", "dry_run": true, "would": ["..."]}.`,
 		Example: `  # Wait up to 5 minutes for backend2's WebSockets to leave
   wsctl drain backend2
 

@@ -50,7 +50,20 @@ agent sets MAINT on its own HAProxy; the command waits until every live
 agent reports it. Each agent makes the checks above on its own HAProxy
 first: when one refuses (sessions left, or the last server) the command
 removes the intent again, so every agent readmits the server, and exits 2
-naming it. "wsctl drain SERVER --fleet" empties the server everywhere.`,
+naming it. "wsctl drain SERVER --fleet" empties the server everywhere.
+
+With --dry-run nothing changes: the command reads where the server stands,
+refuses what the real run would refuse (same message, exit 2) and prints
+what it would do, a line each ("dry run, nothing changed:"); with -o json
+{"server": "ws/backend2", "dry_run": true, "would": ["..."]}.
+
+With -o json (admin sockets) one object, a stable contract:
+
+  {"server": "ws/backend2", "result": "done", "admin": "MAINT", "sockets": 1,
+   "elapsed_s": 0.4, "sessions_open": 2}
+
+"result" is "done", or "timed_out" (exit 3) (never for maint); "sessions_open" counts the sessions a forced MAINT left open. With --fleet, -o json prints
+the fleet summary drain --fleet documents.`,
 		Example: `  # An idle server
   wsctl maint backend2
 

@@ -53,7 +53,20 @@ says so, terminal or not.
 With --fleet (no socket) the server's intent is removed from Consul and the
 command waits, up to a minute or --wait-healthy, until every live agent
 reports it READY (and, with --wait-healthy, up): each agent readmits it on
-its own HAProxy. Exit 3 when that takes longer.`,
+its own HAProxy. Exit 3 when that takes longer.
+
+With --dry-run nothing changes: the command reads where the server stands,
+refuses what the real run would refuse (same message, exit 2) and prints
+what it would do, a line each ("dry run, nothing changed:"); with -o json
+{"server": "ws/backend2", "dry_run": true, "would": ["..."]}.
+
+With -o json (admin sockets) one object, a stable contract:
+
+  {"server": "ws/backend2", "result": "done", "admin": "READY", "sockets": 1,
+   "elapsed_s": 0.4, "not_healthy": ["/run/haproxy/admin.sock: DOWN READY, check L4CON"]}
+
+"result" is "done", or "timed_out" (exit 3) when --wait-healthy waited in vain, with "not_healthy" saying where and why. With --fleet, -o json prints
+the fleet summary drain --fleet documents.`,
 		Example: `  # After the deploy: back into rotation
   wsctl ready backend2
 
