@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/wsctl/wsctl/rebalance"
+	"github.com/wsctl/wsctl/target"
 )
 
 // ErrNotBalanced stops a rollout with Options.Rebalance whose servers are
@@ -21,8 +22,9 @@ var ErrNotBalanced = errors.New("the backend is not balanced after the rollout")
 func (r *run) rebalance(ctx context.Context) error {
 	o := *r.o.Rebalance
 	o.Backend = r.o.Backend
-	sockets := make([]rebalance.Socket, len(r.o.Sockets))
-	for i, s := range r.o.Sockets {
+	local := r.o.Target.(*target.Local) // Validate refuses any other
+	sockets := make([]rebalance.Socket, len(local.Sockets))
+	for i, s := range local.Sockets {
 		sockets[i] = rebalance.Socket{Name: s.Name, Runtime: s.Runtime}
 	}
 	res, err := rebalance.Run(ctx, sockets, o)
@@ -41,4 +43,11 @@ func (r *run) rebalance(ctx context.Context) error {
 		return fmt.Errorf("rollout: %s %s after %d rounds, %d sessions moved: %w", r.o.Backend, res.Outcome, res.Rounds, res.Closed, ErrNotBalanced)
 	}
 	return fmt.Errorf("rollout: rebalance %s (%s): %w", r.o.Backend, res.Outcome, res.Err)
+}
+
+// isLocal reports whether t acts on this host's admin sockets, where a
+// rebalance can run.
+func isLocal(t target.Target) bool {
+	_, ok := t.(*target.Local)
+	return ok
 }

@@ -7,10 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -22,6 +19,7 @@ import (
 	"github.com/wsctl/wsctl/rebalance"
 	"github.com/wsctl/wsctl/rollout"
 	"github.com/wsctl/wsctl/spec"
+	"github.com/wsctl/wsctl/target"
 )
 
 // RolloutOptions are the flags of wsctl rollout.
@@ -270,7 +268,6 @@ func (o *RolloutOptions) options(sp *spec.Spec, b spec.Backend) rollout.Options 
 		Drain:          drain.Options{Timeout: o.Timeout, Poll: o.Poll, Force: o.Force, Close: &drain.Close{After: o.CloseAfter, Rate: rate}},
 		Next:           o.Next,
 		WaitHealthy:    o.WaitHealthy,
-		Poll:           o.Poll,
 		Ceiling:        ceiling,
 		MaxUnavailable: o.MaxUnavailable,
 		Surge:          o.Surge,
@@ -315,17 +312,19 @@ func rolloutRun(opts *RolloutOptions) error {
 	}
 	// Ctrl-C or a pipeline's SIGTERM stops the rollout where it is; the
 	// state file keeps the place.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signalContext()
 	defer stop()
 	human := opts.Output != "json"
 	shown := newProgress(opts.IO, opts.Quiet, human)
 	defer shown.done()
-	sockets := 0
+	// The backend's discovery decides where the rollout acts.
 	if b.Consul != nil {
-		if ro.Fleet, err = rolloutFleet(ctx, opts, sp, b.Name); err != nil {
+		f, err := rolloutFleet(ctx, opts, sp, b.Name)
+		if err != nil {
 			return err
 		}
-		ro.Fleet.Update = fleetProgress(shown, "rollout")
+		f.Update = fleetProgress(shown, "rollout")
+		ro.Target = f
 	} else {
 		if opts.Socket.SpecPath == "" {
 			opts.Socket.SpecPath = sp.File
@@ -334,13 +333,15 @@ func rolloutRun(opts *RolloutOptions) error {
 		if err != nil {
 			return err
 		}
+		l := &target.Local{Reason: "wsctl rollout", Poll: opts.Poll}
 		for _, c := range clients {
-			ro.Sockets = append(ro.Sockets, rollout.Socket{Name: c.Path(), Runtime: c})
+			l.Sockets = append(l.Sockets, target.Socket{Name: c.Path(), Runtime: c})
 		}
-		if ro.Intents, err = intent.Open(sp); err != nil {
+		if l.Intents, err = intent.Open(sp); err != nil {
 			return err
 		}
-		sockets = len(clients)
+		ro.Target = l
+		ro.Drain.Progress = newDrainProgress(shown, len(clients), ro.Drain).hook()
 	}
 
 	ro.Note = func(s string) { fmt.Fprintf(opts.IO.ErrOut, "wsctl: %s\n", s) }
@@ -351,9 +352,6 @@ func rolloutRun(opts *RolloutOptions) error {
 			return
 		}
 		_ = enc.Encode(rolloutStepJSON(b.Name, s))
-	}
-	if sockets > 0 {
-		ro.Drain.Progress = newDrainProgress(shown, sockets, ro.Drain).hook()
 	}
 	start := time.Now()
 	res, err := rollout.Run(ctx, ro)
@@ -403,7 +401,7 @@ func rolloutRun(opts *RolloutOptions) error {
 // rolloutFleet is the fleet a rollout of backend goes through: the
 // servers Consul discovers for it, and the operator that writes the
 // intents and follows the agents.
-func rolloutFleet(ctx context.Context, opts *RolloutOptions, sp *spec.Spec, backend string) (*rollout.Fleet, error) {
+func rolloutFleet(ctx context.Context, opts *RolloutOptions, sp *spec.Spec, backend string) (*target.Fleet, error) {
 	qctx, cancel := context.WithTimeout(ctx, consulTimeout)
 	defer cancel()
 	snap, err := consul.Once(qctx, sp, warnLogger(opts.IO.ErrOut))
@@ -418,7 +416,8 @@ func rolloutFleet(ctx context.Context, opts *RolloutOptions, sp *spec.Spec, back
 	if err != nil {
 		return nil, err
 	}
-	return &rollout.Fleet{Operator: op, Servers: servers, AllowMissing: opts.AllowMissing, Who: who(opts.IO), Reason: opts.Reason}, nil
+	return &target.Fleet{Operator: op, Servers: map[string]map[string]string{backend: servers}, AllowMissing: opts.AllowMissing,
+		Who: who(opts.IO), Reason: strings.TrimSuffix("wsctl rollout: "+opts.Reason, ": ")}, nil
 }
 
 // writeRolloutStep is the line of one step.
