@@ -17,7 +17,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/consul/api"
+
 	"github.com/wsctl/wsctl/discovery"
+	"github.com/wsctl/wsctl/fleet"
 	"github.com/wsctl/wsctl/handover"
 	"github.com/wsctl/wsctl/intent"
 	"github.com/wsctl/wsctl/proxy"
@@ -600,6 +603,19 @@ func (u *unit) attach(t *testing.T, config []byte) context.Context {
 	u.prime(t, config)
 	u.a.loaded = config
 	return ctx
+}
+
+// joinFakeFleet makes the agent lb1 of a fleet whose member never runs, so
+// Consul is never dialled: the test hands the agent's fleet steps their
+// views itself.
+func (u *unit) joinFakeFleet(t *testing.T) {
+	t.Helper()
+	client, err := api.NewClient(&api.Config{Address: "127.0.0.1:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.a.fleet = &fleetState{member: fleet.NewMember(client, "nowhere", "wsctl/", "lb1", nil),
+		results: make(chan fleetResult, 1), ops: map[runtime.Ref]*fleetOp{}, ignored: map[runtime.Ref]bool{}}
 }
 
 // prime makes config the file and what the fake HAProxy runs.
