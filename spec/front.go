@@ -77,6 +77,9 @@ func findListener(ls []Listener, name string) *Listener {
 	return nil
 }
 
+// Listener returns the listener named name, or nil.
+func (s *Spec) Listener(name string) *Listener { return findListener(s.Listeners, name) }
+
 // UpstreamHost is where the front layer reaches listener l: its bind
 // address, or 127.0.0.1 for a bind on every address.
 func UpstreamHost(l Listener) (host, port string) {
