@@ -83,7 +83,11 @@ func Build(s *spec.Spec, target string, snap discovery.Snapshot) (*Model, error)
 	} else if err := balancingLayer(s, target, snap, m); err != nil {
 		return nil, err
 	}
-	st, err := stats(s, target)
+	statsSpec := s.Stats
+	if target == TargetNginx && s.Front != nil {
+		statsSpec = s.Front.Stats // the top-level one is HAProxy's
+	}
+	st, err := stats(s, statsSpec, target)
 	if err != nil {
 		return nil, err
 	}
@@ -122,16 +126,16 @@ const statsRefresh = "10s"
 
 // stats derives the metrics endpoint; reading the auth file is the only
 // input it takes beyond the spec.
-func stats(s *spec.Spec, target string) (*Stats, error) {
-	if s.Stats == nil {
+func stats(s *spec.Spec, in *spec.Stats, target string) (*Stats, error) {
+	if in == nil {
 		return nil, nil
 	}
-	st := &Stats{Name: spec.StatsName, Bind: everyAddress(s.Stats.Bind), Refresh: statsRefresh}
-	for _, a := range s.Stats.Allow {
+	st := &Stats{Name: spec.StatsName, Bind: everyAddress(in.Bind), Refresh: statsRefresh}
+	for _, a := range in.Allow {
 		p, _ := spec.ParseAllow(a) // validated by spec
 		st.Allow = append(st.Allow, p.String())
 	}
-	if s.Stats.Auth == "" {
+	if in.Auth == "" {
 		return st, nil
 	}
 	if target == TargetNginx {

@@ -91,7 +91,7 @@ type Frontend struct {
 	// appended to what it was given, or, at the front layer, the client
 	// alone.
 	ForwardedFor string
-	TLS   *TLS
+	TLS          *TLS
 	// Routes in match order (HAProxy use_backend rules).
 	Routes         []Route
 	DefaultBackend string

@@ -20,6 +20,10 @@ type Front struct {
 	// 127.0.0.1, allowed only when every listener the front forwards to
 	// binds a loopback address (both layers on one host).
 	From []string `yaml:"from"`
+	// Stats is nginx's stub_status for this layer (nil: off); the
+	// top-level stats is then HAProxy's alone, so both layers can run on
+	// one host.
+	Stats *Stats `yaml:"stats"`
 }
 
 // FrontListener is where clients connect to the front layer.
@@ -135,6 +139,20 @@ func (v *validator) front() {
 			v.add(p+".to", "unknown listener %q", fl.To)
 		case l.TLS != nil:
 			v.add(p+".to", "listener %q terminates TLS: the front layer forwards plain HTTP/1.1 to HAProxy; remove its tls", fl.To)
+		}
+	}
+	if st := f.Stats; st != nil {
+		v.statsSection("front.stats", st)
+		if st.Auth != "" {
+			v.add("front.stats.auth", "nginx's auth_basic wants hashed passwords, not a user:password file; limit /stub_status with allow instead")
+		}
+		if v.s.Stats != nil && bindsOverlap(st.Bind, v.s.Stats.Bind) {
+			v.add("front.stats.bind", "%q overlaps stats.bind %q: each layer needs a port of its own", st.Bind, v.s.Stats.Bind)
+		}
+		for i, fl := range f.Listeners {
+			if bindsOverlap(st.Bind, fl.Bind) {
+				v.add("front.stats.bind", "%q overlaps front.listeners[%d].bind %q", st.Bind, i, fl.Bind)
+			}
 		}
 	}
 	if len(f.From) == 0 {

@@ -43,6 +43,8 @@ func TestFrontBadInput(t *testing.T) {
 		{name: "bad name", front: "front:\n  listeners:\n    - name: 'a b'\n      bind: 127.0.0.1:8443\n", want: `wsctl.yaml:25: front.listeners[0].name: "a b" is not a valid listener name`},
 		{name: "bad network", front: frontSection + "  from: [10.0.0.0/33]\n", want: `wsctl.yaml:29: front.from[0]: "10.0.0.0/33" is not a network`},
 		{name: "remote listener needs from", src: "10.0.0.5:8080", front: frontSection, want: `front.from: is required unless every listener`},
+		{name: "front stats with auth", front: frontSection + "  stats:\n    bind: 127.0.0.1:8405\n    auth: stats.auth\n", want: `front.stats.auth: nginx's auth_basic wants hashed passwords`},
+		{name: "front stats on the stats port", front: "stats:\n  bind: 127.0.0.1:8404\n" + frontSection + "  stats:\n    bind: 127.0.0.1:8404\n", want: `front.stats.bind: "127.0.0.1:8404" overlaps stats.bind`},
 		{name: "unknown key", front: frontSection + "  upstream: x\n", want: `wsctl.yaml:29: front.upstream: unknown key`},
 	}
 	for _, tt := range tests {
