@@ -56,6 +56,11 @@ The binary is haproxy or nginx from PATH (or /usr/sbin), for haproxy
 $WSCTL_HAPROXY when set; --haproxy or --nginx names the one to use, such as
 the one production runs: HAProxy 2.6 and 3.0 accept different keywords.
 
+A spec with front: (nginx in front of HAProxy) is checked as both layers
+when --target is not given: HAProxy with haproxy -c, nginx with nginx -t,
+each linted, then the chain between them (wsctl lint's chain/ rules);
+--target checks one layer.
+
 Exit 0 valid, 1 rejected (or warnings with --strict), 2 error (bad spec,
 binary missing).`,
 		Example: `  # Validate the basic example with the installed HAProxy
@@ -63,6 +68,9 @@ binary missing).`,
 
   # ... and its nginx rendering, failing on warnings too
   WSCTL_RUN_DIR=/tmp/ws wsctl check -c examples/basic/wsctl.yaml --target nginx --strict
+
+  # Both layers of a two-layer spec (nginx in front of HAProxy) and the chain
+  WSCTL_RUN_DIR=/tmp/ws wsctl check -c examples/layered/wsctl.yaml
 
   # In CI: judge against production's limits, not the runner's
   wsctl check -c deploy/wsctl.yaml --fd-limit 1048576 --cpus 16
@@ -90,16 +98,56 @@ binary missing).`,
 }
 
 func checkRun(opts *CheckOptions) error {
+	g, err := checkTarget(opts, opts.Gen.Target, opts.Gen.Target == "")
+	if err != nil || opts.Gen.Target != "" || g.Spec.Front == nil {
+		return err
+	}
+	// A spec with front: describes two layers: check the other one too,
+	// then the chain between them.
+	other := proxy.NginxBinary
+	if g.Model.Target == proxy.NginxBinary {
+		other = proxy.HAProxyBinary
+	}
+	g2, err := checkTarget(opts, other, true)
+	if err != nil {
+		return err
+	}
+	front, balancer := g, g2
+	if front.Model.Target != proxy.NginxBinary {
+		front, balancer = g2, g
+	}
+	findings, err := lint.Chain("generated nginx config", front.Config, "generated haproxy config", balancer.Config, lint.Options{Heartbeat: g.Spec.Heartbeat.D(), Connections: g.Spec.Connections})
+	if err != nil {
+		return err
+	}
+	if len(findings) > 0 {
+		fmt.Fprintln(opts.IO.Out, "wsctl lint findings on the chain between the layers:")
+		if err := writeLintText(opts.IO.Out, findings); err != nil {
+			return err
+		}
+		if lint.Fails(findings, opts.Strict) {
+			return errDiffers
+		}
+	}
+	return nil
+}
+
+// checkTarget renders the config for target ("": the spec's proxy) and
+// validates it; both says that every layer of a two-layer spec may be
+// checked, so a binary flag for the other proxy is no mistake.
+func checkTarget(opts *CheckOptions, target string, both bool) (*generated, error) {
 	// The runtime files and certificates the proxy's host provides need not
 	// exist where the check runs: throwaway ones in a scratch directory
 	// stand in for those missing, and stderr says which.
 	scratch, err := os.MkdirTemp("", "wsctl-check-")
 	if err != nil {
-		return fmt.Errorf("check: %w", err)
+		return nil, fmt.Errorf("check: %w", err)
 	}
 	defer os.RemoveAll(scratch)
-	g, err := opts.Gen.generateWith(opts.IO, func(s *spec.Spec) error {
-		target := opts.Gen.Target
+	gen := opts.Gen
+	gen.Target = target
+	g, err := gen.generateWith(opts.IO, func(s *spec.Spec) error {
+		target := target
 		if target == "" {
 			target = s.Proxy
 		}
@@ -110,16 +158,16 @@ func checkRun(opts *CheckOptions) error {
 		return err
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	target := g.Model.Target
-	if flag, other := binaryFlagFor(opts, target); flag != "" {
-		return fmt.Errorf("--%s: the config is for %s (give --%s, or --target %s)", flag, target, other, flag)
+	target = g.Model.Target
+	if flag, other := binaryFlagFor(opts, target); flag != "" && !(both && g.Spec.Front != nil) {
+		return nil, fmt.Errorf("--%s: the config is for %s (give --%s, or --target %s)", flag, target, other, flag)
 	}
 	failed := false
 	p, err := proxy.JudgeHost(g.Model, opts.ProxyHost.FDLimit, opts.ProxyHost.Host)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if p != nil {
 		fmt.Fprintf(opts.IO.Out, "host: %s: %s\n", p.Severity, p.Message)
@@ -135,9 +183,9 @@ func checkRun(opts *CheckOptions) error {
 		if len(rejected.Problems) == 0 {
 			fmt.Fprintln(opts.IO.Out, rejected.Output)
 		}
-		return errDiffers
+		return nil, errDiffers
 	case err != nil:
-		return err
+		return nil, err
 	}
 	printProblems(opts.IO.Out, res.Warnings)
 	// The rendered output must also pass wsctl's own WebSocket lint: a user
@@ -147,20 +195,20 @@ func checkRun(opts *CheckOptions) error {
 		FDLimit: opts.ProxyHost.FDLimit, CPUs: opts.ProxyHost.CPUs, Host: opts.ProxyHost.Host,
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if len(findings) > 0 {
 		fmt.Fprintln(opts.IO.Out, "wsctl lint findings on the generated config:")
 		if err := writeLintText(opts.IO.Out, findings); err != nil {
-			return err
+			return nil, err
 		}
 		failed = failed || lint.Fails(findings, opts.Strict)
 	}
 	if failed {
-		return errDiffers
+		return nil, errDiffers
 	}
 	fmt.Fprintf(opts.IO.Out, "%s: config for %d backend(s) is valid\n", res.Binary, len(g.Model.Backends))
-	return nil
+	return g, nil
 }
 
 // binaryFlagFor returns the binary flag given for the other proxy than
