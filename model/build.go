@@ -69,25 +69,25 @@ func Build(s *spec.Spec, target string, snap discovery.Snapshot) (*Model, error)
 			PidFile:               s.Nginx.PidFile,
 			ErrorLog:              s.Nginx.ErrorLog,
 			TempDir:               s.Nginx.TempDir,
+			ProxyTimeout:          Duration(s.Timeouts.Tunnel.D()),
 		},
+		TrustedFront: trustedFront(s),
 	}
 	if s.Nginx.WorkerProcesses > 0 {
 		m.Nginx.WorkerProcesses = strconv.Itoa(s.Nginx.WorkerProcesses)
 	}
-	for _, l := range s.Listeners {
-		m.Frontends = append(m.Frontends, frontend(l))
-	}
-	sort.Slice(m.Frontends, func(i, j int) bool { return m.Frontends[i].Name < m.Frontends[j].Name })
-	for i, b := range s.Backends {
-		mb, err := backend(s, i, target, snap.Backends[b.Name])
-		if err != nil {
+	if target == TargetNginx && s.Front != nil {
+		if err := frontLayer(s, m); err != nil {
 			return nil, err
 		}
-		mb.Cookie = cookie(s, b)
-		m.Backends = append(m.Backends, mb)
+	} else if err := balancingLayer(s, target, snap, m); err != nil {
+		return nil, err
 	}
-	sort.Slice(m.Backends, func(i, j int) bool { return m.Backends[i].Name < m.Backends[j].Name })
-	st, err := stats(s, target)
+	statsSpec := s.Stats
+	if target == TargetNginx && s.Front != nil {
+		statsSpec = s.Front.Stats // the top-level one is HAProxy's
+	}
+	st, err := stats(s, statsSpec, target)
 	if err != nil {
 		return nil, err
 	}
@@ -102,21 +102,40 @@ func Build(s *spec.Spec, target string, snap discovery.Snapshot) (*Model, error)
 	return m, nil
 }
 
+// balancingLayer fills m with the listeners and backends of s: the one
+// layer, or HAProxy behind a front layer.
+func balancingLayer(s *spec.Spec, target string, snap discovery.Snapshot, m *Model) error {
+	for _, l := range s.Listeners {
+		m.Frontends = append(m.Frontends, frontend(l))
+	}
+	sort.Slice(m.Frontends, func(i, j int) bool { return m.Frontends[i].Name < m.Frontends[j].Name })
+	for i, b := range s.Backends {
+		mb, err := backend(s, i, target, snap.Backends[b.Name])
+		if err != nil {
+			return err
+		}
+		mb.Cookie = cookie(s, b)
+		m.Backends = append(m.Backends, mb)
+	}
+	sort.Slice(m.Backends, func(i, j int) bool { return m.Backends[i].Name < m.Backends[j].Name })
+	return nil
+}
+
 // statsRefresh is how often the HAProxy stats page reloads itself.
 const statsRefresh = "10s"
 
 // stats derives the metrics endpoint; reading the auth file is the only
 // input it takes beyond the spec.
-func stats(s *spec.Spec, target string) (*Stats, error) {
-	if s.Stats == nil {
+func stats(s *spec.Spec, in *spec.Stats, target string) (*Stats, error) {
+	if in == nil {
 		return nil, nil
 	}
-	st := &Stats{Name: spec.StatsName, Bind: everyAddress(s.Stats.Bind), Refresh: statsRefresh}
-	for _, a := range s.Stats.Allow {
+	st := &Stats{Name: spec.StatsName, Bind: everyAddress(in.Bind), Refresh: statsRefresh}
+	for _, a := range in.Allow {
 		p, _ := spec.ParseAllow(a) // validated by spec
 		st.Allow = append(st.Allow, p.String())
 	}
-	if s.Stats.Auth == "" {
+	if in.Auth == "" {
 		return st, nil
 	}
 	if target == TargetNginx {
@@ -149,7 +168,7 @@ func fieldOf(s *spec.Spec, l spec.Listener) string {
 }
 
 func frontend(l spec.Listener) Frontend {
-	f := Frontend{Name: l.Name, Bind: everyAddress(l.Bind), Proto: "http", DefaultBackend: l.DefaultBackend}
+	f := Frontend{Name: l.Name, Bind: everyAddress(l.Bind), Proto: "http", ForwardedFor: forwardedAppend, DefaultBackend: l.DefaultBackend}
 	if l.TLS != nil {
 		f.Proto = "https"
 		f.TLS = &TLS{Cert: l.TLS.Cert, Key: l.TLS.Key}
@@ -350,7 +369,7 @@ func cookie(s *spec.Spec, b spec.Backend) *Cookie {
 func dynamicMembership(b spec.Backend) bool { return b.Slots > 0 || b.Consul != nil }
 
 // routedOnlyOverTLS reports whether every listener sending requests to the
-// backend terminates TLS: only then may its cookie be `secure`, or clients on
+// backend terminates TLS, or sits behind front listeners that all do: only then may its cookie be `secure`, or clients on
 // plain HTTP would never send it back.
 func routedOnlyOverTLS(s *spec.Spec, backend string) bool {
 	used := false
@@ -361,7 +380,7 @@ func routedOnlyOverTLS(s *spec.Spec, backend string) bool {
 		}
 		if routes {
 			used = true
-			if l.TLS == nil {
+			if l.TLS == nil && !frontedOverTLS(s, l.Name) {
 				return false
 			}
 		}

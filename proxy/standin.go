@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"iter"
 	"os"
 	"path/filepath"
 
@@ -32,9 +33,8 @@ type StandIn struct {
 func StandIns(s *spec.Spec, target, dir, scratch string) ([]StandIn, error) {
 	var out []StandIn
 	cert := ""
-	for i := range s.Listeners {
-		tls := s.Listeners[i].TLS
-		if tls == nil || (exists(dir, tls.Cert) && (tls.Key == "" || exists(dir, tls.Key))) {
+	for field, tls := range certificates(s, target) {
+		if exists(dir, tls.Cert) && (tls.Key == "" || exists(dir, tls.Key)) {
 			continue
 		}
 		if cert == "" {
@@ -43,7 +43,6 @@ func StandIns(s *spec.Spec, target, dir, scratch string) ([]StandIn, error) {
 				return nil, fmt.Errorf("stand-in certificate: %w", err)
 			}
 		}
-		field := fmt.Sprintf("listeners[%d].tls.cert", i)
 		out = append(out, StandIn{Field: field, Path: tls.Cert,
 			Note: "validated with a throwaway self-signed certificate; the proxy's host needs the real one there"})
 		tls.Cert = cert
@@ -61,6 +60,31 @@ func StandIns(s *spec.Spec, target, dir, scratch string) ([]StandIn, error) {
 		s.Nginx.TempDir = tmp
 	}
 	return out, nil
+}
+
+// certificates yields the TLS settings target's config uses, by their
+// field: the front layer's when nginx is rendered in front of HAProxy, the
+// listeners' otherwise.
+func certificates(s *spec.Spec, target string) iter.Seq2[string, *spec.TLS] {
+	return func(yield func(string, *spec.TLS) bool) {
+		front := s.Front != nil && target == NginxBinary
+		for i, l := range s.Listeners {
+			if front {
+				break
+			}
+			if l.TLS != nil && !yield(fmt.Sprintf("listeners[%d].tls.cert", i), l.TLS) {
+				return
+			}
+		}
+		if !front {
+			return
+		}
+		for i, l := range s.Front.Listeners {
+			if l.TLS != nil && !yield(fmt.Sprintf("front.listeners[%d].tls.cert", i), l.TLS) {
+				return
+			}
+		}
+	}
 }
 
 // exists reports whether path, resolved against dir when relative, exists.

@@ -56,6 +56,9 @@ func (s *Spec) Default() {
 	for i := range s.Backends {
 		s.Backends[i].defaults()
 	}
+	if s.Front != nil {
+		s.Front.defaults(s.Listeners)
+	}
 	setDuration(&s.Consul.WaitTime, DefaultConsulWaitTime)
 	setString(&s.Consul.KVPrefix, DefaultConsulKVPrefix)
 	setString(&s.HAProxy.AdminSocket, DefaultAdminSocket)

@@ -34,6 +34,9 @@ type Spec struct {
 	// Stats exposes the proxy's own view of its connections: HAProxy's
 	// stats page and Prometheus exporter, nginx's stub_status (nil: off).
 	Stats *Stats `yaml:"stats"`
+	// Front is nginx in front of HAProxy, rendered from the same spec
+	// (nil: one layer).
+	Front *Front `yaml:"front"`
 
 	// File is the path the spec was loaded from ("" when parsed from memory).
 	File string `yaml:"-"`

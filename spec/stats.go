@@ -32,22 +32,28 @@ func (v *validator) stats() {
 	if st == nil {
 		return
 	}
-	v.bind("stats.bind", st.Bind)
 	for i, l := range v.s.Listeners {
-		p := fmt.Sprintf("listeners[%d]", i)
 		if l.Name == StatsName {
-			v.add(p+".name", "%q is the name of the stats frontend (stats: is set); rename the listener", l.Name)
+			v.add(fmt.Sprintf("listeners[%d].name", i), "%q is the name of the stats frontend (stats: is set); rename the listener", l.Name)
 		}
+	}
+	v.statsSection("stats", st)
+}
+
+// statsSection validates a stats section at field (stats, front.stats).
+func (v *validator) statsSection(field string, st *Stats) {
+	v.bind(field+".bind", st.Bind)
+	for i, l := range v.s.Listeners {
 		if bindsOverlap(l.Bind, st.Bind) {
-			v.add("stats.bind", "%q overlaps %s.bind %q: the stats page needs a port of its own", st.Bind, p, l.Bind)
+			v.add(field+".bind", "%q overlaps listeners[%d].bind %q: the stats page needs a port of its own", st.Bind, i, l.Bind)
 		}
 	}
 	if st.Auth != "" {
-		v.path("stats.auth", st.Auth)
+		v.path(field+".auth", st.Auth)
 	}
 	for i, a := range st.Allow {
 		if _, err := ParseAllow(a); err != nil {
-			v.add(fmt.Sprintf("stats.allow[%d]", i), "%q is not a network (CIDR such as 10.0.0.0/8) or an IP address", a)
+			v.add(fmt.Sprintf("%s.allow[%d]", field, i), "%q is not a network (CIDR such as 10.0.0.0/8) or an IP address", a)
 		}
 	}
 }

@@ -79,6 +79,7 @@ func (s *Spec) Validate() error {
 		v.add("listeners", "at least one listener is required")
 	}
 	v.stats()
+	v.front()
 	v.path("haproxy.admin_socket", s.HAProxy.AdminSocket)
 	v.path("haproxy.master_socket", s.HAProxy.MasterSocket)
 	if s.HAProxy.Log != "" {
