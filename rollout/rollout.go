@@ -242,37 +242,11 @@ type run struct {
 // returns when every server is deployed (Result.Done), when paused, or at
 // the first error, with the state file kept for the next Run.
 func Run(ctx context.Context, o Options) (Result, error) {
-	if err := o.Validate(); err != nil {
-		return Result{}, err
-	}
-	if o.MaxUnavailable == 0 {
-		o.MaxUnavailable = 1
-	}
-	st, resumed, err := LoadState(o.StatePath)
+	r, resumed, err := prepare(ctx, o)
 	if err != nil {
 		return Result{}, err
 	}
-	r := &run{o: o, st: st}
-	switch {
-	case !resumed && o.Next:
-		return Result{}, fmt.Errorf("rollout: %w for backend %s (no state file %s)", ErrNoRollout, o.Backend, o.StatePath)
-	case resumed && st.Backend != o.Backend:
-		return Result{}, fmt.Errorf("rollout: state file %s is for backend %s, not %s", o.StatePath, st.Backend, o.Backend)
-	case resumed && st.Surge != o.Surge:
-		return Result{}, fmt.Errorf("rollout: state file %s has surge %q, not %q: resume with the same surge", o.StatePath, st.Surge, o.Surge)
-	case resumed && st.Paused && o.Deploy == nil && !o.Next:
-		return Result{}, fmt.Errorf("rollout: %w: %s waits to be deployed; deploy it, then go on with next", ErrPausedAlready, st.server())
-	case resumed:
-		if err := r.checkServers(ctx); err != nil {
-			return Result{}, err
-		}
-		r.next = o.Next && st.Phase == PhaseDeploy
-		r.res.Resumed = st.Where()
-		r.note("resuming the rollout of %s started %s: %s", st.Backend, st.Started.Local().Format(time.DateTime), r.res.Resumed)
-	default:
-		if r.st, err = r.plan(ctx); err != nil {
-			return Result{}, err
-		}
+	if !resumed {
 		if err := r.save(); err != nil {
 			return Result{}, err
 		}
@@ -286,6 +260,57 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		r.res.Current, r.res.Phase = r.st.Current, r.st.Phase
 	}
 	return r.res, err
+}
+
+// prepare is Run up to its first change: the options checked, the state
+// file read (resumed reports whether it held a rollout) and checked
+// against the backend, or a new rollout planned.
+func prepare(ctx context.Context, o Options) (r *run, resumed bool, err error) {
+	if err := o.Validate(); err != nil {
+		return nil, false, err
+	}
+	if o.MaxUnavailable == 0 {
+		o.MaxUnavailable = 1
+	}
+	st, resumed, err := LoadState(o.StatePath)
+	if err != nil {
+		return nil, false, err
+	}
+	r = &run{o: o, st: st}
+	switch {
+	case !resumed && o.Next:
+		return nil, false, fmt.Errorf("rollout: %w for backend %s (no state file %s)", ErrNoRollout, o.Backend, o.StatePath)
+	case resumed && st.Backend != o.Backend:
+		return nil, false, fmt.Errorf("rollout: state file %s is for backend %s, not %s", o.StatePath, st.Backend, o.Backend)
+	case resumed && st.Surge != o.Surge:
+		return nil, false, fmt.Errorf("rollout: state file %s has surge %q, not %q: resume with the same surge", o.StatePath, st.Surge, o.Surge)
+	case resumed && st.Paused && o.Deploy == nil && !o.Next:
+		return nil, false, fmt.Errorf("rollout: %w: %s waits to be deployed; deploy it, then go on with next", ErrPausedAlready, st.server())
+	case resumed:
+		if err := r.checkServers(ctx); err != nil {
+			return nil, false, err
+		}
+		r.next = o.Next && st.Phase == PhaseDeploy
+		r.res.Resumed = st.Where()
+		r.note("resuming the rollout of %s started %s: %s", st.Backend, st.Started.Local().Format(time.DateTime), r.res.Resumed)
+	default:
+		if r.st, err = r.plan(ctx); err != nil {
+			return nil, false, err
+		}
+	}
+	return r, resumed, nil
+}
+
+// Preview is what Run would do with the same options, read and checked
+// but not started: nothing is written, held, drained or run. State is the
+// rollout it would follow, its order and (Resumed) where a resumed one
+// stands; an error is the one Run would return before changing anything.
+func Preview(ctx context.Context, o Options) (st *State, resumed bool, err error) {
+	r, resumed, err := prepare(ctx, o)
+	if err != nil {
+		return nil, false, err
+	}
+	return r.st, resumed, nil
 }
 
 // plan lists the backend's servers on every socket and orders them.

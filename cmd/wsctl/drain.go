@@ -203,7 +203,7 @@ func drainRun(opts *DrainOptions) error {
 	case err != nil:
 		return refused("drain", opts.Server, err)
 	case res.Planned != nil:
-		return writeDryRun(opts.IO, opts.Output, res)
+		return writeDryRun(opts.IO, opts.Output, "server", res.Ref.String(), res.Planned)
 	case res.Fleet != nil:
 		return reportFleet(opts.IO, shown, res, t.Where(), opts.Output, "drained", true)
 	}

@@ -111,7 +111,7 @@ func maintRun(opts *MaintOptions) error {
 	case err != nil:
 		return refused("maint", opts.Server, err)
 	case res.Planned != nil:
-		return writeDryRun(opts.IO, opts.Output, res)
+		return writeDryRun(opts.IO, opts.Output, "server", res.Ref.String(), res.Planned)
 	case res.Fleet != nil:
 		return reportFleet(opts.IO, shown, res, t.Where(), opts.Output, "is MAINT", true)
 	case opts.Output == "json":

@@ -115,7 +115,7 @@ func readyRun(opts *ReadyOptions) error {
 	case err != nil:
 		return err
 	case res.Planned != nil:
-		return writeDryRun(opts.IO, opts.Output, res)
+		return writeDryRun(opts.IO, opts.Output, "server", res.Ref.String(), res.Planned)
 	case res.Fleet != nil:
 		return reportFleet(opts.IO, shown, res, t.Where(), opts.Output, verb, false)
 	case opts.Output == "json":

@@ -56,6 +56,8 @@ type RolloutOptions struct {
 	Reason       string
 	// Rebalance evens out the backend after the last server.
 	Rebalance bool
+	// DryRun reads and plans the rollout and changes nothing.
+	DryRun bool
 }
 
 // NewCmdRollout builds `wsctl rollout`.
@@ -150,6 +152,11 @@ servers above target while their oldest WebSockets are closed) at
 --close-rate (or the backend's close_rate), within --timeout. Not across the
 fleet yet.
 
+With --dry-run the rollout is read and planned, its checks made (the
+state file, the servers, the last server), and nothing changes: it prints
+what it would do per server (JSON: {"backend", "dry_run": true, "would":
+[…]}) and exits as the real run would before its first change.
+
 Exit status: 0 done or paused, 3 a drain timed out, a readmitted server
 was not healthy in time or (--rebalance) the backend was not balanced in
 time (every server READY, the rollout done), 2 anything else that stopped the rollout (the
@@ -168,6 +175,9 @@ name, without a ceiling.`,
 		Example: `  # Deploy every server of ws_cluster with the pipeline's script
   wsctl rollout -c wsctl.yaml ws_cluster --exec './deploy.sh "$WSCTL_SERVER"' \
       --close-after 30s --close-rate 50
+
+  # What it would do, in which order, changing nothing
+  wsctl rollout -c wsctl.yaml ws_cluster --exec './deploy.sh "$WSCTL_SERVER"' --dry-run
 
   # A pipeline that deploys by itself: drain the first server, then each
   # --next readmits the deployed one and drains the next
@@ -216,6 +226,7 @@ name, without a ceiling.`,
 	f.StringVar(&opts.State, "state", "", "state `file` for resuming (default: wsctl-rollout-BACKEND.json beside haproxy.state_file)")
 	f.BoolVar(&opts.AllowMissing, "allow-missing", false, "across the fleet, carry on when a load balancer's agent stops reporting")
 	f.StringVar(&opts.Reason, "reason", "", "across the fleet, why, for the audit trail of the intents")
+	f.BoolVar(&opts.DryRun, "dry-run", false, "read and plan the rollout (its order, or where a resumed one stands) and change nothing; exit as the real run would before its first change")
 	f.BoolVar(&opts.Rebalance, "rebalance", false, "after the last server, even out the backend's WebSockets as wsctl rebalance does (exit 3 if not balanced within --timeout)")
 	f.BoolVar(&opts.Force, "force", false, "drain even when no other server of the backend can take new clients")
 	f.StringVarP(&opts.Output, "output", "o", "text", "output format: text or json (a line per step)")
@@ -345,6 +356,13 @@ func rolloutRun(opts *RolloutOptions) error {
 	}
 
 	ro.Note = func(s string) { fmt.Fprintf(opts.IO.ErrOut, "wsctl: %s\n", s) }
+	if opts.DryRun {
+		st, resumed, err := rollout.Preview(ctx, ro)
+		if err != nil {
+			return err
+		}
+		return writeDryRun(opts.IO, opts.Output, "backend", b.Name, rolloutWould(ro, st, resumed))
+	}
 	enc := json.NewEncoder(opts.IO.Out)
 	ro.Step = func(s rollout.Step) {
 		if human {
@@ -499,4 +517,27 @@ type rolloutStopped struct {
 	Server string `json:"server"`
 	Phase  string `json:"phase"`
 	Error  string `json:"error"`
+}
+
+// rolloutWould says what a rollout would do from st: each server still to
+// deploy, in order, and the state file it would write.
+func rolloutWould(o rollout.Options, st *rollout.State, resumed bool) []string {
+	var would []string
+	if resumed {
+		would = append(would, "go on with the rollout in "+o.StatePath+": "+st.Where())
+	} else {
+		would = append(would, "write the state file "+o.StatePath)
+	}
+	closing := "wait for its sessions to leave"
+	if c := o.Drain.Close; c != nil {
+		closing = fmt.Sprintf("after %s set MAINT and close the rest at %g/s", c.After, c.Rate)
+	}
+	for _, server := range st.Order[st.Index:] {
+		would = append(would, fmt.Sprintf("%s/%s: DRAIN, %s (timeout %s), deploy, readmit and wait up to %s for a passing check",
+			o.Backend, server, closing, o.Drain.Timeout, o.WaitHealthy))
+	}
+	if o.Rebalance != nil {
+		would = append(would, "rebalance "+o.Backend+" (wsctl rebalance)")
+	}
+	return would
 }

@@ -200,3 +200,51 @@ func TestRolloutRefusesDamagedState(t *testing.T) {
 		}
 	}
 }
+
+// TestRolloutDryRun: --dry-run plans the rollout (every server, in order)
+// and changes nothing: no state file, no command run, every server READY
+// with its clients.
+func TestRolloutDryRun(t *testing.T) {
+	f, specPath := rolloutFixture(t)
+	marker := filepath.Join(t.TempDir(), "deployed")
+	state := filepath.Join(t.TempDir(), "state.json")
+	before, err := f.c.Servers(context.Background(), "ws")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := execute(t, rolloutCmd, false, nil, "ws", "-c", specPath, "--close-after", "100ms", "--state", state,
+		"--exec", "touch "+marker, "--dry-run", "-o", "json")
+	if r.code != 0 {
+		t.Fatalf("exit %d\nstdout %s\nstderr %s", r.code, r.out, r.errOut)
+	}
+	var got struct {
+		Backend string   `json:"backend"`
+		DryRun  bool     `json:"dry_run"`
+		Would   []string `json:"would"`
+	}
+	if err := json.Unmarshal([]byte(r.out), &got); err != nil {
+		t.Fatalf("%v: %s", err, r.out)
+	}
+	if got.Backend != "ws" || !got.DryRun || len(got.Would) != 4 || !strings.Contains(got.Would[0], state) {
+		t.Fatalf("got %+v, want the state file and three servers", got)
+	}
+	for _, s := range []string{"s1", "s2", "s3"} {
+		if !strings.Contains(strings.Join(got.Would[1:], "\n"), "ws/"+s+": DRAIN") {
+			t.Errorf("%s not in the plan: %q", s, got.Would)
+		}
+	}
+	for _, p := range []string{marker, state} {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Errorf("%s exists after a dry run: %v", p, err)
+		}
+	}
+	after, err := f.c.Servers(context.Background(), "ws")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range after {
+		if s.Admin != runtime.Ready || s.Stot != before[i].Stot {
+			t.Errorf("%s after the dry run: %s, %d sessions in all (was %d)", s.Server, s.Admin, s.Stot, before[i].Stot)
+		}
+	}
+}

@@ -91,20 +91,17 @@ func refused(op, server string, err error) error {
 	return err
 }
 
-// writeDryRun reports a dry run: what would be done, a line each, or with -o
-// json {"server": ..., "dry_run": true, "would": [...]}.
-func writeDryRun(ios *IOStreams, output string, res target.Result) error {
+// writeDryRun prints what a --dry-run would do: one line per change, or
+// with -o json {"server" (or "backend"): name, "dry_run": true, "would":
+// [lines]}.
+func writeDryRun(ios *IOStreams, output, key, name string, would []string) error {
 	if output == "json" {
 		enc := json.NewEncoder(ios.Out)
 		enc.SetIndent("", "  ")
-		return enc.Encode(struct {
-			Server string   `json:"server"`
-			DryRun bool     `json:"dry_run"`
-			Would  []string `json:"would"`
-		}{res.Ref.String(), true, res.Planned})
+		return enc.Encode(map[string]any{key: name, "dry_run": true, "would": would})
 	}
 	fmt.Fprintf(ios.Out, "dry run, nothing changed:\n")
-	for _, l := range res.Planned {
+	for _, l := range would {
 		fmt.Fprintf(ios.Out, "  %s\n", l)
 	}
 	return nil
