@@ -515,8 +515,12 @@ func (h *hImporter) cookie(d lint.Directive, b *spec.Backend) {
 		h.note(d, true, "changed: wsctl inserts the cookie (insert indirect nocache httponly); %s mode is not carried", strings.Join(opts, " "))
 		return
 	}
+	if !slices.Contains(opts, "httponly") {
+		off := false
+		b.Sticky.HTTPOnly = &off
+	}
 	var changed []string
-	for _, o := range []string{"indirect", "nocache", "httponly"} {
+	for _, o := range []string{"indirect", "nocache"} {
 		if !slices.Contains(opts, o) {
 			changed = append(changed, "adds "+o)
 		}

@@ -197,7 +197,11 @@ func haproxyOutline(t *testing.T, name string, data []byte) outline {
 		}
 		o.set("backend "+s.Name+" balance", balance, line)
 		if d, ok := s.Lookup("cookie"); ok {
-			o.set("backend "+s.Name+" cookie", d.Args[0], d.Line)
+			cookie := d.Args[0]
+			if slices.Contains(d.Args[1:], "httponly") {
+				cookie += " httponly"
+			}
+			o.set("backend "+s.Name+" cookie", cookie, d.Line)
 		}
 		if d, ok := s.Lookup("timeout", "tunnel"); ok {
 			v, _ := lint.ParseHAProxyTime(d.Args[1])

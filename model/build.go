@@ -332,7 +332,7 @@ func cookie(s *spec.Spec, b spec.Backend) *Cookie {
 	if b.Sticky.Cookie == "" {
 		return nil
 	}
-	c := &Cookie{Name: b.Sticky.Cookie, Secure: routedOnlyOverTLS(s, b.Name)}
+	c := &Cookie{Name: b.Sticky.Cookie, Secure: routedOnlyOverTLS(s, b.Name), HTTPOnly: b.Sticky.IsHTTPOnly()}
 	if dynamicMembership(b) {
 		c.Dynamic = true
 		c.Key = b.Sticky.DynamicKey

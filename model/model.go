@@ -151,6 +151,8 @@ type Cookie struct {
 	Name string
 	// Secure is set when every listener routing to the backend uses TLS.
 	Secure bool
+	// HTTPOnly hides the cookie from page scripts.
+	HTTPOnly bool
 	// Dynamic cookies are derived from the server's address (with Key), so
 	// the cookie follows an address when slots are refilled at runtime.
 	Dynamic bool

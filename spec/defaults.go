@@ -20,6 +20,7 @@ const (
 	DefaultDrainTimeout   = 10 * time.Minute
 	DefaultSlowstart      = 30 * time.Second
 	DefaultCloseRate      = 10.0
+	DefaultCookieHTTPOnly = true
 	DefaultWeight         = 100
 	DefaultHardStopAfter  = 30 * time.Minute
 	DefaultNginxPidFile   = "/run/nginx.pid"
@@ -84,6 +85,10 @@ func (b *Backend) defaults() {
 	setDuration(&b.DrainTimeout, DefaultDrainTimeout)
 	if b.CloseRate == 0 {
 		b.CloseRate = DefaultCloseRate
+	}
+	if b.Sticky.HTTPOnly == nil {
+		v := DefaultCookieHTTPOnly
+		b.Sticky.HTTPOnly = &v
 	}
 	if b.Slowstart == nil {
 		d := Duration(DefaultSlowstart)

@@ -138,9 +138,14 @@ type ConsulService struct {
 // Sticky is session affinity.
 type Sticky struct {
 	// Cookie is the name of the cookie HAProxy inserts (empty: no
-	// stickiness). It is rendered `insert indirect nocache httponly`, plus
-	// `secure` when every listener routing here terminates TLS.
+	// stickiness). It is rendered `insert indirect nocache`, plus
+	// `httponly` unless HTTPOnly is false, and `secure` when every listener
+	// routing here terminates TLS.
 	Cookie string `yaml:"cookie"`
+	// HTTPOnly hides the cookie from page scripts (nil: the default, true).
+	// False is for applications whose JavaScript reads the cookie, e.g. to
+	// send it again on a WebSocket reconnect that does not carry cookies.
+	HTTPOnly *bool `yaml:"httponly"`
 	// DynamicKey seeds dynamic cookies for slots (default: derived from the
 	// backend name). Dynamic cookies follow a server's address, not its slot.
 	DynamicKey string `yaml:"dynamic_key"`
@@ -149,6 +154,15 @@ type Sticky struct {
 	// $cookie_NAME consistent`; the application must set it). Empty: render
 	// for nginx fails with an error saying so.
 	NginxFallback string `yaml:"nginx_fallback"`
+}
+
+// IsHTTPOnly reports whether the cookie is rendered httponly (nil HTTPOnly:
+// DefaultCookieHTTPOnly).
+func (s Sticky) IsHTTPOnly() bool {
+	if s.HTTPOnly == nil {
+		return DefaultCookieHTTPOnly
+	}
+	return *s.HTTPOnly
 }
 
 // Health is the active health check (HAProxy; nginx open source only has

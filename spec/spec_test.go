@@ -54,6 +54,7 @@ func TestParseAppliesDefaults(t *testing.T) {
 		{"close rate default", s.Backends[0].CloseRate, DefaultCloseRate},
 		{"hand-over default", s.HAProxy.HandoverAfter.D(), DefaultHandoverAfter},
 		{"state file beside the admin socket", s.HAProxy.StateFile, "/tmp/run/server-state"},
+		{"cookie httponly default", *s.Backends[0].Sticky.HTTPOnly, DefaultCookieHTTPOnly},
 	}
 	for _, c := range checks {
 		if c.got != c.want {
@@ -131,6 +132,8 @@ func TestBadInput(t *testing.T) {
 		// address no connection goes to.
 		{"unspecified address", [2]string{"127.0.0.1:9001", "0.0.0.0:9001"}, "wsctl.yaml:17: backends[0].servers[0].address: invalid address: not a server address: 0.0.0.0 is unspecified"},
 		{"broadcast address", [2]string{"127.0.0.1:9001", "255.255.255.255:9001"}, "255.255.255.255 is the broadcast address"},
+		{"httponly without a cookie", [2]string{"      cookie: SERVERID\n", "      httponly: false\n"}, "wsctl.yaml:14: backends[0].sticky.httponly: only used with sticky.cookie"},
+		{"httponly not a bool", [2]string{"      cookie: SERVERID\n", "      cookie: SERVERID\n      httponly: no\n"}, `wsctl.yaml:15: backends[0].sticky.httponly: "no" is not true or false`},
 		{"multicast address", [2]string{"127.0.0.1:9001", "\"[ff02::1]:9001\""}, "ff02::1 is multicast"},
 	}
 	for _, tt := range tests {

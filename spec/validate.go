@@ -235,6 +235,9 @@ func (v *validator) backend(p string, b *Backend) {
 	if b.Sticky.Cookie != "" {
 		v.match(p+".sticky.cookie", b.Sticky.Cookie, cookieName, "cookie name (letters, digits, '_', '-')")
 	}
+	if b.Sticky.Cookie == "" && !b.Sticky.IsHTTPOnly() {
+		v.add(p+".sticky.httponly", "only used with sticky.cookie")
+	}
 	if b.Sticky.DynamicKey != "" {
 		v.match(p+".sticky.dynamic_key", b.Sticky.DynamicKey, keyToken, "key (letters, digits, '_', '.', '-')")
 	}
