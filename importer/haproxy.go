@@ -89,7 +89,7 @@ func hWhy(d lint.Directive) (string, bool) {
 	case k == "http-request", k == "http-response", k == "tcp-request", k == "tcp-response":
 		return "not carried: the spec has no request or response rules", d.Name == "tcp-request"
 	case strings.HasPrefix(k, "tune"):
-		return "not carried: the spec has no tuning settings; HAProxy's default applies", false
+		return "not carried: the spec's only tuning setting is tune.bufsize; HAProxy's default applies", false
 	case strings.HasPrefix(k, "timeout "):
 		return "not carried: HAProxy does not read it here (client-side timeouts count in frontends, server-side ones in backends)", false
 	case k == "mode":
@@ -120,6 +120,14 @@ func (h *hImporter) global(s *lint.HAProxySection) {
 			h.carry(d)
 		case d.Name == "hard-stop-after" && len(d.Args) == 1:
 			h.duration(d, d.Args[0], &h.s.HAProxy.HardStopAfter)
+		case d.Name == "tune.bufsize" && len(d.Args) == 1:
+			n, err := strconv.Atoi(d.Args[0])
+			if err != nil || n < spec.MinTuneBufsize || n > spec.MaxTuneBufsize {
+				h.note(d, false, "not carried: the spec's tune_bufsize is %d to %d bytes; HAProxy's default 16384 applies", spec.MinTuneBufsize, spec.MaxTuneBufsize)
+				continue
+			}
+			h.s.HAProxy.TuneBufsize = n
+			h.carry(d)
 		case d.Name == "server-state-file" && len(d.Args) == 1:
 			h.s.HAProxy.StateFile = d.Args[0]
 			h.carry(d)

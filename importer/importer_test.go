@@ -183,6 +183,9 @@ func haproxyOutline(t *testing.T, name string, data []byte) outline {
 	}
 	o := outline{}
 	for _, s := range cfg.Sections {
+		if d, ok := s.Lookup("tune.bufsize"); ok && s.Kind == "global" {
+			o.set("global tune.bufsize", arg(d.Args, 0), d.Line)
+		}
 		if s.Kind == "frontend" || s.Kind == "listen" {
 			o.set("frontend "+s.Name, "present", s.Line)
 		}

@@ -60,6 +60,7 @@ func Build(s *spec.Spec, target string, snap discovery.Snapshot) (*Model, error)
 			HardStopAfter: Duration(s.HAProxy.HardStopAfter.D()),
 			StateFile:     s.HAProxy.StateFile,
 			Log:           s.HAProxy.Log,
+			TuneBufsize:   s.HAProxy.TuneBufsize,
 		},
 		Nginx: Nginx{
 			WorkerProcesses:       "auto",

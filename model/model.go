@@ -52,6 +52,8 @@ type HAProxy struct {
 	// StateFile is the server-state-file HAProxy loads at start.
 	StateFile string
 	Log       string // empty: no log line
+	// TuneBufsize is tune.bufsize in bytes (0: not rendered).
+	TuneBufsize int
 }
 
 // Nginx holds nginx's main-context settings.

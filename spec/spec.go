@@ -209,6 +209,12 @@ type HAProxy struct {
 	// Log is a log target ("stderr", "/dev/log", "127.0.0.1:514");
 	// empty: no logging.
 	Log string `yaml:"log"`
+	// TuneBufsize is HAProxy's global tune.bufsize in bytes: the size of
+	// each buffer, so the largest request headers (the upgrade with its
+	// cookies) and the largest chunk a WebSocket forwards at once (0:
+	// HAProxy's own 16384, not rendered). Each active WebSocket may hold a
+	// buffer per direction, so memory grows with it.
+	TuneBufsize int `yaml:"tune_bufsize"`
 }
 
 // Nginx holds nginx's process settings.

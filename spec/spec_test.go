@@ -134,6 +134,9 @@ func TestBadInput(t *testing.T) {
 		{"broadcast address", [2]string{"127.0.0.1:9001", "255.255.255.255:9001"}, "255.255.255.255 is the broadcast address"},
 		{"httponly without a cookie", [2]string{"      cookie: SERVERID\n", "      httponly: false\n"}, "wsctl.yaml:14: backends[0].sticky.httponly: only used with sticky.cookie"},
 		{"httponly not a bool", [2]string{"      cookie: SERVERID\n", "      cookie: SERVERID\n      httponly: no\n"}, `wsctl.yaml:15: backends[0].sticky.httponly: "no" is not true or false`},
+		{"tune.bufsize too small", [2]string{"/admin.sock\n", "/admin.sock\n  tune_bufsize: 1\n"}, "wsctl.yaml:23: haproxy.tune_bufsize: 1 is out of range (0 for HAProxy's default, or 4096 to 268435440 bytes"},
+		{"tune.bufsize 256 MB", [2]string{"/admin.sock\n", "/admin.sock\n  tune_bufsize: 268435456\n"}, "haproxy.tune_bufsize: 268435456 is out of range"},
+		{"tune.bufsize negative", [2]string{"/admin.sock\n", "/admin.sock\n  tune_bufsize: -16384\n"}, "haproxy.tune_bufsize: -16384 is out of range"},
 		{"multicast address", [2]string{"127.0.0.1:9001", "\"[ff02::1]:9001\""}, "ff02::1 is multicast"},
 	}
 	for _, tt := range tests {

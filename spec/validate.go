@@ -34,6 +34,16 @@ const (
 	MaxCloseRate = 100_000.0
 )
 
+// The range of haproxy.tune_bufsize, in bytes. HAProxy 2.6 rounds the value
+// up to a multiple of 16 and refuses 256 MB or more in HTTP mode, so the
+// maximum is the largest value it accepts; below the minimum, the 1024 bytes
+// HAProxy reserves for header rewrites leave too little for an upgrade
+// request with its cookies (and tune.bufsize 1 crashes `haproxy -c`).
+const (
+	MinTuneBufsize = 4096
+	MaxTuneBufsize = 256<<20 - 16
+)
+
 // maxTimeout is HAProxy's largest timeout (2^31-1 ms, about 24.8 days).
 const maxTimeout = 24 * 24 * time.Hour
 
@@ -94,6 +104,9 @@ func (s *Spec) Validate() error {
 		v.add("haproxy.handover_after", "%s must be below hard_stop_after (%s): the hand-over would begin after hard-stop-after cut everyone", s.HAProxy.HandoverAfter, s.HAProxy.HardStopAfter)
 	}
 	v.path("haproxy.state_file", s.HAProxy.StateFile)
+	if n := s.HAProxy.TuneBufsize; n != 0 && (n < MinTuneBufsize || n > MaxTuneBufsize) {
+		v.add("haproxy.tune_bufsize", "%d is out of range (0 for HAProxy's default, or %d to %d bytes, HAProxy's limit in HTTP mode)", n, MinTuneBufsize, MaxTuneBufsize)
+	}
 	v.timeout("nginx.worker_shutdown_timeout", s.Nginx.WorkerShutdownTimeout)
 	if s.Nginx.WorkerProcesses < 0 || s.Nginx.WorkerProcesses > 1024 {
 		v.add("nginx.worker_processes", "%d is out of range (0 for auto, up to 1024)", s.Nginx.WorkerProcesses)
