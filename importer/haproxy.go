@@ -279,7 +279,7 @@ func (h *hImporter) bind(s *lint.HAProxySection, d lint.Directive, l *spec.Liste
 		return
 	}
 	l.Bind = addr
-	var dropped []string
+	var dropped, alpn []string
 	for i := 1; i < len(d.Args); i++ {
 		switch w := d.Args[i]; {
 		case w == "ssl":
@@ -293,8 +293,9 @@ func (h *hImporter) bind(s *lint.HAProxySection, d lint.Directive, l *spec.Liste
 			l.TLS.Cert = d.Args[i+1]
 			i++
 		case w == "alpn" && i+1 < len(d.Args):
-			if d.Args[i+1] != "http/1.1" {
-				dropped = append(dropped, "alpn "+d.Args[i+1]+" (wsctl offers http/1.1, where WebSockets upgrade)")
+			var why string
+			if alpn, why = importALPN(d.Args[i+1]); why != "" {
+				dropped = append(dropped, why)
 			}
 			i++
 		default:
@@ -307,11 +308,30 @@ func (h *hImporter) bind(s *lint.HAProxySection, d lint.Directive, l *spec.Liste
 		dropped = append(dropped, "ssl without crt")
 		important = true
 	}
+	if l.TLS != nil && !slices.Equal(alpn, []string{spec.DefaultALPN}) {
+		l.TLS.ALPN = alpn
+	}
 	if len(dropped) > 0 {
 		h.note(d, important || slices.Contains(dropped, "accept-proxy"), "changed: not carried: %s", strings.Join(dropped, ", "))
 	} else {
 		h.carry(d)
 	}
+}
+
+// importALPN maps a bind's alpn list onto the spec's: h2 first when offered,
+// then http/1.1, which the spec requires (a client offering only http/1.1
+// got no ALPN answer before and spoke HTTP/1.1 anyway). why says what
+// changed ("" when nothing did).
+func importALPN(word string) (alpn []string, why string) {
+	orig := strings.Split(word, ",")
+	if slices.Contains(orig, spec.ALPNHTTP2) {
+		alpn = append(alpn, spec.ALPNHTTP2)
+	}
+	alpn = append(alpn, spec.ALPNHTTP11)
+	if slices.Equal(alpn, orig) {
+		return alpn, ""
+	}
+	return alpn, fmt.Sprintf("alpn %s becomes %s (the spec offers h2 first when at all, and always http/1.1, where WebSockets upgrade)", word, strings.Join(alpn, ","))
 }
 
 // bindAddr turns an HAProxy bind address into the spec's address:port.

@@ -141,8 +141,8 @@ func validatable(t *testing.T, s *spec.Spec, dir string) *spec.Spec {
 	cert := filepath.Join(dir, "site.pem")
 	lbtest.WriteCert(t, cert)
 	for i := range c.Listeners {
-		if c.Listeners[i].TLS != nil {
-			c.Listeners[i].TLS = &spec.TLS{Cert: cert}
+		if t := c.Listeners[i].TLS; t != nil {
+			c.Listeners[i].TLS = &spec.TLS{Cert: cert, ALPN: t.ALPN}
 		}
 	}
 	c.Backends = slices.Clone(s.Backends)
@@ -188,6 +188,11 @@ func haproxyOutline(t *testing.T, name string, data []byte) outline {
 		}
 		if s.Kind == "frontend" || s.Kind == "listen" {
 			o.set("frontend "+s.Name, "present", s.Line)
+			for _, d := range s.Lines {
+				if d.Name == "bind" && len(d.Args) > 0 {
+					o.set("frontend "+s.Name+" bind "+strings.TrimPrefix(d.Args[0], "*"), bindTLS(d.Args[1:]), d.Line)
+				}
+			}
 		}
 		if s.Kind != "backend" && s.Kind != "listen" {
 			continue
@@ -217,6 +222,18 @@ func haproxyOutline(t *testing.T, name string, data []byte) outline {
 		}
 	}
 	return o
+}
+
+// bindTLS is "plain", "ssl", or "ssl h2" when the bind offers HTTP/2 (and
+// with it RFC 8441 WebSockets).
+func bindTLS(opts []string) string {
+	if !slices.Contains(opts, "ssl") {
+		return "plain"
+	}
+	if i := slices.Index(opts, "alpn"); i >= 0 && i+1 < len(opts) && slices.Contains(strings.Split(opts[i+1], ","), "h2") {
+		return "ssl h2"
+	}
+	return "ssl"
 }
 
 func nginxOutline(t *testing.T, name string, data []byte) outline {
@@ -249,7 +266,14 @@ func nginxOutline(t *testing.T, name string, data []byte) outline {
 				if !strings.Contains(addr, ":") {
 					addr = ":" + addr
 				}
-				o.set("listen "+strings.TrimPrefix(addr, "*"), "present", d.Line)
+				tls := "plain"
+				if slices.Contains(d.Args, "ssl") {
+					tls = "ssl"
+				}
+				if slices.Contains(d.Args, "http2") {
+					tls += " http2"
+				}
+				o.set("listen "+strings.TrimPrefix(addr, "*"), tls, d.Line)
 			case d.Name == "proxy_read_timeout":
 				v, _ := lint.ParseNginxTime(arg(d.Args, 0))
 				o.set("tunnel", v.String(), d.Line)

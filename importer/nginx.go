@@ -364,7 +364,8 @@ func passiveDiffers(opts []string, b *spec.Backend) bool {
 func (n *nImporter) server(http []lint.Directive, d lint.Directive) {
 	n.carry(d)
 	var l spec.Listener
-	ssl := false
+	ssl, http2 := false, false
+	at := d // the listen line TLS notes name (the block's own line without one)
 	for _, c := range d.Block {
 		switch c.Name {
 		case "listen":
@@ -372,17 +373,20 @@ func (n *nImporter) server(http []lint.Directive, d lint.Directive) {
 				n.note(c, true, "not carried: a listener has one address (this one binds %s)", l.Bind)
 				continue
 			}
-			addr, isSSL, dropped := listenAddr(c.Args)
+			addr, isSSL, h2, dropped := listenAddr(c.Args)
 			if addr == "" {
 				n.note(c, true, "not carried: %q is not an address:port a listener can hold", arg(c.Args, 0))
 				continue
 			}
-			l.Bind, ssl = addr, isSSL
+			l.Bind, ssl, http2, at = addr, isSSL, h2, c
 			if len(dropped) > 0 {
 				n.note(c, false, "changed: not carried: %s", strings.Join(dropped, ", "))
 			} else {
 				n.carry(c)
 			}
+		case "http2": // nginx 1.25.1+
+			http2 = arg(c.Args, 0) == "on"
+			n.carry(c)
 		case "ssl_certificate":
 			if l.TLS == nil {
 				l.TLS = &spec.TLS{}
@@ -398,8 +402,14 @@ func (n *nImporter) server(http []lint.Directive, d lint.Directive) {
 		}
 	}
 	if l.TLS != nil && !ssl || ssl && (l.TLS == nil || l.TLS.Cert == "") {
-		n.note(d, true, "changed: TLS needs both listen … ssl and ssl_certificate; the listener serves plain HTTP")
+		n.note(at, true, "changed: TLS needs both listen … ssl and ssl_certificate; the listener serves plain HTTP")
 		l.TLS = nil
+	}
+	switch {
+	case l.TLS != nil && http2:
+		l.TLS.ALPN = []string{spec.ALPNHTTP2, spec.ALPNHTTP11}
+	case http2:
+		n.note(at, false, "changed: HTTP/2 without TLS (h2c) is not carried; wsctl offers h2 through tls.alpn only")
 	}
 	if l.Bind == "" {
 		l.Bind = ":80" // nginx's default listen
@@ -423,32 +433,32 @@ func (n *nImporter) server(http []lint.Directive, d lint.Directive) {
 	n.s.Listeners = append(n.s.Listeners, l)
 }
 
-// listenAddr reads a listen directive: the address, whether it is ssl,
-// and the words not carried.
-func listenAddr(args []string) (string, bool, []string) {
+// listenAddr reads a listen directive: the address, whether it is ssl and
+// http2, and the words not carried.
+func listenAddr(args []string) (addr string, ssl, http2 bool, dropped []string) {
 	a := arg(args, 0)
 	if _, err := strconv.Atoi(a); err == nil {
 		a = ":" + a
 	}
 	host, port, err := net.SplitHostPort(a)
 	if err != nil || strings.Contains(host, ":") {
-		return "", false, nil
+		return "", false, false, nil
 	}
 	if host != "" && host != "*" && net.ParseIP(host) == nil {
-		return "", false, nil
+		return "", false, false, nil
 	}
-	ssl := false
-	var dropped []string
 	for _, o := range args[1:] {
 		switch o {
 		case "ssl":
 			ssl = true
+		case "http2":
+			http2 = true
 		case "default_server", "default":
 		default:
 			dropped = append(dropped, o)
 		}
 	}
-	return net.JoinHostPort(host, port), ssl, dropped
+	return net.JoinHostPort(host, port), ssl, http2, dropped
 }
 
 // locations turns proxied prefix locations into routes.

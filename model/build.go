@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -153,7 +154,7 @@ func frontend(l spec.Listener) Frontend {
 	f := Frontend{Name: l.Name, Bind: everyAddress(l.Bind), Proto: "http", DefaultBackend: l.DefaultBackend}
 	if l.TLS != nil {
 		f.Proto = "https"
-		f.TLS = &TLS{Cert: l.TLS.Cert, Key: l.TLS.Key}
+		f.TLS = &TLS{Cert: l.TLS.Cert, Key: l.TLS.Key, ALPN: strings.Join(l.TLS.ALPN, ","), HTTP2: slices.Contains(l.TLS.ALPN, spec.ALPNHTTP2)}
 		if f.TLS.Key == "" {
 			f.TLS.Key = l.TLS.Cert
 		}

@@ -87,7 +87,13 @@ type Frontend struct {
 }
 
 // TLS is a certificate the frontend terminates TLS with.
-type TLS struct{ Cert, Key string }
+type TLS struct {
+	Cert, Key string
+	// ALPN is HAProxy's alpn argument ("h2,http/1.1").
+	ALPN string
+	// HTTP2 renders nginx's `listen … http2` (h2 is offered).
+	HTTP2 bool
+}
 
 // Route is one use_backend rule.
 type Route struct {

@@ -21,6 +21,9 @@ const (
 	DefaultSlowstart      = 30 * time.Second
 	DefaultCloseRate      = 10.0
 	DefaultCookieHTTPOnly = true
+	// DefaultALPN is what a TLS listener offers: HTTP/1.1, where every
+	// WebSocket client upgrades.
+	DefaultALPN           = ALPNHTTP11
 	DefaultWeight         = 100
 	DefaultHardStopAfter  = 30 * time.Minute
 	DefaultNginxPidFile   = "/run/nginx.pid"
@@ -54,6 +57,11 @@ func (s *Spec) Default() {
 	setDuration(&t.Tunnel, tunnelHeartbeats*s.Heartbeat.D())
 	setDuration(&t.ClientFin, 30*time.Second)
 	setDuration(&t.ServerFin, 30*time.Second)
+	for i := range s.Listeners {
+		if t := s.Listeners[i].TLS; t != nil && len(t.ALPN) == 0 {
+			t.ALPN = []string{DefaultALPN}
+		}
+	}
 	for i := range s.Backends {
 		s.Backends[i].defaults()
 	}

@@ -5,6 +5,8 @@
 // error names the file, the line and the field.
 package spec
 
+import "fmt"
+
 // The proxies wsctl renders for and drives (the values of Spec.Proxy).
 const (
 	ProxyHAProxy = "haproxy"
@@ -76,6 +78,40 @@ type TLS struct {
 	// Cert+".key"); nginx uses Key when set, else Cert for both.
 	Cert string `yaml:"cert"`
 	Key  string `yaml:"key"`
+	// ALPN are the protocols offered in the TLS handshake, in order of
+	// preference (default [http/1.1]): [h2, http/1.1] adds HTTP/2, over
+	// which HAProxy 2.4+ carries WebSockets too (RFC 8441).
+	ALPN []string `yaml:"alpn"`
+}
+
+// The ALPN protocols a listener may offer.
+const (
+	ALPNHTTP2  = "h2"
+	ALPNHTTP11 = "http/1.1"
+)
+
+// ValidALPN checks an ALPN list: known protocols, each once, http/1.1
+// among them (WebSocket clients that do not speak RFC 8441 upgrade over
+// HTTP/1.1), and h2 before it, since HAProxy picks the first protocol of
+// its own list the client offers: h2 listed after http/1.1 would never be
+// chosen.
+func ValidALPN(alpn []string) error {
+	seen := map[string]bool{}
+	for _, p := range alpn {
+		switch {
+		case p != ALPNHTTP2 && p != ALPNHTTP11:
+			return fmt.Errorf("unknown protocol %q (want %s, %s)", p, ALPNHTTP2, ALPNHTTP11)
+		case seen[p]:
+			return fmt.Errorf("%s is listed twice", p)
+		case p == ALPNHTTP2 && seen[ALPNHTTP11]:
+			return fmt.Errorf("%s after %s would never be chosen (the first protocol the client also offers wins): list %s first", ALPNHTTP2, ALPNHTTP11, ALPNHTTP2)
+		}
+		seen[p] = true
+	}
+	if !seen[ALPNHTTP11] {
+		return fmt.Errorf("%s is required: WebSocket clients that do not speak RFC 8441 upgrade over HTTP/1.1", ALPNHTTP11)
+	}
+	return nil
 }
 
 // Route sends matching requests to a backend. With both Path and WebSocket

@@ -3,6 +3,7 @@ package spec
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -60,6 +61,17 @@ func TestParseAppliesDefaults(t *testing.T) {
 		if c.got != c.want {
 			t.Errorf("%s: got %v, want %v", c.name, c.got, c.want)
 		}
+	}
+}
+
+func TestParseDefaultsALPN(t *testing.T) {
+	src := strings.Replace(validSpec, "    bind: 127.0.0.1:8080\n", "    bind: 127.0.0.1:8080\n    tls:\n      cert: /etc/site.pem\n", 1)
+	s, err := Parse("wsctl.yaml", []byte(src), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := s.Listeners[0].TLS.ALPN, []string{DefaultALPN}; !slices.Equal(got, want) {
+		t.Errorf("alpn: got %v, want %v", got, want)
 	}
 }
 
@@ -137,6 +149,11 @@ func TestBadInput(t *testing.T) {
 		{"tune.bufsize too small", [2]string{"/admin.sock\n", "/admin.sock\n  tune_bufsize: 1\n"}, "wsctl.yaml:23: haproxy.tune_bufsize: 1 is out of range (0 for HAProxy's default, or 4096 to 268435440 bytes"},
 		{"tune.bufsize 256 MB", [2]string{"/admin.sock\n", "/admin.sock\n  tune_bufsize: 268435456\n"}, "haproxy.tune_bufsize: 268435456 is out of range"},
 		{"tune.bufsize negative", [2]string{"/admin.sock\n", "/admin.sock\n  tune_bufsize: -16384\n"}, "haproxy.tune_bufsize: -16384 is out of range"},
+		{"alpn unknown", [2]string{"    bind: 127.0.0.1:8080\n", "    bind: 127.0.0.1:8080\n    tls:\n      cert: /etc/site.pem\n      alpn: [h3, http/1.1]\n"}, `wsctl.yaml:9: listeners[0].tls.alpn: unknown protocol "h3" (want h2, http/1.1)`},
+		{"alpn without http/1.1", [2]string{"    bind: 127.0.0.1:8080\n", "    bind: 127.0.0.1:8080\n    tls:\n      cert: /etc/site.pem\n      alpn: [h2]\n"}, "listeners[0].tls.alpn: http/1.1 is required"},
+		{"alpn h2 last", [2]string{"    bind: 127.0.0.1:8080\n", "    bind: 127.0.0.1:8080\n    tls:\n      cert: /etc/site.pem\n      alpn: [http/1.1, h2]\n"}, "listeners[0].tls.alpn: h2 after http/1.1 would never be chosen"},
+		{"alpn twice", [2]string{"    bind: 127.0.0.1:8080\n", "    bind: 127.0.0.1:8080\n    tls:\n      cert: /etc/site.pem\n      alpn: [http/1.1, http/1.1]\n"}, "listeners[0].tls.alpn: http/1.1 is listed twice"},
+		{"alpn not a list", [2]string{"    bind: 127.0.0.1:8080\n", "    bind: 127.0.0.1:8080\n    tls:\n      cert: /etc/site.pem\n      alpn: h2,http/1.1\n"}, "wsctl.yaml:9: listeners[0].tls.alpn: want a list"},
 		{"multicast address", [2]string{"127.0.0.1:9001", "\"[ff02::1]:9001\""}, "ff02::1 is multicast"},
 	}
 	for _, tt := range tests {

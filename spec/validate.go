@@ -191,6 +191,9 @@ func (v *validator) listener(p string, l *Listener, backends map[string]bool) {
 		if l.TLS.Key != "" {
 			v.path(p+".tls.key", l.TLS.Key)
 		}
+		if err := ValidALPN(l.TLS.ALPN); err != nil {
+			v.add(p+".tls.alpn", "%v", err)
+		}
 	}
 	if l.DefaultBackend != "" && !backends[l.DefaultBackend] {
 		v.add(p+".default_backend", "unknown backend %q", l.DefaultBackend)
