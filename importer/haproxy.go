@@ -210,13 +210,16 @@ func classify(words []string) (hACL, string) {
 
 func (h *hImporter) frontend(s *lint.HAProxySection) {
 	l := spec.Listener{Name: s.Name}
+	var binds []spec.Bind
 	acls := map[string]hACL{}
 	for _, d := range s.Lines {
 		switch {
 		case hSame[strings.Join(d.Words(), " ")]:
 			h.carry(d)
 		case d.Name == "bind":
-			h.bind(s, d, &l)
+			if b, ok := h.bind(d); ok {
+				binds = append(binds, b)
+			}
 		case d.Name == "acl" && len(d.Args) >= 2:
 			a, change := classify(d.Args[1:])
 			prev, seen := acls[d.Args[0]]
@@ -250,10 +253,11 @@ func (h *hImporter) frontend(s *lint.HAProxySection) {
 	if mode := s.Mode(); mode != "http" {
 		h.notes = append(h.notes, Note{File: h.cfg.File, Line: s.Line, Directive: s.Kind + " " + s.Name, Why: "changed: mode " + mode + " becomes mode http (the spec balances HTTP and WebSockets)", Important: true})
 	}
-	if l.Bind == "" {
+	if len(binds) == 0 {
 		h.notes = append(h.notes, Note{File: h.cfg.File, Line: s.Line, Directive: s.Kind + " " + s.Name, Why: "listener not carried: no bind wsctl can render", Important: true})
 		return
 	}
+	setBinds(&l, binds)
 	h.s.Listeners = append(h.s.Listeners, l)
 }
 
@@ -264,21 +268,20 @@ func firstOf(a, b string) string {
 	return b
 }
 
-// bind sets the listener's address and TLS from its first bind line.
-func (h *hImporter) bind(s *lint.HAProxySection, d lint.Directive, l *spec.Listener) {
+// bind reads a bind line: its address and TLS.
+func (h *hImporter) bind(d lint.Directive) (spec.Bind, bool) {
 	if len(d.Args) == 0 {
-		return
+		return spec.Bind{}, false
 	}
 	addr, ok := bindAddr(d.Args[0])
 	if !ok {
 		h.note(d, true, "not carried: %q is not an address:port a listener can hold", d.Args[0])
-		return
+		return spec.Bind{}, false
 	}
-	if l.Bind != "" {
-		h.note(d, true, "not carried: a listener has one bind (listener %s binds %s)", l.Name, l.Bind)
-		return
+	if !h.bindOnce(d, addr) {
+		return spec.Bind{}, false
 	}
-	l.Bind = addr
+	l := spec.Bind{Address: addr}
 	var dropped, alpn []string
 	for i := 1; i < len(d.Args); i++ {
 		switch w := d.Args[i]; {
@@ -316,6 +319,7 @@ func (h *hImporter) bind(s *lint.HAProxySection, d lint.Directive, l *spec.Liste
 	} else {
 		h.carry(d)
 	}
+	return l, true
 }
 
 // importALPN maps a bind's alpn list onto the spec's: h2 first when offered,

@@ -132,7 +132,7 @@ func TestImportRoundTrip(t *testing.T) {
 }
 
 // validatable is s with every path pointing into dir, one self-signed
-// certificate for every TLS listener and servers on loopback (both binaries
+// certificate for every TLS bind and servers on loopback (both binaries
 // resolve host names), so the binary can check it here.
 func validatable(t *testing.T, s *spec.Spec, dir string) *spec.Spec {
 	t.Helper()
@@ -140,9 +140,18 @@ func validatable(t *testing.T, s *spec.Spec, dir string) *spec.Spec {
 	c.Listeners = slices.Clone(s.Listeners)
 	cert := filepath.Join(dir, "site.pem")
 	lbtest.WriteCert(t, cert)
+	stand := func(t *spec.TLS) *spec.TLS {
+		if t == nil {
+			return nil
+		}
+		return &spec.TLS{Cert: cert, ALPN: t.ALPN}
+	}
 	for i := range c.Listeners {
-		if t := c.Listeners[i].TLS; t != nil {
-			c.Listeners[i].TLS = &spec.TLS{Cert: cert, ALPN: t.ALPN}
+		l := &c.Listeners[i]
+		l.TLS = stand(l.TLS)
+		l.Binds = slices.Clone(l.Binds)
+		for j := range l.Binds {
+			l.Binds[j].TLS = stand(l.Binds[j].TLS)
 		}
 	}
 	c.Backends = slices.Clone(s.Backends)
@@ -249,10 +258,14 @@ func nginxOutline(t *testing.T, name string, data []byte) outline {
 		t.Fatal(err)
 	}
 	o := outline{}
+	http2On := false // the server block being walked has `http2 on`
 	var walk func(ds []lint.Directive, upstream string)
 	walk = func(ds []lint.Directive, upstream string) {
 		for _, d := range ds {
 			switch {
+			case d.Name == "server" && d.IsBlock:
+				http2On = slices.ContainsFunc(d.Block, func(c lint.Directive) bool { return c.Name == "http2" && arg(c.Args, 0) == "on" })
+				walk(d.Block, upstream)
 			case d.Name == "upstream":
 				o.set("upstream "+arg(d.Args, 0), "present", d.Line)
 				o.set("upstream "+arg(d.Args, 0)+" balance", "round-robin", d.Line)
@@ -270,7 +283,7 @@ func nginxOutline(t *testing.T, name string, data []byte) outline {
 				if slices.Contains(d.Args, "ssl") {
 					tls = "ssl"
 				}
-				if slices.Contains(d.Args, "http2") {
+				if tls == "ssl" && (http2On || slices.Contains(d.Args, "http2")) {
 					tls += " http2"
 				}
 				o.set("listen "+strings.TrimPrefix(addr, "*"), tls, d.Line)

@@ -1,6 +1,7 @@
 package model
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"sort"
@@ -76,8 +77,12 @@ func Build(s *spec.Spec, target string, snap discovery.Snapshot) (*Model, error)
 	if s.Nginx.WorkerProcesses > 0 {
 		m.Nginx.WorkerProcesses = strconv.Itoa(s.Nginx.WorkerProcesses)
 	}
-	for _, l := range s.Listeners {
-		m.Frontends = append(m.Frontends, frontend(l))
+	for i := range s.Listeners {
+		f, err := frontend(s, i, target)
+		if err != nil {
+			return nil, err
+		}
+		m.Frontends = append(m.Frontends, f)
 	}
 	sort.Slice(m.Frontends, func(i, j int) bool { return m.Frontends[i].Name < m.Frontends[j].Name })
 	for i, b := range s.Backends {
@@ -94,13 +99,6 @@ func Build(s *spec.Spec, target string, snap discovery.Snapshot) (*Model, error)
 		return nil, err
 	}
 	m.Stats = st
-	if target == TargetHAProxy {
-		for _, l := range s.Listeners {
-			if l.TLS != nil && l.TLS.Key != "" && l.TLS.Key != l.TLS.Cert+".key" {
-				return nil, s.Errorf(fieldOf(s, l)+".tls.key", "HAProxy loads the key from the certificate PEM or from %s.key; put it there", l.TLS.Cert)
-			}
-		}
-	}
 	return m, nil
 }
 
@@ -141,23 +139,34 @@ func everyAddress(bind string) string {
 	return bind
 }
 
-func fieldOf(s *spec.Spec, l spec.Listener) string {
-	for i := range s.Listeners {
-		if s.Listeners[i].Name == l.Name {
-			return fmt.Sprintf("listeners[%d]", i)
+func frontend(s *spec.Spec, i int, target string) (Frontend, error) {
+	l := &s.Listeners[i]
+	f := Frontend{Name: l.Name, DefaultBackend: l.DefaultBackend}
+	tls, plain := false, false
+	for j, b := range l.AllBinds() {
+		mb := Bind{Addr: everyAddress(b.Address)}
+		plain = plain || b.TLS == nil
+		if b.TLS != nil {
+			tls = true
+			mb.TLS = &TLS{Cert: b.TLS.Cert, Key: cmp.Or(b.TLS.Key, b.TLS.Cert), ALPN: strings.Join(b.TLS.ALPN, ","), HTTP2: slices.Contains(b.TLS.ALPN, spec.ALPNHTTP2)}
+			_, tlsField := l.BindFields(j)
+			field := fmt.Sprintf("listeners[%d].%s", i, tlsField)
+			switch {
+			case target == TargetHAProxy && b.TLS.Key != "" && b.TLS.Key != b.TLS.Cert+".key":
+				return Frontend{}, s.Errorf(field+".key", "HAProxy loads the key from the certificate PEM or from %s.key; put it there", b.TLS.Cert)
+			case target == TargetNginx && f.NginxCert != nil && (f.NginxCert.Cert != mb.TLS.Cert || f.NginxCert.Key != mb.TLS.Key):
+				return Frontend{}, s.Errorf(field+".cert", "nginx takes one certificate per server block and this listener's TLS binds name two (%s, %s); use the same cert and key on each, split the listener in two, or render for haproxy", f.NginxCert.Cert, mb.TLS.Cert)
+			case f.NginxCert == nil:
+				f.NginxCert = mb.TLS
+			}
 		}
+		f.Binds = append(f.Binds, mb)
 	}
-	return "listeners"
-}
-
-func frontend(l spec.Listener) Frontend {
-	f := Frontend{Name: l.Name, Bind: everyAddress(l.Bind), Proto: "http", DefaultBackend: l.DefaultBackend}
-	if l.TLS != nil {
+	switch {
+	case tls && !plain:
 		f.Proto = "https"
-		f.TLS = &TLS{Cert: l.TLS.Cert, Key: l.TLS.Key, ALPN: strings.Join(l.TLS.ALPN, ","), HTTP2: slices.Contains(l.TLS.ALPN, spec.ALPNHTTP2)}
-		if f.TLS.Key == "" {
-			f.TLS.Key = l.TLS.Cert
-		}
+	case plain && !tls:
+		f.Proto = "http"
 	}
 	for i, r := range l.Routes {
 		mr := Route{Path: r.Path, WebSocket: r.WebSocket, Backend: r.Backend}
@@ -167,8 +176,8 @@ func frontend(l spec.Listener) Frontend {
 		f.WebSocketACL = f.WebSocketACL || r.WebSocket
 		f.Routes = append(f.Routes, mr)
 	}
-	f.Locations = locations(l)
-	return f
+	f.Locations = locations(*l)
+	return f, nil
 }
 
 // locations turns ordered routes into nginx locations with the same outcome.
@@ -363,8 +372,10 @@ func routedOnlyOverTLS(s *spec.Spec, backend string) bool {
 		}
 		if routes {
 			used = true
-			if l.TLS == nil {
-				return false
+			for _, b := range l.AllBinds() {
+				if b.TLS == nil {
+					return false
+				}
 			}
 		}
 	}

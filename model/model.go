@@ -71,12 +71,15 @@ type Nginx struct {
 
 // Frontend is a listener: an HAProxy frontend, an nginx server block.
 type Frontend struct {
-	Name string
-	Bind string // address:port (":443" becomes "*:443")
-	// Proto is "https" when TLS terminates here, else "http"; it is sent
-	// as X-Forwarded-Proto.
+	Name  string
+	Binds []Bind
+	// Proto is sent as X-Forwarded-Proto: "https" when every bind
+	// terminates TLS, "http" when none does, "" when some do: the
+	// connection then tells (HAProxy ssl_fc, nginx $scheme).
 	Proto string
-	TLS   *TLS
+	// NginxCert is the server block's certificate (nil: no TLS bind);
+	// nginx takes one per server block, so every TLS bind shares it.
+	NginxCert *TLS
 	// Routes in match order (HAProxy use_backend rules).
 	Routes         []Route
 	DefaultBackend string
@@ -84,6 +87,21 @@ type Frontend struct {
 	WebSocketACL bool
 	// Locations are the same routes as nginx locations, longest path last.
 	Locations []Location
+}
+
+// Addrs are the addresses of the frontend's binds, in order.
+func (f Frontend) Addrs() []string {
+	addrs := make([]string, len(f.Binds))
+	for i, b := range f.Binds {
+		addrs[i] = b.Addr
+	}
+	return addrs
+}
+
+// Bind is one address a frontend listens on.
+type Bind struct {
+	Addr string // address:port (":443" becomes "*:443")
+	TLS  *TLS   // nil: plain HTTP
 }
 
 // TLS is a certificate the frontend terminates TLS with.

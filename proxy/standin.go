@@ -39,22 +39,25 @@ func StandIns(s *spec.Spec, target, dir, scratch string) ([]StandIn, error) {
 	var out []StandIn
 	cert := ""
 	for i := range s.Listeners {
-		tls := s.Listeners[i].TLS
-		if tls == nil || (exists(dir, tls.Cert) && (tls.Key == "" || exists(dir, tls.Key))) {
-			continue
-		}
-		if cert == "" {
-			cert = filepath.Join(scratch, "throwaway.pem")
-			if err := writeSelfSigned(cert); err != nil {
-				return nil, fmt.Errorf("stand-in certificate: %w", err)
+		l := &s.Listeners[i]
+		for j, b := range l.AllBinds() {
+			tls := b.TLS // the listener's own: changed in place
+			if tls == nil || (exists(dir, tls.Cert) && (tls.Key == "" || exists(dir, tls.Key))) {
+				continue
 			}
-		}
-		field := fmt.Sprintf("listeners[%d].tls.cert", i)
-		out = append(out, StandIn{Field: field, Path: tls.Cert,
-			Note: "validated with a throwaway self-signed certificate; the proxy's host needs the real one there"})
-		tls.Cert = cert
-		if tls.Key != "" {
-			tls.Key = cert
+			if cert == "" {
+				cert = filepath.Join(scratch, "throwaway.pem")
+				if err := writeSelfSigned(cert); err != nil {
+					return nil, fmt.Errorf("stand-in certificate: %w", err)
+				}
+			}
+			_, tlsField := l.BindFields(j)
+			out = append(out, StandIn{Field: fmt.Sprintf("listeners[%d].%s.cert", i, tlsField), Path: tls.Cert,
+				Note: "validated with a throwaway self-signed certificate; the proxy's host needs the real one there"})
+			tls.Cert = cert
+			if tls.Key != "" {
+				tls.Key = cert
+			}
 		}
 	}
 	if target == NginxBinary && s.Nginx.TempDir != "" && !exists(dir, s.Nginx.TempDir) {

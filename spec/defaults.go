@@ -58,8 +58,10 @@ func (s *Spec) Default() {
 	setDuration(&t.ClientFin, 30*time.Second)
 	setDuration(&t.ServerFin, 30*time.Second)
 	for i := range s.Listeners {
-		if t := s.Listeners[i].TLS; t != nil && len(t.ALPN) == 0 {
-			t.ALPN = []string{DefaultALPN}
+		for _, b := range s.Listeners[i].AllBinds() {
+			if b.TLS != nil && len(b.TLS.ALPN) == 0 {
+				b.TLS.ALPN = []string{DefaultALPN}
+			}
 		}
 	}
 	for i := range s.Backends {

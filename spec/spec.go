@@ -63,13 +63,42 @@ type Listener struct {
 	Name string `yaml:"name"`
 	// Bind is "address:port" ("*:443" or ":443" for every address).
 	Bind string `yaml:"bind"`
-	// TLS terminates TLS at the proxy when set.
+	// TLS terminates TLS on Bind when set.
 	TLS *TLS `yaml:"tls"`
+	// Binds are several addresses, each with its own TLS (plain HTTP on
+	// :80 and HTTPS on :443, say), instead of Bind and TLS.
+	Binds []Bind `yaml:"binds"`
 	// Routes are tried in order; the first match wins.
 	Routes []Route `yaml:"routes"`
 	// DefaultBackend serves requests no route matched (plain HTTP). Empty:
 	// HAProxy answers 503, nginx 404.
 	DefaultBackend string `yaml:"default_backend"`
+}
+
+// Bind is one address a listener accepts connections on.
+type Bind struct {
+	// Address is "address:port" ("*:443" or ":443" for every address).
+	Address string `yaml:"address"`
+	// TLS terminates TLS on this address when set.
+	TLS *TLS `yaml:"tls"`
+}
+
+// AllBinds returns the listener's addresses: Binds, or Bind with TLS when
+// Binds is empty. The TLS pointers are the listener's own.
+func (l *Listener) AllBinds() []Bind {
+	if len(l.Binds) > 0 {
+		return l.Binds
+	}
+	return []Bind{{Address: l.Bind, TLS: l.TLS}}
+}
+
+// BindFields are the spec fields of AllBinds()[i], relative to the
+// listener: "bind" and "tls", or "binds[i].address" and "binds[i].tls".
+func (l *Listener) BindFields(i int) (address, tls string) {
+	if len(l.Binds) > 0 {
+		return fmt.Sprintf("binds[%d].address", i), fmt.Sprintf("binds[%d].tls", i)
+	}
+	return "bind", "tls"
 }
 
 // TLS is a certificate the proxy terminates TLS with.

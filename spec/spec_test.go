@@ -75,6 +75,33 @@ func TestParseDefaultsALPN(t *testing.T) {
 	}
 }
 
+func TestParseBinds(t *testing.T) {
+	src := strings.Replace(validSpec, "    bind: 127.0.0.1:8080\n", `    binds:
+      - address: 127.0.0.1:8080
+      - address: 127.0.0.1:8443
+        tls:
+          cert: /etc/site.pem
+          alpn: [h2, http/1.1]
+      - address: 127.0.0.1:9443
+        tls:
+          cert: /etc/site.pem
+`, 1)
+	s, err := Parse("wsctl.yaml", []byte(src), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	binds := s.Listeners[0].AllBinds()
+	if len(binds) != 3 || binds[0].TLS != nil || binds[1].Address != "127.0.0.1:8443" {
+		t.Fatalf("binds: got %+v", binds)
+	}
+	if got, want := binds[1].TLS.ALPN, []string{ALPNHTTP2, ALPNHTTP11}; !slices.Equal(got, want) {
+		t.Errorf("alpn kept: got %v, want %v", got, want)
+	}
+	if got, want := binds[2].TLS.ALPN, []string{DefaultALPN}; !slices.Equal(got, want) {
+		t.Errorf("alpn default on a bind: got %v, want %v", got, want)
+	}
+}
+
 func TestParseExpandsEnvironment(t *testing.T) {
 	env := func(k string) (string, bool) {
 		v, ok := map[string]string{"RUN": "/srv/ws", "CONNS": "2500", "EMPTY": ""}[k]
@@ -154,6 +181,12 @@ func TestBadInput(t *testing.T) {
 		{"alpn h2 last", [2]string{"    bind: 127.0.0.1:8080\n", "    bind: 127.0.0.1:8080\n    tls:\n      cert: /etc/site.pem\n      alpn: [http/1.1, h2]\n"}, "listeners[0].tls.alpn: h2 after http/1.1 would never be chosen"},
 		{"alpn twice", [2]string{"    bind: 127.0.0.1:8080\n", "    bind: 127.0.0.1:8080\n    tls:\n      cert: /etc/site.pem\n      alpn: [http/1.1, http/1.1]\n"}, "listeners[0].tls.alpn: http/1.1 is listed twice"},
 		{"alpn not a list", [2]string{"    bind: 127.0.0.1:8080\n", "    bind: 127.0.0.1:8080\n    tls:\n      cert: /etc/site.pem\n      alpn: h2,http/1.1\n"}, "wsctl.yaml:9: listeners[0].tls.alpn: want a list"},
+		{"bind and binds", [2]string{"    bind: 127.0.0.1:8080\n", "    bind: 127.0.0.1:8080\n    binds:\n      - address: 127.0.0.1:8443\n"}, "wsctl.yaml:7: listeners[0].binds: set bind (with tls) or binds, not both"},
+		{"tls beside binds", [2]string{"    bind: 127.0.0.1:8080\n", "    binds:\n      - address: 127.0.0.1:8080\n    tls:\n      cert: /a.pem\n"}, "wsctl.yaml:8: listeners[0].tls: with binds, set tls on each bind that terminates TLS"},
+		{"bind twice", [2]string{"    bind: 127.0.0.1:8080\n", "    binds:\n      - address: 127.0.0.1:8080\n      - address: 127.0.0.1:8080\n"}, `wsctl.yaml:8: listeners[0].binds[1].address: "127.0.0.1:8080" is bound twice`},
+		{"bad bind address", [2]string{"    bind: 127.0.0.1:8080\n", "    binds:\n      - address: 127.0.0.1:8080\n      - address: localhost:8443\n"}, `wsctl.yaml:8: listeners[0].binds[1].address: "localhost" is not an IP address`},
+		{"bad alpn on a bind", [2]string{"    bind: 127.0.0.1:8080\n", "    binds:\n      - address: 127.0.0.1:8443\n        tls:\n          cert: /a.pem\n          alpn: [h2]\n"}, "wsctl.yaml:10: listeners[0].binds[0].tls.alpn: http/1.1 is required"},
+		{"unknown key in a bind", [2]string{"    bind: 127.0.0.1:8080\n", "    binds:\n      - address: 127.0.0.1:8443\n        port: 1\n"}, "wsctl.yaml:8: listeners[0].binds[0].port: unknown key"},
 		{"multicast address", [2]string{"127.0.0.1:9001", "\"[ff02::1]:9001\""}, "ff02::1 is multicast"},
 	}
 	for _, tt := range tests {

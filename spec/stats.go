@@ -38,8 +38,10 @@ func (v *validator) stats() {
 		if l.Name == StatsName {
 			v.add(p+".name", "%q is the name of the stats frontend (stats: is set); rename the listener", l.Name)
 		}
-		if bindsOverlap(l.Bind, st.Bind) {
-			v.add("stats.bind", "%q overlaps %s.bind %q: the stats page needs a port of its own", st.Bind, p, l.Bind)
+		for j, b := range l.AllBinds() {
+			if field, _ := l.BindFields(j); bindsOverlap(b.Address, st.Bind) {
+				v.add("stats.bind", "%q overlaps %s.%s %q: the stats page needs a port of its own", st.Bind, p, field, b.Address)
+			}
 		}
 	}
 	if st.Auth != "" {

@@ -79,10 +79,13 @@ func (s *Spec) Validate() error {
 			v.add(p+".name", "duplicate listener name %q", l.Name)
 		}
 		listeners[l.Name] = true
-		if binds[l.Bind] {
-			v.add(p+".bind", "%q is bound by another listener", l.Bind)
+		for j, b := range l.AllBinds() {
+			field, _ := l.BindFields(j)
+			if binds[b.Address] {
+				v.add(p+"."+field, "%q is bound twice (by this or another listener)", b.Address)
+			}
+			binds[b.Address] = true
 		}
-		binds[l.Bind] = true
 		v.listener(p, &l, backends)
 	}
 	if len(s.Listeners) == 0 {
@@ -185,14 +188,27 @@ func (v *validator) timeouts() {
 
 func (v *validator) listener(p string, l *Listener, backends map[string]bool) {
 	v.match(p+".name", l.Name, proxyName, "listener name (letters, digits, '_', '.', '-'; starting with a letter)")
-	v.bind(p+".bind", l.Bind)
-	if l.TLS != nil {
-		v.path(p+".tls.cert", l.TLS.Cert)
-		if l.TLS.Key != "" {
-			v.path(p+".tls.key", l.TLS.Key)
+	if len(l.Binds) > 0 {
+		if l.Bind != "" {
+			v.add(p+".binds", "set bind (with tls) or binds, not both")
 		}
-		if err := ValidALPN(l.TLS.ALPN); err != nil {
-			v.add(p+".tls.alpn", "%v", err)
+		if l.TLS != nil {
+			v.add(p+".tls", "with binds, set tls on each bind that terminates TLS")
+		}
+	}
+	for i, b := range l.AllBinds() {
+		field, tlsField := l.BindFields(i)
+		v.bind(p+"."+field, b.Address)
+		if b.TLS == nil {
+			continue
+		}
+		tp := p + "." + tlsField
+		v.path(tp+".cert", b.TLS.Cert)
+		if b.TLS.Key != "" {
+			v.path(tp+".key", b.TLS.Key)
+		}
+		if err := ValidALPN(b.TLS.ALPN); err != nil {
+			v.add(tp+".alpn", "%v", err)
 		}
 	}
 	if l.DefaultBackend != "" && !backends[l.DefaultBackend] {
