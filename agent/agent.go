@@ -220,6 +220,11 @@ type Agent struct {
 	// fleet is the agent's part in a fleet of load balancers (nil:
 	// none; see fleet.go).
 	fleet *fleetState
+	// rebalances are the backends to rebalance after an add, or being
+	// rebalanced, by name (see rebalance.go); each running one reports
+	// on rebalanceResults.
+	rebalances       map[string]*rebalanceState
+	rebalanceResults chan rebalanceResult
 }
 
 // loadIntents reads the operators' intents by server.
@@ -280,6 +285,9 @@ func New(cfg Config) (*Agent, error) {
 		drainResults: make(chan drainResult),
 
 		handoverResults: make(chan handoverResult),
+
+		rebalances:       map[string]*rebalanceState{},
+		rebalanceResults: make(chan rebalanceResult),
 	}
 	if target == model.TargetNginx {
 		a.nginx = &nginxState{}
@@ -450,6 +458,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			servers := a.lazyServers(ctx)
 			a.progressDrains(ctx, servers)
 			a.fleetTick(ctx, servers)
+			a.rebalanceTick(ctx, servers)
 		case v := <-fleetViews:
 			if a.fleetView(ctx, v) {
 				a.retry = true
@@ -461,6 +470,12 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.drainClosed(ctx, r)
 		case r := <-a.handoverResults:
 			a.handoverEnded(r)
+		case r := <-a.rebalanceResults:
+			a.rebalanceEnded(r)
+			// The donors are READY again: holds and drains that came
+			// meanwhile are planned anew.
+			a.retry = true
+			deb.schedule(0)
 		case <-resyncTick.C:
 			a.retry = true
 			deb.schedule(0)

@@ -76,6 +76,8 @@ func (a *Agent) applyOps(ctx context.Context, m *model.Model, running map[string
 			a.startDrain(ref, op.Remove)
 		case OpReady:
 			a.forgetDrain(ref)
+		case OpAdd:
+			a.rebalanceAdded(op.Backend, op.Server.Name)
 		}
 	}
 	if ok {
@@ -144,20 +146,16 @@ func serverOptions(b model.Backend, s model.Server) runtime.ServerOptions {
 
 // drainTimeout is the backend's drain_timeout (0 for an unknown backend).
 func (a *Agent) drainTimeout(backend string) time.Duration {
-	for _, b := range a.spec.Backends {
-		if b.Name == backend {
-			return b.DrainTimeout.D()
-		}
+	if b := a.specBackend(backend); b != nil {
+		return b.DrainTimeout.D()
 	}
 	return 0
 }
 
 // closeRate is the backend's close_rate.
 func (a *Agent) closeRate(backend string) float64 {
-	for _, b := range a.spec.Backends {
-		if b.Name == backend {
-			return b.CloseRate
-		}
+	if b := a.specBackend(backend); b != nil {
+		return b.CloseRate
 	}
 	return 0
 }

@@ -12,17 +12,21 @@ import (
 	"github.com/wsctl/wsctl/drain"
 	"github.com/wsctl/wsctl/handover"
 	"github.com/wsctl/wsctl/proxy"
+	"github.com/wsctl/wsctl/rebalance"
 	"github.com/wsctl/wsctl/runtime"
 	"github.com/wsctl/wsctl/spec"
 )
 
 // Runtime is what the agent needs from HAProxy's admin socket: what a drain
 // needs (the agent hands its runtime to drain.Run when a drain_timeout
-// passes), a batch of changes, and which socket and process answer.
+// passes) and a rebalance, a batch of changes, and which socket and process answer.
 // *runtime.Client is the one the agent dials; the package's unit tests use
 // a fake.
 type Runtime interface {
 	drain.Runtime
+	// rebalance.Runtime: a backend with `rebalance: true` is rebalanced
+	// through the agent's runtime.
+	rebalance.Runtime
 	Apply(ctx context.Context, changes []runtime.Change) []error
 	Path() string
 	Info() runtime.Info

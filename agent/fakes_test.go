@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -16,7 +17,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/consul/api"
+
 	"github.com/wsctl/wsctl/discovery"
+	"github.com/wsctl/wsctl/fleet"
 	"github.com/wsctl/wsctl/handover"
 	"github.com/wsctl/wsctl/intent"
 	"github.com/wsctl/wsctl/proxy"
@@ -36,6 +40,12 @@ import (
 type fakeHAProxy struct {
 	// applyErr, when set, fails a change of Apply instead of making it.
 	applyErr func(runtime.Change) error
+	// reconnect, when set, makes the client of every session shut down
+	// reconnect at once, leastconn: to the server of its backend that
+	// takes clients with the fewest sessions (none: it stays away).
+	reconnect bool
+	// reconnected counts the sessions reconnected, by server.
+	reconnected map[string]int
 
 	mu       sync.Mutex
 	pid      int64
@@ -128,8 +138,62 @@ func (f *fakeHAProxy) ShutdownSession(_ context.Context, backend, server string,
 		return err
 	}
 	f.calls = append(f.calls, "shutdown session "+backend+"/"+server)
+	n := len(s.sessions)
 	s.sessions = slices.DeleteFunc(s.sessions, func(x runtime.SessionID) bool { return x == id })
+	if !f.reconnect || len(s.sessions) == n {
+		return nil
+	}
+	var to *fakeServer
+	for _, c := range f.backends[backend] {
+		if c.status().TakesClients() && (to == nil || len(c.sessions) < len(to.sessions)) {
+			to = c
+		}
+	}
+	if to != nil {
+		to.sessions = append(to.sessions, id+"r")
+		if f.reconnected == nil {
+			f.reconnected = map[string]int{}
+		}
+		f.reconnected[to.st.Server]++
+	}
 	return nil
+}
+
+// SessionsByAge lists a server's sessions, the first connected first.
+func (f *fakeHAProxy) SessionsByAge(_ context.Context, backend, server string) ([]runtime.WorkerSession, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s, err := f.find(backend, server)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]runtime.WorkerSession, len(s.sessions))
+	for i, id := range s.sessions {
+		out[i] = runtime.WorkerSession{ID: id, Backend: backend, Server: server, Age: time.Duration(len(s.sessions)-i) * time.Second}
+	}
+	return out, nil
+}
+
+// Readmit makes the changes runtime.Client.Readmit makes.
+func (f *fakeHAProxy) Readmit(ctx context.Context, backend, server string) error {
+	st, err := f.Server(ctx, backend, server)
+	if err != nil {
+		return err
+	}
+	return errors.Join(f.Apply(ctx, runtime.ReadmitChanges(st))...)
+}
+
+// connect adds n clients to a server.
+func (f *fakeHAProxy) connect(backend, server string, n int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s, err := f.find(backend, server)
+	if err != nil {
+		panic(err)
+	}
+	for i := range n {
+		s.sessions = append(s.sessions, runtime.SessionID(fmt.Sprintf("0x%s%d", server, i)))
+	}
 }
 
 func (f *fakeHAProxy) ShutdownSessions(_ context.Context, backend, server string) error {
@@ -511,8 +575,9 @@ func (u *unit) writeSpec(t *testing.T, drainTimeout string) string {
 	return path
 }
 
-// run runs the agent's loop until the test ends.
-func (u *unit) run(t *testing.T) {
+// run runs the agent's loop until the test ends, or stop is called: it
+// returns once Run has.
+func (u *unit) run(t *testing.T) (stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -522,7 +587,9 @@ func (u *unit) run(t *testing.T) {
 			t.Errorf("Run: %v", err)
 		}
 	}()
-	t.Cleanup(func() { cancel(); <-done })
+	stop = sync.OnceFunc(func() { cancel(); <-done })
+	t.Cleanup(stop)
+	return stop
 }
 
 // attach readies the agent for calls to its steps without its loop: it
@@ -536,6 +603,19 @@ func (u *unit) attach(t *testing.T, config []byte) context.Context {
 	u.prime(t, config)
 	u.a.loaded = config
 	return ctx
+}
+
+// joinFakeFleet makes the agent lb1 of a fleet whose member never runs, so
+// Consul is never dialled: the test hands the agent's fleet steps their
+// views itself.
+func (u *unit) joinFakeFleet(t *testing.T) {
+	t.Helper()
+	client, err := api.NewClient(&api.Config{Address: "127.0.0.1:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.a.fleet = &fleetState{member: fleet.NewMember(client, "nowhere", "wsctl/", "lb1", nil),
+		results: make(chan fleetResult, 1), ops: map[runtime.Ref]*fleetOp{}, ignored: map[runtime.Ref]bool{}}
 }
 
 // prime makes config the file and what the fake HAProxy runs.

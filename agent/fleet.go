@@ -28,7 +28,8 @@ type fleetState struct {
 	// their state is reported until the agent stops.
 	ops map[runtime.Ref]*fleetOp
 	// early is a view that came before the first complete sync: an
-	// operation waits for the servers discovery brings (see fleetTick).
+	// operation waits for the servers discovery brings (see fleetTick);
+	// a view after that sync replaces it.
 	early *fleet.View
 	// last is the latest view; ignored are its intents with an operation
 	// on a server this load balancer does not have (anyone who may write
@@ -101,6 +102,11 @@ func (a *Agent) fleetView(ctx context.Context, v *fleet.View) bool {
 		f.early = v
 		return false
 	}
+	// Views come in order: this one supersedes a view kept from before
+	// the first sync, which fleetTick would otherwise apply later over
+	// it (a stale view, whose intents differ from this one's, hides the
+	// next change: a removed intent whose server is never readmitted).
+	f.early = nil
 	changed := !reflect.DeepEqual(v.Intents, f.intents)
 	f.intents, f.last = v.Intents, v
 	known := a.appliedServers()

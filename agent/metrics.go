@@ -66,6 +66,11 @@ type Metrics struct {
 	IntentErrors       Counter        // operator intents that could not be read
 	StateErrors        Counter        // reads and writes of the agent's state file that failed
 	HandoverClosed     Counter        // old workers' sessions closed by the hand-over after a reload
+	// Rebalances are the rebalances after a server was added, by backend
+	// and outcome (a rebalance.Outcome, or refused); RebalanceMoved the
+	// sessions they closed, by backend.
+	Rebalances     OpCounter
+	RebalanceMoved BackendCounter
 	// FleetIgnored is how many fleet intents name a server this load
 	// balancer does not have: ignored, not reported on.
 	FleetIgnored atomic.Int64
@@ -123,6 +128,8 @@ func newMetrics(build buildinfo.Info, unhealthyAfter time.Duration) *Metrics {
 	m.IntentErrors = counter("wsctl_agent_intent_errors_total", "Loads of operator intents that failed (no server was set ready meanwhile).")
 	m.StateErrors = counter("wsctl_agent_state_errors_total", "Reads and writes of the agent's state file that failed.")
 	m.HandoverClosed = counter("wsctl_agent_handover_sessions_closed_total", "Old workers' sessions closed, at a pace, by the hand-over after a reload.")
+	m.Rebalances = OpCounter{vec("wsctl_agent_rebalances_total", "Rebalances after a server was added, by backend and outcome (balanced, unbalanced, timed_out, canceled, error, refused).", "backend", "outcome")}
+	m.RebalanceMoved = BackendCounter{vec("wsctl_agent_rebalance_sessions_moved_total", "Sessions the rebalances closed so their clients reconnect to the servers below target.", "backend")}
 	h := prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "wsctl_agent_convergence_seconds",
 		Help:    "Time from a discovery change to the proxy matching it.",

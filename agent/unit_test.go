@@ -13,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/consul/api"
-
 	"github.com/wsctl/wsctl/discovery"
 	"github.com/wsctl/wsctl/fleet"
 	"github.com/wsctl/wsctl/intent"
@@ -415,13 +413,7 @@ func TestFleetTakeOverIgnoresLateDrainResult(t *testing.T) {
 	time.Sleep(2 * time.Millisecond) // past drain_timeout
 	// The agent's own drain closes a's sessions in the background.
 	u.a.progressDrains(ctx, u.a.lazyServers(ctx))
-	// The member is never run, so Consul is never dialled.
-	client, err := api.NewClient(&api.Config{Address: "127.0.0.1:1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.a.fleet = &fleetState{member: fleet.NewMember(client, "nowhere", "wsctl/", "lb1", nil),
-		results: make(chan fleetResult, 1), ops: map[runtime.Ref]*fleetOp{}}
+	u.joinFakeFleet(t)
 	after := time.Hour.Seconds()
 	ref := runtime.Ref{Backend: "ws", Server: "a"}
 	t0 := &fleetOp{op: "op1"}
@@ -432,6 +424,50 @@ func TestFleetTakeOverIgnoresLateDrainResult(t *testing.T) {
 	if d := u.a.drains[ref]; !d.closing || d.cancel == nil || d.done {
 		t.Errorf("fleet drain after the agent's late result: closing %t, cancel set %t, done %t; want closing, cancel set, not done",
 			d.closing, d.cancel != nil, d.done)
+	}
+}
+
+// TestFleetEarlyViewDoesNotOutliveLaterViews: a view that came before the
+// first sync, then newer ones (a rollout's hold of a, then its removal),
+// leave the agent to readmit a once its intent is gone. The early view,
+// kept until the next drain tick, used to be applied then over the newer
+// ones: the agent took the intent for gone already, so its real removal
+// changed nothing, no sync followed and a stayed in MAINT.
+func TestFleetEarlyViewDoesNotOutliveLaterViews(t *testing.T) {
+	u := newUnit(t, "1h", Config{})
+	ctx := u.attach(t, u.render(t, inst("a", 1), inst("b", 2)))
+	u.joinFakeFleet(t)
+	view := func(index uint64, intents ...intent.Intent) *fleet.View {
+		v := &fleet.View{Index: index, Intents: map[runtime.Ref]intent.Intent{}}
+		for _, in := range intents {
+			v.Intents[in.Ref()] = in
+		}
+		return v
+	}
+	u.a.fleetView(ctx, view(1)) // before the first sync: kept for later
+	u.syncWith(ctx, inst("a", 1), inst("b", 2))
+
+	hold := intent.Intent{Backend: "ws", Server: "a", State: runtime.Maint, Since: time.Now(),
+		Op: &intent.Op{ID: "op1", Hold: true}}
+	if err := u.intents.Put(ctx, hold); err != nil {
+		t.Fatal(err)
+	}
+	u.a.fleetView(ctx, view(2, hold))
+	if got := u.hap.admin("ws", "a"); got != runtime.Maint {
+		t.Fatalf("a held: %s, want MAINT", got)
+	}
+	u.a.fleetTick(ctx, u.a.lazyServers(ctx)) // the next drain tick
+
+	if err := u.intents.Delete(ctx, hold.Ref()); err != nil {
+		t.Fatal(err)
+	}
+	// As the loop does with a view whose intents changed.
+	if u.a.fleetView(ctx, view(3)) {
+		u.a.retry = true
+	}
+	u.syncWith(ctx, inst("a", 1), inst("b", 2))
+	if got := u.hap.admin("ws", "a"); got != runtime.Ready {
+		t.Errorf("a after its intent is gone: %s, want READY (readmitted)", got)
 	}
 }
 

@@ -220,7 +220,7 @@ func runRolling(t *testing.T, mode rollMode, conns, rolled int, rate float64, ws
 		switch mode {
 		case paced:
 			out, err := exec.Command(wsctl, "drain", server, "--socket", st.Admin, "--close-after", closeAfter.String(),
-				"--close-rate", fmt.Sprint(rate), "--timeout", "2m", "-o", "json").CombinedOutput()
+				"--close-rate", fmt.Sprint(rate), "--timeout", "2m", "-o", "json", "--quiet").CombinedOutput()
 			if err != nil {
 				t.Fatalf("wsctl drain %s: %v\n%s", server, err, out)
 			}

@@ -360,7 +360,7 @@ func done(p *Progress, req Request, op string) bool {
 		}
 		ready := p.Op == "" && p.Admin == runtime.Ready
 		if req.Healthy {
-			ready = ready && (p.State == runtime.Up || p.State == runtime.Starting)
+			ready = ready && runtime.ServerStatus{Admin: p.Admin, State: p.State}.Healthy()
 		}
 		return ready
 	}

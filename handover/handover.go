@@ -109,6 +109,18 @@ func (o Options) Validate() error {
 	return nil
 }
 
+// rate is backend's close rate: its own, else DefaultRate, else
+// spec.DefaultCloseRate.
+func (o Options) rate(backend string) float64 {
+	if r, ok := o.Rates[backend]; ok {
+		return r
+	}
+	if o.DefaultRate != 0 {
+		return o.DefaultRate
+	}
+	return spec.DefaultCloseRate
+}
+
 func validRate(r float64) bool {
 	return !math.IsNaN(r) && r >= spec.MinCloseRate && r <= spec.MaxCloseRate
 }
@@ -217,11 +229,7 @@ func (h *handover) pacer(backend string) *pace.Pacer {
 	defer h.mu.Unlock()
 	p, ok := h.pacers[backend]
 	if !ok {
-		rate, ok := h.opts.Rates[backend]
-		if !ok {
-			rate = h.opts.DefaultRate
-		}
-		p = pace.New(rate)
+		p = pace.New(h.opts.rate(backend))
 		h.pacers[backend] = p
 	}
 	return p

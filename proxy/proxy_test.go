@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -107,5 +108,26 @@ func TestHostProblem(t *testing.T) {
 	m.MaxConn = 4400
 	if p := HostProblem(m, 20000); p != nil {
 		t.Errorf("4400 maxconn fits 20000 files, got %+v", p)
+	}
+}
+
+// TestBinaryVersion reads the version each real binary reports, checked
+// against the `-v` output's own words.
+func TestBinaryVersion(t *testing.T) {
+	for _, target := range []string{HAProxyBinary, NginxBinary} {
+		t.Run(target, func(t *testing.T) {
+			bin := lbtest.Binary(t, target)
+			got, err := BinaryVersion(context.Background(), bin)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, _ := exec.Command(bin, "-v").CombinedOutput()
+			if got == "" || strings.ContainsAny(got, " \n") || !strings.Contains(string(out), "version"+map[string]string{HAProxyBinary: " ", NginxBinary: ": nginx/"}[target]+got) {
+				t.Errorf("version %q, from:\n%s", got, out)
+			}
+		})
+	}
+	if _, err := BinaryVersion(context.Background(), "/bin/true"); err == nil {
+		t.Error("a binary that prints no version gave one")
 	}
 }

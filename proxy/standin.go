@@ -1,30 +1,24 @@
 package proxy
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io/fs"
-	"math/big"
 	"os"
 	"path/filepath"
-	"time"
 
+	"github.com/wsctl/wsctl/internal/selfsigned"
 	"github.com/wsctl/wsctl/spec"
 )
 
 // StandIn is one file or directory of a spec that does not exist on this
 // machine and that a check validated with a throwaway one instead.
+// Its JSON is part of `wsctl check -o json`, a documented contract.
 type StandIn struct {
-	Field string // the spec's field, such as "listeners[0].tls.cert"
-	Path  string // the path the spec gives
+	Field string `json:"field"` // the spec's field, such as "listeners[0].tls.cert"
+	Path  string `json:"path"`  // the path the spec gives
 	// Note says what was used instead and what the proxy's host needs.
-	Note string
+	Note string `json:"note"`
 }
 
 // StandIns points the files and directories of s that the proxy's host
@@ -47,7 +41,7 @@ func StandIns(s *spec.Spec, target, dir, scratch string) ([]StandIn, error) {
 			}
 			if cert == "" {
 				cert = filepath.Join(scratch, "throwaway.pem")
-				if err := writeSelfSigned(cert); err != nil {
+				if err := selfsigned.WriteFile(cert, "wsctl check stand-in"); err != nil {
 					return nil, fmt.Errorf("stand-in certificate: %w", err)
 				}
 			}
@@ -79,38 +73,4 @@ func exists(dir, path string) bool {
 	}
 	_, err := os.Stat(path)
 	return !errors.Is(err, fs.ErrNotExist)
-}
-
-// writeSelfSigned writes a PEM holding a self-signed certificate for
-// localhost and its key, which both HAProxy and nginx accept in one file.
-func writeSelfSigned(path string) error {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return err
-	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
-	if err != nil {
-		return err
-	}
-	now := time.Now()
-	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: "wsctl check stand-in"},
-		DNSNames:     []string{"localhost"},
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return err
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		return err
-	}
-	data := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	data = append(data, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})...)
-	return os.WriteFile(path, data, 0o600)
 }

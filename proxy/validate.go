@@ -32,16 +32,19 @@ const validateTimeout = 30 * time.Second
 var ErrBinaryNotFound = binpath.ErrNotFound
 
 // Problem is one complaint of the proxy binary about a config.
+// Its JSON is part of `wsctl check -o json`, a documented contract: fields
+// are only ever added.
 type Problem struct {
-	Severity string // "error" or "warning"
-	Line     int    // line in the validated config, 0 when not given
-	Message  string
-	Text     string // that line of the config, trimmed
+	Severity string `json:"severity"`       // "error" or "warning"
+	Line     int    `json:"line,omitempty"` // line in the validated config, 0 when not given
+	Message  string `json:"message"`
+	Text     string `json:"text,omitempty"` // that line of the config, trimmed
 }
 
 // Rejected is returned when the proxy binary refuses a config.
 type Rejected struct {
-	Binary   string
+	Binary   string    // the binary's name
+	Path     string    // and its path
 	Problems []Problem // errors and warnings, in output order
 	Output   string    // everything the binary printed
 }
@@ -57,7 +60,8 @@ func (r *Rejected) Error() string {
 
 // Result is a successful validation; Warnings may still be set.
 type Result struct {
-	Binary   string
+	Binary   string // the binary's name
+	Path     string // and its path
 	Warnings []Problem
 }
 
@@ -147,9 +151,9 @@ func (v Validator) Validate(ctx context.Context, target string, config []byte) (
 		}
 	}
 	if runErr != nil || (v.Strict && len(warnings) > 0) {
-		return nil, &Rejected{Binary: filepath.Base(bin), Problems: problems, Output: out.String()}
+		return nil, &Rejected{Binary: filepath.Base(bin), Path: bin, Problems: problems, Output: out.String()}
 	}
-	return &Result{Binary: filepath.Base(bin), Warnings: warnings}, nil
+	return &Result{Binary: filepath.Base(bin), Path: bin, Warnings: warnings}, nil
 }
 
 // EmptyStateFile is a server-state-file holding no server: HAProxy 2.6
@@ -223,7 +227,26 @@ func FindBinary(target string) (string, error) {
 	return p, nil
 }
 
+// BinaryVersion returns the version the proxy binary at path reports
+// (haproxy -v, nginx -v), such as "2.6.12-1+deb12u4" or "1.22.1".
+func BinaryVersion(ctx context.Context, path string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, validateTimeout)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, path, "-v").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("version of %s: %w", path, err)
+	}
+	m := binaryVersion.FindSubmatch(out)
+	if m == nil {
+		return "", fmt.Errorf("version of %s: no version in %.80q", path, out)
+	}
+	return string(m[1]), nil
+}
+
 var (
+	// HAProxy version 2.6.12-1+deb12u4 2026/10/17 - https://haproxy.org/
+	// nginx version: nginx/1.22.1
+	binaryVersion = regexp.MustCompile(`(?m)^(?:HAProxy version |nginx version: nginx/)(\S+)`)
 	// [ALERT]    (123) : config : parsing [/tmp/x.cfg:12] : unknown keyword …
 	haproxyLine = regexp.MustCompile(`^\[(ALERT|WARNING)\]\s+\(\d+\)\s*:\s*(.*)$`)
 	haproxyPos  = regexp.MustCompile(`\[([^\[\]]+):(\d+)\]`)

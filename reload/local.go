@@ -2,9 +2,12 @@ package reload
 
 import (
 	"context"
+	"errors"
+	"io/fs"
 	"time"
 
 	"github.com/wsctl/wsctl/discovery/static"
+	"github.com/wsctl/wsctl/internal/inputfile"
 	"github.com/wsctl/wsctl/model"
 	"github.com/wsctl/wsctl/proxy"
 	"github.com/wsctl/wsctl/runtime"
@@ -26,7 +29,10 @@ type Local struct {
 	Timeout time.Duration
 }
 
-var _ HAProxy[*runtime.Client] = Local{}
+var (
+	_ HAProxy[*runtime.Client] = Local{}
+	_ Checker[*runtime.Client] = Local{}
+)
 
 // Worker dials the admin socket.
 func (l Local) Worker(ctx context.Context) (*runtime.Client, error) {
@@ -42,6 +48,15 @@ func (l Local) Reload(ctx context.Context) error {
 func (l Local) Validate(ctx context.Context, config []byte) error {
 	_, err := l.Validator.Validate(ctx, proxy.HAProxyBinary, config)
 	return err
+}
+
+// Current reads ConfigFile; nil when it does not exist.
+func (l Local) Current() ([]byte, error) {
+	data, err := inputfile.Read(l.ConfigFile, inputfile.MaxConfig)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	return data, err
 }
 
 // Write replaces ConfigFile atomically.

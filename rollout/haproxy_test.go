@@ -20,6 +20,7 @@ import (
 	"github.com/wsctl/wsctl/rollout"
 	"github.com/wsctl/wsctl/runtime"
 	"github.com/wsctl/wsctl/runtime/runtimetest"
+	"github.com/wsctl/wsctl/target"
 )
 
 const (
@@ -102,12 +103,10 @@ func (st *stack) deploy(t *testing.T) rollout.Deployer {
 func (st *stack) options(t *testing.T) rollout.Options {
 	return rollout.Options{
 		Backend:     "ws",
-		Sockets:     []rollout.Socket{{Name: "lb", Runtime: st.c}},
+		Target:      &target.Local{Sockets: []target.Socket{{Name: "lb", Runtime: st.c}}, Intents: st.intents, Reason: "wsctl rollout", Poll: 100 * time.Millisecond},
 		Drain:       drain.Options{Timeout: 20 * time.Second, Poll: 100 * time.Millisecond, Close: &drain.Close{After: 200 * time.Millisecond, Rate: rate}},
 		Deploy:      st.deploy(t),
 		WaitHealthy: 10 * time.Second,
-		Poll:        100 * time.Millisecond,
-		Intents:     st.intents,
 		StatePath:   st.state,
 		Surge:       st.surge,
 		Note:        func(s string) { t.Log(s) },

@@ -15,6 +15,7 @@ import (
 	"github.com/wsctl/wsctl/rollout"
 	"github.com/wsctl/wsctl/runtime"
 	"github.com/wsctl/wsctl/runtime/runtimetest"
+	"github.com/wsctl/wsctl/target"
 )
 
 // damagedStates are state files a rollout never writes, each with the
@@ -61,10 +62,9 @@ func TestRolloutRefusesDamagedState(t *testing.T) {
 			intents := intent.NewFile(filepath.Join(dir, intent.FileName))
 			res, err := rollout.Run(context.Background(), rollout.Options{
 				Backend:   "ws",
-				Sockets:   []rollout.Socket{{Name: "lb", Runtime: c}},
+				Target:    &target.Local{Sockets: []target.Socket{{Name: "lb", Runtime: c}}, Intents: intents},
 				Drain:     drain.Options{Timeout: 5 * time.Second, Close: &drain.Close{After: 100 * time.Millisecond}},
 				Deploy:    rollout.Command("touch "+marker, nil, io.Discard, io.Discard),
-				Intents:   intents,
 				StatePath: state,
 			})
 			if !errors.Is(err, rollout.ErrDamagedState) || !strings.Contains(err.Error(), state+": "+tt.field) {

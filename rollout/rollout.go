@@ -24,7 +24,7 @@
 // For each server the steps are: choose the landing set and set the holds;
 // drain the server (it ends in MAINT with no session); deploy it (a
 // Deployer, or, paused, the pipeline); readmit it with a fresh health check
-// (runtime.Client.Readmit) and wait until it is up; go on. The holds are
+// and wait until it is healthy (target.Target.Admit); go on. The holds are
 // released server by server as each is readmitted.
 //
 // Guard rails: a per-server ceiling on WebSockets (Options.Ceiling) that
@@ -43,11 +43,13 @@
 // operator intents (package intent) say the same, so an agent keeps the
 // states.
 //
-// With Options.Fleet instead of sockets the same steps go through the
-// wsctl agents of every load balancer (package fleet): the holds are
-// intents with a hold op, the drain a fleet drain at the fleet-wide close
-// rate, the readmission the intent's removal, each waited for until every
-// live agent reports it done.
+// Every step acts through Options.Target (package target): the local admin
+// sockets with the local intent store, or the wsctl agents of every load
+// balancer through Consul, where the holds are intents with a hold op, the
+// drain a fleet drain at the fleet-wide close rate and the readmission the
+// intent's removal, each waited for until every live agent reports it done.
+// The agents report no load before a server's drain, so across the fleet
+// the order is by name and the ceiling has nothing to compare.
 package rollout
 
 import (
@@ -60,24 +62,11 @@ import (
 	"time"
 
 	"github.com/wsctl/wsctl/drain"
-	"github.com/wsctl/wsctl/intent"
+	"github.com/wsctl/wsctl/paced"
+	"github.com/wsctl/wsctl/rebalance"
 	"github.com/wsctl/wsctl/runtime"
+	"github.com/wsctl/wsctl/target"
 )
-
-// Runtime is what a rollout needs from one HAProxy admin socket.
-type Runtime interface {
-	drain.Runtime
-	Readmit(ctx context.Context, backend, server string) error
-}
-
-var _ Runtime = (*runtime.Client)(nil)
-
-// Socket is one HAProxy process's admin socket.
-type Socket struct {
-	// Name identifies the socket in reports (its path).
-	Name    string
-	Runtime Runtime
-}
 
 // Server is the server a Deployer deploys.
 type Server struct {
@@ -90,21 +79,14 @@ type Server struct {
 // error stops the rollout with the server left in MAINT.
 type Deployer func(ctx context.Context, s Server) error
 
-// DefaultPoll is how often health is read while waiting for a readmitted
-// server, when Options leaves Poll zero.
-const DefaultPoll = 250 * time.Millisecond
-
 // Options describe a rollout.
 type Options struct {
 	Backend string
-	// Sockets are every HAProxy process that runs the backend; each step
-	// applies to all of them.
-	Sockets []Socket
-	// Fleet, instead of Sockets, rolls the backend through the agents of
-	// every load balancer. The agents report no load before a server's
-	// drain, so the order is by name, there is no ceiling and the check
-	// of MaxUnavailable is left to the agents' own refusals.
-	Fleet *Fleet
+	// Target is where every step acts: the HAProxy processes that run
+	// the backend (target.Local, whose intent store records the holds
+	// and the server in progress, so an agent does not readmit them), or
+	// every load balancer (target.Fleet).
+	Target target.Target
 	// Servers limits the rollout to these servers of the backend; empty
 	// means every server except the surge and the unused slots.
 	Servers []string
@@ -121,8 +103,6 @@ type Options struct {
 	// WaitHealthy bounds the wait for a readmitted server's health check
 	// (0: do not wait).
 	WaitHealthy time.Duration
-	// Poll is how often health is read; 0 means DefaultPoll.
-	Poll time.Duration
 	// Ceiling is the most WebSockets one server may hold on one HAProxy
 	// process (0: no limit): the landing set must not exceed it.
 	Ceiling int64
@@ -136,15 +116,15 @@ type Options struct {
 	// server on, and drained and left in MAINT at the end (its clients
 	// move to the deployed servers).
 	Surge string
-	// Intents, when not nil, records the holds and the server in progress
-	// as operator intents, so an agent does not readmit them.
-	Intents intent.Store
 	// StatePath is the state file.
 	StatePath string
 	// Step is called when a step ends, and Note with a message worth a
 	// line (a resume, a fallback). Either may be nil.
 	Step func(Step)
 	Note func(string)
+	// Rebalance, when not nil, evens out the backend once every server is
+	// deployed (its Backend is the rollout's); see rebalance.go.
+	Rebalance *rebalance.Options
 }
 
 // Step is one server's part of a rollout.
@@ -185,6 +165,8 @@ type Result struct {
 	Paused *Server
 	// Done is set once every server is deployed and the state file gone.
 	Done bool
+	// Rebalance is the rebalance after the last server (Options.Rebalance).
+	Rebalance *rebalance.Result
 }
 
 // Cuts is the sessions closed by every step, finished or not.
@@ -214,14 +196,10 @@ func (o Options) Validate() error {
 	switch {
 	case o.Backend == "":
 		return errors.New("rollout: no backend")
-	case len(o.Sockets) == 0 && o.Fleet == nil:
-		return errors.New("rollout: no admin socket")
-	case len(o.Sockets) > 0 && o.Fleet != nil:
-		return errors.New("rollout: admin sockets and a fleet: give one of them")
-	case o.Fleet != nil && o.Surge != "":
-		return errors.New("rollout: a surge server across the fleet is not supported yet")
-	case o.Fleet != nil && o.Intents != nil:
-		return errors.New("rollout: across the fleet the agents' intents are the fleet's: no other intent store")
+	case o.Target == nil:
+		return errors.New("rollout: no target (admin sockets or fleet)")
+	case o.Rebalance != nil && !isLocal(o.Target):
+		return errors.New("rollout: a rebalance across the fleet is not supported yet")
 	case o.StatePath == "":
 		return errors.New("rollout: no state file")
 	case o.Ceiling < 0:
@@ -270,9 +248,6 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	if o.MaxUnavailable == 0 {
 		o.MaxUnavailable = 1
 	}
-	if o.Poll == 0 {
-		o.Poll = DefaultPoll
-	}
 	st, resumed, err := LoadState(o.StatePath)
 	if err != nil {
 		return Result{}, err
@@ -303,6 +278,9 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		}
 	}
 	err = r.loop(ctx)
+	if err == nil && r.res.Done && o.Rebalance != nil {
+		err = r.rebalance(ctx)
+	}
 	r.res.Steps = r.st.Steps
 	if !r.res.Done && r.res.Paused == nil {
 		r.res.Current, r.res.Phase = r.st.Current, r.st.Phase
@@ -312,23 +290,13 @@ func Run(ctx context.Context, o Options) (Result, error) {
 
 // plan lists the backend's servers on every socket and orders them.
 func (r *run) plan(ctx context.Context) (*State, error) {
-	if r.o.Fleet != nil {
-		servers := r.fleetServers()
-		if _, err := r.findServers(nil, servers); err != nil {
-			return nil, fmt.Errorf("rollout: %w", err)
-		}
-		if len(servers) == 0 {
-			return nil, fmt.Errorf("rollout: backend %s has no server to deploy", r.o.Backend)
-		}
-		return &State{Backend: r.o.Backend, Order: Order(servers, nil), Phase: PhaseDrain, Started: time.Now().UTC()}, nil
-	}
 	statuses, loads, err := r.read(ctx)
 	if err != nil {
 		return nil, err
 	}
 	servers := r.o.Servers
 	if len(servers) == 0 {
-		for _, s := range statuses[0] {
+		for _, s := range statuses[0].Servers {
 			// Unused slots are rendered disabled: nothing to deploy.
 			if s.Server != r.o.Surge && !s.Flags.Disabled() {
 				servers = append(servers, s.Server)
@@ -348,20 +316,14 @@ func (r *run) plan(ctx context.Context) (*State, error) {
 	return &State{Backend: r.o.Backend, Order: Order(servers, loads), Phase: PhaseDrain, Surge: r.o.Surge, Started: time.Now().UTC()}, nil
 }
 
-// findServers checks that every name is a server of the backend on every
-// socket (statuses, as read returns them) or, across the fleet, in
-// discovery. It returns the index of the first that is not, with why.
-func (r *run) findServers(statuses [][]runtime.ServerStatus, names []string) (int, error) {
+// findServers checks that every name is a server of the backend at every
+// place (statuses, as read returns them). It returns the index of the
+// first that is not, with why.
+func (r *run) findServers(statuses []target.Listing, names []string) (int, error) {
 	for i, name := range names {
-		if r.o.Fleet != nil {
-			if _, ok := r.o.Fleet.Servers[name]; !ok {
-				return i, fmt.Errorf("backend %s has no server %s in discovery", r.o.Backend, name)
-			}
-			continue
-		}
-		for j, all := range statuses {
-			if _, err := runtime.Match(all, runtime.Ref{Backend: r.o.Backend, Server: name}); err != nil {
-				return i, fmt.Errorf("%s: %w", r.o.Sockets[j].Name, err)
+		for _, l := range statuses {
+			if _, err := runtime.Match(l.Servers, runtime.Ref{Backend: r.o.Backend, Server: name}); err != nil {
+				return i, fmt.Errorf("%s: %w", l.Place, err)
 			}
 		}
 	}
@@ -389,20 +351,17 @@ func (r *run) checkServers(ctx context.Context) error {
 	return nil
 }
 
-// read lists the backend's servers on every socket.
-func (r *run) read(ctx context.Context) ([][]runtime.ServerStatus, []Load, error) {
-	if r.o.Fleet != nil {
-		return nil, nil, nil // the agents report a server only once an operation touches it
+// read lists the backend's servers at every place of the target, with
+// their loads.
+func (r *run) read(ctx context.Context) ([]target.Listing, []Load, error) {
+	statuses, err := r.o.Target.Read(ctx, r.o.Backend)
+	if err != nil {
+		return nil, nil, err
 	}
-	statuses := make([][]runtime.ServerStatus, len(r.o.Sockets))
-	loads := make([]Load, len(r.o.Sockets))
-	for i, s := range r.o.Sockets {
-		all, err := s.Runtime.Servers(ctx, r.o.Backend)
-		if err != nil {
-			return nil, nil, err
-		}
-		statuses[i], loads[i] = all, Load{}
-		for _, st := range all {
+	loads := make([]Load, len(statuses))
+	for i, l := range statuses {
+		loads[i] = Load{}
+		for _, st := range l.Servers {
 			loads[i][st.Server] = st.Scur
 		}
 	}
@@ -492,45 +451,25 @@ func (r *run) drain(ctx context.Context) error {
 	if err := r.save(); err != nil {
 		return err
 	}
-	targets := make([]drain.Target, len(r.o.Sockets))
-	for i, s := range r.o.Sockets {
-		targets[i] = drain.Target{Name: s.Name, Runtime: s.Runtime, Backend: r.o.Backend, Server: server}
-	}
-	if !r.o.Drain.Force && r.o.Fleet == nil {
-		if err := drain.CheckNotLast(ctx, targets); err != nil {
-			// Nothing of the drain began: let the held servers take
-			// clients again.
-			return errors.Join(fmt.Errorf("rollout: %w", err), r.hold(ctx, nil), r.save())
-		}
-	}
-	if err := r.intent(ctx, server, runtime.Drain); err != nil {
-		return err
-	}
-	var res drain.Result
-	if r.o.Fleet != nil {
-		// The agents refuse the last server themselves.
-		res, err = r.fleetDrain(ctx, server)
-	} else {
-		res, err = drain.Run(ctx, targets, r.o.Drain)
+	// The target records the intent, DRAIN then MAINT.
+	out, err := r.o.Target.Drain(ctx, runtime.Ref{Backend: r.o.Backend, Server: server}, r.o.Drain)
+	if errors.Is(err, drain.ErrLastServer) {
+		// Nothing of the drain began: let the held servers take
+		// clients again.
+		return errors.Join(fmt.Errorf("rollout: %w", err), r.hold(ctx, nil), r.save())
 	}
 	if err != nil {
-		return err
+		return fmt.Errorf("rollout: drain %s/%s: %w", r.o.Backend, server, err)
 	}
+	res := out.Drain
 	fresh := step.Before == 0
-	maint := false
 	for _, rep := range res.Reports {
 		if fresh {
 			step.Before += rep.Before
 		}
 		step.Cuts += rep.Closed
-		maint = maint || rep.Admin == runtime.Maint
 	}
 	step.Drain = res.Outcome()
-	if maint {
-		if err := r.intent(ctx, server, runtime.Maint); err != nil {
-			return err
-		}
-	}
 	switch step.Drain {
 	case drain.Drained:
 	case drain.TimedOut:
@@ -553,14 +492,14 @@ func (r *run) drain(ctx context.Context) error {
 // checkUnavailable refuses to take server out when, with it, more than
 // MaxUnavailable servers of the rollout would be out of rotation on some
 // socket.
-func (r *run) checkUnavailable(server string, statuses [][]runtime.ServerStatus) error {
+func (r *run) checkUnavailable(server string, statuses []target.Listing) error {
 	ours := slices.Clone(r.st.Order)
 	if r.st.SurgeUp {
 		ours = append(ours, r.st.Surge)
 	}
-	for i, all := range statuses {
+	for _, l := range statuses {
 		var out []string
-		for _, s := range all {
+		for _, s := range l.Servers {
 			if s.Server == server || !slices.Contains(ours, s.Server) {
 				continue
 			}
@@ -570,7 +509,7 @@ func (r *run) checkUnavailable(server string, statuses [][]runtime.ServerStatus)
 		}
 		if len(out)+1 > r.o.MaxUnavailable {
 			return fmt.Errorf("rollout: %s: taking %s/%s out would leave %d servers out of rotation, more than %d: %w (already out: %s)",
-				r.o.Sockets[i].Name, r.o.Backend, server, len(out)+1, r.o.MaxUnavailable, ErrUnavailable, strings.Join(out, ", "))
+				l.Place, r.o.Backend, server, len(out)+1, r.o.MaxUnavailable, ErrUnavailable, strings.Join(out, ", "))
 		}
 	}
 	return nil
@@ -585,47 +524,35 @@ func (r *run) hold(ctx context.Context, want []string) error {
 		if slices.Contains(want, s) || s == current {
 			continue
 		}
-		if r.o.Fleet != nil {
-			if err := r.fleetSet(ctx, s, false); err != nil {
-				return err
-			}
-			continue
-		}
-		for _, sock := range r.o.Sockets {
-			if err := sock.Runtime.Readmit(ctx, r.o.Backend, s); err != nil {
-				return err
-			}
-		}
-		if err := r.intent(ctx, s, ""); err != nil {
+		res, err := r.o.Target.Admit(ctx, runtime.Ref{Backend: r.o.Backend, Server: s}, 0)
+		if err := r.done(ctx, "readmit", s, res, err); err != nil {
 			return err
 		}
 	}
 	r.st.Held = nil
 	for _, s := range want {
-		if r.o.Fleet != nil {
-			if err := r.fleetSet(ctx, s, true); err != nil {
-				return err
-			}
-			r.st.Held = append(r.st.Held, s)
-			continue
-		}
-		for _, sock := range r.o.Sockets {
-			st, err := sock.Runtime.Server(ctx, r.o.Backend, s)
-			if err != nil {
-				return err
-			}
-			if st.Admin == runtime.Ready {
-				if err := sock.Runtime.SetState(ctx, r.o.Backend, s, runtime.Drain); err != nil {
-					return err
-				}
-			}
-		}
-		r.st.Held = append(r.st.Held, s)
-		if err := r.intent(ctx, s, runtime.Drain); err != nil {
+		// A server out already (DRAIN, MAINT) is kept so.
+		res, err := r.o.Target.Hold(ctx, runtime.Ref{Backend: r.o.Backend, Server: s}, runtime.Drain, false)
+		if err := r.done(ctx, "hold in DRAIN", s, res, err); err != nil {
 			return err
 		}
+		r.st.Held = append(r.st.Held, s)
 	}
 	return r.save()
+}
+
+// done turns a hold's or a release's result into the rollout's error: nil
+// once carried out everywhere.
+func (r *run) done(ctx context.Context, what, server string, res target.Result, err error) error {
+	switch {
+	case err != nil:
+		return fmt.Errorf("rollout: %s %s/%s: %w", what, r.o.Backend, server, err)
+	case res.Outcome == target.Done:
+		return nil
+	case ctx.Err() != nil:
+		return ctx.Err()
+	}
+	return fmt.Errorf("rollout: %s %s/%s: %s %v", what, r.o.Backend, server, res.Outcome, res.Err)
 }
 
 // deploy runs the Deployer on the drained server, or takes a paused
@@ -650,12 +577,10 @@ func (r *run) deploy(ctx context.Context) error {
 func (r *run) server(ctx context.Context) *Server {
 	name := r.st.server()
 	s := &Server{Name: name}
-	if r.o.Fleet != nil {
-		s.Addr = r.o.Fleet.Servers[name]
-		return s
-	}
-	if st, err := r.o.Sockets[0].Runtime.Server(ctx, r.o.Backend, name); err == nil {
-		s.Addr = st.Addr
+	if statuses, _, err := r.read(ctx); err == nil {
+		if st, err := runtime.Match(statuses[0].Servers, runtime.Ref{Backend: r.o.Backend, Server: name}); err == nil {
+			s.Addr = st.Addr
+		}
 	}
 	return s
 }
@@ -685,48 +610,26 @@ func (r *run) endStep() error {
 	return nil
 }
 
-// admit readmits server on every socket, forgets its intent and waits
-// until its fresh health check passes everywhere.
+// admit readmits server everywhere, forgets its intent and waits until its
+// fresh health check passes everywhere.
 func (r *run) admit(ctx context.Context, server string) error {
-	if r.o.Fleet != nil {
-		return r.fleetAdmit(ctx, server)
-	}
-	for _, s := range r.o.Sockets {
-		if err := s.Runtime.Readmit(ctx, r.o.Backend, server); err != nil {
-			return err
-		}
-	}
-	if err := r.intent(ctx, server, ""); err != nil {
-		return err
-	}
-	if r.o.WaitHealthy == 0 {
+	res, err := r.o.Target.Admit(ctx, runtime.Ref{Backend: r.o.Backend, Server: server}, r.o.WaitHealthy)
+	switch {
+	case err != nil:
+		return fmt.Errorf("rollout: readmit %s/%s: %w", r.o.Backend, server, err)
+	case res.Outcome == target.Done:
 		return nil
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case res.Outcome == paced.TimedOut:
+		why := strings.Join(res.Sick, "; ")
+		if why == "" {
+			why = fmt.Sprint(res.Err)
+		}
+		return fmt.Errorf("rollout: %s/%s: %w after %s (%s); it stays READY and takes clients once its check passes",
+			r.o.Backend, server, ErrNotHealthy, r.o.WaitHealthy, why)
 	}
-	deadline := time.Now().Add(r.o.WaitHealthy)
-	for {
-		var sick []string
-		for _, s := range r.o.Sockets {
-			st, err := s.Runtime.Server(ctx, r.o.Backend, server)
-			if err != nil {
-				return err
-			}
-			if st.Admin != runtime.Ready || (st.State != runtime.Up && st.State != runtime.Starting) {
-				sick = append(sick, fmt.Sprintf("%s: %s %s, check %s", s.Name, st.State, st.Admin, st.Check))
-			}
-		}
-		if len(sick) == 0 {
-			return nil
-		}
-		if !time.Now().Before(deadline) {
-			return fmt.Errorf("rollout: %s/%s: %w after %s (%s); it stays READY and takes clients once its check passes",
-				r.o.Backend, server, ErrNotHealthy, r.o.WaitHealthy, strings.Join(sick, "; "))
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(min(r.o.Poll, time.Until(deadline))):
-		}
-	}
+	return fmt.Errorf("rollout: readmit %s/%s: %v", r.o.Backend, server, res.Err)
 }
 
 // finish releases what is still held and removes the state file.
@@ -738,27 +641,6 @@ func (r *run) finish(ctx context.Context) error {
 		return fmt.Errorf("rollout: %w", err)
 	}
 	r.res.Done = true
-	return nil
-}
-
-// intent records state for server (or, with "", forgets it) when there is
-// an intent store. It runs even after ctx ended: the record must follow
-// what the servers were left in.
-func (r *run) intent(ctx context.Context, server string, state runtime.AdminState) error {
-	if r.o.Intents == nil {
-		return nil
-	}
-	ctx = context.WithoutCancel(ctx)
-	ref := runtime.Ref{Backend: r.o.Backend, Server: server}
-	var err error
-	if state == "" {
-		err = r.o.Intents.Delete(ctx, ref)
-	} else {
-		err = r.o.Intents.Put(ctx, intent.Intent{Backend: ref.Backend, Server: ref.Server, State: state, Since: time.Now().UTC(), Reason: "wsctl rollout"})
-	}
-	if err != nil {
-		return fmt.Errorf("rollout: record the intent for %s in %s: %w", ref, r.o.Intents.Where(), err)
-	}
 	return nil
 }
 

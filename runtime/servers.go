@@ -40,12 +40,19 @@ type ServerStatus struct {
 // Ref returns the server's backend/server reference.
 func (s ServerStatus) Ref() Ref { return Ref{Backend: s.Backend, Server: s.Server} }
 
-// TakesClients reports whether HAProxy would send s new clients: READY
-// (not DRAIN, not MAINT), up (UP, or STARTING during slowstart; not DOWN,
-// not STOPPING) and a weight above zero. Backup servers count: HAProxy
-// uses them once the others are out.
+// Healthy reports whether s is back in rotation as far as its state goes:
+// READY (not DRAIN, not MAINT) and up (UP, or STARTING during slowstart;
+// not DOWN, not STOPPING). It is what a readmission waits for; the fleet
+// asks it of an agent's report, which carries only the two states.
+func (s ServerStatus) Healthy() bool {
+	return s.Admin == Ready && (s.State == Up || s.State == Starting)
+}
+
+// TakesClients reports whether HAProxy would send s new clients: Healthy
+// and a weight above zero. Backup servers count: HAProxy uses them once
+// the others are out.
 func (s ServerStatus) TakesClients() bool {
-	return s.Admin == Ready && (s.State == Up || s.State == Starting) && s.UserWeight > 0
+	return s.Healthy() && s.UserWeight > 0
 }
 
 // Servers returns the servers of backend, or of every backend when backend

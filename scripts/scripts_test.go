@@ -116,6 +116,7 @@ func TestDepsInstallsOnlyWhatIsAskedAndStopsNothing(t *testing.T) {
 	s.fake(t, "haproxy", "")
 	s.fake(t, "nginx", "")
 	s.fake(t, "promtool", "")
+	s.fake(t, "tmux", "")
 	s.fake(t, "consul", `echo "Consul v9.9.9"`)
 
 	if _, err := s.run(t, "deps.sh", "haproxy"); err != nil {

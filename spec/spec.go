@@ -172,6 +172,10 @@ type Backend struct {
 	// when a drain_timeout passes with sessions left (default 10): the
 	// clients reconnect spread over time instead of in one wave.
 	CloseRate float64 `yaml:"close_rate"`
+	// Rebalance makes the agent even out the backend's WebSockets at
+	// CloseRate after it adds a server (package rebalance); off by
+	// default: it closes WebSockets that were doing nothing wrong.
+	Rebalance bool `yaml:"rebalance"`
 	// Slowstart ramps a returning server's weight up over this time so the
 	// reconnect wave does not stampede it (default 30s; 0s disables).
 	Slowstart *Duration `yaml:"slowstart"`

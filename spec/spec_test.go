@@ -162,6 +162,7 @@ func TestBadInput(t *testing.T) {
 		{"close rate NaN", [2]string{"    sticky:\n", "    close_rate: .nan\n    sticky:\n"}, `wsctl.yaml:13: backends[0].close_rate: ".nan" is not a number`},
 		{"close rate infinite", [2]string{"    sticky:\n", "    close_rate: 1e400\n    sticky:\n"}, `backends[0].close_rate: "1e400" is not a number`},
 		{"close rate too small", [2]string{"    sticky:\n", "    close_rate: 1e-300\n    sticky:\n"}, "wsctl.yaml:13: backends[0].close_rate: 1e-300 is out of range (0.01 to 100000 sessions per second)"},
+		{"rebalance with a hash", [2]string{"    sticky:\n", "    balance: source\n    rebalance: true\n    sticky:\n"}, "backends[0].rebalance: needs balance leastconn or roundrobin, not source"},
 		{"close rate negative", [2]string{"    sticky:\n", "    close_rate: -1\n    sticky:\n"}, "backends[0].close_rate: -1 is out of range"},
 		{"hand-over after hard-stop", [2]string{"/admin.sock\n", "/admin.sock\n  hard_stop_after: 1m\n  handover_after: 2m\n"}, "wsctl.yaml:24: haproxy.handover_after: 2m0s must be below hard_stop_after (1m0s)"},
 		{"hand-over at hard-stop", [2]string{"/admin.sock\n", "/admin.sock\n  handover_after: 30m\n"}, "haproxy.handover_after: 30m0s must be below hard_stop_after (30m0s)"},

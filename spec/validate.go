@@ -292,6 +292,11 @@ func (v *validator) backend(p string, b *Backend) {
 	if b.CloseRate < MinCloseRate || b.CloseRate > MaxCloseRate {
 		v.add(p+".close_rate", "%g is out of range (%g to %g sessions per second)", b.CloseRate, MinCloseRate, MaxCloseRate)
 	}
+	if b.Rebalance && b.Balance != "leastconn" && b.Balance != "roundrobin" {
+		// A client's server is its hash's: a rebalance would cut clients
+		// that come straight back to the server they left.
+		v.add(p+".rebalance", "needs balance leastconn or roundrobin, not %s", b.Balance)
+	}
 	if b.Slowstart.D() > time.Hour {
 		v.add(p+".slowstart", "%s is out of range (0s to 1h)", b.Slowstart)
 	}

@@ -27,6 +27,8 @@ type CheckOptions struct {
 	// ProxyHost describes the proxy's host (FDLimit, CPUs, Host only: the
 	// rest comes from the spec).
 	ProxyHost lint.Options
+	// Output is "text" or "json".
+	Output string
 }
 
 // NewCmdCheck builds `wsctl check`.
@@ -57,7 +59,26 @@ $WSCTL_HAPROXY when set; --haproxy or --nginx names the one to use, such as
 the one production runs: HAProxy 2.6 and 3.0 accept different keywords.
 
 Exit 0 valid, 1 rejected (or warnings with --strict), 2 error (bad spec,
-binary missing).`,
+binary missing).
+
+With -o json one object, a stable contract (fields are only ever added),
+with the same exit codes (errors go to stderr, no JSON):
+
+  {"target": "haproxy", "passed": false, "valid": true,
+   "binary": "haproxy", "binary_path": "/usr/sbin/haproxy",
+   "binary_version": "2.6.12-1+deb12u4", "backends": 1,
+   "problems": [{"severity": "warning", "line": 42, "message": "…",
+     "text": "timeout tunnel 1h"}],
+   "host": {"severity": "error", "message": "the host allows 20000 …"},
+   "lint": [{"rule": "…", "severity": "…", "file": "…", "line": 7,
+     "message": "…", "fix": "…"}],
+   "stand_ins": [{"field": "listeners[0].tls.cert", "path": "tls/site.pem",
+     "note": "…"}]}
+
+"passed" is exit 0; "valid" is the binary's judgement. "host" is null
+when the host can carry the connections, "lint" null when lint did not run
+(the binary rejected the config); "output" holds all the binary printed
+when it rejected it.`,
 		Example: `  # Validate the basic example with the installed HAProxy
   WSCTL_RUN_DIR=/tmp/ws wsctl check -c examples/basic/wsctl.yaml
 
@@ -67,6 +88,9 @@ binary missing).`,
   # In CI: judge against production's limits, not the runner's
   wsctl check -c deploy/wsctl.yaml --fd-limit 1048576 --cpus 16
 
+  # ... for a pipeline: did it pass, and which HAProxy judged it
+  wsctl check -c deploy/wsctl.yaml --fd-limit 1048576 -o json | jq '{passed, binary_version}'
+
   # On the load balancer itself: its own limits are facts
   wsctl check -c /etc/wsctl/wsctl.yaml --host
 
@@ -74,6 +98,9 @@ binary missing).`,
   WSCTL_RUN_DIR=/tmp/ws wsctl check -c examples/basic/wsctl.yaml --haproxy /opt/haproxy-3.0/sbin/haproxy`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutput(opts.Output); err != nil {
+				return err
+			}
 			if runF != nil {
 				return runF(opts)
 			}
@@ -86,18 +113,57 @@ binary missing).`,
 	cmd.Flags().StringVar(&opts.HAProxy, "haproxy", "", "haproxy binary to validate with (default: $WSCTL_HAPROXY, else haproxy in PATH)")
 	cmd.Flags().StringVar(&opts.Nginx, "nginx", "", "nginx binary to validate with (default: nginx in PATH)")
 	addHostFlags(cmd.Flags(), &opts.ProxyHost)
+	addOutputFlag(cmd, &opts.Output)
 	return cmd
 }
 
 func checkRun(opts *CheckOptions) error {
+	rep, err := runCheck(opts)
+	if err != nil {
+		return err
+	}
+	return writeResult(opts.IO.Out, opts.Output, rep, func(w io.Writer) error { return writeCheckText(w, rep) }, rep.Passed)
+}
+
+// checkReport is what a check found. It is the output of `wsctl check -o
+// json`: a documented contract, so fields are only ever added.
+type checkReport struct {
+	Target string `json:"target"`
+	// Passed is the exit status: 0 when true, 1 when false.
+	Passed bool `json:"passed"`
+	// Valid is the binary's judgement: it accepted the config (with
+	// --strict, without warnings).
+	Valid         bool   `json:"valid"`
+	Binary        string `json:"binary"`
+	BinaryPath    string `json:"binary_path"`
+	BinaryVersion string `json:"binary_version"`
+	Backends      int    `json:"backends"`
+	// Problems are the binary's errors and warnings, each at its line of
+	// the generated config.
+	Problems []proxy.Problem `json:"problems"`
+	// Output is all the binary printed when it rejected the config.
+	Output string `json:"output,omitempty"`
+	// Host is the open-file judgement of the proxy's host; nil when it
+	// can carry the connections.
+	Host *proxy.Problem `json:"host"`
+	// Lint are wsctl lint's findings on the generated config; nil when
+	// lint did not run (the binary rejected the config).
+	Lint     []lint.Finding  `json:"lint"`
+	StandIns []proxy.StandIn `json:"stand_ins"`
+}
+
+// runCheck renders, judges the host, validates and lints; an error is
+// one that stopped the check (exit 2).
+func runCheck(opts *CheckOptions) (*checkReport, error) {
 	// The runtime files and certificates the proxy's host provides need not
 	// exist where the check runs: throwaway ones in a scratch directory
 	// stand in for those missing, and stderr says which.
 	scratch, err := os.MkdirTemp("", "wsctl-check-")
 	if err != nil {
-		return fmt.Errorf("check: %w", err)
+		return nil, fmt.Errorf("check: %w", err)
 	}
 	defer os.RemoveAll(scratch)
+	rep := &checkReport{Problems: []proxy.Problem{}, StandIns: []proxy.StandIn{}}
 	g, err := opts.Gen.generateWith(opts.IO, func(s *spec.Spec) error {
 		target := opts.Gen.Target
 		if target == "" {
@@ -107,60 +173,89 @@ func checkRun(opts *CheckOptions) error {
 		for _, si := range standIns {
 			fmt.Fprintf(opts.IO.ErrOut, "wsctl: %s %s does not exist here: %s\n", si.Field, si.Path, si.Note)
 		}
+		rep.StandIns = append(rep.StandIns, standIns...)
 		return err
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	target := g.Model.Target
-	if flag, other := binaryFlagFor(opts, target); flag != "" {
-		return fmt.Errorf("--%s: the config is for %s (give --%s, or --target %s)", flag, target, other, flag)
+	if g.ConsulErr != nil {
+		rep.StandIns = append(rep.StandIns, proxy.StandIn{Field: "consul.address", Path: g.Spec.Consul.Address,
+			Note: fmt.Sprintf("validated without the servers Consul would add: %v", g.ConsulErr)})
 	}
-	failed := false
-	p, err := proxy.JudgeHost(g.Model, opts.ProxyHost.FDLimit, opts.ProxyHost.Host)
-	if err != nil {
-		return err
+	rep.Target, rep.Backends = g.Model.Target, len(g.Model.Backends)
+	if flag, other := binaryFlagFor(opts, rep.Target); flag != "" {
+		return nil, fmt.Errorf("--%s: the config is for %s (give --%s, or --target %s)", flag, rep.Target, other, flag)
 	}
-	if p != nil {
-		fmt.Fprintf(opts.IO.Out, "host: %s: %s\n", p.Severity, p.Message)
-		failed = p.Severity == "error"
+	if rep.Host, err = proxy.JudgeHost(g.Model, opts.ProxyHost.FDLimit, opts.ProxyHost.Host); err != nil {
+		return nil, err
 	}
+	ctx := context.Background()
 	v := proxy.Validator{Dir: opts.Dir, Strict: opts.Strict, HAProxy: opts.HAProxy, Nginx: opts.Nginx}
-	res, err := v.Validate(context.Background(), target, g.Config)
+	res, err := v.Validate(ctx, rep.Target, g.Config)
 	var rejected *proxy.Rejected
 	switch {
 	case errors.As(err, &rejected):
-		fmt.Fprintf(opts.IO.Out, "%s rejected the generated config:\n", rejected.Binary)
-		printProblems(opts.IO.Out, rejected.Problems)
-		if len(rejected.Problems) == 0 {
-			fmt.Fprintln(opts.IO.Out, rejected.Output)
-		}
-		return errDiffers
+		rep.Binary, rep.BinaryPath, rep.Output = rejected.Binary, rejected.Path, rejected.Output
+		rep.Problems = append(rep.Problems, rejected.Problems...)
 	case err != nil:
-		return err
+		return nil, err
+	default:
+		rep.Valid, rep.Binary, rep.BinaryPath = true, res.Binary, res.Path
+		rep.Problems = append(rep.Problems, res.Warnings...)
 	}
-	printProblems(opts.IO.Out, res.Warnings)
+	// Only a pipeline reads the version: text output does not run the
+	// binary a second time.
+	if opts.Output == "json" {
+		if rep.BinaryVersion, err = proxy.BinaryVersion(ctx, rep.BinaryPath); err != nil {
+			return nil, err
+		}
+	}
+	if !rep.Valid {
+		return rep, nil
+	}
 	// The rendered output must also pass wsctl's own WebSocket lint: a user
 	// template can drop what the embedded ones get right.
-	findings, err := lint.Lint("generated "+target+" config", g.Config, lint.Options{
-		Target: target, Heartbeat: g.Spec.Heartbeat.D(), Connections: g.Spec.Connections,
+	rep.Lint, err = lint.Lint("generated "+rep.Target+" config", g.Config, lint.Options{
+		Target: rep.Target, Heartbeat: g.Spec.Heartbeat.D(), Connections: g.Spec.Connections,
 		FDLimit: opts.ProxyHost.FDLimit, CPUs: opts.ProxyHost.CPUs, Host: opts.ProxyHost.Host,
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if len(findings) > 0 {
-		fmt.Fprintln(opts.IO.Out, "wsctl lint findings on the generated config:")
-		if err := writeLintText(opts.IO.Out, findings); err != nil {
+	if rep.Lint == nil {
+		rep.Lint = []lint.Finding{}
+	}
+	rep.Passed = !lint.Fails(rep.Lint, opts.Strict) && (rep.Host == nil || rep.Host.Severity != "error")
+	return rep, nil
+}
+
+// writeCheckText prints rep for a human: the host's judgement, the
+// binary's complaints at their lines, lint's findings, and the verdict.
+func writeCheckText(w io.Writer, rep *checkReport) error {
+	if rep.Host != nil {
+		fmt.Fprintf(w, "host: %s: %s\n", rep.Host.Severity, rep.Host.Message)
+	}
+	if !rep.Valid {
+		fmt.Fprintf(w, "%s rejected the generated config:\n", rep.Binary)
+		printProblems(w, rep.Problems)
+		if len(rep.Problems) == 0 {
+			fmt.Fprintln(w, rep.Output)
+		}
+		return nil
+	}
+	printProblems(w, rep.Problems)
+	if len(rep.Lint) > 0 {
+		fmt.Fprintln(w, "wsctl lint findings on the generated config:")
+		if err := writeLintText(w, rep.Lint); err != nil {
 			return err
 		}
-		failed = failed || lint.Fails(findings, opts.Strict)
 	}
-	if failed {
-		return errDiffers
+	if !rep.Passed {
+		return nil
 	}
-	fmt.Fprintf(opts.IO.Out, "%s: config for %d backend(s) is valid\n", res.Binary, len(g.Model.Backends))
-	return nil
+	_, err := fmt.Fprintf(w, "%s: config for %d backend(s) is valid\n", rep.Binary, rep.Backends)
+	return err
 }
 
 // binaryFlagFor returns the binary flag given for the other proxy than

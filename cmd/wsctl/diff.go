@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 
 	"github.com/aymanbagabas/go-udiff"
 	"github.com/spf13/cobra"
@@ -14,6 +15,8 @@ type DiffOptions struct {
 	IO      *IOStreams
 	Gen     GenerateOptions
 	Against string
+	// Output is "text" or "json".
+	Output string
 }
 
 // NewCmdDiff builds `wsctl diff`.
@@ -25,11 +28,26 @@ func NewCmdDiff(io *IOStreams, runF func(*DiffOptions) error) *cobra.Command {
 		Long: `Print a unified diff from FILE (the deployed config) to the config the
 spec generates. Exit 0 when identical, 1 when they differ, 2 on error (missing
 file, bad spec; FILE that is not a regular file or is over 16 MiB), so a
-pipeline can gate on it.`,
+pipeline can gate on it.
+
+With -o json one object, a stable contract (fields are only ever added),
+with the same exit codes (errors go to stderr, no JSON):
+
+  {"same": false, "against": "/etc/haproxy/haproxy.cfg",
+   "spec": "wsctl.yaml", "target": "haproxy",
+   "diff": "--- /etc/haproxy/haproxy.cfg\n+++ generated\n@@ …"}
+
+"diff" is the unified diff of the text output, "" when "same".`,
 		Example: `  # In CI: fail when the deployed config drifted from the spec
-  wsctl diff -c wsctl.yaml --against /etc/haproxy/haproxy.cfg`,
+  wsctl diff -c wsctl.yaml --against /etc/haproxy/haproxy.cfg
+
+  # ... and keep the diff for the job's report
+  wsctl diff -c wsctl.yaml --against /etc/haproxy/haproxy.cfg -o json > drift.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutput(opts.Output); err != nil {
+				return err
+			}
 			if runF != nil {
 				return runF(opts)
 			}
@@ -39,6 +57,7 @@ pipeline can gate on it.`,
 	opts.Gen.addFlags(cmd)
 	cmd.Flags().StringVar(&opts.Against, "against", "", "the deployed config to compare with (required)")
 	_ = cmd.MarkFlagRequired("against")
+	addOutputFlag(cmd, &opts.Output)
 	return cmd
 }
 
@@ -52,11 +71,19 @@ func diffRun(opts *DiffOptions) error {
 		return err
 	}
 	d := udiff.Unified(opts.Against, "generated", string(deployed), string(g.Config))
-	if d == "" {
-		return nil
-	}
-	if _, err := fmt.Fprint(opts.IO.Out, d); err != nil {
+	out := diffJSON{Same: d == "", Against: opts.Against, Spec: g.Spec.File, Target: g.Model.Target, Diff: d}
+	return writeResult(opts.IO.Out, opts.Output, out, func(w io.Writer) error {
+		_, err := fmt.Fprint(w, d)
 		return err
-	}
-	return errDiffers
+	}, out.Same)
+}
+
+// diffJSON is the output of `wsctl diff -o json`: a documented contract,
+// so fields are only ever added.
+type diffJSON struct {
+	Same    bool   `json:"same"`
+	Against string `json:"against"`
+	Spec    string `json:"spec"`
+	Target  string `json:"target"`
+	Diff    string `json:"diff"`
 }

@@ -1,16 +1,12 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -123,7 +119,12 @@ After a timeout or another error the intent stays until
      "phase": "drained", "sessions": 0, "closed": 10, "done": true,
      "missing": false}]}
 
-"result" is "done", "timed_out" or "error" (with "error" saying why).`,
+"result" is "done", "timed_out" or "error" (with "error" saying why).
+
+With --dry-run nothing changes: the command reads where the server stands,
+refuses what the real run would refuse (same message, exit 2) and prints
+what it would do, a line each ("dry run, nothing changed:"); with -o json
+{"server": "ws/backend2", "dry_run": true, "would": ["..."]}.`,
 		Example: `  # Wait up to 5 minutes for backend2's WebSockets to leave
   wsctl drain backend2
 
@@ -160,9 +161,6 @@ After a timeout or another error the intent stays until
 			if runF != nil {
 				return runF(opts)
 			}
-			if opts.Fleet.On {
-				return drainFleetRun(opts)
-			}
 			return drainRun(opts)
 		},
 	}
@@ -172,9 +170,8 @@ After a timeout or another error the intent stays until
 	durationVar(cmd.Flags(), &opts.CloseAfter, "close-after", 0, "after this long, switch to MAINT and close the sessions left (0: at once)")
 	cmd.Flags().Float64Var(&opts.CloseRate, "close-rate", 10, fmt.Sprintf("sessions closed per second after --close-after, across all sockets: %g to %g, or 0 for all at once", float64(drain.MinRate), float64(drain.MaxRate)))
 	cmd.Flags().BoolVar(&opts.Force, "force", false, "drain even when no other server of the backend can take new clients")
-	cmd.Flags().StringVarP(&opts.Output, "output", "o", "text", "output format: text or json")
+	textOrJSONFlag(cmd, &opts.Output)
 	addQuietFlag(cmd, &opts.Quiet)
-	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
 
@@ -190,42 +187,29 @@ func drainRun(opts *DrainOptions) error {
 	dopts := opts.drainOptions()
 	// Ctrl-C or a pipeline's SIGTERM stops the drain; the server stays in
 	// DRAIN or MAINT and the report says so.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signalContext()
 	defer stop()
-
-	_, found, err := opts.Socket.find(ctx, opts.IO, opts.Server)
-	if err != nil {
-		return err
-	}
-	targets := drainTargets(found)
-	// drain.Run checks this too, but a refusal must come before the intent
-	// is recorded.
-	if err := checkNotLast(ctx, "drain", targets, opts.Force); err != nil {
-		return err
-	}
-	if err := opts.Socket.recordIntent(ctx, opts.IO, found, runtime.Drain); err != nil {
-		return err
-	}
 	human := opts.Output != "json"
 	shown := newProgress(opts.IO, opts.Quiet, human)
-	dopts.Progress = newDrainProgress(shown, len(targets), dopts).hook()
-	res, err := drain.Run(ctx, targets, dopts)
-	shown.done()
+	defer shown.done()
+	t, err := opts.Socket.target(ctx, opts.IO, opts.Fleet, opts.Server, fleetProgress(shown, "drained"))
 	if err != nil {
 		return err
 	}
-	for _, r := range res.Reports {
-		if r.Admin == runtime.Maint {
-			if err := opts.Socket.recordIntent(context.Background(), opts.IO, found, runtime.Maint); err != nil {
-				return err
-			}
-			break
-		}
+	dopts.Progress = newDrainProgress(shown, t.Sockets, dopts).hook()
+	res, err := t.Drain(ctx, t.Ref, dopts)
+	shown.done()
+	switch {
+	case err != nil:
+		return refused("drain", opts.Server, err)
+	case res.Planned != nil:
+		return writeDryRun(opts.IO, opts.Output, res)
+	case res.Fleet != nil:
+		return reportFleet(opts.IO, shown, res, t.Where(), opts.Output, "drained", true)
 	}
-
-	return finishPaced(opts.IO, human, "drain "+opts.Server, res,
-		func() error { return writeDrainJSON(opts.IO.Out, opts.Server, res) },
-		func() { writeDrainText(opts.IO, res) })
+	return finishPaced(opts.IO, human, "drain "+opts.Server, res.Drain,
+		func() error { return writeDrainJSON(opts.IO.Out, opts.Server, res.Drain) },
+		func() { writeDrainText(opts.IO, res.Drain) })
 }
 
 // finishPaced reports the end of a paced operation (a drain, a hand-over):
@@ -320,28 +304,6 @@ func writeDrainJSON(w io.Writer, server string, res drain.Result) error {
 // once, so JSON shows 2.986, not Duration.Seconds' 2.9859999999999998.
 func seconds(d time.Duration) float64 {
 	return float64(d.Round(time.Millisecond).Milliseconds()) / 1000
-}
-
-// drainTargets are the servers found, as drain targets.
-func drainTargets(found []located) []drain.Target {
-	targets := make([]drain.Target, len(found))
-	for i, f := range found {
-		targets[i] = drain.Target{Name: f.Client.Path(), Runtime: f.Client, Backend: f.Server.Backend, Server: f.Server.Server}
-	}
-	return targets
-}
-
-// checkNotLast refuses, unless force, to take the targets' server out when
-// no other server of its backend can take new clients: drain and maint
-// (op, which prefixes the error) share it.
-func checkNotLast(ctx context.Context, op string, targets []drain.Target, force bool) error {
-	if force {
-		return nil
-	}
-	if err := drain.CheckNotLast(ctx, targets); err != nil {
-		return fmt.Errorf("%s: %w; or use --force to take it out anyway", op, err)
-	}
-	return nil
 }
 
 // oneServerArg wants exactly the SERVER argument, and says so with the

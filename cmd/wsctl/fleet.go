@@ -7,10 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"slices"
 	"strings"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -20,6 +18,7 @@ import (
 	"github.com/wsctl/wsctl/intent"
 	"github.com/wsctl/wsctl/runtime"
 	"github.com/wsctl/wsctl/spec"
+	"github.com/wsctl/wsctl/target"
 )
 
 // FleetOptions are the flags that make drain, ready, maint and status act on
@@ -28,6 +27,9 @@ type FleetOptions struct {
 	On           bool
 	AllowMissing bool
 	Reason       string
+	// DryRun changes nothing: the command says what it would do and
+	// refuses what it would refuse (a flag of the commands that change).
+	DryRun bool
 }
 
 // addFlags adds --fleet (and, for commands that change something,
@@ -37,6 +39,7 @@ func (f *FleetOptions) addFlags(cmd *cobra.Command, changes bool) {
 	if changes {
 		cmd.Flags().StringVar(&f.Reason, "reason", "", "why, for the audit trail (wsctl status --fleet shows it)")
 		cmd.Flags().BoolVar(&f.AllowMissing, "allow-missing", false, "with --fleet, carry on when a load balancer's agent stops reporting")
+		cmd.Flags().BoolVar(&f.DryRun, "dry-run", false, "change nothing: say what would be done, and refuse what would be refused")
 	}
 }
 
@@ -100,48 +103,24 @@ func who(ios *IOStreams) string {
 	return user + "@" + host
 }
 
-// fleetIntent is the intent a fleet command writes.
-func fleetIntent(ios *IOStreams, f FleetOptions, ref runtime.Ref, state runtime.AdminState, op intent.Op) *intent.Intent {
-	op.ID = fleet.NewOpID()
-	return &intent.Intent{Backend: ref.Backend, Server: ref.Server, State: state, Since: time.Now().UTC(),
-		Op: &op, Who: who(ios), Reason: f.Reason}
-}
-
-// runFleet runs req until done or timeout (0: none), showing the table
-// through p (nil: none), then reports (text or JSON) and maps the outcome
-// to the exit code.
-func runFleet(ios *IOStreams, p *progress, op *fleet.Operator, req fleet.Request, timeout time.Duration, output, verb string) error {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, timeout)
-		defer cancel()
-	}
-	var update func(fleet.Status)
-	if show := fleetProgress(p, verb); show != nil {
-		update = func(st fleet.Status) { show(req.Ref, st) }
-	}
-	st, err := op.Run(ctx, req, update)
-	if err != nil {
-		p.done()
-		return err
-	}
+// reportFleet reports a fleet operation that ended as res (its table
+// shown through p, nil: none), in text or JSON, and maps the outcome to
+// the exit code. wrote says whether it wrote an intent (not a readmission).
+func reportFleet(ios *IOStreams, p *progress, res target.Result, where, output, verb string, wrote bool) error {
+	st, ref := *res.Fleet, res.Ref
+	p.done()
 	if st.TookOver != "" {
 		// Two operators on one server: the later one wins, visibly to
 		// both (the earlier one's command fails naming this one).
-		p.done()
-		fmt.Fprintf(ios.ErrOut, "wsctl: %s: took over from %s\n", req.Ref, st.TookOver)
+		fmt.Fprintf(ios.ErrOut, "wsctl: %s: took over from %s\n", ref, st.TookOver)
 	}
 	switch {
 	case output == "json":
-		p.done()
-		if err := writeFleetJSON(ios.Out, req.Ref, st); err != nil {
+		if err := writeFleetJSON(ios.Out, ref, st); err != nil {
 			return err
 		}
 	case st.Outcome == fleet.Done:
-		p.done()
-		fmt.Fprintf(ios.Out, "%s %s on %s in %s%s\n", req.Ref, verb, loadBalancers(st), st.Elapsed.Round(100*time.Millisecond), missing(st))
+		fmt.Fprintf(ios.Out, "%s %s on %s in %s%s\n", ref, verb, loadBalancers(st), st.Elapsed.Round(100*time.Millisecond), missing(st))
 	default:
 		// Where each agent stopped is the result: shown even with
 		// --quiet, instead of the last progress table.
@@ -156,7 +135,7 @@ func runFleet(ios *IOStreams, p *progress, op *fleet.Operator, req fleet.Request
 			if st.Problem != "" {
 				why = " (" + st.Problem + ")"
 			}
-			fmt.Fprintf(ios.ErrOut, "wsctl: %s %s: timed out%s; the intent stays in %s\n", verb, req.Ref, why, op.Where())
+			fmt.Fprintf(ios.ErrOut, "wsctl: %s %s: timed out%s; the intent stays in %s\n", verb, ref, why, where)
 		}
 		return errTimedOut
 	}
@@ -164,14 +143,14 @@ func runFleet(ios *IOStreams, p *progress, op *fleet.Operator, req fleet.Request
 	switch {
 	case st.Withdrawn:
 		problem += "; the intent is withdrawn: every load balancer readmits the server"
-	case req.Intent != nil:
-		problem += fmt.Sprintf("; the intent stays in %s until `wsctl ready %s --fleet`", op.Where(), req.Ref)
+	case wrote:
+		problem += fmt.Sprintf("; the intent stays in %s until `wsctl ready %s --fleet`", where, ref)
 	}
 	if output == "json" {
-		fmt.Fprintf(ios.ErrOut, "wsctl: %s %s: %s\n", verb, req.Ref, problem)
+		fmt.Fprintf(ios.ErrOut, "wsctl: %s %s: %s\n", verb, ref, problem)
 		return errSilent{code: exitError}
 	}
-	return fmt.Errorf("%s %s: %s", verb, req.Ref, problem)
+	return fmt.Errorf("%s %s: %s", verb, ref, problem)
 }
 
 // fleetProgress shows a fleet operation's table through p; nil when p is.
@@ -287,48 +266,6 @@ func writeFleetJSON(w io.Writer, ref runtime.Ref, st fleet.Status) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(out)
-}
-
-// drainFleetRun is `wsctl drain --fleet`.
-func drainFleetRun(opts *DrainOptions) error {
-	op, ref, err := fleetTarget(opts.IO, &opts.Socket, opts.Server)
-	if err != nil {
-		return err
-	}
-	o := intent.Op{Timeout: opts.Timeout.Seconds(), Force: opts.Force}
-	if opts.CloseSet {
-		after := opts.CloseAfter.Seconds()
-		o.CloseAfter, o.CloseRate = &after, opts.CloseRate
-	}
-	req := fleet.Request{Ref: ref, Intent: fleetIntent(opts.IO, opts.Fleet, ref, runtime.Drain, o), AllowMissing: opts.Fleet.AllowMissing}
-	return runFleet(opts.IO, newProgress(opts.IO, opts.Quiet, opts.Output != "json"), op, req, opts.Timeout, opts.Output, "drained")
-}
-
-// fleetWait bounds ready and maint --fleet, which wait for every agent.
-const fleetWait = time.Minute
-
-// readyFleetRun is `wsctl ready --fleet`.
-func readyFleetRun(opts *ReadyOptions) error {
-	op, ref, err := fleetTarget(opts.IO, &opts.Socket, opts.Server)
-	if err != nil {
-		return err
-	}
-	wait, verb := fleetWait, "is READY"
-	if opts.WaitHealthy > 0 {
-		wait, verb = opts.WaitHealthy, "is READY and healthy"
-	}
-	req := fleet.Request{Ref: ref, Healthy: opts.WaitHealthy > 0, AllowMissing: opts.Fleet.AllowMissing}
-	return runFleet(opts.IO, terminalProgress(opts.IO), op, req, wait, "text", verb)
-}
-
-// maintFleetRun is `wsctl maint --fleet`.
-func maintFleetRun(opts *MaintOptions) error {
-	op, ref, err := fleetTarget(opts.IO, &opts.Socket, opts.Server)
-	if err != nil {
-		return err
-	}
-	req := fleet.Request{Ref: ref, Intent: fleetIntent(opts.IO, opts.Fleet, ref, runtime.Maint, intent.Op{Force: opts.Force}), AllowMissing: opts.Fleet.AllowMissing}
-	return runFleet(opts.IO, terminalProgress(opts.IO), op, req, fleetWait, "text", "is MAINT")
 }
 
 // statusFleetRun is `wsctl status --fleet`: load balancers × servers from

@@ -24,7 +24,10 @@ func NewCmdFleet(io *IOStreams, runF func(*FleetACLOptions) error) *cobra.Comman
 	cmd := &cobra.Command{
 		Use:   "fleet",
 		Short: "The fleet of load balancers in Consul: its ACL policies",
-		Args:  cobra.NoArgs,
+		Example: `  # The policy of load balancer lb2's agent, and of the deploy pipeline
+  wsctl fleet acl -c wsctl.yaml --agent lb2
+  wsctl fleet acl -c wsctl.yaml --pipeline`,
+		Args: cobra.NoArgs,
 	}
 	cmd.AddCommand(newCmdFleetACL(io, runF))
 	return cmd
@@ -72,7 +75,7 @@ make ` + "`wsctl drain --fleet`" + ` exit 0 while sessions remain.`,
 		},
 	}
 	cmd.Flags().StringVarP(&opts.SpecPath, "config", "c", "", "wsctl spec: its consul.kv_prefix and the services it discovers "+specDefaultHelp)
-	cmd.Flags().StringVar(&opts.Agent, "agent", "", "the policy of the agent with this id (`wsctl agent --agent-id`)")
+	cmd.Flags().StringVar(&opts.Agent, "agent", "", "the policy of the agent with this id (its wsctl agent --agent-id)")
 	cmd.Flags().StringVar(&opts.Node, "node", "", "with --agent, the Consul node the agent talks to (default: the agent id)")
 	cmd.Flags().BoolVar(&opts.Pipeline, "pipeline", false, "the policy of a pipeline running the --fleet commands")
 	return cmd

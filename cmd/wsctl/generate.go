@@ -38,6 +38,9 @@ type generated struct {
 	Spec   *spec.Spec
 	Model  *model.Model
 	Config []byte
+	// ConsulErr is why Consul's servers were left out (generateWith's
+	// leniency); nil when they are in, or the spec has none.
+	ConsulErr error
 }
 
 // generate runs the data flow: spec → discovery → render. Warnings about
@@ -65,7 +68,9 @@ func (g *GenerateOptions) generateWith(io *IOStreams, prepare func(*spec.Spec) e
 		}
 	}
 	snap, err := snapshot(s, warnLogger(io.ErrOut))
+	var consulErr error
 	if err != nil && prepare != nil {
+		consulErr = err
 		fmt.Fprintf(io.ErrOut, "wsctl: %v\nwsctl: validated without the servers Consul would add (consul.address or CONSUL_HTTP_ADDR names the agent; each server from Consul is validated when it is added)\n", err)
 		snap, err = static.Snapshot(s), nil
 	}
@@ -76,7 +81,7 @@ func (g *GenerateOptions) generateWith(io *IOStreams, prepare func(*spec.Spec) e
 	if err != nil || r.Config == nil {
 		return nil, err
 	}
-	return &generated{Spec: s, Model: r.Model, Config: r.Config}, nil
+	return &generated{Spec: s, Model: r.Model, Config: r.Config, ConsulErr: consulErr}, nil
 }
 
 // consulTimeout bounds the one-shot Consul queries of render, diff and check.

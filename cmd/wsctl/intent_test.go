@@ -18,7 +18,7 @@ func TestRecordIntent(t *testing.T) {
 backends: [{name: ws}]
 haproxy: {admin_socket: `+dir+`/admin.sock}
 `)
-	found := []located{{Server: runtime.ServerStatus{Backend: "ws", Server: "backend2"}}}
+	ref := runtime.Ref{Backend: "ws", Server: "backend2"}
 	ctx := context.Background()
 	store := intent.NewFile(filepath.Join(dir, intent.FileName))
 	state := func() runtime.AdminState {
@@ -31,8 +31,8 @@ haproxy: {admin_socket: `+dir+`/admin.sock}
 
 	noEnv := func(string) string { return "" }
 	none := &SocketOptions{}
-	if err := none.recordIntent(ctx, &IOStreams{Getenv: noEnv}, found, runtime.Drain); err != nil || state() != "" {
-		t.Fatalf("without a spec: err %v, state %q", err, state())
+	if store, err := none.intents(&IOStreams{Getenv: noEnv}); err != nil || store != nil {
+		t.Fatalf("without a spec: err %v, store %v", err, store)
 	}
 	given := &IOStreams{Getenv: noEnv}
 	searched := &IOStreams{Getenv: noEnv, SpecSearch: []string{filepath.Join(dir, "absent.yaml"), specPath}}
@@ -41,7 +41,16 @@ haproxy: {admin_socket: `+dir+`/admin.sock}
 		io   *IOStreams
 	}{{&SocketOptions{SpecPath: specPath}, given}, {&SocketOptions{}, searched}} {
 		for _, want := range []runtime.AdminState{runtime.Drain, runtime.Maint, ""} {
-			if err := c.opts.recordIntent(ctx, c.io, found, want); err != nil {
+			store, err := c.opts.intents(c.io)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want == "" {
+				err = store.Delete(ctx, ref)
+			} else {
+				err = store.Put(ctx, intent.Intent{Backend: ref.Backend, Server: ref.Server, State: want})
+			}
+			if err != nil {
 				t.Fatal(err)
 			}
 			if got := state(); got != want {

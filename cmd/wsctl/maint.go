@@ -1,9 +1,7 @@
 package main
 
 import (
-	"context"
 	"fmt"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -21,6 +19,8 @@ type MaintOptions struct {
 	Force bool
 	// Fleet sets MAINT on every load balancer through Consul.
 	Fleet FleetOptions
+	// Output is "text" or "json".
+	Output string
 }
 
 // NewCmdMaint builds `wsctl maint`.
@@ -50,7 +50,20 @@ agent sets MAINT on its own HAProxy; the command waits until every live
 agent reports it. Each agent makes the checks above on its own HAProxy
 first: when one refuses (sessions left, or the last server) the command
 removes the intent again, so every agent readmits the server, and exits 2
-naming it. "wsctl drain SERVER --fleet" empties the server everywhere.`,
+naming it. "wsctl drain SERVER --fleet" empties the server everywhere.
+
+With --dry-run nothing changes: the command reads where the server stands,
+refuses what the real run would refuse (same message, exit 2) and prints
+what it would do, a line each ("dry run, nothing changed:"); with -o json
+{"server": "ws/backend2", "dry_run": true, "would": ["..."]}.
+
+With -o json (admin sockets) one object, a stable contract:
+
+  {"server": "ws/backend2", "result": "done", "admin": "MAINT", "sockets": 1,
+   "elapsed_s": 0.4, "sessions_open": 2}
+
+"result" is "done", or "timed_out" (exit 3) (never for maint); "sessions_open" counts the sessions a forced MAINT left open. With --fleet, -o json prints
+the fleet summary drain --fleet documents.`,
 		Example: `  # An idle server
   wsctl maint backend2
 
@@ -69,57 +82,46 @@ naming it. "wsctl drain SERVER --fleet" empties the server everywhere.`,
 			if runF != nil {
 				return runF(opts)
 			}
-			if opts.Fleet.On {
-				return maintFleetRun(opts)
+			if opts.Output != "text" && opts.Output != "json" {
+				return fmt.Errorf("--output %q: want text or json", opts.Output)
 			}
 			return maintRun(opts)
 		},
 	}
 	opts.Socket.addFlags(cmd)
 	opts.Fleet.addFlags(cmd, true)
+	textOrJSONFlag(cmd, &opts.Output)
 	cmd.Flags().BoolVar(&opts.Force, "force", false, "set MAINT even while the server has sessions, or is the last one of its backend that can take clients")
 	return cmd
 }
 
 func maintRun(opts *MaintOptions) error {
-	ctx := context.Background()
-	clients, found, err := opts.Socket.find(ctx, opts.IO, opts.Server)
+	ctx, stop := signalContext()
+	defer stop()
+	shown := terminalProgress(opts.IO)
+	if opts.Output == "json" {
+		shown = nil
+	}
+	t, err := opts.Socket.target(ctx, opts.IO, opts.Fleet, opts.Server, fleetProgress(shown, "is MAINT"))
 	if err != nil {
 		return err
 	}
-	if err := checkNotLast(ctx, "maint", drainTargets(found), opts.Force); err != nil {
-		return err
-	}
-	name := found[0].Server.Ref().String()
-	var live []string
-	var total int64
-	for _, f := range found {
-		if f.Server.Scur > 0 {
-			total += f.Server.Scur
-			live = append(live, fmt.Sprintf("%d on %s", f.Server.Scur, f.Client.Path()))
-		}
-	}
-	if total > 0 && !opts.Force {
-		return fmt.Errorf("%s has %d live sessions (%s): drain it first with `wsctl drain %s`, or use --force",
-			name, total, strings.Join(live, ", "), opts.Server)
-	}
-	if err := opts.Socket.recordIntent(ctx, opts.IO, found, runtime.Maint); err != nil {
-		return err
-	}
-	// A session may arrive between the count and the change; MAINT does
-	// not cut it, so the worst case is one session the next step ends.
-	_, err = eachSocket(ctx, clients, func(ctx context.Context, c *runtime.Client) (struct{}, error) {
-		s := serverOn(found, c)
-		return struct{}{}, c.SetState(ctx, s.Backend, s.Server, runtime.Maint)
-	})
-	if err != nil {
-		return err
+	res, err := t.Hold(ctx, t.Ref, runtime.Maint, opts.Force)
+	switch {
+	case err != nil:
+		return refused("maint", opts.Server, err)
+	case res.Planned != nil:
+		return writeDryRun(opts.IO, opts.Output, res)
+	case res.Fleet != nil:
+		return reportFleet(opts.IO, shown, res, t.Where(), opts.Output, "is MAINT", true)
+	case opts.Output == "json":
+		return writeChangeJSON(opts.IO, res, runtime.Maint)
 	}
 	// One line, terminal or not, so a pipeline log shows it.
-	if total > 0 {
-		fmt.Fprintf(opts.IO.ErrOut, "wsctl: %s is MAINT with %d sessions still open; MAINT does not close them\n", name, total)
+	if res.Sessions > 0 {
+		fmt.Fprintf(opts.IO.ErrOut, "wsctl: %s is MAINT with %d sessions still open; MAINT does not close them\n", res.Ref, res.Sessions)
 	} else {
-		fmt.Fprintf(opts.IO.Out, "%s is MAINT%s\n", name, onSockets(len(clients)))
+		fmt.Fprintf(opts.IO.Out, "%s is MAINT%s\n", res.Ref, onSockets(res.Places))
 	}
 	return nil
 }

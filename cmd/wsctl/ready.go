@@ -1,7 +1,7 @@
 package main
 
 import (
-	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wsctl/wsctl/runtime"
+	"github.com/wsctl/wsctl/target"
 )
 
 // ReadyOptions are the flags of wsctl ready.
@@ -24,6 +25,8 @@ type ReadyOptions struct {
 	Poll time.Duration
 	// Fleet readmits on every load balancer through Consul.
 	Fleet FleetOptions
+	// Output is "text" or "json".
+	Output string
 }
 
 // NewCmdReady builds `wsctl ready`.
@@ -50,7 +53,20 @@ says so, terminal or not.
 With --fleet (no socket) the server's intent is removed from Consul and the
 command waits, up to a minute or --wait-healthy, until every live agent
 reports it READY (and, with --wait-healthy, up): each agent readmits it on
-its own HAProxy. Exit 3 when that takes longer.`,
+its own HAProxy. Exit 3 when that takes longer.
+
+With --dry-run nothing changes: the command reads where the server stands,
+refuses what the real run would refuse (same message, exit 2) and prints
+what it would do, a line each ("dry run, nothing changed:"); with -o json
+{"server": "ws/backend2", "dry_run": true, "would": ["..."]}.
+
+With -o json (admin sockets) one object, a stable contract:
+
+  {"server": "ws/backend2", "result": "done", "admin": "READY", "sockets": 1,
+   "elapsed_s": 0.4, "not_healthy": ["/run/haproxy/admin.sock: DOWN READY, check L4CON"]}
+
+"result" is "done", or "timed_out" (exit 3) when --wait-healthy waited in vain, with "not_healthy" saying where and why. With --fleet, -o json prints
+the fleet summary drain --fleet documents.`,
 		Example: `  # After the deploy: back into rotation
   wsctl ready backend2
 
@@ -66,102 +82,88 @@ its own HAProxy. Exit 3 when that takes longer.`,
 			if runF != nil {
 				return runF(opts)
 			}
-			if opts.Fleet.On {
-				return readyFleetRun(opts)
+			if opts.Output != "text" && opts.Output != "json" {
+				return fmt.Errorf("--output %q: want text or json", opts.Output)
 			}
 			return readyRun(opts)
 		},
 	}
 	opts.Socket.addFlags(cmd)
 	opts.Fleet.addFlags(cmd, true)
+	textOrJSONFlag(cmd, &opts.Output)
 	durationVar(cmd.Flags(), &opts.WaitHealthy, "wait-healthy", 0, "wait up to this long for the health check to pass (exit 3 if it does not; 0: do not wait)")
 	return cmd
 }
 
 func readyRun(opts *ReadyOptions) error {
-	ctx := context.Background()
-	clients, found, err := opts.Socket.find(ctx, opts.IO, opts.Server)
+	ctx, stop := signalContext()
+	defer stop()
+	shown := terminalProgress(opts.IO)
+	if opts.Output == "json" {
+		shown = nil
+	}
+	verb := "is READY"
+	if opts.WaitHealthy > 0 {
+		verb = "is READY and healthy"
+	}
+	t, err := opts.Socket.target(ctx, opts.IO, opts.Fleet, opts.Server, fleetProgress(shown, verb))
 	if err != nil {
 		return err
 	}
-	if err := opts.Socket.recordIntent(ctx, opts.IO, found, ""); err != nil {
+	res, err := t.Admit(ctx, t.Ref, opts.WaitHealthy)
+	switch {
+	case err != nil:
 		return err
+	case res.Planned != nil:
+		return writeDryRun(opts.IO, opts.Output, res)
+	case res.Fleet != nil:
+		return reportFleet(opts.IO, shown, res, t.Where(), opts.Output, verb, false)
+	case opts.Output == "json":
+		return writeChangeJSON(opts.IO, res, runtime.Ready)
 	}
-	_, err = eachSocket(ctx, clients, func(ctx context.Context, c *runtime.Client) (struct{}, error) {
-		s := serverOn(found, c)
-		return struct{}{}, c.Readmit(ctx, s.Backend, s.Server)
-	})
-	if err != nil {
-		return err
-	}
-	name := found[0].Server.Ref().String()
-	// One line on success, terminal or not, so a pipeline log shows it.
-	if opts.WaitHealthy == 0 {
-		fmt.Fprintf(opts.IO.Out, "%s is READY%s\n", name, onSockets(len(clients)))
-		return nil
-	}
-
-	start := time.Now()
-	sick, err := waitHealthy(ctx, clients, found, opts.WaitHealthy, opts.Poll)
-	if err != nil {
-		return err
-	}
-	if len(sick) > 0 {
-		fmt.Fprintf(opts.IO.ErrOut, "wsctl: %s is READY but not healthy after %s: %s\n", name, opts.WaitHealthy, strings.Join(sick, "; "))
+	name := res.Ref.String()
+	// One line, terminal or not, so a pipeline log shows it.
+	switch {
+	case opts.WaitHealthy == 0:
+		fmt.Fprintf(opts.IO.Out, "%s is READY%s\n", name, onSockets(res.Places))
+	case len(res.Sick) > 0:
+		fmt.Fprintf(opts.IO.ErrOut, "wsctl: %s is READY but not healthy after %s: %s\n", name, opts.WaitHealthy, strings.Join(res.Sick, "; "))
 		return errTimedOut
+	default:
+		fmt.Fprintf(opts.IO.Out, "%s is READY and healthy%s after %s\n", name, onSockets(res.Places), res.Elapsed.Round(100*time.Millisecond))
 	}
-	fmt.Fprintf(opts.IO.Out, "%s is READY and healthy%s after %s\n", name, onSockets(len(clients)), time.Since(start).Round(100*time.Millisecond))
 	return nil
 }
 
-// waitHealthy polls every socket until the server is up on all of them or
-// the wait is over, and returns a description of each socket where it is
-// not.
-func waitHealthy(ctx context.Context, clients []*runtime.Client, found []located, wait, poll time.Duration) ([]string, error) {
-	if poll <= 0 {
-		poll = 250 * time.Millisecond
-	}
-	deadline := time.Now().Add(wait)
-	for {
-		states, err := eachSocket(ctx, clients, func(ctx context.Context, c *runtime.Client) (runtime.ServerStatus, error) {
-			s := serverOn(found, c)
-			return c.Server(ctx, s.Backend, s.Server)
-		})
-		if err != nil {
-			return nil, err
-		}
-		var sick []string
-		for i, s := range states {
-			if !healthy(s) {
-				check := s.Check
-				if check == "" {
-					check = "no check"
-				}
-				sick = append(sick, fmt.Sprintf("%s: %s %s, check %s", clients[i].Path(), s.State, s.Admin, check))
-			}
-		}
-		left := time.Until(deadline)
-		if len(sick) == 0 || left <= 0 {
-			return sick, nil
-		}
-		time.Sleep(min(poll, left))
-	}
+// changeJSON is the result of `wsctl ready -o json` and `wsctl maint -o
+// json` on admin sockets: a documented contract, so fields are only ever
+// added. (With --fleet they print the fleet's summary, as drain does.)
+type changeJSON struct {
+	Server string `json:"server"`
+	// Result is "done", or "timed_out" when ready --wait-healthy waited
+	// in vain (exit 3).
+	Result string `json:"result"`
+	// Admin is the state set: "READY" or "MAINT".
+	Admin   string  `json:"admin"`
+	Sockets int     `json:"sockets"`
+	Elapsed float64 `json:"elapsed_s"`
+	// NotHealthy says, per socket, why the server is not healthy yet.
+	NotHealthy []string `json:"not_healthy,omitempty"`
+	// SessionsOpen are the sessions a forced MAINT left open.
+	SessionsOpen int64 `json:"sessions_open,omitempty"`
 }
 
-// healthy reports whether HAProxy sends the server new clients: READY, and
-// up (STARTING is up during slowstart).
-func healthy(s runtime.ServerStatus) bool {
-	return s.Admin == runtime.Ready && (s.State == runtime.Up || s.State == runtime.Starting)
-}
-
-// serverOn returns the server found on c.
-func serverOn(found []located, c *runtime.Client) runtime.ServerStatus {
-	for _, f := range found {
-		if f.Client == c {
-			return f.Server
-		}
+// writeChangeJSON prints res as changeJSON and maps its outcome to the exit
+// code.
+func writeChangeJSON(ios *IOStreams, res target.Result, admin runtime.AdminState) error {
+	enc := json.NewEncoder(ios.Out)
+	enc.SetIndent("", "  ")
+	err := enc.Encode(changeJSON{Server: res.Ref.String(), Result: string(res.Outcome), Admin: string(admin), Sockets: res.Places,
+		Elapsed: seconds(res.Elapsed), NotHealthy: res.Sick, SessionsOpen: res.Sessions})
+	if err == nil && res.Outcome != target.Done {
+		return errTimedOut
 	}
-	return runtime.ServerStatus{}
+	return err
 }
 
 // onSockets says how many sockets a change applied to, when several.

@@ -38,6 +38,9 @@ type ReloadOptions struct {
 	Poll time.Duration
 	// Quiet shows no progress.
 	Quiet bool
+	// DryRun checks and reports what a reload would do, and changes
+	// nothing.
+	DryRun bool
 }
 
 // NewCmdReload builds `wsctl reload`.
@@ -72,20 +75,39 @@ With -o json a summary is printed once the reload is done:
    "workers": [{"pid": 41, "result": "exited", "sessions_before": 900,
      "sessions_left": 0, "closed": 870, "elapsed_s": 63.2}]}
 
-"result" is "exited", "timed_out", "canceled" or "error".`,
+"result" is "exited", "timed_out", "canceled" or "error".
+
+With --dry-run nothing changes (no write, no state save, no reload): the
+config is rendered, validated with haproxy -c, compared with
+--haproxy-config (the unified diff is shown), the worker that answers now
+is found, and the hand-over that would follow is counted: the sessions in
+each worker, and per backend its sessions and close_rate. The exit status
+is the real run's before it changes anything: 2 on a rejected config or an
+unreachable HAProxy, else 0. With -o json:
+
+  {"dry_run": true, "reload": true, "config": "/etc/haproxy/haproxy.cfg",
+   "changed": true, "diff": "--- …", "old_pid": 41,
+   "state_file": "/run/wsctl/server-state", "create_state_file": false,
+   "handover": {"after_s": 60, "timeout_s": 1800,
+     "workers": [{"pid": 41, "current": true, "sessions": 900}],
+     "backends": [{"backend": "ws", "sessions": 900, "close_rate": 50,
+       "close_s": 18}]}}`,
 		Example: `  # Reload the packaged setup, hand-over after the spec's grace period
   wsctl reload -c /etc/wsctl/wsctl.yaml --haproxy-config /etc/haproxy/haproxy.cfg
 
   # Start closing old WebSockets after 10 s, give up waiting after 5 minutes
-  wsctl reload --haproxy-config /etc/haproxy/haproxy.cfg --handover-after 10s --timeout 5m -o json`,
+  wsctl reload --haproxy-config /etc/haproxy/haproxy.cfg --handover-after 10s --timeout 5m -o json
+
+  # What would a reload change, and how many WebSockets would move?
+  wsctl reload -c /etc/wsctl/wsctl.yaml --haproxy-config /etc/haproxy/haproxy.cfg --dry-run`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.HandoverSet = cmd.Flags().Changed("handover-after")
 			if opts.HAProxyConfig == "" {
 				return errors.New("--haproxy-config is required: the file the running HAProxy loads")
 			}
-			if opts.Output != "text" && opts.Output != "json" {
-				return fmt.Errorf("--output %q: want text or json", opts.Output)
+			if err := checkOutput(opts.Output); err != nil {
+				return err
 			}
 			if runF != nil {
 				return runF(opts)
@@ -98,9 +120,9 @@ With -o json a summary is printed once the reload is done:
 	durationVar(cmd.Flags(), &opts.HandoverAfter, "handover-after", 0, "grace period before closing the old workers' WebSockets (0: none; default: haproxy.handover_after)")
 	positiveDurationVar(cmd.Flags(), &opts.Timeout, "timeout", 0, "give up waiting for the old workers after this long with exit 3 (default: haproxy.hard_stop_after)")
 	positiveDurationVar(cmd.Flags(), &opts.ReloadTimeout, "reload-timeout", 30*time.Second, "how long the new worker may take to answer")
-	cmd.Flags().StringVarP(&opts.Output, "output", "o", "text", "output format: text or json")
+	addOutputFlag(cmd, &opts.Output)
 	addQuietFlag(cmd, &opts.Quiet)
-	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
+	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "validate, diff and count the sessions to hand over; write, save and reload nothing")
 	return cmd
 }
 
@@ -114,16 +136,28 @@ func reloadRun(opts *ReloadOptions) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	hap := reload.Local{ConfigFile: opts.HAProxyConfig, AdminSocket: s.HAProxy.AdminSocket, MasterSocket: s.HAProxy.MasterSocket}
-	rl, err := reload.Run(ctx, hap, g.Config, reload.Options{StateFile: s.HAProxy.StateFile, Wait: opts.ReloadTimeout})
-	var rerr *runtime.ReloadError
-	switch {
-	case reload.StoppedAt(err) == reload.StepValidate:
-		return fmt.Errorf("%w; nothing changed: %s kept, no reload", err, opts.HAProxyConfig)
-	case errors.As(err, &rerr) && rerr.Startup != "":
-		fmt.Fprintf(opts.IO.ErrOut, "HAProxy's startup messages:\n%s\n", rerr.Startup)
+	ropts := reload.Options{StateFile: s.HAProxy.StateFile, Wait: opts.ReloadTimeout}
+	hopts := handover.Options{After: s.HAProxy.HandoverAfter.D(), Rates: handover.Rates(s), Timeout: opts.Timeout, Poll: opts.Poll}
+	if opts.HandoverSet {
+		hopts.After = opts.HandoverAfter
 	}
+	if hopts.Timeout == 0 {
+		hopts.Timeout = s.HAProxy.HardStopAfter.D()
+	}
+	if opts.DryRun {
+		plan, err := reload.Preview(ctx, hap, g.Config, ropts)
+		if err != nil {
+			return reloadStopped(opts, err)
+		}
+		fc, err := handover.Predict(ctx, runtime.NewMaster(s.HAProxy.MasterSocket, 0), hopts)
+		if err != nil {
+			return err
+		}
+		return writeReloadPlan(opts, s.HAProxy.StateFile, g.Config, plan, hopts, fc)
+	}
+	rl, err := reload.Run(ctx, hap, g.Config, ropts)
 	if err != nil {
-		return err
+		return reloadStopped(opts, err)
 	}
 	human := opts.Output != "json"
 	if human {
@@ -137,13 +171,6 @@ func reloadRun(opts *ReloadOptions) error {
 		return err
 	}
 
-	hopts := handover.Options{After: s.HAProxy.HandoverAfter.D(), Rates: handover.Rates(s), Timeout: opts.Timeout, Poll: opts.Poll}
-	if opts.HandoverSet {
-		hopts.After = opts.HandoverAfter
-	}
-	if hopts.Timeout == 0 {
-		hopts.Timeout = s.HAProxy.HardStopAfter.D()
-	}
 	shown := newProgress(opts.IO, opts.Quiet, human)
 	if shown != nil {
 		hopts.Progress = newHandoverProgress(shown, hopts.After).update
@@ -156,6 +183,20 @@ func reloadRun(opts *ReloadOptions) error {
 	return finishPaced(opts.IO, human, "reload: hand-over", res,
 		func() error { return writeReloadJSON(opts.IO.Out, rl, res) },
 		func() { writeReloadText(opts.IO, res) })
+}
+
+// reloadStopped is the error of a reload that stopped: one stopped by
+// HAProxy's binary changed nothing, and says so; HAProxy's startup
+// messages, when the master gave them, go to stderr.
+func reloadStopped(opts *ReloadOptions, err error) error {
+	var rerr *runtime.ReloadError
+	switch {
+	case reload.StoppedAt(err) == reload.StepValidate:
+		return fmt.Errorf("%w; nothing changed: %s kept, no reload", err, opts.HAProxyConfig)
+	case errors.As(err, &rerr) && rerr.Startup != "":
+		fmt.Fprintf(opts.IO.ErrOut, "HAProxy's startup messages:\n%s\n", rerr.Startup)
+	}
+	return err
 }
 
 // writeReloadText is the one line of the hand-over's end.

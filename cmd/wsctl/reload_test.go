@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +15,7 @@ import (
 	"github.com/wsctl/wsctl/internal/lbtest"
 	"github.com/wsctl/wsctl/runtime"
 	"github.com/wsctl/wsctl/runtime/runtimetest"
+	"github.com/wsctl/wsctl/spec"
 	"github.com/wsctl/wsctl/templates"
 )
 
@@ -122,5 +125,86 @@ func TestStateSaveWithoutHAProxy(t *testing.T) {
 	r = execute(t, stateCmd, false, nil, "save", "-c", specFile)
 	if got, _ := os.ReadFile(file); r.code != 0 || string(got) != "1\nsaved\n" || !strings.Contains(r.errOut, "kept") {
 		t.Fatalf("exit %d (%s), file %q; want the saved file kept", r.code, r.errOut, got)
+	}
+}
+
+// TestReloadDryRun: --dry-run validates, diffs and counts the hand-over
+// with the real HAProxy, and changes nothing: the config file's bytes and
+// mtime, the state file, the worker, the clients stay; a rejected config
+// is exit 2 as in the real run.
+func TestReloadDryRun(t *testing.T) {
+	const clients = 5
+	b, fleet, specFile := reloadSetup(t, clients, "")
+	cfg := filepath.Join(b.RunDir, "haproxy.cfg")
+	stateFile := filepath.Join(b.RunDir, "server-state")
+	master := runtime.NewMaster(filepath.Join(b.RunDir, "master.sock"), 0)
+	procs, err := master.Procs(t.Context())
+	if err != nil || len(procs.Current) != 1 {
+		t.Fatalf("show proc = %+v, %v", procs, err)
+	}
+	worker := procs.Current[0].Pid
+	type file struct {
+		text  string
+		mtime time.Time
+	}
+	read := func(path string) file {
+		t.Helper()
+		fi, err := os.Stat(path)
+		if err != nil {
+			return file{}
+		}
+		text, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return file{string(text), fi.ModTime()}
+	}
+	before, stateBefore := read(cfg), read(stateFile)
+	embedded, err := templates.Embedded("haproxy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	changed := writeFile(t, filepath.Join(dir, "changed.tmpl"), embedded+"    # wsctl dry run\n")
+	broken := writeFile(t, filepath.Join(dir, "broken.tmpl"), embedded+"    wsctl-bogus-keyword on\n")
+	start := time.Now()
+
+	r := execute(t, reloadCmd, false, nil, "-c", specFile, "--haproxy-config", cfg, "--template", changed, "--dry-run", "-o", "json")
+	if r.code != 0 {
+		t.Fatalf("exit %d, stdout %s, stderr %s", r.code, r.out, r.errOut)
+	}
+	var got reloadPlanJSON
+	decodeJSON(t, r.out, &got)
+	if !got.DryRun || !got.Reload || !got.Changed || got.Config != cfg || got.OldPid != worker || got.StateFile != stateFile ||
+		!strings.Contains(got.Diff, "\n+# wsctl dry run\n") || !got.CreateStateFile {
+		t.Errorf("plan = %+v, want a changed config replacing worker %d", got, worker)
+	}
+	wantWorkers := []reloadPlanWorkerJSON{{Pid: worker, Current: true, Sessions: clients}}
+	wantBackends := []reloadPlanBackendJSON{{Backend: "ws_cluster", Sessions: clients, Rate: spec.DefaultCloseRate, Closing: seconds(time.Duration(clients / spec.DefaultCloseRate * float64(time.Second)))}}
+	if !slices.Equal(got.Handover.Workers, wantWorkers) || !slices.Equal(got.Handover.Backends, wantBackends) {
+		t.Errorf("hand-over = %+v, want workers %+v, backends %+v", got.Handover, wantWorkers, wantBackends)
+	}
+
+	r = execute(t, reloadCmd, false, nil, "-c", specFile, "--haproxy-config", cfg, "--dry-run")
+	if r.code != 0 || !strings.Contains(r.out, "dry run: nothing written, saved or reloaded") || !strings.Contains(r.out, "  current worker "+strconv.FormatInt(worker, 10)+": 5 sessions\n") {
+		t.Errorf("text: exit %d, stdout %s, stderr %s", r.code, r.out, r.errOut)
+	}
+
+	r = execute(t, reloadCmd, false, nil, "-c", specFile, "--haproxy-config", cfg, "--template", broken, "--dry-run")
+	if r.code != exitError || !strings.Contains(r.errOut, "wsctl-bogus-keyword") || r.out != "" {
+		t.Errorf("rejected: exit %d, want 2 with HAProxy's message; stdout %s, stderr %s", r.code, r.out, r.errOut)
+	}
+
+	if after := read(cfg); after != before {
+		t.Errorf("%s changed: mtime %s → %s", cfg, before.mtime, after.mtime)
+	}
+	if after := read(stateFile); after != stateBefore {
+		t.Errorf("%s changed: %+v → %+v", stateFile, stateBefore, after)
+	}
+	if procs, err := master.Procs(t.Context()); err != nil || procs.Master.Reloads != 0 || len(procs.Current) != 1 || procs.Current[0].Pid != worker || len(procs.Old) != 0 {
+		t.Errorf("show proc = %+v, %v; want worker %d, no reload", procs, err, worker)
+	}
+	if cut := fleet.Since(start, false); len(cut) != 0 {
+		t.Errorf("%d clients cut, want none", len(cut))
 	}
 }

@@ -1,15 +1,13 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -18,8 +16,10 @@ import (
 	"github.com/wsctl/wsctl/drain"
 	"github.com/wsctl/wsctl/fleet"
 	"github.com/wsctl/wsctl/intent"
+	"github.com/wsctl/wsctl/rebalance"
 	"github.com/wsctl/wsctl/rollout"
 	"github.com/wsctl/wsctl/spec"
+	"github.com/wsctl/wsctl/target"
 )
 
 // RolloutOptions are the flags of wsctl rollout.
@@ -54,6 +54,8 @@ type RolloutOptions struct {
 	// AllowMissing and Reason are for a rollout across the fleet.
 	AllowMissing bool
 	Reason       string
+	// Rebalance evens out the backend after the last server.
+	Rebalance bool
 }
 
 // NewCmdRollout builds `wsctl rollout`.
@@ -141,8 +143,16 @@ true for the surge's removal), then a summary
 "stopped" (with "stopped": {"server", "phase", "error"}); "resumed" says where
 a resumed rollout went on.
 
-Exit status: 0 done or paused, 3 a drain timed out or a readmitted server
-was not healthy in time, 2 anything else that stopped the rollout (the
+--rebalance: the server deployed last is nearly empty at the end (leastconn
+places only new clients). Once every server is READY the rollout runs
+"wsctl rebalance" on the backend (its targets, tolerance 10 %, MAINT on the
+servers above target while their oldest WebSockets are closed) at
+--close-rate (or the backend's close_rate), within --timeout. Not across the
+fleet yet.
+
+Exit status: 0 done or paused, 3 a drain timed out, a readmitted server
+was not healthy in time or (--rebalance) the backend was not balanced in
+time (every server READY, the rollout done), 2 anything else that stopped the rollout (the
 command failed, refused, interrupted).
 
 Across the fleet: a backend discovered from Consul is rolled through the
@@ -163,6 +173,9 @@ name, without a ceiling.`,
   # --next readmits the deployed one and drains the next
   wsctl rollout -c wsctl.yaml ws_cluster --pause -o json
   wsctl rollout -c wsctl.yaml ws_cluster --next -o json
+
+  # Deploy, then even out the WebSockets (exit 3 if not balanced)
+  wsctl rollout -c wsctl.yaml ws_cluster --exec ./deploy.sh --rebalance
 
   # A backend discovered from Consul: through the agents, from a CI runner
   wsctl rollout -c wsctl.yaml ws_consul --exec ./deploy.sh --close-rate 100 \
@@ -203,6 +216,7 @@ name, without a ceiling.`,
 	f.StringVar(&opts.State, "state", "", "state `file` for resuming (default: wsctl-rollout-BACKEND.json beside haproxy.state_file)")
 	f.BoolVar(&opts.AllowMissing, "allow-missing", false, "across the fleet, carry on when a load balancer's agent stops reporting")
 	f.StringVar(&opts.Reason, "reason", "", "across the fleet, why, for the audit trail of the intents")
+	f.BoolVar(&opts.Rebalance, "rebalance", false, "after the last server, even out the backend's WebSockets as wsctl rebalance does (exit 3 if not balanced within --timeout)")
 	f.BoolVar(&opts.Force, "force", false, "drain even when no other server of the backend can take new clients")
 	f.StringVarP(&opts.Output, "output", "o", "text", "output format: text or json (a line per step)")
 	addQuietFlag(cmd, &opts.Quiet)
@@ -254,11 +268,13 @@ func (o *RolloutOptions) options(sp *spec.Spec, b spec.Backend) rollout.Options 
 		Drain:          drain.Options{Timeout: o.Timeout, Poll: o.Poll, Force: o.Force, Close: &drain.Close{After: o.CloseAfter, Rate: rate}},
 		Next:           o.Next,
 		WaitHealthy:    o.WaitHealthy,
-		Poll:           o.Poll,
 		Ceiling:        ceiling,
 		MaxUnavailable: o.MaxUnavailable,
 		Surge:          o.Surge,
 		StatePath:      state,
+	}
+	if o.Rebalance {
+		ro.Rebalance = &rebalance.Options{Cap: int64(b.ServerMaxConn), Rate: cmp.Or(rate, b.CloseRate), Timeout: o.Timeout, Poll: o.Poll}
 	}
 	if o.Exec != "" {
 		// The command's output goes to stderr: stdout stays the report.
@@ -296,17 +312,19 @@ func rolloutRun(opts *RolloutOptions) error {
 	}
 	// Ctrl-C or a pipeline's SIGTERM stops the rollout where it is; the
 	// state file keeps the place.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signalContext()
 	defer stop()
 	human := opts.Output != "json"
 	shown := newProgress(opts.IO, opts.Quiet, human)
 	defer shown.done()
-	sockets := 0
+	// The backend's discovery decides where the rollout acts.
 	if b.Consul != nil {
-		if ro.Fleet, err = rolloutFleet(ctx, opts, sp, b.Name); err != nil {
+		f, err := rolloutFleet(ctx, opts, sp, b.Name)
+		if err != nil {
 			return err
 		}
-		ro.Fleet.Update = fleetProgress(shown, "rollout")
+		f.Update = fleetProgress(shown, "rollout")
+		ro.Target = f
 	} else {
 		if opts.Socket.SpecPath == "" {
 			opts.Socket.SpecPath = sp.File
@@ -315,13 +333,15 @@ func rolloutRun(opts *RolloutOptions) error {
 		if err != nil {
 			return err
 		}
+		l := &target.Local{Reason: "wsctl rollout", Poll: opts.Poll}
 		for _, c := range clients {
-			ro.Sockets = append(ro.Sockets, rollout.Socket{Name: c.Path(), Runtime: c})
+			l.Sockets = append(l.Sockets, target.Socket{Name: c.Path(), Runtime: c})
 		}
-		if ro.Intents, err = intent.Open(sp); err != nil {
+		if l.Intents, err = intent.Open(sp); err != nil {
 			return err
 		}
-		sockets = len(clients)
+		ro.Target = l
+		ro.Drain.Progress = newDrainProgress(shown, len(clients), ro.Drain).hook()
 	}
 
 	ro.Note = func(s string) { fmt.Fprintf(opts.IO.ErrOut, "wsctl: %s\n", s) }
@@ -332,9 +352,6 @@ func rolloutRun(opts *RolloutOptions) error {
 			return
 		}
 		_ = enc.Encode(rolloutStepJSON(b.Name, s))
-	}
-	if sockets > 0 {
-		ro.Drain.Progress = newDrainProgress(shown, sockets, ro.Drain).hook()
 	}
 	start := time.Now()
 	res, err := rollout.Run(ctx, ro)
@@ -367,7 +384,7 @@ func rolloutRun(opts *RolloutOptions) error {
 			fmt.Fprintf(opts.IO.ErrOut, "wsctl: %s/%s is in phase %s; deployed servers are READY, held ones DRAIN; state in %s: run the same command again to go on\n",
 				b.Name, sum.Stopped.Server, sum.Stopped.Phase, ro.StatePath)
 		}
-		if errors.Is(err, rollout.ErrDrainTimedOut) || errors.Is(err, rollout.ErrNotHealthy) {
+		if errors.Is(err, rollout.ErrDrainTimedOut) || errors.Is(err, rollout.ErrNotHealthy) || errors.Is(err, rollout.ErrNotBalanced) {
 			return errTimedOut
 		}
 		return errSilent{code: exitError}
@@ -384,7 +401,7 @@ func rolloutRun(opts *RolloutOptions) error {
 // rolloutFleet is the fleet a rollout of backend goes through: the
 // servers Consul discovers for it, and the operator that writes the
 // intents and follows the agents.
-func rolloutFleet(ctx context.Context, opts *RolloutOptions, sp *spec.Spec, backend string) (*rollout.Fleet, error) {
+func rolloutFleet(ctx context.Context, opts *RolloutOptions, sp *spec.Spec, backend string) (*target.Fleet, error) {
 	qctx, cancel := context.WithTimeout(ctx, consulTimeout)
 	defer cancel()
 	snap, err := consul.Once(qctx, sp, warnLogger(opts.IO.ErrOut))
@@ -399,7 +416,8 @@ func rolloutFleet(ctx context.Context, opts *RolloutOptions, sp *spec.Spec, back
 	if err != nil {
 		return nil, err
 	}
-	return &rollout.Fleet{Operator: op, Servers: servers, AllowMissing: opts.AllowMissing, Who: who(opts.IO), Reason: opts.Reason}, nil
+	return &target.Fleet{Operator: op, Servers: map[string]map[string]string{backend: servers}, AllowMissing: opts.AllowMissing,
+		Who: who(opts.IO), Reason: strings.TrimSuffix("wsctl rollout: "+opts.Reason, ": ")}, nil
 }
 
 // writeRolloutStep is the line of one step.

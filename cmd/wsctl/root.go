@@ -144,19 +144,38 @@ func reportError(w io.Writer, err error) {
 
 // NewCmdVersion prints the version, commit and Go version.
 func NewCmdVersion(io *IOStreams) *cobra.Command {
-	return &cobra.Command{
+	output := "text"
+	cmd := &cobra.Command{
 		Use:   "version",
 		Short: "Print the wsctl version, commit and Go version",
 		Long: `Print the version (set at release build time, else the module version a
 go install recorded, else "dev"), the commit the binary was built from
-("(modified)" when the work tree had changes) and the Go toolchain.`,
-		Example: "  wsctl version",
-		Args:    cobra.NoArgs,
+("(modified)" when the work tree had changes) and the Go toolchain.
+
+With -o json one object, a stable contract (fields are only ever added):
+
+  {"version": "v1.2.0", "commit": "0123abcd…", "modified": false,
+   "go_version": "go1.26.8"}
+
+"commit" and "go_version" are "" when the build recorded none.`,
+		Example: `  wsctl version
+
+  # In a pipeline: the commit of the installed wsctl
+  wsctl version -o json | jq -r .commit`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutput(output); err != nil {
+				return err
+			}
+			if output == "json" {
+				return writeJSON(io.Out, build())
+			}
 			_, err := fmt.Fprint(io.Out, build())
 			return err
 		},
 	}
+	addOutputFlag(cmd, &output)
+	return cmd
 }
 
 // flagError rewords pflag's errors where they explain the syntax poorly:

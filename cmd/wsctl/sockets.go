@@ -10,9 +10,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/wsctl/wsctl/intent"
 	"github.com/wsctl/wsctl/runtime"
 	"github.com/wsctl/wsctl/spec"
+	"github.com/wsctl/wsctl/target"
 )
 
 // socketEnv lists admin sockets, separated by commas or colons.
@@ -29,6 +29,10 @@ type SocketOptions struct {
 	SpecPath string
 	// Timeout bounds every single socket operation.
 	Timeout time.Duration
+
+	// dial, when not nil, replaces runtime.Dial for drain, ready and
+	// maint: unit tests give an in-memory socket.
+	dial func(ctx context.Context, path string, timeout time.Duration) (target.Runtime, error)
 
 	// noSpec is set by paths when no spec was found and HAProxy's default
 	// socket is used: it explains a failure to reach it.
@@ -100,6 +104,30 @@ func (s *SocketOptions) explain(err error) error {
 	return fmt.Errorf("%w; %v, so wsctl used HAProxy's default socket: give the spec with -c FILE or the socket with --socket PATH", err, s.noSpec)
 }
 
+// sockets dials every socket (connect) as a local target's sockets.
+func (s *SocketOptions) sockets(ctx context.Context, io *IOStreams) ([]target.Socket, error) {
+	if s.dial != nil {
+		paths, err := s.paths(io)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]target.Socket, len(paths))
+		for i, p := range paths {
+			if out[i].Runtime, err = s.dial(ctx, p, s.Timeout); err != nil {
+				return nil, err
+			}
+			out[i].Name = p
+		}
+		return out, nil
+	}
+	clients, err := s.connect(ctx, io)
+	out := make([]target.Socket, len(clients))
+	for i, c := range clients {
+		out[i] = target.Socket{Name: c.Path(), Runtime: c}
+	}
+	return out, err
+}
+
 // connect dials every socket concurrently. It fails if any socket fails, so
 // a command changes nothing unless every HAProxy answers.
 func (s *SocketOptions) connect(ctx context.Context, io *IOStreams) ([]*runtime.Client, error) {
@@ -124,38 +152,6 @@ func (s *SocketOptions) connect(ctx context.Context, io *IOStreams) ([]*runtime.
 	return clients, nil
 }
 
-// located is a server found on one socket.
-type located struct {
-	Client *runtime.Client
-	Server runtime.ServerStatus
-}
-
-// locate finds ref on every socket concurrently. An unknown or ambiguous
-// name on any socket is an error naming that socket.
-func locate(ctx context.Context, clients []*runtime.Client, ref runtime.Ref) ([]located, error) {
-	return eachSocket(ctx, clients, func(ctx context.Context, c *runtime.Client) (located, error) {
-		s, err := c.Find(ctx, ref)
-		return located{Client: c, Server: s}, err
-	})
-}
-
-// eachSocket runs f for every client concurrently and returns the results
-// in the clients' order, with the errors joined.
-func eachSocket[T any](ctx context.Context, clients []*runtime.Client, f func(context.Context, *runtime.Client) (T, error)) ([]T, error) {
-	out := make([]T, len(clients))
-	errs := make([]error, len(clients))
-	var wg sync.WaitGroup
-	for i, c := range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			out[i], errs[i] = f(ctx, c)
-		}()
-	}
-	wg.Wait()
-	return out, errors.Join(errs...)
-}
-
 // parseServerArg parses the SERVER argument before any socket is opened.
 func parseServerArg(arg string) (runtime.Ref, error) {
 	return runtime.ParseRef(arg)
@@ -167,53 +163,4 @@ func socketLabel(n int, path string) string {
 		return ""
 	}
 	return " on " + path
-}
-
-// find parses the SERVER argument, connects to every socket and finds the
-// server on each: the start every single-server command shares.
-func (o *SocketOptions) find(ctx context.Context, io *IOStreams, arg string) ([]*runtime.Client, []located, error) {
-	ref, err := parseServerArg(arg)
-	if err != nil {
-		return nil, nil, err
-	}
-	clients, err := o.connect(ctx, io)
-	if err != nil {
-		return nil, nil, err
-	}
-	found, err := locate(ctx, clients, ref)
-	if err != nil {
-		return nil, nil, err
-	}
-	return clients, found, nil
-}
-
-// recordIntent keeps an operator's DRAIN or MAINT (or, with state "", forgets
-// it) where the agent sees it, when there is a spec (-c or found): the
-// agent then never sets the server ready again. Without one nothing is kept.
-func (o *SocketOptions) recordIntent(ctx context.Context, io *IOStreams, found []located, state runtime.AdminState) error {
-	sp, err := o.spec(io)
-	if sp == nil {
-		return err
-	}
-	store, err := intent.Open(sp)
-	if err != nil {
-		return err
-	}
-	seen := map[runtime.Ref]bool{}
-	for _, f := range found {
-		ref := f.Server.Ref()
-		if seen[ref] {
-			continue
-		}
-		seen[ref] = true
-		if state == "" {
-			err = store.Delete(ctx, ref)
-		} else {
-			err = store.Put(ctx, intent.Intent{Backend: ref.Backend, Server: ref.Server, State: state, Since: time.Now().UTC()})
-		}
-		if err != nil {
-			return fmt.Errorf("record the intent for %s in %s: %w", ref, store.Where(), err)
-		}
-	}
-	return nil
 }

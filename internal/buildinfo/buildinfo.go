@@ -10,19 +10,20 @@ import (
 	"strings"
 )
 
-// Info identifies a build.
+// Info identifies a build. Its JSON is `wsctl version -o json`, a
+// documented contract: fields are only ever added.
 type Info struct {
 	// Version is the release version: the one set with -ldflags -X when
 	// given, else the module version `go install …@version` records, else
 	// "dev".
-	Version string
+	Version string `json:"version"`
 	// Commit is the VCS revision the binary was built from ("" when the
 	// build recorded none, e.g. with -buildvcs=false).
-	Commit string
+	Commit string `json:"commit"`
 	// Modified is set when the work tree had uncommitted changes.
-	Modified bool
+	Modified bool `json:"modified"`
 	// GoVersion is the toolchain that built the binary.
-	GoVersion string
+	GoVersion string `json:"go_version"`
 }
 
 // Read returns this binary's Info. override is the -ldflags -X version

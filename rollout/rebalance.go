@@ -1,0 +1,53 @@
+package rollout
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/wsctl/wsctl/rebalance"
+	"github.com/wsctl/wsctl/target"
+)
+
+// ErrNotBalanced stops a rollout with Options.Rebalance whose servers are
+// all deployed but whose rebalance did not end balanced (two rounds done,
+// or its timeout passed): every server is READY, the rollout is done.
+var ErrNotBalanced = errors.New("the backend is not balanced after the rollout")
+
+// rebalance evens out the backend once every server is deployed and
+// READY: the server deployed last is nearly empty, the first ones carry
+// its share (package rebalance). The same rebalance as `wsctl rebalance`,
+// on the rollout's sockets; a refused plan (no server below its target,
+// say) is not an error: there is nothing it could move.
+func (r *run) rebalance(ctx context.Context) error {
+	o := *r.o.Rebalance
+	o.Backend = r.o.Backend
+	local := r.o.Target.(*target.Local) // Validate refuses any other
+	sockets := make([]rebalance.Socket, len(local.Sockets))
+	for i, s := range local.Sockets {
+		sockets[i] = rebalance.Socket{Name: s.Name, Runtime: s.Runtime}
+	}
+	res, err := rebalance.Run(ctx, sockets, o)
+	r.res.Rebalance = &res
+	switch {
+	case errors.Is(err, rebalance.ErrNoServer), errors.Is(err, rebalance.ErrNothingBelow):
+		r.note("rollout of %s done; no rebalance: %v", r.o.Backend, err)
+		return nil
+	case err != nil:
+		return fmt.Errorf("rollout: rebalance: %w", err)
+	}
+	switch res.Outcome {
+	case rebalance.Balanced:
+		return nil
+	case rebalance.Unbalanced, rebalance.TimedOut:
+		return fmt.Errorf("rollout: %s %s after %d rounds, %d sessions moved: %w", r.o.Backend, res.Outcome, res.Rounds, res.Closed, ErrNotBalanced)
+	}
+	return fmt.Errorf("rollout: rebalance %s (%s): %w", r.o.Backend, res.Outcome, res.Err)
+}
+
+// isLocal reports whether t acts on this host's admin sockets, where a
+// rebalance can run.
+func isLocal(t target.Target) bool {
+	_, ok := t.(*target.Local)
+	return ok
+}

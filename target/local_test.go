@@ -1,0 +1,110 @@
+package target_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wsctl/wsctl/drain"
+	"github.com/wsctl/wsctl/paced"
+	"github.com/wsctl/wsctl/runtime"
+	"github.com/wsctl/wsctl/runtime/runtimetest"
+	"github.com/wsctl/wsctl/target"
+)
+
+var _ target.Runtime = (*runtimetest.Runtime)(nil)
+
+func server(name string, admin runtime.AdminState, state runtime.OpState, scur int64) runtime.ServerStatus {
+	return runtime.ServerStatus{Backend: "ws", Server: name, Admin: admin, State: state, Scur: scur, UserWeight: 1}
+}
+
+func local(rts ...*runtimetest.Runtime) *target.Local {
+	l := &target.Local{Poll: time.Millisecond}
+	for i, rt := range rts {
+		l.Sockets = append(l.Sockets, target.Socket{Name: string(rune('a' + i)), Runtime: rt})
+	}
+	return l
+}
+
+// TestHoldMaintRefusals: MAINT is refused while the server has sessions,
+// and for the last server that takes clients, changing nothing; force
+// sets it anyway.
+func TestHoldMaintRefusals(t *testing.T) {
+	ctx := context.Background()
+	rt := runtimetest.NewRuntime(server("s1", runtime.Ready, runtime.Up, 2), server("s2", runtime.Ready, runtime.Up, 0))
+	l := local(rt)
+	_, err := l.Hold(ctx, runtime.Ref{Server: "s1"}, runtime.Maint, false)
+	var se *target.SessionsError
+	if !errors.As(err, &se) || se.Total != 2 || !errors.Is(err, target.ErrSessions) {
+		t.Fatalf("sessions: got %v, want a SessionsError of 2", err)
+	}
+	res, err := l.Hold(ctx, runtime.Ref{Server: "s2"}, runtime.Maint, false)
+	if err != nil || res.Outcome != target.Done || res.Ref.String() != "ws/s2" {
+		t.Fatalf("idle s2: %+v, %v", res, err)
+	}
+	if _, err := l.Hold(ctx, runtime.Ref{Server: "s1"}, runtime.Maint, true); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := rt.Calls(), []string{"set ws/s2 MAINT", "set ws/s1 MAINT"}; !slices.Equal(got, want) {
+		t.Errorf("calls %q, want %q", got, want)
+	}
+}
+
+// TestDryRunRefusesAndChangesNothing: a dry-run drain of the last server
+// refuses as the real one does; of another it says what it would do and
+// changes nothing.
+func TestDryRunRefusesAndChangesNothing(t *testing.T) {
+	ctx := context.Background()
+	rt := runtimetest.NewRuntime(server("s1", runtime.Ready, runtime.Up, 3), server("s2", runtime.Maint, runtime.Up, 0))
+	dry := target.DryRun{Target: local(rt)}
+	o := drain.Options{Timeout: time.Minute, Close: &drain.Close{After: time.Second, Rate: 10}}
+	if _, err := dry.Drain(ctx, runtime.Ref{Server: "s1"}, o); !errors.Is(err, drain.ErrLastServer) {
+		t.Fatalf("last server: %v, want ErrLastServer", err)
+	}
+	res, err := dry.Admit(ctx, runtime.Ref{Server: "s2"}, 0)
+	if err != nil || len(res.Planned) == 0 || !strings.Contains(strings.Join(res.Planned, "\n"), "would set ws/s2 to READY") {
+		t.Fatalf("admit: %+v, %v", res, err)
+	}
+	if calls := rt.Calls(); len(calls) != 0 {
+		t.Errorf("a dry run changed %q", calls)
+	}
+}
+
+// TestAdmitWaitsUntilHealthy: Admit readmits on every socket and waits,
+// polling, until the server is healthy on all; a socket where it stays
+// DOWN ends TimedOut naming it; a cancelled context ends the wait at once.
+func TestAdmitWaitsUntilHealthy(t *testing.T) {
+	ctx := context.Background()
+	a := runtimetest.NewRuntime(server("s1", runtime.Maint, runtime.Down, 0))
+	b := runtimetest.NewRuntime(server("s1", runtime.Maint, runtime.Down, 0))
+	reads := 0
+	b.ReadmitFunc = func(context.Context, string, string) error { return nil } // stays MAINT DOWN…
+	b.ServerFunc = func(context.Context, string, string) (runtime.ServerStatus, error) {
+		reads++
+		if reads < 3 {
+			return server("s1", runtime.Ready, runtime.Down, 0), nil
+		}
+		return server("s1", runtime.Ready, runtime.Starting, 0), nil // …until its third read
+	}
+	res, err := local(a, b).Admit(ctx, runtime.Ref{Backend: "ws", Server: "s1"}, time.Minute)
+	if err != nil || res.Outcome != target.Done || reads != 3 || res.Places != 2 {
+		t.Fatalf("got %+v, %v after %d reads; want done after 3", res, err, reads)
+	}
+
+	b.ServerFunc = func(context.Context, string, string) (runtime.ServerStatus, error) {
+		return server("s1", runtime.Ready, runtime.Down, 0), nil
+	}
+	res, err = local(a, b).Admit(ctx, runtime.Ref{Backend: "ws", Server: "s1"}, 20*time.Millisecond)
+	if err != nil || res.Outcome != paced.TimedOut || len(res.Sick) != 1 || !strings.HasPrefix(res.Sick[0], "b: DOWN READY") {
+		t.Fatalf("never healthy: %+v, %v", res, err)
+	}
+
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := local(a, b).Admit(cctx, runtime.Ref{Backend: "ws", Server: "s1"}, time.Hour); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled: %v, want context.Canceled", err)
+	}
+}
