@@ -3,6 +3,7 @@ package echoserver
 import (
 	"encoding/json"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -17,6 +18,12 @@ type Hello struct {
 	Type   string `json:"type"`   // always "hello"
 	Server string `json:"server"` // Config.ID
 	Conn   int64  `json:"conn"`   // 1 for the process's first WebSocket, then 2, …
+	// ForwardedFor and ForwardedProto are the X-Forwarded-For and
+	// X-Forwarded-Proto of the handshake, as the proxies in front left
+	// them (omitted when absent), so a test sees the client's address and
+	// scheme arrive.
+	ForwardedFor   string `json:"forwarded_for,omitempty"`
+	ForwardedProto string `json:"forwarded_proto,omitempty"`
 }
 
 // wsConn is one open WebSocket.
@@ -24,6 +31,9 @@ type wsConn struct {
 	ws   *websocket.Conn
 	id   int64
 	done chan struct{} // closed when the handler returns
+	// forwardedFor and forwardedProto are the handshake's headers
+	// (every X-Forwarded-For line, joined as one list).
+	forwardedFor, forwardedProto string
 }
 
 // serveWebSocket upgrades r and echoes until the client or Shutdown closes.
@@ -38,7 +48,8 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		s.log.Debug("upgrade refused", "remote", r.RemoteAddr, "err", err)
 		return
 	}
-	c := &wsConn{ws: ws, id: s.seq.Add(1), done: make(chan struct{})}
+	c := &wsConn{ws: ws, id: s.seq.Add(1), done: make(chan struct{}),
+		forwardedFor: strings.Join(r.Header.Values("X-Forwarded-For"), ", "), forwardedProto: r.Header.Get("X-Forwarded-Proto")}
 	if !s.track(c) {
 		// Shutdown began during the handshake: the client gets the same
 		// goodbye as everyone else, without waiting for its answer since
@@ -93,7 +104,7 @@ func (s *Server) responseHeader() http.Header {
 // ends. It returns the error that ended it.
 func (c *wsConn) serve(cfg Config) error {
 	if cfg.Greeting {
-		hello, err := json.Marshal(Hello{Type: "hello", Server: cfg.ID, Conn: c.id})
+		hello, err := json.Marshal(Hello{Type: "hello", Server: cfg.ID, Conn: c.id, ForwardedFor: c.forwardedFor, ForwardedProto: c.forwardedProto})
 		if err != nil {
 			return err
 		}

@@ -135,12 +135,15 @@ func (m *nModel) lintUpstreams() {
 				fmt.Sprintf("upstream %s uses ip_hash, which hashes the first three octets of the client address: everyone behind one NAT, proxy or /24 lands on one server", u.args[0]),
 				"least_conn; with zone (or hash $cookie_<name> consistent; when clients must return to one server)")
 		}
+		// One server (nginx behind a front layer, say, or HAProxy as the
+		// upstream) leaves nothing to balance.
+		servers := len(slices.DeleteFunc(slices.Clone(u.block), func(d *nDirective) bool { return d.name != "server" }))
 		switch {
-		case method == nil:
+		case method == nil && servers > 1:
 			m.out.add("nginx/balance", u.at,
 				fmt.Sprintf("upstream %s balances round-robin: each server gets the same share of new WebSockets however many long-lived ones it already holds", u.args[0]),
 				fmt.Sprintf("least_conn; and zone %s 64k;", u.args[0]))
-		case method.name == "hash" && !slices.Contains(method.args, "consistent"):
+		case method != nil && method.name == "hash" && !slices.Contains(method.args, "consistent"):
 			m.out.add("nginx/balance", method.at,
 				fmt.Sprintf("hash %s without consistent: adding or removing one server moves most clients to another server, and they all reconnect", arg(method.args, 0)),
 				fmt.Sprintf("hash %s consistent;", arg(method.args, 0)))

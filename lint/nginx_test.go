@@ -142,8 +142,10 @@ func TestNginxMainAndUpstreamRules(t *testing.T) {
 			absent: []string{"nginx/stub-status"}},
 		{name: "ip_hash", config: edit(t, c, "least_conn;", "ip_hash;"),
 			want: []string{"nginx/ip-hash@ip_hash"}},
-		{name: "round-robin", config: edit(t, c, "        least_conn;\n", ""),
+		{name: "round-robin", config: edit(t, edit(t, c, "        least_conn;\n", ""), "        keepalive 8;", "        server 10.0.0.2:8080 max_fails=3 fail_timeout=10s;\n        keepalive 8;"),
 			want: []string{"nginx/balance@upstream app"}},
+		// One server (HAProxy behind a front layer) leaves nothing to balance.
+		{name: "one server, round-robin", config: edit(t, c, "        least_conn;\n", ""), absent: []string{"nginx/balance"}},
 		{name: "hash without consistent", config: edit(t, c, "least_conn;", "hash $remote_addr;"),
 			want: []string{"nginx/balance@hash $remote_addr"}},
 		{name: "least_conn without zone", config: edit(t, c, "        zone app 64k;\n", ""),

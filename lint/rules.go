@@ -72,6 +72,11 @@ var catalog = indexRules([]Rule{
 	{"nginx/backup-hash", SeverityError, "a backup server with ip_hash or hash: nginx refuses to start"},
 	{"nginx/keepalive-order", SeverityWarning, "keepalive before the balancing method: upstream keepalive is silently off"},
 	{"nginx/keepalive-close", SeverityWarning, "upstream keepalive with a Connection map that sends close for plain requests: keepalive is never used"},
+	// Two layers: nginx in front of HAProxy (wsctl lint nginx.conf haproxy.cfg).
+	{"chain/http-version", SeverityError, "nginx proxies to an HAProxy frontend without proxy_http_version 1.1"},
+	{"chain/upgrade-headers", SeverityError, "nginx proxies to an HAProxy frontend without passing Upgrade and Connection"},
+	{"chain/timeout", SeverityWarning, "nginx's proxy_read_timeout/proxy_send_timeout below HAProxy's timeout tunnel: nginx, not HAProxy, cuts idle WebSockets"},
+	{"chain/forwarded", SeverityWarning, "X-Forwarded-For/-Proto not set by nginx, or overwritten by HAProxy for nginx's requests too"},
 	{"nginx/unused-upstream", SeverityInfo, "an upstream no location proxies to: linted all the same, as WebSockets may be routed to it later"},
 })
 

@@ -72,29 +72,25 @@ func Build(s *spec.Spec, target string, snap discovery.Snapshot) (*Model, error)
 			PidFile:               s.Nginx.PidFile,
 			ErrorLog:              s.Nginx.ErrorLog,
 			TempDir:               s.Nginx.TempDir,
+			ProxyTimeout:          Duration(s.Timeouts.Tunnel.D()),
 		},
+		TrustedFront: trustedFront(s),
 	}
 	if s.Nginx.WorkerProcesses > 0 {
 		m.Nginx.WorkerProcesses = strconv.Itoa(s.Nginx.WorkerProcesses)
 	}
-	for i := range s.Listeners {
-		f, err := frontend(s, i, target)
-		if err != nil {
+	if target == TargetNginx && s.Front != nil {
+		if err := frontLayer(s, m); err != nil {
 			return nil, err
 		}
-		m.Frontends = append(m.Frontends, f)
+	} else if err := balancingLayer(s, target, snap, m); err != nil {
+		return nil, err
 	}
-	sort.Slice(m.Frontends, func(i, j int) bool { return m.Frontends[i].Name < m.Frontends[j].Name })
-	for i, b := range s.Backends {
-		mb, err := backend(s, i, target, snap.Backends[b.Name])
-		if err != nil {
-			return nil, err
-		}
-		mb.Cookie = cookie(s, b)
-		m.Backends = append(m.Backends, mb)
+	statsSpec := s.Stats
+	if target == TargetNginx && s.Front != nil {
+		statsSpec = s.Front.Stats // the top-level one is HAProxy's
 	}
-	sort.Slice(m.Backends, func(i, j int) bool { return m.Backends[i].Name < m.Backends[j].Name })
-	st, err := stats(s, target)
+	st, err := stats(s, statsSpec, target)
 	if err != nil {
 		return nil, err
 	}
@@ -102,21 +98,44 @@ func Build(s *spec.Spec, target string, snap discovery.Snapshot) (*Model, error)
 	return m, nil
 }
 
+// balancingLayer fills m with the listeners and backends of s: the one
+// layer, or HAProxy behind a front layer.
+func balancingLayer(s *spec.Spec, target string, snap discovery.Snapshot, m *Model) error {
+	for i := range s.Listeners {
+		f, err := frontend(s, i, target)
+		if err != nil {
+			return err
+		}
+		m.Frontends = append(m.Frontends, f)
+	}
+	sort.Slice(m.Frontends, func(i, j int) bool { return m.Frontends[i].Name < m.Frontends[j].Name })
+	for i, b := range s.Backends {
+		mb, err := backend(s, i, target, snap.Backends[b.Name])
+		if err != nil {
+			return err
+		}
+		mb.Cookie = cookie(s, b)
+		m.Backends = append(m.Backends, mb)
+	}
+	sort.Slice(m.Backends, func(i, j int) bool { return m.Backends[i].Name < m.Backends[j].Name })
+	return nil
+}
+
 // statsRefresh is how often the HAProxy stats page reloads itself.
 const statsRefresh = "10s"
 
 // stats derives the metrics endpoint; reading the auth file is the only
 // input it takes beyond the spec.
-func stats(s *spec.Spec, target string) (*Stats, error) {
-	if s.Stats == nil {
+func stats(s *spec.Spec, in *spec.Stats, target string) (*Stats, error) {
+	if in == nil {
 		return nil, nil
 	}
-	st := &Stats{Name: spec.StatsName, Bind: everyAddress(s.Stats.Bind), Refresh: statsRefresh}
-	for _, a := range s.Stats.Allow {
+	st := &Stats{Name: spec.StatsName, Bind: everyAddress(in.Bind), Refresh: statsRefresh}
+	for _, a := range in.Allow {
 		p, _ := spec.ParseAllow(a) // validated by spec
 		st.Allow = append(st.Allow, p.String())
 	}
-	if s.Stats.Auth == "" {
+	if in.Auth == "" {
 		return st, nil
 	}
 	if target == TargetNginx {
@@ -139,16 +158,23 @@ func everyAddress(bind string) string {
 	return bind
 }
 
+// modelTLS is t for the templates (nil: plain HTTP).
+func modelTLS(t *spec.TLS) *TLS {
+	if t == nil {
+		return nil
+	}
+	return &TLS{Cert: t.Cert, Key: cmp.Or(t.Key, t.Cert), ALPN: strings.Join(t.ALPN, ","), HTTP2: slices.Contains(t.ALPN, spec.ALPNHTTP2)}
+}
+
 func frontend(s *spec.Spec, i int, target string) (Frontend, error) {
 	l := &s.Listeners[i]
-	f := Frontend{Name: l.Name, DefaultBackend: l.DefaultBackend}
+	f := Frontend{Name: l.Name, ForwardedFor: forwardedAppend, DefaultBackend: l.DefaultBackend}
 	tls, plain := false, false
 	for j, b := range l.AllBinds() {
-		mb := Bind{Addr: everyAddress(b.Address)}
+		mb := Bind{Addr: everyAddress(b.Address), TLS: modelTLS(b.TLS)}
 		plain = plain || b.TLS == nil
 		if b.TLS != nil {
 			tls = true
-			mb.TLS = &TLS{Cert: b.TLS.Cert, Key: cmp.Or(b.TLS.Key, b.TLS.Cert), ALPN: strings.Join(b.TLS.ALPN, ","), HTTP2: slices.Contains(b.TLS.ALPN, spec.ALPNHTTP2)}
 			_, tlsField := l.BindFields(j)
 			field := fmt.Sprintf("listeners[%d].%s", i, tlsField)
 			switch {
@@ -361,7 +387,7 @@ func cookie(s *spec.Spec, b spec.Backend) *Cookie {
 func dynamicMembership(b spec.Backend) bool { return b.Slots > 0 || b.Consul != nil }
 
 // routedOnlyOverTLS reports whether every listener sending requests to the
-// backend terminates TLS: only then may its cookie be `secure`, or clients on
+// backend terminates TLS, or sits behind front listeners that all do: only then may its cookie be `secure`, or clients on
 // plain HTTP would never send it back.
 func routedOnlyOverTLS(s *spec.Spec, backend string) bool {
 	used := false
@@ -372,10 +398,8 @@ func routedOnlyOverTLS(s *spec.Spec, backend string) bool {
 		}
 		if routes {
 			used = true
-			for _, b := range l.AllBinds() {
-				if b.TLS == nil {
-					return false
-				}
+			if l.TLSBinds() < len(l.AllBinds()) && !frontedOverTLS(s, l.Name) {
+				return false
 			}
 		}
 	}

@@ -21,6 +21,10 @@ type Model struct {
 	Backends    []Backend  // sorted by name
 	// Stats is the proxy's own metrics endpoint (nil: off).
 	Stats *Stats
+	// TrustedFront are the networks of the front layer (nginx in front of
+	// HAProxy), masked: HAProxy keeps X-Forwarded-For, X-Forwarded-Proto
+	// and X-Real-IP only from them. Nil: one layer, HAProxy adds its own.
+	TrustedFront []string
 }
 
 // Stats is where the proxy shows its own counts: HAProxy's stats page at
@@ -67,6 +71,15 @@ type Nginx struct {
 	PidFile               string
 	ErrorLog              string
 	TempDir               string // empty: nginx's compiled-in paths
+	// ProxyTimeout is proxy_read_timeout and proxy_send_timeout: the
+	// tunnel timeout, or above HAProxy's behind a front layer.
+	ProxyTimeout string
+	// TunnelBehind is HAProxy's tunnel timeout when nginx is the front
+	// layer ("": one layer).
+	TunnelBehind string
+	// UpstreamKeepaliveTimeout closes idle upstream connections before
+	// HAProxy does ("": nginx's default).
+	UpstreamKeepaliveTimeout string
 }
 
 // Frontend is a listener: an HAProxy frontend, an nginx server block.
@@ -80,6 +93,10 @@ type Frontend struct {
 	// NginxCert is the server block's certificate (nil: no TLS bind);
 	// nginx takes one per server block, so every TLS bind shares it.
 	NginxCert *TLS
+	// ForwardedFor is the X-Forwarded-For value nginx sends: the client
+	// appended to what it was given, or, at the front layer, the client
+	// alone.
+	ForwardedFor string
 	// Routes in match order (HAProxy use_backend rules).
 	Routes         []Route
 	DefaultBackend string

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"iter"
 	"os"
 	"path/filepath"
 
@@ -32,26 +33,21 @@ type StandIn struct {
 func StandIns(s *spec.Spec, target, dir, scratch string) ([]StandIn, error) {
 	var out []StandIn
 	cert := ""
-	for i := range s.Listeners {
-		l := &s.Listeners[i]
-		for j, b := range l.AllBinds() {
-			tls := b.TLS // the listener's own: changed in place
-			if tls == nil || (exists(dir, tls.Cert) && (tls.Key == "" || exists(dir, tls.Key))) {
-				continue
+	for field, tls := range certificates(s, target) {
+		if exists(dir, tls.Cert) && (tls.Key == "" || exists(dir, tls.Key)) {
+			continue
+		}
+		if cert == "" {
+			cert = filepath.Join(scratch, "throwaway.pem")
+			if err := selfsigned.WriteFile(cert, "wsctl check stand-in"); err != nil {
+				return nil, fmt.Errorf("stand-in certificate: %w", err)
 			}
-			if cert == "" {
-				cert = filepath.Join(scratch, "throwaway.pem")
-				if err := selfsigned.WriteFile(cert, "wsctl check stand-in"); err != nil {
-					return nil, fmt.Errorf("stand-in certificate: %w", err)
-				}
-			}
-			_, tlsField := l.BindFields(j)
-			out = append(out, StandIn{Field: fmt.Sprintf("listeners[%d].%s.cert", i, tlsField), Path: tls.Cert,
-				Note: "validated with a throwaway self-signed certificate; the proxy's host needs the real one there"})
-			tls.Cert = cert
-			if tls.Key != "" {
-				tls.Key = cert
-			}
+		}
+		out = append(out, StandIn{Field: field, Path: tls.Cert,
+			Note: "validated with a throwaway self-signed certificate; the proxy's host needs the real one there"})
+		tls.Cert = cert
+		if tls.Key != "" {
+			tls.Key = cert
 		}
 	}
 	if target == NginxBinary && s.Nginx.TempDir != "" && !exists(dir, s.Nginx.TempDir) {
@@ -64,6 +60,33 @@ func StandIns(s *spec.Spec, target, dir, scratch string) ([]StandIn, error) {
 		s.Nginx.TempDir = tmp
 	}
 	return out, nil
+}
+
+// certificates yields the TLS settings target's config uses, by their
+// field: the front layer's when nginx is rendered in front of HAProxy, the
+// listeners' otherwise.
+func certificates(s *spec.Spec, target string) iter.Seq2[string, *spec.TLS] {
+	return func(yield func(string, *spec.TLS) bool) {
+		front := s.Front != nil && target == NginxBinary
+		for i, l := range s.Listeners {
+			if front {
+				break
+			}
+			for j, b := range l.AllBinds() { // the listener's own TLS pointers
+				if _, field := l.BindFields(j); b.TLS != nil && !yield(fmt.Sprintf("listeners[%d].%s.cert", i, field), b.TLS) {
+					return
+				}
+			}
+		}
+		if !front {
+			return
+		}
+		for i, l := range s.Front.Listeners {
+			if l.TLS != nil && !yield(fmt.Sprintf("front.listeners[%d].tls.cert", i), l.TLS) {
+				return
+			}
+		}
+	}
 }
 
 // exists reports whether path, resolved against dir when relative, exists.

@@ -43,7 +43,7 @@ func TestVerifyCatchesSmuggledText(t *testing.T) {
 		{name: "haproxy extra frontend", target: model.TargetHAProxy,
 			old: "{{- range $b := .Backends }}", new: "frontend evil\n    bind :9999\n{{- range $b := .Backends }}"},
 		{name: "haproxy second bind", target: model.TargetHAProxy,
-			old: "    maxconn {{ $.MaxConn }}\n{{- if $f.Proto }}", new: "    bind :9999\n    maxconn {{ $.MaxConn }}\n{{- if $f.Proto }}"},
+			old: "    maxconn {{ $.MaxConn }}\n", new: "    bind :9999\n    maxconn {{ $.MaxConn }}\n"},
 		{name: "nginx second listen", target: model.TargetNginx,
 			old: "{{- with $f.NginxCert }}", new: "        listen 9999;\n{{- with $f.NginxCert }}"},
 		{name: "nginx extra server block", target: model.TargetNginx,

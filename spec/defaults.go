@@ -59,13 +59,14 @@ func (s *Spec) Default() {
 	setDuration(&t.ServerFin, 30*time.Second)
 	for i := range s.Listeners {
 		for _, b := range s.Listeners[i].AllBinds() {
-			if b.TLS != nil && len(b.TLS.ALPN) == 0 {
-				b.TLS.ALPN = []string{DefaultALPN}
-			}
+			b.TLS.defaults()
 		}
 	}
 	for i := range s.Backends {
 		s.Backends[i].defaults()
+	}
+	if s.Front != nil {
+		s.Front.defaults(s.Listeners)
 	}
 	setDuration(&s.Consul.WaitTime, DefaultConsulWaitTime)
 	setString(&s.Consul.KVPrefix, DefaultConsulKVPrefix)
@@ -79,6 +80,13 @@ func (s *Spec) Default() {
 	setDuration(&s.Nginx.WorkerShutdownTimeout, DefaultHardStopAfter)
 	setString(&s.Nginx.PidFile, DefaultNginxPidFile)
 	setString(&s.Nginx.ErrorLog, DefaultNginxErrorLog)
+}
+
+// defaults fills a TLS section's unset fields (nil: no TLS, nothing to do).
+func (t *TLS) defaults() {
+	if t != nil && len(t.ALPN) == 0 {
+		t.ALPN = []string{DefaultALPN}
+	}
 }
 
 func (b *Backend) defaults() {

@@ -36,6 +36,9 @@ type Spec struct {
 	// Stats exposes the proxy's own view of its connections: HAProxy's
 	// stats page and Prometheus exporter, nginx's stub_status (nil: off).
 	Stats *Stats `yaml:"stats"`
+	// Front is nginx in front of HAProxy, rendered from the same spec
+	// (nil: one layer).
+	Front *Front `yaml:"front"`
 
 	// File is the path the spec was loaded from ("" when parsed from memory).
 	File string `yaml:"-"`
@@ -90,6 +93,17 @@ func (l *Listener) AllBinds() []Bind {
 		return l.Binds
 	}
 	return []Bind{{Address: l.Bind, TLS: l.TLS}}
+}
+
+// TLSBinds counts the listener's binds that terminate TLS.
+func (l *Listener) TLSBinds() int {
+	n := 0
+	for _, b := range l.AllBinds() {
+		if b.TLS != nil {
+			n++
+		}
+	}
+	return n
 }
 
 // BindFields are the spec fields of AllBinds()[i], relative to the

@@ -32,24 +32,36 @@ func (v *validator) stats() {
 	if st == nil {
 		return
 	}
-	v.bind("stats.bind", st.Bind)
 	for i, l := range v.s.Listeners {
-		p := fmt.Sprintf("listeners[%d]", i)
 		if l.Name == StatsName {
-			v.add(p+".name", "%q is the name of the stats frontend (stats: is set); rename the listener", l.Name)
-		}
-		for j, b := range l.AllBinds() {
-			if field, _ := l.BindFields(j); bindsOverlap(b.Address, st.Bind) {
-				v.add("stats.bind", "%q overlaps %s.%s %q: the stats page needs a port of its own", st.Bind, p, field, b.Address)
-			}
+			v.add(fmt.Sprintf("listeners[%d].name", i), "%q is the name of the stats frontend (stats: is set); rename the listener", l.Name)
 		}
 	}
+	v.statsSection("stats", st)
+}
+
+// statsSection validates a stats section at field (stats, front.stats).
+func (v *validator) statsSection(field string, st *Stats) {
+	v.bind(field+".bind", st.Bind)
+	v.listenerOverlaps(field+".bind", st.Bind, "the stats page needs a port of its own")
 	if st.Auth != "" {
-		v.path("stats.auth", st.Auth)
+		v.path(field+".auth", st.Auth)
 	}
 	for i, a := range st.Allow {
 		if _, err := ParseAllow(a); err != nil {
-			v.add(fmt.Sprintf("stats.allow[%d]", i), "%q is not a network (CIDR such as 10.0.0.0/8) or an IP address", a)
+			v.add(fmt.Sprintf("%s.allow[%d]", field, i), "%q is not a network (CIDR such as 10.0.0.0/8) or an IP address", a)
+		}
+	}
+}
+
+// listenerOverlaps adds an error at field for every listener address that
+// bind overlaps; why ends the message.
+func (v *validator) listenerOverlaps(field, bind, why string) {
+	for i, l := range v.s.Listeners {
+		for j, b := range l.AllBinds() {
+			if lf, _ := l.BindFields(j); bindsOverlap(b.Address, bind) {
+				v.add(field, "%q overlaps listeners[%d].%s %q: %s", bind, i, lf, b.Address, why)
+			}
 		}
 	}
 }

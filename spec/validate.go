@@ -92,6 +92,7 @@ func (s *Spec) Validate() error {
 		v.add("listeners", "at least one listener is required")
 	}
 	v.stats()
+	v.front()
 	v.path("haproxy.admin_socket", s.HAProxy.AdminSocket)
 	v.path("haproxy.master_socket", s.HAProxy.MasterSocket)
 	if s.HAProxy.Log != "" {
@@ -202,14 +203,7 @@ func (v *validator) listener(p string, l *Listener, backends map[string]bool) {
 		if b.TLS == nil {
 			continue
 		}
-		tp := p + "." + tlsField
-		v.path(tp+".cert", b.TLS.Cert)
-		if b.TLS.Key != "" {
-			v.path(tp+".key", b.TLS.Key)
-		}
-		if err := ValidALPN(b.TLS.ALPN); err != nil {
-			v.add(tp+".alpn", "%v", err)
-		}
+		v.tls(p+"."+tlsField, b.TLS)
 	}
 	if l.DefaultBackend != "" && !backends[l.DefaultBackend] {
 		v.add(p+".default_backend", "unknown backend %q", l.DefaultBackend)
@@ -231,6 +225,17 @@ func (v *validator) listener(p string, l *Listener, backends map[string]bool) {
 				break
 			}
 		}
+	}
+}
+
+// tls validates a TLS section at field.
+func (v *validator) tls(field string, t *TLS) {
+	v.path(field+".cert", t.Cert)
+	if t.Key != "" {
+		v.path(field+".key", t.Key)
+	}
+	if err := ValidALPN(t.ALPN); err != nil {
+		v.add(field+".alpn", "%v", err)
 	}
 }
 

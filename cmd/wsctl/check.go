@@ -58,6 +58,11 @@ The binary is haproxy or nginx from PATH (or /usr/sbin), for haproxy
 $WSCTL_HAPROXY when set; --haproxy or --nginx names the one to use, such as
 the one production runs: HAProxy 2.6 and 3.0 accept different keywords.
 
+A spec with front: (nginx in front of HAProxy) is checked as both layers
+when --target is not given: HAProxy with haproxy -c, nginx with nginx -t,
+each linted, then the chain between them (wsctl lint's chain/ rules);
+--target checks one layer.
+
 Exit 0 valid, 1 rejected (or warnings with --strict), 2 error (bad spec,
 binary missing).
 
@@ -78,12 +83,17 @@ with the same exit codes (errors go to stderr, no JSON):
 "passed" is exit 0; "valid" is the binary's judgement. "host" is null
 when the host can carry the connections, "lint" null when lint did not run
 (the binary rejected the config); "output" holds all the binary printed
-when it rejected it.`,
+when it rejected it. Both layers of a two-layer spec print
+{"passed": …, "layers": [one object as above per layer], "chain": [lint
+findings between the layers]}.`,
 		Example: `  # Validate the basic example with the installed HAProxy
   WSCTL_RUN_DIR=/tmp/ws wsctl check -c examples/basic/wsctl.yaml
 
   # ... and its nginx rendering, failing on warnings too
   WSCTL_RUN_DIR=/tmp/ws wsctl check -c examples/basic/wsctl.yaml --target nginx --strict
+
+  # Both layers of a two-layer spec (nginx in front of HAProxy) and the chain
+  WSCTL_RUN_DIR=/tmp/ws wsctl check -c examples/layered/wsctl.yaml
 
   # In CI: judge against production's limits, not the runner's
   wsctl check -c deploy/wsctl.yaml --fd-limit 1048576 --cpus 16
@@ -118,11 +128,61 @@ when it rejected it.`,
 }
 
 func checkRun(opts *CheckOptions) error {
-	rep, err := runCheck(opts)
+	rep, g, err := runCheck(opts, opts.Gen.Target, opts.Gen.Target == "")
 	if err != nil {
 		return err
 	}
-	return writeResult(opts.IO.Out, opts.Output, rep, func(w io.Writer) error { return writeCheckText(w, rep) }, rep.Passed)
+	if opts.Gen.Target != "" || g == nil || g.Spec.Front == nil {
+		return writeResult(opts.IO.Out, opts.Output, rep, func(w io.Writer) error { return writeCheckText(w, rep) }, rep.Passed)
+	}
+	// A spec with front: describes two layers: check the other one too,
+	// then the chain between them.
+	other := proxy.NginxBinary
+	if rep.Target == proxy.NginxBinary {
+		other = proxy.HAProxyBinary
+	}
+	rep2, g2, err := runCheck(opts, other, true)
+	if err != nil {
+		return err
+	}
+	layered := layeredReport{Passed: rep.Passed && rep2.Passed, Layers: []*checkReport{rep, rep2}, Chain: []lint.Finding{}}
+	if g2 != nil {
+		front, balancer := g, g2
+		if front.Model.Target != proxy.NginxBinary {
+			front, balancer = g2, g
+		}
+		chain, err := lint.Chain("generated nginx config", front.Config, "generated haproxy config", balancer.Config,
+			lint.Options{Heartbeat: g.Spec.Heartbeat.D(), Connections: g.Spec.Connections})
+		if err != nil {
+			return err
+		}
+		if chain != nil {
+			layered.Chain = chain
+		}
+		layered.Passed = layered.Passed && !lint.Fails(chain, opts.Strict)
+	}
+	return writeResult(opts.IO.Out, opts.Output, layered, func(w io.Writer) error {
+		for _, r := range layered.Layers {
+			if err := writeCheckText(w, r); err != nil {
+				return err
+			}
+		}
+		if len(layered.Chain) == 0 {
+			return nil
+		}
+		fmt.Fprintln(w, "wsctl lint findings on the chain between the layers:")
+		return writeLintText(w, layered.Chain)
+	}, layered.Passed)
+}
+
+// layeredReport is `wsctl check -o json` of both layers of a spec with
+// front:, a documented contract like checkReport.
+type layeredReport struct {
+	Passed bool           `json:"passed"`
+	Layers []*checkReport `json:"layers"`
+	// Chain are lint's findings between the layers (timeouts, headers,
+	// HTTP version); empty when a layer was rejected.
+	Chain []lint.Finding `json:"chain"`
 }
 
 // checkReport is what a check found. It is the output of `wsctl check -o
@@ -152,20 +212,25 @@ type checkReport struct {
 	StandIns []proxy.StandIn `json:"stand_ins"`
 }
 
-// runCheck renders, judges the host, validates and lints; an error is
-// one that stopped the check (exit 2).
-func runCheck(opts *CheckOptions) (*checkReport, error) {
+// runCheck renders for target ("": the spec's proxy), judges the host,
+// validates and lints; the config is returned when the binary accepted it.
+// both says every layer of a two-layer spec may be checked, so a binary
+// flag for the other proxy is no mistake. An error is one that stopped the check
+// (exit 2).
+func runCheck(opts *CheckOptions, target string, both bool) (*checkReport, *generated, error) {
 	// The runtime files and certificates the proxy's host provides need not
 	// exist where the check runs: throwaway ones in a scratch directory
 	// stand in for those missing, and stderr says which.
 	scratch, err := os.MkdirTemp("", "wsctl-check-")
 	if err != nil {
-		return nil, fmt.Errorf("check: %w", err)
+		return nil, nil, fmt.Errorf("check: %w", err)
 	}
 	defer os.RemoveAll(scratch)
 	rep := &checkReport{Problems: []proxy.Problem{}, StandIns: []proxy.StandIn{}}
-	g, err := opts.Gen.generateWith(opts.IO, func(s *spec.Spec) error {
-		target := opts.Gen.Target
+	gen := opts.Gen
+	gen.Target = target
+	g, err := gen.generateWith(opts.IO, func(s *spec.Spec) error {
+		target := target
 		if target == "" {
 			target = s.Proxy
 		}
@@ -177,18 +242,18 @@ func runCheck(opts *CheckOptions) (*checkReport, error) {
 		return err
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if g.ConsulErr != nil {
 		rep.StandIns = append(rep.StandIns, proxy.StandIn{Field: "consul.address", Path: g.Spec.Consul.Address,
 			Note: fmt.Sprintf("validated without the servers Consul would add: %v", g.ConsulErr)})
 	}
 	rep.Target, rep.Backends = g.Model.Target, len(g.Model.Backends)
-	if flag, other := binaryFlagFor(opts, rep.Target); flag != "" {
-		return nil, fmt.Errorf("--%s: the config is for %s (give --%s, or --target %s)", flag, rep.Target, other, flag)
+	if flag, other := binaryFlagFor(opts, rep.Target); flag != "" && !(both && g.Spec.Front != nil) {
+		return nil, nil, fmt.Errorf("--%s: the config is for %s (give --%s, or --target %s)", flag, rep.Target, other, flag)
 	}
 	if rep.Host, err = proxy.JudgeHost(g.Model, opts.ProxyHost.FDLimit, opts.ProxyHost.Host); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	ctx := context.Background()
 	v := proxy.Validator{Dir: opts.Dir, Strict: opts.Strict, HAProxy: opts.HAProxy, Nginx: opts.Nginx}
@@ -199,7 +264,7 @@ func runCheck(opts *CheckOptions) (*checkReport, error) {
 		rep.Binary, rep.BinaryPath, rep.Output = rejected.Binary, rejected.Path, rejected.Output
 		rep.Problems = append(rep.Problems, rejected.Problems...)
 	case err != nil:
-		return nil, err
+		return nil, nil, err
 	default:
 		rep.Valid, rep.Binary, rep.BinaryPath = true, res.Binary, res.Path
 		rep.Problems = append(rep.Problems, res.Warnings...)
@@ -208,11 +273,11 @@ func runCheck(opts *CheckOptions) (*checkReport, error) {
 	// binary a second time.
 	if opts.Output == "json" {
 		if rep.BinaryVersion, err = proxy.BinaryVersion(ctx, rep.BinaryPath); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	if !rep.Valid {
-		return rep, nil
+		return rep, nil, nil
 	}
 	// The rendered output must also pass wsctl's own WebSocket lint: a user
 	// template can drop what the embedded ones get right.
@@ -221,13 +286,13 @@ func runCheck(opts *CheckOptions) (*checkReport, error) {
 		FDLimit: opts.ProxyHost.FDLimit, CPUs: opts.ProxyHost.CPUs, Host: opts.ProxyHost.Host,
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if rep.Lint == nil {
 		rep.Lint = []lint.Finding{}
 	}
 	rep.Passed = !lint.Fails(rep.Lint, opts.Strict) && (rep.Host == nil || rep.Host.Severity != "error")
-	return rep, nil
+	return rep, g, nil
 }
 
 // writeCheckText prints rep for a human: the host's judgement, the

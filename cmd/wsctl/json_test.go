@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	goruntime "runtime"
+	"slices"
 	"strings"
 	"testing"
 
@@ -147,5 +148,32 @@ func TestCheckJSON(t *testing.T) {
 			}
 			tc.check(t, got)
 		})
+	}
+}
+
+// TestCheckJSONLayered: a spec with front: is checked as both layers, and
+// -o json gives one object holding each layer's report and the chain.
+func TestCheckJSONLayered(t *testing.T) {
+	lbtest.Binary(t, "haproxy")
+	lbtest.Binary(t, "nginx")
+	t.Setenv("WSCTL_RUN_DIR", t.TempDir())
+	layered := filepath.Join(lbtest.ModuleRoot(t), "examples", "layered", "wsctl.yaml")
+	io, out, errOut := testIO()
+	if code := Main([]string{"check", "-o", "json", "-c", layered}, io); code != 0 {
+		t.Fatalf("exit %d, want 0\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+	var got layeredReport
+	decodeJSON(t, out.String(), &got)
+	if !got.Passed || len(got.Layers) != 2 || got.Chain == nil {
+		t.Fatalf("got %+v, want both layers passed and a chain", got)
+	}
+	targets := []string{got.Layers[0].Target, got.Layers[1].Target}
+	if !slices.Contains(targets, "haproxy") || !slices.Contains(targets, "nginx") {
+		t.Errorf("layers %v, want haproxy and nginx", targets)
+	}
+	for _, l := range got.Layers {
+		if !l.Passed || !l.Valid {
+			t.Errorf("layer %s: %+v, want passed and valid", l.Target, l)
+		}
 	}
 }

@@ -47,6 +47,14 @@ The target is detected from the content unless --target is given. nginx
 includes are followed relative to the file's directory. FILE "-" reads
 standard input (includes are then not followed).
 
+Given an nginx config and an HAProxy config together (nginx in front of
+HAProxy, as a spec with front: renders them), lint also checks the chain
+between them wherever an nginx location proxies to an address an HAProxy
+frontend binds (the chain/ rules): HTTP/1.1 and the Upgrade and Connection
+headers on the hop, nginx's idle timeouts at least HAProxy's timeout tunnel
+(so HAProxy's governs), and X-Forwarded-For/-Proto set by nginx and not
+overwritten by HAProxy for it.
+
 With -o json the output is an array (empty when clean), a stable contract:
 
   rule, severity, file, message, fix   strings
@@ -69,6 +77,9 @@ directory is an error.`,
 
   # Lint what wsctl renders, as JSON
   wsctl render -c examples/basic/wsctl.yaml | wsctl lint - -o json | jq '.[].rule'
+
+  # Both layers of a spec with front: and the chain between them
+  wsctl lint nginx.conf haproxy.cfg
 
   # For code-scanning annotations in CI (SARIF 2.1.0)
   wsctl lint deploy/haproxy.cfg -o sarif > lint.sarif`,
@@ -124,6 +135,13 @@ func lintRun(opts *LintOptions) error {
 		} else {
 			fs, err = lint.LintFile(name, opts.Lint)
 		}
+		if err != nil {
+			return err
+		}
+		findings = append(findings, fs...)
+	}
+	if len(opts.Files) > 1 {
+		fs, err := lint.ChainFiles(opts.Files, opts.Lint)
 		if err != nil {
 			return err
 		}

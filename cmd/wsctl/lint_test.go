@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -86,6 +87,15 @@ func TestLintRun(t *testing.T) {
 	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	golden := func(name string) string {
+		b, err := os.ReadFile(filepath.Join("..", "..", "testdata", "golden", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	front := writeFile(t, filepath.Join(dir, "nginx.conf"), strings.Replace(golden("layered.nginx.conf"), "proxy_read_timeout 2m", "proxy_read_timeout 60s", 1))
+	balancer := writeFile(t, filepath.Join(dir, "haproxy.cfg"), golden("layered.haproxy.cfg"))
 	opt := lint.Options{Connections: 5000, FDLimit: 20000}
 	tests := []struct {
 		name     string
@@ -105,6 +115,9 @@ func TestLintRun(t *testing.T) {
 		{name: "fix and count", files: []string{withError}, output: "text", wantCode: exitFindings,
 			wantOut: "  fix: timeout tunnel 1h (well above the heartbeat)\n3 finding(s): 1 error(s), 2 warning(s), 0 info\n"},
 		{name: "several files", files: []string{warnOnly, withError}, output: "text", wantCode: exitFindings, wantOut: "error.cfg:10:"},
+		{name: "two layers", files: []string{front, balancer}, output: "text", wantCode: exitOK,
+			wantOut: "nginx.conf:62: warning chain/timeout: location / proxies to HAProxy frontend \"ws_frontend\""},
+		{name: "two layers, strict", files: []string{balancer, front}, strict: true, output: "text", wantCode: exitFindings, wantOut: "chain/timeout"},
 		{name: "standard input", files: []string{"-"}, stdin: lintWarnOnly, output: "text", wantCode: exitOK, wantOut: "<stdin>:1: warning"},
 		{name: "not a config", files: []string{notConfig}, output: "text", wantCode: exitError, wantErr: "not an HAProxy or nginx config"},
 		{name: "parse error", files: []string{broken}, output: "text", wantCode: exitError, wantErr: "broken.cfg:2: unmatched quote"},

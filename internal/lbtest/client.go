@@ -1,6 +1,7 @@
 package lbtest
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net/http"
 	"net/http/cookiejar"
@@ -18,6 +19,11 @@ type Client struct {
 	Conn *websocket.Conn
 	// Server is the backend that greeted the current connection.
 	Server string
+	// TLS configures wss:// connections (nil: Go's defaults).
+	TLS *tls.Config
+	// ForwardedFor and ForwardedProto are the X-Forwarded-For and
+	// X-Forwarded-Proto the backend received with the current connection.
+	ForwardedFor, ForwardedProto string
 }
 
 // NewClient returns a disconnected client for url (ws://host:port/path).
@@ -29,7 +35,7 @@ func NewClient(url string) *Client {
 // Connect opens a WebSocket and reads wsecho's greeting to learn which
 // backend it landed on.
 func (c *Client) Connect() error {
-	d := websocket.Dialer{Jar: c.Jar, HandshakeTimeout: 5 * time.Second}
+	d := websocket.Dialer{Jar: c.Jar, HandshakeTimeout: 5 * time.Second, TLSClientConfig: c.TLS}
 	conn, resp, err := d.Dial(c.URL, nil)
 	if err != nil {
 		if resp != nil {
@@ -39,7 +45,9 @@ func (c *Client) Connect() error {
 	}
 	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 	var hello struct {
-		Type, Server string
+		Type, Server   string
+		ForwardedFor   string `json:"forwarded_for"`
+		ForwardedProto string `json:"forwarded_proto"`
 	}
 	if err := conn.ReadJSON(&hello); err != nil || hello.Type != "hello" {
 		conn.Close()
@@ -47,6 +55,7 @@ func (c *Client) Connect() error {
 	}
 	_ = conn.SetReadDeadline(time.Time{})
 	c.Conn, c.Server = conn, hello.Server
+	c.ForwardedFor, c.ForwardedProto = hello.ForwardedFor, hello.ForwardedProto
 	return nil
 }
 
