@@ -89,7 +89,7 @@ func hWhy(d lint.Directive) (string, bool) {
 	case k == "http-request", k == "http-response", k == "tcp-request", k == "tcp-response":
 		return "not carried: the spec has no request or response rules", d.Name == "tcp-request"
 	case strings.HasPrefix(k, "tune"):
-		return "not carried: the spec has no tuning settings; HAProxy's default applies", false
+		return "not carried: the spec's only tuning setting is tune.bufsize; HAProxy's default applies", false
 	case strings.HasPrefix(k, "timeout "):
 		return "not carried: HAProxy does not read it here (client-side timeouts count in frontends, server-side ones in backends)", false
 	case k == "mode":
@@ -120,6 +120,14 @@ func (h *hImporter) global(s *lint.HAProxySection) {
 			h.carry(d)
 		case d.Name == "hard-stop-after" && len(d.Args) == 1:
 			h.duration(d, d.Args[0], &h.s.HAProxy.HardStopAfter)
+		case d.Name == "tune.bufsize" && len(d.Args) == 1:
+			n, err := strconv.Atoi(d.Args[0])
+			if err != nil || n < spec.MinTuneBufsize || n > spec.MaxTuneBufsize {
+				h.note(d, false, "not carried: the spec's tune_bufsize is %d to %d bytes; HAProxy's default 16384 applies", spec.MinTuneBufsize, spec.MaxTuneBufsize)
+				continue
+			}
+			h.s.HAProxy.TuneBufsize = n
+			h.carry(d)
 		case d.Name == "server-state-file" && len(d.Args) == 1:
 			h.s.HAProxy.StateFile = d.Args[0]
 			h.carry(d)
@@ -202,13 +210,16 @@ func classify(words []string) (hACL, string) {
 
 func (h *hImporter) frontend(s *lint.HAProxySection) {
 	l := spec.Listener{Name: s.Name}
+	var binds []spec.Bind
 	acls := map[string]hACL{}
 	for _, d := range s.Lines {
 		switch {
 		case hSame[strings.Join(d.Words(), " ")]:
 			h.carry(d)
 		case d.Name == "bind":
-			h.bind(s, d, &l)
+			if b, ok := h.bind(d); ok {
+				binds = append(binds, b)
+			}
 		case d.Name == "acl" && len(d.Args) >= 2:
 			a, change := classify(d.Args[1:])
 			prev, seen := acls[d.Args[0]]
@@ -242,10 +253,11 @@ func (h *hImporter) frontend(s *lint.HAProxySection) {
 	if mode := s.Mode(); mode != "http" {
 		h.notes = append(h.notes, Note{File: h.cfg.File, Line: s.Line, Directive: s.Kind + " " + s.Name, Why: "changed: mode " + mode + " becomes mode http (the spec balances HTTP and WebSockets)", Important: true})
 	}
-	if l.Bind == "" {
+	if len(binds) == 0 {
 		h.notes = append(h.notes, Note{File: h.cfg.File, Line: s.Line, Directive: s.Kind + " " + s.Name, Why: "listener not carried: no bind wsctl can render", Important: true})
 		return
 	}
+	setBinds(&l, binds)
 	h.s.Listeners = append(h.s.Listeners, l)
 }
 
@@ -256,22 +268,21 @@ func firstOf(a, b string) string {
 	return b
 }
 
-// bind sets the listener's address and TLS from its first bind line.
-func (h *hImporter) bind(s *lint.HAProxySection, d lint.Directive, l *spec.Listener) {
+// bind reads a bind line: its address and TLS.
+func (h *hImporter) bind(d lint.Directive) (spec.Bind, bool) {
 	if len(d.Args) == 0 {
-		return
+		return spec.Bind{}, false
 	}
 	addr, ok := bindAddr(d.Args[0])
 	if !ok {
 		h.note(d, true, "not carried: %q is not an address:port a listener can hold", d.Args[0])
-		return
+		return spec.Bind{}, false
 	}
-	if l.Bind != "" {
-		h.note(d, true, "not carried: a listener has one bind (listener %s binds %s)", l.Name, l.Bind)
-		return
+	if !h.bindOnce(d, addr) {
+		return spec.Bind{}, false
 	}
-	l.Bind = addr
-	var dropped []string
+	l := spec.Bind{Address: addr}
+	var dropped, alpn []string
 	for i := 1; i < len(d.Args); i++ {
 		switch w := d.Args[i]; {
 		case w == "ssl":
@@ -285,8 +296,9 @@ func (h *hImporter) bind(s *lint.HAProxySection, d lint.Directive, l *spec.Liste
 			l.TLS.Cert = d.Args[i+1]
 			i++
 		case w == "alpn" && i+1 < len(d.Args):
-			if d.Args[i+1] != "http/1.1" {
-				dropped = append(dropped, "alpn "+d.Args[i+1]+" (wsctl offers http/1.1, where WebSockets upgrade)")
+			var why string
+			if alpn, why = importALPN(d.Args[i+1]); why != "" {
+				dropped = append(dropped, why)
 			}
 			i++
 		default:
@@ -299,11 +311,31 @@ func (h *hImporter) bind(s *lint.HAProxySection, d lint.Directive, l *spec.Liste
 		dropped = append(dropped, "ssl without crt")
 		important = true
 	}
+	if l.TLS != nil && !slices.Equal(alpn, []string{spec.DefaultALPN}) {
+		l.TLS.ALPN = alpn
+	}
 	if len(dropped) > 0 {
 		h.note(d, important || slices.Contains(dropped, "accept-proxy"), "changed: not carried: %s", strings.Join(dropped, ", "))
 	} else {
 		h.carry(d)
 	}
+	return l, true
+}
+
+// importALPN maps a bind's alpn list onto the spec's: h2 first when offered,
+// then http/1.1, which the spec requires (a client offering only http/1.1
+// got no ALPN answer before and spoke HTTP/1.1 anyway). why says what
+// changed ("" when nothing did).
+func importALPN(word string) (alpn []string, why string) {
+	orig := strings.Split(word, ",")
+	if slices.Contains(orig, spec.ALPNHTTP2) {
+		alpn = append(alpn, spec.ALPNHTTP2)
+	}
+	alpn = append(alpn, spec.ALPNHTTP11)
+	if slices.Equal(alpn, orig) {
+		return alpn, ""
+	}
+	return alpn, fmt.Sprintf("alpn %s becomes %s (the spec offers h2 first when at all, and always http/1.1, where WebSockets upgrade)", word, strings.Join(alpn, ","))
 }
 
 // bindAddr turns an HAProxy bind address into the spec's address:port.
@@ -515,8 +547,12 @@ func (h *hImporter) cookie(d lint.Directive, b *spec.Backend) {
 		h.note(d, true, "changed: wsctl inserts the cookie (insert indirect nocache httponly); %s mode is not carried", strings.Join(opts, " "))
 		return
 	}
+	if !slices.Contains(opts, "httponly") {
+		off := false
+		b.Sticky.HTTPOnly = &off
+	}
 	var changed []string
-	for _, o := range []string{"indirect", "nocache", "httponly"} {
+	for _, o := range []string{"indirect", "nocache"} {
 		if !slices.Contains(opts, o) {
 			changed = append(changed, "adds "+o)
 		}

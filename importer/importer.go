@@ -128,6 +128,7 @@ type builder struct {
 	notes []Note
 	done  map[pos]bool
 	keys  map[string]bool
+	bound map[string]bool // listener addresses taken
 }
 
 type pos struct {
@@ -135,7 +136,9 @@ type pos struct {
 	line int
 }
 
-func newBuilder() *builder { return &builder{done: map[pos]bool{}, keys: map[string]bool{}} }
+func newBuilder() *builder {
+	return &builder{done: map[pos]bool{}, keys: map[string]bool{}, bound: map[string]bool{}}
+}
 
 // carry marks d as carried over unchanged.
 func (b *builder) carry(d lint.Directive) { b.done[pos{d.File, d.Line}] = true }
@@ -167,6 +170,26 @@ func directiveText(d lint.Directive) string {
 		s = s[:57] + "..."
 	}
 	return s
+}
+
+// setBinds gives l its addresses: bind and tls for one, binds for several.
+func setBinds(l *spec.Listener, binds []spec.Bind) {
+	if len(binds) == 1 {
+		l.Bind, l.TLS = binds[0].Address, binds[0].TLS
+		return
+	}
+	l.Binds = binds
+}
+
+// bindOnce reports whether addr is free, noting d when an earlier listener
+// took it: the spec binds an address once.
+func (b *builder) bindOnce(d lint.Directive, addr string) bool {
+	if b.bound[addr] {
+		b.note(d, true, "not carried: %s is bound by an earlier listener (the spec binds an address once)", addr)
+		return false
+	}
+	b.bound[addr] = true
+	return true
 }
 
 // heartbeatFor inverts the spec's default tunnel (three heartbeats): the

@@ -132,7 +132,7 @@ func TestImportRoundTrip(t *testing.T) {
 }
 
 // validatable is s with every path pointing into dir, one self-signed
-// certificate for every TLS listener and servers on loopback (both binaries
+// certificate for every TLS bind and servers on loopback (both binaries
 // resolve host names), so the binary can check it here.
 func validatable(t *testing.T, s *spec.Spec, dir string) *spec.Spec {
 	t.Helper()
@@ -140,9 +140,18 @@ func validatable(t *testing.T, s *spec.Spec, dir string) *spec.Spec {
 	c.Listeners = slices.Clone(s.Listeners)
 	cert := filepath.Join(dir, "site.pem")
 	lbtest.WriteCert(t, cert)
+	stand := func(t *spec.TLS) *spec.TLS {
+		if t == nil {
+			return nil
+		}
+		return &spec.TLS{Cert: cert, ALPN: t.ALPN}
+	}
 	for i := range c.Listeners {
-		if c.Listeners[i].TLS != nil {
-			c.Listeners[i].TLS = &spec.TLS{Cert: cert}
+		l := &c.Listeners[i]
+		l.TLS = stand(l.TLS)
+		l.Binds = slices.Clone(l.Binds)
+		for j := range l.Binds {
+			l.Binds[j].TLS = stand(l.Binds[j].TLS)
 		}
 	}
 	c.Backends = slices.Clone(s.Backends)
@@ -183,8 +192,16 @@ func haproxyOutline(t *testing.T, name string, data []byte) outline {
 	}
 	o := outline{}
 	for _, s := range cfg.Sections {
+		if d, ok := s.Lookup("tune.bufsize"); ok && s.Kind == "global" {
+			o.set("global tune.bufsize", arg(d.Args, 0), d.Line)
+		}
 		if s.Kind == "frontend" || s.Kind == "listen" {
 			o.set("frontend "+s.Name, "present", s.Line)
+			for _, d := range s.Lines {
+				if d.Name == "bind" && len(d.Args) > 0 {
+					o.set("frontend "+s.Name+" bind "+strings.TrimPrefix(d.Args[0], "*"), bindTLS(d.Args[1:]), d.Line)
+				}
+			}
 		}
 		if s.Kind != "backend" && s.Kind != "listen" {
 			continue
@@ -197,7 +214,11 @@ func haproxyOutline(t *testing.T, name string, data []byte) outline {
 		}
 		o.set("backend "+s.Name+" balance", balance, line)
 		if d, ok := s.Lookup("cookie"); ok {
-			o.set("backend "+s.Name+" cookie", d.Args[0], d.Line)
+			cookie := d.Args[0]
+			if slices.Contains(d.Args[1:], "httponly") {
+				cookie += " httponly"
+			}
+			o.set("backend "+s.Name+" cookie", cookie, d.Line)
 		}
 		if d, ok := s.Lookup("timeout", "tunnel"); ok {
 			v, _ := lint.ParseHAProxyTime(d.Args[1])
@@ -210,6 +231,18 @@ func haproxyOutline(t *testing.T, name string, data []byte) outline {
 		}
 	}
 	return o
+}
+
+// bindTLS is "plain", "ssl", or "ssl h2" when the bind offers HTTP/2 (and
+// with it RFC 8441 WebSockets).
+func bindTLS(opts []string) string {
+	if !slices.Contains(opts, "ssl") {
+		return "plain"
+	}
+	if i := slices.Index(opts, "alpn"); i >= 0 && i+1 < len(opts) && slices.Contains(strings.Split(opts[i+1], ","), "h2") {
+		return "ssl h2"
+	}
+	return "ssl"
 }
 
 func nginxOutline(t *testing.T, name string, data []byte) outline {
@@ -225,10 +258,14 @@ func nginxOutline(t *testing.T, name string, data []byte) outline {
 		t.Fatal(err)
 	}
 	o := outline{}
+	http2On := false // the server block being walked has `http2 on`
 	var walk func(ds []lint.Directive, upstream string)
 	walk = func(ds []lint.Directive, upstream string) {
 		for _, d := range ds {
 			switch {
+			case d.Name == "server" && d.IsBlock:
+				http2On = slices.ContainsFunc(d.Block, func(c lint.Directive) bool { return c.Name == "http2" && arg(c.Args, 0) == "on" })
+				walk(d.Block, upstream)
 			case d.Name == "upstream":
 				o.set("upstream "+arg(d.Args, 0), "present", d.Line)
 				o.set("upstream "+arg(d.Args, 0)+" balance", "round-robin", d.Line)
@@ -242,7 +279,14 @@ func nginxOutline(t *testing.T, name string, data []byte) outline {
 				if !strings.Contains(addr, ":") {
 					addr = ":" + addr
 				}
-				o.set("listen "+strings.TrimPrefix(addr, "*"), "present", d.Line)
+				tls := "plain"
+				if slices.Contains(d.Args, "ssl") {
+					tls = "ssl"
+				}
+				if tls == "ssl" && (http2On || slices.Contains(d.Args, "http2")) {
+					tls += " http2"
+				}
+				o.set("listen "+strings.TrimPrefix(addr, "*"), tls, d.Line)
 			case d.Name == "proxy_read_timeout":
 				v, _ := lint.ParseNginxTime(arg(d.Args, 0))
 				o.set("tunnel", v.String(), d.Line)

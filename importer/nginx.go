@@ -360,56 +360,87 @@ func passiveDiffers(opts []string, b *spec.Backend) bool {
 	return false
 }
 
-// server turns a server block into a listener.
+// server turns a server block into a listener: one bind per listen line,
+// TLS from the block's certificate on the ssl ones.
 func (n *nImporter) server(http []lint.Directive, d lint.Directive) {
 	n.carry(d)
 	var l spec.Listener
-	ssl := false
+	type listen struct {
+		addr       string
+		ssl, http2 bool
+		at         lint.Directive
+	}
+	var listens []listen
+	http2 := false // `http2 on` (nginx 1.25.1+): every ssl listen
+	var cert, key lint.Directive
+	listenLines := false
 	for _, c := range d.Block {
 		switch c.Name {
 		case "listen":
-			if l.Bind != "" {
-				n.note(c, true, "not carried: a listener has one address (this one binds %s)", l.Bind)
-				continue
-			}
-			addr, isSSL, dropped := listenAddr(c.Args)
+			listenLines = true
+			addr, ssl, h2, dropped := listenAddr(c.Args)
 			if addr == "" {
 				n.note(c, true, "not carried: %q is not an address:port a listener can hold", arg(c.Args, 0))
 				continue
 			}
-			l.Bind, ssl = addr, isSSL
+			if !n.bindOnce(c, addr) {
+				continue
+			}
+			listens = append(listens, listen{addr, ssl, h2, c})
 			if len(dropped) > 0 {
 				n.note(c, false, "changed: not carried: %s", strings.Join(dropped, ", "))
 			} else {
 				n.carry(c)
 			}
+		case "http2":
+			http2 = arg(c.Args, 0) == "on"
+			n.carry(c)
 		case "ssl_certificate":
-			if l.TLS == nil {
-				l.TLS = &spec.TLS{}
-			}
-			l.TLS.Cert = arg(c.Args, 0)
+			cert = c
 			n.carry(c)
 		case "ssl_certificate_key":
-			if l.TLS == nil {
-				l.TLS = &spec.TLS{}
-			}
-			l.TLS.Key = arg(c.Args, 0)
+			key = c
 			n.carry(c)
 		}
 	}
-	if l.TLS != nil && !ssl || ssl && (l.TLS == nil || l.TLS.Cert == "") {
-		n.note(d, true, "changed: TLS needs both listen … ssl and ssl_certificate; the listener serves plain HTTP")
-		l.TLS = nil
-	}
-	if l.Bind == "" {
-		l.Bind = ":80" // nginx's default listen
+	switch {
+	case len(listens) == 0 && listenLines:
+		return // every listen line is noted: nothing left to listen on
+	case len(listens) == 0:
+		if !n.bindOnce(d, ":80") {
+			return
+		}
+		listens = append(listens, listen{addr: ":80", at: d}) // nginx's default listen
 		n.note(d, false, "changed: no listen; nginx's default *:80 written out")
 	}
+	var binds []spec.Bind
+	anySSL := false
+	for _, ln := range listens {
+		b := spec.Bind{Address: ln.addr}
+		anySSL = anySSL || ln.ssl
+		switch {
+		case ln.ssl && cert.Name == "":
+			n.note(ln.at, true, "changed: TLS needs both listen … ssl and ssl_certificate; this address serves plain HTTP")
+		case ln.ssl:
+			b.TLS = &spec.TLS{Cert: arg(cert.Args, 0), Key: arg(key.Args, 0)}
+			if ln.http2 || http2 {
+				b.TLS.ALPN = []string{spec.ALPNHTTP2, spec.ALPNHTTP11}
+			}
+		case ln.http2:
+			n.note(ln.at, false, "changed: HTTP/2 without TLS (h2c) is not carried; wsctl offers h2 through tls.alpn only")
+		}
+		binds = append(binds, b)
+	}
+	if cert.Name != "" && !anySSL {
+		n.note(cert, false, "not carried: no listen … ssl uses it (nginx served plain HTTP here too)")
+	}
+	setBinds(&l, binds)
+	first := binds[0]
 	proto := "http"
-	if l.TLS != nil {
+	if first.TLS != nil {
 		proto = "https"
 	}
-	_, port, _ := net.SplitHostPort(l.Bind)
+	_, port, _ := net.SplitHostPort(first.Address)
 	l.Name = proto + "_" + port
 	if k := n.ports[l.Name]; k > 0 {
 		l.Name = fmt.Sprintf("%s_%d", l.Name, k+1)
@@ -423,32 +454,32 @@ func (n *nImporter) server(http []lint.Directive, d lint.Directive) {
 	n.s.Listeners = append(n.s.Listeners, l)
 }
 
-// listenAddr reads a listen directive: the address, whether it is ssl,
-// and the words not carried.
-func listenAddr(args []string) (string, bool, []string) {
+// listenAddr reads a listen directive: the address, whether it is ssl and
+// http2, and the words not carried.
+func listenAddr(args []string) (addr string, ssl, http2 bool, dropped []string) {
 	a := arg(args, 0)
 	if _, err := strconv.Atoi(a); err == nil {
 		a = ":" + a
 	}
 	host, port, err := net.SplitHostPort(a)
 	if err != nil || strings.Contains(host, ":") {
-		return "", false, nil
+		return "", false, false, nil
 	}
 	if host != "" && host != "*" && net.ParseIP(host) == nil {
-		return "", false, nil
+		return "", false, false, nil
 	}
-	ssl := false
-	var dropped []string
 	for _, o := range args[1:] {
 		switch o {
 		case "ssl":
 			ssl = true
+		case "http2":
+			http2 = true
 		case "default_server", "default":
 		default:
 			dropped = append(dropped, o)
 		}
 	}
-	return net.JoinHostPort(host, port), ssl, dropped
+	return net.JoinHostPort(host, port), ssl, http2, dropped
 }
 
 // locations turns proxied prefix locations into routes.

@@ -1,7 +1,9 @@
 package model
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -60,6 +62,7 @@ func Build(s *spec.Spec, target string, snap discovery.Snapshot) (*Model, error)
 			HardStopAfter: Duration(s.HAProxy.HardStopAfter.D()),
 			StateFile:     s.HAProxy.StateFile,
 			Log:           s.HAProxy.Log,
+			TuneBufsize:   s.HAProxy.TuneBufsize,
 		},
 		Nginx: Nginx{
 			WorkerProcesses:       "auto",
@@ -92,21 +95,18 @@ func Build(s *spec.Spec, target string, snap discovery.Snapshot) (*Model, error)
 		return nil, err
 	}
 	m.Stats = st
-	if target == TargetHAProxy {
-		for _, l := range s.Listeners {
-			if l.TLS != nil && l.TLS.Key != "" && l.TLS.Key != l.TLS.Cert+".key" {
-				return nil, s.Errorf(fieldOf(s, l)+".tls.key", "HAProxy loads the key from the certificate PEM or from %s.key; put it there", l.TLS.Cert)
-			}
-		}
-	}
 	return m, nil
 }
 
 // balancingLayer fills m with the listeners and backends of s: the one
 // layer, or HAProxy behind a front layer.
 func balancingLayer(s *spec.Spec, target string, snap discovery.Snapshot, m *Model) error {
-	for _, l := range s.Listeners {
-		m.Frontends = append(m.Frontends, frontend(l))
+	for i := range s.Listeners {
+		f, err := frontend(s, i, target)
+		if err != nil {
+			return err
+		}
+		m.Frontends = append(m.Frontends, f)
 	}
 	sort.Slice(m.Frontends, func(i, j int) bool { return m.Frontends[i].Name < m.Frontends[j].Name })
 	for i, b := range s.Backends {
@@ -158,23 +158,41 @@ func everyAddress(bind string) string {
 	return bind
 }
 
-func fieldOf(s *spec.Spec, l spec.Listener) string {
-	for i := range s.Listeners {
-		if s.Listeners[i].Name == l.Name {
-			return fmt.Sprintf("listeners[%d]", i)
-		}
+// modelTLS is t for the templates (nil: plain HTTP).
+func modelTLS(t *spec.TLS) *TLS {
+	if t == nil {
+		return nil
 	}
-	return "listeners"
+	return &TLS{Cert: t.Cert, Key: cmp.Or(t.Key, t.Cert), ALPN: strings.Join(t.ALPN, ","), HTTP2: slices.Contains(t.ALPN, spec.ALPNHTTP2)}
 }
 
-func frontend(l spec.Listener) Frontend {
-	f := Frontend{Name: l.Name, Bind: everyAddress(l.Bind), Proto: "http", ForwardedFor: forwardedAppend, DefaultBackend: l.DefaultBackend}
-	if l.TLS != nil {
-		f.Proto = "https"
-		f.TLS = &TLS{Cert: l.TLS.Cert, Key: l.TLS.Key}
-		if f.TLS.Key == "" {
-			f.TLS.Key = l.TLS.Cert
+func frontend(s *spec.Spec, i int, target string) (Frontend, error) {
+	l := &s.Listeners[i]
+	f := Frontend{Name: l.Name, ForwardedFor: forwardedAppend, DefaultBackend: l.DefaultBackend}
+	tls, plain := false, false
+	for j, b := range l.AllBinds() {
+		mb := Bind{Addr: everyAddress(b.Address), TLS: modelTLS(b.TLS)}
+		plain = plain || b.TLS == nil
+		if b.TLS != nil {
+			tls = true
+			_, tlsField := l.BindFields(j)
+			field := fmt.Sprintf("listeners[%d].%s", i, tlsField)
+			switch {
+			case target == TargetHAProxy && b.TLS.Key != "" && b.TLS.Key != b.TLS.Cert+".key":
+				return Frontend{}, s.Errorf(field+".key", "HAProxy loads the key from the certificate PEM or from %s.key; put it there", b.TLS.Cert)
+			case target == TargetNginx && f.NginxCert != nil && (f.NginxCert.Cert != mb.TLS.Cert || f.NginxCert.Key != mb.TLS.Key):
+				return Frontend{}, s.Errorf(field+".cert", "nginx takes one certificate per server block and this listener's TLS binds name two (%s, %s); use the same cert and key on each, split the listener in two, or render for haproxy", f.NginxCert.Cert, mb.TLS.Cert)
+			case f.NginxCert == nil:
+				f.NginxCert = mb.TLS
+			}
 		}
+		f.Binds = append(f.Binds, mb)
+	}
+	switch {
+	case tls && !plain:
+		f.Proto = "https"
+	case plain && !tls:
+		f.Proto = "http"
 	}
 	for i, r := range l.Routes {
 		mr := Route{Path: r.Path, WebSocket: r.WebSocket, Backend: r.Backend}
@@ -184,8 +202,8 @@ func frontend(l spec.Listener) Frontend {
 		f.WebSocketACL = f.WebSocketACL || r.WebSocket
 		f.Routes = append(f.Routes, mr)
 	}
-	f.Locations = locations(l)
-	return f
+	f.Locations = locations(*l)
+	return f, nil
 }
 
 // locations turns ordered routes into nginx locations with the same outcome.
@@ -351,7 +369,7 @@ func cookie(s *spec.Spec, b spec.Backend) *Cookie {
 	if b.Sticky.Cookie == "" {
 		return nil
 	}
-	c := &Cookie{Name: b.Sticky.Cookie, Secure: routedOnlyOverTLS(s, b.Name)}
+	c := &Cookie{Name: b.Sticky.Cookie, Secure: routedOnlyOverTLS(s, b.Name), HTTPOnly: b.Sticky.IsHTTPOnly()}
 	if dynamicMembership(b) {
 		c.Dynamic = true
 		c.Key = b.Sticky.DynamicKey
@@ -380,7 +398,7 @@ func routedOnlyOverTLS(s *spec.Spec, backend string) bool {
 		}
 		if routes {
 			used = true
-			if l.TLS == nil && !frontedOverTLS(s, l.Name) {
+			if l.TLSBinds() < len(l.AllBinds()) && !frontedOverTLS(s, l.Name) {
 				return false
 			}
 		}

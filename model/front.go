@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"net"
 	"sort"
 	"strconv"
 
@@ -39,14 +40,11 @@ func frontLayer(s *spec.Spec, m *Model) error {
 	for _, fl := range s.Front.Listeners {
 		l := s.Listener(fl.To)
 		name := frontUpstreamPrefix + l.Name
-		f := Frontend{Name: fl.Name, Bind: everyAddress(fl.Bind), Proto: "http", ForwardedFor: forwardedEdge,
+		tls := modelTLS(fl.TLS)
+		f := Frontend{Name: fl.Name, Binds: []Bind{{Addr: everyAddress(fl.Bind), TLS: tls}}, NginxCert: tls, Proto: "http", ForwardedFor: forwardedEdge,
 			Locations: []Location{{Path: "/", Upgrade: name, Plain: name}}}
-		if fl.TLS != nil {
+		if tls != nil {
 			f.Proto = "https"
-			f.TLS = &TLS{Cert: fl.TLS.Cert, Key: fl.TLS.Key}
-			if f.TLS.Key == "" {
-				f.TLS.Key = fl.TLS.Cert
-			}
 		}
 		m.Frontends = append(m.Frontends, f)
 		if upstreams[name] {
@@ -71,7 +69,7 @@ func listenerUpstream(s *spec.Spec, name string, l *spec.Listener) (Backend, err
 	h, err := discovery.ParseIP(host)
 	p, perr := strconv.ParseUint(port, 10, 16)
 	if err != nil || perr != nil {
-		return Backend{}, fmt.Errorf("model: front: listener %s: bind %q: not an address nginx can reach", l.Name, l.Bind)
+		return Backend{}, fmt.Errorf("model: front: listener %s: bind %q: not an address nginx can reach", l.Name, net.JoinHostPort(host, port))
 	}
 	return Backend{
 		Name:    name,

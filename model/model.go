@@ -56,6 +56,8 @@ type HAProxy struct {
 	// StateFile is the server-state-file HAProxy loads at start.
 	StateFile string
 	Log       string // empty: no log line
+	// TuneBufsize is tune.bufsize in bytes (0: not rendered).
+	TuneBufsize int
 }
 
 // Nginx holds nginx's main-context settings.
@@ -82,16 +84,19 @@ type Nginx struct {
 
 // Frontend is a listener: an HAProxy frontend, an nginx server block.
 type Frontend struct {
-	Name string
-	Bind string // address:port (":443" becomes "*:443")
-	// Proto is "https" when TLS terminates here, else "http"; it is sent
-	// as X-Forwarded-Proto.
+	Name  string
+	Binds []Bind
+	// Proto is sent as X-Forwarded-Proto: "https" when every bind
+	// terminates TLS, "http" when none does, "" when some do: the
+	// connection then tells (HAProxy ssl_fc, nginx $scheme).
 	Proto string
+	// NginxCert is the server block's certificate (nil: no TLS bind);
+	// nginx takes one per server block, so every TLS bind shares it.
+	NginxCert *TLS
 	// ForwardedFor is the X-Forwarded-For value nginx sends: the client
 	// appended to what it was given, or, at the front layer, the client
 	// alone.
 	ForwardedFor string
-	TLS          *TLS
 	// Routes in match order (HAProxy use_backend rules).
 	Routes         []Route
 	DefaultBackend string
@@ -101,8 +106,29 @@ type Frontend struct {
 	Locations []Location
 }
 
+// Addrs are the addresses of the frontend's binds, in order.
+func (f Frontend) Addrs() []string {
+	addrs := make([]string, len(f.Binds))
+	for i, b := range f.Binds {
+		addrs[i] = b.Addr
+	}
+	return addrs
+}
+
+// Bind is one address a frontend listens on.
+type Bind struct {
+	Addr string // address:port (":443" becomes "*:443")
+	TLS  *TLS   // nil: plain HTTP
+}
+
 // TLS is a certificate the frontend terminates TLS with.
-type TLS struct{ Cert, Key string }
+type TLS struct {
+	Cert, Key string
+	// ALPN is HAProxy's alpn argument ("h2,http/1.1").
+	ALPN string
+	// HTTP2 renders nginx's `listen … http2` (h2 is offered).
+	HTTP2 bool
+}
 
 // Route is one use_backend rule.
 type Route struct {
@@ -168,6 +194,8 @@ type Cookie struct {
 	Name string
 	// Secure is set when every listener routing to the backend uses TLS.
 	Secure bool
+	// HTTPOnly hides the cookie from page scripts.
+	HTTPOnly bool
 	// Dynamic cookies are derived from the server's address (with Key), so
 	// the cookie follows an address when slots are refilled at runtime.
 	Dynamic bool

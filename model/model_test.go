@@ -121,8 +121,52 @@ backends: [{name: b, slots: 2, sticky: {cookie: SID}}]
 	if c == nil || !c.Dynamic || !c.Secure || c.Key != "wsctl-b" || m.Backends[0].Servers[0].Cookie != "" {
 		t.Errorf("cookie %+v: want dynamic, secure, keyed, no per-server values", c)
 	}
-	if m.Frontends[0].Bind != "*:443" || m.Frontends[0].Proto != "https" {
+	if m.Frontends[0].Binds[0].Addr != "*:443" || m.Frontends[0].Proto != "https" {
 		t.Errorf("frontend %+v", m.Frontends[0])
+	}
+}
+
+func TestBinds(t *testing.T) {
+	const mixed = `listeners:
+  - name: f
+    binds:
+      - address: ':80'
+      - address: ':443'
+        tls: {cert: /c.pem, alpn: [h2, http/1.1]}
+      - address: ':8443'
+        tls: {cert: %s}
+    default_backend: b
+backends: [{name: b, sticky: {cookie: SID, nginx_fallback: hash}}]
+`
+	s := parse(t, strings.Replace(mixed, "%s", "/c.pem", 1))
+	for _, target := range []string{TargetHAProxy, TargetNginx} {
+		m, err := Build(s, target, discovery.Snapshot{})
+		if err != nil {
+			t.Fatalf("%s: %v", target, err)
+		}
+		f := m.Frontends[0]
+		want := []Bind{
+			{Addr: "*:80"},
+			{Addr: "*:443", TLS: &TLS{Cert: "/c.pem", Key: "/c.pem", ALPN: "h2,http/1.1", HTTP2: true}},
+			{Addr: "*:8443", TLS: &TLS{Cert: "/c.pem", Key: "/c.pem", ALPN: "http/1.1"}},
+		}
+		if !reflect.DeepEqual(f.Binds, want) {
+			t.Errorf("%s: binds %+v, want %+v", target, f.Binds, want)
+		}
+		if f.Proto != "" || f.NginxCert == nil || f.NginxCert.Cert != "/c.pem" {
+			t.Errorf("%s: proto %q (want \"\": from the connection), nginx cert %+v", target, f.Proto, f.NginxCert)
+		}
+		if c := m.Backends[0].Cookie; c == nil || c.Secure {
+			t.Errorf("%s: cookie %+v: plain HTTP routes here too, so it must not be secure", target, c)
+		}
+	}
+	s = parse(t, strings.Replace(mixed, "%s", "/other.pem", 1))
+	if _, err := Build(s, TargetHAProxy, discovery.Snapshot{}); err != nil {
+		t.Errorf("haproxy takes a certificate per bind: %v", err)
+	}
+	_, err := Build(s, TargetNginx, discovery.Snapshot{})
+	if want := "wsctl.yaml:8: listeners[0].binds[2].tls.cert: nginx takes one certificate per server block"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("nginx with two certificates: got %v, want %q", err, want)
 	}
 }
 

@@ -72,8 +72,10 @@ func certificates(s *spec.Spec, target string) iter.Seq2[string, *spec.TLS] {
 			if front {
 				break
 			}
-			if l.TLS != nil && !yield(fmt.Sprintf("listeners[%d].tls.cert", i), l.TLS) {
-				return
+			for j, b := range l.AllBinds() { // the listener's own TLS pointers
+				if _, field := l.BindFields(j); b.TLS != nil && !yield(fmt.Sprintf("listeners[%d].%s.cert", i, field), b.TLS) {
+					return
+				}
 			}
 		}
 		if !front {

@@ -22,6 +22,7 @@ func TestStandIns(t *testing.T) {
 			{Name: "a", TLS: &spec.TLS{Cert: "real.pem"}},
 			{Name: "b", TLS: &spec.TLS{Cert: "tls/site.pem", Key: "tls/site.key"}},
 			{Name: "c"},
+			{Name: "d", Binds: []spec.Bind{{Address: ":80"}, {Address: ":443", TLS: &spec.TLS{Cert: "tls/d.pem"}}}},
 		},
 		Nginx: spec.Nginx{TempDir: filepath.Join(dir, "run", "nginx")},
 	}
@@ -29,8 +30,11 @@ func TestStandIns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 2 || got[0].Field != "listeners[1].tls.cert" || got[0].Path != "tls/site.pem" || got[1].Field != "nginx.temp_dir" {
-		t.Fatalf("stand-ins %+v, want listeners[1].tls.cert and nginx.temp_dir", got)
+	if len(got) != 3 || got[0].Field != "listeners[1].tls.cert" || got[0].Path != "tls/site.pem" || got[1].Field != "listeners[3].binds[1].tls.cert" || got[2].Field != "nginx.temp_dir" {
+		t.Fatalf("stand-ins %+v, want listeners[1].tls.cert, listeners[3].binds[1].tls.cert and nginx.temp_dir", got)
+	}
+	if d := s.Listeners[3].Binds[1].TLS.Cert; d != s.Listeners[1].TLS.Cert {
+		t.Errorf("a bind's missing certificate: got %s, want the stand-in %s", d, s.Listeners[1].TLS.Cert)
 	}
 	if s.Listeners[0].TLS.Cert != "real.pem" {
 		t.Errorf("an existing certificate was replaced: %s", s.Listeners[0].TLS.Cert)

@@ -41,13 +41,13 @@ func verifyHAProxy(m *model.Model, text []byte) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrMismatch, err)
 	}
-	frontends := map[string]string{} // name → bind
+	frontends := map[string][]string{} // name → binds
 	for _, f := range m.Frontends {
-		frontends[f.Name] = f.Bind
+		frontends[f.Name] = f.Addrs()
 	}
 	userlist := ""
 	if m.Stats != nil {
-		frontends[m.Stats.Name] = m.Stats.Bind
+		frontends[m.Stats.Name] = []string{m.Stats.Bind}
 		userlist = m.Stats.Userlist
 	}
 	backends := map[string]model.Backend{}
@@ -63,12 +63,12 @@ func verifyHAProxy(m *model.Model, text []byte) error {
 		seen[key] = true
 		switch sec.Kind {
 		case "frontend":
-			bind, ok := frontends[sec.Name]
+			binds, ok := frontends[sec.Name]
 			if !ok {
 				return mismatch(sec.Line, "frontend %q is not in the spec", sec.Name)
 			}
-			if !slices.Equal(sec.Listen, []string{bind}) || len(sec.Servers) > 0 {
-				return mismatch(sec.Line, "frontend %q binds %v, want [%s]", sec.Name, sec.Listen, bind)
+			if !slices.Equal(sec.Listen, binds) || len(sec.Servers) > 0 {
+				return mismatch(sec.Line, "frontend %q binds %v, want %v", sec.Name, sec.Listen, binds)
 			}
 		case "backend":
 			b, ok := backends[sec.Name]
@@ -127,9 +127,9 @@ func verifyNginx(m *model.Model, text []byte) error {
 	for _, b := range m.Backends {
 		backends[b.Name] = b
 	}
-	binds := make([]string, 0, len(m.Frontends)+1)
+	var binds []string
 	for _, f := range m.Frontends {
-		binds = append(binds, f.Bind)
+		binds = append(binds, f.Addrs()...)
 	}
 	if m.Stats != nil {
 		binds = append(binds, m.Stats.Bind) // its own server block
@@ -163,10 +163,10 @@ func verifyNginx(m *model.Model, text []byte) error {
 				return err
 			}
 		case sec.Kind == "http/server":
-			if len(sec.Listen) != 1 || len(sec.Servers) > 0 {
-				return mismatch(sec.Line, "server block listens on %v, want one listen line", sec.Listen)
+			if len(sec.Listen) == 0 || len(sec.Servers) > 0 {
+				return mismatch(sec.Line, "server block listens on %v, want its listen lines", sec.Listen)
 			}
-			listens = append(listens, sec.Listen[0])
+			listens = append(listens, sec.Listen...)
 		default:
 			return mismatch(sec.Line, "unexpected %s block", strings.ReplaceAll(sec.Kind, "/", " "))
 		}

@@ -44,6 +44,8 @@ func TestVerifyCatchesSmuggledText(t *testing.T) {
 			old: "{{- range $b := .Backends }}", new: "frontend evil\n    bind :9999\n{{- range $b := .Backends }}"},
 		{name: "haproxy second bind", target: model.TargetHAProxy,
 			old: "    maxconn {{ $.MaxConn }}\n", new: "    bind :9999\n    maxconn {{ $.MaxConn }}\n"},
+		{name: "nginx second listen", target: model.TargetNginx,
+			old: "{{- with $f.NginxCert }}", new: "        listen 9999;\n{{- with $f.NginxCert }}"},
 		{name: "nginx extra server block", target: model.TargetNginx,
 			old: "{{- range $f := .Frontends }}\n    server {", new: "    server {\n        listen 9999;\n        return 200 pwned;\n    }\n{{- range $f := .Frontends }}\n    server {"},
 		{name: "nginx extra upstream server", target: model.TargetNginx,

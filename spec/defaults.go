@@ -20,6 +20,10 @@ const (
 	DefaultDrainTimeout   = 10 * time.Minute
 	DefaultSlowstart      = 30 * time.Second
 	DefaultCloseRate      = 10.0
+	DefaultCookieHTTPOnly = true
+	// DefaultALPN is what a TLS listener offers: HTTP/1.1, where every
+	// WebSocket client upgrades.
+	DefaultALPN           = ALPNHTTP11
 	DefaultWeight         = 100
 	DefaultHardStopAfter  = 30 * time.Minute
 	DefaultNginxPidFile   = "/run/nginx.pid"
@@ -53,6 +57,11 @@ func (s *Spec) Default() {
 	setDuration(&t.Tunnel, tunnelHeartbeats*s.Heartbeat.D())
 	setDuration(&t.ClientFin, 30*time.Second)
 	setDuration(&t.ServerFin, 30*time.Second)
+	for i := range s.Listeners {
+		for _, b := range s.Listeners[i].AllBinds() {
+			b.TLS.defaults()
+		}
+	}
 	for i := range s.Backends {
 		s.Backends[i].defaults()
 	}
@@ -73,6 +82,13 @@ func (s *Spec) Default() {
 	setString(&s.Nginx.ErrorLog, DefaultNginxErrorLog)
 }
 
+// defaults fills a TLS section's unset fields (nil: no TLS, nothing to do).
+func (t *TLS) defaults() {
+	if t != nil && len(t.ALPN) == 0 {
+		t.ALPN = []string{DefaultALPN}
+	}
+}
+
 func (b *Backend) defaults() {
 	setString(&b.Balance, DefaultBalance)
 	setString(&b.Health.Path, DefaultHealthPath)
@@ -87,6 +103,10 @@ func (b *Backend) defaults() {
 	setDuration(&b.DrainTimeout, DefaultDrainTimeout)
 	if b.CloseRate == 0 {
 		b.CloseRate = DefaultCloseRate
+	}
+	if b.Sticky.HTTPOnly == nil {
+		v := DefaultCookieHTTPOnly
+		b.Sticky.HTTPOnly = &v
 	}
 	if b.Slowstart == nil {
 		d := Duration(DefaultSlowstart)

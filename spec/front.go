@@ -46,6 +46,7 @@ const defaultFrontFrom = "127.0.0.1"
 // defaults fills the front's unset fields.
 func (f *Front) defaults(listeners []Listener) {
 	for i := range f.Listeners {
+		f.Listeners[i].TLS.defaults()
 		if f.Listeners[i].To == "" && len(listeners) == 1 {
 			f.Listeners[i].To = listeners[0].Name
 		}
@@ -63,7 +64,7 @@ func (f *Front) loopbackOnly(listeners []Listener) bool {
 		if l == nil {
 			continue // reported as an unknown listener
 		}
-		host, _, err := net.SplitHostPort(l.Bind)
+		host, _, err := net.SplitHostPort(l.AllBinds()[0].Address)
 		a, perr := netip.ParseAddr(host)
 		if err != nil || perr != nil || !a.IsLoopback() {
 			return false
@@ -84,10 +85,10 @@ func findListener(ls []Listener, name string) *Listener {
 // Listener returns the listener named name, or nil.
 func (s *Spec) Listener(name string) *Listener { return findListener(s.Listeners, name) }
 
-// UpstreamHost is where the front layer reaches listener l: its bind
-// address, or 127.0.0.1 for a bind on every address.
+// UpstreamHost is where the front layer reaches listener l: its (first)
+// bind address, or 127.0.0.1 for a bind on every address.
 func UpstreamHost(l Listener) (host, port string) {
-	host, port, _ = net.SplitHostPort(l.Bind) // validated
+	host, port, _ = net.SplitHostPort(l.AllBinds()[0].Address) // validated
 	if host == "" || host == "*" || host == "0.0.0.0" || host == "::" {
 		host = defaultFrontFrom
 	}
@@ -113,11 +114,7 @@ func (v *validator) front() {
 		}
 		names[fl.Name] = true
 		v.bind(p+".bind", fl.Bind)
-		for j, l := range v.s.Listeners {
-			if bindsOverlap(fl.Bind, l.Bind) {
-				v.add(p+".bind", "%q overlaps listeners[%d].bind %q: both layers may run on one host", fl.Bind, j, l.Bind)
-			}
-		}
+		v.listenerOverlaps(p+".bind", fl.Bind, "both layers may run on one host")
 		for j, other := range f.Listeners[:i] {
 			if bindsOverlap(fl.Bind, other.Bind) {
 				v.add(p+".bind", "%q overlaps front.listeners[%d].bind %q", fl.Bind, j, other.Bind)
@@ -127,17 +124,14 @@ func (v *validator) front() {
 			v.add(p+".bind", "%q overlaps stats.bind %q", fl.Bind, v.s.Stats.Bind)
 		}
 		if fl.TLS != nil {
-			v.path(p+".tls.cert", fl.TLS.Cert)
-			if fl.TLS.Key != "" {
-				v.path(p+".tls.key", fl.TLS.Key)
-			}
+			v.tls(p+".tls", fl.TLS)
 		}
 		switch l := findListener(v.s.Listeners, fl.To); {
 		case fl.To == "":
 			v.add(p+".to", "is required when there are several listeners: name the HAProxy listener this one forwards to")
 		case l == nil:
 			v.add(p+".to", "unknown listener %q", fl.To)
-		case l.TLS != nil:
+		case l.TLSBinds() > 0:
 			v.add(p+".to", "listener %q terminates TLS: the front layer forwards plain HTTP/1.1 to HAProxy; remove its tls", fl.To)
 		}
 	}

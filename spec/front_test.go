@@ -46,6 +46,7 @@ func TestFrontBadInput(t *testing.T) {
 		{name: "front stats with auth", front: frontSection + "  stats:\n    bind: 127.0.0.1:8405\n    auth: stats.auth\n", want: `front.stats.auth: nginx's auth_basic wants hashed passwords`},
 		{name: "front stats on the stats port", front: "stats:\n  bind: 127.0.0.1:8404\n" + frontSection + "  stats:\n    bind: 127.0.0.1:8404\n", want: `front.stats.bind: "127.0.0.1:8404" overlaps stats.bind`},
 		{name: "unknown key", front: frontSection + "  upstream: x\n", want: `wsctl.yaml:29: front.upstream: unknown key`},
+		{name: "front alpn without http/1.1", front: "front:\n  listeners:\n    - name: edge\n      bind: 127.0.0.1:8443\n      tls: {cert: /c.pem, alpn: [h2]}\n", want: `wsctl.yaml:27: front.listeners[0].tls.alpn: http/1.1 is required`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -64,9 +65,14 @@ func TestFrontBadInput(t *testing.T) {
 // TestFrontToTLSListener: the layers speak plain HTTP, so the front may not
 // forward to a listener that terminates TLS.
 func TestFrontToTLSListener(t *testing.T) {
-	src := strings.Replace(validSpec, "    bind: 127.0.0.1:8080\n", "    bind: 127.0.0.1:8080\n    tls:\n      cert: /x.pem\n", 1) + frontSection
-	_, err := Parse("wsctl.yaml", []byte(src), noEnv)
-	if err == nil || !strings.Contains(err.Error(), `front.listeners[0].to: listener "front" terminates TLS`) {
-		t.Errorf("error = %v, want front.listeners[0].to: listener \"front\" terminates TLS", err)
+	for _, binds := range []string{
+		"    bind: 127.0.0.1:8080\n    tls:\n      cert: /x.pem\n",
+		"    binds:\n      - address: 127.0.0.1:8080\n      - address: 127.0.0.1:8443\n        tls: {cert: /x.pem}\n",
+	} {
+		src := strings.Replace(validSpec, "    bind: 127.0.0.1:8080\n", binds, 1) + frontSection
+		_, err := Parse("wsctl.yaml", []byte(src), noEnv)
+		if err == nil || !strings.Contains(err.Error(), `front.listeners[0].to: listener "front" terminates TLS`) {
+			t.Errorf("%s: error = %v, want front.listeners[0].to: listener \"front\" terminates TLS", binds, err)
+		}
 	}
 }

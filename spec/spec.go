@@ -5,6 +5,8 @@
 // error names the file, the line and the field.
 package spec
 
+import "fmt"
+
 // The proxies wsctl renders for and drives (the values of Spec.Proxy).
 const (
 	ProxyHAProxy = "haproxy"
@@ -64,13 +66,53 @@ type Listener struct {
 	Name string `yaml:"name"`
 	// Bind is "address:port" ("*:443" or ":443" for every address).
 	Bind string `yaml:"bind"`
-	// TLS terminates TLS at the proxy when set.
+	// TLS terminates TLS on Bind when set.
 	TLS *TLS `yaml:"tls"`
+	// Binds are several addresses, each with its own TLS (plain HTTP on
+	// :80 and HTTPS on :443, say), instead of Bind and TLS.
+	Binds []Bind `yaml:"binds"`
 	// Routes are tried in order; the first match wins.
 	Routes []Route `yaml:"routes"`
 	// DefaultBackend serves requests no route matched (plain HTTP). Empty:
 	// HAProxy answers 503, nginx 404.
 	DefaultBackend string `yaml:"default_backend"`
+}
+
+// Bind is one address a listener accepts connections on.
+type Bind struct {
+	// Address is "address:port" ("*:443" or ":443" for every address).
+	Address string `yaml:"address"`
+	// TLS terminates TLS on this address when set.
+	TLS *TLS `yaml:"tls"`
+}
+
+// AllBinds returns the listener's addresses: Binds, or Bind with TLS when
+// Binds is empty. The TLS pointers are the listener's own.
+func (l *Listener) AllBinds() []Bind {
+	if len(l.Binds) > 0 {
+		return l.Binds
+	}
+	return []Bind{{Address: l.Bind, TLS: l.TLS}}
+}
+
+// TLSBinds counts the listener's binds that terminate TLS.
+func (l *Listener) TLSBinds() int {
+	n := 0
+	for _, b := range l.AllBinds() {
+		if b.TLS != nil {
+			n++
+		}
+	}
+	return n
+}
+
+// BindFields are the spec fields of AllBinds()[i], relative to the
+// listener: "bind" and "tls", or "binds[i].address" and "binds[i].tls".
+func (l *Listener) BindFields(i int) (address, tls string) {
+	if len(l.Binds) > 0 {
+		return fmt.Sprintf("binds[%d].address", i), fmt.Sprintf("binds[%d].tls", i)
+	}
+	return "bind", "tls"
 }
 
 // TLS is a certificate the proxy terminates TLS with.
@@ -79,6 +121,40 @@ type TLS struct {
 	// Cert+".key"); nginx uses Key when set, else Cert for both.
 	Cert string `yaml:"cert"`
 	Key  string `yaml:"key"`
+	// ALPN are the protocols offered in the TLS handshake, in order of
+	// preference (default [http/1.1]): [h2, http/1.1] adds HTTP/2, over
+	// which HAProxy 2.4+ carries WebSockets too (RFC 8441).
+	ALPN []string `yaml:"alpn"`
+}
+
+// The ALPN protocols a listener may offer.
+const (
+	ALPNHTTP2  = "h2"
+	ALPNHTTP11 = "http/1.1"
+)
+
+// ValidALPN checks an ALPN list: known protocols, each once, http/1.1
+// among them (WebSocket clients that do not speak RFC 8441 upgrade over
+// HTTP/1.1), and h2 before it, since HAProxy picks the first protocol of
+// its own list the client offers: h2 listed after http/1.1 would never be
+// chosen.
+func ValidALPN(alpn []string) error {
+	seen := map[string]bool{}
+	for _, p := range alpn {
+		switch {
+		case p != ALPNHTTP2 && p != ALPNHTTP11:
+			return fmt.Errorf("unknown protocol %q (want %s, %s)", p, ALPNHTTP2, ALPNHTTP11)
+		case seen[p]:
+			return fmt.Errorf("%s is listed twice", p)
+		case p == ALPNHTTP2 && seen[ALPNHTTP11]:
+			return fmt.Errorf("%s after %s would never be chosen (the first protocol the client also offers wins): list %s first", ALPNHTTP2, ALPNHTTP11, ALPNHTTP2)
+		}
+		seen[p] = true
+	}
+	if !seen[ALPNHTTP11] {
+		return fmt.Errorf("%s is required: WebSocket clients that do not speak RFC 8441 upgrade over HTTP/1.1", ALPNHTTP11)
+	}
+	return nil
 }
 
 // Route sends matching requests to a backend. With both Path and WebSocket
@@ -145,9 +221,14 @@ type ConsulService struct {
 // Sticky is session affinity.
 type Sticky struct {
 	// Cookie is the name of the cookie HAProxy inserts (empty: no
-	// stickiness). It is rendered `insert indirect nocache httponly`, plus
-	// `secure` when every listener routing here terminates TLS.
+	// stickiness). It is rendered `insert indirect nocache`, plus
+	// `httponly` unless HTTPOnly is false, and `secure` when every listener
+	// routing here terminates TLS.
 	Cookie string `yaml:"cookie"`
+	// HTTPOnly hides the cookie from page scripts (nil: the default, true).
+	// False is for applications whose JavaScript reads the cookie, e.g. to
+	// send it again on a WebSocket reconnect that does not carry cookies.
+	HTTPOnly *bool `yaml:"httponly"`
 	// DynamicKey seeds dynamic cookies for slots (default: derived from the
 	// backend name). Dynamic cookies follow a server's address, not its slot.
 	DynamicKey string `yaml:"dynamic_key"`
@@ -156,6 +237,15 @@ type Sticky struct {
 	// $cookie_NAME consistent`; the application must set it). Empty: render
 	// for nginx fails with an error saying so.
 	NginxFallback string `yaml:"nginx_fallback"`
+}
+
+// IsHTTPOnly reports whether the cookie is rendered httponly (nil HTTPOnly:
+// DefaultCookieHTTPOnly).
+func (s Sticky) IsHTTPOnly() bool {
+	if s.HTTPOnly == nil {
+		return DefaultCookieHTTPOnly
+	}
+	return *s.HTTPOnly
 }
 
 // Health is the active health check (HAProxy; nginx open source only has
@@ -202,6 +292,12 @@ type HAProxy struct {
 	// Log is a log target ("stderr", "/dev/log", "127.0.0.1:514");
 	// empty: no logging.
 	Log string `yaml:"log"`
+	// TuneBufsize is HAProxy's global tune.bufsize in bytes: the size of
+	// each buffer, so the largest request headers (the upgrade with its
+	// cookies) and the largest chunk a WebSocket forwards at once (0:
+	// HAProxy's own 16384, not rendered). Each active WebSocket may hold a
+	// buffer per direction, so memory grows with it.
+	TuneBufsize int `yaml:"tune_bufsize"`
 }
 
 // Nginx holds nginx's process settings.

@@ -3,6 +3,7 @@ package spec
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -54,11 +55,50 @@ func TestParseAppliesDefaults(t *testing.T) {
 		{"close rate default", s.Backends[0].CloseRate, DefaultCloseRate},
 		{"hand-over default", s.HAProxy.HandoverAfter.D(), DefaultHandoverAfter},
 		{"state file beside the admin socket", s.HAProxy.StateFile, "/tmp/run/server-state"},
+		{"cookie httponly default", *s.Backends[0].Sticky.HTTPOnly, DefaultCookieHTTPOnly},
 	}
 	for _, c := range checks {
 		if c.got != c.want {
 			t.Errorf("%s: got %v, want %v", c.name, c.got, c.want)
 		}
+	}
+}
+
+func TestParseDefaultsALPN(t *testing.T) {
+	src := strings.Replace(validSpec, "    bind: 127.0.0.1:8080\n", "    bind: 127.0.0.1:8080\n    tls:\n      cert: /etc/site.pem\n", 1)
+	s, err := Parse("wsctl.yaml", []byte(src), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := s.Listeners[0].TLS.ALPN, []string{DefaultALPN}; !slices.Equal(got, want) {
+		t.Errorf("alpn: got %v, want %v", got, want)
+	}
+}
+
+func TestParseBinds(t *testing.T) {
+	src := strings.Replace(validSpec, "    bind: 127.0.0.1:8080\n", `    binds:
+      - address: 127.0.0.1:8080
+      - address: 127.0.0.1:8443
+        tls:
+          cert: /etc/site.pem
+          alpn: [h2, http/1.1]
+      - address: 127.0.0.1:9443
+        tls:
+          cert: /etc/site.pem
+`, 1)
+	s, err := Parse("wsctl.yaml", []byte(src), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	binds := s.Listeners[0].AllBinds()
+	if len(binds) != 3 || binds[0].TLS != nil || binds[1].Address != "127.0.0.1:8443" {
+		t.Fatalf("binds: got %+v", binds)
+	}
+	if got, want := binds[1].TLS.ALPN, []string{ALPNHTTP2, ALPNHTTP11}; !slices.Equal(got, want) {
+		t.Errorf("alpn kept: got %v, want %v", got, want)
+	}
+	if got, want := binds[2].TLS.ALPN, []string{DefaultALPN}; !slices.Equal(got, want) {
+		t.Errorf("alpn default on a bind: got %v, want %v", got, want)
 	}
 }
 
@@ -132,6 +172,22 @@ func TestBadInput(t *testing.T) {
 		// address no connection goes to.
 		{"unspecified address", [2]string{"127.0.0.1:9001", "0.0.0.0:9001"}, "wsctl.yaml:17: backends[0].servers[0].address: invalid address: not a server address: 0.0.0.0 is unspecified"},
 		{"broadcast address", [2]string{"127.0.0.1:9001", "255.255.255.255:9001"}, "255.255.255.255 is the broadcast address"},
+		{"httponly without a cookie", [2]string{"      cookie: SERVERID\n", "      httponly: false\n"}, "wsctl.yaml:14: backends[0].sticky.httponly: only used with sticky.cookie"},
+		{"httponly not a bool", [2]string{"      cookie: SERVERID\n", "      cookie: SERVERID\n      httponly: no\n"}, `wsctl.yaml:15: backends[0].sticky.httponly: "no" is not true or false`},
+		{"tune.bufsize too small", [2]string{"/admin.sock\n", "/admin.sock\n  tune_bufsize: 1\n"}, "wsctl.yaml:23: haproxy.tune_bufsize: 1 is out of range (0 for HAProxy's default, or 4096 to 268435440 bytes"},
+		{"tune.bufsize 256 MB", [2]string{"/admin.sock\n", "/admin.sock\n  tune_bufsize: 268435456\n"}, "haproxy.tune_bufsize: 268435456 is out of range"},
+		{"tune.bufsize negative", [2]string{"/admin.sock\n", "/admin.sock\n  tune_bufsize: -16384\n"}, "haproxy.tune_bufsize: -16384 is out of range"},
+		{"alpn unknown", [2]string{"    bind: 127.0.0.1:8080\n", "    bind: 127.0.0.1:8080\n    tls:\n      cert: /etc/site.pem\n      alpn: [h3, http/1.1]\n"}, `wsctl.yaml:9: listeners[0].tls.alpn: unknown protocol "h3" (want h2, http/1.1)`},
+		{"alpn without http/1.1", [2]string{"    bind: 127.0.0.1:8080\n", "    bind: 127.0.0.1:8080\n    tls:\n      cert: /etc/site.pem\n      alpn: [h2]\n"}, "listeners[0].tls.alpn: http/1.1 is required"},
+		{"alpn h2 last", [2]string{"    bind: 127.0.0.1:8080\n", "    bind: 127.0.0.1:8080\n    tls:\n      cert: /etc/site.pem\n      alpn: [http/1.1, h2]\n"}, "listeners[0].tls.alpn: h2 after http/1.1 would never be chosen"},
+		{"alpn twice", [2]string{"    bind: 127.0.0.1:8080\n", "    bind: 127.0.0.1:8080\n    tls:\n      cert: /etc/site.pem\n      alpn: [http/1.1, http/1.1]\n"}, "listeners[0].tls.alpn: http/1.1 is listed twice"},
+		{"alpn not a list", [2]string{"    bind: 127.0.0.1:8080\n", "    bind: 127.0.0.1:8080\n    tls:\n      cert: /etc/site.pem\n      alpn: h2,http/1.1\n"}, "wsctl.yaml:9: listeners[0].tls.alpn: want a list"},
+		{"bind and binds", [2]string{"    bind: 127.0.0.1:8080\n", "    bind: 127.0.0.1:8080\n    binds:\n      - address: 127.0.0.1:8443\n"}, "wsctl.yaml:7: listeners[0].binds: set bind (with tls) or binds, not both"},
+		{"tls beside binds", [2]string{"    bind: 127.0.0.1:8080\n", "    binds:\n      - address: 127.0.0.1:8080\n    tls:\n      cert: /a.pem\n"}, "wsctl.yaml:8: listeners[0].tls: with binds, set tls on each bind that terminates TLS"},
+		{"bind twice", [2]string{"    bind: 127.0.0.1:8080\n", "    binds:\n      - address: 127.0.0.1:8080\n      - address: 127.0.0.1:8080\n"}, `wsctl.yaml:8: listeners[0].binds[1].address: "127.0.0.1:8080" is bound twice`},
+		{"bad bind address", [2]string{"    bind: 127.0.0.1:8080\n", "    binds:\n      - address: 127.0.0.1:8080\n      - address: localhost:8443\n"}, `wsctl.yaml:8: listeners[0].binds[1].address: "localhost" is not an IP address`},
+		{"bad alpn on a bind", [2]string{"    bind: 127.0.0.1:8080\n", "    binds:\n      - address: 127.0.0.1:8443\n        tls:\n          cert: /a.pem\n          alpn: [h2]\n"}, "wsctl.yaml:10: listeners[0].binds[0].tls.alpn: http/1.1 is required"},
+		{"unknown key in a bind", [2]string{"    bind: 127.0.0.1:8080\n", "    binds:\n      - address: 127.0.0.1:8443\n        port: 1\n"}, "wsctl.yaml:8: listeners[0].binds[0].port: unknown key"},
 		{"multicast address", [2]string{"127.0.0.1:9001", "\"[ff02::1]:9001\""}, "ff02::1 is multicast"},
 	}
 	for _, tt := range tests {

@@ -43,17 +43,25 @@ func (v *validator) stats() {
 // statsSection validates a stats section at field (stats, front.stats).
 func (v *validator) statsSection(field string, st *Stats) {
 	v.bind(field+".bind", st.Bind)
-	for i, l := range v.s.Listeners {
-		if bindsOverlap(l.Bind, st.Bind) {
-			v.add(field+".bind", "%q overlaps listeners[%d].bind %q: the stats page needs a port of its own", st.Bind, i, l.Bind)
-		}
-	}
+	v.listenerOverlaps(field+".bind", st.Bind, "the stats page needs a port of its own")
 	if st.Auth != "" {
 		v.path(field+".auth", st.Auth)
 	}
 	for i, a := range st.Allow {
 		if _, err := ParseAllow(a); err != nil {
 			v.add(fmt.Sprintf("%s.allow[%d]", field, i), "%q is not a network (CIDR such as 10.0.0.0/8) or an IP address", a)
+		}
+	}
+}
+
+// listenerOverlaps adds an error at field for every listener address that
+// bind overlaps; why ends the message.
+func (v *validator) listenerOverlaps(field, bind, why string) {
+	for i, l := range v.s.Listeners {
+		for j, b := range l.AllBinds() {
+			if lf, _ := l.BindFields(j); bindsOverlap(b.Address, bind) {
+				v.add(field, "%q overlaps listeners[%d].%s %q: %s", bind, i, lf, b.Address, why)
+			}
 		}
 	}
 }

@@ -11,10 +11,14 @@ import (
 // and the field.
 func TestStatsBadInput(t *testing.T) {
 	tests := []struct {
-		name  string
-		stats string // appended to validSpec
-		want  string
+		name    string
+		stats   string    // appended to validSpec
+		replace [2]string // applied to validSpec when set
+		want    string
 	}{
+		{name: "same address as a listener's second bind", stats: "stats:\n  bind: 127.0.0.1:8443\n",
+			replace: [2]string{"    bind: 127.0.0.1:8080\n", "    binds:\n      - address: 127.0.0.1:8080\n      - address: 127.0.0.1:8443\n"},
+			want:    `stats.bind: "127.0.0.1:8443" overlaps listeners[0].binds[1].address "127.0.0.1:8443"`},
 		{name: "no bind", stats: "stats:\n  allow: [127.0.0.1]\n", want: `wsctl.yaml:23: stats.bind: "" is not address:port`},
 		{name: "same bind as a listener", stats: "stats:\n  bind: 127.0.0.1:8080\n", want: `wsctl.yaml:24: stats.bind: "127.0.0.1:8080" overlaps listeners[0].bind "127.0.0.1:8080"`},
 		{name: "every address on a listener's port", stats: "stats:\n  bind: \"*:8080\"\n", want: `stats.bind: "*:8080" overlaps listeners[0].bind`},
@@ -27,6 +31,9 @@ func TestStatsBadInput(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			src := validSpec + tt.stats
+			if tt.replace[0] != "" {
+				src = strings.Replace(src, tt.replace[0], tt.replace[1], 1)
+			}
 			if tt.name == "a listener named stats" {
 				src = strings.Replace(src, "name: front", "name: stats", 1)
 			}

@@ -34,6 +34,16 @@ const (
 	MaxCloseRate = 100_000.0
 )
 
+// The range of haproxy.tune_bufsize, in bytes. HAProxy 2.6 rounds the value
+// up to a multiple of 16 and refuses 256 MB or more in HTTP mode, so the
+// maximum is the largest value it accepts; below the minimum, the 1024 bytes
+// HAProxy reserves for header rewrites leave too little for an upgrade
+// request with its cookies (and tune.bufsize 1 crashes `haproxy -c`).
+const (
+	MinTuneBufsize = 4096
+	MaxTuneBufsize = 256<<20 - 16
+)
+
 // maxTimeout is HAProxy's largest timeout (2^31-1 ms, about 24.8 days).
 const maxTimeout = 24 * 24 * time.Hour
 
@@ -69,10 +79,13 @@ func (s *Spec) Validate() error {
 			v.add(p+".name", "duplicate listener name %q", l.Name)
 		}
 		listeners[l.Name] = true
-		if binds[l.Bind] {
-			v.add(p+".bind", "%q is bound by another listener", l.Bind)
+		for j, b := range l.AllBinds() {
+			field, _ := l.BindFields(j)
+			if binds[b.Address] {
+				v.add(p+"."+field, "%q is bound twice (by this or another listener)", b.Address)
+			}
+			binds[b.Address] = true
 		}
-		binds[l.Bind] = true
 		v.listener(p, &l, backends)
 	}
 	if len(s.Listeners) == 0 {
@@ -95,6 +108,9 @@ func (s *Spec) Validate() error {
 		v.add("haproxy.handover_after", "%s must be below hard_stop_after (%s): the hand-over would begin after hard-stop-after cut everyone", s.HAProxy.HandoverAfter, s.HAProxy.HardStopAfter)
 	}
 	v.path("haproxy.state_file", s.HAProxy.StateFile)
+	if n := s.HAProxy.TuneBufsize; n != 0 && (n < MinTuneBufsize || n > MaxTuneBufsize) {
+		v.add("haproxy.tune_bufsize", "%d is out of range (0 for HAProxy's default, or %d to %d bytes, HAProxy's limit in HTTP mode)", n, MinTuneBufsize, MaxTuneBufsize)
+	}
 	v.timeout("nginx.worker_shutdown_timeout", s.Nginx.WorkerShutdownTimeout)
 	if s.Nginx.WorkerProcesses < 0 || s.Nginx.WorkerProcesses > 1024 {
 		v.add("nginx.worker_processes", "%d is out of range (0 for auto, up to 1024)", s.Nginx.WorkerProcesses)
@@ -173,12 +189,21 @@ func (v *validator) timeouts() {
 
 func (v *validator) listener(p string, l *Listener, backends map[string]bool) {
 	v.match(p+".name", l.Name, proxyName, "listener name (letters, digits, '_', '.', '-'; starting with a letter)")
-	v.bind(p+".bind", l.Bind)
-	if l.TLS != nil {
-		v.path(p+".tls.cert", l.TLS.Cert)
-		if l.TLS.Key != "" {
-			v.path(p+".tls.key", l.TLS.Key)
+	if len(l.Binds) > 0 {
+		if l.Bind != "" {
+			v.add(p+".binds", "set bind (with tls) or binds, not both")
 		}
+		if l.TLS != nil {
+			v.add(p+".tls", "with binds, set tls on each bind that terminates TLS")
+		}
+	}
+	for i, b := range l.AllBinds() {
+		field, tlsField := l.BindFields(i)
+		v.bind(p+"."+field, b.Address)
+		if b.TLS == nil {
+			continue
+		}
+		v.tls(p+"."+tlsField, b.TLS)
 	}
 	if l.DefaultBackend != "" && !backends[l.DefaultBackend] {
 		v.add(p+".default_backend", "unknown backend %q", l.DefaultBackend)
@@ -200,6 +225,17 @@ func (v *validator) listener(p string, l *Listener, backends map[string]bool) {
 				break
 			}
 		}
+	}
+}
+
+// tls validates a TLS section at field.
+func (v *validator) tls(field string, t *TLS) {
+	v.path(field+".cert", t.Cert)
+	if t.Key != "" {
+		v.path(field+".key", t.Key)
+	}
+	if err := ValidALPN(t.ALPN); err != nil {
+		v.add(field+".alpn", "%v", err)
 	}
 }
 
@@ -235,6 +271,9 @@ func (v *validator) backend(p string, b *Backend) {
 	}
 	if b.Sticky.Cookie != "" {
 		v.match(p+".sticky.cookie", b.Sticky.Cookie, cookieName, "cookie name (letters, digits, '_', '-')")
+	}
+	if b.Sticky.Cookie == "" && !b.Sticky.IsHTTPOnly() {
+		v.add(p+".sticky.httponly", "only used with sticky.cookie")
 	}
 	if b.Sticky.DynamicKey != "" {
 		v.match(p+".sticky.dynamic_key", b.Sticky.DynamicKey, keyToken, "key (letters, digits, '_', '.', '-')")

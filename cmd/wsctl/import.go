@@ -29,11 +29,12 @@ func NewCmdImport(io *IOStreams, runF func(*ImportOptions) error) *cobra.Command
 		Long: `Read an HAProxy or nginx config with lint's parser (defaults and
 default-server resolved, nginx includes followed relative to the file's
 directory) and print the wsctl.yaml that renders the same proxies:
-listeners (bind, TLS, WebSocket and path routes, default backend), backends
-(balance and hash key, sticky cookie, health check, slowstart, maxconn),
-servers (names, addresses, weights), timeouts and the heartbeat derived
-from the tunnel timeout (a third of it: wsctl's default tunnel is three
-heartbeats).
+listeners (every bind with its TLS and ALPN, WebSocket and path routes,
+default backend), backends (balance and hash key, sticky cookie with or
+without httponly, health check, slowstart, maxconn), servers (names,
+addresses, weights), timeouts and the heartbeat derived from the tunnel
+timeout (a third of it: wsctl's default tunnel is three heartbeats), and
+HAProxy's tune.bufsize.
 
 Every directive not carried over, and every one changed on the way, is
 printed on stderr as FILE:LINE: directive: why. Nothing is dropped
