@@ -230,7 +230,7 @@ func (o Options) Validate() error {
 // run is one call of Run.
 type run struct {
 	o   Options
-	st  *State
+	st  *Checkpoint
 	res Result
 	// next: the server found in PhaseDeploy at the start was deployed
 	// by the pipeline (Options.Next).
@@ -272,7 +272,7 @@ func prepare(ctx context.Context, o Options) (r *run, resumed bool, err error) {
 	if o.MaxUnavailable == 0 {
 		o.MaxUnavailable = 1
 	}
-	st, resumed, err := LoadState(o.StatePath)
+	st, resumed, err := LoadCheckpoint(o.StatePath)
 	if err != nil {
 		return nil, false, err
 	}
@@ -302,10 +302,10 @@ func prepare(ctx context.Context, o Options) (r *run, resumed bool, err error) {
 }
 
 // Preview is what Run would do with the same options, read and checked
-// but not started: nothing is written, held, drained or run. State is the
+// but not started: nothing is written, held, drained or run. Checkpoint is the
 // rollout it would follow, its order and (Resumed) where a resumed one
 // stands; an error is the one Run would return before changing anything.
-func Preview(ctx context.Context, o Options) (st *State, resumed bool, err error) {
+func Preview(ctx context.Context, o Options) (st *Checkpoint, resumed bool, err error) {
 	r, resumed, err := prepare(ctx, o)
 	if err != nil {
 		return nil, false, err
@@ -314,7 +314,7 @@ func Preview(ctx context.Context, o Options) (st *State, resumed bool, err error
 }
 
 // plan lists the backend's servers on every socket and orders them.
-func (r *run) plan(ctx context.Context) (*State, error) {
+func (r *run) plan(ctx context.Context) (*Checkpoint, error) {
 	statuses, loads, err := r.read(ctx)
 	if err != nil {
 		return nil, err
@@ -338,7 +338,7 @@ func (r *run) plan(ctx context.Context) (*State, error) {
 	if len(servers) == 0 {
 		return nil, fmt.Errorf("rollout: backend %s has no server to deploy", r.o.Backend)
 	}
-	return &State{Backend: r.o.Backend, Order: Order(servers, loads), Phase: PhaseDrain, Surge: r.o.Surge, Started: time.Now().UTC()}, nil
+	return &Checkpoint{Backend: r.o.Backend, Order: Order(servers, loads), Phase: PhaseDrain, Surge: r.o.Surge, Started: time.Now().UTC()}, nil
 }
 
 // findServers checks that every name is a server of the backend at every

@@ -27,9 +27,9 @@ const (
 	PhaseReadmit Phase = "readmit"
 )
 
-// State is the rollout's place, kept in a file after every phase change so
+// Checkpoint is the rollout's place, kept in a file after every phase change so
 // a rollout killed at any point goes on where it stopped.
-type State struct {
+type Checkpoint struct {
 	Backend string `json:"backend"`
 	// Order is every server to deploy, in order; Index is the one in
 	// progress (len(Order) once all are deployed and only the surge is
@@ -54,7 +54,7 @@ type State struct {
 }
 
 // Where says in words where the rollout stands, for the resume message.
-func (s *State) Where() string {
+func (s *Checkpoint) Where() string {
 	if s.Index >= len(s.Order) {
 		if s.Surge == "" {
 			return fmt.Sprintf("all %d servers deployed, releasing the holds", len(s.Order))
@@ -70,16 +70,16 @@ func (s *State) Where() string {
 }
 
 // server is the server in progress.
-func (s *State) server() string {
+func (s *Checkpoint) server() string {
 	if s.Index < len(s.Order) {
 		return s.Order[s.Index]
 	}
 	return s.Surge
 }
 
-// LoadState reads the state file; ok is false when there is none. A file
+// LoadCheckpoint reads the state file; ok is false when there is none. A file
 // that no rollout could have written is refused with ErrDamagedState.
-func LoadState(path string) (*State, bool, error) {
+func LoadCheckpoint(path string) (*Checkpoint, bool, error) {
 	b, err := statefile.Read(path, inputfile.MaxConfig)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, false, nil
@@ -87,7 +87,7 @@ func LoadState(path string) (*State, bool, error) {
 	if err != nil {
 		return nil, false, fmt.Errorf("rollout: state: %w", err)
 	}
-	s, err := decodeState(path, b)
+	s, err := decodeCheckpoint(path, b)
 	if err != nil {
 		return nil, false, err
 	}
@@ -97,7 +97,7 @@ func LoadState(path string) (*State, bool, error) {
 // save writes the state atomically: a rollout killed while writing leaves
 // the previous state, never half a file. It is a state file (package
 // statefile): a link or a file another user owns in its place is refused.
-func (s *State) save(path string) error {
+func (s *Checkpoint) save(path string) error {
 	b, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
 		return fmt.Errorf("rollout: state: %w", err)

@@ -36,7 +36,7 @@ func TestDecodeState(t *testing.T) {
 			"steps": [{"server": "s1", "step": 1, "of": 1}, {"server": "s2", "step": 2, "of": 1, "surge": true}]}`},
 	}
 	for _, tt := range good {
-		if _, err := decodeState("state.json", []byte(tt.state)); err != nil {
+		if _, err := decodeCheckpoint("state.json", []byte(tt.state)); err != nil {
 			t.Errorf("%s: %v", tt.name, err)
 		}
 	}
@@ -72,7 +72,7 @@ func TestDecodeState(t *testing.T) {
 		{"current held hostile", func(m map[string]any) { step(m, "current", -1)["held"] = []any{"a b"} }, `current.held[0]: "a b" is not a server name`},
 		{"empty", func(m map[string]any) { clear(m) }, "backend: "},
 	}
-	if _, err := decodeState("/run/x/state.json", []byte("{\"backend\": ")); !errors.Is(err, ErrDamagedState) {
+	if _, err := decodeCheckpoint("/run/x/state.json", []byte("{\"backend\": ")); !errors.Is(err, ErrDamagedState) {
 		t.Errorf("half a file: %v, want ErrDamagedState", err)
 	}
 	for _, tt := range bad {
@@ -85,7 +85,7 @@ func TestDecodeState(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s, err := decodeState("/run/x/state.json", b)
+		s, err := decodeCheckpoint("/run/x/state.json", b)
 		if s != nil || !errors.Is(err, ErrDamagedState) || !strings.Contains(err.Error(), "/run/x/state.json: "+tt.want) {
 			t.Errorf("%s: state %v, error %v; want ErrDamagedState naming the file and %q", tt.name, s, err, tt.want)
 		}
@@ -112,9 +112,9 @@ func FuzzRolloutState(f *testing.F) {
 	f.Add([]byte(`{"backend": "ws", "order": ["s1", "$(id)"], "index": 2, "phase": "drain", "surge": "s3", "surge_up": true}`))
 	f.Add([]byte(`{"backend": "ws", "order": ["s1"], "index": 1, "phase": "readmit", "current": null}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		s, err := decodeState("fuzz.json", data)
+		s, err := decodeCheckpoint("fuzz.json", data)
 		if (s == nil) == (err == nil) {
-			t.Fatalf("decodeState returned state %v and error %v", s, err)
+			t.Fatalf("decodeCheckpoint returned state %v and error %v", s, err)
 		}
 		if s == nil {
 			return
@@ -135,7 +135,7 @@ func FuzzRolloutState(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		again, err := decodeState("fuzz.json", b)
+		again, err := decodeCheckpoint("fuzz.json", b)
 		if err != nil {
 			t.Fatalf("saved and loaded again: %v", err)
 		}

@@ -21,11 +21,11 @@ var ErrDamagedState = errors.New("damaged state file")
 // maxFallback bounds a step's fallback message: Choose writes a sentence.
 const maxFallback = 1024
 
-// decodeState decodes and checks a state file's content; path is for the
+// decodeCheckpoint decodes and checks a state file's content; path is for the
 // messages. It never returns a state that would make Run panic or hand a
 // name outside discovery.NamePattern to a command.
-func decodeState(path string, b []byte) (*State, error) {
-	var s State
+func decodeCheckpoint(path string, b []byte) (*Checkpoint, error) {
+	var s Checkpoint
 	err := json.Unmarshal(b, &s)
 	if err == nil {
 		err = s.check()
@@ -44,7 +44,7 @@ func damaged(path string, err error) error {
 // check reports the first field of s that no rollout writes, as
 // "field: problem". Whether the servers are in the backend is for Run to
 // check (checkServers): it needs the sockets.
-func (s *State) check() error {
+func (s *Checkpoint) check() error {
 	if err := runtime.ValidName(s.Backend); err != nil {
 		return fmt.Errorf("backend: %w", err)
 	}
@@ -124,7 +124,7 @@ func (s *State) check() error {
 
 // checkStep checks the step of the i-th server of the order (the surge's
 // removal for i == len(Order)).
-func (s *State) checkStep(field string, st *Step, i int) error {
+func (s *Checkpoint) checkStep(field string, st *Step, i int) error {
 	server, surge := s.Surge, i == len(s.Order)
 	if !surge {
 		server = s.Order[i]
@@ -157,7 +157,7 @@ func (s *State) checkStep(field string, st *Step, i int) error {
 }
 
 // checkMember checks that name is a server of the rollout.
-func (s *State) checkMember(field, name string) error {
+func (s *Checkpoint) checkMember(field, name string) error {
 	if err := checkName(field, name); err != nil {
 		return err
 	}

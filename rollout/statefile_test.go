@@ -17,7 +17,7 @@ import (
 // file the rollout owns in the same directory still works.
 func TestStateFileRefusesPlantedLink(t *testing.T) {
 	d := statefiletest.New(t)
-	st := &State{Backend: "ws", Order: []string{"s1", "s2"}, Phase: PhaseDrain, Started: time.Unix(1, 0).UTC()}
+	st := &Checkpoint{Backend: "ws", Order: []string{"s1", "s2"}, Phase: PhaseDrain, Started: time.Unix(1, 0).UTC()}
 	link := d.Link(t, "wsctl-rollout-ws.json")
 	if err := st.save(link); err == nil || !strings.Contains(err.Error(), link+": refusing to follow symbolic link") {
 		t.Errorf("save through a link = %v, want a refusal", err)
@@ -25,15 +25,15 @@ func TestStateFileRefusesPlantedLink(t *testing.T) {
 	d.Check(t, link)
 
 	foreign := d.Foreign(t, "foreign.json", `{"backend": "ws", "order": ["s1"], "index": 0, "phase": "drain"}`)
-	if _, _, err := LoadState(foreign); err == nil || !strings.Contains(err.Error(), foreign+": owned by uid 65534, not 0") {
-		t.Errorf("LoadState of a foreign file = %v, want a refusal", err)
+	if _, _, err := LoadCheckpoint(foreign); err == nil || !strings.Contains(err.Error(), foreign+": owned by uid 65534, not 0") {
+		t.Errorf("LoadCheckpoint of a foreign file = %v, want a refusal", err)
 	}
 
 	own := filepath.Join(d.Path, "wsctl-rollout-own.json")
 	if err := st.save(own); err != nil {
 		t.Fatal(err)
 	}
-	if got, ok, err := LoadState(own); err != nil || !ok || got.Backend != "ws" || len(got.Order) != 2 {
-		t.Errorf("LoadState of its own file: %+v, %t, %v", got, ok, err)
+	if got, ok, err := LoadCheckpoint(own); err != nil || !ok || got.Backend != "ws" || len(got.Order) != 2 {
+		t.Errorf("LoadCheckpoint of its own file: %+v, %t, %v", got, ok, err)
 	}
 }

@@ -195,7 +195,7 @@ func oldWorkers(ctx context.Context, m Master) ([]OldWorker, error) {
 func rollouts(files map[string]string, fail func(string, error)) []Rollout {
 	var out []Rollout
 	for backend, path := range files {
-		st, ok, err := rollout.LoadState(path)
+		st, ok, err := rollout.LoadCheckpoint(path)
 		switch {
 		case err != nil:
 			fail("rollout of "+backend, err)

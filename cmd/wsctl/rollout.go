@@ -521,7 +521,7 @@ type rolloutStopped struct {
 
 // rolloutWould says what a rollout would do from st: each server still to
 // deploy, in order, and the state file it would write.
-func rolloutWould(o rollout.Options, st *rollout.State, resumed bool) []string {
+func rolloutWould(o rollout.Options, st *rollout.Checkpoint, resumed bool) []string {
 	var would []string
 	if resumed {
 		would = append(would, "go on with the rollout in "+o.StatePath+": "+st.Where())
