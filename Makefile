@@ -56,7 +56,7 @@ demo: build
 # `make test` runs only their smoke versions. BENCH_REPEATS sets the repeats.
 BENCH_REPEATS ?= 3
 bench: deps
-	$(GO) test -count=1 -timeout 60m -run Scenario -v ./bench -bench-full -bench-repeats $(BENCH_REPEATS)
+	$(GO) test -count=1 -timeout 120m -run Scenario -v ./bench -bench-full -bench-repeats $(BENCH_REPEATS)
 	$(GO) test -count=1 -run '^$$' -bench Render -benchmem ./bench
 
 # The Debian package in dist/: the binary, man pages and shell completions

@@ -24,8 +24,9 @@ type fleetState struct {
 	// intents are the intents of the last view: a change makes the agent
 	// sync at once (hold a new one, readmit a server whose one is gone).
 	intents map[runtime.Ref]intent.Intent
-	// ops are the servers an operation touched during the agent's life;
-	// their state is reported until the agent stops.
+	// ops are the servers an operation touched; their state is reported
+	// until the server is READY and up with no operation in force, when
+	// the report is deleted.
 	ops map[runtime.Ref]*fleetOp
 	// early is a view that came before the first complete sync: an
 	// operation waits for the servers discovery brings (see fleetTick);
@@ -328,7 +329,15 @@ func (a *Agent) fleetTick(ctx context.Context, servers func() map[runtime.Ref]ru
 			continue
 		}
 		p := fleet.Progress{Backend: ref.Backend, Server: ref.Server, Op: t.op, Phase: t.phase, Closed: t.closed, Error: t.err}
-		if s, ok := byRef[ref]; ok {
+		s, ok := byRef[ref]
+		if ok && t.op == "" && s.Admin == runtime.Ready && s.State == runtime.Up {
+			// Back in service with no operation in force: the report
+			// would only go stale (`ready --fleet` takes none as done).
+			a.fleet.member.Forget(ref)
+			delete(a.fleet.ops, ref)
+			continue
+		}
+		if ok {
 			p.Admin, p.State, p.Sessions = s.Admin, s.State, s.Scur
 		} else if t.op != "" && t.phase != fleet.PhaseError {
 			p.Phase, p.Error = fleet.PhaseError, "this HAProxy has no such server"

@@ -424,3 +424,28 @@ func TestFleetHoldKeepsClientsThenReadmits(t *testing.T) {
 		}
 	}
 }
+
+// TestFleetReportsDeletedOnceReady: once a held server is readmitted and
+// up with no intent, every agent deletes its report on it: no stale
+// progress key stays until the agent restarts.
+func TestFleetReportsDeletedOnceReady(t *testing.T) {
+	c, lbs := startFleet(t, 2)
+	op, err := fleet.NewOperator(lbs[0].spec.Consul)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	hold := &intent.Intent{Backend: "ws", Server: "echo-2", State: runtime.Drain, Since: time.Now().UTC(),
+		Op: &intent.Op{ID: fleet.NewOpID(), Hold: true}, Who: "test@host", Reason: "stale report test"}
+	if st, err := op.Run(ctx, fleet.Request{Ref: echo2, Intent: hold}, nil); err != nil || st.Outcome != fleet.Done {
+		t.Fatalf("hold: %+v, %v", st, err)
+	}
+	if st, err := op.Run(ctx, fleet.Request{Ref: echo2, Healthy: true}, nil); err != nil || st.Outcome != fleet.Done {
+		t.Fatalf("readmit: %+v, %v", st, err)
+	}
+	eventually(t, "every report on echo-2 deleted", func() bool {
+		pairs, _, err := c.Client.KV().List(lbs[0].spec.Consul.KVPrefix+fleet.ProgressPrefix, nil)
+		return err == nil && len(pairs) == 0
+	})
+}

@@ -236,12 +236,7 @@ func runCapacity(t *testing.T, target string, specConns, conns, loaders int, rat
 		r.dropped += res.Dropped
 		p50s = append(p50s, res.EchoP50Ms)
 		r.p99 = max(r.p99, res.EchoP99Ms)
-		f, err := os.Open(p.timeline)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rows, err := ParseTimelineCSV(f)
-		f.Close()
+		rows, err := ReadTimelineCSV(p.timeline)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -7,14 +7,17 @@
 // deploy under reconnecting clients; a fleet drain across three load
 // balancers against the local drain on each in turn; structural reloads
 // under reconnecting clients, `wsctl reload`'s paced hand-over against
-// plain reloads; and the control plane's own render cost.
+// plain reloads; a fleet at scale (1 to 20 load balancers, each HAProxy
+// with its `wsctl agent` process, up to 100,000 WebSockets, a fleet drain
+// with the Consul requests each agent makes counted by a proxy); and the
+// control plane's own render cost.
 //
 // The scenarios are tests gated by a flag. A plain `go test ./bench` (and
 // so `make test`) runs a smoke version of each, seconds long, that asserts
 // behaviour and never speed. `make bench` runs the full sizes and rewrites
 // the scenario's section of bench/RESULTS.md and its plots:
 //
-//	go test ./bench -run Scenario -count=1 -timeout 60m -bench-full
+//	go test ./bench -run Scenario -count=1 -timeout 120m -bench-full
 //	go test ./bench -run '^$' -bench Render -benchmem
 //
 // BenchmarkRender10/1000/10000 time spec text → model → config for both

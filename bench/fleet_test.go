@@ -277,15 +277,7 @@ func runFleetDrain(t *testing.T, mode fleetMode, conns int, rate float64, wsctl 
 			before[i] = lb.stot(t)
 		}
 		out := drain(lbs[0], "--fleet", "-c", lbs[0].specFile)
-		var sum struct {
-			Total struct {
-				Closed int `json:"closed"`
-			} `json:"total"`
-		}
-		if err := json.Unmarshal(out, &sum); err != nil {
-			t.Fatalf("wsctl drain --fleet output: %v\n%s", err, out)
-		}
-		r.cut = sum.Total.Closed
+		r.cut = fleetClosed(t, out)
 		for i, lb := range lbs {
 			r.back += lb.stot(t) - before[i]
 		}
@@ -322,4 +314,18 @@ func runFleetDrain(t *testing.T, mode fleetMode, conns int, rate float64, wsctl 
 	r.closePeak = Peak(r.rows, firstSlot, len(r.rows), func(x Row) int { return x.Closes })
 	r.reconnPeak = Peak(r.rows, firstSlot, len(r.rows), func(x Row) int { return x.Connects })
 	return r
+}
+
+// fleetClosed reads the sessions closed from `wsctl drain --fleet -o json`.
+func fleetClosed(t *testing.T, out []byte) int {
+	t.Helper()
+	var sum struct {
+		Total struct {
+			Closed int `json:"closed"`
+		} `json:"total"`
+	}
+	if err := json.Unmarshal(out, &sum); err != nil {
+		t.Fatalf("wsctl drain --fleet output: %v\n%s", err, out)
+	}
+	return sum.Total.Closed
 }

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // Machine describes where a run happened, for the method of each result.
@@ -132,23 +133,52 @@ func TreeRSS(pid int) (int64, int, error) {
 	return total, n, nil
 }
 
-// ppid reads the parent of p from /proc/p/stat, whose second field (the
-// command) may hold spaces and parentheses.
+// ppid reads the parent of p from /proc/p/stat.
 func ppid(p int) (int, bool) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p))
-	if err != nil {
-		return 0, false
-	}
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, false
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 2 {
+	f, ok := statFields(p)
+	if !ok || len(f) < 2 {
 		return 0, false
 	}
 	pp, err := strconv.Atoi(f[1])
 	return pp, err == nil
+}
+
+// CPUTime returns the user and system CPU time pid has used so far, from
+// /proc/pid/stat (utime and stime, in USER_HZ ticks: 100 a second on Linux).
+func CPUTime(pid int) (time.Duration, error) {
+	f, ok := statFields(pid)
+	if !ok || len(f) < 13 {
+		return 0, fmt.Errorf("bench: cpu time: no process %d", pid)
+	}
+	var ticks int64
+	for _, s := range f[11:13] {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("bench: cpu time of %d: %w", pid, err)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * (time.Second / 100), nil
+}
+
+// statFields returns the fields of /proc/p/stat after the command (the
+// second field, which may hold spaces and parentheses): state is [0].
+func statFields(p int) ([]string, bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p))
+	if err != nil {
+		return nil, false
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return nil, false
+	}
+	return strings.Fields(string(b[i+1:])), true
+}
+
+// RSS returns pid's VmRSS in bytes.
+func RSS(pid int) (int64, bool) {
+	kb, ok := vmRSS(pid)
+	return kb * 1024, ok
 }
 
 func vmRSS(p int) (int64, bool) {

@@ -15,9 +15,9 @@ import (
 	"github.com/wsctl/wsctl/model"
 )
 
-// scaleRun is one scale-out from three servers to four: the sessions per
+// scaleOutRun is one scale-out from three servers to four: the sessions per
 // server before and after the action (or the wait), and what it cost.
-type scaleRun struct {
+type scaleOutRun struct {
 	before, after []int
 	minimum       int // Σ max(0, sessions − target) before
 	moved         int // sessions wsctl rebalance closed (0 when waiting)
@@ -45,7 +45,7 @@ func TestScenarioRebalance(t *testing.T) {
 	wsctl := lbtest.GoBinary(t, "cmd/wsctl")
 	lbtest.GoBinary(t, "cmd/wsecho")
 
-	var runsOf [2][]scaleRun
+	var runsOf [2][]scaleOutRun
 	for i := range runs() {
 		var window time.Duration
 		for m, mode := range []string{"rebalance", "wait"} {
@@ -74,7 +74,7 @@ func TestScenarioRebalance(t *testing.T) {
 		"the machine is shared (2 cores), so read ratios, not absolutes.\n\n", conns, rate, runs())
 	fmt.Fprintf(&body, "| mode | max/mean before | max/mean after | moved | minimum | moved / minimum | time | reconnect peak /100ms |\n|---|---|---|---|---|---|---|---|\n")
 	for m, mode := range []string{"rebalance", "wait"} {
-		med := func(f func(r scaleRun) float64) float64 {
+		med := func(f func(r scaleOutRun) float64) float64 {
 			var xs []float64
 			for _, r := range runsOf[m] {
 				xs = append(xs, f(r))
@@ -82,11 +82,11 @@ func TestScenarioRebalance(t *testing.T) {
 			return Median(xs)
 		}
 		ratio := func(xs []int) float64 { most, mean := maxMean(xs); return float64(most) / mean }
-		moved, minimum := med(func(r scaleRun) float64 { return float64(r.moved) }), med(func(r scaleRun) float64 { return float64(r.minimum) })
+		moved, minimum := med(func(r scaleOutRun) float64 { return float64(r.moved) }), med(func(r scaleOutRun) float64 { return float64(r.minimum) })
 		fmt.Fprintf(&body, "| %s | %.2f | %.2f | %.0f | %.0f | %.2f | %.1f s | %.0f |\n", mode,
-			med(func(r scaleRun) float64 { return ratio(r.before) }), med(func(r scaleRun) float64 { return ratio(r.after) }),
-			moved, minimum, moved/max(1, minimum), med(func(r scaleRun) float64 { return r.took.Seconds() }),
-			med(func(r scaleRun) float64 { return float64(r.reconnPeak) }))
+			med(func(r scaleOutRun) float64 { return ratio(r.before) }), med(func(r scaleOutRun) float64 { return ratio(r.after) }),
+			moved, minimum, moved/max(1, minimum), med(func(r scaleOutRun) float64 { return r.took.Seconds() }),
+			med(func(r scaleOutRun) float64 { return float64(r.reconnPeak) }))
 	}
 	first := runsOf[0][0]
 	fmt.Fprintf(&body, "\nSessions per server (backend1–4), first repeat: rebalance %v → %v; wait %v → %v.\n",
@@ -100,7 +100,7 @@ func TestScenarioRebalance(t *testing.T) {
 
 // runScaleOut runs one scale-out: with window 0 `wsctl rebalance`, else
 // a wait of window.
-func runScaleOut(t *testing.T, conns int, rate float64, wsctl string, window time.Duration) scaleRun {
+func runScaleOut(t *testing.T, conns int, rate float64, wsctl string, window time.Duration) scaleOutRun {
 	t.Helper()
 	addr4 := lbtest.Addr(t)
 	st := startStack(t, model.TargetHAProxy, conns, "interval: 5s", "interval: 300ms",
@@ -124,7 +124,7 @@ func runScaleOut(t *testing.T, conns int, rate float64, wsctl string, window tim
 	}
 	lbtest.SocketCommand(t, st.Admin, "set server ws_cluster/backend4 state ready")
 	lbtest.WaitFor(t, 20*time.Second, "backend4 UP", func() bool { return st.serverStat(t, "backend4", statStatus) == "UP" })
-	var r scaleRun
+	var r scaleOutRun
 	r.before = scur()
 	t0 := time.Now()
 	firstSlot := int(t0.Sub(load.start) / (100 * time.Millisecond))

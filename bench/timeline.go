@@ -4,6 +4,7 @@ import (
 	"encoding/csv"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 
 	"github.com/wsctl/wsctl/loadgen"
@@ -52,6 +53,16 @@ func ParseTimelineCSV(r io.Reader) ([]Row, error) {
 		rows = append(rows, Row{TMs: n[0], Connects: int(n[1]), Closes: int(n[2]), Live: int(n[3])})
 	}
 	return rows, nil
+}
+
+// ReadTimelineCSV is ParseTimelineCSV of the file at path.
+func ReadTimelineCSV(path string) ([]Row, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("bench: timeline: %w", err)
+	}
+	defer f.Close()
+	return ParseTimelineCSV(f)
 }
 
 // SumRows adds timelines of processes that started together, slot by slot.

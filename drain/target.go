@@ -1,6 +1,7 @@
 package drain
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -159,34 +160,55 @@ func (d *drainer) startClosing(ctx context.Context) error {
 	return nil
 }
 
+// eachCloser is what a Runtime may offer to close many sessions over one
+// connection (runtime.Client does).
+type eachCloser interface {
+	ShutdownSessionsEach(ctx context.Context, backend, server string, next func() (runtime.SessionID, bool)) (int, error)
+}
+
+var _ eachCloser = (*runtime.Client)(nil)
+
 // closeUntil closes listed sessions, one per slot of the shared pacer,
 // until the next slot would come after limit. It lists the sessions again
 // when the list runs out, at most once per call.
 func (d *drainer) closeUntil(ctx context.Context, limit time.Time) error {
 	listed := false
-	for {
+	var listErr error
+	// next waits for the drain's next slot and hands out a session to
+	// close then; false when there is none before limit.
+	next := func() (runtime.SessionID, bool) {
 		if len(d.pending) == 0 {
 			if listed {
-				return nil
+				return "", false
 			}
 			ids, err := d.t.Runtime.Sessions(ctx, d.t.Backend, d.t.Server)
 			if err != nil {
-				return err
+				listErr = err
+				return "", false
 			}
 			d.pending, listed = ids, true
 			if len(ids) == 0 {
-				return nil
+				return "", false
 			}
 		}
 		slot, ok := d.pace.Reserve(time.Now(), limit)
-		if !ok {
-			return nil
-		}
-		if !pace.SleepUntil(ctx, slot) {
-			return ctx.Err()
+		if !ok || !pace.SleepUntil(ctx, slot) {
+			return "", false
 		}
 		id := d.pending[0]
 		d.pending = d.pending[1:]
+		return id, true
+	}
+	if ec, ok := d.t.Runtime.(eachCloser); ok {
+		closed, err := ec.ShutdownSessionsEach(ctx, d.t.Backend, d.t.Server, next)
+		d.rep.Closed += closed
+		return cmp.Or(listErr, err, ctx.Err())
+	}
+	for {
+		id, ok := next()
+		if !ok {
+			return cmp.Or(listErr, ctx.Err())
+		}
 		err := d.t.Runtime.ShutdownSession(ctx, d.t.Backend, d.t.Server, id)
 		switch {
 		case errors.Is(err, runtime.ErrNoSuchSession):

@@ -76,6 +76,8 @@ type Progress struct {
 	Closed   int       `json:"closed"`
 	Error    string    `json:"error,omitempty"`
 	Updated  time.Time `json:"updated"`
+	// gone marks a report Member.Forget queued for deletion.
+	gone bool
 }
 
 // Ref is the server reported on.

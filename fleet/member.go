@@ -3,10 +3,11 @@ package fleet
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -90,6 +91,26 @@ func (m *Member) Publish(p Progress) {
 		return
 	}
 	m.pending[p.Ref()] = p
+	m.mu.Unlock()
+	select {
+	case m.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Forget queues the deletion of the agent's report on ref, written with
+// the next reports: the server is back in service and no operation is in
+// force, so the report would only go stale (`wsctl ready --fleet` takes no
+// report as done).
+func (m *Member) Forget(ref runtime.Ref) {
+	m.mu.Lock()
+	_, written := m.written[ref]
+	if !written {
+		delete(m.pending, ref)
+		m.mu.Unlock()
+		return
+	}
+	m.pending[ref] = Progress{Agent: m.id, Backend: ref.Backend, Server: ref.Server, gone: true}
 	m.mu.Unlock()
 	select {
 	case m.wake <- struct{}{}:
@@ -294,8 +315,10 @@ func (m *Member) follow(ctx context.Context, views chan *View) {
 	}
 }
 
-// publish writes the pending reports, each under the session, at most
-// every PublishInterval.
+// publish writes the pending reports under the session, all of them in
+// one transaction (txnOps keys at a time) at most every PublishInterval:
+// an agent writes the KV at most 1/PublishInterval times a second however
+// many servers it reports on. A report marked gone is deleted instead.
 func (m *Member) publish(ctx context.Context) {
 	for {
 		select {
@@ -310,33 +333,68 @@ func (m *Member) publish(ctx context.Context) {
 			continue
 		}
 		m.mu.Lock()
-		batch := maps.Clone(m.pending)
+		batch := slices.SortedFunc(maps.Values(m.pending), func(a, b Progress) int { return strings.Compare(a.Ref().String(), b.Ref().String()) })
 		clear(m.pending)
 		m.mu.Unlock()
-		for ref, p := range batch {
-			p.Updated = time.Now().UTC()
-			b, _ := json.Marshal(p)
-			ok, _, err := m.client.KV().Acquire(&api.KVPair{Key: progressKey(m.prefix, ref, m.id), Value: b, Session: session}, (&api.WriteOptions{}).WithContext(ctx))
-			if err == nil && !ok {
-				err = errors.New("the session is gone")
-				m.dropSession()
-			}
+		for chunk := range slices.Chunk(batch, txnOps) {
+			err := m.write(ctx, session, chunk)
 			m.mu.Lock()
-			if err != nil {
-				if _, newer := m.pending[ref]; !newer {
-					m.pending[ref] = p
+			for _, p := range chunk {
+				switch _, newer := m.pending[p.Ref()]; {
+				case err != nil && !newer:
+					m.pending[p.Ref()] = p
+				case err != nil:
+				case p.gone:
+					delete(m.written, p.Ref())
+				default:
+					m.written[p.Ref()] = p
 				}
-			} else {
-				m.written[ref] = p
 			}
 			m.mu.Unlock()
 			if err != nil && ctx.Err() == nil {
-				m.log.Error("publish progress", "server", ref.String(), "err", err)
+				m.log.Error("publish progress", "servers", len(chunk), "err", err)
 			}
 		}
 		sleep(ctx, PublishInterval)
 		m.rewake()
 	}
+}
+
+// txnOps is how many reports go into one transaction: Consul takes at most
+// 128 operations in one.
+const txnOps = 64
+
+// write writes (or deletes) reports in one transaction, the reports locked
+// by session; a lock refused means the session is gone (Consul invalidated
+// it), so the agent joins again.
+func (m *Member) write(ctx context.Context, session string, reports []Progress) error {
+	ops := make(api.TxnOps, 0, len(reports))
+	now := time.Now().UTC()
+	for _, p := range reports {
+		key := progressKey(m.prefix, p.Ref(), m.id)
+		if p.gone {
+			ops = append(ops, &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVDelete, Key: key}})
+			continue
+		}
+		p.Updated = now
+		b, _ := json.Marshal(p)
+		ops = append(ops, &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVLock, Key: key, Value: b, Session: session}})
+	}
+	ok, resp, _, err := m.client.Txn().Txn(ops, (&api.QueryOptions{}).WithContext(ctx))
+	if err != nil {
+		return err
+	}
+	if !ok {
+		var errs []string
+		if resp != nil {
+			for _, e := range resp.Errors {
+				errs = append(errs, e.What)
+			}
+		}
+		m.dropSession()
+		return fmt.Errorf("the session is gone: %s", strings.Join(errs, "; "))
+	}
+	return nil
 }
 
 // rewake makes publish look again when reports are pending.

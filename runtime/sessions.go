@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"sort"
@@ -137,19 +138,65 @@ func (c *Client) ShutdownSession(ctx context.Context, backend, server string, id
 	if !sessionIDPattern.MatchString(string(id)) {
 		return c.wrap(op, fmt.Errorf("%w: session id %q", ErrInvalidName, id))
 	}
-	detail, err := c.raw(ctx, "show sess "+string(id))
-	if err != nil {
+	if err := c.with(ctx, func(s *session) error { return shutdownOn(s, backend, server, id) }); err != nil {
 		return c.wrap(op, err)
 	}
-	be, srv := submatch(detailBackend, detail), submatch(detailServer, detail)
-	if be != backend || srv != server {
-		return c.wrap(op, ErrNoSuchSession)
+	return nil
+}
+
+// ShutdownSessionsEach closes the sessions next hands out, one at a time,
+// each checked as ShutdownSession checks it, until next returns false; it
+// returns how many it closed (ids that no longer name a session of
+// backend/server are skipped). next may wait (a paced drain waits for its
+// slot): the connection stays open meanwhile, so each close costs two
+// commands instead of a connection set-up of its own, which on a busy host
+// made a paced drain miss its slots. Every id is validated first.
+func (c *Client) ShutdownSessionsEach(ctx context.Context, backend, server string, next func() (SessionID, bool)) (int, error) {
+	op := fmt.Sprintf("shutdown sessions of %s/%s one by one", backend, server)
+	if err := validPair(backend, server); err != nil {
+		return 0, c.wrap(op, err)
 	}
-	if _, err := c.rawAllowEmpty(ctx, "shutdown session "+string(id)); err != nil {
-		if strings.Contains(err.Error(), "No such session") {
-			return c.wrap(op, ErrNoSuchSession)
+	id, ok := next()
+	if !ok {
+		return 0, nil
+	}
+	closed := 0
+	err := c.with(ctx, func(s *session) error {
+		for ; ok; id, ok = next() {
+			if !sessionIDPattern.MatchString(string(id)) {
+				return fmt.Errorf("%w: session id %q", ErrInvalidName, id)
+			}
+			switch err := shutdownOn(s, backend, server, id); {
+			case errors.Is(err, ErrNoSuchSession):
+			case err != nil:
+				return err
+			default:
+				closed++
+			}
 		}
-		return c.wrap(op, err)
+		return nil
+	})
+	if err != nil {
+		return closed, c.wrap(op, err)
+	}
+	return closed, nil
+}
+
+// shutdownOn closes session id on s when `show sess` shows it on
+// backend/server: ids are addresses, which HAProxy reuses.
+func shutdownOn(s *session, backend, server string, id SessionID) error {
+	detail, err := s.command("show sess "+string(id), false)
+	if err != nil {
+		return err
+	}
+	if submatch(detailBackend, detail) != backend || submatch(detailServer, detail) != server {
+		return ErrNoSuchSession
+	}
+	if _, err := s.command("shutdown session "+string(id), true); err != nil {
+		if strings.Contains(err.Error(), "No such session") {
+			return ErrNoSuchSession
+		}
+		return err
 	}
 	return nil
 }
