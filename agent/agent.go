@@ -43,6 +43,7 @@ import (
 	"github.com/wsctl/wsctl/discovery"
 	"github.com/wsctl/wsctl/discovery/consul"
 	"github.com/wsctl/wsctl/fleet"
+	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/intent"
 	"github.com/wsctl/wsctl/internal/buildinfo"
 	"github.com/wsctl/wsctl/internal/inputfile"
@@ -50,7 +51,6 @@ import (
 	"github.com/wsctl/wsctl/model"
 	"github.com/wsctl/wsctl/proxy"
 	"github.com/wsctl/wsctl/render"
-	"github.com/wsctl/wsctl/runtime"
 	"github.com/wsctl/wsctl/spec"
 	"github.com/wsctl/wsctl/state"
 )
@@ -186,7 +186,7 @@ type Agent struct {
 	// applied is the merged snapshot last applied without error.
 	applied map[string][]discovery.Instance
 	// drains are the servers the agent drained, by reference.
-	drains     map[runtime.Ref]*drainState
+	drains     map[haproxy.Ref]*drainState
 	lastReload time.Time
 	// retry forces the next sync even when the snapshot is unchanged.
 	retry bool
@@ -200,7 +200,7 @@ type Agent struct {
 	synced bool
 	// changing are the servers of a runtime batch not yet completed (see
 	// ownState); they are the agent's to bring to the desired state.
-	changing map[runtime.Ref]bool
+	changing map[haproxy.Ref]bool
 	// rejected is the last config `haproxy -c` refused: the same bytes are
 	// not validated (nor logged) again.
 	rejected []byte
@@ -228,7 +228,7 @@ type Agent struct {
 }
 
 // loadIntents reads the operators' intents by server.
-func (a *Agent) loadIntents(ctx context.Context) (map[runtime.Ref]runtime.AdminState, error) {
+func (a *Agent) loadIntents(ctx context.Context) (map[haproxy.Ref]haproxy.AdminState, error) {
 	if a.intents == nil {
 		return nil, nil
 	}
@@ -236,7 +236,7 @@ func (a *Agent) loadIntents(ctx context.Context) (map[runtime.Ref]runtime.AdminS
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[runtime.Ref]runtime.AdminState, len(all))
+	out := make(map[haproxy.Ref]haproxy.AdminState, len(all))
 	for ref, i := range all {
 		out[ref] = i.State
 	}
@@ -279,9 +279,9 @@ func New(cfg Config) (*Agent, error) {
 		metrics: newMetrics(cfg.Build, cfg.UnhealthyAfter),
 		spec:    cfg.Spec,
 		sources: map[string]discovery.Snapshot{},
-		drains:  map[runtime.Ref]*drainState{},
+		drains:  map[haproxy.Ref]*drainState{},
 
-		changing:     map[runtime.Ref]bool{},
+		changing:     map[haproxy.Ref]bool{},
 		drainResults: make(chan drainResult),
 
 		handoverResults: make(chan handoverResult),
@@ -604,12 +604,12 @@ func (a *Agent) keepNonEmpty(snap map[string][]discovery.Instance) {
 // takes IP addresses, a cookie on a server added to HAProxy 2.6), which
 // only a reload applies.
 func (a *Agent) applyRuntime(ctx context.Context, m *model.Model) (ok, reload bool) {
-	running := map[string][]runtime.ServerStatus{}
+	running := map[string][]haproxy.ServerStatus{}
 	ok = true
 	var unanswered error
 	for _, b := range m.Backends {
 		servers, err := a.rt.Servers(ctx, b.Name)
-		if errors.Is(err, runtime.ErrUnknownBackend) {
+		if errors.Is(err, haproxy.ErrUnknownBackend) {
 			continue
 		}
 		if err != nil {
@@ -622,7 +622,7 @@ func (a *Agent) applyRuntime(ctx context.Context, m *model.Model) (ok, reload bo
 		running[b.Name] = servers
 	}
 	a.metrics.haproxyAnswered(unanswered)
-	owned := make(map[runtime.Ref]bool, len(a.drains)+len(a.changing))
+	owned := make(map[haproxy.Ref]bool, len(a.drains)+len(a.changing))
 	for ref := range a.drains {
 		owned[ref] = true
 	}

@@ -18,10 +18,10 @@ import (
 	"github.com/hashicorp/consul/api"
 
 	"github.com/wsctl/wsctl/discovery/static"
+	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/internal/lbtest"
 	"github.com/wsctl/wsctl/model"
 	"github.com/wsctl/wsctl/render"
-	"github.com/wsctl/wsctl/runtime"
 	"github.com/wsctl/wsctl/spec"
 	"github.com/wsctl/wsctl/templates"
 )
@@ -206,9 +206,9 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func (r *rig) client(t testing.TB) *runtime.Client {
+func (r *rig) client(t testing.TB) *haproxy.Client {
 	t.Helper()
-	c, err := runtime.Dial(context.Background(), r.spec.HAProxy.AdminSocket, 0)
+	c, err := haproxy.Dial(context.Background(), r.spec.HAProxy.AdminSocket, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,13 +217,13 @@ func (r *rig) client(t testing.TB) *runtime.Client {
 
 // servers returns HAProxy's servers of backend by name (nil when it has no
 // such backend).
-func (r *rig) servers(t testing.TB, backend string) map[string]runtime.ServerStatus {
+func (r *rig) servers(t testing.TB, backend string) map[string]haproxy.ServerStatus {
 	t.Helper()
 	all, err := r.client(t).Servers(context.Background(), backend)
 	if err != nil {
 		return nil
 	}
-	out := map[string]runtime.ServerStatus{}
+	out := map[string]haproxy.ServerStatus{}
 	for _, s := range all {
 		out[s.Server] = s
 	}
@@ -260,8 +260,8 @@ func TestAgentFollowsConsulWithoutReload(t *testing.T) {
 	register(t, r.consul, "echo-2", w2)
 	eventually(t, "both servers READY and UP", func() bool {
 		s := r.servers(t, "ws")
-		return s["echo-1"].Admin == runtime.Ready && s["echo-2"].Admin == runtime.Ready &&
-			s["echo-1"].State == runtime.OpState("UP") && s["echo-2"].State == runtime.OpState("UP")
+		return s["echo-1"].Admin == haproxy.Ready && s["echo-2"].Admin == haproxy.Ready &&
+			s["echo-1"].State == haproxy.OpState("UP") && s["echo-2"].State == haproxy.OpState("UP")
 	})
 	if got := r.client(t).Info().Pid; got != pid {
 		t.Errorf("worker pid %d after registration, want %d (no reload)", got, pid)
@@ -286,9 +286,9 @@ func TestAgentFollowsConsulWithoutReload(t *testing.T) {
 	// lives, and removes it once the client leaves.
 	landed := c.Server
 	r.consul.Deregister(t, landed)
-	eventually(t, landed+" DRAIN", func() bool { return r.servers(t, "ws")[landed].Admin == runtime.Drain })
+	eventually(t, landed+" DRAIN", func() bool { return r.servers(t, "ws")[landed].Admin == haproxy.Drain })
 	time.Sleep(300 * time.Millisecond)
-	if got := r.servers(t, "ws")[landed]; got.Admin != runtime.Drain || got.Scur != 1 {
+	if got := r.servers(t, "ws")[landed]; got.Admin != haproxy.Drain || got.Scur != 1 {
 		t.Errorf("%s while the client is open: %s with %d sessions, want DRAIN with 1", landed, got.Admin, got.Scur)
 	}
 	if err := c.Echo("still here"); err != nil {
@@ -321,36 +321,36 @@ func TestAgentDrainsUnhealthyAndReadmits(t *testing.T) {
 	register(t, r.consul, "echo-2", w2)
 	eventually(t, "both servers READY", func() bool {
 		s := r.servers(t, "ws")
-		return s["echo-1"].Admin == runtime.Ready && s["echo-2"].Admin == runtime.Ready
+		return s["echo-1"].Admin == haproxy.Ready && s["echo-2"].Admin == haproxy.Ready
 	})
 
 	r.consul.SetHealth(t, "echo-2", api.HealthCritical)
 	// No sessions: the drain completes at once into MAINT.
-	eventually(t, "echo-2 out of rotation", func() bool { return r.servers(t, "ws")["echo-2"].Admin != runtime.Ready })
-	eventually(t, "echo-2 MAINT", func() bool { return r.servers(t, "ws")["echo-2"].Admin == runtime.Maint })
+	eventually(t, "echo-2 out of rotation", func() bool { return r.servers(t, "ws")["echo-2"].Admin != haproxy.Ready })
+	eventually(t, "echo-2 MAINT", func() bool { return r.servers(t, "ws")["echo-2"].Admin == haproxy.Maint })
 
 	r.consul.SetHealth(t, "echo-2", api.HealthPassing)
-	eventually(t, "echo-2 READY again", func() bool { return r.servers(t, "ws")["echo-2"].Admin == runtime.Ready })
+	eventually(t, "echo-2 READY again", func() bool { return r.servers(t, "ws")["echo-2"].Admin == haproxy.Ready })
 
 	// A server deleted behind the agent's back is added again at the
 	// next resync.
 	c := r.client(t)
 	ctx := context.Background()
-	if err := c.SetState(ctx, "ws", "echo-2", runtime.Maint); err != nil {
+	if err := c.SetState(ctx, "ws", "echo-2", haproxy.Maint); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.DeleteServer(ctx, "ws", "echo-2"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "echo-2 back", func() bool { return r.servers(t, "ws")["echo-2"].Admin == runtime.Ready })
+	eventually(t, "echo-2 back", func() bool { return r.servers(t, "ws")["echo-2"].Admin == haproxy.Ready })
 
 	// An operator's drain is an intent the agent keeps, resync after resync.
-	if err := c.SetState(ctx, "ws", "echo-1", runtime.Drain); err != nil {
+	if err := c.SetState(ctx, "ws", "echo-1", haproxy.Drain); err != nil {
 		t.Fatal(err)
 	}
 	syncs := a.Metrics().Syncs.Load()
 	eventually(t, "three more syncs", func() bool { return a.Metrics().Syncs.Load() >= syncs+3 })
-	if got := r.servers(t, "ws")["echo-1"].Admin; got != runtime.Drain {
+	if got := r.servers(t, "ws")["echo-1"].Admin; got != haproxy.Drain {
 		t.Errorf("echo-1 after the operator's drain and three syncs: %s, want DRAIN", got)
 	}
 }
@@ -374,7 +374,7 @@ func TestAgentDebouncesBursts(t *testing.T) {
 	eventually(t, "50 servers in HAProxy", func() bool {
 		ready := 0
 		for _, s := range r.servers(t, "ws") {
-			if s.Admin == runtime.Ready {
+			if s.Admin == haproxy.Ready {
 				ready++
 			}
 		}
@@ -413,7 +413,7 @@ func TestAgentReloadsOnStructureChange(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
 	eventually(t, "the failed validation", func() bool { return a.Metrics().ValidationFailures.Load() == 1 })
-	eventually(t, "echo-1 added at runtime anyway", func() bool { return r.servers(t, "ws")["echo-1"].Admin == runtime.Ready })
+	eventually(t, "echo-1 added at runtime anyway", func() bool { return r.servers(t, "ws")["echo-1"].Admin == haproxy.Ready })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -437,7 +437,7 @@ func TestAgentReloadsOnStructureChange(t *testing.T) {
 	writeSpec("  - name: broken\n    balance: nope")
 	eventually(t, "the spec error", func() bool { return a.Metrics().SpecErrors.Load() == 1 })
 	// The operator's drain outlives the reload.
-	if err := r.client(t).SetState(context.Background(), "ws", "echo-1", runtime.Drain); err != nil {
+	if err := r.client(t).SetState(context.Background(), "ws", "echo-1", haproxy.Drain); err != nil {
 		t.Fatal(err)
 	}
 	writeSpec("  - name: extra\n    servers:\n      - name: static-1\n        address: " + w2.Addr)
@@ -446,7 +446,7 @@ func TestAgentReloadsOnStructureChange(t *testing.T) {
 		t.Errorf("worker pid still %d after the reload", got)
 	}
 	eventually(t, "extra/static-1 READY and ws/echo-1 still DRAIN in the new worker", func() bool {
-		return r.servers(t, "extra")["static-1"].Admin == runtime.Ready && r.servers(t, "ws")["echo-1"].Admin == runtime.Drain
+		return r.servers(t, "extra")["static-1"].Admin == haproxy.Ready && r.servers(t, "ws")["echo-1"].Admin == haproxy.Drain
 	})
 	if cfg, _ := os.ReadFile(r.haproxy.Config); !strings.Contains(string(cfg), "backend extra") {
 		t.Errorf("config file has no backend extra:\n%s", cfg)
@@ -459,7 +459,7 @@ func TestAgentReloadsOnStructureChange(t *testing.T) {
 	if since := time.Since(first); since < 500*time.Millisecond {
 		t.Errorf("second reload %s after the first, want it held back to the 1s interval", since.Round(time.Millisecond))
 	}
-	if r.servers(t, "extra2")["static-1"].Admin != runtime.Ready {
+	if r.servers(t, "extra2")["static-1"].Admin != haproxy.Ready {
 		t.Errorf("extra2/static-1 not READY after the second reload")
 	}
 }
@@ -505,7 +505,7 @@ func TestAgentRidesOutConsulOutage(t *testing.T) {
 	register(t, r.consul, "echo-1", w1)
 	eventually(t, "echo-1 READY and UP", func() bool {
 		s := r.servers(t, "ws")["echo-1"]
-		return s.Admin == runtime.Ready && s.State == runtime.OpState("UP")
+		return s.Admin == haproxy.Ready && s.State == haproxy.OpState("UP")
 	})
 	// The sync that readied echo-1 ends (file written, sync recorded) a
 	// moment after HAProxy shows it.
@@ -556,7 +556,7 @@ func TestAgentRidesOutConsulOutage(t *testing.T) {
 	register(t, r.consul, "echo-2", w2)
 	eventually(t, "echo-1 and echo-2 READY after the restart", func() bool {
 		s := r.servers(t, "ws")
-		return s["echo-1"].Admin == runtime.Ready && s["echo-2"].Admin == runtime.Ready
+		return s["echo-1"].Admin == haproxy.Ready && s["echo-2"].Admin == haproxy.Ready
 	})
 	if got := r.client(t).Info().Pid; got != pid {
 		t.Errorf("worker pid %d after the restart, want %d (no reload)", got, pid)

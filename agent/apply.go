@@ -6,16 +6,16 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/model"
-	"github.com/wsctl/wsctl/runtime"
 	"github.com/wsctl/wsctl/state"
 )
 
-// applyOps makes ops in one runtime.Apply batch (one connection, one
+// applyOps makes ops in one haproxy.Apply batch (one connection, one
 // read-back) and does the agent's bookkeeping for those that took. running
 // is what HAProxy ran when the ops were planned. It reports whether every
 // op succeeded.
-func (a *Agent) applyOps(ctx context.Context, m *model.Model, running map[string][]runtime.ServerStatus, ops []Op) bool {
+func (a *Agent) applyOps(ctx context.Context, m *model.Model, running map[string][]haproxy.ServerStatus, ops []Op) bool {
 	if len(ops) == 0 {
 		return true
 	}
@@ -23,17 +23,17 @@ func (a *Agent) applyOps(ctx context.Context, m *model.Model, running map[string
 	for _, b := range m.Backends {
 		backends[b.Name] = b
 	}
-	status := map[runtime.Ref]runtime.ServerStatus{}
+	status := map[haproxy.Ref]haproxy.ServerStatus{}
 	for _, servers := range running {
 		for _, s := range servers {
 			status[s.Ref()] = s
 		}
 	}
-	var changes []runtime.Change
+	var changes []haproxy.Change
 	owner := make([]int, 0, len(ops)) // op index of each change
 	opErr := make([]error, len(ops))
 	for i, op := range ops {
-		chs, err := a.changes(backends[op.Backend], op, status[runtime.Ref{Backend: op.Backend, Server: op.Server.Name}])
+		chs, err := a.changes(backends[op.Backend], op, status[haproxy.Ref{Backend: op.Backend, Server: op.Server.Name}])
 		if err != nil {
 			opErr[i] = err
 			continue
@@ -49,7 +49,7 @@ func (a *Agent) applyOps(ctx context.Context, m *model.Model, running map[string
 	// What the agent is about to change is its own: a restart in the middle
 	// of the batch must finish it, not take it for an operator's doing.
 	for _, op := range ops {
-		a.changing[runtime.Ref{Backend: op.Backend, Server: op.Server.Name}] = true
+		a.changing[haproxy.Ref{Backend: op.Backend, Server: op.Server.Name}] = true
 	}
 	a.saveOwn()
 	for j, err := range a.rt.Apply(ctx, changes) {
@@ -59,7 +59,7 @@ func (a *Agent) applyOps(ctx context.Context, m *model.Model, running map[string
 	}
 	ok := true
 	for i, op := range ops {
-		ref := runtime.Ref{Backend: op.Backend, Server: op.Server.Name}
+		ref := haproxy.Ref{Backend: op.Backend, Server: op.Server.Name}
 		if err := opErr[i]; errors.Is(err, errPostponed) {
 			a.log.Info("runtime operation postponed", "op", op.String(), "reason", err)
 			ok = false
@@ -89,12 +89,12 @@ func (a *Agent) applyOps(ctx context.Context, m *model.Model, running map[string
 
 // changes turns one op into runtime changes; b is the op's backend in the
 // model and cur the server as HAProxy ran it when planned.
-func (a *Agent) changes(b model.Backend, op Op, cur runtime.ServerStatus) ([]runtime.Change, error) {
+func (a *Agent) changes(b model.Backend, op Op, cur haproxy.ServerStatus) ([]haproxy.Change, error) {
 	s := op.Server
-	ref := runtime.Ref{Backend: op.Backend, Server: s.Name}
-	one := func(ch runtime.Change) []runtime.Change {
+	ref := haproxy.Ref{Backend: op.Backend, Server: s.Name}
+	one := func(ch haproxy.Change) []haproxy.Change {
 		ch.Backend, ch.Server = op.Backend, s.Name
-		return []runtime.Change{ch}
+		return []haproxy.Change{ch}
 	}
 	switch op.Kind {
 	case OpAdd:
@@ -102,8 +102,8 @@ func (a *Agent) changes(b model.Backend, op Op, cur runtime.ServerStatus) ([]run
 		if !ok {
 			return nil, fmt.Errorf("add %s: %s is a host name; HAProxy's runtime API takes IP addresses", ref, s.Host)
 		}
-		return one(runtime.Change{
-			Kind: runtime.ChangeAdd, Addr: addr, Port: int(s.Port),
+		return one(haproxy.Change{
+			Kind: haproxy.ChangeAdd, Addr: addr, Port: int(s.Port),
 			Options:        serverOptions(b, s),
 			DynamicCookies: b.Cookie != nil && b.Cookie.Dynamic,
 		}), nil
@@ -112,16 +112,16 @@ func (a *Agent) changes(b model.Backend, op Op, cur runtime.ServerStatus) ([]run
 		if !ok {
 			return nil, fmt.Errorf("set addr %s: %s is a host name; HAProxy's runtime API takes IP addresses", ref, s.Host)
 		}
-		return one(runtime.Change{Kind: runtime.ChangeAddr, Addr: addr, Port: int(s.Port)}), nil
+		return one(haproxy.Change{Kind: haproxy.ChangeAddr, Addr: addr, Port: int(s.Port)}), nil
 	case OpSetWeight:
-		return one(runtime.Change{Kind: runtime.ChangeWeight, Weight: s.Weight}), nil
+		return one(haproxy.Change{Kind: haproxy.ChangeWeight, Weight: s.Weight}), nil
 	case OpDrain:
-		if _, ok := a.drains[ref]; ok || op.Current != runtime.Ready {
+		if _, ok := a.drains[ref]; ok || op.Current != haproxy.Ready {
 			return nil, nil // already draining, or not taking clients
 		}
-		return one(runtime.Change{Kind: runtime.ChangeState, State: runtime.Drain}), nil
+		return one(haproxy.Change{Kind: haproxy.ChangeState, State: haproxy.Drain}), nil
 	case OpHold:
-		return one(runtime.Change{Kind: runtime.ChangeState, State: op.State}), nil
+		return one(haproxy.Change{Kind: haproxy.ChangeState, State: op.State}), nil
 	case OpReady:
 		if d, ok := a.drains[ref]; ok && d.closing {
 			// Ready it once the drain package has let go of it.
@@ -130,7 +130,7 @@ func (a *Agent) changes(b model.Backend, op Op, cur runtime.ServerStatus) ([]run
 		}
 		// The same protection as `wsctl ready`: a server back from MAINT
 		// is UP only once a fresh check passed.
-		return runtime.ReadmitChanges(cur), nil
+		return haproxy.ReadmitChanges(cur), nil
 	}
 	return nil, fmt.Errorf("unknown operation %q", op.Kind)
 }
@@ -138,7 +138,7 @@ func (a *Agent) changes(b model.Backend, op Op, cur runtime.ServerStatus) ([]run
 // serverOptions are the keywords a server added at runtime gets: the
 // backend's DefaultServer (the template's default-server line), then the
 // server's own weight and cookie, as its rendered line has them.
-func serverOptions(b model.Backend, s model.Server) runtime.ServerOptions {
+func serverOptions(b model.Backend, s model.Server) haproxy.ServerOptions {
 	o := state.AddOptions(b)
 	o.Weight, o.Cookie = s.Weight, s.Cookie
 	return o
@@ -165,7 +165,7 @@ func (a *Agent) closeRate(backend string) float64 {
 func (a *Agent) runtimeCan(op Op) bool {
 	switch op.Kind {
 	case OpAdd:
-		if op.Server.Cookie != "" && !a.rt.Info().AtLeast(runtime.CookieFrom[0], runtime.CookieFrom[1]) {
+		if op.Server.Cookie != "" && !a.rt.Info().AtLeast(haproxy.CookieFrom[0], haproxy.CookieFrom[1]) {
 			return false
 		}
 		fallthrough

@@ -8,10 +8,10 @@ import (
 	"github.com/hashicorp/consul/api"
 
 	"github.com/wsctl/wsctl/discovery/consul"
+	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/internal/lbtest"
 	"github.com/wsctl/wsctl/model"
 	"github.com/wsctl/wsctl/render"
-	"github.com/wsctl/wsctl/runtime"
 )
 
 // A server rendered `disabled` because its check failed when the config
@@ -49,7 +49,7 @@ func TestAgentReadmitsServerRenderedDisabled(t *testing.T) {
 	r.consul.SetHealth(t, "echo-2", api.HealthPassing)
 	eventually(t, "echo-2 READY and UP", func() bool {
 		s := r.servers(t, "ws")["echo-2"]
-		return s.Admin == runtime.Ready && s.State == runtime.Up
+		return s.Admin == haproxy.Ready && s.State == haproxy.Up
 	})
 	// With echo-1 out, the frontend serves through echo-2 alone.
 	r.consul.SetHealth(t, "echo-1", api.HealthCritical)

@@ -13,9 +13,9 @@ import (
 
 	"github.com/hashicorp/consul/api"
 
+	"github.com/wsctl/wsctl/haproxy"
+	"github.com/wsctl/wsctl/haproxy/haproxytest"
 	"github.com/wsctl/wsctl/internal/lbtest"
-	"github.com/wsctl/wsctl/runtime"
-	"github.com/wsctl/wsctl/runtime/runtimetest"
 )
 
 // stickyDrain makes the rig's backend sticky, with a short drain_timeout
@@ -37,7 +37,7 @@ func TestAgentDrainTimeoutClosesPaced(t *testing.T) {
 	r := startRigEdited(t, stickyDrain("1s", "50"))
 	r.startAgent(t, r.spec)
 	r.echoes(t, "echo-1", "echo-2")
-	fleet := runtimetest.StartFleet(t, "ws://"+r.frontend+"/ws", 2*perServer, true)
+	fleet := haproxytest.StartFleet(t, "ws://"+r.frontend+"/ws", 2*perServer, true)
 	if on := fleet.Connected(); on["echo-2"] == 0 || on["echo-1"] == 0 {
 		t.Fatalf("clients per server = %v, want both used", on)
 	}
@@ -76,11 +76,11 @@ func TestAgentDrainTimeoutClosesPaced(t *testing.T) {
 		t.Errorf("%d reconnecting clients landed on the drained echo-2, want 0", back)
 	}
 	// rate/10 per 100 ms, +20%.
-	if peak, limit := runtimetest.PeakIn(closes, 100*time.Millisecond), int(rate/10*1.2); peak > limit {
+	if peak, limit := haproxytest.PeakIn(closes, 100*time.Millisecond), int(rate/10*1.2); peak > limit {
 		t.Errorf("peak %d closes per 100 ms at %g/s, want at most %d", peak, rate, limit)
 	}
 	if len(closes) > 1 {
-		t.Logf("closed %d sessions over %s, peak %d per 100 ms", len(closes), closes[len(closes)-1].Sub(closes[0]).Round(time.Millisecond), runtimetest.PeakIn(closes, 100*time.Millisecond))
+		t.Logf("closed %d sessions over %s, peak %d per 100 ms", len(closes), closes[len(closes)-1].Sub(closes[0]).Round(time.Millisecond), haproxytest.PeakIn(closes, 100*time.Millisecond))
 	}
 }
 
@@ -91,17 +91,17 @@ func TestAgentReadmitsAfterAFreshCheck(t *testing.T) {
 	r := startRig(t)
 	r.startAgent(t, r.spec)
 	w2 := r.echoes(t, "echo-1", "echo-2")["echo-2"]
-	eventually(t, "echo-2 UP", func() bool { return r.servers(t, "ws")["echo-2"].State == runtime.Up })
+	eventually(t, "echo-2 UP", func() bool { return r.servers(t, "ws")["echo-2"].State == haproxy.Up })
 	r.consul.SetHealth(t, "echo-2", api.HealthCritical)
-	eventually(t, "echo-2 MAINT", func() bool { return r.servers(t, "ws")["echo-2"].Admin == runtime.Maint })
+	eventually(t, "echo-2 MAINT", func() bool { return r.servers(t, "ws")["echo-2"].Admin == haproxy.Maint })
 
 	// The instance is not really back: HAProxy's check fails while
 	// Consul says passing.
 	w2.Proc.Signal(t, syscall.SIGUSR1)
 	r.consul.SetHealth(t, "echo-2", api.HealthPassing)
-	eventually(t, "echo-2 READY", func() bool { return r.servers(t, "ws")["echo-2"].Admin == runtime.Ready })
+	eventually(t, "echo-2 READY", func() bool { return r.servers(t, "ws")["echo-2"].Admin == haproxy.Ready })
 	time.Sleep(time.Second) // three check intervals
-	if s := r.servers(t, "ws")["echo-2"]; s.State != runtime.Down {
+	if s := r.servers(t, "ws")["echo-2"]; s.State != haproxy.Down {
 		t.Fatalf("echo-2 readmitted while its checks fail: %s, want DOWN", s.State)
 	}
 	for range 5 {
@@ -115,7 +115,7 @@ func TestAgentReadmitsAfterAFreshCheck(t *testing.T) {
 		}
 	}
 	w2.Proc.Signal(t, syscall.SIGUSR2)
-	eventually(t, "echo-2 UP after a passing check", func() bool { return r.servers(t, "ws")["echo-2"].State == runtime.Up })
+	eventually(t, "echo-2 UP after a passing check", func() bool { return r.servers(t, "ws")["echo-2"].State == haproxy.Up })
 }
 
 // TestAgentRestartFinishesItsWork: the agent's own drains and an
@@ -127,20 +127,20 @@ func TestAgentRestartFinishesItsWork(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	first := r.startAgentCtx(t, ctx)
 	r.echoes(t, "echo-1", "echo-2", "echo-3")
-	fleet := runtimetest.StartFleet(t, "ws://"+r.frontend+"/ws", 6, false)
+	fleet := haproxytest.StartFleet(t, "ws://"+r.frontend+"/ws", 6, false)
 	if fleet.Connected()["echo-2"] == 0 {
 		t.Fatalf("no client on echo-2: %v", fleet.Connected())
 	}
 	// A deregistration starts a drain; the agent stops before it ends.
 	r.consul.Deregister(t, "echo-2")
-	eventually(t, "echo-2 DRAIN", func() bool { return r.servers(t, "ws")["echo-2"].Admin == runtime.Drain })
+	eventually(t, "echo-2 DRAIN", func() bool { return r.servers(t, "ws")["echo-2"].Admin == haproxy.Drain })
 	cancel()
 	first.wait()
 
 	// A batch the agent was in the middle of: echo-3 added (so in MAINT)
 	// but not set ready yet when the agent died.
 	c := r.client(t)
-	if err := c.SetState(context.Background(), "ws", "echo-3", runtime.Maint); err != nil {
+	if err := c.SetState(context.Background(), "ws", "echo-3", haproxy.Maint); err != nil {
 		t.Fatal(err)
 	}
 	stateFile := filepath.Join(r.runDir, StateFileName)
@@ -169,7 +169,7 @@ func TestAgentRestartFinishesItsWork(t *testing.T) {
 		_, ok := r.servers(t, "ws")["echo-2"]
 		return !ok
 	})
-	eventually(t, "echo-3 READY again", func() bool { return r.servers(t, "ws")["echo-3"].Admin == runtime.Ready })
+	eventually(t, "echo-3 READY again", func() bool { return r.servers(t, "ws")["echo-3"].Admin == haproxy.Ready })
 }
 
 // echoes starts a wsecho per id, registers each in Consul under its id and
@@ -184,7 +184,7 @@ func (r *rig) echoes(t *testing.T, ids ...string) map[string]*lbtest.Wsecho {
 	eventually(t, strings.Join(ids, ", ")+" READY", func() bool {
 		s := r.servers(t, "ws")
 		for _, id := range ids {
-			if s[id].Admin != runtime.Ready {
+			if s[id].Admin != haproxy.Ready {
 				return false
 			}
 		}

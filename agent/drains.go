@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/wsctl/wsctl/drain"
-	"github.com/wsctl/wsctl/runtime"
+	"github.com/wsctl/wsctl/haproxy"
 )
 
 // drainState is one drain the agent started (a server discovery reports
@@ -31,7 +31,7 @@ type drainResult struct {
 	// states are the drains it was started for: a report on a server
 	// whose drain was replaced meanwhile (a fleet operation took it over)
 	// is late and says nothing about the drain in force.
-	states map[runtime.Ref]*drainState
+	states map[haproxy.Ref]*drainState
 }
 
 // errPostponed marks an op left for the next sync.
@@ -39,7 +39,7 @@ var errPostponed = errors.New("postponed: the server's sessions are being closed
 
 // startDrain records a drain the agent began (or makes an existing one end
 // with the server's removal).
-func (a *Agent) startDrain(ref runtime.Ref, remove bool) {
+func (a *Agent) startDrain(ref haproxy.Ref, remove bool) {
 	if d, ok := a.drains[ref]; ok {
 		if remove && !d.remove {
 			d.remove, d.done = true, false
@@ -50,7 +50,7 @@ func (a *Agent) startDrain(ref runtime.Ref, remove bool) {
 }
 
 // forgetDrain ends the agent's claim on ref's state.
-func (a *Agent) forgetDrain(ref runtime.Ref) {
+func (a *Agent) forgetDrain(ref haproxy.Ref) {
 	if d, ok := a.drains[ref]; ok && d.cancel != nil {
 		d.cancel()
 	}
@@ -63,7 +63,7 @@ func (a *Agent) forgetDrain(ref runtime.Ref) {
 // drain_timeout passed with sessions left is handed to the drain package,
 // which sets MAINT first and closes the rest at the backend's close_rate —
 // the same sequence as `wsctl drain --close-after`, never all at once.
-func (a *Agent) progressDrains(ctx context.Context, servers func() map[runtime.Ref]runtime.ServerStatus) {
+func (a *Agent) progressDrains(ctx context.Context, servers func() map[haproxy.Ref]haproxy.ServerStatus) {
 	if len(a.drains) == 0 {
 		return
 	}
@@ -71,8 +71,8 @@ func (a *Agent) progressDrains(ctx context.Context, servers func() map[runtime.R
 	if byRef == nil {
 		return
 	}
-	var changes []runtime.Change
-	var finished []runtime.Ref
+	var changes []haproxy.Change
+	var finished []haproxy.Ref
 	toClose := map[string][]drain.Target{}
 	for ref, d := range a.drains {
 		if d.closing || d.done {
@@ -85,11 +85,11 @@ func (a *Agent) progressDrains(ctx context.Context, servers func() map[runtime.R
 		}
 		switch {
 		case st.Scur == 0:
-			if st.Admin != runtime.Maint {
-				changes = append(changes, runtime.Change{Kind: runtime.ChangeState, Backend: ref.Backend, Server: ref.Server, State: runtime.Maint})
+			if st.Admin != haproxy.Maint {
+				changes = append(changes, haproxy.Change{Kind: haproxy.ChangeState, Backend: ref.Backend, Server: ref.Server, State: haproxy.Maint})
 			}
 			if d.remove {
-				changes = append(changes, runtime.Change{Kind: runtime.ChangeDelete, Backend: ref.Backend, Server: ref.Server})
+				changes = append(changes, haproxy.Change{Kind: haproxy.ChangeDelete, Backend: ref.Backend, Server: ref.Server})
 			}
 			finished = append(finished, ref)
 		case time.Since(d.started) >= a.drainTimeout(ref.Backend):
@@ -100,10 +100,10 @@ func (a *Agent) progressDrains(ctx context.Context, servers func() map[runtime.R
 		}
 	}
 	if len(changes) > 0 {
-		failed := map[runtime.Ref]bool{}
+		failed := map[haproxy.Ref]bool{}
 		for i, err := range a.rt.Apply(ctx, changes) {
 			if err != nil {
-				failed[runtime.Ref{Backend: changes[i].Backend, Server: changes[i].Server}] = true
+				failed[haproxy.Ref{Backend: changes[i].Backend, Server: changes[i].Server}] = true
 				a.metrics.RuntimeErrors.Add(1, changes[i].Backend, drainStep(changes[i]))
 				a.log.Error("finish drain", "err", err)
 			}
@@ -129,12 +129,12 @@ func (a *Agent) progressDrains(ctx context.Context, servers func() map[runtime.R
 // (progressDrains, fleetTick) share one read, and none is made when no
 // step needs it. The map is nil when the read failed (logged and counted
 // once).
-func (a *Agent) lazyServers(ctx context.Context) func() map[runtime.Ref]runtime.ServerStatus {
+func (a *Agent) lazyServers(ctx context.Context) func() map[haproxy.Ref]haproxy.ServerStatus {
 	var (
 		read  bool
-		byRef map[runtime.Ref]runtime.ServerStatus
+		byRef map[haproxy.Ref]haproxy.ServerStatus
 	)
-	return func() map[runtime.Ref]runtime.ServerStatus {
+	return func() map[haproxy.Ref]haproxy.ServerStatus {
 		if read {
 			return byRef
 		}
@@ -145,7 +145,7 @@ func (a *Agent) lazyServers(ctx context.Context) func() map[runtime.Ref]runtime.
 			a.log.Error("read servers for drains and the fleet's reports", "err", err)
 			return nil
 		}
-		byRef = make(map[runtime.Ref]runtime.ServerStatus, len(all))
+		byRef = make(map[haproxy.Ref]haproxy.ServerStatus, len(all))
 		for _, s := range all {
 			byRef[s.Ref()] = s
 		}
@@ -158,9 +158,9 @@ func (a *Agent) lazyServers(ctx context.Context) func() map[runtime.Ref]runtime.
 // loop on a.drainResults.
 func (a *Agent) closeSessions(backend string, targets []drain.Target) {
 	ctx, cancel := context.WithCancel(a.runCtx)
-	states := make(map[runtime.Ref]*drainState, len(targets))
+	states := make(map[haproxy.Ref]*drainState, len(targets))
 	for _, t := range targets {
-		ref := runtime.Ref{Backend: t.Backend, Server: t.Server}
+		ref := haproxy.Ref{Backend: t.Backend, Server: t.Server}
 		a.drains[ref].cancel = cancel
 		states[ref] = a.drains[ref]
 	}
@@ -187,9 +187,9 @@ func (a *Agent) drainClosed(ctx context.Context, r drainResult) {
 	if r.err != nil {
 		a.log.Error("close sessions", "err", r.err)
 	}
-	var deletes []runtime.Change
+	var deletes []haproxy.Change
 	for _, rep := range r.res.Reports {
-		ref := runtime.Ref{Backend: rep.Backend, Server: rep.Server}
+		ref := haproxy.Ref{Backend: rep.Backend, Server: rep.Server}
 		d, ok := a.drains[ref]
 		if !ok || d != r.states[ref] {
 			continue
@@ -203,13 +203,13 @@ func (a *Agent) drainClosed(ctx context.Context, r drainResult) {
 			continue
 		}
 		if d.remove {
-			deletes = append(deletes, runtime.Change{Kind: runtime.ChangeDelete, Backend: ref.Backend, Server: ref.Server})
+			deletes = append(deletes, haproxy.Change{Kind: haproxy.ChangeDelete, Backend: ref.Backend, Server: ref.Server})
 			continue
 		}
 		a.finished(ref, rep.Closed)
 	}
 	for i, err := range a.rt.Apply(ctx, deletes) {
-		ref := runtime.Ref{Backend: deletes[i].Backend, Server: deletes[i].Server}
+		ref := haproxy.Ref{Backend: deletes[i].Backend, Server: deletes[i].Server}
 		if err != nil {
 			a.metrics.RuntimeErrors.Add(1, ref.Backend, opDelete)
 			a.log.Error("delete drained server", "server", ref.String(), "err", err)
@@ -225,7 +225,7 @@ func (a *Agent) drainClosed(ctx context.Context, r drainResult) {
 
 // finished ends a drain: a removed server is forgotten, another stays in
 // MAINT, the agent's, until discovery reports it healthy.
-func (a *Agent) finished(ref runtime.Ref, closed int) {
+func (a *Agent) finished(ref haproxy.Ref, closed int) {
 	d := a.drains[ref]
 	if d.remove {
 		delete(a.drains, ref)

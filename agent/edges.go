@@ -11,31 +11,31 @@ import (
 	"github.com/wsctl/wsctl/discovery/static"
 	"github.com/wsctl/wsctl/drain"
 	"github.com/wsctl/wsctl/handover"
+	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/proxy"
 	"github.com/wsctl/wsctl/rebalance"
-	"github.com/wsctl/wsctl/runtime"
 	"github.com/wsctl/wsctl/spec"
 )
 
 // Runtime is what the agent needs from HAProxy's admin socket: what a drain
 // needs (the agent hands its runtime to drain.Run when a drain_timeout
 // passes) and a rebalance, a batch of changes, and which socket and process answer.
-// *runtime.Client is the one the agent dials; the package's unit tests use
+// *haproxy.Client is the one the agent dials; the package's unit tests use
 // a fake.
 type Runtime interface {
 	drain.Runtime
 	// rebalance.Runtime: a backend with `rebalance: true` is rebalanced
-	// through the agent's runtime.
+	// through the agent's haproxy.
 	rebalance.Runtime
-	Apply(ctx context.Context, changes []runtime.Change) []error
+	Apply(ctx context.Context, changes []haproxy.Change) []error
 	Path() string
-	Info() runtime.Info
+	Info() haproxy.Info
 	// ServersStateText is `show servers state`, saved to the state file
 	// before a reload.
 	ServersStateText(ctx context.Context) (string, error)
 }
 
-var _ Runtime = (*runtime.Client)(nil)
+var _ Runtime = (*haproxy.Client)(nil)
 
 // edges are where the agent leaves its loop for the world: HAProxy's
 // sockets, the config file, the proxy's binary and discovery. New sets the
@@ -44,10 +44,10 @@ var _ Runtime = (*runtime.Client)(nil)
 // holds, drains, reload failures) are tested without processes. They are
 // unexported so Config stays what an operator sets.
 type edges struct {
-	// dial opens the admin socket (runtime.Dial); a reload dials again to
+	// dial opens the admin socket (haproxy.Dial); a reload dials again to
 	// find the new worker.
 	dial func(ctx context.Context, path string, timeout time.Duration) (Runtime, error)
-	// reload asks the master socket for a reload ((*runtime.Master).Reload);
+	// reload asks the master socket for a reload ((*haproxy.Master).Reload);
 	// reload.Run then confirms the new worker through dial.
 	reload func(ctx context.Context, masterSocket string, timeout time.Duration) error
 	// handover closes the old workers' sessions at a pace after a reload
@@ -68,13 +68,13 @@ type edges struct {
 func realEdges(v proxy.Validator) edges {
 	return edges{
 		dial: func(ctx context.Context, path string, timeout time.Duration) (Runtime, error) {
-			return runtime.Dial(ctx, path, timeout)
+			return haproxy.Dial(ctx, path, timeout)
 		},
 		reload: func(ctx context.Context, masterSocket string, timeout time.Duration) error {
-			return runtime.NewMaster(masterSocket, timeout).Reload(ctx)
+			return haproxy.NewMaster(masterSocket, timeout).Reload(ctx)
 		},
 		handover: func(ctx context.Context, masterSocket string, opts handover.Options) (handover.Result, error) {
-			return handover.Run(ctx, runtime.NewMaster(masterSocket, 0), opts)
+			return handover.Run(ctx, haproxy.NewMaster(masterSocket, 0), opts)
 		},
 		write: proxy.WriteAtomic,
 		validate: func(ctx context.Context, binary string, config []byte) error {

@@ -22,9 +22,9 @@ import (
 	"github.com/wsctl/wsctl/discovery"
 	"github.com/wsctl/wsctl/fleet"
 	"github.com/wsctl/wsctl/handover"
+	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/intent"
 	"github.com/wsctl/wsctl/proxy"
-	"github.com/wsctl/wsctl/runtime"
 	"github.com/wsctl/wsctl/spec"
 )
 
@@ -39,7 +39,7 @@ import (
 // order; load replaces the servers with a config's, as a reload does.
 type fakeHAProxy struct {
 	// applyErr, when set, fails a change of Apply instead of making it.
-	applyErr func(runtime.Change) error
+	applyErr func(haproxy.Change) error
 	// reconnect, when set, makes the client of every session shut down
 	// reconnect at once, leastconn: to the server of its backend that
 	// takes clients with the fewest sessions (none: it stays away).
@@ -56,8 +56,8 @@ type fakeHAProxy struct {
 }
 
 type fakeServer struct {
-	st       runtime.ServerStatus
-	sessions []runtime.SessionID
+	st       haproxy.ServerStatus
+	sessions []haproxy.SessionID
 }
 
 var _ Runtime = (*fakeHAProxy)(nil)
@@ -68,10 +68,10 @@ func newFakeHAProxy() *fakeHAProxy {
 
 func (f *fakeHAProxy) Path() string { return "fake.sock" }
 
-func (f *fakeHAProxy) Info() runtime.Info {
+func (f *fakeHAProxy) Info() haproxy.Info {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return runtime.Info{Version: "2.6.12", Pid: f.pid}
+	return haproxy.Info{Version: "2.6.12", Pid: f.pid}
 }
 
 func (f *fakeHAProxy) Pid(context.Context) (int64, error) { return f.Info().Pid, nil }
@@ -80,7 +80,7 @@ func (f *fakeHAProxy) Pid(context.Context) (int64, error) { return f.Info().Pid,
 // before a reload matters to HAProxy, not to the loop under test.
 func (f *fakeHAProxy) ServersStateText(context.Context) (string, error) { return "1\n", nil }
 
-func (f *fakeHAProxy) Servers(_ context.Context, backend string) ([]runtime.ServerStatus, error) {
+func (f *fakeHAProxy) Servers(_ context.Context, backend string) ([]haproxy.ServerStatus, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var names []string
@@ -95,9 +95,9 @@ func (f *fakeHAProxy) Servers(_ context.Context, backend string) ([]runtime.Serv
 	} else if _, ok := f.backends[backend]; ok {
 		names = []string{backend}
 	} else {
-		return nil, &runtime.UnknownBackendError{Name: backend}
+		return nil, &haproxy.UnknownBackendError{Name: backend}
 	}
-	var out []runtime.ServerStatus
+	var out []haproxy.ServerStatus
 	for _, b := range names {
 		for _, s := range f.backends[b] {
 			out = append(out, s.status())
@@ -106,21 +106,21 @@ func (f *fakeHAProxy) Servers(_ context.Context, backend string) ([]runtime.Serv
 	return out, nil
 }
 
-func (f *fakeHAProxy) Server(_ context.Context, backend, server string) (runtime.ServerStatus, error) {
+func (f *fakeHAProxy) Server(_ context.Context, backend, server string) (haproxy.ServerStatus, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	s, err := f.find(backend, server)
 	if err != nil {
-		return runtime.ServerStatus{}, err
+		return haproxy.ServerStatus{}, err
 	}
 	return s.status(), nil
 }
 
-func (f *fakeHAProxy) SetState(_ context.Context, backend, server string, state runtime.AdminState) error {
-	return f.change(runtime.Change{Kind: runtime.ChangeState, Backend: backend, Server: server, State: state})
+func (f *fakeHAProxy) SetState(_ context.Context, backend, server string, state haproxy.AdminState) error {
+	return f.change(haproxy.Change{Kind: haproxy.ChangeState, Backend: backend, Server: server, State: state})
 }
 
-func (f *fakeHAProxy) Sessions(_ context.Context, backend, server string) ([]runtime.SessionID, error) {
+func (f *fakeHAProxy) Sessions(_ context.Context, backend, server string) ([]haproxy.SessionID, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	s, err := f.find(backend, server)
@@ -130,7 +130,7 @@ func (f *fakeHAProxy) Sessions(_ context.Context, backend, server string) ([]run
 	return slices.Clone(s.sessions), nil
 }
 
-func (f *fakeHAProxy) ShutdownSession(_ context.Context, backend, server string, id runtime.SessionID) error {
+func (f *fakeHAProxy) ShutdownSession(_ context.Context, backend, server string, id haproxy.SessionID) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	s, err := f.find(backend, server)
@@ -139,7 +139,7 @@ func (f *fakeHAProxy) ShutdownSession(_ context.Context, backend, server string,
 	}
 	f.calls = append(f.calls, "shutdown session "+backend+"/"+server)
 	n := len(s.sessions)
-	s.sessions = slices.DeleteFunc(s.sessions, func(x runtime.SessionID) bool { return x == id })
+	s.sessions = slices.DeleteFunc(s.sessions, func(x haproxy.SessionID) bool { return x == id })
 	if !f.reconnect || len(s.sessions) == n {
 		return nil
 	}
@@ -160,27 +160,27 @@ func (f *fakeHAProxy) ShutdownSession(_ context.Context, backend, server string,
 }
 
 // SessionsByAge lists a server's sessions, the first connected first.
-func (f *fakeHAProxy) SessionsByAge(_ context.Context, backend, server string) ([]runtime.WorkerSession, error) {
+func (f *fakeHAProxy) SessionsByAge(_ context.Context, backend, server string) ([]haproxy.WorkerSession, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	s, err := f.find(backend, server)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]runtime.WorkerSession, len(s.sessions))
+	out := make([]haproxy.WorkerSession, len(s.sessions))
 	for i, id := range s.sessions {
-		out[i] = runtime.WorkerSession{ID: id, Backend: backend, Server: server, Age: time.Duration(len(s.sessions)-i) * time.Second}
+		out[i] = haproxy.WorkerSession{ID: id, Backend: backend, Server: server, Age: time.Duration(len(s.sessions)-i) * time.Second}
 	}
 	return out, nil
 }
 
-// Readmit makes the changes runtime.Client.Readmit makes.
+// Readmit makes the changes haproxy.Client.Readmit makes.
 func (f *fakeHAProxy) Readmit(ctx context.Context, backend, server string) error {
 	st, err := f.Server(ctx, backend, server)
 	if err != nil {
 		return err
 	}
-	return errors.Join(f.Apply(ctx, runtime.ReadmitChanges(st))...)
+	return errors.Join(f.Apply(ctx, haproxy.ReadmitChanges(st))...)
 }
 
 // connect adds n clients to a server.
@@ -192,7 +192,7 @@ func (f *fakeHAProxy) connect(backend, server string, n int) {
 		panic(err)
 	}
 	for i := range n {
-		s.sessions = append(s.sessions, runtime.SessionID(fmt.Sprintf("0x%s%d", server, i)))
+		s.sessions = append(s.sessions, haproxy.SessionID(fmt.Sprintf("0x%s%d", server, i)))
 	}
 }
 
@@ -208,7 +208,7 @@ func (f *fakeHAProxy) ShutdownSessions(_ context.Context, backend, server string
 	return nil
 }
 
-func (f *fakeHAProxy) Apply(_ context.Context, changes []runtime.Change) []error {
+func (f *fakeHAProxy) Apply(_ context.Context, changes []haproxy.Change) []error {
 	errs := make([]error, len(changes))
 	if len(changes) == 0 {
 		return errs
@@ -223,7 +223,7 @@ func (f *fakeHAProxy) Apply(_ context.Context, changes []runtime.Change) []error
 }
 
 // change makes one change and records it, as "state ws/a DRAIN".
-func (f *fakeHAProxy) change(ch runtime.Change) error {
+func (f *fakeHAProxy) change(ch haproxy.Change) error {
 	if f.applyErr != nil {
 		if err := f.applyErr(ch); err != nil {
 			return err
@@ -232,12 +232,12 @@ func (f *fakeHAProxy) change(ch runtime.Change) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	ref := ch.Backend + "/" + ch.Server
-	if ch.Kind == runtime.ChangeAdd {
+	if ch.Kind == haproxy.ChangeAdd {
 		if _, err := f.find(ch.Backend, ch.Server); err == nil {
 			return fmt.Errorf("add %s: already exists", ref)
 		}
 		f.calls = append(f.calls, fmt.Sprintf("add %s %s:%d", ref, ch.Addr, ch.Port))
-		f.backends[ch.Backend] = append(f.backends[ch.Backend], &fakeServer{st: runtime.ServerStatus{
+		f.backends[ch.Backend] = append(f.backends[ch.Backend], &fakeServer{st: haproxy.ServerStatus{
 			Backend: ch.Backend, Server: ch.Server, Addr: netip.AddrPortFrom(ch.Addr, uint16(ch.Port)).String(),
 			UserWeight: int64(ch.Options.Weight),
 		}})
@@ -248,26 +248,26 @@ func (f *fakeHAProxy) change(ch runtime.Change) error {
 		return err
 	}
 	switch ch.Kind {
-	case runtime.ChangeState:
+	case haproxy.ChangeState:
 		f.calls = append(f.calls, fmt.Sprintf("state %s %s", ref, ch.State))
 		// As HAProxy: the config's maint bit stays, a marker only.
-		s.st.Flags &^= runtime.FlagForcedDrain | runtime.FlagForcedMaint
+		s.st.Flags &^= haproxy.FlagForcedDrain | haproxy.FlagForcedMaint
 		switch ch.State {
-		case runtime.Drain:
-			s.st.Flags |= runtime.FlagForcedDrain
-		case runtime.Maint:
-			s.st.Flags |= runtime.FlagForcedMaint
+		case haproxy.Drain:
+			s.st.Flags |= haproxy.FlagForcedDrain
+		case haproxy.Maint:
+			s.st.Flags |= haproxy.FlagForcedMaint
 		}
-	case runtime.ChangeHealth:
+	case haproxy.ChangeHealth:
 		f.calls = append(f.calls, fmt.Sprintf("health %s %s", ref, ch.Health))
-	case runtime.ChangeAddr:
+	case haproxy.ChangeAddr:
 		s.st.Addr = netip.AddrPortFrom(ch.Addr, uint16(ch.Port)).String()
 		f.calls = append(f.calls, fmt.Sprintf("addr %s %s", ref, s.st.Addr))
-	case runtime.ChangeWeight:
+	case haproxy.ChangeWeight:
 		f.calls = append(f.calls, fmt.Sprintf("weight %s %d", ref, ch.Weight))
 		s.st.UserWeight = int64(ch.Weight)
-	case runtime.ChangeDelete:
-		if s.status().Admin != runtime.Maint || len(s.sessions) > 0 {
+	case haproxy.ChangeDelete:
+		if s.status().Admin != haproxy.Maint || len(s.sessions) > 0 {
 			return fmt.Errorf("del server %s: not in MAINT with no session", ref)
 		}
 		f.calls = append(f.calls, "delete "+ref)
@@ -285,35 +285,35 @@ func (f *fakeHAProxy) find(backend, server string) (*fakeServer, error) {
 			return s, nil
 		}
 	}
-	return nil, &runtime.UnknownServerError{Name: backend + "/" + server}
+	return nil, &haproxy.UnknownServerError{Name: backend + "/" + server}
 }
 
 // status is the server as Servers reports it.
-func (s *fakeServer) status() runtime.ServerStatus {
+func (s *fakeServer) status() haproxy.ServerStatus {
 	st := s.st
 	st.Scur = int64(len(s.sessions))
 	st.Admin = st.Flags.State()
 	// Checks always pass here: MAINT alone takes a server down.
-	st.State = runtime.Up
-	if st.Admin == runtime.Maint {
-		st.State = runtime.Down
+	st.State = haproxy.Up
+	if st.Admin == haproxy.Maint {
+		st.State = haproxy.Down
 	}
 	return st
 }
 
 // set puts a server in place with state flags and n sessions.
-func (f *fakeHAProxy) set(backend, server, addr string, flags runtime.AdminFlags, sessions int) {
+func (f *fakeHAProxy) set(backend, server, addr string, flags haproxy.AdminFlags, sessions int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	s, err := f.find(backend, server)
 	if err != nil {
-		s = &fakeServer{st: runtime.ServerStatus{Backend: backend, Server: server}}
+		s = &fakeServer{st: haproxy.ServerStatus{Backend: backend, Server: server}}
 		f.backends[backend] = append(f.backends[backend], s)
 	}
 	s.st.Addr, s.st.Flags, s.st.UserWeight = addr, flags, 100
 	s.sessions = nil
 	for i := range sessions {
-		s.sessions = append(s.sessions, runtime.SessionID(fmt.Sprintf("0x%x", i+1)))
+		s.sessions = append(s.sessions, haproxy.SessionID(fmt.Sprintf("0x%x", i+1)))
 	}
 }
 
@@ -334,7 +334,7 @@ func (f *fakeHAProxy) load(config []byte) {
 			backend = w[1]
 			f.backends[backend] = nil
 		case len(w) >= 3 && w[0] == "server" && backend != "":
-			s := &fakeServer{st: runtime.ServerStatus{Backend: backend, Server: w[1], Addr: w[2], UserWeight: 100}}
+			s := &fakeServer{st: haproxy.ServerStatus{Backend: backend, Server: w[1], Addr: w[2], UserWeight: 100}}
 			for i := 3; i < len(w); i++ {
 				switch w[i] {
 				case "weight":
@@ -342,7 +342,7 @@ func (f *fakeHAProxy) load(config []byte) {
 						s.st.UserWeight, _ = strconv.ParseInt(w[i+1], 10, 64)
 					}
 				case "disabled":
-					s.st.Flags |= runtime.FlagForcedMaint | runtime.FlagConfigMaint
+					s.st.Flags |= haproxy.FlagForcedMaint | haproxy.FlagConfigMaint
 				}
 			}
 			f.backends[backend] = append(f.backends[backend], s)
@@ -360,7 +360,7 @@ func (f *fakeHAProxy) took() []string {
 }
 
 // admin is a server's administrative state ("" when HAProxy has none).
-func (f *fakeHAProxy) admin(backend, server string) runtime.AdminState {
+func (f *fakeHAProxy) admin(backend, server string) haproxy.AdminState {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	s, err := f.find(backend, server)
@@ -412,15 +412,15 @@ func (f *fakeSource) send(instances ...discovery.Instance) {
 // fakeIntents is an intent.Store in memory.
 type fakeIntents struct {
 	mu  sync.Mutex
-	all map[runtime.Ref]intent.Intent
+	all map[haproxy.Ref]intent.Intent
 }
 
 var _ intent.Store = (*fakeIntents)(nil)
 
-func (f *fakeIntents) Load(context.Context) (map[runtime.Ref]intent.Intent, error) {
+func (f *fakeIntents) Load(context.Context) (map[haproxy.Ref]intent.Intent, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	out := make(map[runtime.Ref]intent.Intent, len(f.all))
+	out := make(map[haproxy.Ref]intent.Intent, len(f.all))
 	for k, v := range f.all {
 		out[k] = v
 	}
@@ -431,13 +431,13 @@ func (f *fakeIntents) Put(_ context.Context, i intent.Intent) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.all == nil {
-		f.all = map[runtime.Ref]intent.Intent{}
+		f.all = map[haproxy.Ref]intent.Intent{}
 	}
 	f.all[i.Ref()] = i
 	return nil
 }
 
-func (f *fakeIntents) Delete(_ context.Context, ref runtime.Ref) error {
+func (f *fakeIntents) Delete(_ context.Context, ref haproxy.Ref) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	delete(f.all, ref)
@@ -615,7 +615,7 @@ func (u *unit) joinFakeFleet(t *testing.T) {
 		t.Fatal(err)
 	}
 	u.a.fleet = &fleetState{member: fleet.NewMember(client, "nowhere", "wsctl/", "lb1", nil),
-		results: make(chan fleetResult, 1), ops: map[runtime.Ref]*fleetOp{}, ignored: map[runtime.Ref]bool{}}
+		results: make(chan fleetResult, 1), ops: map[haproxy.Ref]*fleetOp{}, ignored: map[haproxy.Ref]bool{}}
 }
 
 // prime makes config the file and what the fake HAProxy runs.

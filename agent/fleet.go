@@ -9,9 +9,9 @@ import (
 	"github.com/wsctl/wsctl/discovery/consul"
 	"github.com/wsctl/wsctl/drain"
 	"github.com/wsctl/wsctl/fleet"
+	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/intent"
 	"github.com/wsctl/wsctl/internal/pace"
-	"github.com/wsctl/wsctl/runtime"
 )
 
 // fleetState is the agent's part in a fleet of load balancers (package
@@ -23,11 +23,11 @@ type fleetState struct {
 	results chan fleetResult
 	// intents are the intents of the last view: a change makes the agent
 	// sync at once (hold a new one, readmit a server whose one is gone).
-	intents map[runtime.Ref]intent.Intent
+	intents map[haproxy.Ref]intent.Intent
 	// ops are the servers an operation touched; their state is reported
 	// until the server is READY and up with no operation in force, when
 	// the report is deleted.
-	ops map[runtime.Ref]*fleetOp
+	ops map[haproxy.Ref]*fleetOp
 	// early is a view that came before the first complete sync: an
 	// operation waits for the servers discovery brings (see fleetTick);
 	// a view after that sync replaces it.
@@ -37,7 +37,7 @@ type fleetState struct {
 	// the KV can write thousands): no drain, no report, only a gauge, and
 	// a look at each tick in case discovery brings the server.
 	last    *fleet.View
-	ignored map[runtime.Ref]bool
+	ignored map[haproxy.Ref]bool
 }
 
 // fleetOp is one server an operation touched.
@@ -60,13 +60,13 @@ func (a *Agent) fleetDrives(backend, server string) bool {
 	if a.fleet == nil {
 		return false
 	}
-	t := a.fleet.ops[runtime.Ref{Backend: backend, Server: server}]
+	t := a.fleet.ops[haproxy.Ref{Backend: backend, Server: server}]
 	return t != nil && t.op != ""
 }
 
 // fleetResult is the end of a fleet drain.
 type fleetResult struct {
-	ref runtime.Ref
+	ref haproxy.Ref
 	op  string
 	rep drain.Report
 	err error
@@ -89,8 +89,8 @@ func (a *Agent) newFleet() (*fleetState, error) {
 		member:  fleet.NewMember(client, addr, a.spec.Consul.KVPrefix, a.cfg.AgentID, a.cfg.Log),
 		views:   make(chan *fleet.View, 1),
 		results: make(chan fleetResult),
-		ops:     map[runtime.Ref]*fleetOp{},
-		ignored: map[runtime.Ref]bool{},
+		ops:     map[haproxy.Ref]*fleetOp{},
+		ignored: map[haproxy.Ref]bool{},
 	}, nil
 }
 
@@ -149,11 +149,11 @@ func (a *Agent) fleetView(ctx context.Context, v *fleet.View) bool {
 }
 
 // appliedServers are the servers of the snapshot last applied.
-func (a *Agent) appliedServers() map[runtime.Ref]bool {
-	out := map[runtime.Ref]bool{}
+func (a *Agent) appliedServers() map[haproxy.Ref]bool {
+	out := map[haproxy.Ref]bool{}
 	for backend, instances := range a.applied {
 		for _, in := range instances {
-			out[runtime.Ref{Backend: backend, Server: in.ID}] = true
+			out[haproxy.Ref{Backend: backend, Server: in.ID}] = true
 		}
 	}
 	return out
@@ -174,7 +174,7 @@ func (a *Agent) startFleetOp(ctx context.Context, in intent.Intent, t *fleetOp) 
 	a.drains[ref] = d
 	defer a.saveOwn()
 	a.log.Info("fleet operation", "server", ref.String(), "op", op.ID, "state", in.State, "who", in.Who, "reason", in.Reason)
-	if op.Hold || in.State == runtime.Maint && op.CloseAfter == nil {
+	if op.Hold || in.State == haproxy.Maint && op.CloseAfter == nil {
 		d.done = true
 		t.phase = fleet.PhaseHeld
 		if err := a.checkMaint(ctx, ref, op.Force || op.Hold); err != nil {
@@ -218,9 +218,9 @@ func (a *Agent) startFleetOp(ctx context.Context, in intent.Intent, t *fleetOp) 
 	}
 	member := a.fleet.member
 	opts.Progress = func(p drain.Progress) {
-		admin := runtime.Drain
+		admin := haproxy.Drain
 		if p.Phase == drain.Closing {
-			admin = runtime.Maint
+			admin = haproxy.Maint
 		}
 		member.Publish(fleet.Progress{Backend: ref.Backend, Server: ref.Server, Op: op.ID, Admin: admin,
 			Phase: string(p.Phase), Sessions: p.Left, Closed: p.Closed})
@@ -248,7 +248,7 @@ func (a *Agent) startFleetOp(ctx context.Context, in intent.Intent, t *fleetOp) 
 // has sessions on this HAProxy (MAINT does not close them; whatever comes
 // next would, all at once) or whose backend has no other server to take
 // new clients: the checks of a local `wsctl maint`.
-func (a *Agent) checkMaint(ctx context.Context, ref runtime.Ref, force bool) error {
+func (a *Agent) checkMaint(ctx context.Context, ref haproxy.Ref, force bool) error {
 	if force {
 		return nil
 	}
@@ -301,7 +301,7 @@ func (a *Agent) fleetDone(r fleetResult) {
 // fleetTick takes a view that came before the first sync, then reports,
 // from one read of HAProxy, every server an operation touched whose drain
 // is not running (a running drain reports itself).
-func (a *Agent) fleetTick(ctx context.Context, servers func() map[runtime.Ref]runtime.ServerStatus) {
+func (a *Agent) fleetTick(ctx context.Context, servers func() map[haproxy.Ref]haproxy.ServerStatus) {
 	if a.fleet == nil {
 		return
 	}
@@ -330,7 +330,7 @@ func (a *Agent) fleetTick(ctx context.Context, servers func() map[runtime.Ref]ru
 		}
 		p := fleet.Progress{Backend: ref.Backend, Server: ref.Server, Op: t.op, Phase: t.phase, Closed: t.closed, Error: t.err}
 		s, ok := byRef[ref]
-		if ok && t.op == "" && s.Admin == runtime.Ready && s.State == runtime.Up {
+		if ok && t.op == "" && s.Admin == haproxy.Ready && s.State == haproxy.Up {
 			// Back in service with no operation in force: the report
 			// would only go stale (`ready --fleet` takes none as done).
 			a.fleet.member.Forget(ref)

@@ -15,16 +15,16 @@ import (
 	"github.com/hashicorp/consul/api"
 
 	"github.com/wsctl/wsctl/fleet"
+	"github.com/wsctl/wsctl/haproxy"
+	"github.com/wsctl/wsctl/haproxy/haproxytest"
 	"github.com/wsctl/wsctl/intent"
 	"github.com/wsctl/wsctl/internal/lbtest"
-	"github.com/wsctl/wsctl/runtime"
-	"github.com/wsctl/wsctl/runtime/runtimetest"
 )
 
-// stickyServerID gives the rig's backend the cookie runtimetest's clients
+// stickyServerID gives the rig's backend the cookie haproxytest's clients
 // report, so a test sees which server a reconnecting client asked for.
 func stickyServerID(s string) string {
-	return strings.Replace(s, "    balance: leastconn\n", "    balance: leastconn\n    sticky:\n      cookie: "+runtimetest.CookieName+"\n", 1)
+	return strings.Replace(s, "    balance: leastconn\n", "    balance: leastconn\n    sticky:\n      cookie: "+haproxytest.CookieName+"\n", 1)
 }
 
 // fleetLB is one load balancer of a fleet test: HAProxy and its agent.
@@ -54,8 +54,8 @@ func startFleetLBEdited(t *testing.T, c *lbtest.Consul, id string, edit func(str
 	eventually(t, id+" runs echo-1..3, READY and UP but for "+strings.Join(held, ", "), func() bool {
 		s := r.servers(t, "ws")
 		for _, n := range []string{"echo-1", "echo-2", "echo-3"} {
-			out := s[n].Admin == runtime.Drain || s[n].Admin == runtime.Maint
-			if slices.Contains(held, n) != out || !out && (s[n].Admin != runtime.Ready || s[n].State != runtime.Up) {
+			out := s[n].Admin == haproxy.Drain || s[n].Admin == haproxy.Maint
+			if slices.Contains(held, n) != out || !out && (s[n].Admin != haproxy.Ready || s[n].State != haproxy.Up) {
 				return false
 			}
 		}
@@ -78,7 +78,7 @@ func startFleet(t *testing.T, n int) (*lbtest.Consul, []*fleetLB) {
 // balancers lb1..lbN, the i-th talking to consuls[i%len(consuls)].
 func startFleetOn(t *testing.T, n int, consuls ...*lbtest.Consul) []*fleetLB {
 	t.Helper()
-	for _, w := range runtimetest.Backends(t, "echo-1", "echo-2", "echo-3") {
+	for _, w := range haproxytest.Backends(t, "echo-1", "echo-2", "echo-3") {
 		register(t, consuls[0], w.ID, w)
 	}
 	var lbs []*fleetLB
@@ -90,12 +90,12 @@ func startFleetOn(t *testing.T, n int, consuls ...*lbtest.Consul) []*fleetLB {
 
 // drainOp is a fleet drain of ws/echo-2.
 func drainOp(closeAfter, rate float64, timeout time.Duration) *intent.Intent {
-	return &intent.Intent{Backend: "ws", Server: "echo-2", State: runtime.Drain, Since: time.Now().UTC(),
+	return &intent.Intent{Backend: "ws", Server: "echo-2", State: haproxy.Drain, Since: time.Now().UTC(),
 		Op:  &intent.Op{ID: fleet.NewOpID(), CloseAfter: &closeAfter, CloseRate: rate, Timeout: timeout.Seconds()},
 		Who: "test@host", Reason: "fleet test"}
 }
 
-var echo2 = runtime.Ref{Backend: "ws", Server: "echo-2"}
+var echo2 = haproxy.Ref{Backend: "ws", Server: "echo-2"}
 
 // TestFleetDrainAcrossThreeLoadBalancers is the fleet drain the issue asks
 // for: three HAProxy with their agents, one Consul, cookie-keeping
@@ -108,9 +108,9 @@ var echo2 = runtime.Ref{Backend: "ws", Server: "echo-2"}
 func TestFleetDrainAcrossThreeLoadBalancers(t *testing.T) {
 	c, lbs := startFleet(t, 3)
 	const perLB = 60 // 20 on each server
-	var clients []*runtimetest.Fleet
+	var clients []*haproxytest.Fleet
 	for _, lb := range lbs {
-		clients = append(clients, runtimetest.StartFleet(t, "ws://"+lb.frontend+"/ws", perLB, true))
+		clients = append(clients, haproxytest.StartFleet(t, "ws://"+lb.frontend+"/ws", perLB, true))
 	}
 	op, err := fleet.NewOperator(lbs[0].spec.Consul)
 	if err != nil {
@@ -144,13 +144,13 @@ func TestFleetDrainAcrossThreeLoadBalancers(t *testing.T) {
 	if len(st.Rows) != 4 || st.Rows[3].Agent != "lb4" || !st.Rows[3].Done {
 		t.Errorf("rows %+v, want one per load balancer, lb4 done", st.Rows)
 	}
-	if s := late.servers(t, "ws")["echo-2"]; s.Admin != runtime.Maint {
+	if s := late.servers(t, "ws")["echo-2"]; s.Admin != haproxy.Maint {
 		t.Errorf("lb4: echo-2 %s after the drain, want MAINT", s.Admin)
 	}
 	var closes []time.Time
 	closed := 0
 	for i, lb := range lbs {
-		if s := lb.servers(t, "ws")["echo-2"]; s.Admin != runtime.Maint || s.Scur != 0 {
+		if s := lb.servers(t, "ws")["echo-2"]; s.Admin != haproxy.Maint || s.Scur != 0 {
 			t.Errorf("%s: echo-2 %s with %d sessions, want MAINT and none", lb.id, s.Admin, s.Scur)
 		}
 		for _, e := range clients[i].Since(start, false) {
@@ -174,7 +174,7 @@ func TestFleetDrainAcrossThreeLoadBalancers(t *testing.T) {
 		}
 	}
 	sort.Slice(closes, func(i, j int) bool { return closes[i].Before(closes[j]) })
-	peak := runtimetest.PeakIn(closes, 100*time.Millisecond)
+	peak := haproxytest.PeakIn(closes, 100*time.Millisecond)
 	t.Logf("fleet drain: %s; %d closes over %s, peak %d per 100ms at %g/s fleet-wide", st.Elapsed.Round(time.Millisecond),
 		len(closes), closes[len(closes)-1].Sub(closes[0]).Round(time.Millisecond), peak, rate)
 	if limit := int(rate / 10 * 1.2); peak > limit {
@@ -186,7 +186,7 @@ func TestFleetDrainAcrossThreeLoadBalancers(t *testing.T) {
 		t.Fatalf("ready: %+v, %v", st, err)
 	}
 	for _, lb := range append(lbs, late) {
-		if s := lb.servers(t, "ws")["echo-2"]; s.Admin != runtime.Ready {
+		if s := lb.servers(t, "ws")["echo-2"]; s.Admin != haproxy.Ready {
 			t.Errorf("%s: echo-2 %s after ready, want READY", lb.id, s.Admin)
 		}
 	}
@@ -208,9 +208,9 @@ func TestFleetDrainSurvivesConsulLeaderLoss(t *testing.T) {
 	followers := cluster.Followers(t)
 	lbs := startFleetOn(t, 3, followers...)
 	const perLB = 30 // 10 on each server
-	var clients []*runtimetest.Fleet
+	var clients []*haproxytest.Fleet
 	for _, lb := range lbs {
-		clients = append(clients, runtimetest.StartFleet(t, "ws://"+lb.frontend+"/ws", perLB, true))
+		clients = append(clients, haproxytest.StartFleet(t, "ws://"+lb.frontend+"/ws", perLB, true))
 	}
 	cfg := lbs[0].spec.Consul
 	cfg.Address = followers[1].Addr
@@ -254,7 +254,7 @@ func TestFleetDrainSurvivesConsulLeaderLoss(t *testing.T) {
 		if !st.Rows[i].Done || st.Rows[i].Agent != lb.id {
 			t.Errorf("row %+v, want %s done", st.Rows[i], lb.id)
 		}
-		if s := lb.servers(t, "ws")["echo-2"]; s.Admin != runtime.Maint || s.Scur != 0 {
+		if s := lb.servers(t, "ws")["echo-2"]; s.Admin != haproxy.Maint || s.Scur != 0 {
 			t.Errorf("%s: echo-2 %s with %d sessions, want MAINT and none", lb.id, s.Admin, s.Scur)
 		}
 		closed += st.Rows[i].Report.Closed
@@ -280,7 +280,7 @@ func TestFleetDrainSurvivesConsulLeaderLoss(t *testing.T) {
 func TestFleetDrainNamesAnAgentThatStops(t *testing.T) {
 	_, lbs := startFleet(t, 2)
 	for _, lb := range lbs {
-		runtimetest.StartFleet(t, "ws://"+lb.frontend+"/ws", 6, true)
+		haproxytest.StartFleet(t, "ws://"+lb.frontend+"/ws", 6, true)
 	}
 	op, err := fleet.NewOperator(lbs[0].spec.Consul)
 	if err != nil {
@@ -320,7 +320,7 @@ func TestFleetDrainNamesAnAgentThatStops(t *testing.T) {
 func TestFleetDrainRefusedWithoutWrite(t *testing.T) {
 	lbtest.Binary(t, "haproxy")
 	c := lbtest.StartConsulACL(t)
-	for _, w := range runtimetest.Backends(t, "echo-1", "echo-2", "echo-3") {
+	for _, w := range haproxytest.Backends(t, "echo-1", "echo-2", "echo-3") {
 		register(t, c, w.ID, w)
 	}
 	lb := startFleetLBEdited(t, c, "lb1", withTokenFile(c, tokenFile(t, lbtest.ManagementToken)))
@@ -338,7 +338,7 @@ func TestFleetDrainRefusedWithoutWrite(t *testing.T) {
 	if p, _, err := c.Client.KV().Get("wsctl/intents/ws/echo-2", nil); err != nil || p != nil {
 		t.Errorf("intent key after the refusal: %v, %v", p, err)
 	}
-	if s := lb.servers(t, "ws")["echo-2"]; s.Admin != runtime.Ready {
+	if s := lb.servers(t, "ws")["echo-2"]; s.Admin != haproxy.Ready {
 		t.Errorf("echo-2 is %s after the refusal, want READY", s.Admin)
 	}
 }
@@ -382,9 +382,9 @@ func aclToken(t *testing.T, c *lbtest.Consul, name, rules string) string {
 // (an op-less intent's DRAIN would stay: the operator's, not the agent's).
 func TestFleetHoldKeepsClientsThenReadmits(t *testing.T) {
 	_, lbs := startFleet(t, 2)
-	var clients []*runtimetest.Fleet
+	var clients []*haproxytest.Fleet
 	for _, lb := range lbs {
-		clients = append(clients, runtimetest.StartFleet(t, "ws://"+lb.frontend+"/ws", 6, true))
+		clients = append(clients, haproxytest.StartFleet(t, "ws://"+lb.frontend+"/ws", 6, true))
 	}
 	op, err := fleet.NewOperator(lbs[0].spec.Consul)
 	if err != nil {
@@ -393,22 +393,22 @@ func TestFleetHoldKeepsClientsThenReadmits(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	start := time.Now()
-	hold := &intent.Intent{Backend: "ws", Server: "echo-2", State: runtime.Drain, Since: time.Now().UTC(),
+	hold := &intent.Intent{Backend: "ws", Server: "echo-2", State: haproxy.Drain, Since: time.Now().UTC(),
 		Op: &intent.Op{ID: fleet.NewOpID(), Hold: true}, Who: "test@host", Reason: "rollout test"}
 	st, err := op.Run(ctx, fleet.Request{Ref: echo2, Intent: hold}, nil)
 	if err != nil || st.Outcome != fleet.Done {
 		t.Fatalf("hold: %+v, %v", st, err)
 	}
 	for i, lb := range lbs {
-		if s := lb.servers(t, "ws")["echo-2"]; s.Admin != runtime.Drain || s.Scur != 2 {
+		if s := lb.servers(t, "ws")["echo-2"]; s.Admin != haproxy.Drain || s.Scur != 2 {
 			t.Errorf("%s: echo-2 %s with %d sessions when held, want DRAIN with its 2", lb.id, s.Admin, s.Scur)
 		}
-		if r := st.Rows[i].Report; r == nil || r.Phase != fleet.PhaseHeld || r.Admin != runtime.Drain {
+		if r := st.Rows[i].Report; r == nil || r.Phase != fleet.PhaseHeld || r.Admin != haproxy.Drain {
 			t.Errorf("%s reports %+v, want held in DRAIN", lb.id, r)
 		}
 	}
 	// The intent stays DRAIN: a hold is not a drain turning to MAINT.
-	if v, err := op.Read(ctx, 0); err != nil || v.Intents[echo2].State != runtime.Drain {
+	if v, err := op.Read(ctx, 0); err != nil || v.Intents[echo2].State != haproxy.Drain {
 		t.Errorf("intent after the hold: %+v, %v; want DRAIN", v, err)
 	}
 	st, err = op.Run(ctx, fleet.Request{Ref: echo2, Healthy: true}, nil)
@@ -416,7 +416,7 @@ func TestFleetHoldKeepsClientsThenReadmits(t *testing.T) {
 		t.Fatalf("readmit: %+v, %v", st, err)
 	}
 	for i, lb := range lbs {
-		if s := lb.servers(t, "ws")["echo-2"]; s.Admin != runtime.Ready {
+		if s := lb.servers(t, "ws")["echo-2"]; s.Admin != haproxy.Ready {
 			t.Errorf("%s: echo-2 %s after the hold's end, want READY", lb.id, s.Admin)
 		}
 		if cuts := clients[i].Since(start, false); len(cuts) != 0 {
@@ -436,7 +436,7 @@ func TestFleetReportsDeletedOnceReady(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	hold := &intent.Intent{Backend: "ws", Server: "echo-2", State: runtime.Drain, Since: time.Now().UTC(),
+	hold := &intent.Intent{Backend: "ws", Server: "echo-2", State: haproxy.Drain, Since: time.Now().UTC(),
 		Op: &intent.Op{ID: fleet.NewOpID(), Hold: true}, Who: "test@host", Reason: "stale report test"}
 	if st, err := op.Run(ctx, fleet.Request{Ref: echo2, Intent: hold}, nil); err != nil || st.Outcome != fleet.Done {
 		t.Fatalf("hold: %+v, %v", st, err)

@@ -10,10 +10,10 @@ import (
 	"github.com/hashicorp/consul/api"
 
 	"github.com/wsctl/wsctl/fleet"
+	"github.com/wsctl/wsctl/haproxy"
+	"github.com/wsctl/wsctl/haproxy/haproxytest"
 	"github.com/wsctl/wsctl/intent"
 	"github.com/wsctl/wsctl/internal/lbtest"
-	"github.com/wsctl/wsctl/runtime"
-	"github.com/wsctl/wsctl/runtime/runtimetest"
 )
 
 // TestFleetACLPoliciesHoldAgentsToTheirKeys runs a fleet under default-deny
@@ -26,7 +26,7 @@ import (
 func TestFleetACLPoliciesHoldAgentsToTheirKeys(t *testing.T) {
 	lbtest.Binary(t, "haproxy")
 	c := lbtest.StartConsulACL(t)
-	for _, w := range runtimetest.Backends(t, "echo-1", "echo-2", "echo-3") {
+	for _, w := range haproxytest.Backends(t, "echo-1", "echo-2", "echo-3") {
 		register(t, c, w.ID, w)
 	}
 	node, err := c.Client.Agent().NodeName()
@@ -46,7 +46,7 @@ func TestFleetACLPoliciesHoldAgentsToTheirKeys(t *testing.T) {
 	clientsOnEcho2(t, lbs[1])
 
 	lb1 := tokenClient(t, c, tokens["lb1"])
-	forged, _ := json.Marshal(fleet.Progress{Agent: "lb2", Backend: "ws", Server: "echo-2", Admin: runtime.Maint, Phase: fleet.PhaseDrained})
+	forged, _ := json.Marshal(fleet.Progress{Agent: "lb2", Backend: "ws", Server: "echo-2", Admin: haproxy.Maint, Phase: fleet.PhaseDrained})
 	for _, key := range []string{"wsctl/agents/lb2", "wsctl/progress/lb2/ws/echo-2", "wsctl/intents/ws/echo-2"} {
 		if _, err := lb1.KV().Put(&api.KVPair{Key: key, Value: forged}, nil); err == nil || !strings.Contains(err.Error(), "Permission denied") {
 			t.Errorf("lb1's token put %s: %v, want permission denied", key, err)
@@ -64,7 +64,7 @@ func TestFleetACLPoliciesHoldAgentsToTheirKeys(t *testing.T) {
 	}
 	// No close: lb2 keeps its clients, so only a forged report could
 	// make the drain done.
-	wait := &intent.Intent{Backend: "ws", Server: "echo-2", State: runtime.Drain, Since: time.Now().UTC(),
+	wait := &intent.Intent{Backend: "ws", Server: "echo-2", State: haproxy.Drain, Since: time.Now().UTC(),
 		Op: &intent.Op{ID: fleet.NewOpID()}, Who: "test@host"}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
 	defer cancel()
@@ -76,7 +76,7 @@ func TestFleetACLPoliciesHoldAgentsToTheirKeys(t *testing.T) {
 		// lb1 has reported on the op: it now writes, under its own key
 		// and session, a report saying lb2 drained.
 		opID = st.Op
-		lie := fleet.Progress{Agent: "lb2", Backend: "ws", Server: "echo-2", Op: st.Op, Admin: runtime.Maint, Phase: fleet.PhaseDrained}
+		lie := fleet.Progress{Agent: "lb2", Backend: "ws", Server: "echo-2", Op: st.Op, Admin: haproxy.Maint, Phase: fleet.PhaseDrained}
 		b, _ := json.Marshal(lie)
 		if _, err := lb1.KV().Put(&api.KVPair{Key: "wsctl/progress/lb1/ws/echo-2", Value: b}, nil); err != nil {
 			t.Errorf("lb1 writing its own key: %v", err)

@@ -12,9 +12,9 @@ import (
 	"github.com/hashicorp/consul/api"
 
 	"github.com/wsctl/wsctl/fleet"
+	"github.com/wsctl/wsctl/haproxy"
+	"github.com/wsctl/wsctl/haproxy/haproxytest"
 	"github.com/wsctl/wsctl/intent"
-	"github.com/wsctl/wsctl/runtime"
-	"github.com/wsctl/wsctl/runtime/runtimetest"
 )
 
 // waitAnnounced waits until every agent of lbs is announced, each held by
@@ -71,7 +71,7 @@ func TestFleetAgentJoinsAgainWhenItsSessionIsGone(t *testing.T) {
 
 // holdDrain is a drain of echo-2 that closes nothing, over in timeout.
 func holdDrain(timeout time.Duration) *intent.Intent {
-	return &intent.Intent{Backend: "ws", Server: "echo-2", State: runtime.Drain, Since: time.Now().UTC(),
+	return &intent.Intent{Backend: "ws", Server: "echo-2", State: haproxy.Drain, Since: time.Now().UTC(),
 		Op: &intent.Op{ID: fleet.NewOpID(), Timeout: timeout.Seconds()}, Who: "test@host"}
 }
 
@@ -251,7 +251,7 @@ func TestFleetSecondOperatorTakesOver(t *testing.T) {
 // some are on echo-2, so a drain of echo-2 there waits for them.
 func clientsOnEcho2(t *testing.T, lb *fleetLB) {
 	t.Helper()
-	clients := runtimetest.StartFleet(t, "ws://"+lb.frontend+"/ws", 6, true)
+	clients := haproxytest.StartFleet(t, "ws://"+lb.frontend+"/ws", 6, true)
 	if !clients.WaitFor(10*time.Second, func(m map[string]int) bool { return m["echo-2"] > 0 }) {
 		t.Fatalf("no client on echo-2: %v", clients.Connected())
 	}

@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wsctl/wsctl/haproxy"
+	"github.com/wsctl/wsctl/haproxy/haproxytest"
 	"github.com/wsctl/wsctl/internal/lbtest"
-	"github.com/wsctl/wsctl/runtime"
-	"github.com/wsctl/wsctl/runtime/runtimetest"
 )
 
 // TestAgentHandsOverAfterReload: a structure change reloads HAProxy while
@@ -24,11 +24,11 @@ func TestAgentHandsOverAfterReload(t *testing.T) {
 	specFile, writeSpec, s := r.specFile(t)
 	a := r.startAgentWith(t, Config{Spec: s, SpecFile: specFile, SpecPoll: 50 * time.Millisecond})
 	r.echoes(t, "echo-1")
-	fleet := runtimetest.StartFleet(t, "ws://"+r.frontend+"/ws", clients, true)
+	fleet := haproxytest.StartFleet(t, "ws://"+r.frontend+"/ws", clients, true)
 	if on := fleet.Connected(); on["echo-1"] != clients {
 		t.Fatalf("clients per server = %v, want %d on echo-1", on, clients)
 	}
-	master := runtime.NewMaster(r.haproxy.MasterSocket, 2*time.Second)
+	master := haproxy.NewMaster(r.haproxy.MasterSocket, 2*time.Second)
 
 	start := time.Now()
 	w2 := lbtest.StartWsecho(t, "static-1", "--close-spread", "0s")
@@ -56,7 +56,7 @@ func TestAgentHandsOverAfterReload(t *testing.T) {
 	if len(cuts) != clients {
 		t.Errorf("%d clients cut, want each of the %d once", len(cuts), clients)
 	}
-	if peak, limit := runtimetest.PeakIn(cuts, 100*time.Millisecond), int(rate/10*1.2); peak > limit {
+	if peak, limit := haproxytest.PeakIn(cuts, 100*time.Millisecond), int(rate/10*1.2); peak > limit {
 		t.Errorf("peak %d cuts per 100 ms at %g/s, want at most %d", peak, rate, limit)
 	}
 	// The hand-over reports what it closed itself; a session HAProxy ended

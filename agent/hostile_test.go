@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/internal/lbtest"
-	"github.com/wsctl/wsctl/runtime"
 )
 
 // TestAgentHostileRegistrations registers, next to real instances, the
@@ -25,7 +25,7 @@ func TestAgentHostileRegistrations(t *testing.T) {
 	w2 := lbtest.StartWsecho(t, "echo-2", "--close-spread", "0s")
 	a := r.startAgent(t, r.spec)
 	register(t, r.consul, "echo-1", w1)
-	eventually(t, "echo-1 ready", func() bool { return r.servers(t, "ws")["echo-1"].Admin == runtime.Ready })
+	eventually(t, "echo-1 ready", func() bool { return r.servers(t, "ws")["echo-1"].Admin == haproxy.Ready })
 
 	evilSock := t.TempDir() + "/evil.sock"
 	_, port1, _ := net.SplitHostPort(w1.Addr)
@@ -41,7 +41,7 @@ func TestAgentHostileRegistrations(t *testing.T) {
 	}
 	// A real instance registered after them is still followed.
 	register(t, r.consul, "echo-2", w2)
-	eventually(t, "echo-2 ready", func() bool { return r.servers(t, "ws")["echo-2"].Admin == runtime.Ready })
+	eventually(t, "echo-2 ready", func() bool { return r.servers(t, "ws")["echo-2"].Admin == haproxy.Ready })
 
 	srv := httptest.NewServer(a.Handler())
 	defer srv.Close()
@@ -53,7 +53,7 @@ func TestAgentHostileRegistrations(t *testing.T) {
 		if name != "echo-1" && name != "echo-2" {
 			t.Errorf("HAProxy has server %s (%s)", name, s.Addr)
 		}
-		if s.Admin != runtime.Ready {
+		if s.Admin != haproxy.Ready {
 			t.Errorf("%s is %s, want READY", name, s.Admin)
 		}
 	}

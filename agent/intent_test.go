@@ -5,9 +5,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/intent"
 	"github.com/wsctl/wsctl/internal/lbtest"
-	"github.com/wsctl/wsctl/runtime"
 )
 
 // TestAgentKeepsOperatorIntents records an operator's DRAIN in Consul KV,
@@ -19,38 +19,38 @@ func TestAgentKeepsOperatorIntents(t *testing.T) {
 	w := lbtest.StartWsecho(t, "echo-1", "--close-spread", "0s")
 	r.startAgentWith(t, Config{Spec: r.spec, Resync: 100 * time.Millisecond})
 	register(t, r.consul, "echo-1", w)
-	eventually(t, "echo-1 READY", func() bool { return r.servers(t, "ws")["echo-1"].Admin == runtime.Ready })
+	eventually(t, "echo-1 READY", func() bool { return r.servers(t, "ws")["echo-1"].Admin == haproxy.Ready })
 
 	store, err := intent.Open(r.spec)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	if err := store.Put(ctx, intent.Intent{Backend: "ws", Server: "echo-1", State: runtime.Drain}); err != nil {
+	if err := store.Put(ctx, intent.Intent{Backend: "ws", Server: "echo-1", State: haproxy.Drain}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "echo-1 held in DRAIN", func() bool { return r.servers(t, "ws")["echo-1"].Admin == runtime.Drain })
+	eventually(t, "echo-1 held in DRAIN", func() bool { return r.servers(t, "ws")["echo-1"].Admin == haproxy.Drain })
 
 	// The state is lost behind the agent's back: it is set again.
-	if err := r.client(t).SetState(ctx, "ws", "echo-1", runtime.Ready); err != nil {
+	if err := r.client(t).SetState(ctx, "ws", "echo-1", haproxy.Ready); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "echo-1 back in DRAIN", func() bool { return r.servers(t, "ws")["echo-1"].Admin == runtime.Drain })
+	eventually(t, "echo-1 back in DRAIN", func() bool { return r.servers(t, "ws")["echo-1"].Admin == haproxy.Drain })
 	time.Sleep(500 * time.Millisecond) // several resyncs
-	if got := r.servers(t, "ws")["echo-1"].Admin; got != runtime.Drain {
+	if got := r.servers(t, "ws")["echo-1"].Admin; got != haproxy.Drain {
 		t.Fatalf("echo-1 is %s after resyncs, want DRAIN", got)
 	}
 
 	// Once the operator's intent is gone (wsctl ready), the agent no longer
 	// holds it; the operator's READY stands.
-	if err := store.Delete(ctx, runtime.Ref{Backend: "ws", Server: "echo-1"}); err != nil {
+	if err := store.Delete(ctx, haproxy.Ref{Backend: "ws", Server: "echo-1"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.client(t).SetState(ctx, "ws", "echo-1", runtime.Ready); err != nil {
+	if err := r.client(t).SetState(ctx, "ws", "echo-1", haproxy.Ready); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(500 * time.Millisecond)
-	if got := r.servers(t, "ws")["echo-1"].Admin; got != runtime.Ready {
+	if got := r.servers(t, "ws")["echo-1"].Admin; got != haproxy.Ready {
 		t.Errorf("echo-1 is %s after the intent was deleted, want READY", got)
 	}
 }

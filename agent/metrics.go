@@ -17,8 +17,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/wsctl/wsctl/discovery/consul"
+	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/internal/buildinfo"
-	"github.com/wsctl/wsctl/runtime"
 )
 
 // The label values of RuntimeOps and RuntimeErrors beyond the OpKinds:
@@ -33,8 +33,8 @@ const (
 
 // drainStep is the op of a change that ends a drain: MAINT, or the delete
 // of a server that left.
-func drainStep(ch runtime.Change) string {
-	if ch.Kind == runtime.ChangeDelete {
+func drainStep(ch haproxy.Change) string {
+	if ch.Kind == haproxy.ChangeDelete {
 		return opDelete
 	}
 	return opMaint

@@ -11,17 +11,17 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/intent"
 	"github.com/wsctl/wsctl/internal/buildinfo"
 	"github.com/wsctl/wsctl/proxy"
-	"github.com/wsctl/wsctl/runtime"
 )
 
 // unreachable is HAProxy with its admin socket gone: every read fails.
 type unreachable struct{ *fakeHAProxy }
 
-func (unreachable) Servers(context.Context, string) ([]runtime.ServerStatus, error) {
-	return nil, fmt.Errorf("runtime: fake.sock: %w: connection refused", runtime.ErrNoSocket)
+func (unreachable) Servers(context.Context, string) ([]haproxy.ServerStatus, error) {
+	return nil, fmt.Errorf("runtime: fake.sock: %w: connection refused", haproxy.ErrNoSocket)
 }
 
 // serve answers one request to the agent's Handler.
@@ -120,14 +120,14 @@ func TestHealthzOperatorStrandsBackend(t *testing.T) {
 	if code, body := serve(u.a, "/healthz"); code != http.StatusOK {
 		t.Fatalf("synced: %d %q", code, body)
 	}
-	if err := u.intents.Put(ctx, intent.Intent{Backend: "ws", Server: "a", State: runtime.Maint}); err != nil {
+	if err := u.intents.Put(ctx, intent.Intent{Backend: "ws", Server: "a", State: haproxy.Maint}); err != nil {
 		t.Fatal(err)
 	}
 	u.a.retry = true
 	u.syncWith(ctx, inst("a", 1))
 	u.a.retry = true
 	u.syncWith(ctx, inst("a", 1))
-	if got := u.hap.admin("ws", "a"); got != runtime.Maint {
+	if got := u.hap.admin("ws", "a"); got != haproxy.Maint {
 		t.Fatalf("a is %s, want MAINT (held)", got)
 	}
 	code, body := serve(u.a, "/healthz")

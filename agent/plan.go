@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/model"
-	"github.com/wsctl/wsctl/runtime"
 )
 
 // OpKind is what an Op does to a server.
@@ -41,9 +41,9 @@ type Op struct {
 	Remove bool
 	// Current is the server's administrative state when planned ("" for
 	// OpAdd).
-	Current runtime.AdminState
+	Current haproxy.AdminState
 	// State is the state OpHold sets.
-	State runtime.AdminState
+	State haproxy.AdminState
 }
 
 // String describes o for logs: "add ws/a 10.0.0.1:80", "drain ws/b (remove)".
@@ -68,13 +68,13 @@ func (o Op) String() string {
 // never set ready nor drained by the agent, and one HAProxy reports READY
 // (its state was lost to a reload or a restart) gets its intended state
 // back. Removal of a server that left discovery still goes ahead.
-func WithIntents(ops []Op, running map[string][]runtime.ServerStatus, intents map[runtime.Ref]runtime.AdminState) []Op {
+func WithIntents(ops []Op, running map[string][]haproxy.ServerStatus, intents map[haproxy.Ref]haproxy.AdminState) []Op {
 	if len(intents) == 0 {
 		return ops
 	}
 	var out []Op
 	for _, op := range ops {
-		ref := runtime.Ref{Backend: op.Backend, Server: op.Server.Name}
+		ref := haproxy.Ref{Backend: op.Backend, Server: op.Server.Name}
 		if _, held := intents[ref]; held && (op.Kind == OpReady || op.Kind == OpDrain && !op.Remove) {
 			continue
 		}
@@ -82,7 +82,7 @@ func WithIntents(ops []Op, running map[string][]runtime.ServerStatus, intents ma
 	}
 	for b, servers := range running {
 		for _, s := range servers {
-			if state, ok := intents[runtime.Ref{Backend: b, Server: s.Server}]; ok && s.Admin == runtime.Ready {
+			if state, ok := intents[haproxy.Ref{Backend: b, Server: s.Server}]; ok && s.Admin == haproxy.Ready {
 				out = append(out, Op{Kind: OpHold, Backend: b, Server: model.Server{Name: s.Server}, Current: s.Admin, State: state})
 			}
 		}
@@ -99,15 +99,15 @@ func WithIntents(ops []Op, running map[string][]runtime.ServerStatus, intents ma
 // other server not READY was put there by an operator and is left in that
 // state (address and weight still follow discovery; removal waits for the
 // operator). A server in MAINT only because the config said `disabled` is
-// the agent's too (see runtime.AdminFlags.Disabled).
-func Plan(running map[string][]runtime.ServerStatus, desired *model.Model, drained map[runtime.Ref]bool) []Op {
+// the agent's too (see haproxy.AdminFlags.Disabled).
+func Plan(running map[string][]haproxy.ServerStatus, desired *model.Model, drained map[haproxy.Ref]bool) []Op {
 	var ops []Op
 	for _, b := range desired.Backends {
 		have, ok := running[b.Name]
 		if !ok {
 			continue
 		}
-		byName := make(map[string]runtime.ServerStatus, len(have))
+		byName := make(map[string]haproxy.ServerStatus, len(have))
 		for _, s := range have {
 			byName[s.Server] = s
 		}
@@ -132,9 +132,9 @@ func Plan(running map[string][]runtime.ServerStatus, desired *model.Model, drain
 				ops = append(ops, Op{Kind: OpSetWeight, Backend: b.Name, Server: s, Current: cur.Admin})
 			}
 			switch {
-			case s.Disabled && cur.Admin == runtime.Ready:
+			case s.Disabled && cur.Admin == haproxy.Ready:
 				ops = append(ops, Op{Kind: OpDrain, Backend: b.Name, Server: s, Current: cur.Admin})
-			case !s.Disabled && cur.Admin != runtime.Ready && ours:
+			case !s.Disabled && cur.Admin != haproxy.Ready && ours:
 				ops = append(ops, Op{Kind: OpReady, Backend: b.Name, Server: s, Current: cur.Admin})
 			}
 		}
@@ -142,7 +142,7 @@ func Plan(running map[string][]runtime.ServerStatus, desired *model.Model, drain
 			if want[cur.Server] || isSlot(cur.Server) {
 				continue
 			}
-			if cur.Admin == runtime.Ready || agentOwned(cur, drained) {
+			if cur.Admin == haproxy.Ready || agentOwned(cur, drained) {
 				ops = append(ops, Op{Kind: OpDrain, Backend: b.Name, Server: model.Server{Name: cur.Server}, Remove: true, Current: cur.Admin})
 			}
 		}
@@ -154,11 +154,11 @@ func Plan(running map[string][]runtime.ServerStatus, desired *model.Model, drain
 // doing: a drain it started, or the MAINT of the config's `disabled` (the
 // agent rendered it; an operator who wants a healthy server kept out says
 // so with an intent, which WithIntents honours).
-func agentOwned(s runtime.ServerStatus, drained map[runtime.Ref]bool) bool {
+func agentOwned(s haproxy.ServerStatus, drained map[haproxy.Ref]bool) bool {
 	if drained[s.Ref()] {
 		return true
 	}
-	return s.Flags.Disabled() || s.Flags&^runtime.FlagConfigMaint == 0
+	return s.Flags.Disabled() || s.Flags&^haproxy.FlagConfigMaint == 0
 }
 
 func isSlot(name string) bool {
@@ -168,7 +168,7 @@ func isSlot(name string) bool {
 // Availability is what a backend's servers can do for new clients, as one
 // sync read them.
 type Availability struct {
-	// Available servers take new clients (runtime.ServerStatus.TakesClients).
+	// Available servers take new clients (haproxy.ServerStatus.TakesClients).
 	Available int
 	// Held are the servers an operator keeps out, with an intent or a
 	// DRAIN or MAINT the agent did not set: "ws/b MAINT".
@@ -181,7 +181,7 @@ func (a Availability) Stranded() bool { return a.Available == 0 && len(a.Held) >
 
 // Availabilities returns the Availability of every backend in running.
 // drained and intents are as for Plan and WithIntents.
-func Availabilities(running map[string][]runtime.ServerStatus, drained map[runtime.Ref]bool, intents map[runtime.Ref]runtime.AdminState) map[string]Availability {
+func Availabilities(running map[string][]haproxy.ServerStatus, drained map[haproxy.Ref]bool, intents map[haproxy.Ref]haproxy.AdminState) map[string]Availability {
 	out := make(map[string]Availability, len(running))
 	for b, servers := range running {
 		var av Availability
@@ -191,7 +191,7 @@ func Availabilities(running map[string][]runtime.ServerStatus, drained map[runti
 			case s.TakesClients():
 				av.Available++
 			case isSlot(s.Server):
-			case intended || s.Admin != runtime.Ready && !agentOwned(s, drained):
+			case intended || s.Admin != haproxy.Ready && !agentOwned(s, drained):
 				av.Held = append(av.Held, fmt.Sprintf("%s %s", s.Ref(), s.Admin))
 			}
 		}

@@ -10,13 +10,13 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/wsctl/wsctl/discovery"
+	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/internal/buildinfo"
 	"github.com/wsctl/wsctl/model"
-	"github.com/wsctl/wsctl/runtime"
 )
 
-func running(name, addr string, flags runtime.AdminFlags, weight int64) runtime.ServerStatus {
-	return runtime.ServerStatus{Backend: "ws", Server: name, Addr: addr, Flags: flags, Admin: flags.State(), UserWeight: weight}
+func running(name, addr string, flags haproxy.AdminFlags, weight int64) haproxy.ServerStatus {
+	return haproxy.ServerStatus{Backend: "ws", Server: name, Addr: addr, Flags: flags, Admin: flags.State(), UserWeight: weight}
 }
 
 func srv(name, host string, port uint16) model.Server {
@@ -32,108 +32,108 @@ func TestPlan(t *testing.T) {
 	heavier := srv("a", "10.0.0.1", 80)
 	heavier.Weight = 50
 	slot := model.Server{Name: "_slot1", Host: discovery.MustParseIP("127.0.0.1"), Port: 1, Weight: 100, Disabled: true, Slot: true}
-	refB := runtime.Ref{Backend: "ws", Server: "b"}
+	refB := haproxy.Ref{Backend: "ws", Server: "b"}
 
 	tests := []struct {
 		name    string
-		running map[string][]runtime.ServerStatus
+		running map[string][]haproxy.ServerStatus
 		desired *model.Model
-		drained map[runtime.Ref]bool
+		drained map[haproxy.Ref]bool
 		want    []Op
 	}{
 		{
 			name:    "in sync",
-			running: map[string][]runtime.ServerStatus{"ws": {running("a", "10.0.0.1:80", 0, 100)}},
+			running: map[string][]haproxy.ServerStatus{"ws": {running("a", "10.0.0.1:80", 0, 100)}},
 			desired: ws(srv("a", "10.0.0.1", 80)),
 		},
 		{
 			name:    "new instance is added",
-			running: map[string][]runtime.ServerStatus{"ws": {running("a", "10.0.0.1:80", 0, 100)}},
+			running: map[string][]haproxy.ServerStatus{"ws": {running("a", "10.0.0.1:80", 0, 100)}},
 			desired: ws(srv("a", "10.0.0.1", 80), srv("b", "10.0.0.2", 80)),
 			want:    []Op{{Kind: OpAdd, Backend: "ws", Server: srv("b", "10.0.0.2", 80)}},
 		},
 		{
 			name:    "new but unhealthy instance waits",
-			running: map[string][]runtime.ServerStatus{"ws": {}},
+			running: map[string][]haproxy.ServerStatus{"ws": {}},
 			desired: ws(unhealthy),
 		},
 		{
 			name:    "address and weight follow discovery",
-			running: map[string][]runtime.ServerStatus{"ws": {running("a", "10.0.0.9:81", 0, 100)}},
+			running: map[string][]haproxy.ServerStatus{"ws": {running("a", "10.0.0.9:81", 0, 100)}},
 			desired: ws(heavier),
 			want: []Op{
-				{Kind: OpSetAddr, Backend: "ws", Server: heavier, Current: runtime.Ready},
-				{Kind: OpSetWeight, Backend: "ws", Server: heavier, Current: runtime.Ready},
+				{Kind: OpSetAddr, Backend: "ws", Server: heavier, Current: haproxy.Ready},
+				{Kind: OpSetWeight, Backend: "ws", Server: heavier, Current: haproxy.Ready},
 			},
 		},
 		{
 			name:    "removed instance is drained for removal",
-			running: map[string][]runtime.ServerStatus{"ws": {running("a", "10.0.0.1:80", 0, 100), running("b", "10.0.0.2:80", 0, 100)}},
+			running: map[string][]haproxy.ServerStatus{"ws": {running("a", "10.0.0.1:80", 0, 100), running("b", "10.0.0.2:80", 0, 100)}},
 			desired: ws(srv("a", "10.0.0.1", 80)),
-			want:    []Op{{Kind: OpDrain, Backend: "ws", Server: model.Server{Name: "b"}, Remove: true, Current: runtime.Ready}},
+			want:    []Op{{Kind: OpDrain, Backend: "ws", Server: model.Server{Name: "b"}, Remove: true, Current: haproxy.Ready}},
 		},
 		{
 			name:    "unhealthy instance is drained, not removed",
-			running: map[string][]runtime.ServerStatus{"ws": {running("b", "10.0.0.2:80", 0, 100)}},
+			running: map[string][]haproxy.ServerStatus{"ws": {running("b", "10.0.0.2:80", 0, 100)}},
 			desired: ws(unhealthy),
-			want:    []Op{{Kind: OpDrain, Backend: "ws", Server: unhealthy, Current: runtime.Ready}},
+			want:    []Op{{Kind: OpDrain, Backend: "ws", Server: unhealthy, Current: haproxy.Ready}},
 		},
 		{
 			name:    "instance the agent drained comes back",
-			running: map[string][]runtime.ServerStatus{"ws": {running("b", "10.0.0.2:80", runtime.FlagForcedMaint, 100)}},
+			running: map[string][]haproxy.ServerStatus{"ws": {running("b", "10.0.0.2:80", haproxy.FlagForcedMaint, 100)}},
 			desired: ws(srv("b", "10.0.0.2", 80)),
-			drained: map[runtime.Ref]bool{refB: true},
-			want:    []Op{{Kind: OpReady, Backend: "ws", Server: srv("b", "10.0.0.2", 80), Current: runtime.Maint}},
+			drained: map[haproxy.Ref]bool{refB: true},
+			want:    []Op{{Kind: OpReady, Backend: "ws", Server: srv("b", "10.0.0.2", 80), Current: haproxy.Maint}},
 		},
 		{
 			// `disabled` sets forced and config maint (srv_admin_state 5).
 			name:    "server disabled in the config becomes healthy",
-			running: map[string][]runtime.ServerStatus{"ws": {running("b", "10.0.0.2:80", runtime.FlagForcedMaint|runtime.FlagConfigMaint, 100)}},
+			running: map[string][]haproxy.ServerStatus{"ws": {running("b", "10.0.0.2:80", haproxy.FlagForcedMaint|haproxy.FlagConfigMaint, 100)}},
 			desired: ws(srv("b", "10.0.0.2", 80)),
-			want:    []Op{{Kind: OpReady, Backend: "ws", Server: srv("b", "10.0.0.2", 80), Current: runtime.Maint}},
+			want:    []Op{{Kind: OpReady, Backend: "ws", Server: srv("b", "10.0.0.2", 80), Current: haproxy.Maint}},
 		},
 		{
 			// Readmitted from `disabled`: the config bit stays, READY.
 			name:    "server readmitted from disabled is left alone",
-			running: map[string][]runtime.ServerStatus{"ws": {running("b", "10.0.0.2:80", runtime.FlagConfigMaint, 100)}},
+			running: map[string][]haproxy.ServerStatus{"ws": {running("b", "10.0.0.2:80", haproxy.FlagConfigMaint, 100)}},
 			desired: ws(srv("b", "10.0.0.2", 80)),
 		},
 		{
 			name:    "operator's drain of a server readmitted from disabled is left alone",
-			running: map[string][]runtime.ServerStatus{"ws": {running("b", "10.0.0.2:80", runtime.FlagConfigMaint|runtime.FlagForcedDrain, 100)}},
+			running: map[string][]haproxy.ServerStatus{"ws": {running("b", "10.0.0.2:80", haproxy.FlagConfigMaint|haproxy.FlagForcedDrain, 100)}},
 			desired: ws(srv("b", "10.0.0.2", 80)),
 		},
 		{
 			name:    "server readmitted from disabled goes to DRAIN when it fails again",
-			running: map[string][]runtime.ServerStatus{"ws": {running("b", "10.0.0.2:80", runtime.FlagConfigMaint, 100)}},
+			running: map[string][]haproxy.ServerStatus{"ws": {running("b", "10.0.0.2:80", haproxy.FlagConfigMaint, 100)}},
 			desired: ws(unhealthy),
-			want:    []Op{{Kind: OpDrain, Backend: "ws", Server: unhealthy, Current: runtime.Ready}},
+			want:    []Op{{Kind: OpDrain, Backend: "ws", Server: unhealthy, Current: haproxy.Ready}},
 		},
 		{
 			name:    "operator's drain is left alone",
-			running: map[string][]runtime.ServerStatus{"ws": {running("b", "10.0.0.2:80", runtime.FlagForcedDrain, 100)}},
+			running: map[string][]haproxy.ServerStatus{"ws": {running("b", "10.0.0.2:80", haproxy.FlagForcedDrain, 100)}},
 			desired: ws(srv("b", "10.0.0.2", 80)),
 		},
 		{
 			name:    "operator's maint is left alone even when removed",
-			running: map[string][]runtime.ServerStatus{"ws": {running("a", "10.0.0.1:80", 0, 100), running("b", "10.0.0.2:80", runtime.FlagForcedMaint, 100)}},
+			running: map[string][]haproxy.ServerStatus{"ws": {running("a", "10.0.0.1:80", 0, 100), running("b", "10.0.0.2:80", haproxy.FlagForcedMaint, 100)}},
 			desired: ws(srv("a", "10.0.0.1", 80)),
 		},
 		{
 			name:    "agent's drain of a removed instance becomes a removal",
-			running: map[string][]runtime.ServerStatus{"ws": {running("b", "10.0.0.2:80", runtime.FlagForcedDrain, 100)}},
+			running: map[string][]haproxy.ServerStatus{"ws": {running("b", "10.0.0.2:80", haproxy.FlagForcedDrain, 100)}},
 			desired: ws(),
-			drained: map[runtime.Ref]bool{refB: true},
-			want:    []Op{{Kind: OpDrain, Backend: "ws", Server: model.Server{Name: "b"}, Remove: true, Current: runtime.Drain}},
+			drained: map[haproxy.Ref]bool{refB: true},
+			want:    []Op{{Kind: OpDrain, Backend: "ws", Server: model.Server{Name: "b"}, Remove: true, Current: haproxy.Drain}},
 		},
 		{
 			name:    "slots are left alone",
-			running: map[string][]runtime.ServerStatus{"ws": {running("_slot1", "127.0.0.1:1", runtime.FlagForcedMaint|runtime.FlagConfigMaint, 100), running("_slot2", "127.0.0.1:1", runtime.FlagForcedMaint|runtime.FlagConfigMaint, 100)}},
+			running: map[string][]haproxy.ServerStatus{"ws": {running("_slot1", "127.0.0.1:1", haproxy.FlagForcedMaint|haproxy.FlagConfigMaint, 100), running("_slot2", "127.0.0.1:1", haproxy.FlagForcedMaint|haproxy.FlagConfigMaint, 100)}},
 			desired: ws(slot),
 		},
 		{
 			name:    "backend HAProxy does not run needs a reload, not ops",
-			running: map[string][]runtime.ServerStatus{},
+			running: map[string][]haproxy.ServerStatus{},
 			desired: ws(srv("a", "10.0.0.1", 80)),
 		},
 	}
@@ -193,10 +193,10 @@ func TestKeepNonEmpty(t *testing.T) {
 }
 
 func TestWithIntents(t *testing.T) {
-	running := map[string][]runtime.ServerStatus{"ws": {
-		{Backend: "ws", Server: "a", Admin: runtime.Ready},
-		{Backend: "ws", Server: "b", Admin: runtime.Drain},
-		{Backend: "ws", Server: "c", Admin: runtime.Ready},
+	running := map[string][]haproxy.ServerStatus{"ws": {
+		{Backend: "ws", Server: "a", Admin: haproxy.Ready},
+		{Backend: "ws", Server: "b", Admin: haproxy.Drain},
+		{Backend: "ws", Server: "c", Admin: haproxy.Ready},
 	}}
 	ops := []Op{
 		{Kind: OpReady, Backend: "ws", Server: model.Server{Name: "b"}},
@@ -204,10 +204,10 @@ func TestWithIntents(t *testing.T) {
 		{Kind: OpDrain, Backend: "ws", Server: model.Server{Name: "c"}, Remove: true},
 		{Kind: OpSetWeight, Backend: "ws", Server: model.Server{Name: "b", Weight: 7}},
 	}
-	intents := map[runtime.Ref]runtime.AdminState{
-		{Backend: "ws", Server: "a"}: runtime.Maint,
-		{Backend: "ws", Server: "b"}: runtime.Drain,
-		{Backend: "ws", Server: "c"}: runtime.Drain,
+	intents := map[haproxy.Ref]haproxy.AdminState{
+		{Backend: "ws", Server: "a"}: haproxy.Maint,
+		{Backend: "ws", Server: "b"}: haproxy.Drain,
+		{Backend: "ws", Server: "c"}: haproxy.Drain,
 	}
 	var got []string
 	for _, op := range WithIntents(ops, running, intents) {
@@ -229,12 +229,12 @@ func TestWithIntents(t *testing.T) {
 func BenchmarkPlan(b *testing.B) {
 	for _, n := range []int{10, 1000, 10000} {
 		b.Run(strconv.Itoa(n), func(b *testing.B) {
-			running := map[string][]runtime.ServerStatus{}
+			running := map[string][]haproxy.ServerStatus{}
 			desired := &model.Model{Backends: []model.Backend{{Name: "ws"}}}
 			for i := range n {
 				name := fmt.Sprintf("s%05d", i)
 				addr := fmt.Sprintf("10.0.%d.%d", i/250, i%250+1)
-				running["ws"] = append(running["ws"], runtime.ServerStatus{Backend: "ws", Server: name, Addr: addr + ":80", Admin: runtime.Ready, UserWeight: 100})
+				running["ws"] = append(running["ws"], haproxy.ServerStatus{Backend: "ws", Server: name, Addr: addr + ":80", Admin: haproxy.Ready, UserWeight: 100})
 				desired.Backends[0].Servers = append(desired.Backends[0].Servers, model.Server{Name: name, Host: discovery.MustParseIP(addr), Port: 80, Weight: 100})
 			}
 			desired.Backends[0].Servers[n/2].Port = 81 // one change

@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/internal/lbtest"
-	"github.com/wsctl/wsctl/runtime"
 )
 
 // TestAgentReadyOnceAndRereadOnDemand runs the agent as systemd does:
@@ -30,12 +30,12 @@ func TestAgentReadyOnceAndRereadOnDemand(t *testing.T) {
 	if a.Metrics().LastSync().IsZero() {
 		t.Error("Ready called before the first sync")
 	}
-	eventually(t, "echo-1 READY", func() bool { return r.servers(t, "ws")["echo-1"].Admin == runtime.Ready })
+	eventually(t, "echo-1 READY", func() bool { return r.servers(t, "ws")["echo-1"].Admin == haproxy.Ready })
 
 	writeSpec("  - name: extra\n    servers:\n      - name: static-1\n        address: " + w2.Addr)
 	reread <- struct{}{}
 	eventually(t, "extra/static-1 READY after the reread", func() bool {
-		return r.servers(t, "extra")["static-1"].Admin == runtime.Ready
+		return r.servers(t, "extra")["static-1"].Admin == haproxy.Ready
 	})
 	// Later syncs (the reread's) do not announce readiness again.
 	if got := readies.Load(); got != 1 {

@@ -9,9 +9,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/intent"
 	"github.com/wsctl/wsctl/rebalance"
-	"github.com/wsctl/wsctl/runtime"
 	"github.com/wsctl/wsctl/spec"
 )
 
@@ -62,7 +62,7 @@ func (a *Agent) rebalanceAdded(backend, server string) {
 // once something is (a drain, an intent, a fleet operation): the
 // rebalance then sets its donors READY again, and the sync that follows
 // its end (see Run) gives the operators' holds back.
-func (a *Agent) rebalanceTick(ctx context.Context, servers func() map[runtime.Ref]runtime.ServerStatus) {
+func (a *Agent) rebalanceTick(ctx context.Context, servers func() map[haproxy.Ref]haproxy.ServerStatus) {
 	if len(a.rebalances) == 0 {
 		return
 	}
@@ -70,7 +70,7 @@ func (a *Agent) rebalanceTick(ctx context.Context, servers func() map[runtime.Re
 	if byRef == nil {
 		return
 	}
-	var intents map[runtime.Ref]intent.Intent
+	var intents map[haproxy.Ref]intent.Intent
 	var err error
 	if a.intents != nil {
 		intents, err = a.intents.Load(ctx)
@@ -98,13 +98,13 @@ func (a *Agent) rebalanceTick(ctx context.Context, servers func() map[runtime.Re
 		}
 		ready := true
 		for server := range st.added {
-			s, ok := byRef[runtime.Ref{Backend: backend, Server: server}]
-			if !ok || s.Admin != runtime.Ready {
+			s, ok := byRef[haproxy.Ref{Backend: backend, Server: server}]
+			if !ok || s.Admin != haproxy.Ready {
 				// Gone, or drained or held since: not one to make room for.
 				delete(st.added, server)
 				continue
 			}
-			ready = ready && s.State == runtime.Up && s.UserWeight > 0 && (s.Scur > 0 || checkPassed(s))
+			ready = ready && s.State == haproxy.Up && s.UserWeight > 0 && (s.Scur > 0 || checkPassed(s))
 		}
 		switch {
 		case len(st.added) == 0:
@@ -117,7 +117,7 @@ func (a *Agent) rebalanceTick(ctx context.Context, servers func() map[runtime.Re
 
 // checkPassed reports whether s's last health check succeeded (L4OK,
 // L6OK, L7OK, L7OKC).
-func checkPassed(s runtime.ServerStatus) bool {
+func checkPassed(s haproxy.ServerStatus) bool {
 	return s.Checked && strings.HasPrefix(s.Check, "L") && strings.Contains(s.Check, "OK")
 }
 
@@ -125,7 +125,7 @@ func checkPassed(s runtime.ServerStatus) bool {
 // a drain the agent runs, an operator's intent or a rollout's hold on one
 // of its servers, a fleet operation, a server in DRAIN (`wsctl drain` or
 // `wsctl rollout` at work), or a runtime batch not completed.
-func (a *Agent) rebalanceBusy(backend string, byRef map[runtime.Ref]runtime.ServerStatus, intents map[runtime.Ref]intent.Intent) string {
+func (a *Agent) rebalanceBusy(backend string, byRef map[haproxy.Ref]haproxy.ServerStatus, intents map[haproxy.Ref]intent.Intent) string {
 	for ref, d := range a.drains {
 		if ref.Backend == backend && !d.done {
 			return "the agent drains " + ref.String()
@@ -146,7 +146,7 @@ func (a *Agent) rebalanceBusy(backend string, byRef map[runtime.Ref]runtime.Serv
 		case ref.Backend != backend:
 		case a.fleetDrives(ref.Backend, ref.Server):
 			return "a fleet operation drives " + ref.String()
-		case s.Admin == runtime.Drain:
+		case s.Admin == haproxy.Drain:
 			return ref.String() + " is in DRAIN"
 		}
 	}
@@ -193,7 +193,7 @@ func (a *Agent) rebalanceEnded(r rebalanceResult) {
 	a.metrics.Rebalances.Add(1, r.backend, outcome)
 	a.metrics.RebalanceMoved.Add(uint64(max(0, r.res.Closed)), r.backend)
 	for _, server := range r.res.Restored {
-		ref := runtime.Ref{Backend: r.backend, Server: server}
+		ref := haproxy.Ref{Backend: r.backend, Server: server}
 		if d, ok := a.drains[ref]; ok && !d.closing && !d.done {
 			delete(a.drains, ref)
 		}

@@ -5,9 +5,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/wsctl/wsctl/haproxy"
+	"github.com/wsctl/wsctl/haproxy/haproxytest"
 	"github.com/wsctl/wsctl/internal/lbtest"
-	"github.com/wsctl/wsctl/runtime"
-	"github.com/wsctl/wsctl/runtime/runtimetest"
 )
 
 // TestRebalanceAgentScaleOut: real HAProxy, Consul and reconnecting
@@ -32,7 +32,7 @@ func TestRebalanceAgentScaleOut(t *testing.T) {
 		s := r.servers(t, "ws")
 		return len(s) == 3 && s["echo-3"].TakesClients() && s["echo-2"].TakesClients() && s["echo-1"].TakesClients()
 	})
-	fleet := runtimetest.StartFleet(t, "ws://"+r.frontend+"/ws", clients, true)
+	fleet := haproxytest.StartFleet(t, "ws://"+r.frontend+"/ws", clients, true)
 	// The three were added too: rebalanced for once their checks passed.
 	eventually(t, "the first rebalance", func() bool { return a.Metrics().Rebalances.Load() >= 1 })
 	first := a.Metrics().Rebalances.Load()
@@ -56,7 +56,7 @@ func TestRebalanceAgentScaleOut(t *testing.T) {
 		if math.Abs(float64(s.Scur)-want) > 0.15*want {
 			t.Errorf("%s holds %d sessions, want %g ± 15 %% (%v)", name, s.Scur, want, fleet.Connected())
 		}
-		if s.Admin != runtime.Ready {
+		if s.Admin != haproxy.Ready {
 			t.Errorf("%s is %s at the end, want READY", name, s.Admin)
 		}
 	}

@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/intent"
-	"github.com/wsctl/wsctl/runtime"
 )
 
 // rebalanceUnit is an agent on fakes whose backend ws has `rebalance:
@@ -44,7 +44,7 @@ func TestRebalanceAfterAdd(t *testing.T) {
 	u.prime(t, u.render(t))
 	u.run(t)
 	u.src.send(inst("a", 1), inst("b", 2), inst("c", 3))
-	eventuallyFast(t, "a, b, c added", func() bool { return u.hap.admin("ws", "c") == runtime.Ready })
+	eventuallyFast(t, "a, b, c added", func() bool { return u.hap.admin("ws", "c") == haproxy.Ready })
 	for _, s := range []string{"a", "b", "c"} {
 		u.hap.connect("ws", s, 300)
 	}
@@ -52,7 +52,7 @@ func TestRebalanceAfterAdd(t *testing.T) {
 	eventuallyFast(t, "the first rebalance", func() bool { return u.a.metrics.Rebalances.Value("ws", "balanced") == 1 })
 
 	u.src.send(inst("a", 1), inst("b", 2), inst("c", 3), inst("d", 4))
-	eventuallyFast(t, "d added", func() bool { return u.hap.admin("ws", "d") == runtime.Ready })
+	eventuallyFast(t, "d added", func() bool { return u.hap.admin("ws", "d") == haproxy.Ready })
 	time.Sleep(100 * time.Millisecond) // ten drain ticks
 	if got := u.a.metrics.RebalanceMoved.Value("ws"); got != 0 {
 		t.Fatalf("%d sessions moved before d took a client, want 0", got)
@@ -65,7 +65,7 @@ func TestRebalanceAfterAdd(t *testing.T) {
 		if n < 203 || n > 248 { // 901/4 = 225 ± 10 %
 			t.Errorf("%s holds %d sessions, want 225 ± 10 %% (%v)", s, n, got)
 		}
-		if a := u.hap.admin("ws", s); a != runtime.Ready {
+		if a := u.hap.admin("ws", s); a != haproxy.Ready {
 			t.Errorf("%s is %s after the rebalance, want READY", s, a)
 		}
 	}
@@ -84,7 +84,7 @@ func TestRebalanceWaitsAndStops(t *testing.T) {
 	u.hap.connect("ws", "b", 300)
 	u.hap.connect("ws", "c", 1)
 	u.a.rebalanceAdded("ws", "c")
-	hold := intent.Intent{Backend: "ws", Server: "b", State: runtime.Drain}
+	hold := intent.Intent{Backend: "ws", Server: "b", State: haproxy.Drain}
 	if err := u.intents.Put(ctx, hold); err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +99,7 @@ func TestRebalanceWaitsAndStops(t *testing.T) {
 	if st := u.a.rebalances["ws"]; st == nil || st.cancel == nil {
 		t.Fatalf("intent gone: rebalance state %+v, want running", st)
 	}
-	eventuallyFast(t, "the donors in MAINT", func() bool { return u.hap.admin("ws", "a") == runtime.Maint })
+	eventuallyFast(t, "the donors in MAINT", func() bool { return u.hap.admin("ws", "a") == haproxy.Maint })
 	if err := u.intents.Put(ctx, hold); err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +110,7 @@ func TestRebalanceWaitsAndStops(t *testing.T) {
 		t.Errorf("outcome %q (err %v), want canceled", r.res.Outcome, r.err)
 	}
 	for _, s := range []string{"a", "b"} {
-		if a := u.hap.admin("ws", s); a != runtime.Ready {
+		if a := u.hap.admin("ws", s); a != haproxy.Ready {
 			t.Errorf("%s is %s after the stopped rebalance, want READY", s, a)
 		}
 	}
@@ -130,12 +130,12 @@ func TestRebalanceStopsWithAgent(t *testing.T) {
 	u.hap.connect("ws", "a", 100)
 	stop := u.run(t)
 	u.src.send(inst("a", 1), inst("b", 2), inst("c", 3))
-	eventuallyFast(t, "c added", func() bool { return u.hap.admin("ws", "c") == runtime.Ready })
+	eventuallyFast(t, "c added", func() bool { return u.hap.admin("ws", "c") == haproxy.Ready })
 	u.hap.connect("ws", "c", 1)
-	eventuallyFast(t, "a in MAINT", func() bool { return u.hap.admin("ws", "a") == runtime.Maint })
+	eventuallyFast(t, "a in MAINT", func() bool { return u.hap.admin("ws", "a") == haproxy.Maint })
 	stop()
 	for _, s := range []string{"a", "b", "c"} {
-		if a := u.hap.admin("ws", s); a != runtime.Ready {
+		if a := u.hap.admin("ws", s); a != haproxy.Ready {
 			t.Errorf("%s is %s once the agent stopped, want READY", s, a)
 		}
 	}

@@ -8,15 +8,15 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/proxy"
 	"github.com/wsctl/wsctl/reload"
-	"github.com/wsctl/wsctl/runtime"
 )
 
 // StructureChanged reports whether two HAProxy configs differ in anything
 // but their `server` lines, comments and blank lines: only such a change
 // needs a reload, since servers of existing backends are added, removed and
-// changed at runtime. A missing old config (nil) counts as a change.
+// changed at haproxy. A missing old config (nil) counts as a change.
 func StructureChanged(old, new []byte) bool {
 	if old == nil {
 		return true
@@ -54,7 +54,7 @@ func (a *Agent) reload(ctx context.Context, text []byte) time.Duration {
 	if bytes.Equal(text, a.rejected) {
 		return 0 // refused already: say it once, not at every sync
 	}
-	var before []runtime.ServerStatus
+	var before []haproxy.ServerStatus
 	res, err := reload.Run(ctx, haproxyEdges{a}, text, reload.Options{
 		StateFile: a.spec.HAProxy.StateFile,
 		Wait:      a.cfg.ReloadTimeout,
@@ -109,8 +109,8 @@ func (a *Agent) reload(ctx context.Context, text []byte) time.Duration {
 // no longer has are left as they are. The agent's drains go on in the new
 // worker; the sessions already in the old one stay there until they end or
 // hard-stop-after.
-func (a *Agent) restoreStates(ctx context.Context, before []runtime.ServerStatus) {
-	const forced = runtime.FlagForcedDrain | runtime.FlagForcedMaint
+func (a *Agent) restoreStates(ctx context.Context, before []haproxy.ServerStatus) {
+	const forced = haproxy.FlagForcedDrain | haproxy.FlagForcedMaint
 	for _, old := range before {
 		// A `disabled` server's MAINT came from the old config: the new
 		// one decides.
@@ -118,7 +118,7 @@ func (a *Agent) restoreStates(ctx context.Context, before []runtime.ServerStatus
 			continue
 		}
 		cur, err := a.rt.Server(ctx, old.Backend, old.Server)
-		if err != nil || cur.Admin != runtime.Ready {
+		if err != nil || cur.Admin != haproxy.Ready {
 			continue
 		}
 		a.metrics.RuntimeOps.Add(1, old.Backend, opRestore)

@@ -8,10 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wsctl/wsctl/haproxy"
+	"github.com/wsctl/wsctl/haproxy/haproxytest"
 	"github.com/wsctl/wsctl/proxy"
 	"github.com/wsctl/wsctl/reload"
-	"github.com/wsctl/wsctl/runtime"
-	"github.com/wsctl/wsctl/runtime/runtimetest"
 	"github.com/wsctl/wsctl/spec"
 )
 
@@ -20,14 +20,14 @@ import (
 // the error is HAProxy's own, from the master CLI; 2.6 reports nothing,
 // and the error is that no new worker came.
 func TestMasterReloadFailure(t *testing.T) {
-	lb := runtimetest.StartLB(t, runtimetest.Config{}, runtimetest.Backends(t, "s1"))
+	lb := haproxytest.StartLB(t, haproxytest.Config{}, haproxytest.Backends(t, "s1"))
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer busy.Close()
 	ctx := context.Background()
-	rt, err := runtime.Dial(ctx, lb.AdminSocket, 0)
+	rt, err := haproxy.Dial(ctx, lb.AdminSocket, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,8 +10,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/internal/statefile"
-	"github.com/wsctl/wsctl/runtime"
 )
 
 // StateFileName is the agent's state file, kept beside haproxy.state_file
@@ -84,8 +84,8 @@ func (a *Agent) loadOwn() {
 }
 
 // parseOwnRef parses a "backend/server" key of the state file.
-func parseOwnRef(key string) (runtime.Ref, error) {
-	ref, err := runtime.ParseRef(key)
+func parseOwnRef(key string) (haproxy.Ref, error) {
+	ref, err := haproxy.ParseRef(key)
 	if err == nil && ref.Backend == "" {
 		err = fmt.Errorf("%q has no backend", key)
 	}
@@ -120,7 +120,7 @@ func (a *Agent) saveOwn() {
 	}
 }
 
-func compareRefs(x, y runtime.Ref) int {
+func compareRefs(x, y haproxy.Ref) int {
 	if x.Backend != y.Backend {
 		if x.Backend < y.Backend {
 			return -1

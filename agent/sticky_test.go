@@ -4,8 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/internal/lbtest"
-	"github.com/wsctl/wsctl/runtime"
 )
 
 // TestAgentAddedServersAreSticky proves servers the agent adds at runtime get
@@ -22,8 +22,8 @@ func TestAgentAddedServersAreSticky(t *testing.T) {
 	register(t, r.consul, "echo-2", w2)
 	eventually(t, "both servers READY and UP", func() bool {
 		s := r.servers(t, "ws")
-		return s["echo-1"].Admin == runtime.Ready && s["echo-2"].Admin == runtime.Ready &&
-			s["echo-1"].State == runtime.OpState("UP") && s["echo-2"].State == runtime.OpState("UP")
+		return s["echo-1"].Admin == haproxy.Ready && s["echo-2"].Admin == haproxy.Ready &&
+			s["echo-1"].State == haproxy.OpState("UP") && s["echo-2"].State == haproxy.OpState("UP")
 	})
 	seen := map[string]bool{}
 	for i := 0; i < 6; i++ {

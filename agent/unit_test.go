@@ -15,10 +15,10 @@ import (
 
 	"github.com/wsctl/wsctl/discovery"
 	"github.com/wsctl/wsctl/fleet"
+	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/intent"
 	"github.com/wsctl/wsctl/internal/statefile/statefiletest"
 	"github.com/wsctl/wsctl/model"
-	"github.com/wsctl/wsctl/runtime"
 	"github.com/wsctl/wsctl/spec"
 	"github.com/wsctl/wsctl/templates"
 )
@@ -84,7 +84,7 @@ func TestLoopAppliesFirstChangeAtOnce(t *testing.T) {
 	u.prime(t, u.render(t))
 	u.run(t)
 	u.src.send(inst("a", 1))
-	eventuallyFast(t, "a added", func() bool { return u.hap.admin("ws", "a") == runtime.Ready })
+	eventuallyFast(t, "a added", func() bool { return u.hap.admin("ws", "a") == haproxy.Ready })
 }
 
 // TestLoopCoalescesBurst: a burst of 50 snapshots right after a sync is
@@ -94,7 +94,7 @@ func TestLoopCoalescesBurst(t *testing.T) {
 	u.prime(t, u.render(t))
 	u.run(t)
 	u.src.send(inst("a", 1))
-	eventuallyFast(t, "a added", func() bool { return u.hap.admin("ws", "a") == runtime.Ready })
+	eventuallyFast(t, "a added", func() bool { return u.hap.admin("ws", "a") == haproxy.Ready })
 	for w := 1; w <= 50; w++ {
 		in := inst("a", 1)
 		in.Weight = w
@@ -122,7 +122,7 @@ func TestSyncKeepsNonEmpty(t *testing.T) {
 	if calls := u.hap.took(); len(calls) > 0 {
 		t.Errorf("empty snapshot made %q", calls)
 	}
-	if got := u.hap.admin("ws", "a"); got != runtime.Ready {
+	if got := u.hap.admin("ws", "a"); got != haproxy.Ready {
 		t.Errorf("a is %q, want READY", got)
 	}
 	if got := u.a.metrics.EmptyKept.Load(); got != 1 {
@@ -139,9 +139,9 @@ func TestLoopReloadRateLimit(t *testing.T) {
 	u.prime(t, u.render(t))
 	u.run(t)
 	u.src.send(hostInst(t, "h1", "one.example"))
-	eventuallyFast(t, "h1 loaded", func() bool { return u.hap.admin("ws", "h1") == runtime.Ready })
+	eventuallyFast(t, "h1 loaded", func() bool { return u.hap.admin("ws", "h1") == haproxy.Ready })
 	u.src.send(hostInst(t, "h1", "one.example"), hostInst(t, "h2", "two.example"))
-	eventuallyFast(t, "h2 loaded", func() bool { return u.hap.admin("ws", "h2") == runtime.Ready })
+	eventuallyFast(t, "h2 loaded", func() bool { return u.hap.admin("ws", "h2") == haproxy.Ready })
 	u.mu.Lock()
 	reloads := slices.Clone(u.reloads)
 	u.mu.Unlock()
@@ -167,9 +167,9 @@ func TestSyncHoldsIntents(t *testing.T) {
 	u := newUnit(t, "1h", Config{})
 	ctx := u.attach(t, u.render(t, inst("a", 1), inst("b", 2)))
 	// b is in MAINT from the agent's own drain: the agent would ready it.
-	u.hap.set("ws", "b", "10.0.0.2:80", runtime.FlagForcedMaint, 0)
-	u.a.drains[runtime.Ref{Backend: "ws", Server: "b"}] = &drainState{started: time.Now(), done: true}
-	for _, i := range []intent.Intent{{Backend: "ws", Server: "a", State: runtime.Drain}, {Backend: "ws", Server: "b", State: runtime.Maint}} {
+	u.hap.set("ws", "b", "10.0.0.2:80", haproxy.FlagForcedMaint, 0)
+	u.a.drains[haproxy.Ref{Backend: "ws", Server: "b"}] = &drainState{started: time.Now(), done: true}
+	for _, i := range []intent.Intent{{Backend: "ws", Server: "a", State: haproxy.Drain}, {Backend: "ws", Server: "b", State: haproxy.Maint}} {
 		if err := u.intents.Put(ctx, i); err != nil {
 			t.Fatal(err)
 		}
@@ -178,10 +178,10 @@ func TestSyncHoldsIntents(t *testing.T) {
 	if got, want := u.hap.took(), []string{"state ws/a DRAIN"}; !slices.Equal(got, want) {
 		t.Errorf("with intents: %q, want %q", got, want)
 	}
-	if got := u.hap.admin("ws", "b"); got != runtime.Maint {
+	if got := u.hap.admin("ws", "b"); got != haproxy.Maint {
 		t.Errorf("b is %s, want MAINT (held)", got)
 	}
-	if err := u.intents.Delete(ctx, runtime.Ref{Backend: "ws", Server: "b"}); err != nil {
+	if err := u.intents.Delete(ctx, haproxy.Ref{Backend: "ws", Server: "b"}); err != nil {
 		t.Fatal(err)
 	}
 	u.a.retry = true
@@ -210,7 +210,7 @@ func TestDrainProgress(t *testing.T) {
 	if body := scrape(u.a); !strings.Contains(body, deadline) {
 		t.Errorf("draining: /metrics lacks %s:\n%s", deadline, body)
 	}
-	u.hap.set("ws", "a", "10.0.0.1:80", runtime.FlagForcedDrain, 0)
+	u.hap.set("ws", "a", "10.0.0.1:80", haproxy.FlagForcedDrain, 0)
 	u.a.progressDrains(ctx, u.a.lazyServers(ctx))
 	if got, want := u.hap.took(), []string{"state ws/a MAINT", "delete ws/a"}; !slices.Equal(got, want) {
 		t.Errorf("a's sessions gone: %q, want %q", got, want)
@@ -274,7 +274,7 @@ func TestLoopRetriesFailedReload(t *testing.T) {
 	u.reloadErr = errors.New("master: no")
 	u.run(t)
 	u.src.send(hostInst(t, "h", "h.example"))
-	eventuallyFast(t, "h loaded", func() bool { return u.hap.admin("ws", "h") == runtime.Ready })
+	eventuallyFast(t, "h loaded", func() bool { return u.hap.admin("ws", "h") == haproxy.Ready })
 	if _, reloads := u.counts(); reloads != 2 {
 		t.Errorf("%d reloads asked for, want 2", reloads)
 	}
@@ -309,8 +309,8 @@ func TestSyncRewritesDeletedConfig(t *testing.T) {
 func TestStateFileRestore(t *testing.T) {
 	u := newUnit(t, "1h", Config{})
 	ctx := u.attach(t, u.render(t, inst("a", 1), inst("b", 2)))
-	u.hap.set("ws", "a", "10.0.0.1:80", runtime.FlagForcedDrain, 0)
-	u.hap.set("ws", "b", "10.0.0.2:80", runtime.FlagForcedMaint, 0)
+	u.hap.set("ws", "a", "10.0.0.1:80", haproxy.FlagForcedDrain, 0)
+	u.hap.set("ws", "b", "10.0.0.2:80", haproxy.FlagForcedMaint, 0)
 	state := `{"drains": {"ws/a": {"started": "2020-01-01T00:00:00Z", "remove": true}}, "changing": ["ws/b"]}`
 	if err := os.WriteFile(u.a.stateFile(), []byte(state), 0o644); err != nil {
 		t.Fatal(err)
@@ -337,7 +337,7 @@ func TestStateFileRefusesPlantedLink(t *testing.T) {
 	d := statefiletest.New(t)
 	link := d.Link(t, StateFileName)
 	u := newUnit(t, "1h", Config{StateFile: link})
-	u.a.drains[runtime.Ref{Backend: "ws", Server: "a"}] = &drainState{started: time.Unix(1, 0)}
+	u.a.drains[haproxy.Ref{Backend: "ws", Server: "a"}] = &drainState{started: time.Unix(1, 0)}
 	u.a.saveOwn()
 	if got := u.a.metrics.StateErrors.Load(); got != 1 {
 		t.Errorf("state errors after a save through the link: %d, want 1", got)
@@ -353,7 +353,7 @@ func TestStateFileRefusesPlantedLink(t *testing.T) {
 
 	own := filepath.Join(d.Path, StateFileName+".own")
 	u = newUnit(t, "1h", Config{StateFile: own})
-	u.a.drains[runtime.Ref{Backend: "ws", Server: "a"}] = &drainState{started: time.Unix(1, 0)}
+	u.a.drains[haproxy.Ref{Backend: "ws", Server: "a"}] = &drainState{started: time.Unix(1, 0)}
 	u.a.saveOwn()
 	u = newUnit(t, "1h", Config{StateFile: own})
 	u.a.loadOwn()
@@ -386,12 +386,12 @@ func TestLoopRereadReplacesSources(t *testing.T) {
 	u.prime(t, u.render(t))
 	u.run(t)
 	source(0).send(inst("a", 1))
-	eventuallyFast(t, "a added", func() bool { return u.hap.admin("ws", "a") == runtime.Ready })
+	eventuallyFast(t, "a added", func() bool { return u.hap.admin("ws", "a") == haproxy.Ready })
 
 	u.writeSpec(t, "2h")
 	reread <- struct{}{}
 	source(1).send(inst("a", 1), inst("b", 2))
-	eventuallyFast(t, "b added", func() bool { return u.hap.admin("ws", "b") == runtime.Ready })
+	eventuallyFast(t, "b added", func() bool { return u.hap.admin("ws", "b") == haproxy.Ready })
 	select {
 	case <-source(0).done:
 	default:
@@ -415,10 +415,10 @@ func TestFleetTakeOverIgnoresLateDrainResult(t *testing.T) {
 	u.a.progressDrains(ctx, u.a.lazyServers(ctx))
 	u.joinFakeFleet(t)
 	after := time.Hour.Seconds()
-	ref := runtime.Ref{Backend: "ws", Server: "a"}
+	ref := haproxy.Ref{Backend: "ws", Server: "a"}
 	t0 := &fleetOp{op: "op1"}
 	u.a.fleet.ops[ref] = t0
-	u.a.startFleetOp(ctx, intent.Intent{Backend: "ws", Server: "a", State: runtime.Drain, Since: time.Now(),
+	u.a.startFleetOp(ctx, intent.Intent{Backend: "ws", Server: "a", State: haproxy.Drain, Since: time.Now(),
 		Op: &intent.Op{ID: "op1", CloseAfter: &after}}, t0)
 	u.a.drainClosed(ctx, <-u.a.drainResults)
 	if d := u.a.drains[ref]; !d.closing || d.cancel == nil || d.done {
@@ -438,7 +438,7 @@ func TestFleetEarlyViewDoesNotOutliveLaterViews(t *testing.T) {
 	ctx := u.attach(t, u.render(t, inst("a", 1), inst("b", 2)))
 	u.joinFakeFleet(t)
 	view := func(index uint64, intents ...intent.Intent) *fleet.View {
-		v := &fleet.View{Index: index, Intents: map[runtime.Ref]intent.Intent{}}
+		v := &fleet.View{Index: index, Intents: map[haproxy.Ref]intent.Intent{}}
 		for _, in := range intents {
 			v.Intents[in.Ref()] = in
 		}
@@ -447,13 +447,13 @@ func TestFleetEarlyViewDoesNotOutliveLaterViews(t *testing.T) {
 	u.a.fleetView(ctx, view(1)) // before the first sync: kept for later
 	u.syncWith(ctx, inst("a", 1), inst("b", 2))
 
-	hold := intent.Intent{Backend: "ws", Server: "a", State: runtime.Maint, Since: time.Now(),
+	hold := intent.Intent{Backend: "ws", Server: "a", State: haproxy.Maint, Since: time.Now(),
 		Op: &intent.Op{ID: "op1", Hold: true}}
 	if err := u.intents.Put(ctx, hold); err != nil {
 		t.Fatal(err)
 	}
 	u.a.fleetView(ctx, view(2, hold))
-	if got := u.hap.admin("ws", "a"); got != runtime.Maint {
+	if got := u.hap.admin("ws", "a"); got != haproxy.Maint {
 		t.Fatalf("a held: %s, want MAINT", got)
 	}
 	u.a.fleetTick(ctx, u.a.lazyServers(ctx)) // the next drain tick
@@ -466,7 +466,7 @@ func TestFleetEarlyViewDoesNotOutliveLaterViews(t *testing.T) {
 		u.a.retry = true
 	}
 	u.syncWith(ctx, inst("a", 1), inst("b", 2))
-	if got := u.hap.admin("ws", "a"); got != runtime.Ready {
+	if got := u.hap.admin("ws", "a"); got != haproxy.Ready {
 		t.Errorf("a after its intent is gone: %s, want READY (readmitted)", got)
 	}
 }

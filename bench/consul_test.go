@@ -17,10 +17,10 @@ import (
 
 	"github.com/wsctl/wsctl/discovery"
 	"github.com/wsctl/wsctl/discovery/consul"
+	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/internal/lbtest"
 	"github.com/wsctl/wsctl/model"
 	"github.com/wsctl/wsctl/render"
-	"github.com/wsctl/wsctl/runtime"
 	"github.com/wsctl/wsctl/spec"
 )
 
@@ -40,7 +40,7 @@ type consulStack struct {
 	runDir   string
 	frontend string
 	haproxy  *lbtest.HAProxy
-	rt       *runtime.Client
+	rt       *haproxy.Client
 }
 
 func newConsulStack(t *testing.T) *consulStack {
@@ -111,7 +111,7 @@ func (st *consulStack) startHAProxy(t *testing.T, n int) {
 	config := st.renderWhen(t, func(s discovery.Snapshot) bool { return len(s.Backends[chatBackend]) == n })
 	st.haproxy = lbtest.StartHAProxy(t, st.runDir, string(config), st.spec.HAProxy.AdminSocket)
 	lbtest.WaitTCP(t, st.frontend, 10*time.Second)
-	rt, err := runtime.Dial(context.Background(), st.spec.HAProxy.AdminSocket, 2*time.Second)
+	rt, err := haproxy.Dial(context.Background(), st.spec.HAProxy.AdminSocket, 2*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,8 +120,8 @@ func (st *consulStack) startHAProxy(t *testing.T, n int) {
 
 // live is issue 10's "live": admin state READY (0) and operational state
 // starting or running — the server takes new clients.
-func live(s runtime.ServerStatus) bool {
-	return s.Admin == runtime.Ready && (s.State == runtime.Starting || s.State == runtime.Up)
+func live(s haproxy.ServerStatus) bool {
+	return s.Admin == haproxy.Ready && (s.State == haproxy.Starting || s.State == haproxy.Up)
 }
 
 // liveCount counts the live servers of the chat backend.

@@ -13,10 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/internal/lbtest"
 	"github.com/wsctl/wsctl/loadgen"
 	"github.com/wsctl/wsctl/model"
-	"github.com/wsctl/wsctl/runtime"
 )
 
 // rollMode is how a backend is taken out before it is stopped.
@@ -311,7 +311,7 @@ func runRollout(t *testing.T, surge bool, conns int, rate float64, wsctl string)
 	mode := "--pause"
 	stepStart := t0
 	ctx := context.Background()
-	rt, err := runtime.Dial(ctx, st.Admin, 5*time.Second)
+	rt, err := haproxy.Dial(ctx, st.Admin, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -327,7 +327,7 @@ func runRollout(t *testing.T, surge bool, conns int, rate float64, wsctl string)
 			for {
 				if all, err := rt.Servers(ctx, "ws_cluster"); err == nil {
 					for _, s := range all {
-						if _, seen := before[s.Server]; !seen && s.Admin != runtime.Ready {
+						if _, seen := before[s.Server]; !seen && s.Admin != haproxy.Ready {
 							before[s.Server] = s.Stot
 						}
 					}

@@ -17,11 +17,11 @@ import (
 
 	"github.com/wsctl/wsctl/agent"
 	"github.com/wsctl/wsctl/discovery/consul"
+	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/internal/lbtest"
 	"github.com/wsctl/wsctl/loadgen"
 	"github.com/wsctl/wsctl/model"
 	"github.com/wsctl/wsctl/render"
-	"github.com/wsctl/wsctl/runtime"
 	"github.com/wsctl/wsctl/spec"
 )
 
@@ -154,7 +154,7 @@ func TestScenarioFleetDrain(t *testing.T) {
 type benchLB struct {
 	id, runDir, frontend, specFile string
 	sp                             *spec.Spec
-	rt                             *runtime.Client
+	rt                             *haproxy.Client
 }
 
 // stot is chat-ws-2's total sessions on the load balancer.
@@ -206,7 +206,7 @@ func runFleetDrain(t *testing.T, mode fleetMode, conns int, rate float64, wsctl 
 		}
 		h := lbtest.StartHAProxy(t, lb.runDir, string(res.Config), lb.sp.HAProxy.AdminSocket)
 		lbtest.WaitTCP(t, lb.frontend, 10*time.Second)
-		if lb.rt, err = runtime.Dial(context.Background(), lb.sp.HAProxy.AdminSocket, 2*time.Second); err != nil {
+		if lb.rt, err = haproxy.Dial(context.Background(), lb.sp.HAProxy.AdminSocket, 2*time.Second); err != nil {
 			t.Fatal(err)
 		}
 		ag, err := agent.New(agent.Config{Spec: lb.sp, ConfigFile: h.Config, AgentID: lb.id, DrainPoll: 100 * time.Millisecond,

@@ -25,11 +25,11 @@ import (
 	"time"
 
 	"github.com/wsctl/wsctl/discovery/consul"
+	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/internal/lbtest"
 	"github.com/wsctl/wsctl/loadgen"
 	"github.com/wsctl/wsctl/model"
 	"github.com/wsctl/wsctl/render"
-	"github.com/wsctl/wsctl/runtime"
 	"github.com/wsctl/wsctl/spec"
 )
 
@@ -274,7 +274,7 @@ func countConsul(t *testing.T, target, kvPrefix string) *consulCounter {
 // scaleLB is one load balancer of a run.
 type scaleLB struct {
 	id, frontend string
-	rt           *runtime.Client
+	rt           *haproxy.Client
 	agent        *lbtest.Process
 	consul       *consulCounter
 }
@@ -355,7 +355,7 @@ func runFleetScale(t *testing.T, c scaleCase, bins scaleBinaries) scaleRun {
 		}
 		h := lbtest.StartHAProxy(t, runDir, string(res.Config), sp.HAProxy.AdminSocket)
 		lbtest.WaitTCP(t, lb.frontend, 10*time.Second)
-		if lb.rt, err = runtime.Dial(context.Background(), sp.HAProxy.AdminSocket, 5*time.Second); err != nil {
+		if lb.rt, err = haproxy.Dial(context.Background(), sp.HAProxy.AdminSocket, 5*time.Second); err != nil {
 			t.Fatal(err)
 		}
 		configs = append(configs, path, h.Config)

@@ -7,7 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	goruntime "runtime"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -28,7 +28,7 @@ type Machine struct {
 // DescribeMachine reads the machine's figures; a missing program or file
 // leaves its field "unknown".
 func DescribeMachine() Machine {
-	m := Machine{NProc: goruntime.NumCPU(), Go: goruntime.Version(), MemTotal: "unknown", Kernel: "unknown", HAProxy: "unknown", Nginx: "unknown"}
+	m := Machine{NProc: runtime.NumCPU(), Go: runtime.Version(), MemTotal: "unknown", Kernel: "unknown", HAProxy: "unknown", Nginx: "unknown"}
 	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
 		for _, l := range strings.Split(string(b), "\n") {
 			if v, ok := strings.CutPrefix(l, "MemTotal:"); ok {

@@ -13,12 +13,12 @@ import (
 	"time"
 
 	"github.com/wsctl/wsctl/discovery/static"
+	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/internal/lbtest"
 	"github.com/wsctl/wsctl/loadgen"
 	"github.com/wsctl/wsctl/model"
 	"github.com/wsctl/wsctl/proxy"
 	"github.com/wsctl/wsctl/render"
-	"github.com/wsctl/wsctl/runtime"
 	"github.com/wsctl/wsctl/spec"
 )
 
@@ -229,7 +229,7 @@ func plainReload(t *testing.T, st *stack, text, cfgFile string) {
 	if _, err := proxy.WriteAtomic(cfgFile, r.Config); err != nil {
 		t.Fatal(err)
 	}
-	if err := runtime.NewMaster(s.HAProxy.MasterSocket, 30*time.Second).Reload(context.Background()); err != nil {
+	if err := haproxy.NewMaster(s.HAProxy.MasterSocket, 30*time.Second).Reload(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 }

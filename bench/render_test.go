@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	goruntime "runtime"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -102,9 +102,9 @@ func BenchmarkRender10000(b *testing.B) { benchmarkRender(b, 10000) }
 // heapAfterModel returns the live heap a built n-server model holds.
 func heapAfterModel(tb testing.TB, n int) uint64 {
 	text := specWithServers(tb, n)
-	var before, after goruntime.MemStats
-	goruntime.GC()
-	goruntime.ReadMemStats(&before)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
 	s, err := spec.Parse("wsctl.yaml", text, benchEnv)
 	if err != nil {
 		tb.Fatal(err)
@@ -113,10 +113,10 @@ func heapAfterModel(tb testing.TB, n int) uint64 {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	goruntime.GC()
-	goruntime.ReadMemStats(&after)
-	goruntime.KeepAlive(s)
-	goruntime.KeepAlive(m)
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	runtime.KeepAlive(s)
+	runtime.KeepAlive(m)
 	if after.HeapAlloc < before.HeapAlloc {
 		return 0
 	}

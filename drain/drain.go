@@ -37,9 +37,9 @@ import (
 	"math"
 	"time"
 
+	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/internal/pace"
 	"github.com/wsctl/wsctl/paced"
-	"github.com/wsctl/wsctl/runtime"
 	"github.com/wsctl/wsctl/spec"
 )
 
@@ -47,15 +47,15 @@ import (
 type Runtime interface {
 	// Pid says which HAProxy process answers on the socket.
 	Pid(ctx context.Context) (int64, error)
-	Servers(ctx context.Context, backend string) ([]runtime.ServerStatus, error)
-	Server(ctx context.Context, backend, server string) (runtime.ServerStatus, error)
-	SetState(ctx context.Context, backend, server string, state runtime.AdminState) error
-	Sessions(ctx context.Context, backend, server string) ([]runtime.SessionID, error)
-	ShutdownSession(ctx context.Context, backend, server string, id runtime.SessionID) error
+	Servers(ctx context.Context, backend string) ([]haproxy.ServerStatus, error)
+	Server(ctx context.Context, backend, server string) (haproxy.ServerStatus, error)
+	SetState(ctx context.Context, backend, server string, state haproxy.AdminState) error
+	Sessions(ctx context.Context, backend, server string) ([]haproxy.SessionID, error)
+	ShutdownSession(ctx context.Context, backend, server string, id haproxy.SessionID) error
 	ShutdownSessions(ctx context.Context, backend, server string) error
 }
 
-var _ Runtime = (*runtime.Client)(nil)
+var _ Runtime = (*haproxy.Client)(nil)
 
 var (
 	// ErrReloaded ends a target's drain when HAProxy reloaded during it:
@@ -196,7 +196,7 @@ type Report struct {
 	Before, Left int64
 	Closed       int
 	// Admin is the server's administrative state at the end, as last seen.
-	Admin   runtime.AdminState
+	Admin   haproxy.AdminState
 	Elapsed time.Duration
 	// Err is set for Failed and Canceled; it wraps ErrReloaded when HAProxy
 	// reloaded during the drain.
@@ -204,7 +204,7 @@ type Report struct {
 }
 
 // End is how the target's drain ended, with its error as its Runtime
-// returned it (runtime.Client's errors name the socket).
+// returned it (haproxy.Client's errors name the socket).
 func (r Report) End() (Outcome, error) { return r.Outcome, r.Err }
 
 // Done is a drain's success: Drained.

@@ -12,15 +12,15 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/wsctl/wsctl/runtime"
-	"github.com/wsctl/wsctl/runtime/runtimetest"
+	"github.com/wsctl/wsctl/haproxy"
+	"github.com/wsctl/wsctl/haproxy/haproxytest"
 )
 
 // fakeRuntime is one server on a pretend HAProxy. It logs every change.
 type fakeRuntime struct {
 	mu       sync.Mutex
-	admin    runtime.AdminState
-	sessions []runtime.SessionID
+	admin    haproxy.AdminState
+	sessions []haproxy.SessionID
 	log      []string
 	closedAt []time.Time
 	// leavePerCount sessions leave by themselves at every count.
@@ -30,22 +30,22 @@ type fakeRuntime struct {
 	serverCalls int
 	setErr      error
 	// gone are listed by Sessions but already ended.
-	gone map[runtime.SessionID]bool
+	gone map[haproxy.SessionID]bool
 	// pid is the process answering; reloadAtCount, when positive, makes
 	// the count with that number (from 1) the first answered by a new one.
 	pid           int64
 	reloadAtCount int
 	// others are the backend's other servers.
-	others []runtime.ServerStatus
+	others []haproxy.ServerStatus
 }
 
 var _ Runtime = (*fakeRuntime)(nil)
 
-func newFake(admin runtime.AdminState, n int) *fakeRuntime {
-	f := &fakeRuntime{admin: admin, gone: map[runtime.SessionID]bool{}, pid: 100,
-		others: []runtime.ServerStatus{{Backend: "ws", Server: "s1", Admin: runtime.Ready, State: runtime.Up, UserWeight: 1}}}
+func newFake(admin haproxy.AdminState, n int) *fakeRuntime {
+	f := &fakeRuntime{admin: admin, gone: map[haproxy.SessionID]bool{}, pid: 100,
+		others: []haproxy.ServerStatus{{Backend: "ws", Server: "s1", Admin: haproxy.Ready, State: haproxy.Up, UserWeight: 1}}}
 	for i := range n {
-		f.sessions = append(f.sessions, runtime.SessionID(fmt.Sprintf("0x%x", 0x1000+i)))
+		f.sessions = append(f.sessions, haproxy.SessionID(fmt.Sprintf("0x%x", 0x1000+i)))
 	}
 	return f
 }
@@ -56,14 +56,14 @@ func (f *fakeRuntime) Pid(ctx context.Context) (int64, error) {
 	return f.pid, nil
 }
 
-func (f *fakeRuntime) Servers(ctx context.Context, backend string) ([]runtime.ServerStatus, error) {
+func (f *fakeRuntime) Servers(ctx context.Context, backend string) ([]haproxy.ServerStatus, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	self := runtime.ServerStatus{Backend: backend, Server: "s2", Admin: f.admin, State: runtime.Up, UserWeight: 1}
-	return append([]runtime.ServerStatus{self}, f.others...), nil
+	self := haproxy.ServerStatus{Backend: backend, Server: "s2", Admin: f.admin, State: haproxy.Up, UserWeight: 1}
+	return append([]haproxy.ServerStatus{self}, f.others...), nil
 }
 
-func (f *fakeRuntime) Server(ctx context.Context, backend, server string) (runtime.ServerStatus, error) {
+func (f *fakeRuntime) Server(ctx context.Context, backend, server string) (haproxy.ServerStatus, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.serverCalls++
@@ -71,18 +71,18 @@ func (f *fakeRuntime) Server(ctx context.Context, backend, server string) (runti
 		// The first call is the drain's initial read, then the counts.
 		// The new worker starts from the config: READY, no sessions.
 		f.pid++
-		f.admin, f.sessions = runtime.Ready, nil
+		f.admin, f.sessions = haproxy.Ready, nil
 	}
 	if f.failServer != nil && f.failServer(f.serverCalls) {
-		return runtime.ServerStatus{}, runtime.ErrTimeout
+		return haproxy.ServerStatus{}, haproxy.ErrTimeout
 	}
 	for range min(f.leavePerCount, len(f.sessions)) {
 		f.sessions = f.sessions[1:]
 	}
-	return runtime.ServerStatus{Backend: backend, Server: server, Admin: f.admin, Scur: int64(len(f.sessions))}, nil
+	return haproxy.ServerStatus{Backend: backend, Server: server, Admin: f.admin, Scur: int64(len(f.sessions))}, nil
 }
 
-func (f *fakeRuntime) SetState(ctx context.Context, backend, server string, state runtime.AdminState) error {
+func (f *fakeRuntime) SetState(ctx context.Context, backend, server string, state haproxy.AdminState) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.setErr != nil {
@@ -93,22 +93,22 @@ func (f *fakeRuntime) SetState(ctx context.Context, backend, server string, stat
 	return nil
 }
 
-func (f *fakeRuntime) Sessions(ctx context.Context, backend, server string) ([]runtime.SessionID, error) {
+func (f *fakeRuntime) Sessions(ctx context.Context, backend, server string) ([]haproxy.SessionID, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	ids := append([]runtime.SessionID(nil), f.sessions...)
+	ids := append([]haproxy.SessionID(nil), f.sessions...)
 	for id := range f.gone {
 		ids = append(ids, id)
 	}
 	return ids, nil
 }
 
-func (f *fakeRuntime) ShutdownSession(ctx context.Context, backend, server string, id runtime.SessionID) error {
+func (f *fakeRuntime) ShutdownSession(ctx context.Context, backend, server string, id haproxy.SessionID) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.gone[id] {
 		delete(f.gone, id)
-		return runtime.ErrNoSuchSession
+		return haproxy.ErrNoSuchSession
 	}
 	for i, s := range f.sessions {
 		if s == id {
@@ -118,7 +118,7 @@ func (f *fakeRuntime) ShutdownSession(ctx context.Context, backend, server strin
 			return nil
 		}
 	}
-	return runtime.ErrNoSuchSession
+	return haproxy.ErrNoSuchSession
 }
 
 func (f *fakeRuntime) ShutdownSessions(ctx context.Context, backend, server string) error {
@@ -153,76 +153,76 @@ func TestDrainRun(t *testing.T) {
 		opts       Options
 		want       Outcome
 		wantCalls  []string
-		wantAdmin  runtime.AdminState
+		wantAdmin  haproxy.AdminState
 		wantClosed int
 		wantLeft   int64
 	}{
 		{
 			name:      "sessions leave by themselves",
-			fake:      func() *fakeRuntime { f := newFake(runtime.Ready, 4); f.leavePerCount = 1; return f },
+			fake:      func() *fakeRuntime { f := newFake(haproxy.Ready, 4); f.leavePerCount = 1; return f },
 			want:      Drained,
 			wantCalls: []string{"set DRAIN", "set MAINT"},
-			wantAdmin: runtime.Maint,
+			wantAdmin: haproxy.Maint,
 		},
 		{
 			name:      "no sessions",
-			fake:      func() *fakeRuntime { return newFake(runtime.Ready, 0) },
+			fake:      func() *fakeRuntime { return newFake(haproxy.Ready, 0) },
 			want:      Drained,
 			wantCalls: []string{"set DRAIN", "set MAINT"},
-			wantAdmin: runtime.Maint,
+			wantAdmin: haproxy.Maint,
 		},
 		{
 			name:      "already in maint stays in maint",
-			fake:      func() *fakeRuntime { f := newFake(runtime.Maint, 2); f.leavePerCount = 1; return f },
+			fake:      func() *fakeRuntime { f := newFake(haproxy.Maint, 2); f.leavePerCount = 1; return f },
 			want:      Drained,
 			wantCalls: nil,
-			wantAdmin: runtime.Maint,
+			wantAdmin: haproxy.Maint,
 		},
 		{
 			name:      "timeout without closing",
-			fake:      func() *fakeRuntime { return newFake(runtime.Ready, 3) },
+			fake:      func() *fakeRuntime { return newFake(haproxy.Ready, 3) },
 			opts:      Options{Timeout: 60 * time.Millisecond},
 			want:      TimedOut,
 			wantCalls: []string{"set DRAIN"},
-			wantAdmin: runtime.Drain,
+			wantAdmin: haproxy.Drain,
 			wantLeft:  3,
 		},
 		{
 			name:       "all at once after maint",
-			fake:       func() *fakeRuntime { return newFake(runtime.Ready, 5) },
+			fake:       func() *fakeRuntime { return newFake(haproxy.Ready, 5) },
 			opts:       Options{Close: &Close{After: 30 * time.Millisecond}},
 			want:       Drained,
 			wantCalls:  []string{"set DRAIN", "set MAINT", "shutdown all"},
-			wantAdmin:  runtime.Maint,
+			wantAdmin:  haproxy.Maint,
 			wantClosed: 5,
 		},
 		{
 			name:       "paced after maint",
-			fake:       func() *fakeRuntime { return newFake(runtime.Ready, 5) },
+			fake:       func() *fakeRuntime { return newFake(haproxy.Ready, 5) },
 			opts:       Options{Close: &Close{After: 30 * time.Millisecond, Rate: 200}},
 			want:       Drained,
 			wantCalls:  []string{"set DRAIN", "set MAINT", "shutdown one"},
-			wantAdmin:  runtime.Maint,
+			wantAdmin:  haproxy.Maint,
 			wantClosed: 5,
 		},
 		{
 			name: "sessions gone before their turn are not counted",
 			fake: func() *fakeRuntime {
-				f := newFake(runtime.Ready, 3)
+				f := newFake(haproxy.Ready, 3)
 				f.gone["0xdead"] = true
 				return f
 			},
 			opts:       Options{Close: &Close{Rate: 500}},
 			want:       Drained,
 			wantCalls:  []string{"set DRAIN", "set MAINT", "shutdown one"},
-			wantAdmin:  runtime.Maint,
+			wantAdmin:  haproxy.Maint,
 			wantClosed: 3,
 		},
 		{
 			name:      "set fails",
-			fake:      func() *fakeRuntime { f := newFake(runtime.Ready, 1); f.setErr = runtime.ErrNotApplied; return f },
+			fake:      func() *fakeRuntime { f := newFake(haproxy.Ready, 1); f.setErr = haproxy.ErrNotApplied; return f },
 			want:      Failed,
-			wantAdmin: runtime.Ready,
+			wantAdmin: haproxy.Ready,
 			wantLeft:  1,
 		},
 	}
@@ -262,14 +262,14 @@ func TestDrainRunToleratesFewPollErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFake(runtime.Ready, 5)
+			f := newFake(haproxy.Ready, 5)
 			f.leavePerCount = 1
 			f.failServer = func(n int) bool { return n > 1 && n <= 1+tt.failed }
 			res, _ := Run(context.Background(), []Target{target("a", f)}, Options{Poll: time.Millisecond, Timeout: 5 * time.Second})
 			if res.Outcome() != tt.want {
 				t.Fatalf("outcome = %s (%v), want %s", res.Outcome(), res.Err(), tt.want)
 			}
-			if tt.want == Failed && !errors.Is(res.Err(), runtime.ErrTimeout) {
+			if tt.want == Failed && !errors.Is(res.Err(), haproxy.ErrTimeout) {
 				t.Errorf("error %v does not wrap ErrTimeout", res.Err())
 			}
 		})
@@ -279,7 +279,7 @@ func TestDrainRunToleratesFewPollErrors(t *testing.T) {
 // TestDrainPaceIsSharedAcrossTargets checks that the rate holds for all sockets
 // together and is spread evenly.
 func TestDrainPaceIsSharedAcrossTargets(t *testing.T) {
-	a, b := newFake(runtime.Ready, 10), newFake(runtime.Ready, 10)
+	a, b := newFake(haproxy.Ready, 10), newFake(haproxy.Ready, 10)
 	const rate = 100.0
 	opts := Options{Poll: 20 * time.Millisecond, Timeout: 10 * time.Second, Close: &Close{Rate: rate}}
 	res, err := Run(context.Background(), []Target{target("a", a), target("b", b)}, opts)
@@ -303,17 +303,17 @@ func TestDrainPaceIsSharedAcrossTargets(t *testing.T) {
 	if span := last.Sub(first); span < 170*time.Millisecond {
 		t.Errorf("20 closes at %g/s took %s, want at least 170ms", rate, span)
 	}
-	if peak := runtimetest.PeakIn(all, 100*time.Millisecond); peak > 12 {
+	if peak := haproxytest.PeakIn(all, 100*time.Millisecond); peak > 12 {
 		t.Errorf("peak %d closes in 100ms, want at most 12 (rate/10 + 20%%)", peak)
 	}
 }
 
 func TestDrainRunCanceled(t *testing.T) {
-	f := newFake(runtime.Ready, 3)
+	f := newFake(haproxy.Ready, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
 	defer cancel()
 	res, _ := Run(ctx, []Target{target("a", f)}, Options{Poll: 5 * time.Millisecond})
-	if res.Outcome() != Canceled || res.Reports[0].Admin != runtime.Drain {
+	if res.Outcome() != Canceled || res.Reports[0].Admin != haproxy.Drain {
 		t.Fatalf("outcome = %s admin %s, want canceled with the server in DRAIN", res.Outcome(), res.Reports[0].Admin)
 	}
 }
@@ -363,7 +363,7 @@ func TestDrainOptionsValidate(t *testing.T) {
 // TestDrainRunReloaded: a reload hands the socket to a new worker that shows
 // the server READY without sessions; the drain must not call that drained.
 func TestDrainRunReloaded(t *testing.T) {
-	f := newFake(runtime.Ready, 5)
+	f := newFake(haproxy.Ready, 5)
 	f.reloadAtCount = 2
 	res, err := Run(context.Background(), []Target{target("a.sock", f)},
 		Options{Poll: time.Millisecond, Timeout: time.Hour, Close: &Close{After: time.Minute}})
@@ -377,7 +377,7 @@ func TestDrainRunReloaded(t *testing.T) {
 	if msg := rep.Err.Error(); !strings.Contains(msg, "a.sock: HAProxy reloaded during the drain (worker 100 → 101)") || !strings.Contains(msg, "`@!100 shutdown session ID` for each with be=ws srv=s2") {
 		t.Errorf("message %q does not say what happened and what to do", msg)
 	}
-	if rep.Left != 5 || rep.Admin != runtime.Drain {
+	if rep.Left != 5 || rep.Admin != haproxy.Drain {
 		t.Errorf("report left %d admin %s, want the old worker's last 5 and DRAIN", rep.Left, rep.Admin)
 	}
 	if diff := cmp.Diff([]string{"set DRAIN"}, f.calls()); diff != "" {
@@ -386,37 +386,37 @@ func TestDrainRunReloaded(t *testing.T) {
 }
 
 func TestCheckNotLast(t *testing.T) {
-	srv := func(name string, admin runtime.AdminState, state runtime.OpState, weight int64) runtime.ServerStatus {
-		return runtime.ServerStatus{Backend: "ws", Server: name, Admin: admin, State: state, UserWeight: weight}
+	srv := func(name string, admin haproxy.AdminState, state haproxy.OpState, weight int64) haproxy.ServerStatus {
+		return haproxy.ServerStatus{Backend: "ws", Server: name, Admin: admin, State: state, UserWeight: weight}
 	}
 	tests := []struct {
 		name    string
-		others  []runtime.ServerStatus
+		others  []haproxy.ServerStatus
 		wantErr string // "" when the drain may go ahead
 	}{
-		{name: "another up", others: []runtime.ServerStatus{srv("s1", runtime.Maint, runtime.Down, 1), srv("s3", runtime.Ready, runtime.Up, 1)}},
-		{name: "another in slowstart", others: []runtime.ServerStatus{srv("s1", runtime.Ready, runtime.Starting, 1)}},
+		{name: "another up", others: []haproxy.ServerStatus{srv("s1", haproxy.Maint, haproxy.Down, 1), srv("s3", haproxy.Ready, haproxy.Up, 1)}},
+		{name: "another in slowstart", others: []haproxy.ServerStatus{srv("s1", haproxy.Ready, haproxy.Starting, 1)}},
 		{name: "alone", wantErr: "a.sock: taking out ws/s2 leaves backend ws nothing to send clients to: no other server of the backend can take new clients (it has no other server)"},
 		{
 			name: "the others out",
-			others: []runtime.ServerStatus{srv("s1", runtime.Maint, runtime.Down, 1), srv("s3", runtime.Drain, runtime.Up, 1),
-				srv("s4", runtime.Ready, runtime.Down, 1), srv("s5", runtime.Ready, runtime.Stopping, 1), srv("s6", runtime.Ready, runtime.Up, 0)},
+			others: []haproxy.ServerStatus{srv("s1", haproxy.Maint, haproxy.Down, 1), srv("s3", haproxy.Drain, haproxy.Up, 1),
+				srv("s4", haproxy.Ready, haproxy.Down, 1), srv("s5", haproxy.Ready, haproxy.Stopping, 1), srv("s6", haproxy.Ready, haproxy.Up, 0)},
 			wantErr: "(the others: s1 MAINT DOWN, s3 DRAIN UP, s4 READY DOWN, s5 READY STOPPING, s6 READY UP weight 0); bring another server back first (wsctl ready SERVER)",
 		},
 		{
 			// Readmitted servers wait for a fresh check: telling the user
 			// to ready them again would be wrong.
 			name: "the others waiting for their check",
-			others: []runtime.ServerStatus{
-				{Backend: "ws", Server: "s1", Admin: runtime.Ready, State: runtime.Down, UserWeight: 1, Checked: true},
-				{Backend: "ws", Server: "s3", Admin: runtime.Ready, State: runtime.Down, UserWeight: 1, Checked: true},
+			others: []haproxy.ServerStatus{
+				{Backend: "ws", Server: "s1", Admin: haproxy.Ready, State: haproxy.Down, UserWeight: 1, Checked: true},
+				{Backend: "ws", Server: "s3", Admin: haproxy.Ready, State: haproxy.Down, UserWeight: 1, Checked: true},
 			},
 			wantErr: "(the others: s1 READY DOWN, s3 READY DOWN); s1, s3 are READY but not yet UP, waiting for a health check: try again once one is UP (wsctl status)",
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFake(runtime.Ready, 3)
+			f := newFake(haproxy.Ready, 3)
 			f.others = tt.others
 			err := CheckNotLast(context.Background(), []Target{target("a.sock", f)})
 			if tt.wantErr == "" {
@@ -435,7 +435,7 @@ func TestCheckNotLast(t *testing.T) {
 // TestDrainRunRefusesLastServer: refused on one socket, nothing changes on
 // any; Force drains anyway.
 func TestDrainRunRefusesLastServer(t *testing.T) {
-	ok, last := newFake(runtime.Ready, 2), newFake(runtime.Ready, 2)
+	ok, last := newFake(haproxy.Ready, 2), newFake(haproxy.Ready, 2)
 	last.others = nil
 	opts := Options{Poll: time.Millisecond, Timeout: 5 * time.Second, Close: &Close{}}
 	_, err := Run(context.Background(), []Target{target("a", ok), target("b", last)}, opts)

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/wsctl/wsctl/drain"
-	"github.com/wsctl/wsctl/runtime"
+	"github.com/wsctl/wsctl/haproxy"
 )
 
 // Drain ws/backend2 on two HAProxy processes: wait 30 s for the WebSockets
@@ -17,7 +17,7 @@ func ExampleRun() {
 	ctx := context.Background()
 	var targets []drain.Target
 	for _, sock := range []string{"/run/haproxy/a.sock", "/run/haproxy/b.sock"} {
-		c, err := runtime.Dial(ctx, sock, 5*time.Second)
+		c, err := haproxy.Dial(ctx, sock, 5*time.Second)
 		if err != nil {
 			log.Fatal(err)
 		}

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/wsctl/wsctl/runtime"
+	"github.com/wsctl/wsctl/haproxy"
 )
 
 // CheckNotLast refuses to take a target's server out when no other server
@@ -18,7 +18,7 @@ import (
 // names no command of its own: callers prefix theirs. A failed read is
 // returned as is.
 //
-// Which servers can take new clients is runtime.ServerStatus.TakesClients.
+// Which servers can take new clients is haproxy.ServerStatus.TakesClients.
 // The check is a snapshot: a server that fails a moment later is not
 // foreseen.
 func CheckNotLast(ctx context.Context, targets []Target) error {
@@ -41,7 +41,7 @@ func CheckNotLast(ctx context.Context, targets []Target) error {
 				desc += " weight 0"
 			}
 			others = append(others, desc)
-			if s.Admin == runtime.Ready && s.State == runtime.Down && s.Checked && s.UserWeight > 0 {
+			if s.Admin == haproxy.Ready && s.State == haproxy.Down && s.Checked && s.UserWeight > 0 {
 				waiting = append(waiting, s.Server)
 			}
 		}

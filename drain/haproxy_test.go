@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/wsctl/wsctl/drain"
+	"github.com/wsctl/wsctl/haproxy"
+	"github.com/wsctl/wsctl/haproxy/haproxytest"
 	"github.com/wsctl/wsctl/internal/lbtest"
-	"github.com/wsctl/wsctl/runtime"
-	"github.com/wsctl/wsctl/runtime/runtimetest"
 )
 
 // perServer is how many clients each of the three servers gets.
@@ -20,14 +20,14 @@ const perServer = 20
 
 // setup starts three wsecho servers behind HAProxy and perServer
 // cookie-keeping clients on each, which reconnect at once when cut.
-func setup(t *testing.T) (*runtime.Client, *runtimetest.LB, *runtimetest.Fleet) {
+func setup(t *testing.T) (*haproxy.Client, *haproxytest.LB, *haproxytest.Fleet) {
 	t.Helper()
-	lb := runtimetest.StartLB(t, runtimetest.Config{}, runtimetest.Backends(t, "s1", "s2", "s3"))
-	c, err := runtime.Dial(context.Background(), lb.AdminSocket, 2*time.Second)
+	lb := haproxytest.StartLB(t, haproxytest.Config{}, haproxytest.Backends(t, "s1", "s2", "s3"))
+	c, err := haproxy.Dial(context.Background(), lb.AdminSocket, 2*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	fleet := runtimetest.StartFleet(t, lb.URL(), 3*perServer, true)
+	fleet := haproxytest.StartFleet(t, lb.URL(), 3*perServer, true)
 	if on := fleet.Connected(); on["s1"] != perServer || on["s2"] != perServer || on["s3"] != perServer {
 		t.Fatalf("clients per server = %v, want %d each", on, perServer)
 	}
@@ -51,7 +51,7 @@ func TestDrainPacedCloseSendsNobodyBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	rep := res.Reports[0]
-	if rep.Outcome != drain.Drained || rep.Before != perServer || rep.Closed != perServer || rep.Admin != runtime.Maint {
+	if rep.Outcome != drain.Drained || rep.Before != perServer || rep.Closed != perServer || rep.Admin != haproxy.Maint {
 		t.Fatalf("report = %+v, want drained, %d before, %d closed, MAINT", rep, perServer, perServer)
 	}
 
@@ -87,7 +87,7 @@ func TestDrainPacedCloseSendsNobodyBack(t *testing.T) {
 	}
 
 	span := closes[len(closes)-1].Sub(closes[0])
-	peak := runtimetest.PeakIn(closes, 100*time.Millisecond)
+	peak := haproxytest.PeakIn(closes, 100*time.Millisecond)
 	t.Logf("closed %d sessions at %g/s: first %s after the start, span %s (ideal %s), peak %d per 100ms; reconnects with the s2 cookie %d, back on s2 %d",
 		len(closes), rate, closes[0].Sub(start).Round(time.Millisecond), span.Round(time.Millisecond),
 		time.Duration(float64(perServer-1)/rate*float64(time.Second)).Round(time.Millisecond), peak, withCookie, back)
@@ -110,7 +110,7 @@ func TestDrainPacedCloseSendsNobodyBack(t *testing.T) {
 func TestDrainSeedRecipeSendsClientsBack(t *testing.T) {
 	c, _, fleet := setup(t)
 	ctx := context.Background()
-	if err := c.SetState(ctx, "ws", "s2", runtime.Drain); err != nil {
+	if err := c.SetState(ctx, "ws", "s2", haproxy.Drain); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()

@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/internal/pace"
-	"github.com/wsctl/wsctl/runtime"
 )
 
 // drainer drains one target.
@@ -22,7 +22,7 @@ type drainer struct {
 	rep        Report
 	pid        int64 // the HAProxy process the drain started on
 	phase      Phase
-	pending    []runtime.SessionID // listed, not yet closed
+	pending    []haproxy.SessionID // listed, not yet closed
 	pollErrors int
 }
 
@@ -52,8 +52,8 @@ func (d *drainer) drain(ctx context.Context) (Outcome, error) {
 	d.rep.Before, d.rep.Left, d.rep.Admin = st.Scur, st.Scur, st.Admin
 	// A server already in MAINT stays there: DRAIN would let its sticky
 	// clients back in.
-	if st.Admin != runtime.Maint {
-		if err := d.set(ctx, runtime.Drain); err != nil {
+	if st.Admin != haproxy.Maint {
+		if err := d.set(ctx, haproxy.Drain); err != nil {
 			return Failed, err
 		}
 	}
@@ -69,8 +69,8 @@ func (d *drainer) drain(ctx context.Context) (Outcome, error) {
 			return Failed, err
 		}
 		if d.rep.Left == 0 {
-			if d.rep.Admin != runtime.Maint {
-				if err := d.set(ctx, runtime.Maint); err != nil {
+			if d.rep.Admin != haproxy.Maint {
+				if err := d.set(ctx, haproxy.Maint); err != nil {
 					return Failed, err
 				}
 			}
@@ -145,8 +145,8 @@ func (d *drainer) count(ctx context.Context) error {
 // once when the rate is zero, otherwise by listing the sessions to close.
 func (d *drainer) startClosing(ctx context.Context) error {
 	d.phase = Closing
-	if d.rep.Admin != runtime.Maint {
-		if err := d.set(ctx, runtime.Maint); err != nil {
+	if d.rep.Admin != haproxy.Maint {
+		if err := d.set(ctx, haproxy.Maint); err != nil {
 			return err
 		}
 	}
@@ -161,12 +161,12 @@ func (d *drainer) startClosing(ctx context.Context) error {
 }
 
 // eachCloser is what a Runtime may offer to close many sessions over one
-// connection (runtime.Client does).
+// connection (haproxy.Client does).
 type eachCloser interface {
-	ShutdownSessionsEach(ctx context.Context, backend, server string, next func() (runtime.SessionID, bool)) (int, error)
+	ShutdownSessionsEach(ctx context.Context, backend, server string, next func() (haproxy.SessionID, bool)) (int, error)
 }
 
-var _ eachCloser = (*runtime.Client)(nil)
+var _ eachCloser = (*haproxy.Client)(nil)
 
 // closeUntil closes listed sessions, one per slot of the shared pacer,
 // until the next slot would come after limit. It lists the sessions again
@@ -176,7 +176,7 @@ func (d *drainer) closeUntil(ctx context.Context, limit time.Time) error {
 	var listErr error
 	// next waits for the drain's next slot and hands out a session to
 	// close then; false when there is none before limit.
-	next := func() (runtime.SessionID, bool) {
+	next := func() (haproxy.SessionID, bool) {
 		if len(d.pending) == 0 {
 			if listed {
 				return "", false
@@ -211,7 +211,7 @@ func (d *drainer) closeUntil(ctx context.Context, limit time.Time) error {
 		}
 		err := d.t.Runtime.ShutdownSession(ctx, d.t.Backend, d.t.Server, id)
 		switch {
-		case errors.Is(err, runtime.ErrNoSuchSession):
+		case errors.Is(err, haproxy.ErrNoSuchSession):
 			// It left by itself (or its id now names another session).
 		case err != nil:
 			return err
@@ -221,7 +221,7 @@ func (d *drainer) closeUntil(ctx context.Context, limit time.Time) error {
 	}
 }
 
-func (d *drainer) set(ctx context.Context, state runtime.AdminState) error {
+func (d *drainer) set(ctx context.Context, state haproxy.AdminState) error {
 	if err := d.t.Runtime.SetState(ctx, d.t.Backend, d.t.Server, state); err != nil {
 		return err
 	}

@@ -12,10 +12,10 @@ import (
 
 	"github.com/wsctl/wsctl/discovery/static"
 	"github.com/wsctl/wsctl/drain"
+	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/internal/lbtest"
 	"github.com/wsctl/wsctl/model"
 	"github.com/wsctl/wsctl/render"
-	"github.com/wsctl/wsctl/runtime"
 	"github.com/wsctl/wsctl/spec"
 )
 
@@ -110,7 +110,7 @@ func TestLayered(t *testing.T) {
 		}
 	}
 
-	rt, err := runtime.Dial(context.Background(), l.admin, 5*time.Second)
+	rt, err := haproxy.Dial(context.Background(), l.admin, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,9 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/internal/lbtest"
 	"github.com/wsctl/wsctl/model"
-	"github.com/wsctl/wsctl/runtime"
 )
 
 // get fetches url from the local address from ("" for any), with basic
@@ -80,14 +80,14 @@ func TestStatsHAProxy(t *testing.T) {
 	st := lbtest.StartBasic(t, model.TargetHAProxy, "stats:\n", "stats:\n  auth: "+auth+"\n  allow: [127.0.0.1]\n")
 	const clients = 30
 	connect(t, st.URL("/ws"), clients)
-	rt, err := runtime.Dial(context.Background(), st.Admin, 0)
+	rt, err := haproxy.Dial(context.Background(), st.Admin, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	metrics := "http://" + st.Stats + "/metrics"
 
 	var scraped map[string]int64
-	var admin []runtime.ServerStatus
+	var admin []haproxy.ServerStatus
 	// Both views are read one after the other: retry until they agree
 	// (nothing connects or leaves meanwhile, so they do at once).
 	lbtest.WaitFor(t, 10*time.Second, "the exporter and the admin socket to agree", func() bool {

@@ -6,8 +6,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/intent"
-	"github.com/wsctl/wsctl/runtime"
 )
 
 // AgentPolicy is the least a load balancer's agent needs from Consul's ACLs
@@ -19,10 +19,10 @@ import (
 // discovery, on the services the spec follows and on the nodes that run
 // them. Another agent's token may neither write nor delete these keys.
 func AgentPolicy(kvPrefix, agent, node string, services []string) (string, error) {
-	if err := runtime.ValidName(agent); err != nil {
+	if err := haproxy.ValidName(agent); err != nil {
 		return "", fmt.Errorf("fleet: agent id %q: %w", agent, err)
 	}
-	if err := runtime.ValidName(node); err != nil {
+	if err := haproxy.ValidName(node); err != nil {
 		return "", fmt.Errorf("fleet: consul node %q: %w", node, err)
 	}
 	var b strings.Builder

@@ -37,9 +37,9 @@ import (
 
 	"github.com/hashicorp/consul/api"
 
+	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/intent"
 	"github.com/wsctl/wsctl/internal/pace"
-	"github.com/wsctl/wsctl/runtime"
 )
 
 // The key prefixes under kv_prefix besides intent.Prefix.
@@ -67,8 +67,8 @@ type Progress struct {
 	// intent is gone).
 	Op string `json:"op,omitempty"`
 	// Admin and State are HAProxy's (READY/DRAIN/MAINT, UP/DOWN/…).
-	Admin runtime.AdminState `json:"admin"`
-	State runtime.OpState    `json:"state,omitempty"`
+	Admin haproxy.AdminState `json:"admin"`
+	State haproxy.OpState    `json:"state,omitempty"`
 	Phase string             `json:"phase,omitempty"`
 	// Sessions is the server's current sessions; Closed how many the
 	// agent's drain closed.
@@ -81,7 +81,7 @@ type Progress struct {
 }
 
 // Ref is the server reported on.
-func (p Progress) Ref() runtime.Ref { return runtime.Ref{Backend: p.Backend, Server: p.Server} }
+func (p Progress) Ref() haproxy.Ref { return haproxy.Ref{Backend: p.Backend, Server: p.Server} }
 
 // same reports whether two reports say the same, whenever written.
 func (p Progress) same(q Progress) bool {
@@ -104,11 +104,11 @@ type Announcement struct {
 type View struct {
 	// Index is Consul's index of the read.
 	Index   uint64
-	Intents map[runtime.Ref]intent.Intent
+	Intents map[haproxy.Ref]intent.Intent
 	// Agents are the live agents, by id.
 	Agents map[string]Announcement
 	// Progress holds the live reports by server, then agent.
-	Progress map[runtime.Ref]map[string]Progress
+	Progress map[haproxy.Ref]map[string]Progress
 }
 
 // parse builds a View from the pairs under prefix. A report is believed
@@ -118,8 +118,8 @@ type View struct {
 // agent's keys) and no plain put (which keeps a key's session but cannot
 // make one) passes for that agent.
 func parse(prefix string, store *intent.Consul, pairs api.KVPairs, index uint64) *View {
-	v := &View{Index: index, Intents: map[runtime.Ref]intent.Intent{}, Agents: map[string]Announcement{},
-		Progress: map[runtime.Ref]map[string]Progress{}}
+	v := &View{Index: index, Intents: map[haproxy.Ref]intent.Intent{}, Agents: map[string]Announcement{},
+		Progress: map[haproxy.Ref]map[string]Progress{}}
 	var reports []*api.KVPair
 	for _, p := range pairs {
 		key := strings.TrimPrefix(p.Key, prefix)
@@ -153,7 +153,7 @@ func parse(prefix string, store *intent.Consul, pairs api.KVPairs, index uint64)
 }
 
 // progressKey is where agent reports on r.
-func progressKey(prefix string, r runtime.Ref, agent string) string {
+func progressKey(prefix string, r haproxy.Ref, agent string) string {
 	return prefix + ProgressPrefix + agent + "/" + r.Backend + "/" + r.Server
 }
 
@@ -165,7 +165,7 @@ func progressKey(prefix string, r runtime.Ref, agent string) string {
 // schedule's rate however many they are; views a blocking query apart
 // differ only briefly. An agent the view does not show announced has no
 // part: the others do not count it either.
-func (v *View) Part(ref runtime.Ref, op, self string) pace.Part {
+func (v *View) Part(ref haproxy.Ref, op, self string) pace.Part {
 	if _, ok := v.Agents[self]; !ok {
 		return pace.Part{}
 	}

@@ -10,15 +10,15 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/hashicorp/consul/api"
 
+	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/intent"
 	"github.com/wsctl/wsctl/internal/pace"
-	"github.com/wsctl/wsctl/runtime"
 )
 
-var ref = runtime.Ref{Backend: "ws", Server: "s2"}
+var ref = haproxy.Ref{Backend: "ws", Server: "s2"}
 
 func view(agents []string, reports ...Progress) *View {
-	v := &View{Agents: map[string]Announcement{}, Progress: map[runtime.Ref]map[string]Progress{ref: {}}}
+	v := &View{Agents: map[string]Announcement{}, Progress: map[haproxy.Ref]map[string]Progress{ref: {}}}
 	for _, a := range agents {
 		v.Agents[a] = Announcement{Agent: a}
 	}
@@ -64,15 +64,15 @@ func TestPart(t *testing.T) {
 // session; an agent gone is named unless allowed; an error is named.
 func TestDecide(t *testing.T) {
 	after := 1.0
-	req := Request{Ref: ref, Intent: &intent.Intent{Backend: "ws", Server: "s2", State: runtime.Drain, Op: &intent.Op{ID: "op", CloseAfter: &after}}}
+	req := Request{Ref: ref, Intent: &intent.Intent{Backend: "ws", Server: "s2", State: haproxy.Drain, Op: &intent.Op{ID: "op", CloseAfter: &after}}}
 	drained := func(a string) Progress {
-		return Progress{Agent: a, Op: "op", Admin: runtime.Maint, Phase: PhaseDrained}
+		return Progress{Agent: a, Op: "op", Admin: haproxy.Maint, Phase: PhaseDrained}
 	}
 	expected := map[string]bool{"a": true, "b": true}
 	if st := decide(view([]string{"a", "b"}, drained("a"), drained("b")), expected, req, "op"); st.Outcome != Done {
 		t.Errorf("all drained: %+v", st)
 	}
-	waiting := Progress{Agent: "b", Op: "op", Admin: runtime.Drain, Phase: "waiting", Sessions: 3}
+	waiting := Progress{Agent: "b", Op: "op", Admin: haproxy.Drain, Phase: "waiting", Sessions: 3}
 	if st := decide(view([]string{"a", "b"}, drained("a"), waiting), expected, req, "op"); st.Outcome != "" {
 		t.Errorf("b still waiting: %+v", st)
 	}
@@ -83,12 +83,12 @@ func TestDecide(t *testing.T) {
 	if st := decide(view([]string{"a"}, drained("a")), expected, req, "op"); st.Outcome != Done {
 		t.Errorf("b gone, allowed: %+v", st)
 	}
-	failed := Progress{Agent: "b", Op: "op", Admin: runtime.Drain, Phase: PhaseError, Error: "no such server"}
+	failed := Progress{Agent: "b", Op: "op", Admin: haproxy.Drain, Phase: PhaseError, Error: "no such server"}
 	if st := decide(view([]string{"a", "b"}, drained("a"), failed), expected, req, "op"); st.Outcome != Failed || st.Problem != "b: no such server" {
 		t.Errorf("b failed: %+v", st)
 	}
 	ready := Request{Ref: ref}
-	if st := decide(view([]string{"a", "b"}, drained("a"), Progress{Agent: "b", Admin: runtime.Ready}), expected, ready, ""); st.Outcome != "" {
+	if st := decide(view([]string{"a", "b"}, drained("a"), Progress{Agent: "b", Admin: haproxy.Ready}), expected, ready, ""); st.Outcome != "" {
 		t.Errorf("a still MAINT on ready: %+v", st)
 	}
 }

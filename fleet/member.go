@@ -14,8 +14,8 @@ import (
 
 	"github.com/hashicorp/consul/api"
 
+	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/intent"
-	"github.com/wsctl/wsctl/runtime"
 )
 
 // ServiceName is the Consul service every agent registers, with a TTL
@@ -48,8 +48,8 @@ type Member struct {
 	session atomic.Value // string
 
 	mu      sync.Mutex
-	pending map[runtime.Ref]Progress // not yet written
-	written map[runtime.Ref]Progress
+	pending map[haproxy.Ref]Progress // not yet written
+	written map[haproxy.Ref]Progress
 	wake    chan struct{}
 	// recheck asks keepAlive to look at the announcement now: a view
 	// did not show it held by the agent's session.
@@ -66,7 +66,7 @@ func NewMember(client *api.Client, addr, kvPrefix, id string, log *slog.Logger) 
 	m := &Member{
 		client: client, store: intent.NewConsulWith(client, addr, kvPrefix), prefix: kvPrefix, id: id,
 		log:     log.With("component", "fleet"),
-		pending: map[runtime.Ref]Progress{}, written: map[runtime.Ref]Progress{},
+		pending: map[haproxy.Ref]Progress{}, written: map[haproxy.Ref]Progress{},
 		wake: make(chan struct{}, 1), recheck: make(chan struct{}, 1),
 	}
 	m.session.Store("")
@@ -102,7 +102,7 @@ func (m *Member) Publish(p Progress) {
 // the next reports: the server is back in service and no operation is in
 // force, so the report would only go stale (`wsctl ready --fleet` takes no
 // report as done).
-func (m *Member) Forget(ref runtime.Ref) {
+func (m *Member) Forget(ref haproxy.Ref) {
 	m.mu.Lock()
 	_, written := m.written[ref]
 	if !written {
@@ -132,7 +132,7 @@ func (m *Member) Run(ctx context.Context, views chan *View) error {
 		}
 		m.id = name
 	}
-	if err := runtime.ValidName(m.id); err != nil {
+	if err := haproxy.ValidName(m.id); err != nil {
 		return fmt.Errorf("fleet: agent id %q: %w", m.id, err)
 	}
 	var wg sync.WaitGroup

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/internal/lbtest"
-	"github.com/wsctl/wsctl/runtime"
 )
 
 // runMember runs a member lb1 on c until the test ends.
@@ -60,7 +60,7 @@ func TestForgetDeletesReport(t *testing.T) {
 	c := lbtest.StartConsul(t)
 	m := NewMember(c.Client, c.Addr, "wsctl/", "lb1", nil)
 	runMember(t, m)
-	r := runtime.Ref{Backend: "ws", Server: "s1"}
+	r := haproxy.Ref{Backend: "ws", Server: "s1"}
 	key := progressKey("wsctl/", r, "lb1")
 	m.Publish(Progress{Backend: r.Backend, Server: r.Server, Phase: PhaseDrained})
 	lbtest.WaitFor(t, 20*time.Second, "the report written", func() bool {
@@ -68,7 +68,7 @@ func TestForgetDeletesReport(t *testing.T) {
 		return err == nil && p != nil
 	})
 	m.Forget(r)
-	m.Forget(runtime.Ref{Backend: "ws", Server: "never-reported"})
+	m.Forget(haproxy.Ref{Backend: "ws", Server: "never-reported"})
 	lbtest.WaitFor(t, 20*time.Second, "the report deleted", func() bool {
 		p, _, err := c.Client.KV().Get(key, nil)
 		return err == nil && p == nil

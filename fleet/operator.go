@@ -16,8 +16,8 @@ import (
 	"github.com/hashicorp/consul/api"
 
 	"github.com/wsctl/wsctl/discovery/consul"
+	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/intent"
-	"github.com/wsctl/wsctl/runtime"
 	"github.com/wsctl/wsctl/spec"
 )
 
@@ -62,7 +62,7 @@ func NewOpID() string {
 
 // Request is one fleet operation on one server.
 type Request struct {
-	Ref runtime.Ref
+	Ref haproxy.Ref
 	// Intent is written (it carries Op for a drain or a maint); nil
 	// removes the server's intent, so every agent readmits it.
 	Intent *intent.Intent
@@ -183,7 +183,7 @@ func (o *Operator) Run(ctx context.Context, req Request, update func(Status)) (S
 		if update != nil {
 			update(st)
 		}
-		if st.Outcome == Done && req.Intent != nil && req.Intent.State == runtime.Drain && !held(*req.Intent) {
+		if st.Outcome == Done && req.Intent != nil && req.Intent.State == haproxy.Drain && !held(*req.Intent) {
 			// Drained: from now on the agents hold MAINT, as after a
 			// local drain, so a restarted HAProxy never lets sticky
 			// clients back in. The op stays the same: nothing restarts.
@@ -244,7 +244,7 @@ func (o *Operator) hold(ctx context.Context, in intent.Intent) error {
 	if err != nil || cur == nil || cur.Op == nil || in.Op == nil || cur.Op.ID != in.Op.ID {
 		return err
 	}
-	in.State = runtime.Maint
+	in.State = haproxy.Maint
 	if err := o.store.Swap(ctx, in.Ref(), &in, index); err != nil && !errors.Is(err, intent.ErrConflict) {
 		return err
 	}
@@ -358,16 +358,16 @@ func done(p *Progress, req Request, op string) bool {
 		if p == nil {
 			return true // this agent never held the server
 		}
-		ready := p.Op == "" && p.Admin == runtime.Ready
+		ready := p.Op == "" && p.Admin == haproxy.Ready
 		if req.Healthy {
-			ready = ready && runtime.ServerStatus{Admin: p.Admin, State: p.State}.Healthy()
+			ready = ready && haproxy.ServerStatus{Admin: p.Admin, State: p.State}.Healthy()
 		}
 		return ready
 	}
 	if held(*req.Intent) {
 		return p != nil && p.Op == op && p.Admin == req.Intent.State && p.Phase == PhaseHeld
 	}
-	if p == nil || p.Op != op || p.Admin != runtime.Maint {
+	if p == nil || p.Op != op || p.Admin != haproxy.Maint {
 		return false // a drain ends in MAINT too
 	}
 	return p.Phase == PhaseDrained && p.Sessions == 0
@@ -376,19 +376,19 @@ func done(p *Progress, req Request, op string) bool {
 // held reports whether in asks the agents to set its state and keep it (a
 // maint, a rollout's hold) rather than to drain.
 func held(in intent.Intent) bool {
-	return in.Op != nil && (in.Op.Hold || in.State == runtime.Maint && in.Op.CloseAfter == nil)
+	return in.Op != nil && (in.Op.Hold || in.State == haproxy.Maint && in.Op.CloseAfter == nil)
 }
 
 // Servers lists the servers a view knows of (intents and reports), sorted.
-func (v *View) Servers() []runtime.Ref {
-	seen := map[runtime.Ref]bool{}
+func (v *View) Servers() []haproxy.Ref {
+	seen := map[haproxy.Ref]bool{}
 	for r := range v.Intents {
 		seen[r] = true
 	}
 	for r := range v.Progress {
 		seen[r] = true
 	}
-	out := make([]runtime.Ref, 0, len(seen))
+	out := make([]haproxy.Ref, 0, len(seen))
 	for r := range seen {
 		out = append(out, r)
 	}

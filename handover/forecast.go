@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/wsctl/wsctl/runtime"
+	"github.com/wsctl/wsctl/haproxy"
 )
 
 // Forecast is the hand-over a reload now would start: the workers it would
@@ -50,7 +50,7 @@ func Predict(ctx context.Context, m Master, opts Options) (Forecast, error) {
 	sessions := map[string]int{}
 	for i, p := range append(slices.Clone(procs.Current), procs.Old...) {
 		list, err := m.WorkerSessions(ctx, p.Pid)
-		if errors.Is(err, runtime.ErrNoSuchWorker) {
+		if errors.Is(err, haproxy.ErrNoSuchWorker) {
 			continue // an old worker that has just exited
 		}
 		if err != nil {

@@ -32,20 +32,20 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/internal/pace"
 	"github.com/wsctl/wsctl/paced"
-	"github.com/wsctl/wsctl/runtime"
 	"github.com/wsctl/wsctl/spec"
 )
 
 // Master is what a hand-over needs from HAProxy's master CLI.
 type Master interface {
-	Procs(ctx context.Context) (runtime.Procs, error)
-	WorkerSessions(ctx context.Context, pid int64) ([]runtime.WorkerSession, error)
-	ShutdownWorkerSession(ctx context.Context, pid int64, backend string, id runtime.SessionID) error
+	Procs(ctx context.Context) (haproxy.Procs, error)
+	WorkerSessions(ctx context.Context, pid int64) ([]haproxy.WorkerSession, error)
+	ShutdownWorkerSession(ctx context.Context, pid int64, backend string, id haproxy.SessionID) error
 }
 
-var _ Master = (*runtime.Master)(nil)
+var _ Master = (*haproxy.Master)(nil)
 
 // DefaultPoll is how often sessions are counted when Options leaves Poll
 // zero.
@@ -243,7 +243,7 @@ func (h *handover) worker(ctx context.Context, pid int64) Report {
 	// HAProxy 3.0 now and then leaves a stream running after `shutdown
 	// session` answered; the next listing shows it and it is closed again,
 	// but counted once.
-	closedIDs := map[runtime.SessionID]bool{}
+	closedIDs := map[haproxy.SessionID]bool{}
 	errs := 0
 	closing := h.start.Add(h.opts.After)
 	end := func(o Outcome, err error) Report {
@@ -256,7 +256,7 @@ func (h *handover) worker(ctx context.Context, pid int64) Report {
 	for {
 		sessions, err := h.m.WorkerSessions(ctx, pid)
 		switch {
-		case errors.Is(err, runtime.ErrNoSuchWorker):
+		case errors.Is(err, haproxy.ErrNoSuchWorker):
 			rep.Left = 0
 			return end(Exited, nil)
 		case ctx.Err() != nil:
@@ -282,7 +282,7 @@ func (h *handover) worker(ctx context.Context, pid int64) Report {
 					closedIDs[id] = true
 				}
 				switch {
-				case errors.Is(err, runtime.ErrNoSuchWorker):
+				case errors.Is(err, haproxy.ErrNoSuchWorker):
 					rep.Left = 0
 					return end(Exited, nil)
 				case ctx.Err() != nil:
@@ -315,14 +315,14 @@ func (h *handover) stopped(ctx context.Context) (Outcome, error) {
 
 // close closes sessions, each backend's at its own pacer's slots, and
 // returns those it closed. Sessions already gone do not count.
-func (h *handover) close(ctx context.Context, pid int64, sessions []runtime.WorkerSession) ([]runtime.SessionID, error) {
-	byBackend := map[string][]runtime.SessionID{}
+func (h *handover) close(ctx context.Context, pid int64, sessions []haproxy.WorkerSession) ([]haproxy.SessionID, error) {
+	byBackend := map[string][]haproxy.SessionID{}
 	for _, s := range sessions {
 		byBackend[s.Backend] = append(byBackend[s.Backend], s.ID)
 	}
 	var (
 		mu     sync.Mutex
-		closed []runtime.SessionID
+		closed []haproxy.SessionID
 		errs   []error
 		wg     sync.WaitGroup
 	)
@@ -341,7 +341,7 @@ func (h *handover) close(ctx context.Context, pid int64, sessions []runtime.Work
 	}
 	wg.Wait()
 	for _, err := range errs {
-		if errors.Is(err, runtime.ErrNoSuchWorker) {
+		if errors.Is(err, haproxy.ErrNoSuchWorker) {
 			return closed, err
 		}
 	}
@@ -350,13 +350,13 @@ func (h *handover) close(ctx context.Context, pid int64, sessions []runtime.Work
 
 // closeBackend closes ids, sessions of backend in worker pid, one per slot
 // of the backend's pacer, and returns those it closed.
-func (h *handover) closeBackend(ctx context.Context, pid int64, backend string, ids []runtime.SessionID) ([]runtime.SessionID, error) {
+func (h *handover) closeBackend(ctx context.Context, pid int64, backend string, ids []haproxy.SessionID) ([]haproxy.SessionID, error) {
 	p := h.pacer(backend)
 	limit := time.Now().Add(100 * 365 * 24 * time.Hour)
 	if d, ok := ctx.Deadline(); ok {
 		limit = d
 	}
-	var closed []runtime.SessionID
+	var closed []haproxy.SessionID
 	errs := 0
 	for _, id := range ids {
 		slot, ok := p.Reserve(time.Now(), limit)
@@ -368,9 +368,9 @@ func (h *handover) closeBackend(ctx context.Context, pid int64, backend string, 
 		case err == nil:
 			closed = append(closed, id)
 			errs = 0
-		case errors.Is(err, runtime.ErrNoSuchSession):
+		case errors.Is(err, haproxy.ErrNoSuchSession):
 			errs = 0
-		case errors.Is(err, runtime.ErrNoSuchWorker), ctx.Err() != nil:
+		case errors.Is(err, haproxy.ErrNoSuchWorker), ctx.Err() != nil:
 			return closed, err
 		default:
 			if errs++; errs >= maxErrors {

@@ -8,10 +8,10 @@ import (
 	"time"
 
 	"github.com/wsctl/wsctl/handover"
+	"github.com/wsctl/wsctl/haproxy"
+	"github.com/wsctl/wsctl/haproxy/haproxytest"
 	"github.com/wsctl/wsctl/internal/lbtest"
 	"github.com/wsctl/wsctl/reload"
-	"github.com/wsctl/wsctl/runtime"
-	"github.com/wsctl/wsctl/runtime/runtimetest"
 )
 
 // clients is how many WebSockets the old worker holds; the 1,000 of the
@@ -30,16 +30,16 @@ const hardStop = "2m"
 // for hard-stop-after to cut), and every client is connected again, to the
 // new worker.
 func TestHandOverPacedAfterReload(t *testing.T) {
-	cfg := runtimetest.Config{Backend: "ws", Global: "    hard-stop-after " + hardStop}
-	servers := runtimetest.Backends(t, "s1", "s2", "s3")
-	lb := runtimetest.StartLB(t, cfg, servers)
-	fleet := runtimetest.StartFleet(t, lb.URL(), clients, true)
+	cfg := haproxytest.Config{Backend: "ws", Global: "    hard-stop-after " + hardStop}
+	servers := haproxytest.Backends(t, "s1", "s2", "s3")
+	lb := haproxytest.StartLB(t, cfg, servers)
+	fleet := haproxytest.StartFleet(t, lb.URL(), clients, true)
 	ctx := context.Background()
-	m := runtime.NewMaster(lb.MasterSocket, 2*time.Second)
+	m := haproxy.NewMaster(lb.MasterSocket, 2*time.Second)
 
 	// A structural change: a new backend.
 	cfg.Extra = "backend added\n    server a1 " + servers[0].Addr
-	if err := os.WriteFile(lb.Config, []byte(runtimetest.Render(lb.Dir, lb.Frontend, cfg, servers)), 0o644); err != nil {
+	if err := os.WriteFile(lb.Config, []byte(haproxytest.Render(lb.Dir, lb.Frontend, cfg, servers)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	rl, err := reload.Swap(ctx, reload.Local{AdminSocket: lb.AdminSocket, MasterSocket: lb.MasterSocket, Timeout: 2 * time.Second}, 10*time.Second)
@@ -50,7 +50,7 @@ func TestHandOverPacedAfterReload(t *testing.T) {
 		t.Fatalf("reload = %+v, want an old and a new worker", rl)
 	}
 	procs, err := m.Procs(ctx)
-	if err != nil || !slices.ContainsFunc(procs.Old, func(p runtime.Proc) bool { return p.Pid == rl.Old }) {
+	if err != nil || !slices.ContainsFunc(procs.Old, func(p haproxy.Proc) bool { return p.Pid == rl.Old }) {
 		t.Fatalf("show proc after the reload = %+v, %v; want worker %d among the old ones", procs, err, rl.Old)
 	}
 	if got := fleet.Connected(); sum(got) != clients {
@@ -77,7 +77,7 @@ func TestHandOverPacedAfterReload(t *testing.T) {
 		t.Fatalf("report = %+v, want exited with %d sessions before, all closed by the hand-over", rep, clients)
 	}
 	procs, err = m.Procs(ctx)
-	if err != nil || slices.ContainsFunc(procs.Old, func(p runtime.Proc) bool { return p.Pid == rl.Old }) {
+	if err != nil || slices.ContainsFunc(procs.Old, func(p haproxy.Proc) bool { return p.Pid == rl.Old }) {
 		t.Fatalf("show proc after the hand-over = %+v, %v; want worker %d gone", procs, err, rl.Old)
 	}
 
@@ -107,13 +107,13 @@ func TestHandOverPacedAfterReload(t *testing.T) {
 // TestHandOverSeveralWorkers: two reloads in a row leave two old workers;
 // one Run hands both over, sharing the backend's rate.
 func TestHandOverSeveralWorkers(t *testing.T) {
-	lb := runtimetest.StartLB(t, runtimetest.Config{Global: "    hard-stop-after " + hardStop}, runtimetest.Backends(t, "s1", "s2"))
+	lb := haproxytest.StartLB(t, haproxytest.Config{Global: "    hard-stop-after " + hardStop}, haproxytest.Backends(t, "s1", "s2"))
 	ctx := context.Background()
-	m := runtime.NewMaster(lb.MasterSocket, 2*time.Second)
+	m := haproxy.NewMaster(lb.MasterSocket, 2*time.Second)
 	const each = 20
 	var olds []int64
 	for range 2 {
-		runtimetest.StartFleet(t, lb.URL(), each, true)
+		haproxytest.StartFleet(t, lb.URL(), each, true)
 		rl, err := reload.Swap(ctx, reload.Local{AdminSocket: lb.AdminSocket, MasterSocket: lb.MasterSocket, Timeout: 2 * time.Second}, 10*time.Second)
 		if err != nil {
 			t.Fatal(err)
@@ -149,8 +149,8 @@ func TestHandOverSeveralWorkers(t *testing.T) {
 
 // TestHandOverNothingToDo: no old worker, nothing happens.
 func TestHandOverNothingToDo(t *testing.T) {
-	lb := runtimetest.StartLB(t, runtimetest.Config{}, runtimetest.Backends(t, "s1"))
-	m := runtime.NewMaster(lb.MasterSocket, 0)
+	lb := haproxytest.StartLB(t, haproxytest.Config{}, haproxytest.Backends(t, "s1"))
+	m := haproxy.NewMaster(lb.MasterSocket, 0)
 	// HAProxy 3.0's master hangs up on its CLI until it has started.
 	lbtest.WaitFor(t, 10*time.Second, "the master CLI", func() bool {
 		_, err := m.Procs(context.Background())

@@ -10,7 +10,7 @@ import (
 	"github.com/hashicorp/consul/api"
 
 	"github.com/wsctl/wsctl/discovery/consul"
-	"github.com/wsctl/wsctl/runtime"
+	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/spec"
 )
 
@@ -54,15 +54,15 @@ func (c *Consul) Decode(p *api.KVPair) (Intent, bool) {
 // Where names the KV prefix and the Consul address.
 func (c *Consul) Where() string { return fmt.Sprintf("consul %s kv %s", c.addr, c.prefix) }
 
-func (c *Consul) key(r runtime.Ref) string { return c.prefix + r.Backend + "/" + r.Server }
+func (c *Consul) key(r haproxy.Ref) string { return c.prefix + r.Backend + "/" + r.Server }
 
 // Load lists the prefix.
-func (c *Consul) Load(ctx context.Context) (map[runtime.Ref]Intent, error) {
+func (c *Consul) Load(ctx context.Context) (map[haproxy.Ref]Intent, error) {
 	pairs, _, err := c.kv.List(c.prefix, (&api.QueryOptions{}).WithContext(ctx))
 	if err != nil {
 		return nil, c.wrap(err, "key read on "+c.prefix)
 	}
-	out := map[runtime.Ref]Intent{}
+	out := map[haproxy.Ref]Intent{}
 	for _, p := range pairs {
 		if i, ok := c.Decode(p); ok {
 			out[i.Ref()] = i
@@ -91,7 +91,7 @@ var ErrConflict = errors.New("the intent changed meanwhile")
 
 // Get returns the server's intent and the key's modify index (0: no key;
 // a damaged value reads as no intent with the key's index).
-func (c *Consul) Get(ctx context.Context, r runtime.Ref) (*Intent, uint64, error) {
+func (c *Consul) Get(ctx context.Context, r haproxy.Ref) (*Intent, uint64, error) {
 	p, _, err := c.kv.Get(c.key(r), (&api.QueryOptions{}).WithContext(ctx))
 	if err != nil {
 		return nil, 0, c.wrap(err, "key read on "+c.key(r))
@@ -109,7 +109,7 @@ func (c *Consul) Get(ctx context.Context, r runtime.Ref) (*Intent, uint64, error
 // Swap writes i (or, nil, deletes ref's intent) with check-and-set against
 // index, the key's modify index when read (0: it must not exist): two
 // operators at once never overwrite each other unseen (ErrConflict).
-func (c *Consul) Swap(ctx context.Context, ref runtime.Ref, i *Intent, index uint64) error {
+func (c *Consul) Swap(ctx context.Context, ref haproxy.Ref, i *Intent, index uint64) error {
 	var (
 		ok  bool
 		err error
@@ -148,8 +148,8 @@ func (c *Consul) wrap(err error, need string) error {
 }
 
 // Delete removes the server's key.
-func (c *Consul) Delete(ctx context.Context, r runtime.Ref) error {
-	if err := (Intent{Backend: r.Backend, Server: r.Server, State: runtime.Drain}).Validate(); err != nil {
+func (c *Consul) Delete(ctx context.Context, r haproxy.Ref) error {
+	if err := (Intent{Backend: r.Backend, Server: r.Server, State: haproxy.Drain}).Validate(); err != nil {
 		return err
 	}
 	if _, err := c.kv.Delete(c.key(r), (&api.WriteOptions{}).WithContext(ctx)); err != nil {

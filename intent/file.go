@@ -8,9 +8,9 @@ import (
 	"io/fs"
 	"sort"
 
+	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/internal/inputfile"
 	"github.com/wsctl/wsctl/internal/statefile"
-	"github.com/wsctl/wsctl/runtime"
 )
 
 // File keeps intents in a JSON file. Changes hold an exclusive lock on a
@@ -26,8 +26,8 @@ func NewFile(path string) *File { return &File{path: path} }
 func (f *File) Where() string { return f.path }
 
 // Load reads the file; a missing file holds no intents.
-func (f *File) Load(context.Context) (map[runtime.Ref]Intent, error) {
-	out := map[runtime.Ref]Intent{}
+func (f *File) Load(context.Context) (map[haproxy.Ref]Intent, error) {
+	out := map[haproxy.Ref]Intent{}
 	b, err := statefile.Read(f.path, inputfile.MaxConfig)
 	if errors.Is(err, fs.ErrNotExist) {
 		return out, nil
@@ -52,15 +52,15 @@ func (f *File) Put(ctx context.Context, i Intent) error {
 	if err := i.Validate(); err != nil {
 		return err
 	}
-	return f.update(ctx, func(m map[runtime.Ref]Intent) { m[i.Ref()] = i })
+	return f.update(ctx, func(m map[haproxy.Ref]Intent) { m[i.Ref()] = i })
 }
 
 // Delete forgets ref's intent.
-func (f *File) Delete(ctx context.Context, ref runtime.Ref) error {
-	return f.update(ctx, func(m map[runtime.Ref]Intent) { delete(m, ref) })
+func (f *File) Delete(ctx context.Context, ref haproxy.Ref) error {
+	return f.update(ctx, func(m map[haproxy.Ref]Intent) { delete(m, ref) })
 }
 
-func (f *File) update(ctx context.Context, change func(map[runtime.Ref]Intent)) error {
+func (f *File) update(ctx context.Context, change func(map[haproxy.Ref]Intent)) error {
 	lock, err := statefile.Lock(f.path + ".lock")
 	if err != nil {
 		return fmt.Errorf("intent: %w", err)

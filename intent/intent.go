@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/wsctl/wsctl/drain"
-	"github.com/wsctl/wsctl/runtime"
+	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/spec"
 )
 
@@ -24,8 +24,8 @@ import (
 type Intent struct {
 	Backend string `json:"backend"`
 	Server  string `json:"server"`
-	// State is runtime.Drain or runtime.Maint.
-	State runtime.AdminState `json:"state"`
+	// State is haproxy.Drain or haproxy.Maint.
+	State haproxy.AdminState `json:"state"`
 	Since time.Time          `json:"since"`
 	// Op, set by `wsctl drain --fleet` and `wsctl maint --fleet`, asks
 	// every agent to carry the operation out on its own HAProxy and report
@@ -59,24 +59,24 @@ type Op struct {
 }
 
 // Ref is the server the intent is about.
-func (i Intent) Ref() runtime.Ref { return runtime.Ref{Backend: i.Backend, Server: i.Server} }
+func (i Intent) Ref() haproxy.Ref { return haproxy.Ref{Backend: i.Backend, Server: i.Server} }
 
 // ErrInvalid is returned for an intent with a bad name or state.
 var ErrInvalid = errors.New("invalid intent")
 
 // Validate checks names (they become file keys and KV paths) and the state.
 func (i Intent) Validate() error {
-	if err := runtime.ValidName(i.Backend); err != nil {
+	if err := haproxy.ValidName(i.Backend); err != nil {
 		return fmt.Errorf("%w: backend: %v", ErrInvalid, err)
 	}
-	if err := runtime.ValidName(i.Server); err != nil {
+	if err := haproxy.ValidName(i.Server); err != nil {
 		return fmt.Errorf("%w: server: %v", ErrInvalid, err)
 	}
-	if i.State != runtime.Drain && i.State != runtime.Maint {
+	if i.State != haproxy.Drain && i.State != haproxy.Maint {
 		return fmt.Errorf("%w: state %q (want DRAIN or MAINT)", ErrInvalid, i.State)
 	}
 	if i.Op != nil {
-		if err := runtime.ValidName(i.Op.ID); err != nil {
+		if err := haproxy.ValidName(i.Op.ID); err != nil {
 			return fmt.Errorf("%w: op id: %v", ErrInvalid, err)
 		}
 		if err := i.Op.validate(); err != nil {
@@ -115,11 +115,11 @@ func (o Op) validate() error {
 // Store holds the intents.
 type Store interface {
 	// Load returns every intent by server.
-	Load(ctx context.Context) (map[runtime.Ref]Intent, error)
+	Load(ctx context.Context) (map[haproxy.Ref]Intent, error)
 	// Put records an intent, replacing any for the same server.
 	Put(ctx context.Context, i Intent) error
 	// Delete forgets the intent for a server; none is not an error.
-	Delete(ctx context.Context, ref runtime.Ref) error
+	Delete(ctx context.Context, ref haproxy.Ref) error
 	// Where says where the intents are kept, for messages.
 	Where() string
 }

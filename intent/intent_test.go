@@ -14,10 +14,10 @@ import (
 
 	"github.com/hashicorp/consul/api"
 
+	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/internal/inputfile/inputfiletest"
 	"github.com/wsctl/wsctl/internal/lbtest"
 	"github.com/wsctl/wsctl/internal/statefile/statefiletest"
-	"github.com/wsctl/wsctl/runtime"
 	"github.com/wsctl/wsctl/spec"
 )
 
@@ -28,22 +28,22 @@ func exercise(t *testing.T, s Store) {
 	if err != nil || len(got) != 0 {
 		t.Fatalf("empty store: %v, %v", got, err)
 	}
-	in := Intent{Backend: "ws", Server: "backend2", State: runtime.Drain, Since: time.Unix(1, 0).UTC()}
+	in := Intent{Backend: "ws", Server: "backend2", State: haproxy.Drain, Since: time.Unix(1, 0).UTC()}
 	if err := s.Put(ctx, in); err != nil {
 		t.Fatal(err)
 	}
-	in.State = runtime.Maint
+	in.State = haproxy.Maint
 	if err := s.Put(ctx, in); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Put(ctx, Intent{Backend: "ws", Server: "backend3", State: runtime.Drain}); err != nil {
+	if err := s.Put(ctx, Intent{Backend: "ws", Server: "backend3", State: haproxy.Drain}); err != nil {
 		t.Fatal(err)
 	}
 	got, err = s.Load(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 2 || got[in.Ref()].State != runtime.Maint {
+	if len(got) != 2 || got[in.Ref()].State != haproxy.Maint {
 		t.Errorf("after puts: %+v", got)
 	}
 	if err := s.Delete(ctx, in.Ref()); err != nil {
@@ -57,9 +57,9 @@ func exercise(t *testing.T, s Store) {
 		t.Errorf("after delete: %+v", got)
 	}
 	for _, bad := range []Intent{
-		{Backend: "ws", Server: "a\nset server ws/b state maint", State: runtime.Drain},
-		{Backend: "ws/x", Server: "a", State: runtime.Drain},
-		{Backend: "ws", Server: "a", State: runtime.Ready},
+		{Backend: "ws", Server: "a\nset server ws/b state maint", State: haproxy.Drain},
+		{Backend: "ws/x", Server: "a", State: haproxy.Drain},
+		{Backend: "ws", Server: "a", State: haproxy.Ready},
 	} {
 		if err := s.Put(ctx, bad); !errors.Is(err, ErrInvalid) {
 			t.Errorf("Put(%+v) = %v, want ErrInvalid", bad, err)
@@ -78,7 +78,7 @@ func TestFileConcurrentPuts(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range 20 {
 		wg.Go(func() {
-			if err := f.Put(context.Background(), Intent{Backend: "ws", Server: fmt.Sprintf("s%d", i), State: runtime.Maint}); err != nil {
+			if err := f.Put(context.Background(), Intent{Backend: "ws", Server: fmt.Sprintf("s%d", i), State: haproxy.Maint}); err != nil {
 				t.Error(err)
 			}
 		})
@@ -137,7 +137,7 @@ func TestFileRefusesAFIFO(t *testing.T) {
 // still works in such a directory.
 func TestFileRefusesPlantedLinks(t *testing.T) {
 	ctx := context.Background()
-	in := Intent{Backend: "ws", Server: "backend2", State: runtime.Maint}
+	in := Intent{Backend: "ws", Server: "backend2", State: haproxy.Maint}
 	for _, planted := range []string{FileName, FileName + ".lock"} {
 		d := statefiletest.New(t)
 		link := d.Link(t, planted)
@@ -186,7 +186,7 @@ func TestOpBounds(t *testing.T) {
 		{"rate NaN", Op{ID: "x", CloseRate: math.NaN()}, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			in := Intent{Backend: "ws", Server: "s1", State: runtime.Drain, Op: &c.op}
+			in := Intent{Backend: "ws", Server: "s1", State: haproxy.Drain, Op: &c.op}
 			err := in.Validate()
 			if (err == nil) != c.ok || err != nil && !errors.Is(err, ErrInvalid) {
 				t.Fatalf("Validate: %v, want ok %v", err, c.ok)

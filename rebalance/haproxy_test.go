@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wsctl/wsctl/haproxy"
+	"github.com/wsctl/wsctl/haproxy/haproxytest"
 	"github.com/wsctl/wsctl/rebalance"
-	"github.com/wsctl/wsctl/runtime"
-	"github.com/wsctl/wsctl/runtime/runtimetest"
 )
 
 // The scenario is 300/300/0; half of it keeps the test light on a
@@ -22,15 +22,15 @@ const (
 // weight3), connects n reconnecting cookie clients to s1 and s2, then
 // readmits s3 into the full backend and waits until it takes clients: a
 // rollout's or a scale-out's end.
-func unevenBackend(t *testing.T, n int, weight3 int) (*runtime.Client, *runtimetest.Fleet) {
+func unevenBackend(t *testing.T, n int, weight3 int) (*haproxy.Client, *haproxytest.Fleet) {
 	t.Helper()
 	ctx := context.Background()
-	lb := runtimetest.StartLB(t, runtimetest.Config{}, runtimetest.Backends(t, "s1", "s2", "s3"))
-	c, err := runtime.Dial(ctx, lb.AdminSocket, 5*time.Second)
+	lb := haproxytest.StartLB(t, haproxytest.Config{}, haproxytest.Backends(t, "s1", "s2", "s3"))
+	c, err := haproxy.Dial(ctx, lb.AdminSocket, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.SetState(ctx, "ws", "s3", runtime.Maint); err != nil {
+	if err := c.SetState(ctx, "ws", "s3", haproxy.Maint); err != nil {
 		t.Fatal(err)
 	}
 	// HAProxy's default weight is 1: the weights are set so that s3's is
@@ -40,7 +40,7 @@ func unevenBackend(t *testing.T, n int, weight3 int) (*runtime.Client, *runtimet
 			t.Fatal(err)
 		}
 	}
-	fleet := runtimetest.StartFleet(t, lb.URL(), n, true)
+	fleet := haproxytest.StartFleet(t, lb.URL(), n, true)
 	if on := fleet.Connected(); on["s1"] != n/2 || on["s2"] != n/2 {
 		t.Fatalf("clients per server = %v, want %d on s1 and s2", on, n/2)
 	}
@@ -93,7 +93,7 @@ func TestRebalanceThreeServers(t *testing.T) {
 		if math.Abs(float64(s.Scur)-want) > 0.15*want {
 			t.Errorf("%s holds %d sessions, want %g ± 15 %%", s.Server, s.Scur, want)
 		}
-		if s.Admin != runtime.Ready {
+		if s.Admin != haproxy.Ready {
 			t.Errorf("%s is %s at the end, want READY", s.Server, s.Admin)
 		}
 	}
@@ -126,7 +126,7 @@ func TestRebalanceThreeServers(t *testing.T) {
 	for _, e := range cuts {
 		at = append(at, e.At)
 	}
-	if peak, max := runtimetest.PeakIn(at, 100*time.Millisecond), int(math.Ceil(rate/10*1.2)); peak > max {
+	if peak, max := haproxytest.PeakIn(at, 100*time.Millisecond), int(math.Ceil(rate/10*1.2)); peak > max {
 		t.Errorf("close peak %d per 100 ms at %g/s, want at most %d", peak, rate, max)
 	}
 }

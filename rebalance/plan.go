@@ -34,7 +34,7 @@ type Load struct {
 	// 0 means no cap.
 	Cap int64
 	// Eligible says it takes new clients on every socket
-	// (runtime.ServerStatus.TakesClients): only those share the sessions,
+	// (haproxy.ServerStatus.TakesClients): only those share the sessions,
 	// receive clients and give some up. The others (DRAIN, MAINT, DOWN,
 	// weight 0) keep theirs: emptying them is a drain's business.
 	Eligible bool

@@ -47,19 +47,19 @@ import (
 	"time"
 
 	"github.com/wsctl/wsctl/drain"
-	"github.com/wsctl/wsctl/runtime"
+	"github.com/wsctl/wsctl/haproxy"
 )
 
 // Runtime is what a rebalance needs from one HAProxy admin socket.
 type Runtime interface {
-	Servers(ctx context.Context, backend string) ([]runtime.ServerStatus, error)
-	SetState(ctx context.Context, backend, server string, state runtime.AdminState) error
+	Servers(ctx context.Context, backend string) ([]haproxy.ServerStatus, error)
+	SetState(ctx context.Context, backend, server string, state haproxy.AdminState) error
 	Readmit(ctx context.Context, backend, server string) error
-	SessionsByAge(ctx context.Context, backend, server string) ([]runtime.WorkerSession, error)
-	ShutdownSession(ctx context.Context, backend, server string, id runtime.SessionID) error
+	SessionsByAge(ctx context.Context, backend, server string) ([]haproxy.WorkerSession, error)
+	ShutdownSession(ctx context.Context, backend, server string, id haproxy.SessionID) error
 }
 
-var _ Runtime = (*runtime.Client)(nil)
+var _ Runtime = (*haproxy.Client)(nil)
 
 // Socket is one HAProxy process's admin socket.
 type Socket struct {

@@ -11,26 +11,26 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wsctl/wsctl/runtime"
+	"github.com/wsctl/wsctl/haproxy"
 )
 
 // fakeRuntime is a Runtime whose every method is a func field, so a test
 // can replace one.
 type fakeRuntime struct {
-	servers         func(ctx context.Context, backend string) ([]runtime.ServerStatus, error)
-	setState        func(ctx context.Context, backend, server string, state runtime.AdminState) error
+	servers         func(ctx context.Context, backend string) ([]haproxy.ServerStatus, error)
+	setState        func(ctx context.Context, backend, server string, state haproxy.AdminState) error
 	readmit         func(ctx context.Context, backend, server string) error
-	sessionsByAge   func(ctx context.Context, backend, server string) ([]runtime.WorkerSession, error)
-	shutdownSession func(ctx context.Context, backend, server string, id runtime.SessionID) error
+	sessionsByAge   func(ctx context.Context, backend, server string) ([]haproxy.WorkerSession, error)
+	shutdownSession func(ctx context.Context, backend, server string, id haproxy.SessionID) error
 }
 
 var _ Runtime = (*fakeRuntime)(nil)
 
-func (f *fakeRuntime) Servers(ctx context.Context, backend string) ([]runtime.ServerStatus, error) {
+func (f *fakeRuntime) Servers(ctx context.Context, backend string) ([]haproxy.ServerStatus, error) {
 	return f.servers(ctx, backend)
 }
 
-func (f *fakeRuntime) SetState(ctx context.Context, backend, server string, state runtime.AdminState) error {
+func (f *fakeRuntime) SetState(ctx context.Context, backend, server string, state haproxy.AdminState) error {
 	return f.setState(ctx, backend, server, state)
 }
 
@@ -38,11 +38,11 @@ func (f *fakeRuntime) Readmit(ctx context.Context, backend, server string) error
 	return f.readmit(ctx, backend, server)
 }
 
-func (f *fakeRuntime) SessionsByAge(ctx context.Context, backend, server string) ([]runtime.WorkerSession, error) {
+func (f *fakeRuntime) SessionsByAge(ctx context.Context, backend, server string) ([]haproxy.WorkerSession, error) {
 	return f.sessionsByAge(ctx, backend, server)
 }
 
-func (f *fakeRuntime) ShutdownSession(ctx context.Context, backend, server string, id runtime.SessionID) error {
+func (f *fakeRuntime) ShutdownSession(ctx context.Context, backend, server string, id haproxy.SessionID) error {
 	return f.shutdownSession(ctx, backend, server, id)
 }
 
@@ -51,18 +51,18 @@ func (f *fakeRuntime) ShutdownSession(ctx context.Context, backend, server strin
 // to the least loaded server that takes clients (leastconn with weights).
 type sim struct {
 	mu       sync.Mutex
-	admin    map[string]runtime.AdminState
+	admin    map[string]haproxy.AdminState
 	weight   map[string]int64
-	sessions map[string][]runtime.WorkerSession // oldest first
+	sessions map[string][]haproxy.WorkerSession // oldest first
 	next     int
 	log      []string
-	closed   []runtime.WorkerSession
+	closed   []haproxy.WorkerSession
 }
 
 func newSim(load map[string]int, weight map[string]int64) *sim {
-	s := &sim{admin: map[string]runtime.AdminState{}, weight: map[string]int64{}, sessions: map[string][]runtime.WorkerSession{}}
+	s := &sim{admin: map[string]haproxy.AdminState{}, weight: map[string]int64{}, sessions: map[string][]haproxy.WorkerSession{}}
 	for _, name := range slices.Sorted(maps.Keys(load)) {
-		s.admin[name] = runtime.Ready
+		s.admin[name] = haproxy.Ready
 		s.weight[name] = 100
 		if w, ok := weight[name]; ok {
 			s.weight[name] = w
@@ -76,23 +76,23 @@ func newSim(load map[string]int, weight map[string]int64) *sim {
 
 func (s *sim) add(server string, age time.Duration) {
 	s.next++
-	s.sessions[server] = append(s.sessions[server], runtime.WorkerSession{
-		ID: runtime.SessionID(fmt.Sprintf("0x%x", s.next)), Backend: "ws", Server: server, Age: age})
+	s.sessions[server] = append(s.sessions[server], haproxy.WorkerSession{
+		ID: haproxy.SessionID(fmt.Sprintf("0x%x", s.next)), Backend: "ws", Server: server, Age: age})
 }
 
 func (s *sim) fake() *fakeRuntime {
 	return &fakeRuntime{
-		servers: func(ctx context.Context, backend string) ([]runtime.ServerStatus, error) {
+		servers: func(ctx context.Context, backend string) ([]haproxy.ServerStatus, error) {
 			s.mu.Lock()
 			defer s.mu.Unlock()
-			var out []runtime.ServerStatus
+			var out []haproxy.ServerStatus
 			for _, name := range slices.Sorted(maps.Keys(s.admin)) {
-				out = append(out, runtime.ServerStatus{Backend: backend, Server: name, Admin: s.admin[name], State: runtime.Up,
+				out = append(out, haproxy.ServerStatus{Backend: backend, Server: name, Admin: s.admin[name], State: haproxy.Up,
 					UserWeight: s.weight[name], Scur: int64(len(s.sessions[name]))})
 			}
 			return out, nil
 		},
-		setState: func(ctx context.Context, backend, server string, state runtime.AdminState) error {
+		setState: func(ctx context.Context, backend, server string, state haproxy.AdminState) error {
 			s.mu.Lock()
 			defer s.mu.Unlock()
 			s.admin[server] = state
@@ -102,21 +102,21 @@ func (s *sim) fake() *fakeRuntime {
 		readmit: func(ctx context.Context, backend, server string) error {
 			s.mu.Lock()
 			defer s.mu.Unlock()
-			s.admin[server] = runtime.Ready
+			s.admin[server] = haproxy.Ready
 			s.log = append(s.log, server+" READY")
 			return nil
 		},
-		sessionsByAge: func(ctx context.Context, backend, server string) ([]runtime.WorkerSession, error) {
+		sessionsByAge: func(ctx context.Context, backend, server string) ([]haproxy.WorkerSession, error) {
 			s.mu.Lock()
 			defer s.mu.Unlock()
 			return slices.Clone(s.sessions[server]), nil
 		},
-		shutdownSession: func(ctx context.Context, backend, server string, id runtime.SessionID) error {
+		shutdownSession: func(ctx context.Context, backend, server string, id haproxy.SessionID) error {
 			s.mu.Lock()
 			defer s.mu.Unlock()
-			i := slices.IndexFunc(s.sessions[server], func(w runtime.WorkerSession) bool { return w.ID == id })
+			i := slices.IndexFunc(s.sessions[server], func(w haproxy.WorkerSession) bool { return w.ID == id })
 			if i < 0 {
-				return runtime.ErrNoSuchSession
+				return haproxy.ErrNoSuchSession
 			}
 			s.closed = append(s.closed, s.sessions[server][i])
 			s.sessions[server] = slices.Delete(s.sessions[server], i, i+1)
@@ -129,12 +129,12 @@ func (s *sim) fake() *fakeRuntime {
 
 // land is where a client cut from server reconnects.
 func (s *sim) land(server string) string {
-	if s.admin[server] == runtime.Ready {
+	if s.admin[server] == haproxy.Ready {
 		return server // its cookie
 	}
 	best := ""
 	for _, name := range slices.Sorted(maps.Keys(s.admin)) {
-		if s.admin[name] != runtime.Ready || s.weight[name] == 0 {
+		if s.admin[name] != haproxy.Ready || s.weight[name] == 0 {
 			continue
 		}
 		if best == "" || float64(len(s.sessions[name]))/float64(s.weight[name]) < float64(len(s.sessions[best]))/float64(s.weight[best]) {
@@ -154,10 +154,10 @@ func (s *sim) counts() map[string]int {
 	return out
 }
 
-func (s *sim) states() map[string]runtime.AdminState {
+func (s *sim) states() map[string]haproxy.AdminState {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := map[string]runtime.AdminState{}
+	out := map[string]haproxy.AdminState{}
 	for n, a := range s.admin {
 		out[n] = a
 	}
@@ -171,7 +171,7 @@ func options() Options {
 func checkAllReady(t *testing.T, s *sim) {
 	t.Helper()
 	for n, a := range s.states() {
-		if a != runtime.Ready {
+		if a != haproxy.Ready {
 			t.Errorf("%s is %s at the end, want READY", n, a)
 		}
 	}
@@ -258,9 +258,9 @@ func TestRunRestoresReady(t *testing.T) {
 			name: "a close fails",
 			setup: func(s *sim, f *fakeRuntime, o *Options, cancel context.CancelFunc) {
 				n, shut := 0, f.shutdownSession
-				f.shutdownSession = func(ctx context.Context, b, srv string, id runtime.SessionID) error {
+				f.shutdownSession = func(ctx context.Context, b, srv string, id haproxy.SessionID) error {
 					if n++; n == 3 {
-						return runtime.ErrTimeout
+						return haproxy.ErrTimeout
 					}
 					return shut(ctx, b, srv, id)
 				}
@@ -271,11 +271,11 @@ func TestRunRestoresReady(t *testing.T) {
 			name: "MAINT fails on the second donor",
 			setup: func(s *sim, f *fakeRuntime, o *Options, cancel context.CancelFunc) {
 				set := f.setState
-				f.setState = func(ctx context.Context, b, srv string, st runtime.AdminState) error {
+				f.setState = func(ctx context.Context, b, srv string, st haproxy.AdminState) error {
 					if err := set(ctx, b, srv, st); err != nil || srv != "s2" {
 						return err
 					}
-					return runtime.ErrNotApplied // set, but read back wrong
+					return haproxy.ErrNotApplied // set, but read back wrong
 				}
 			},
 			want: Failed,
@@ -284,7 +284,7 @@ func TestRunRestoresReady(t *testing.T) {
 			name: "cancelled (Ctrl-C) during the closes",
 			setup: func(s *sim, f *fakeRuntime, o *Options, cancel context.CancelFunc) {
 				n, shut := 0, f.shutdownSession
-				f.shutdownSession = func(ctx context.Context, b, srv string, id runtime.SessionID) error {
+				f.shutdownSession = func(ctx context.Context, b, srv string, id haproxy.SessionID) error {
 					if n++; n == 5 {
 						cancel()
 					}
@@ -304,9 +304,9 @@ func TestRunRestoresReady(t *testing.T) {
 			name: "the clients never come back, then a failed count",
 			setup: func(s *sim, f *fakeRuntime, o *Options, cancel context.CancelFunc) {
 				servers, n := f.servers, 0
-				f.servers = func(ctx context.Context, b string) ([]runtime.ServerStatus, error) {
+				f.servers = func(ctx context.Context, b string) ([]haproxy.ServerStatus, error) {
 					if n++; n > 1 {
-						return nil, runtime.ErrTimeout
+						return nil, haproxy.ErrTimeout
 					}
 					return servers(ctx, b)
 				}
@@ -353,12 +353,12 @@ func TestRunRestoresReady(t *testing.T) {
 func TestRunRestoreFails(t *testing.T) {
 	s := newSim(map[string]int{"s1": 30, "s2": 0}, nil)
 	f := s.fake()
-	f.readmit = func(ctx context.Context, b, srv string) error { return runtime.ErrTimeout }
+	f.readmit = func(ctx context.Context, b, srv string) error { return haproxy.ErrTimeout }
 	res, err := Run(context.Background(), []Socket{{Name: "lb", Runtime: f}}, options())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Outcome != Failed || !errors.Is(res.Err, runtime.ErrTimeout) || !strings.Contains(res.Err.Error(), "s1 may still be in MAINT") {
+	if res.Outcome != Failed || !errors.Is(res.Err, haproxy.ErrTimeout) || !strings.Contains(res.Err.Error(), "s1 may still be in MAINT") {
 		t.Errorf("result %s, %v; want an error naming s1", res.Outcome, res.Err)
 	}
 }
@@ -372,7 +372,7 @@ func TestRunNothingToDo(t *testing.T) {
 		t.Errorf("Run = %+v, %v; want balanced with no round", res, err)
 	}
 	s = newSim(map[string]int{"s1": 30, "s2": 0}, nil)
-	s.admin["s1"], s.admin["s2"] = runtime.Drain, runtime.Maint
+	s.admin["s1"], s.admin["s2"] = haproxy.Drain, haproxy.Maint
 	if _, err := Run(context.Background(), []Socket{{Name: "lb", Runtime: s.fake()}}, options()); !errors.Is(err, ErrNoServer) {
 		t.Errorf("Run with s1 in DRAIN and s2 in MAINT = %v, want ErrNoServer", err)
 	}

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/internal/pace"
-	"github.com/wsctl/wsctl/runtime"
 )
 
 // Read counts the servers of backend on every socket and sums them into
@@ -142,7 +142,7 @@ func (r *run) rounds(ctx context.Context, plan Plan) error {
 type pick struct {
 	socket  int
 	server  string
-	session runtime.SessionID
+	session haproxy.SessionID
 }
 
 // round moves plan's excess: MAINT on the donors, the paced closes, the
@@ -155,7 +155,7 @@ func (r *run) round(ctx context.Context, round int, plan Plan) error {
 		// restored too.
 		r.maint = append(r.maint, d.Server)
 		for _, s := range r.sockets {
-			if err := s.Runtime.SetState(ctx, r.o.Backend, d.Server, runtime.Maint); err != nil {
+			if err := s.Runtime.SetState(ctx, r.o.Backend, d.Server, haproxy.Maint); err != nil {
 				return err
 			}
 		}
@@ -173,7 +173,7 @@ func (r *run) round(ctx context.Context, round int, plan Plan) error {
 		}
 		err := r.sockets[p.socket].Runtime.ShutdownSession(ctx, r.o.Backend, p.server, p.session)
 		switch {
-		case errors.Is(err, runtime.ErrNoSuchSession):
+		case errors.Is(err, haproxy.ErrNoSuchSession):
 			// It left by itself: one fewer to move.
 		case err != nil:
 			return err

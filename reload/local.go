@@ -7,10 +7,10 @@ import (
 	"time"
 
 	"github.com/wsctl/wsctl/discovery/static"
+	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/internal/inputfile"
 	"github.com/wsctl/wsctl/model"
 	"github.com/wsctl/wsctl/proxy"
-	"github.com/wsctl/wsctl/runtime"
 	"github.com/wsctl/wsctl/spec"
 	"github.com/wsctl/wsctl/state"
 )
@@ -25,23 +25,23 @@ type Local struct {
 	// Validator checks a config with the binary.
 	Validator proxy.Validator
 	// Timeout bounds each exchange with HAProxy, the master's loading of
-	// the new config included; zero means runtime.DefaultTimeout.
+	// the new config included; zero means haproxy.DefaultTimeout.
 	Timeout time.Duration
 }
 
 var (
-	_ HAProxy[*runtime.Client] = Local{}
-	_ Checker[*runtime.Client] = Local{}
+	_ HAProxy[*haproxy.Client] = Local{}
+	_ Checker[*haproxy.Client] = Local{}
 )
 
 // Worker dials the admin socket.
-func (l Local) Worker(ctx context.Context) (*runtime.Client, error) {
-	return runtime.Dial(ctx, l.AdminSocket, l.Timeout)
+func (l Local) Worker(ctx context.Context) (*haproxy.Client, error) {
+	return haproxy.Dial(ctx, l.AdminSocket, l.Timeout)
 }
 
 // Reload asks the master CLI for a reload.
 func (l Local) Reload(ctx context.Context) error {
-	return runtime.NewMaster(l.MasterSocket, l.Timeout).Reload(ctx)
+	return haproxy.NewMaster(l.MasterSocket, l.Timeout).Reload(ctx)
 }
 
 // Validate checks config with haproxy -c.
@@ -66,7 +66,7 @@ func (l Local) Write(config []byte) (bool, error) { return proxy.WriteAtomic(l.C
 // runtime that s's state file holds and c lacks (a reload or a restart
 // loses them: they are in no config), with what the spec gives its
 // backend's servers, and returns them.
-func RestoreAdded(ctx context.Context, c *runtime.Client, s *spec.Spec) ([]runtime.Ref, error) {
+func RestoreAdded(ctx context.Context, c *haproxy.Client, s *spec.Spec) ([]haproxy.Ref, error) {
 	m, err := model.Build(s, model.TargetHAProxy, static.Snapshot(s))
 	if err != nil {
 		return nil, err

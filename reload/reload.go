@@ -14,26 +14,26 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/wsctl/wsctl/runtime"
+	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/state"
 )
 
 // Worker is an HAProxy worker as the admin socket reaches it: which process
-// answers, and its server state (saved before a reload). *runtime.Client is
+// answers, and its server state (saved before a reload). *haproxy.Client is
 // one.
 type Worker interface {
 	state.Source
-	Info() runtime.Info
+	Info() haproxy.Info
 }
 
-var _ Worker = (*runtime.Client)(nil)
+var _ Worker = (*haproxy.Client)(nil)
 
 // Proc is a running HAProxy in master-worker mode: the worker that answers
 // on its admin socket now, and its master, which reloads it.
 type Proc[W Worker] interface {
 	// Worker dials the admin socket: whichever worker answers there now.
 	Worker(ctx context.Context) (W, error)
-	// Reload asks the master for a reload ((*runtime.Master).Reload): on
+	// Reload asks the master for a reload ((*haproxy.Master).Reload): on
 	// HAProxy 3.0 it fails with HAProxy's messages when the new config does
 	// not load; on 2.6 nil only means the master took the command.
 	Reload(ctx context.Context) error

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wsctl/wsctl/runtime"
+	"github.com/wsctl/wsctl/haproxy"
 )
 
 // fakeWorker is a worker behind the admin socket.
@@ -18,7 +18,7 @@ type fakeWorker struct{ pid int64 }
 
 var _ Worker = fakeWorker{}
 
-func (w fakeWorker) Info() runtime.Info { return runtime.Info{Version: "2.6.12", Pid: w.pid} }
+func (w fakeWorker) Info() haproxy.Info { return haproxy.Info{Version: "2.6.12", Pid: w.pid} }
 
 func (w fakeWorker) ServersStateText(context.Context) (string, error) {
 	return "1\n# saved from " + w.Info().Version + "\n", nil
@@ -80,7 +80,7 @@ func (p *proc) fake(t *testing.T) *fakeHAProxy {
 		WorkerFunc: func(context.Context) (fakeWorker, error) {
 			if p.away > 0 {
 				p.away--
-				return fakeWorker{}, runtime.ErrNoSocket
+				return fakeWorker{}, haproxy.ErrNoSocket
 			}
 			p.calls = append(p.calls, "worker")
 			return fakeWorker{pid: p.pid}, nil

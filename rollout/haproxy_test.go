@@ -15,11 +15,11 @@ import (
 	"time"
 
 	"github.com/wsctl/wsctl/drain"
+	"github.com/wsctl/wsctl/haproxy"
+	"github.com/wsctl/wsctl/haproxy/haproxytest"
 	"github.com/wsctl/wsctl/intent"
 	"github.com/wsctl/wsctl/internal/lbtest"
 	"github.com/wsctl/wsctl/rollout"
-	"github.com/wsctl/wsctl/runtime"
-	"github.com/wsctl/wsctl/runtime/runtimetest"
 	"github.com/wsctl/wsctl/target"
 )
 
@@ -33,9 +33,9 @@ const (
 // stack is three wsecho servers behind HAProxy, a fleet of reconnecting
 // cookie-keeping clients, and a deployer that restarts a server's wsecho.
 type stack struct {
-	c       *runtime.Client
-	lb      *runtimetest.LB
-	fleet   *runtimetest.Fleet
+	c       *haproxy.Client
+	lb      *haproxytest.LB
+	fleet   *haproxytest.Fleet
 	intents *intent.File
 	state   string
 	// surge is the spare server in MAINT, when the test has one.
@@ -53,18 +53,18 @@ func setup(t *testing.T, surge string) *stack {
 	if surge != "" {
 		ids = append(ids, surge)
 	}
-	backends := runtimetest.Backends(t, ids...)
+	backends := haproxytest.Backends(t, ids...)
 	// slowstart as the spec renders it by default: a readmitted server
 	// ramps up, so without the holds leastconn would send the clients of
 	// the second server mostly to the third, to be cut again.
-	lb := runtimetest.StartLB(t, runtimetest.Config{ServerOptions: "slowstart 30s"}, backends)
-	c, err := runtime.Dial(context.Background(), lb.AdminSocket, 2*time.Second)
+	lb := haproxytest.StartLB(t, haproxytest.Config{ServerOptions: "slowstart 30s"}, backends)
+	c, err := haproxy.Dial(context.Background(), lb.AdminSocket, 2*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
 	if surge != "" {
-		if err := c.SetState(context.Background(), "ws", surge, runtime.Maint); err != nil {
+		if err := c.SetState(context.Background(), "ws", surge, haproxy.Maint); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -73,7 +73,7 @@ func setup(t *testing.T, surge string) *stack {
 	for _, b := range backends {
 		st.servers[b.ID] = b
 	}
-	st.fleet = runtimetest.StartFleet(t, lb.URL(), clients, true)
+	st.fleet = haproxytest.StartFleet(t, lb.URL(), clients, true)
 	if on := st.fleet.Connected(); on["s1"] != perServer || on["s2"] != perServer || on["s3"] != perServer {
 		t.Fatalf("clients per server = %v, want %d each", on, perServer)
 	}
@@ -114,13 +114,13 @@ func (st *stack) options(t *testing.T) rollout.Options {
 }
 
 // admin returns every server's admin state.
-func (st *stack) admin(t *testing.T) map[string]runtime.AdminState {
+func (st *stack) admin(t *testing.T) map[string]haproxy.AdminState {
 	t.Helper()
 	all, err := st.c.Servers(context.Background(), "ws")
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := map[string]runtime.AdminState{}
+	out := map[string]haproxy.AdminState{}
 	for _, s := range all {
 		out[s.Server] = s.Admin
 	}
@@ -128,13 +128,13 @@ func (st *stack) admin(t *testing.T) map[string]runtime.AdminState {
 }
 
 // held returns the intents recorded, by server.
-func (st *stack) held(t *testing.T) map[string]runtime.AdminState {
+func (st *stack) held(t *testing.T) map[string]haproxy.AdminState {
 	t.Helper()
 	all, err := st.intents.Load(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := map[string]runtime.AdminState{}
+	out := map[string]haproxy.AdminState{}
 	for ref, i := range all {
 		out[ref.Server] = i.State
 	}
@@ -154,15 +154,15 @@ func (st *stack) checkDone(t *testing.T, start time.Time, res rollout.Result) {
 		t.Fatalf("result: done %v, %d steps, want done with %d", res.Done, len(res.Steps), steps)
 	}
 	for s, a := range st.admin(t) {
-		if want := runtime.Ready; a != want && s != st.surge || s == st.surge && a != runtime.Maint {
+		if want := haproxy.Ready; a != want && s != st.surge || s == st.surge && a != haproxy.Maint {
 			t.Errorf("%s is %s at the end, want READY (MAINT for the surge)", s, a)
 		}
 	}
 	// The surge stays in MAINT as `wsctl maint` leaves a server: with its
 	// intent, so an agent does not readmit it.
-	wantHeld := map[string]runtime.AdminState{}
+	wantHeld := map[string]haproxy.AdminState{}
 	if st.surge != "" {
-		wantHeld[st.surge] = runtime.Maint
+		wantHeld[st.surge] = haproxy.Maint
 	}
 	if h := st.held(t); !maps.Equal(h, wantHeld) {
 		t.Errorf("intents left at the end: %v, want %v", h, wantHeld)
@@ -231,7 +231,7 @@ func (st *stack) checkDone(t *testing.T, start time.Time, res rollout.Result) {
 	for _, e := range cuts {
 		at = append(at, e.At)
 	}
-	peak, want := runtimetest.PeakIn(at, 100*time.Millisecond), int(math.Ceil(rate/10*1.2))
+	peak, want := haproxytest.PeakIn(at, 100*time.Millisecond), int(math.Ceil(rate/10*1.2))
 	if peak > want {
 		t.Errorf("close peak %d per 100 ms at %g/s, want at most %d", peak, rate, want)
 	}
@@ -288,11 +288,11 @@ func TestRolloutFailedDeployStopsAndResumes(t *testing.T) {
 		t.Fatalf("error %v, want ErrDeployFailed", err)
 	}
 	t.Log(err)
-	want := map[string]runtime.AdminState{"s1": runtime.Ready, "s2": runtime.Maint, "s3": runtime.Drain}
+	want := map[string]haproxy.AdminState{"s1": haproxy.Ready, "s2": haproxy.Maint, "s3": haproxy.Drain}
 	if got := st.admin(t); !maps.Equal(got, want) {
 		t.Errorf("after the failed deploy: %v, want %v", got, want)
 	}
-	if got := st.held(t); !maps.Equal(got, map[string]runtime.AdminState{"s2": runtime.Maint, "s3": runtime.Drain}) {
+	if got := st.held(t); !maps.Equal(got, map[string]haproxy.AdminState{"s2": haproxy.Maint, "s3": haproxy.Drain}) {
 		t.Errorf("intents after the failed deploy: %v", got)
 	}
 	if res.Phase != rollout.PhaseDeploy || res.Current == nil || res.Current.Server != "s2" || len(res.Steps) != 1 {
@@ -331,7 +331,7 @@ func TestRolloutKilledResumes(t *testing.T) {
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("error %v, want cancelled", err)
 	}
-	if got := st.admin(t); got["s1"] != runtime.Ready || got["s2"] != runtime.Maint || got["s3"] != runtime.Drain {
+	if got := st.admin(t); got["s1"] != haproxy.Ready || got["s2"] != haproxy.Maint || got["s3"] != haproxy.Drain {
 		t.Errorf("after the stop: %v, want s1 READY, s2 MAINT, s3 DRAIN", got)
 	}
 	if res.Phase != rollout.PhaseDrain || res.Current == nil || res.Current.Server != "s2" || res.Current.Cuts < 3 {
@@ -393,7 +393,7 @@ func TestRolloutCeilingFallsBack(t *testing.T) {
 		t.Errorf("notes %q", notes)
 	}
 	for s, a := range st.admin(t) {
-		if a != runtime.Ready {
+		if a != haproxy.Ready {
 			t.Errorf("%s is %s at the end", s, a)
 		}
 	}

@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/rebalance"
 	"github.com/wsctl/wsctl/rollout"
-	"github.com/wsctl/wsctl/runtime"
 )
 
 // TestRolloutRebalance: a rollout with Rebalance ends balanced. Without
@@ -31,7 +31,7 @@ func TestRolloutRebalance(t *testing.T) {
 		t.Fatalf("result: done %v, %d steps, want done with 3", res.Done, len(res.Steps))
 	}
 	for s, a := range st.admin(t) {
-		if a != runtime.Ready {
+		if a != haproxy.Ready {
 			t.Errorf("%s is %s at the end, want READY", s, a)
 		}
 	}

@@ -11,10 +11,10 @@ import (
 	"time"
 
 	"github.com/wsctl/wsctl/drain"
+	"github.com/wsctl/wsctl/haproxy"
+	"github.com/wsctl/wsctl/haproxy/haproxytest"
 	"github.com/wsctl/wsctl/intent"
 	"github.com/wsctl/wsctl/rollout"
-	"github.com/wsctl/wsctl/runtime"
-	"github.com/wsctl/wsctl/runtime/runtimetest"
 	"github.com/wsctl/wsctl/target"
 )
 
@@ -47,8 +47,8 @@ var damagedStates = []struct {
 // real HAProxy: Run refuses it naming the file and the field, before the
 // deploy command runs or any server, intent or the file changes.
 func TestRolloutRefusesDamagedState(t *testing.T) {
-	lb := runtimetest.StartLB(t, runtimetest.Config{}, runtimetest.Backends(t, "s1", "s2", "s3"))
-	c, err := runtime.Dial(context.Background(), lb.AdminSocket, 2*time.Second)
+	lb := haproxytest.StartLB(t, haproxytest.Config{}, haproxytest.Backends(t, "s1", "s2", "s3"))
+	c, err := haproxy.Dial(context.Background(), lb.AdminSocket, 2*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +85,7 @@ func TestRolloutRefusesDamagedState(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, s := range all {
-				if s.Admin != runtime.Ready {
+				if s.Admin != haproxy.Ready {
 					t.Errorf("%s is %s, want READY as before", s.Server, s.Admin)
 				}
 			}

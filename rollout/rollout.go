@@ -62,9 +62,9 @@ import (
 	"time"
 
 	"github.com/wsctl/wsctl/drain"
+	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/paced"
 	"github.com/wsctl/wsctl/rebalance"
-	"github.com/wsctl/wsctl/runtime"
 	"github.com/wsctl/wsctl/target"
 )
 
@@ -347,7 +347,7 @@ func (r *run) plan(ctx context.Context) (*Checkpoint, error) {
 func (r *run) findServers(statuses []target.Listing, names []string) (int, error) {
 	for i, name := range names {
 		for _, l := range statuses {
-			if _, err := runtime.Match(l.Servers, runtime.Ref{Backend: r.o.Backend, Server: name}); err != nil {
+			if _, err := haproxy.Match(l.Servers, haproxy.Ref{Backend: r.o.Backend, Server: name}); err != nil {
 				return i, fmt.Errorf("%s: %w", l.Place, err)
 			}
 		}
@@ -477,7 +477,7 @@ func (r *run) drain(ctx context.Context) error {
 		return err
 	}
 	// The target records the intent, DRAIN then MAINT.
-	out, err := r.o.Target.Drain(ctx, runtime.Ref{Backend: r.o.Backend, Server: server}, r.o.Drain)
+	out, err := r.o.Target.Drain(ctx, haproxy.Ref{Backend: r.o.Backend, Server: server}, r.o.Drain)
 	if errors.Is(err, drain.ErrLastServer) {
 		// Nothing of the drain began: let the held servers take
 		// clients again.
@@ -528,7 +528,7 @@ func (r *run) checkUnavailable(server string, statuses []target.Listing) error {
 			if s.Server == server || !slices.Contains(ours, s.Server) {
 				continue
 			}
-			if s.Admin == runtime.Maint || s.State == runtime.Down || s.State == runtime.Stopping {
+			if s.Admin == haproxy.Maint || s.State == haproxy.Down || s.State == haproxy.Stopping {
 				out = append(out, fmt.Sprintf("%s %s %s", s.Server, s.Admin, s.State))
 			}
 		}
@@ -549,7 +549,7 @@ func (r *run) hold(ctx context.Context, want []string) error {
 		if slices.Contains(want, s) || s == current {
 			continue
 		}
-		res, err := r.o.Target.Admit(ctx, runtime.Ref{Backend: r.o.Backend, Server: s}, 0)
+		res, err := r.o.Target.Admit(ctx, haproxy.Ref{Backend: r.o.Backend, Server: s}, 0)
 		if err := r.done(ctx, "readmit", s, res, err); err != nil {
 			return err
 		}
@@ -557,7 +557,7 @@ func (r *run) hold(ctx context.Context, want []string) error {
 	r.st.Held = nil
 	for _, s := range want {
 		// A server out already (DRAIN, MAINT) is kept so.
-		res, err := r.o.Target.Hold(ctx, runtime.Ref{Backend: r.o.Backend, Server: s}, runtime.Drain, false)
+		res, err := r.o.Target.Hold(ctx, haproxy.Ref{Backend: r.o.Backend, Server: s}, haproxy.Drain, false)
 		if err := r.done(ctx, "hold in DRAIN", s, res, err); err != nil {
 			return err
 		}
@@ -603,7 +603,7 @@ func (r *run) server(ctx context.Context) *Server {
 	name := r.st.server()
 	s := &Server{Name: name}
 	if statuses, _, err := r.read(ctx); err == nil {
-		if st, err := runtime.Match(statuses[0].Servers, runtime.Ref{Backend: r.o.Backend, Server: name}); err == nil {
+		if st, err := haproxy.Match(statuses[0].Servers, haproxy.Ref{Backend: r.o.Backend, Server: name}); err == nil {
 			s.Addr = st.Addr
 		}
 	}
@@ -638,7 +638,7 @@ func (r *run) endStep() error {
 // admit readmits server everywhere, forgets its intent and waits until its
 // fresh health check passes everywhere.
 func (r *run) admit(ctx context.Context, server string) error {
-	res, err := r.o.Target.Admit(ctx, runtime.Ref{Backend: r.o.Backend, Server: server}, r.o.WaitHealthy)
+	res, err := r.o.Target.Admit(ctx, haproxy.Ref{Backend: r.o.Backend, Server: server}, r.o.WaitHealthy)
 	switch {
 	case err != nil:
 		return fmt.Errorf("rollout: readmit %s/%s: %w", r.o.Backend, server, err)

@@ -9,7 +9,7 @@ import (
 
 	"github.com/wsctl/wsctl/discovery"
 	"github.com/wsctl/wsctl/drain"
-	"github.com/wsctl/wsctl/runtime"
+	"github.com/wsctl/wsctl/haproxy"
 )
 
 // ErrDamagedState is wrapped when a state file holds what no rollout
@@ -45,7 +45,7 @@ func damaged(path string, err error) error {
 // "field: problem". Whether the servers are in the backend is for Run to
 // check (checkServers): it needs the sockets.
 func (s *Checkpoint) check() error {
-	if err := runtime.ValidName(s.Backend); err != nil {
+	if err := haproxy.ValidName(s.Backend); err != nil {
 		return fmt.Errorf("backend: %w", err)
 	}
 	if len(s.Order) == 0 {

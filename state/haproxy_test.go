@@ -10,14 +10,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wsctl/wsctl/haproxy"
+	"github.com/wsctl/wsctl/haproxy/haproxytest"
 	"github.com/wsctl/wsctl/internal/lbtest"
 	"github.com/wsctl/wsctl/reload"
-	"github.com/wsctl/wsctl/runtime"
-	"github.com/wsctl/wsctl/runtime/runtimetest"
 	"github.com/wsctl/wsctl/state"
 )
 
-var addedOptions = runtime.ServerOptions{Check: true, Inter: "1s", Fall: 2, Rise: 1}
+var addedOptions = haproxy.ServerOptions{Check: true, Inter: "1s", Fall: 2, Rise: 1}
 
 // TestStateSurvivesReloadAndRestart: a server in DRAIN, one in MAINT, one
 // whose weight and address changed at runtime, and one added at runtime
@@ -30,10 +30,10 @@ func TestStateSurvivesReloadAndRestart(t *testing.T) {
 	if created, err := state.Ensure(file); err != nil || !created {
 		t.Fatalf("Ensure = %t, %v; want the file created", created, err)
 	}
-	servers := runtimetest.Backends(t, "s1", "s2", "s3")
-	other := runtimetest.Backends(t, "moved", "added")
-	cfg := runtimetest.Config{Backend: "ws", Global: "    server-state-file " + file, Defaults: "    load-server-state-from-file global"}
-	text := runtimetest.Render(dir, lbtest.Addr(t), cfg, servers)
+	servers := haproxytest.Backends(t, "s1", "s2", "s3")
+	other := haproxytest.Backends(t, "moved", "added")
+	cfg := haproxytest.Config{Backend: "ws", Global: "    server-state-file " + file, Defaults: "    load-server-state-from-file global"}
+	text := haproxytest.Render(dir, lbtest.Addr(t), cfg, servers)
 	h := lbtest.StartHAProxy(t, dir, text, filepath.Join(dir, "admin.sock"))
 	if out := h.Proc.Output(); contains(out, "server state file") {
 		t.Errorf("HAProxy warned about the state file at start:\n%s", out)
@@ -43,13 +43,13 @@ func TestStateSurvivesReloadAndRestart(t *testing.T) {
 
 	moved := netip.MustParseAddrPort(other[0].Addr)
 	added := netip.MustParseAddrPort(other[1].Addr)
-	for _, err := range c.Apply(ctx, []runtime.Change{
-		{Kind: runtime.ChangeState, Backend: "ws", Server: "s1", State: runtime.Drain},
-		{Kind: runtime.ChangeState, Backend: "ws", Server: "s2", State: runtime.Maint},
-		{Kind: runtime.ChangeWeight, Backend: "ws", Server: "s3", Weight: 37},
-		{Kind: runtime.ChangeAddr, Backend: "ws", Server: "s3", Addr: moved.Addr(), Port: int(moved.Port())},
-		{Kind: runtime.ChangeAdd, Backend: "ws", Server: "dyn", Addr: added.Addr(), Port: int(added.Port()), Options: withWeight(42)},
-		{Kind: runtime.ChangeState, Backend: "ws", Server: "dyn", State: runtime.Drain},
+	for _, err := range c.Apply(ctx, []haproxy.Change{
+		{Kind: haproxy.ChangeState, Backend: "ws", Server: "s1", State: haproxy.Drain},
+		{Kind: haproxy.ChangeState, Backend: "ws", Server: "s2", State: haproxy.Maint},
+		{Kind: haproxy.ChangeWeight, Backend: "ws", Server: "s3", Weight: 37},
+		{Kind: haproxy.ChangeAddr, Backend: "ws", Server: "s3", Addr: moved.Addr(), Port: int(moved.Port())},
+		{Kind: haproxy.ChangeAdd, Backend: "ws", Server: "dyn", Addr: added.Addr(), Port: int(added.Port()), Options: withWeight(42)},
+		{Kind: haproxy.ChangeState, Backend: "ws", Server: "dyn", State: haproxy.Drain},
 	}) {
 		if err != nil {
 			t.Fatal(err)
@@ -65,7 +65,7 @@ func TestStateSurvivesReloadAndRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	c = dial(t, dir)
-	restored, err := state.Restore(ctx, c, file, func(string) (runtime.ServerOptions, bool) { return addedOptions, true })
+	restored, err := state.Restore(ctx, c, file, func(string) (haproxy.ServerOptions, bool) { return addedOptions, true })
 	if err != nil || len(restored) != 1 || restored[0].Server != "dyn" {
 		t.Fatalf("Restore after the reload = %v, %v; want ws/dyn added again", restored, err)
 	}
@@ -82,7 +82,7 @@ func TestStateSurvivesReloadAndRestart(t *testing.T) {
 	os.Remove(h.MasterSocket)
 	h = lbtest.StartHAProxy(t, dir, text, filepath.Join(dir, "admin.sock"))
 	c = dial(t, dir)
-	if _, err := state.Restore(ctx, c, file, func(string) (runtime.ServerOptions, bool) { return addedOptions, true }); err != nil {
+	if _, err := state.Restore(ctx, c, file, func(string) (haproxy.ServerOptions, bool) { return addedOptions, true }); err != nil {
 		t.Fatal(err)
 	}
 	compare(t, "after a restart", want, snapshot(t, c))
@@ -105,15 +105,15 @@ func TestEnsureKeepsAnExistingFile(t *testing.T) {
 	}
 }
 
-func withWeight(w int) runtime.ServerOptions {
+func withWeight(w int) haproxy.ServerOptions {
 	o := addedOptions
 	o.Weight = w
 	return o
 }
 
-func dial(t *testing.T, dir string) *runtime.Client {
+func dial(t *testing.T, dir string) *haproxy.Client {
 	t.Helper()
-	c, err := runtime.Dial(context.Background(), filepath.Join(dir, "admin.sock"), 2*time.Second)
+	c, err := haproxy.Dial(context.Background(), filepath.Join(dir, "admin.sock"), 2*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,11 +123,11 @@ func dial(t *testing.T, dir string) *runtime.Client {
 // server is what must survive of one server.
 type server struct {
 	Addr   string
-	Admin  runtime.AdminState
+	Admin  haproxy.AdminState
 	Weight int64
 }
 
-func snapshot(t *testing.T, c *runtime.Client) map[string]server {
+func snapshot(t *testing.T, c *haproxy.Client) map[string]server {
 	t.Helper()
 	all, err := c.Servers(context.Background(), "ws")
 	if err != nil {

@@ -1,6 +1,6 @@
 // Package state keeps what the runtime API changed in HAProxy across
 // reloads and restarts: DRAIN and MAINT, weights, addresses, and servers
-// added at runtime.
+// added at haproxy.
 //
 // HAProxy does most of it itself once told (the template renders
 // `server-state-file` and `load-server-state-from-file global`): at start
@@ -19,20 +19,20 @@ import (
 	"io/fs"
 	"net/netip"
 
+	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/internal/inputfile"
 	"github.com/wsctl/wsctl/internal/statefile"
 	"github.com/wsctl/wsctl/model"
 	"github.com/wsctl/wsctl/proxy"
-	"github.com/wsctl/wsctl/runtime"
 )
 
 // Source is what Save reads: `show servers state`, as text
-// (*runtime.Client).
+// (*haproxy.Client).
 type Source interface {
 	ServersStateText(ctx context.Context) (string, error)
 }
 
-var _ Source = (*runtime.Client)(nil)
+var _ Source = (*haproxy.Client)(nil)
 
 // Save writes the `show servers state` of the HAProxy behind c to path,
 // atomically (an interrupted save leaves the previous file), as a state
@@ -65,14 +65,14 @@ func Ensure(path string) (bool, error) {
 // Options returns the keywords `add server` gives a server of backend
 // added again (a dynamic server does not inherit default-server), and
 // false for a backend that should get none back.
-type Options func(backend string) (runtime.ServerOptions, bool)
+type Options func(backend string) (haproxy.ServerOptions, bool)
 
 // Restore adds to the HAProxy behind c the servers saved in path that it
 // lacks but whose backend it has: servers added at runtime before a reload
 // or a restart. Each comes back at its saved address and weight, with the
 // options opts gives its backend, and in its saved administrative state.
 // It returns the servers added; a missing file restores nothing.
-func Restore(ctx context.Context, c *runtime.Client, path string, opts Options) ([]runtime.Ref, error) {
+func Restore(ctx context.Context, c *haproxy.Client, path string, opts Options) ([]haproxy.Ref, error) {
 	text, err := statefile.Read(path, inputfile.MaxConfig)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -80,7 +80,7 @@ func Restore(ctx context.Context, c *runtime.Client, path string, opts Options) 
 	if err != nil {
 		return nil, fmt.Errorf("state: restore: %w", err)
 	}
-	saved, err := runtime.ParseServersState(string(text))
+	saved, err := haproxy.ParseServersState(string(text))
 	if err != nil {
 		return nil, fmt.Errorf("state: restore: %s: %w", path, err)
 	}
@@ -88,13 +88,13 @@ func Restore(ctx context.Context, c *runtime.Client, path string, opts Options) 
 	if err != nil {
 		return nil, fmt.Errorf("state: restore: %w", err)
 	}
-	have, backends := map[runtime.Ref]bool{}, map[string]bool{}
+	have, backends := map[haproxy.Ref]bool{}, map[string]bool{}
 	for _, s := range running {
 		have[s.Ref()] = true
 		backends[s.Backend] = true
 	}
-	var changes []runtime.Change
-	var added []runtime.Ref
+	var changes []haproxy.Change
+	var added []haproxy.Ref
 	for _, s := range saved {
 		o, ok := opts(s.Backend)
 		if have[s.Ref()] || !backends[s.Backend] || !ok {
@@ -105,9 +105,9 @@ func Restore(ctx context.Context, c *runtime.Client, path string, opts Options) 
 			return nil, fmt.Errorf("state: restore: %s: address %q of %s: %w", path, s.Addr, s.Ref(), err)
 		}
 		o.Weight = int(s.UserWeight)
-		changes = append(changes, runtime.Change{Kind: runtime.ChangeAdd, Backend: s.Backend, Server: s.Server, Addr: ap.Addr(), Port: int(ap.Port()), Options: o})
-		if s.Admin != runtime.Ready {
-			changes = append(changes, runtime.Change{Kind: runtime.ChangeState, Backend: s.Backend, Server: s.Server, State: s.Admin})
+		changes = append(changes, haproxy.Change{Kind: haproxy.ChangeAdd, Backend: s.Backend, Server: s.Server, Addr: ap.Addr(), Port: int(ap.Port()), Options: o})
+		if s.Admin != haproxy.Ready {
+			changes = append(changes, haproxy.Change{Kind: haproxy.ChangeState, Backend: s.Backend, Server: s.Server, State: s.Admin})
 		}
 		added = append(added, s.Ref())
 	}
@@ -124,20 +124,20 @@ func Restore(ctx context.Context, c *runtime.Client, path string, opts Options) 
 // adds (AddOptions; the saved weight then replaces the default one).
 // Backends m lacks get none back.
 func ModelOptions(m *model.Model) Options {
-	return func(backend string) (runtime.ServerOptions, bool) {
+	return func(backend string) (haproxy.ServerOptions, bool) {
 		for _, b := range m.Backends {
 			if b.Name == backend {
 				return AddOptions(b), true
 			}
 		}
-		return runtime.ServerOptions{}, false
+		return haproxy.ServerOptions{}, false
 	}
 }
 
 // AddOptions are the keywords a server of b gets when it is added at
 // runtime: a dynamic server does not inherit default-server, so b's
 // DefaultServer is spelt out, with checks.
-func AddOptions(b model.Backend) runtime.ServerOptions {
+func AddOptions(b model.Backend) haproxy.ServerOptions {
 	d := b.DefaultServer
-	return runtime.ServerOptions{Check: true, Inter: d.Inter, Fall: d.Fall, Rise: d.Rise, Slowstart: d.Slowstart, MaxConn: d.MaxConn, Weight: d.Weight}
+	return haproxy.ServerOptions{Check: true, Inter: d.Inter, Fall: d.Fall, Rise: d.Rise, Slowstart: d.Slowstart, MaxConn: d.MaxConn, Weight: d.Weight}
 }

@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/wsctl/wsctl/drain"
-	"github.com/wsctl/wsctl/runtime"
+	"github.com/wsctl/wsctl/haproxy"
 )
 
 // DryRun is a Target that changes nothing: Hold, Drain and Admit ask the
@@ -27,16 +27,16 @@ func (d DryRun) plan(ctx context.Context, c Change) (Result, error) {
 }
 
 // Hold plans the hold.
-func (d DryRun) Hold(ctx context.Context, ref runtime.Ref, state runtime.AdminState, force bool) (Result, error) {
+func (d DryRun) Hold(ctx context.Context, ref haproxy.Ref, state haproxy.AdminState, force bool) (Result, error) {
 	return d.plan(ctx, Change{Kind: KindHold, Ref: ref, State: state, Force: force})
 }
 
 // Drain plans the drain.
-func (d DryRun) Drain(ctx context.Context, ref runtime.Ref, o drain.Options) (Result, error) {
+func (d DryRun) Drain(ctx context.Context, ref haproxy.Ref, o drain.Options) (Result, error) {
 	return d.plan(ctx, Change{Kind: KindDrain, Ref: ref, Drain: o})
 }
 
 // Admit plans the admission.
-func (d DryRun) Admit(ctx context.Context, ref runtime.Ref, wait time.Duration) (Result, error) {
+func (d DryRun) Admit(ctx context.Context, ref haproxy.Ref, wait time.Duration) (Result, error) {
 	return d.plan(ctx, Change{Kind: KindAdmit, Ref: ref, Wait: wait})
 }

@@ -10,9 +10,9 @@ import (
 
 	"github.com/wsctl/wsctl/drain"
 	"github.com/wsctl/wsctl/fleet"
+	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/intent"
 	"github.com/wsctl/wsctl/paced"
-	"github.com/wsctl/wsctl/runtime"
 )
 
 // Operator is what a Fleet target needs of fleet.Operator.
@@ -42,7 +42,7 @@ type Fleet struct {
 	// Who and Reason go into the intents, for the audit trail.
 	Who, Reason string
 	// Update, when not nil, is called on every change of an operation.
-	Update func(runtime.Ref, fleet.Status)
+	Update func(haproxy.Ref, fleet.Status)
 }
 
 var _ Target = (*Fleet)(nil)
@@ -59,21 +59,21 @@ func (f *Fleet) Read(ctx context.Context, backend string) ([]Listing, error) {
 			continue
 		}
 		for _, name := range slices.Sorted(maps.Keys(f.Servers[b])) {
-			li.Servers = append(li.Servers, runtime.ServerStatus{Backend: b, Server: name, Addr: f.Servers[b][name]})
+			li.Servers = append(li.Servers, haproxy.ServerStatus{Backend: b, Server: name, Addr: f.Servers[b][name]})
 		}
 	}
 	return []Listing{li}, nil
 }
 
 // intent is the intent for ref with op.
-func (f *Fleet) intent(ref runtime.Ref, state runtime.AdminState, op intent.Op) *intent.Intent {
+func (f *Fleet) intent(ref haproxy.Ref, state haproxy.AdminState, op intent.Op) *intent.Intent {
 	op.ID = fleet.NewOpID()
 	return &intent.Intent{Backend: ref.Backend, Server: ref.Server, State: state, Since: time.Now().UTC(), Op: &op, Who: f.Who, Reason: f.Reason}
 }
 
 // run runs one fleet operation on ref, within limit (0: none); seen, when
 // not nil, sees every change too.
-func (f *Fleet) run(ctx context.Context, ref runtime.Ref, in *intent.Intent, healthy bool, limit time.Duration, seen func(fleet.Status)) (fleet.Status, error) {
+func (f *Fleet) run(ctx context.Context, ref haproxy.Ref, in *intent.Intent, healthy bool, limit time.Duration, seen func(fleet.Status)) (fleet.Status, error) {
 	if limit > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, limit)
@@ -91,7 +91,7 @@ func (f *Fleet) run(ctx context.Context, ref runtime.Ref, in *intent.Intent, hea
 }
 
 // result is the Result of a fleet operation that ended as st.
-func (f *Fleet) result(ctx context.Context, ref runtime.Ref, st fleet.Status) Result {
+func (f *Fleet) result(ctx context.Context, ref haproxy.Ref, st fleet.Status) Result {
 	res := Result{Ref: ref, Elapsed: st.Elapsed, Fleet: &st}
 	for _, r := range st.Rows {
 		if r.Done {
@@ -147,8 +147,8 @@ func (f *Fleet) Plan(ctx context.Context, c Change) ([]string, error) {
 
 // Hold writes ref's intent state (a rollout's DRAIN is a hold op; MAINT
 // carries force) and waits until every agent reports it.
-func (f *Fleet) Hold(ctx context.Context, ref runtime.Ref, state runtime.AdminState, force bool) (Result, error) {
-	op := intent.Op{Force: force, Hold: state == runtime.Drain}
+func (f *Fleet) Hold(ctx context.Context, ref haproxy.Ref, state haproxy.AdminState, force bool) (Result, error) {
+	op := intent.Op{Force: force, Hold: state == haproxy.Drain}
 	st, err := f.run(ctx, ref, f.intent(ref, state, op), false, FleetWait, nil)
 	if err != nil {
 		return Result{}, err
@@ -158,13 +158,13 @@ func (f *Fleet) Hold(ctx context.Context, ref runtime.Ref, state runtime.AdminSt
 
 // Drain drains ref through the agents, at the fleet-wide close rate: a
 // report per agent in Result.Drain.
-func (f *Fleet) Drain(ctx context.Context, ref runtime.Ref, d drain.Options) (Result, error) {
+func (f *Fleet) Drain(ctx context.Context, ref haproxy.Ref, d drain.Options) (Result, error) {
 	op := intent.Op{Timeout: d.Timeout.Seconds(), Force: d.Force}
 	if d.Close != nil {
 		after := d.Close.After.Seconds()
 		op.CloseAfter, op.CloseRate = &after, d.Close.Rate
 	}
-	in := f.intent(ref, runtime.Drain, op)
+	in := f.intent(ref, haproxy.Drain, op)
 	// Each agent's sessions at its first report of the drain.
 	before := map[string]int64{}
 	st, err := f.run(ctx, ref, in, false, d.Timeout, func(st fleet.Status) {
@@ -200,7 +200,7 @@ func (f *Fleet) Drain(ctx context.Context, ref runtime.Ref, d drain.Options) (Re
 
 // Admit removes ref's intent and waits until every agent has readmitted it
 // and, with wait, sees its fresh check pass (within FleetWait without).
-func (f *Fleet) Admit(ctx context.Context, ref runtime.Ref, wait time.Duration) (Result, error) {
+func (f *Fleet) Admit(ctx context.Context, ref haproxy.Ref, wait time.Duration) (Result, error) {
 	limit := wait
 	if limit == 0 {
 		limit = FleetWait

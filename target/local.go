@@ -9,10 +9,10 @@ import (
 	"time"
 
 	"github.com/wsctl/wsctl/drain"
+	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/intent"
 	"github.com/wsctl/wsctl/paced"
 	"github.com/wsctl/wsctl/rebalance"
-	"github.com/wsctl/wsctl/runtime"
 )
 
 // Runtime is what a Local target needs from one HAProxy admin socket.
@@ -21,10 +21,10 @@ type Runtime interface {
 	// Readmit, and the sessions by age a rebalance after a rollout moves.
 	rebalance.Runtime
 	// Find finds "server" or "backend/server"; a bare name must be unique.
-	Find(ctx context.Context, ref runtime.Ref) (runtime.ServerStatus, error)
+	Find(ctx context.Context, ref haproxy.Ref) (haproxy.ServerStatus, error)
 }
 
-var _ Runtime = (*runtime.Client)(nil)
+var _ Runtime = (*haproxy.Client)(nil)
 
 // Socket is one HAProxy process's admin socket.
 type Socket struct {
@@ -93,14 +93,14 @@ func (l *Local) Read(ctx context.Context, backend string) ([]Listing, error) {
 
 // find finds ref on every socket: an unknown or ambiguous name on any is an
 // error.
-func (l *Local) find(ctx context.Context, ref runtime.Ref) ([]runtime.ServerStatus, error) {
-	return each(ctx, l.Sockets, func(ctx context.Context, i int, s Socket) (runtime.ServerStatus, error) {
+func (l *Local) find(ctx context.Context, ref haproxy.Ref) ([]haproxy.ServerStatus, error) {
+	return each(ctx, l.Sockets, func(ctx context.Context, i int, s Socket) (haproxy.ServerStatus, error) {
 		return s.Runtime.Find(ctx, ref)
 	})
 }
 
 // targets are the server found on every socket, as drain targets.
-func (l *Local) targets(found []runtime.ServerStatus) []drain.Target {
+func (l *Local) targets(found []haproxy.ServerStatus) []drain.Target {
 	out := make([]drain.Target, len(found))
 	for i, f := range found {
 		out[i] = drain.Target{Name: l.Sockets[i].Name, Runtime: l.Sockets[i].Runtime, Backend: f.Backend, Server: f.Server}
@@ -111,7 +111,7 @@ func (l *Local) targets(found []runtime.ServerStatus) []drain.Target {
 // record keeps state for ref (or, with "", forgets it) when there is an
 // intent store. It runs even after ctx ended: the record must follow what
 // the servers were left in.
-func (l *Local) record(ctx context.Context, ref runtime.Ref, state runtime.AdminState) error {
+func (l *Local) record(ctx context.Context, ref haproxy.Ref, state haproxy.AdminState) error {
 	if l.Intents == nil {
 		return nil
 	}
@@ -130,20 +130,20 @@ func (l *Local) record(ctx context.Context, ref runtime.Ref, state runtime.Admin
 
 // check finds c.Ref and refuses what the change would refuse; it changes
 // nothing.
-func (l *Local) check(ctx context.Context, c Change) ([]runtime.ServerStatus, error) {
+func (l *Local) check(ctx context.Context, c Change) ([]haproxy.ServerStatus, error) {
 	found, err := l.find(ctx, c.Ref)
 	if err != nil {
 		return nil, err
 	}
 	switch {
-	case c.Kind == KindDrain && !c.Drain.Force, c.Kind == KindHold && c.State == runtime.Maint && !c.Force:
+	case c.Kind == KindDrain && !c.Drain.Force, c.Kind == KindHold && c.State == haproxy.Maint && !c.Force:
 		// drain.Run checks this too, but a refusal must come before
 		// the intent is recorded.
 		if err := drain.CheckNotLast(ctx, l.targets(found)); err != nil {
 			return nil, err
 		}
 	}
-	if c.Kind == KindHold && c.State == runtime.Maint && !c.Force {
+	if c.Kind == KindHold && c.State == haproxy.Maint && !c.Force {
 		if se := sessions(found, l.Sockets); se.Total > 0 {
 			return nil, se
 		}
@@ -152,7 +152,7 @@ func (l *Local) check(ctx context.Context, c Change) ([]runtime.ServerStatus, er
 }
 
 // sessions counts the sessions of the server found on each socket.
-func sessions(found []runtime.ServerStatus, sockets []Socket) *SessionsError {
+func sessions(found []haproxy.ServerStatus, sockets []Socket) *SessionsError {
 	se := &SessionsError{}
 	for i, f := range found {
 		se.Ref = f.Ref()
@@ -178,7 +178,7 @@ func (l *Local) Plan(ctx context.Context, c Change) ([]string, error) {
 	switch c.Kind {
 	case KindHold:
 		lines = append(lines, fmt.Sprintf("would set %s to %s on %s", ref, c.State, l.Where()))
-		if se := sessions(found, l.Sockets); c.State == runtime.Maint && se.Total > 0 {
+		if se := sessions(found, l.Sockets); c.State == haproxy.Maint && se.Total > 0 {
 			lines = append(lines, fmt.Sprintf("would leave its %d sessions open (MAINT does not close them)", se.Total))
 		}
 	case KindDrain:
@@ -197,7 +197,7 @@ func (l *Local) Plan(ctx context.Context, c Change) ([]string, error) {
 }
 
 // drainPlan says what a drain with o does.
-func drainPlan(ref runtime.Ref, o drain.Options) []string {
+func drainPlan(ref haproxy.Ref, o drain.Options) []string {
 	wait := "until its sessions reach 0"
 	if o.Timeout > 0 {
 		wait = fmt.Sprintf("up to %s for its sessions to reach 0", o.Timeout)
@@ -214,7 +214,7 @@ func drainPlan(ref runtime.Ref, o drain.Options) []string {
 }
 
 // Hold sets ref to state on every socket and records the intent.
-func (l *Local) Hold(ctx context.Context, ref runtime.Ref, state runtime.AdminState, force bool) (Result, error) {
+func (l *Local) Hold(ctx context.Context, ref haproxy.Ref, state haproxy.AdminState, force bool) (Result, error) {
 	start := time.Now()
 	found, err := l.check(ctx, Change{Kind: KindHold, Ref: ref, State: state, Force: force})
 	if err != nil {
@@ -228,7 +228,7 @@ func (l *Local) Hold(ctx context.Context, ref runtime.Ref, state runtime.AdminSt
 	// not cut it, so the worst case is one session the next step ends.
 	_, err = each(ctx, l.Sockets, func(ctx context.Context, i int, s Socket) (struct{}, error) {
 		f := found[i]
-		if state == runtime.Drain && f.Admin != runtime.Ready {
+		if state == haproxy.Drain && f.Admin != haproxy.Ready {
 			return struct{}{}, nil // out already: a hold keeps it so
 		}
 		return struct{}{}, s.Runtime.SetState(ctx, f.Backend, f.Server, state)
@@ -240,13 +240,13 @@ func (l *Local) Hold(ctx context.Context, ref runtime.Ref, state runtime.AdminSt
 }
 
 // Drain drains ref on every socket at once (package drain).
-func (l *Local) Drain(ctx context.Context, ref runtime.Ref, o drain.Options) (Result, error) {
+func (l *Local) Drain(ctx context.Context, ref haproxy.Ref, o drain.Options) (Result, error) {
 	found, err := l.check(ctx, Change{Kind: KindDrain, Ref: ref, Drain: o})
 	if err != nil {
 		return Result{}, err
 	}
 	ref = found[0].Ref()
-	if err := l.record(ctx, ref, runtime.Drain); err != nil {
+	if err := l.record(ctx, ref, haproxy.Drain); err != nil {
 		return Result{}, err
 	}
 	res, err := drain.Run(ctx, l.targets(found), o)
@@ -254,8 +254,8 @@ func (l *Local) Drain(ctx context.Context, ref runtime.Ref, o drain.Options) (Re
 		return Result{}, err
 	}
 	for _, r := range res.Reports {
-		if r.Admin == runtime.Maint {
-			if err := l.record(ctx, ref, runtime.Maint); err != nil {
+		if r.Admin == haproxy.Maint {
+			if err := l.record(ctx, ref, haproxy.Maint); err != nil {
 				return Result{}, err
 			}
 			break
@@ -270,7 +270,7 @@ func (l *Local) Drain(ctx context.Context, ref runtime.Ref, o drain.Options) (Re
 
 // Admit readmits ref on every socket, forgets its intent and, with wait,
 // waits on ctx until it is healthy on every socket.
-func (l *Local) Admit(ctx context.Context, ref runtime.Ref, wait time.Duration) (Result, error) {
+func (l *Local) Admit(ctx context.Context, ref haproxy.Ref, wait time.Duration) (Result, error) {
 	start := time.Now()
 	found, err := l.find(ctx, ref)
 	if err != nil {
@@ -303,14 +303,14 @@ func (l *Local) Admit(ctx context.Context, ref runtime.Ref, wait time.Duration) 
 
 // waitHealthy reads every socket until the server found is healthy on all
 // of them or wait is over, and says where it is not.
-func (l *Local) waitHealthy(ctx context.Context, found []runtime.ServerStatus, wait time.Duration) ([]string, error) {
+func (l *Local) waitHealthy(ctx context.Context, found []haproxy.ServerStatus, wait time.Duration) ([]string, error) {
 	poll := l.Poll
 	if poll <= 0 {
 		poll = DefaultPoll
 	}
 	deadline := time.Now().Add(wait)
 	for {
-		states, err := each(ctx, l.Sockets, func(ctx context.Context, i int, s Socket) (runtime.ServerStatus, error) {
+		states, err := each(ctx, l.Sockets, func(ctx context.Context, i int, s Socket) (haproxy.ServerStatus, error) {
 			f := found[i]
 			return s.Runtime.Server(ctx, f.Backend, f.Server)
 		})

@@ -9,19 +9,19 @@ import (
 	"time"
 
 	"github.com/wsctl/wsctl/drain"
+	"github.com/wsctl/wsctl/haproxy"
+	"github.com/wsctl/wsctl/haproxy/haproxytest"
 	"github.com/wsctl/wsctl/paced"
-	"github.com/wsctl/wsctl/runtime"
-	"github.com/wsctl/wsctl/runtime/runtimetest"
 	"github.com/wsctl/wsctl/target"
 )
 
-var _ target.Runtime = (*runtimetest.Runtime)(nil)
+var _ target.Runtime = (*haproxytest.Runtime)(nil)
 
-func server(name string, admin runtime.AdminState, state runtime.OpState, scur int64) runtime.ServerStatus {
-	return runtime.ServerStatus{Backend: "ws", Server: name, Admin: admin, State: state, Scur: scur, UserWeight: 1}
+func server(name string, admin haproxy.AdminState, state haproxy.OpState, scur int64) haproxy.ServerStatus {
+	return haproxy.ServerStatus{Backend: "ws", Server: name, Admin: admin, State: state, Scur: scur, UserWeight: 1}
 }
 
-func local(rts ...*runtimetest.Runtime) *target.Local {
+func local(rts ...*haproxytest.Runtime) *target.Local {
 	l := &target.Local{Poll: time.Millisecond}
 	for i, rt := range rts {
 		l.Sockets = append(l.Sockets, target.Socket{Name: string(rune('a' + i)), Runtime: rt})
@@ -34,18 +34,18 @@ func local(rts ...*runtimetest.Runtime) *target.Local {
 // sets it anyway.
 func TestHoldMaintRefusals(t *testing.T) {
 	ctx := context.Background()
-	rt := runtimetest.NewRuntime(server("s1", runtime.Ready, runtime.Up, 2), server("s2", runtime.Ready, runtime.Up, 0))
+	rt := haproxytest.NewRuntime(server("s1", haproxy.Ready, haproxy.Up, 2), server("s2", haproxy.Ready, haproxy.Up, 0))
 	l := local(rt)
-	_, err := l.Hold(ctx, runtime.Ref{Server: "s1"}, runtime.Maint, false)
+	_, err := l.Hold(ctx, haproxy.Ref{Server: "s1"}, haproxy.Maint, false)
 	var se *target.SessionsError
 	if !errors.As(err, &se) || se.Total != 2 || !errors.Is(err, target.ErrSessions) {
 		t.Fatalf("sessions: got %v, want a SessionsError of 2", err)
 	}
-	res, err := l.Hold(ctx, runtime.Ref{Server: "s2"}, runtime.Maint, false)
+	res, err := l.Hold(ctx, haproxy.Ref{Server: "s2"}, haproxy.Maint, false)
 	if err != nil || res.Outcome != target.Done || res.Ref.String() != "ws/s2" {
 		t.Fatalf("idle s2: %+v, %v", res, err)
 	}
-	if _, err := l.Hold(ctx, runtime.Ref{Server: "s1"}, runtime.Maint, true); err != nil {
+	if _, err := l.Hold(ctx, haproxy.Ref{Server: "s1"}, haproxy.Maint, true); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := rt.Calls(), []string{"set ws/s2 MAINT", "set ws/s1 MAINT"}; !slices.Equal(got, want) {
@@ -58,13 +58,13 @@ func TestHoldMaintRefusals(t *testing.T) {
 // changes nothing.
 func TestDryRunRefusesAndChangesNothing(t *testing.T) {
 	ctx := context.Background()
-	rt := runtimetest.NewRuntime(server("s1", runtime.Ready, runtime.Up, 3), server("s2", runtime.Maint, runtime.Up, 0))
+	rt := haproxytest.NewRuntime(server("s1", haproxy.Ready, haproxy.Up, 3), server("s2", haproxy.Maint, haproxy.Up, 0))
 	dry := target.DryRun{Target: local(rt)}
 	o := drain.Options{Timeout: time.Minute, Close: &drain.Close{After: time.Second, Rate: 10}}
-	if _, err := dry.Drain(ctx, runtime.Ref{Server: "s1"}, o); !errors.Is(err, drain.ErrLastServer) {
+	if _, err := dry.Drain(ctx, haproxy.Ref{Server: "s1"}, o); !errors.Is(err, drain.ErrLastServer) {
 		t.Fatalf("last server: %v, want ErrLastServer", err)
 	}
-	res, err := dry.Admit(ctx, runtime.Ref{Server: "s2"}, 0)
+	res, err := dry.Admit(ctx, haproxy.Ref{Server: "s2"}, 0)
 	if err != nil || len(res.Planned) == 0 || !strings.Contains(strings.Join(res.Planned, "\n"), "would set ws/s2 to READY") {
 		t.Fatalf("admit: %+v, %v", res, err)
 	}
@@ -78,33 +78,33 @@ func TestDryRunRefusesAndChangesNothing(t *testing.T) {
 // DOWN ends TimedOut naming it; a cancelled context ends the wait at once.
 func TestAdmitWaitsUntilHealthy(t *testing.T) {
 	ctx := context.Background()
-	a := runtimetest.NewRuntime(server("s1", runtime.Maint, runtime.Down, 0))
-	b := runtimetest.NewRuntime(server("s1", runtime.Maint, runtime.Down, 0))
+	a := haproxytest.NewRuntime(server("s1", haproxy.Maint, haproxy.Down, 0))
+	b := haproxytest.NewRuntime(server("s1", haproxy.Maint, haproxy.Down, 0))
 	reads := 0
 	b.ReadmitFunc = func(context.Context, string, string) error { return nil } // stays MAINT DOWN…
-	b.ServerFunc = func(context.Context, string, string) (runtime.ServerStatus, error) {
+	b.ServerFunc = func(context.Context, string, string) (haproxy.ServerStatus, error) {
 		reads++
 		if reads < 3 {
-			return server("s1", runtime.Ready, runtime.Down, 0), nil
+			return server("s1", haproxy.Ready, haproxy.Down, 0), nil
 		}
-		return server("s1", runtime.Ready, runtime.Starting, 0), nil // …until its third read
+		return server("s1", haproxy.Ready, haproxy.Starting, 0), nil // …until its third read
 	}
-	res, err := local(a, b).Admit(ctx, runtime.Ref{Backend: "ws", Server: "s1"}, time.Minute)
+	res, err := local(a, b).Admit(ctx, haproxy.Ref{Backend: "ws", Server: "s1"}, time.Minute)
 	if err != nil || res.Outcome != target.Done || reads != 3 || res.Places != 2 {
 		t.Fatalf("got %+v, %v after %d reads; want done after 3", res, err, reads)
 	}
 
-	b.ServerFunc = func(context.Context, string, string) (runtime.ServerStatus, error) {
-		return server("s1", runtime.Ready, runtime.Down, 0), nil
+	b.ServerFunc = func(context.Context, string, string) (haproxy.ServerStatus, error) {
+		return server("s1", haproxy.Ready, haproxy.Down, 0), nil
 	}
-	res, err = local(a, b).Admit(ctx, runtime.Ref{Backend: "ws", Server: "s1"}, 20*time.Millisecond)
+	res, err = local(a, b).Admit(ctx, haproxy.Ref{Backend: "ws", Server: "s1"}, 20*time.Millisecond)
 	if err != nil || res.Outcome != paced.TimedOut || len(res.Sick) != 1 || !strings.HasPrefix(res.Sick[0], "b: DOWN READY") {
 		t.Fatalf("never healthy: %+v, %v", res, err)
 	}
 
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
-	if _, err := local(a, b).Admit(cctx, runtime.Ref{Backend: "ws", Server: "s1"}, time.Hour); !errors.Is(err, context.Canceled) {
+	if _, err := local(a, b).Admit(cctx, haproxy.Ref{Backend: "ws", Server: "s1"}, time.Hour); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled: %v, want context.Canceled", err)
 	}
 }

@@ -13,7 +13,7 @@
 //     operator intent, so an agent never readmits it);
 //   - Drain drains a server the drain package's way and leaves it in MAINT;
 //   - Admit readmits a server with a fresh health check, forgets its
-//     intent and waits until it is healthy (runtime.ServerStatus.Healthy)
+//     intent and waits until it is healthy (haproxy.ServerStatus.Healthy)
 //     everywhere.
 package target
 
@@ -26,8 +26,8 @@ import (
 
 	"github.com/wsctl/wsctl/drain"
 	"github.com/wsctl/wsctl/fleet"
+	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/paced"
-	"github.com/wsctl/wsctl/runtime"
 )
 
 // Target is where an operation on a server acts.
@@ -47,15 +47,15 @@ type Target interface {
 	// when no other server of its backend can take new clients (the
 	// error wraps ErrSessions or drain.ErrLastServer). DRAIN, a
 	// rollout's hold, leaves a server already out as it is.
-	Hold(ctx context.Context, ref runtime.Ref, state runtime.AdminState, force bool) (Result, error)
+	Hold(ctx context.Context, ref haproxy.Ref, state haproxy.AdminState, force bool) (Result, error)
 	// Drain drains ref with o and leaves it in MAINT; the intent follows
 	// (DRAIN, then MAINT). Unless o.Force the last server of its backend
 	// that takes clients is refused before anything changes.
-	Drain(ctx context.Context, ref runtime.Ref, o drain.Options) (Result, error)
+	Drain(ctx context.Context, ref haproxy.Ref, o drain.Options) (Result, error)
 	// Admit readmits ref with a fresh health check, forgets its intent
 	// and, with wait above zero, waits up to wait until it is healthy
 	// everywhere (Result.Outcome TimedOut when it is not).
-	Admit(ctx context.Context, ref runtime.Ref, wait time.Duration) (Result, error)
+	Admit(ctx context.Context, ref haproxy.Ref, wait time.Duration) (Result, error)
 }
 
 // Kind names what a Change asks.
@@ -71,9 +71,9 @@ const (
 // Change is what Hold, Drain or Admit would be asked, for Plan.
 type Change struct {
 	Kind Kind
-	Ref  runtime.Ref
+	Ref  haproxy.Ref
 	// State is Hold's DRAIN or MAINT.
-	State runtime.AdminState
+	State haproxy.AdminState
 	// Force is Hold's force.
 	Force bool
 	// Drain is Drain's options.
@@ -86,7 +86,7 @@ type Change struct {
 type Listing struct {
 	// Place is the socket's path, or where the fleet's servers come from.
 	Place   string
-	Servers []runtime.ServerStatus
+	Servers []haproxy.ServerStatus
 	Err     error
 }
 
@@ -96,7 +96,7 @@ const Done paced.Outcome = "done"
 
 // Result is how a change went.
 type Result struct {
-	Ref runtime.Ref
+	Ref haproxy.Ref
 	// Outcome is Done, or paced.TimedOut, Canceled or Failed, with Err.
 	Outcome paced.Outcome
 	Err     error
@@ -122,7 +122,7 @@ var ErrSessions = errors.New("drain it first")
 
 // SessionsError is a refused MAINT: the server's sessions, per place.
 type SessionsError struct {
-	Ref   runtime.Ref
+	Ref   haproxy.Ref
 	Total int64
 	// Live says how many on which place.
 	Live []string

@@ -11,7 +11,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
 
-	"github.com/wsctl/wsctl/runtime"
+	"github.com/wsctl/wsctl/haproxy"
 )
 
 // History is how many samples a server's sparkline covers: three minutes
@@ -245,28 +245,28 @@ func (m Model) sort(rows []Server) {
 
 // rank puts what needs a look first: MAINT, DRAIN, then down.
 func rank(s Server) int {
-	r := map[runtime.AdminState]int{runtime.Maint: 4, runtime.Drain: 2}[s.Admin]
-	if s.State != runtime.Up {
+	r := map[haproxy.AdminState]int{haproxy.Maint: 4, haproxy.Drain: 2}[s.Admin]
+	if s.State != haproxy.Up {
 		r++
 	}
 	return r
 }
 
-func adminStyle(a runtime.AdminState) lipgloss.Style {
+func adminStyle(a haproxy.AdminState) lipgloss.Style {
 	switch a {
-	case runtime.Ready:
+	case haproxy.Ready:
 		return good
-	case runtime.Drain:
+	case haproxy.Drain:
 		return warn
 	}
 	return alert
 }
 
-func stateStyle(s runtime.OpState) lipgloss.Style {
+func stateStyle(s haproxy.OpState) lipgloss.Style {
 	switch s {
-	case runtime.Up:
+	case haproxy.Up:
 		return good
-	case runtime.Starting:
+	case haproxy.Starting:
 		return warn
 	}
 	return alert
@@ -278,7 +278,7 @@ func stateStyle(s runtime.OpState) lipgloss.Style {
 func (m Model) inProgress(b *strings.Builder) {
 	var lines []string
 	for _, s := range m.snap.Servers {
-		if s.Admin != runtime.Ready && s.Scur > 0 {
+		if s.Admin != haproxy.Ready && s.Scur > 0 {
 			lines = append(lines, fmt.Sprintf("%s/%s %s on %s: %d sessions left", s.Backend, s.Server, warn.Render(string(s.Admin)), filepath.Base(s.Socket), s.Scur))
 		}
 	}
@@ -325,7 +325,7 @@ func (m Model) fleet(b *strings.Builder) {
 		return
 	}
 	fmt.Fprintf(b, "\n%s: %d load balancers: %s\n", bold.Render("Fleet"), len(v.Agents), strings.Join(sortedKeys(v.Agents), " "))
-	var refs []runtime.Ref
+	var refs []haproxy.Ref
 	for ref := range v.Progress {
 		if ref.Backend == m.backend {
 			refs = append(refs, ref)

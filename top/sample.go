@@ -12,27 +12,27 @@ import (
 	"time"
 
 	"github.com/wsctl/wsctl/fleet"
+	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/intent"
 	"github.com/wsctl/wsctl/rollout"
-	"github.com/wsctl/wsctl/runtime"
 )
 
 // Runtime is what top reads from one admin socket.
 type Runtime interface {
 	Path() string
-	Servers(ctx context.Context, backend string) ([]runtime.ServerStatus, error)
+	Servers(ctx context.Context, backend string) ([]haproxy.ServerStatus, error)
 }
 
-var _ Runtime = (*runtime.Client)(nil)
+var _ Runtime = (*haproxy.Client)(nil)
 
 // Master is what top reads from HAProxy's master CLI: the old workers a
 // reload left, and the sessions they still hold.
 type Master interface {
-	Procs(ctx context.Context) (runtime.Procs, error)
-	WorkerSessions(ctx context.Context, pid int64) ([]runtime.WorkerSession, error)
+	Procs(ctx context.Context) (haproxy.Procs, error)
+	WorkerSessions(ctx context.Context, pid int64) ([]haproxy.WorkerSession, error)
 }
 
-var _ Master = (*runtime.Master)(nil)
+var _ Master = (*haproxy.Master)(nil)
 
 // Sources are where a snapshot is read from; a nil or empty field is not
 // read.
@@ -49,7 +49,7 @@ type Sources struct {
 // Server is one server as one socket sees it.
 type Server struct {
 	Socket string
-	runtime.ServerStatus
+	haproxy.ServerStatus
 }
 
 // OldWorker is a worker a reload left, with the WebSockets it still holds

@@ -11,75 +11,75 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/wsctl/wsctl/fleet"
+	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/intent"
-	"github.com/wsctl/wsctl/runtime"
 )
 
 // fakeRuntime is a Runtime whose methods are its fields.
 type fakeRuntime struct {
 	path    string
-	servers func(ctx context.Context, backend string) ([]runtime.ServerStatus, error)
+	servers func(ctx context.Context, backend string) ([]haproxy.ServerStatus, error)
 }
 
 var _ Runtime = (*fakeRuntime)(nil)
 
 func (f *fakeRuntime) Path() string { return f.path }
-func (f *fakeRuntime) Servers(ctx context.Context, backend string) ([]runtime.ServerStatus, error) {
+func (f *fakeRuntime) Servers(ctx context.Context, backend string) ([]haproxy.ServerStatus, error) {
 	return f.servers(ctx, backend)
 }
 
 // fakeMaster is a Master whose methods are its fields.
 type fakeMaster struct {
-	procs    func(ctx context.Context) (runtime.Procs, error)
-	sessions func(ctx context.Context, pid int64) ([]runtime.WorkerSession, error)
+	procs    func(ctx context.Context) (haproxy.Procs, error)
+	sessions func(ctx context.Context, pid int64) ([]haproxy.WorkerSession, error)
 }
 
 var _ Master = (*fakeMaster)(nil)
 
-func (f *fakeMaster) Procs(ctx context.Context) (runtime.Procs, error) { return f.procs(ctx) }
-func (f *fakeMaster) WorkerSessions(ctx context.Context, pid int64) ([]runtime.WorkerSession, error) {
+func (f *fakeMaster) Procs(ctx context.Context) (haproxy.Procs, error) { return f.procs(ctx) }
+func (f *fakeMaster) WorkerSessions(ctx context.Context, pid int64) ([]haproxy.WorkerSession, error) {
 	return f.sessions(ctx, pid)
 }
 
 // fakeStore is an intent.Store holding its intents.
-type fakeStore struct{ all map[runtime.Ref]intent.Intent }
+type fakeStore struct{ all map[haproxy.Ref]intent.Intent }
 
 var _ intent.Store = (*fakeStore)(nil)
 
-func (f *fakeStore) Load(context.Context) (map[runtime.Ref]intent.Intent, error) { return f.all, nil }
+func (f *fakeStore) Load(context.Context) (map[haproxy.Ref]intent.Intent, error) { return f.all, nil }
 func (f *fakeStore) Put(context.Context, intent.Intent) error                    { return nil }
-func (f *fakeStore) Delete(context.Context, runtime.Ref) error                   { return nil }
+func (f *fakeStore) Delete(context.Context, haproxy.Ref) error                   { return nil }
 func (f *fakeStore) Where() string                                               { return "fake" }
 
-func server(backend, name string, admin runtime.AdminState, state runtime.OpState, scur, stot int64) runtime.ServerStatus {
-	return runtime.ServerStatus{Backend: backend, Server: name, Admin: admin, State: state, Check: "L7OK", Scur: scur, Stot: stot, UserWeight: 1}
+func server(backend, name string, admin haproxy.AdminState, state haproxy.OpState, scur, stot int64) haproxy.ServerStatus {
+	return haproxy.ServerStatus{Backend: backend, Server: name, Admin: admin, State: state, Check: "L7OK", Scur: scur, Stot: stot, UserWeight: 1}
 }
 
-func socket(path string, servers ...runtime.ServerStatus) *fakeRuntime {
-	return &fakeRuntime{path: path, servers: func(context.Context, string) ([]runtime.ServerStatus, error) { return servers, nil }}
+func socket(path string, servers ...haproxy.ServerStatus) *fakeRuntime {
+	return &fakeRuntime{path: path, servers: func(context.Context, string) ([]haproxy.ServerStatus, error) { return servers, nil }}
 }
 
 // TestTopSample reads every source, keeps what answered and names what did not.
 func TestTopSample(t *testing.T) {
-	broken := &fakeRuntime{path: "/run/b.sock", servers: func(context.Context, string) ([]runtime.ServerStatus, error) {
+	broken := &fakeRuntime{path: "/run/b.sock", servers: func(context.Context, string) ([]haproxy.ServerStatus, error) {
 		return nil, errors.New("connection refused")
 	}}
 	m := &fakeMaster{
-		procs: func(context.Context) (runtime.Procs, error) {
-			return runtime.Procs{Old: []runtime.Proc{{Pid: 41, Reloads: 1}, {Pid: 42, Reloads: 2}}}, nil
+		procs: func(context.Context) (haproxy.Procs, error) {
+			return haproxy.Procs{Old: []haproxy.Proc{{Pid: 41, Reloads: 1}, {Pid: 42, Reloads: 2}}}, nil
 		},
-		sessions: func(_ context.Context, pid int64) ([]runtime.WorkerSession, error) {
+		sessions: func(_ context.Context, pid int64) ([]haproxy.WorkerSession, error) {
 			if pid == 42 {
-				return nil, runtime.ErrNoSuchWorker
+				return nil, haproxy.ErrNoSuchWorker
 			}
-			return []runtime.WorkerSession{{Backend: "ws"}, {Backend: "ws"}, {Backend: "chat"}}, nil
+			return []haproxy.WorkerSession{{Backend: "ws"}, {Backend: "ws"}, {Backend: "chat"}}, nil
 		},
 	}
-	in := intent.Intent{Backend: "ws", Server: "s2", State: runtime.Drain, Who: "ci@runner"}
+	in := intent.Intent{Backend: "ws", Server: "s2", State: haproxy.Drain, Who: "ci@runner"}
 	snap := Sample(context.Background(), Sources{
-		Sockets:  []Runtime{socket("/run/a.sock", server("ws", "s1", runtime.Ready, runtime.Up, 3, 10)), broken},
+		Sockets:  []Runtime{socket("/run/a.sock", server("ws", "s1", haproxy.Ready, haproxy.Up, 3, 10)), broken},
 		Master:   m,
-		Intents:  &fakeStore{all: map[runtime.Ref]intent.Intent{in.Ref(): in}},
+		Intents:  &fakeStore{all: map[haproxy.Ref]intent.Intent{in.Ref(): in}},
 		Rollouts: map[string]string{"ws": t.TempDir() + "/none.json"},
 	})
 	if len(snap.Servers) != 1 || snap.Servers[0].Socket != "/run/a.sock" || snap.Servers[0].Scur != 3 {
@@ -140,10 +140,10 @@ func rows(text string) []string {
 func TestTopModelShowsSwitchesAndSorts(t *testing.T) {
 	at := time.Date(2026, 1, 2, 12, 0, 0, 0, time.UTC)
 	first := Snapshot{At: at, Servers: []Server{
-		{Socket: "/run/a.sock", ServerStatus: server("ws", "s1", runtime.Ready, runtime.Up, 5, 100)},
-		{Socket: "/run/a.sock", ServerStatus: server("ws", "s2", runtime.Drain, runtime.Up, 7, 50)},
-		{Socket: "/run/a.sock", ServerStatus: server("ws", "s3", runtime.Maint, runtime.Down, 0, 0)},
-		{Socket: "/run/a.sock", ServerStatus: server("chat", "c1", runtime.Ready, runtime.Up, 1, 1)},
+		{Socket: "/run/a.sock", ServerStatus: server("ws", "s1", haproxy.Ready, haproxy.Up, 5, 100)},
+		{Socket: "/run/a.sock", ServerStatus: server("ws", "s2", haproxy.Drain, haproxy.Up, 7, 50)},
+		{Socket: "/run/a.sock", ServerStatus: server("ws", "s3", haproxy.Maint, haproxy.Down, 0, 0)},
+		{Socket: "/run/a.sock", ServerStatus: server("chat", "c1", haproxy.Ready, haproxy.Up, 1, 1)},
 	}}
 	second := first
 	second.At = at.Add(2 * time.Second)
@@ -207,13 +207,13 @@ func TestTopModelQuits(t *testing.T) {
 
 // TestTopModelFleet shows every load balancer's reports on the backend.
 func TestTopModelFleet(t *testing.T) {
-	ref := runtime.Ref{Backend: "ws", Server: "s2"}
-	snap := Snapshot{At: time.Now(), Servers: []Server{{Socket: "a", ServerStatus: server("ws", "s2", runtime.Drain, runtime.Up, 3, 3)}},
+	ref := haproxy.Ref{Backend: "ws", Server: "s2"}
+	snap := Snapshot{At: time.Now(), Servers: []Server{{Socket: "a", ServerStatus: server("ws", "s2", haproxy.Drain, haproxy.Up, 3, 3)}},
 		Fleet: &fleet.View{
 			Agents: map[string]fleet.Announcement{"lb1": {}, "lb2": {}},
-			Progress: map[runtime.Ref]map[string]fleet.Progress{ref: {
-				"lb1": {Agent: "lb1", Admin: runtime.Drain, State: runtime.Up, Phase: "waiting", Sessions: 3},
-				"lb2": {Agent: "lb2", Admin: runtime.Maint, State: runtime.Up, Phase: "drained", Closed: 2},
+			Progress: map[haproxy.Ref]map[string]fleet.Progress{ref: {
+				"lb1": {Agent: "lb1", Admin: haproxy.Drain, State: haproxy.Up, Phase: "waiting", Sessions: 3},
+				"lb2": {Agent: "lb2", Admin: haproxy.Maint, State: haproxy.Up, Phase: "drained", Closed: 2},
 			}},
 		}}
 	text := view(update(t, New(nil, time.Second), SnapshotMsg(snap)))

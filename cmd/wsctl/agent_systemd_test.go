@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/internal/lbtest"
-	"github.com/wsctl/wsctl/runtime"
 )
 
 // TestAgentUnderSystemd runs the wsctl binary as the packaged unit does
@@ -52,7 +52,7 @@ func TestAgentUnderSystemd(t *testing.T) {
 	// backend3 leaves the spec: after SIGHUP the agent drains it.
 	writeFile(t, specFile, strings.Replace(b.Spec, "      - name: backend3\n        address: "+b.Backends[2].Addr+"\n", "", 1))
 	agent.Signal(t, syscall.SIGHUP)
-	rt, err := runtime.Dial(context.Background(), b.Admin, 0)
+	rt, err := haproxy.Dial(context.Background(), b.Admin, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +63,7 @@ func TestAgentUnderSystemd(t *testing.T) {
 		}
 		for _, s := range servers {
 			if s.Server == "backend3" {
-				return s.Admin != runtime.Ready
+				return s.Admin != haproxy.Ready
 			}
 		}
 		return true // already deleted

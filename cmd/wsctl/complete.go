@@ -7,7 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/wsctl/wsctl/runtime"
+	"github.com/wsctl/wsctl/haproxy"
 )
 
 // completeTimeout bounds the admin socket read of a completion: a shell
@@ -17,7 +17,7 @@ const completeTimeout = time.Second
 // completeNames returns a ValidArgsFunction completing the one argument
 // of drain, ready, maint (servers, as BACKEND/SERVER) or rollout and
 // rebalance (backends): from the spec (-c or found) and, when it answers,
-// the admin socket, which also knows servers added at runtime. Errors
+// the admin socket, which also knows servers added at haproxy. Errors
 // complete nothing rather than print: the shell shows no message.
 func completeNames(io *IOStreams, s *SocketOptions, backends bool) func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 	return func(_ *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
@@ -32,7 +32,7 @@ func completeNames(io *IOStreams, s *SocketOptions, backends bool) func(*cobra.C
 					continue
 				}
 				for _, srv := range b.Servers {
-					names = append(names, runtime.Ref{Backend: b.Name, Server: srv.Name}.String())
+					names = append(names, haproxy.Ref{Backend: b.Name, Server: srv.Name}.String())
 				}
 			}
 		}
@@ -40,7 +40,7 @@ func completeNames(io *IOStreams, s *SocketOptions, backends bool) func(*cobra.C
 			ctx, cancel := context.WithTimeout(context.Background(), completeTimeout)
 			defer cancel()
 			for _, p := range paths {
-				c, err := runtime.Dial(ctx, p, completeTimeout)
+				c, err := haproxy.Dial(ctx, p, completeTimeout)
 				if err != nil {
 					continue
 				}

@@ -12,8 +12,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wsctl/wsctl/drain"
+	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/paced"
-	"github.com/wsctl/wsctl/runtime"
 )
 
 // DrainOptions are the flags of wsctl drain.
@@ -254,7 +254,7 @@ func writeDrainText(ios *IOStreams, res drain.Result) {
 		default:
 			// After a reload Admin is the old worker's state; the
 			// error says what the new one does.
-			if r.Admin != "" && r.Admin != runtime.Ready && !errors.Is(r.Err, drain.ErrReloaded) {
+			if r.Admin != "" && r.Admin != haproxy.Ready && !errors.Is(r.Err, drain.ErrReloaded) {
 				fmt.Fprintf(ios.ErrOut, "wsctl: %s: drain stopped; the server stays %s\n", name, r.Admin)
 			}
 		}

@@ -9,19 +9,19 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"github.com/wsctl/wsctl/haproxy"
+	"github.com/wsctl/wsctl/haproxy/haproxytest"
 	"github.com/wsctl/wsctl/internal/lbtest"
-	"github.com/wsctl/wsctl/runtime"
-	"github.com/wsctl/wsctl/runtime/runtimetest"
 )
 
 // TestDrainTwoHAProxies drains s2 behind two HAProxy processes in one call,
 // closing what is left all at once (rate 0) after a short wait, with
 // reconnecting cookie-keeping clients on both.
 func TestDrainTwoHAProxies(t *testing.T) {
-	servers := runtimetest.Backends(t, "s1", "s2")
+	servers := haproxytest.Backends(t, "s1", "s2")
 	a, b := startFixture(t, servers), startFixture(t, servers)
-	fa := runtimetest.StartFleet(t, a.lb.URL(), 6, true)
-	fb := runtimetest.StartFleet(t, b.lb.URL(), 6, true)
+	fa := haproxytest.StartFleet(t, a.lb.URL(), 6, true)
+	fb := haproxytest.StartFleet(t, b.lb.URL(), 6, true)
 
 	start := time.Now()
 	r := execute(t, drainCmd, false, nil, "ws/s2", "--socket", a.lb.AdminSocket, "--socket", b.lb.AdminSocket,
@@ -45,11 +45,11 @@ func TestDrainTwoHAProxies(t *testing.T) {
 		}
 	}
 	for _, f := range []*fixture{a, b} {
-		if got := f.admin(t, "s2"); got != runtime.Maint {
+		if got := f.admin(t, "s2"); got != haproxy.Maint {
 			t.Errorf("%s: s2 is %s, want MAINT", f.lb.AdminSocket, got)
 		}
 	}
-	for _, fl := range []*runtimetest.Fleet{fa, fb} {
+	for _, fl := range []*haproxytest.Fleet{fa, fb} {
 		for _, e := range fl.Since(start, false) {
 			if e.At.Sub(start) < 500*time.Millisecond {
 				t.Errorf("client %d cut %s after the start, before --close-after", e.Client, e.At.Sub(start))
@@ -70,7 +70,7 @@ func TestDrainTwoHAProxies(t *testing.T) {
 // server stays in DRAIN; progress is shown on a terminal.
 func TestDrainTimesOut(t *testing.T) {
 	f := startFixture(t, nil)
-	fleet := runtimetest.StartFleet(t, f.lb.URL(), 4, false)
+	fleet := haproxytest.StartFleet(t, f.lb.URL(), 4, false)
 	start := time.Now()
 	r := execute(t, drainCmd, true, nil, "ws/s1", "--socket", f.lb.AdminSocket, "--timeout", "1200ms")
 	if r.code != exitTimeout {
@@ -85,7 +85,7 @@ func TestDrainTimesOut(t *testing.T) {
 	if cut := fleet.Since(start, false); len(cut) != 0 || fleet.Connected()["s1"] != 2 {
 		t.Errorf("drain without --close-after cut %d clients; connected %v", len(cut), fleet.Connected())
 	}
-	if got := f.admin(t, "s1"); got != runtime.Drain {
+	if got := f.admin(t, "s1"); got != haproxy.Drain {
 		t.Errorf("s1 is %s, want DRAIN", got)
 	}
 }
@@ -101,7 +101,7 @@ func TestDrainIdleServer(t *testing.T) {
 			!strings.HasSuffix(r.out, "now MAINT, `wsctl ready ws/s1` brings it back\n") || r.errOut != "" {
 			t.Errorf("terminal %v: exit %d, stdout %q, stderr %q; want 0 and one line", tty, r.code, r.out, r.errOut)
 		}
-		if got := f.admin(t, "s1"); got != runtime.Maint {
+		if got := f.admin(t, "s1"); got != haproxy.Maint {
 			t.Errorf("s1 is %s, want MAINT", got)
 		}
 	}
@@ -118,7 +118,7 @@ func TestDrainFlags(t *testing.T) {
 			name: "defaults",
 			args: []string{"backend2"},
 			want: DrainOptions{Server: "backend2", Timeout: 5 * time.Minute, CloseRate: 10, Output: "text",
-				Socket: SocketOptions{Timeout: runtime.DefaultTimeout}},
+				Socket: SocketOptions{Timeout: haproxy.DefaultTimeout}},
 		},
 		{
 			name: "everything",
@@ -129,7 +129,7 @@ func TestDrainFlags(t *testing.T) {
 		},
 		{name: "force", args: []string{"s", "--force"},
 			want: DrainOptions{Server: "s", Timeout: 5 * time.Minute, CloseRate: 10, Output: "text", Force: true,
-				Socket: SocketOptions{Timeout: runtime.DefaultTimeout}}},
+				Socket: SocketOptions{Timeout: haproxy.DefaultTimeout}}},
 		{name: "no server", args: nil, wantErr: "usage: drain SERVER (one server, \"name\" or \"backend/name\"; got none); see `drain --help`"},
 		{name: "two servers", args: []string{"s1", "s2"}, wantErr: "got 2: s1 s2"},
 		{name: "bad output", args: []string{"s", "-o", "yaml"}, wantErr: "want text or json"},
@@ -187,7 +187,7 @@ func TestSecondsHasNoFloatNoise(t *testing.T) {
 // drains.
 func TestDrainRefusesLastServer(t *testing.T) {
 	f := startFixture(t, nil)
-	fleet := runtimetest.StartFleet(t, f.lb.URL(), 4, true)
+	fleet := haproxytest.StartFleet(t, f.lb.URL(), 4, true)
 	if r := execute(t, maintCmd, false, nil, "ws/s1", "--socket", f.lb.AdminSocket, "--force"); r.code != 0 {
 		t.Fatalf("maint s1: exit %d, %s", r.code, r.errOut)
 	}
@@ -199,7 +199,7 @@ func TestDrainRefusesLastServer(t *testing.T) {
 	if r.code != exitError || r.errOut != want || r.out != "" {
 		t.Fatalf("exit %d, stdout %q, stderr %q; want 2 and %q", r.code, r.out, r.errOut, want)
 	}
-	if got := f.admin(t, "s2"); got != runtime.Ready {
+	if got := f.admin(t, "s2"); got != haproxy.Ready {
 		t.Errorf("refused drain left s2 %s, want READY", got)
 	}
 	if cut := fleet.Since(start, false); len(cut) != 0 {
@@ -210,7 +210,7 @@ func TestDrainRefusesLastServer(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("--force: exit %d, stderr %q", r.code, r.errOut)
 	}
-	if got := f.admin(t, "s2"); got != runtime.Maint {
+	if got := f.admin(t, "s2"); got != haproxy.Maint {
 		t.Errorf("forced drain left s2 %s, want MAINT", got)
 	}
 }
@@ -223,14 +223,14 @@ func TestDrainReloadExits2(t *testing.T) {
 	for _, output := range []string{"text", "json"} {
 		t.Run(output, func(t *testing.T) {
 			// New clients land on the worker the socket reaches now.
-			fleet := runtimetest.StartFleet(t, f.lb.URL(), 4, false)
+			fleet := haproxytest.StartFleet(t, f.lb.URL(), 4, false)
 			waitChecked(t, f.c, "ws")
 			done := make(chan result, 1)
 			go func() {
 				done <- execute(t, drainCmd, false, nil, "ws/s2", "--socket", f.lb.AdminSocket,
 					"--close-after", "30s", "--timeout", "1m", "-o", output)
 			}()
-			lbtest.WaitFor(t, 10*time.Second, "s2 in DRAIN", func() bool { return f.admin(t, "s2") == runtime.Drain })
+			lbtest.WaitFor(t, 10*time.Second, "s2 in DRAIN", func() bool { return f.admin(t, "s2") == haproxy.Drain })
 			f.lb.Reload(t)
 			r := <-done
 			if r.code != exitError {

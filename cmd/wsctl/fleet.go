@@ -15,8 +15,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wsctl/wsctl/fleet"
+	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/intent"
-	"github.com/wsctl/wsctl/runtime"
 	"github.com/wsctl/wsctl/spec"
 	"github.com/wsctl/wsctl/target"
 )
@@ -58,7 +58,7 @@ func (f *FleetOptions) check(s *SocketOptions) error {
 // fleetTarget loads the spec, resolves SERVER to backend/server (a bare
 // name needs a spec with one backend, or one static server of that name)
 // and connects to Consul.
-func fleetTarget(ios *IOStreams, s *SocketOptions, arg string) (*fleet.Operator, runtime.Ref, error) {
+func fleetTarget(ios *IOStreams, s *SocketOptions, arg string) (*fleet.Operator, haproxy.Ref, error) {
 	ref, err := parseServerArg(arg)
 	if err != nil {
 		return nil, ref, err
@@ -154,11 +154,11 @@ func reportFleet(ios *IOStreams, p *progress, res target.Result, where, output, 
 }
 
 // fleetProgress shows a fleet operation's table through p; nil when p is.
-func fleetProgress(p *progress, verb string) func(runtime.Ref, fleet.Status) {
+func fleetProgress(p *progress, verb string) func(haproxy.Ref, fleet.Status) {
 	if p == nil {
 		return nil
 	}
-	return func(ref runtime.Ref, st fleet.Status) {
+	return func(ref haproxy.Ref, st fleet.Status) {
 		p.show(false, func(w io.Writer) {
 			fmt.Fprintf(w, "%s %s (%s):\n", verb, ref, st.Elapsed.Round(time.Second))
 			writeFleetTable(w, st)
@@ -251,7 +251,7 @@ type fleetTotalJSON struct {
 	Closed   int   `json:"closed"`
 }
 
-func writeFleetJSON(w io.Writer, ref runtime.Ref, st fleet.Status) error {
+func writeFleetJSON(w io.Writer, ref haproxy.Ref, st fleet.Status) error {
 	out := fleetJSON{Server: ref.String(), Op: st.Op, Result: string(st.Outcome), Error: st.Problem, Withdrawn: st.Withdrawn, TookOver: st.TookOver,
 		Elapsed: seconds(st.Elapsed), LoadBalancers: []fleetLBJSON{}}
 	for _, r := range st.Rows {

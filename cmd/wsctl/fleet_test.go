@@ -13,11 +13,11 @@ import (
 	"time"
 
 	"github.com/wsctl/wsctl/discovery/static"
+	"github.com/wsctl/wsctl/haproxy"
+	"github.com/wsctl/wsctl/haproxy/haproxytest"
 	"github.com/wsctl/wsctl/internal/lbtest"
 	"github.com/wsctl/wsctl/model"
 	"github.com/wsctl/wsctl/render"
-	"github.com/wsctl/wsctl/runtime"
-	"github.com/wsctl/wsctl/runtime/runtimetest"
 	"github.com/wsctl/wsctl/spec"
 )
 
@@ -26,7 +26,7 @@ import (
 // Main with no socket, as a CI runner would.
 
 // fleetSpecText is one backend following the Consul service "echo", with
-// the sticky cookie runtimetest's clients report.
+// the sticky cookie haproxytest's clients report.
 const fleetSpecText = `
 heartbeat: 30s
 listeners:
@@ -84,7 +84,7 @@ func startCLIFleetSpec(t *testing.T, n int, specText string) *fleetRig {
 	t.Helper()
 	lbtest.Binary(t, "haproxy")
 	r := &fleetRig{consul: lbtest.StartConsul(t)}
-	for _, w := range runtimetest.Backends(t, "echo-1", "echo-2", "echo-3") {
+	for _, w := range haproxytest.Backends(t, "echo-1", "echo-2", "echo-3") {
 		host, port, _ := net.SplitHostPort(w.Addr)
 		p, _ := strconv.Atoi(port)
 		r.consul.Register(t, w.ID, "echo", host, p, nil, nil)
@@ -110,7 +110,7 @@ func startCLIFleetSpec(t *testing.T, n int, specText string) *fleetRig {
 		lbtest.WaitFor(t, 20*time.Second, lb.id+" runs echo-1..3 READY and UP", func() bool {
 			for _, name := range []string{"echo-1", "echo-2", "echo-3"} {
 				// Starting: UP, warming up (a spec with slowstart).
-				if s := lb.server(t, name); s.Admin != runtime.Ready || s.State != runtime.Up && s.State != runtime.Starting {
+				if s := lb.server(t, name); s.Admin != haproxy.Ready || s.State != haproxy.Up && s.State != haproxy.Starting {
 					return false
 				}
 			}
@@ -128,11 +128,11 @@ func (lb *cliLB) start(t *testing.T) {
 
 // server reads ws/name from the load balancer's HAProxy: the zero status
 // while the agent has not added it yet.
-func (lb *cliLB) server(t *testing.T, name string) runtime.ServerStatus {
+func (lb *cliLB) server(t *testing.T, name string) haproxy.ServerStatus {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	c, err := runtime.Dial(ctx, lb.admin, 0)
+	c, err := haproxy.Dial(ctx, lb.admin, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +141,7 @@ func (lb *cliLB) server(t *testing.T, name string) runtime.ServerStatus {
 }
 
 // waitAdmin waits until name is admin on every load balancer.
-func (r *fleetRig) waitAdmin(t *testing.T, name string, admin runtime.AdminState) {
+func (r *fleetRig) waitAdmin(t *testing.T, name string, admin haproxy.AdminState) {
 	t.Helper()
 	for _, lb := range r.lbs {
 		lbtest.WaitFor(t, 15*time.Second, fmt.Sprintf("%s: %s %s", lb.id, name, admin), func() bool {
@@ -208,9 +208,9 @@ func parseFleetResult(t *testing.T, out string) fleetResult {
 // withdraw the intent so every load balancer readmits the server.
 func TestFleetCommands(t *testing.T) {
 	r := startCLIFleet(t, 2)
-	var clients []*runtimetest.Fleet
+	var clients []*haproxytest.Fleet
 	for _, lb := range r.lbs {
-		clients = append(clients, runtimetest.StartFleet(t, "ws://"+lb.frontend+"/ws", 6, true))
+		clients = append(clients, haproxytest.StartFleet(t, "ws://"+lb.frontend+"/ws", 6, true))
 	}
 	onEcho2 := 0
 	for _, c := range clients {
@@ -238,7 +238,7 @@ func TestFleetCommands(t *testing.T) {
 	if res.Total.Closed != closed || closed != onEcho2 || res.Total.Sessions != 0 {
 		t.Errorf("total %+v, per load balancer %d closed; want the %d clients of echo-2 closed", res.Total, closed, onEcho2)
 	}
-	r.waitAdmin(t, "echo-2", runtime.Maint)
+	r.waitAdmin(t, "echo-2", haproxy.Maint)
 
 	code, out, errOut = wsctl("status", "--fleet", "-c", spec)
 	if code != 0 {
@@ -265,7 +265,7 @@ func TestFleetCommands(t *testing.T) {
 	if code != 0 || !strings.HasPrefix(out, "ws/echo-2 is READY on 2 load balancers in ") || strings.Count(out, "\n") != 1 {
 		t.Fatalf("ready: exit %d, stdout %q, stderr %q; want one line", code, out, errOut)
 	}
-	r.waitAdmin(t, "echo-2", runtime.Ready)
+	r.waitAdmin(t, "echo-2", haproxy.Ready)
 
 	// echo-3 has clients: maint refuses on both, the intent goes.
 	code, out, errOut = wsctl("maint", "ws/echo-3", "--fleet", "-c", spec)
@@ -275,7 +275,7 @@ func TestFleetCommands(t *testing.T) {
 	if in := r.intent(t, "echo-3"); in != "" {
 		t.Errorf("intent after the refused maint: %s", in)
 	}
-	r.waitAdmin(t, "echo-3", runtime.Ready)
+	r.waitAdmin(t, "echo-3", haproxy.Ready)
 
 	// No --close-after: the clients stay, the drain times out.
 	code, out, errOut = wsctl("drain", "echo-3", "--fleet", "-c", spec, "--timeout", "1s")
@@ -286,11 +286,11 @@ func TestFleetCommands(t *testing.T) {
 	if code != 0 || !strings.HasPrefix(out, "ws/echo-3 is MAINT on 2 load balancers") {
 		t.Fatalf("maint --force: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
-	r.waitAdmin(t, "echo-3", runtime.Maint)
+	r.waitAdmin(t, "echo-3", haproxy.Maint)
 	if code, _, errOut = wsctl("maint", "ws/echo-1", "--fleet", "-c", spec, "--force"); code != 0 {
 		t.Fatalf("maint echo-1 --force: exit %d, %s", code, errOut)
 	}
-	r.waitAdmin(t, "echo-1", runtime.Maint)
+	r.waitAdmin(t, "echo-1", haproxy.Maint)
 
 	// echo-2 is the last server left: every agent refuses the drain.
 	code, out, errOut = wsctl("drain", "ws/echo-2", "--fleet", "-c", spec, "-o", "json")
@@ -302,14 +302,14 @@ func TestFleetCommands(t *testing.T) {
 	if in := r.intent(t, "echo-2"); in != "" {
 		t.Errorf("intent after the refused drain: %s", in)
 	}
-	r.waitAdmin(t, "echo-2", runtime.Ready)
+	r.waitAdmin(t, "echo-2", haproxy.Ready)
 	for _, name := range []string{"echo-1", "echo-3"} {
 		if code, _, errOut := wsctl("ready", name, "--fleet", "-c", spec); code != 0 {
 			t.Fatalf("ready %s: exit %d, %s", name, code, errOut)
 		}
 	}
-	r.waitAdmin(t, "echo-1", runtime.Ready)
-	r.waitAdmin(t, "echo-3", runtime.Ready)
+	r.waitAdmin(t, "echo-1", haproxy.Ready)
+	r.waitAdmin(t, "echo-3", haproxy.Ready)
 }
 
 // TestFleetDrainAgentKilled: an agent killed hard (SIGKILL: no goodbye, its
@@ -320,7 +320,7 @@ func TestFleetDrainAgentKilled(t *testing.T) {
 	r := startCLIFleet(t, 2)
 	// Clients on lb2 only: lb1 drains at once, lb2 waits for its clients,
 	// which stay (no --close-after).
-	c := runtimetest.StartFleet(t, "ws://"+r.lbs[1].frontend+"/ws", 6, true)
+	c := haproxytest.StartFleet(t, "ws://"+r.lbs[1].frontend+"/ws", 6, true)
 	if !c.WaitFor(10*time.Second, func(m map[string]int) bool { return m["echo-2"] > 0 }) {
 		t.Fatalf("no client on echo-2: %v", c.Connected())
 	}
@@ -370,7 +370,7 @@ func TestFleetDrainAgentKilled(t *testing.T) {
 			t.Fatalf("lb2 killed, --allow-missing: exit %d, stdout %q, stderr %q; want 0, done on lb1", got.code, got.out, got.err)
 		}
 	}
-	if s := r.lbs[0].server(t, "echo-2"); s.Admin != runtime.Maint {
+	if s := r.lbs[0].server(t, "echo-2"); s.Admin != haproxy.Maint {
 		t.Errorf("lb1: echo-2 %s, want MAINT", s.Admin)
 	}
 }

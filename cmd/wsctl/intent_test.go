@@ -5,8 +5,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/intent"
-	"github.com/wsctl/wsctl/runtime"
 )
 
 // TestRecordIntent proves drain/maint/ready with a spec (-c, or found) keep
@@ -18,15 +18,15 @@ func TestRecordIntent(t *testing.T) {
 backends: [{name: ws}]
 haproxy: {admin_socket: `+dir+`/admin.sock}
 `)
-	ref := runtime.Ref{Backend: "ws", Server: "backend2"}
+	ref := haproxy.Ref{Backend: "ws", Server: "backend2"}
 	ctx := context.Background()
 	store := intent.NewFile(filepath.Join(dir, intent.FileName))
-	state := func() runtime.AdminState {
+	state := func() haproxy.AdminState {
 		all, err := store.Load(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return all[runtime.Ref{Backend: "ws", Server: "backend2"}].State
+		return all[haproxy.Ref{Backend: "ws", Server: "backend2"}].State
 	}
 
 	noEnv := func(string) string { return "" }
@@ -40,7 +40,7 @@ haproxy: {admin_socket: `+dir+`/admin.sock}
 		opts *SocketOptions
 		io   *IOStreams
 	}{{&SocketOptions{SpecPath: specPath}, given}, {&SocketOptions{}, searched}} {
-		for _, want := range []runtime.AdminState{runtime.Drain, runtime.Maint, ""} {
+		for _, want := range []haproxy.AdminState{haproxy.Drain, haproxy.Maint, ""} {
 			store, err := c.opts.intents(c.io)
 			if err != nil {
 				t.Fatal(err)

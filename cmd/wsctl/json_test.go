@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
-	goruntime "runtime"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -39,8 +39,8 @@ func TestVersionJSON(t *testing.T) {
 	}
 	var got buildinfo.Info
 	decodeJSON(t, out.String(), &got)
-	if got != build() || got.GoVersion != goruntime.Version() || got.Version == "" {
-		t.Errorf("got %+v, want %+v with go %s", got, build(), goruntime.Version())
+	if got != build() || got.GoVersion != runtime.Version() || got.Version == "" {
+		t.Errorf("got %+v, want %+v with go %s", got, build(), runtime.Version())
 	}
 	io, _, errOut = testIO()
 	if code := Main([]string{"version", "-o", "yaml"}, io); code != exitError {

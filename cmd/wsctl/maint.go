@@ -5,7 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/wsctl/wsctl/runtime"
+	"github.com/wsctl/wsctl/haproxy"
 )
 
 // MaintOptions are the flags of wsctl maint.
@@ -106,7 +106,7 @@ func maintRun(opts *MaintOptions) error {
 	if err != nil {
 		return err
 	}
-	res, err := t.Hold(ctx, t.Ref, runtime.Maint, opts.Force)
+	res, err := t.Hold(ctx, t.Ref, haproxy.Maint, opts.Force)
 	switch {
 	case err != nil:
 		return refused("maint", opts.Server, err)
@@ -115,7 +115,7 @@ func maintRun(opts *MaintOptions) error {
 	case res.Fleet != nil:
 		return reportFleet(opts.IO, shown, res, t.Where(), opts.Output, "is MAINT", true)
 	case opts.Output == "json":
-		return writeChangeJSON(opts.IO, res, runtime.Maint)
+		return writeChangeJSON(opts.IO, res, haproxy.Maint)
 	}
 	// One line, terminal or not, so a pipeline log shows it.
 	if res.Sessions > 0 {

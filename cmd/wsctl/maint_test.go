@@ -5,15 +5,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wsctl/wsctl/runtime"
-	"github.com/wsctl/wsctl/runtime/runtimetest"
+	"github.com/wsctl/wsctl/haproxy"
+	"github.com/wsctl/wsctl/haproxy/haproxytest"
 )
 
 // TestMaint refuses while sessions remain, complies with --force without
 // cutting anyone, and puts an idle server in MAINT at once.
 func TestMaint(t *testing.T) {
 	f := startFixture(t, nil)
-	fleet := runtimetest.StartFleet(t, f.lb.URL(), 4, false)
+	fleet := haproxytest.StartFleet(t, f.lb.URL(), 4, false)
 	start := time.Now()
 
 	r := execute(t, maintCmd, false, nil, "ws/s1", "--socket", f.lb.AdminSocket)
@@ -21,7 +21,7 @@ func TestMaint(t *testing.T) {
 	if r.code != exitError || strings.TrimSpace(r.errOut) != want {
 		t.Fatalf("exit %d, stderr %q; want 2 and %q", r.code, r.errOut, want)
 	}
-	if got := f.admin(t, "s1"); got != runtime.Ready {
+	if got := f.admin(t, "s1"); got != haproxy.Ready {
 		t.Fatalf("refused maint left s1 %s, want READY", got)
 	}
 
@@ -29,7 +29,7 @@ func TestMaint(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.errOut, "ws/s1 is MAINT with 2 sessions still open") {
 		t.Fatalf("--force: exit %d, stderr %q", r.code, r.errOut)
 	}
-	if got := f.admin(t, "s1"); got != runtime.Maint {
+	if got := f.admin(t, "s1"); got != haproxy.Maint {
 		t.Errorf("s1 is %s after --force, want MAINT", got)
 	}
 	time.Sleep(200 * time.Millisecond)
@@ -42,7 +42,7 @@ func TestMaint(t *testing.T) {
 	if r.code != exitError || !strings.HasPrefix(r.errOut, "wsctl: maint: ") || !strings.Contains(r.errOut, "taking out ws/s2 leaves backend ws nothing to send clients to") {
 		t.Fatalf("last server: exit %d, stderr %q; want 2 and a refusal", r.code, r.errOut)
 	}
-	if got := f.admin(t, "s2"); got != runtime.Ready {
+	if got := f.admin(t, "s2"); got != haproxy.Ready {
 		t.Fatalf("refused maint left s2 %s, want READY", got)
 	}
 

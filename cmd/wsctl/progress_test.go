@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wsctl/wsctl/haproxy"
+	"github.com/wsctl/wsctl/haproxy/haproxytest"
 	"github.com/wsctl/wsctl/internal/lbtest"
-	"github.com/wsctl/wsctl/runtime"
-	"github.com/wsctl/wsctl/runtime/runtimetest"
 )
 
 // TestProgressDrainWithoutTerminal drains for over 3 s with stderr a
@@ -18,7 +18,7 @@ import (
 // end, before the result; --quiet shows none.
 func TestProgressDrainWithoutTerminal(t *testing.T) {
 	f := startFixture(t, nil)
-	runtimetest.StartFleet(t, f.lb.URL(), 4, true)
+	haproxytest.StartFleet(t, f.lb.URL(), 4, true)
 	// The quiet drain moves s1's clients to s2, which the second drains.
 	for _, tc := range []struct {
 		server string
@@ -47,7 +47,7 @@ func TestProgressDrainWithoutTerminal(t *testing.T) {
 		}
 		lbtest.WaitFor(t, 10*time.Second, tc.server+" up", func() bool {
 			s, err := f.c.Server(t.Context(), "ws", tc.server)
-			return err == nil && s.State == runtime.Up
+			return err == nil && s.State == haproxy.Up
 		})
 	}
 }

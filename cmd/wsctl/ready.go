@@ -8,7 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/wsctl/wsctl/runtime"
+	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/target"
 )
 
@@ -119,7 +119,7 @@ func readyRun(opts *ReadyOptions) error {
 	case res.Fleet != nil:
 		return reportFleet(opts.IO, shown, res, t.Where(), opts.Output, verb, false)
 	case opts.Output == "json":
-		return writeChangeJSON(opts.IO, res, runtime.Ready)
+		return writeChangeJSON(opts.IO, res, haproxy.Ready)
 	}
 	name := res.Ref.String()
 	// One line, terminal or not, so a pipeline log shows it.
@@ -155,7 +155,7 @@ type changeJSON struct {
 
 // writeChangeJSON prints res as changeJSON and maps its outcome to the exit
 // code.
-func writeChangeJSON(ios *IOStreams, res target.Result, admin runtime.AdminState) error {
+func writeChangeJSON(ios *IOStreams, res target.Result, admin haproxy.AdminState) error {
 	enc := json.NewEncoder(ios.Out)
 	enc.SetIndent("", "  ")
 	err := enc.Encode(changeJSON{Server: res.Ref.String(), Result: string(res.Outcome), Admin: string(admin), Sockets: res.Places,

@@ -6,8 +6,8 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/wsctl/wsctl/runtime"
-	"github.com/wsctl/wsctl/runtime/runtimetest"
+	"github.com/wsctl/wsctl/haproxy"
+	"github.com/wsctl/wsctl/haproxy/haproxytest"
 )
 
 // TestReadyBringsTrafficBack drains s2 into MAINT, then readies it with
@@ -17,7 +17,7 @@ func TestReadyBringsTrafficBack(t *testing.T) {
 	if r := execute(t, drainCmd, false, nil, "ws/s2", "--socket", f.lb.AdminSocket); r.code != 0 {
 		t.Fatalf("drain: exit %d, %s", r.code, r.errOut)
 	}
-	before := runtimetest.StartFleet(t, f.lb.URL(), 4, false)
+	before := haproxytest.StartFleet(t, f.lb.URL(), 4, false)
 	if on := before.Connected(); on["s2"] != 0 {
 		t.Fatalf("clients on the drained s2: %v", on)
 	}
@@ -28,11 +28,11 @@ func TestReadyBringsTrafficBack(t *testing.T) {
 		t.Fatalf("ready: exit %d, stdout %q, stderr %q", r.code, r.out, r.errOut)
 	}
 	s, err := f.c.Server(context.Background(), "ws", "s2")
-	if err != nil || s.Admin != runtime.Ready || s.State == runtime.Down {
+	if err != nil || s.Admin != haproxy.Ready || s.State == haproxy.Down {
 		t.Fatalf("after ready: %+v, %v", s, err)
 	}
 	// leastconn: s1 holds 4 clients, so the next 4 all go to s2.
-	after := runtimetest.StartFleet(t, f.lb.URL(), 4, false)
+	after := haproxytest.StartFleet(t, f.lb.URL(), 4, false)
 	if on := after.Connected(); on["s2"] != 4 {
 		t.Errorf("new clients after ready = %v, want 4 on s2", on)
 	}
@@ -42,7 +42,7 @@ func TestReadyBringsTrafficBack(t *testing.T) {
 // terminal.
 func TestReadySaysSo(t *testing.T) {
 	f := startFixture(t, nil)
-	if err := f.c.SetState(context.Background(), "ws", "s2", runtime.Maint); err != nil {
+	if err := f.c.SetState(context.Background(), "ws", "s2", haproxy.Maint); err != nil {
 		t.Fatal(err)
 	}
 	r := execute(t, readyCmd, false, nil, "ws/s2", "--socket", f.lb.AdminSocket)
@@ -54,10 +54,10 @@ func TestReadySaysSo(t *testing.T) {
 // TestReadyWaitHealthyTimesOut readies a server whose backend fails its
 // health check: exit 3 naming the check, and the server stays READY.
 func TestReadyWaitHealthyTimesOut(t *testing.T) {
-	servers := runtimetest.Backends(t, "s1", "s2")
+	servers := haproxytest.Backends(t, "s1", "s2")
 	f := startFixture(t, servers)
 	ctx := context.Background()
-	if err := f.c.SetState(ctx, "ws", "s2", runtime.Maint); err != nil {
+	if err := f.c.SetState(ctx, "ws", "s2", haproxy.Maint); err != nil {
 		t.Fatal(err)
 	}
 	servers[1].Proc.Signal(t, syscall.SIGUSR1) // wsecho: /health answers 503
@@ -69,7 +69,7 @@ func TestReadyWaitHealthyTimesOut(t *testing.T) {
 	if !strings.HasPrefix(r.errOut, want) {
 		t.Errorf("stderr %q, want %q", r.errOut, want)
 	}
-	if got := f.admin(t, "s2"); got != runtime.Ready {
+	if got := f.admin(t, "s2"); got != haproxy.Ready {
 		t.Errorf("s2 is %s, want READY", got)
 	}
 }

@@ -10,8 +10,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/wsctl/wsctl/runtime"
-	"github.com/wsctl/wsctl/runtime/runtimetest"
+	"github.com/wsctl/wsctl/haproxy"
+	"github.com/wsctl/wsctl/haproxy/haproxytest"
 )
 
 var rebalanceCmd runtimeCmd = func(io *IOStreams) *cobra.Command { return NewCmdRebalance(io, nil) }
@@ -19,20 +19,20 @@ var rebalanceCmd runtimeCmd = func(io *IOStreams) *cobra.Command { return NewCmd
 // rebalanceFixture is three servers behind HAProxy with 20/20/0
 // reconnecting cookie clients (s3 readmitted into the full backend), and a
 // spec naming them.
-func rebalanceFixture(t *testing.T) (*runtime.Client, *runtimetest.Fleet, string) {
+func rebalanceFixture(t *testing.T) (*haproxy.Client, *haproxytest.Fleet, string) {
 	t.Helper()
 	ctx := context.Background()
-	servers := runtimetest.Backends(t, "s1", "s2", "s3")
-	lb := runtimetest.StartLB(t, runtimetest.Config{}, servers)
-	c, err := runtime.Dial(ctx, lb.AdminSocket, 2*time.Second)
+	servers := haproxytest.Backends(t, "s1", "s2", "s3")
+	lb := haproxytest.StartLB(t, haproxytest.Config{}, servers)
+	c, err := haproxy.Dial(ctx, lb.AdminSocket, 2*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
 	waitChecked(t, c, "ws")
-	if err := c.SetState(ctx, "ws", "s3", runtime.Maint); err != nil {
+	if err := c.SetState(ctx, "ws", "s3", haproxy.Maint); err != nil {
 		t.Fatal(err)
 	}
-	fleet := runtimetest.StartFleet(t, lb.URL(), 40, true)
+	fleet := haproxytest.StartFleet(t, lb.URL(), 40, true)
 	if err := c.Readmit(ctx, "ws", "s3"); err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +57,7 @@ backends:
 	return c, fleet, specPath
 }
 
-func scur(t *testing.T, c *runtime.Client) map[string]int64 {
+func scur(t *testing.T, c *haproxy.Client) map[string]int64 {
 	t.Helper()
 	all, err := c.Servers(context.Background(), "ws")
 	if err != nil {
@@ -66,7 +66,7 @@ func scur(t *testing.T, c *runtime.Client) map[string]int64 {
 	out := map[string]int64{}
 	for _, s := range all {
 		out[s.Server] = s.Scur
-		if s.Admin != runtime.Ready {
+		if s.Admin != haproxy.Ready {
 			t.Errorf("%s is %s, want READY", s.Server, s.Admin)
 		}
 	}

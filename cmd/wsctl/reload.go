@@ -15,9 +15,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wsctl/wsctl/handover"
+	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/model"
 	"github.com/wsctl/wsctl/reload"
-	"github.com/wsctl/wsctl/runtime"
 )
 
 // ReloadOptions are the flags of wsctl reload.
@@ -149,7 +149,7 @@ func reloadRun(opts *ReloadOptions) error {
 		if err != nil {
 			return reloadStopped(opts, err)
 		}
-		fc, err := handover.Predict(ctx, runtime.NewMaster(s.HAProxy.MasterSocket, 0), hopts)
+		fc, err := handover.Predict(ctx, haproxy.NewMaster(s.HAProxy.MasterSocket, 0), hopts)
 		if err != nil {
 			return err
 		}
@@ -175,7 +175,7 @@ func reloadRun(opts *ReloadOptions) error {
 	if shown != nil {
 		hopts.Progress = newHandoverProgress(shown, hopts.After).update
 	}
-	res, err := handover.Run(ctx, runtime.NewMaster(s.HAProxy.MasterSocket, 0), hopts)
+	res, err := handover.Run(ctx, haproxy.NewMaster(s.HAProxy.MasterSocket, 0), hopts)
 	shown.done()
 	if err != nil {
 		return err
@@ -189,7 +189,7 @@ func reloadRun(opts *ReloadOptions) error {
 // HAProxy's binary changed nothing, and says so; HAProxy's startup
 // messages, when the master gave them, go to stderr.
 func reloadStopped(opts *ReloadOptions, err error) error {
-	var rerr *runtime.ReloadError
+	var rerr *haproxy.ReloadError
 	switch {
 	case reload.StoppedAt(err) == reload.StepValidate:
 		return fmt.Errorf("%w; nothing changed: %s kept, no reload", err, opts.HAProxyConfig)
@@ -234,7 +234,7 @@ type reloadWorkerJSON struct {
 	Error   string  `json:"error,omitempty"`
 }
 
-func writeReloadJSON(w io.Writer, rl reload.Result[*runtime.Client], res handover.Result) error {
+func writeReloadJSON(w io.Writer, rl reload.Result[*haproxy.Client], res handover.Result) error {
 	out := reloadJSON{Result: string(res.Outcome()), OldPid: rl.Old, NewPid: rl.New, Elapsed: seconds(res.Elapsed), Workers: []reloadWorkerJSON{}}
 	for _, r := range res.Reports {
 		wj := reloadWorkerJSON{Pid: r.Worker, Result: string(r.Outcome), Before: r.Before, Left: r.Left, Closed: r.Closed, Elapsed: seconds(r.Elapsed)}

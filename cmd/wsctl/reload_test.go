@@ -12,9 +12,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/wsctl/wsctl/haproxy"
+	"github.com/wsctl/wsctl/haproxy/haproxytest"
 	"github.com/wsctl/wsctl/internal/lbtest"
-	"github.com/wsctl/wsctl/runtime"
-	"github.com/wsctl/wsctl/runtime/runtimetest"
 	"github.com/wsctl/wsctl/spec"
 	"github.com/wsctl/wsctl/templates"
 )
@@ -23,10 +23,10 @@ func reloadCmd(io *IOStreams) *cobra.Command { return NewCmdReload(io, nil) }
 
 // reloadSetup is examples/basic on HAProxy with clients held, its spec
 // written with extra (a structural change) appended to the haproxy section.
-func reloadSetup(t *testing.T, clients int, extra string) (*lbtest.Basic, *runtimetest.Fleet, string) {
+func reloadSetup(t *testing.T, clients int, extra string) (*lbtest.Basic, *haproxytest.Fleet, string) {
 	t.Helper()
 	b := lbtest.StartBasic(t, "haproxy")
-	fleet := runtimetest.StartFleet(t, b.URL("/ws"), clients, true)
+	fleet := haproxytest.StartFleet(t, b.URL("/ws"), clients, true)
 	specFile := filepath.Join(t.TempDir(), "wsctl.yaml")
 	text := strings.ReplaceAll(b.Spec, "${WSCTL_RUN_DIR:-/run/wsctl}", b.RunDir)
 	text = strings.Replace(text, "  hard_stop_after: 30m\n", "  hard_stop_after: 30m\n"+extra, 1)
@@ -93,7 +93,7 @@ func TestReloadRejectedConfig(t *testing.T) {
 	if after, _ := os.ReadFile(cfg); string(after) != string(before) {
 		t.Errorf("%s changed", cfg)
 	}
-	procs, err := runtime.NewMaster(filepath.Join(b.RunDir, "master.sock"), 0).Procs(t.Context())
+	procs, err := haproxy.NewMaster(filepath.Join(b.RunDir, "master.sock"), 0).Procs(t.Context())
 	if err != nil || procs.Master.Reloads != 0 || len(procs.Old) != 0 {
 		t.Errorf("show proc = %+v, %v; want no reload", procs, err)
 	}
@@ -137,7 +137,7 @@ func TestReloadDryRun(t *testing.T) {
 	b, fleet, specFile := reloadSetup(t, clients, "")
 	cfg := filepath.Join(b.RunDir, "haproxy.cfg")
 	stateFile := filepath.Join(b.RunDir, "server-state")
-	master := runtime.NewMaster(filepath.Join(b.RunDir, "master.sock"), 0)
+	master := haproxy.NewMaster(filepath.Join(b.RunDir, "master.sock"), 0)
 	procs, err := master.Procs(t.Context())
 	if err != nil || len(procs.Current) != 1 {
 		t.Fatalf("show proc = %+v, %v", procs, err)

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wsctl/wsctl/runtime"
-	"github.com/wsctl/wsctl/runtime/runtimetest"
+	"github.com/wsctl/wsctl/haproxy"
+	"github.com/wsctl/wsctl/haproxy/haproxytest"
 )
 
 // stampedLines is a writer that notes when each line came: a rollout
@@ -68,9 +68,9 @@ func TestRolloutFleet(t *testing.T) {
 	// them off it.
 	r := startCLIFleetSpec(t, 2, strings.Replace(fleetSpecText, "slowstart: 0s", "slowstart: 20s", 1))
 	const perLB = 30 // 10 on each server of each load balancer
-	var clients []*runtimetest.Fleet
+	var clients []*haproxytest.Fleet
 	for _, lb := range r.lbs {
-		c := runtimetest.StartFleet(t, "ws://"+lb.frontend+"/ws", perLB, true)
+		c := haproxytest.StartFleet(t, "ws://"+lb.frontend+"/ws", perLB, true)
 		if !c.WaitFor(10*time.Second, func(m map[string]int) bool { return m["echo-1"] == 10 && m["echo-2"] == 10 && m["echo-3"] == 10 }) {
 			t.Fatalf("%s: clients not spread: %v", lb.id, c.Connected())
 		}
@@ -137,7 +137,7 @@ func TestRolloutFleet(t *testing.T) {
 		}
 	}
 	for _, name := range []string{"echo-1", "echo-2", "echo-3"} {
-		r.waitAdmin(t, name, runtime.Ready)
+		r.waitAdmin(t, name, haproxy.Ready)
 		if in := r.intent(t, name); in != "" {
 			t.Errorf("intent left for %s: %s", name, in)
 		}
@@ -183,7 +183,7 @@ func TestRolloutFleet(t *testing.T) {
 	// window than the rate gives is the unaligned pacing (see the fleet
 	// drain's test).
 	sort.Slice(cuts, func(i, j int) bool { return cuts[i].Before(cuts[j]) })
-	if peak, want := runtimetest.PeakIn(cuts, 100*time.Millisecond), int(rate/10*1.2); peak > want {
+	if peak, want := haproxytest.PeakIn(cuts, 100*time.Millisecond), int(rate/10*1.2); peak > want {
 		t.Errorf("close peak %d per 100 ms over the fleet at %g/s, want at most %d", peak, rate, want)
 	}
 }
@@ -214,7 +214,7 @@ func TestRolloutFleetRefusals(t *testing.T) {
 func TestRolloutFleetPauseNext(t *testing.T) {
 	r := startCLIFleet(t, 2)
 	for _, lb := range r.lbs {
-		runtimetest.StartFleet(t, "ws://"+lb.frontend+"/ws", 6, true)
+		haproxytest.StartFleet(t, "ws://"+lb.frontend+"/ws", 6, true)
 	}
 	args := []string{"rollout", "ws", "-c", r.lbs[0].specFile, "--close-after", "100ms", "--wait-healthy", "15s",
 		"--state", filepath.Join(t.TempDir(), "state.json")}
@@ -222,7 +222,7 @@ func TestRolloutFleetPauseNext(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "ws/echo-1 is drained and in MAINT: deploy it") {
 		t.Fatalf("--pause: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
-	r.waitAdmin(t, "echo-1", runtime.Maint)
+	r.waitAdmin(t, "echo-1", haproxy.Maint)
 	if in := r.intent(t, "echo-1"); !strings.Contains(in, `"MAINT"`) {
 		t.Errorf("echo-1's intent while paused: %s, want MAINT", in)
 	}
@@ -231,9 +231,9 @@ func TestRolloutFleetPauseNext(t *testing.T) {
 		!strings.Contains(errOut, "resuming the rollout of ws") {
 		t.Fatalf("--next: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
-	r.waitAdmin(t, "echo-1", runtime.Ready)
-	r.waitAdmin(t, "echo-2", runtime.Maint)
-	r.waitAdmin(t, "echo-3", runtime.Drain)
+	r.waitAdmin(t, "echo-1", haproxy.Ready)
+	r.waitAdmin(t, "echo-2", haproxy.Maint)
+	r.waitAdmin(t, "echo-3", haproxy.Drain)
 	if in := r.intent(t, "echo-3"); !strings.Contains(in, `"DRAIN"`) || !strings.Contains(in, `"hold":true`) {
 		t.Errorf("echo-3's intent while held: %s, want a DRAIN hold", in)
 	}
@@ -244,7 +244,7 @@ func TestRolloutFleetPauseNext(t *testing.T) {
 		}
 	}
 	for _, name := range []string{"echo-1", "echo-2", "echo-3"} {
-		r.waitAdmin(t, name, runtime.Ready)
+		r.waitAdmin(t, name, haproxy.Ready)
 		if in := r.intent(t, name); in != "" {
 			t.Errorf("intent left for %s: %s", name, in)
 		}

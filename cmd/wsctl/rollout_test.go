@@ -13,8 +13,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/wsctl/wsctl/runtime"
-	"github.com/wsctl/wsctl/runtime/runtimetest"
+	"github.com/wsctl/wsctl/haproxy"
+	"github.com/wsctl/wsctl/haproxy/haproxytest"
 )
 
 var rolloutCmd runtimeCmd = func(io *IOStreams) *cobra.Command { return NewCmdRollout(io, nil) }
@@ -23,9 +23,9 @@ var rolloutCmd runtimeCmd = func(io *IOStreams) *cobra.Command { return NewCmdRo
 // two reconnecting clients on each.
 func rolloutFixture(t *testing.T) (*fixture, string) {
 	t.Helper()
-	servers := runtimetest.Backends(t, "s1", "s2", "s3")
-	lb := runtimetest.StartLB(t, runtimetest.Config{}, servers)
-	c, err := runtime.Dial(context.Background(), lb.AdminSocket, 2*time.Second)
+	servers := haproxytest.Backends(t, "s1", "s2", "s3")
+	lb := haproxytest.StartLB(t, haproxytest.Config{}, servers)
+	c, err := haproxy.Dial(context.Background(), lb.AdminSocket, 2*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +41,7 @@ backends:
     servers:
 `+list.String()+`haproxy: {admin_socket: `+lb.AdminSocket+`}
 `)
-	runtimetest.StartFleet(t, lb.URL(), 6, true)
+	haproxytest.StartFleet(t, lb.URL(), 6, true)
 	return &fixture{lb: lb, c: c}, specPath
 }
 
@@ -87,7 +87,7 @@ func TestRolloutExec(t *testing.T) {
 			t.Fatal(err)
 		}
 		fmt.Fprintf(&want, "%s %s\n", s.Server, s.Addr)
-		if s.Admin != runtime.Ready {
+		if s.Admin != haproxy.Ready {
 			t.Errorf("%s is %s at the end", s.Server, s.Admin)
 		}
 	}
@@ -118,7 +118,7 @@ func TestRolloutFailedCommandThenPaused(t *testing.T) {
 		!strings.Contains(r.errOut, "ws/s1 is in phase deploy") {
 		t.Fatalf("exit %d, stderr %s", r.code, r.errOut)
 	}
-	if a := f.admin(t, "s1"); a != runtime.Maint {
+	if a := f.admin(t, "s1"); a != haproxy.Maint {
 		t.Errorf("s1 is %s after the failed command, want MAINT", a)
 	}
 
@@ -130,7 +130,7 @@ func TestRolloutFailedCommandThenPaused(t *testing.T) {
 	if !strings.Contains(r.errOut, "resuming the rollout of ws") || !strings.Contains(lines[1]["resumed"].(string), "s1 drained, to be deployed") {
 		t.Errorf("no resume message: stderr %s", r.errOut)
 	}
-	if a1, a2, a3 := f.admin(t, "s1"), f.admin(t, "s2"), f.admin(t, "s3"); a1 != runtime.Ready || a2 != runtime.Maint || a3 != runtime.Drain {
+	if a1, a2, a3 := f.admin(t, "s1"), f.admin(t, "s2"), f.admin(t, "s3"); a1 != haproxy.Ready || a2 != haproxy.Maint || a3 != haproxy.Drain {
 		t.Errorf("paused at s2: s1 %s, s2 %s, s3 %s; want READY, MAINT, DRAIN", a1, a2, a3)
 	}
 	if r := execute(t, rolloutCmd, false, nil, append(args, "--pause")...); r.code != exitError || !strings.Contains(r.errOut, "s2 waits to be deployed") {
@@ -144,7 +144,7 @@ func TestRolloutFailedCommandThenPaused(t *testing.T) {
 		t.Fatalf("exit %d, stdout %s, stderr %s", r.code, r.out, r.errOut)
 	}
 	for _, s := range []string{"s1", "s2", "s3"} {
-		if a := f.admin(t, s); a != runtime.Ready {
+		if a := f.admin(t, s); a != haproxy.Ready {
 			t.Errorf("%s is %s at the end", s, a)
 		}
 	}
@@ -194,7 +194,7 @@ func TestRolloutRefusesDamagedState(t *testing.T) {
 			t.Errorf("%s: the deploy command ran: %v", c.name, err)
 		}
 		for _, s := range []string{"s1", "s2", "s3"} {
-			if a := f.admin(t, s); a != runtime.Ready {
+			if a := f.admin(t, s); a != haproxy.Ready {
 				t.Errorf("%s: %s is %s, want READY", c.name, s, a)
 			}
 		}
@@ -243,7 +243,7 @@ func TestRolloutDryRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, s := range after {
-		if s.Admin != runtime.Ready || s.Stot != before[i].Stot {
+		if s.Admin != haproxy.Ready || s.Stot != before[i].Stot {
 			t.Errorf("%s after the dry run: %s, %d sessions in all (was %d)", s.Server, s.Admin, s.Stot, before[i].Stot)
 		}
 	}

@@ -10,7 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/wsctl/wsctl/runtime"
+	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/spec"
 	"github.com/wsctl/wsctl/target"
 )
@@ -30,7 +30,7 @@ type SocketOptions struct {
 	// Timeout bounds every single socket operation.
 	Timeout time.Duration
 
-	// dial, when not nil, replaces runtime.Dial for drain, ready and
+	// dial, when not nil, replaces haproxy.Dial for drain, ready and
 	// maint: unit tests give an in-memory socket.
 	dial func(ctx context.Context, path string, timeout time.Duration) (target.Runtime, error)
 
@@ -43,7 +43,7 @@ func (s *SocketOptions) addFlags(cmd *cobra.Command) {
 	cmd.Flags().StringArrayVar(&s.Sockets, "socket", nil,
 		"HAProxy admin socket `path` (repeat for several HAProxy processes; default: $"+socketEnv+", the spec's, or "+spec.DefaultAdminSocket+")")
 	cmd.Flags().StringVarP(&s.SpecPath, "config", "c", "", "wsctl spec: its admin socket, and where its agent sees drains "+specDefaultHelp)
-	positiveDurationVar(cmd.Flags(), &s.Timeout, "socket-timeout", runtime.DefaultTimeout, "limit for each runtime API call")
+	positiveDurationVar(cmd.Flags(), &s.Timeout, "socket-timeout", haproxy.DefaultTimeout, "limit for each runtime API call")
 }
 
 // spec returns the spec given with -c or found; nil when none was given
@@ -130,19 +130,19 @@ func (s *SocketOptions) sockets(ctx context.Context, io *IOStreams) ([]target.So
 
 // connect dials every socket concurrently. It fails if any socket fails, so
 // a command changes nothing unless every HAProxy answers.
-func (s *SocketOptions) connect(ctx context.Context, io *IOStreams) ([]*runtime.Client, error) {
+func (s *SocketOptions) connect(ctx context.Context, io *IOStreams) ([]*haproxy.Client, error) {
 	paths, err := s.paths(io)
 	if err != nil {
 		return nil, err
 	}
-	clients := make([]*runtime.Client, len(paths))
+	clients := make([]*haproxy.Client, len(paths))
 	errs := make([]error, len(paths))
 	var wg sync.WaitGroup
 	for i, p := range paths {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			clients[i], errs[i] = runtime.Dial(ctx, p, s.Timeout)
+			clients[i], errs[i] = haproxy.Dial(ctx, p, s.Timeout)
 		}()
 	}
 	wg.Wait()
@@ -153,8 +153,8 @@ func (s *SocketOptions) connect(ctx context.Context, io *IOStreams) ([]*runtime.
 }
 
 // parseServerArg parses the SERVER argument before any socket is opened.
-func parseServerArg(arg string) (runtime.Ref, error) {
-	return runtime.ParseRef(arg)
+func parseServerArg(arg string) (haproxy.Ref, error) {
+	return haproxy.ParseRef(arg)
 }
 
 // socketLabel names a socket in human output only when there are several.

@@ -12,9 +12,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/spf13/cobra"
 
+	"github.com/wsctl/wsctl/haproxy"
+	"github.com/wsctl/wsctl/haproxy/haproxytest"
 	"github.com/wsctl/wsctl/internal/lbtest"
-	"github.com/wsctl/wsctl/runtime"
-	"github.com/wsctl/wsctl/runtime/runtimetest"
 	"github.com/wsctl/wsctl/spec"
 )
 
@@ -63,17 +63,17 @@ func executeFinding(t *testing.T, newCmd runtimeCmd, tty bool, search []string, 
 // fixture is an HAProxy with backend ws (s1, s2) and backend other, whose
 // server s2 makes the bare name "s2" ambiguous.
 type fixture struct {
-	lb *runtimetest.LB
-	c  *runtime.Client
+	lb *haproxytest.LB
+	c  *haproxy.Client
 }
 
 func startFixture(t *testing.T, servers []*lbtest.Wsecho) *fixture {
 	t.Helper()
 	if servers == nil {
-		servers = runtimetest.Backends(t, "s1", "s2")
+		servers = haproxytest.Backends(t, "s1", "s2")
 	}
-	lb := runtimetest.StartLB(t, runtimetest.Config{Extra: "backend other\n    server s2 " + servers[1].Addr + "\n"}, servers)
-	c, err := runtime.Dial(context.Background(), lb.AdminSocket, 2*time.Second)
+	lb := haproxytest.StartLB(t, haproxytest.Config{Extra: "backend other\n    server s2 " + servers[1].Addr + "\n"}, servers)
+	c, err := haproxy.Dial(context.Background(), lb.AdminSocket, 2*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +83,7 @@ func startFixture(t *testing.T, servers []*lbtest.Wsecho) *fixture {
 
 // waitChecked waits until the first health check of every server of
 // backend has passed, so states and check columns are settled.
-func waitChecked(t *testing.T, c *runtime.Client, backend string) {
+func waitChecked(t *testing.T, c *haproxy.Client, backend string) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
@@ -106,7 +106,7 @@ func waitChecked(t *testing.T, c *runtime.Client, backend string) {
 }
 
 // admin returns the admin state of ws/server.
-func (f *fixture) admin(t *testing.T, server string) runtime.AdminState {
+func (f *fixture) admin(t *testing.T, server string) haproxy.AdminState {
 	t.Helper()
 	s, err := f.c.Server(context.Background(), "ws", server)
 	if err != nil {
@@ -222,14 +222,14 @@ func TestDefaultSocketExplained(t *testing.T) {
 	if opts.explain(nil) != nil {
 		t.Error("a success is explained")
 	}
-	got := opts.explain(runtime.ErrNoSocket).Error()
+	got := opts.explain(haproxy.ErrNoSocket).Error()
 	want := "no HAProxy socket; spec: no spec found: looked at $WSCTL_CONFIG (unset), " + absent +
 		", so wsctl used HAProxy's default socket: give the spec with -c FILE or the socket with --socket PATH"
 	if got != want {
 		t.Errorf("explained:\n%s\nwant:\n%s", got, want)
 	}
 	given := &SocketOptions{Sockets: []string{"/x.sock"}}
-	if _, err := given.paths(io); err != nil || given.explain(runtime.ErrNoSocket) != runtime.ErrNoSocket {
+	if _, err := given.paths(io); err != nil || given.explain(haproxy.ErrNoSocket) != haproxy.ErrNoSocket {
 		t.Errorf("--socket given: the failure is explained as a default")
 	}
 }
@@ -243,7 +243,7 @@ func TestSocketNamesAreCheckedFirst(t *testing.T) {
 		"s1\nset server ws/s2 state maint",
 		"ws/s1;shutdown sessions server ws/s2",
 		"ws\nset server ws/s2 state maint\n/s1",
-		strings.Repeat("s", runtime.MaxNameLen+1),
+		strings.Repeat("s", haproxy.MaxNameLen+1),
 	}
 	for _, cmd := range []runtimeCmd{drainCmd, readyCmd, maintCmd} {
 		for _, name := range injected {
@@ -258,7 +258,7 @@ func TestSocketNamesAreCheckedFirst(t *testing.T) {
 		t.Errorf("status -b injection: exit %d, stderr %q", r.code, r.errOut)
 	}
 	for _, s := range []string{"s1", "s2"} {
-		if got := f.admin(t, s); got != runtime.Ready {
+		if got := f.admin(t, s); got != haproxy.Ready {
 			t.Errorf("ws/%s is %s after the injection attempts, want READY", s, got)
 		}
 	}
@@ -286,7 +286,7 @@ func TestSocketUnknownAndAmbiguousNames(t *testing.T) {
 		}
 	}
 	for _, s := range []string{"s1", "s2"} {
-		if got := f.admin(t, s); got != runtime.Ready {
+		if got := f.admin(t, s); got != haproxy.Ready {
 			t.Errorf("ws/%s is %s, want READY", s, got)
 		}
 	}

@@ -11,8 +11,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/reload"
-	"github.com/wsctl/wsctl/runtime"
 	"github.com/wsctl/wsctl/spec"
 	"github.com/wsctl/wsctl/state"
 )
@@ -32,7 +32,7 @@ func NewCmdState(io *IOStreams) *cobra.Command {
 		Use:   "state",
 		Short: "Save and restore HAProxy's runtime server state across reloads and restarts",
 		Long: `HAProxy forgets at every reload and restart what the runtime API changed:
-DRAIN and MAINT, weights, addresses, servers added at runtime. The config
+DRAIN and MAINT, weights, addresses, servers added at haproxy. The config
 wsctl renders tells HAProxy to load them from haproxy.state_file
 (server-state-file, load-server-state-from-file global); these commands keep
 that file current without the agent. wsctl reload uses them itself; the
@@ -78,8 +78,8 @@ func stateSave(opts *StateOptions) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	c, err := runtime.Dial(ctx, s.HAProxy.AdminSocket, opts.Timeout)
-	if errors.Is(err, runtime.ErrNoSocket) {
+	c, err := haproxy.Dial(ctx, s.HAProxy.AdminSocket, opts.Timeout)
+	if errors.Is(err, haproxy.ErrNoSocket) {
 		created, err := state.Ensure(s.HAProxy.StateFile)
 		if err != nil {
 			return err
@@ -108,7 +108,7 @@ func stateRestore(opts *StateOptions) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	c, err := runtime.Dial(ctx, s.HAProxy.AdminSocket, opts.Timeout)
+	c, err := haproxy.Dial(ctx, s.HAProxy.AdminSocket, opts.Timeout)
 	if err != nil {
 		return err
 	}
@@ -117,7 +117,7 @@ func stateRestore(opts *StateOptions) error {
 
 // restoreAdded adds back the servers added at runtime that the HAProxy
 // behind c lacks, and says which.
-func restoreAdded(ctx context.Context, io *IOStreams, s *spec.Spec, c *runtime.Client) error {
+func restoreAdded(ctx context.Context, io *IOStreams, s *spec.Spec, c *haproxy.Client) error {
 	added, err := reload.RestoreAdded(ctx, c, s)
 	for _, r := range added {
 		fmt.Fprintf(io.ErrOut, "added %s back from %s\n", r, s.HAProxy.StateFile)

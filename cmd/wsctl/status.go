@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/wsctl/wsctl/runtime"
+	"github.com/wsctl/wsctl/haproxy"
 )
 
 // StatusOptions are the flags of wsctl status.
@@ -105,7 +105,7 @@ type statusJSON struct {
 func statusRun(opts *StatusOptions) error {
 	ctx := context.Background()
 	if opts.Backend != "" {
-		if err := runtime.ValidName(opts.Backend); err != nil {
+		if err := haproxy.ValidName(opts.Backend); err != nil {
 			return fmt.Errorf("backend: %w", err)
 		}
 	}
@@ -117,7 +117,7 @@ func statusRun(opts *StatusOptions) error {
 	// does not hide the others.
 	type listing struct {
 		path    string
-		servers []runtime.ServerStatus
+		servers []haproxy.ServerStatus
 		err     error
 	}
 	results := make([]listing, len(paths))
@@ -126,7 +126,7 @@ func statusRun(opts *StatusOptions) error {
 		go func() {
 			defer func() { done <- struct{}{} }()
 			results[i].path = p
-			c, err := runtime.Dial(ctx, p, opts.Socket.Timeout)
+			c, err := haproxy.Dial(ctx, p, opts.Socket.Timeout)
 			if err != nil {
 				results[i].err = err
 				return

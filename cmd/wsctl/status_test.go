@@ -9,13 +9,13 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/wsctl/wsctl/runtime/runtimetest"
+	"github.com/wsctl/wsctl/haproxy/haproxytest"
 )
 
 func TestStatus(t *testing.T) {
-	servers := runtimetest.Backends(t, "s1", "s2")
+	servers := haproxytest.Backends(t, "s1", "s2")
 	f := startFixture(t, servers)
-	runtimetest.StartFleet(t, f.lb.URL(), 4, false)
+	haproxytest.StartFleet(t, f.lb.URL(), 4, false)
 
 	t.Run("table", func(t *testing.T) {
 		r := execute(t, statusCmd, false, nil, "--socket", f.lb.AdminSocket)

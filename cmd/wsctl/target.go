@@ -13,8 +13,8 @@ import (
 
 	"github.com/wsctl/wsctl/drain"
 	"github.com/wsctl/wsctl/fleet"
+	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/intent"
-	"github.com/wsctl/wsctl/runtime"
 	"github.com/wsctl/wsctl/target"
 )
 
@@ -27,7 +27,7 @@ func signalContext() (context.Context, context.CancelFunc) {
 // built is where a single-server command acts, with the server.
 type built struct {
 	target.Target
-	Ref runtime.Ref
+	Ref haproxy.Ref
 	// Sockets is how many admin sockets a local target has (0 for the
 	// fleet): drain's progress sums them.
 	Sockets int
@@ -38,7 +38,7 @@ type built struct {
 // resolved with the spec), else the admin sockets with the intent store
 // beside the spec's (none without a spec). update, when not nil, follows a
 // fleet operation. --dry-run wraps either so that nothing changes.
-func (o *SocketOptions) target(ctx context.Context, ios *IOStreams, f FleetOptions, arg string, update func(runtime.Ref, fleet.Status)) (built, error) {
+func (o *SocketOptions) target(ctx context.Context, ios *IOStreams, f FleetOptions, arg string, update func(haproxy.Ref, fleet.Status)) (built, error) {
 	b, err := o.build(ctx, ios, f, arg, update)
 	if err == nil && f.DryRun {
 		b.Target = target.DryRun{Target: b.Target}
@@ -46,7 +46,7 @@ func (o *SocketOptions) target(ctx context.Context, ios *IOStreams, f FleetOptio
 	return b, err
 }
 
-func (o *SocketOptions) build(ctx context.Context, ios *IOStreams, f FleetOptions, arg string, update func(runtime.Ref, fleet.Status)) (built, error) {
+func (o *SocketOptions) build(ctx context.Context, ios *IOStreams, f FleetOptions, arg string, update func(haproxy.Ref, fleet.Status)) (built, error) {
 	if f.On {
 		op, ref, err := fleetTarget(ios, o, arg)
 		if err != nil {

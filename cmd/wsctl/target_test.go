@@ -10,24 +10,24 @@ import (
 	"time"
 
 	"github.com/wsctl/wsctl/drain"
-	"github.com/wsctl/wsctl/runtime"
-	"github.com/wsctl/wsctl/runtime/runtimetest"
+	"github.com/wsctl/wsctl/haproxy"
+	"github.com/wsctl/wsctl/haproxy/haproxytest"
 	"github.com/wsctl/wsctl/target"
 )
 
 // fakeSockets are SocketOptions whose one socket is rt, in memory.
-func fakeSockets(rt *runtimetest.Runtime) SocketOptions {
+func fakeSockets(rt *haproxytest.Runtime) SocketOptions {
 	return SocketOptions{Sockets: []string{"/fake.sock"}, dial: func(context.Context, string, time.Duration) (target.Runtime, error) { return rt, nil }}
 }
 
-func ws(name string, admin runtime.AdminState, state runtime.OpState, scur int64) runtime.ServerStatus {
-	return runtime.ServerStatus{Backend: "ws", Server: name, Admin: admin, State: state, Scur: scur, UserWeight: 1}
+func ws(name string, admin haproxy.AdminState, state haproxy.OpState, scur int64) haproxy.ServerStatus {
+	return haproxy.ServerStatus{Backend: "ws", Server: name, Admin: admin, State: state, Scur: scur, UserWeight: 1}
 }
 
 // TestReadyRunJSON: ready -o json on a socket prints the documented
 // object and readmits the server.
 func TestReadyRunJSON(t *testing.T) {
-	rt := runtimetest.NewRuntime(ws("s1", runtime.Maint, runtime.Down, 0), ws("s2", runtime.Ready, runtime.Up, 0))
+	rt := haproxytest.NewRuntime(ws("s1", haproxy.Maint, haproxy.Down, 0), ws("s2", haproxy.Ready, haproxy.Up, 0))
 	ios, out, _ := testIO()
 	if err := readyRun(&ReadyOptions{IO: ios, Socket: fakeSockets(rt), Server: "s1", Output: "json"}); err != nil {
 		t.Fatal(err)
@@ -47,7 +47,7 @@ func TestReadyRunJSON(t *testing.T) {
 // TestMaintRunRefusesSessions: maint refuses while sessions remain, saying
 // how to drain, and changes nothing; -o json reports a forced one.
 func TestMaintRunRefusesSessions(t *testing.T) {
-	rt := runtimetest.NewRuntime(ws("s1", runtime.Ready, runtime.Up, 2), ws("s2", runtime.Ready, runtime.Up, 0))
+	rt := haproxytest.NewRuntime(ws("s1", haproxy.Ready, haproxy.Up, 2), ws("s2", haproxy.Ready, haproxy.Up, 0))
 	ios, out, _ := testIO()
 	err := maintRun(&MaintOptions{IO: ios, Socket: fakeSockets(rt), Server: "ws/s1", Output: "text"})
 	want := "ws/s1 has 2 live sessions (2 on /fake.sock): drain it first with `wsctl drain ws/s1`, or use --force"
@@ -66,14 +66,14 @@ func TestMaintRunRefusesSessions(t *testing.T) {
 // TestDrainRunDryRun: a dry-run drain of the last server is refused like
 // the real one; of another it prints the plan and changes nothing.
 func TestDrainRunDryRun(t *testing.T) {
-	rt := runtimetest.NewRuntime(ws("s1", runtime.Ready, runtime.Up, 4), ws("s2", runtime.Maint, runtime.Up, 0))
+	rt := haproxytest.NewRuntime(ws("s1", haproxy.Ready, haproxy.Up, 4), ws("s2", haproxy.Maint, haproxy.Up, 0))
 	ios, out, _ := testIO()
 	opts := &DrainOptions{IO: ios, Socket: fakeSockets(rt), Server: "s1", Output: "text", Timeout: time.Minute, Fleet: FleetOptions{DryRun: true}}
 	err := drainRun(opts)
 	if !errors.Is(err, drain.ErrLastServer) || !strings.HasPrefix(err.Error(), "drain: ") {
 		t.Fatalf("last server: %v", err)
 	}
-	rt.SetStateFunc(context.Background(), "ws", "s2", runtime.Ready)
+	rt.SetStateFunc(context.Background(), "ws", "s2", haproxy.Ready)
 	if err := drainRun(opts); err != nil {
 		t.Fatal(err)
 	}

@@ -12,8 +12,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wsctl/wsctl/fleet"
+	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/intent"
-	"github.com/wsctl/wsctl/runtime"
 	"github.com/wsctl/wsctl/spec"
 	"github.com/wsctl/wsctl/top"
 )
@@ -133,7 +133,7 @@ func (opts *TopOptions) sources(ctx context.Context) (top.Sources, error) {
 		master = sp.HAProxy.MasterSocket
 	}
 	if master != "" {
-		src.Master = runtime.NewMaster(master, opts.Socket.Timeout)
+		src.Master = haproxy.NewMaster(master, opts.Socket.Timeout)
 	}
 	if opts.Fleet && sp == nil {
 		return top.Sources{}, errors.New("--fleet needs the spec (-c FILE): its consul section says where the agents report")

@@ -12,8 +12,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/wsctl/wsctl/haproxy/haproxytest"
 	"github.com/wsctl/wsctl/internal/lbtest"
-	"github.com/wsctl/wsctl/runtime/runtimetest"
 )
 
 var topCmd runtimeCmd = func(io *IOStreams) *cobra.Command { return NewCmdTop(io, nil) }
@@ -28,7 +28,7 @@ func TestTopUnderTmux(t *testing.T) {
 	}
 	bin := lbtest.GoBinary(t, "cmd/wsctl")
 	f := startFixture(t, nil)
-	clients := runtimetest.StartFleet(t, f.lb.URL(), 5, false)
+	clients := haproxytest.StartFleet(t, f.lb.URL(), 5, false)
 	want := clients.Connected()
 	if want["s1"]+want["s2"] != 5 {
 		t.Fatalf("clients connected %v, want 5", want)

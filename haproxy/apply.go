@@ -1,0 +1,355 @@
+package haproxy
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// ChangeKind says what a Change does.
+type ChangeKind string
+
+// The kinds of change Apply makes.
+const (
+	// ChangeState sets the administrative state to State.
+	ChangeState ChangeKind = "state"
+	// ChangeHealth forces the health to Health (see SetHealth).
+	ChangeHealth ChangeKind = "health"
+	// ChangeAddr points the server at Addr:Port; Port 0 keeps the port.
+	ChangeAddr ChangeKind = "addr"
+	// ChangeWeight sets the weight to Weight (0–256).
+	ChangeWeight ChangeKind = "weight"
+	// ChangeAdd adds the server at Addr:Port with Options, recomputes the
+	// backend's dynamic cookies when DynamicCookies is set, enables its
+	// checks when Options.Check is set, and sets it READY. Options.Cookie
+	// needs HAProxy CookieFrom or later (ErrNeedsVersion otherwise).
+	ChangeAdd ChangeKind = "add"
+	// ChangeDelete deletes the server; HAProxy refuses unless it is in
+	// MAINT with no session left.
+	ChangeDelete ChangeKind = "delete"
+)
+
+// Change is one change to one server; the fields its Kind does not use are
+// ignored.
+type Change struct {
+	Kind            ChangeKind
+	Backend, Server string
+	State           AdminState // ChangeState
+	Health          Health     // ChangeHealth
+	// Addr and Port: ChangeAddr and ChangeAdd. An address with an IPv6
+	// zone is refused.
+	Addr           netip.Addr
+	Port           int
+	Weight         int           // ChangeWeight
+	Options        ServerOptions // ChangeAdd
+	DynamicCookies bool          // ChangeAdd: `enable dynamic-cookie backend` after the add
+}
+
+// op names the change in errors, e.g. "set ws/s1 state drain".
+func (ch Change) op() string {
+	ref := ch.Backend + "/" + ch.Server
+	switch ch.Kind {
+	case ChangeState:
+		return fmt.Sprintf("set %s state %s", ref, strings.ToLower(string(ch.State)))
+	case ChangeHealth:
+		return fmt.Sprintf("set %s health %s", ref, ch.Health)
+	case ChangeAddr:
+		return fmt.Sprintf("set %s addr %s port %d", ref, ch.Addr, ch.Port)
+	case ChangeWeight:
+		return fmt.Sprintf("set %s weight %d", ref, ch.Weight)
+	case ChangeAdd:
+		return "add server " + ref
+	case ChangeDelete:
+		return "del server " + ref
+	}
+	return fmt.Sprintf("change %q of %s", ch.Kind, ref)
+}
+
+// step is one command of a change and what its reply must say.
+type step struct {
+	cmd        string
+	allowEmpty bool
+	// want, when set, must appear in the reply (`add server` and `del
+	// server` answer their refusals without a severity).
+	want string
+}
+
+// steps validates ch and builds its commands for the HAProxy behind info.
+func (ch Change) steps(info Info) ([]step, error) {
+	if err := validPair(ch.Backend, ch.Server); err != nil {
+		return nil, err
+	}
+	srv := ch.Backend + "/" + ch.Server
+	set := "set server " + srv + " "
+	switch ch.Kind {
+	case ChangeState:
+		st, err := ParseAdminState(string(ch.State))
+		if err != nil || st != ch.State {
+			return nil, fmt.Errorf("unknown admin state %q (want READY, DRAIN or MAINT)", ch.State)
+		}
+		return []step{{cmd: set + "state " + strings.ToLower(string(st)), allowEmpty: true}}, nil
+	case ChangeHealth:
+		if _, ok := healthOpStates[ch.Health]; !ok {
+			return nil, fmt.Errorf("unknown health %q (want up, stopping or down)", ch.Health)
+		}
+		return []step{{cmd: set + "health " + string(ch.Health), allowEmpty: true}}, nil
+	case ChangeAddr:
+		if err := validAddr(ch.Addr); err != nil {
+			return nil, err
+		}
+		if ch.Port < 0 || ch.Port > 65535 {
+			return nil, fmt.Errorf("%w: port %d", ErrInvalidName, ch.Port)
+		}
+		cmd := set + "addr " + ch.Addr.String()
+		if ch.Port != 0 {
+			cmd += " port " + strconv.Itoa(ch.Port)
+		}
+		return []step{{cmd: cmd, allowEmpty: true}}, nil
+	case ChangeWeight:
+		if ch.Weight < 0 || ch.Weight > 256 {
+			return nil, fmt.Errorf("weight %d out of range 0-256", ch.Weight)
+		}
+		return []step{{cmd: set + "weight " + strconv.Itoa(ch.Weight), allowEmpty: true}}, nil
+	case ChangeAdd:
+		add, err := addServerCommand(ch.Backend, ch.Server, ch.Addr, ch.Port, ch.Options)
+		if err == nil {
+			err = ch.Options.supportedBy(info)
+		}
+		if err != nil {
+			return nil, err
+		}
+		out := []step{{cmd: add, want: addedReply}}
+		if ch.DynamicCookies {
+			out = append(out, step{cmd: "enable dynamic-cookie backend " + ch.Backend, allowEmpty: true})
+		}
+		if ch.Options.Check {
+			out = append(out, step{cmd: "enable health " + srv, allowEmpty: true})
+		}
+		return append(out, step{cmd: set + "state ready", allowEmpty: true}), nil
+	case ChangeDelete:
+		return []step{{cmd: "del server " + srv, want: deletedReply}}, nil
+	}
+	return nil, fmt.Errorf("unknown change kind %q", ch.Kind)
+}
+
+// The replies of `add server` and `del server` on success.
+const (
+	addedReply   = "New server registered"
+	deletedReply = "Server deleted"
+)
+
+// run sends one step on s.
+func (st step) run(s *session) error {
+	reply, err := s.command(st.cmd, st.allowEmpty)
+	if err != nil {
+		return err
+	}
+	if st.want != "" && !strings.Contains(reply, st.want) {
+		return commandError(reply)
+	}
+	return nil
+}
+
+// validAddr refuses an invalid address and one with an IPv6 zone:
+// netip.ParseAddr accepts any zone text, line breaks included, and HAProxy
+// has no use for one.
+func validAddr(addr netip.Addr) error {
+	if !addr.IsValid() {
+		return fmt.Errorf("%w: no address", ErrInvalidName)
+	}
+	if addr.Zone() != "" {
+		return fmt.Errorf("%w: address %q has an IPv6 zone", ErrInvalidName, addr.String())
+	}
+	return nil
+}
+
+// healthOpStates are the operational states a forced health may leave.
+var healthOpStates = map[Health][]OpState{
+	HealthUp:       {Up, Starting},
+	HealthStopping: {Stopping},
+	HealthDown:     {Down},
+}
+
+// Apply makes changes over one connection, in order, then reads the servers
+// back once (one `show servers state` per backend involved) and checks that
+// each change took. It returns one error per change, nil when the change
+// was applied and read back as asked.
+//
+// A change that is invalid, refused by HAProxy or not read back fails
+// alone; the others go on. A connection failure (timeout, ctx, a closed
+// socket) fails the changes not yet verified. Each command has the client's
+// full timeout. The read-back sees the state after the whole batch, so a
+// change is checked only for what no later change of the same server
+// overrides (a weight set after an add is the weight checked; the add is
+// still checked to exist, at its address).
+//
+// The errors are those of the single calls (SetState, SetAddr, …): they
+// wrap ErrInvalidName, ErrNeedsVersion, ErrCommand, ErrPermission,
+// ErrNotApplied, …, and name the socket and the change.
+func (c *Client) Apply(ctx context.Context, changes []Change) []error {
+	errs := make([]error, len(changes))
+	steps := make([][]step, len(changes))
+	pending := 0
+	for i, ch := range changes {
+		if steps[i], errs[i] = ch.steps(c.info); errs[i] == nil {
+			pending++
+		}
+	}
+	if pending > 0 {
+		if err := c.with(ctx, func(s *session) error { return applyOn(s, changes, steps, errs) }); err != nil {
+			for i := range errs {
+				if errs[i] == nil {
+					errs[i] = err
+				}
+			}
+		}
+	}
+	for i, err := range errs {
+		if err != nil {
+			errs[i] = c.wrap(changes[i].op(), err)
+		}
+	}
+	return errs
+}
+
+// applyOn runs the steps on s and checks the result, filling errs. An
+// error it returns is the session's and holds for every change errs leaves
+// nil.
+func applyOn(s *session, changes []Change, steps [][]step, errs []error) error {
+	for i := range changes {
+		if errs[i] != nil {
+			continue
+		}
+		for _, st := range steps[i] {
+			if err := st.run(s); err != nil {
+				if s.err != nil {
+					return err
+				}
+				errs[i] = err
+				break
+			}
+		}
+	}
+	var backends []string
+	for i, ch := range changes {
+		if errs[i] == nil && !slices.Contains(backends, ch.Backend) {
+			backends = append(backends, ch.Backend)
+		}
+	}
+	got := map[Ref]ServerStatus{}
+	for _, b := range backends {
+		all, err := serversState(s, b)
+		if err != nil {
+			return fmt.Errorf("read back: %w", err)
+		}
+		for _, srv := range all {
+			got[srv.Ref()] = srv
+		}
+	}
+	last := lastSetters(changes, errs)
+	for i, ch := range changes {
+		if errs[i] == nil {
+			errs[i] = verify(i, ch, got, last)
+		}
+	}
+	return nil
+}
+
+// attr is a property of a server a change sets.
+type attr int
+
+const (
+	attrExists attr = iota
+	attrAdmin
+	attrOp
+	attrAddr
+	attrWeight
+	attrChecked
+)
+
+// sets lists the properties a change of kind k decides.
+var sets = map[ChangeKind][]attr{
+	ChangeState:  {attrAdmin, attrOp},
+	ChangeHealth: {attrOp},
+	ChangeAddr:   {attrAddr},
+	ChangeWeight: {attrWeight},
+	ChangeAdd:    {attrExists, attrAdmin, attrOp, attrAddr, attrWeight, attrChecked},
+	ChangeDelete: {attrExists, attrAdmin, attrOp, attrAddr, attrWeight, attrChecked},
+}
+
+type setter struct {
+	ref  Ref
+	attr attr
+}
+
+// lastSetters maps each property of each server to the index of the last
+// accepted change that sets it: the only change the read-back can check it
+// for.
+func lastSetters(changes []Change, errs []error) map[setter]int {
+	last := map[setter]int{}
+	for i, ch := range changes {
+		if errs[i] != nil {
+			continue
+		}
+		for _, a := range sets[ch.Kind] {
+			last[setter{Ref{ch.Backend, ch.Server}, a}] = i
+		}
+	}
+	return last
+}
+
+// verify checks change i against the servers read back.
+func verify(i int, ch Change, got map[Ref]ServerStatus, last map[setter]int) error {
+	ref := Ref{Backend: ch.Backend, Server: ch.Server}
+	mine := func(a attr) bool {
+		j, ok := last[setter{ref, a}]
+		return ok && j == i
+	}
+	s, exists := got[ref]
+	if ch.Kind == ChangeDelete {
+		if mine(attrExists) && exists {
+			return fmt.Errorf("%w: the server is still there afterwards", ErrNotApplied)
+		}
+		return nil
+	}
+	if !exists {
+		if j, ok := last[setter{ref, attrExists}]; ok && j > i {
+			return nil // deleted later in the batch
+		}
+		return fmt.Errorf("%w: no server %s afterwards", ErrNotApplied, ref)
+	}
+	if mine(attrAdmin) {
+		want := ch.State
+		if ch.Kind == ChangeAdd {
+			want = Ready
+		}
+		if s.Admin != want {
+			return fmt.Errorf("%w: the server is %s (%s) afterwards", ErrNotApplied, s.Admin, s.Flags)
+		}
+	}
+	if ch.Kind == ChangeHealth && mine(attrOp) && !slices.Contains(healthOpStates[ch.Health], s.State) {
+		return fmt.Errorf("%w: the server is %s afterwards", ErrNotApplied, s.State)
+	}
+	if mine(attrAddr) {
+		ap, err := netip.ParseAddrPort(s.Addr)
+		if err != nil || ap.Addr().Unmap() != ch.Addr.Unmap() || ch.Port != 0 && int(ap.Port()) != ch.Port {
+			return fmt.Errorf("%w: the address is %s afterwards", ErrNotApplied, s.Addr)
+		}
+	}
+	if mine(attrWeight) {
+		want := ch.Weight
+		if ch.Kind == ChangeAdd {
+			want = ch.Options.Weight
+		}
+		if (ch.Kind != ChangeAdd || want > 0) && s.UserWeight != int64(want) {
+			return fmt.Errorf("%w: the weight is %d afterwards", ErrNotApplied, s.UserWeight)
+		}
+	}
+	if ch.Kind == ChangeAdd && mine(attrChecked) && ch.Options.Check && !s.Checked {
+		return fmt.Errorf("%w: health checks are off afterwards", ErrNotApplied)
+	}
+	return nil
+}

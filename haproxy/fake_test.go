@@ -1,0 +1,133 @@
+package haproxy
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// fakeHAProxy serves a unix socket the way HAProxy's CLI does: one command
+// then close, or interactive after `prompt`, each reply then "\n> ". It
+// records every line it receives. Tests use it to see exactly what the
+// client writes, and to send replies no real HAProxy would.
+type fakeHAProxy struct {
+	path string
+	// answer returns the reply to cmd (the part after the last ';', as
+	// HAProxy runs each); nil means the default replies.
+	answer func(cmd string) io.Reader
+
+	mu    sync.Mutex
+	lines []string
+}
+
+// startFake listens in a temp dir until the test ends, then closes every
+// connection and waits for its handlers.
+func startFake(t *testing.T, answer func(cmd string) io.Reader) *fakeHAProxy {
+	t.Helper()
+	f := &fakeHAProxy{path: filepath.Join(t.TempDir(), "fake.sock"), answer: answer}
+	l, err := net.Listen("unix", f.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		conns []net.Conn
+	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				f.serve(c)
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return f
+}
+
+func (f *fakeHAProxy) serve(c net.Conn) {
+	defer c.Close()
+	r := bufio.NewReader(c)
+	interactive := false
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return
+		}
+		line = strings.TrimSuffix(line, "\n")
+		f.mu.Lock()
+		f.lines = append(f.lines, line)
+		f.mu.Unlock()
+		cmds := strings.Split(line, ";")
+		cmd := strings.TrimSpace(cmds[len(cmds)-1])
+		if cmd == "prompt" {
+			interactive = true
+			c.Write([]byte(prompt))
+			continue
+		}
+		var reply io.Reader
+		if f.answer != nil {
+			reply = f.answer(cmd)
+		}
+		if reply == nil {
+			reply = strings.NewReader(defaultReply(cmd))
+		}
+		if _, err := io.Copy(c, reply); err != nil {
+			return
+		}
+		if !interactive {
+			c.Write([]byte("\n"))
+			return
+		}
+		c.Write([]byte(prompt))
+	}
+}
+
+// defaultReply answers `show info` as HAProxy 2.6 does and every other
+// command with nothing (as a successful `set server` does).
+func defaultReply(cmd string) string {
+	if cmd == "show info" {
+		return "Name: HAProxy\nVersion: 2.6.12-1+deb12u4\nPid: 42\n"
+	}
+	return ""
+}
+
+// received returns the lines received so far and forgets them.
+func (f *fakeHAProxy) received() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := f.lines
+	f.lines = nil
+	return out
+}
+
+// zeros streams NUL bytes forever, like /dev/zero.
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
+}

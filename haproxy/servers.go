@@ -1,0 +1,357 @@
+package haproxy
+
+import (
+	"context"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// ServerStatus is one server as HAProxy sees it at one moment.
+type ServerStatus struct {
+	Backend string
+	Server  string
+	// Addr is "address:port" as HAProxy reports it.
+	Addr string
+	// State is the operational state.
+	State OpState
+	// Admin is the administrative state the Flags amount to.
+	Admin AdminState
+	// Flags are the raw srv_admin_state bits.
+	Flags AdminFlags
+	// Check is the last health check's status (L7OK, L4CON, …); empty when
+	// the server has no check.
+	Check string
+	// Checked reports whether health checks are enabled (they pause
+	// while the server is in MAINT).
+	Checked bool
+	// Scur, Smax and Stot are the current, highest and total sessions.
+	Scur, Smax, Stot int64
+	// Weight is the effective weight `show stat` reports; UserWeight the
+	// weight set in the config or with `set weight` (srv_uweight).
+	Weight     int64
+	UserWeight int64
+}
+
+// Ref returns the server's backend/server reference.
+func (s ServerStatus) Ref() Ref { return Ref{Backend: s.Backend, Server: s.Server} }
+
+// Healthy reports whether s is back in rotation as far as its state goes:
+// READY (not DRAIN, not MAINT) and up (UP, or STARTING during slowstart;
+// not DOWN, not STOPPING). It is what a readmission waits for; the fleet
+// asks it of an agent's report, which carries only the two states.
+func (s ServerStatus) Healthy() bool {
+	return s.Admin == Ready && (s.State == Up || s.State == Starting)
+}
+
+// TakesClients reports whether HAProxy would send s new clients: Healthy
+// and a weight above zero. Backup servers count: HAProxy uses them once
+// the others are out.
+func (s ServerStatus) TakesClients() bool {
+	return s.Healthy() && s.UserWeight > 0
+}
+
+// Servers returns the servers of backend, or of every backend when backend
+// is empty, sorted by backend then server. It merges `show servers state`
+// (admin bits, operational state, weights) with `show stat` (sessions,
+// check status, address). An unknown backend wraps ErrUnknownBackend.
+func (c *Client) Servers(ctx context.Context, backend string) ([]ServerStatus, error) {
+	op := "list servers"
+	if backend != "" {
+		op = "list servers of " + backend
+		if err := ValidName(backend); err != nil {
+			return nil, c.wrap(op, fmt.Errorf("backend: %w", err))
+		}
+	}
+	var states []ServerStatus
+	err := c.with(ctx, func(s *session) error {
+		var err error
+		if states, err = serversState(s, backend); err != nil {
+			return err
+		}
+		stats, err := showStat(s, backend)
+		if err != nil {
+			return err
+		}
+		for i := range states {
+			if st, ok := stats[states[i].Ref()]; ok {
+				st.mergeInto(&states[i])
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, c.wrap(op, err)
+	}
+	sort.Slice(states, func(i, j int) bool {
+		if states[i].Backend != states[j].Backend {
+			return states[i].Backend < states[j].Backend
+		}
+		return states[i].Server < states[j].Server
+	})
+	return states, nil
+}
+
+// Server returns one server. An unknown one is an *UnknownServerError that
+// lists the servers of the backend.
+func (c *Client) Server(ctx context.Context, backend, server string) (ServerStatus, error) {
+	if err := validPair(backend, server); err != nil {
+		return ServerStatus{}, c.wrap("find server", err)
+	}
+	all, err := c.Servers(ctx, backend)
+	if err != nil {
+		return ServerStatus{}, err
+	}
+	return matchOne(c, all, Ref{Backend: backend, Server: server})
+}
+
+// Find returns the server ref names; with no backend in ref it looks in
+// every backend. The errors are *UnknownServerError (listing the known
+// servers) and *AmbiguousError (listing the candidates).
+func (c *Client) Find(ctx context.Context, ref Ref) (ServerStatus, error) {
+	if ref.Backend != "" {
+		return c.Server(ctx, ref.Backend, ref.Server)
+	}
+	if err := ValidName(ref.Server); err != nil {
+		return ServerStatus{}, c.wrap("find server", fmt.Errorf("server: %w", err))
+	}
+	all, err := c.Servers(ctx, "")
+	if err != nil {
+		return ServerStatus{}, err
+	}
+	return matchOne(c, all, ref)
+}
+
+func matchOne(c *Client, all []ServerStatus, ref Ref) (ServerStatus, error) {
+	s, err := Match(all, ref)
+	if err != nil {
+		return ServerStatus{}, c.wrap("find server", err)
+	}
+	return s, nil
+}
+
+// Match picks the server ref names out of servers. It returns an
+// *UnknownServerError listing every server when none matches, and an
+// *AmbiguousError when ref has no backend and several backends hold the
+// server.
+func Match(servers []ServerStatus, ref Ref) (ServerStatus, error) {
+	var found []ServerStatus
+	for _, s := range servers {
+		if s.Server == ref.Server && (ref.Backend == "" || s.Backend == ref.Backend) {
+			found = append(found, s)
+		}
+	}
+	switch len(found) {
+	case 1:
+		return found[0], nil
+	case 0:
+		known := make([]string, 0, len(servers))
+		for _, s := range servers {
+			known = append(known, s.Ref().String())
+		}
+		sort.Strings(known)
+		return ServerStatus{}, &UnknownServerError{Name: ref.String(), Known: known}
+	}
+	cands := make([]string, 0, len(found))
+	for _, s := range found {
+		cands = append(cands, s.Ref().String())
+	}
+	sort.Strings(cands)
+	return ServerStatus{}, &AmbiguousError{Name: ref.String(), Candidates: cands}
+}
+
+// checkEnabled is HAProxy's CHK_ST_ENABLED bit of srv_check_state.
+const checkEnabled = 0x4
+
+// serversState runs `show servers state [backend]` on s and parses it.
+func serversState(s *session, backend string) ([]ServerStatus, error) {
+	cmd := "show servers state"
+	if backend != "" {
+		cmd += " " + backend
+	}
+	reply, err := s.command(cmd, false)
+	if err != nil {
+		if backend != "" && errors.Is(err, ErrCommand) && strings.Contains(err.Error(), "find backend") {
+			return nil, unknownBackend(s, backend)
+		}
+		return nil, err
+	}
+	return parseServersState(reply)
+}
+
+// unknownBackend is the error for a backend HAProxy does not have, listing
+// those it has (`show backend`) when it can read them.
+func unknownBackend(s *session, backend string) error {
+	e := &UnknownBackendError{Name: backend}
+	reply, err := s.command("show backend", true)
+	if err != nil {
+		return e
+	}
+	for _, line := range strings.Split(reply, "\n") {
+		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+			e.Known = append(e.Known, line)
+		}
+	}
+	sort.Strings(e.Known)
+	return e
+}
+
+// parseServersState parses format 1 of `show servers state`, finding the
+// columns by the header's names.
+func parseServersState(reply string) ([]ServerStatus, error) {
+	lines := strings.Split(strings.TrimSpace(reply), "\n")
+	if strings.TrimSpace(lines[0]) != "1" {
+		return nil, fmt.Errorf("%w: show servers state: format %q, want 1", ErrBadReply, firstLine(lines[0]))
+	}
+	col := map[string]int{}
+	var out []ServerStatus
+	for _, line := range lines[1:] {
+		line = strings.TrimSpace(line)
+		if line == "" {
+			continue
+		}
+		if strings.HasPrefix(line, "#") {
+			for i, name := range strings.Fields(strings.TrimPrefix(line, "#")) {
+				col[name] = i
+			}
+			continue
+		}
+		f := strings.Fields(line)
+		get := func(name string) (string, error) {
+			i, ok := col[name]
+			if !ok || i >= len(f) {
+				return "", fmt.Errorf("%w: show servers state: no %s column", ErrBadReply, name)
+			}
+			return f[i], nil
+		}
+		var s ServerStatus
+		vals := map[string]string{}
+		for _, name := range []string{"be_name", "srv_name", "srv_addr", "srv_op_state", "srv_admin_state", "srv_uweight", "srv_port", "srv_check_state"} {
+			v, err := get(name)
+			if err != nil {
+				return nil, err
+			}
+			vals[name] = v
+		}
+		flags, err := strconv.ParseUint(vals["srv_admin_state"], 10, 32)
+		if err != nil {
+			return nil, fmt.Errorf("%w: srv_admin_state %q", ErrBadReply, vals["srv_admin_state"])
+		}
+		s.Backend, s.Server = vals["be_name"], vals["srv_name"]
+		s.Addr = joinHostPort(vals["srv_addr"], vals["srv_port"])
+		s.State = opState(vals["srv_op_state"])
+		s.Flags = AdminFlags(flags)
+		s.Admin = s.Flags.State()
+		s.UserWeight, _ = strconv.ParseInt(vals["srv_uweight"], 10, 64)
+		checkState, _ := strconv.ParseUint(vals["srv_check_state"], 10, 32)
+		s.Checked = checkState&checkEnabled != 0
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+func joinHostPort(addr, port string) string {
+	if strings.Contains(addr, ":") {
+		return "[" + addr + "]:" + port
+	}
+	return addr + ":" + port
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(s, "\n")
+	if len(s) > 60 {
+		s = s[:60] + "…"
+	}
+	return s
+}
+
+// statRow is what `show stat` adds to `show servers state`.
+type statRow struct {
+	scur, smax, stot, weight int64
+	check, addr              string
+}
+
+// statColumns are the `show stat` columns wsctl reads, found by the header.
+var statColumns = []string{"pxname", "svname", "scur", "smax", "stot", "weight", "check_status", "addr"}
+
+// showStat runs `show stat` for the servers (type 4) of backend, or of
+// every backend, on s and indexes the rows by backend/server.
+func showStat(s *session, backend string) (map[Ref]statRow, error) {
+	scope := "-1"
+	if backend != "" {
+		scope = backend
+	}
+	reply, err := s.command("show stat "+scope+" 4 -1", false)
+	if err != nil {
+		return nil, fmt.Errorf("show stat: %w", err)
+	}
+	return parseStat(reply)
+}
+
+// parseStat parses the CSV of `show stat`, whose header line starts with
+// "# ". Columns are found by name, so versions that add some still parse.
+func parseStat(reply string) (map[Ref]statRow, error) {
+	header, body, _ := strings.Cut(reply, "\n")
+	if !strings.HasPrefix(header, "# ") {
+		return nil, fmt.Errorf("%w: show stat: no header (%q)", ErrBadReply, firstLine(header))
+	}
+	col := map[string]int{}
+	for i, name := range strings.Split(strings.TrimPrefix(header, "# "), ",") {
+		col[name] = i
+	}
+	for _, name := range statColumns {
+		if _, ok := col[name]; !ok {
+			return nil, fmt.Errorf("%w: show stat: no %s column", ErrBadReply, name)
+		}
+	}
+	r := csv.NewReader(strings.NewReader(body))
+	r.FieldsPerRecord = -1
+	r.LazyQuotes = true
+	out := map[Ref]statRow{}
+	for {
+		f, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: show stat: %v", ErrBadReply, err)
+		}
+		if len(f) <= maxColumn(col) {
+			return nil, fmt.Errorf("%w: show stat: %d fields in a row, want %d", ErrBadReply, len(f), maxColumn(col)+1)
+		}
+		if f[col["svname"]] == "BACKEND" || f[col["svname"]] == "FRONTEND" {
+			continue
+		}
+		num := func(name string) int64 {
+			n, _ := strconv.ParseInt(f[col[name]], 10, 64)
+			return n
+		}
+		out[Ref{Backend: f[col["pxname"]], Server: f[col["svname"]]}] = statRow{
+			scur: num("scur"), smax: num("smax"), stot: num("stot"), weight: num("weight"),
+			check: f[col["check_status"]], addr: f[col["addr"]],
+		}
+	}
+}
+
+// maxColumn returns the highest index among the columns wsctl reads.
+func maxColumn(col map[string]int) int {
+	m := 0
+	for _, name := range statColumns {
+		m = max(m, col[name])
+	}
+	return m
+}
+
+// mergeInto copies what `show stat` knows into s.
+func (st statRow) mergeInto(s *ServerStatus) {
+	s.Scur, s.Smax, s.Stot, s.Weight = st.scur, st.smax, st.stot, st.weight
+	// "* L7OK" while a check is running.
+	s.Check = strings.TrimSpace(strings.TrimPrefix(st.check, "* "))
+	if st.addr != "" {
+		s.Addr = st.addr
+	}
+}

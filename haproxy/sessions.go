@@ -1,0 +1,223 @@
+package haproxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// SessionID identifies a stream in `show sess` ("0x55d0607f6bd0"). It is
+// the stream's address, so HAProxy reuses it once the stream is gone.
+type SessionID string
+
+var sessionIDPattern = regexp.MustCompile(`^0x[0-9a-fA-F]{1,16}$`)
+
+// Sessions lists the sessions (streams) HAProxy currently has on
+// backend/server, from `show sess`.
+func (c *Client) Sessions(ctx context.Context, backend, server string) ([]SessionID, error) {
+	all, err := c.sessionsOf(ctx, backend, server)
+	return sessionIDs(all), err
+}
+
+// SessionsByAge lists the sessions of backend/server as Sessions does,
+// with their frontend and age, oldest first (ties in `show sess` order).
+func (c *Client) SessionsByAge(ctx context.Context, backend, server string) ([]WorkerSession, error) {
+	all, err := c.sessionsOf(ctx, backend, server)
+	sort.SliceStable(all, func(i, j int) bool { return all[i].Age > all[j].Age })
+	return all, err
+}
+
+func (c *Client) sessionsOf(ctx context.Context, backend, server string) ([]WorkerSession, error) {
+	op := fmt.Sprintf("list sessions of %s/%s", backend, server)
+	if err := validPair(backend, server); err != nil {
+		return nil, c.wrap(op, err)
+	}
+	reply, err := c.raw(ctx, "show sess")
+	if err != nil {
+		return nil, c.wrap(op, err)
+	}
+	return serverSessions(reply, backend, server), nil
+}
+
+// parseSessions picks the ids of the `show sess` lines with be=backend and
+// srv=server.
+func parseSessions(reply, backend, server string) []SessionID {
+	return sessionIDs(serverSessions(reply, backend, server))
+}
+
+// serverSessions picks the `show sess` lines with be=backend and
+// srv=server.
+func serverSessions(reply, backend, server string) []WorkerSession {
+	var out []WorkerSession
+	for _, s := range sessionLines(reply) {
+		if s.Backend == backend && s.Server == server {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func sessionIDs(all []WorkerSession) []SessionID {
+	var ids []SessionID
+	for _, s := range all {
+		ids = append(ids, s.ID)
+	}
+	return ids
+}
+
+// sessionLines reads the one-line sessions of `show sess`
+// ("0x55d0607f6bd0: proto=tcpv4 ... fe=fe be=ws srv=s1 ...").
+func sessionLines(reply string) []WorkerSession {
+	var out []WorkerSession
+	for _, line := range strings.Split(reply, "\n") {
+		id, rest, ok := strings.Cut(strings.TrimSpace(line), ": ")
+		if !ok || !sessionIDPattern.MatchString(id) {
+			continue
+		}
+		s := WorkerSession{ID: SessionID(id)}
+		for _, f := range strings.Fields(rest) {
+			k, v, _ := strings.Cut(f, "=")
+			switch k {
+			case "fe":
+				s.Frontend = v
+			case "be":
+				s.Backend = v
+			case "srv":
+				s.Server = v
+			case "age":
+				s.Age, _ = parseAge(v)
+			}
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// parseAge reads HAProxy's human_time, the form of `show sess` age=:
+// at most two units of d, h, m, s, largest first ("0s", "42s", "3m5s",
+// "2h7m", "1d3h").
+func parseAge(s string) (time.Duration, bool) {
+	var d time.Duration
+	if days, rest, ok := strings.Cut(s, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n < 0 {
+			return 0, false
+		}
+		d, s = time.Duration(n)*24*time.Hour, rest
+	}
+	if s == "" {
+		return d, true
+	}
+	rest, err := time.ParseDuration(s)
+	if err != nil || rest < 0 {
+		return 0, false
+	}
+	return d + rest, true
+}
+
+var (
+	detailBackend = regexp.MustCompile(`(?m)^\s*backend=(\S+)`)
+	detailServer  = regexp.MustCompile(`(?m)^\s*server=(\S+)`)
+)
+
+// ShutdownSession closes session id, abruptly (the client sees the TCP
+// connection end, without a WebSocket close frame), if it still belongs to
+// backend/server. Because ids are addresses that HAProxy reuses, the
+// session is looked up again right before it is closed; a session that is
+// gone or now belongs elsewhere returns ErrNoSuchSession and is left alone.
+func (c *Client) ShutdownSession(ctx context.Context, backend, server string, id SessionID) error {
+	op := fmt.Sprintf("shutdown session %s of %s/%s", id, backend, server)
+	if err := validPair(backend, server); err != nil {
+		return c.wrap(op, err)
+	}
+	if !sessionIDPattern.MatchString(string(id)) {
+		return c.wrap(op, fmt.Errorf("%w: session id %q", ErrInvalidName, id))
+	}
+	if err := c.with(ctx, func(s *session) error { return shutdownOn(s, backend, server, id) }); err != nil {
+		return c.wrap(op, err)
+	}
+	return nil
+}
+
+// ShutdownSessionsEach closes the sessions next hands out, one at a time,
+// each checked as ShutdownSession checks it, until next returns false; it
+// returns how many it closed (ids that no longer name a session of
+// backend/server are skipped). next may wait (a paced drain waits for its
+// slot): the connection stays open meanwhile, so each close costs two
+// commands instead of a connection set-up of its own, which on a busy host
+// made a paced drain miss its slots. Every id is validated first.
+func (c *Client) ShutdownSessionsEach(ctx context.Context, backend, server string, next func() (SessionID, bool)) (int, error) {
+	op := fmt.Sprintf("shutdown sessions of %s/%s one by one", backend, server)
+	if err := validPair(backend, server); err != nil {
+		return 0, c.wrap(op, err)
+	}
+	id, ok := next()
+	if !ok {
+		return 0, nil
+	}
+	closed := 0
+	err := c.with(ctx, func(s *session) error {
+		for ; ok; id, ok = next() {
+			if !sessionIDPattern.MatchString(string(id)) {
+				return fmt.Errorf("%w: session id %q", ErrInvalidName, id)
+			}
+			switch err := shutdownOn(s, backend, server, id); {
+			case errors.Is(err, ErrNoSuchSession):
+			case err != nil:
+				return err
+			default:
+				closed++
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return closed, c.wrap(op, err)
+	}
+	return closed, nil
+}
+
+// shutdownOn closes session id on s when `show sess` shows it on
+// backend/server: ids are addresses, which HAProxy reuses.
+func shutdownOn(s *session, backend, server string, id SessionID) error {
+	detail, err := s.command("show sess "+string(id), false)
+	if err != nil {
+		return err
+	}
+	if submatch(detailBackend, detail) != backend || submatch(detailServer, detail) != server {
+		return ErrNoSuchSession
+	}
+	if _, err := s.command("shutdown session "+string(id), true); err != nil {
+		if strings.Contains(err.Error(), "No such session") {
+			return ErrNoSuchSession
+		}
+		return err
+	}
+	return nil
+}
+
+// ShutdownSessions closes every session of backend/server at once with
+// `shutdown sessions server`.
+func (c *Client) ShutdownSessions(ctx context.Context, backend, server string) error {
+	op := fmt.Sprintf("shutdown sessions of %s/%s", backend, server)
+	if err := validPair(backend, server); err != nil {
+		return c.wrap(op, err)
+	}
+	if _, err := c.rawAllowEmpty(ctx, "shutdown sessions server "+backend+"/"+server); err != nil {
+		return c.wrap(op, err)
+	}
+	return nil
+}
+
+func submatch(re *regexp.Regexp, s string) string {
+	m := re.FindStringSubmatch(s)
+	if m == nil {
+		return ""
+	}
+	return m[1]
+}
