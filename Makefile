@@ -39,7 +39,7 @@ test: deps fmt-check vet
 # The packages whose tests drive a real HAProxy (or validate with one), run
 # again with WSCTL_HAPROXY at HAProxy 3.0: Debian 13's build, fetched once
 # into .cache/haproxy-3.0 by scripts/haproxy30.sh and made to run here.
-HAPROXY_PKGS := ./e2e ./haproxy/... ./rebalance ./reload ./target ./drain ./rollout ./handover ./state ./agent ./cmd/wsctl ./proxy ./templates
+HAPROXY_PKGS := ./e2e ./haproxy/... ./rebalance ./reload ./target ./drain ./rollout ./handover ./serverstate ./agent ./cmd/wsctl ./proxy ./templates
 test-haproxy30:
 	@bin=$$(bash scripts/haproxy30.sh) && echo "== HAProxy integration tests against $$($$bin -v | head -1)" && \
 	WSCTL_HAPROXY=$$bin $(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(HAPROXY_PKGS)

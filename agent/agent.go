@@ -51,8 +51,8 @@ import (
 	"github.com/wsctl/wsctl/model"
 	"github.com/wsctl/wsctl/proxy"
 	"github.com/wsctl/wsctl/render"
+	"github.com/wsctl/wsctl/serverstate"
 	"github.com/wsctl/wsctl/spec"
-	"github.com/wsctl/wsctl/state"
 )
 
 // Defaults for the zero fields of Config.
@@ -337,7 +337,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.loadOwn()
 		// The rendered config loads the state file: create it now, so no
 		// reload (nor a restart of HAProxy) ever warns it is missing.
-		if _, err := state.Ensure(a.spec.HAProxy.StateFile); err != nil {
+		if _, err := serverstate.Ensure(a.spec.HAProxy.StateFile); err != nil {
 			a.metrics.StateErrors.Add(1)
 			a.log.Error("create the server state file", "err", err)
 		}

@@ -8,7 +8,7 @@ import (
 
 	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/model"
-	"github.com/wsctl/wsctl/state"
+	"github.com/wsctl/wsctl/serverstate"
 )
 
 // applyOps makes ops in one haproxy.Apply batch (one connection, one
@@ -139,7 +139,7 @@ func (a *Agent) changes(b model.Backend, op Op, cur haproxy.ServerStatus) ([]hap
 // backend's DefaultServer (the template's default-server line), then the
 // server's own weight and cookie, as its rendered line has them.
 func serverOptions(b model.Backend, s model.Server) haproxy.ServerOptions {
-	o := state.AddOptions(b)
+	o := serverstate.AddOptions(b)
 	o.Weight, o.Cookie = s.Weight, s.Cookie
 	return o
 }

@@ -164,7 +164,7 @@ const EmptyStateFile = "1\n"
 // withStateFile points a `server-state-file` that does not exist (yet) at
 // an empty one: whether the host has saved its state is no property of the
 // config, and haproxy -dW would refuse the config for it. wsctl creates
-// the real file before HAProxy starts or reloads (see package state).
+// the real file before HAProxy starts or reloads (see package serverstate).
 func withStateFile(config []byte) ([]byte, func(), error) {
 	nop := func() {}
 	lines := strings.Split(string(config), "\n")

@@ -11,8 +11,8 @@ import (
 	"github.com/wsctl/wsctl/internal/inputfile"
 	"github.com/wsctl/wsctl/model"
 	"github.com/wsctl/wsctl/proxy"
+	"github.com/wsctl/wsctl/serverstate"
 	"github.com/wsctl/wsctl/spec"
-	"github.com/wsctl/wsctl/state"
 )
 
 // Local is the HAProxy of this host, reached through its files and sockets.
@@ -71,5 +71,5 @@ func RestoreAdded(ctx context.Context, c *haproxy.Client, s *spec.Spec) ([]hapro
 	if err != nil {
 		return nil, err
 	}
-	return state.Restore(ctx, c, s.HAProxy.StateFile, state.ModelOptions(m))
+	return serverstate.Restore(ctx, c, s.HAProxy.StateFile, serverstate.ModelOptions(m))
 }

@@ -15,14 +15,14 @@ import (
 	"time"
 
 	"github.com/wsctl/wsctl/haproxy"
-	"github.com/wsctl/wsctl/state"
+	"github.com/wsctl/wsctl/serverstate"
 )
 
 // Worker is an HAProxy worker as the admin socket reaches it: which process
 // answers, and its server state (saved before a reload). *haproxy.Client is
 // one.
 type Worker interface {
-	state.Source
+	serverstate.Source
 	Info() haproxy.Info
 }
 
@@ -136,7 +136,7 @@ func Run[W Worker](ctx context.Context, h HAProxy[W], config []byte, opts Option
 		return nil
 	}
 	if opts.StateFile != "" {
-		if _, err := state.Ensure(opts.StateFile); err != nil {
+		if _, err := serverstate.Ensure(opts.StateFile); err != nil {
 			if err := stateErr(err); err != nil {
 				return res, err
 			}
@@ -162,7 +162,7 @@ func Run[W Worker](ctx context.Context, h HAProxy[W], config []byte, opts Option
 		opts.Saving(ctx)
 	}
 	if opts.StateFile != "" {
-		if err := state.Save(ctx, old, opts.StateFile); err != nil {
+		if err := serverstate.Save(ctx, old, opts.StateFile); err != nil {
 			if err := stateErr(err); err != nil {
 				return res, err
 			}

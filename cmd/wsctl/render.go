@@ -9,7 +9,7 @@ import (
 	"github.com/wsctl/wsctl/internal/inputfile"
 	"github.com/wsctl/wsctl/model"
 	"github.com/wsctl/wsctl/proxy"
-	"github.com/wsctl/wsctl/state"
+	"github.com/wsctl/wsctl/serverstate"
 )
 
 // RenderOptions are the flags of wsctl render.
@@ -73,7 +73,7 @@ func renderRun(opts *RenderOptions) error {
 	// agent and wsctl state save create it too, but a config written here
 	// may be started by hand first.
 	if path := g.Model.HAProxy.StateFile; g.Model.Target == model.TargetHAProxy && path != "" {
-		created, err := state.Ensure(path)
+		created, err := serverstate.Ensure(path)
 		if err != nil {
 			return err
 		}

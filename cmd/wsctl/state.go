@@ -13,8 +13,8 @@ import (
 
 	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/reload"
+	"github.com/wsctl/wsctl/serverstate"
 	"github.com/wsctl/wsctl/spec"
-	"github.com/wsctl/wsctl/state"
 )
 
 // StateOptions are the flags of wsctl state save and restore.
@@ -80,7 +80,7 @@ func stateSave(opts *StateOptions) error {
 	defer stop()
 	c, err := haproxy.Dial(ctx, s.HAProxy.AdminSocket, opts.Timeout)
 	if errors.Is(err, haproxy.ErrNoSocket) {
-		created, err := state.Ensure(s.HAProxy.StateFile)
+		created, err := serverstate.Ensure(s.HAProxy.StateFile)
 		if err != nil {
 			return err
 		}
@@ -94,7 +94,7 @@ func stateSave(opts *StateOptions) error {
 	if err != nil {
 		return err
 	}
-	if err := state.Save(ctx, c, s.HAProxy.StateFile); err != nil {
+	if err := serverstate.Save(ctx, c, s.HAProxy.StateFile); err != nil {
 		return err
 	}
 	fmt.Fprintf(opts.IO.ErrOut, "saved the server state of HAProxy %d to %s\n", c.Info().Pid, s.HAProxy.StateFile)

@@ -1,4 +1,4 @@
-package state_test
+package serverstate_test
 
 import (
 	"context"
@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/wsctl/wsctl/internal/statefile/statefiletest"
-	"github.com/wsctl/wsctl/state"
+	"github.com/wsctl/wsctl/serverstate"
 )
 
 // text is a Source that answers `show servers state` with itself.
@@ -24,22 +24,22 @@ func TestSaveRefusesPlantedLink(t *testing.T) {
 	link := d.Link(t, "server-state")
 	ctx := context.Background()
 	want := link + ": refusing to follow symbolic link"
-	if err := state.Save(ctx, text("1\n"), link); err == nil || !strings.Contains(err.Error(), want) {
+	if err := serverstate.Save(ctx, text("1\n"), link); err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("Save = %v, want %q", err, want)
 	}
-	if created, err := state.Ensure(link); err == nil || !strings.Contains(err.Error(), want) {
+	if created, err := serverstate.Ensure(link); err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("Ensure = %t, %v; want %q", created, err, want)
 	}
 	d.Check(t, link)
 
 	foreign := d.Foreign(t, "foreign-state", "1\n")
 	// No HAProxy: the file is refused before the socket is used.
-	if _, err := state.Restore(ctx, nil, foreign, nil); err == nil || !strings.Contains(err.Error(), foreign+": owned by uid 65534, not 0") {
+	if _, err := serverstate.Restore(ctx, nil, foreign, nil); err == nil || !strings.Contains(err.Error(), foreign+": owned by uid 65534, not 0") {
 		t.Errorf("Restore of a foreign file = %v, want a refusal", err)
 	}
 
 	saved := d.Path + "/server-state.new"
-	if err := state.Save(ctx, text("1\n"), saved); err != nil {
+	if err := serverstate.Save(ctx, text("1\n"), saved); err != nil {
 		t.Errorf("Save to a new file in the same directory: %v", err)
 	}
 }

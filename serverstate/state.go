@@ -1,4 +1,4 @@
-// Package state keeps what the runtime API changed in HAProxy across
+// Package serverstate keeps what the runtime API changed in HAProxy across
 // reloads and restarts: DRAIN and MAINT, weights, addresses, and servers
 // added at haproxy.
 //
@@ -10,7 +10,7 @@
 // about a missing one. A server added at runtime (`add server`) is in no
 // config, so HAProxy skips its line: Restore adds it again, with its saved
 // address, weight and administrative state.
-package state
+package serverstate
 
 import (
 	"context"

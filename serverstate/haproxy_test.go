@@ -1,4 +1,4 @@
-package state_test
+package serverstate_test
 
 import (
 	"context"
@@ -14,7 +14,7 @@ import (
 	"github.com/wsctl/wsctl/haproxy/haproxytest"
 	"github.com/wsctl/wsctl/internal/lbtest"
 	"github.com/wsctl/wsctl/reload"
-	"github.com/wsctl/wsctl/state"
+	"github.com/wsctl/wsctl/serverstate"
 )
 
 var addedOptions = haproxy.ServerOptions{Check: true, Inter: "1s", Fall: 2, Rise: 1}
@@ -27,7 +27,7 @@ var addedOptions = haproxy.ServerOptions{Check: true, Inter: "1s", Fall: 2, Rise
 func TestStateSurvivesReloadAndRestart(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "server-state")
-	if created, err := state.Ensure(file); err != nil || !created {
+	if created, err := serverstate.Ensure(file); err != nil || !created {
 		t.Fatalf("Ensure = %t, %v; want the file created", created, err)
 	}
 	servers := haproxytest.Backends(t, "s1", "s2", "s3")
@@ -58,21 +58,21 @@ func TestStateSurvivesReloadAndRestart(t *testing.T) {
 	want := snapshot(t, c)
 
 	// A reload.
-	if err := state.Save(ctx, c, file); err != nil {
+	if err := serverstate.Save(ctx, c, file); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := reload.Swap(ctx, reload.Local{AdminSocket: filepath.Join(dir, "admin.sock"), MasterSocket: h.MasterSocket}, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	c = dial(t, dir)
-	restored, err := state.Restore(ctx, c, file, func(string) (haproxy.ServerOptions, bool) { return addedOptions, true })
+	restored, err := serverstate.Restore(ctx, c, file, func(string) (haproxy.ServerOptions, bool) { return addedOptions, true })
 	if err != nil || len(restored) != 1 || restored[0].Server != "dyn" {
 		t.Fatalf("Restore after the reload = %v, %v; want ws/dyn added again", restored, err)
 	}
 	compare(t, "after a reload", want, snapshot(t, c))
 
 	// A full restart: save at stop (ExecStop), start, restore (ExecStartPost).
-	if err := state.Save(ctx, c, file); err != nil {
+	if err := serverstate.Save(ctx, c, file); err != nil {
 		t.Fatal(err)
 	}
 	h.Proc.Signal(t, syscall.SIGTERM)
@@ -82,7 +82,7 @@ func TestStateSurvivesReloadAndRestart(t *testing.T) {
 	os.Remove(h.MasterSocket)
 	h = lbtest.StartHAProxy(t, dir, text, filepath.Join(dir, "admin.sock"))
 	c = dial(t, dir)
-	if _, err := state.Restore(ctx, c, file, func(string) (haproxy.ServerOptions, bool) { return addedOptions, true }); err != nil {
+	if _, err := serverstate.Restore(ctx, c, file, func(string) (haproxy.ServerOptions, bool) { return addedOptions, true }); err != nil {
 		t.Fatal(err)
 	}
 	compare(t, "after a restart", want, snapshot(t, c))
@@ -97,7 +97,7 @@ func TestEnsureKeepsAnExistingFile(t *testing.T) {
 	if err := os.WriteFile(file, []byte("1\nsaved\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if created, err := state.Ensure(file); err != nil || created {
+	if created, err := serverstate.Ensure(file); err != nil || created {
 		t.Fatalf("Ensure = %t, %v; want the file kept", created, err)
 	}
 	if b, _ := os.ReadFile(file); string(b) != "1\nsaved\n" {
