@@ -37,7 +37,7 @@ func TestAgentDrainTimeoutClosesPaced(t *testing.T) {
 	r := startRigEdited(t, stickyDrain("1s", "50"))
 	r.startAgent(t, r.spec)
 	r.echoes(t, "echo-1", "echo-2")
-	fleet := haproxytest.StartFleet(t, "ws://"+r.frontend+"/ws", 2*perServer, true)
+	fleet := haproxytest.StartClients(t, "ws://"+r.frontend+"/ws", 2*perServer, true)
 	if on := fleet.Connected(); on["echo-2"] == 0 || on["echo-1"] == 0 {
 		t.Fatalf("clients per server = %v, want both used", on)
 	}
@@ -127,7 +127,7 @@ func TestAgentRestartFinishesItsWork(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	first := r.startAgentCtx(t, ctx)
 	r.echoes(t, "echo-1", "echo-2", "echo-3")
-	fleet := haproxytest.StartFleet(t, "ws://"+r.frontend+"/ws", 6, false)
+	fleet := haproxytest.StartClients(t, "ws://"+r.frontend+"/ws", 6, false)
 	if fleet.Connected()["echo-2"] == 0 {
 		t.Fatalf("no client on echo-2: %v", fleet.Connected())
 	}

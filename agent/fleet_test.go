@@ -108,9 +108,9 @@ var echo2 = haproxy.Ref{Backend: "ws", Server: "echo-2"}
 func TestFleetDrainAcrossThreeLoadBalancers(t *testing.T) {
 	c, lbs := startFleet(t, 3)
 	const perLB = 60 // 20 on each server
-	var clients []*haproxytest.Fleet
+	var clients []*haproxytest.Clients
 	for _, lb := range lbs {
-		clients = append(clients, haproxytest.StartFleet(t, "ws://"+lb.frontend+"/ws", perLB, true))
+		clients = append(clients, haproxytest.StartClients(t, "ws://"+lb.frontend+"/ws", perLB, true))
 	}
 	op, err := fleet.NewOperator(lbs[0].spec.Consul)
 	if err != nil {
@@ -208,9 +208,9 @@ func TestFleetDrainSurvivesConsulLeaderLoss(t *testing.T) {
 	followers := cluster.Followers(t)
 	lbs := startFleetOn(t, 3, followers...)
 	const perLB = 30 // 10 on each server
-	var clients []*haproxytest.Fleet
+	var clients []*haproxytest.Clients
 	for _, lb := range lbs {
-		clients = append(clients, haproxytest.StartFleet(t, "ws://"+lb.frontend+"/ws", perLB, true))
+		clients = append(clients, haproxytest.StartClients(t, "ws://"+lb.frontend+"/ws", perLB, true))
 	}
 	cfg := lbs[0].spec.Consul
 	cfg.Address = followers[1].Addr
@@ -280,7 +280,7 @@ func TestFleetDrainSurvivesConsulLeaderLoss(t *testing.T) {
 func TestFleetDrainNamesAnAgentThatStops(t *testing.T) {
 	_, lbs := startFleet(t, 2)
 	for _, lb := range lbs {
-		haproxytest.StartFleet(t, "ws://"+lb.frontend+"/ws", 6, true)
+		haproxytest.StartClients(t, "ws://"+lb.frontend+"/ws", 6, true)
 	}
 	op, err := fleet.NewOperator(lbs[0].spec.Consul)
 	if err != nil {
@@ -382,9 +382,9 @@ func aclToken(t *testing.T, c *lbtest.Consul, name, rules string) string {
 // (an op-less intent's DRAIN would stay: the operator's, not the agent's).
 func TestFleetHoldKeepsClientsThenReadmits(t *testing.T) {
 	_, lbs := startFleet(t, 2)
-	var clients []*haproxytest.Fleet
+	var clients []*haproxytest.Clients
 	for _, lb := range lbs {
-		clients = append(clients, haproxytest.StartFleet(t, "ws://"+lb.frontend+"/ws", 6, true))
+		clients = append(clients, haproxytest.StartClients(t, "ws://"+lb.frontend+"/ws", 6, true))
 	}
 	op, err := fleet.NewOperator(lbs[0].spec.Consul)
 	if err != nil {

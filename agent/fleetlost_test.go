@@ -251,7 +251,7 @@ func TestFleetSecondOperatorTakesOver(t *testing.T) {
 // some are on echo-2, so a drain of echo-2 there waits for them.
 func clientsOnEcho2(t *testing.T, lb *fleetLB) {
 	t.Helper()
-	clients := haproxytest.StartFleet(t, "ws://"+lb.frontend+"/ws", 6, true)
+	clients := haproxytest.StartClients(t, "ws://"+lb.frontend+"/ws", 6, true)
 	if !clients.WaitFor(10*time.Second, func(m map[string]int) bool { return m["echo-2"] > 0 }) {
 		t.Fatalf("no client on echo-2: %v", clients.Connected())
 	}

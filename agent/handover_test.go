@@ -24,7 +24,7 @@ func TestAgentHandsOverAfterReload(t *testing.T) {
 	specFile, writeSpec, s := r.specFile(t)
 	a := r.startAgentWith(t, Config{Spec: s, SpecFile: specFile, SpecPoll: 50 * time.Millisecond})
 	r.echoes(t, "echo-1")
-	fleet := haproxytest.StartFleet(t, "ws://"+r.frontend+"/ws", clients, true)
+	fleet := haproxytest.StartClients(t, "ws://"+r.frontend+"/ws", clients, true)
 	if on := fleet.Connected(); on["echo-1"] != clients {
 		t.Fatalf("clients per server = %v, want %d on echo-1", on, clients)
 	}

@@ -32,7 +32,7 @@ func TestRebalanceAgentScaleOut(t *testing.T) {
 		s := r.servers(t, "ws")
 		return len(s) == 3 && s["echo-3"].TakesClients() && s["echo-2"].TakesClients() && s["echo-1"].TakesClients()
 	})
-	fleet := haproxytest.StartFleet(t, "ws://"+r.frontend+"/ws", clients, true)
+	fleet := haproxytest.StartClients(t, "ws://"+r.frontend+"/ws", clients, true)
 	// The three were added too: rebalanced for once their checks passed.
 	eventually(t, "the first rebalance", func() bool { return a.Metrics().Rebalances.Load() >= 1 })
 	first := a.Metrics().Rebalances.Load()

@@ -20,14 +20,14 @@ const perServer = 20
 
 // setup starts three wsecho servers behind HAProxy and perServer
 // cookie-keeping clients on each, which reconnect at once when cut.
-func setup(t *testing.T) (*haproxy.Client, *haproxytest.LB, *haproxytest.Fleet) {
+func setup(t *testing.T) (*haproxy.Client, *haproxytest.LB, *haproxytest.Clients) {
 	t.Helper()
 	lb := haproxytest.StartLB(t, haproxytest.Config{}, haproxytest.Backends(t, "s1", "s2", "s3"))
 	c, err := haproxy.Dial(context.Background(), lb.AdminSocket, 2*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	fleet := haproxytest.StartFleet(t, lb.URL(), 3*perServer, true)
+	fleet := haproxytest.StartClients(t, lb.URL(), 3*perServer, true)
 	if on := fleet.Connected(); on["s1"] != perServer || on["s2"] != perServer || on["s3"] != perServer {
 		t.Fatalf("clients per server = %v, want %d each", on, perServer)
 	}

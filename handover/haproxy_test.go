@@ -33,7 +33,7 @@ func TestHandOverPacedAfterReload(t *testing.T) {
 	cfg := haproxytest.Config{Backend: "ws", Global: "    hard-stop-after " + hardStop}
 	servers := haproxytest.Backends(t, "s1", "s2", "s3")
 	lb := haproxytest.StartLB(t, cfg, servers)
-	fleet := haproxytest.StartFleet(t, lb.URL(), clients, true)
+	fleet := haproxytest.StartClients(t, lb.URL(), clients, true)
 	ctx := context.Background()
 	m := haproxy.NewMaster(lb.MasterSocket, 2*time.Second)
 
@@ -113,7 +113,7 @@ func TestHandOverSeveralWorkers(t *testing.T) {
 	const each = 20
 	var olds []int64
 	for range 2 {
-		haproxytest.StartFleet(t, lb.URL(), each, true)
+		haproxytest.StartClients(t, lb.URL(), each, true)
 		rl, err := reload.Swap(ctx, reload.Local{AdminSocket: lb.AdminSocket, MasterSocket: lb.MasterSocket, Timeout: 2 * time.Second}, 10*time.Second)
 		if err != nil {
 			t.Fatal(err)

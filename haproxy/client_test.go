@@ -181,7 +181,7 @@ backend other
 	})
 
 	t.Run("sessions", func(t *testing.T) {
-		fleet := haproxytest.StartFleet(t, lb.URL(), 6, false)
+		fleet := haproxytest.StartClients(t, lb.URL(), 6, false)
 		on := fleet.Connected()
 		if on["s1"] != 3 || on["s2"] != 3 {
 			t.Fatalf("clients per server = %v, want 3 and 3", on)

@@ -89,7 +89,7 @@ func TestReloadErrors(t *testing.T) {
 // until the worker exits (as package handover does).
 func TestMasterWorkerSessions(t *testing.T) {
 	lb := haproxytest.StartLB(t, haproxytest.Config{}, haproxytest.Backends(t, "s1"))
-	haproxytest.StartFleet(t, lb.URL(), 3, false)
+	haproxytest.StartClients(t, lb.URL(), 3, false)
 	ctx := context.Background()
 	m := haproxy.NewMaster(lb.MasterSocket, 0)
 	rl, err := reload.Swap(ctx, reload.Local{AdminSocket: lb.AdminSocket, MasterSocket: lb.MasterSocket}, 10*time.Second)

@@ -22,7 +22,7 @@ const (
 // weight3), connects n reconnecting cookie clients to s1 and s2, then
 // readmits s3 into the full backend and waits until it takes clients: a
 // rollout's or a scale-out's end.
-func unevenBackend(t *testing.T, n int, weight3 int) (*haproxy.Client, *haproxytest.Fleet) {
+func unevenBackend(t *testing.T, n int, weight3 int) (*haproxy.Client, *haproxytest.Clients) {
 	t.Helper()
 	ctx := context.Background()
 	lb := haproxytest.StartLB(t, haproxytest.Config{}, haproxytest.Backends(t, "s1", "s2", "s3"))
@@ -40,7 +40,7 @@ func unevenBackend(t *testing.T, n int, weight3 int) (*haproxy.Client, *haproxyt
 			t.Fatal(err)
 		}
 	}
-	fleet := haproxytest.StartFleet(t, lb.URL(), n, true)
+	fleet := haproxytest.StartClients(t, lb.URL(), n, true)
 	if on := fleet.Connected(); on["s1"] != n/2 || on["s2"] != n/2 {
 		t.Fatalf("clients per server = %v, want %d on s1 and s2", on, n/2)
 	}

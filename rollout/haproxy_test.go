@@ -35,7 +35,7 @@ const (
 type stack struct {
 	c       *haproxy.Client
 	lb      *haproxytest.LB
-	fleet   *haproxytest.Fleet
+	fleet   *haproxytest.Clients
 	intents *intent.File
 	state   string
 	// surge is the spare server in MAINT, when the test has one.
@@ -73,7 +73,7 @@ func setup(t *testing.T, surge string) *stack {
 	for _, b := range backends {
 		st.servers[b.ID] = b
 	}
-	st.fleet = haproxytest.StartFleet(t, lb.URL(), clients, true)
+	st.fleet = haproxytest.StartClients(t, lb.URL(), clients, true)
 	if on := st.fleet.Connected(); on["s1"] != perServer || on["s2"] != perServer || on["s3"] != perServer {
 		t.Fatalf("clients per server = %v, want %d each", on, perServer)
 	}

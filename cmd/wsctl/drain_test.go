@@ -20,8 +20,8 @@ import (
 func TestDrainTwoHAProxies(t *testing.T) {
 	servers := haproxytest.Backends(t, "s1", "s2")
 	a, b := startFixture(t, servers), startFixture(t, servers)
-	fa := haproxytest.StartFleet(t, a.lb.URL(), 6, true)
-	fb := haproxytest.StartFleet(t, b.lb.URL(), 6, true)
+	fa := haproxytest.StartClients(t, a.lb.URL(), 6, true)
+	fb := haproxytest.StartClients(t, b.lb.URL(), 6, true)
 
 	start := time.Now()
 	r := execute(t, drainCmd, false, nil, "ws/s2", "--socket", a.lb.AdminSocket, "--socket", b.lb.AdminSocket,
@@ -49,7 +49,7 @@ func TestDrainTwoHAProxies(t *testing.T) {
 			t.Errorf("%s: s2 is %s, want MAINT", f.lb.AdminSocket, got)
 		}
 	}
-	for _, fl := range []*haproxytest.Fleet{fa, fb} {
+	for _, fl := range []*haproxytest.Clients{fa, fb} {
 		for _, e := range fl.Since(start, false) {
 			if e.At.Sub(start) < 500*time.Millisecond {
 				t.Errorf("client %d cut %s after the start, before --close-after", e.Client, e.At.Sub(start))
@@ -70,7 +70,7 @@ func TestDrainTwoHAProxies(t *testing.T) {
 // server stays in DRAIN; progress is shown on a terminal.
 func TestDrainTimesOut(t *testing.T) {
 	f := startFixture(t, nil)
-	fleet := haproxytest.StartFleet(t, f.lb.URL(), 4, false)
+	fleet := haproxytest.StartClients(t, f.lb.URL(), 4, false)
 	start := time.Now()
 	r := execute(t, drainCmd, true, nil, "ws/s1", "--socket", f.lb.AdminSocket, "--timeout", "1200ms")
 	if r.code != exitTimeout {
@@ -187,7 +187,7 @@ func TestSecondsHasNoFloatNoise(t *testing.T) {
 // drains.
 func TestDrainRefusesLastServer(t *testing.T) {
 	f := startFixture(t, nil)
-	fleet := haproxytest.StartFleet(t, f.lb.URL(), 4, true)
+	fleet := haproxytest.StartClients(t, f.lb.URL(), 4, true)
 	if r := execute(t, maintCmd, false, nil, "ws/s1", "--socket", f.lb.AdminSocket, "--force"); r.code != 0 {
 		t.Fatalf("maint s1: exit %d, %s", r.code, r.errOut)
 	}
@@ -223,7 +223,7 @@ func TestDrainReloadExits2(t *testing.T) {
 	for _, output := range []string{"text", "json"} {
 		t.Run(output, func(t *testing.T) {
 			// New clients land on the worker the socket reaches now.
-			fleet := haproxytest.StartFleet(t, f.lb.URL(), 4, false)
+			fleet := haproxytest.StartClients(t, f.lb.URL(), 4, false)
 			waitChecked(t, f.c, "ws")
 			done := make(chan result, 1)
 			go func() {

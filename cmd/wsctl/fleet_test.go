@@ -208,9 +208,9 @@ func parseFleetResult(t *testing.T, out string) fleetResult {
 // withdraw the intent so every load balancer readmits the server.
 func TestFleetCommands(t *testing.T) {
 	r := startCLIFleet(t, 2)
-	var clients []*haproxytest.Fleet
+	var clients []*haproxytest.Clients
 	for _, lb := range r.lbs {
-		clients = append(clients, haproxytest.StartFleet(t, "ws://"+lb.frontend+"/ws", 6, true))
+		clients = append(clients, haproxytest.StartClients(t, "ws://"+lb.frontend+"/ws", 6, true))
 	}
 	onEcho2 := 0
 	for _, c := range clients {
@@ -320,7 +320,7 @@ func TestFleetDrainAgentKilled(t *testing.T) {
 	r := startCLIFleet(t, 2)
 	// Clients on lb2 only: lb1 drains at once, lb2 waits for its clients,
 	// which stay (no --close-after).
-	c := haproxytest.StartFleet(t, "ws://"+r.lbs[1].frontend+"/ws", 6, true)
+	c := haproxytest.StartClients(t, "ws://"+r.lbs[1].frontend+"/ws", 6, true)
 	if !c.WaitFor(10*time.Second, func(m map[string]int) bool { return m["echo-2"] > 0 }) {
 		t.Fatalf("no client on echo-2: %v", c.Connected())
 	}

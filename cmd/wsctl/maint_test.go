@@ -13,7 +13,7 @@ import (
 // cutting anyone, and puts an idle server in MAINT at once.
 func TestMaint(t *testing.T) {
 	f := startFixture(t, nil)
-	fleet := haproxytest.StartFleet(t, f.lb.URL(), 4, false)
+	fleet := haproxytest.StartClients(t, f.lb.URL(), 4, false)
 	start := time.Now()
 
 	r := execute(t, maintCmd, false, nil, "ws/s1", "--socket", f.lb.AdminSocket)

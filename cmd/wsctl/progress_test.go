@@ -18,7 +18,7 @@ import (
 // end, before the result; --quiet shows none.
 func TestProgressDrainWithoutTerminal(t *testing.T) {
 	f := startFixture(t, nil)
-	haproxytest.StartFleet(t, f.lb.URL(), 4, true)
+	haproxytest.StartClients(t, f.lb.URL(), 4, true)
 	// The quiet drain moves s1's clients to s2, which the second drains.
 	for _, tc := range []struct {
 		server string

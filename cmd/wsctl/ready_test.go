@@ -17,7 +17,7 @@ func TestReadyBringsTrafficBack(t *testing.T) {
 	if r := execute(t, drainCmd, false, nil, "ws/s2", "--socket", f.lb.AdminSocket); r.code != 0 {
 		t.Fatalf("drain: exit %d, %s", r.code, r.errOut)
 	}
-	before := haproxytest.StartFleet(t, f.lb.URL(), 4, false)
+	before := haproxytest.StartClients(t, f.lb.URL(), 4, false)
 	if on := before.Connected(); on["s2"] != 0 {
 		t.Fatalf("clients on the drained s2: %v", on)
 	}
@@ -32,7 +32,7 @@ func TestReadyBringsTrafficBack(t *testing.T) {
 		t.Fatalf("after ready: %+v, %v", s, err)
 	}
 	// leastconn: s1 holds 4 clients, so the next 4 all go to s2.
-	after := haproxytest.StartFleet(t, f.lb.URL(), 4, false)
+	after := haproxytest.StartClients(t, f.lb.URL(), 4, false)
 	if on := after.Connected(); on["s2"] != 4 {
 		t.Errorf("new clients after ready = %v, want 4 on s2", on)
 	}

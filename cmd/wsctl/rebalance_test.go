@@ -19,7 +19,7 @@ var rebalanceCmd runtimeCmd = func(io *IOStreams) *cobra.Command { return NewCmd
 // rebalanceFixture is three servers behind HAProxy with 20/20/0
 // reconnecting cookie clients (s3 readmitted into the full backend), and a
 // spec naming them.
-func rebalanceFixture(t *testing.T) (*haproxy.Client, *haproxytest.Fleet, string) {
+func rebalanceFixture(t *testing.T) (*haproxy.Client, *haproxytest.Clients, string) {
 	t.Helper()
 	ctx := context.Background()
 	servers := haproxytest.Backends(t, "s1", "s2", "s3")
@@ -32,7 +32,7 @@ func rebalanceFixture(t *testing.T) (*haproxy.Client, *haproxytest.Fleet, string
 	if err := c.SetState(ctx, "ws", "s3", haproxy.Maint); err != nil {
 		t.Fatal(err)
 	}
-	fleet := haproxytest.StartFleet(t, lb.URL(), 40, true)
+	fleet := haproxytest.StartClients(t, lb.URL(), 40, true)
 	if err := c.Readmit(ctx, "ws", "s3"); err != nil {
 		t.Fatal(err)
 	}

@@ -23,10 +23,10 @@ func reloadCmd(io *IOStreams) *cobra.Command { return NewCmdReload(io, nil) }
 
 // reloadSetup is examples/basic on HAProxy with clients held, its spec
 // written with extra (a structural change) appended to the haproxy section.
-func reloadSetup(t *testing.T, clients int, extra string) (*lbtest.Basic, *haproxytest.Fleet, string) {
+func reloadSetup(t *testing.T, clients int, extra string) (*lbtest.Basic, *haproxytest.Clients, string) {
 	t.Helper()
 	b := lbtest.StartBasic(t, "haproxy")
-	fleet := haproxytest.StartFleet(t, b.URL("/ws"), clients, true)
+	fleet := haproxytest.StartClients(t, b.URL("/ws"), clients, true)
 	specFile := filepath.Join(t.TempDir(), "wsctl.yaml")
 	text := strings.ReplaceAll(b.Spec, "${WSCTL_RUN_DIR:-/run/wsctl}", b.RunDir)
 	text = strings.Replace(text, "  hard_stop_after: 30m\n", "  hard_stop_after: 30m\n"+extra, 1)

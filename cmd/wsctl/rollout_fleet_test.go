@@ -68,9 +68,9 @@ func TestRolloutFleet(t *testing.T) {
 	// them off it.
 	r := startCLIFleetSpec(t, 2, strings.Replace(fleetSpecText, "slowstart: 0s", "slowstart: 20s", 1))
 	const perLB = 30 // 10 on each server of each load balancer
-	var clients []*haproxytest.Fleet
+	var clients []*haproxytest.Clients
 	for _, lb := range r.lbs {
-		c := haproxytest.StartFleet(t, "ws://"+lb.frontend+"/ws", perLB, true)
+		c := haproxytest.StartClients(t, "ws://"+lb.frontend+"/ws", perLB, true)
 		if !c.WaitFor(10*time.Second, func(m map[string]int) bool { return m["echo-1"] == 10 && m["echo-2"] == 10 && m["echo-3"] == 10 }) {
 			t.Fatalf("%s: clients not spread: %v", lb.id, c.Connected())
 		}
@@ -214,7 +214,7 @@ func TestRolloutFleetRefusals(t *testing.T) {
 func TestRolloutFleetPauseNext(t *testing.T) {
 	r := startCLIFleet(t, 2)
 	for _, lb := range r.lbs {
-		haproxytest.StartFleet(t, "ws://"+lb.frontend+"/ws", 6, true)
+		haproxytest.StartClients(t, "ws://"+lb.frontend+"/ws", 6, true)
 	}
 	args := []string{"rollout", "ws", "-c", r.lbs[0].specFile, "--close-after", "100ms", "--wait-healthy", "15s",
 		"--state", filepath.Join(t.TempDir(), "state.json")}

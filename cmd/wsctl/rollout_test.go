@@ -41,7 +41,7 @@ backends:
     servers:
 `+list.String()+`haproxy: {admin_socket: `+lb.AdminSocket+`}
 `)
-	haproxytest.StartFleet(t, lb.URL(), 6, true)
+	haproxytest.StartClients(t, lb.URL(), 6, true)
 	return &fixture{lb: lb, c: c}, specPath
 }
 

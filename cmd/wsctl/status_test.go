@@ -15,7 +15,7 @@ import (
 func TestStatus(t *testing.T) {
 	servers := haproxytest.Backends(t, "s1", "s2")
 	f := startFixture(t, servers)
-	haproxytest.StartFleet(t, f.lb.URL(), 4, false)
+	haproxytest.StartClients(t, f.lb.URL(), 4, false)
 
 	t.Run("table", func(t *testing.T) {
 		r := execute(t, statusCmd, false, nil, "--socket", f.lb.AdminSocket)

@@ -28,7 +28,7 @@ func TestTopUnderTmux(t *testing.T) {
 	}
 	bin := lbtest.GoBinary(t, "cmd/wsctl")
 	f := startFixture(t, nil)
-	clients := haproxytest.StartFleet(t, f.lb.URL(), 5, false)
+	clients := haproxytest.StartClients(t, f.lb.URL(), 5, false)
 	want := clients.Connected()
 	if want["s1"]+want["s2"] != 5 {
 		t.Fatalf("clients connected %v, want 5", want)

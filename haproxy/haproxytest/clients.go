@@ -28,10 +28,10 @@ type Event struct {
 	At     time.Time
 }
 
-// Fleet is a set of WebSocket clients that keep their cookies, like
+// Clients is a set of WebSocket clients that keep their cookies, like
 // browsers do, and optionally reconnect at once when they lose their
 // connection: the worst case for a drain that must not send them back.
-type Fleet struct {
+type Clients struct {
 	t         testing.TB
 	url       string
 	reconnect bool
@@ -45,14 +45,14 @@ type Fleet struct {
 	where  map[int]string
 }
 
-// StartFleet connects n clients to wsURL one after the other (so leastconn
+// StartClients connects n clients to wsURL one after the other (so leastconn
 // spreads them evenly) and waits for each greeting. With reconnect, a client
 // that loses its connection dials again at once with its cookie jar. The
 // clients are closed when the test ends.
-func StartFleet(t testing.TB, wsURL string, n int, reconnect bool) *Fleet {
+func StartClients(t testing.TB, wsURL string, n int, reconnect bool) *Clients {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	f := &Fleet{t: t, url: wsURL, reconnect: reconnect, ctx: ctx, cancel: cancel,
+	f := &Clients{t: t, url: wsURL, reconnect: reconnect, ctx: ctx, cancel: cancel,
 		conns: map[int]*websocket.Conn{}, where: map[int]string{}}
 	t.Cleanup(f.Close)
 	for i := range n {
@@ -69,7 +69,7 @@ func StartFleet(t testing.TB, wsURL string, n int, reconnect bool) *Fleet {
 }
 
 // Close disconnects every client and waits for their goroutines.
-func (f *Fleet) Close() {
+func (f *Clients) Close() {
 	f.cancel()
 	f.mu.Lock()
 	for _, c := range f.conns {
@@ -80,7 +80,7 @@ func (f *Fleet) Close() {
 }
 
 // dial connects client i and records where it landed.
-func (f *Fleet) dial(i int, d *websocket.Dialer) (*websocket.Conn, error) {
+func (f *Clients) dial(i int, d *websocket.Dialer) (*websocket.Conn, error) {
 	cookie := cookieValue(d.Jar, f.url)
 	ws, resp, err := d.DialContext(f.ctx, f.url, nil)
 	if resp != nil && resp.Body != nil {
@@ -111,7 +111,7 @@ func (f *Fleet) dial(i int, d *websocket.Dialer) (*websocket.Conn, error) {
 }
 
 // run reads until the connection ends, records it, and reconnects.
-func (f *Fleet) run(i int, d *websocket.Dialer, ws *websocket.Conn) {
+func (f *Clients) run(i int, d *websocket.Dialer, ws *websocket.Conn) {
 	defer f.wg.Done()
 	for {
 		for {
@@ -145,7 +145,7 @@ func (f *Fleet) run(i int, d *websocket.Dialer, ws *websocket.Conn) {
 }
 
 // Connected returns how many clients are connected to each server now.
-func (f *Fleet) Connected() map[string]int {
+func (f *Clients) Connected() map[string]int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	out := map[string]int{}
@@ -156,14 +156,14 @@ func (f *Fleet) Connected() map[string]int {
 }
 
 // Events returns everything that happened so far, in order.
-func (f *Fleet) Events() []Event {
+func (f *Clients) Events() []Event {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]Event(nil), f.events...)
 }
 
 // Since returns the events after t, Up or down as asked.
-func (f *Fleet) Since(t time.Time, up bool) []Event {
+func (f *Clients) Since(t time.Time, up bool) []Event {
 	var out []Event
 	for _, e := range f.Events() {
 		if e.Up == up && e.At.After(t) {
@@ -174,7 +174,7 @@ func (f *Fleet) Since(t time.Time, up bool) []Event {
 }
 
 // WaitFor polls cond until it holds or timeout passes, and reports which.
-func (f *Fleet) WaitFor(timeout time.Duration, cond func(connected map[string]int) bool) bool {
+func (f *Clients) WaitFor(timeout time.Duration, cond func(connected map[string]int) bool) bool {
 	deadline := time.Now().Add(timeout)
 	for {
 		if cond(f.Connected()) {
@@ -189,7 +189,7 @@ func (f *Fleet) WaitFor(timeout time.Duration, cond func(connected map[string]in
 
 // WaitEvents waits until at least n events of the kind asked (up: a
 // connect) happened after t, and reports whether they did within timeout.
-func (f *Fleet) WaitEvents(t time.Time, up bool, n int, timeout time.Duration) bool {
+func (f *Clients) WaitEvents(t time.Time, up bool, n int, timeout time.Duration) bool {
 	deadline := time.Now().Add(timeout)
 	for len(f.Since(t, up)) < n {
 		if time.Now().After(deadline) {
