@@ -276,22 +276,32 @@ func runRolling(t *testing.T, mode rollMode, conns, rolled int, rate float64, ws
 // runRollout rolls every backend with `wsctl rollout --pause`, restarting
 // each paused server and going on with `--next`; with surge a fourth
 // backend in MAINT is the surge.
-func runRollout(t *testing.T, surge bool, conns int, rate float64, wsctl string) rollRun {
+// startRollStack starts the stack of the rolling scenarios, checks every
+// 300 ms, with a fourth backend kept in MAINT when spare (a surge server,
+// or the server a scale-out readmits), and writes its spec where wsctl
+// reads it.
+func startRollStack(t *testing.T, conns int, spare bool) (*stack, string) {
 	t.Helper()
 	var replace []string
-	surgeAddr := lbtest.Addr(t)
-	if surge {
-		replace = []string{"      - name: backend3\n", "      - name: backend4\n        address: " + surgeAddr + "\n      - name: backend3\n"}
+	spareAddr := lbtest.Addr(t)
+	if spare {
+		replace = []string{"      - name: backend3\n", "      - name: backend4\n        address: " + spareAddr + "\n      - name: backend3\n"}
 	}
 	st := startStack(t, model.TargetHAProxy, conns, append([]string{"interval: 5s", "interval: 300ms"}, replace...)...)
-	if surge {
-		lbtest.StartWsechoAt(t, "backend4", surgeAddr, "--close-spread", "0s")
+	if spare {
+		lbtest.StartWsechoAt(t, "backend4", spareAddr, "--close-spread", "0s")
 		lbtest.SocketCommand(t, st.Admin, "set server ws_cluster/backend4 state maint")
 	}
 	specPath := filepath.Join(st.RunDir, "wsctl.yaml")
 	if err := os.WriteFile(specPath, []byte(st.Spec), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	return st, specPath
+}
+
+func runRollout(t *testing.T, surge bool, conns int, rate float64, wsctl string) rollRun {
+	t.Helper()
+	st, specPath := startRollStack(t, conns, surge)
 	load := startRollLoad(t, st, conns)
 	defer load.cancel()
 	start := load.start

@@ -5,14 +5,12 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/wsctl/wsctl/internal/lbtest"
-	"github.com/wsctl/wsctl/model"
 )
 
 // scaleOutRun is one scale-out from three servers to four: the sessions per
@@ -102,15 +100,7 @@ func TestScenarioRebalance(t *testing.T) {
 // a wait of window.
 func runScaleOut(t *testing.T, conns int, rate float64, wsctl string, window time.Duration) scaleOutRun {
 	t.Helper()
-	addr4 := lbtest.Addr(t)
-	st := startStack(t, model.TargetHAProxy, conns, "interval: 5s", "interval: 300ms",
-		"      - name: backend3\n", "      - name: backend4\n        address: "+addr4+"\n      - name: backend3\n")
-	lbtest.StartWsechoAt(t, "backend4", addr4, "--close-spread", "0s")
-	lbtest.SocketCommand(t, st.Admin, "set server ws_cluster/backend4 state maint")
-	specPath := filepath.Join(st.RunDir, "wsctl.yaml")
-	if err := os.WriteFile(specPath, []byte(st.Spec), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	st, specPath := startRollStack(t, conns, true)
 	load := startRollLoad(t, st, conns)
 	defer load.cancel()
 	servers := []string{"backend1", "backend2", "backend3", "backend4"}
