@@ -50,9 +50,17 @@ func StartHAProxy(t testing.TB, dir, config, adminSocket string) *HAProxy {
 // pid.
 func (h *HAProxy) Reload(t testing.TB) {
 	t.Helper()
-	c, err := net.DialTimeout("unix", h.MasterSocket, 2*time.Second)
-	if err != nil {
-		t.Fatalf("reload: %v", err)
+	// A master that has just started (or reloaded) may refuse a moment:
+	// 2.6 stops listening while it re-executes.
+	var c net.Conn
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		var err error
+		if c, err = net.DialTimeout("unix", h.MasterSocket, 2*time.Second); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("reload: %v", err)
+		}
 	}
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
