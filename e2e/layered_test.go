@@ -66,6 +66,11 @@ func startLayered(t *testing.T) *layered {
 	return l
 }
 
+// clientAddr is where the test's clients connect from: not the
+// 127.0.0.1 nginx uses towards HAProxy, so a layer that put its own address
+// in X-Forwarded-For would be seen.
+const clientAddr = "127.0.0.2"
+
 // wssClients opens n wss:// clients through the front layer, each with its
 // own cookie jar, and counts where they landed.
 func (l *layered) wssClients(t *testing.T, n int) ([]*lbtest.Client, map[string]int) {
@@ -75,6 +80,7 @@ func (l *layered) wssClients(t *testing.T, n int) ([]*lbtest.Client, map[string]
 	for i := range clients {
 		c := lbtest.NewClient("wss://" + l.front + "/ws")
 		c.TLS = &tls.Config{InsecureSkipVerify: true} // the test's own self-signed certificate
+		c.Source = clientAddr
 		if err := c.Connect(); err != nil {
 			t.Fatalf("client %d: %v", i, err)
 		}
@@ -97,8 +103,8 @@ func TestLayered(t *testing.T) {
 		t.Errorf("clients landed on %v, want all three servers", landed)
 	}
 	for i, c := range clients {
-		if c.ForwardedFor != "127.0.0.1" || c.ForwardedProto != "https" {
-			t.Fatalf("client %d: backend saw X-Forwarded-For %q, X-Forwarded-Proto %q; want 127.0.0.1 and https", i, c.ForwardedFor, c.ForwardedProto)
+		if c.ForwardedFor != clientAddr || c.ForwardedProto != "https" {
+			t.Fatalf("client %d: backend saw X-Forwarded-For %q, X-Forwarded-Proto %q; want %s and https", i, c.ForwardedFor, c.ForwardedProto, clientAddr)
 		}
 		before := c.Server
 		c.Close()

@@ -3,6 +3,7 @@ package lbtest
 import (
 	"crypto/tls"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -21,6 +22,9 @@ type Client struct {
 	Server string
 	// TLS configures wss:// connections (nil: Go's defaults).
 	TLS *tls.Config
+	// Source, when set, is the local address connections come from (say
+	// 127.0.0.2, so a proxy's own 127.0.0.1 is not mistaken for it).
+	Source string
 	// ForwardedFor and ForwardedProto are the X-Forwarded-For and
 	// X-Forwarded-Proto the backend received with the current connection.
 	ForwardedFor, ForwardedProto string
@@ -36,6 +40,10 @@ func NewClient(url string) *Client {
 // backend it landed on.
 func (c *Client) Connect() error {
 	d := websocket.Dialer{Jar: c.Jar, HandshakeTimeout: 5 * time.Second, TLSClientConfig: c.TLS}
+	if c.Source != "" {
+		nd := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(c.Source)}}
+		d.NetDialContext = nd.DialContext
+	}
 	conn, resp, err := d.Dial(c.URL, nil)
 	if err != nil {
 		if resp != nil {
