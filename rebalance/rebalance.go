@@ -52,6 +52,8 @@ import (
 
 // Runtime is what a rebalance needs from one HAProxy admin socket.
 type Runtime interface {
+	// Pid says which HAProxy process answers on the socket.
+	Pid(ctx context.Context) (int64, error)
 	Servers(ctx context.Context, backend string) ([]haproxy.ServerStatus, error)
 	SetState(ctx context.Context, backend, server string, state haproxy.AdminState) error
 	Readmit(ctx context.Context, backend, server string) error

@@ -17,6 +17,7 @@ import (
 // fakeRuntime is a Runtime whose every method is a func field, so a test
 // can replace one.
 type fakeRuntime struct {
+	pid             func(ctx context.Context) (int64, error)
 	servers         func(ctx context.Context, backend string) ([]haproxy.ServerStatus, error)
 	setState        func(ctx context.Context, backend, server string, state haproxy.AdminState) error
 	readmit         func(ctx context.Context, backend, server string) error
@@ -25,6 +26,8 @@ type fakeRuntime struct {
 }
 
 var _ Runtime = (*fakeRuntime)(nil)
+
+func (f *fakeRuntime) Pid(ctx context.Context) (int64, error) { return f.pid(ctx) }
 
 func (f *fakeRuntime) Servers(ctx context.Context, backend string) ([]haproxy.ServerStatus, error) {
 	return f.servers(ctx, backend)
@@ -82,6 +85,7 @@ func (s *sim) add(server string, age time.Duration) {
 
 func (s *sim) fake() *fakeRuntime {
 	return &fakeRuntime{
+		pid: func(context.Context) (int64, error) { return 1, nil },
 		servers: func(ctx context.Context, backend string) ([]haproxy.ServerStatus, error) {
 			s.mu.Lock()
 			defer s.mu.Unlock()
@@ -253,6 +257,8 @@ func TestRunRestoresReady(t *testing.T) {
 		name  string
 		setup func(s *sim, f *fakeRuntime, o *Options, cancel context.CancelFunc)
 		want  Outcome
+		// wantErr, when set, is what the result's error must wrap.
+		wantErr error
 	}{
 		{
 			name: "a close fails",
@@ -301,6 +307,20 @@ func TestRunRestoresReady(t *testing.T) {
 			want: TimedOut,
 		},
 		{
+			name: "HAProxy reloads during the closes",
+			setup: func(s *sim, f *fakeRuntime, o *Options, cancel context.CancelFunc) {
+				n, shut := 0, f.shutdownSession
+				f.shutdownSession = func(ctx context.Context, b, srv string, id haproxy.SessionID) error {
+					if n++; n == 3 {
+						f.pid = func(context.Context) (int64, error) { return 2, nil }
+					}
+					return shut(ctx, b, srv, id)
+				}
+			},
+			want:    Failed,
+			wantErr: ErrReloaded,
+		},
+		{
 			name: "the clients never come back, then a failed count",
 			setup: func(s *sim, f *fakeRuntime, o *Options, cancel context.CancelFunc) {
 				servers, n := f.servers, 0
@@ -340,6 +360,9 @@ func TestRunRestoresReady(t *testing.T) {
 			}
 			if (res.Err != nil) != (tc.want != TimedOut) {
 				t.Errorf("err %v for %s", res.Err, res.Outcome)
+			}
+			if tc.wantErr != nil && !errors.Is(res.Err, tc.wantErr) {
+				t.Errorf("err %v, want it to wrap %v", res.Err, tc.wantErr)
 			}
 			checkAllReady(t, s)
 			if !slices.Equal(res.Restored, []string{"s1", "s2"}) {

@@ -74,6 +74,9 @@ func Run(ctx context.Context, sockets []Socket, o Options) (Result, error) {
 	}
 	r := &run{o: o, sockets: sockets, start: start, pacer: pace.New(o.Rate),
 		res: Result{Outcome: Balanced, Before: plan, After: plan}}
+	if r.pids, err = pids(ctx, sockets); err != nil {
+		return Result{Before: plan, After: plan}, err
+	}
 	if !plan.Balanced() {
 		runCtx, cancel := ctx, context.CancelFunc(func() {})
 		if o.Timeout > 0 {
@@ -111,6 +114,43 @@ type run struct {
 	// order they were set.
 	maint      []string
 	restoreErr error
+	// pids are the HAProxy processes the rebalance started on, by socket.
+	pids []int64
+}
+
+// ErrReloaded ends a rebalance when HAProxy reloaded during it: the old
+// worker keeps the sessions of the count the rebalance follows, out of
+// the socket's sight, and the new one starts from its config.
+var ErrReloaded = errors.New("HAProxy reloaded during the rebalance")
+
+// pids asks every socket which process answers.
+func pids(ctx context.Context, sockets []Socket) ([]int64, error) {
+	out := make([]int64, len(sockets))
+	for i, s := range sockets {
+		pid, err := s.Runtime.Pid(ctx)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = pid
+	}
+	return out, nil
+}
+
+// read counts the backend's sessions, and fails with ErrReloaded when a
+// socket answers from another process than the rebalance started on: the
+// count would leave out what the old worker still holds.
+func (r *run) read(ctx context.Context) ([]Load, error) {
+	now, err := pids(ctx, r.sockets)
+	if err != nil {
+		return nil, err
+	}
+	for i, pid := range now {
+		if pid != r.pids[i] {
+			return nil, fmt.Errorf("rebalance: %s: %w (worker %d → %d): its sessions are out of sight until it exits; run the rebalance again after the hand-over",
+				r.sockets[i].Name, ErrReloaded, r.pids[i], pid)
+		}
+	}
+	return Read(ctx, r.sockets, r.o.Backend, r.o.Cap)
 }
 
 // rounds does a round, counts, and does one more while the backend is
@@ -121,7 +161,7 @@ func (r *run) rounds(ctx context.Context, plan Plan) error {
 			return err
 		}
 		r.res.Rounds = round
-		loads, err := Read(ctx, r.sockets, r.o.Backend, r.o.Cap)
+		loads, err := r.read(ctx)
 		if err != nil {
 			return err
 		}
@@ -255,7 +295,7 @@ func (r *run) settle(ctx context.Context, plan Plan, closed int64) (int64, error
 	slack := max(1, closed/50)
 	deadline := time.Now().Add(r.o.Settle)
 	for {
-		loads, err := Read(ctx, r.sockets, r.o.Backend, r.o.Cap)
+		loads, err := r.read(ctx)
 		if err != nil {
 			return 0, err
 		}
