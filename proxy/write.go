@@ -25,9 +25,11 @@ import (
 // over /dev/null would replace the device, and reading a FIFO blocks. A
 // symlink is written through: its final target is replaced atomically and the
 // link stays, so a config kept in a repository and linked into /etc remains
-// linked. A new file gets mode 0644; a replaced one keeps its mode, and its
-// owner and group (changing them needs root; as another user the file takes
-// that user's ownership, as with any editor's atomic save).
+// linked. A new file gets mode 0640 (a config can hold the stats page's
+// password: never world-readable unless someone made it so); a replaced one
+// keeps its mode, and its owner and group (changing them needs root; as
+// another user the file takes that user's ownership, as with any editor's
+// atomic save).
 //
 // It is for the operator's own paths (render -o, the proxy's config). The
 // files wsctl keeps as state go through package internal/statefile, which
@@ -129,7 +131,7 @@ func fill(tmp *os.File, data []byte, old fs.FileInfo) error {
 	if _, err := tmp.Write(data); err != nil {
 		return err
 	}
-	mode := os.FileMode(0o644)
+	mode := os.FileMode(0o640)
 	if old != nil {
 		mode = old.Mode().Perm()
 		if st, ok := old.Sys().(*syscall.Stat_t); ok {

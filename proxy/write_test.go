@@ -140,3 +140,19 @@ func TestWriteAtomicDiskFull(t *testing.T) {
 		t.Errorf("left behind: %v", left)
 	}
 }
+
+// TestWriteAtomicNewFileNotWorldReadable: a config can hold the stats
+// page's password, so a new file is 0640, not 0644.
+func TestWriteAtomicNewFileNotWorldReadable(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "haproxy.cfg")
+	if _, err := WriteAtomic(path, []byte("global\n")); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fi.Mode().Perm(); got != 0o640 {
+		t.Errorf("new file mode %v, want 0640", got)
+	}
+}
