@@ -227,12 +227,26 @@ type Agent struct {
 	rebalanceResults chan rebalanceResult
 }
 
-// loadIntents reads the operators' intents by server.
-func (a *Agent) loadIntents(ctx context.Context) (map[haproxy.Ref]haproxy.AdminState, error) {
+// currentIntents returns the operators' intents (nil: none kept). A fleet
+// member already follows them in its blocking query on the fleet's keys:
+// once a view has been applied (fleetView) and no read of the keys failed
+// since, the intents are that view's, and a sync in the path of every
+// change costs no Consul read. Otherwise (the local file store, before
+// the first view, or the member's reads failing) the store is read: an
+// error then keeps the agent from setting servers ready.
+func (a *Agent) currentIntents(ctx context.Context) (map[haproxy.Ref]intent.Intent, error) {
+	if f := a.fleet; f != nil && f.last != nil && f.current() {
+		return f.last.Intents, nil
+	}
 	if a.intents == nil {
 		return nil, nil
 	}
-	all, err := a.intents.Load(ctx)
+	return a.intents.Load(ctx)
+}
+
+// loadIntents returns the operators' intents by server (currentIntents).
+func (a *Agent) loadIntents(ctx context.Context) (map[haproxy.Ref]haproxy.AdminState, error) {
+	all, err := a.currentIntents(ctx)
 	if err != nil {
 		return nil, err
 	}

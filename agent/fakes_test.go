@@ -413,6 +413,8 @@ func (f *fakeSource) send(instances ...discovery.Instance) {
 type fakeIntents struct {
 	mu  sync.Mutex
 	all map[haproxy.Ref]intent.Intent
+	// loads counts the reads.
+	loads int
 }
 
 var _ intent.Store = (*fakeIntents)(nil)
@@ -420,6 +422,7 @@ var _ intent.Store = (*fakeIntents)(nil)
 func (f *fakeIntents) Load(context.Context) (map[haproxy.Ref]intent.Intent, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.loads++
 	out := make(map[haproxy.Ref]intent.Intent, len(f.all))
 	for k, v := range f.all {
 		out[k] = v
@@ -607,7 +610,7 @@ func (u *unit) attach(t *testing.T, config []byte) context.Context {
 
 // joinFakeFleet makes the agent lb1 of a fleet whose member never runs, so
 // Consul is never dialled: the test hands the agent's fleet steps their
-// views itself.
+// views itself, as a member whose reads succeed (fleetState.current).
 func (u *unit) joinFakeFleet(t *testing.T) {
 	t.Helper()
 	client, err := api.NewClient(&api.Config{Address: "127.0.0.1:1"})
@@ -615,7 +618,8 @@ func (u *unit) joinFakeFleet(t *testing.T) {
 		t.Fatal(err)
 	}
 	u.a.fleet = &fleetState{member: fleet.NewMember(client, "nowhere", "wsctl/", "lb1", nil),
-		results: make(chan fleetResult, 1), ops: map[haproxy.Ref]*fleetOp{}, ignored: map[haproxy.Ref]bool{}}
+		results: make(chan fleetResult, 1), ops: map[haproxy.Ref]*fleetOp{}, ignored: map[haproxy.Ref]bool{},
+		current: func() bool { return true }}
 }
 
 // prime makes config the file and what the fake HAProxy runs.

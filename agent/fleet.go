@@ -38,6 +38,10 @@ type fleetState struct {
 	// a look at each tick in case discovery brings the server.
 	last    *fleet.View
 	ignored map[haproxy.Ref]bool
+	// current reports whether the member's latest read of the fleet's
+	// keys succeeded (fleet.Member.Current): only then do last's intents
+	// stand for Consul's (see currentIntents).
+	current func() bool
 }
 
 // fleetOp is one server an operation touched.
@@ -85,12 +89,14 @@ func (a *Agent) newFleet() (*fleetState, error) {
 	if err != nil {
 		return nil, err
 	}
+	member := fleet.NewMember(client, addr, a.spec.Consul.KVPrefix, a.cfg.AgentID, a.cfg.Log)
 	return &fleetState{
-		member:  fleet.NewMember(client, addr, a.spec.Consul.KVPrefix, a.cfg.AgentID, a.cfg.Log),
+		member:  member,
 		views:   make(chan *fleet.View, 1),
 		results: make(chan fleetResult),
 		ops:     map[haproxy.Ref]*fleetOp{},
 		ignored: map[haproxy.Ref]bool{},
+		current: member.Current,
 	}, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wsctl/wsctl/fleet"
 	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/intent"
 	"github.com/wsctl/wsctl/internal/lbtest"
@@ -52,5 +53,61 @@ func TestAgentKeepsOperatorIntents(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	if got := r.servers(t, "ws")["echo-1"].Admin; got != haproxy.Ready {
 		t.Errorf("echo-1 is %s after the intent was deleted, want READY", got)
+	}
+}
+
+// fleetView is a fleet read holding intents, as fleet.Member sends it.
+func fleetView(index uint64, intents ...intent.Intent) *fleet.View {
+	v := &fleet.View{Index: index, Intents: map[haproxy.Ref]intent.Intent{}}
+	for _, in := range intents {
+		v.Intents[in.Ref()] = in
+	}
+	return v
+}
+
+// TestSyncTakesIntentsFromFleetView: once a fleet view is applied, a sync
+// holds the intents that view carries without reading the store (a Consul
+// KV list in the path of every registration); the view is the store's
+// content as the member's blocking query last saw it.
+func TestSyncTakesIntentsFromFleetView(t *testing.T) {
+	u := newUnit(t, "1h", Config{})
+	ctx := u.attach(t, u.render(t, inst("a", 1), inst("b", 2)))
+	u.joinFakeFleet(t)
+	u.syncWith(ctx, inst("a", 1), inst("b", 2)) // the first sync
+	drainA := intent.Intent{Backend: "ws", Server: "a", State: haproxy.Drain, Since: time.Now()}
+	if u.a.fleetView(ctx, fleetView(2, drainA)) {
+		u.a.retry = true
+	}
+	loads := u.intents.loads
+	u.syncWith(ctx, inst("a", 1), inst("b", 2), inst("c", 3))
+	if got := u.hap.admin("ws", "a"); got != haproxy.Drain {
+		t.Errorf("a: %s, want DRAIN (held by the view's intent)", got)
+	}
+	if got := u.hap.admin("ws", "c"); got != haproxy.Ready {
+		t.Errorf("c: %s, want READY (added)", got)
+	}
+	if got := u.intents.loads - loads; got != 0 {
+		t.Errorf("the sync read the intents store %d times, want 0 (the view has them)", got)
+	}
+}
+
+// TestSyncReadsIntentsWhileFleetReadsFail: while the member's reads of the
+// fleet's keys fail, its last view may miss an operator's new intent: the
+// sync reads the store instead (and, when that fails too, sets no server
+// ready).
+func TestSyncReadsIntentsWhileFleetReadsFail(t *testing.T) {
+	u := newUnit(t, "1h", Config{})
+	ctx := u.attach(t, u.render(t, inst("a", 1), inst("b", 2)))
+	u.joinFakeFleet(t)
+	u.syncWith(ctx, inst("a", 1), inst("b", 2))
+	u.a.fleetView(ctx, fleetView(2))
+	u.a.fleet.current = func() bool { return false }
+	if err := u.intents.Put(ctx, intent.Intent{Backend: "ws", Server: "a", State: haproxy.Drain, Since: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	u.a.retry = true
+	u.syncWith(ctx, inst("a", 1), inst("b", 2))
+	if got := u.hap.admin("ws", "a"); got != haproxy.Drain {
+		t.Errorf("a: %s, want DRAIN (the store's intent, which the last view lacks)", got)
 	}
 }

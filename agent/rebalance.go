@@ -70,11 +70,7 @@ func (a *Agent) rebalanceTick(ctx context.Context, servers func() map[haproxy.Re
 	if byRef == nil {
 		return
 	}
-	var intents map[haproxy.Ref]intent.Intent
-	var err error
-	if a.intents != nil {
-		intents, err = a.intents.Load(ctx)
-	}
+	intents, err := a.currentIntents(ctx)
 	if err != nil {
 		a.metrics.IntentErrors.Add(1)
 		a.log.Error("operator intents unreadable; no rebalance starts meanwhile", "err", err)

@@ -44,7 +44,10 @@ type Member struct {
 	id     string
 	log    *slog.Logger
 
-	view    atomic.Pointer[View]
+	view atomic.Pointer[View]
+	// current is set by a successful read of the prefix, cleared by a
+	// failed one (see Current).
+	current atomic.Bool
 	session atomic.Value // string
 
 	mu      sync.Mutex
@@ -78,6 +81,13 @@ func (m *Member) ID() string { return m.id }
 
 // View is the latest read of the fleet; nil before the first.
 func (m *Member) View() *View { return m.view.Load() }
+
+// Current reports whether the latest read of the fleet's keys succeeded:
+// View is then what Consul held at that read, with every change since on
+// its way in a blocking query's answer. False before the first read and
+// while reads fail (Consul unreachable, a token refused): a caller that
+// must not act on stale intents reads them itself then.
+func (m *Member) Current() bool { return m.current.Load() }
 
 // Publish queues p (its Agent and Updated are filled in) to be written when
 // it differs from the last report on the server, at most every
@@ -275,6 +285,7 @@ func (m *Member) follow(ctx context.Context, views chan *View) {
 		start := time.Now()
 		pairs, meta, err := m.client.KV().List(m.prefix, (&api.QueryOptions{WaitIndex: index}).WithContext(ctx))
 		if err != nil {
+			m.current.Store(false)
 			if ctx.Err() == nil {
 				m.log.Error("read the fleet's keys", "err", err)
 				sleep(ctx, retry)
@@ -289,6 +300,7 @@ func (m *Member) follow(ctx context.Context, views chan *View) {
 		}
 		v := parse(m.prefix, m.store, pairs, index)
 		m.view.Store(v)
+		m.current.Store(true)
 		if s := m.session.Load().(string); s != "" && v.Agents[m.id].Session != s {
 			select {
 			case m.recheck <- struct{}{}:

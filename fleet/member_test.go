@@ -74,3 +74,18 @@ func TestForgetDeletesReport(t *testing.T) {
 		return err == nil && p == nil
 	})
 }
+
+// TestMemberCurrent: Current is set once the member has read the fleet's
+// keys and cleared once a read fails (Consul gone), so an agent stops
+// trusting the last view's intents.
+func TestMemberCurrent(t *testing.T) {
+	c := lbtest.StartConsul(t)
+	m := NewMember(c.Client, c.Addr, "wsctl/", "lb1", nil)
+	if m.Current() {
+		t.Fatal("current before any read")
+	}
+	runMember(t, m)
+	lbtest.WaitFor(t, 20*time.Second, "current after the first read", m.Current)
+	c.Stop(t)
+	lbtest.WaitFor(t, 20*time.Second, "not current once Consul is gone", func() bool { return !m.Current() })
+}
