@@ -491,7 +491,7 @@ type unit struct {
 // filled in, its Log when nil, and with a Reread its SpecFile, the spec's file in u.dir;
 // drainTimeout is the backend's drain_timeout). The config file does not
 // exist yet.
-func newUnit(t *testing.T, drainTimeout string, cfg Config) *unit {
+func newUnit(t testing.TB, drainTimeout string, cfg Config) *unit {
 	t.Helper()
 	u := &unit{
 		hap:     newFakeHAProxy(),
@@ -568,7 +568,7 @@ func newUnit(t *testing.T, drainTimeout string, cfg Config) *unit {
 
 // writeSpec writes unitSpec with drainTimeout to u.dir/wsctl.yaml and
 // returns its path.
-func (u *unit) writeSpec(t *testing.T, drainTimeout string) string {
+func (u *unit) writeSpec(t testing.TB, drainTimeout string) string {
 	t.Helper()
 	path := filepath.Join(u.dir, "wsctl.yaml")
 	text := strings.NewReplacer("DIR", u.dir, "DRAIN_TIMEOUT", drainTimeout).Replace(unitSpec)
@@ -597,7 +597,7 @@ func (u *unit) run(t *testing.T) (stop func()) {
 
 // attach readies the agent for calls to its steps without its loop: it
 // talks to the fake HAProxy, which runs config, as the file holds.
-func (u *unit) attach(t *testing.T, config []byte) context.Context {
+func (u *unit) attach(t testing.TB, config []byte) context.Context {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(func() { cancel(); u.a.wg.Wait() })
@@ -611,7 +611,7 @@ func (u *unit) attach(t *testing.T, config []byte) context.Context {
 // joinFakeFleet makes the agent lb1 of a fleet whose member never runs, so
 // Consul is never dialled: the test hands the agent's fleet steps their
 // views itself, as a member whose reads succeed (fleetState.current).
-func (u *unit) joinFakeFleet(t *testing.T) {
+func (u *unit) joinFakeFleet(t testing.TB) {
 	t.Helper()
 	client, err := api.NewClient(&api.Config{Address: "127.0.0.1:1"})
 	if err != nil {
@@ -623,7 +623,7 @@ func (u *unit) joinFakeFleet(t *testing.T) {
 }
 
 // prime makes config the file and what the fake HAProxy runs.
-func (u *unit) prime(t *testing.T, config []byte) {
+func (u *unit) prime(t testing.TB, config []byte) {
 	t.Helper()
 	if err := os.WriteFile(u.a.cfg.ConfigFile, config, 0o644); err != nil {
 		t.Fatal(err)
@@ -632,7 +632,7 @@ func (u *unit) prime(t *testing.T, config []byte) {
 }
 
 // render is the config the agent renders for instances of ws.
-func (u *unit) render(t *testing.T, instances ...discovery.Instance) []byte {
+func (u *unit) render(t testing.TB, instances ...discovery.Instance) []byte {
 	t.Helper()
 	_, text := u.a.desired("haproxy", map[string][]discovery.Instance{"ws": instances})
 	if text == nil {

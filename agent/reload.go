@@ -5,10 +5,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"reflect"
 	"strings"
 	"time"
 
 	"github.com/wsctl/wsctl/haproxy"
+	"github.com/wsctl/wsctl/model"
 	"github.com/wsctl/wsctl/proxy"
 	"github.com/wsctl/wsctl/reload"
 )
@@ -22,6 +24,29 @@ func StructureChanged(old, new []byte) bool {
 		return true
 	}
 	return !bytes.Equal(withoutServers(old), withoutServers(new))
+}
+
+// sameStructure reports whether two models differ in their backends'
+// servers at most, so their renderings differ in `server` lines only
+// (StructureChanged, which stays the judge, of the texts).
+func sameStructure(old, new *model.Model) bool {
+	if len(old.Backends) != len(new.Backends) {
+		return false
+	}
+	o, n := *old, *new
+	o.Backends, n.Backends = nil, nil
+	if !reflect.DeepEqual(o, n) {
+		return false
+	}
+	for i := range old.Backends {
+		ob, nb := old.Backends[i], new.Backends[i]
+		ob.Servers, nb.Servers = nil, nil
+		ob.NoneEnabled, nb.NoneEnabled = false, false
+		if !reflect.DeepEqual(ob, nb) {
+			return false
+		}
+	}
+	return true
 }
 
 // withoutServers drops every `server` line (not `default-server`), comment

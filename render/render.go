@@ -37,17 +37,29 @@ func Config(s *spec.Spec, target string, snap discovery.Snapshot, template strin
 	if err != nil {
 		return nil, err
 	}
-	if template == "" {
-		template = SpecTemplate(s, target)
-	}
-	text, err := templates.Render(m, template)
+	text, err := Text(s, m, template)
 	if err != nil {
 		return &Result{Model: m}, err
 	}
-	if err := Verify(m, text); err != nil {
-		return &Result{Model: m}, err
-	}
 	return &Result{Model: m, Config: text}, nil
+}
+
+// Text renders m, built from s, through template ("": the spec's or the
+// embedded one, as for Config) and checks the text parses back to m
+// (Verify). It is Config's second half, for a caller (the agent) that
+// acts on the model before it needs the text.
+func Text(s *spec.Spec, m *model.Model, template string) ([]byte, error) {
+	if template == "" {
+		template = SpecTemplate(s, m.Target)
+	}
+	text, err := templates.Render(m, template)
+	if err != nil {
+		return nil, err
+	}
+	if err := Verify(m, text); err != nil {
+		return nil, err
+	}
+	return text, nil
 }
 
 // SpecTemplate returns the spec's template file for target, resolved
