@@ -176,8 +176,8 @@ type Agent struct {
 	// specText is the spec file as last read (SpecFile only).
 	specText []byte
 	rt       Runtime
-	// io is where the agent meets the world (see edges).
-	io edges
+	// edges are where the agent meets the world.
+	edges edges
 
 	// sources holds the latest snapshot of each source, by its name;
 	// nSources is how many run.
@@ -199,7 +199,7 @@ type Agent struct {
 	// synced is set by the first complete sync.
 	synced bool
 	// changing are the servers of a runtime batch not yet completed (see
-	// ownState); they are the agent's to bring to the desired state.
+	// ownWork); they are the agent's to bring to the desired state.
 	changing map[haproxy.Ref]bool
 	// rejected is the last config `haproxy -c` refused: the same bytes are
 	// not validated (nor logged) again.
@@ -290,7 +290,7 @@ func New(cfg Config) (*Agent, error) {
 	cfg.Log = slog.New(repeats)
 	a := &Agent{
 		cfg:     cfg,
-		io:      realEdges(cfg.Validator),
+		edges:   realEdges(cfg.Validator),
 		target:  target,
 		log:     cfg.Log.With("component", "agent"),
 		repeats: repeats,
@@ -328,7 +328,7 @@ func New(cfg Config) (*Agent, error) {
 		a.specText = text
 	}
 	// Fail early on unusable Consul settings; Run builds its own sources.
-	if _, err := a.io.sources(a.spec, cfg.Log); err != nil {
+	if _, err := a.edges.sources(a.spec, cfg.Log); err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
 	return a, nil
@@ -344,7 +344,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer a.repeats.Flush()
 	var drainC <-chan time.Time
 	if a.nginx == nil {
-		rt, err := a.io.dial(ctx, a.spec.HAProxy.AdminSocket, 0)
+		rt, err := a.edges.dial(ctx, a.spec.HAProxy.AdminSocket, 0)
 		if err != nil {
 			return fmt.Errorf("agent: %w", err)
 		}
@@ -414,7 +414,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			}
 		}
 	}
-	srcs, err := a.io.sources(a.spec, a.cfg.Log)
+	srcs, err := a.edges.sources(a.spec, a.cfg.Log)
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}
@@ -430,14 +430,14 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	deb := &debounce{minQuiet: a.cfg.MinQuiet, maxQuiet: a.cfg.MaxQuiet}
 	defer deb.stop()
-	// respec reads the spec file and, when it changed and loads, switches
+	// reread reads the spec file and, when it changed and loads, switches
 	// to it and its sources.
-	respec := func() {
-		s := a.reloadSpec()
+	reread := func() {
+		s := a.rereadSpec()
 		if s == nil {
 			return
 		}
-		srcs, err := a.io.sources(s, a.cfg.Log)
+		srcs, err := a.edges.sources(s, a.cfg.Log)
 		if err != nil {
 			a.metrics.SpecErrors.Add(1)
 			a.log.Error("spec changed but its discovery settings are unusable; keeping the old spec", "err", err)
@@ -473,7 +473,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		case <-deadline:
 			syncNow()
 		case <-drainC:
-			servers := a.lazyServers(ctx)
+			servers := a.serversOnce(ctx)
 			a.progressDrains(ctx, servers)
 			a.fleetTick(ctx, servers)
 			a.rebalanceTick(ctx, servers)
@@ -498,9 +498,9 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.retry = true
 			deb.schedule(0)
 		case <-specTick:
-			respec()
+			reread()
 		case <-a.cfg.Reread:
-			respec()
+			reread()
 			a.retry = true
 			deb.schedule(0)
 		}
@@ -593,7 +593,7 @@ func (a *Agent) syncSnapshot(ctx context.Context, snap map[string][]discovery.In
 	}
 	failed := !ok
 	if write && !failed {
-		changed, err := a.io.write(a.cfg.ConfigFile, text)
+		changed, err := a.edges.write(a.cfg.ConfigFile, text)
 		a.metrics.configWritten(err)
 		if err != nil {
 			a.log.Error("write config", "err", err)
@@ -606,7 +606,7 @@ func (a *Agent) syncSnapshot(ctx context.Context, snap map[string][]discovery.In
 		}
 	}
 	if failed {
-		return max(wait, a.io.retry)
+		return max(wait, a.edges.retry)
 	}
 	if wait == 0 {
 		a.applied = snap

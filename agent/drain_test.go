@@ -144,7 +144,7 @@ func TestAgentRestartFinishesItsWork(t *testing.T) {
 		t.Fatal(err)
 	}
 	stateFile := filepath.Join(r.runDir, StateFileName)
-	var st ownState
+	var st ownWork
 	data, err := os.ReadFile(stateFile)
 	if err != nil {
 		t.Fatal(err)

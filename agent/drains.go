@@ -95,7 +95,7 @@ func (a *Agent) progressDrains(ctx context.Context, servers func() map[haproxy.R
 		case time.Since(d.started) >= a.drainTimeout(ref.Backend):
 			d.closing = true
 			toClose[ref.Backend] = append(toClose[ref.Backend], drain.Target{
-				Name: a.rt.Path(), Runtime: a.rt, Backend: ref.Backend, Server: ref.Server,
+				Socket: a.rt.Path(), Runtime: a.rt, Backend: ref.Backend, Server: ref.Server,
 			})
 		}
 	}
@@ -124,12 +124,12 @@ func (a *Agent) progressDrains(ctx context.Context, servers func() map[haproxy.R
 	a.saveOwn()
 }
 
-// lazyServers returns a function that reads every server of HAProxy on its
+// serversOnce returns a function that reads every server of HAProxy on its
 // first call and gives the same map after: the steps of one drain tick
 // (progressDrains, fleetTick) share one read, and none is made when no
 // step needs it. The map is nil when the read failed (logged and counted
 // once).
-func (a *Agent) lazyServers(ctx context.Context) func() map[haproxy.Ref]haproxy.ServerStatus {
+func (a *Agent) serversOnce(ctx context.Context) func() map[haproxy.Ref]haproxy.ServerStatus {
 	var (
 		read  bool
 		byRef map[haproxy.Ref]haproxy.ServerStatus

@@ -520,7 +520,7 @@ func newUnit(t testing.TB, drainTimeout string, cfg Config) *unit {
 		t.Fatal(err)
 	}
 	u.a.intents = u.intents
-	u.a.io = edges{
+	u.a.edges = edges{
 		dial: func(context.Context, string, time.Duration) (Runtime, error) { return u.hap, nil },
 		reload: func(context.Context, string, time.Duration) error {
 			u.mu.Lock()

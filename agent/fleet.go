@@ -234,7 +234,7 @@ func (a *Agent) startFleetOp(ctx context.Context, in intent.Intent, t *fleetOp) 
 	dctx, cancel := context.WithCancel(a.runCtx)
 	d.closing, d.cancel = true, cancel
 	t.running, t.cancel = true, cancel
-	target := drain.Target{Name: a.rt.Path(), Runtime: a.rt, Backend: ref.Backend, Server: ref.Server}
+	target := drain.Target{Socket: a.rt.Path(), Runtime: a.rt, Backend: ref.Backend, Server: ref.Server}
 	results := a.fleet.results
 	a.wg.Go(func() {
 		defer cancel()
@@ -265,7 +265,7 @@ func (a *Agent) checkMaint(ctx context.Context, ref haproxy.Ref, force bool) err
 	if s.Scur > 0 {
 		return fmt.Errorf("%s has %d live sessions on %s: drain it first (`wsctl drain --fleet`), or use --force", ref, s.Scur, a.rt.Path())
 	}
-	return drain.CheckNotLast(ctx, []drain.Target{{Name: a.rt.Path(), Runtime: a.rt, Backend: ref.Backend, Server: ref.Server}})
+	return drain.CheckNotLast(ctx, []drain.Target{{Socket: a.rt.Path(), Runtime: a.rt, Backend: ref.Backend, Server: ref.Server}})
 }
 
 // fleetDone takes the end of a fleet drain: the server stays where the

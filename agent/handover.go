@@ -41,7 +41,7 @@ func (a *Agent) startHandover() {
 	}
 	a.wg.Go(func() {
 		defer cancel()
-		res, err := a.io.handover(ctx, master, opts)
+		res, err := a.edges.handover(ctx, master, opts)
 		select {
 		case a.handoverResults <- handoverResult{gen: gen, res: res, err: err}:
 		case <-a.runCtx.Done():

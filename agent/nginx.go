@@ -45,19 +45,19 @@ func (a *Agent) syncNginx(ctx context.Context, snap map[string][]discovery.Insta
 		a.log.Info("config change postponed: reload rate limit", "wait", a.cfg.ReloadInterval-since)
 		return a.cfg.ReloadInterval - since
 	}
-	if err := a.io.validate(ctx, proxy.NginxBinary, text); err != nil {
+	if err := a.edges.validate(ctx, proxy.NginxBinary, text); err != nil {
 		a.metrics.ValidationFailures.Add(1)
 		a.log.Error("new config rejected; keeping the running one", "err", err)
 		st.rejected = text
 		return 0
 	}
 	st.rejected = nil
-	changed, err := a.io.write(a.cfg.ConfigFile, text)
+	changed, err := a.edges.write(a.cfg.ConfigFile, text)
 	a.metrics.configWritten(err)
 	if err != nil {
 		a.metrics.ReloadErrors.Add(1)
 		a.log.Error("write config", "err", err)
-		return a.io.retry
+		return a.edges.retry
 	}
 	if changed {
 		a.metrics.ConfigWrites.Add(1)
@@ -68,7 +68,7 @@ func (a *Agent) syncNginx(ctx context.Context, snap map[string][]discovery.Insta
 	if err != nil {
 		a.metrics.ReloadErrors.Add(1)
 		a.log.Error("reload", "err", err)
-		return max(a.io.retry, a.cfg.ReloadInterval)
+		return max(a.edges.retry, a.cfg.ReloadInterval)
 	}
 	st.pending = false
 	a.metrics.Reloads.Add(1)

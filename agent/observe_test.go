@@ -150,14 +150,14 @@ func TestHealthzConfigWriteFails(t *testing.T) {
 	ctx := u.attach(t, u.render(t, inst("a", 1)))
 	u.syncWith(ctx, inst("a", 1))
 	full := fmt.Errorf("write %s: write temp file: %w", u.a.cfg.ConfigFile, syscall.ENOSPC)
-	u.a.io.write = func(string, []byte) (bool, error) { return false, full }
+	u.a.edges.write = func(string, []byte) (bool, error) { return false, full }
 	u.a.retry = true
 	u.syncWith(ctx, inst("a", 1), inst("b", 2))
 	code, body := serve(u.a, "/healthz")
 	if want := "config: " + full.Error() + "\n"; code != http.StatusServiceUnavailable || body != want {
 		t.Errorf("/healthz: %d %q, want 503 %q", code, body, want)
 	}
-	u.a.io.write = proxy.WriteAtomic
+	u.a.edges.write = proxy.WriteAtomic
 	u.a.retry = true
 	u.syncWith(ctx, inst("a", 1), inst("b", 2))
 	if code, body := serve(u.a, "/healthz"); code != http.StatusOK {

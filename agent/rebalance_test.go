@@ -88,14 +88,14 @@ func TestRebalanceWaitsAndStops(t *testing.T) {
 	if err := u.intents.Put(ctx, hold); err != nil {
 		t.Fatal(err)
 	}
-	u.a.rebalanceTick(ctx, u.a.lazyServers(ctx))
+	u.a.rebalanceTick(ctx, u.a.serversOnce(ctx))
 	if st := u.a.rebalances["ws"]; st == nil || st.cancel != nil {
 		t.Fatalf("with an intent on ws/b: rebalance state %+v, want waiting", st)
 	}
 	if err := u.intents.Delete(ctx, hold.Ref()); err != nil {
 		t.Fatal(err)
 	}
-	u.a.rebalanceTick(ctx, u.a.lazyServers(ctx))
+	u.a.rebalanceTick(ctx, u.a.serversOnce(ctx))
 	if st := u.a.rebalances["ws"]; st == nil || st.cancel == nil {
 		t.Fatalf("intent gone: rebalance state %+v, want running", st)
 	}
@@ -103,7 +103,7 @@ func TestRebalanceWaitsAndStops(t *testing.T) {
 	if err := u.intents.Put(ctx, hold); err != nil {
 		t.Fatal(err)
 	}
-	u.a.rebalanceTick(ctx, u.a.lazyServers(ctx))
+	u.a.rebalanceTick(ctx, u.a.serversOnce(ctx))
 	r := <-u.a.rebalanceResults
 	u.a.rebalanceEnded(r)
 	if r.res.Outcome != "canceled" {

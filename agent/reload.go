@@ -117,7 +117,7 @@ func (a *Agent) reload(ctx context.Context, text []byte) time.Duration {
 	default:
 		a.metrics.ReloadErrors.Add(1)
 		a.log.Error("reload", "err", err)
-		return a.io.retry
+		return a.edges.retry
 	}
 	a.rt = res.Worker
 	a.loaded = text
@@ -165,7 +165,7 @@ var _ reload.HAProxy[Runtime] = haproxyEdges{}
 // Worker dials the admin socket, briefly: a reload polls it for the new
 // worker.
 func (h haproxyEdges) Worker(ctx context.Context) (Runtime, error) {
-	return h.a.io.dial(ctx, h.a.spec.HAProxy.AdminSocket, time.Second)
+	return h.a.edges.dial(ctx, h.a.spec.HAProxy.AdminSocket, time.Second)
 }
 
 func (h haproxyEdges) Reload(ctx context.Context) error {
@@ -173,13 +173,13 @@ func (h haproxyEdges) Reload(ctx context.Context) error {
 	if master == "" {
 		return errors.New("the spec has no haproxy.master_socket to reload through")
 	}
-	return h.a.io.reload(ctx, master, h.a.cfg.ReloadTimeout)
+	return h.a.edges.reload(ctx, master, h.a.cfg.ReloadTimeout)
 }
 
 func (h haproxyEdges) Validate(ctx context.Context, config []byte) error {
-	return h.a.io.validate(ctx, proxy.HAProxyBinary, config)
+	return h.a.edges.validate(ctx, proxy.HAProxyBinary, config)
 }
 
 func (h haproxyEdges) Write(config []byte) (bool, error) {
-	return h.a.io.write(h.a.cfg.ConfigFile, config)
+	return h.a.edges.write(h.a.cfg.ConfigFile, config)
 }

@@ -42,9 +42,9 @@ func TestMasterReloadFailure(t *testing.T) {
 	a := &Agent{
 		// 3.0 answers after about 2s: HAProxy retries a failing bind
 		// while the old worker pauses its listeners.
-		cfg:  Config{ReloadTimeout: 5 * time.Second},
-		io:   realEdges(proxy.Validator{}),
-		spec: &spec.Spec{HAProxy: spec.HAProxy{AdminSocket: lb.AdminSocket, MasterSocket: lb.MasterSocket}},
+		cfg:   Config{ReloadTimeout: 5 * time.Second},
+		edges: realEdges(proxy.Validator{}),
+		spec:  &spec.Spec{HAProxy: spec.HAProxy{AdminSocket: lb.AdminSocket, MasterSocket: lb.MasterSocket}},
 	}
 	_, err = reload.Swap(ctx, haproxyEdges{a}, a.cfg.ReloadTimeout)
 	want := "no new worker"

@@ -6,10 +6,10 @@ import (
 	"github.com/wsctl/wsctl/spec"
 )
 
-// reloadSpec reads SpecFile and returns the new spec when the file changed
+// rereadSpec reads SpecFile and returns the new spec when the file changed
 // and loads; nil otherwise (a bad file is logged and counted once). The
 // running proxy's sockets and pid file stay those of the first spec.
-func (a *Agent) reloadSpec() *spec.Spec {
+func (a *Agent) rereadSpec() *spec.Spec {
 	text, err := spec.ReadFile(a.cfg.SpecFile)
 	if err != nil {
 		a.log.Error("read spec", "err", err)

@@ -21,13 +21,13 @@ const StateFileName = "wsctl-agent-state.json"
 // maxStateFile bounds the state file the agent reads back.
 const maxStateFile = 16 << 20
 
-// ownState is what the agent has done to HAProxy that a restarted agent
+// ownWork is what the agent has done to HAProxy that a restarted agent
 // must know to finish it: the drains it started, and the servers it was
 // changing when it stopped (an `add server` leaves a server in MAINT until
 // the batch sets it ready). Without it a restarted agent would take those
 // servers' DRAIN or MAINT for an operator's and leave them there for good.
 // Operator intents live elsewhere (package intent) and always win.
-type ownState struct {
+type ownWork struct {
 	Drains map[string]ownDrain `json:"drains,omitempty"`
 	// Changing are the servers of a batch that had not completed.
 	Changing []string `json:"changing,omitempty"`
@@ -56,7 +56,7 @@ func (a *Agent) loadOwn() {
 	if errors.Is(err, fs.ErrNotExist) {
 		return
 	}
-	var st ownState
+	var st ownWork
 	if err == nil {
 		err = json.Unmarshal(data, &st)
 	}
@@ -95,7 +95,7 @@ func parseOwnRef(key string) (haproxy.Ref, error) {
 // saveOwn writes the state (the write is skipped when nothing changed) and
 // publishes the deadlines of the drains in progress.
 func (a *Agent) saveOwn() {
-	st := ownState{Drains: map[string]ownDrain{}}
+	st := ownWork{Drains: map[string]ownDrain{}}
 	deadlines := map[[2]string]time.Time{}
 	for ref, d := range a.drains {
 		st.Drains[ref.String()] = ownDrain{Started: d.started.UTC(), Remove: d.remove}

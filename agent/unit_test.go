@@ -202,7 +202,7 @@ func TestDrainProgress(t *testing.T) {
 	if got, want := u.hap.took(), []string{"state ws/a DRAIN"}; !slices.Equal(got, want) {
 		t.Errorf("a removed: %q, want %q", got, want)
 	}
-	u.a.progressDrains(ctx, u.a.lazyServers(ctx))
+	u.a.progressDrains(ctx, u.a.serversOnce(ctx))
 	if got := u.hap.took(); len(got) > 0 {
 		t.Errorf("a still has sessions: %q, want nothing", got)
 	}
@@ -211,7 +211,7 @@ func TestDrainProgress(t *testing.T) {
 		t.Errorf("draining: /metrics lacks %s:\n%s", deadline, body)
 	}
 	u.hap.set("ws", "a", "10.0.0.1:80", haproxy.FlagForcedDrain, 0)
-	u.a.progressDrains(ctx, u.a.lazyServers(ctx))
+	u.a.progressDrains(ctx, u.a.serversOnce(ctx))
 	if got, want := u.hap.took(), []string{"state ws/a MAINT", "delete ws/a"}; !slices.Equal(got, want) {
 		t.Errorf("a's sessions gone: %q, want %q", got, want)
 	}
@@ -233,7 +233,7 @@ func TestDrainTimeoutUsesDrainPackage(t *testing.T) {
 	u.hap.set("ws", "a", "10.0.0.1:80", 0, 3)
 	u.syncWith(ctx, inst("b", 2))
 	time.Sleep(2 * time.Millisecond) // past drain_timeout
-	u.a.progressDrains(ctx, u.a.lazyServers(ctx))
+	u.a.progressDrains(ctx, u.a.serversOnce(ctx))
 	u.a.drainClosed(ctx, <-u.a.drainResults)
 	want := []string{
 		"state ws/a DRAIN", // the agent's
@@ -317,7 +317,7 @@ func TestStateFileRestore(t *testing.T) {
 	}
 	u.a.loadOwn()
 	u.syncWith(ctx, inst("b", 2))
-	u.a.progressDrains(ctx, u.a.lazyServers(ctx))
+	u.a.progressDrains(ctx, u.a.serversOnce(ctx))
 	want := []string{"state ws/b READY", "state ws/a MAINT", "delete ws/a"}
 	if got := u.hap.took(); !slices.Equal(got, want) {
 		t.Errorf("calls:\n got  %q\n want %q", got, want)
@@ -370,7 +370,7 @@ func TestLoopRereadReplacesSources(t *testing.T) {
 	u := newUnit(t, "1h", Config{MinQuiet: time.Millisecond, Reread: reread, SpecPoll: time.Hour})
 	var mu sync.Mutex
 	var built []*fakeSource
-	u.a.io.sources = func(*spec.Spec, *slog.Logger) ([]discovery.Source, error) {
+	u.a.edges.sources = func(*spec.Spec, *slog.Logger) ([]discovery.Source, error) {
 		src := &fakeSource{feed: make(chan map[string][]discovery.Instance), done: make(chan struct{})}
 		mu.Lock()
 		defer mu.Unlock()
@@ -412,7 +412,7 @@ func TestFleetTakeOverIgnoresLateDrainResult(t *testing.T) {
 	u.syncWith(ctx, inst("b", 2))
 	time.Sleep(2 * time.Millisecond) // past drain_timeout
 	// The agent's own drain closes a's sessions in the background.
-	u.a.progressDrains(ctx, u.a.lazyServers(ctx))
+	u.a.progressDrains(ctx, u.a.serversOnce(ctx))
 	u.joinFakeFleet(t)
 	after := time.Hour.Seconds()
 	ref := haproxy.Ref{Backend: "ws", Server: "a"}
@@ -456,7 +456,7 @@ func TestFleetEarlyViewDoesNotOutliveLaterViews(t *testing.T) {
 	if got := u.hap.admin("ws", "a"); got != haproxy.Maint {
 		t.Fatalf("a held: %s, want MAINT", got)
 	}
-	u.a.fleetTick(ctx, u.a.lazyServers(ctx)) // the next drain tick
+	u.a.fleetTick(ctx, u.a.serversOnce(ctx)) // the next drain tick
 
 	if err := u.intents.Delete(ctx, hold.Ref()); err != nil {
 		t.Fatal(err)

@@ -91,8 +91,8 @@ const maxPollErrors = 3
 
 // Target is one server on one socket.
 type Target struct {
-	// Name identifies the socket in reports (its path).
-	Name    string
+	// Socket identifies the admin socket in reports (its path).
+	Socket  string
 	Runtime Runtime
 	Backend string
 	Server  string

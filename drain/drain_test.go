@@ -143,7 +143,7 @@ func (f *fakeRuntime) calls() []string {
 }
 
 func target(name string, f *fakeRuntime) Target {
-	return Target{Name: name, Runtime: f, Backend: "ws", Server: "s2"}
+	return Target{Socket: name, Runtime: f, Backend: "ws", Server: "s2"}
 }
 
 func TestDrainRun(t *testing.T) {

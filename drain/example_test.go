@@ -21,7 +21,7 @@ func ExampleRun() {
 		if err != nil {
 			log.Fatal(err)
 		}
-		targets = append(targets, drain.Target{Name: sock, Runtime: c, Backend: "ws", Server: "backend2"})
+		targets = append(targets, drain.Target{Socket: sock, Runtime: c, Backend: "ws", Server: "backend2"})
 	}
 	res, err := drain.Run(ctx, targets, drain.Options{
 		Timeout: 3 * time.Minute,

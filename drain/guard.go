@@ -62,7 +62,7 @@ func CheckNotLast(ctx context.Context, targets []Target) error {
 				strings.Join(waiting, ", "), verb)
 		}
 		errs = append(errs, fmt.Errorf("%s: taking out %s/%s leaves backend %s nothing to send clients to: %w (%s); %s",
-			t.Name, t.Backend, t.Server, t.Backend, ErrLastServer, seen, hint))
+			t.Socket, t.Backend, t.Server, t.Backend, ErrLastServer, seen, hint))
 	}
 	return errors.Join(errs...)
 }

@@ -45,7 +45,7 @@ func TestDrainPacedCloseSendsNobodyBack(t *testing.T) {
 		rate       = 20.0
 	)
 	start := time.Now()
-	res, err := drain.Run(context.Background(), []drain.Target{{Name: "lb", Runtime: c, Backend: "ws", Server: "s2"}},
+	res, err := drain.Run(context.Background(), []drain.Target{{Socket: "lb", Runtime: c, Backend: "ws", Server: "s2"}},
 		drain.Options{Timeout: 20 * time.Second, Poll: 100 * time.Millisecond, Close: &drain.Close{After: closeAfter, Rate: rate}})
 	if err != nil {
 		t.Fatal(err)
@@ -145,7 +145,7 @@ func TestDrainFailsOnReload(t *testing.T) {
 	}
 	done := make(chan ended, 1)
 	go func() {
-		res, err := drain.Run(context.Background(), []drain.Target{{Name: "lb", Runtime: c, Backend: "ws", Server: "s2"}},
+		res, err := drain.Run(context.Background(), []drain.Target{{Socket: "lb", Runtime: c, Backend: "ws", Server: "s2"}},
 			drain.Options{Timeout: time.Minute, Poll: 100 * time.Millisecond, Close: &drain.Close{After: 30 * time.Second},
 				Progress: func(drain.Progress) { once.Do(func() { close(begun) }) }})
 		done <- ended{res, err}

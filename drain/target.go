@@ -27,7 +27,7 @@ type drainer struct {
 }
 
 func (d *drainer) run(ctx context.Context) Report {
-	d.rep = Report{Target: d.t.Name, Backend: d.t.Backend, Server: d.t.Server}
+	d.rep = Report{Target: d.t.Socket, Backend: d.t.Backend, Server: d.t.Server}
 	d.phase = Waiting
 	d.rep.Outcome, d.rep.Err = d.drain(ctx)
 	if d.rep.Err != nil && errors.Is(d.rep.Err, ctx.Err()) {
@@ -135,7 +135,7 @@ func (d *drainer) count(ctx context.Context) error {
 			"and the new one knows nothing of the drain; drain again to take the server out of the new worker; "+
 			"the old worker's sessions end with it, or close them one by one through the master CLI "+
 			"(`@!%d show sess`, then `@!%d shutdown session ID` for each with be=%s srv=%s)",
-			d.t.Name, ErrReloaded, d.pid, pid, d.t.Backend, d.t.Server, d.pid, d.pid, d.t.Backend, d.t.Server)
+			d.t.Socket, ErrReloaded, d.pid, pid, d.t.Backend, d.t.Server, d.pid, d.pid, d.t.Backend, d.t.Server)
 	}
 	d.rep.Left, d.rep.Admin = st.Scur, st.Admin
 	return nil
@@ -231,7 +231,7 @@ func (d *drainer) set(ctx context.Context, state haproxy.AdminState) error {
 
 func (d *drainer) report() {
 	d.progress(Progress{
-		Target: d.t.Name, Backend: d.t.Backend, Server: d.t.Server,
+		Target: d.t.Socket, Backend: d.t.Backend, Server: d.t.Server,
 		Phase: d.phase, Left: d.rep.Left, Closed: d.rep.Closed,
 		Elapsed: time.Since(d.start),
 	})

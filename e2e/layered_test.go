@@ -120,7 +120,7 @@ func TestLayered(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	target := drain.Target{Name: l.admin, Runtime: rt, Backend: "ws_cluster", Server: "backend2"}
+	target := drain.Target{Socket: l.admin, Runtime: rt, Backend: "ws_cluster", Server: "backend2"}
 	res, err := drain.Run(context.Background(), []drain.Target{target}, drain.Options{Timeout: 30 * time.Second, Close: &drain.Close{After: 0}})
 	if err != nil {
 		t.Fatalf("drain: %v (%+v)", err, res)

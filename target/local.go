@@ -103,7 +103,7 @@ func (l *Local) find(ctx context.Context, ref haproxy.Ref) ([]haproxy.ServerStat
 func (l *Local) targets(found []haproxy.ServerStatus) []drain.Target {
 	out := make([]drain.Target, len(found))
 	for i, f := range found {
-		out[i] = drain.Target{Name: l.Sockets[i].Name, Runtime: l.Sockets[i].Runtime, Backend: f.Backend, Server: f.Server}
+		out[i] = drain.Target{Socket: l.Sockets[i].Name, Runtime: l.Sockets[i].Runtime, Backend: f.Backend, Server: f.Server}
 	}
 	return out
 }
