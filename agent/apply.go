@@ -17,6 +17,13 @@ import (
 // op succeeded.
 func (a *Agent) applyOps(ctx context.Context, m *model.Model, running map[string][]haproxy.ServerStatus, ops []Op) bool {
 	if len(ops) == 0 {
+		// Nothing left to change: a batch a previous run left unfinished
+		// is finished, and its servers are no longer the agent's (an
+		// operator's DRAIN on one later must not be undone).
+		if len(a.changing) > 0 {
+			clear(a.changing)
+			a.saveOwn()
+		}
 		return true
 	}
 	backends := map[string]model.Backend{}

@@ -489,3 +489,25 @@ func TestAgentRendersRelativeTemplate(t *testing.T) {
 		t.Errorf("rendered without the spec's template:\n%.200s", text)
 	}
 }
+
+// TestSyncFinishesAnUnfinishedBatch: a restarted agent whose state says it
+// was changing a server finds the server already as desired (the batch
+// took before the restart): the server is no longer the agent's, and an
+// operator's DRAIN set on it afterwards is kept. It used to stay "changing"
+// for good, and the agent readied the operator's drain at the next sync.
+func TestSyncFinishesAnUnfinishedBatch(t *testing.T) {
+	u := newUnit(t, "1h", Config{})
+	ctx := u.attach(t, u.render(t, inst("a", 1), inst("b", 2)))
+	u.a.changing[haproxy.Ref{Backend: "ws", Server: "b"}] = true
+	u.syncWith(ctx, inst("a", 1), inst("b", 2))
+	if len(u.a.changing) != 0 {
+		t.Fatalf("changing %v after a sync with nothing to do, want none", u.a.changing)
+	}
+	u.hap.set("ws", "b", "10.0.0.2:80", haproxy.FlagForcedDrain, 0)
+	u.hap.took()
+	u.a.retry = true
+	u.syncWith(ctx, inst("a", 1), inst("b", 2))
+	if got := u.hap.admin("ws", "b"); got != haproxy.Drain {
+		t.Errorf("b is %s after the operator's drain and a sync (changes %q), want DRAIN", got, u.hap.took())
+	}
+}
