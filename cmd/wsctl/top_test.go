@@ -24,6 +24,9 @@ var topCmd runtimeCmd = func(io *IOStreams) *cobra.Command { return NewCmdTop(io
 // with exit 0, and the shell's screen is back (the alternate screen left).
 func TestTopUnderTmux(t *testing.T) {
 	if _, err := exec.LookPath("tmux"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("tmux is not installed (make deps installs it)")
+		}
 		t.Skip("tmux is not installed (scripts/deps.sh tmux)")
 	}
 	bin := lbtest.GoBinary(t, "cmd/wsctl")
