@@ -191,6 +191,11 @@ func (m *Master) worker(ctx context.Context, pid int64, cmd string) (string, err
 		return "", fmt.Errorf("%w: pid %d", ErrInvalidName, pid)
 	}
 	reply, err := masterCommand(ctx, m.path, m.timeout, fmt.Sprintf("@!%d %s", pid, cmd))
+	if errors.Is(err, ErrTimeout) && !m.alive(ctx, pid) {
+		// The worker exited while the master relayed the command (its
+		// last session gone): the master then never answers for it.
+		return "", fmt.Errorf("%w: %d (it exited during the command)", ErrNoSuchWorker, pid)
+	}
 	if err != nil {
 		return "", err
 	}
@@ -198,4 +203,19 @@ func (m *Master) worker(ctx context.Context, pid int64, cmd string) (string, err
 		return "", fmt.Errorf("%w: %d", ErrNoSuchWorker, pid)
 	}
 	return reply, nil
+}
+
+// alive reports whether the master still lists worker pid; when it cannot
+// tell, it says yes, so the caller keeps the error it had.
+func (m *Master) alive(ctx context.Context, pid int64) bool {
+	p, err := m.Procs(ctx)
+	if err != nil {
+		return true
+	}
+	for _, w := range append(p.Current, p.Old...) {
+		if int64(w.Pid) == pid {
+			return true
+		}
+	}
+	return false
 }

@@ -1,8 +1,15 @@
 package haproxy
 
 import (
+	"bufio"
+	"context"
 	"errors"
+	"net"
+	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -47,5 +54,54 @@ func TestSessionLines(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, sessionLines(reply)); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
+// TestWorkerGoneDuringCommand: a worker that exits while the master relays
+// a command to it (its last session closed) leaves the master silent; the
+// silence is ErrNoSuchWorker when the master no longer lists it, and stays
+// ErrTimeout for a worker it still lists.
+func TestWorkerGoneDuringCommand(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "master.sock")
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			go func() {
+				line, _ := bufio.NewReader(c).ReadString('\n')
+				if strings.HasPrefix(line, "show proc") {
+					_, _ = c.Write([]byte(showProc26))
+					c.Close()
+				}
+				// Anything for a worker: no answer, as from one that exited.
+			}()
+		}
+	}()
+	m := NewMaster(path, 200*time.Millisecond)
+	ctx := context.Background()
+	if err := m.ShutdownWorkerSession(ctx, 1234, "ws", "0x1"); !errors.Is(err, ErrNoSuchWorker) {
+		t.Errorf("worker 1234, not listed: err = %v, want ErrNoSuchWorker", err)
+	}
+	if err := m.ShutdownWorkerSession(ctx, 6729, "ws", "0x1"); !errors.Is(err, ErrTimeout) || errors.Is(err, ErrNoSuchWorker) {
+		t.Errorf("worker 6729, still listed: err = %v, want ErrTimeout", err)
 	}
 }
