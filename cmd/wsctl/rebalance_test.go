@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -43,17 +42,7 @@ func rebalanceFixture(t *testing.T) (*haproxy.Client, *haproxytest.Clients, stri
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	var list strings.Builder
-	for _, s := range servers {
-		fmt.Fprintf(&list, "      - {name: %s, address: '%s'}\n", s.ID, s.Addr)
-	}
-	specPath := writeFile(t, filepath.Join(t.TempDir(), "wsctl.yaml"), `listeners: [{name: f, bind: '127.0.0.1:1', default_backend: ws}]
-backends:
-  - name: ws
-    close_rate: 100
-    servers:
-`+list.String()+`haproxy: {admin_socket: `+lb.AdminSocket+`}
-`)
+	specPath := backendSpec(t, servers, lb.AdminSocket, 100)
 	return c, fleet, specPath
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/haproxy/haproxytest"
+	"github.com/wsctl/wsctl/internal/lbtest"
 )
 
 var rolloutCmd runtimeCmd = func(io *IOStreams) *cobra.Command { return NewCmdRollout(io, nil) }
@@ -30,17 +31,7 @@ func rolloutFixture(t *testing.T) (*fixture, string) {
 		t.Fatal(err)
 	}
 	waitChecked(t, c, "ws")
-	var list strings.Builder
-	for _, s := range servers {
-		fmt.Fprintf(&list, "      - {name: %s, address: '%s'}\n", s.ID, s.Addr)
-	}
-	specPath := writeFile(t, filepath.Join(t.TempDir(), "wsctl.yaml"), `listeners: [{name: f, bind: '127.0.0.1:1', default_backend: ws}]
-backends:
-  - name: ws
-    close_rate: 50
-    servers:
-`+list.String()+`haproxy: {admin_socket: `+lb.AdminSocket+`}
-`)
+	specPath := backendSpec(t, servers, lb.AdminSocket, 50)
 	haproxytest.StartClients(t, lb.URL(), 6, true)
 	return &fixture{lb: lb, c: c}, specPath
 }
@@ -247,4 +238,21 @@ func TestRolloutDryRun(t *testing.T) {
 			t.Errorf("%s after the dry run: %s, %d sessions in all (was %d)", s.Server, s.Admin, s.Stot, before[i].Stot)
 		}
 	}
+}
+
+// backendSpec writes a spec whose backend ws holds servers, closing at
+// closeRate, with HAProxy's admin socket at adminSocket, and returns its path.
+func backendSpec(t *testing.T, servers []*lbtest.Wsecho, adminSocket string, closeRate int) string {
+	t.Helper()
+	var list strings.Builder
+	for _, s := range servers {
+		fmt.Fprintf(&list, "      - {name: %s, address: '%s'}\n", s.ID, s.Addr)
+	}
+	return writeFile(t, filepath.Join(t.TempDir(), "wsctl.yaml"), fmt.Sprintf(`listeners: [{name: f, bind: '127.0.0.1:1', default_backend: ws}]
+backends:
+  - name: ws
+    close_rate: %d
+    servers:
+%shaproxy: {admin_socket: %s}
+`, closeRate, list.String(), adminSocket))
 }
