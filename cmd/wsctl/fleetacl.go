@@ -20,7 +20,8 @@ type FleetACLOptions struct {
 
 // NewCmdFleet groups the commands about the fleet itself (the operations
 // are drain, maint, ready, rollout and status --fleet).
-func NewCmdFleet(io *IOStreams, runF func(*FleetACLOptions) error) *cobra.Command {
+func NewCmdFleet(f *Factory, runF func(*FleetACLOptions) error) *cobra.Command {
+	io := f.IO
 	cmd := &cobra.Command{
 		Use:   "fleet",
 		Short: "The fleet of load balancers in Consul: its ACL policies",

@@ -25,8 +25,10 @@ type StatusOptions struct {
 }
 
 // NewCmdStatus builds `wsctl status`.
-func NewCmdStatus(io *IOStreams, runF func(*StatusOptions) error) *cobra.Command {
+func NewCmdStatus(f *Factory, runF func(*StatusOptions) error) *cobra.Command {
+	io := f.IO
 	opts := &StatusOptions{IO: io}
+	opts.Socket.dial = f.Dial
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show each HAProxy server's state, health and sessions",

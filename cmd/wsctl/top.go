@@ -35,8 +35,10 @@ type TopOptions struct {
 }
 
 // NewCmdTop builds `wsctl top`.
-func NewCmdTop(io *IOStreams, runF func(*TopOptions) error) *cobra.Command {
+func NewCmdTop(f *Factory, runF func(*TopOptions) error) *cobra.Command {
+	io := f.IO
 	opts := &TopOptions{IO: io}
+	opts.Socket.dial = f.Dial
 	cmd := &cobra.Command{
 		Use:   "top",
 		Short: "Watch the WebSockets live: servers, sessions, drains, hand-overs and rollouts",
