@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"io"
 	"time"
 
+	"github.com/wsctl/wsctl/rollout"
 	"github.com/wsctl/wsctl/target"
 )
 
@@ -16,4 +18,7 @@ type Factory struct {
 	// Dial opens one admin socket; nil dials HAProxy (every socket at
 	// once, see SocketOptions.connect).
 	Dial func(ctx context.Context, path string, timeout time.Duration) (target.Runtime, error)
+	// Deploy makes the deployer of `wsctl rollout --exec`; nil runs the
+	// script with sh -c (rollout.Command). A unit test deploys in memory.
+	Deploy func(script string, env []string, stdout, stderr io.Writer) rollout.Deployer
 }

@@ -58,12 +58,15 @@ type RolloutOptions struct {
 	Rebalance bool
 	// DryRun reads and plans the rollout and changes nothing.
 	DryRun bool
+	// deploy makes the --exec deployer (Factory.Deploy); nil runs it with
+	// sh -c.
+	deploy func(script string, env []string, stdout, stderr io.Writer) rollout.Deployer
 }
 
 // NewCmdRollout builds `wsctl rollout`.
 func NewCmdRollout(f *Factory, runF func(*RolloutOptions) error) *cobra.Command {
 	io := f.IO
-	opts := &RolloutOptions{IO: io}
+	opts := &RolloutOptions{IO: io, deploy: f.Deploy}
 	opts.Socket.dial = f.Dial
 	cmd := &cobra.Command{
 		Use:   "rollout BACKEND (--exec COMMAND | --pause | --next)",
@@ -286,14 +289,25 @@ func (o *RolloutOptions) options(sp *spec.Spec, b spec.Backend) rollout.Options 
 		Surge:          o.Surge,
 		StatePath:      state,
 	}
-	if o.Rebalance {
-		ro.Rebalance = &rebalance.Options{Cap: int64(b.ServerMaxConn), Rate: cmp.Or(rate, b.CloseRate), Timeout: o.Timeout, Poll: o.Poll}
-	}
+	ro.Rebalance = o.rebalance(b, rate)
 	if o.Exec != "" {
+		deploy := o.deploy
+		if deploy == nil {
+			deploy = rollout.Command
+		}
 		// The command's output goes to stderr: stdout stays the report.
-		ro.Deploy = rollout.Command(o.Exec, nil, o.IO.ErrOut, o.IO.ErrOut)
+		ro.Deploy = deploy(o.Exec, nil, o.IO.ErrOut, o.IO.ErrOut)
 	}
 	return ro
+}
+
+// rebalance is how --rebalance evens out backend b after the last server,
+// closing at rate (the rollout's); nil without --rebalance.
+func (o *RolloutOptions) rebalance(b spec.Backend, rate float64) *rebalance.Options {
+	if !o.Rebalance {
+		return nil
+	}
+	return &rebalance.Options{Cap: int64(b.ServerMaxConn), Rate: cmp.Or(rate, b.CloseRate), Timeout: o.Timeout, Poll: o.Poll}
 }
 
 func rolloutRun(opts *RolloutOptions) error {
@@ -342,28 +356,25 @@ func rolloutRun(opts *RolloutOptions) error {
 		if opts.Socket.SpecPath == "" {
 			opts.Socket.SpecPath = sp.File
 		}
-		clients, err := opts.Socket.connect(ctx, opts.IO)
+		sockets, err := opts.Socket.sockets(ctx, opts.IO)
 		if err != nil {
 			return err
 		}
-		l := &target.Local{Reason: "wsctl rollout", Poll: opts.Poll}
-		for _, c := range clients {
-			l.Sockets = append(l.Sockets, target.Socket{Name: c.Path(), Runtime: c})
-		}
+		l := &target.Local{Sockets: sockets, Reason: "wsctl rollout", Poll: opts.Poll}
 		if l.Intents, err = intent.Open(sp); err != nil {
 			return err
 		}
 		ro.Target = l
-		ro.Drain.Progress = newDrainProgress(shown, len(clients), ro.Drain).hook()
+		ro.Drain.Progress = newDrainProgress(shown, len(sockets), ro.Drain).hook()
 	}
 
 	ro.Note = func(s string) { fmt.Fprintf(opts.IO.ErrOut, "wsctl: %s\n", s) }
 	if opts.DryRun {
-		st, resumed, err := rollout.Preview(ctx, ro)
+		would, err := rollout.Preview(ctx, ro)
 		if err != nil {
 			return err
 		}
-		return writeDryRun(opts.IO, opts.Output, "backend", b.Name, rolloutWould(ro, st, resumed))
+		return writeDryRun(opts.IO, opts.Output, "backend", b.Name, would)
 	}
 	enc := json.NewEncoder(opts.IO.Out)
 	ro.Step = func(s rollout.Step) {
@@ -375,10 +386,10 @@ func rolloutRun(opts *RolloutOptions) error {
 	}
 	start := time.Now()
 	res, err := rollout.Run(ctx, ro)
-	if len(res.Steps) == 0 && res.Current == nil && res.Paused == nil && !res.Done {
+	if !res.Began() {
 		return err // refused before anything changed
 	}
-	sum := rolloutSummary{Type: "rollout", Backend: b.Name, Steps: len(res.Steps), Cuts: res.Cuts(), Elapsed: seconds(time.Since(start)), Resumed: res.Resumed}
+	sum := rolloutSummary{Type: "rollout", Backend: b.Name, Result: "done", Steps: len(res.Steps), Cuts: res.Cuts(), Elapsed: seconds(time.Since(start)), Resumed: res.Resumed}
 	switch {
 	case err != nil:
 		sum.Result = "stopped"
@@ -389,8 +400,6 @@ func rolloutRun(opts *RolloutOptions) error {
 	case res.Paused != nil:
 		sum.Result = "paused"
 		sum.Paused = &rolloutPaused{Server: res.Paused.Name, Address: res.Paused.Addr}
-	default:
-		sum.Result = "done"
 	}
 	if !human {
 		if err := enc.Encode(sum); err != nil {
@@ -404,7 +413,7 @@ func rolloutRun(opts *RolloutOptions) error {
 			fmt.Fprintf(opts.IO.ErrOut, "wsctl: %s/%s is in phase %s; deployed servers are READY, held ones DRAIN; state in %s: run the same command again to go on\n",
 				b.Name, sum.Stopped.Server, sum.Stopped.Phase, ro.StatePath)
 		}
-		if errors.Is(err, rollout.ErrDrainTimedOut) || errors.Is(err, rollout.ErrNotHealthy) || errors.Is(err, rollout.ErrNotBalanced) {
+		if rollout.TimedOut(err) {
 			return errTimedOut
 		}
 		return errSilent{code: exitError}
@@ -452,49 +461,33 @@ func writeRolloutStep(w io.Writer, backend string, s rollout.Step) {
 	if s.Fallback != "" {
 		land += " (plain order: ceiling)"
 	}
+	drained, deployed, ready, _ := s.Durations()
 	if s.Surge {
 		fmt.Fprintf(w, "surge %s/%s removed: %d sessions, %d cut, %s, in %s\n", backend, s.Server, s.Before, s.Cuts, land,
-			s.Drained.Sub(s.Started).Round(100*time.Millisecond))
+			drained.Round(100*time.Millisecond))
 		return
 	}
 	fmt.Fprintf(w, "step %d/%d %s/%s: %d sessions, %d cut, %s; drained %s, deployed %s, ready %s\n", s.Number, s.Of, backend, s.Server,
-		s.Before, s.Cuts, land, s.Drained.Sub(s.Started).Round(100*time.Millisecond),
-		s.Deployed.Sub(s.Drained).Round(100*time.Millisecond), s.Ready.Sub(s.Deployed).Round(100*time.Millisecond))
+		s.Before, s.Cuts, land, drained.Round(100*time.Millisecond), deployed.Round(100*time.Millisecond), ready.Round(100*time.Millisecond))
 }
 
 // rolloutStepJSONLine is one step of `wsctl rollout -o json`: a documented
-// contract, so fields are only ever added.
+// contract, so fields are only ever added. The step's own fields are
+// rollout.Move's, as the state file has them.
 type rolloutStepJSONLine struct {
-	Type     string   `json:"type"`
-	Backend  string   `json:"backend"`
-	Server   string   `json:"server"`
-	Step     int      `json:"step"`
-	Of       int      `json:"of"`
-	Surge    bool     `json:"surge,omitempty"`
-	Landing  []string `json:"landing"`
-	Held     []string `json:"held"`
-	Fallback string   `json:"fallback,omitempty"`
-	Before   int64    `json:"sessions_before"`
-	Cuts     int      `json:"cuts"`
-	Drain    string   `json:"drain"`
-	DrainS   float64  `json:"drain_s"`
-	DeployS  float64  `json:"deploy_s"`
-	ReadmitS float64  `json:"readmit_s"`
-	Elapsed  float64  `json:"elapsed_s"`
+	Type    string `json:"type"`
+	Backend string `json:"backend"`
+	rollout.Move
+	DrainS   float64 `json:"drain_s"`
+	DeployS  float64 `json:"deploy_s"`
+	ReadmitS float64 `json:"readmit_s"`
+	Elapsed  float64 `json:"elapsed_s"`
 }
 
 func rolloutStepJSON(backend string, s rollout.Step) rolloutStepJSONLine {
-	end := s.Ready
-	if s.Surge {
-		end = s.Drained
-	}
-	out := rolloutStepJSONLine{Type: "step", Backend: backend, Server: s.Server, Step: s.Number, Of: s.Of, Surge: s.Surge,
-		Landing: s.Landing, Held: s.Held, Fallback: s.Fallback, Before: s.Before, Cuts: s.Cuts, Drain: string(s.Drain),
-		DrainS: seconds(s.Drained.Sub(s.Started)), Elapsed: seconds(end.Sub(s.Started))}
-	if !s.Surge {
-		out.DeployS, out.ReadmitS = seconds(s.Deployed.Sub(s.Drained)), seconds(s.Ready.Sub(s.Deployed))
-	}
-	return out
+	drained, deployed, ready, total := s.Durations()
+	return rolloutStepJSONLine{Type: "step", Backend: backend, Move: s.Move,
+		DrainS: seconds(drained), DeployS: seconds(deployed), ReadmitS: seconds(ready), Elapsed: seconds(total)}
 }
 
 // rolloutSummary is the last line of `wsctl rollout -o json`.
@@ -519,27 +512,4 @@ type rolloutStopped struct {
 	Server string `json:"server"`
 	Phase  string `json:"phase"`
 	Error  string `json:"error"`
-}
-
-// rolloutWould says what a rollout would do from st: each server still to
-// deploy, in order, and the state file it would write.
-func rolloutWould(o rollout.Options, st *rollout.Checkpoint, resumed bool) []string {
-	var would []string
-	if resumed {
-		would = append(would, "go on with the rollout in "+o.StatePath+": "+st.Where())
-	} else {
-		would = append(would, "write the state file "+o.StatePath)
-	}
-	closing := "wait for its sessions to leave"
-	if c := o.Drain.Close; c != nil {
-		closing = fmt.Sprintf("after %s set MAINT and close the rest at %g/s", c.After, c.Rate)
-	}
-	for _, server := range st.Order[st.Index:] {
-		would = append(would, fmt.Sprintf("%s/%s: DRAIN, %s (timeout %s), deploy, readmit and wait up to %s for a passing check",
-			o.Backend, server, closing, o.Drain.Timeout, o.WaitHealthy))
-	}
-	if o.Rebalance != nil {
-		would = append(would, "rebalance "+o.Backend+" (wsctl rebalance)")
-	}
-	return would
 }
