@@ -5,7 +5,9 @@ import (
 	"io"
 	"time"
 
+	"github.com/wsctl/wsctl/reload"
 	"github.com/wsctl/wsctl/rollout"
+	"github.com/wsctl/wsctl/spec"
 	"github.com/wsctl/wsctl/target"
 )
 
@@ -21,4 +23,8 @@ type Factory struct {
 	// Deploy makes the deployer of `wsctl rollout --exec`; nil runs the
 	// script with sh -c (rollout.Command). A unit test deploys in memory.
 	Deploy func(script string, env []string, stdout, stderr io.Writer) rollout.Deployer
+	// Reload is the HAProxy `wsctl reload` acts on, given the spec and the
+	// config file it loads; nil is this host's (reload.Site). A unit test
+	// reloads and hands over in memory.
+	Reload func(s *spec.Spec, configFile string) reload.Host
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -158,9 +157,7 @@ type changeJSON struct {
 // writeChangeJSON prints res as changeJSON and maps its outcome to the exit
 // code.
 func writeChangeJSON(ios *IOStreams, res target.Result, admin haproxy.AdminState) error {
-	enc := json.NewEncoder(ios.Out)
-	enc.SetIndent("", "  ")
-	err := enc.Encode(changeJSON{Server: res.Ref.String(), Result: string(res.Outcome), Admin: string(admin), Sockets: res.Places,
+	err := writeJSON(ios.Out, changeJSON{Server: res.Ref.String(), Result: string(res.Outcome), Admin: string(admin), Sockets: res.Places,
 		Elapsed: seconds(res.Elapsed), NotHealthy: res.Sick, SessionsOpen: res.Sessions})
 	if err == nil && res.Outcome != target.Done {
 		return errTimedOut
