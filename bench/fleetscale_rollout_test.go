@@ -20,7 +20,6 @@ type scaleFleet struct {
 	lbs      []*scaleLB
 	backends []*lbtest.Wsecho // restarted in place as the rollout deploys them
 	t0       time.Time        // the clients' start: the timelines' zero
-	scur     func(server string) int
 }
 
 // scaleRoll is what a fleet rollout measured.
@@ -45,14 +44,9 @@ func runScaleRollout(t *testing.T, f scaleFleet) *scaleRoll {
 	if out, err := exec.Command(f.wsctl, "ready", "ws_cluster/chat-ws-2", "--fleet", "-c", f.spec, "--wait-healthy", "1m").CombinedOutput(); err != nil {
 		t.Fatalf("wsctl ready --fleet: %v\n%s", err, out)
 	}
-	live := func() int {
-		n := 0
-		for _, w := range f.backends {
-			n += f.scur(w.ID)
-		}
-		return n
-	}
-	ro := &scaleRoll{conns: live(), servers: len(f.backends), first: f.scur("chat-ws-1"), start: time.Now()}
+	lbs := scaleLBs(f.lbs)
+	before := lbs.mustSessions(t)
+	ro := &scaleRoll{conns: before.total(), servers: len(f.backends), first: before["chat-ws-1"].scur, start: time.Now()}
 	rts := make([]*haproxy.Client, len(f.lbs))
 	for i, lb := range f.lbs {
 		rts[i] = lb.rt
@@ -70,7 +64,10 @@ func runScaleRollout(t *testing.T, f scaleFleet) *scaleRoll {
 		}}.run(t)
 	ro.marks = append([]Mark{{TMs: ro.start.Sub(f.t0).Milliseconds(), Label: "rollout"}}, ro.marks...)
 	// Let the last server's clients land before the clients stop.
-	lbtest.WaitFor(t, 30*time.Second, fmt.Sprintf("%d WebSockets back", ro.conns), func() bool { return live() >= ro.conns })
+	lbtest.WaitFor(t, 30*time.Second, fmt.Sprintf("%d WebSockets back", ro.conns), func() bool {
+		now, err := lbs.sessions()
+		return err == nil && now.total() >= ro.conns
+	})
 	time.Sleep(2 * time.Second)
 	return ro
 }

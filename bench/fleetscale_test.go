@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -18,6 +19,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -265,6 +267,56 @@ type scaleLB struct {
 	consul       *consulCounter
 }
 
+// scaleLBs are the load balancers of a run.
+type scaleLBs []*scaleLB
+
+// sessions returns the current and total sessions (scur, stot) of every
+// server of ws_cluster, summed over the load balancers: one `show
+// servers state` and `show stat` each, asked together (an HAProxy under
+// thousands of WebSockets answers slowly). A load balancer that does not
+// answer counts none, and its error is returned.
+func (lbs scaleLBs) sessions() (serverSessions, error) {
+	per := make([][]haproxy.ServerStatus, len(lbs))
+	errs := make([]error, len(lbs))
+	var wg sync.WaitGroup
+	for i, lb := range lbs {
+		wg.Go(func() { per[i], errs[i] = lb.rt.Servers(context.Background(), "ws_cluster") })
+	}
+	wg.Wait()
+	n := serverSessions{}
+	for _, all := range per {
+		for _, s := range all {
+			n[s.Server] = sessionCount{scur: n[s.Server].scur + int(s.Scur), stot: n[s.Server].stot + int(s.Stot)}
+		}
+	}
+	return n, errors.Join(errs...)
+}
+
+// mustSessions is sessions, failing t when a load balancer did not answer.
+func (lbs scaleLBs) mustSessions(t *testing.T) serverSessions {
+	t.Helper()
+	n, err := lbs.sessions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// sessionCount is a server's current and total sessions.
+type sessionCount struct{ scur, stot int }
+
+// serverSessions are the sessions by server.
+type serverSessions map[string]sessionCount
+
+// total is the current sessions of every server.
+func (s serverSessions) total() int {
+	n := 0
+	for _, v := range s {
+		n += v.scur
+	}
+	return n
+}
+
 // scaleLoader is one wsload process.
 type scaleLoader struct {
 	cmd         *exec.Cmd
@@ -341,7 +393,9 @@ func runFleetScale(t *testing.T, c scaleCase, bins scaleBinaries) scaleRun {
 		}
 		h := lbtest.StartHAProxy(t, runDir, string(res.Config), sp.HAProxy.AdminSocket)
 		lbtest.WaitTCP(t, lb.frontend, 10*time.Second)
-		if lb.rt, err = haproxy.Dial(context.Background(), sp.HAProxy.AdminSocket, 5*time.Second); err != nil {
+		// Counting is not timed: wait for an HAProxy that answers slowly
+		// under tens of thousands of WebSockets on a busy host.
+		if lb.rt, err = haproxy.Dial(context.Background(), sp.HAProxy.AdminSocket, 30*time.Second); err != nil {
 			t.Fatal(err)
 		}
 		configs = append(configs, path, h.Config)
@@ -381,6 +435,10 @@ func runFleetScale(t *testing.T, c scaleCase, bins scaleBinaries) scaleRun {
 		p := &scaleLoader{timeline: filepath.Join(dir, fmt.Sprintf("timeline%d.csv", i)), done: make(chan error, 1)}
 		p.cmd = exec.Command(bins.wsload, "--url", "ws://"+lb.frontend+"/ws", "--conns", fmt.Sprint(c.perLB),
 			"--rate", fmt.Sprint(rate), "--duration", "2h", "--interval", "30s", "--grace", "1s", "--reconnect", "--cookies",
+			// A handshake the loaded host answers late is waited for:
+			// given up at the default 5 s, it is dialled again, adding
+			// work just when the host is behind.
+			"--handshake-timeout", "30s",
 			"--source-ips", fmt.Sprintf("127.0.%d.%d", 1+i/200, 2+i%200), "--timeline", p.timeline, "-o", "json")
 		p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.stderr
 		if err := p.cmd.Start(); err != nil {
@@ -399,25 +457,13 @@ func runFleetScale(t *testing.T, c scaleCase, bins scaleBinaries) scaleRun {
 		loaders[i] = p
 	}
 	t0 := loaders[0].started
-	scur := func(server string) int {
-		n := 0
-		for _, lb := range lbs {
-			s, err := lb.rt.Server(context.Background(), "ws_cluster", server)
-			if err == nil {
-				n += int(s.Scur)
-			}
-		}
-		return n
-	}
 	// A host that cannot hold them all drains what it reached: the row
 	// says how many.
 	deadline := time.Now().Add(time.Duration(float64(c.perLB)/rate*float64(time.Second)) + 2*time.Minute)
 	for r.connected < c.total() && time.Now().Before(deadline) {
 		time.Sleep(time.Second)
-		r.connected = 0
-		for _, w := range backends {
-			r.connected += scur(w.ID)
-		}
+		now, _ := scaleLBs(lbs).sessions()
+		r.connected = now.total()
 	}
 	r.ramp = time.Since(t0)
 	if r.connected < c.total() {
@@ -426,19 +472,8 @@ func runFleetScale(t *testing.T, c scaleCase, bins scaleBinaries) scaleRun {
 	time.Sleep(2 * time.Second)
 
 	// The drain, with everything it costs measured over it.
-	stot := func() int {
-		n := 0
-		for _, lb := range lbs {
-			s, err := lb.rt.Server(context.Background(), "ws_cluster", "chat-ws-2")
-			if err != nil {
-				t.Fatal(err)
-			}
-			n += int(s.Stot)
-		}
-		return n
-	}
-	r.onServer = scur("chat-ws-2")
-	stotBefore := stot()
+	before := scaleLBs(lbs).mustSessions(t)
+	r.onServer = before["chat-ws-2"].scur
 	var pids []int
 	for _, lb := range lbs {
 		pids = append(pids, lb.agent.PID)
@@ -467,7 +502,7 @@ func runFleetScale(t *testing.T, c scaleCase, bins scaleBinaries) scaleRun {
 		r.failed = cmp.Or(res.Error, err.Error())
 		t.Errorf("wsctl drain --fleet: %v: %s", err, r.failed)
 	}
-	r.back = stot() - stotBefore
+	r.back = scaleLBs(lbs).mustSessions(t)["chat-ws-2"].stot - before["chat-ws-2"].stot
 	secs := r.took.Seconds()
 	for i, lb := range lbs {
 		d := lb.consul.counts()
@@ -494,7 +529,7 @@ func runFleetScale(t *testing.T, c scaleCase, bins scaleBinaries) scaleRun {
 	// Let the cut clients land elsewhere.
 	time.Sleep(2 * time.Second)
 	if c.rollout {
-		r.roll = runScaleRollout(t, scaleFleet{c: c, wsctl: bins.wsctl, spec: opSpec, lbs: lbs, backends: backends, t0: t0, scur: scur})
+		r.roll = runScaleRollout(t, scaleFleet{c: c, wsctl: bins.wsctl, spec: opSpec, lbs: lbs, backends: backends, t0: t0})
 	}
 
 	// Stop the clients and read their timelines.
