@@ -305,7 +305,7 @@ func runRollout(t *testing.T, surge bool, conns int, rate float64, wsctl string)
 	}
 	firstSlot := int(time.Since(load.start) / (100 * time.Millisecond))
 	var r rollRun
-	r.rollCounts = pausedRollout{wsctl: wsctl, args: args, env: []string{"WSCTL_RUN_DIR=" + st.RunDir},
+	r.rollCounts, err = pausedRollout{wsctl: wsctl, args: args, env: []string{"WSCTL_RUN_DIR=" + st.RunDir},
 		backend: "ws_cluster", rts: []*haproxy.Client{rt}, start: load.start,
 		deploy: func(server string) {
 			for i, b := range st.Backends {
@@ -314,6 +314,9 @@ func runRollout(t *testing.T, surge bool, conns int, rate float64, wsctl string)
 				}
 			}
 		}}.run(t)
+	if err != nil {
+		t.Fatal(err)
+	}
 	load.finish(&r, firstSlot)
 	return r
 }

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bytes"
 	"fmt"
 	"os/exec"
 	"path/filepath"
@@ -31,7 +32,8 @@ type scaleRoll struct {
 	first     int // s₁: on chat-ws-1, the first rolled, when it started
 	drops     int // closes the clients saw from its start to their end
 	closePeak int
-	liveEnd   int // the clients' live WebSockets at their end
+	liveEnd   int    // the clients' live WebSockets at their end
+	failed    string // why the rollout stopped ("" when it did not)
 	rows      []Row
 }
 
@@ -41,17 +43,22 @@ func runScaleRollout(t *testing.T, f scaleFleet) *scaleRoll {
 	t.Helper()
 	// The drain before left chat-ws-2 in MAINT with its intent in Consul:
 	// readmit it, so the rollout starts with every server in rotation.
-	if out, err := exec.Command(f.wsctl, "ready", "ws_cluster/chat-ws-2", "--fleet", "-c", f.spec, "--wait-healthy", "1m").CombinedOutput(); err != nil {
-		t.Fatalf("wsctl ready --fleet: %v\n%s", err, out)
-	}
 	lbs := scaleLBs(f.lbs)
+	ro := &scaleRoll{servers: len(f.backends), start: time.Now()}
+	if out, err := exec.Command(f.wsctl, "ready", "ws_cluster/chat-ws-2", "--fleet", "-c", f.spec, "--wait-healthy", "1m").CombinedOutput(); err != nil {
+		// A failed rollout is a result too: the row says why.
+		ro.failed = fmt.Sprintf("wsctl ready --fleet before it: %v: %s", err, bytes.TrimSpace(out))
+		t.Error(ro.failed)
+		return ro
+	}
 	before := lbs.mustSessions(t)
-	ro := &scaleRoll{conns: before.total(), servers: len(f.backends), first: before["chat-ws-1"].scur, start: time.Now()}
+	ro.conns, ro.first, ro.start = before.total(), before["chat-ws-1"].scur, time.Now()
 	rts := make([]*haproxy.Client, len(f.lbs))
 	for i, lb := range f.lbs {
 		rts[i] = lb.rt
 	}
-	ro.rollCounts = pausedRollout{wsctl: f.wsctl,
+	var err error
+	ro.rollCounts, err = pausedRollout{wsctl: f.wsctl,
 		args: []string{"rollout", "ws_cluster", "-c", f.spec, "--close-after", "1s", "--close-rate", fmt.Sprint(f.c.rate),
 			"--timeout", "10m", "--wait-healthy", "1m", "--state", filepath.Join(t.TempDir(), "rollout.json"), "-o", "json"},
 		backend: "ws_cluster", rts: rts, start: f.t0,
@@ -63,6 +70,11 @@ func runScaleRollout(t *testing.T, f scaleFleet) *scaleRoll {
 			}
 		}}.run(t)
 	ro.marks = append([]Mark{{TMs: ro.start.Sub(f.t0).Milliseconds(), Label: "rollout"}}, ro.marks...)
+	if err != nil {
+		ro.failed = err.Error()
+		t.Error(err)
+		return ro
+	}
 	// Let the last server's clients land before the clients stop.
 	lbtest.WaitFor(t, 30*time.Second, fmt.Sprintf("%d WebSockets back", ro.conns), func() bool {
 		now, err := lbs.sessions()
@@ -111,8 +123,12 @@ func fleetScaleRolloutReport(runs []scaleRun, name string) string {
 		for _, d := range ro.perBackend {
 			sum += d
 		}
-		fmt.Fprintf(&b, "| %s | %d | %d | **%d** | %d | %d | %d | **%.1f s** | %.1f s | **%d** | %.0f | %d | %d |\n",
-			r.c.label(), ro.conns, ro.servers, ro.cut, ro.drops, ro.conns+ro.conns/ro.servers, ro.floor(), ro.total.Seconds(),
+		took := fmt.Sprintf("**%.1f s**", ro.total.Seconds())
+		if ro.failed != "" {
+			took = fmt.Sprintf("**stopped after %.1f s**", ro.total.Seconds())
+		}
+		fmt.Fprintf(&b, "| %s | %d | %d | **%d** | %d | %d | %d | %s | %.1f s | **%d** | %.0f | %d | %d |\n",
+			r.c.label(), ro.conns, ro.servers, ro.cut, ro.drops, ro.conns+ro.conns/ro.servers, ro.floor(), took,
 			sum.Seconds()/float64(max(len(ro.perBackend), 1)), ro.closePeak, r.c.rate/10*1.2, ro.back, ro.conns-ro.liveEnd)
 	}
 	if b.Len() == 0 {
@@ -120,8 +136,11 @@ func fleetScaleRolloutReport(runs []scaleRun, name string) string {
 	}
 	fmt.Fprintf(&b, "\nCuts per server, in roll order:\n\n")
 	for _, r := range runs {
-		if r.roll != nil {
-			fmt.Fprintf(&b, "- %s: %v\n", r.c.label(), r.roll.cuts)
+		if ro := r.roll; ro != nil {
+			fmt.Fprintf(&b, "- %s: %v\n", r.c.label(), ro.cuts)
+			if ro.failed != "" {
+				fmt.Fprintf(&b, "  - the rollout stopped: %s\n", ro.failed)
+			}
 		}
 	}
 	fmt.Fprintf(&b, "\nPlot: [%[1]s_rollout.svg](%[1]s_rollout.svg) (the largest fleet with a rollout: drops and reconnects per 100 ms "+

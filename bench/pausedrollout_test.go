@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"strings"
@@ -46,8 +47,9 @@ type rollCounts struct {
 	total      time.Duration // first drain → last server back
 }
 
-// run runs the rollout to its end.
-func (p pausedRollout) run(t *testing.T) rollCounts {
+// run runs the rollout to its end. A call that fails ends it: the error
+// says which, with its output, and the counts are those until then.
+func (p pausedRollout) run(t *testing.T) (rollCounts, error) {
 	t.Helper()
 	ctx := context.Background()
 	var r rollCounts
@@ -103,7 +105,8 @@ func (p pausedRollout) run(t *testing.T) rollCounts {
 			return n
 		}
 		if err != nil {
-			t.Fatalf("wsctl rollout %s: %v\n%s", mode, err, out)
+			r.total = time.Since(t0)
+			return r, fmt.Errorf("wsctl rollout %s: %w: %s", mode, err, rolloutStopped(out))
 		}
 		mode = "--next"
 		var paused string
@@ -142,7 +145,7 @@ func (p pausedRollout) run(t *testing.T) rollCounts {
 		r.perBackend[len(r.perBackend)-1] += time.Since(stepStart)
 	}
 	r.total = time.Since(t0)
-	return r
+	return r, nil
 }
 
 // restartWsecho stops w with SIGTERM (a deploy) and starts it again on its
@@ -154,4 +157,29 @@ func restartWsecho(t *testing.T, w *lbtest.Wsecho) *lbtest.Wsecho {
 		t.Fatalf("%s did not stop on SIGTERM", w.ID)
 	}
 	return lbtest.StartWsechoAt(t, w.ID, w.Addr, "--close-spread", "0s")
+}
+
+// rolloutStopped is why `wsctl rollout -o json` stopped, from its summary
+// line, or its whole output when it has none.
+func rolloutStopped(out []byte) string {
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	var sum struct {
+		Stopped *struct{ Server, Phase, Error string }
+	}
+	if json.Unmarshal([]byte(lines[len(lines)-1]), &sum) != nil || sum.Stopped == nil {
+		return string(out)
+	}
+	why, _, _ := strings.Cut(sum.Stopped.Error, "\n")
+	return fmt.Sprintf("%s, %s: %s", sum.Stopped.Server, sum.Stopped.Phase, why)
+}
+
+func TestRolloutStopped(t *testing.T) {
+	out := []byte(`{"type":"step","server":"a","cuts":3}` + "\n" +
+		`{"type":"rollout","result":"stopped","stopped":{"server":"chat-ws-1","phase":"drain","error":"agent lb12 stopped reporting\nagent lb12 stopped reporting"}}` + "\n")
+	if got, want := rolloutStopped(out), "chat-ws-1, drain: agent lb12 stopped reporting"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	if got := rolloutStopped([]byte("usage: …\n")); got != "usage: …\n" {
+		t.Errorf("without a summary got %q, want the output", got)
+	}
 }
