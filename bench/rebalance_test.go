@@ -21,6 +21,7 @@ type rebalanceRun struct {
 	before, after []int
 	minimum       int // Σ max(0, sessions − target) before
 	moved         int // sessions wsctl rebalance closed (0 when waiting)
+	rounds        int // wsctl rebalance's rounds (a second one when the first left it uneven)
 	took          time.Duration
 	// closing is the time wsctl spent on its rounds' closes, by its own
 	// clock (from each round's plan to its last closing step): moved /
@@ -140,8 +141,8 @@ func TestScenarioRebalance(t *testing.T) {
 		}
 		first, wait := runsOf[ci][0][0], runsOf[ci][1][0]
 		notes = append(notes, fmt.Sprintf("- %s, first repeat: sessions per server (%s) rebalance %v → %v, wait %v → %v; "+
-			"wsctl closed %d in %.1f s by its own clock (%.0f/s)", c.name, strings.Join(c.servers, ", "),
-			first.before, first.after, wait.before, wait.after, first.moved, first.closing.Seconds(), closeRate(first)))
+			"wsctl closed %d in %d round(s), %.1f s of closing by its own clock (%.0f/s)", c.name, strings.Join(c.servers, ", "),
+			first.before, first.after, wait.before, wait.after, first.moved, first.rounds, first.closing.Seconds(), closeRate(first)))
 		title := fmt.Sprintf("wsctl rebalance %s, %d clients, %g closes/s", c.title, conns, rate)
 		plots["rebalance_"+c.name+".svg"] = func(f *os.File) error { return WriteSVG(f, title, first.rows, first.marks) }
 	}
@@ -191,7 +192,7 @@ func runRebalance(t *testing.T, c rebalanceCase, conns int, rate float64, wsctl 
 		if err != nil {
 			t.Fatalf("wsctl rebalance: %v\n%s", err, out)
 		}
-		r.minimum, r.moved, r.closing = readRebalanceJSON(t, out)
+		r.minimum, r.moved, r.rounds, r.closing = readRebalanceJSON(t, out)
 	} else {
 		time.Sleep(window)
 	}
@@ -209,15 +210,16 @@ func runRebalance(t *testing.T, c rebalanceCase, conns int, rate float64, wsctl 
 		}
 		r.minimum = int(rebalance.Compute(loads, 0).Moves)
 	}
-	t.Logf("%s %s: %v → %v, minimum %d, moved %d in %s (closing %s, %.0f/s by wsctl's clock), close peak %d, reconnect peak %d",
-		c.name, action, r.before, r.after, r.minimum, r.moved, r.took, r.closing, closeRate(r), r.closePeak, r.reconnPeak)
+	t.Logf("%s %s: %v → %v, minimum %d, moved %d in %d round(s), %s (closing %s, %.0f/s by wsctl's clock), close peak %d, reconnect peak %d",
+		c.name, action, r.before, r.after, r.minimum, r.moved, r.rounds, r.took, r.closing, closeRate(r), r.closePeak, r.reconnPeak)
 	return r
 }
 
-// readRebalanceJSON reads `wsctl rebalance -o json`: the minimum and the
-// sessions closed from its summary, and the time its rounds spent closing
-// from its steps. A summary other than balanced fails the test.
-func readRebalanceJSON(t *testing.T, out []byte) (minimum, closed int, closing time.Duration) {
+// readRebalanceJSON reads `wsctl rebalance -o json`: the minimum, the
+// sessions closed and the rounds from its summary, and the time its rounds
+// spent closing from its steps. A summary other than balanced fails the
+// test.
+func readRebalanceJSON(t *testing.T, out []byte) (minimum, closed, rounds int, closing time.Duration) {
 	t.Helper()
 	planned := map[int]float64{} // round → elapsed at its plan
 	lastClose := map[int]float64{}
@@ -227,6 +229,7 @@ func readRebalanceJSON(t *testing.T, out []byte) (minimum, closed int, closing t
 			Type, Step, Result string
 			Round              int
 			Minimum, Closed    int
+			Rounds             int
 			Elapsed            float64 `json:"elapsed_s"`
 		}
 		if err := json.Unmarshal([]byte(line), &l); err != nil {
@@ -241,11 +244,11 @@ func readRebalanceJSON(t *testing.T, out []byte) (minimum, closed int, closing t
 			if l.Result != string(rebalance.Balanced) {
 				t.Errorf("wsctl rebalance: %s, want balanced\n%s", l.Result, out)
 			}
-			minimum, closed = l.Minimum, l.Closed
+			minimum, closed, rounds = l.Minimum, l.Closed, l.Rounds
 		}
 	}
 	for round, end := range lastClose {
 		closing += time.Duration((end - planned[round]) * float64(time.Second))
 	}
-	return minimum, closed, closing
+	return minimum, closed, rounds, closing
 }
