@@ -294,6 +294,17 @@ func runRollout(t *testing.T, surge bool, conns int, rate float64, wsctl string)
 	st, specPath := startRollStack(t, conns, surge)
 	load := startRollLoad(t, st, conns)
 	defer load.cancel()
+	var r rollRun
+	firstSlot := int(time.Since(load.start) / (100 * time.Millisecond))
+	rollEvery(t, st, specPath, load.start, surge, rate, wsctl, &r)
+	load.finish(&r, firstSlot)
+	return r
+}
+
+// rollEvery rolls every backend of st as runRollout does, under load that
+// started at start, and fills r's cuts, clients back, marks and times.
+func rollEvery(t *testing.T, st *stack, specPath string, start time.Time, surge bool, rate float64, wsctl string, r *rollRun) {
+	t.Helper()
 	rt, err := haproxy.Dial(context.Background(), st.Admin, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -303,10 +314,8 @@ func runRollout(t *testing.T, surge bool, conns int, rate float64, wsctl string)
 	if surge {
 		args = append(args, "--surge", "backend4")
 	}
-	firstSlot := int(time.Since(load.start) / (100 * time.Millisecond))
-	var r rollRun
 	r.rollCounts, err = pausedRollout{wsctl: wsctl, args: args, env: []string{"WSCTL_RUN_DIR=" + st.RunDir},
-		backend: "ws_cluster", rts: []*haproxy.Client{rt}, start: load.start,
+		backend: "ws_cluster", rts: []*haproxy.Client{rt}, start: start,
 		deploy: func(server string) {
 			for i, b := range st.Backends {
 				if b.ID == server {
@@ -317,8 +326,6 @@ func runRollout(t *testing.T, surge bool, conns int, rate float64, wsctl string)
 	if err != nil {
 		t.Fatal(err)
 	}
-	load.finish(&r, firstSlot)
-	return r
 }
 
 // rollLoad is the reconnecting cookie clients of a rolling deploy.

@@ -50,7 +50,8 @@ type AgentOptions struct {
 }
 
 // NewCmdAgent builds `wsctl agent`.
-func NewCmdAgent(io *IOStreams, runF func(*AgentOptions) error) *cobra.Command {
+func NewCmdAgent(f *Factory, runF func(*AgentOptions) error) *cobra.Command {
+	io := f.IO
 	opts := &AgentOptions{IO: io}
 	cmd := &cobra.Command{
 		Use:   "agent",

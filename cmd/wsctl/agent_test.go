@@ -50,7 +50,7 @@ func TestAgentFlags(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var got *AgentOptions
 			var out bytes.Buffer
-			cmd := NewCmdAgent(&IOStreams{Out: &out, ErrOut: &out}, func(o *AgentOptions) error { got = o; return nil })
+			cmd := NewCmdAgent(&Factory{IO: &IOStreams{Out: &out, ErrOut: &out}}, func(o *AgentOptions) error { got = o; return nil })
 			cmd.SetArgs(tt.args)
 			cmd.SetOut(&out)
 			cmd.SetErr(&out)

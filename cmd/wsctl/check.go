@@ -32,7 +32,8 @@ type CheckOptions struct {
 }
 
 // NewCmdCheck builds `wsctl check`.
-func NewCmdCheck(io *IOStreams, runF func(*CheckOptions) error) *cobra.Command {
+func NewCmdCheck(f *Factory, runF func(*CheckOptions) error) *cobra.Command {
+	io := f.IO
 	opts := &CheckOptions{IO: io}
 	cmd := &cobra.Command{
 		Use:   "check",

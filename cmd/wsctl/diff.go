@@ -20,7 +20,8 @@ type DiffOptions struct {
 }
 
 // NewCmdDiff builds `wsctl diff`.
-func NewCmdDiff(io *IOStreams, runF func(*DiffOptions) error) *cobra.Command {
+func NewCmdDiff(f *Factory, runF func(*DiffOptions) error) *cobra.Command {
+	io := f.IO
 	opts := &DiffOptions{IO: io}
 	cmd := &cobra.Command{
 		Use:   "diff --against FILE",

@@ -44,8 +44,10 @@ type DrainOptions struct {
 }
 
 // NewCmdDrain builds `wsctl drain`.
-func NewCmdDrain(io *IOStreams, runF func(*DrainOptions) error) *cobra.Command {
+func NewCmdDrain(f *Factory, runF func(*DrainOptions) error) *cobra.Command {
+	io := f.IO
 	opts := &DrainOptions{IO: io}
+	opts.Socket.dial = f.Dial
 	cmd := &cobra.Command{
 		Use:   "drain SERVER",
 		Short: "Take a server out of HAProxy without dropping its WebSockets",

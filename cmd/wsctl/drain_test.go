@@ -142,7 +142,7 @@ func TestDrainFlags(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var got *DrainOptions
-			cmd := NewCmdDrain(nil, func(o *DrainOptions) error { got = o; return nil })
+			cmd := NewCmdDrain(&Factory{}, func(o *DrainOptions) error { got = o; return nil })
 			cmd.SetArgs(tt.args)
 			cmd.SilenceErrors, cmd.SilenceUsage = true, true
 			err := cmd.Execute()

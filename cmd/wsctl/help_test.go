@@ -52,5 +52,5 @@ func TestHelpEveryCommand(t *testing.T) {
 			walk(sub)
 		}
 	}
-	walk(NewCmdRoot(io))
+	walk(NewCmdRoot(&Factory{IO: io}))
 }

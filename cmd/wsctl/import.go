@@ -21,7 +21,8 @@ type ImportOptions struct {
 }
 
 // NewCmdImport builds `wsctl import`.
-func NewCmdImport(io *IOStreams, runF func(*ImportOptions) error) *cobra.Command {
+func NewCmdImport(f *Factory, runF func(*ImportOptions) error) *cobra.Command {
+	io := f.IO
 	opts := &ImportOptions{IO: io}
 	cmd := &cobra.Command{
 		Use:   "import FILE",
@@ -81,10 +82,10 @@ valid spec (a fragment without a frontend or a backend).`,
 			return importRun(opts)
 		},
 	}
-	f := cmd.Flags()
-	f.StringVar(&opts.Target, "target", "", "haproxy or nginx (default: detected from the content)")
-	f.StringVarP(&opts.Output, "output", "o", "", "write the spec to this file atomically instead of stdout (- or /dev/stdout: stdout)")
-	f.BoolVar(&opts.Explain, "explain", false, "also list what wsctl's rendering adds that the original lacked, and why it matters")
+	fl := cmd.Flags()
+	fl.StringVar(&opts.Target, "target", "", "haproxy or nginx (default: detected from the content)")
+	fl.StringVarP(&opts.Output, "output", "o", "", "write the spec to this file atomically instead of stdout (- or /dev/stdout: stdout)")
+	fl.BoolVar(&opts.Explain, "explain", false, "also list what wsctl's rendering adds that the original lacked, and why it matters")
 	_ = cmd.RegisterFlagCompletionFunc("target", cobra.FixedCompletions([]string{lint.TargetHAProxy, lint.TargetNginx}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }

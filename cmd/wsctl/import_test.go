@@ -64,7 +64,7 @@ func TestImportRun(t *testing.T) {
 func TestNewCmdImportFlags(t *testing.T) {
 	io, _, _ := testIO()
 	var got *ImportOptions
-	cmd := NewCmdImport(io, func(o *ImportOptions) error { got = o; return nil })
+	cmd := NewCmdImport(&Factory{IO: io}, func(o *ImportOptions) error { got = o; return nil })
 	cmd.SetArgs([]string{"haproxy.cfg", "--target", "haproxy", "-o", "w.yaml", "--explain"})
 	if err := cmd.Execute(); err != nil {
 		t.Fatal(err)
@@ -72,7 +72,7 @@ func TestNewCmdImportFlags(t *testing.T) {
 	if got.File != "haproxy.cfg" || got.Target != "haproxy" || got.Output != "w.yaml" || !got.Explain {
 		t.Errorf("options %+v", got)
 	}
-	cmd = NewCmdImport(io, func(*ImportOptions) error { return nil })
+	cmd = NewCmdImport(&Factory{IO: io}, func(*ImportOptions) error { return nil })
 	cmd.SetArgs([]string{"x.cfg", "--target", "apache"})
 	if err := cmd.Execute(); err == nil || !strings.Contains(err.Error(), "want haproxy or nginx") {
 		t.Errorf("--target apache: %v", err)

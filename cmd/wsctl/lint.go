@@ -25,7 +25,8 @@ type LintOptions struct {
 }
 
 // NewCmdLint builds `wsctl lint`.
-func NewCmdLint(io *IOStreams, runF func(*LintOptions) error) *cobra.Command {
+func NewCmdLint(f *Factory, runF func(*LintOptions) error) *cobra.Command {
+	io := f.IO
 	opts := &LintOptions{IO: io}
 	cmd := &cobra.Command{
 		Use:   "lint FILE...",
@@ -100,13 +101,13 @@ directory is an error.`,
 			return lintRun(opts)
 		},
 	}
-	f := cmd.Flags()
-	f.StringVar(&opts.Lint.Target, "target", "", "haproxy or nginx (default: detected from the content)")
-	positiveDurationVar(f, &opts.Lint.Heartbeat, "heartbeat", lint.DefaultHeartbeat, "longest silence on a healthy WebSocket (the ping interval); idle timeouts must exceed it")
-	f.IntVar(&opts.Lint.Connections, "connections", 0, fmt.Sprintf("concurrent WebSockets the proxy must carry (default: %d assumed, and what falls short of it is info)", lint.DefaultConnections))
-	addHostFlags(f, &opts.Lint)
-	f.BoolVar(&opts.Strict, "strict", false, "fail on warnings too")
-	f.StringVarP(&opts.Output, "output", "o", "text", "output format: text, json or sarif")
+	fl := cmd.Flags()
+	fl.StringVar(&opts.Lint.Target, "target", "", "haproxy or nginx (default: detected from the content)")
+	positiveDurationVar(fl, &opts.Lint.Heartbeat, "heartbeat", lint.DefaultHeartbeat, "longest silence on a healthy WebSocket (the ping interval); idle timeouts must exceed it")
+	fl.IntVar(&opts.Lint.Connections, "connections", 0, fmt.Sprintf("concurrent WebSockets the proxy must carry (default: %d assumed, and what falls short of it is info)", lint.DefaultConnections))
+	addHostFlags(fl, &opts.Lint)
+	fl.BoolVar(&opts.Strict, "strict", false, "fail on warnings too")
+	fl.StringVarP(&opts.Output, "output", "o", "text", "output format: text, json or sarif")
 	_ = cmd.RegisterFlagCompletionFunc("target", cobra.FixedCompletions([]string{lint.TargetHAProxy, lint.TargetNginx}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"text", "json", "sarif"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd

@@ -48,7 +48,7 @@ frontend stats
 func TestNewCmdLintFlags(t *testing.T) {
 	io, _, _ := testIO()
 	var got *LintOptions
-	cmd := NewCmdLint(io, func(o *LintOptions) error { got = o; return nil })
+	cmd := NewCmdLint(&Factory{IO: io}, func(o *LintOptions) error { got = o; return nil })
 	cmd.SetArgs([]string{"a.cfg", "b.conf", "--target", "nginx", "--heartbeat", "45s", "--connections", "500", "--fd-limit", "4096", "--cpus", "8", "--host", "--strict", "-o", "json"})
 	if err := cmd.Execute(); err != nil {
 		t.Fatal(err)
@@ -58,7 +58,7 @@ func TestNewCmdLintFlags(t *testing.T) {
 		t.Errorf("parsed %+v, want files a.cfg,b.conf, %+v, strict, json", got, want)
 	}
 
-	cmd = NewCmdLint(io, func(o *LintOptions) error { got = o; return nil })
+	cmd = NewCmdLint(&Factory{IO: io}, func(o *LintOptions) error { got = o; return nil })
 	cmd.SetArgs([]string{"a.cfg"})
 	if err := cmd.Execute(); err != nil {
 		t.Fatal(err)
@@ -68,7 +68,7 @@ func TestNewCmdLintFlags(t *testing.T) {
 	}
 
 	for _, args := range [][]string{{}, {"a.cfg", "-o", "yaml"}} {
-		cmd = NewCmdLint(io, func(*LintOptions) error { return nil })
+		cmd = NewCmdLint(&Factory{IO: io}, func(*LintOptions) error { return nil })
 		cmd.SetArgs(args)
 		cmd.SetErr(&strings.Builder{})
 		if err := cmd.Execute(); err == nil {

@@ -24,8 +24,10 @@ type MaintOptions struct {
 }
 
 // NewCmdMaint builds `wsctl maint`.
-func NewCmdMaint(io *IOStreams, runF func(*MaintOptions) error) *cobra.Command {
+func NewCmdMaint(f *Factory, runF func(*MaintOptions) error) *cobra.Command {
+	io := f.IO
 	opts := &MaintOptions{IO: io}
+	opts.Socket.dial = f.Dial
 	cmd := &cobra.Command{
 		Use:   "maint SERVER",
 		Short: "Put a server in maintenance (refused while it has sessions)",

@@ -30,8 +30,10 @@ type ReadyOptions struct {
 }
 
 // NewCmdReady builds `wsctl ready`.
-func NewCmdReady(io *IOStreams, runF func(*ReadyOptions) error) *cobra.Command {
+func NewCmdReady(f *Factory, runF func(*ReadyOptions) error) *cobra.Command {
+	io := f.IO
 	opts := &ReadyOptions{IO: io}
+	opts.Socket.dial = f.Dial
 	cmd := &cobra.Command{
 		Use:   "ready SERVER",
 		Short: "Put a server back into HAProxy after a drain or maint",

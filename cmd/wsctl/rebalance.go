@@ -41,8 +41,10 @@ type RebalanceOptions struct {
 }
 
 // NewCmdRebalance builds `wsctl rebalance`.
-func NewCmdRebalance(io *IOStreams, runF func(*RebalanceOptions) error) *cobra.Command {
+func NewCmdRebalance(f *Factory, runF func(*RebalanceOptions) error) *cobra.Command {
+	io := f.IO
 	opts := &RebalanceOptions{IO: io}
+	opts.Socket.dial = f.Dial
 	cmd := &cobra.Command{
 		Use:   "rebalance BACKEND",
 		Short: "Even out a backend's WebSockets with the fewest moves",
@@ -131,12 +133,12 @@ a step per phase of each round
 		},
 	}
 	opts.Socket.addFlags(cmd)
-	f := cmd.Flags()
-	f.Float64Var(&opts.CloseRate, "close-rate", 0, fmt.Sprintf("sessions closed per second across all sockets, %g to %g (default: the backend's close_rate)", float64(drain.MinRate), float64(drain.MaxRate)))
-	f.Float64Var(&opts.Tolerance, "tolerance", 100*rebalance.DefaultTolerance, "percent of its target a server may be off and count as balanced")
-	f.DurationVar(&opts.Timeout, "timeout", 5*time.Minute, "give up after this long with exit 3, every server READY (0: no limit)")
-	f.BoolVar(&opts.DryRun, "dry-run", false, "print the plan and change nothing")
-	f.StringVarP(&opts.Output, "output", "o", "text", "output format: text or json (a line per step)")
+	fl := cmd.Flags()
+	fl.Float64Var(&opts.CloseRate, "close-rate", 0, fmt.Sprintf("sessions closed per second across all sockets, %g to %g (default: the backend's close_rate)", float64(drain.MinRate), float64(drain.MaxRate)))
+	fl.Float64Var(&opts.Tolerance, "tolerance", 100*rebalance.DefaultTolerance, "percent of its target a server may be off and count as balanced")
+	fl.DurationVar(&opts.Timeout, "timeout", 5*time.Minute, "give up after this long with exit 3, every server READY (0: no limit)")
+	fl.BoolVar(&opts.DryRun, "dry-run", false, "print the plan and change nothing")
+	fl.StringVarP(&opts.Output, "output", "o", "text", "output format: text or json (a line per step)")
 	addQuietFlag(cmd, &opts.Quiet)
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd

@@ -13,7 +13,7 @@ import (
 	"github.com/wsctl/wsctl/haproxy/haproxytest"
 )
 
-var rebalanceCmd runtimeCmd = func(io *IOStreams) *cobra.Command { return NewCmdRebalance(io, nil) }
+var rebalanceCmd runtimeCmd = func(io *IOStreams) *cobra.Command { return NewCmdRebalance(&Factory{IO: io}, nil) }
 
 // rebalanceFixture is three servers behind HAProxy with 20/20/0
 // reconnecting cookie clients (s3 readmitted into the full backend), and a

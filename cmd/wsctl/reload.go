@@ -44,7 +44,8 @@ type ReloadOptions struct {
 }
 
 // NewCmdReload builds `wsctl reload`.
-func NewCmdReload(io *IOStreams, runF func(*ReloadOptions) error) *cobra.Command {
+func NewCmdReload(f *Factory, runF func(*ReloadOptions) error) *cobra.Command {
+	io := f.IO
 	opts := &ReloadOptions{IO: io}
 	cmd := &cobra.Command{
 		Use:   "reload",

@@ -19,7 +19,7 @@ import (
 	"github.com/wsctl/wsctl/templates"
 )
 
-func reloadCmd(io *IOStreams) *cobra.Command { return NewCmdReload(io, nil) }
+func reloadCmd(io *IOStreams) *cobra.Command { return NewCmdReload(&Factory{IO: io}, nil) }
 
 // reloadSetup is examples/basic on HAProxy with clients held, its spec
 // written with extra (a structural change) appended to the haproxy section.

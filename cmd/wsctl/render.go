@@ -22,7 +22,8 @@ type RenderOptions struct {
 }
 
 // NewCmdRender builds `wsctl render`.
-func NewCmdRender(io *IOStreams, runF func(*RenderOptions) error) *cobra.Command {
+func NewCmdRender(f *Factory, runF func(*RenderOptions) error) *cobra.Command {
+	io := f.IO
 	opts := &RenderOptions{IO: io}
 	cmd := &cobra.Command{
 		Use:   "render",

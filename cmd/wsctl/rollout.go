@@ -61,8 +61,10 @@ type RolloutOptions struct {
 }
 
 // NewCmdRollout builds `wsctl rollout`.
-func NewCmdRollout(io *IOStreams, runF func(*RolloutOptions) error) *cobra.Command {
+func NewCmdRollout(f *Factory, runF func(*RolloutOptions) error) *cobra.Command {
+	io := f.IO
 	opts := &RolloutOptions{IO: io}
+	opts.Socket.dial = f.Dial
 	cmd := &cobra.Command{
 		Use:   "rollout BACKEND (--exec COMMAND | --pause | --next)",
 		Short: "Deploy a backend's servers one by one, moving each WebSocket client about once",
@@ -209,27 +211,27 @@ name, without a ceiling.`,
 			return rolloutRun(opts)
 		},
 	}
-	f := cmd.Flags()
+	fl := cmd.Flags()
 	opts.Socket.addFlags(cmd)
-	f.StringVar(&opts.Exec, "exec", "", "deploy each server with this shell `command` (WSCTL_SERVER, WSCTL_ADDRESS in its environment)")
-	f.BoolVar(&opts.Pause, "pause", false, "stop after draining each server for the pipeline to deploy it; go on with --next")
-	f.BoolVar(&opts.Next, "next", false, "the server a paused rollout drained is deployed: readmit it and drain the next")
-	durationVar(f, &opts.Timeout, "timeout", 10*time.Minute, "give up a server's drain after this long with exit 3 (0: wait for ever)")
-	durationVar(f, &opts.CloseAfter, "close-after", 30*time.Second, "after this long, switch the server to MAINT and close its sessions left (0: at once)")
-	f.Float64Var(&opts.CloseRate, "close-rate", 0, fmt.Sprintf("sessions closed per second after --close-after, across all sockets: %g to %g, or 0 for all at once (default: the backend's close_rate)", float64(drain.MinRate), float64(drain.MaxRate)))
-	durationVar(f, &opts.WaitHealthy, "wait-healthy", time.Minute, "wait up to this long for a readmitted server's health check (exit 3 if it fails; 0: do not wait)")
-	f.StringVar(&opts.Surge, "surge", "", "a server `name` in MAINT taken in for the rollout and left in MAINT at the end")
-	f.Int64Var(&opts.MaxPerServer, "max-per-server", -1, "WebSockets one server may hold per HAProxy process when choosing the landing set (default: the backend's server_maxconn; 0: no limit)")
+	fl.StringVar(&opts.Exec, "exec", "", "deploy each server with this shell `command` (WSCTL_SERVER, WSCTL_ADDRESS in its environment)")
+	fl.BoolVar(&opts.Pause, "pause", false, "stop after draining each server for the pipeline to deploy it; go on with --next")
+	fl.BoolVar(&opts.Next, "next", false, "the server a paused rollout drained is deployed: readmit it and drain the next")
+	durationVar(fl, &opts.Timeout, "timeout", 10*time.Minute, "give up a server's drain after this long with exit 3 (0: wait for ever)")
+	durationVar(fl, &opts.CloseAfter, "close-after", 30*time.Second, "after this long, switch the server to MAINT and close its sessions left (0: at once)")
+	fl.Float64Var(&opts.CloseRate, "close-rate", 0, fmt.Sprintf("sessions closed per second after --close-after, across all sockets: %g to %g, or 0 for all at once (default: the backend's close_rate)", float64(drain.MinRate), float64(drain.MaxRate)))
+	durationVar(fl, &opts.WaitHealthy, "wait-healthy", time.Minute, "wait up to this long for a readmitted server's health check (exit 3 if it fails; 0: do not wait)")
+	fl.StringVar(&opts.Surge, "surge", "", "a server `name` in MAINT taken in for the rollout and left in MAINT at the end")
+	fl.Int64Var(&opts.MaxPerServer, "max-per-server", -1, "WebSockets one server may hold per HAProxy process when choosing the landing set (default: the backend's server_maxconn; 0: no limit)")
 	// The usage states the default in words; pflag would add "(default -1)".
-	f.Lookup("max-per-server").DefValue = "0"
-	f.IntVar(&opts.MaxUnavailable, "max-unavailable", 1, "servers of the rollout that may be out of rotation (MAINT or DOWN) at once")
-	f.StringVar(&opts.State, "state", "", "state `file` for resuming (default: wsctl-rollout-BACKEND.json beside haproxy.state_file)")
-	f.BoolVar(&opts.AllowMissing, "allow-missing", false, "across the fleet, carry on when a load balancer's agent stops reporting")
-	f.StringVar(&opts.Reason, "reason", "", "across the fleet, why, for the audit trail of the intents")
-	f.BoolVar(&opts.DryRun, "dry-run", false, "read and plan the rollout (its order, or where a resumed one stands) and change nothing; exit as the real run would before its first change")
-	f.BoolVar(&opts.Rebalance, "rebalance", false, "after the last server, even out the backend's WebSockets as wsctl rebalance does (exit 3 if not balanced within --timeout)")
-	f.BoolVar(&opts.Force, "force", false, "drain even when no other server of the backend can take new clients")
-	f.StringVarP(&opts.Output, "output", "o", "text", "output format: text or json (a line per step)")
+	fl.Lookup("max-per-server").DefValue = "0"
+	fl.IntVar(&opts.MaxUnavailable, "max-unavailable", 1, "servers of the rollout that may be out of rotation (MAINT or DOWN) at once")
+	fl.StringVar(&opts.State, "state", "", "state `file` for resuming (default: wsctl-rollout-BACKEND.json beside haproxy.state_file)")
+	fl.BoolVar(&opts.AllowMissing, "allow-missing", false, "across the fleet, carry on when a load balancer's agent stops reporting")
+	fl.StringVar(&opts.Reason, "reason", "", "across the fleet, why, for the audit trail of the intents")
+	fl.BoolVar(&opts.DryRun, "dry-run", false, "read and plan the rollout (its order, or where a resumed one stands) and change nothing; exit as the real run would before its first change")
+	fl.BoolVar(&opts.Rebalance, "rebalance", false, "after the last server, even out the backend's WebSockets as wsctl rebalance does (exit 3 if not balanced within --timeout)")
+	fl.BoolVar(&opts.Force, "force", false, "drain even when no other server of the backend can take new clients")
+	fl.StringVarP(&opts.Output, "output", "o", "text", "output format: text or json (a line per step)")
 	addQuietFlag(cmd, &opts.Quiet)
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd

@@ -18,7 +18,7 @@ import (
 	"github.com/wsctl/wsctl/internal/lbtest"
 )
 
-var rolloutCmd runtimeCmd = func(io *IOStreams) *cobra.Command { return NewCmdRollout(io, nil) }
+var rolloutCmd runtimeCmd = func(io *IOStreams) *cobra.Command { return NewCmdRollout(&Factory{IO: io}, nil) }
 
 // rolloutFixture is three servers behind HAProxy, a spec naming them, and
 // two reconnecting clients on each.

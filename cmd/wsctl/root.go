@@ -23,7 +23,8 @@ func build() buildinfo.Info { return buildinfo.Read(version).WithCommit(commit) 
 
 // NewCmdRoot builds the command tree. Each subcommand lives in its own file
 // as an options struct, a constructor and a run function.
-func NewCmdRoot(io *IOStreams) *cobra.Command {
+func NewCmdRoot(f *Factory) *cobra.Command {
+	io := f.IO
 	root := &cobra.Command{
 		Use:   "wsctl",
 		Short: "Control plane for WebSocket load balancing with HAProxy and nginx",
@@ -49,21 +50,21 @@ Exit codes: 0 ok/identical, 1 differs or findings, 2 error, 3 drain or reload ti
 	root.SetOut(io.Out)
 	root.SetErr(io.ErrOut)
 	root.AddCommand(
-		NewCmdRender(io, nil),
-		NewCmdDiff(io, nil),
-		NewCmdCheck(io, nil),
-		NewCmdLint(io, nil),
-		NewCmdImport(io, nil),
-		NewCmdStatus(io, nil),
-		NewCmdDrain(io, nil),
-		NewCmdReady(io, nil),
-		NewCmdMaint(io, nil),
-		NewCmdAgent(io, nil),
-		NewCmdReload(io, nil),
-		NewCmdRollout(io, nil),
-		NewCmdRebalance(io, nil),
-		NewCmdFleet(io, nil),
-		NewCmdTop(io, nil),
+		NewCmdRender(f, nil),
+		NewCmdDiff(f, nil),
+		NewCmdCheck(f, nil),
+		NewCmdLint(f, nil),
+		NewCmdImport(f, nil),
+		NewCmdStatus(f, nil),
+		NewCmdDrain(f, nil),
+		NewCmdReady(f, nil),
+		NewCmdMaint(f, nil),
+		NewCmdAgent(f, nil),
+		NewCmdReload(f, nil),
+		NewCmdRollout(f, nil),
+		NewCmdRebalance(f, nil),
+		NewCmdFleet(f, nil),
+		NewCmdTop(f, nil),
 		NewCmdState(io),
 		NewCmdVersion(io),
 		NewCmdGenDocs(io),
@@ -126,7 +127,7 @@ func refuseUnknownSubcommand(c *cobra.Command) {
 
 // Main runs wsctl with args and returns the process exit code.
 func Main(args []string, io *IOStreams) int {
-	root := NewCmdRoot(io)
+	root := NewCmdRoot(&Factory{IO: io})
 	root.SetArgs(args)
 	err := root.Execute()
 	reportError(io.ErrOut, err)

@@ -22,10 +22,10 @@ import (
 type runtimeCmd func(io *IOStreams) *cobra.Command
 
 var (
-	statusCmd runtimeCmd = func(io *IOStreams) *cobra.Command { return NewCmdStatus(io, nil) }
-	drainCmd  runtimeCmd = func(io *IOStreams) *cobra.Command { return NewCmdDrain(io, nil) }
-	readyCmd  runtimeCmd = func(io *IOStreams) *cobra.Command { return NewCmdReady(io, nil) }
-	maintCmd  runtimeCmd = func(io *IOStreams) *cobra.Command { return NewCmdMaint(io, nil) }
+	statusCmd runtimeCmd = func(io *IOStreams) *cobra.Command { return NewCmdStatus(&Factory{IO: io}, nil) }
+	drainCmd  runtimeCmd = func(io *IOStreams) *cobra.Command { return NewCmdDrain(&Factory{IO: io}, nil) }
+	readyCmd  runtimeCmd = func(io *IOStreams) *cobra.Command { return NewCmdReady(&Factory{IO: io}, nil) }
+	maintCmd  runtimeCmd = func(io *IOStreams) *cobra.Command { return NewCmdMaint(&Factory{IO: io}, nil) }
 )
 
 // result is what a command run printed and its exit code.

@@ -88,7 +88,7 @@ func TestStatus(t *testing.T) {
 
 func TestStatusFlags(t *testing.T) {
 	var got *StatusOptions
-	cmd := NewCmdStatus(&IOStreams{}, func(o *StatusOptions) error { got = o; return nil })
+	cmd := NewCmdStatus(&Factory{IO: &IOStreams{}}, func(o *StatusOptions) error { got = o; return nil })
 	cmd.SetArgs([]string{"--socket", "/a.sock", "--socket", "/b,c.sock", "-b", "ws", "-o", "json"})
 	if err := cmd.Execute(); err != nil {
 		t.Fatal(err)
@@ -96,7 +96,7 @@ func TestStatusFlags(t *testing.T) {
 	if diff := cmp.Diff([]string{"/a.sock", "/b,c.sock"}, got.Socket.Sockets); diff != "" || got.Backend != "ws" || got.Output != "json" {
 		t.Errorf("options = %+v %s", got, diff)
 	}
-	cmd = NewCmdStatus(&IOStreams{}, func(o *StatusOptions) error { return nil })
+	cmd = NewCmdStatus(&Factory{IO: &IOStreams{}}, func(o *StatusOptions) error { return nil })
 	cmd.SetArgs([]string{"-o", "yaml"})
 	cmd.SilenceErrors, cmd.SilenceUsage = true, true
 	if err := cmd.Execute(); err == nil {

@@ -35,8 +35,11 @@ type TopOptions struct {
 }
 
 // NewCmdTop builds `wsctl top`.
-func NewCmdTop(io *IOStreams, runF func(*TopOptions) error) *cobra.Command {
+func NewCmdTop(f *Factory, runF func(*TopOptions) error) *cobra.Command {
+	io := f.IO
 	opts := &TopOptions{IO: io}
+	opts.Socket.dial = f.Dial
+	opts.Socket.operator = f.Fleet
 	cmd := &cobra.Command{
 		Use:   "top",
 		Short: "Watch the WebSockets live: servers, sessions, drains, hand-overs and rollouts",
@@ -149,7 +152,7 @@ func (opts *TopOptions) sources(ctx context.Context) (top.Sources, error) {
 		src.Rollouts[b.Name] = rolloutStatePath(sp, b.Name)
 	}
 	if opts.Fleet {
-		op, err := fleet.NewOperator(sp.Consul)
+		op, err := opts.Socket.reachFleet(sp.Consul)
 		if err != nil {
 			return top.Sources{}, err
 		}
