@@ -642,12 +642,17 @@ func (a *Agent) keepNonEmpty(snap map[string][]discovery.Instance) {
 // holds changes the runtime API cannot make (a host name where HAProxy
 // takes IP addresses, a cookie on a server added to HAProxy 2.6), which
 // only a reload applies.
+//
+// The servers are listed with States, not Servers: this runs for every
+// membership change, and `show stat` (sessions) would cost ten times as
+// much as `show servers state` with 1,000 servers. Only a readmission
+// depends on sessions; withSessions reads them for those backends.
 func (a *Agent) applyRuntime(ctx context.Context, m *model.Model) (ok, reload bool) {
 	running := map[string][]haproxy.ServerStatus{}
 	ok = true
 	var unanswered error
 	for _, b := range m.Backends {
-		servers, err := a.rt.Servers(ctx, b.Name)
+		servers, err := a.rt.States(ctx, b.Name)
 		if errors.Is(err, haproxy.ErrUnknownBackend) {
 			continue
 		}
@@ -685,10 +690,38 @@ func (a *Agent) applyRuntime(ctx context.Context, m *model.Model) (ok, reload bo
 	n := len(ops)
 	ops = slices.DeleteFunc(ops, func(op Op) bool { return !a.runtimeCan(op) })
 	reload = len(ops) < n
+	ops, read := a.withSessions(ctx, running, ops)
+	ok = ok && read
 	if !a.applyOps(ctx, m, running, ops) {
 		ok = false
 	}
 	return ok, reload
+}
+
+// withSessions completes running, listed with States, for ops: a backend
+// where ops readmit a server is listed again with Servers, since
+// haproxy.ReadmitChanges depends on the server's sessions. When that
+// listing fails, the backend's readmissions are left out of the ops
+// returned (ok false: they are tried again at the next sync) rather than
+// made as if the server had no sessions, which could cut them.
+func (a *Agent) withSessions(ctx context.Context, running map[string][]haproxy.ServerStatus, ops []Op) (_ []Op, ok bool) {
+	ok = true
+	failed, listed := map[string]bool{}, map[string]bool{}
+	for _, op := range ops {
+		if op.Kind != OpReady || listed[op.Backend] {
+			continue
+		}
+		listed[op.Backend] = true
+		servers, err := a.rt.Servers(ctx, op.Backend)
+		if err != nil {
+			a.log.Error("list servers", "backend", op.Backend, "err", err)
+			a.metrics.RuntimeErrors.Add(1, op.Backend, opList)
+			failed[op.Backend], ok = true, false
+			continue
+		}
+		running[op.Backend] = servers
+	}
+	return slices.DeleteFunc(ops, func(op Op) bool { return op.Kind == OpReady && failed[op.Backend] }), ok
 }
 
 // desired renders snap for target through the same path as `wsctl render`

@@ -28,6 +28,10 @@ type Runtime interface {
 	// through the agent's haproxy.
 	rebalance.Runtime
 	Apply(ctx context.Context, changes []haproxy.Change) []error
+	// States lists a backend's servers without their sessions
+	// (haproxy.Client.States): what planning needs, in the path of every
+	// change.
+	States(ctx context.Context, backend string) ([]haproxy.ServerStatus, error)
 	Path() string
 	Info() haproxy.Info
 	// ServersStateText is `show servers state`, saved to the state file

@@ -53,6 +53,8 @@ type fakeHAProxy struct {
 	calls    []string
 	// batches counts the Apply calls that carried changes.
 	batches int
+	// statReads counts the listings with sessions (Servers: `show stat`).
+	statReads int
 }
 
 type fakeServer struct {
@@ -83,6 +85,23 @@ func (f *fakeHAProxy) ServersStateText(context.Context) (string, error) { return
 func (f *fakeHAProxy) Servers(_ context.Context, backend string) ([]haproxy.ServerStatus, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.statReads++
+	return f.servers(backend)
+}
+
+// States is Servers without what `show stat` adds.
+func (f *fakeHAProxy) States(_ context.Context, backend string) ([]haproxy.ServerStatus, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	all, err := f.servers(backend)
+	for i := range all {
+		all[i].Scur, all[i].Smax, all[i].Stot, all[i].Check, all[i].Weight = 0, 0, 0, "", 0
+	}
+	return all, err
+}
+
+// servers lists backend's servers (all with ""); f.mu is held.
+func (f *fakeHAProxy) servers(backend string) ([]haproxy.ServerStatus, error) {
 	var names []string
 	if backend == "" {
 		names = slices.Sorted(func(yield func(string) bool) {

@@ -24,6 +24,10 @@ func (unreachable) Servers(context.Context, string) ([]haproxy.ServerStatus, err
 	return nil, fmt.Errorf("runtime: fake.sock: %w: connection refused", haproxy.ErrNoSocket)
 }
 
+func (u unreachable) States(ctx context.Context, backend string) ([]haproxy.ServerStatus, error) {
+	return u.Servers(ctx, backend)
+}
+
 // serve answers one request to the agent's Handler.
 func serve(a *Agent, path string) (int, string) {
 	rec := httptest.NewRecorder()

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -41,16 +40,11 @@ const closeAfter = 2 * time.Second
 
 // rollRun is one rolling deploy under reconnecting clients.
 type rollRun struct {
+	rollCounts
 	res        loadgen.Result
 	rows       []Row
-	marks      []Mark
-	cut        int             // sessions the proxy closed: wsctl's "closed", or scur at shutdown
-	cuts       []int           // cut per backend, in roll order
-	back       int             // new sessions on a server while it drained (stot delta)
-	perBackend []time.Duration // drain start → back in rotation and UP
-	closePeak  int             // drops per 100 ms, worst slot during the roll
-	reconnPeak int             // handshakes per 100 ms, worst slot during the roll
-	total      time.Duration   // first drain → last server back
+	closePeak  int // drops per 100 ms, worst slot during the roll
+	reconnPeak int // handshakes per 100 ms, worst slot during the roll
 }
 
 // TestScenarioRollingDeploy restarts the backends one by one under clients
@@ -249,12 +243,8 @@ func runRolling(t *testing.T, mode rollMode, conns, rolled int, rate float64, ws
 			time.Sleep(500 * time.Millisecond)
 		}
 		r.back += stot() - before
-		b.Proc.Signal(t, syscall.SIGTERM)
-		if !b.Proc.Wait(10 * time.Second) {
-			t.Fatalf("%s did not stop on SIGTERM", b.ID)
-		}
 		r.marks = append(r.marks, Mark{TMs: time.Since(start).Milliseconds(), Label: "restart " + b.ID})
-		st.Backends[i] = lbtest.StartWsechoAt(t, b.ID, b.Addr, "--close-spread", "0s")
+		st.Backends[i] = restartWsecho(t, b)
 		switch mode {
 		case paced:
 			if out, err := exec.Command(wsctl, "ready", server, "--socket", st.Admin, "--wait-healthy", "20s").CombinedOutput(); err != nil {
@@ -273,9 +263,6 @@ func runRolling(t *testing.T, mode rollMode, conns, rolled int, rate float64, ws
 	return r
 }
 
-// runRollout rolls every backend with `wsctl rollout --pause`, restarting
-// each paused server and going on with `--next`; with surge a fourth
-// backend in MAINT is the surge.
 // startRollStack starts the stack of the rolling scenarios, checks every
 // 300 ms, with a fourth backend kept in MAINT when spare (a surge server,
 // or the server a scale-out readmits), and writes its spec where wsctl
@@ -299,117 +286,46 @@ func startRollStack(t *testing.T, conns int, spare bool) (*stack, string) {
 	return st, specPath
 }
 
+// runRollout rolls every backend with `wsctl rollout --pause`, restarting
+// each paused server and going on with `--next`; with surge a fourth
+// backend in MAINT is the surge.
 func runRollout(t *testing.T, surge bool, conns int, rate float64, wsctl string) rollRun {
 	t.Helper()
 	st, specPath := startRollStack(t, conns, surge)
 	load := startRollLoad(t, st, conns)
 	defer load.cancel()
-	start := load.start
-	stat := func(id string, field int) int {
-		v, _ := strconv.Atoi(st.serverStat(t, id, field))
-		return v
-	}
-
 	var r rollRun
-	t0 := time.Now()
-	firstSlot := int(t0.Sub(start) / (100 * time.Millisecond))
+	firstSlot := int(time.Since(load.start) / (100 * time.Millisecond))
+	rollEvery(t, st, specPath, load.start, surge, rate, wsctl, &r)
+	load.finish(&r, firstSlot)
+	return r
+}
+
+// rollEvery rolls every backend of st as runRollout does, under load that
+// started at start, and fills r's cuts, clients back, marks and times.
+func rollEvery(t *testing.T, st *stack, specPath string, start time.Time, surge bool, rate float64, wsctl string, r *rollRun) {
+	t.Helper()
+	rt, err := haproxy.Dial(context.Background(), st.Admin, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
 	args := []string{"rollout", "ws_cluster", "-c", specPath, "--close-after", closeAfter.String(), "--close-rate", fmt.Sprint(rate),
 		"--timeout", "2m", "--wait-healthy", "20s", "-o", "json"}
 	if surge {
 		args = append(args, "--surge", "backend4")
 	}
-	mode := "--pause"
-	stepStart := t0
-	ctx := context.Background()
-	rt, err := haproxy.Dial(ctx, st.Admin, 5*time.Second)
+	r.rollCounts, err = pausedRollout{wsctl: wsctl, args: args, env: []string{"WSCTL_RUN_DIR=" + st.RunDir},
+		backend: "ws_cluster", rts: []*haproxy.Client{rt}, start: start,
+		deploy: func(server string) {
+			for i, b := range st.Backends {
+				if b.ID == server {
+					st.Backends[i] = restartWsecho(t, b)
+				}
+			}
+		}}.run(t)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for {
-		// The server this call drains is the one it pauses at (or the
-		// surge, in the last call): count what it takes from when it is
-		// first seen out of READY (held or drained).
-		before := map[string]int64{}
-		stop := make(chan struct{})
-		watched := make(chan struct{})
-		go func() {
-			defer close(watched)
-			for {
-				if all, err := rt.Servers(ctx, "ws_cluster"); err == nil {
-					for _, s := range all {
-						if _, seen := before[s.Server]; !seen && s.Admin != haproxy.Ready {
-							before[s.Server] = s.Stot
-						}
-					}
-				}
-				select {
-				case <-stop:
-					return
-				case <-time.After(50 * time.Millisecond):
-				}
-			}
-		}()
-		cmd := exec.Command(wsctl, append(args, mode)...)
-		cmd.Env = append(os.Environ(), "WSCTL_RUN_DIR="+st.RunDir)
-		out, err := cmd.Output()
-		close(stop)
-		<-watched
-		backOn := func(server string) int {
-			from, ok := before[server]
-			if !ok {
-				t.Errorf("%s was never seen out of READY", server)
-			}
-			return stat(server, statStot) - int(from)
-		}
-		if err != nil {
-			t.Fatalf("wsctl rollout %s: %v\n%s", mode, err, out)
-		}
-		mode = "--next"
-		var paused string
-		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-			var l struct {
-				Type, Server, Result string
-				Surge                bool
-				Cuts                 int
-				Paused               *struct{ Server string }
-			}
-			if err := json.Unmarshal([]byte(line), &l); err != nil {
-				t.Fatalf("wsctl rollout output: %v\n%s", err, out)
-			}
-			switch {
-			case l.Type == "step":
-				r.cut += l.Cuts
-				r.cuts = append(r.cuts, l.Cuts)
-				if l.Surge {
-					r.back += backOn(l.Server)
-				}
-			case l.Paused != nil:
-				paused = l.Paused.Server
-			}
-		}
-		if paused == "" {
-			break
-		}
-		r.back += backOn(paused)
-		r.marks = append(r.marks, Mark{TMs: time.Since(start).Milliseconds(), Label: "restart " + paused})
-		for i, b := range st.Backends {
-			if b.ID != paused {
-				continue
-			}
-			b.Proc.Signal(t, syscall.SIGTERM)
-			if !b.Proc.Wait(10 * time.Second) {
-				t.Fatalf("%s did not stop on SIGTERM", b.ID)
-			}
-			st.Backends[i] = lbtest.StartWsechoAt(t, b.ID, b.Addr, "--close-spread", "0s")
-		}
-		r.perBackend = append(r.perBackend, time.Since(stepStart))
-		stepStart = time.Now()
-	}
-	// The last call readmitted the last server (and removed the surge).
-	r.perBackend[len(r.perBackend)-1] += time.Since(stepStart)
-	r.total = time.Since(t0)
-	load.finish(&r, firstSlot)
-	return r
 }
 
 // rollLoad is the reconnecting cookie clients of a rolling deploy.

@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -16,9 +17,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -33,55 +34,12 @@ import (
 	"github.com/wsctl/wsctl/spec"
 )
 
-// scaleCase is one fleet size of the "Fleet at scale" scenario.
-type scaleCase struct {
-	lbs, perLB int
-	rate       float64
-	cluster    bool // three Consul servers instead of one dev agent
-	note       string
-}
-
-func (c scaleCase) total() int { return c.lbs * c.perLB }
-
-// backends is how many wsecho processes hold the WebSockets: three, or
-// more when one would need more descriptors than a process may open (one
-// per WebSocket, below the 20,000 limit with room to spare).
-func (c scaleCase) backends() int { return max(3, (c.total()+14999)/15000) }
-
-func (c scaleCase) label() string {
-	s := fmt.Sprintf("%d × %d, rate %g/s", c.lbs, c.perLB, c.rate)
-	if c.cluster {
-		s += ", 3 Consul servers"
-	}
-	if c.note != "" {
-		s += ", " + c.note
-	}
-	return s
-}
-
-// scaleCases are the runs, in order: the issue's old sizes, then N = 1, 5,
-// 10, 20 with 5,000 WebSockets per load balancer at both rates, then the
-// 3-server Consul variant. Smoke: two tiny fleets.
-func scaleCases() []scaleCase {
-	if !*full {
-		return []scaleCase{{lbs: 1, perLB: 20, rate: 50}, {lbs: 2, perLB: 20, rate: 50}}
-	}
-	cs := []scaleCase{
-		{lbs: 10, perLB: 500, rate: 500}, {lbs: 20, perLB: 500, rate: 500}, {lbs: 10, perLB: 3000, rate: 1000},
-	}
-	for _, n := range []int{1, 5, 10, 20} {
-		for _, r := range []float64{500, 1000} {
-			cs = append(cs, scaleCase{lbs: n, perLB: 5000, rate: r})
-		}
-	}
-	return append(cs, scaleCase{lbs: 10, perLB: 3000, rate: 1000, cluster: true})
-}
-
 // scaleRun is what one case measured.
 type scaleRun struct {
 	c          scaleCase
 	joined     time.Duration // agents started → all announced
 	converged  time.Duration // a registration → live on every load balancer
+	ramp       time.Duration // clients started → every WebSocket open (or the ramp's time out)
 	connected  int           // WebSockets open before the drain
 	onServer   int           // of them on the drained server
 	took       time.Duration // `drain --fleet` start → exit
@@ -98,8 +56,9 @@ type scaleRun struct {
 	consulCPU  float64
 	consulRSS  int64
 	failed     string // why the drain failed ("" when it did not)
-	rows       []Row
+	rows       []Row  // the drain's plot: from 5 s before it to the rollout or the end
 	marks      []Mark
+	roll       *scaleRoll // nil without a rollout
 }
 
 // TestScenarioFleetScale: N HAProxy load balancers, each with its `wsctl
@@ -115,7 +74,8 @@ func TestScenarioFleetScale(t *testing.T) {
 	lbtest.GoBinary(t, "cmd/wsecho")
 	var runs []scaleRun
 	tried := 0
-	for _, c := range scaleCases() {
+	cases := scaleCases(t)
+	for _, c := range cases {
 		var r scaleRun
 		t.Run(strings.NewReplacer(" ", "", ",", "_", "/", "", "×", "x").Replace(c.label()), func(t *testing.T) {
 			tried++
@@ -123,26 +83,32 @@ func TestScenarioFleetScale(t *testing.T) {
 			if r.back != 0 {
 				t.Errorf("%d clients were sent back to the drained server, want 0", r.back)
 			}
+			if r.roll != nil {
+				r.roll.check(t)
+			}
 		})
 		if r.c.lbs == 0 { // -run left the case out, or it stopped early
 			continue
 		}
-		t.Logf("%s: joined %s, converged %s, %d connected, %d on the server, drained in %s (sessions/R %.1f s), closed %d, "+
+		t.Logf("%s: joined %s, converged %s, ramp %s, %d connected, %d on the server, drained in %s (sessions/R %.1f s), closed %d, "+
 			"back %d, close peak %d, KV writes/s per agent %.1f (all %.1f), blocking/s per agent %.1f (fleet keys %.1f), "+
 			"agent CPU %.0f%% RSS %.1f MB, Consul CPU %.0f%% RSS %.1f MB",
-			c.label(), r.joined.Round(time.Millisecond), r.converged.Round(time.Millisecond), r.connected, r.onServer,
+			c.label(), r.joined.Round(time.Millisecond), r.converged.Round(time.Millisecond), r.ramp.Round(time.Second), r.connected, r.onServer,
 			r.took.Round(time.Millisecond), float64(r.onServer)/c.rate, r.closed, r.back, r.closePeak, r.kvWrites, r.kvWritesT,
 			r.blocking, r.blockingKV, r.agentCPU, mb(r.agentRSS), r.consulCPU, mb(r.consulRSS))
+		if r.roll != nil {
+			t.Logf("%s: %s", c.label(), r.roll)
+		}
 		runs = append(runs, r)
 	}
-	// A run of some cases only (-run 'FleetScale/10x3000') is a rerun: it
-	// gets a section of its own and leaves the full table alone.
+	// A run of some rows only (-bench-fleetscale-rows, or -run
+	// 'FleetScale/10x3000') is a rerun: it gets a section of its own and
+	// leaves the full table alone.
 	name := "fleetscale"
-	if tried < len(scaleCases()) {
+	if *scaleRowsFlag != "" || tried < len(cases) {
 		name = "fleetscale-rerun"
 	}
-	plot := name + "_drain.svg"
-	publish(t, name, fleetScaleReport(runs, name, plot), fleetScalePlots(runs, plot))
+	publish(t, name, fleetScaleReport(runs, name), fleetScalePlots(runs, name))
 }
 
 func mb(b int64) float64 { return float64(b) / (1 << 20) }
@@ -150,7 +116,7 @@ func mb(b int64) float64 { return float64(b) / (1 << 20) }
 type scaleBinaries struct{ wsctl, wsload string }
 
 // fleetScaleReport is the scenario's section of RESULTS.md.
-func fleetScaleReport(runs []scaleRun, name, plot string) string {
+func fleetScaleReport(runs []scaleRun, name string) string {
 	var b strings.Builder
 	title := "Fleet at scale: N load balancers, up to 100,000 WebSockets"
 	if name != "fleetscale" {
@@ -160,21 +126,33 @@ func fleetScaleReport(runs []scaleRun, name, plot string) string {
 	b.WriteString("Method: `go test ./bench -run FleetScale -bench-full` (part of `make bench`). For each row a fresh stack: one Consul 1.22 " +
 		"dev agent (or three servers), N HAProxy 2.6 processes rendered from examples/consul (`connections: 6000`, health checks every 300 ms) " +
 		"each with its own `wsctl agent` process (the binary, defaults, `--agent-id lbN`), wsecho backends registered in Consul " +
-		"(three, or one per 15,000 WebSockets: a process holds at most 20,000 descriptors), and one wsload process per load balancer " +
-		"(reconnecting, one cookie jar per client, an echo every 30 s, its own loopback source address). Every agent talks to Consul " +
+		"(three, or one per 12,500 WebSockets: a process holds at most 20,000 descriptors, and a rollout lands a server's clients on one), " +
+		"and one wsload process per load balancer (reconnecting, one cookie jar per client, an echo every 30 s, its own loopback source " +
+		"address, so no source/destination pair needs more than the 28,000 ephemeral ports), ramping at 2,000 WebSockets a second in all " +
+		"(at most 500 per process). Every agent talks to Consul " +
 		"through its own counting HTTP proxy in the test process, which is how KV writes (PUT/DELETE on /v1/kv, PUT on /v1/txn, one " +
 		"request each) and blocking queries (GET with `index=`) are counted per agent; the drain command talks to Consul directly.\n\n" +
 		"- **join**: agent processes started → every one announced under `wsctl/agents/`. **converge**: the last backend registered " +
-		"(HTTP API) → live (READY, up) in every HAProxy, polled every 20 ms.\n" +
+		"(HTTP API) → live (READY, up) in every HAProxy, polled every 20 ms. **ramp**: the clients started → every WebSocket open " +
+		"(`scur` summed, polled every second; given up 2 min after the time the ramp rate needs).\n" +
 		"- **drain**: `wsctl drain ws_cluster/chat-ws-2 --fleet --close-after 1s --close-rate R`, timed from start to exit; " +
 		"\"on server\" = chat-ws-2's `scur` summed over the load balancers just before. Close peak: the worst 100 ms slot of drops, " +
 		"summed over the wsload timelines (each shifted by its start, to the nearest 100 ms) from the drain on; allowed R/10 + 20 %. " +
 		"Back = chat-ws-2's `stot` growth over the drain, summed. KV writes and blocking queries: per second of the drain, the busiest " +
-		"agent (and the sum over all); CPU: the busiest agent's user+system time over the drain, % of one core; RSS at the end of the drain.\n\n" +
+		"agent (and the sum over all); CPU: the busiest agent's user+system time over the drain, % of one core; RSS at the end of the drain.\n" +
+		"- **rollout** (rows with one, after the drain): `wsctl ready ws_cluster/chat-ws-2 --fleet`, then `wsctl rollout ws_cluster -c SPEC " +
+		"--pause --close-after 1s --close-rate R` through the agents (the backend is discovered from Consul, so the rollout goes across the " +
+		"fleet), then after each SIGTERM and restart of the paused wsecho the same with `--next`, as the rolling-deploy scenario does on one " +
+		"load balancer. Every server is rolled, in name order. The floor is C + s₁ (C the WebSockets when it starts, s₁ those on the first " +
+		"server, chat-ws-1, whose clients can only land on servers still to deploy; every other client is cut once): C + C/N when the " +
+		"servers are even, more here since the drain before it left chat-ws-2 empty. Cuts: what the agents report closed (wsctl's `cuts`) " +
+		"and the drops the clients saw over the rollout; back = new sessions on a server while it was held or drained, summed over the " +
+		"load balancers (polled every 50 ms from when each first sees it out of READY); not reconnected = C − the clients' live WebSockets " +
+		"at the end (2 s after the rollout).\n\n" +
 		"One run per row (each takes minutes); the machine has 2 cores shared by every process of the row and by other work: compare rows " +
 		"of this run, not across runs.\n\n")
-	b.WriteString("| load balancers × WebSockets, rate | WebSockets | backends | join | converge | on server | drain time | sessions ÷ R | bound 1.15·s/R+3 s | close peak /100 ms | allowed | back | KV writes/s per agent (all) | blocking queries/s per agent (fleet keys) | agent CPU / RSS | Consul CPU / RSS |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| load balancers × WebSockets, rate | WebSockets | backends | ramp | join | converge | on server | drain time | sessions ÷ R | bound 1.15·s/R+3 s | close peak /100 ms | allowed | back | KV writes/s per agent (all) | blocking queries/s per agent (fleet keys) | agent CPU / RSS | Consul CPU / RSS |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range runs {
 		c := r.c
 		sr := float64(r.onServer) / c.rate
@@ -182,8 +160,8 @@ func fleetScaleReport(runs []scaleRun, name, plot string) string {
 		if r.failed != "" {
 			took = fmt.Sprintf("**failed after %.1f s** (%d closed)", r.took.Seconds(), r.closed)
 		}
-		fmt.Fprintf(&b, "| %s | %d | %d | %.2f s | %.0f ms | %d | %s | %.1f s | %.1f s | **%d** | %.0f | %d | %.1f (%.0f) | %.1f (%.1f) | %.0f %% / %.0f MB | %.0f %% / %.0f MB |\n",
-			c.label(), r.connected, c.backends(), r.joined.Seconds(), float64(r.converged)/float64(time.Millisecond), r.onServer,
+		fmt.Fprintf(&b, "| %s | %d | %d | %.0f s | %.2f s | %.0f ms | %d | %s | %.1f s | %.1f s | **%d** | %.0f | %d | %.1f (%.0f) | %.1f (%.1f) | %.0f %% / %.0f MB | %.0f %% / %.0f MB |\n",
+			c.label(), r.connected, c.backends(), r.ramp.Seconds(), r.joined.Seconds(), float64(r.converged)/float64(time.Millisecond), r.onServer,
 			took, sr, 1.15*sr+3, r.closePeak, c.rate/10*1.2, r.back, r.kvWrites, r.kvWritesT, r.blocking, r.blockingKV,
 			r.agentCPU, mb(r.agentRSS), r.consulCPU, mb(r.consulRSS))
 	}
@@ -194,25 +172,35 @@ func fleetScaleReport(runs []scaleRun, name, plot string) string {
 	}
 	fmt.Fprintf(&b, "\nBefore this scenario (issue 19, one Consul dev server, same machine): 10 × 500 at 500/s: 1,669 on the server, "+
 		"drain 5.1 s, peak 53; 20 × 500 at 500/s: 3,344, 10.8 s, peak 66; 10 × 3,000 at 1,000/s: 10,000, 20.9–25.0 s, peak 102.\n\n"+
-		"Plot: [%s](%s) (the largest fleet at the higher rate: drops and reconnects per 100 ms "+
-		"summed over the load balancers, live WebSockets; the dashed line is the drain).\n", plot, plot)
+		"Plot: [%[1]s_drain.svg](%[1]s_drain.svg) (the largest fleet at the higher rate: drops and reconnects per 100 ms "+
+		"summed over the load balancers, live WebSockets; the dashed line is the drain).\n", name)
+	b.WriteString(fleetScaleRolloutReport(runs, name))
 	return b.String()
 }
 
-func fleetScalePlots(runs []scaleRun, plot string) map[string]func(f *os.File) error {
-	if len(runs) == 0 {
-		return nil
-	}
-	best := runs[0]
-	for _, r := range runs {
-		if !r.c.cluster && (r.connected > best.connected || r.connected == best.connected && r.c.rate > best.c.rate) {
-			best = r
+// fleetScalePlots are the drain's plot and the rollout's of the largest
+// fleet at the highest rate (the largest with a rollout for the latter).
+func fleetScalePlots(runs []scaleRun, name string) map[string]func(f *os.File) error {
+	plots := map[string]func(f *os.File) error{}
+	largest := func(ok func(scaleRun) bool) (scaleRun, bool) {
+		var best scaleRun
+		found := false
+		for _, r := range runs {
+			if ok(r) && (!found || r.connected > best.connected || r.connected == best.connected && r.c.rate > best.c.rate) {
+				best, found = r, true
+			}
 		}
+		return best, found
 	}
-	title := fmt.Sprintf("fleet drain at scale: %s, %d WebSockets", best.c.label(), best.connected)
-	return map[string]func(f *os.File) error{
-		plot: func(f *os.File) error { return WriteSVG(f, title, best.rows, best.marks) },
+	if d, ok := largest(func(r scaleRun) bool { return !r.c.cluster }); ok {
+		title := fmt.Sprintf("fleet drain at scale: %s, %d WebSockets", d.c.label(), d.connected)
+		plots[name+"_drain.svg"] = func(f *os.File) error { return WriteSVG(f, title, d.rows, d.marks) }
 	}
+	if ro, ok := largest(func(r scaleRun) bool { return r.roll != nil }); ok {
+		title := fmt.Sprintf("fleet rollout at scale: %s, %d WebSockets, %d servers", ro.c.label(), ro.roll.conns, ro.roll.servers)
+		plots[name+"_rollout.svg"] = func(f *os.File) error { return WriteSVG(f, title, ro.roll.rows, ro.roll.marks) }
+	}
+	return plots
 }
 
 // consulCounter counts what one agent asks of Consul, through a reverse
@@ -277,6 +265,56 @@ type scaleLB struct {
 	rt           *haproxy.Client
 	agent        *lbtest.Process
 	consul       *consulCounter
+}
+
+// scaleLBs are the load balancers of a run.
+type scaleLBs []*scaleLB
+
+// sessions returns the current and total sessions (scur, stot) of every
+// server of ws_cluster, summed over the load balancers: one `show
+// servers state` and `show stat` each, asked together (an HAProxy under
+// thousands of WebSockets answers slowly). A load balancer that does not
+// answer counts none, and its error is returned.
+func (lbs scaleLBs) sessions() (serverSessions, error) {
+	per := make([][]haproxy.ServerStatus, len(lbs))
+	errs := make([]error, len(lbs))
+	var wg sync.WaitGroup
+	for i, lb := range lbs {
+		wg.Go(func() { per[i], errs[i] = lb.rt.Servers(context.Background(), "ws_cluster") })
+	}
+	wg.Wait()
+	n := serverSessions{}
+	for _, all := range per {
+		for _, s := range all {
+			n[s.Server] = sessionCount{scur: n[s.Server].scur + int(s.Scur), stot: n[s.Server].stot + int(s.Stot)}
+		}
+	}
+	return n, errors.Join(errs...)
+}
+
+// mustSessions is sessions, failing t when a load balancer did not answer.
+func (lbs scaleLBs) mustSessions(t *testing.T) serverSessions {
+	t.Helper()
+	n, err := lbs.sessions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// sessionCount is a server's current and total sessions.
+type sessionCount struct{ scur, stot int }
+
+// serverSessions are the sessions by server.
+type serverSessions map[string]sessionCount
+
+// total is the current sessions of every server.
+func (s serverSessions) total() int {
+	n := 0
+	for _, v := range s {
+		n += v.scur
+	}
+	return n
 }
 
 // scaleLoader is one wsload process.
@@ -355,7 +393,9 @@ func runFleetScale(t *testing.T, c scaleCase, bins scaleBinaries) scaleRun {
 		}
 		h := lbtest.StartHAProxy(t, runDir, string(res.Config), sp.HAProxy.AdminSocket)
 		lbtest.WaitTCP(t, lb.frontend, 10*time.Second)
-		if lb.rt, err = haproxy.Dial(context.Background(), sp.HAProxy.AdminSocket, 5*time.Second); err != nil {
+		// Counting is not timed: wait for an HAProxy that answers slowly
+		// under tens of thousands of WebSockets on a busy host.
+		if lb.rt, err = haproxy.Dial(context.Background(), sp.HAProxy.AdminSocket, 30*time.Second); err != nil {
 			t.Fatal(err)
 		}
 		configs = append(configs, path, h.Config)
@@ -395,6 +435,10 @@ func runFleetScale(t *testing.T, c scaleCase, bins scaleBinaries) scaleRun {
 		p := &scaleLoader{timeline: filepath.Join(dir, fmt.Sprintf("timeline%d.csv", i)), done: make(chan error, 1)}
 		p.cmd = exec.Command(bins.wsload, "--url", "ws://"+lb.frontend+"/ws", "--conns", fmt.Sprint(c.perLB),
 			"--rate", fmt.Sprint(rate), "--duration", "2h", "--interval", "30s", "--grace", "1s", "--reconnect", "--cookies",
+			// A handshake the loaded host answers late is waited for:
+			// given up at the default 5 s, it is dialled again, adding
+			// work just when the host is behind.
+			"--handshake-timeout", "30s",
 			"--source-ips", fmt.Sprintf("127.0.%d.%d", 1+i/200, 2+i%200), "--timeline", p.timeline, "-o", "json")
 		p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.stderr
 		if err := p.cmd.Start(); err != nil {
@@ -413,45 +457,23 @@ func runFleetScale(t *testing.T, c scaleCase, bins scaleBinaries) scaleRun {
 		loaders[i] = p
 	}
 	t0 := loaders[0].started
-	scur := func(server string) int {
-		n := 0
-		for _, lb := range lbs {
-			s, err := lb.rt.Server(context.Background(), "ws_cluster", server)
-			if err == nil {
-				n += int(s.Scur)
-			}
-		}
-		return n
-	}
 	// A host that cannot hold them all drains what it reached: the row
 	// says how many.
 	deadline := time.Now().Add(time.Duration(float64(c.perLB)/rate*float64(time.Second)) + 2*time.Minute)
 	for r.connected < c.total() && time.Now().Before(deadline) {
 		time.Sleep(time.Second)
-		r.connected = 0
-		for _, w := range backends {
-			r.connected += scur(w.ID)
-		}
+		now, _ := scaleLBs(lbs).sessions()
+		r.connected = now.total()
 	}
+	r.ramp = time.Since(t0)
 	if r.connected < c.total() {
 		t.Logf("%s: %d of %d WebSockets open when the ramp's time ran out; draining with those", c.label(), r.connected, c.total())
 	}
 	time.Sleep(2 * time.Second)
 
 	// The drain, with everything it costs measured over it.
-	stot := func() int {
-		n := 0
-		for _, lb := range lbs {
-			s, err := lb.rt.Server(context.Background(), "ws_cluster", "chat-ws-2")
-			if err != nil {
-				t.Fatal(err)
-			}
-			n += int(s.Stot)
-		}
-		return n
-	}
-	r.onServer = scur("chat-ws-2")
-	stotBefore := stot()
+	before := scaleLBs(lbs).mustSessions(t)
+	r.onServer = before["chat-ws-2"].scur
 	var pids []int
 	for _, lb := range lbs {
 		pids = append(pids, lb.agent.PID)
@@ -480,7 +502,7 @@ func runFleetScale(t *testing.T, c scaleCase, bins scaleBinaries) scaleRun {
 		r.failed = cmp.Or(res.Error, err.Error())
 		t.Errorf("wsctl drain --fleet: %v: %s", err, r.failed)
 	}
-	r.back = stot() - stotBefore
+	r.back = scaleLBs(lbs).mustSessions(t)["chat-ws-2"].stot - before["chat-ws-2"].stot
 	secs := r.took.Seconds()
 	for i, lb := range lbs {
 		d := lb.consul.counts()
@@ -504,9 +526,13 @@ func runFleetScale(t *testing.T, c scaleCase, bins scaleBinaries) scaleRun {
 		}
 	}
 
-	// Let the cut clients land elsewhere, then stop the clients and read
-	// their timelines.
+	// Let the cut clients land elsewhere.
 	time.Sleep(2 * time.Second)
+	if c.rollout {
+		r.roll = runScaleRollout(t, scaleFleet{c: c, wsctl: bins.wsctl, spec: opSpec, lbs: lbs, backends: backends, t0: t0})
+	}
+
+	// Stop the clients and read their timelines.
 	var timelines [][]Row
 	for i, p := range loaders {
 		_ = p.cmd.Process.Signal(syscall.SIGINT)
@@ -519,6 +545,11 @@ func runFleetScale(t *testing.T, c scaleCase, bins scaleBinaries) scaleRun {
 			t.Fatalf("wsload %d output: %v\n%s", i, err, p.out.String())
 		}
 		r.dropped += res.Dropped
+		if r.roll != nil {
+			for _, n := range res.PerServer {
+				r.roll.liveEnd += n
+			}
+		}
 		rows, err := ReadTimelineCSV(p.timeline)
 		if err != nil {
 			t.Fatal(err)
@@ -526,18 +557,24 @@ func runFleetScale(t *testing.T, c scaleCase, bins scaleBinaries) scaleRun {
 		shift := int(math.Round(float64(p.started.Sub(t0)) / float64(100*time.Millisecond)))
 		timelines = append(timelines, append(make([]Row, shift), rows...))
 	}
-	r.rows = SumRows(timelines...)
-	from := int(dStart.Sub(t0) / (100 * time.Millisecond))
-	r.closePeak = Peak(r.rows, from, len(r.rows), func(x Row) int { return x.Closes })
-	// The plot starts a little before the drain: the ramp is long.
-	cut := max(0, from-50)
-	r.rows = slices.Clone(r.rows[cut:])
-	for i := range r.rows {
-		r.rows[i].TMs = int64(i) * 100
+	rows := SumRows(timelines...)
+	from, to := slot(dStart.Sub(t0)), len(rows)
+	if r.roll != nil {
+		rollFrom := slot(r.roll.start.Sub(t0))
+		to = rollFrom
+		r.roll.drops = Sum(rows, rollFrom, len(rows), func(x Row) int { return x.Closes })
+		r.roll.closePeak = Peak(rows, rollFrom, len(rows), func(x Row) int { return x.Closes })
+		r.roll.rows, r.roll.marks = Window(rows, r.roll.marks, rollFrom-50, len(rows))
 	}
-	r.marks[0].TMs -= int64(cut) * 100
+	r.closePeak = Peak(rows, from, to, func(x Row) int { return x.Closes })
+	// The plots start a little before the drain or the rollout: the ramp
+	// is long.
+	r.rows, r.marks = Window(rows, r.marks, from-50, to)
 	return r
 }
+
+// slot is the 100 ms slot of a timeline d after its start.
+func slot(d time.Duration) int { return int(d / (100 * time.Millisecond)) }
 
 // cpuTimes reads the CPU time of every pid.
 func cpuTimes(t *testing.T, pids []int) []time.Duration {

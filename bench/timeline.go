@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 
 	"github.com/wsctl/wsctl/loadgen"
@@ -98,4 +99,35 @@ func Peak(rows []Row, from, to int, field func(Row) int) int {
 		best = max(best, field(rows[i]))
 	}
 	return best
+}
+
+// Sum returns the sum of field over rows[from:to] (slot indexes, clamped).
+func Sum(rows []Row, from, to int, field func(Row) int) int {
+	from, to = max(from, 0), min(to, len(rows))
+	n := 0
+	for i := from; i < to; i++ {
+		n += field(rows[i])
+	}
+	return n
+}
+
+// Window returns rows[from:to] (slot indexes, clamped) as a timeline of
+// its own, starting at 0, and the marks that fall in it, shifted the same.
+// The inputs are left alone.
+func Window(rows []Row, marks []Mark, from, to int) ([]Row, []Mark) {
+	from, to = max(from, 0), min(to, len(rows))
+	if from >= to {
+		return nil, nil
+	}
+	out := slices.Clone(rows[from:to])
+	for i := range out {
+		out[i].TMs = int64(i) * 100
+	}
+	var ms []Mark
+	for _, m := range marks {
+		if m.TMs -= int64(from) * 100; m.TMs >= 0 && m.TMs < int64(to-from)*100 {
+			ms = append(ms, m)
+		}
+	}
+	return out, ms
 }

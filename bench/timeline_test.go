@@ -112,3 +112,26 @@ func TestTreeRSSOfThisProcess(t *testing.T) {
 		t.Errorf("TreeRSS(self) = %d bytes over %d processes, want > 0 over ≥ 1", rss, n)
 	}
 }
+
+func TestWindowAndSum(t *testing.T) {
+	rows := []Row{{TMs: 0, Closes: 1}, {TMs: 100, Closes: 2}, {TMs: 200, Closes: 3}, {TMs: 300, Closes: 4}}
+	marks := []Mark{{TMs: 50, Label: "before"}, {TMs: 150, Label: "in"}, {TMs: 350, Label: "after"}}
+	got, ms := Window(rows, marks, 1, 3)
+	want := []Row{{TMs: 0, Closes: 2}, {TMs: 100, Closes: 3}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Window rows = %v, want %v", got, want)
+	}
+	if wantM := []Mark{{TMs: 50, Label: "in"}}; !reflect.DeepEqual(ms, wantM) {
+		t.Errorf("Window marks = %v, want %v", ms, wantM)
+	}
+	if rows[1].TMs != 100 || marks[1].TMs != 150 {
+		t.Errorf("Window changed its inputs: %v %v", rows, marks)
+	}
+	if got, _ := Window(rows, nil, -5, 99); len(got) != 4 {
+		t.Errorf("Window clamped to %d rows, want 4", len(got))
+	}
+	closes := func(r Row) int { return r.Closes }
+	if got := Sum(rows, 1, 99, closes); got != 9 {
+		t.Errorf("Sum(1, 99) = %d, want 9", got)
+	}
+}

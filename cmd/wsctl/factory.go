@@ -27,4 +27,7 @@ type Factory struct {
 	// config file it loads; nil is this host's (reload.Site). A unit test
 	// reloads and hands over in memory.
 	Reload func(s *spec.Spec, configFile string) reload.Host
+	// Fleet reaches the fleet through the spec's Consul; nil is
+	// fleet.NewOperator. A unit test gives a fake fleet.
+	Fleet func(spec.Consul) (target.Operator, error)
 }

@@ -14,7 +14,6 @@ import (
 
 	"github.com/wsctl/wsctl/discovery/consul"
 	"github.com/wsctl/wsctl/drain"
-	"github.com/wsctl/wsctl/fleet"
 	"github.com/wsctl/wsctl/intent"
 	"github.com/wsctl/wsctl/rebalance"
 	"github.com/wsctl/wsctl/rollout"
@@ -67,7 +66,7 @@ type RolloutOptions struct {
 func NewCmdRollout(f *Factory, runF func(*RolloutOptions) error) *cobra.Command {
 	io := f.IO
 	opts := &RolloutOptions{IO: io, deploy: f.Deploy}
-	opts.Socket.dial = f.Dial
+	opts.Socket.dial, opts.Socket.operator = f.Dial, f.Fleet
 	cmd := &cobra.Command{
 		Use:   "rollout BACKEND (--exec COMMAND | --pause | --next)",
 		Short: "Deploy a backend's servers one by one, moving each WebSocket client about once",
@@ -441,7 +440,7 @@ func rolloutFleet(ctx context.Context, opts *RolloutOptions, sp *spec.Spec, back
 	for _, in := range snap.Backends[backend] {
 		servers[in.ID] = in.Addr()
 	}
-	op, err := fleet.NewOperator(sp.Consul)
+	op, err := opts.Socket.reachFleet(sp.Consul)
 	if err != nil {
 		return nil, err
 	}

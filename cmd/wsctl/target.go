@@ -47,16 +47,19 @@ func (o *SocketOptions) target(ctx context.Context, ios *IOStreams, f FleetOptio
 }
 
 func (o *SocketOptions) build(ctx context.Context, ios *IOStreams, f FleetOptions, arg string, update func(haproxy.Ref, fleet.Status)) (built, error) {
-	if f.On {
-		op, ref, err := fleetTarget(ios, o, arg)
-		if err != nil {
-			return built{}, err
-		}
-		return built{Target: &target.Fleet{Operator: op, AllowMissing: f.AllowMissing, Who: who(ios), Reason: f.Reason, Update: update}, Ref: ref}, nil
-	}
 	ref, err := parseServerArg(arg)
 	if err != nil {
 		return built{}, err
+	}
+	if f.On {
+		sp, op, err := o.fleet(ios)
+		if err != nil {
+			return built{}, err
+		}
+		if ref, err = fleet.ResolveRef(sp, ref); err != nil {
+			return built{}, err
+		}
+		return built{Target: &target.Fleet{Operator: op, AllowMissing: f.AllowMissing, Who: who(ios), Reason: f.Reason, Update: update}, Ref: ref}, nil
 	}
 	sockets, err := o.sockets(ctx, ios)
 	if err != nil {
@@ -67,6 +70,24 @@ func (o *SocketOptions) build(ctx context.Context, ios *IOStreams, f FleetOption
 		return built{}, err
 	}
 	return built{Target: &target.Local{Sockets: sockets, Intents: store}, Ref: ref, Sockets: len(sockets)}, nil
+}
+
+// reader is where status reads, chosen like target: every load balancer
+// through Consul with --fleet, else the admin sockets, where one that
+// cannot be dialled is listed as failed so the others still show.
+func (o *SocketOptions) reader(ctx context.Context, ios *IOStreams, f FleetOptions) (target.Target, error) {
+	if f.On {
+		_, op, err := o.fleet(ios)
+		if err != nil {
+			return nil, err
+		}
+		return &target.Fleet{Operator: op}, nil
+	}
+	sockets, err := o.dialAll(ctx, ios)
+	if err != nil {
+		return nil, err
+	}
+	return &target.Local{Sockets: sockets}, nil
 }
 
 // intents is where the operator's DRAIN or MAINT is kept for the agent to

@@ -1,0 +1,44 @@
+package agent
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/wsctl/wsctl/haproxy"
+)
+
+// TestSyncListsServersWithoutSessions: a registration is planned from
+// `show servers state` alone (States); `show stat`, ten times its cost
+// with 1,000 servers, is not in the path of every change.
+func TestSyncListsServersWithoutSessions(t *testing.T) {
+	u := newUnit(t, "1h", Config{})
+	ctx := u.attach(t, u.render(t, inst("a", 1)))
+	u.syncWith(ctx, inst("a", 1), inst("b", 2))
+	if got := u.hap.took(); !slices.Contains(got, "add ws/b 10.0.0.2:80") {
+		t.Fatalf("registration of b: %q, want it added", got)
+	}
+	if u.hap.statReads != 0 {
+		t.Errorf("the sync read the servers' sessions %d time(s), want 0", u.hap.statReads)
+	}
+}
+
+// TestSyncReadmitReadsSessions: readmitting a server from MAINT depends
+// on its sessions (haproxy.ReadmitChanges: one with sessions is not
+// forced down first, which could cut them), which States does not carry:
+// the sync reads them for that backend.
+func TestSyncReadmitReadsSessions(t *testing.T) {
+	u := newUnit(t, "1h", Config{})
+	ctx := u.attach(t, u.render(t, inst("a", 1), inst("b", 2)))
+	u.hap.set("ws", "b", "10.0.0.2:80", haproxy.FlagForcedMaint, 2)
+	u.hap.mu.Lock()
+	b, _ := u.hap.find("ws", "b")
+	b.st.Checked = true
+	u.hap.mu.Unlock()
+	u.a.drains[haproxy.Ref{Backend: "ws", Server: "b"}] = &drainState{started: time.Now(), done: true}
+	u.a.retry = true
+	u.syncWith(ctx, inst("a", 1), inst("b", 2))
+	if got, want := u.hap.took(), []string{"state ws/b READY"}; !slices.Equal(got, want) {
+		t.Errorf("readmitting b with 2 sessions: %q, want %q", got, want)
+	}
+}
