@@ -160,7 +160,7 @@ func (a *Agent) startRebalance(backend string, st *rebalanceState) {
 	a.log.Info("rebalancing after a server was added", "backend", backend, "rate_per_s", o.Rate)
 	a.wg.Go(func() {
 		defer cancel()
-		res, err := rebalance.Run(ctx, []rebalance.Socket{{Name: a.rt.Path(), Runtime: a.rt}}, o)
+		res, err := rebalance.Run(ctx, rebalance.NewSockets([]rebalance.Socket{{Name: a.rt.Path(), Runtime: a.rt}}), o)
 		select {
 		case a.rebalanceResults <- rebalanceResult{backend: backend, res: res, err: err}:
 		case <-a.runCtx.Done():

@@ -13,6 +13,7 @@ import (
 	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/intent"
 	"github.com/wsctl/wsctl/paced"
+	"github.com/wsctl/wsctl/rebalance"
 )
 
 // Operator is what a Fleet target needs of fleet.Operator.
@@ -210,4 +211,10 @@ func (f *Fleet) Admit(ctx context.Context, ref haproxy.Ref, wait time.Duration) 
 		return Result{}, err
 	}
 	return f.result(ctx, ref, st), nil
+}
+
+// Rebalance rebalances o.Backend across the fleet (fleet.Operator's
+// Rebalance): the counts every agent reports, each closing its part.
+func (f *Fleet) Rebalance(ctx context.Context, o rebalance.Options) (rebalance.Result, error) {
+	return rebalance.Result{}, errors.New("rebalance: across the fleet is not supported yet")
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -137,5 +138,77 @@ haproxy: {admin_socket: /nonexistent/admin.sock}
 				t.Errorf("exit %d, stderr %q; want 2 and %q", r.code, r.errOut, tc.want)
 			}
 		})
+	}
+}
+
+// fakeRebalanceSpec is a spec of backend ws with s1..s3, for the fakes.
+func fakeRebalanceSpec(t *testing.T) string {
+	t.Helper()
+	return writeFile(t, filepath.Join(t.TempDir(), "wsctl.yaml"), `listeners: [{name: f, bind: '127.0.0.1:1', default_backend: ws}]
+backends:
+  - name: ws
+    close_rate: 1000
+    servers: [{name: s1, address: '127.0.0.1:2'}, {name: s2, address: '127.0.0.1:3'}, {name: s3, address: '127.0.0.1:4'}]
+haproxy: {admin_socket: /fake.sock}
+`)
+}
+
+// TestRebalanceRunFake: rebalanceRun on an in-memory socket whose cut
+// clients reconnect to s3: --dry-run changes nothing, the run puts the
+// donors in MAINT, closes the minimum, readmits them and prints a JSON
+// line per step and the summary.
+func TestRebalanceRunFake(t *testing.T) {
+	rt := haproxytest.NewRuntime(ws("s1", haproxy.Ready, haproxy.Up, 30), ws("s2", haproxy.Ready, haproxy.Up, 30), ws("s3", haproxy.Ready, haproxy.Up, 0))
+	moved := int64(0)
+	shutdown, servers := rt.ShutdownSessionFunc, rt.ServersFunc
+	rt.ShutdownSessionFunc = func(ctx context.Context, b, s string, id haproxy.SessionID) error {
+		moved++
+		return shutdown(ctx, b, s, id)
+	}
+	rt.ServersFunc = func(ctx context.Context, b string) ([]haproxy.ServerStatus, error) {
+		all, err := servers(ctx, b)
+		for i := range all {
+			if all[i].Server == "s3" {
+				all[i].Scur += moved // the cut clients reconnected here
+			}
+		}
+		return all, err
+	}
+	ios, out, _ := testIO()
+	opts := &RebalanceOptions{IO: ios, Socket: fakeSockets(rt), Backend: "ws", Tolerance: 10, Output: "json", Quiet: true,
+		Fleet: FleetOptions{DryRun: true}, Settle: time.Second, Poll: time.Millisecond}
+	opts.Socket.SpecPath = fakeRebalanceSpec(t)
+	if err := rebalanceRun(opts); err != nil {
+		t.Fatal(err)
+	}
+	if lines := jsonLines(t, out.String()); len(lines) != 1 || lines[0]["result"] != "planned" || lines[0]["minimum"] != 20.0 {
+		t.Fatalf("dry run: %s", out)
+	}
+	if calls := rt.Calls(); len(calls) != 0 {
+		t.Fatalf("the dry run changed %q", calls)
+	}
+	out.Reset()
+	opts.Fleet.DryRun = false
+	if err := rebalanceRun(opts); err != nil {
+		t.Fatal(err)
+	}
+	lines := jsonLines(t, out.String())
+	var steps []string
+	for _, l := range lines[:len(lines)-1] {
+		steps = append(steps, l["step"].(string))
+	}
+	if got := strings.Join(steps, " "); got != "plan closing settled readmitted" {
+		t.Errorf("steps %q", got)
+	}
+	if sum := lines[len(lines)-1]; sum["result"] != "balanced" || sum["closed"] != 20.0 {
+		t.Errorf("summary %v", sum)
+	}
+	want := []string{"set ws/s1 MAINT", "set ws/s2 MAINT"}
+	for range 10 {
+		want = append(want, "shutdown session ws/s1", "shutdown session ws/s2")
+	}
+	want = append(want, "readmit ws/s1", "readmit ws/s2")
+	if calls := rt.Calls(); !slices.Equal(calls, want) {
+		t.Errorf("calls %q, want %q", calls, want)
 	}
 }

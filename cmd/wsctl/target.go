@@ -15,6 +15,7 @@ import (
 	"github.com/wsctl/wsctl/fleet"
 	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/intent"
+	"github.com/wsctl/wsctl/spec"
 	"github.com/wsctl/wsctl/target"
 )
 
@@ -52,21 +53,58 @@ func (o *SocketOptions) build(ctx context.Context, ios *IOStreams, f FleetOption
 		if err != nil {
 			return built{}, err
 		}
-		return built{Target: &target.Fleet{Operator: op, AllowMissing: f.AllowMissing, Who: who(ios), Reason: f.Reason, Update: update}, Ref: ref}, nil
+		return built{Target: o.fleet(ios, f, op, update), Ref: ref}, nil
 	}
 	ref, err := parseServerArg(arg)
 	if err != nil {
 		return built{}, err
 	}
-	sockets, err := o.sockets(ctx, ios)
+	t, err := o.local(ctx, ios)
 	if err != nil {
 		return built{}, err
+	}
+	return built{Target: t, Ref: ref, Sockets: len(t.Sockets)}, nil
+}
+
+// backendTarget is where a command on a whole backend (rebalance) acts:
+// target's choice without a server to resolve.
+func (o *SocketOptions) backendTarget(ctx context.Context, ios *IOStreams, f FleetOptions, sp *spec.Spec) (target.Target, error) {
+	var t target.Target
+	if f.On {
+		op, err := fleet.NewOperator(sp.Consul)
+		if err != nil {
+			return nil, err
+		}
+		t = o.fleet(ios, f, op, nil)
+	} else {
+		l, err := o.local(ctx, ios)
+		if err != nil {
+			return nil, err
+		}
+		t = l
+	}
+	if f.DryRun {
+		t = target.DryRun{Target: t}
+	}
+	return t, nil
+}
+
+// fleet is the fleet target through op.
+func (o *SocketOptions) fleet(ios *IOStreams, f FleetOptions, op target.Operator, update func(haproxy.Ref, fleet.Status)) *target.Fleet {
+	return &target.Fleet{Operator: op, AllowMissing: f.AllowMissing, Who: who(ios), Reason: f.Reason, Update: update}
+}
+
+// local is the target of the admin sockets, with the intent store.
+func (o *SocketOptions) local(ctx context.Context, ios *IOStreams) (*target.Local, error) {
+	sockets, err := o.sockets(ctx, ios)
+	if err != nil {
+		return nil, err
 	}
 	store, err := o.intents(ios)
 	if err != nil {
-		return built{}, err
+		return nil, err
 	}
-	return built{Target: &target.Local{Sockets: sockets, Intents: store}, Ref: ref, Sockets: len(sockets)}, nil
+	return &target.Local{Sockets: sockets, Intents: store}, nil
 }
 
 // intents is where the operator's DRAIN or MAINT is kept for the agent to
