@@ -1,6 +1,7 @@
 package rebalance
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -98,15 +99,21 @@ func (s *Sockets) Count(ctx context.Context, backend string, cap int64) ([]Load,
 
 // Shed closes at rate with a pacer of its own (ShedAt).
 func (s *Sockets) Shed(ctx context.Context, backend string, donors []Share, rate float64, progress func(int64)) (int64, error) {
-	return s.ShedAt(ctx, backend, donors, pace.New(rate), progress)
+	var n int64
+	return s.ShedAt(ctx, backend, donors, pace.New(rate), func(string) {
+		if n++; progress != nil {
+			progress(n)
+		}
+	})
 }
 
 // ShedAt is Shed with the closes at the slots of slots: a load balancer's
 // part of a fleet-wide schedule (the agent's part in a fleet rebalance),
 // or a Pacer. One close per slot, one at a time, whatever the number of
 // sockets and donors: the donors' oldest sessions interleaved, so they all
-// shed at the same pace.
-func (s *Sockets) ShedAt(ctx context.Context, backend string, donors []Share, slots pace.Slots, progress func(int64)) (int64, error) {
+// shed at the same pace. closed, when not nil, is called with the donor of
+// every session closed.
+func (s *Sockets) ShedAt(ctx context.Context, backend string, donors []Share, slots pace.Slots, closed func(server string)) (int64, error) {
 	for _, d := range donors {
 		for _, sock := range s.list {
 			if err := sock.Runtime.SetState(ctx, backend, d.Server, haproxy.Maint); err != nil {
@@ -118,27 +125,31 @@ func (s *Sockets) ShedAt(ctx context.Context, backend string, donors []Share, sl
 	if err != nil {
 		return 0, err
 	}
-	var closed int64
+	var n int64
 	for _, p := range queue {
-		slot, _ := slots.Reserve(time.Now(), farFuture)
-		if !pace.SleepUntil(ctx, slot) {
-			return closed, ctx.Err()
+		slot, ok := slots.Reserve(time.Now(), farFuture)
+		if !ok || !pace.SleepUntil(ctx, slot) {
+			return n, cmp.Or(ctx.Err(), errNoSlot)
 		}
 		err := s.list[p.socket].Runtime.ShutdownSession(ctx, backend, p.server, p.session)
 		switch {
 		case errors.Is(err, haproxy.ErrNoSuchSession):
 			// It left by itself: one fewer to move.
 		case err != nil:
-			return closed, err
+			return n, err
 		default:
-			closed++
-			if progress != nil {
-				progress(closed)
+			n++
+			if closed != nil {
+				closed(p.server)
 			}
 		}
 	}
-	return closed, nil
+	return n, nil
 }
+
+// errNoSlot ends closes whose schedule gives their part no slot (a part
+// of size zero: nothing to close, or a part too small to be served).
+var errNoSlot = errors.New("rebalance: no slot to close at in this part of the schedule")
 
 // farFuture is a limit no slot reaches: a rebalance waits for each slot,
 // bounded by its context.

@@ -21,6 +21,7 @@ type Operator interface {
 	Run(ctx context.Context, req fleet.Request, update func(fleet.Status)) (fleet.Status, error)
 	Read(ctx context.Context, index uint64) (*fleet.View, error)
 	Where() string
+	Rebalance(ctx context.Context, req fleet.RebalanceRequest, o rebalance.Options) (rebalance.Result, error)
 }
 
 var _ Operator = (*fleet.Operator)(nil)
@@ -214,7 +215,8 @@ func (f *Fleet) Admit(ctx context.Context, ref haproxy.Ref, wait time.Duration) 
 }
 
 // Rebalance rebalances o.Backend across the fleet (fleet.Operator's
-// Rebalance): the counts every agent reports, each closing its part.
+// Rebalance): the counts every agent reports, each closing its part at
+// its part of the fleet-wide rate.
 func (f *Fleet) Rebalance(ctx context.Context, o rebalance.Options) (rebalance.Result, error) {
-	return rebalance.Result{}, errors.New("rebalance: across the fleet is not supported yet")
+	return f.Operator.Rebalance(ctx, fleet.RebalanceRequest{AllowMissing: f.AllowMissing, Who: f.Who, Reason: f.Reason}, o)
 }
