@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -98,6 +99,33 @@ func TestFleetRebalanceCommand(t *testing.T) {
 	for name, n := range total {
 		if n < 23 || n > 31 {
 			t.Errorf("%s holds %d sessions fleet-wide, want 27 ± 15 %% (%v)", name, n, total)
+		}
+	}
+}
+
+// TestRolloutFleetRebalance: `wsctl rollout --rebalance` of a backend
+// discovered from Consul ends with the fleet rebalance: the server deployed
+// last, nearly empty after the rollout, gets its share back fleet-wide.
+func TestRolloutFleetRebalance(t *testing.T) {
+	r := startCLIFleet(t, 2)
+	for _, lb := range r.lbs {
+		haproxytest.StartClients(t, "ws://"+lb.frontend+"/ws", 30, true)
+	}
+	state := filepath.Join(t.TempDir(), "state.json")
+	code, out, errOut := wsctl("rollout", "ws", "-c", r.lbs[0].specFile, "--close-after", "300ms", "--close-rate", "200",
+		"--wait-healthy", "15s", "--state", state, "--rebalance", "-q", "--exec", "true")
+	if code != 0 || !strings.Contains(out, "rollout of ws done") {
+		t.Fatalf("exit %d\nstdout %s\nstderr %s", code, out, errOut)
+	}
+	total := map[string]int64{}
+	for _, lb := range r.lbs {
+		for _, name := range []string{"echo-1", "echo-2", "echo-3"} {
+			total[name] += lb.server(t, name).Scur
+		}
+	}
+	for name, n := range total {
+		if n < 17 || n > 23 {
+			t.Errorf("%s holds %d sessions fleet-wide after the rollout, want 20 ± 15 %% (%v)", name, n, total)
 		}
 	}
 }
