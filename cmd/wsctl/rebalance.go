@@ -99,7 +99,19 @@ a step per phase of each round
    "after": [...]}
 
 "result" is "balanced", "unbalanced", "timed_out", "canceled", "error" (with
-"error") or, with --dry-run, "planned" (no steps, "after" equals "before").`,
+"error") or, with --dry-run, "planned" (no steps, "after" equals "before").
+
+--fleet: through the "wsctl agent" of every load balancer, with no socket
+(Consul only, as "wsctl drain --fleet"). The counts are the sessions every
+live agent reports for the backend, summed per server; each load balancer
+closes its part of a donor's excess (its share of that server's sessions
+fleet-wide) on its part of one fleet-wide schedule, so --close-rate is
+fleet-wide; the donors are in MAINT on every load balancer until the
+reconnects landed. An agent that stops reporting is exit 2 naming it
+(--allow-missing carries on without it); one that never reports within
+30 s is exit 2 too. With --dry-run the agents still report (nothing
+changes on any HAProxy). Refused while a drain, maint or rollout holds a
+server of the backend, or another rebalance of it runs.`,
 		Example: `  # What would move, changing nothing
   wsctl rebalance -c wsctl.yaml ws --dry-run
 
@@ -108,7 +120,10 @@ a step per phase of each round
 
   # Two HAProxy processes, a JSON line per step for the pipeline
   wsctl rebalance -c wsctl.yaml ws --socket /run/haproxy/a.sock \
-      --socket /run/haproxy/b.sock -o json`,
+      --socket /run/haproxy/b.sock -o json
+
+  # Every load balancer through its agent, 200 closes per second fleet-wide
+  wsctl rebalance -c wsctl.yaml ws --fleet --close-rate 200 --reason "after deploy 1.4.2"`,
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: completeNames(io, &opts.Socket, true),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -136,7 +151,7 @@ a step per phase of each round
 	opts.Socket.addFlags(cmd)
 	opts.Fleet.addFlags(cmd, true)
 	fl := cmd.Flags()
-	fl.Float64Var(&opts.CloseRate, "close-rate", 0, fmt.Sprintf("sessions closed per second across all sockets, %g to %g (default: the backend's close_rate)", float64(drain.MinRate), float64(drain.MaxRate)))
+	fl.Float64Var(&opts.CloseRate, "close-rate", 0, fmt.Sprintf("sessions closed per second across all sockets (with --fleet: load balancers), %g to %g (default: the backend's close_rate)", float64(drain.MinRate), float64(drain.MaxRate)))
 	fl.Float64Var(&opts.Tolerance, "tolerance", 100*rebalance.DefaultTolerance, "percent of its target a server may be off and count as balanced")
 	fl.DurationVar(&opts.Timeout, "timeout", 5*time.Minute, "give up after this long with exit 3, every server READY (0: no limit)")
 	fl.StringVarP(&opts.Output, "output", "o", "text", "output format: text or json (a line per step)")
