@@ -109,6 +109,9 @@ type fleetPlace struct {
 	expected map[string]bool
 	// sessions are the last count's, by server then agent.
 	sessions map[string]map[string]int64
+	// gone are the expected agents that stopped reporting and were let go
+	// (allowMissing): their HAProxy keeps whatever they last set.
+	gone []string
 }
 
 var _ rebalance.Place = (*fleetPlace)(nil)
@@ -264,6 +267,7 @@ func (p *fleetPlace) check(v *View) error {
 		}
 		if p.allowMissing {
 			delete(p.expected, id)
+			p.gone = append(p.gone, id)
 			continue
 		}
 		missing = append(missing, id)
@@ -386,7 +390,14 @@ func (p *fleetPlace) round(v *View, done func(Progress) bool) (bool, int64) {
 // waits until each reports them so; a server that was no donor of the
 // round (its MAINT was never asked) is done once no agent reports it in
 // MAINT.
+//
+// An agent gone meanwhile cannot readmit anything: the others are still
+// waited for (a failed rebalance leaves them READY), and the servers are
+// then reported as not readmitted everywhere, naming the agent.
 func (p *fleetPlace) Readmit(ctx context.Context, backend string, servers []string) ([]string, error) {
+	allow := p.allowMissing
+	p.allowMissing = true
+	defer func() { p.allowMissing = allow }()
 	next := p.r
 	next.Readmit = true
 	if err := p.put(ctx, next); err != nil {
@@ -410,6 +421,9 @@ func (p *fleetPlace) Readmit(ctx context.Context, backend string, servers []stri
 		}
 		return true
 	})
+	if len(p.gone) > 0 {
+		return nil, errors.Join(err, fmt.Errorf("fleet: agent %s stopped reporting: its HAProxy keeps what it last set (`wsctl ready SERVER --socket …` there)", strings.Join(p.gone, ", ")))
+	}
 	var done []string
 	if v != nil {
 		for _, s := range servers {
