@@ -273,9 +273,6 @@ func runRolling(t *testing.T, mode rollMode, conns, rolled int, rate float64, ws
 	return r
 }
 
-// runRollout rolls every backend with `wsctl rollout --pause`, restarting
-// each paused server and going on with `--next`; with surge a fourth
-// backend in MAINT is the surge.
 // startRollStack starts the stack of the rolling scenarios, checks every
 // 300 ms, with a fourth backend kept in MAINT when spare (a surge server,
 // or the server a scale-out readmits), and writes its spec where wsctl
@@ -299,20 +296,30 @@ func startRollStack(t *testing.T, conns int, spare bool) (*stack, string) {
 	return st, specPath
 }
 
+// runRollout rolls every backend with `wsctl rollout --pause`, restarting
+// each paused server and going on with `--next`; with surge a fourth
+// backend in MAINT is the surge.
 func runRollout(t *testing.T, surge bool, conns int, rate float64, wsctl string) rollRun {
 	t.Helper()
 	st, specPath := startRollStack(t, conns, surge)
 	load := startRollLoad(t, st, conns)
 	defer load.cancel()
-	start := load.start
+	var r rollRun
+	firstSlot := int(time.Since(load.start) / (100 * time.Millisecond))
+	rollEvery(t, st, specPath, load.start, surge, rate, wsctl, &r)
+	load.finish(&r, firstSlot)
+	return r
+}
+
+// rollEvery rolls every backend of st as runRollout does, under load that
+// started at start, and fills r's cuts, clients back, marks and times.
+func rollEvery(t *testing.T, st *stack, specPath string, start time.Time, surge bool, rate float64, wsctl string, r *rollRun) {
+	t.Helper()
 	stat := func(id string, field int) int {
 		v, _ := strconv.Atoi(st.serverStat(t, id, field))
 		return v
 	}
-
-	var r rollRun
 	t0 := time.Now()
-	firstSlot := int(t0.Sub(start) / (100 * time.Millisecond))
 	args := []string{"rollout", "ws_cluster", "-c", specPath, "--close-after", closeAfter.String(), "--close-rate", fmt.Sprint(rate),
 		"--timeout", "2m", "--wait-healthy", "20s", "-o", "json"}
 	if surge {
@@ -408,8 +415,6 @@ func runRollout(t *testing.T, surge bool, conns int, rate float64, wsctl string)
 	// The last call readmitted the last server (and removed the surge).
 	r.perBackend[len(r.perBackend)-1] += time.Since(stepStart)
 	r.total = time.Since(t0)
-	load.finish(&r, firstSlot)
-	return r
 }
 
 // rollLoad is the reconnecting cookie clients of a rolling deploy.

@@ -9,8 +9,9 @@
 // under reconnecting clients, `wsctl reload`'s paced hand-over against
 // plain reloads; a fleet at scale (1 to 20 load balancers, each HAProxy
 // with its `wsctl agent` process, up to 100,000 WebSockets, a fleet drain
-// with the Consul requests each agent makes counted by a proxy); and the
-// control plane's own render cost.
+// with the Consul requests each agent makes counted by a proxy); `wsctl
+// rebalance` after a rolling deploy and after a scale-out from 3 to 4
+// servers, next to waiting; and the control plane's own render cost.
 //
 // The scenarios are tests gated by a flag. A plain `go test ./bench` (and
 // so `make test`) runs a smoke version of each, seconds long, that asserts

@@ -8,6 +8,7 @@ import (
 
 	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/intent"
+	"github.com/wsctl/wsctl/spec"
 )
 
 // AgentPolicy is the least a load balancer's agent needs from Consul's ACLs
@@ -37,6 +38,22 @@ func AgentPolicy(kvPrefix, agent, node string, services []string) (string, error
 		rule(&b, "service", s, "read", "discovery")
 	}
 	return b.String(), nil
+}
+
+// SpecAgentPolicy is AgentPolicy for the spec's kv_prefix and the Consul
+// services its backends follow; node "" is the agent id, as `wsctl agent`
+// defaults its id to the Consul node's name.
+func SpecAgentPolicy(sp *spec.Spec, agent, node string) (string, error) {
+	if node == "" {
+		node = agent
+	}
+	var services []string
+	for _, b := range sp.Backends {
+		if b.Consul != nil {
+			services = append(services, b.Consul.Service)
+		}
+	}
+	return AgentPolicy(sp.Consul.KVPrefix, agent, node, services)
 }
 
 // PipelinePolicy is the least `wsctl drain|maint|ready|rollout|rebalance

@@ -67,6 +67,17 @@ func (f *Fleet) Read(ctx context.Context, backend string) ([]Listing, error) {
 	return []Listing{li}, nil
 }
 
+// Status reads the fleet once: the live agents, the intents and the
+// agents' reports on backend's servers.
+func (f *Fleet) Status(ctx context.Context, backend string) (Status, error) {
+	v, err := f.Operator.Read(ctx, 0)
+	if err != nil {
+		return Status{}, err
+	}
+	o := v.Overview(backend)
+	return Status{Fleet: &o}, nil
+}
+
 // intent is the intent for ref with op.
 func (f *Fleet) intent(ref haproxy.Ref, state haproxy.AdminState, op intent.Op) *intent.Intent {
 	op.ID = fleet.NewOpID()
@@ -94,12 +105,7 @@ func (f *Fleet) run(ctx context.Context, ref haproxy.Ref, in *intent.Intent, hea
 
 // result is the Result of a fleet operation that ended as st.
 func (f *Fleet) result(ctx context.Context, ref haproxy.Ref, st fleet.Status) Result {
-	res := Result{Ref: ref, Elapsed: st.Elapsed, Fleet: &st}
-	for _, r := range st.Rows {
-		if r.Done {
-			res.Places++
-		}
-	}
+	res := Result{Ref: ref, Elapsed: st.Elapsed, Fleet: &st, Places: st.NumDone()}
 	problem := st.Problem
 	if st.Withdrawn {
 		problem += "; the intent is withdrawn: every load balancer readmits the server"

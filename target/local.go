@@ -31,6 +31,11 @@ type Socket struct {
 	// Name identifies the socket in reports (its path).
 	Name    string
 	Runtime Runtime
+	// Err, when set, is why the socket could not be dialled (Runtime is
+	// nil): Read and Status list it as a place that failed, so the others
+	// still show, and every change is refused (each finds the server on
+	// every socket first).
+	Err error
 }
 
 // DefaultPoll is how often Admit reads health while waiting, when Local
@@ -81,6 +86,9 @@ func each[T any](ctx context.Context, sockets []Socket, f func(context.Context, 
 // Read lists backend's servers on every socket.
 func (l *Local) Read(ctx context.Context, backend string) ([]Listing, error) {
 	out, _ := each(ctx, l.Sockets, func(ctx context.Context, i int, s Socket) (Listing, error) {
+		if s.Err != nil {
+			return Listing{Place: s.Name, Err: s.Err}, nil
+		}
 		all, err := s.Runtime.Servers(ctx, backend)
 		return Listing{Place: s.Name, Servers: all, Err: err}, nil
 	})
@@ -91,10 +99,19 @@ func (l *Local) Read(ctx context.Context, backend string) ([]Listing, error) {
 	return out, errors.Join(errs...)
 }
 
+// Status is Read's listings.
+func (l *Local) Status(ctx context.Context, backend string) (Status, error) {
+	li, err := l.Read(ctx, backend)
+	return Status{Listings: li}, err
+}
+
 // find finds ref on every socket: an unknown or ambiguous name on any is an
-// error.
+// error, and so is a socket that could not be dialled.
 func (l *Local) find(ctx context.Context, ref haproxy.Ref) ([]haproxy.ServerStatus, error) {
 	return each(ctx, l.Sockets, func(ctx context.Context, i int, s Socket) (haproxy.ServerStatus, error) {
+		if s.Err != nil {
+			return haproxy.ServerStatus{}, s.Err
+		}
 		return s.Runtime.Find(ctx, ref)
 	})
 }

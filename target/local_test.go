@@ -108,3 +108,31 @@ func TestAdmitWaitsUntilHealthy(t *testing.T) {
 		t.Fatalf("cancelled: %v, want context.Canceled", err)
 	}
 }
+
+// TestLocalSocketNotDialled: a socket that could not be dialled is listed
+// as a place that failed, after the others' servers, and refuses every
+// change before any socket is touched.
+func TestLocalSocketNotDialled(t *testing.T) {
+	ctx := context.Background()
+	rt := haproxytest.NewRuntime(server("s1", haproxy.Ready, haproxy.Up, 0), server("s2", haproxy.Ready, haproxy.Up, 0))
+	dead := errors.New("runtime: /b.sock: no HAProxy socket")
+	l := &target.Local{Sockets: []target.Socket{{Name: "/a.sock", Runtime: rt}, {Name: "/b.sock", Err: dead}}}
+	st, err := l.Status(ctx, "ws")
+	if !errors.Is(err, dead) || st.Fleet != nil || len(st.Listings) != 2 || len(st.Listings[0].Servers) != 2 ||
+		st.Listings[1].Place != "/b.sock" || !errors.Is(st.Listings[1].Err, dead) {
+		t.Fatalf("status: %+v, %v; want /a.sock's servers and /b.sock failed", st, err)
+	}
+	ref := haproxy.Ref{Server: "s1"}
+	if _, err := l.Hold(ctx, ref, haproxy.Maint, true); !errors.Is(err, dead) {
+		t.Errorf("hold: %v, want the dial error", err)
+	}
+	if _, err := l.Drain(ctx, ref, drain.Options{Force: true}); !errors.Is(err, dead) {
+		t.Errorf("drain: %v, want the dial error", err)
+	}
+	if _, err := l.Admit(ctx, ref, 0); !errors.Is(err, dead) {
+		t.Errorf("admit: %v, want the dial error", err)
+	}
+	if calls := rt.Calls(); len(calls) != 0 {
+		t.Errorf("changed %q with a socket not dialled", calls)
+	}
+}

@@ -9,6 +9,8 @@
 // The operations are the ones the code needs:
 //
 //   - Read lists a backend's servers at every place;
+//   - Status reads what `wsctl status` shows: each socket's servers, or
+//     the fleet's agents, intents and reports;
 //   - Hold sets a server to DRAIN or MAINT everywhere and keeps it (an
 //     operator intent, so an agent never readmits it);
 //   - Drain drains a server the drain package's way and leaves it in MAINT;
@@ -41,6 +43,10 @@ type Target interface {
 	// the places' order. A place that fails has its Err set; the error
 	// joins them, so the places that answered can still be shown.
 	Read(ctx context.Context, backend string) ([]Listing, error)
+	// Status reads what `wsctl status` shows of backend's servers ("" for
+	// all): each socket's listing (a socket that fails has its Err set,
+	// the error joins them), or the fleet's Overview.
+	Status(ctx context.Context, backend string) (Status, error)
 	// Plan checks what Hold, Drain or Admit would do with c and refuses
 	// what they would refuse, changing nothing; it returns the changes,
 	// a line each.
@@ -95,6 +101,15 @@ type Listing struct {
 	Place   string
 	Servers []haproxy.ServerStatus
 	Err     error
+}
+
+// Status is what a target shows of its servers: Local fills Listings,
+// Fleet fills Fleet.
+type Status struct {
+	Listings []Listing
+	// Fleet is the live agents, the intents and the agents' reports; nil
+	// for sockets.
+	Fleet *fleet.Overview
 }
 
 // Done is the outcome of a change carried out everywhere; the others are

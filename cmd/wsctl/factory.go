@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/wsctl/wsctl/spec"
 	"github.com/wsctl/wsctl/target"
 )
 
@@ -16,4 +17,7 @@ type Factory struct {
 	// Dial opens one admin socket; nil dials HAProxy (every socket at
 	// once, see SocketOptions.connect).
 	Dial func(ctx context.Context, path string, timeout time.Duration) (target.Runtime, error)
+	// Fleet reaches the fleet through the spec's Consul; nil is
+	// fleet.NewOperator. A unit test gives a fake fleet.
+	Fleet func(spec.Consul) (target.Operator, error)
 }

@@ -1,13 +1,11 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -16,8 +14,6 @@ import (
 
 	"github.com/wsctl/wsctl/fleet"
 	"github.com/wsctl/wsctl/haproxy"
-	"github.com/wsctl/wsctl/intent"
-	"github.com/wsctl/wsctl/spec"
 	"github.com/wsctl/wsctl/target"
 )
 
@@ -53,44 +49,6 @@ func (f *FleetOptions) check(s *SocketOptions) error {
 		return errors.New("--allow-missing needs --fleet")
 	}
 	return nil
-}
-
-// fleetTarget loads the spec, resolves SERVER to backend/server (a bare
-// name needs a spec with one backend, or one static server of that name)
-// and connects to Consul.
-func fleetTarget(ios *IOStreams, s *SocketOptions, arg string) (*fleet.Operator, haproxy.Ref, error) {
-	ref, err := parseServerArg(arg)
-	if err != nil {
-		return nil, ref, err
-	}
-	sp, err := loadSpec(ios, s.SpecPath)
-	if err != nil {
-		return nil, ref, fmt.Errorf("--fleet: %w", err)
-	}
-	if ref.Backend == "" {
-		if ref.Backend, err = backendOf(sp, ref.Server); err != nil {
-			return nil, ref, err
-		}
-	}
-	op, err := fleet.NewOperator(sp.Consul)
-	return op, ref, err
-}
-
-// backendOf finds the one backend of sp that server belongs to.
-func backendOf(sp *spec.Spec, server string) (string, error) {
-	if len(sp.Backends) == 1 {
-		return sp.Backends[0].Name, nil
-	}
-	var found []string
-	for _, b := range sp.Backends {
-		if slices.ContainsFunc(b.Servers, func(s spec.Server) bool { return s.Name == server }) {
-			found = append(found, b.Name)
-		}
-	}
-	if len(found) == 1 {
-		return found[0], nil
-	}
-	return "", fmt.Errorf("server %q: the spec has %d backends and %d static servers of that name: give it as BACKEND/%s", server, len(sp.Backends), len(found), server)
 }
 
 // who names the operator for the audit trail: user@host.
@@ -139,11 +97,9 @@ func reportFleet(ios *IOStreams, p *progress, res target.Result, where, output, 
 		}
 		return errTimedOut
 	}
-	problem := st.Problem
-	switch {
-	case st.Withdrawn:
-		problem += "; the intent is withdrawn: every load balancer readmits the server"
-	case wrote:
+	// The target's error says whether the intent was withdrawn.
+	problem := res.Err.Error()
+	if wrote && !st.Withdrawn {
 		problem += fmt.Sprintf("; the intent stays in %s until `wsctl ready %s --fleet`", where, ref)
 	}
 	if output == "json" {
@@ -177,26 +133,15 @@ func terminalProgress(ios *IOStreams) *progress {
 
 // loadBalancers counts the load balancers that did it: "1 load balancer".
 func loadBalancers(st fleet.Status) string {
-	n := 0
-	for _, r := range st.Rows {
-		if r.Done {
-			n++
-		}
+	if n := st.NumDone(); n != 1 {
+		return fmt.Sprintf("%d load balancers", n)
 	}
-	if n == 1 {
-		return "1 load balancer"
-	}
-	return fmt.Sprintf("%d load balancers", n)
+	return "1 load balancer"
 }
 
 // missing names the agents an --allow-missing operation went on without.
 func missing(st fleet.Status) string {
-	var ids []string
-	for _, r := range st.Rows {
-		if r.Missing {
-			ids = append(ids, r.Agent)
-		}
-	}
+	ids := st.Missing()
 	if len(ids) == 0 {
 		return ""
 	}
@@ -208,13 +153,7 @@ func writeFleetTable(w io.Writer, st fleet.Status) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "LOAD BALANCER\tADMIN\tPHASE\tSESSIONS\tCLOSED\tDONE\tERROR")
 	for _, r := range st.Rows {
-		p := fleet.Progress{Admin: "-", Phase: "-"}
-		if r.Report != nil {
-			p = *r.Report
-		}
-		if r.Missing {
-			p.Phase, p.Error = "missing", "stopped reporting"
-		}
+		p := r.Shown()
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%t\t%s\n", r.Agent, p.Admin, p.Phase, p.Sessions, p.Closed, r.Done, p.Error)
 	}
 	_ = tw.Flush()
@@ -254,83 +193,15 @@ type fleetTotalJSON struct {
 func writeFleetJSON(w io.Writer, ref haproxy.Ref, st fleet.Status) error {
 	out := fleetJSON{Server: ref.String(), Op: st.Op, Result: string(st.Outcome), Error: st.Problem, Withdrawn: st.Withdrawn, TookOver: st.TookOver,
 		Elapsed: seconds(st.Elapsed), LoadBalancers: []fleetLBJSON{}}
+	out.Totals.Sessions, out.Totals.Closed = st.Totals()
 	for _, r := range st.Rows {
 		lb := fleetLBJSON{Agent: r.Agent, Done: r.Done, Missing: r.Missing}
 		if p := r.Report; p != nil {
 			lb.Admin, lb.State, lb.Phase, lb.Sessions, lb.Closed, lb.Error = string(p.Admin), string(p.State), p.Phase, p.Sessions, p.Closed, p.Error
-			out.Totals.Sessions += p.Sessions
-			out.Totals.Closed += p.Closed
 		}
 		out.LoadBalancers = append(out.LoadBalancers, lb)
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(out)
-}
-
-// statusFleetRun is `wsctl status --fleet`: load balancers × servers from
-// the agents' reports, and the intents with who, when and why.
-func statusFleetRun(opts *StatusOptions) error {
-	sp, err := loadSpec(opts.IO, opts.Socket.SpecPath)
-	if err != nil {
-		return fmt.Errorf("--fleet: %w", err)
-	}
-	op, err := fleet.NewOperator(sp.Consul)
-	if err != nil {
-		return err
-	}
-	v, err := op.Read(context.Background(), 0)
-	if err != nil {
-		return err
-	}
-	type row struct {
-		Server string `json:"server"`
-		fleet.Progress
-	}
-	type intentRow struct {
-		Server string `json:"server"`
-		intent.Intent
-	}
-	out := struct {
-		Agents  []string    `json:"agents"`
-		Intents []intentRow `json:"intents"`
-		Servers []row       `json:"servers"`
-	}{Agents: []string{}, Intents: []intentRow{}, Servers: []row{}}
-	for id := range v.Agents {
-		out.Agents = append(out.Agents, id)
-	}
-	slices.Sort(out.Agents)
-	for _, ref := range v.Servers() {
-		if opts.Backend != "" && ref.Backend != opts.Backend {
-			continue
-		}
-		if i, ok := v.Intents[ref]; ok {
-			out.Intents = append(out.Intents, intentRow{Server: ref.String(), Intent: i})
-		}
-		for _, id := range out.Agents {
-			if p, ok := v.Progress[ref][id]; ok {
-				out.Servers = append(out.Servers, row{Server: ref.String(), Progress: p})
-			}
-		}
-	}
-	if opts.Output == "json" {
-		enc := json.NewEncoder(opts.IO.Out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(out)
-	}
-	tw := tabwriter.NewWriter(opts.IO.Out, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "load balancers (%d live): %v\n", len(out.Agents), out.Agents)
-	fmt.Fprintln(tw, "SERVER\tLOAD BALANCER\tADMIN\tSTATE\tPHASE\tSESSIONS\tOP")
-	for _, r := range out.Servers {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", r.Server, r.Agent, r.Admin, r.State, r.Phase, r.Sessions, r.Op)
-	}
-	_ = tw.Flush()
-	if len(out.Intents) > 0 {
-		fmt.Fprintln(tw, "\nINTENT\tSTATE\tSINCE\tWHO\tREASON")
-		for _, i := range out.Intents {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", i.Server, i.State, i.Since.Format(time.RFC3339), i.Who, i.Reason)
-		}
-		_ = tw.Flush()
-	}
-	return nil
 }

@@ -394,27 +394,3 @@ func TestFleetFlags(t *testing.T) {
 		}
 	}
 }
-
-// TestFleetBareServer: a bare server name is the spec's one backend's, or
-// the one backend with a static server of that name; otherwise it must be
-// given as BACKEND/SERVER.
-func TestFleetBareServer(t *testing.T) {
-	two := &spec.Spec{Backends: []spec.Backend{
-		{Name: "a", Servers: []spec.Server{{Name: "s1"}, {Name: "s2"}}},
-		{Name: "b", Servers: []spec.Server{{Name: "s2"}, {Name: "s3"}}},
-	}}
-	for server, want := range map[string]string{"s1": "a", "s3": "b"} {
-		if got, err := backendOf(two, server); err != nil || got != want {
-			t.Errorf("%s: %q, %v; want %q", server, got, err, want)
-		}
-	}
-	for _, server := range []string{"s2", "s9"} {
-		if _, err := backendOf(two, server); err == nil || !strings.Contains(err.Error(), "give it as BACKEND/"+server) {
-			t.Errorf("%s: %v, want an error asking for BACKEND/%s", server, err, server)
-		}
-	}
-	one := &spec.Spec{Backends: []spec.Backend{{Name: "ws"}}}
-	if got, err := backendOf(one, "echo-2"); err != nil || got != "ws" {
-		t.Errorf("one backend: %q, %v; want ws", got, err)
-	}
-}

@@ -92,17 +92,7 @@ func fleetACLRun(opts *FleetACLOptions) error {
 		_, err := fmt.Fprint(opts.IO.Out, fleet.PipelinePolicy(sp.Consul.KVPrefix))
 		return err
 	}
-	node := opts.Node
-	if node == "" {
-		node = opts.Agent
-	}
-	var services []string
-	for _, b := range sp.Backends {
-		if b.Consul != nil {
-			services = append(services, b.Consul.Service)
-		}
-	}
-	policy, err := fleet.AgentPolicy(sp.Consul.KVPrefix, opts.Agent, node, services)
+	policy, err := fleet.SpecAgentPolicy(sp, opts.Agent, opts.Node)
 	if err != nil {
 		return err
 	}

@@ -43,6 +43,7 @@ func NewCmdRebalance(f *Factory, runF func(*RebalanceOptions) error) *cobra.Comm
 	io := f.IO
 	opts := &RebalanceOptions{IO: io}
 	opts.Socket.dial = f.Dial
+	opts.Socket.operator = f.Fleet
 	cmd := &cobra.Command{
 		Use:   "rebalance BACKEND",
 		Short: "Even out a backend's WebSockets with the fewest moves",
@@ -190,7 +191,7 @@ func rebalanceRun(opts *RebalanceOptions) error {
 	if opts.Socket.SpecPath == "" {
 		opts.Socket.SpecPath = sp.File
 	}
-	t, err := opts.Socket.backendTarget(ctx, opts.IO, opts.Fleet, sp)
+	t, err := opts.Socket.backendTarget(ctx, opts.IO, opts.Fleet)
 	if err != nil {
 		return err
 	}

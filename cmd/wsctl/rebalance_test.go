@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -12,6 +14,9 @@ import (
 
 	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/haproxy/haproxytest"
+	"github.com/wsctl/wsctl/rebalance"
+	"github.com/wsctl/wsctl/spec"
+	"github.com/wsctl/wsctl/target"
 )
 
 var rebalanceCmd runtimeCmd = func(io *IOStreams) *cobra.Command { return NewCmdRebalance(&Factory{IO: io}, nil) }
@@ -210,5 +215,39 @@ func TestRebalanceRunFake(t *testing.T) {
 	want = append(want, "readmit ws/s1", "readmit ws/s2")
 	if calls := rt.Calls(); !slices.Equal(calls, want) {
 		t.Errorf("calls %q, want %q", calls, want)
+	}
+}
+
+// TestRebalanceRunFleetFake: rebalance --fleet through a fake fleet maps
+// the outcomes to the exit codes: balanced 0, not balanced in time 3, a
+// load balancer gone quiet 2 naming it; the close rate is the flag's.
+func TestRebalanceRunFleetFake(t *testing.T) {
+	plan := rebalance.Compute([]rebalance.Load{{Server: "s1", Sessions: 30, Weight: 1, Eligible: true}, {Server: "s2", Weight: 1, Eligible: true}}, 0)
+	for _, tc := range []struct {
+		name string
+		res  rebalance.Result
+		code int
+		want string
+	}{
+		{name: "balanced", res: rebalance.Result{Outcome: rebalance.Balanced, Before: plan, After: plan, Rounds: 1, Closed: 15}, code: exitOK, want: "ws balanced: 15 sessions moved"},
+		{name: "timed out", res: rebalance.Result{Outcome: rebalance.TimedOut, Before: plan, After: plan}, code: exitTimeout},
+		{name: "gone quiet", res: rebalance.Result{Outcome: rebalance.Failed, Before: plan, After: plan,
+			Err: errors.New("fleet: rebalance ws: agent lb2 stopped reporting")}, code: exitError, want: "agent lb2 stopped reporting"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fake := &fakeFleet{rebalanced: tc.res}
+			ios, out, errOut := testIO()
+			f := &Factory{IO: ios, Fleet: func(spec.Consul) (target.Operator, error) { return fake, nil }}
+			cmd := NewCmdRebalance(f, nil)
+			cmd.SetArgs([]string{"ws", "--fleet", "-c", fakeRebalanceSpec(t), "--close-rate", "50", "-q"})
+			cmd.SilenceUsage, cmd.SilenceErrors = true, true
+			err := cmd.Execute()
+			if code := exitCode(err); code != tc.code || !strings.Contains(out.String()+errOut.String()+fmt.Sprint(err), tc.want) {
+				t.Errorf("exit %d (%v), stdout %q, stderr %q; want %d and %q", code, err, out, errOut, tc.code, tc.want)
+			}
+			if fake.asked.Rate != 50 || fake.asked.Backend != "ws" {
+				t.Errorf("asked %+v, want ws at 50/s", fake.asked)
+			}
+		})
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/wsctl/wsctl/fleet"
 	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/spec"
 	"github.com/wsctl/wsctl/target"
@@ -30,9 +31,12 @@ type SocketOptions struct {
 	// Timeout bounds every single socket operation.
 	Timeout time.Duration
 
-	// dial, when not nil, replaces haproxy.Dial for drain, ready and
-	// maint: unit tests give an in-memory socket.
+	// dial, when not nil, replaces haproxy.Dial for the commands that act
+	// through a target: unit tests give an in-memory socket.
 	dial func(ctx context.Context, path string, timeout time.Duration) (target.Runtime, error)
+	// operator, when not nil, replaces fleet.NewOperator: unit tests give
+	// a fake fleet.
+	operator func(spec.Consul) (target.Operator, error)
 
 	// noSpec is set by paths when no spec was found and HAProxy's default
 	// socket is used: it explains a failure to reach it.
@@ -104,28 +108,47 @@ func (s *SocketOptions) explain(err error) error {
 	return fmt.Errorf("%w; %v, so wsctl used HAProxy's default socket: give the spec with -c FILE or the socket with --socket PATH", err, s.noSpec)
 }
 
-// sockets dials every socket (connect) as a local target's sockets.
+// sockets dials every socket as a local target's sockets. It fails if any
+// socket fails, so a command changes nothing unless every HAProxy answers.
 func (s *SocketOptions) sockets(ctx context.Context, io *IOStreams) ([]target.Socket, error) {
-	if s.dial != nil {
-		paths, err := s.paths(io)
-		if err != nil {
-			return nil, err
-		}
-		out := make([]target.Socket, len(paths))
-		for i, p := range paths {
-			if out[i].Runtime, err = s.dial(ctx, p, s.Timeout); err != nil {
+	out, err := s.dialAll(ctx, io)
+	if err != nil {
+		return nil, err
+	}
+	errs := make([]error, len(out))
+	for i, so := range out {
+		errs[i] = so.Err
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, s.explain(err)
+	}
+	return out, nil
+}
+
+// dialAll dials every socket at once (with dial, or haproxy.Dial when it
+// is nil); a socket that fails has its Err set, so a reader can still
+// show the others.
+func (s *SocketOptions) dialAll(ctx context.Context, io *IOStreams) ([]target.Socket, error) {
+	paths, err := s.paths(io)
+	if err != nil {
+		return nil, err
+	}
+	dial := s.dial
+	if dial == nil {
+		dial = func(ctx context.Context, path string, timeout time.Duration) (target.Runtime, error) {
+			c, err := haproxy.Dial(ctx, path, timeout)
+			if err != nil {
 				return nil, err
 			}
-			out[i].Name = p
+			return c, nil
 		}
-		return out, nil
 	}
-	clients, err := s.connect(ctx, io)
-	out := make([]target.Socket, len(clients))
-	for i, c := range clients {
-		out[i] = target.Socket{Name: c.Path(), Runtime: c}
+	runtimes, errs := dialEach(ctx, paths, s.Timeout, dial)
+	out := make([]target.Socket, len(paths))
+	for i, p := range paths {
+		out[i] = target.Socket{Name: p, Runtime: runtimes[i], Err: errs[i]}
 	}
-	return out, err
+	return out, nil
 }
 
 // connect dials every socket concurrently. It fails if any socket fails, so
@@ -135,21 +158,52 @@ func (s *SocketOptions) connect(ctx context.Context, io *IOStreams) ([]*haproxy.
 	if err != nil {
 		return nil, err
 	}
-	clients := make([]*haproxy.Client, len(paths))
+	clients, errs := dialEach(ctx, paths, s.Timeout, haproxy.Dial)
+	if err := errors.Join(errs...); err != nil {
+		return nil, s.explain(err)
+	}
+	return clients, nil
+}
+
+// dialEach dials every path at once: one slow or dead HAProxy costs one
+// timeout, not one each.
+func dialEach[T any](ctx context.Context, paths []string, timeout time.Duration, dial func(context.Context, string, time.Duration) (T, error)) ([]T, []error) {
+	out := make([]T, len(paths))
 	errs := make([]error, len(paths))
 	var wg sync.WaitGroup
 	for i, p := range paths {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			clients[i], errs[i] = haproxy.Dial(ctx, p, s.Timeout)
+			out[i], errs[i] = dial(ctx, p, timeout)
 		}()
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return nil, s.explain(err)
+	return out, errs
+}
+
+// fleet loads the spec (-c or found) and reaches its fleet through
+// Consul.
+func (s *SocketOptions) fleet(io *IOStreams) (*spec.Spec, target.Operator, error) {
+	sp, err := loadSpec(io, s.SpecPath)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--fleet: %w", err)
 	}
-	return clients, nil
+	op, err := s.reachFleet(sp.Consul)
+	return sp, op, err
+}
+
+// reachFleet is the operator of the fleet behind c: through operator, or
+// fleet.NewOperator when it is nil.
+func (s *SocketOptions) reachFleet(c spec.Consul) (target.Operator, error) {
+	if s.operator != nil {
+		return s.operator(c)
+	}
+	op, err := fleet.NewOperator(c)
+	if err != nil {
+		return nil, err
+	}
+	return op, nil
 }
 
 // parseServerArg parses the SERVER argument before any socket is opened.

@@ -3,12 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/wsctl/wsctl/fleet"
 	"github.com/wsctl/wsctl/haproxy"
 )
 
@@ -29,6 +30,7 @@ func NewCmdStatus(f *Factory, runF func(*StatusOptions) error) *cobra.Command {
 	io := f.IO
 	opts := &StatusOptions{IO: io}
 	opts.Socket.dial = f.Dial
+	opts.Socket.operator = f.Fleet
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show each HAProxy server's state, health and sessions",
@@ -74,9 +76,6 @@ the intents with who set them, when and why (--reason). -o json gives
 			if runF != nil {
 				return runF(opts)
 			}
-			if opts.Fleet.On {
-				return statusFleetRun(opts)
-			}
 			return statusRun(opts)
 		},
 	}
@@ -111,60 +110,37 @@ func statusRun(opts *StatusOptions) error {
 			return fmt.Errorf("backend: %w", err)
 		}
 	}
-	paths, err := opts.Socket.paths(opts.IO)
+	t, err := opts.Socket.reader(ctx, opts.IO, opts.Fleet)
 	if err != nil {
 		return err
 	}
-	// Each socket is dialled and listed on its own, so one dead HAProxy
-	// does not hide the others.
-	type listing struct {
-		path    string
-		servers []haproxy.ServerStatus
-		err     error
+	st, err := t.Status(ctx, opts.Backend)
+	if st.Fleet != nil {
+		return writeFleetStatus(opts, *st.Fleet)
 	}
-	results := make([]listing, len(paths))
-	done := make(chan struct{})
-	for i, p := range paths {
-		go func() {
-			defer func() { done <- struct{}{} }()
-			results[i].path = p
-			c, err := haproxy.Dial(ctx, p, opts.Socket.Timeout)
-			if err != nil {
-				results[i].err = err
-				return
-			}
-			results[i].servers, results[i].err = c.Servers(ctx, opts.Backend)
-		}()
-	}
-	for range paths {
-		<-done
-	}
-
+	several := len(st.Listings) > 1
 	rows := []statusJSON{}
-	var errs []error
-	for _, r := range results {
-		if r.err != nil {
-			errs = append(errs, r.err)
-			continue
-		}
-		for _, s := range r.servers {
+	answered := false
+	for _, li := range st.Listings {
+		answered = answered || li.Err == nil
+		for _, s := range li.Servers {
 			row := statusJSON{
 				Backend: s.Backend, Server: s.Server, Addr: s.Addr,
 				State: string(s.State), Admin: string(s.Admin), Check: s.Check,
 				Scur: s.Scur, Smax: s.Smax, Stot: s.Stot, Weight: s.Weight,
 			}
-			if len(paths) > 1 {
-				row.Socket = r.path
+			if several {
+				row.Socket = li.Place
 			}
 			rows = append(rows, row)
 		}
 	}
-	if len(errs) < len(paths) {
-		if err := writeStatus(opts, rows, len(paths) > 1); err != nil {
+	if answered {
+		if err := writeStatus(opts, rows, several); err != nil {
 			return err
 		}
 	}
-	return opts.Socket.explain(errors.Join(errs...))
+	return opts.Socket.explain(err)
 }
 
 func writeStatus(opts *StatusOptions, rows []statusJSON, several bool) error {
@@ -190,4 +166,29 @@ func writeStatus(opts *StatusOptions, rows []statusJSON, several bool) error {
 			r.Backend, r.Server, r.Addr, r.State, r.Admin, check, r.Scur, r.Smax, r.Stot, r.Weight)
 	}
 	return tw.Flush()
+}
+
+// writeFleetStatus is `wsctl status --fleet`: load balancers × servers
+// from the agents' reports, and the intents with who, when and why.
+func writeFleetStatus(opts *StatusOptions, o fleet.Overview) error {
+	if opts.Output == "json" {
+		enc := json.NewEncoder(opts.IO.Out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(o)
+	}
+	tw := tabwriter.NewWriter(opts.IO.Out, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "load balancers (%d live): %v\n", len(o.Agents), o.Agents)
+	fmt.Fprintln(tw, "SERVER\tLOAD BALANCER\tADMIN\tSTATE\tPHASE\tSESSIONS\tOP")
+	for _, r := range o.Servers {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", r.Server, r.Agent, r.Admin, r.State, r.Phase, r.Sessions, r.Op)
+	}
+	_ = tw.Flush()
+	if len(o.Intents) > 0 {
+		fmt.Fprintln(tw, "\nINTENT\tSTATE\tSINCE\tWHO\tREASON")
+		for _, i := range o.Intents {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", i.Server, i.State, i.Since.Format(time.RFC3339), i.Who, i.Reason)
+		}
+		_ = tw.Flush()
+	}
+	return nil
 }

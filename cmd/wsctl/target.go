@@ -15,7 +15,6 @@ import (
 	"github.com/wsctl/wsctl/fleet"
 	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/intent"
-	"github.com/wsctl/wsctl/spec"
 	"github.com/wsctl/wsctl/target"
 )
 
@@ -48,16 +47,19 @@ func (o *SocketOptions) target(ctx context.Context, ios *IOStreams, f FleetOptio
 }
 
 func (o *SocketOptions) build(ctx context.Context, ios *IOStreams, f FleetOptions, arg string, update func(haproxy.Ref, fleet.Status)) (built, error) {
-	if f.On {
-		op, ref, err := fleetTarget(ios, o, arg)
-		if err != nil {
-			return built{}, err
-		}
-		return built{Target: o.fleet(ios, f, op, update), Ref: ref}, nil
-	}
 	ref, err := parseServerArg(arg)
 	if err != nil {
 		return built{}, err
+	}
+	if f.On {
+		sp, op, err := o.fleet(ios)
+		if err != nil {
+			return built{}, err
+		}
+		if ref, err = fleet.ResolveRef(sp, ref); err != nil {
+			return built{}, err
+		}
+		return built{Target: fleetOf(ios, f, op, update), Ref: ref}, nil
 	}
 	t, err := o.local(ctx, ios)
 	if err != nil {
@@ -68,14 +70,14 @@ func (o *SocketOptions) build(ctx context.Context, ios *IOStreams, f FleetOption
 
 // backendTarget is where a command on a whole backend (rebalance) acts:
 // target's choice without a server to resolve.
-func (o *SocketOptions) backendTarget(ctx context.Context, ios *IOStreams, f FleetOptions, sp *spec.Spec) (target.Target, error) {
+func (o *SocketOptions) backendTarget(ctx context.Context, ios *IOStreams, f FleetOptions) (target.Target, error) {
 	var t target.Target
 	if f.On {
-		op, err := fleet.NewOperator(sp.Consul)
+		_, op, err := o.fleet(ios)
 		if err != nil {
 			return nil, err
 		}
-		t = o.fleet(ios, f, op, nil)
+		t = fleetOf(ios, f, op, nil)
 	} else {
 		l, err := o.local(ctx, ios)
 		if err != nil {
@@ -89,8 +91,8 @@ func (o *SocketOptions) backendTarget(ctx context.Context, ios *IOStreams, f Fle
 	return t, nil
 }
 
-// fleet is the fleet target through op.
-func (o *SocketOptions) fleet(ios *IOStreams, f FleetOptions, op target.Operator, update func(haproxy.Ref, fleet.Status)) *target.Fleet {
+// fleetOf is the fleet target through op.
+func fleetOf(ios *IOStreams, f FleetOptions, op target.Operator, update func(haproxy.Ref, fleet.Status)) *target.Fleet {
 	return &target.Fleet{Operator: op, AllowMissing: f.AllowMissing, Who: who(ios), Reason: f.Reason, Update: update}
 }
 
@@ -105,6 +107,24 @@ func (o *SocketOptions) local(ctx context.Context, ios *IOStreams) (*target.Loca
 		return nil, err
 	}
 	return &target.Local{Sockets: sockets, Intents: store}, nil
+}
+
+// reader is where status reads, chosen like target: every load balancer
+// through Consul with --fleet, else the admin sockets, where one that
+// cannot be dialled is listed as failed so the others still show.
+func (o *SocketOptions) reader(ctx context.Context, ios *IOStreams, f FleetOptions) (target.Target, error) {
+	if f.On {
+		_, op, err := o.fleet(ios)
+		if err != nil {
+			return nil, err
+		}
+		return &target.Fleet{Operator: op}, nil
+	}
+	sockets, err := o.dialAll(ctx, ios)
+	if err != nil {
+		return nil, err
+	}
+	return &target.Local{Sockets: sockets}, nil
 }
 
 // intents is where the operator's DRAIN or MAINT is kept for the agent to

@@ -39,6 +39,7 @@ func NewCmdTop(f *Factory, runF func(*TopOptions) error) *cobra.Command {
 	io := f.IO
 	opts := &TopOptions{IO: io}
 	opts.Socket.dial = f.Dial
+	opts.Socket.operator = f.Fleet
 	cmd := &cobra.Command{
 		Use:   "top",
 		Short: "Watch the WebSockets live: servers, sessions, drains, hand-overs and rollouts",
@@ -151,7 +152,7 @@ func (opts *TopOptions) sources(ctx context.Context) (top.Sources, error) {
 		src.Rollouts[b.Name] = rolloutStatePath(sp, b.Name)
 	}
 	if opts.Fleet {
-		op, err := fleet.NewOperator(sp.Consul)
+		op, err := opts.Socket.reachFleet(sp.Consul)
 		if err != nil {
 			return top.Sources{}, err
 		}
