@@ -151,8 +151,8 @@ a resumed rollout went on.
 places only new clients). Once every server is READY the rollout runs
 "wsctl rebalance" on the backend (its targets, tolerance 10 %, MAINT on the
 servers above target while their oldest WebSockets are closed) at
---close-rate (or the backend's close_rate), within --timeout. Not across the
-fleet yet.
+--close-rate (or the backend's close_rate), within --timeout; across the
+fleet, as "wsctl rebalance --fleet" (the fleet's counts, the fleet-wide rate).
 
 With --dry-run the rollout is read and planned, its checks made (the
 state file, the servers, the last server), and nothing changes: it prints
