@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/wsctl/wsctl/internal/inputfile"
 	"github.com/wsctl/wsctl/lint"
 )
 
@@ -123,35 +122,13 @@ func addHostFlags(f *pflag.FlagSet, o *lint.Options) {
 }
 
 func lintRun(opts *LintOptions) error {
-	findings := []lint.Finding{}
-	for _, name := range opts.Files {
-		var fs []lint.Finding
-		var err error
-		if name == "-" {
-			var data []byte
-			if data, err = inputfile.ReadFrom("standard input", opts.IO.In, inputfile.MaxConfig); err != nil {
-				return fmt.Errorf("lint: %w", err)
-			}
-			fs, err = lint.Lint("<stdin>", data, opts.Lint)
-		} else {
-			fs, err = lint.LintFile(name, opts.Lint)
-		}
-		if err != nil {
-			return err
-		}
-		findings = append(findings, fs...)
+	findings, err := lint.Files(opts.Files, opts.IO.In, opts.Lint)
+	if err != nil {
+		return err
 	}
-	if len(opts.Files) > 1 {
-		fs, err := lint.ChainFiles(opts.Files, opts.Lint)
-		if err != nil {
-			return err
-		}
-		findings = append(findings, fs...)
-	}
-	var err error
 	switch opts.Output {
 	case "json":
-		err = writeLintJSON(opts.IO.Out, findings)
+		err = writeJSON(opts.IO.Out, findings)
 	case "sarif":
 		err = writeJSON(opts.IO.Out, lint.SARIF(findings, build().Version))
 	default:
@@ -187,11 +164,6 @@ func writeLintText(w io.Writer, findings []lint.Finding) error {
 	_, err := fmt.Fprintf(w, "%d finding(s): %d error(s), %d warning(s), %d info\n",
 		len(findings), count[lint.SeverityError], count[lint.SeverityWarning], count[lint.SeverityInfo])
 	return err
-}
-
-// writeLintJSON prints findings as an indented JSON array ([] when clean).
-func writeLintJSON(w io.Writer, findings []lint.Finding) error {
-	return writeJSON(w, findings)
 }
 
 // writeJSON prints v as indented JSON, HTML characters as they are.
