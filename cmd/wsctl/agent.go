@@ -1,14 +1,12 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
 	"os/signal"
-	"sync"
 	"syscall"
 	"time"
 
@@ -169,6 +167,7 @@ func agentRun(opts *AgentOptions) error {
 		SpecFile:       specPath,
 		Reread:         reread,
 		Ready:          func() { notify(sdnotify.Ready) },
+		Stopping:       func() { notify(sdnotify.Stopping) },
 		ConfigFile:     file,
 		MinQuiet:       opts.MinQuiet,
 		MaxQuiet:       opts.MaxQuiet,
@@ -191,20 +190,11 @@ func agentRun(opts *AgentOptions) error {
 			return fmt.Errorf("--listen: %w", err)
 		}
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signalContext()
 	defer stop()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var wg sync.WaitGroup
-	var serveErr error
-	if l != nil {
-		wg.Go(func() {
-			if serveErr = a.Serve(ctx, l); serveErr != nil {
-				cancel() // a requested listener that fails stops the agent
-			}
-		})
-	}
-	wg.Go(func() {
+	forwarded := make(chan struct{})
+	go func() {
+		defer close(forwarded)
 		for {
 			select {
 			case <-ctx.Done():
@@ -217,16 +207,9 @@ func agentRun(opts *AgentOptions) error {
 				}
 			}
 		}
-	})
-	err = a.Run(ctx)
-	notify(sdnotify.Stopping)
-	cancel()
-	wg.Wait()
-	if err != nil {
-		return err
-	}
-	if serveErr != nil {
-		return fmt.Errorf("metrics listener: %w", serveErr)
-	}
-	return nil
+	}()
+	err = a.RunServing(ctx, l)
+	stop()
+	<-forwarded
+	return err
 }
