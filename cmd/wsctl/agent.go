@@ -105,9 +105,6 @@ WebSockets until they close or nginx.worker_shutdown_timeout passes.`,
 			if (opts.HAProxyConfig == "") == (opts.NginxConfig == "") {
 				return errors.New("exactly one of --haproxy-config and --nginx-config is required")
 			}
-			if opts.LogFormat != logging.FormatText && opts.LogFormat != logging.FormatJSON {
-				return fmt.Errorf("--log-format %q: want %s or %s", opts.LogFormat, logging.FormatText, logging.FormatJSON)
-			}
 			if runF != nil {
 				return runF(opts)
 			}
@@ -124,7 +121,7 @@ WebSockets until they close or nginx.worker_shutdown_timeout passes.`,
 	positiveDurationVar(cmd.Flags(), &opts.UnhealthyAfter, "unhealthy-after", agent.DefaultUnhealthyAfter, "/healthz fails once Consul queries have failed this long")
 	cmd.Flags().BoolVarP(&opts.Verbose, "verbose", "v", false, "log at debug level")
 	cmd.Flags().StringVar(&opts.AgentID, "agent-id", "", "this load balancer's name in the fleet (what wsctl drain --fleet reports; default: the Consul agent's node name)")
-	cmd.Flags().StringVar(&opts.LogFormat, "log-format", logging.FormatText, "log as text or json")
+	choiceVar(cmd, &opts.LogFormat, "log-format", "", logging.FormatText, "log as text or json", logging.FormatText, logging.FormatJSON)
 	durationVar(cmd.Flags(), &opts.LogRepeats, "log-repeats", agent.DefaultLogRepeats, "log a repeating warning or error once per interval, with its count (0: every time)")
 	return cmd
 }

@@ -90,9 +90,6 @@ directory is an error.`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if opts.Output != "text" && opts.Output != "json" && opts.Output != "sarif" {
-				return fmt.Errorf("--output %q: want text, json or sarif", opts.Output)
-			}
 			opts.Files = args
 			if runF != nil {
 				return runF(opts)
@@ -101,14 +98,12 @@ directory is an error.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&opts.Lint.Target, "target", "", "haproxy or nginx (default: detected from the content)")
+	choiceVar(cmd, &opts.Lint.Target, "target", "", "", "haproxy or nginx (default: detected from the content)", lint.TargetHAProxy, lint.TargetNginx)
 	positiveDurationVar(fl, &opts.Lint.Heartbeat, "heartbeat", lint.DefaultHeartbeat, "longest silence on a healthy WebSocket (the ping interval); idle timeouts must exceed it")
 	fl.IntVar(&opts.Lint.Connections, "connections", 0, fmt.Sprintf("concurrent WebSockets the proxy must carry (default: %d assumed, and what falls short of it is info)", lint.DefaultConnections))
 	addHostFlags(fl, &opts.Lint)
 	fl.BoolVar(&opts.Strict, "strict", false, "fail on warnings too")
-	fl.StringVarP(&opts.Output, "output", "o", "text", "output format: text, json or sarif")
-	_ = cmd.RegisterFlagCompletionFunc("target", cobra.FixedCompletions([]string{lint.TargetHAProxy, lint.TargetNginx}, cobra.ShellCompDirectiveNoFileComp))
-	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"text", "json", "sarif"}, cobra.ShellCompDirectiveNoFileComp))
+	addOutputFlag(cmd, &opts.Output, "text", "json", "sarif")
 	return cmd
 }
 

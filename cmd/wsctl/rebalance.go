@@ -1,14 +1,10 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -116,9 +112,6 @@ a step per phase of each round
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Backend = args[0]
 			opts.CloseRateSet = cmd.Flags().Changed("close-rate")
-			if opts.Output != "text" && opts.Output != "json" {
-				return fmt.Errorf("--output %q: want text or json", opts.Output)
-			}
 			rate := opts.CloseRate
 			if !opts.CloseRateSet {
 				rate = spec.DefaultCloseRate // the spec's, checked again once loaded
@@ -138,9 +131,8 @@ a step per phase of each round
 	fl.Float64Var(&opts.Tolerance, "tolerance", 100*rebalance.DefaultTolerance, "percent of its target a server may be off and count as balanced")
 	fl.DurationVar(&opts.Timeout, "timeout", 5*time.Minute, "give up after this long with exit 3, every server READY (0: no limit)")
 	fl.BoolVar(&opts.DryRun, "dry-run", false, "print the plan and change nothing")
-	fl.StringVarP(&opts.Output, "output", "o", "text", "output format: text or json (a line per step)")
+	choiceVar(cmd, &opts.Output, "output", "o", "text", "output format: text or json (a line per step)", "text", "json")
 	addQuietFlag(cmd, &opts.Quiet)
-	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
 
@@ -169,7 +161,7 @@ func rebalanceRun(opts *RebalanceOptions) error {
 	}
 	// Ctrl-C or a pipeline's SIGTERM stops the rebalance; the servers it
 	// put in MAINT are set READY again.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signalContext()
 	defer stop()
 	if opts.Socket.SpecPath == "" {
 		opts.Socket.SpecPath = sp.File
