@@ -13,6 +13,8 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/wsctl/wsctl/discovery"
+	"github.com/wsctl/wsctl/discovery/consul"
 	"github.com/wsctl/wsctl/lint"
 	"github.com/wsctl/wsctl/proxy"
 	"github.com/wsctl/wsctl/render"
@@ -158,13 +160,16 @@ func layer(ctx context.Context, load func() (*spec.Spec, error), o Options, targ
 		return nil, nil, err
 	}
 	rep := &Report{Problems: []proxy.Problem{}, StandIns: append([]proxy.StandIn{}, standIns...)}
-	g, err := render.Generate(ctx, s, render.Options{Target: target, Template: o.Template, Lenient: true, Log: o.Log})
+	g, err := render.Generate(ctx, s, render.Options{Target: target, Template: o.Template, Lenient: true,
+		Discover: func(ctx context.Context, s *spec.Spec) (discovery.Snapshot, error) {
+			return consul.Snapshot(ctx, s, o.Log)
+		}})
 	if err != nil {
 		return nil, nil, err
 	}
-	if g.ConsulErr != nil {
+	if g.DiscoverErr != nil {
 		rep.StandIns = append(rep.StandIns, proxy.StandIn{Field: ConsulField, Path: g.Spec.Consul.Address,
-			Note: fmt.Sprintf("validated without the servers Consul would add: %v", g.ConsulErr)})
+			Note: fmt.Sprintf("validated without the servers Consul would add: %v", g.DiscoverErr)})
 	}
 	rep.Target, rep.Backends = g.Model.Target, len(g.Model.Backends)
 	if flag, own := o.otherBinary(rep.Target); flag != "" && !(both && g.Spec.Front != nil) {

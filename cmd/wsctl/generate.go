@@ -9,6 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/wsctl/wsctl/discovery"
+	"github.com/wsctl/wsctl/discovery/consul"
 	"github.com/wsctl/wsctl/model"
 	"github.com/wsctl/wsctl/render"
 	"github.com/wsctl/wsctl/spec"
@@ -47,11 +49,14 @@ func (g *GenerateOptions) generate(io *IOStreams) (*render.Generated, error) {
 	if err != nil {
 		return nil, err
 	}
-	return render.Generate(context.Background(), s, render.Options{Target: g.Target, Template: g.Template, Log: warnLogger(io.ErrOut)})
+	return render.Generate(context.Background(), s, render.Options{Target: g.Target, Template: g.Template,
+		Discover: func(ctx context.Context, s *spec.Spec) (discovery.Snapshot, error) {
+			return consul.Snapshot(ctx, s, warnLogger(io.ErrOut))
+		}})
 }
 
 // consulTimeout bounds rollout's one-shot Consul query as render's.
-const consulTimeout = render.ConsulTimeout
+const consulTimeout = render.DiscoverTimeout
 
 // warnLogger logs warnings and errors to w as text lines without a time.
 func warnLogger(w io.Writer) *slog.Logger {
