@@ -130,9 +130,6 @@ server of the backend, or another rebalance of it runs.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Backend = args[0]
 			opts.CloseRateSet = cmd.Flags().Changed("close-rate")
-			if opts.Output != "text" && opts.Output != "json" {
-				return fmt.Errorf("--output %q: want text or json", opts.Output)
-			}
 			rate := opts.CloseRate
 			if !opts.CloseRateSet {
 				rate = spec.DefaultCloseRate // the spec's, checked again once loaded
@@ -155,9 +152,8 @@ server of the backend, or another rebalance of it runs.`,
 	fl.Float64Var(&opts.CloseRate, "close-rate", 0, fmt.Sprintf("sessions closed per second across all sockets (with --fleet: load balancers), %g to %g (default: the backend's close_rate)", float64(drain.MinRate), float64(drain.MaxRate)))
 	fl.Float64Var(&opts.Tolerance, "tolerance", 100*rebalance.DefaultTolerance, "percent of its target a server may be off and count as balanced")
 	fl.DurationVar(&opts.Timeout, "timeout", 5*time.Minute, "give up after this long with exit 3, every server READY (0: no limit)")
-	fl.StringVarP(&opts.Output, "output", "o", "text", "output format: text or json (a line per step)")
+	choiceVar(cmd, &opts.Output, "output", "o", "text", "output format: text or json (a line per step)", "text", "json")
 	addQuietFlag(cmd, &opts.Quiet)
-	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
 

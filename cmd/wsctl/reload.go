@@ -1,15 +1,11 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -107,9 +103,6 @@ unreachable HAProxy, else 0. With -o json:
 			if opts.HAProxyConfig == "" {
 				return errors.New("--haproxy-config is required: the file the running HAProxy loads")
 			}
-			if err := checkOutput(opts.Output); err != nil {
-				return err
-			}
 			if runF != nil {
 				return runF(opts)
 			}
@@ -134,7 +127,7 @@ func reloadRun(opts *ReloadOptions) error {
 		return err
 	}
 	s := g.Spec
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signalContext()
 	defer stop()
 	hap := reload.Local{ConfigFile: opts.HAProxyConfig, AdminSocket: s.HAProxy.AdminSocket, MasterSocket: s.HAProxy.MasterSocket}
 	ropts := reload.Options{StateFile: s.HAProxy.StateFile, Wait: opts.ReloadTimeout}

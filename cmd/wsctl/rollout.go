@@ -231,9 +231,8 @@ name, without a ceiling.`,
 	fl.BoolVar(&opts.DryRun, "dry-run", false, "read and plan the rollout (its order, or where a resumed one stands) and change nothing; exit as the real run would before its first change")
 	fl.BoolVar(&opts.Rebalance, "rebalance", false, "after the last server, even out the backend's WebSockets as wsctl rebalance does (exit 3 if not balanced within --timeout)")
 	fl.BoolVar(&opts.Force, "force", false, "drain even when no other server of the backend can take new clients")
-	fl.StringVarP(&opts.Output, "output", "o", "text", "output format: text or json (a line per step)")
+	choiceVar(cmd, &opts.Output, "output", "o", "text", "output format: text or json (a line per step)", "text", "json")
 	addQuietFlag(cmd, &opts.Quiet)
-	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
 
@@ -248,8 +247,6 @@ func (o *RolloutOptions) check() error {
 	switch {
 	case modes != 1:
 		return errors.New("give one of --exec COMMAND (deploy each server), --pause (start a paused rollout) or --next (go on with one)")
-	case o.Output != "text" && o.Output != "json":
-		return fmt.Errorf("--output %q: want text or json", o.Output)
 	case o.MaxUnavailable < 1:
 		return fmt.Errorf("--max-unavailable %d: want 1 or more", o.MaxUnavailable)
 	case o.MaxPerServer < -1:

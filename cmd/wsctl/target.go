@@ -9,8 +9,6 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/spf13/cobra"
-
 	"github.com/wsctl/wsctl/drain"
 	"github.com/wsctl/wsctl/fleet"
 	"github.com/wsctl/wsctl/haproxy"
@@ -163,10 +161,4 @@ func writeDryRun(ios *IOStreams, output, key, name string, would []string) error
 		fmt.Fprintf(ios.Out, "  %s\n", l)
 	}
 	return nil
-}
-
-// textOrJSONFlag adds -o text|json, checked by the command.
-func textOrJSONFlag(cmd *cobra.Command, output *string) {
-	cmd.Flags().StringVarP(output, "output", "o", "text", "output format: text or json")
-	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
 }
