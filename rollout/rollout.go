@@ -231,8 +231,6 @@ func (o Options) Validate() error {
 		return errors.New("rollout: no backend")
 	case o.Target == nil:
 		return errors.New("rollout: no target (admin sockets or fleet)")
-	case o.Rebalance != nil && !isLocal(o.Target):
-		return errors.New("rollout: a rebalance across the fleet is not supported yet")
 	case o.StatePath == "":
 		return errors.New("rollout: no state file")
 	case o.Ceiling < 0:

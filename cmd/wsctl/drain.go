@@ -147,9 +147,6 @@ what it would do, a line each ("dry run, nothing changed:"); with -o json
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Server = args[0]
 			opts.CloseSet = cmd.Flags().Changed("close-after")
-			if opts.Output != "text" && opts.Output != "json" {
-				return fmt.Errorf("--output %q: want text or json", opts.Output)
-			}
 			if cmd.Flags().Changed("close-rate") && !opts.CloseSet {
 				return errors.New("--close-rate needs --close-after: without it no session is closed, so the rate would do nothing")
 			}
@@ -171,7 +168,7 @@ what it would do, a line each ("dry run, nothing changed:"); with -o json
 	durationVar(cmd.Flags(), &opts.CloseAfter, "close-after", 0, "after this long, switch to MAINT and close the sessions left (0: at once)")
 	cmd.Flags().Float64Var(&opts.CloseRate, "close-rate", 10, fmt.Sprintf("sessions closed per second after --close-after, across all sockets: %g to %g, or 0 for all at once", float64(drain.MinRate), float64(drain.MaxRate)))
 	cmd.Flags().BoolVar(&opts.Force, "force", false, "drain even when no other server of the backend can take new clients")
-	textOrJSONFlag(cmd, &opts.Output)
+	addOutputFlag(cmd, &opts.Output)
 	addQuietFlag(cmd, &opts.Quiet)
 	return cmd
 }

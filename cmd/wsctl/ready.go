@@ -83,15 +83,12 @@ the fleet summary drain --fleet documents.`,
 			if runF != nil {
 				return runF(opts)
 			}
-			if opts.Output != "text" && opts.Output != "json" {
-				return fmt.Errorf("--output %q: want text or json", opts.Output)
-			}
 			return readyRun(opts)
 		},
 	}
 	opts.Socket.addFlags(cmd)
 	opts.Fleet.addFlags(cmd, true)
-	textOrJSONFlag(cmd, &opts.Output)
+	addOutputFlag(cmd, &opts.Output)
 	durationVar(cmd.Flags(), &opts.WaitHealthy, "wait-healthy", 0, "wait up to this long for the health check to pass (exit 3 if it does not; 0: do not wait)")
 	return cmd
 }

@@ -105,9 +105,6 @@ unreachable HAProxy, else 0. With -o json:
 			if opts.HAProxyConfig == "" {
 				return errors.New("--haproxy-config is required: the file the running HAProxy loads")
 			}
-			if err := checkOutput(opts.Output); err != nil {
-				return err
-			}
 			if runF != nil {
 				return runF(opts)
 			}

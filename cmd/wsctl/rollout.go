@@ -153,8 +153,8 @@ a resumed rollout went on.
 places only new clients). Once every server is READY the rollout runs
 "wsctl rebalance" on the backend (its targets, tolerance 10 %, MAINT on the
 servers above target while their oldest WebSockets are closed) at
---close-rate (or the backend's close_rate), within --timeout. Not across the
-fleet yet.
+--close-rate (or the backend's close_rate), within --timeout; across the
+fleet, as "wsctl rebalance --fleet" (the fleet's counts, the fleet-wide rate).
 
 With --dry-run the rollout is read and planned, its checks made (the
 state file, the servers, the last server), and nothing changes: it prints
@@ -233,9 +233,8 @@ name, without a ceiling.`,
 	fl.BoolVar(&opts.DryRun, "dry-run", false, "read and plan the rollout (its order, or where a resumed one stands) and change nothing; exit as the real run would before its first change")
 	fl.BoolVar(&opts.Rebalance, "rebalance", false, "after the last server, even out the backend's WebSockets as wsctl rebalance does (exit 3 if not balanced within --timeout)")
 	fl.BoolVar(&opts.Force, "force", false, "drain even when no other server of the backend can take new clients")
-	fl.StringVarP(&opts.Output, "output", "o", "text", "output format: text or json (a line per step)")
+	choiceVar(cmd, &opts.Output, "output", "o", "text", "output format: text or json (a line per step)", "text", "json")
 	addQuietFlag(cmd, &opts.Quiet)
-	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
 
@@ -250,8 +249,6 @@ func (o *RolloutOptions) check() error {
 	switch {
 	case modes != 1:
 		return errors.New("give one of --exec COMMAND (deploy each server), --pause (start a paused rollout) or --next (go on with one)")
-	case o.Output != "text" && o.Output != "json":
-		return fmt.Errorf("--output %q: want text or json", o.Output)
 	case o.MaxUnavailable < 1:
 		return fmt.Errorf("--max-unavailable %d: want 1 or more", o.MaxUnavailable)
 	case o.MaxPerServer < -1:
