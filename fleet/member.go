@@ -143,8 +143,9 @@ func (m *Member) Forget(ref haproxy.Ref) {
 
 // Run joins the fleet (resolving the id, registering the service and its
 // check, creating the session, announcing), then keeps the check passing
-// and the announcement in place, follows the prefix and sends every new View on views (a newer one
-// replaces one not yet received), and writes progress, until ctx ends.
+// and the announcement in place, follows the prefix and sends every new
+// View on views (a newer one replaces one not yet received), and writes
+// progress, until ctx ends.
 // It then leaves: the session is destroyed, which deletes its keys, and the
 // service deregistered. It fails only when the id cannot be found.
 func (m *Member) Run(ctx context.Context, views chan *View) error {
