@@ -92,7 +92,7 @@ func (a *Agent) newFleet() (*fleetState, error) {
 	if err != nil {
 		return nil, err
 	}
-	member := fleet.NewMember(client, addr, a.spec.Consul.KVPrefix, a.cfg.AgentID, a.cfg.Log)
+	member := fleet.NewMember(client, addr, a.spec.Consul.KVPrefix, a.cfg.AgentID, a.spec.Consul.AgentTTL.D(), a.cfg.Log)
 	return &fleetState{
 		member:  member,
 		views:   make(chan *fleet.View, 1),

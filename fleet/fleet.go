@@ -20,8 +20,9 @@
 // session that holds the key), an ACL does.
 //
 // An agent's session is bound to Consul's serfHealth of its node and to a
-// TTL check of the agent's own `wsctl-agent` service, renewed every second:
-// when the agent dies, the check turns critical, Consul invalidates the
+// TTL check of the agent's own `wsctl-agent` service (spec
+// consul.agent_ttl), renewed several times per TTL: when the agent dies,
+// the check turns critical, Consul invalidates the
 // session and deletes every key it held. A missing announcement is how the
 // CLI learns an agent stopped reporting.
 //
