@@ -15,15 +15,16 @@ import (
 	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/intent"
 	"github.com/wsctl/wsctl/rollout"
+	"github.com/wsctl/wsctl/target"
 )
 
-// Runtime is what top reads from one admin socket.
-type Runtime interface {
-	Path() string
-	Servers(ctx context.Context, backend string) ([]haproxy.ServerStatus, error)
+// Sockets is what top reads HAProxy's servers from: target.Local on the
+// admin sockets, where a socket that fails is a listing with its Err.
+type Sockets interface {
+	Read(ctx context.Context, backend string) ([]target.Listing, error)
 }
 
-var _ Runtime = (*haproxy.Client)(nil)
+var _ Sockets = (*target.Local)(nil)
 
 // Master is what top reads from HAProxy's master CLI: the old workers a
 // reload left, and the sessions they still hold.
@@ -37,7 +38,7 @@ var _ Master = (*haproxy.Master)(nil)
 // Sources are where a snapshot is read from; a nil or empty field is not
 // read.
 type Sources struct {
-	Sockets []Runtime
+	Sockets Sockets
 	Master  Master
 	Intents intent.Store
 	// Rollouts are the rollouts' state files by backend.
@@ -116,16 +117,17 @@ func Sample(ctx context.Context, src Sources) Snapshot {
 		snap.Errors = append(snap.Errors, fmt.Sprintf("%s: %v", what, err))
 	}
 	var wg sync.WaitGroup
-	perSocket := make([][]Server, len(src.Sockets))
-	for i, rt := range src.Sockets {
+	if src.Sockets != nil {
 		wg.Go(func() {
-			all, err := rt.Servers(ctx, "")
-			if err != nil {
-				fail(rt.Path(), err)
-				return
-			}
-			for _, s := range all {
-				perSocket[i] = append(perSocket[i], Server{Socket: rt.Path(), ServerStatus: s})
+			// Read fails with the listings' errors, named one by one.
+			all, _ := src.Sockets.Read(ctx, "")
+			for _, li := range all {
+				if li.Err != nil {
+					fail(li.Place, li.Err)
+				}
+				for _, s := range li.Servers {
+					snap.Servers = append(snap.Servers, Server{Socket: li.Place, ServerStatus: s})
+				}
 			}
 		})
 	}
@@ -163,9 +165,6 @@ func Sample(ctx context.Context, src Sources) Snapshot {
 	}
 	snap.Rollouts = rollouts(src.Rollouts, fail)
 	wg.Wait()
-	for _, s := range perSocket {
-		snap.Servers = append(snap.Servers, s...)
-	}
 	sort.Strings(snap.Errors)
 	return snap
 }

@@ -12,21 +12,10 @@ import (
 
 	"github.com/wsctl/wsctl/fleet"
 	"github.com/wsctl/wsctl/haproxy"
+	"github.com/wsctl/wsctl/haproxy/haproxytest"
 	"github.com/wsctl/wsctl/intent"
+	"github.com/wsctl/wsctl/target"
 )
-
-// fakeRuntime is a Runtime whose methods are its fields.
-type fakeRuntime struct {
-	path    string
-	servers func(ctx context.Context, backend string) ([]haproxy.ServerStatus, error)
-}
-
-var _ Runtime = (*fakeRuntime)(nil)
-
-func (f *fakeRuntime) Path() string { return f.path }
-func (f *fakeRuntime) Servers(ctx context.Context, backend string) ([]haproxy.ServerStatus, error) {
-	return f.servers(ctx, backend)
-}
 
 // fakeMaster is a Master whose methods are its fields.
 type fakeMaster struct {
@@ -55,15 +44,17 @@ func server(backend, name string, admin haproxy.AdminState, state haproxy.OpStat
 	return haproxy.ServerStatus{Backend: backend, Server: name, Admin: admin, State: state, Check: "L7OK", Scur: scur, Stot: stot, UserWeight: 1}
 }
 
-func socket(path string, servers ...haproxy.ServerStatus) *fakeRuntime {
-	return &fakeRuntime{path: path, servers: func(context.Context, string) ([]haproxy.ServerStatus, error) { return servers, nil }}
+// socket is an in-memory admin socket at path holding servers.
+func socket(path string, servers ...haproxy.ServerStatus) target.Socket {
+	return target.Socket{Name: path, Runtime: haproxytest.NewRuntime(servers...)}
 }
 
 // TestTopSample reads every source, keeps what answered and names what did not.
 func TestTopSample(t *testing.T) {
-	broken := &fakeRuntime{path: "/run/b.sock", servers: func(context.Context, string) ([]haproxy.ServerStatus, error) {
+	broken := socket("/run/b.sock")
+	broken.Runtime.(*haproxytest.Runtime).ServersFunc = func(context.Context, string) ([]haproxy.ServerStatus, error) {
 		return nil, errors.New("connection refused")
-	}}
+	}
 	m := &fakeMaster{
 		procs: func(context.Context) (haproxy.Procs, error) {
 			return haproxy.Procs{Old: []haproxy.Proc{{Pid: 41, Reloads: 1}, {Pid: 42, Reloads: 2}}}, nil
@@ -77,7 +68,7 @@ func TestTopSample(t *testing.T) {
 	}
 	in := intent.Intent{Backend: "ws", Server: "s2", State: haproxy.Drain, Who: "ci@runner"}
 	snap := Sample(context.Background(), Sources{
-		Sockets:  []Runtime{socket("/run/a.sock", server("ws", "s1", haproxy.Ready, haproxy.Up, 3, 10)), broken},
+		Sockets:  &target.Local{Sockets: []target.Socket{socket("/run/a.sock", server("ws", "s1", haproxy.Ready, haproxy.Up, 3, 10)), broken}},
 		Master:   m,
 		Intents:  &fakeStore{all: map[haproxy.Ref]intent.Intent{in.Ref(): in}},
 		Rollouts: map[string]string{"ws": t.TempDir() + "/none.json"},

@@ -18,7 +18,7 @@ import (
 type Factory struct {
 	IO *IOStreams
 	// Dial opens one admin socket; nil dials HAProxy (every socket at
-	// once, see SocketOptions.connect).
+	// once, see SocketOptions.dialAll).
 	Dial func(ctx context.Context, path string, timeout time.Duration) (target.Runtime, error)
 	// Deploy makes the deployer of `wsctl rollout --exec`; nil runs the
 	// script with sh -c (rollout.Command). A unit test deploys in memory.

@@ -126,8 +126,8 @@ func (s *SocketOptions) sockets(ctx context.Context, io *IOStreams) ([]target.So
 }
 
 // dialAll dials every socket at once (with dial, or haproxy.Dial when it
-// is nil); a socket that fails has its Err set, so a reader can still
-// show the others.
+// is nil): one slow or dead HAProxy costs one timeout, not one each. A
+// socket that fails has its Err set, so a reader can still show the others.
 func (s *SocketOptions) dialAll(ctx context.Context, io *IOStreams) ([]target.Socket, error) {
 	paths, err := s.paths(io)
 	if err != nil {
@@ -138,48 +138,21 @@ func (s *SocketOptions) dialAll(ctx context.Context, io *IOStreams) ([]target.So
 		dial = func(ctx context.Context, path string, timeout time.Duration) (target.Runtime, error) {
 			c, err := haproxy.Dial(ctx, path, timeout)
 			if err != nil {
-				return nil, err
+				return nil, err // not a nil *Client in a non-nil interface
 			}
 			return c, nil
 		}
 	}
-	runtimes, errs := dialEach(ctx, paths, s.Timeout, dial)
 	out := make([]target.Socket, len(paths))
-	for i, p := range paths {
-		out[i] = target.Socket{Name: p, Runtime: runtimes[i], Err: errs[i]}
-	}
-	return out, nil
-}
-
-// connect dials every socket concurrently. It fails if any socket fails, so
-// a command changes nothing unless every HAProxy answers.
-func (s *SocketOptions) connect(ctx context.Context, io *IOStreams) ([]*haproxy.Client, error) {
-	paths, err := s.paths(io)
-	if err != nil {
-		return nil, err
-	}
-	clients, errs := dialEach(ctx, paths, s.Timeout, haproxy.Dial)
-	if err := errors.Join(errs...); err != nil {
-		return nil, s.explain(err)
-	}
-	return clients, nil
-}
-
-// dialEach dials every path at once: one slow or dead HAProxy costs one
-// timeout, not one each.
-func dialEach[T any](ctx context.Context, paths []string, timeout time.Duration, dial func(context.Context, string, time.Duration) (T, error)) ([]T, []error) {
-	out := make([]T, len(paths))
-	errs := make([]error, len(paths))
 	var wg sync.WaitGroup
 	for i, p := range paths {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			out[i], errs[i] = dial(ctx, p, timeout)
-		}()
+		wg.Go(func() {
+			rt, err := dial(ctx, p, s.Timeout)
+			out[i] = target.Socket{Name: p, Runtime: rt, Err: err}
+		})
 	}
 	wg.Wait()
-	return out, errs
+	return out, nil
 }
 
 // fleet loads the spec (-c or found) and reaches its fleet through
@@ -204,11 +177,6 @@ func (s *SocketOptions) reachFleet(c spec.Consul) (target.Operator, error) {
 		return nil, err
 	}
 	return op, nil
-}
-
-// parseServerArg parses the SERVER argument before any socket is opened.
-func parseServerArg(arg string) (haproxy.Ref, error) {
-	return haproxy.ParseRef(arg)
 }
 
 // socketLabel names a socket in human output only when there are several.

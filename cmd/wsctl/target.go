@@ -45,7 +45,7 @@ func (o *SocketOptions) target(ctx context.Context, ios *IOStreams, f FleetOptio
 }
 
 func (o *SocketOptions) build(ctx context.Context, ios *IOStreams, f FleetOptions, arg string, update func(haproxy.Ref, fleet.Status)) (built, error) {
-	ref, err := parseServerArg(arg)
+	ref, err := haproxy.ParseRef(arg) // before any socket is opened
 	if err != nil {
 		return built{}, err
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/intent"
 	"github.com/wsctl/wsctl/spec"
+	"github.com/wsctl/wsctl/target"
 	"github.com/wsctl/wsctl/top"
 )
 
@@ -123,14 +124,11 @@ func (opts *TopOptions) sources(ctx context.Context) (top.Sources, error) {
 	if sp != nil && opts.Socket.SpecPath == "" {
 		opts.Socket.SpecPath = sp.File
 	}
-	clients, err := opts.Socket.connect(ctx, opts.IO)
+	sockets, err := opts.Socket.sockets(ctx, opts.IO)
 	if err != nil {
 		return top.Sources{}, err
 	}
-	var src top.Sources
-	for _, c := range clients {
-		src.Sockets = append(src.Sockets, c)
-	}
+	src := top.Sources{Sockets: &target.Local{Sockets: sockets}}
 	master := opts.Master
 	if master == "" && sp != nil {
 		master = sp.HAProxy.MasterSocket

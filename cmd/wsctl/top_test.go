@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/haproxy/haproxytest"
 	"github.com/wsctl/wsctl/internal/lbtest"
 )
@@ -94,5 +96,31 @@ func TestTopRefusesWithoutTerminal(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.out, "backend other (1/2)") || strings.Contains(r.out, "\x1b[") ||
 		!regexp.MustCompile(`(?m)^s2\s+READY\s+UP\s+-\s+0\s`).MatchString(r.out) {
 		t.Errorf("--once: exit %d, stdout %q, stderr %q", r.code, r.out, r.errOut)
+	}
+}
+
+// TestTopRunOnce: top dials its sockets through the Factory as the other
+// commands do, so --once runs on in-memory sockets: every server of each
+// with its state and sessions, and a socket that cannot be dialled is
+// exit 2 naming it before anything is drawn.
+func TestTopRunOnce(t *testing.T) {
+	a := haproxytest.NewRuntime(ws("s1", haproxy.Ready, haproxy.Up, 3), ws("s2", haproxy.Drain, haproxy.Up, 1))
+	ios, out, _ := testIO()
+	f := &Factory{IO: ios, Dial: fakeDial(map[string]*haproxytest.Runtime{"/a.sock": a})}
+	if err := topRun(&TopOptions{IO: ios, Socket: SocketOptions{Sockets: []string{"/a.sock"}, Timeout: time.Second, dial: f.Dial}, Once: true}); err != nil {
+		t.Fatal(err)
+	}
+	for _, row := range []string{`(?m)^s1\s+READY\s+UP\s+-\s+3\s`, `(?m)^s2\s+DRAIN\s+UP\s+-\s+1\s`} {
+		if !regexp.MustCompile(row).MatchString(out.String()) {
+			t.Errorf("no row %s in:\n%s", row, out)
+		}
+	}
+
+	cmd := NewCmdTop(f, nil)
+	cmd.SetArgs([]string{"--socket", "/a.sock", "--socket", "/dead.sock", "--once"})
+	cmd.SilenceUsage, cmd.SilenceErrors = true, true
+	ios.Out.(*bytes.Buffer).Reset()
+	if err := cmd.Execute(); exitCode(err) != exitError || err == nil || !strings.Contains(err.Error(), "/dead.sock: no HAProxy socket") || out.Len() != 0 {
+		t.Errorf("a dead socket: %v, stdout %q; want exit 2 naming it, nothing drawn", err, out)
 	}
 }
