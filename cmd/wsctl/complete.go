@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wsctl/wsctl/haproxy"
+	"github.com/wsctl/wsctl/target"
 )
 
 // completeTimeout bounds the admin socket read of a completion: a shell
@@ -36,19 +37,15 @@ func completeNames(io *IOStreams, s *SocketOptions, backends bool) func(*cobra.C
 				}
 			}
 		}
-		if paths, err := s.paths(io); err == nil {
-			ctx, cancel := context.WithTimeout(context.Background(), completeTimeout)
-			defer cancel()
-			for _, p := range paths {
-				c, err := haproxy.Dial(ctx, p, completeTimeout)
-				if err != nil {
-					continue
-				}
-				all, err := c.Servers(ctx, "")
-				if err != nil {
-					continue
-				}
-				for _, srv := range all {
+		ctx, cancel := context.WithTimeout(context.Background(), completeTimeout)
+		defer cancel()
+		quick := *s
+		quick.Timeout = completeTimeout
+		if sockets, err := quick.dialAll(ctx, io); err == nil {
+			// A socket that fails completes nothing of its own.
+			listings, _ := (&target.Local{Sockets: sockets}).Read(ctx, "")
+			for _, li := range listings {
+				for _, srv := range li.Servers {
 					if backends {
 						names = append(names, srv.Backend)
 					} else {

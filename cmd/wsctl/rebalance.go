@@ -187,7 +187,7 @@ func rebalanceRun(opts *RebalanceOptions) error {
 	if opts.Socket.SpecPath == "" {
 		opts.Socket.SpecPath = sp.File
 	}
-	t, err := opts.Socket.backendTarget(ctx, opts.IO, opts.Fleet)
+	t, _, err := opts.Socket.where(ctx, opts.IO, opts.Fleet, nil)
 	if err != nil {
 		return err
 	}

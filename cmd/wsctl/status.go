@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"text/tabwriter"
 	"time"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/wsctl/wsctl/fleet"
 	"github.com/wsctl/wsctl/haproxy"
+	"github.com/wsctl/wsctl/target"
 )
 
 // StatusOptions are the flags of wsctl status.
@@ -83,22 +83,6 @@ the intents with who set them, when and why (--reason). -o json gives
 	return cmd
 }
 
-// statusJSON is one element of `wsctl status -o json`: a documented
-// contract, so fields are only ever added.
-type statusJSON struct {
-	Socket  string `json:"socket,omitempty"`
-	Backend string `json:"backend"`
-	Server  string `json:"server"`
-	Addr    string `json:"addr"`
-	State   string `json:"state"`
-	Admin   string `json:"admin"`
-	Check   string `json:"check"`
-	Scur    int64  `json:"scur"`
-	Smax    int64  `json:"smax"`
-	Stot    int64  `json:"stot"`
-	Weight  int64  `json:"weight"`
-}
-
 func statusRun(opts *StatusOptions) error {
 	ctx := context.Background()
 	if opts.Backend != "" {
@@ -114,36 +98,17 @@ func statusRun(opts *StatusOptions) error {
 	if st.Fleet != nil {
 		return writeFleetStatus(opts, *st.Fleet)
 	}
-	several := len(st.Listings) > 1
-	rows := []statusJSON{}
-	answered := false
-	for _, li := range st.Listings {
-		answered = answered || li.Err == nil
-		for _, s := range li.Servers {
-			row := statusJSON{
-				Backend: s.Backend, Server: s.Server, Addr: s.Addr,
-				State: string(s.State), Admin: string(s.Admin), Check: s.Check,
-				Scur: s.Scur, Smax: s.Smax, Stot: s.Stot, Weight: s.Weight,
-			}
-			if several {
-				row.Socket = li.Place
-			}
-			rows = append(rows, row)
-		}
-	}
-	if answered {
-		if err := writeStatus(opts, rows, several); err != nil {
+	if rows, answered := st.Rows(); answered {
+		if err := writeStatus(opts, rows, len(st.Listings) > 1); err != nil {
 			return err
 		}
 	}
 	return opts.Socket.explain(err)
 }
 
-func writeStatus(opts *StatusOptions, rows []statusJSON, several bool) error {
+func writeStatus(opts *StatusOptions, rows []target.Row, several bool) error {
 	if opts.Output == "json" {
-		enc := json.NewEncoder(opts.IO.Out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rows)
+		return writeJSON(opts.IO.Out, rows)
 	}
 	tw := tabwriter.NewWriter(opts.IO.Out, 0, 4, 2, ' ', 0)
 	if several {
@@ -168,9 +133,7 @@ func writeStatus(opts *StatusOptions, rows []statusJSON, several bool) error {
 // from the agents' reports, and the intents with who, when and why.
 func writeFleetStatus(opts *StatusOptions, o fleet.Overview) error {
 	if opts.Output == "json" {
-		enc := json.NewEncoder(opts.IO.Out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(o)
+		return writeJSON(opts.IO.Out, o)
 	}
 	tw := tabwriter.NewWriter(opts.IO.Out, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "load balancers (%d live): %v\n", len(o.Agents), o.Agents)

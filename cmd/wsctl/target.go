@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -13,6 +12,7 @@ import (
 	"github.com/wsctl/wsctl/fleet"
 	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/intent"
+	"github.com/wsctl/wsctl/spec"
 	"github.com/wsctl/wsctl/target"
 )
 
@@ -22,7 +22,7 @@ func signalContext() (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 }
 
-// built is where a single-server command acts, with the server.
+// built is where a command acts, with the server of a single-server one.
 type built struct {
 	target.Target
 	Ref haproxy.Ref
@@ -31,67 +31,44 @@ type built struct {
 	Sockets int
 }
 
-// target builds where drain, ready and maint act, and the one place they
-// choose: --fleet acts on every load balancer through Consul (a bare name
-// resolved with the spec), else the admin sockets with the intent store
-// beside the spec's (none without a spec). update, when not nil, follows a
-// fleet operation. --dry-run wraps either so that nothing changes.
+// target builds where drain, ready and maint act on the server arg (a
+// bare name resolved with the spec on the fleet): where's choice.
 func (o *SocketOptions) target(ctx context.Context, ios *IOStreams, f FleetOptions, arg string, update func(haproxy.Ref, fleet.Status)) (built, error) {
-	b, err := o.build(ctx, ios, f, arg, update)
-	if err == nil && f.DryRun {
-		b.Target = target.DryRun{Target: b.Target}
-	}
-	return b, err
-}
-
-func (o *SocketOptions) build(ctx context.Context, ios *IOStreams, f FleetOptions, arg string, update func(haproxy.Ref, fleet.Status)) (built, error) {
 	ref, err := haproxy.ParseRef(arg) // before any socket is opened
 	if err != nil {
 		return built{}, err
 	}
-	if f.On {
-		sp, op, err := o.fleet(ios)
-		if err != nil {
-			return built{}, err
-		}
-		if ref, err = fleet.ResolveRef(sp, ref); err != nil {
-			return built{}, err
-		}
-		return built{Target: fleetOf(ios, f, op, update), Ref: ref}, nil
+	b, sp, err := o.where(ctx, ios, f, update)
+	if err == nil && f.On {
+		ref, err = fleet.ResolveRef(sp, ref)
 	}
-	t, err := o.local(ctx, ios)
-	if err != nil {
-		return built{}, err
-	}
-	return built{Target: t, Ref: ref, Sockets: len(t.Sockets)}, nil
+	b.Ref = ref
+	return b, err
 }
 
-// backendTarget is where a command on a whole backend (rebalance) acts:
-// target's choice without a server to resolve.
-func (o *SocketOptions) backendTarget(ctx context.Context, ios *IOStreams, f FleetOptions) (target.Target, error) {
-	var t target.Target
+// where builds where a command acts, and the one place it is chosen:
+// --fleet acts on every load balancer through Consul (sp is the spec it
+// was reached with), else the admin sockets with the intent store beside
+// the spec's (none without a spec). update, when not nil, follows a fleet
+// operation. --dry-run wraps either so that nothing changes.
+func (o *SocketOptions) where(ctx context.Context, ios *IOStreams, f FleetOptions, update func(haproxy.Ref, fleet.Status)) (b built, sp *spec.Spec, err error) {
 	if f.On {
-		_, op, err := o.fleet(ios)
-		if err != nil {
-			return nil, err
+		var op target.Operator
+		if sp, op, err = o.fleet(ios); err != nil {
+			return built{}, nil, err
 		}
-		t = fleetOf(ios, f, op, nil)
+		b.Target = &target.Fleet{Operator: op, AllowMissing: f.AllowMissing, Who: who(ios), Reason: f.Reason, Update: update}
 	} else {
 		l, err := o.local(ctx, ios)
 		if err != nil {
-			return nil, err
+			return built{}, nil, err
 		}
-		t = l
+		b = built{Target: l, Sockets: len(l.Sockets)}
 	}
 	if f.DryRun {
-		t = target.DryRun{Target: t}
+		b.Target = target.DryRun{Target: b.Target}
 	}
-	return t, nil
-}
-
-// fleetOf is the fleet target through op.
-func fleetOf(ios *IOStreams, f FleetOptions, op target.Operator, update func(haproxy.Ref, fleet.Status)) *target.Fleet {
-	return &target.Fleet{Operator: op, AllowMissing: f.AllowMissing, Who: who(ios), Reason: f.Reason, Update: update}
+	return b, sp, nil
 }
 
 // local is the target of the admin sockets, with the intent store.
@@ -152,9 +129,7 @@ func refused(op, server string, err error) error {
 // [lines]}.
 func writeDryRun(ios *IOStreams, output, key, name string, would []string) error {
 	if output == "json" {
-		enc := json.NewEncoder(ios.Out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(map[string]any{key: name, "dry_run": true, "would": would})
+		return writeJSON(ios.Out, map[string]any{key: name, "dry_run": true, "would": would})
 	}
 	fmt.Fprintf(ios.Out, "dry run, nothing changed:\n")
 	for _, l := range would {
