@@ -5,7 +5,10 @@
 // error names the file, the line and the field.
 package spec
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // The proxies wsctl renders for and drives (the values of Spec.Proxy).
 const (
@@ -204,6 +207,19 @@ type Backend struct {
 	// Consul discovers the servers from a Consul service instead; it
 	// excludes Servers.
 	Consul *ConsulService `yaml:"consul"`
+}
+
+// Backend returns the backend named name; one the spec does not have is
+// an error naming the file and the backends it has.
+func (s *Spec) Backend(name string) (*Backend, error) {
+	names := make([]string, len(s.Backends))
+	for i := range s.Backends {
+		if s.Backends[i].Name == name {
+			return &s.Backends[i], nil
+		}
+		names[i] = s.Backends[i].Name
+	}
+	return nil, fmt.Errorf("backend %q is not in %s (it has %s)", name, s.File, strings.Join(names, ", "))
 }
 
 // ConsulService selects the instances of a Consul service.

@@ -250,3 +250,16 @@ func TestHandoverFollowsAShortHardStop(t *testing.T) {
 		t.Errorf("handover_after = %s, want 5s", got)
 	}
 }
+
+// TestSpecBackend finds a backend by name, the one in the spec (not a
+// copy), and names the file and the backends it has for any other.
+func TestSpecBackend(t *testing.T) {
+	s := &Spec{File: "wsctl.yaml", Backends: []Backend{{Name: "ws"}, {Name: "chat"}}}
+	if b, err := s.Backend("chat"); err != nil || b != &s.Backends[1] {
+		t.Errorf("chat: %v, %v; want the spec's second backend", b, err)
+	}
+	_, err := s.Backend("wss")
+	if want := `backend "wss" is not in wsctl.yaml (it has ws, chat)`; err == nil || err.Error() != want {
+		t.Errorf("wss: %v, want %s", err, want)
+	}
+}

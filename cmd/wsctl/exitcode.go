@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 )
 
 // Exit codes are a contract with pipelines; they are decided in exitCode only.
@@ -25,6 +26,13 @@ var errDiffers = errSilent{code: exitFindings}
 
 // errTimedOut is returned when a drain ended with sessions left (exit 3).
 var errTimedOut = errSilent{code: exitTimeout}
+
+// reported writes err to w as Main would, for a command whose report is
+// already on stdout (JSON): exit 2, and nothing more is written.
+func reported(w io.Writer, err error) error {
+	fmt.Fprintf(w, "wsctl: %v\n", err)
+	return errSilent{code: exitError}
+}
 
 // exitCode maps the error a command returned to the process exit code.
 func exitCode(err error) int {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -26,5 +27,19 @@ func TestReportError(t *testing.T) {
 		if b.String() != c.want {
 			t.Errorf("%s: %q, want %q", c.name, b.String(), c.want)
 		}
+	}
+}
+
+// TestReported: an error after a JSON report is written once, as Main
+// writes one, and exits 2 without Main writing it again.
+func TestReported(t *testing.T) {
+	var b bytes.Buffer
+	err := reported(&b, fmt.Errorf("rebalance ws: %w", errors.New("no server takes clients")))
+	if want := "wsctl: rebalance ws: no server takes clients\n"; b.String() != want || exitCode(err) != exitError {
+		t.Errorf("wrote %q, exit %d; want %q, 2", b.String(), exitCode(err), want)
+	}
+	reportError(&b, err)
+	if strings.Count(b.String(), "wsctl:") != 1 {
+		t.Errorf("written again: %q", b.String())
 	}
 }

@@ -164,11 +164,11 @@ func (o *RebalanceOptions) options(rate float64, cap int64) rebalance.Options {
 }
 
 func rebalanceRun(opts *RebalanceOptions) error {
-	sp, err := loadSpec(opts.IO, opts.Socket.SpecPath)
+	sp, err := opts.Socket.load(opts.IO)
 	if err != nil {
 		return fmt.Errorf("rebalance needs the spec (-c FILE): %w", err)
 	}
-	b, err := specBackend(sp, opts.Backend)
+	b, err := sp.Backend(opts.Backend)
 	if err != nil {
 		return err
 	}
@@ -184,9 +184,6 @@ func rebalanceRun(opts *RebalanceOptions) error {
 	// put in MAINT are set READY again.
 	ctx, stop := signalContext()
 	defer stop()
-	if opts.Socket.SpecPath == "" {
-		opts.Socket.SpecPath = sp.File
-	}
 	t, _, err := opts.Socket.where(ctx, opts.IO, opts.Fleet, nil)
 	if err != nil {
 		return err
@@ -237,8 +234,7 @@ func rebalanceRun(opts *RebalanceOptions) error {
 		return errTimedOut
 	}
 	if !human {
-		fmt.Fprintf(opts.IO.ErrOut, "wsctl: rebalance %s: %v\n", b.Name, res.Err)
-		return errSilent{code: exitError}
+		return reported(opts.IO.ErrOut, fmt.Errorf("rebalance %s: %w", b.Name, res.Err))
 	}
 	return fmt.Errorf("rebalance %s (%s): %w", b.Name, res.Outcome, res.Err)
 }
@@ -255,8 +251,7 @@ func writeRebalancePlan(opts *RebalanceOptions, backend string, rate float64, re
 			return err
 		}
 		if err != nil {
-			fmt.Fprintf(opts.IO.ErrOut, "wsctl: rebalance %s: %v\n", backend, err)
-			return errSilent{code: exitError}
+			return reported(opts.IO.ErrOut, fmt.Errorf("rebalance %s: %w", backend, err))
 		}
 		return nil
 	}
@@ -272,18 +267,6 @@ func writeRebalancePlan(opts *RebalanceOptions, backend string, rate float64, re
 		fmt.Fprintf(opts.IO.Out, "%d sessions to move (the minimum) at %g/s; nothing changed (--dry-run)\n", plan.Moves, rate)
 	}
 	return nil
-}
-
-// specBackend finds backend name in sp, or says which it has.
-func specBackend(sp *spec.Spec, name string) (*spec.Backend, error) {
-	var names []string
-	for i := range sp.Backends {
-		if sp.Backends[i].Name == name {
-			return &sp.Backends[i], nil
-		}
-		names = append(names, sp.Backends[i].Name)
-	}
-	return nil, fmt.Errorf("backend %q is not in %s (it has %s)", name, sp.File, strings.Join(names, ", "))
 }
 
 // writePlan is the plan as a table.

@@ -41,6 +41,10 @@ type SocketOptions struct {
 	// noSpec is set by paths when no spec was found and HAProxy's default
 	// socket is used: it explains a failure to reach it.
 	noSpec error
+	// loaded, sp and specErr are load's, once.
+	loaded  bool
+	sp      *spec.Spec
+	specErr error
 }
 
 func (s *SocketOptions) addFlags(cmd *cobra.Command) {
@@ -50,10 +54,20 @@ func (s *SocketOptions) addFlags(cmd *cobra.Command) {
 	positiveDurationVar(cmd.Flags(), &s.Timeout, "socket-timeout", haproxy.DefaultTimeout, "limit for each runtime API call")
 }
 
-// spec returns the spec given with -c or found; nil when none was given
-// and none found.
+// load loads the spec given with -c or found (loadSpec), once: the
+// sockets, the intents, the fleet and the command's own use see the same
+// file.
+func (s *SocketOptions) load(io *IOStreams) (*spec.Spec, error) {
+	if !s.loaded {
+		s.sp, s.specErr = loadSpec(io, s.SpecPath)
+		s.loaded = true
+	}
+	return s.sp, s.specErr
+}
+
+// spec is load's spec; nil when none was given and none found.
 func (s *SocketOptions) spec(io *IOStreams) (*spec.Spec, error) {
-	sp, err := loadSpec(io, s.SpecPath)
+	sp, err := s.load(io)
 	if errors.Is(err, spec.ErrNotFound) {
 		return nil, nil
 	}
@@ -71,7 +85,7 @@ func (s *SocketOptions) paths(io *IOStreams) ([]string, error) {
 	case env != "":
 		list = strings.FieldsFunc(env, func(r rune) bool { return r == ',' || r == ':' })
 	default:
-		sp, err := loadSpec(io, s.SpecPath)
+		sp, err := s.load(io)
 		switch {
 		case errors.Is(err, spec.ErrNotFound):
 			s.noSpec = err
@@ -158,7 +172,7 @@ func (s *SocketOptions) dialAll(ctx context.Context, io *IOStreams) ([]target.So
 // fleet loads the spec (-c or found) and reaches its fleet through
 // Consul.
 func (s *SocketOptions) fleet(io *IOStreams) (*spec.Spec, target.Operator, error) {
-	sp, err := loadSpec(io, s.SpecPath)
+	sp, err := s.load(io)
 	if err != nil {
 		return nil, nil, fmt.Errorf("--fleet: %w", err)
 	}

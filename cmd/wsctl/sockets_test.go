@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -289,5 +290,22 @@ func TestSocketUnknownAndAmbiguousNames(t *testing.T) {
 		if got := f.admin(t, s); got != haproxy.Ready {
 			t.Errorf("ws/%s is %s, want READY", s, got)
 		}
+	}
+}
+
+// TestSocketOptionsLoadOnce: a command's sockets, intents and fleet see
+// the spec it loaded, even when the file changes meanwhile.
+func TestSocketOptionsLoadOnce(t *testing.T) {
+	dir := t.TempDir()
+	text := "listeners: [{name: f, bind: '127.0.0.1:1', default_backend: ws}]\nbackends: [{name: ws}]\nhaproxy: {admin_socket: " + dir + "/SOCK}\n"
+	specPath := writeFile(t, filepath.Join(dir, "wsctl.yaml"), strings.ReplaceAll(text, "SOCK", "a.sock"))
+	ios := &IOStreams{Getenv: func(string) string { return "" }, SpecSearch: []string{specPath}}
+	opts := &SocketOptions{}
+	if sp, err := opts.load(ios); err != nil || sp.HAProxy.AdminSocket != dir+"/a.sock" {
+		t.Fatalf("load: %v, %v", sp, err)
+	}
+	writeFile(t, specPath, strings.ReplaceAll(text, "SOCK", "b.sock"))
+	if got, err := opts.paths(ios); err != nil || !slices.Equal(got, []string{dir + "/a.sock"}) {
+		t.Errorf("paths after the file changed: %v, %v; want the loaded spec's a.sock", got, err)
 	}
 }

@@ -121,9 +121,6 @@ func (opts *TopOptions) sources(ctx context.Context) (top.Sources, error) {
 	if err != nil {
 		return top.Sources{}, err
 	}
-	if sp != nil && opts.Socket.SpecPath == "" {
-		opts.Socket.SpecPath = sp.File
-	}
 	sockets, err := opts.Socket.sockets(ctx, opts.IO)
 	if err != nil {
 		return top.Sources{}, err
