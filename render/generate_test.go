@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/wsctl/wsctl/discovery"
+	"github.com/wsctl/wsctl/model"
 	"github.com/wsctl/wsctl/render"
 	"github.com/wsctl/wsctl/spec"
 )
@@ -52,5 +53,18 @@ func TestGenerate(t *testing.T) {
 				t.Errorf("DiscoverErr %v (want %v), config lacks %q:\n%s", g.DiscoverErr, tc.wantDis, tc.want, g.Config)
 			}
 		})
+	}
+}
+
+// TestDrift: the same bytes are Same with no diff; others are a unified
+// diff from the deployed file to "generated", naming the spec and target.
+func TestDrift(t *testing.T) {
+	g := &render.Generated{Spec: &spec.Spec{File: "wsctl.yaml"}, Model: &model.Model{Target: "haproxy"}, Config: []byte("a\nb\n")}
+	if got, want := g.Drift("/etc/haproxy.cfg", []byte("a\nb\n")), (render.Drift{Same: true, Against: "/etc/haproxy.cfg", Spec: "wsctl.yaml", Target: "haproxy"}); got != want {
+		t.Errorf("same: %+v, want %+v", got, want)
+	}
+	got := g.Drift("/etc/haproxy.cfg", []byte("a\nc\n"))
+	if want := "--- /etc/haproxy.cfg\n+++ generated\n@@ -1,2 +1,2 @@\n a\n-c\n+b\n"; got.Same || got.Diff != want {
+		t.Errorf("drifted: %+v, want the diff %q", got, want)
 	}
 }

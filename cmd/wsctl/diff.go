@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/aymanbagabas/go-udiff"
 	"github.com/spf13/cobra"
 
 	"github.com/wsctl/wsctl/internal/inputfile"
@@ -68,20 +67,9 @@ func diffRun(opts *DiffOptions) error {
 	if err != nil {
 		return err
 	}
-	d := udiff.Unified(opts.Against, "generated", string(deployed), string(g.Config))
-	out := diffJSON{Same: d == "", Against: opts.Against, Spec: g.Spec.File, Target: g.Model.Target, Diff: d}
+	out := g.Drift(opts.Against, deployed)
 	return writeResult(opts.IO.Out, opts.Output, out, func(w io.Writer) error {
-		_, err := fmt.Fprint(w, d)
+		_, err := fmt.Fprint(w, out.Diff)
 		return err
 	}, out.Same)
-}
-
-// diffJSON is the output of `wsctl diff -o json`: a documented contract,
-// so fields are only ever added.
-type diffJSON struct {
-	Same    bool   `json:"same"`
-	Against string `json:"against"`
-	Spec    string `json:"spec"`
-	Target  string `json:"target"`
-	Diff    string `json:"diff"`
 }

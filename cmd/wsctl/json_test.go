@@ -14,6 +14,7 @@ import (
 	"github.com/wsctl/wsctl/internal/buildinfo"
 	"github.com/wsctl/wsctl/internal/lbtest"
 	"github.com/wsctl/wsctl/proxy"
+	"github.com/wsctl/wsctl/render"
 	"github.com/wsctl/wsctl/templates"
 )
 
@@ -58,13 +59,13 @@ func TestDiffJSON(t *testing.T) {
 	if code := Main([]string{"render", "-c", spec, "-o", deployed}, io); code != 0 {
 		t.Fatalf("render: exit %d, %s", code, errOut)
 	}
-	var got diffJSON
+	var got render.Drift
 	io, out, errOut := testIO()
 	if code := Main([]string{"diff", "-c", spec, "--against", deployed, "-o", "json"}, io); code != 0 {
 		t.Fatalf("exit %d, want 0\nstdout: %s\nstderr: %s", code, out, errOut)
 	}
 	decodeJSON(t, out.String(), &got)
-	if want := (diffJSON{Same: true, Against: deployed, Spec: spec, Target: "haproxy"}); got != want {
+	if want := (render.Drift{Same: true, Against: deployed, Spec: spec, Target: "haproxy"}); got != want {
 		t.Errorf("same config: got %+v, want %+v", got, want)
 	}
 
@@ -77,7 +78,7 @@ func TestDiffJSON(t *testing.T) {
 	if code := Main([]string{"diff", "-c", spec, "--against", deployed, "-o", "json"}, io); code != exitFindings {
 		t.Fatalf("exit %d, want 1\nstdout: %s\nstderr: %s", code, out, errOut)
 	}
-	got = diffJSON{}
+	got = render.Drift{}
 	decodeJSON(t, out.String(), &got)
 	if got.Same || !strings.HasPrefix(got.Diff, "--- "+deployed+"\n+++ generated\n") || !strings.Contains(got.Diff, "\n-    timeout tunnel 1s\n") {
 		t.Errorf("drifted config: got %+v, want the unified diff", got)
