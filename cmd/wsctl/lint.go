@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -159,12 +158,4 @@ func writeLintText(w io.Writer, findings []lint.Finding) error {
 	_, err := fmt.Fprintf(w, "%d finding(s): %d error(s), %d warning(s), %d info\n",
 		len(findings), count[lint.SeverityError], count[lint.SeverityWarning], count[lint.SeverityInfo])
 	return err
-}
-
-// writeJSON prints v as indented JSON, HTML characters as they are.
-func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"slices"
@@ -71,4 +72,12 @@ func writeResult(w io.Writer, output string, v any, text func(io.Writer) error, 
 		return err
 	}
 	return errDiffers
+}
+
+// writeJSON prints v as indented JSON, HTML characters as they are.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }
