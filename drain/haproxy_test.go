@@ -247,6 +247,72 @@ func TestDrainClosesOnOneConnection(t *testing.T) {
 	}
 }
 
+// TestDrainFailsOnReloadWhileClosing: the closer's connection stays with
+// the worker it reached, so a reload in the middle of a paced close is
+// still seen (by the pid asked on a connection of its own at every count)
+// and ends the drain with ErrReloaded; the old worker keeps the sessions
+// not closed yet.
+func TestDrainFailsOnReloadWhileClosing(t *testing.T) {
+	c, lb, fleet := setup(t)
+	closing := make(chan struct{})
+	var once sync.Once
+	done := make(chan drain.Result, 1)
+	go func() {
+		res, err := drain.Run(context.Background(), []drain.Target{{Socket: "lb", Runtime: c, Backend: "ws", Server: "s2"}},
+			drain.Options{Timeout: time.Minute, Poll: 100 * time.Millisecond, Close: &drain.Close{After: 100 * time.Millisecond, Rate: 2},
+				Progress: func(p drain.Progress) {
+					if p.Phase == drain.Closing && p.Closed > 0 {
+						once.Do(func() { close(closing) })
+					}
+				}})
+		if err != nil {
+			t.Error(err)
+		}
+		done <- res
+	}()
+	select {
+	case <-closing:
+	case res := <-done:
+		t.Fatalf("the drain ended before it closed a session: %+v", res)
+	}
+	lb.Reload(t)
+	rep := (<-done).Reports[0]
+	if rep.Outcome != drain.Failed || !errors.Is(rep.Err, drain.ErrReloaded) {
+		t.Fatalf("outcome %s (left %d, closed %d), error %v; want error wrapping ErrReloaded", rep.Outcome, rep.Left, rep.Closed, rep.Err)
+	}
+	if on := fleet.Connected(); on["s2"] == 0 || on["s2"] >= perServer {
+		t.Errorf("clients per server after the reload = %v, want some but not all of s2's %d still on it", on, perServer)
+	}
+}
+
+// TestDrainFastCloseCutsOnlyTheServer closes at a rate whose slots come
+// faster than a confirmation gets old, so each batch's closes go with the
+// next batch's checks: every session of the drained server is closed and
+// no client of another server is cut.
+func TestDrainFastCloseCutsOnlyTheServer(t *testing.T) {
+	c, _, fleet := setup(t)
+	start := time.Now()
+	res, err := drain.Run(context.Background(), []drain.Target{{Socket: "lb", Runtime: c, Backend: "ws", Server: "s2"}},
+		drain.Options{Timeout: 20 * time.Second, Poll: 100 * time.Millisecond, Close: &drain.Close{After: 200 * time.Millisecond, Rate: 500}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := res.Reports[0]
+	if rep.Outcome != drain.Drained || rep.Closed != perServer {
+		t.Fatalf("report = %+v, want drained, %d closed", rep, perServer)
+	}
+	cut := 0
+	for _, e := range fleet.Since(start, false) {
+		if e.Server != "s2" {
+			t.Errorf("client %d lost %s during the drain of s2", e.Client, e.Server)
+		}
+		cut++
+	}
+	if cut != perServer {
+		t.Errorf("%d clients cut, want %d", cut, perServer)
+	}
+}
+
 // connCounter forwards a unix socket to another and counts the connections
 // it accepted.
 type connCounter struct {
