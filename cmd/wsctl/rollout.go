@@ -119,7 +119,8 @@ The holds and the server in progress are recorded as operator intents, so
 (--state, default wsctl-rollout-BACKEND.json beside haproxy.state_file),
 written at every phase: run the same command again after a failure, a kill or
 a reboot and it goes on where it stopped, and says where. The file is removed
-when the rollout is done. A state file that names a server the backend does
+when the rollout is done, or when a new rollout's first drain is refused
+(nothing changed). A state file that names a server the backend does
 not have, or holds anything else no rollout writes, is refused with exit 2
 before anything runs.
 
