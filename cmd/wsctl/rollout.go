@@ -379,25 +379,14 @@ func rolloutRun(opts *RolloutOptions) error {
 			writeRolloutStep(opts.IO.Out, b.Name, s)
 			return
 		}
-		_ = enc.Encode(rolloutStepJSON(b.Name, s))
+		_ = enc.Encode(s.JSON(b.Name))
 	}
 	start := time.Now()
 	res, err := rollout.Run(ctx, ro)
 	if !res.Began() {
 		return err // refused before anything changed
 	}
-	sum := rolloutSummary{Type: "rollout", Backend: b.Name, Result: "done", Steps: len(res.Steps), Cuts: res.Cuts(), Elapsed: seconds(time.Since(start)), Resumed: res.Resumed}
-	switch {
-	case err != nil:
-		sum.Result = "stopped"
-		sum.Stopped = &rolloutStopped{Phase: string(res.Phase), Error: err.Error()}
-		if res.Current != nil {
-			sum.Stopped.Server = res.Current.Server
-		}
-	case res.Paused != nil:
-		sum.Result = "paused"
-		sum.Paused = &rolloutPaused{Server: res.Paused.Name, Address: res.Paused.Addr}
-	}
+	sum := res.Summary(b.Name, err, time.Since(start))
 	if !human {
 		if err := enc.Encode(sum); err != nil {
 			return err
@@ -466,47 +455,4 @@ func writeRolloutStep(w io.Writer, backend string, s rollout.Step) {
 	}
 	fmt.Fprintf(w, "step %d/%d %s/%s: %d sessions, %d cut, %s; drained %s, deployed %s, ready %s\n", s.Number, s.Of, backend, s.Server,
 		s.Before, s.Cuts, land, drained.Round(100*time.Millisecond), deployed.Round(100*time.Millisecond), ready.Round(100*time.Millisecond))
-}
-
-// rolloutStepJSONLine is one step of `wsctl rollout -o json`: a documented
-// contract, so fields are only ever added. The step's own fields are
-// rollout.Move's, as the state file has them.
-type rolloutStepJSONLine struct {
-	Type    string `json:"type"`
-	Backend string `json:"backend"`
-	rollout.Move
-	DrainS   float64 `json:"drain_s"`
-	DeployS  float64 `json:"deploy_s"`
-	ReadmitS float64 `json:"readmit_s"`
-	Elapsed  float64 `json:"elapsed_s"`
-}
-
-func rolloutStepJSON(backend string, s rollout.Step) rolloutStepJSONLine {
-	drained, deployed, ready, total := s.Durations()
-	return rolloutStepJSONLine{Type: "step", Backend: backend, Move: s.Move,
-		DrainS: seconds(drained), DeployS: seconds(deployed), ReadmitS: seconds(ready), Elapsed: seconds(total)}
-}
-
-// rolloutSummary is the last line of `wsctl rollout -o json`.
-type rolloutSummary struct {
-	Type    string          `json:"type"`
-	Backend string          `json:"backend"`
-	Result  string          `json:"result"`
-	Steps   int             `json:"steps"`
-	Cuts    int             `json:"cuts"`
-	Elapsed float64         `json:"elapsed_s"`
-	Resumed string          `json:"resumed,omitempty"`
-	Paused  *rolloutPaused  `json:"paused,omitempty"`
-	Stopped *rolloutStopped `json:"stopped,omitempty"`
-}
-
-type rolloutPaused struct {
-	Server  string `json:"server"`
-	Address string `json:"address"`
-}
-
-type rolloutStopped struct {
-	Server string `json:"server"`
-	Phase  string `json:"phase"`
-	Error  string `json:"error"`
 }
