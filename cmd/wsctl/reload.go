@@ -167,9 +167,7 @@ func reloadRun(opts *ReloadOptions) error {
 		}
 		fmt.Fprintf(opts.IO.ErrOut, "%s %s; reloaded: worker %d replaced by %d\n", opts.HAProxyConfig, what, rl.Old, rl.New)
 	}
-	for _, r := range rl.Added {
-		fmt.Fprintf(opts.IO.ErrOut, "added %s back from %s\n", r, s.HAProxy.StateFile)
-	}
+	sayAdded(opts.IO, s, rl.Added)
 	if err != nil {
 		return err
 	}

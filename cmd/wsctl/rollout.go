@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/wsctl/wsctl/discovery"
 	"github.com/wsctl/wsctl/discovery/consul"
 	"github.com/wsctl/wsctl/drain"
 	"github.com/wsctl/wsctl/intent"
@@ -60,12 +61,14 @@ type RolloutOptions struct {
 	// deploy makes the --exec deployer (Factory.Deploy); nil runs it with
 	// sh -c.
 	deploy func(script string, env []string, stdout, stderr io.Writer) rollout.Deployer
+	// discover is Factory.Discover; nil asks Consul.
+	discover func(ctx context.Context, s *spec.Spec) (discovery.Snapshot, error)
 }
 
 // NewCmdRollout builds `wsctl rollout`.
 func NewCmdRollout(f *Factory, runF func(*RolloutOptions) error) *cobra.Command {
 	io := f.IO
-	opts := &RolloutOptions{IO: io, deploy: f.Deploy}
+	opts := &RolloutOptions{IO: io, deploy: f.Deploy, discover: f.Discover}
 	opts.Socket.dial, opts.Socket.operator = f.Dial, f.Fleet
 	cmd := &cobra.Command{
 		Use:   "rollout BACKEND (--exec COMMAND | --pause | --next)",
@@ -419,7 +422,13 @@ func rolloutRun(opts *RolloutOptions) error {
 func rolloutFleet(ctx context.Context, opts *RolloutOptions, sp *spec.Spec, backend string) (*target.Fleet, error) {
 	qctx, cancel := context.WithTimeout(ctx, consulTimeout)
 	defer cancel()
-	snap, err := consul.Once(qctx, sp, warnLogger(opts.IO.ErrOut))
+	discover := opts.discover
+	if discover == nil {
+		discover = func(ctx context.Context, sp *spec.Spec) (discovery.Snapshot, error) {
+			return consul.Once(ctx, sp, warnLogger(opts.IO.ErrOut))
+		}
+	}
+	snap, err := discover(qctx, sp)
 	if err != nil {
 		return nil, err
 	}
