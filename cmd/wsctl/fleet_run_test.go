@@ -101,7 +101,10 @@ func TestRolloutRunFleet(t *testing.T) {
 	f, output := fake.factory()
 	var deployed []string
 	f.Deploy = func(string, []string, io.Writer, io.Writer) rollout.Deployer {
-		return func(_ context.Context, s rollout.Server) error { deployed = append(deployed, s.Name+" "+s.Addr); return nil }
+		return func(_ context.Context, s rollout.Server) error {
+			deployed = append(deployed, s.Name+" "+s.Addr)
+			return nil
+		}
 	}
 	f.Discover = func(_ context.Context, s *spec.Spec) (discovery.Snapshot, error) {
 		return discovery.Snapshot{Backends: map[string][]discovery.Instance{"ws": {
