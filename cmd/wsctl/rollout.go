@@ -315,17 +315,10 @@ func rolloutRun(opts *RolloutOptions) error {
 	if err != nil {
 		return fmt.Errorf("rollout needs the spec (-c FILE): %w", err)
 	}
-	var b *spec.Backend
-	var names []string
-	for i := range sp.Backends {
-		names = append(names, sp.Backends[i].Name)
-		if sp.Backends[i].Name == opts.Backend {
-			b = &sp.Backends[i]
-		}
-	}
+	b, err := specBackend(sp, opts.Backend)
 	switch {
-	case b == nil:
-		return fmt.Errorf("backend %q is not in %s (it has %s)", opts.Backend, sp.File, strings.Join(names, ", "))
+	case err != nil:
+		return err
 	case b.Consul == nil && opts.AllowMissing:
 		return fmt.Errorf("--allow-missing: backend %s is not discovered from Consul: its rollout uses the local admin sockets, not the fleet", b.Name)
 	case b.Consul != nil && len(opts.Socket.Sockets) > 0:
