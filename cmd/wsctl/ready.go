@@ -18,8 +18,6 @@ type ReadyOptions struct {
 	// WaitHealthy, when positive, waits this long for the health check to
 	// pass on every socket; 0 returns once the state is set.
 	WaitHealthy time.Duration
-	// Poll is how often health is read while waiting; 0 means 250ms.
-	Poll time.Duration
 }
 
 // NewCmdReady builds `wsctl ready`.
