@@ -213,6 +213,22 @@ func (p Plan) Donors() []Share {
 	return out
 }
 
+// Held are the servers a round keeps from new clients, in name order:
+// the donors, with their moves, and the eligible servers at their target
+// (no moves), so that the clients cut land on the servers below their
+// target only. An at-target server left READY took, after a rollout, a
+// third of the clients moved off its neighbour (its partner in slowstart
+// looked busier to leastconn than it was) and called for a second round.
+func (p Plan) Held() []Share {
+	var out []Share
+	for _, s := range p.Servers {
+		if s.Eligible && s.Sessions >= s.Target {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
 // Split shares moves closes of one server among the places (load
 // balancers) that hold its sessions, in proportion to the sessions each
 // holds there: each its floor, then one more to the largest remainders
