@@ -202,17 +202,6 @@ func (p Plan) describe() string {
 	return strings.Join(parts, "; ")
 }
 
-// Donors are the servers with sessions to close, in name order.
-func (p Plan) Donors() []Share {
-	var out []Share
-	for _, s := range p.Servers {
-		if s.Moves > 0 {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
 // Held are the servers a round keeps from new clients, in name order:
 // the donors, with their moves, and the eligible servers at their target
 // (no moves), so that the clients cut land on the servers below their
