@@ -115,7 +115,7 @@ func (s *Sockets) Shed(ctx context.Context, backend string, held []Share, rate f
 // while they shed (haproxy.Client.ShutdownSessionsEach: the slots that
 // came while a batch was closed go into the next batch, so a slow answer
 // costs round trips, not slots); the servers take the slots in turn, so
-// they all shed at the same pace. closed, when not nil, is called one call
+// they all shed at the same pace, and one batch is closed at a time. closed, when not nil, is called one call
 // at a time with a server and the closes done on it since the last call:
 // the sessions handed out as each batch is done, and at the end the
 // correction for those that had left by themselves (negative, or zero).
@@ -138,6 +138,9 @@ func (s *Sockets) ShedAt(ctx context.Context, backend string, held []Share, slot
 		total int64
 		first error // the others stopped because of it
 		wg    sync.WaitGroup
+		// turn lets one batch at a time be closed, whatever the number
+		// of sockets and servers: at their slots, not all at once.
+		turn sync.Mutex
 	)
 	report := func(server string, n int64) {
 		mu.Lock()
@@ -149,7 +152,7 @@ func (s *Sockets) ShedAt(ctx context.Context, backend string, held []Share, slot
 	}
 	for _, p := range parts {
 		wg.Go(func() {
-			if err := s.shedPart(ctx, backend, p, slots, report); err != nil {
+			if err := s.shedPart(ctx, backend, p, slots, &turn, report); err != nil {
 				mu.Lock()
 				first = cmp.Or(first, err)
 				mu.Unlock()
@@ -162,18 +165,29 @@ func (s *Sockets) ShedAt(ctx context.Context, backend string, held []Share, slot
 }
 
 // shedPart closes p's sessions, oldest first, one per slot of slots, over
-// one connection; report is told of the closes as they are done.
-func (s *Sockets) shedPart(ctx context.Context, backend string, p part, slots pace.Slots, report func(string, int64)) error {
+// one connection, a batch at a time while it holds turn; report is told
+// of the closes as they are done.
+func (s *Sockets) shedPart(ctx context.Context, backend string, p part, slots pace.Slots, turn *sync.Mutex, report func(string, int64)) error {
 	var (
 		handed  int64 // sessions handed out and reported as closed
 		pending []haproxy.SessionID
 		stop    error
+		holding bool // turn is this part's: its batch is under way
 	)
+	release := func() {
+		if holding {
+			turn.Unlock()
+			holding = false
+		}
+	}
+	defer release()
 	ids := p.sessions
 	next := func() ([]haproxy.SessionID, bool) {
 		// The batch handed out last is done.
+		release()
 		report(p.server, int64(len(pending)))
 		handed += int64(len(pending))
+		pending = nil
 		if stop = ctx.Err(); stop != nil || len(ids) == 0 {
 			return nil, false
 		}
@@ -182,6 +196,8 @@ func (s *Sockets) shedPart(ctx context.Context, backend string, p part, slots pa
 			stop = cmp.Or(ctx.Err(), errNoSlot)
 			return nil, false
 		}
+		turn.Lock()
+		holding = true
 		n := 1
 		for now := time.Now(); n < len(ids); n++ {
 			if _, ok := slots.Reserve(now, now); !ok {
