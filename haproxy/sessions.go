@@ -245,6 +245,35 @@ func (k *Closer) Shutdown(ids []SessionID) (int, error) {
 	return closed, nil
 }
 
+// ShutdownSessionsEach closes the sessions next hands out, a batch at a
+// time on one Closer, until next returns false, and returns how many it
+// closed. next may wait (a paced close waits for its slots): the
+// connection stays open meanwhile. For closes that also count between
+// batches, or must know the process they reach, hold a Closer instead.
+func (c *Client) ShutdownSessionsEach(ctx context.Context, backend, server string, next func() ([]SessionID, bool)) (int, error) {
+	ids, ok := next()
+	if !ok {
+		return 0, nil
+	}
+	k, err := c.OpenCloser(ctx, backend, server)
+	if err != nil {
+		return 0, err
+	}
+	defer k.Close()
+	closed := 0
+	for ; ok; ids, ok = next() {
+		if err := ctx.Err(); err != nil {
+			return closed, err
+		}
+		n, err := k.Shutdown(ids)
+		closed += n
+		if err != nil {
+			return closed, err
+		}
+	}
+	return closed, nil
+}
+
 func validSessionIDs(ids []SessionID) error {
 	for _, id := range ids {
 		if !sessionIDPattern.MatchString(string(id)) {
