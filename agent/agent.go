@@ -496,6 +496,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		quiet, deadline := deb.channels()
 		select {
 		case <-ctx.Done():
+			a.fleetRebalanceStop()
 			return nil
 		case s := <-snaps:
 			a.sources[s.Source] = s

@@ -23,6 +23,7 @@ import (
 	"github.com/wsctl/wsctl/fleet"
 	"github.com/wsctl/wsctl/handover"
 	"github.com/wsctl/wsctl/haproxy"
+	"github.com/wsctl/wsctl/haproxy/haproxytest"
 	"github.com/wsctl/wsctl/intent"
 	"github.com/wsctl/wsctl/proxy"
 	"github.com/wsctl/wsctl/spec"
@@ -147,6 +148,10 @@ func (f *fakeHAProxy) Sessions(_ context.Context, backend, server string) ([]hap
 		return nil, err
 	}
 	return slices.Clone(s.sessions), nil
+}
+
+func (f *fakeHAProxy) ShutdownSessionsEach(ctx context.Context, backend, server string, next func() ([]haproxy.SessionID, bool)) (int, error) {
+	return haproxytest.ShutdownEach(next, func(id haproxy.SessionID) error { return f.ShutdownSession(ctx, backend, server, id) })
 }
 
 func (f *fakeHAProxy) ShutdownSession(_ context.Context, backend, server string, id haproxy.SessionID) error {

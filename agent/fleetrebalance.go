@@ -19,12 +19,15 @@ import (
 // per backend) is carried out by every agent on its own HAProxy: while its
 // key stands the agent reports every server of the backend (sessions,
 // state, weight: the operator's counts sum them); in a round it sets every
-// donor to MAINT and closes its part of each donor's excess, oldest first,
-// with rebalance's own closing (Sockets.ShedAt) on the slots of its part of
-// the fleet-wide schedule; it readmits the donors when the key says so,
-// when the key goes, or at the key's Until. A server a fleet rebalance
-// holds in MAINT is not the agent's (not in a.drains): its syncs leave it
-// alone, as they leave a local `wsctl rebalance`'s.
+// server of the round (the donors and those at their target) to MAINT and
+// closes its part of each donor's excess, oldest first, with rebalance's
+// own closing (Sockets.ShedAt) on the slots of its part of the fleet-wide
+// schedule; it readmits them when the key says so, when the key goes, at
+// the key's Until, and when it stops. A server a fleet rebalance holds in
+// MAINT is not the agent's (not in a.drains): its syncs leave it alone, as
+// they leave a local `wsctl rebalance`'s. The servers it set to MAINT are
+// in its state file before the MAINT, so an agent killed half-way readmits
+// them once it runs again (restoreFleetRebalances).
 
 // fleetRebalance is the agent's part in one backend's fleet rebalance. The
 // loop owns it; the closing goroutine reports through mu.
@@ -35,7 +38,8 @@ type fleetRebalance struct {
 	// its donors are READY again.
 	round      int
 	readmitted bool
-	// maint are the donors the agent set to MAINT and not yet readmitted.
+	// maint are the servers the agent set to MAINT and not yet readmitted
+	// (kept in the state file: ownRebalance).
 	maint map[string]bool
 	// closed are the round's closes by donor; shed is set when they are
 	// over, failed when they failed.
@@ -69,7 +73,7 @@ func (a *Agent) fleetRebalanceView(ctx context.Context, v *fleet.View) {
 		}
 		fr := f.rebalances[backend]
 		if fr == nil {
-			fr = &fleetRebalance{maint: map[string]bool{}, closed: map[string]int{}, reported: map[haproxy.Ref]bool{}}
+			fr = newFleetRebalance()
 			fr.refused = a.fleetRebalanceBusy(backend)
 			f.rebalances[backend] = fr
 			a.log.Info("fleet rebalance", "backend", backend, "id", v.Rebalances[backend].ID, "who", v.Rebalances[backend].Who,
@@ -124,32 +128,39 @@ func (a *Agent) stepFleetRebalance(ctx context.Context, backend string, fr *flee
 	}
 }
 
-// startFleetShed starts round r.Round: every donor to MAINT, then this
-// load balancer's part of each donor's excess closed in the background.
+func newFleetRebalance() *fleetRebalance {
+	return &fleetRebalance{maint: map[string]bool{}, closed: map[string]int{}, reported: map[haproxy.Ref]bool{}}
+}
+
+// startFleetShed starts round r.Round: every server of the round to MAINT,
+// then this load balancer's part of each donor's excess closed in the
+// background.
 func (a *Agent) startFleetShed(backend string, fr *fleetRebalance, r intent.Rebalance) {
 	me := a.fleet.member.ID()
-	var donors []rebalance.Share
+	var held []rebalance.Share
 	fr.mu.Lock()
 	fr.round, fr.readmitted, fr.shed, fr.failed = r.Round, false, false, ""
 	clear(fr.closed)
 	for _, server := range slices.Sorted(maps.Keys(r.Moves)) {
 		fr.maint[server] = true // recorded first: a MAINT that fails is readmitted too
-		donors = append(donors, rebalance.Share{Load: rebalance.Load{Server: server}, Moves: r.Moves[server][me]})
+		held = append(held, rebalance.Share{Load: rebalance.Load{Server: server}, Moves: r.Moves[server][me]})
 	}
 	ctx, cancel := context.WithCancel(a.runCtx)
 	fr.cancel, fr.done = cancel, make(chan struct{})
 	done := fr.done
 	fr.mu.Unlock()
+	// On disk before the first MAINT: a restarted agent readmits them.
+	a.saveOwn()
 	part := r.Part(me)
 	slots := pace.NewScheduled(pace.Schedule{Start: r.Start, Rate: r.CloseRate}, func() pace.Part { return part })
 	sockets := rebalance.NewSockets([]rebalance.Socket{{Name: a.rt.Path(), Runtime: a.rt}})
-	a.log.Info("fleet rebalance round", "backend", backend, "id", r.ID, "round", r.Round, "donors", len(donors), "part", part)
+	a.log.Info("fleet rebalance round", "backend", backend, "id", r.ID, "round", r.Round, "held", len(held), "part", part)
 	a.wg.Go(func() {
 		defer close(done)
 		defer cancel()
-		_, err := sockets.ShedAt(ctx, backend, donors, slots, func(server string) {
+		_, err := sockets.ShedAt(ctx, backend, held, slots, func(server string, n int64) {
 			fr.mu.Lock()
-			fr.closed[server]++
+			fr.closed[server] += int(n)
 			fr.mu.Unlock()
 		})
 		fr.mu.Lock()
@@ -181,13 +192,17 @@ func (fr *fleetRebalance) stopFleetShed() {
 	}
 }
 
-// readmitFleetDonors sets the donors the agent holds in MAINT READY again,
-// but for one an operator's intent holds now.
+// readmitFleetDonors sets the servers the agent holds in MAINT READY
+// again, but for one an operator's intent holds now, and forgets them in
+// its state file.
 func (a *Agent) readmitFleetDonors(ctx context.Context, backend string, fr *fleetRebalance) {
 	fr.stopFleetShed()
 	fr.mu.Lock()
 	servers := slices.Sorted(maps.Keys(fr.maint))
 	fr.mu.Unlock()
+	if len(servers) > 0 {
+		defer a.saveOwn()
+	}
 	for _, server := range servers {
 		ref := haproxy.Ref{Backend: backend, Server: server}
 		if _, held := a.fleet.intents[ref]; !held {
@@ -226,8 +241,10 @@ func (a *Agent) endFleetRebalance(ctx context.Context, backend string) {
 
 // fleetRebalanceTick reports, from one read of HAProxy, every backend a
 // fleet rebalance is under way on, and readmits donors past a key's Until.
+// Not before a view was applied: until then the intents that may hold a
+// server a previous run set to MAINT are unknown.
 func (a *Agent) fleetRebalanceTick(ctx context.Context, servers func() map[haproxy.Ref]haproxy.ServerStatus) {
-	if len(a.fleet.rebalances) == 0 {
+	if len(a.fleet.rebalances) == 0 || a.fleet.last == nil {
 		return
 	}
 	byRef := servers()
@@ -279,4 +296,66 @@ func (a *Agent) reportFleetRebalance(backend string, fr *fleetRebalance, all []h
 		fr.reported[s.Ref()] = true
 		a.fleet.member.Publish(p)
 	}
+}
+
+// fleetRebalanceStop readmits, as the agent stops, the servers it holds in
+// MAINT for fleet rebalances, within stopReadmitTimeout: the operator
+// counts an agent gone as a failure, and a server left in MAINT would take
+// no client until the agent runs again.
+func (a *Agent) fleetRebalanceStop() {
+	if a.fleet == nil || len(a.fleet.rebalances) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), stopReadmitTimeout)
+	defer cancel()
+	for _, backend := range slices.Sorted(maps.Keys(a.fleet.rebalances)) {
+		a.readmitFleetDonors(ctx, backend, a.fleet.rebalances[backend])
+	}
+}
+
+// stopReadmitTimeout bounds the readmissions of an agent that stops.
+const stopReadmitTimeout = 5 * time.Second
+
+// restoreFleetRebalances takes back the servers a previous run set to
+// MAINT for fleet rebalances (its state file): each backend's rebalance is
+// followed as if the agent had not stopped, from the round it was in, so
+// its servers are readmitted when the key says so, once it is gone or
+// another replaced it (the first view), or at its Until.
+func (a *Agent) restoreFleetRebalances(own map[string]ownRebalance) {
+	for _, backend := range slices.Sorted(maps.Keys(own)) {
+		o := own[backend]
+		if a.fleet == nil {
+			a.log.Error("agent state: servers a fleet rebalance set to MAINT, and this agent is in no fleet: `wsctl ready` each",
+				"backend", backend, "servers", o.Maint)
+			continue
+		}
+		if a.fleet.rebalances == nil {
+			a.fleet.rebalances = map[string]*fleetRebalance{}
+		}
+		fr := newFleetRebalance()
+		fr.r = intent.Rebalance{ID: o.ID, Backend: backend, Round: o.Round, Until: o.Until}
+		fr.round = o.Round
+		for _, server := range o.Maint {
+			fr.maint[server] = true
+		}
+		a.fleet.rebalances[backend] = fr
+		a.log.Info("fleet rebalance: servers it set to MAINT before it stopped", "backend", backend, "id", o.ID, "servers", o.Maint)
+	}
+}
+
+// ownFleetRebalances are the servers held in MAINT for fleet rebalances,
+// for the state file.
+func (a *Agent) ownFleetRebalances() map[string]ownRebalance {
+	if a.fleet == nil {
+		return nil
+	}
+	out := map[string]ownRebalance{}
+	for backend, fr := range a.fleet.rebalances {
+		fr.mu.Lock()
+		if len(fr.maint) > 0 {
+			out[backend] = ownRebalance{ID: fr.r.ID, Round: fr.round, Until: fr.r.Until.UTC(), Maint: slices.Sorted(maps.Keys(fr.maint))}
+		}
+		fr.mu.Unlock()
+	}
+	return out
 }

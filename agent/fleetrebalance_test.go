@@ -152,15 +152,19 @@ func TestFleetRebalance(t *testing.T) {
 }
 
 // TestFleetRebalanceMissingAgent: an agent that stops during the
-// rebalance fails it, naming the load balancer; the others' donors are
-// READY again.
+// rebalance (SIGTERM) fails it, naming the load balancer; the others'
+// donors are READY again, and so are its own: it readmitted them as it
+// stopped.
 func TestFleetRebalanceMissingAgent(t *testing.T) {
 	op, lbs, _ := unevenFleet(t, 60)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	o := rebalance.Options{Backend: "ws", Rate: 5, Timeout: time.Minute, Settle: 10 * time.Second, Poll: 100 * time.Millisecond}
+	stopped := false
 	o.Progress = func(s rebalance.Step) {
-		if s.Kind == rebalance.Planned {
+		// Once closing: its donors are in MAINT.
+		if s.Kind == rebalance.Closing && s.Closed > 0 && !stopped {
+			stopped = true
 			lbs[1].stop()
 			<-lbs[1].agent.done
 		}
@@ -172,9 +176,11 @@ func TestFleetRebalanceMissingAgent(t *testing.T) {
 	if res.Outcome != rebalance.Failed || res.Err == nil || !strings.Contains(res.Err.Error(), "agent lb2 stopped reporting") {
 		t.Fatalf("result %s, %v; want a failure naming lb2", res.Outcome, res.Err)
 	}
-	for name, s := range lbs[0].servers(t, "ws") {
-		if s.Admin != haproxy.Ready {
-			t.Errorf("lb1: %s is %s, want READY", name, s.Admin)
+	for _, lb := range lbs {
+		for name, s := range lb.servers(t, "ws") {
+			if s.Admin != haproxy.Ready {
+				t.Errorf("%s: %s is %s, want READY", lb.id, name, s.Admin)
+			}
 		}
 	}
 }

@@ -31,6 +31,18 @@ type ownWork struct {
 	Drains map[string]ownDrain `json:"drains,omitempty"`
 	// Changing are the servers of a batch that had not completed.
 	Changing []string `json:"changing,omitempty"`
+	// Rebalances are the servers set to MAINT for fleet rebalances, by
+	// backend: recorded before the MAINT, forgotten once READY again.
+	Rebalances map[string]ownRebalance `json:"rebalances,omitempty"`
+}
+
+// ownRebalance is the agent's part in one backend's fleet rebalance.
+type ownRebalance struct {
+	ID    string    `json:"id"`
+	Round int       `json:"round"`
+	Until time.Time `json:"until"`
+	// Maint are the servers the agent set to MAINT.
+	Maint []string `json:"maint"`
 }
 
 type ownDrain struct {
@@ -78,6 +90,16 @@ func (a *Agent) loadOwn() {
 			a.changing[ref] = true
 		}
 	}
+	for backend, r := range st.Rebalances {
+		for _, server := range r.Maint {
+			if _, err := parseOwnRef(backend + "/" + server); err != nil {
+				a.log.Error("agent state: fleet rebalance entry ignored", "file", path, "err", err)
+				delete(st.Rebalances, backend)
+				break
+			}
+		}
+	}
+	a.restoreFleetRebalances(st.Rebalances)
 	if len(st.Drains)+len(st.Changing) > 0 {
 		a.log.Info("agent state restored", "file", path, "drains", len(a.drains), "changing", len(a.changing))
 	}
@@ -107,6 +129,7 @@ func (a *Agent) saveOwn() {
 	for _, ref := range slices.SortedFunc(maps.Keys(a.changing), compareRefs) {
 		st.Changing = append(st.Changing, ref.String())
 	}
+	st.Rebalances = a.ownFleetRebalances()
 	data, err := json.MarshalIndent(st, "", "  ")
 	if err == nil {
 		// Written at every batch, in the path of every change: no fsync

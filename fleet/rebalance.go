@@ -422,7 +422,7 @@ func (p *fleetPlace) Readmit(ctx context.Context, backend string, servers []stri
 		return true
 	})
 	if len(p.gone) > 0 {
-		return nil, errors.Join(err, fmt.Errorf("fleet: agent %s stopped reporting: its HAProxy keeps what it last set (`wsctl ready SERVER --socket …` there)", strings.Join(p.gone, ", ")))
+		return nil, errors.Join(err, fmt.Errorf("fleet: agent %s stopped reporting: its HAProxy keeps what it last set until the agent runs again and readmits them (or `wsctl ready SERVER --socket …` there)", strings.Join(p.gone, ", ")))
 	}
 	var done []string
 	if v != nil {

@@ -124,3 +124,11 @@ func Serial[P any](f func(P)) func(P) {
 		f(p)
 	}
 }
+
+// Seconds is d in seconds, to the millisecond, as the JSON summaries of
+// the paced operations (and of rollout and rebalance) show durations:
+// whole milliseconds divided once, so JSON shows 2.986, not
+// Duration.Seconds' 2.9859999999999998.
+func Seconds(d time.Duration) float64 {
+	return float64(d.Round(time.Millisecond).Milliseconds()) / 1000
+}

@@ -154,3 +154,64 @@ func TestRebalanceWeights(t *testing.T) {
 		}
 	}
 }
+
+// TestRebalanceAtTargetTakesNone is the end of a rollout the benchmark
+// found: 80/40/0 cookie clients (target 40 each), s3 just readmitted and
+// in its slowstart, so that leastconn sees it busier than s2. s2, at its
+// target, is held in MAINT with the donor: every client moved lands on s3,
+// in one round, at most 1.2 × the minimum moved. Before, s2 took most of
+// them and a second round moved them again.
+func TestRebalanceAtTargetTakesNone(t *testing.T) {
+	ctx := context.Background()
+	lb := haproxytest.StartLB(t, haproxytest.Config{ServerOptions: "slowstart 60s"}, haproxytest.Backends(t, "s1", "s2", "s3"))
+	c, err := haproxy.Dial(ctx, lb.AdminSocket, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetState(ctx, "ws", "s3", haproxy.Maint); err != nil {
+		t.Fatal(err)
+	}
+	// s1 at twice s2's weight takes twice its clients, then both are
+	// even again: 80/40.
+	for server, w := range map[string]int{"s1": 200, "s2": 100, "s3": 100} {
+		if err := c.SetWeight(ctx, "ws", server, w); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clients := haproxytest.StartClients(t, lb.URL(), 120, true)
+	if on := clients.Connected(); on["s1"] < 75 || on["s2"] > 45 {
+		t.Fatalf("clients per server = %v, want about 80 on s1 and 40 on s2", on)
+	}
+	if err := c.SetWeight(ctx, "ws", "s1", 100); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Readmit(ctx, "ws", "s3"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "s3 to take clients", func() bool {
+		s, err := c.Server(ctx, "ws", "s3")
+		return err == nil && s.TakesClients()
+	})
+	start := time.Now()
+	res, err := rebalance.Run(ctx, rebalance.NewSockets([]rebalance.Socket{{Name: "lb", Runtime: c}}), options())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cuts := clients.Since(start, false)
+	t.Logf("result %s in %s: %d rounds, %d closed, minimum %d, %d clients cut", res.Outcome, res.Elapsed, res.Rounds, res.Closed, res.Before.Moves, len(cuts))
+	if res.Outcome != rebalance.Balanced || res.Rounds != 1 {
+		t.Errorf("outcome %s in %d rounds (%v), want balanced in one", res.Outcome, res.Rounds, res.Err)
+	}
+	if limit := int(1.2 * float64(res.Before.Moves)); len(cuts) > limit {
+		t.Errorf("%d clients cut, minimum %d, want at most %d", len(cuts), res.Before.Moves, limit)
+	}
+	all, err := c.Servers(ctx, "ws")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range all {
+		if s.Admin != haproxy.Ready {
+			t.Errorf("%s is %s at the end, want READY", s.Server, s.Admin)
+		}
+	}
+}

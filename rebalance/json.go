@@ -1,6 +1,6 @@
 package rebalance
 
-import "time"
+import "github.com/wsctl/wsctl/paced"
 
 // StepJSON is a step of `wsctl rebalance -o json`; it and Summary are a
 // documented contract (docs/operations.md), so fields are only ever
@@ -49,7 +49,7 @@ func (s Step) JSON(backend string) StepJSON {
 		sessions = s.Sessions
 	}
 	return StepJSON{Type: "step", Backend: backend, Step: string(s.Kind), Round: s.Round, Sessions: sessions,
-		Moves: s.Plan.Moves, Closed: s.Closed, Elapsed: seconds(s.Elapsed), Servers: s.Plan.JSON()}
+		Moves: s.Plan.Moves, Closed: s.Closed, Elapsed: paced.Seconds(s.Elapsed), Servers: s.Plan.JSON()}
 }
 
 // Summary is the result's last line for backend; err is Run's error (a
@@ -59,7 +59,7 @@ func (r Result) Summary(backend string, err error) Summary {
 		err = r.Err
 	}
 	sum := Summary{Type: "rebalance", Backend: backend, Result: string(r.Outcome), Rounds: r.Rounds, Minimum: r.Before.Moves,
-		Closed: r.Closed, Elapsed: seconds(r.Elapsed), Before: r.Before.JSON(), After: r.After.JSON()}
+		Closed: r.Closed, Elapsed: paced.Seconds(r.Elapsed), Before: r.Before.JSON(), After: r.After.JSON()}
 	if err != nil {
 		sum.Error = err.Error()
 	}
@@ -74,9 +74,4 @@ func (p Plan) JSON() []ServerJSON {
 			Moves: s.Moves, Within: s.Within, Eligible: s.Eligible})
 	}
 	return out
-}
-
-// seconds is d in seconds, to the millisecond.
-func seconds(d time.Duration) float64 {
-	return float64(d.Round(time.Millisecond).Milliseconds()) / 1000
 }

@@ -202,11 +202,16 @@ func (p Plan) describe() string {
 	return strings.Join(parts, "; ")
 }
 
-// Donors are the servers with sessions to close, in name order.
-func (p Plan) Donors() []Share {
+// Held are the servers a round keeps from new clients, in name order:
+// the donors, with their moves, and the eligible servers at their target
+// (no moves), so that the clients cut land on the servers below their
+// target only. An at-target server left READY took, after a rollout, a
+// third of the clients moved off its neighbour (its partner in slowstart
+// looked busier to leastconn than it was) and called for a second round.
+func (p Plan) Held() []Share {
 	var out []Share
 	for _, s := range p.Servers {
-		if s.Moves > 0 {
+		if s.Eligible && s.Sessions >= s.Target {
 			out = append(out, s)
 		}
 	}

@@ -9,10 +9,12 @@
 // at every place at once (a Place: the admin sockets of this host, Sockets,
 // or every load balancer through its wsctl agent, package fleet):
 //
-//  1. sets every server above its target (a donor) to MAINT: with `option
-//     redispatch` a client that comes back with the donor's sticky cookie
-//     is sent elsewhere, which DRAIN would not do (DRAIN admits cookie
-//     clients); MAINT does not cut existing sessions;
+//  1. sets every server above its target (a donor) and every server at
+//     its target to MAINT (Plan.Held): with `option redispatch` a client
+//     that comes back with the donor's sticky cookie is sent elsewhere,
+//     which DRAIN would not do (DRAIN admits cookie clients); MAINT does
+//     not cut existing sessions, so a server at its target keeps all of
+//     its own and takes none of the moved ones;
 //  2. closes each donor's excess, its oldest sessions first, at Rate per
 //     second across every donor and place together (a fleet's load
 //     balancers each close their part of a donor's excess, in proportion
@@ -20,20 +22,23 @@
 //  3. waits for the clients to reconnect (the sessions counted on the
 //     backend are back near the count before the closes, or Settle has
 //     passed): they land on the servers below target, the only ones that
-//     take clients;
-//  4. sets the donors READY again, counts again and, if the backend is not
-//     within the tolerance yet, does one more round, never more.
+//     take clients, whatever leastconn would have made of a receiver in
+//     slowstart (its low effective weight counts for nothing when it is the
+//     only server READY);
+//  4. sets the servers it held READY again, counts again and, if the
+//     backend is not within the tolerance yet, does one more round, never
+//     more.
 //
 // The donors stay in MAINT until the reconnects have landed, not just until
 // their closes are done: a donor READY again would take back every cut
 // client that reconnects late with its cookie.
 //
 // Run never leaves a server in MAINT: whatever the exit (an error, the
-// context cancelled, the timeout), every donor it set to MAINT is set READY
-// again, with a fresh context. It never takes the last servers that take
-// clients out: only donors go to MAINT, and Compute's plan is refused
-// (Plan.Refused) unless some server that takes clients on every socket is
-// below its target.
+// context cancelled, the timeout), every server it set to MAINT is set
+// READY again, with a fresh context. It never takes the last servers that
+// take clients out: only servers at or above their target go to MAINT, and
+// Compute's plan is refused (Plan.Refused) unless some server that takes
+// clients on every socket is below its target.
 //
 // Oldest first: a client that just connected is often one a drain or a
 // rollout has just moved, and cutting it again makes it pay twice; and
@@ -61,7 +66,9 @@ type Runtime interface {
 	SetState(ctx context.Context, backend, server string, state haproxy.AdminState) error
 	Readmit(ctx context.Context, backend, server string) error
 	SessionsByAge(ctx context.Context, backend, server string) ([]haproxy.WorkerSession, error)
-	ShutdownSession(ctx context.Context, backend, server string, id haproxy.SessionID) error
+	// ShutdownSessionsEach closes sessions over one connection, a batch
+	// per round trip (haproxy.Client.ShutdownSessionsEach).
+	ShutdownSessionsEach(ctx context.Context, backend, server string, next func() ([]haproxy.SessionID, bool)) (int, error)
 }
 
 var _ Runtime = (*haproxy.Client)(nil)
@@ -75,12 +82,13 @@ type Place interface {
 	// would miss sessions fails: HAProxy reloaded since the first count
 	// (ErrReloaded), a load balancer stopped reporting.
 	Count(ctx context.Context, backend string, cap int64) ([]Load, error)
-	// Shed sets every donor to MAINT everywhere, then closes Moves of its
-	// oldest sessions, at rate per second across every donor and place
-	// together, and returns how many it closed (a session that left by
-	// itself is not counted). progress, when not nil, is called with the
-	// closes so far as they happen.
-	Shed(ctx context.Context, backend string, donors []Share, rate float64, progress func(closed int64)) (int64, error)
+	// Shed sets every server of held (Plan.Held) to MAINT everywhere,
+	// then closes Moves of each one's oldest sessions, at rate per second
+	// across every server and place together, and returns how many it
+	// closed (a session that left by itself is not counted). progress,
+	// when not nil, is called with the closes so far as they happen, one
+	// call at a time.
+	Shed(ctx context.Context, backend string, held []Share, rate float64, progress func(closed int64)) (int64, error)
 	// Readmit sets servers READY everywhere and returns those it set on
 	// every place; the error names where it failed.
 	Readmit(ctx context.Context, backend string, servers []string) ([]string, error)

@@ -8,10 +8,12 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/wsctl/wsctl/haproxy"
+	"github.com/wsctl/wsctl/haproxy/haproxytest"
 )
 
 // fakeRuntime is a Runtime whose every method is a func field, so a test
@@ -45,8 +47,8 @@ func (f *fakeRuntime) SessionsByAge(ctx context.Context, backend, server string)
 	return f.sessionsByAge(ctx, backend, server)
 }
 
-func (f *fakeRuntime) ShutdownSession(ctx context.Context, backend, server string, id haproxy.SessionID) error {
-	return f.shutdownSession(ctx, backend, server, id)
+func (f *fakeRuntime) ShutdownSessionsEach(ctx context.Context, backend, server string, next func() ([]haproxy.SessionID, bool)) (int, error) {
+	return haproxytest.ShutdownEach(next, func(id haproxy.SessionID) error { return f.shutdownSession(ctx, backend, server, id) })
 }
 
 // sim is a pretend HAProxy backend whose clients reconnect at once with
@@ -217,6 +219,20 @@ func TestRunMovesTheMinimum(t *testing.T) {
 	}
 }
 
+// TestRunHoldsServersAtTarget: a server at its target is in MAINT while
+// the round sheds, loses none of its sessions and is READY again after.
+func TestRunHoldsServersAtTarget(t *testing.T) {
+	s := newSim(map[string]int{"s1": 80, "s2": 40, "s3": 0}, nil)
+	res, err := Run(context.Background(), NewSockets([]Socket{{Name: "lb", Runtime: s.fake()}}), options())
+	if err != nil || res.Outcome != Balanced || res.Closed != 40 {
+		t.Fatalf("Run = %+v, %v; want balanced with 40 closes", res, err)
+	}
+	if !slices.Contains(s.log, "s2 MAINT") || slices.Contains(s.log, "close s2") || !slices.Contains(res.Restored, "s2") {
+		t.Errorf("s2 at its target: want MAINT, no close, READY again:\n%s", strings.Join(s.log, "\n"))
+	}
+	checkAllReady(t, s)
+}
+
 // TestRunWeights: a weight-200 server ends with twice the others' share.
 func TestRunWeights(t *testing.T) {
 	s := newSim(map[string]int{"s1": 0, "s2": 40, "s3": 40}, map[string]int64{"s1": 200})
@@ -263,9 +279,10 @@ func TestRunRestoresReady(t *testing.T) {
 		{
 			name: "a close fails",
 			setup: func(s *sim, f *fakeRuntime, o *Options, cancel context.CancelFunc) {
-				n, shut := 0, f.shutdownSession
+				var n atomic.Int32 // the servers shed at once
+				shut := f.shutdownSession
 				f.shutdownSession = func(ctx context.Context, b, srv string, id haproxy.SessionID) error {
-					if n++; n == 3 {
+					if n.Add(1) == 3 {
 						return haproxy.ErrTimeout
 					}
 					return shut(ctx, b, srv, id)
@@ -289,9 +306,10 @@ func TestRunRestoresReady(t *testing.T) {
 		{
 			name: "cancelled (Ctrl-C) during the closes",
 			setup: func(s *sim, f *fakeRuntime, o *Options, cancel context.CancelFunc) {
-				n, shut := 0, f.shutdownSession
+				var n atomic.Int32
+				shut := f.shutdownSession
 				f.shutdownSession = func(ctx context.Context, b, srv string, id haproxy.SessionID) error {
-					if n++; n == 5 {
+					if n.Add(1) == 5 {
 						cancel()
 					}
 					return shut(ctx, b, srv, id)
@@ -309,9 +327,10 @@ func TestRunRestoresReady(t *testing.T) {
 		{
 			name: "HAProxy reloads during the closes",
 			setup: func(s *sim, f *fakeRuntime, o *Options, cancel context.CancelFunc) {
-				n, shut := 0, f.shutdownSession
+				var n atomic.Int32 // the servers shed at once
+				shut := f.shutdownSession
 				f.shutdownSession = func(ctx context.Context, b, srv string, id haproxy.SessionID) error {
-					if n++; n == 3 {
+					if n.Add(1) == 3 {
 						f.pid = func(context.Context) (int64, error) { return 2, nil }
 					}
 					return shut(ctx, b, srv, id)

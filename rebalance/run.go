@@ -72,8 +72,8 @@ type run struct {
 	place Place
 	start time.Time
 	res   Result
-	// maint are the donors set to MAINT and not yet READY again, in the
-	// order they were set.
+	// maint are the servers set to MAINT (Plan.Held) and not yet READY
+	// again, in the order they were set.
 	maint      []string
 	restoreErr error
 }
@@ -108,12 +108,13 @@ func (r *run) rounds(ctx context.Context, plan Plan) error {
 	}
 }
 
-// round moves plan's excess: MAINT on the donors, the paced closes, the
-// wait for the reconnects, READY again.
+// round moves plan's excess: MAINT on the donors and the servers at their
+// target (Plan.Held), the paced closes, the wait for the reconnects, READY
+// again.
 func (r *run) round(ctx context.Context, round int, plan Plan) error {
 	r.step(Step{Kind: Planned, Round: round, Plan: plan})
-	donors := plan.Donors()
-	for _, d := range donors {
+	held := plan.Held()
+	for _, d := range held {
 		// Recorded first: a MAINT that fails half-way (one place done)
 		// is restored too.
 		if !slices.Contains(r.maint, d.Server) {
@@ -121,7 +122,7 @@ func (r *run) round(ctx context.Context, round int, plan Plan) error {
 		}
 	}
 	shown := time.Now()
-	closed, err := r.place.Shed(ctx, r.o.Backend, donors, r.o.Rate, func(n int64) {
+	closed, err := r.place.Shed(ctx, r.o.Backend, held, r.o.Rate, func(n int64) {
 		if time.Since(shown) >= time.Second {
 			shown = time.Now()
 			r.step(Step{Kind: Closing, Round: round, Plan: plan, Closed: n})
@@ -179,8 +180,8 @@ func (r *run) settle(ctx context.Context, plan Plan, closed int64) (int64, error
 	}
 }
 
-// restore sets every donor still in MAINT READY again everywhere, with a
-// fresh context: it runs after a cancel or a timeout too. A donor that
+// restore sets every server still in MAINT READY again everywhere, with a
+// fresh context: it runs after a cancel or a timeout too. A server that
 // could not be set READY is kept in the list and named in the error.
 func (r *run) restore() error {
 	if len(r.maint) == 0 {

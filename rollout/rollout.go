@@ -283,6 +283,12 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		}
 	}
 	err = r.loop(ctx)
+	if err != nil && !resumed && r.untouched() {
+		// Refused before its first change: no rollout to resume.
+		if rerr := os.Remove(o.StatePath); rerr != nil {
+			err = errors.Join(err, fmt.Errorf("rollout: %w", rerr))
+		}
+	}
 	if err == nil && r.res.Done && o.Rebalance != nil {
 		err = r.rebalance(ctx)
 	}
@@ -353,9 +359,17 @@ func Preview(ctx context.Context, o Options) ([]string, error) {
 	if c := o.Drain.Close; c != nil {
 		closing = fmt.Sprintf("after %s set MAINT and close the rest at %g/s", c.After, c.Rate)
 	}
-	for _, server := range st.Order[st.Index:] {
-		would = append(would, fmt.Sprintf("%s/%s: DRAIN, %s (timeout %s), deploy, readmit and wait up to %s for a passing check",
-			o.Backend, server, closing, o.Drain.Timeout, o.WaitHealthy))
+	for i, server := range st.Order[st.Index:] {
+		left := fmt.Sprintf("DRAIN, %s (timeout %s), deploy, readmit", closing, o.Drain.Timeout)
+		// A resumed step whose server is drained goes on from there.
+		switch {
+		case i > 0:
+		case st.Phase == PhaseReadmit, st.Phase == PhaseDeploy && r.next:
+			left = "drained already: readmit"
+		case st.Phase == PhaseDeploy:
+			left = "drained already: deploy, readmit"
+		}
+		would = append(would, fmt.Sprintf("%s/%s: %s and wait up to %s for a passing check", o.Backend, server, left, o.WaitHealthy))
 	}
 	if o.Rebalance != nil {
 		would = append(would, "rebalance "+o.Backend+" (wsctl rebalance)")
@@ -515,7 +529,8 @@ func (r *run) drain(ctx context.Context) error {
 	if step.Held == nil {
 		step.Held = []string{}
 	}
-	if prev := st.Current; prev != nil && prev.Server == server {
+	prev := st.Current
+	if prev != nil && prev.Server == server {
 		// A resumed drain: the sessions closed before the stop count.
 		step.Cuts, step.Before, step.Started = prev.Cuts, prev.Before, prev.Started
 	}
@@ -530,7 +545,8 @@ func (r *run) drain(ctx context.Context) error {
 	out, err := r.o.Target.Drain(ctx, haproxy.Ref{Backend: r.o.Backend, Server: server}, r.o.Drain)
 	if errors.Is(err, drain.ErrLastServer) {
 		// Nothing of the drain began: let the held servers take
-		// clients again.
+		// clients again; the step is where it was.
+		st.Current = prev
 		return errors.Join(fmt.Errorf("rollout: %w", err), r.hold(ctx, nil), r.save())
 	}
 	if err != nil {
@@ -720,6 +736,13 @@ func (r *run) finish(ctx context.Context) error {
 }
 
 func (r *run) save() error { return r.st.save(r.o.StatePath) }
+
+// untouched reports whether the rollout has changed nothing in HAProxy
+// yet: no step begun or done, no surge taken in, no server held.
+func (r *run) untouched() bool {
+	st := r.st
+	return len(st.Steps) == 0 && st.Current == nil && st.Index == 0 && !st.SurgeUp && len(st.Held) == 0
+}
 
 func (r *run) note(format string, args ...any) {
 	if r.o.Note != nil {

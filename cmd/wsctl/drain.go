@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"sync"
 	"time"
 
@@ -17,10 +16,7 @@ import (
 
 // DrainOptions are the flags of wsctl drain.
 type DrainOptions struct {
-	IO     *IOStreams
-	Socket SocketOptions
-	// Server is the argument: "server" or "backend/server".
-	Server string
+	ServerOptions
 	// Timeout bounds the drain; 0 waits for ever.
 	Timeout time.Duration
 	// CloseAfter starts closing the sessions left, when CloseSet.
@@ -29,24 +25,18 @@ type DrainOptions struct {
 	// CloseRate is sessions closed per second across all sockets; 0 closes
 	// them all at once.
 	CloseRate float64
-	// Output is "text" or "json".
-	Output string
 	// Poll is how often sessions are counted; 0 means drain.DefaultPoll.
 	Poll time.Duration
 	// Force drains even the last server of its backend that can take new
 	// clients.
 	Force bool
-	// Fleet drains on every load balancer through Consul.
-	Fleet FleetOptions
 	// Quiet shows no progress.
 	Quiet bool
 }
 
 // NewCmdDrain builds `wsctl drain`.
 func NewCmdDrain(f *Factory, runF func(*DrainOptions) error) *cobra.Command {
-	io := f.IO
-	opts := &DrainOptions{IO: io}
-	opts.Socket.dial = f.Dial
+	opts := &DrainOptions{}
 	cmd := &cobra.Command{
 		Use:   "drain SERVER",
 		Short: "Take a server out of HAProxy without dropping its WebSockets",
@@ -142,33 +132,24 @@ what it would do, a line each ("dry run, nothing changed:"); with -o json
   # Two HAProxy processes, JSON summary for the pipeline
   wsctl drain backend2 --socket /run/haproxy/a.sock --socket /run/haproxy/b.sock \
       --close-after 1m -o json`,
-		Args:              oneServerArg,
-		ValidArgsFunction: completeNames(io, &opts.Socket, false),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.Server = args[0]
-			opts.CloseSet = cmd.Flags().Changed("close-after")
-			if cmd.Flags().Changed("close-rate") && !opts.CloseSet {
-				return errors.New("--close-rate needs --close-after: without it no session is closed, so the rate would do nothing")
-			}
-			if err := opts.drainOptions().Validate(); err != nil {
-				return err
-			}
-			if err := opts.Fleet.check(&opts.Socket); err != nil {
-				return err
-			}
-			if runF != nil {
-				return runF(opts)
-			}
-			return drainRun(opts)
-		},
 	}
-	opts.Socket.addFlags(cmd)
-	opts.Fleet.addFlags(cmd, true)
+	check := func(cmd *cobra.Command) error {
+		opts.CloseSet = cmd.Flags().Changed("close-after")
+		if cmd.Flags().Changed("close-rate") && !opts.CloseSet {
+			return errors.New("--close-rate needs --close-after: without it no session is closed, so the rate would do nothing")
+		}
+		return opts.drainOptions().Validate()
+	}
+	serverCmd(f, &opts.ServerOptions, cmd, check, func() error {
+		if runF != nil {
+			return runF(opts)
+		}
+		return drainRun(opts)
+	})
 	durationVar(cmd.Flags(), &opts.Timeout, "timeout", 5*time.Minute, "give up after this long with exit 3 (0: wait for ever)")
 	durationVar(cmd.Flags(), &opts.CloseAfter, "close-after", 0, "after this long, switch to MAINT and close the sessions left (0: at once)")
 	cmd.Flags().Float64Var(&opts.CloseRate, "close-rate", 10, fmt.Sprintf("sessions closed per second after --close-after, across all sockets: %g to %g, or 0 for all at once", float64(drain.MinRate), float64(drain.MaxRate)))
 	cmd.Flags().BoolVar(&opts.Force, "force", false, "drain even when no other server of the backend can take new clients")
-	addOutputFlag(cmd, &opts.Output)
 	addQuietFlag(cmd, &opts.Quiet)
 	return cmd
 }
@@ -207,7 +188,7 @@ func drainRun(opts *DrainOptions) error {
 	}
 	if human {
 		writeDrainText(opts.IO, res.Drain)
-	} else if err := writeDrainJSON(opts.IO.Out, opts.Server, res.Drain); err != nil {
+	} else if err := writeJSON(opts.IO.Out, drain.Summarize(opts.Server, res.Drain)); err != nil {
 		return err
 	}
 	return pacedExit(opts.IO, human, "drain "+opts.Server, res.Drain.Failure())
@@ -252,63 +233,6 @@ func writeDrainText(ios *IOStreams, res drain.Result) {
 			}
 		}
 	}
-}
-
-// drainJSON is the summary of `wsctl drain -o json`: a documented contract,
-// so fields are only ever added.
-type drainJSON struct {
-	Server  string            `json:"server"`
-	Result  string            `json:"result"`
-	Elapsed float64           `json:"elapsed_s"`
-	Sockets []drainSocketJSON `json:"sockets"`
-}
-
-type drainSocketJSON struct {
-	Socket  string  `json:"socket"`
-	Backend string  `json:"backend"`
-	Server  string  `json:"server"`
-	Result  string  `json:"result"`
-	Before  int64   `json:"sessions_before"`
-	Left    int64   `json:"sessions_left"`
-	Closed  int     `json:"closed"`
-	Admin   string  `json:"admin"`
-	Elapsed float64 `json:"elapsed_s"`
-	Error   string  `json:"error,omitempty"`
-}
-
-func writeDrainJSON(w io.Writer, server string, res drain.Result) error {
-	out := drainJSON{Server: server, Result: string(res.Outcome()), Elapsed: seconds(res.Elapsed), Sockets: []drainSocketJSON{}}
-	for _, r := range res.Reports {
-		s := drainSocketJSON{
-			Socket: r.Target, Backend: r.Backend, Server: r.Server, Result: string(r.Outcome),
-			Before: r.Before, Left: r.Left, Closed: r.Closed, Admin: string(r.Admin), Elapsed: seconds(r.Elapsed),
-		}
-		if r.Err != nil {
-			s.Error = r.Err.Error()
-		}
-		out.Sockets = append(out.Sockets, s)
-	}
-	return writeJSON(w, out)
-}
-
-// seconds is d in seconds, to the millisecond: whole milliseconds divided
-// once, so JSON shows 2.986, not Duration.Seconds' 2.9859999999999998.
-func seconds(d time.Duration) float64 {
-	return float64(d.Round(time.Millisecond).Milliseconds()) / 1000
-}
-
-// oneServerArg wants exactly the SERVER argument, and says so with the
-// usage line, not cobra's "accepts 1 arg(s), received 0".
-func oneServerArg(cmd *cobra.Command, args []string) error {
-	if len(args) == 1 {
-		return nil
-	}
-	got := "none"
-	if len(args) > 1 {
-		got = fmt.Sprintf("%d: %s", len(args), strings.Join(args, " "))
-	}
-	return fmt.Errorf("usage: %s SERVER (one server, \"name\" or \"backend/name\"; got %s); see `%s --help`",
-		cmd.CommandPath(), got, cmd.CommandPath())
 }
 
 // drainProgress shows how many sessions are left on all sockets together.

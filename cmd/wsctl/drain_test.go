@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"github.com/wsctl/wsctl/drain"
 	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/haproxy/haproxytest"
 	"github.com/wsctl/wsctl/internal/lbtest"
@@ -29,7 +30,7 @@ func TestDrainTwoHAProxies(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("exit %d, stdout %s, stderr %s", r.code, r.out, r.errOut)
 	}
-	var got drainJSON
+	var got drain.Summary
 	if err := json.Unmarshal([]byte(r.out), &got); err != nil {
 		t.Fatalf("%v\n%s", err, r.out)
 	}
@@ -39,7 +40,7 @@ func TestDrainTwoHAProxies(t *testing.T) {
 	for i, sock := range []string{a.lb.AdminSocket, b.lb.AdminSocket} {
 		s := got.Sockets[i]
 		s.Elapsed = 0
-		want := drainSocketJSON{Socket: sock, Backend: "ws", Server: "s2", Result: "drained", Before: 3, Closed: 3, Admin: "MAINT"}
+		want := drain.SocketSummary{Socket: sock, Backend: "ws", Server: "s2", Result: "drained", Before: 3, Closed: 3, Admin: "MAINT"}
 		if diff := cmp.Diff(want, s); diff != "" {
 			t.Errorf("socket %d (-want +got):\n%s", i, diff)
 		}
@@ -117,19 +118,19 @@ func TestDrainFlags(t *testing.T) {
 		{
 			name: "defaults",
 			args: []string{"backend2"},
-			want: DrainOptions{Server: "backend2", Timeout: 5 * time.Minute, CloseRate: 10, Output: "text",
-				Socket: SocketOptions{Timeout: haproxy.DefaultTimeout}},
+			want: DrainOptions{ServerOptions: ServerOptions{Server: "backend2", Output: "text", Socket: SocketOptions{Timeout: haproxy.DefaultTimeout}},
+				Timeout: 5 * time.Minute, CloseRate: 10},
 		},
 		{
 			name: "everything",
 			args: []string{"ws/backend2", "--socket", "/a.sock", "--socket", "/b.sock", "--timeout", "0", "--close-after", "0s",
 				"--close-rate", "2.5", "-o", "json", "--socket-timeout", "1s", "-c", "x.yaml"},
-			want: DrainOptions{Server: "ws/backend2", CloseSet: true, CloseRate: 2.5, Output: "json",
-				Socket: SocketOptions{Sockets: []string{"/a.sock", "/b.sock"}, Timeout: time.Second, SpecPath: "x.yaml"}},
+			want: DrainOptions{ServerOptions: ServerOptions{Server: "ws/backend2", Output: "json",
+				Socket: SocketOptions{Sockets: []string{"/a.sock", "/b.sock"}, Timeout: time.Second, SpecPath: "x.yaml"}}, CloseSet: true, CloseRate: 2.5},
 		},
 		{name: "force", args: []string{"s", "--force"},
-			want: DrainOptions{Server: "s", Timeout: 5 * time.Minute, CloseRate: 10, Output: "text", Force: true,
-				Socket: SocketOptions{Timeout: haproxy.DefaultTimeout}}},
+			want: DrainOptions{ServerOptions: ServerOptions{Server: "s", Output: "text", Socket: SocketOptions{Timeout: haproxy.DefaultTimeout}},
+				Timeout: 5 * time.Minute, CloseRate: 10, Force: true}},
 		{name: "no server", args: nil, wantErr: "usage: drain SERVER (one server, \"name\" or \"backend/name\"; got none); see `drain --help`"},
 		{name: "two servers", args: []string{"s1", "s2"}, wantErr: "got 2: s1 s2"},
 		{name: "bad output", args: []string{"s", "-o", "yaml"}, wantErr: "want text or json"},
@@ -166,19 +167,6 @@ func TestDrainRejectsCloseAfterTimeout(t *testing.T) {
 	r := execute(t, drainCmd, false, nil, "s1", "--socket", "/nonexistent.sock", "--timeout", "1m", "--close-after", "2m")
 	if r.code != exitError || !strings.Contains(r.errOut, "close-after 2m0s must be shorter than the timeout 1m0s") {
 		t.Errorf("exit %d, stderr %q", r.code, r.errOut)
-	}
-}
-
-func TestSecondsHasNoFloatNoise(t *testing.T) {
-	b, err := json.Marshal(drainSocketJSON{Elapsed: seconds(2986 * time.Millisecond)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(string(b), `"elapsed_s":2.986}`) {
-		t.Errorf("JSON %s, want elapsed_s 2.986", b)
-	}
-	if got := seconds(1234567 * time.Microsecond); got != 1.235 {
-		t.Errorf("seconds(1.234567s) = %v, want 1.235 (rounded to the millisecond)", got)
 	}
 }
 
@@ -241,7 +229,7 @@ func TestDrainReloadExits2(t *testing.T) {
 				t.Errorf("stderr %q lacks the reason", r.errOut)
 			}
 			if output == "json" {
-				var got drainJSON
+				var got drain.Summary
 				if err := json.Unmarshal([]byte(r.out), &got); err != nil {
 					t.Fatalf("%v\n%s", err, r.out)
 				}

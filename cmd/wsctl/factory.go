@@ -5,6 +5,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/wsctl/wsctl/discovery"
 	"github.com/wsctl/wsctl/reload"
 	"github.com/wsctl/wsctl/rollout"
 	"github.com/wsctl/wsctl/spec"
@@ -30,4 +31,8 @@ type Factory struct {
 	// Fleet reaches the fleet through the spec's Consul; nil is
 	// fleet.NewOperator. A unit test gives a fake fleet.
 	Fleet func(spec.Consul) (target.Operator, error)
+	// Discover reads once the servers the spec's Consul discovers (a
+	// rollout across the fleet rolls those); nil is consul.Once. A unit
+	// test discovers in memory.
+	Discover func(ctx context.Context, s *spec.Spec) (discovery.Snapshot, error)
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -74,7 +73,7 @@ func reportFleet(ios *IOStreams, p *progress, res target.Result, where, output, 
 	}
 	switch {
 	case output == "json":
-		if err := writeFleetJSON(ios.Out, ref, st); err != nil {
+		if err := writeJSON(ios.Out, st.Summary(ref)); err != nil {
 			return err
 		}
 	case st.Outcome == fleet.Done:
@@ -157,51 +156,4 @@ func writeFleetTable(w io.Writer, st fleet.Status) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%t\t%s\n", r.Agent, p.Admin, p.Phase, p.Sessions, p.Closed, r.Done, p.Error)
 	}
 	_ = tw.Flush()
-}
-
-// fleetJSON is the summary of a fleet operation with -o json: a documented
-// contract, so fields are only ever added.
-type fleetJSON struct {
-	Server        string         `json:"server"`
-	Op            string         `json:"op,omitempty"`
-	Result        string         `json:"result"`
-	Error         string         `json:"error,omitempty"`
-	Withdrawn     bool           `json:"withdrawn,omitempty"`
-	TookOver      string         `json:"took_over,omitempty"`
-	Elapsed       float64        `json:"elapsed_s"`
-	LoadBalancers []fleetLBJSON  `json:"load_balancers"`
-	Totals        fleetTotalJSON `json:"total"`
-}
-
-type fleetLBJSON struct {
-	Agent    string `json:"agent"`
-	Admin    string `json:"admin"`
-	State    string `json:"state"`
-	Phase    string `json:"phase"`
-	Sessions int64  `json:"sessions"`
-	Closed   int    `json:"closed"`
-	Done     bool   `json:"done"`
-	Missing  bool   `json:"missing"`
-	Error    string `json:"error,omitempty"`
-}
-
-type fleetTotalJSON struct {
-	Sessions int64 `json:"sessions"`
-	Closed   int   `json:"closed"`
-}
-
-func writeFleetJSON(w io.Writer, ref haproxy.Ref, st fleet.Status) error {
-	out := fleetJSON{Server: ref.String(), Op: st.Op, Result: string(st.Outcome), Error: st.Problem, Withdrawn: st.Withdrawn, TookOver: st.TookOver,
-		Elapsed: seconds(st.Elapsed), LoadBalancers: []fleetLBJSON{}}
-	out.Totals.Sessions, out.Totals.Closed = st.Totals()
-	for _, r := range st.Rows {
-		lb := fleetLBJSON{Agent: r.Agent, Done: r.Done, Missing: r.Missing}
-		if p := r.Report; p != nil {
-			lb.Admin, lb.State, lb.Phase, lb.Sessions, lb.Closed, lb.Error = string(p.Admin), string(p.State), p.Phase, p.Sessions, p.Closed, p.Error
-		}
-		out.LoadBalancers = append(out.LoadBalancers, lb)
-	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(out)
 }

@@ -1,33 +1,26 @@
 package main
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/spf13/cobra"
 
 	"github.com/wsctl/wsctl/haproxy"
+	"github.com/wsctl/wsctl/target"
 )
 
 // MaintOptions are the flags of wsctl maint.
 type MaintOptions struct {
-	IO     *IOStreams
-	Socket SocketOptions
-	// Server is the argument: "server" or "backend/server".
-	Server string
+	ServerOptions
 	// Force sets MAINT even while sessions remain, or when no other server
 	// of the backend can take new clients.
 	Force bool
-	// Fleet sets MAINT on every load balancer through Consul.
-	Fleet FleetOptions
-	// Output is "text" or "json".
-	Output string
 }
 
 // NewCmdMaint builds `wsctl maint`.
 func NewCmdMaint(f *Factory, runF func(*MaintOptions) error) *cobra.Command {
-	io := f.IO
-	opts := &MaintOptions{IO: io}
-	opts.Socket.dial = f.Dial
+	opts := &MaintOptions{}
 	cmd := &cobra.Command{
 		Use:   "maint SERVER",
 		Short: "Put a server in maintenance (refused while it has sessions)",
@@ -74,53 +67,28 @@ the fleet summary drain --fleet documents.`,
 
   # Every load balancer, through Consul, with a reason for the audit trail
   wsctl maint ws/backend2 --fleet -c wsctl.yaml --reason "disk replacement"`,
-		Args:              oneServerArg,
-		ValidArgsFunction: completeNames(io, &opts.Socket, false),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.Server = args[0]
-			if err := opts.Fleet.check(&opts.Socket); err != nil {
-				return err
-			}
-			if runF != nil {
-				return runF(opts)
-			}
-			return maintRun(opts)
-		},
 	}
-	opts.Socket.addFlags(cmd)
-	opts.Fleet.addFlags(cmd, true)
-	addOutputFlag(cmd, &opts.Output)
+	serverCmd(f, &opts.ServerOptions, cmd, nil, func() error {
+		if runF != nil {
+			return runF(opts)
+		}
+		return maintRun(opts)
+	})
 	cmd.Flags().BoolVar(&opts.Force, "force", false, "set MAINT even while the server has sessions, or is the last one of its backend that can take clients")
 	return cmd
 }
 
 func maintRun(opts *MaintOptions) error {
-	ctx, stop := signalContext()
-	defer stop()
-	shown := terminalProgress(opts.IO)
-	if opts.Output == "json" {
-		shown = nil
+	hold := func(ctx context.Context, t built) (target.Result, error) {
+		return t.Hold(ctx, t.Ref, haproxy.Maint, opts.Force)
 	}
-	t, err := opts.Socket.target(ctx, opts.IO, opts.Fleet, opts.Server, fleetProgress(shown, "is MAINT"))
-	if err != nil {
-		return err
-	}
-	res, err := t.Hold(ctx, t.Ref, haproxy.Maint, opts.Force)
-	switch {
-	case err != nil:
-		return refused("maint", opts.Server, err)
-	case res.Planned != nil:
-		return writeDryRun(opts.IO, opts.Output, "server", res.Ref.String(), res.Planned)
-	case res.Fleet != nil:
-		return reportFleet(opts.IO, shown, res, t.Where(), opts.Output, "is MAINT", true)
-	case opts.Output == "json":
-		return writeChangeJSON(opts.IO, res, haproxy.Maint)
-	}
-	// One line, terminal or not, so a pipeline log shows it.
-	if res.Sessions > 0 {
-		fmt.Fprintf(opts.IO.ErrOut, "wsctl: %s is MAINT with %d sessions still open; MAINT does not close them\n", res.Ref, res.Sessions)
-	} else {
-		fmt.Fprintf(opts.IO.Out, "%s is MAINT%s\n", res.Ref, onSockets(res.Places))
-	}
-	return nil
+	return changeRun(&opts.ServerOptions, haproxy.Maint, "is MAINT", hold, func(res target.Result) error {
+		// One line, terminal or not, so a pipeline log shows it.
+		if res.Sessions > 0 {
+			fmt.Fprintf(opts.IO.ErrOut, "wsctl: %s is MAINT with %d sessions still open; MAINT does not close them\n", res.Ref, res.Sessions)
+		} else {
+			fmt.Fprintf(opts.IO.Out, "%s is MAINT%s\n", res.Ref, onSockets(res.Places))
+		}
+		return nil
+	})
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"time"
@@ -13,26 +14,15 @@ import (
 
 // ReadyOptions are the flags of wsctl ready.
 type ReadyOptions struct {
-	IO     *IOStreams
-	Socket SocketOptions
-	// Server is the argument: "server" or "backend/server".
-	Server string
+	ServerOptions
 	// WaitHealthy, when positive, waits this long for the health check to
 	// pass on every socket; 0 returns once the state is set.
 	WaitHealthy time.Duration
-	// Poll is how often health is read while waiting; 0 means 250ms.
-	Poll time.Duration
-	// Fleet readmits on every load balancer through Consul.
-	Fleet FleetOptions
-	// Output is "text" or "json".
-	Output string
 }
 
 // NewCmdReady builds `wsctl ready`.
 func NewCmdReady(f *Factory, runF func(*ReadyOptions) error) *cobra.Command {
-	io := f.IO
-	opts := &ReadyOptions{IO: io}
-	opts.Socket.dial = f.Dial
+	opts := &ReadyOptions{}
 	cmd := &cobra.Command{
 		Use:   "ready SERVER",
 		Short: "Put a server back into HAProxy after a drain or maint",
@@ -73,99 +63,37 @@ the fleet summary drain --fleet documents.`,
 
   # Fail the pipeline step (exit 3) unless its health check passes within 30 s
   wsctl ready ws/backend2 --wait-healthy 30s`,
-		Args:              oneServerArg,
-		ValidArgsFunction: completeNames(io, &opts.Socket, false),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.Server = args[0]
-			if err := opts.Fleet.check(&opts.Socket); err != nil {
-				return err
-			}
-			if runF != nil {
-				return runF(opts)
-			}
-			return readyRun(opts)
-		},
 	}
-	opts.Socket.addFlags(cmd)
-	opts.Fleet.addFlags(cmd, true)
-	addOutputFlag(cmd, &opts.Output)
+	serverCmd(f, &opts.ServerOptions, cmd, nil, func() error {
+		if runF != nil {
+			return runF(opts)
+		}
+		return readyRun(opts)
+	})
 	durationVar(cmd.Flags(), &opts.WaitHealthy, "wait-healthy", 0, "wait up to this long for the health check to pass (exit 3 if it does not; 0: do not wait)")
 	return cmd
 }
 
 func readyRun(opts *ReadyOptions) error {
-	ctx, stop := signalContext()
-	defer stop()
-	shown := terminalProgress(opts.IO)
-	if opts.Output == "json" {
-		shown = nil
-	}
 	verb := "is READY"
 	if opts.WaitHealthy > 0 {
 		verb = "is READY and healthy"
 	}
-	t, err := opts.Socket.target(ctx, opts.IO, opts.Fleet, opts.Server, fleetProgress(shown, verb))
-	if err != nil {
-		return err
+	admit := func(ctx context.Context, t built) (target.Result, error) {
+		return t.Admit(ctx, t.Ref, opts.WaitHealthy)
 	}
-	res, err := t.Admit(ctx, t.Ref, opts.WaitHealthy)
-	switch {
-	case err != nil:
-		return err
-	case res.Planned != nil:
-		return writeDryRun(opts.IO, opts.Output, "server", res.Ref.String(), res.Planned)
-	case res.Fleet != nil:
-		return reportFleet(opts.IO, shown, res, t.Where(), opts.Output, verb, false)
-	case opts.Output == "json":
-		return writeChangeJSON(opts.IO, res, haproxy.Ready)
-	}
-	name := res.Ref.String()
-	// One line, terminal or not, so a pipeline log shows it.
-	switch {
-	case opts.WaitHealthy == 0:
-		fmt.Fprintf(opts.IO.Out, "%s is READY%s\n", name, onSockets(res.Places))
-	case len(res.Sick) > 0:
-		fmt.Fprintf(opts.IO.ErrOut, "wsctl: %s is READY but not healthy after %s: %s\n", name, opts.WaitHealthy, strings.Join(res.Sick, "; "))
-		return errTimedOut
-	default:
-		fmt.Fprintf(opts.IO.Out, "%s is READY and healthy%s after %s\n", name, onSockets(res.Places), res.Elapsed.Round(100*time.Millisecond))
-	}
-	return nil
-}
-
-// changeJSON is the result of `wsctl ready -o json` and `wsctl maint -o
-// json` on admin sockets: a documented contract, so fields are only ever
-// added. (With --fleet they print the fleet's summary, as drain does.)
-type changeJSON struct {
-	Server string `json:"server"`
-	// Result is "done", or "timed_out" when ready --wait-healthy waited
-	// in vain (exit 3).
-	Result string `json:"result"`
-	// Admin is the state set: "READY" or "MAINT".
-	Admin   string  `json:"admin"`
-	Sockets int     `json:"sockets"`
-	Elapsed float64 `json:"elapsed_s"`
-	// NotHealthy says, per socket, why the server is not healthy yet.
-	NotHealthy []string `json:"not_healthy,omitempty"`
-	// SessionsOpen are the sessions a forced MAINT left open.
-	SessionsOpen int64 `json:"sessions_open,omitempty"`
-}
-
-// writeChangeJSON prints res as changeJSON and maps its outcome to the exit
-// code.
-func writeChangeJSON(ios *IOStreams, res target.Result, admin haproxy.AdminState) error {
-	err := writeJSON(ios.Out, changeJSON{Server: res.Ref.String(), Result: string(res.Outcome), Admin: string(admin), Sockets: res.Places,
-		Elapsed: seconds(res.Elapsed), NotHealthy: res.Sick, SessionsOpen: res.Sessions})
-	if err == nil && res.Outcome != target.Done {
-		return errTimedOut
-	}
-	return err
-}
-
-// onSockets says how many sockets a change applied to, when several.
-func onSockets(n int) string {
-	if n < 2 {
-		return ""
-	}
-	return fmt.Sprintf(" on %d sockets", n)
+	return changeRun(&opts.ServerOptions, haproxy.Ready, verb, admit, func(res target.Result) error {
+		name := res.Ref.String()
+		// One line, terminal or not, so a pipeline log shows it.
+		switch {
+		case opts.WaitHealthy == 0:
+			fmt.Fprintf(opts.IO.Out, "%s is READY%s\n", name, onSockets(res.Places))
+		case len(res.Sick) > 0:
+			fmt.Fprintf(opts.IO.ErrOut, "wsctl: %s is READY but not healthy after %s: %s\n", name, opts.WaitHealthy, strings.Join(res.Sick, "; "))
+			return errTimedOut
+		default:
+			fmt.Fprintf(opts.IO.Out, "%s is READY and healthy%s after %s\n", name, onSockets(res.Places), res.Elapsed.Round(100*time.Millisecond))
+		}
+		return nil
+	})
 }

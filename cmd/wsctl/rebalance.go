@@ -59,9 +59,11 @@ or MAINT keep their sessions (emptying them is "wsctl drain"'s business).
 The minimum to move is the sum of max(0, sessions - target). Then, on every
 admin socket at once:
 
- 1. every server above its target goes to MAINT: with option redispatch a
-    client that comes back with its sticky cookie is sent to another server
-    (DRAIN would let it back in); existing WebSockets stay;
+ 1. every server above its target, and every one at its target, goes to
+    MAINT: with option redispatch a client that comes back with its sticky
+    cookie is sent to another server (DRAIN would let it back in), so the
+    moved clients land only on the servers below target; existing
+    WebSockets stay;
  2. its excess is closed, oldest WebSockets first, at --close-rate per
     second across all servers and sockets;
  3. wsctl waits until the clients have reconnected (to the servers below
@@ -107,8 +109,9 @@ a step per phase of each round
 live agent reports for the backend, summed per server; each load balancer
 closes its part of a donor's excess (its share of that server's sessions
 fleet-wide) on its part of one fleet-wide schedule, so --close-rate is
-fleet-wide; the donors are in MAINT on every load balancer until the
-reconnects landed. An agent that stops reporting is exit 2 naming it
+fleet-wide; the servers at or above target are in MAINT on every load
+balancer until the reconnects landed (an agent stopped readmits them; one
+killed does when it runs again, from its state file). An agent that stops reporting is exit 2 naming it
 (--allow-missing carries on without it); one that never reports within
 30 s is exit 2 too. With --dry-run the agents still report (nothing
 changes on any HAProxy). Refused while a drain, maint or rollout holds a
@@ -300,11 +303,11 @@ func writeRebalanceStep(w io.Writer, backend string, s rebalance.Step) {
 	el := s.Elapsed.Round(100 * time.Millisecond)
 	switch s.Kind {
 	case rebalance.Planned:
-		var donors []string
-		for _, d := range s.Plan.Donors() {
-			donors = append(donors, fmt.Sprintf("%s -%d", d.Server, d.Moves))
+		var held []string
+		for _, d := range s.Plan.Held() {
+			held = append(held, fmt.Sprintf("%s -%d", d.Server, d.Moves))
 		}
-		fmt.Fprintf(w, "%s round %d: moving %d sessions (%s), their servers in MAINT (%s)\n", backend, s.Round, s.Plan.Moves, strings.Join(donors, ", "), el)
+		fmt.Fprintf(w, "%s round %d: moving %d sessions, in MAINT meanwhile: %s (%s)\n", backend, s.Round, s.Plan.Moves, strings.Join(held, ", "), el)
 	case rebalance.Closing:
 		fmt.Fprintf(w, "%s round %d: %d of %d closed (%s)\n", backend, s.Round, s.Closed, s.Plan.Moves, el)
 	case rebalance.Settled:

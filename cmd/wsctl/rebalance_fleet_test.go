@@ -16,8 +16,9 @@ import (
 // TestFleetRebalanceCommand runs `wsctl rebalance --fleet` against two
 // load balancers holding 20/20/0 cookie clients each (echo-3 readmitted
 // into the full backend): --dry-run prints the plan and cuts nobody; an
-// agent killed during the closes is exit 2 naming it; once it is back the
-// rebalance ends balanced, exit 0, every server READY on both.
+// agent killed (SIGKILL) during the closes is exit 2 naming it; restarted,
+// it readmits the donors it had set to MAINT; the rebalance then ends
+// balanced, exit 0, every server READY on both.
 func TestFleetRebalanceCommand(t *testing.T) {
 	r := startCLIFleet(t, 2)
 	spec := r.lbs[0].specFile
@@ -70,16 +71,20 @@ func TestFleetRebalanceCommand(t *testing.T) {
 		if s := r.lbs[0].server(t, name); s.Admin != haproxy.Ready {
 			t.Errorf("lb1: %s %s after the failed rebalance, want READY", name, s.Admin)
 		}
-		// A killed agent cannot readmit its donors: the error said so,
-		// and a local ready does.
-		if code, out, errOut := wsctl("ready", "ws/"+name, "--socket", r.lbs[1].admin); code != 0 {
-			t.Fatalf("lb2: ready %s: exit %d\n%s%s", name, code, out, errOut)
+		// A killed agent cannot readmit its donors until it runs again.
+		if s := r.lbs[1].server(t, name); s.Admin != haproxy.Maint {
+			t.Errorf("lb2: %s %s once its agent was killed, want MAINT", name, s.Admin)
 		}
 	}
+	// Restarted, it finds them in its state file and readmits them: the
+	// rebalance's key is gone.
 	r.lbs[1].start(t)
 	lbtest.WaitFor(t, 15*time.Second, "lb2 back in the fleet", func() bool {
 		p, _, err := r.consul.Client.KV().Get("wsctl/agents/lb2", nil)
 		return err == nil && p != nil && p.Session != ""
+	})
+	lbtest.WaitFor(t, 15*time.Second, "lb2's donors READY again", func() bool {
+		return r.lbs[1].server(t, "echo-1").Admin == haproxy.Ready && r.lbs[1].server(t, "echo-2").Admin == haproxy.Ready
 	})
 
 	code, out, errOut = wsctl("rebalance", "ws", "--fleet", "-c", spec, "--close-rate", "100", "-q")

@@ -167,9 +167,7 @@ func reloadRun(opts *ReloadOptions) error {
 		}
 		fmt.Fprintf(opts.IO.ErrOut, "%s %s; reloaded: worker %d replaced by %d\n", opts.HAProxyConfig, what, rl.Old, rl.New)
 	}
-	for _, r := range rl.Added {
-		fmt.Fprintf(opts.IO.ErrOut, "added %s back from %s\n", r, s.HAProxy.StateFile)
-	}
+	sayAdded(opts.IO, s, rl.Added)
 	if err != nil {
 		return err
 	}
@@ -185,7 +183,7 @@ func reloadRun(opts *ReloadOptions) error {
 	}
 	if human {
 		writeReloadText(opts.IO, res)
-	} else if err := writeReloadJSON(opts.IO.Out, rl, res); err != nil {
+	} else if err := writeJSON(opts.IO.Out, reload.Summarize(rl, res)); err != nil {
 		return err
 	}
 	return pacedExit(opts.IO, human, "reload: hand-over", res.Failure())
@@ -218,38 +216,6 @@ func writeReloadText(ios *IOStreams, res handover.Result) {
 	case handover.TimedOut:
 		fmt.Fprintf(ios.ErrOut, "wsctl: hand-over timed out with %d sessions left in old workers; hard-stop-after ends them\n", left)
 	}
-}
-
-// reloadJSON is the summary of `wsctl reload -o json`: a documented
-// contract, so fields are only ever added.
-type reloadJSON struct {
-	Result  string             `json:"result"`
-	OldPid  int64              `json:"old_pid"`
-	NewPid  int64              `json:"new_pid"`
-	Elapsed float64            `json:"elapsed_s"`
-	Workers []reloadWorkerJSON `json:"workers"`
-}
-
-type reloadWorkerJSON struct {
-	Pid     int64   `json:"pid"`
-	Result  string  `json:"result"`
-	Before  int     `json:"sessions_before"`
-	Left    int     `json:"sessions_left"`
-	Closed  int     `json:"closed"`
-	Elapsed float64 `json:"elapsed_s"`
-	Error   string  `json:"error,omitempty"`
-}
-
-func writeReloadJSON(w io.Writer, rl reload.Applied, res handover.Result) error {
-	out := reloadJSON{Result: string(res.Outcome()), OldPid: rl.Old, NewPid: rl.New, Elapsed: seconds(res.Elapsed), Workers: []reloadWorkerJSON{}}
-	for _, r := range res.Reports {
-		wj := reloadWorkerJSON{Pid: r.Worker, Result: string(r.Outcome), Before: r.Before, Left: r.Left, Closed: r.Closed, Elapsed: seconds(r.Elapsed)}
-		if r.Err != nil {
-			wj.Error = r.Err.Error()
-		}
-		out.Workers = append(out.Workers, wj)
-	}
-	return writeJSON(w, out)
 }
 
 // handoverProgress shows the sessions left in all old workers together.

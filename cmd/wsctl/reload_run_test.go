@@ -120,7 +120,7 @@ func TestReloadRunHandsOver(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit %d, stdout %s, stderr %s", code, out, errOut)
 	}
-	var got reloadJSON
+	var got reload.Summary
 	if err := json.Unmarshal([]byte(out), &got); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
@@ -160,12 +160,12 @@ func TestReloadRunTimedOut(t *testing.T) {
 func TestReloadRunDryRun(t *testing.T) {
 	h := &fakeHost{sessions: 3, plan: reload.Plan{Current: []byte("old\n"), Changed: true, Old: 57}}
 	code, out, errOut := runReload(t, h, "--dry-run", "-o", "json")
-	var got reloadPlanJSON
+	var got reload.PlanSummary
 	if code != exitOK || json.Unmarshal([]byte(out), &got) != nil {
 		t.Fatalf("exit %d, stdout %s, stderr %s", code, out, errOut)
 	}
 	if !got.DryRun || !got.Changed || got.OldPid != 57 || !strings.HasPrefix(got.Diff, "--- /etc/haproxy/haproxy.cfg\n+++ generated\n") ||
-		len(got.Handover.Workers) != 2 || got.Handover.Workers[1] != (reloadPlanWorkerJSON{Pid: 41, Sessions: 3}) ||
+		len(got.Handover.Workers) != 2 || got.Handover.Workers[1] != (reload.PlanWorker{Pid: 41, Sessions: 3}) ||
 		len(got.Handover.Backends) != 1 || got.Handover.Backends[0].Sessions != 3 {
 		t.Errorf("got %+v", got)
 	}

@@ -15,6 +15,8 @@ import (
 	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/haproxy/haproxytest"
 	"github.com/wsctl/wsctl/internal/lbtest"
+	"github.com/wsctl/wsctl/paced"
+	"github.com/wsctl/wsctl/reload"
 	"github.com/wsctl/wsctl/spec"
 	"github.com/wsctl/wsctl/templates"
 )
@@ -47,7 +49,7 @@ func TestReloadHandsOver(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("exit %d, stdout %s, stderr %s", r.code, r.out, r.errOut)
 	}
-	var got reloadJSON
+	var got reload.Summary
 	if err := json.Unmarshal([]byte(r.out), &got); err != nil {
 		t.Fatalf("%v\n%s", err, r.out)
 	}
@@ -173,14 +175,14 @@ func TestReloadDryRun(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("exit %d, stdout %s, stderr %s", r.code, r.out, r.errOut)
 	}
-	var got reloadPlanJSON
+	var got reload.PlanSummary
 	decodeJSON(t, r.out, &got)
 	if !got.DryRun || !got.Reload || !got.Changed || got.Config != cfg || got.OldPid != worker || got.StateFile != stateFile ||
 		!strings.Contains(got.Diff, "\n+# wsctl dry run\n") || !got.CreateStateFile {
 		t.Errorf("plan = %+v, want a changed config replacing worker %d", got, worker)
 	}
-	wantWorkers := []reloadPlanWorkerJSON{{Pid: worker, Current: true, Sessions: clients}}
-	wantBackends := []reloadPlanBackendJSON{{Backend: "ws_cluster", Sessions: clients, Rate: spec.DefaultCloseRate, Closing: seconds(time.Duration(clients / spec.DefaultCloseRate * float64(time.Second)))}}
+	wantWorkers := []reload.PlanWorker{{Pid: worker, Current: true, Sessions: clients}}
+	wantBackends := []reload.PlanBackend{{Backend: "ws_cluster", Sessions: clients, Rate: spec.DefaultCloseRate, Closing: paced.Seconds(time.Duration(clients / spec.DefaultCloseRate * float64(time.Second)))}}
 	if !slices.Equal(got.Handover.Workers, wantWorkers) || !slices.Equal(got.Handover.Backends, wantBackends) {
 		t.Errorf("hand-over = %+v, want workers %+v, backends %+v", got.Handover, wantWorkers, wantBackends)
 	}

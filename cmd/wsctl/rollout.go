@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/wsctl/wsctl/discovery"
 	"github.com/wsctl/wsctl/discovery/consul"
 	"github.com/wsctl/wsctl/drain"
 	"github.com/wsctl/wsctl/intent"
@@ -60,12 +61,14 @@ type RolloutOptions struct {
 	// deploy makes the --exec deployer (Factory.Deploy); nil runs it with
 	// sh -c.
 	deploy func(script string, env []string, stdout, stderr io.Writer) rollout.Deployer
+	// discover is Factory.Discover; nil asks Consul.
+	discover func(ctx context.Context, s *spec.Spec) (discovery.Snapshot, error)
 }
 
 // NewCmdRollout builds `wsctl rollout`.
 func NewCmdRollout(f *Factory, runF func(*RolloutOptions) error) *cobra.Command {
 	io := f.IO
-	opts := &RolloutOptions{IO: io, deploy: f.Deploy}
+	opts := &RolloutOptions{IO: io, deploy: f.Deploy, discover: f.Discover}
 	opts.Socket.dial, opts.Socket.operator = f.Dial, f.Fleet
 	cmd := &cobra.Command{
 		Use:   "rollout BACKEND (--exec COMMAND | --pause | --next)",
@@ -119,7 +122,8 @@ The holds and the server in progress are recorded as operator intents, so
 (--state, default wsctl-rollout-BACKEND.json beside haproxy.state_file),
 written at every phase: run the same command again after a failure, a kill or
 a reboot and it goes on where it stopped, and says where. The file is removed
-when the rollout is done. A state file that names a server the backend does
+when the rollout is done, or when a new rollout's first drain is refused
+(nothing changed). A state file that names a server the backend does
 not have, or holds anything else no rollout writes, is refused with exit 2
 before anything runs.
 
@@ -311,17 +315,10 @@ func rolloutRun(opts *RolloutOptions) error {
 	if err != nil {
 		return fmt.Errorf("rollout needs the spec (-c FILE): %w", err)
 	}
-	var b *spec.Backend
-	var names []string
-	for i := range sp.Backends {
-		names = append(names, sp.Backends[i].Name)
-		if sp.Backends[i].Name == opts.Backend {
-			b = &sp.Backends[i]
-		}
-	}
+	b, err := specBackend(sp, opts.Backend)
 	switch {
-	case b == nil:
-		return fmt.Errorf("backend %q is not in %s (it has %s)", opts.Backend, sp.File, strings.Join(names, ", "))
+	case err != nil:
+		return err
 	case b.Consul == nil && opts.AllowMissing:
 		return fmt.Errorf("--allow-missing: backend %s is not discovered from Consul: its rollout uses the local admin sockets, not the fleet", b.Name)
 	case b.Consul != nil && len(opts.Socket.Sockets) > 0:
@@ -378,25 +375,14 @@ func rolloutRun(opts *RolloutOptions) error {
 			writeRolloutStep(opts.IO.Out, b.Name, s)
 			return
 		}
-		_ = enc.Encode(rolloutStepJSON(b.Name, s))
+		_ = enc.Encode(s.JSON(b.Name))
 	}
 	start := time.Now()
 	res, err := rollout.Run(ctx, ro)
 	if !res.Began() {
 		return err // refused before anything changed
 	}
-	sum := rolloutSummary{Type: "rollout", Backend: b.Name, Result: "done", Steps: len(res.Steps), Cuts: res.Cuts(), Elapsed: seconds(time.Since(start)), Resumed: res.Resumed}
-	switch {
-	case err != nil:
-		sum.Result = "stopped"
-		sum.Stopped = &rolloutStopped{Phase: string(res.Phase), Error: err.Error()}
-		if res.Current != nil {
-			sum.Stopped.Server = res.Current.Server
-		}
-	case res.Paused != nil:
-		sum.Result = "paused"
-		sum.Paused = &rolloutPaused{Server: res.Paused.Name, Address: res.Paused.Addr}
-	}
+	sum := res.Summary(b.Name, err, time.Since(start))
 	if !human {
 		if err := enc.Encode(sum); err != nil {
 			return err
@@ -429,7 +415,13 @@ func rolloutRun(opts *RolloutOptions) error {
 func rolloutFleet(ctx context.Context, opts *RolloutOptions, sp *spec.Spec, backend string) (*target.Fleet, error) {
 	qctx, cancel := context.WithTimeout(ctx, consulTimeout)
 	defer cancel()
-	snap, err := consul.Once(qctx, sp, warnLogger(opts.IO.ErrOut))
+	discover := opts.discover
+	if discover == nil {
+		discover = func(ctx context.Context, sp *spec.Spec) (discovery.Snapshot, error) {
+			return consul.Once(ctx, sp, warnLogger(opts.IO.ErrOut))
+		}
+	}
+	snap, err := discover(qctx, sp)
 	if err != nil {
 		return nil, err
 	}
@@ -465,47 +457,4 @@ func writeRolloutStep(w io.Writer, backend string, s rollout.Step) {
 	}
 	fmt.Fprintf(w, "step %d/%d %s/%s: %d sessions, %d cut, %s; drained %s, deployed %s, ready %s\n", s.Number, s.Of, backend, s.Server,
 		s.Before, s.Cuts, land, drained.Round(100*time.Millisecond), deployed.Round(100*time.Millisecond), ready.Round(100*time.Millisecond))
-}
-
-// rolloutStepJSONLine is one step of `wsctl rollout -o json`: a documented
-// contract, so fields are only ever added. The step's own fields are
-// rollout.Move's, as the state file has them.
-type rolloutStepJSONLine struct {
-	Type    string `json:"type"`
-	Backend string `json:"backend"`
-	rollout.Move
-	DrainS   float64 `json:"drain_s"`
-	DeployS  float64 `json:"deploy_s"`
-	ReadmitS float64 `json:"readmit_s"`
-	Elapsed  float64 `json:"elapsed_s"`
-}
-
-func rolloutStepJSON(backend string, s rollout.Step) rolloutStepJSONLine {
-	drained, deployed, ready, total := s.Durations()
-	return rolloutStepJSONLine{Type: "step", Backend: backend, Move: s.Move,
-		DrainS: seconds(drained), DeployS: seconds(deployed), ReadmitS: seconds(ready), Elapsed: seconds(total)}
-}
-
-// rolloutSummary is the last line of `wsctl rollout -o json`.
-type rolloutSummary struct {
-	Type    string          `json:"type"`
-	Backend string          `json:"backend"`
-	Result  string          `json:"result"`
-	Steps   int             `json:"steps"`
-	Cuts    int             `json:"cuts"`
-	Elapsed float64         `json:"elapsed_s"`
-	Resumed string          `json:"resumed,omitempty"`
-	Paused  *rolloutPaused  `json:"paused,omitempty"`
-	Stopped *rolloutStopped `json:"stopped,omitempty"`
-}
-
-type rolloutPaused struct {
-	Server  string `json:"server"`
-	Address string `json:"address"`
-}
-
-type rolloutStopped struct {
-	Server string `json:"server"`
-	Phase  string `json:"phase"`
-	Error  string `json:"error"`
 }

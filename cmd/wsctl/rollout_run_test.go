@@ -255,3 +255,78 @@ func TestRolloutRunDryRun(t *testing.T) {
 		t.Errorf("dry run of a paused rollout: exit %d, stdout %s, stderr %s, calls %q", code, out, errOut, u.rt.Calls()[calls:])
 	}
 }
+
+// TestRolloutRunDryRunResumedDrained: the dry run of a resumed rollout
+// whose server in progress is drained already (phase deploy or readmit)
+// does not say it would drain it again: it says what is left of its step.
+func TestRolloutRunDryRunResumedDrained(t *testing.T) {
+	u := newRolloutUnit(t)
+	if code, _, errOut := u.run(t, "--pause"); code != exitOK {
+		t.Fatalf("--pause: exit %d, %s", code, errOut)
+	}
+	_, out, _ := u.run(t, "--next", "--dry-run", "-o", "json")
+	var got struct {
+		Would []string `json:"would"`
+	}
+	if err := json.Unmarshal([]byte(out), &got); err != nil || len(got.Would) != 4 {
+		t.Fatalf("%v in %s", err, out)
+	}
+	if want := "ws/s1: drained already: readmit and wait up to 1m0s for a passing check"; got.Would[1] != want {
+		t.Errorf("paused s1, deployed by the pipeline:\n got %s\nwant %s", got.Would[1], want)
+	}
+
+	// A failed deploy: s1 drained, to be deployed again by --exec.
+	u = newRolloutUnit(t)
+	u.fail = "s1"
+	if code, _, errOut := u.run(t, "--exec", "./deploy.sh"); code != exitError {
+		t.Fatalf("failed deploy: exit %d, %s", code, errOut)
+	}
+	_, out, _ = u.run(t, "--exec", "./deploy.sh", "--dry-run", "-o", "json")
+	if err := json.Unmarshal([]byte(out), &got); err != nil || len(got.Would) != 4 {
+		t.Fatalf("%v in %s", err, out)
+	}
+	if want := "ws/s1: drained already: deploy, readmit and wait up to 1m0s for a passing check"; got.Would[1] != want {
+		t.Errorf("s1 to deploy again:\n got %s\nwant %s", got.Would[1], want)
+	}
+	if want := "ws/s3: DRAIN, after 0s set MAINT and close the rest at 0/s (timeout 10m0s), deploy, readmit and wait up to 1m0s for a passing check"; got.Would[2] != want {
+		t.Errorf("s3, not begun:\n got %s\nwant %s", got.Would[2], want)
+	}
+}
+
+// TestRolloutRunRefusedFirstDrain: a new rollout whose first drain is
+// refused (--max-unavailable, or the last server that takes clients)
+// changed nothing, so it leaves no state file: the next run starts afresh
+// instead of resuming a rollout that never began.
+func TestRolloutRunRefusedFirstDrain(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		setup func(u *rolloutUnit)
+		want  string
+	}{
+		{name: "max-unavailable", want: "more than 1: too many servers out of rotation",
+			setup: func(u *rolloutUnit) { u.rt.SetStateFunc(context.Background(), "ws", "s3", haproxy.Maint) }},
+		{name: "last server", want: "leaves backend ws nothing to send clients to",
+			setup: func(u *rolloutUnit) {
+				// s2 and s3 at weight 0: only s1 takes clients.
+				s2, s3 := ws("s2", haproxy.Ready, haproxy.Up, 2), ws("s3", haproxy.Ready, haproxy.Up, 1)
+				s2.UserWeight, s3.UserWeight = 0, 0
+				u.rt = haproxytest.NewRuntime(ws("s1", haproxy.Ready, haproxy.Up, 0), s2, s3)
+			}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			u := newRolloutUnit(t)
+			tc.setup(u)
+			calls := len(u.rt.Calls())
+			code, out, errOut := u.run(t, "--exec", "./deploy.sh")
+			if code != exitError || !strings.Contains(errOut, tc.want) || out != "" {
+				t.Fatalf("exit %d, stdout %q, stderr %s; want 2 and %q", code, out, errOut, tc.want)
+			}
+			if _, err := os.Stat(u.state); !os.IsNotExist(err) {
+				t.Errorf("a refused rollout left its state file: %v", err)
+			}
+			if got := u.rt.Calls()[calls:]; len(u.deployed) != 0 || slices.ContainsFunc(got, func(c string) bool { return !strings.HasPrefix(c, "readmit") }) {
+				t.Errorf("the refused rollout changed something: calls %q, deployed %q", got, u.deployed)
+			}
+		})
+	}
+}

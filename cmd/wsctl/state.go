@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"time"
 
@@ -100,15 +99,15 @@ func stateRestore(opts *StateOptions) error {
 	if err != nil {
 		return err
 	}
-	return restoreAdded(ctx, opts.IO, s, c)
+	added, err := reload.RestoreAdded(ctx, c, s)
+	sayAdded(opts.IO, s, added)
+	return err
 }
 
-// restoreAdded adds back the servers added at runtime that the HAProxy
-// behind c lacks, and says which.
-func restoreAdded(ctx context.Context, io *IOStreams, s *spec.Spec, c *haproxy.Client) error {
-	added, err := reload.RestoreAdded(ctx, c, s)
+// sayAdded says which servers added at runtime were added back from the
+// spec's state file (by wsctl state restore, or after wsctl reload).
+func sayAdded(io *IOStreams, s *spec.Spec, added []haproxy.Ref) {
 	for _, r := range added {
 		fmt.Fprintf(io.ErrOut, "added %s back from %s\n", r, s.HAProxy.StateFile)
 	}
-	return err
 }

@@ -29,10 +29,10 @@ func ws(name string, admin haproxy.AdminState, state haproxy.OpState, scur int64
 func TestReadyRunJSON(t *testing.T) {
 	rt := haproxytest.NewRuntime(ws("s1", haproxy.Maint, haproxy.Down, 0), ws("s2", haproxy.Ready, haproxy.Up, 0))
 	ios, out, _ := testIO()
-	if err := readyRun(&ReadyOptions{IO: ios, Socket: fakeSockets(rt), Server: "s1", Output: "json"}); err != nil {
+	if err := readyRun(&ReadyOptions{ServerOptions: ServerOptions{IO: ios, Socket: fakeSockets(rt), Server: "s1", Output: "json"}}); err != nil {
 		t.Fatal(err)
 	}
-	var got changeJSON
+	var got target.ChangeSummary
 	if err := json.Unmarshal(out.Bytes(), &got); err != nil {
 		t.Fatalf("%v in %q", err, out)
 	}
@@ -49,15 +49,15 @@ func TestReadyRunJSON(t *testing.T) {
 func TestMaintRunRefusesSessions(t *testing.T) {
 	rt := haproxytest.NewRuntime(ws("s1", haproxy.Ready, haproxy.Up, 2), ws("s2", haproxy.Ready, haproxy.Up, 0))
 	ios, out, _ := testIO()
-	err := maintRun(&MaintOptions{IO: ios, Socket: fakeSockets(rt), Server: "ws/s1", Output: "text"})
+	err := maintRun(&MaintOptions{ServerOptions: ServerOptions{IO: ios, Socket: fakeSockets(rt), Server: "ws/s1", Output: "text"}})
 	want := "ws/s1 has 2 live sessions (2 on /fake.sock): drain it first with `wsctl drain ws/s1`, or use --force"
 	if err == nil || err.Error() != want || len(rt.Calls()) != 0 {
 		t.Fatalf("got %v (calls %q), want %q", err, rt.Calls(), want)
 	}
-	if err := maintRun(&MaintOptions{IO: ios, Socket: fakeSockets(rt), Server: "ws/s1", Output: "json", Force: true}); err != nil {
+	if err := maintRun(&MaintOptions{ServerOptions: ServerOptions{IO: ios, Socket: fakeSockets(rt), Server: "ws/s1", Output: "json"}, Force: true}); err != nil {
 		t.Fatal(err)
 	}
-	var got changeJSON
+	var got target.ChangeSummary
 	if err := json.Unmarshal(out.Bytes(), &got); err != nil || got.Admin != "MAINT" || got.SessionsOpen != 2 {
 		t.Fatalf("got %+v, %v from %q", got, err, out)
 	}
@@ -68,7 +68,7 @@ func TestMaintRunRefusesSessions(t *testing.T) {
 func TestDrainRunDryRun(t *testing.T) {
 	rt := haproxytest.NewRuntime(ws("s1", haproxy.Ready, haproxy.Up, 4), ws("s2", haproxy.Maint, haproxy.Up, 0))
 	ios, out, _ := testIO()
-	opts := &DrainOptions{IO: ios, Socket: fakeSockets(rt), Server: "s1", Output: "text", Timeout: time.Minute, Fleet: FleetOptions{DryRun: true}}
+	opts := &DrainOptions{ServerOptions: ServerOptions{IO: ios, Socket: fakeSockets(rt), Server: "s1", Output: "text", Fleet: FleetOptions{DryRun: true}}, Timeout: time.Minute}
 	err := drainRun(opts)
 	if !errors.Is(err, drain.ErrLastServer) || !strings.HasPrefix(err.Error(), "drain: ") {
 		t.Fatalf("last server: %v", err)

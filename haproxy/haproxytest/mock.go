@@ -2,6 +2,7 @@ package haproxytest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -24,6 +25,9 @@ type Runtime struct {
 	SessionsByAgeFunc    func(ctx context.Context, backend, server string) ([]haproxy.WorkerSession, error)
 	ShutdownSessionFunc  func(ctx context.Context, backend, server string, id haproxy.SessionID) error
 	ShutdownSessionsFunc func(ctx context.Context, backend, server string) error
+	// ShutdownSessionsEachFunc defaults to ShutdownEach over
+	// ShutdownSessionFunc.
+	ShutdownSessionsEachFunc func(ctx context.Context, backend, server string, next func() ([]haproxy.SessionID, bool)) (int, error)
 
 	mu      sync.Mutex
 	servers []haproxy.ServerStatus
@@ -85,10 +89,32 @@ func NewRuntime(servers ...haproxy.ServerStatus) *Runtime {
 	m.ShutdownSessionFunc = func(_ context.Context, backend, server string, _ haproxy.SessionID) error {
 		return m.change(fmt.Sprintf("shutdown session %s/%s", backend, server), backend, server, func(s *haproxy.ServerStatus) { s.Scur = max(s.Scur-1, 0) })
 	}
+	m.ShutdownSessionsEachFunc = func(ctx context.Context, backend, server string, next func() ([]haproxy.SessionID, bool)) (int, error) {
+		return ShutdownEach(next, func(id haproxy.SessionID) error { return m.ShutdownSessionFunc(ctx, backend, server, id) })
+	}
 	m.ShutdownSessionsFunc = func(_ context.Context, backend, server string) error {
 		return m.change(fmt.Sprintf("shutdown sessions %s/%s", backend, server), backend, server, func(s *haproxy.ServerStatus) { s.Scur = 0 })
 	}
 	return m
+}
+
+// ShutdownEach is haproxy.Client.ShutdownSessionsEach for a fake: it
+// closes every id next hands out with one (haproxy.ErrNoSuchSession: gone,
+// not counted) until next returns false or one fails.
+func ShutdownEach(next func() ([]haproxy.SessionID, bool), one func(haproxy.SessionID) error) (int, error) {
+	closed := 0
+	for ids, ok := next(); ok; ids, ok = next() {
+		for _, id := range ids {
+			switch err := one(id); {
+			case errors.Is(err, haproxy.ErrNoSuchSession):
+			case err != nil:
+				return closed, err
+			default:
+				closed++
+			}
+		}
+	}
+	return closed, nil
 }
 
 // change applies f to backend/server and records call.
@@ -136,6 +162,9 @@ func (m *Runtime) SessionsByAge(ctx context.Context, backend, server string) ([]
 }
 func (m *Runtime) ShutdownSession(ctx context.Context, backend, server string, id haproxy.SessionID) error {
 	return m.ShutdownSessionFunc(ctx, backend, server, id)
+}
+func (m *Runtime) ShutdownSessionsEach(ctx context.Context, backend, server string, next func() ([]haproxy.SessionID, bool)) (int, error) {
+	return m.ShutdownSessionsEachFunc(ctx, backend, server, next)
 }
 func (m *Runtime) ShutdownSessions(ctx context.Context, backend, server string) error {
 	return m.ShutdownSessionsFunc(ctx, backend, server)
