@@ -315,7 +315,7 @@ func rolloutRun(opts *RolloutOptions) error {
 	if err != nil {
 		return fmt.Errorf("rollout needs the spec (-c FILE): %w", err)
 	}
-	b, err := specBackend(sp, opts.Backend)
+	b, err := sp.Backend(opts.Backend)
 	switch {
 	case err != nil:
 		return err
