@@ -147,6 +147,11 @@ func TestFleetAgentsComeBackAfterConsulStall(t *testing.T) {
 	t.Cleanup(func() { _ = syscall.Kill(c.Proc.PID, syscall.SIGCONT) })
 	time.Sleep(3*ttl + time.Second)
 	c.Proc.Signal(t, syscall.SIGCONT)
+	// Consul's TTL timers that ran out during the stall may fire only once
+	// it runs again, after a look at the agents would have found them
+	// announced: look once they have, so the drain below does not start
+	// while the agents are joining again (it then found none announced).
+	time.Sleep(ttl + time.Second)
 	again := waitAnnouncedIf(t, op, lbs, func(_, session string) bool {
 		s, _, err := c.Client.Session().Info(session, nil)
 		return err == nil && s != nil
