@@ -42,3 +42,32 @@ func TestSyncReadmitReadsSessions(t *testing.T) {
 		t.Errorf("readmitting b with 2 sessions: %q, want %q", got, want)
 	}
 }
+
+// TestSyncIsOneConnection: a sync lists, applies its batch and reads it
+// back on one admin-socket connection (haproxy.Client.Session), a
+// registration's as well as a readmission's (which lists the backend's
+// sessions too), instead of dialling and setting up a connection per step.
+func TestSyncIsOneConnection(t *testing.T) {
+	u := newUnit(t, "1h", Config{})
+	ctx := u.attach(t, u.render(t, inst("a", 1), inst("b", 2)))
+	u.hap.conns = 0
+	u.syncWith(ctx, inst("a", 1), inst("b", 2), inst("c", 3))
+	if got := u.hap.took(); !slices.Contains(got, "add ws/c 10.0.0.3:80") {
+		t.Fatalf("registration of c: %q, want it added", got)
+	}
+	if u.hap.conns != 1 {
+		t.Errorf("the registration's sync opened %d connections, want 1", u.hap.conns)
+	}
+
+	u.hap.set("ws", "b", "10.0.0.2:80", haproxy.FlagForcedMaint, 2)
+	u.a.drains[haproxy.Ref{Backend: "ws", Server: "b"}] = &drainState{started: time.Now(), done: true}
+	u.a.retry = true
+	u.hap.conns = 0
+	u.syncWith(ctx, inst("a", 1), inst("b", 2), inst("c", 3))
+	if u.hap.statReads == 0 {
+		t.Fatal("the readmission did not list the sessions")
+	}
+	if u.hap.conns != 1 {
+		t.Errorf("the readmission's sync opened %d connections, want 1", u.hap.conns)
+	}
+}

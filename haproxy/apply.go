@@ -190,6 +190,11 @@ var healthOpStates = map[Health][]OpState{
 // wrap ErrInvalidName, ErrNeedsVersion, ErrCommand, ErrPermission,
 // ErrNotApplied, …, and name the socket and the change.
 func (c *Client) Apply(ctx context.Context, changes []Change) []error {
+	return c.apply(changes, c.runner(ctx))
+}
+
+// apply is Apply on the session run gives.
+func (c *Client) apply(changes []Change, run runner) []error {
 	errs := make([]error, len(changes))
 	steps := make([][]step, len(changes))
 	pending := 0
@@ -199,7 +204,7 @@ func (c *Client) Apply(ctx context.Context, changes []Change) []error {
 		}
 	}
 	if pending > 0 {
-		if err := c.with(ctx, func(s *session) error { return applyOn(s, changes, steps, errs) }); err != nil {
+		if err := run(func(s *session) error { return applyOn(s, changes, steps, errs) }); err != nil {
 			for i := range errs {
 				if errs[i] == nil {
 					errs[i] = err

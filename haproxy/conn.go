@@ -51,6 +51,15 @@ func (c *Client) with(ctx context.Context, f func(*session) error) error {
 	return f(s)
 }
 
+// runner runs f on a session: a fresh one (Client.runner) or the one a
+// Conn holds (Client.Session).
+type runner func(f func(*session) error) error
+
+// runner is with under ctx.
+func (c *Client) runner(ctx context.Context) runner {
+	return func(f func(*session) error) error { return c.with(ctx, f) }
+}
+
 // open dials the socket and switches it to interactive mode. The dial and
 // every command honour ctx and the client's timeout.
 func (c *Client) open(ctx context.Context) (*session, error) {

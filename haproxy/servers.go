@@ -60,7 +60,7 @@ func (s ServerStatus) TakesClients() bool {
 // (admin bits, operational state, weights) with `show stat` (sessions,
 // check status, address). An unknown backend wraps ErrUnknownBackend.
 func (c *Client) Servers(ctx context.Context, backend string) ([]ServerStatus, error) {
-	return c.servers(ctx, backend, true)
+	return c.servers(backend, true, c.runner(ctx))
 }
 
 // States is Servers without `show stat`: what `show servers state` alone
@@ -69,11 +69,11 @@ func (c *Client) Servers(ctx context.Context, backend string) ([]ServerStatus, e
 // with 1,000 servers `show stat` and its CSV cost about ten times as much
 // as `show servers state`.
 func (c *Client) States(ctx context.Context, backend string) ([]ServerStatus, error) {
-	return c.servers(ctx, backend, false)
+	return c.servers(backend, false, c.runner(ctx))
 }
 
-// servers is Servers, and States without stats.
-func (c *Client) servers(ctx context.Context, backend string, withStats bool) ([]ServerStatus, error) {
+// servers is Servers, and States without stats, on the session run gives.
+func (c *Client) servers(backend string, withStats bool, run runner) ([]ServerStatus, error) {
 	op := "list servers"
 	if backend != "" {
 		op = "list servers of " + backend
@@ -82,7 +82,7 @@ func (c *Client) servers(ctx context.Context, backend string, withStats bool) ([
 		}
 	}
 	var states []ServerStatus
-	err := c.with(ctx, func(s *session) error {
+	err := run(func(s *session) error {
 		var err error
 		if states, err = serversState(s, backend); err != nil || !withStats {
 			return err
