@@ -34,6 +34,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -90,6 +91,10 @@ type Config struct {
 	// Ready, when set, is called once, after the first complete sync: the
 	// proxy then carries the desired state (systemd's READY=1).
 	Ready func()
+	// Stopping, when set, is called once Run's loop has ended, before
+	// RunServing stops serving: the agent no longer follows (systemd's
+	// STOPPING=1).
+	Stopping func()
 	// ConfigFile is the config the running proxy loads; the agent keeps it
 	// equal to the rendered desired state.
 	ConfigFile string
@@ -337,11 +342,41 @@ func New(cfg Config) (*Agent, error) {
 // Metrics returns the agent's counters; they are safe to read while Run runs.
 func (a *Agent) Metrics() *Metrics { return a.metrics }
 
+// RunServing runs the agent (Run) and, when l is not nil, serves Handler
+// on it (Serve) until ctx ends: `wsctl agent`. A listener that fails stops
+// the agent; the loop's error comes first, then the listener's.
+func (a *Agent) RunServing(ctx context.Context, l net.Listener) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	var serveErr error
+	if l != nil {
+		wg.Go(func() {
+			if serveErr = a.Serve(ctx, l); serveErr != nil {
+				cancel()
+			}
+		})
+	}
+	err := a.Run(ctx)
+	cancel()
+	wg.Wait()
+	if err != nil {
+		return err
+	}
+	if serveErr != nil {
+		return fmt.Errorf("metrics listener: %w", serveErr)
+	}
+	return nil
+}
+
 // Run follows discovery and reconciles the proxy until ctx ends, then
 // returns nil once every goroutine it started has stopped. It fails at once
 // only when HAProxy's admin socket cannot be reached at start.
 func (a *Agent) Run(ctx context.Context) error {
 	defer a.repeats.Flush()
+	if a.cfg.Stopping != nil {
+		defer a.cfg.Stopping()
+	}
 	var drainC <-chan time.Time
 	if a.nginx == nil {
 		rt, err := a.edges.dial(ctx, a.spec.HAProxy.AdminSocket, 0)

@@ -680,7 +680,7 @@ func (u *unit) joinFakeFleet(t testing.TB) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	u.a.fleet = &fleetState{member: fleet.NewMember(client, "nowhere", "wsctl/", "lb1", nil),
+	u.a.fleet = &fleetState{member: fleet.NewMember(client, "nowhere", "wsctl/", "lb1", 0, nil),
 		results: make(chan fleetResult, 1), ops: map[haproxy.Ref]*fleetOp{}, ignored: map[haproxy.Ref]bool{},
 		current: func() bool { return true }}
 }

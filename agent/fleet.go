@@ -42,6 +42,9 @@ type fleetState struct {
 	// keys succeeded (fleet.Member.Current): only then do last's intents
 	// stand for Consul's (see currentIntents).
 	current func() bool
+	// rebalances are the fleet rebalances the agent takes part in, by
+	// backend (fleetrebalance.go).
+	rebalances map[string]*fleetRebalance
 }
 
 // fleetOp is one server an operation touched.
@@ -89,7 +92,7 @@ func (a *Agent) newFleet() (*fleetState, error) {
 	if err != nil {
 		return nil, err
 	}
-	member := fleet.NewMember(client, addr, a.spec.Consul.KVPrefix, a.cfg.AgentID, a.cfg.Log)
+	member := fleet.NewMember(client, addr, a.spec.Consul.KVPrefix, a.cfg.AgentID, a.spec.Consul.AgentTTL.D(), a.cfg.Log)
 	return &fleetState{
 		member:  member,
 		views:   make(chan *fleet.View, 1),
@@ -151,6 +154,7 @@ func (a *Agent) fleetView(ctx context.Context, v *fleet.View) bool {
 		}
 	}
 	a.metrics.FleetIgnored.Store(int64(len(f.ignored)))
+	a.fleetRebalanceView(ctx, v)
 	return changed
 }
 
@@ -323,6 +327,7 @@ func (a *Agent) fleetTick(ctx context.Context, servers func() map[haproxy.Ref]ha
 			}
 		}
 	}
+	a.fleetRebalanceTick(ctx, servers)
 	if len(a.fleet.ops) == 0 {
 		return
 	}
@@ -331,7 +336,9 @@ func (a *Agent) fleetTick(ctx context.Context, servers func() map[haproxy.Ref]ha
 		return
 	}
 	for ref, t := range a.fleet.ops {
-		if t.running {
+		if t.running || a.fleet.rebalances[ref.Backend] != nil {
+			// A running drain reports itself; a fleet rebalance
+			// reports every server of its backend.
 			continue
 		}
 		p := fleet.Progress{Backend: ref.Backend, Server: ref.Server, Op: t.op, Phase: t.phase, Closed: t.closed, Error: t.err}

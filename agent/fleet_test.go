@@ -67,23 +67,33 @@ func startFleetLBEdited(t *testing.T, c *lbtest.Consul, id string, edit func(str
 // startFleet starts Consul, the three echo servers registered there, and n
 // load balancers lb1..lbN.
 func startFleet(t *testing.T, n int) (*lbtest.Consul, []*fleetLB) {
+	return startFleetEdited(t, n, stickyServerID)
+}
+
+// startFleetEdited is startFleet with the spec text rewritten by edit.
+func startFleetEdited(t *testing.T, n int, edit func(string) string) (*lbtest.Consul, []*fleetLB) {
 	t.Helper()
 	lbtest.Binary(t, "haproxy")
 	c := lbtest.StartConsul(t)
-	return c, startFleetOn(t, n, c)
+	return c, startFleetOnEdited(t, n, edit, c)
 }
 
 // startFleetOn registers the three echo servers through the first of
 // consuls (servers of one cluster, or one agent) and starts n load
 // balancers lb1..lbN, the i-th talking to consuls[i%len(consuls)].
 func startFleetOn(t *testing.T, n int, consuls ...*lbtest.Consul) []*fleetLB {
+	return startFleetOnEdited(t, n, stickyServerID, consuls...)
+}
+
+// startFleetOnEdited is startFleetOn with the spec text rewritten by edit.
+func startFleetOnEdited(t *testing.T, n int, edit func(string) string, consuls ...*lbtest.Consul) []*fleetLB {
 	t.Helper()
 	for _, w := range haproxytest.Backends(t, "echo-1", "echo-2", "echo-3") {
 		register(t, consuls[0], w.ID, w)
 	}
 	var lbs []*fleetLB
 	for i := range n {
-		lbs = append(lbs, startFleetLB(t, consuls[i%len(consuls)], fmt.Sprintf("lb%d", i+1)))
+		lbs = append(lbs, startFleetLBEdited(t, consuls[i%len(consuls)], fmt.Sprintf("lb%d", i+1), edit))
 	}
 	return lbs
 }

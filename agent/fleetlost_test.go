@@ -96,8 +96,15 @@ func TestFleetAgentAnnouncesAgain(t *testing.T) {
 	t.Logf("lb2 announced again %s after the delete", time.Since(deleted).Round(time.Millisecond))
 }
 
+// withAgentTTL is stickyServerID with the agents' check TTL set to ttl.
+func withAgentTTL(ttl time.Duration) func(string) string {
+	return func(s string) string {
+		return strings.Replace(stickyServerID(s), "\nconsul:\n", "\nconsul:\n  agent_ttl: "+ttl.String()+"\n", 1)
+	}
+}
+
 // TestFleetAgentsComeBackAfterConsulStall: Consul stopped (SIGSTOP) for
-// longer than the session TTL invalidates the agents' sessions and
+// longer than the agents' check TTL invalidates the agents' sessions and
 // deletes their keys — those whose check renewal, queued during the stall,
 // does not reach Consul before its TTL timers fire, which is a race —
 // while the renewals succeed again once it runs: idle agents notice and
@@ -105,7 +112,8 @@ func TestFleetAgentAnnouncesAgain(t *testing.T) {
 // live session, and a fleet drain of a server lb2 holds sessions on, run
 // meanwhile and after, never reports done.
 func TestFleetAgentsComeBackAfterConsulStall(t *testing.T) {
-	c, lbs := startFleet(t, 2)
+	const ttl = 3 * time.Second
+	c, lbs := startFleetEdited(t, 2, withAgentTTL(ttl))
 	clientsOnEcho2(t, lbs[1])
 	op, err := fleet.NewOperator(lbs[0].spec.Consul)
 	if err != nil {
@@ -137,7 +145,7 @@ func TestFleetAgentsComeBackAfterConsulStall(t *testing.T) {
 	}
 	c.Proc.Signal(t, syscall.SIGSTOP)
 	t.Cleanup(func() { _ = syscall.Kill(c.Proc.PID, syscall.SIGCONT) })
-	time.Sleep(3*fleet.CheckTTL + time.Second)
+	time.Sleep(3*ttl + time.Second)
 	c.Proc.Signal(t, syscall.SIGCONT)
 	again := waitAnnouncedIf(t, op, lbs, func(_, session string) bool {
 		s, _, err := c.Client.Session().Info(session, nil)
@@ -159,6 +167,63 @@ func TestFleetAgentsComeBackAfterConsulStall(t *testing.T) {
 	}
 	if s := lbs[1].servers(t, "ws")["echo-2"]; s.Scur == 0 {
 		t.Fatal("lb2 has no session on echo-2 left: the test proves nothing")
+	}
+}
+
+// TestFleetDrainRidesOutAConsulStallBelowTheTTL: Consul stopped (SIGSTOP)
+// for less than the agents' check TTL, while a fleet drain runs, ends no
+// session (the renewals that time out meanwhile are retried, not taken for
+// a lost session): both agents keep the sessions they had, and the drain
+// carries on to done instead of exiting 2 naming an agent.
+func TestFleetDrainRidesOutAConsulStallBelowTheTTL(t *testing.T) {
+	const ttl, stall = 12 * time.Second, 5 * time.Second
+	c, lbs := startFleetEdited(t, 2, withAgentTTL(ttl))
+	clientsOnEcho2(t, lbs[1])
+	op, err := fleet.NewOperator(lbs[0].spec.Consul)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sessions := waitAnnounced(t, op, lbs, nil)
+	type result struct {
+		st  fleet.Status
+		err error
+	}
+	done := make(chan result, 1)
+	reported := make(chan struct{})
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		once := false
+		// The sessions on echo-2 are closed after the stall, all at once.
+		st, err := op.Run(ctx, fleet.Request{Ref: echo2, Intent: drainOp((stall + 3*time.Second).Seconds(), 0, time.Minute)}, func(st fleet.Status) {
+			if !once && len(st.Rows) == 2 && st.Rows[1].Report != nil && st.Rows[1].Report.Op == st.Op {
+				once = true
+				close(reported)
+			}
+		})
+		done <- result{st, err}
+	}()
+	select {
+	case <-reported:
+	case r := <-done:
+		t.Fatalf("the drain ended before lb2 reported: %+v, %v", r.st, r.err)
+	}
+	c.Proc.Signal(t, syscall.SIGSTOP)
+	t.Cleanup(func() { _ = syscall.Kill(c.Proc.PID, syscall.SIGCONT) })
+	time.Sleep(stall)
+	c.Proc.Signal(t, syscall.SIGCONT)
+	r := <-done
+	if r.err != nil || r.st.Outcome != fleet.Done {
+		t.Fatalf("drain across a %s stall with a %s TTL: %s %q, %v; want done", stall, ttl, r.st.Outcome, r.st.Problem, r.err)
+	}
+	v, err := op.Read(context.Background(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, lb := range lbs {
+		if got := v.Agents[lb.id].Session; got != sessions[lb.id] {
+			t.Errorf("%s: session %s before the stall, %q after; want the same", lb.id, sessions[lb.id], got)
+		}
 	}
 }
 

@@ -29,11 +29,7 @@ func (a *Agent) startHandover() {
 	a.handoverCancel = cancel
 	a.handoverGen++
 	gen, master := a.handoverGen, a.spec.HAProxy.MasterSocket
-	opts := handover.Options{
-		After:   a.spec.HAProxy.HandoverAfter.D(),
-		Rates:   handover.Rates(a.spec),
-		Timeout: a.spec.HAProxy.HardStopAfter.D(),
-	}
+	opts := handover.SpecOptions(a.spec)
 	reloaded := time.Now()
 	closeFrom, gone := reloaded.Add(opts.After), reloaded.Add(opts.Timeout)
 	opts.Progress = func(p handover.Progress) {

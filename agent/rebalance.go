@@ -119,8 +119,8 @@ func checkPassed(s haproxy.ServerStatus) bool {
 
 // rebalanceBusy says what keeps backend from being rebalanced now, or "":
 // a drain the agent runs, an operator's intent or a rollout's hold on one
-// of its servers, a fleet operation, a server in DRAIN (`wsctl drain` or
-// `wsctl rollout` at work), or a runtime batch not completed.
+// of its servers, a fleet operation or rebalance, a server in DRAIN (`wsctl
+// drain` or `wsctl rollout` at work), or a runtime batch not completed.
 func (a *Agent) rebalanceBusy(backend string, byRef map[haproxy.Ref]haproxy.ServerStatus, intents map[haproxy.Ref]intent.Intent) string {
 	for ref, d := range a.drains {
 		if ref.Backend == backend && !d.done {
@@ -136,6 +136,9 @@ func (a *Agent) rebalanceBusy(backend string, byRef map[haproxy.Ref]haproxy.Serv
 		if ref.Backend == backend {
 			return "a runtime batch on " + ref.String() + " is not completed"
 		}
+	}
+	if a.fleet != nil && a.fleet.rebalances[backend] != nil {
+		return "a fleet rebalance of " + backend + " is under way"
 	}
 	for ref, s := range byRef {
 		switch {
@@ -160,7 +163,7 @@ func (a *Agent) startRebalance(backend string, st *rebalanceState) {
 	a.log.Info("rebalancing after a server was added", "backend", backend, "rate_per_s", o.Rate)
 	a.wg.Go(func() {
 		defer cancel()
-		res, err := rebalance.Run(ctx, []rebalance.Socket{{Name: a.rt.Path(), Runtime: a.rt}}, o)
+		res, err := rebalance.Run(ctx, rebalance.NewSockets([]rebalance.Socket{{Name: a.rt.Path(), Runtime: a.rt}}), o)
 		select {
 		case a.rebalanceResults <- rebalanceResult{backend: backend, res: res, err: err}:
 		case <-a.runCtx.Done():

@@ -161,9 +161,9 @@ func (d *drainer) startClosing(ctx context.Context) error {
 }
 
 // eachCloser is what a Runtime may offer to close many sessions over one
-// connection (haproxy.Client does).
+// connection, a batch per round trip (haproxy.Client does).
 type eachCloser interface {
-	ShutdownSessionsEach(ctx context.Context, backend, server string, next func() (haproxy.SessionID, bool)) (int, error)
+	ShutdownSessionsEach(ctx context.Context, backend, server string, next func() ([]haproxy.SessionID, bool)) (int, error)
 }
 
 var _ eachCloser = (*haproxy.Client)(nil)
@@ -174,30 +174,39 @@ var _ eachCloser = (*haproxy.Client)(nil)
 func (d *drainer) closeUntil(ctx context.Context, limit time.Time) error {
 	listed := false
 	var listErr error
-	// next waits for the drain's next slot and hands out a session to
-	// close then; false when there is none before limit.
-	next := func() (haproxy.SessionID, bool) {
+	// next waits for the drain's next slot and hands out the sessions to
+	// close then: one, and one more for each slot that came while the
+	// previous batch was being closed (the pacer keeps them for pace.Late),
+	// so a slow HAProxy costs round trips, not slots. False when there is
+	// no slot before limit.
+	next := func() ([]haproxy.SessionID, bool) {
 		if len(d.pending) == 0 {
 			if listed {
-				return "", false
+				return nil, false
 			}
 			ids, err := d.t.Runtime.Sessions(ctx, d.t.Backend, d.t.Server)
 			if err != nil {
 				listErr = err
-				return "", false
+				return nil, false
 			}
 			d.pending, listed = ids, true
 			if len(ids) == 0 {
-				return "", false
+				return nil, false
 			}
 		}
 		slot, ok := d.pace.Reserve(time.Now(), limit)
 		if !ok || !pace.SleepUntil(ctx, slot) {
-			return "", false
+			return nil, false
 		}
-		id := d.pending[0]
-		d.pending = d.pending[1:]
-		return id, true
+		n := 1
+		for now := time.Now(); n < len(d.pending); n++ {
+			if _, ok := d.pace.Reserve(now, now); !ok {
+				break
+			}
+		}
+		batch := d.pending[:n:n]
+		d.pending = d.pending[n:]
+		return batch, true
 	}
 	if ec, ok := d.t.Runtime.(eachCloser); ok {
 		closed, err := ec.ShutdownSessionsEach(ctx, d.t.Backend, d.t.Server, next)
@@ -205,18 +214,20 @@ func (d *drainer) closeUntil(ctx context.Context, limit time.Time) error {
 		return cmp.Or(listErr, err, ctx.Err())
 	}
 	for {
-		id, ok := next()
+		batch, ok := next()
 		if !ok {
 			return cmp.Or(listErr, ctx.Err())
 		}
-		err := d.t.Runtime.ShutdownSession(ctx, d.t.Backend, d.t.Server, id)
-		switch {
-		case errors.Is(err, haproxy.ErrNoSuchSession):
-			// It left by itself (or its id now names another session).
-		case err != nil:
-			return err
-		default:
-			d.rep.Closed++
+		for _, id := range batch {
+			err := d.t.Runtime.ShutdownSession(ctx, d.t.Backend, d.t.Server, id)
+			switch {
+			case errors.Is(err, haproxy.ErrNoSuchSession):
+				// It left by itself (or its id now names another session).
+			case err != nil:
+				return err
+			default:
+				d.rep.Closed++
+			}
 		}
 	}
 }

@@ -56,11 +56,13 @@ func SpecAgentPolicy(sp *spec.Spec, agent, node string) (string, error) {
 	return AgentPolicy(sp.Consul.KVPrefix, agent, node, services)
 }
 
-// PipelinePolicy is the least `wsctl drain|maint|ready|rollout --fleet`
-// needs: write on the intents, read on the rest of kvPrefix.
+// PipelinePolicy is the least `wsctl drain|maint|ready|rollout|rebalance
+// --fleet` needs: write on the intents and the rebalances, read on the
+// rest of kvPrefix.
 func PipelinePolicy(kvPrefix string) string {
 	var b strings.Builder
 	rule(&b, "key_prefix", kvPrefix+intent.Prefix, "write", "the intents, with check-and-set")
+	rule(&b, "key_prefix", kvPrefix+RebalancePrefix, "write", "the fleet rebalances, with check-and-set")
 	rule(&b, "key_prefix", kvPrefix, "read", "the agents' announcements and reports")
 	return b.String()
 }

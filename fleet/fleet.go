@@ -10,6 +10,9 @@
 //	                                      its session
 //	P progress/<agent>/<backend>/<server> what that agent's HAProxy does with the
 //	                                      server (Progress), acquired by its session
+//	P rebalance/<backend>                 the operator's fleet rebalance of the
+//	                                      backend (intent.Rebalance), written by
+//	                                      the CLI with check-and-set
 //
 // Everything an agent writes is under a key or prefix naming it, so a
 // key-prefix ACL policy (AgentPolicy) lets each agent write its own keys
@@ -17,8 +20,9 @@
 // session that holds the key), an ACL does.
 //
 // An agent's session is bound to Consul's serfHealth of its node and to a
-// TTL check of the agent's own `wsctl-agent` service, renewed every second:
-// when the agent dies, the check turns critical, Consul invalidates the
+// TTL check of the agent's own `wsctl-agent` service (spec
+// consul.agent_ttl), renewed several times per TTL: when the agent dies,
+// the check turns critical, Consul invalidates the
 // session and deletes every key it held. A missing announcement is how the
 // CLI learns an agent stopped reporting.
 //
@@ -44,8 +48,9 @@ import (
 
 // The key prefixes under kv_prefix besides intent.Prefix.
 const (
-	AgentsPrefix   = "agents/"
-	ProgressPrefix = "progress/"
+	AgentsPrefix    = "agents/"
+	ProgressPrefix  = "progress/"
+	RebalancePrefix = "rebalance/"
 )
 
 // Phases an agent reports for a server, besides drain.Waiting and
@@ -56,6 +61,10 @@ const (
 	PhaseError    = "error"     // the drain failed; see Error
 	PhaseRefused  = "refused"   // the agent changed nothing (last server, sessions left for a maint, HAProxy unreadable); see Error
 	PhaseHeld     = "held"      // an op without a drain (maint) is applied
+	// A fleet rebalance's phases, of a server in the report's Round.
+	PhaseCounted    = "counted"    // reported for the count; not a donor
+	PhaseShed       = "shed"       // a donor: MAINT, its part closed
+	PhaseReadmitted = "readmitted" // a donor READY again
 )
 
 // Progress is one agent's report on one server.
@@ -76,6 +85,12 @@ type Progress struct {
 	Closed   int       `json:"closed"`
 	Error    string    `json:"error,omitempty"`
 	Updated  time.Time `json:"updated"`
+	// Weight, Round and Servers are a fleet rebalance's (Op is its id):
+	// the server's weight, the round of the phase, and how many servers
+	// of the backend the agent reports on, so the count waits for all.
+	Weight  int64 `json:"weight,omitempty"`
+	Round   int   `json:"round,omitempty"`
+	Servers int   `json:"servers,omitempty"`
 	// gone marks a report Member.Forget queued for deletion.
 	gone bool
 }
@@ -109,6 +124,8 @@ type View struct {
 	Agents map[string]Announcement
 	// Progress holds the live reports by server, then agent.
 	Progress map[haproxy.Ref]map[string]Progress
+	// Rebalances are the fleet rebalances in force, by backend.
+	Rebalances map[string]intent.Rebalance
 }
 
 // parse builds a View from the pairs under prefix. A report is believed
@@ -119,7 +136,7 @@ type View struct {
 // make one) passes for that agent.
 func parse(prefix string, store *intent.Consul, pairs api.KVPairs, index uint64) *View {
 	v := &View{Index: index, Intents: map[haproxy.Ref]intent.Intent{}, Agents: map[string]Announcement{},
-		Progress: map[haproxy.Ref]map[string]Progress{}}
+		Progress: map[haproxy.Ref]map[string]Progress{}, Rebalances: map[string]intent.Rebalance{}}
 	var reports []*api.KVPair
 	for _, p := range pairs {
 		key := strings.TrimPrefix(p.Key, prefix)
@@ -136,6 +153,12 @@ func parse(prefix string, store *intent.Consul, pairs api.KVPairs, index uint64)
 			}
 		case strings.HasPrefix(key, ProgressPrefix) && p.Session != "":
 			reports = append(reports, p)
+		case strings.HasPrefix(key, RebalancePrefix):
+			// A damaged or foreign value is never acted on.
+			var r intent.Rebalance
+			if json.Unmarshal(p.Value, &r) == nil && r.Validate() == nil && key == RebalancePrefix+r.Backend {
+				v.Rebalances[r.Backend] = r
+			}
 		}
 	}
 	for _, p := range reports {

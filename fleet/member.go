@@ -3,9 +3,11 @@ package fleet
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -16,24 +18,31 @@ import (
 
 	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/intent"
+	"github.com/wsctl/wsctl/spec"
 )
 
 // ServiceName is the Consul service every agent registers, with a TTL
 // check its session is bound to.
 const ServiceName = "wsctl-agent"
 
+// renewals is how many times the check is renewed within its TTL: a
+// renewal that fails or hangs leaves three more before Consul ends the
+// session.
+const renewals = 4
+
 // Defaults of a Member.
 const (
 	// PublishInterval is the least time between two writes of one
 	// server's progress.
 	PublishInterval = 200 * time.Millisecond
-	// CheckTTL is how long the agent's check stays passing without a
-	// renewal: how soon a dead agent's session ends.
-	CheckTTL = 3 * time.Second
 	// minQuery is the least time between two reads of the prefix, so a
 	// busy fleet's progress writes cost each agent a few reads a second.
 	minQuery = 100 * time.Millisecond
 	retry    = time.Second
+	// lockDelay is the agent's session's lock-delay: its keys are free
+	// again soon after it ends, since only this agent may take them (an
+	// ACL says so), and it knows when it lost them.
+	lockDelay = time.Millisecond
 )
 
 // Member is one agent in the fleet. Create it with NewMember; Run it once.
@@ -42,7 +51,12 @@ type Member struct {
 	store  *intent.Consul
 	prefix string
 	id     string
-	log    *slog.Logger
+	// ttl is how long the agent's check stays passing without a renewal:
+	// how soon a dead agent's session ends (spec consul.agent_ttl).
+	ttl time.Duration
+	// node is the Consul agent's node name, found by join.
+	node string
+	log  *slog.Logger
 
 	view atomic.Pointer[View]
 	// current is set by a successful read of the prefix, cleared by a
@@ -54,20 +68,25 @@ type Member struct {
 	pending map[haproxy.Ref]Progress // not yet written
 	written map[haproxy.Ref]Progress
 	wake    chan struct{}
-	// recheck asks keepAlive to look at the announcement now: a view
-	// did not show it held by the agent's session.
+	// recheck asks keepAlive to look at the session and the announcement
+	// now: a view did not show the announcement held by the session, or
+	// the check is gone.
 	recheck chan struct{}
 }
 
 // NewMember returns the member for an agent talking to client (addr names
 // it in messages) under kvPrefix; id "" becomes the Consul agent's node
-// name when Run starts.
-func NewMember(client *api.Client, addr, kvPrefix, id string, log *slog.Logger) *Member {
+// name when Run starts. ttl is the agent's check TTL (0:
+// spec.DefaultAgentTTL).
+func NewMember(client *api.Client, addr, kvPrefix, id string, ttl time.Duration, log *slog.Logger) *Member {
 	if log == nil {
 		log = slog.Default()
 	}
+	if ttl <= 0 {
+		ttl = spec.DefaultAgentTTL
+	}
 	m := &Member{
-		client: client, store: intent.NewConsulWith(client, addr, kvPrefix), prefix: kvPrefix, id: id,
+		client: client, store: intent.NewConsulWith(client, addr, kvPrefix), prefix: kvPrefix, id: id, ttl: ttl,
 		log:     log.With("component", "fleet"),
 		pending: map[haproxy.Ref]Progress{}, written: map[haproxy.Ref]Progress{},
 		wake: make(chan struct{}, 1), recheck: make(chan struct{}, 1),
@@ -102,10 +121,7 @@ func (m *Member) Publish(p Progress) {
 	}
 	m.pending[p.Ref()] = p
 	m.mu.Unlock()
-	select {
-	case m.wake <- struct{}{}:
-	default:
-	}
+	m.poke(m.wake)
 }
 
 // Forget queues the deletion of the agent's report on ref, written with
@@ -122,16 +138,14 @@ func (m *Member) Forget(ref haproxy.Ref) {
 	}
 	m.pending[ref] = Progress{Agent: m.id, Backend: ref.Backend, Server: ref.Server, gone: true}
 	m.mu.Unlock()
-	select {
-	case m.wake <- struct{}{}:
-	default:
-	}
+	m.poke(m.wake)
 }
 
 // Run joins the fleet (resolving the id, registering the service and its
-// check, creating the session, announcing), then keeps the check passing,
-// follows the prefix and sends every new View on views (a newer one
-// replaces one not yet received), and writes progress, until ctx ends.
+// check, creating the session, announcing), then keeps the check passing
+// and the announcement in place, follows the prefix and sends every new
+// View on views (a newer one replaces one not yet received), and writes
+// progress, until ctx ends.
 // It then leaves: the session is destroyed, which deletes its keys, and the
 // service deregistered. It fails only when the id cannot be found.
 func (m *Member) Run(ctx context.Context, views chan *View) error {
@@ -140,13 +154,14 @@ func (m *Member) Run(ctx context.Context, views chan *View) error {
 		if err != nil {
 			return fmt.Errorf("fleet: agent id from the Consul agent's node name: %w", err)
 		}
-		m.id = name
+		m.id, m.node = name, name
 	}
 	if err := haproxy.ValidName(m.id); err != nil {
 		return fmt.Errorf("fleet: agent id %q: %w", m.id, err)
 	}
 	var wg sync.WaitGroup
 	wg.Go(func() { m.keepAlive(ctx) })
+	wg.Go(func() { m.renew(ctx) })
 	wg.Go(func() { m.follow(ctx, views) })
 	wg.Go(func() { m.publish(ctx) })
 	wg.Wait()
@@ -160,9 +175,16 @@ func (m *Member) checkID() string   { return "service:" + m.serviceID() }
 // join registers the service and a new session and announces the agent;
 // every report is written again under the new session.
 func (m *Member) join(ctx context.Context) error {
+	if m.node == "" {
+		node, err := m.client.Agent().NodeName()
+		if err != nil {
+			return fmt.Errorf("fleet: the Consul agent's node name: %w", err)
+		}
+		m.node = node
+	}
 	reg := &api.AgentServiceRegistration{
 		ID: m.serviceID(), Name: ServiceName, Meta: map[string]string{"agent": m.id},
-		Check: &api.AgentServiceCheck{CheckID: m.checkID(), TTL: CheckTTL.String(), Status: api.HealthPassing,
+		Check: &api.AgentServiceCheck{CheckID: m.checkID(), TTL: m.ttl.String(), Status: api.HealthPassing,
 			DeregisterCriticalServiceAfter: "1h"},
 	}
 	if err := m.client.Agent().ServiceRegisterOpts(reg, api.ServiceRegisterOpts{}.WithContext(ctx)); err != nil {
@@ -174,7 +196,7 @@ func (m *Member) join(ctx context.Context) error {
 		return fmt.Errorf("fleet: pass check %s: %w", m.checkID(), err)
 	}
 	id, _, err := m.client.Session().Create(&api.SessionEntry{
-		Name: "wsctl-agent " + m.id, Behavior: api.SessionBehaviorDelete, LockDelay: time.Millisecond,
+		Name: "wsctl-agent " + m.id, Behavior: api.SessionBehaviorDelete, LockDelay: lockDelay,
 		NodeChecks: []string{"serfHealth"}, ServiceChecks: []api.ServiceCheck{{ID: m.checkID()}},
 	}, (&api.WriteOptions{}).WithContext(ctx))
 	if err != nil {
@@ -198,47 +220,135 @@ func (m *Member) join(ctx context.Context) error {
 	return nil
 }
 
-// announce acquires the agent's key with session.
+// errHeld is an announcement held by another session.
+var errHeld = errors.New("held by another session")
+
+// announce acquires the agent's key with session. A key held by a session
+// an earlier run of this agent left (killed before it could leave) is
+// taken over: that session is bound to the same check on the same node,
+// which this run renews, so Consul would never end it.
 func (m *Member) announce(ctx context.Context, session string) error {
 	b, _ := json.Marshal(Announcement{Agent: m.id, Since: time.Now().UTC()})
-	ok, _, err := m.client.KV().Acquire(&api.KVPair{Key: m.announcementKey(), Value: b, Session: session}, (&api.WriteOptions{}).WithContext(ctx))
-	if err != nil {
-		return fmt.Errorf("fleet: announce: %w", err)
+	for range 2 {
+		ok, _, err := m.client.KV().Acquire(&api.KVPair{Key: m.announcementKey(), Value: b, Session: session}, (&api.WriteOptions{}).WithContext(ctx))
+		if err != nil {
+			return fmt.Errorf("fleet: announce: %w", err)
+		}
+		if ok {
+			return nil
+		}
+		taken, err := m.takeOver(ctx)
+		if err != nil {
+			return fmt.Errorf("fleet: announce: %w", err)
+		}
+		if !taken {
+			return fmt.Errorf("fleet: announce: %s is %w: is agent id %q in use twice?", m.announcementKey(), errHeld, m.id)
+		}
+		sleep(ctx, 10*lockDelay) // Consul refuses the key until the lock-delay passes
 	}
-	if !ok {
-		return fmt.Errorf("fleet: announce: %s is held by another session: is agent id %q in use twice?", m.announcementKey(), m.id)
+	return fmt.Errorf("fleet: announce: %s is %w", m.announcementKey(), errHeld)
+}
+
+// takeOver destroys the session holding the announcement when an earlier
+// run of this agent left it: on this Consul node, bound to this agent's
+// check. It reports whether it did.
+func (m *Member) takeOver(ctx context.Context) (bool, error) {
+	p, _, err := m.client.KV().Get(m.announcementKey(), (&api.QueryOptions{RequireConsistent: true}).WithContext(ctx))
+	if err != nil || p == nil || p.Session == "" {
+		return p != nil && p.Session == "", err // released meanwhile: try again
 	}
-	return nil
+	s, _, err := m.client.Session().Info(p.Session, (&api.QueryOptions{RequireConsistent: true}).WithContext(ctx))
+	if err != nil || s == nil {
+		return s == nil && err == nil, err // ended meanwhile: try again
+	}
+	if s.Node != m.node || !slices.ContainsFunc(s.ServiceChecks, func(c api.ServiceCheck) bool { return c.ID == m.checkID() }) {
+		return false, nil
+	}
+	if _, err := m.client.Session().Destroy(s.ID, (&api.WriteOptions{}).WithContext(ctx)); err != nil {
+		return false, fmt.Errorf("end the session %s an earlier run left: %w", s.ID, err)
+	}
+	m.log.Warn("took the announcement over from the session an earlier run of this agent left", "agent", m.id, "session", s.ID)
+	return true, nil
+}
+
+// heldNot reports whether an announce failed because Consul says the
+// session does not hold (invalid, or the key held by another), not
+// because Consul could not be asked.
+func heldNot(err error) bool {
+	var se api.StatusError
+	return errors.Is(err, errHeld) || errors.As(err, &se)
 }
 
 func (m *Member) announcementKey() string { return m.prefix + AgentsPrefix + m.id }
 
-// keepAlive joins, then renews the check every third of its TTL and makes
-// sure the announcement stands; a renewal, a session or an announcement
-// that fails makes it join again. The check alone does not tell: after
-// Consul stalled for longer than the TTL, it invalidated the session and
-// deleted its keys, yet renewals of the check succeed again.
+// keepAlive joins, then makes sure the announcement stands, every
+// renewal interval and whenever a view or renew asks; a session or an
+// announcement that no longer holds makes it join again. The check alone
+// does not tell: after Consul stalled for longer than the TTL, it
+// invalidated the session and deleted its keys, yet renewals of the check
+// succeed again. Renewals have a goroutine of their own (renew), so a slow
+// read or join here never delays them.
 func (m *Member) keepAlive(ctx context.Context) {
-	tick := time.NewTicker(CheckTTL / 3)
-	defer tick.Stop()
+	every := m.ttl / renewals
+	t := time.NewTimer(every)
+	defer t.Stop()
 	for {
+		wait := every
 		if m.session.Load().(string) == "" {
 			if err := m.join(ctx); err != nil && ctx.Err() == nil {
 				m.log.Error("join the fleet", "err", err)
+				wait = min(every, retry)
 			}
-		} else if err := m.client.Agent().UpdateTTLOpts(m.checkID(), "", api.HealthPassing, (&api.QueryOptions{}).WithContext(ctx)); err != nil && ctx.Err() == nil {
-			m.log.Error("renew the fleet check; joining again", "err", err)
-			m.dropSession()
-			continue
 		} else if !m.announced(ctx) && ctx.Err() == nil {
 			m.dropSession()
 			continue
 		}
+		t.Reset(wait)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-m.recheck:
+		}
+	}
+}
+
+// renew keeps the agent's check passing while it holds a session,
+// renewals times within the TTL, each call bounded by the interval so a
+// hung one gives way to the next on a new connection. A renewal that
+// fails (Consul unreachable, slow, overloaded) is only retried: the
+// session stands until Consul itself ends it, which keepAlive notices,
+// so a stall shorter than the TTL costs nothing. Only Consul saying the
+// check is gone (deregistered, or its agent lost its state) makes the
+// agent join again at once: Consul ended the session with it.
+func (m *Member) renew(ctx context.Context) {
+	every := m.ttl / renewals
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
-		case <-m.recheck:
+		}
+		session := m.session.Load().(string)
+		if session == "" {
+			continue // keepAlive is joining, which passes the check
+		}
+		call, cancel := context.WithTimeout(ctx, every)
+		err := m.client.Agent().UpdateTTLOpts(m.checkID(), "", api.HealthPassing, (&api.QueryOptions{}).WithContext(call))
+		cancel()
+		var se api.StatusError
+		switch {
+		case err == nil || ctx.Err() != nil:
+		case errors.As(err, &se) && se.Code == http.StatusNotFound:
+			m.log.Error("the fleet check is gone; joining again", "err", err)
+			if m.session.CompareAndSwap(session, "") {
+				m.destroy(session)
+			}
+			m.poke(m.recheck)
+		default:
+			m.log.Warn("renew the fleet check; retrying, the session holds until its TTL passes", "ttl", m.ttl, "err", err)
 		}
 	}
 }
@@ -256,13 +366,17 @@ func (m *Member) announced(ctx context.Context) bool {
 	p, _, err := m.client.KV().Get(m.announcementKey(), (&api.QueryOptions{RequireConsistent: true}).WithContext(ctx))
 	if err != nil {
 		m.log.Error("read the announcement", "err", err)
-		return true // Consul unreachable: the renewals say when to join again
+		return true // Consul unreachable or slow: look again at the next tick
 	}
 	var a Announcement
 	if p != nil && p.Session == session && json.Unmarshal(p.Value, &a) == nil && a.Agent == m.id {
 		return true
 	}
 	if err := m.announce(ctx, session); err != nil {
+		if !heldNot(err) {
+			m.log.Error("announce again", "err", err)
+			return true // not Consul's answer: the session may hold yet
+		}
 		m.log.Error("the announcement is gone and the session does not hold; joining again", "err", err)
 		return false
 	}
@@ -274,7 +388,18 @@ func (m *Member) announced(ctx context.Context) bool {
 // case it still exists), so keepAlive joins again.
 func (m *Member) dropSession() {
 	if id := m.session.Swap("").(string); id != "" {
-		_, _ = m.client.Session().Destroy(id, nil)
+		m.destroy(id)
+	}
+}
+
+func (m *Member) destroy(session string) { _, _ = m.client.Session().Destroy(session, nil) }
+
+// poke sends on a wake-up channel without waiting: one pending wake-up is
+// enough.
+func (m *Member) poke(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
 	}
 }
 
@@ -302,10 +427,7 @@ func (m *Member) follow(ctx context.Context, views chan *View) {
 		m.view.Store(v)
 		m.current.Store(true)
 		if s := m.session.Load().(string); s != "" && v.Agents[m.id].Session != s {
-			select {
-			case m.recheck <- struct{}{}:
-			default:
-			}
+			m.poke(m.recheck)
 		}
 		select {
 		case views <- v:
@@ -415,10 +537,7 @@ func (m *Member) rewake() {
 	n := len(m.pending)
 	m.mu.Unlock()
 	if n > 0 {
-		select {
-		case m.wake <- struct{}{}:
-		default:
-		}
+		m.poke(m.wake)
 	}
 }
 

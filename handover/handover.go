@@ -87,6 +87,14 @@ func Rates(s *spec.Spec) map[string]float64 {
 	return out
 }
 
+// SpecOptions are the hand-over after a reload of s's HAProxy, as
+// `wsctl reload` and the agent start it: closing after
+// haproxy.handover_after at each backend's close_rate, until
+// haproxy.hard_stop_after ends the old workers anyway.
+func SpecOptions(s *spec.Spec) Options {
+	return Options{After: s.HAProxy.HandoverAfter.D(), Rates: Rates(s), Timeout: s.HAProxy.HardStopAfter.D()}
+}
+
 // Validate reports options that cannot work.
 func (o Options) Validate() error {
 	switch {

@@ -8,9 +8,10 @@
 // numbered severities. Every command passes one choke point, session.send,
 // which refuses line breaks, ';' and NUL before a byte is written; names,
 // addresses and options are validated before a command is even built.
-// Every call runs under ctx and the Client's timeout, a reply is read to at
-// most MaxReply bytes, and every change is read back from `show servers
-// state`, whose admin state is decoded here. Master.Reload asks the master CLI
+// Every call runs under ctx and the Client's timeout (an idle one for
+// replies: a long reply that keeps flowing is read whole), a reply is read
+// to at most MaxReply bytes, and every change is read back from `show
+// servers state`, whose admin state is decoded here. Master.Reload asks the master CLI
 // (haproxy -W -S) for a reload, through the same choke point.
 //
 // HAProxy 2.6 is the oldest version supported; 3.0 is tested too. Where
@@ -51,8 +52,10 @@ type Client struct {
 }
 
 // Dial checks that path is the runtime socket of an HAProxy this package
-// supports and returns a client for it. timeout bounds every later
-// operation, each command of a batch included; zero means DefaultTimeout.
+// supports and returns a client for it. timeout bounds every later wait
+// for HAProxy: a connection, a write, a reply's first byte and every pause
+// within it (a whole reply gets replySpan, 12, times it), each command of a
+// batch on its own; zero means DefaultTimeout.
 // The errors wrap ErrNoSocket, ErrPermission, ErrNotHAProxy, ErrUnsupported
 // or ErrTimeout and name path.
 func Dial(ctx context.Context, path string, timeout time.Duration) (*Client, error) {

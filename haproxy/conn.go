@@ -22,7 +22,16 @@ const MaxReply = 32 << 20
 
 // prompt ends every reply in interactive mode: HAProxy writes the command's
 // output, then "\n> " (tested on 2.6: an empty reply is just the prompt).
+// Commands sent together (pipelined lines) get one prompt each, in order
+// (2.6 and 3.0).
 const prompt = "\n> "
+
+// replySpan bounds a whole reply to that many timeouts. The timeout itself
+// is an idle one (no byte for that long), so a long reply that keeps
+// flowing, `show sess` of thousands of streams from an HAProxy on a busy
+// host, is read to its end; replySpan stops a socket that trickles a byte
+// now and then from holding a call for MaxReply timeouts.
+const replySpan = 12
 
 // session is one connection to a socket. On the admin socket (Client.open)
 // it runs in interactive mode (`prompt`), which carries any number of
@@ -30,7 +39,8 @@ const prompt = "\n> "
 // told from a message; on the master CLI it carries one command (master.go).
 // A session is not safe for concurrent use; the Client opens one per call.
 type session struct {
-	// timeout bounds each command, its reply included.
+	// timeout bounds the wait for each write and for each byte of a
+	// reply (replySpan bounds the whole reply).
 	timeout time.Duration
 	ctx     context.Context
 	conn    net.Conn
@@ -38,6 +48,8 @@ type session struct {
 	// err, once set, fails every later command: the connection is out of
 	// step with the replies (timeout, oversized reply, hang-up).
 	err error
+	// buf holds what was read and not returned yet: the replies that
+	// follow, when commands were sent together.
 	buf bytes.Buffer
 }
 
@@ -121,17 +133,19 @@ func checkCommand(cmd string) error {
 }
 
 // send is the choke point: every byte this package writes to a socket goes
-// through here, after checkCommand. It gives cmd and its reply the full
-// timeout.
-func (s *session) send(cmd string) error {
-	if err := checkCommand(cmd); err != nil {
-		return err
+// through here, after checkCommand. Several commands go in one write, a
+// line each, and HAProxy answers them in turn: one round trip for all.
+func (s *session) send(cmds ...string) error {
+	for _, cmd := range cmds {
+		if err := checkCommand(cmd); err != nil {
+			return err
+		}
 	}
 	if s.err != nil {
 		return s.err
 	}
-	// Each command gets the full timeout, so a batch is bounded per
-	// command, not as a whole; ctx bounds the whole.
+	// Each write and each reply gets the full timeout, so a batch is
+	// bounded per command, not as a whole; ctx bounds the whole.
 	_ = s.conn.SetDeadline(time.Now().Add(s.timeout))
 	if err := s.ctx.Err(); err != nil {
 		// The AfterFunc may have run before the deadline above replaced
@@ -139,8 +153,8 @@ func (s *session) send(cmd string) error {
 		s.err = err
 		return err
 	}
-	if _, err := io.WriteString(s.conn, cmd+"\n"); err != nil {
-		s.err = s.ioError(cmd, err)
+	if _, err := io.WriteString(s.conn, strings.Join(cmds, "\n")+"\n"); err != nil {
+		s.err = s.ioError(cmds[0], err)
 		return s.err
 	}
 	return nil
@@ -149,29 +163,53 @@ func (s *session) send(cmd string) error {
 // exec sends cmd and returns its reply without the prompt. A reply larger
 // than MaxReply is ErrBadReply and ends the session.
 func (s *session) exec(cmd string) (string, error) {
-	if err := s.send(cmd); err != nil {
-		return "", err
-	}
-	reply, err := s.read(cmd, true)
+	replies, err := s.execAll([]string{cmd})
 	if err != nil {
-		s.err = err
-		s.conn.Close()
 		return "", err
 	}
-	return reply, nil
+	return replies[0], nil
 }
 
-// read reads one reply: up to and including the prompt, or without
-// toPrompt up to the end of the connection (the master CLI outside
-// interactive mode), at most MaxReply bytes.
+// execAll sends cmds together and returns their replies, in order.
+func (s *session) execAll(cmds []string) ([]string, error) {
+	if err := s.send(cmds...); err != nil {
+		return nil, err
+	}
+	replies := make([]string, len(cmds))
+	for i, cmd := range cmds {
+		reply, err := s.read(cmd, true)
+		if err != nil {
+			s.err = err
+			s.conn.Close()
+			return nil, err
+		}
+		replies[i] = reply
+	}
+	return replies, nil
+}
+
+// read reads one reply: up to the first prompt, which it consumes, or
+// without toPrompt up to the end of the connection (the master CLI outside
+// interactive mode), at most MaxReply bytes. Its deadline is idle: the
+// timeout again after every byte, replySpan timeouts in all.
 func (s *session) read(cmd string, toPrompt bool) (string, error) {
-	s.buf.Reset()
+	end := time.Now().Add(replySpan * s.timeout)
+	searched := 0 // the bytes of buf known to hold no prompt
 	for {
-		if toPrompt && s.buf.Len() >= len(prompt) && bytes.HasSuffix(s.buf.Bytes(), []byte(prompt)) {
-			return strings.TrimSuffix(s.buf.String(), prompt), nil
+		if toPrompt {
+			if i := bytes.Index(s.buf.Bytes()[searched:], []byte(prompt)); i >= 0 {
+				reply := string(s.buf.Next(searched + i))
+				s.buf.Next(len(prompt))
+				return reply, nil
+			}
+			searched = max(0, s.buf.Len()-len(prompt)+1)
 		}
 		if s.buf.Len() >= MaxReply {
 			return "", fmt.Errorf("%w: `%s`: reply larger than %d bytes", ErrBadReply, cmd, MaxReply)
+		}
+		_ = s.conn.SetReadDeadline(earliest(time.Now().Add(s.timeout), end))
+		if err := s.ctx.Err(); err != nil {
+			return "", err // the deadline above may have replaced the AfterFunc's
 		}
 		s.buf.Grow(64 << 10)
 		room := min(s.buf.Available(), MaxReply-s.buf.Len())
@@ -180,13 +218,22 @@ func (s *session) read(cmd string, toPrompt bool) (string, error) {
 		switch {
 		case err == nil:
 		case errors.Is(err, io.EOF) && !toPrompt:
-			return s.buf.String(), nil
+			return string(s.buf.Next(s.buf.Len())), nil
 		case errors.Is(err, io.EOF):
 			return "", fmt.Errorf("%w: `%s`: the connection closed before the reply ended (%q)", ErrBadReply, cmd, firstLine(s.buf.String()))
+		case errors.Is(err, os.ErrDeadlineExceeded) && !time.Now().Before(end):
+			return "", fmt.Errorf("%w: the reply to `%s` still not ended after %s (%d bytes)", ErrTimeout, cmd, replySpan*s.timeout, s.buf.Len())
 		default:
 			return "", s.ioError(cmd, err)
 		}
 	}
+}
+
+func earliest(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }
 
 // ioError classifies a read or write failure on the connection.
@@ -195,7 +242,7 @@ func (s *session) ioError(cmd string, err error) error {
 	case s.ctx.Err() != nil:
 		return s.ctx.Err()
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		return fmt.Errorf("%w: no reply to `%s` within %s (HAProxy busy, or not a runtime socket)", ErrTimeout, cmd, s.timeout)
+		return fmt.Errorf("%w: no reply to `%s` for %s (HAProxy busy, or not a runtime socket)", ErrTimeout, cmd, s.timeout)
 	case errors.Is(err, syscall.EPIPE), errors.Is(err, syscall.ECONNRESET):
 		return fmt.Errorf("%w: `%s`: the connection closed", ErrBadReply, cmd)
 	}
@@ -210,6 +257,11 @@ func (s *session) command(cmd string, allowEmpty bool) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	return classify(cmd, reply, allowEmpty)
+}
+
+// classify is command's verdict on cmd's reply.
+func classify(cmd, reply string, allowEmpty bool) (string, error) {
 	if strings.TrimSpace(reply) == "" {
 		if allowEmpty {
 			return "", nil

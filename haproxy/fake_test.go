@@ -22,6 +22,9 @@ type fakeHAProxy struct {
 
 	mu    sync.Mutex
 	lines []string
+	// waits counts the times it waited for the client: its round trips,
+	// since lines written together arrive together.
+	waits int
 }
 
 // startFake listens in a temp dir until the test ends, then closes every
@@ -73,6 +76,7 @@ func (f *fakeHAProxy) serve(c net.Conn) {
 	r := bufio.NewReader(c)
 	interactive := false
 	for {
+		waited := r.Buffered() == 0
 		line, err := r.ReadString('\n')
 		if err != nil {
 			return
@@ -80,6 +84,9 @@ func (f *fakeHAProxy) serve(c net.Conn) {
 		line = strings.TrimSuffix(line, "\n")
 		f.mu.Lock()
 		f.lines = append(f.lines, line)
+		if waited {
+			f.waits++
+		}
 		f.mu.Unlock()
 		cmds := strings.Split(line, ";")
 		cmd := strings.TrimSpace(cmds[len(cmds)-1])
@@ -122,6 +129,16 @@ func (f *fakeHAProxy) received() []string {
 	out := f.lines
 	f.lines = nil
 	return out
+}
+
+// roundTrips returns the times it waited for the client so far and
+// forgets them.
+func (f *fakeHAProxy) roundTrips() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := f.waits
+	f.waits = 0
+	return n
 }
 
 // zeros streams NUL bytes forever, like /dev/zero.

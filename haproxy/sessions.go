@@ -2,9 +2,9 @@ package haproxy
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -135,43 +135,56 @@ func (c *Client) ShutdownSession(ctx context.Context, backend, server string, id
 	if err := validPair(backend, server); err != nil {
 		return c.wrap(op, err)
 	}
-	if !sessionIDPattern.MatchString(string(id)) {
-		return c.wrap(op, fmt.Errorf("%w: session id %q", ErrInvalidName, id))
+	if err := validSessionIDs([]SessionID{id}); err != nil {
+		return c.wrap(op, err)
 	}
-	if err := c.with(ctx, func(s *session) error { return shutdownOn(s, backend, server, id) }); err != nil {
+	err := c.with(ctx, func(s *session) error {
+		closed, err := shutdownOn(s, backend, server, []SessionID{id})
+		if err == nil && closed == 0 {
+			err = ErrNoSuchSession
+		}
+		return err
+	})
+	if err != nil {
 		return c.wrap(op, err)
 	}
 	return nil
 }
 
-// ShutdownSessionsEach closes the sessions next hands out, one at a time,
-// each checked as ShutdownSession checks it, until next returns false; it
-// returns how many it closed (ids that no longer name a session of
-// backend/server are skipped). next may wait (a paced drain waits for its
-// slot): the connection stays open meanwhile, so each close costs two
-// commands instead of a connection set-up of its own, which on a busy host
-// made a paced drain miss its slots. Every id is validated first.
-func (c *Client) ShutdownSessionsEach(ctx context.Context, backend, server string, next func() (SessionID, bool)) (int, error) {
-	op := fmt.Sprintf("shutdown sessions of %s/%s one by one", backend, server)
+// MaxSessionBatch bounds the sessions ShutdownSessionsEach checks and
+// closes in one round trip; a larger batch is split.
+const MaxSessionBatch = 64
+
+// ShutdownSessionsEach closes the sessions next hands out, a batch at a
+// time, each checked as ShutdownSession checks it, until next returns
+// false; it returns how many it closed (ids that no longer name a session
+// of backend/server are skipped). next may wait (a paced drain waits for
+// its slots): the connection stays open meanwhile. A batch costs two round
+// trips, whatever its size: the checks of all its ids in one write, then
+// the closes of those confirmed in another; a close per round trip made a
+// paced drain on a busy host miss its slots. Every id of a batch is
+// validated before anything is sent.
+func (c *Client) ShutdownSessionsEach(ctx context.Context, backend, server string, next func() ([]SessionID, bool)) (int, error) {
+	op := fmt.Sprintf("shutdown sessions of %s/%s", backend, server)
 	if err := validPair(backend, server); err != nil {
 		return 0, c.wrap(op, err)
 	}
-	id, ok := next()
+	ids, ok := next()
 	if !ok {
 		return 0, nil
 	}
 	closed := 0
 	err := c.with(ctx, func(s *session) error {
-		for ; ok; id, ok = next() {
-			if !sessionIDPattern.MatchString(string(id)) {
-				return fmt.Errorf("%w: session id %q", ErrInvalidName, id)
-			}
-			switch err := shutdownOn(s, backend, server, id); {
-			case errors.Is(err, ErrNoSuchSession):
-			case err != nil:
+		for ; ok; ids, ok = next() {
+			if err := validSessionIDs(ids); err != nil {
 				return err
-			default:
-				closed++
+			}
+			for chunk := range slices.Chunk(ids, MaxSessionBatch) {
+				n, err := shutdownOn(s, backend, server, chunk)
+				closed += n
+				if err != nil {
+					return err
+				}
 			}
 		}
 		return nil
@@ -182,23 +195,61 @@ func (c *Client) ShutdownSessionsEach(ctx context.Context, backend, server strin
 	return closed, nil
 }
 
-// shutdownOn closes session id on s when `show sess` shows it on
-// backend/server: ids are addresses, which HAProxy reuses.
-func shutdownOn(s *session, backend, server string, id SessionID) error {
-	detail, err := s.command("show sess "+string(id), false)
-	if err != nil {
-		return err
-	}
-	if submatch(detailBackend, detail) != backend || submatch(detailServer, detail) != server {
-		return ErrNoSuchSession
-	}
-	if _, err := s.command("shutdown session "+string(id), true); err != nil {
-		if strings.Contains(err.Error(), "No such session") {
-			return ErrNoSuchSession
+func validSessionIDs(ids []SessionID) error {
+	for _, id := range ids {
+		if !sessionIDPattern.MatchString(string(id)) {
+			return fmt.Errorf("%w: session id %q", ErrInvalidName, id)
 		}
-		return err
 	}
 	return nil
+}
+
+// shutdownOn closes, on s, those of ids that `show sess` shows on
+// backend/server (ids are addresses, which HAProxy reuses), and says how
+// many it closed. The checks go in one write and the closes of the ids
+// confirmed in the next, so an id is closed only if this connection saw it
+// on the server the round trip before.
+func shutdownOn(s *session, backend, server string, ids []SessionID) (int, error) {
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	shows := make([]string, len(ids))
+	for i, id := range ids {
+		shows[i] = "show sess " + string(id)
+	}
+	details, err := s.execAll(shows)
+	if err != nil {
+		return 0, err
+	}
+	var shutdowns []string
+	for i, detail := range details {
+		if _, err := classify(shows[i], detail, false); err != nil {
+			return 0, err
+		}
+		if submatch(detailBackend, detail) == backend && submatch(detailServer, detail) == server {
+			shutdowns = append(shutdowns, "shutdown session "+string(ids[i]))
+		}
+	}
+	if len(shutdowns) == 0 {
+		return 0, nil
+	}
+	replies, err := s.execAll(shutdowns)
+	if err != nil {
+		return 0, err
+	}
+	closed := 0
+	for i, reply := range replies {
+		_, err := classify(shutdowns[i], reply, true)
+		switch {
+		case err == nil:
+			closed++
+		case strings.Contains(err.Error(), "No such session"):
+			// It left between the check and the close.
+		default:
+			return closed, err
+		}
+	}
+	return closed, nil
 }
 
 // ShutdownSessions closes every session of backend/server at once with

@@ -90,3 +90,55 @@ func TestChainUnlinked(t *testing.T) {
 		t.Errorf("Chain = %v, %v; want no finding", fs, err)
 	}
 }
+
+// TestFiles: each file and stdin ("-", named <stdin>) linted, then the
+// chain between them given more than one; [] when clean.
+func TestFiles(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		p := dir + "/" + name
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	front := write("nginx.conf", strings.Replace(readGolden(t, "layered.nginx.conf"), "proxy_read_timeout 2m", "proxy_read_timeout 60s", 1))
+	balancer := write("haproxy.cfg", readGolden(t, "layered.haproxy.cfg"))
+	opt := Options{Connections: 5000, FDLimit: 20000}
+	rules := func(fs []Finding, file string) (out []string) {
+		for _, f := range fs {
+			if f.File == file {
+				out = append(out, f.Rule)
+			}
+		}
+		return out
+	}
+	t.Run("one file and stdin", func(t *testing.T) {
+		fs, err := Files([]string{"-"}, strings.NewReader(readGolden(t, "layered.haproxy.cfg")), opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fs == nil || len(rules(fs, "<stdin>")) != len(fs) {
+			t.Errorf("got %+v, want [] or findings on <stdin> only", fs)
+		}
+	})
+	t.Run("both layers", func(t *testing.T) {
+		fs, err := Files([]string{front, balancer}, nil, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		chain := false
+		for _, f := range fs {
+			chain = chain || f.File == front && f.Rule == "chain/timeout"
+		}
+		if !chain {
+			t.Errorf("got %+v, want chain/timeout on %s", fs, front)
+		}
+	})
+	t.Run("stdin too large", func(t *testing.T) {
+		_, err := Files([]string{balancer, "-"}, strings.NewReader("#"+strings.Repeat("x", 16<<20)), opt)
+		if err == nil || !strings.Contains(err.Error(), "lint: standard input: too large") {
+			t.Errorf("got %v, want stdin refused", err)
+		}
+	})
+}

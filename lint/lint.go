@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"io"
 	"runtime"
 	"slices"
 	"syscall"
@@ -158,6 +159,38 @@ func LintFile(path string, opt Options) ([]Finding, error) {
 		return nil, fmt.Errorf("lint: %w", err)
 	}
 	return lintData(path, data, opt, osFS{})
+}
+
+// Files lints the configs at paths, "-" being stdin (named <stdin>, its
+// includes not followed), and, given more than one, the chain between
+// them (ChainFiles): `wsctl lint`'s findings, [] when clean.
+func Files(paths []string, stdin io.Reader, opt Options) ([]Finding, error) {
+	findings := []Finding{}
+	for _, p := range paths {
+		var fs []Finding
+		var err error
+		if p == "-" {
+			var data []byte
+			if data, err = inputfile.ReadFrom("standard input", stdin, inputfile.MaxConfig); err != nil {
+				return nil, fmt.Errorf("lint: %w", err)
+			}
+			fs, err = Lint("<stdin>", data, opt)
+		} else {
+			fs, err = LintFile(p, opt)
+		}
+		if err != nil {
+			return nil, err
+		}
+		findings = append(findings, fs...)
+	}
+	if len(paths) < 2 {
+		return findings, nil
+	}
+	chain, err := ChainFiles(paths, opt)
+	if err != nil {
+		return nil, err
+	}
+	return append(findings, chain...), nil
 }
 
 // Lint lints the config text data, named name in the findings. It reads no

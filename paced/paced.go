@@ -82,6 +82,22 @@ func (r Result[R]) Err() error {
 	return errors.Join(errs...)
 }
 
+// ErrTimedOut is Failure's error when the worst target timed out.
+var ErrTimedOut = errors.New("timed out")
+
+// Failure is what a caller maps to its exit status: nil when every target
+// succeeded, ErrTimedOut when the worst of them timed out, else the
+// joined errors of the failed and cancelled ones.
+func (r Result[R]) Failure() error {
+	switch {
+	case r.Done():
+		return nil
+	case r.Outcome() == TimedOut:
+		return ErrTimedOut
+	}
+	return r.Err()
+}
+
 // Run runs each target (0 to n-1) concurrently and returns their reports
 // once all have ended, with the time elapsed since start.
 func Run[R Report](start time.Time, n int, each func(i int) R) Result[R] {

@@ -57,6 +57,30 @@ func TestResultErr(t *testing.T) {
 	}
 }
 
+// TestResultFailure: nil when every target succeeded, ErrTimedOut when
+// the worst timed out (not the timed-out targets' errors), else the
+// failed and cancelled targets' errors.
+func TestResultFailure(t *testing.T) {
+	boom := errors.New("boom")
+	tests := []struct {
+		name    string
+		reports []report
+		want    error
+	}{
+		{name: "done", reports: []report{{outcome: "done"}}},
+		{name: "timed out", reports: []report{{outcome: "done"}, {outcome: TimedOut}}, want: ErrTimedOut},
+		{name: "failed", reports: []report{{outcome: TimedOut}, {outcome: Failed, err: boom}}, want: boom},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := Result[report]{Reports: tt.reports}.Failure()
+			if !errors.Is(err, tt.want) || (tt.want == nil) != (err == nil) || (tt.want == boom && errors.Is(err, ErrTimedOut)) {
+				t.Errorf("Failure() = %v, want %v", err, tt.want)
+			}
+		})
+	}
+}
+
 // TestRun: every target runs, concurrently, and its report lands at its
 // index.
 func TestRun(t *testing.T) {

@@ -76,7 +76,7 @@ func options() rebalance.Options {
 func TestRebalanceThreeServers(t *testing.T) {
 	c, fleet := unevenBackend(t, 2*perServer, 100)
 	start := time.Now()
-	res, err := rebalance.Run(context.Background(), []rebalance.Socket{{Name: "lb", Runtime: c}}, options())
+	res, err := rebalance.Run(context.Background(), rebalance.NewSockets([]rebalance.Socket{{Name: "lb", Runtime: c}}), options())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +136,7 @@ func TestRebalanceThreeServers(t *testing.T) {
 func TestRebalanceWeights(t *testing.T) {
 	const n = 120
 	c, _ := unevenBackend(t, n, 200)
-	res, err := rebalance.Run(context.Background(), []rebalance.Socket{{Name: "lb", Runtime: c}}, options())
+	res, err := rebalance.Run(context.Background(), rebalance.NewSockets([]rebalance.Socket{{Name: "lb", Runtime: c}}), options())
 	if err != nil {
 		t.Fatal(err)
 	}

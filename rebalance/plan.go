@@ -212,3 +212,42 @@ func (p Plan) Donors() []Share {
 	}
 	return out
 }
+
+// Split shares moves closes of one server among the places (load
+// balancers) that hold its sessions, in proportion to the sessions each
+// holds there: each its floor, then one more to the largest remainders
+// (ties by name), none more than it holds. A fleet's load balancers each
+// close their part of a donor's excess this way.
+func Split(moves int64, sessions map[string]int64) map[string]int64 {
+	out := map[string]int64{}
+	var total int64
+	names := make([]string, 0, len(sessions))
+	for name, n := range sessions {
+		out[name] = 0
+		if n > 0 {
+			total += n
+			names = append(names, name)
+		}
+	}
+	moves = min(moves, total)
+	if moves <= 0 {
+		return out
+	}
+	sort.Strings(names)
+	frac := map[string]float64{}
+	var given int64
+	for _, name := range names {
+		share := float64(moves) * float64(sessions[name]) / float64(total)
+		out[name] = min(int64(math.Floor(share)), sessions[name])
+		frac[name] = share - math.Floor(share)
+		given += out[name]
+	}
+	sort.SliceStable(names, func(a, b int) bool { return frac[names[a]] > frac[names[b]] })
+	for k := 0; given < moves; k = (k + 1) % len(names) {
+		if name := names[k]; out[name] < sessions[name] {
+			out[name]++
+			given++
+		}
+	}
+	return out
+}

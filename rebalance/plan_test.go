@@ -2,6 +2,7 @@ package rebalance
 
 import (
 	"errors"
+	"maps"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -128,5 +129,26 @@ func TestComputeNothingBelow(t *testing.T) {
 	}
 	if err := p.Refused(); !errors.Is(err, ErrNothingBelow) {
 		t.Errorf("Refused() = %v, want ErrNothingBelow", err)
+	}
+}
+
+func TestSplit(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		moves    int64
+		sessions map[string]int64
+		want     map[string]int64
+	}{
+		{name: "even", moves: 50, sessions: map[string]int64{"lb1": 75, "lb2": 75}, want: map[string]int64{"lb1": 25, "lb2": 25}},
+		{name: "by share", moves: 10, sessions: map[string]int64{"lb1": 30, "lb2": 10}, want: map[string]int64{"lb1": 8, "lb2": 2}},
+		{name: "odd, ties by name", moves: 3, sessions: map[string]int64{"lb1": 5, "lb2": 5}, want: map[string]int64{"lb1": 2, "lb2": 1}},
+		{name: "none held", moves: 5, sessions: map[string]int64{"lb1": 4, "lb2": 0}, want: map[string]int64{"lb1": 4, "lb2": 0}},
+		{name: "nothing", moves: 0, sessions: map[string]int64{"lb1": 4}, want: map[string]int64{"lb1": 0}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := Split(tc.moves, tc.sessions); !maps.Equal(got, tc.want) {
+				t.Errorf("Split(%d, %v) = %v, want %v", tc.moves, tc.sessions, got, tc.want)
+			}
+		})
 	}
 }

@@ -6,14 +6,17 @@
 // Compute splits the sessions among the servers that take clients, by
 // weight and within the backend's server_maxconn, and counts the minimum
 // of closes that reach every target: Σ max(0, sessions − target). Run then,
-// on every socket at once:
+// at every place at once (a Place: the admin sockets of this host, Sockets,
+// or every load balancer through its wsctl agent, package fleet):
 //
 //  1. sets every server above its target (a donor) to MAINT: with `option
 //     redispatch` a client that comes back with the donor's sticky cookie
 //     is sent elsewhere, which DRAIN would not do (DRAIN admits cookie
 //     clients); MAINT does not cut existing sessions;
 //  2. closes each donor's excess, its oldest sessions first, at Rate per
-//     second across every donor and socket together;
+//     second across every donor and place together (a fleet's load
+//     balancers each close their part of a donor's excess, in proportion
+//     to the sessions they hold on it, at their part of the rate);
 //  3. waits for the clients to reconnect (the sessions counted on the
 //     backend are back near the count before the closes, or Settle has
 //     passed): they land on the servers below target, the only ones that
@@ -63,6 +66,26 @@ type Runtime interface {
 
 var _ Runtime = (*haproxy.Client)(nil)
 
+// Place is where a rebalance acts: the admin sockets of this host
+// (Sockets) or every load balancer through its wsctl agent (package
+// fleet). Run is written once against it.
+type Place interface {
+	// Count reads the backend's servers and sums each over every place
+	// (Read's rules; cap is the backend's server_maxconn). A count that
+	// would miss sessions fails: HAProxy reloaded since the first count
+	// (ErrReloaded), a load balancer stopped reporting.
+	Count(ctx context.Context, backend string, cap int64) ([]Load, error)
+	// Shed sets every donor to MAINT everywhere, then closes Moves of its
+	// oldest sessions, at rate per second across every donor and place
+	// together, and returns how many it closed (a session that left by
+	// itself is not counted). progress, when not nil, is called with the
+	// closes so far as they happen.
+	Shed(ctx context.Context, backend string, donors []Share, rate float64, progress func(closed int64)) (int64, error)
+	// Readmit sets servers READY everywhere and returns those it set on
+	// every place; the error names where it failed.
+	Readmit(ctx context.Context, backend string, servers []string) ([]string, error)
+}
+
 // Socket is one HAProxy process's admin socket.
 type Socket struct {
 	// Name identifies the socket in reports (its path).
@@ -102,6 +125,9 @@ type Options struct {
 	Poll time.Duration
 	// Progress, when not nil, is called at every step, one call at a time.
 	Progress func(Step)
+	// DryRun counts and plans, and changes nothing: Run returns the plan
+	// (Outcome PlanOnly) and the plan's refusal, if any.
+	DryRun bool
 }
 
 // Validate reports options that cannot work.
@@ -160,6 +186,7 @@ const (
 	TimedOut   Outcome = "timed_out"  // Options.Timeout passed first
 	Canceled   Outcome = "canceled"   // the context ended first
 	Failed     Outcome = "error"      // a runtime call failed
+	PlanOnly   Outcome = "planned"    // Options.DryRun: nothing changed
 )
 
 // Result is the end of a rebalance.

@@ -189,7 +189,7 @@ func TestRunMovesTheMinimum(t *testing.T) {
 	var steps []Kind
 	o := options()
 	o.Progress = func(st Step) { steps = append(steps, st.Kind) }
-	res, err := Run(context.Background(), []Socket{{Name: "lb", Runtime: s.fake()}}, o)
+	res, err := Run(context.Background(), NewSockets([]Socket{{Name: "lb", Runtime: s.fake()}}), o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,7 +220,7 @@ func TestRunMovesTheMinimum(t *testing.T) {
 // TestRunWeights: a weight-200 server ends with twice the others' share.
 func TestRunWeights(t *testing.T) {
 	s := newSim(map[string]int{"s1": 0, "s2": 40, "s3": 40}, map[string]int64{"s1": 200})
-	res, err := Run(context.Background(), []Socket{{Name: "lb", Runtime: s.fake()}}, options())
+	res, err := Run(context.Background(), NewSockets([]Socket{{Name: "lb", Runtime: s.fake()}}), options())
 	if err != nil || res.Outcome != Balanced {
 		t.Fatalf("Run = %+v, %v; want balanced", res, err)
 	}
@@ -234,7 +234,7 @@ func TestRunWeights(t *testing.T) {
 func TestRunTwoSockets(t *testing.T) {
 	a := newSim(map[string]int{"s1": 20, "s2": 0}, nil)
 	b := newSim(map[string]int{"s1": 20, "s2": 0}, nil)
-	res, err := Run(context.Background(), []Socket{{Name: "a", Runtime: a.fake()}, {Name: "b", Runtime: b.fake()}}, options())
+	res, err := Run(context.Background(), NewSockets([]Socket{{Name: "a", Runtime: a.fake()}, {Name: "b", Runtime: b.fake()}}), options())
 	if err != nil || res.Outcome != Balanced || res.Closed != 20 {
 		t.Fatalf("Run = %+v, %v; want balanced with 20 closes", res, err)
 	}
@@ -351,7 +351,7 @@ func TestRunRestoresReady(t *testing.T) {
 				}
 				return readmit(ctx, b, srv)
 			}
-			res, err := Run(ctx, []Socket{{Name: "lb", Runtime: f}}, o)
+			res, err := Run(ctx, NewSockets([]Socket{{Name: "lb", Runtime: f}}), o)
 			if err != nil {
 				t.Fatalf("Run returned %v: the failure came after changes, want it in the result", err)
 			}
@@ -377,7 +377,7 @@ func TestRunRestoreFails(t *testing.T) {
 	s := newSim(map[string]int{"s1": 30, "s2": 0}, nil)
 	f := s.fake()
 	f.readmit = func(ctx context.Context, b, srv string) error { return haproxy.ErrTimeout }
-	res, err := Run(context.Background(), []Socket{{Name: "lb", Runtime: f}}, options())
+	res, err := Run(context.Background(), NewSockets([]Socket{{Name: "lb", Runtime: f}}), options())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -390,19 +390,19 @@ func TestRunRestoreFails(t *testing.T) {
 // without a server below target is refused before any change.
 func TestRunNothingToDo(t *testing.T) {
 	s := newSim(map[string]int{"s1": 21, "s2": 19}, nil)
-	res, err := Run(context.Background(), []Socket{{Name: "lb", Runtime: s.fake()}}, options())
+	res, err := Run(context.Background(), NewSockets([]Socket{{Name: "lb", Runtime: s.fake()}}), options())
 	if err != nil || res.Outcome != Balanced || res.Rounds != 0 {
 		t.Errorf("Run = %+v, %v; want balanced with no round", res, err)
 	}
 	s = newSim(map[string]int{"s1": 30, "s2": 0}, nil)
 	s.admin["s1"], s.admin["s2"] = haproxy.Drain, haproxy.Maint
-	if _, err := Run(context.Background(), []Socket{{Name: "lb", Runtime: s.fake()}}, options()); !errors.Is(err, ErrNoServer) {
+	if _, err := Run(context.Background(), NewSockets([]Socket{{Name: "lb", Runtime: s.fake()}}), options()); !errors.Is(err, ErrNoServer) {
 		t.Errorf("Run with s1 in DRAIN and s2 in MAINT = %v, want ErrNoServer", err)
 	}
 	o := options()
 	o.Cap = 20
 	s = newSim(map[string]int{"s1": 30, "s2": 20}, nil)
-	if _, err := Run(context.Background(), []Socket{{Name: "lb", Runtime: s.fake()}}, o); !errors.Is(err, ErrNothingBelow) {
+	if _, err := Run(context.Background(), NewSockets([]Socket{{Name: "lb", Runtime: s.fake()}}), o); !errors.Is(err, ErrNothingBelow) {
 		t.Errorf("Run with every server at its cap = %v, want ErrNothingBelow", err)
 	}
 	if len(s.log) != 0 {

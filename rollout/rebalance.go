@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	"github.com/wsctl/wsctl/rebalance"
-	"github.com/wsctl/wsctl/target"
 )
 
 // ErrNotBalanced stops a rollout with Options.Rebalance whose servers are
@@ -17,17 +16,13 @@ var ErrNotBalanced = errors.New("the backend is not balanced after the rollout")
 // rebalance evens out the backend once every server is deployed and
 // READY: the server deployed last is nearly empty, the first ones carry
 // its share (package rebalance). The same rebalance as `wsctl rebalance`,
-// on the rollout's sockets; a refused plan (no server below its target,
-// say) is not an error: there is nothing it could move.
+// where the rollout acts (its target: the sockets, or the fleet); a
+// refused plan (no server below its target, say) is not an error: there
+// is nothing it could move.
 func (r *run) rebalance(ctx context.Context) error {
 	o := *r.o.Rebalance
 	o.Backend = r.o.Backend
-	local := r.o.Target.(*target.Local) // Validate refuses any other
-	sockets := make([]rebalance.Socket, len(local.Sockets))
-	for i, s := range local.Sockets {
-		sockets[i] = rebalance.Socket{Name: s.Name, Runtime: s.Runtime}
-	}
-	res, err := rebalance.Run(ctx, sockets, o)
+	res, err := r.o.Target.Rebalance(ctx, o)
 	r.res.Rebalance = &res
 	switch {
 	case errors.Is(err, rebalance.ErrNoServer), errors.Is(err, rebalance.ErrNothingBelow):
@@ -43,11 +38,4 @@ func (r *run) rebalance(ctx context.Context) error {
 		return fmt.Errorf("rollout: %s %s after %d rounds, %d sessions moved: %w", r.o.Backend, res.Outcome, res.Rounds, res.Closed, ErrNotBalanced)
 	}
 	return fmt.Errorf("rollout: rebalance %s (%s): %w", r.o.Backend, res.Outcome, res.Err)
-}
-
-// isLocal reports whether t acts on this host's admin sockets, where a
-// rebalance can run.
-func isLocal(t target.Target) bool {
-	_, ok := t.(*target.Local)
-	return ok
 }

@@ -127,8 +127,21 @@ type Options struct {
 	Rebalance *rebalance.Options
 }
 
-// Step is one server's part of a rollout.
+// Step is one server's part of a rollout: what it moved, and when its
+// phases ended. The state file keeps the steps as JSON.
 type Step struct {
+	Move
+	// Times of the phases' ends.
+	Started  time.Time `json:"started"`
+	Drained  time.Time `json:"drained,omitzero"`
+	Deployed time.Time `json:"deployed,omitzero"`
+	Ready    time.Time `json:"ready,omitzero"`
+}
+
+// Move is what a step did with the clients of its server: the part of a
+// Step that the state file and `wsctl rollout -o json` both carry, under
+// the same names.
+type Move struct {
 	Server string `json:"server"`
 	// Number counts from 1 to Of; the surge's removal is Of+1.
 	Number int  `json:"step"`
@@ -145,11 +158,17 @@ type Step struct {
 	Before int64         `json:"sessions_before"`
 	Cuts   int           `json:"cuts"`
 	Drain  drain.Outcome `json:"drain,omitempty"`
-	// Times of the phases' ends.
-	Started  time.Time `json:"started"`
-	Drained  time.Time `json:"drained,omitzero"`
-	Deployed time.Time `json:"deployed,omitzero"`
-	Ready    time.Time `json:"ready,omitzero"`
+}
+
+// Durations are how long a finished step's phases took: the drain, the
+// deploy, the readmission and the whole step (a surge's removal is only
+// drained: its deploy and readmission are zero).
+func (s Step) Durations() (drained, deployed, ready, total time.Duration) {
+	if s.Surge {
+		d := s.Drained.Sub(s.Started)
+		return d, 0, 0, d
+	}
+	return s.Drained.Sub(s.Started), s.Deployed.Sub(s.Drained), s.Ready.Sub(s.Deployed), s.Ready.Sub(s.Started)
 }
 
 // Result is how far a Run went.
@@ -181,6 +200,12 @@ func (r Result) Cuts() int {
 	return n
 }
 
+// Began reports whether Run got as far as its first change; when not, its
+// error is a refusal and nothing changed.
+func (r Result) Began() bool {
+	return len(r.Steps) > 0 || r.Current != nil || r.Paused != nil || r.Done
+}
+
 // The errors that stop a rollout (Run's error wraps them).
 var (
 	ErrDeployFailed  = errors.New("the deploy failed")
@@ -191,6 +216,14 @@ var (
 	ErrPausedAlready = errors.New("the rollout is paused")
 )
 
+// TimedOut reports whether err stopped a rollout for want of time rather
+// than for a failure: a drain timed out, a readmitted server was not
+// healthy within WaitHealthy, or the rebalance after the last server did
+// not end balanced (every server READY, the rollout done).
+func TimedOut(err error) bool {
+	return errors.Is(err, ErrDrainTimedOut) || errors.Is(err, ErrNotHealthy) || errors.Is(err, ErrNotBalanced)
+}
+
 // Validate reports options that cannot work.
 func (o Options) Validate() error {
 	switch {
@@ -198,8 +231,6 @@ func (o Options) Validate() error {
 		return errors.New("rollout: no backend")
 	case o.Target == nil:
 		return errors.New("rollout: no target (admin sockets or fleet)")
-	case o.Rebalance != nil && !isLocal(o.Target):
-		return errors.New("rollout: a rebalance across the fleet is not supported yet")
 	case o.StatePath == "":
 		return errors.New("rollout: no state file")
 	case o.Ceiling < 0:
@@ -301,16 +332,35 @@ func prepare(ctx context.Context, o Options) (r *run, resumed bool, err error) {
 	return r, resumed, nil
 }
 
-// Preview is what Run would do with the same options, read and checked
-// but not started: nothing is written, held, drained or run. Checkpoint is the
-// rollout it would follow, its order and (Resumed) where a resumed one
-// stands; an error is the one Run would return before changing anything.
-func Preview(ctx context.Context, o Options) (st *Checkpoint, resumed bool, err error) {
+// Preview says what Run would do with the same options, read and checked
+// but not started: nothing is written, held, drained or run. Its lines are
+// the state file it would write (or where a resumed rollout stands), then
+// each server still to deploy, in order; an error is the one Run would
+// return before changing anything.
+func Preview(ctx context.Context, o Options) ([]string, error) {
 	r, resumed, err := prepare(ctx, o)
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
-	return r.st, resumed, nil
+	o, st := r.o, r.st
+	var would []string
+	if resumed {
+		would = append(would, "go on with the rollout in "+o.StatePath+": "+st.Where())
+	} else {
+		would = append(would, "write the state file "+o.StatePath)
+	}
+	closing := "wait for its sessions to leave"
+	if c := o.Drain.Close; c != nil {
+		closing = fmt.Sprintf("after %s set MAINT and close the rest at %g/s", c.After, c.Rate)
+	}
+	for _, server := range st.Order[st.Index:] {
+		would = append(would, fmt.Sprintf("%s/%s: DRAIN, %s (timeout %s), deploy, readmit and wait up to %s for a passing check",
+			o.Backend, server, closing, o.Drain.Timeout, o.WaitHealthy))
+	}
+	if o.Rebalance != nil {
+		would = append(would, "rebalance "+o.Backend+" (wsctl rebalance)")
+	}
+	return would, nil
 }
 
 // plan lists the backend's servers on every socket and orders them.
@@ -460,8 +510,8 @@ func (r *run) drain(ctx context.Context) error {
 	if land.Fallback != "" {
 		r.note("%s/%s: %s", r.o.Backend, server, land.Fallback)
 	}
-	step := Step{Server: server, Number: st.Index + 1, Of: len(st.Order), Surge: removing,
-		Landing: land.Servers, Held: land.Held, Fallback: land.Fallback, Started: time.Now()}
+	step := Step{Move: Move{Server: server, Number: st.Index + 1, Of: len(st.Order), Surge: removing,
+		Landing: land.Servers, Held: land.Held, Fallback: land.Fallback}, Started: time.Now()}
 	if step.Held == nil {
 		step.Held = []string{}
 	}

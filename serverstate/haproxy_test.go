@@ -71,15 +71,20 @@ func TestStateSurvivesReloadAndRestart(t *testing.T) {
 	}
 	compare(t, "after a reload", want, snapshot(t, c))
 
-	// A full restart: save at stop (ExecStop), start, restore (ExecStartPost).
-	if err := serverstate.Save(ctx, c, file); err != nil {
-		t.Fatal(err)
+	// A full restart: save at stop (ExecStop), start, restore
+	// (ExecStartPost); wsctl state save before the start keeps the file.
+	admin := filepath.Join(dir, "admin.sock")
+	if saved, err := serverstate.SaveRunning(ctx, admin, time.Second, file); err != nil || saved.Pid != c.Info().Pid || saved.Created {
+		t.Fatalf("SaveRunning = %+v, %v; want the state of HAProxy %d saved", saved, err, c.Info().Pid)
 	}
 	h.Proc.Signal(t, syscall.SIGTERM)
 	if !h.Proc.Wait(10 * time.Second) {
 		t.Fatal("HAProxy did not stop")
 	}
 	os.Remove(h.MasterSocket)
+	if saved, err := serverstate.SaveRunning(ctx, admin, time.Second, file); err != nil || saved != (serverstate.Saved{}) {
+		t.Fatalf("SaveRunning without HAProxy = %+v, %v; want the file kept", saved, err)
+	}
 	h = lbtest.StartHAProxy(t, dir, text, filepath.Join(dir, "admin.sock"))
 	c = dial(t, dir)
 	if _, err := serverstate.Restore(ctx, c, file, func(string) (haproxy.ServerOptions, bool) { return addedOptions, true }); err != nil {
@@ -88,6 +93,21 @@ func TestStateSurvivesReloadAndRestart(t *testing.T) {
 	compare(t, "after a restart", want, snapshot(t, c))
 	if out := h.Proc.Output(); contains(out, "server state file") {
 		t.Errorf("HAProxy warned about the state file:\n%s", out)
+	}
+}
+
+// TestSaveRunningWithoutHAProxy: with no HAProxy running, the state file
+// is created empty, once.
+func TestSaveRunningWithoutHAProxy(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "s")
+	for _, want := range []serverstate.Saved{{Created: true}, {}} {
+		if saved, err := serverstate.SaveRunning(context.Background(), filepath.Join(dir, "admin.sock"), time.Second, file); err != nil || saved != want {
+			t.Fatalf("SaveRunning = %+v, %v; want %+v", saved, err, want)
+		}
+	}
+	if b, err := os.ReadFile(file); err != nil || !strings.HasPrefix(string(b), "1\n") {
+		t.Errorf("file = %q, %v; want an empty state file", b, err)
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/netip"
+	"time"
 
 	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/internal/inputfile"
@@ -46,6 +47,34 @@ func Save(ctx context.Context, c Source, path string) error {
 		return fmt.Errorf("state: save: %w", err)
 	}
 	return nil
+}
+
+// Saved is what SaveRunning did.
+type Saved struct {
+	// Pid is the HAProxy whose state was saved; 0 when none ran.
+	Pid int64
+	// Created says no HAProxy ran and the file was created empty.
+	Created bool
+}
+
+// SaveRunning saves the state of the HAProxy behind the admin socket to
+// path (Save). When none runs (haproxy.ErrNoSocket) the file is kept as it
+// is, and created empty if there is none (Ensure), so HAProxy never starts
+// without one: `wsctl state save` runs before HAProxy stops, reloads and
+// starts. timeout bounds each exchange with HAProxy.
+func SaveRunning(ctx context.Context, socket string, timeout time.Duration, path string) (Saved, error) {
+	c, err := haproxy.Dial(ctx, socket, timeout)
+	if errors.Is(err, haproxy.ErrNoSocket) {
+		created, err := Ensure(path)
+		return Saved{Created: created}, err
+	}
+	if err != nil {
+		return Saved{}, err
+	}
+	if err := Save(ctx, c, path); err != nil {
+		return Saved{}, err
+	}
+	return Saved{Pid: c.Info().Pid}, nil
 }
 
 // Ensure creates path holding no server, unless it exists, and reports

@@ -31,8 +31,13 @@ const (
 	DefaultAdminSocket    = "/run/haproxy/admin.sock"
 	DefaultConsulWaitTime = 5 * time.Minute
 	DefaultConsulKVPrefix = "wsctl/"
-	DefaultMasterSocket   = "/run/haproxy/master.sock"
-	DefaultHandoverAfter  = time.Minute
+	// DefaultAgentTTL is consul.agent_ttl: long enough that a stall of a
+	// loaded machine or Consul does not end an agent's session (Consul's
+	// own session TTLs start at 10s), short enough that a fleet drain names
+	// a dead agent well within its timeout. docs/operations.md says why.
+	DefaultAgentTTL      = 15 * time.Second
+	DefaultMasterSocket  = "/run/haproxy/master.sock"
+	DefaultHandoverAfter = time.Minute
 	// DefaultStateFileName is the state file's name, in the admin
 	// socket's directory unless haproxy.state_file says otherwise.
 	DefaultStateFileName = "server-state"
@@ -70,6 +75,10 @@ func (s *Spec) Default() {
 	}
 	setDuration(&s.Consul.WaitTime, DefaultConsulWaitTime)
 	setString(&s.Consul.KVPrefix, DefaultConsulKVPrefix)
+	if s.Consul.AgentTTL == nil {
+		d := Duration(DefaultAgentTTL)
+		s.Consul.AgentTTL = &d
+	}
 	setString(&s.HAProxy.AdminSocket, DefaultAdminSocket)
 	setString(&s.HAProxy.MasterSocket, DefaultMasterSocket)
 	setDuration(&s.HAProxy.HardStopAfter, DefaultHardStopAfter)

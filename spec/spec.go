@@ -329,6 +329,12 @@ type Consul struct {
 	// KVPrefix is where operator intents (drain, maint) are kept
 	// (default wsctl/).
 	KVPrefix string `yaml:"kv_prefix"`
+	// AgentTTL is the TTL of the check a fleet agent's session is bound
+	// to: how long a wedged or killed agent (its host alive) still counts
+	// in the fleet, and how long a stall of the agent or of Consul may
+	// last before the agent drops out (nil: DefaultAgentTTL; set by
+	// Default).
+	AgentTTL *Duration `yaml:"agent_ttl"`
 	// TokenFile holds the ACL token (default: CONSUL_HTTP_TOKEN_FILE or
 	// CONSUL_HTTP_TOKEN).
 	TokenFile string `yaml:"token_file"`

@@ -56,6 +56,7 @@ func TestParseAppliesDefaults(t *testing.T) {
 		{"hand-over default", s.HAProxy.HandoverAfter.D(), DefaultHandoverAfter},
 		{"state file beside the admin socket", s.HAProxy.StateFile, "/tmp/run/server-state"},
 		{"cookie httponly default", *s.Backends[0].Sticky.HTTPOnly, DefaultCookieHTTPOnly},
+		{"agent TTL default", s.Consul.AgentTTL.D(), DefaultAgentTTL},
 	}
 	for _, c := range checks {
 		if c.got != c.want {
@@ -188,6 +189,10 @@ func TestBadInput(t *testing.T) {
 		{"bad bind address", [2]string{"    bind: 127.0.0.1:8080\n", "    binds:\n      - address: 127.0.0.1:8080\n      - address: localhost:8443\n"}, `wsctl.yaml:8: listeners[0].binds[1].address: "localhost" is not an IP address`},
 		{"bad alpn on a bind", [2]string{"    bind: 127.0.0.1:8080\n", "    binds:\n      - address: 127.0.0.1:8443\n        tls:\n          cert: /a.pem\n          alpn: [h2]\n"}, "wsctl.yaml:10: listeners[0].binds[0].tls.alpn: http/1.1 is required"},
 		{"unknown key in a bind", [2]string{"    bind: 127.0.0.1:8080\n", "    binds:\n      - address: 127.0.0.1:8443\n        port: 1\n"}, "wsctl.yaml:8: listeners[0].binds[0].port: unknown key"},
+		{"agent TTL zero", [2]string{"connections: 1000\n", "connections: 1000\nconsul:\n  agent_ttl: 0s\n"}, "wsctl.yaml:5: consul.agent_ttl: 0s is out of range (1s to 10m0s)"},
+		{"agent TTL negative", [2]string{"connections: 1000\n", "connections: 1000\nconsul:\n  agent_ttl: -15s\n"}, `wsctl.yaml:5: consul.agent_ttl: "-15s" is not a duration`},
+		{"agent TTL below a second", [2]string{"connections: 1000\n", "connections: 1000\nconsul:\n  agent_ttl: 500ms\n"}, "consul.agent_ttl: 500ms is out of range"},
+		{"agent TTL huge", [2]string{"connections: 1000\n", "connections: 1000\nconsul:\n  agent_ttl: 24h\n"}, "consul.agent_ttl: 24h0m0s is out of range"},
 		{"multicast address", [2]string{"127.0.0.1:9001", "\"[ff02::1]:9001\""}, "ff02::1 is multicast"},
 	}
 	for _, tt := range tests {

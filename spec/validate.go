@@ -44,6 +44,15 @@ const (
 	MaxTuneBufsize = 256<<20 - 16
 )
 
+// The range of consul.agent_ttl. Below the minimum (Consul's shortest
+// check interval) the agent would renew several times a second and any
+// pause of the machine would end its session; above the maximum a dead
+// agent would still count in the fleet after a drain's default timeout.
+const (
+	MinAgentTTL = time.Second
+	MaxAgentTTL = 10 * time.Minute
+)
+
 // maxTimeout is HAProxy's largest timeout (2^31-1 ms, about 24.8 days).
 const maxTimeout = 24 * 24 * time.Hour
 
@@ -100,6 +109,9 @@ func (s *Spec) Validate() error {
 	}
 	if w := s.Consul.WaitTime.D(); w < time.Second || w > 10*time.Minute {
 		v.add("consul.wait_time", "%s is out of range (1s to 10m, Consul's maximum)", s.Consul.WaitTime)
+	}
+	if d := s.Consul.AgentTTL.D(); d < MinAgentTTL || d > MaxAgentTTL {
+		v.add("consul.agent_ttl", "%s is out of range (%s to %s)", s.Consul.AgentTTL, MinAgentTTL, MaxAgentTTL)
 	}
 	v.match("consul.kv_prefix", s.Consul.KVPrefix, regexp.MustCompile(`^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*/$`), "KV prefix (path segments ending in '/')")
 	v.timeout("haproxy.hard_stop_after", s.HAProxy.HardStopAfter)

@@ -6,12 +6,13 @@ import (
 
 	"github.com/wsctl/wsctl/drain"
 	"github.com/wsctl/wsctl/haproxy"
+	"github.com/wsctl/wsctl/rebalance"
 )
 
 // DryRun is a Target that changes nothing: Hold, Drain and Admit ask the
 // wrapped Target's Plan, so they refuse what the real run would refuse, and
-// return what would be done in Result.Planned. Read and Plan are the
-// wrapped Target's.
+// return what would be done in Result.Planned; Rebalance counts and plans
+// only (rebalance.Options.DryRun). Read and Plan are the wrapped Target's.
 type DryRun struct {
 	Target
 }
@@ -39,4 +40,10 @@ func (d DryRun) Drain(ctx context.Context, ref haproxy.Ref, o drain.Options) (Re
 // Admit plans the admission.
 func (d DryRun) Admit(ctx context.Context, ref haproxy.Ref, wait time.Duration) (Result, error) {
 	return d.plan(ctx, Change{Kind: KindAdmit, Ref: ref, Wait: wait})
+}
+
+// Rebalance plans the rebalance.
+func (d DryRun) Rebalance(ctx context.Context, o rebalance.Options) (rebalance.Result, error) {
+	o.DryRun = true
+	return d.Target.Rebalance(ctx, o)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/intent"
 	"github.com/wsctl/wsctl/paced"
+	"github.com/wsctl/wsctl/rebalance"
 )
 
 // Operator is what a Fleet target needs of fleet.Operator.
@@ -20,6 +21,7 @@ type Operator interface {
 	Run(ctx context.Context, req fleet.Request, update func(fleet.Status)) (fleet.Status, error)
 	Read(ctx context.Context, index uint64) (*fleet.View, error)
 	Where() string
+	Rebalance(ctx context.Context, req fleet.RebalanceRequest, o rebalance.Options) (rebalance.Result, error)
 }
 
 var _ Operator = (*fleet.Operator)(nil)
@@ -216,4 +218,11 @@ func (f *Fleet) Admit(ctx context.Context, ref haproxy.Ref, wait time.Duration) 
 		return Result{}, err
 	}
 	return f.result(ctx, ref, st), nil
+}
+
+// Rebalance rebalances o.Backend across the fleet (fleet.Operator's
+// Rebalance): the counts every agent reports, each closing its part at
+// its part of the fleet-wide rate.
+func (f *Fleet) Rebalance(ctx context.Context, o rebalance.Options) (rebalance.Result, error) {
+	return f.Operator.Rebalance(ctx, fleet.RebalanceRequest{AllowMissing: f.AllowMissing, Who: f.Who, Reason: f.Reason}, o)
 }

@@ -355,3 +355,12 @@ func (l *Local) waitHealthy(ctx context.Context, found []haproxy.ServerStatus, w
 		}
 	}
 }
+
+// Rebalance rebalances o.Backend on every socket.
+func (l *Local) Rebalance(ctx context.Context, o rebalance.Options) (rebalance.Result, error) {
+	sockets := make([]rebalance.Socket, len(l.Sockets))
+	for i, s := range l.Sockets {
+		sockets[i] = rebalance.Socket{Name: s.Name, Runtime: s.Runtime}
+	}
+	return rebalance.Run(ctx, rebalance.NewSockets(sockets), o)
+}

@@ -16,7 +16,9 @@
 //   - Drain drains a server the drain package's way and leaves it in MAINT;
 //   - Admit readmits a server with a fresh health check, forgets its
 //     intent and waits until it is healthy (haproxy.ServerStatus.Healthy)
-//     everywhere.
+//     everywhere;
+//   - Rebalance evens out a backend's WebSockets (rebalance.Run, at the
+//     place the target is).
 package target
 
 import (
@@ -30,6 +32,7 @@ import (
 	"github.com/wsctl/wsctl/fleet"
 	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/paced"
+	"github.com/wsctl/wsctl/rebalance"
 )
 
 // Target is where an operation on a server acts.
@@ -62,6 +65,10 @@ type Target interface {
 	// and, with wait above zero, waits up to wait until it is healthy
 	// everywhere (Result.Outcome TimedOut when it is not).
 	Admit(ctx context.Context, ref haproxy.Ref, wait time.Duration) (Result, error)
+	// Rebalance evens out o.Backend's WebSockets everywhere: rebalance.Run
+	// on the sockets, or through the agents with the fleet's counts and
+	// its fleet-wide rate.
+	Rebalance(ctx context.Context, o rebalance.Options) (rebalance.Result, error)
 }
 
 // Kind names what a Change asks.

@@ -1,14 +1,12 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
 	"os/signal"
-	"sync"
 	"syscall"
 	"time"
 
@@ -107,9 +105,6 @@ WebSockets until they close or nginx.worker_shutdown_timeout passes.`,
 			if (opts.HAProxyConfig == "") == (opts.NginxConfig == "") {
 				return errors.New("exactly one of --haproxy-config and --nginx-config is required")
 			}
-			if opts.LogFormat != logging.FormatText && opts.LogFormat != logging.FormatJSON {
-				return fmt.Errorf("--log-format %q: want %s or %s", opts.LogFormat, logging.FormatText, logging.FormatJSON)
-			}
 			if runF != nil {
 				return runF(opts)
 			}
@@ -126,7 +121,7 @@ WebSockets until they close or nginx.worker_shutdown_timeout passes.`,
 	positiveDurationVar(cmd.Flags(), &opts.UnhealthyAfter, "unhealthy-after", agent.DefaultUnhealthyAfter, "/healthz fails once Consul queries have failed this long")
 	cmd.Flags().BoolVarP(&opts.Verbose, "verbose", "v", false, "log at debug level")
 	cmd.Flags().StringVar(&opts.AgentID, "agent-id", "", "this load balancer's name in the fleet (what wsctl drain --fleet reports; default: the Consul agent's node name)")
-	cmd.Flags().StringVar(&opts.LogFormat, "log-format", logging.FormatText, "log as text or json")
+	choiceVar(cmd, &opts.LogFormat, "log-format", "", logging.FormatText, "log as text or json", logging.FormatText, logging.FormatJSON)
 	durationVar(cmd.Flags(), &opts.LogRepeats, "log-repeats", agent.DefaultLogRepeats, "log a repeating warning or error once per interval, with its count (0: every time)")
 	return cmd
 }
@@ -169,6 +164,7 @@ func agentRun(opts *AgentOptions) error {
 		SpecFile:       specPath,
 		Reread:         reread,
 		Ready:          func() { notify(sdnotify.Ready) },
+		Stopping:       func() { notify(sdnotify.Stopping) },
 		ConfigFile:     file,
 		MinQuiet:       opts.MinQuiet,
 		MaxQuiet:       opts.MaxQuiet,
@@ -191,20 +187,11 @@ func agentRun(opts *AgentOptions) error {
 			return fmt.Errorf("--listen: %w", err)
 		}
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signalContext()
 	defer stop()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var wg sync.WaitGroup
-	var serveErr error
-	if l != nil {
-		wg.Go(func() {
-			if serveErr = a.Serve(ctx, l); serveErr != nil {
-				cancel() // a requested listener that fails stops the agent
-			}
-		})
-	}
-	wg.Go(func() {
+	forwarded := make(chan struct{})
+	go func() {
+		defer close(forwarded)
 		for {
 			select {
 			case <-ctx.Done():
@@ -217,16 +204,9 @@ func agentRun(opts *AgentOptions) error {
 				}
 			}
 		}
-	})
-	err = a.Run(ctx)
-	notify(sdnotify.Stopping)
-	cancel()
-	wg.Wait()
-	if err != nil {
-		return err
-	}
-	if serveErr != nil {
-		return fmt.Errorf("metrics listener: %w", serveErr)
-	}
-	return nil
+	}()
+	err = a.RunServing(ctx, l)
+	stop()
+	<-forwarded
+	return err
 }

@@ -2,13 +2,12 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/spf13/cobra"
 
+	"github.com/wsctl/wsctl/check"
 	"github.com/wsctl/wsctl/lint"
 	"github.com/wsctl/wsctl/proxy"
 	"github.com/wsctl/wsctl/spec"
@@ -109,9 +108,6 @@ findings between the layers]}.`,
   WSCTL_RUN_DIR=/tmp/ws wsctl check -c examples/basic/wsctl.yaml --haproxy /opt/haproxy-3.0/sbin/haproxy`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(opts.Output); err != nil {
-				return err
-			}
 			if runF != nil {
 				return runF(opts)
 			}
@@ -129,176 +125,52 @@ findings between the layers]}.`,
 }
 
 func checkRun(opts *CheckOptions) error {
-	rep, g, err := runCheck(opts, opts.Gen.Target, opts.Gen.Target == "")
+	res, err := check.Run(context.Background(), func() (*spec.Spec, error) { return opts.Gen.load(opts.IO) }, check.Options{
+		Target: opts.Gen.Target, Template: opts.Gen.Template, Strict: opts.Strict, Dir: opts.Dir,
+		HAProxy: opts.HAProxy, Nginx: opts.Nginx, Host: opts.ProxyHost,
+		// Only a pipeline reads the version: text output does not run
+		// the binary a second time.
+		Version: opts.Output == "json", Log: warnLogger(opts.IO.ErrOut),
+	})
 	if err != nil {
 		return err
 	}
-	if opts.Gen.Target != "" || g == nil || g.Spec.Front == nil {
+	for _, r := range res.Layers {
+		writeStandIns(opts.IO.ErrOut, r.StandIns)
+	}
+	if len(res.Layers) == 1 {
+		rep := res.Layers[0]
 		return writeResult(opts.IO.Out, opts.Output, rep, func(w io.Writer) error { return writeCheckText(w, rep) }, rep.Passed)
 	}
-	// A spec with front: describes two layers: check the other one too,
-	// then the chain between them.
-	other := proxy.NginxBinary
-	if rep.Target == proxy.NginxBinary {
-		other = proxy.HAProxyBinary
-	}
-	rep2, g2, err := runCheck(opts, other, true)
-	if err != nil {
-		return err
-	}
-	layered := layeredReport{Passed: rep.Passed && rep2.Passed, Layers: []*checkReport{rep, rep2}, Chain: []lint.Finding{}}
-	if g2 != nil {
-		front, balancer := g, g2
-		if front.Model.Target != proxy.NginxBinary {
-			front, balancer = g2, g
-		}
-		chain, err := lint.Chain("generated nginx config", front.Config, "generated haproxy config", balancer.Config,
-			lint.Options{Heartbeat: g.Spec.Heartbeat.D(), Connections: g.Spec.Connections})
-		if err != nil {
-			return err
-		}
-		if chain != nil {
-			layered.Chain = chain
-		}
-		layered.Passed = layered.Passed && !lint.Fails(chain, opts.Strict)
-	}
-	return writeResult(opts.IO.Out, opts.Output, layered, func(w io.Writer) error {
-		for _, r := range layered.Layers {
+	return writeResult(opts.IO.Out, opts.Output, res, func(w io.Writer) error {
+		for _, r := range res.Layers {
 			if err := writeCheckText(w, r); err != nil {
 				return err
 			}
 		}
-		if len(layered.Chain) == 0 {
+		if len(res.Chain) == 0 {
 			return nil
 		}
 		fmt.Fprintln(w, "wsctl lint findings on the chain between the layers:")
-		return writeLintText(w, layered.Chain)
-	}, layered.Passed)
+		return writeLintText(w, res.Chain)
+	}, res.Passed)
 }
 
-// layeredReport is `wsctl check -o json` of both layers of a spec with
-// front:, a documented contract like checkReport.
-type layeredReport struct {
-	Passed bool           `json:"passed"`
-	Layers []*checkReport `json:"layers"`
-	// Chain are lint's findings between the layers (timeouts, headers,
-	// HTTP version); empty when a layer was rejected.
-	Chain []lint.Finding `json:"chain"`
-}
-
-// checkReport is what a check found. It is the output of `wsctl check -o
-// json`: a documented contract, so fields are only ever added.
-type checkReport struct {
-	Target string `json:"target"`
-	// Passed is the exit status: 0 when true, 1 when false.
-	Passed bool `json:"passed"`
-	// Valid is the binary's judgement: it accepted the config (with
-	// --strict, without warnings).
-	Valid         bool   `json:"valid"`
-	Binary        string `json:"binary"`
-	BinaryPath    string `json:"binary_path"`
-	BinaryVersion string `json:"binary_version"`
-	Backends      int    `json:"backends"`
-	// Problems are the binary's errors and warnings, each at its line of
-	// the generated config.
-	Problems []proxy.Problem `json:"problems"`
-	// Output is all the binary printed when it rejected the config.
-	Output string `json:"output,omitempty"`
-	// Host is the open-file judgement of the proxy's host; nil when it
-	// can carry the connections.
-	Host *proxy.Problem `json:"host"`
-	// Lint are wsctl lint's findings on the generated config; nil when
-	// lint did not run (the binary rejected the config).
-	Lint     []lint.Finding  `json:"lint"`
-	StandIns []proxy.StandIn `json:"stand_ins"`
-}
-
-// runCheck renders for target ("": the spec's proxy), judges the host,
-// validates and lints; the config is returned when the binary accepted it.
-// both says every layer of a two-layer spec may be checked, so a binary
-// flag for the other proxy is no mistake. An error is one that stopped the check
-// (exit 2).
-func runCheck(opts *CheckOptions, target string, both bool) (*checkReport, *generated, error) {
-	// The runtime files and certificates the proxy's host provides need not
-	// exist where the check runs: throwaway ones in a scratch directory
-	// stand in for those missing, and stderr says which.
-	scratch, err := os.MkdirTemp("", "wsctl-check-")
-	if err != nil {
-		return nil, nil, fmt.Errorf("check: %w", err)
-	}
-	defer os.RemoveAll(scratch)
-	rep := &checkReport{Problems: []proxy.Problem{}, StandIns: []proxy.StandIn{}}
-	gen := opts.Gen
-	gen.Target = target
-	g, err := gen.generateWith(opts.IO, func(s *spec.Spec) error {
-		target := target
-		if target == "" {
-			target = s.Proxy
+// writeStandIns says on w what a check stood in for, and what the
+// proxy's host needs.
+func writeStandIns(w io.Writer, standIns []proxy.StandIn) {
+	for _, si := range standIns {
+		if si.Field == check.ConsulField {
+			fmt.Fprintf(w, "wsctl: %s %s: %s; consul.address or CONSUL_HTTP_ADDR names the agent, and each server from Consul is validated when it is added\n", si.Field, si.Path, si.Note)
+			continue
 		}
-		standIns, err := proxy.StandIns(s, target, opts.Dir, scratch)
-		for _, si := range standIns {
-			fmt.Fprintf(opts.IO.ErrOut, "wsctl: %s %s does not exist here: %s\n", si.Field, si.Path, si.Note)
-		}
-		rep.StandIns = append(rep.StandIns, standIns...)
-		return err
-	})
-	if err != nil {
-		return nil, nil, err
+		fmt.Fprintf(w, "wsctl: %s %s does not exist here: %s\n", si.Field, si.Path, si.Note)
 	}
-	if g.ConsulErr != nil {
-		rep.StandIns = append(rep.StandIns, proxy.StandIn{Field: "consul.address", Path: g.Spec.Consul.Address,
-			Note: fmt.Sprintf("validated without the servers Consul would add: %v", g.ConsulErr)})
-	}
-	rep.Target, rep.Backends = g.Model.Target, len(g.Model.Backends)
-	if flag, other := binaryFlagFor(opts, rep.Target); flag != "" && !(both && g.Spec.Front != nil) {
-		return nil, nil, fmt.Errorf("--%s: the config is for %s (give --%s, or --target %s)", flag, rep.Target, other, flag)
-	}
-	if rep.Host, err = proxy.JudgeHost(g.Model, opts.ProxyHost.FDLimit, opts.ProxyHost.Host); err != nil {
-		return nil, nil, err
-	}
-	ctx := context.Background()
-	v := proxy.Validator{Dir: opts.Dir, Strict: opts.Strict, HAProxy: opts.HAProxy, Nginx: opts.Nginx}
-	res, err := v.Validate(ctx, rep.Target, g.Config)
-	var rejected *proxy.Rejected
-	switch {
-	case errors.As(err, &rejected):
-		rep.Binary, rep.BinaryPath, rep.Output = rejected.Binary, rejected.Path, rejected.Output
-		rep.Problems = append(rep.Problems, rejected.Problems...)
-	case err != nil:
-		return nil, nil, err
-	default:
-		rep.Valid, rep.Binary, rep.BinaryPath = true, res.Binary, res.Path
-		rep.Problems = append(rep.Problems, res.Warnings...)
-	}
-	// Only a pipeline reads the version: text output does not run the
-	// binary a second time.
-	if opts.Output == "json" {
-		if rep.BinaryVersion, err = proxy.BinaryVersion(ctx, rep.BinaryPath); err != nil {
-			return nil, nil, err
-		}
-	}
-	if !rep.Valid {
-		return rep, nil, nil
-	}
-	// The rendered output must also pass wsctl's own WebSocket lint: a user
-	// template can drop what the embedded ones get right.
-	rep.Lint, err = lint.Lint("generated "+rep.Target+" config", g.Config, lint.Options{
-		Target: rep.Target, Heartbeat: g.Spec.Heartbeat.D(), Connections: g.Spec.Connections,
-		FDLimit: opts.ProxyHost.FDLimit, CPUs: opts.ProxyHost.CPUs, Host: opts.ProxyHost.Host,
-	})
-	if err != nil {
-		return nil, nil, err
-	}
-	if rep.Lint == nil {
-		rep.Lint = []lint.Finding{}
-	}
-	rep.Passed = !lint.Fails(rep.Lint, opts.Strict) && (rep.Host == nil || rep.Host.Severity != "error")
-	return rep, g, nil
 }
 
 // writeCheckText prints rep for a human: the host's judgement, the
 // binary's complaints at their lines, lint's findings, and the verdict.
-func writeCheckText(w io.Writer, rep *checkReport) error {
+func writeCheckText(w io.Writer, rep *check.Report) error {
 	if rep.Host != nil {
 		fmt.Fprintf(w, "host: %s: %s\n", rep.Host.Severity, rep.Host.Message)
 	}
@@ -322,18 +194,6 @@ func writeCheckText(w io.Writer, rep *checkReport) error {
 	}
 	_, err := fmt.Fprintf(w, "%s: config for %d backend(s) is valid\n", rep.Binary, rep.Backends)
 	return err
-}
-
-// binaryFlagFor returns the binary flag given for the other proxy than
-// target, and target's own flag, or "" when there is none.
-func binaryFlagFor(opts *CheckOptions, target string) (flag, own string) {
-	switch {
-	case target == proxy.HAProxyBinary && opts.Nginx != "":
-		return "nginx", "haproxy"
-	case target == proxy.NginxBinary && opts.HAProxy != "":
-		return "haproxy", "nginx"
-	}
-	return "", ""
 }
 
 func printProblems(w io.Writer, problems []proxy.Problem) {

@@ -46,9 +46,6 @@ with the same exit codes (errors go to stderr, no JSON):
   wsctl diff -c wsctl.yaml --against /etc/haproxy/haproxy.cfg -o json > drift.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(opts.Output); err != nil {
-				return err
-			}
 			if runF != nil {
 				return runF(opts)
 			}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -148,9 +147,6 @@ what it would do, a line each ("dry run, nothing changed:"); with -o json
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Server = args[0]
 			opts.CloseSet = cmd.Flags().Changed("close-after")
-			if opts.Output != "text" && opts.Output != "json" {
-				return fmt.Errorf("--output %q: want text or json", opts.Output)
-			}
 			if cmd.Flags().Changed("close-rate") && !opts.CloseSet {
 				return errors.New("--close-rate needs --close-after: without it no session is closed, so the rate would do nothing")
 			}
@@ -172,7 +168,7 @@ what it would do, a line each ("dry run, nothing changed:"); with -o json
 	durationVar(cmd.Flags(), &opts.CloseAfter, "close-after", 0, "after this long, switch to MAINT and close the sessions left (0: at once)")
 	cmd.Flags().Float64Var(&opts.CloseRate, "close-rate", 10, fmt.Sprintf("sessions closed per second after --close-after, across all sockets: %g to %g, or 0 for all at once", float64(drain.MinRate), float64(drain.MaxRate)))
 	cmd.Flags().BoolVar(&opts.Force, "force", false, "drain even when no other server of the backend can take new clients")
-	textOrJSONFlag(cmd, &opts.Output)
+	addOutputFlag(cmd, &opts.Output)
 	addQuietFlag(cmd, &opts.Quiet)
 	return cmd
 }
@@ -209,34 +205,29 @@ func drainRun(opts *DrainOptions) error {
 	case res.Fleet != nil:
 		return reportFleet(opts.IO, shown, res, t.Where(), opts.Output, "drained", true)
 	}
-	return finishPaced(opts.IO, human, "drain "+opts.Server, res.Drain,
-		func() error { return writeDrainJSON(opts.IO.Out, opts.Server, res.Drain) },
-		func() { writeDrainText(opts.IO, res.Drain) })
+	if human {
+		writeDrainText(opts.IO, res.Drain)
+	} else if err := writeDrainJSON(opts.IO.Out, opts.Server, res.Drain); err != nil {
+		return err
+	}
+	return pacedExit(opts.IO, human, "drain "+opts.Server, res.Drain.Failure())
 }
 
-// finishPaced reports the end of a paced operation (a drain, a hand-over):
-// its JSON, or its text, then its exit code: nil when it succeeded, 3 when
-// it timed out, else 2 with its errors — said once on stderr under -o json,
-// whose object already carries them, so stdout stays parseable.
-func finishPaced[R paced.Report](io *IOStreams, human bool, what string, res paced.Result[R], writeJSON func() error, writeText func()) error {
-	if !human {
-		if err := writeJSON(); err != nil {
-			return err
-		}
-	} else {
-		writeText()
-	}
+// pacedExit is the exit of a paced operation (a drain, a hand-over) once
+// its report is printed, from its Failure: nil when it succeeded, 3 when
+// it timed out, else 2 with its errors — said once on stderr under -o
+// json, whose object already carries them, so stdout stays parseable.
+func pacedExit(io *IOStreams, human bool, what string, err error) error {
 	switch {
-	case res.Done():
+	case err == nil:
 		return nil
-	case res.Outcome() == paced.TimedOut:
+	case errors.Is(err, paced.ErrTimedOut):
 		return errTimedOut
-	}
-	if !human {
-		fmt.Fprintf(io.ErrOut, "wsctl: %s: %v\n", what, res.Err())
+	case !human:
+		fmt.Fprintf(io.ErrOut, "wsctl: %s: %v\n", what, err)
 		return errSilent{code: exitError}
 	}
-	return fmt.Errorf("%s: %w", what, res.Err())
+	return fmt.Errorf("%s: %w", what, err)
 }
 
 // writeDrainText reports the end of a drain, a line per socket, terminal or
@@ -297,9 +288,7 @@ func writeDrainJSON(w io.Writer, server string, res drain.Result) error {
 		}
 		out.Sockets = append(out.Sockets, s)
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(out)
+	return writeJSON(w, out)
 }
 
 // seconds is d in seconds, to the millisecond: whole milliseconds divided

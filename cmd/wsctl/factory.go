@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"io"
 	"time"
 
+	"github.com/wsctl/wsctl/reload"
+	"github.com/wsctl/wsctl/rollout"
 	"github.com/wsctl/wsctl/spec"
 	"github.com/wsctl/wsctl/target"
 )
@@ -17,6 +20,13 @@ type Factory struct {
 	// Dial opens one admin socket; nil dials HAProxy (every socket at
 	// once, see SocketOptions.connect).
 	Dial func(ctx context.Context, path string, timeout time.Duration) (target.Runtime, error)
+	// Deploy makes the deployer of `wsctl rollout --exec`; nil runs the
+	// script with sh -c (rollout.Command). A unit test deploys in memory.
+	Deploy func(script string, env []string, stdout, stderr io.Writer) rollout.Deployer
+	// Reload is the HAProxy `wsctl reload` acts on, given the spec and the
+	// config file it loads; nil is this host's (reload.Site). A unit test
+	// reloads and hands over in memory.
+	Reload func(s *spec.Spec, configFile string) reload.Host
 	// Fleet reaches the fleet through the spec's Consul; nil is
 	// fleet.NewOperator. A unit test gives a fake fleet.
 	Fleet func(spec.Consul) (target.Operator, error)

@@ -6,13 +6,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/wsctl/wsctl/discovery"
 	"github.com/wsctl/wsctl/discovery/consul"
-	"github.com/wsctl/wsctl/discovery/static"
 	"github.com/wsctl/wsctl/model"
 	"github.com/wsctl/wsctl/render"
 	"github.com/wsctl/wsctl/spec"
@@ -33,75 +31,32 @@ func (g *GenerateOptions) addFlags(cmd *cobra.Command) {
 	_ = cmd.RegisterFlagCompletionFunc("target", cobra.FixedCompletions([]string{model.TargetHAProxy, model.TargetNginx}, cobra.ShellCompDirectiveNoFileComp))
 }
 
-// generated is a rendered config and what it came from.
-type generated struct {
-	Spec   *spec.Spec
-	Model  *model.Model
-	Config []byte
-	// ConsulErr is why Consul's servers were left out (generateWith's
-	// leniency); nil when they are in, or the spec has none.
-	ConsulErr error
-}
-
-// generate runs the data flow: spec → discovery → render. Warnings about
-// discovered instances left out (an address that is not an IP, a bad port)
-// go to io.ErrOut: the config is rendered from the others.
-func (g *GenerateOptions) generate(io *IOStreams) (*generated, error) {
-	return g.generateWith(io, nil)
-}
-
-// generateWith is generate with a check's leniency: prepare, when not nil,
-// may change the loaded spec before it is rendered, and a Consul that does
-// not answer leaves out the servers it would add (saying so on io.ErrOut)
-// instead of failing.
-func (g *GenerateOptions) generateWith(io *IOStreams, prepare func(*spec.Spec) error) (*generated, error) {
+// load loads the spec -c names, or the one found; none found says how to
+// give one.
+func (g *GenerateOptions) load(io *IOStreams) (*spec.Spec, error) {
 	s, err := loadSpec(io, g.SpecPath)
 	if errors.Is(err, spec.ErrNotFound) {
 		return nil, fmt.Errorf("%w; give it with -c FILE", err)
 	}
-	if err != nil {
-		return nil, err
-	}
-	if prepare != nil {
-		if err := prepare(s); err != nil {
-			return nil, err
-		}
-	}
-	snap, err := snapshot(s, warnLogger(io.ErrOut))
-	var consulErr error
-	if err != nil && prepare != nil {
-		consulErr = err
-		fmt.Fprintf(io.ErrOut, "wsctl: %v\nwsctl: validated without the servers Consul would add (consul.address or CONSUL_HTTP_ADDR names the agent; each server from Consul is validated when it is added)\n", err)
-		snap, err = static.Snapshot(s), nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	r, err := render.Config(s, g.Target, snap, g.Template)
-	if err != nil || r.Config == nil {
-		return nil, err
-	}
-	return &generated{Spec: s, Model: r.Model, Config: r.Config, ConsulErr: consulErr}, nil
+	return s, err
 }
 
-// consulTimeout bounds the one-shot Consul queries of render, diff and check.
-const consulTimeout = 10 * time.Second
-
-// snapshot discovers every backend's servers once: the spec's own, and those
-// of Consul-backed backends with one (non-blocking) query each.
-func snapshot(s *spec.Spec, log *slog.Logger) (discovery.Snapshot, error) {
-	snap := static.Snapshot(s)
-	ctx, cancel := context.WithTimeout(context.Background(), consulTimeout)
-	defer cancel()
-	fromConsul, err := consul.Once(ctx, s, log)
+// generate renders the config (render.Generate). Warnings about
+// discovered instances left out (an address that is not an IP, a bad port)
+// go to io.ErrOut: the config is rendered from the others.
+func (g *GenerateOptions) generate(io *IOStreams) (*render.Generated, error) {
+	s, err := g.load(io)
 	if err != nil {
-		return discovery.Snapshot{}, err
+		return nil, err
 	}
-	for b, instances := range fromConsul.Backends {
-		snap.Backends[b] = instances
-	}
-	return snap, nil
+	return render.Generate(context.Background(), s, render.Options{Target: g.Target, Template: g.Template,
+		Discover: func(ctx context.Context, s *spec.Spec) (discovery.Snapshot, error) {
+			return consul.Snapshot(ctx, s, warnLogger(io.ErrOut))
+		}})
 }
+
+// consulTimeout bounds rollout's one-shot Consul query as render's.
+const consulTimeout = render.DiscoverTimeout
 
 // warnLogger logs warnings and errors to w as text lines without a time.
 func warnLogger(w io.Writer) *slog.Logger {

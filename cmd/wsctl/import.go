@@ -70,11 +70,6 @@ valid spec (a fragment without a frontend or a backend).`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			switch opts.Target {
-			case "", lint.TargetHAProxy, lint.TargetNginx:
-			default:
-				return fmt.Errorf("--target %q: want %s or %s", opts.Target, lint.TargetHAProxy, lint.TargetNginx)
-			}
 			opts.File = args[0]
 			if runF != nil {
 				return runF(opts)
@@ -83,10 +78,9 @@ valid spec (a fragment without a frontend or a backend).`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&opts.Target, "target", "", "haproxy or nginx (default: detected from the content)")
+	choiceVar(cmd, &opts.Target, "target", "", "", "haproxy or nginx (default: detected from the content)", lint.TargetHAProxy, lint.TargetNginx)
 	fl.StringVarP(&opts.Output, "output", "o", "", "write the spec to this file atomically instead of stdout (- or /dev/stdout: stdout)")
 	fl.BoolVar(&opts.Explain, "explain", false, "also list what wsctl's rendering adds that the original lacked, and why it matters")
-	_ = cmd.RegisterFlagCompletionFunc("target", cobra.FixedCompletions([]string{lint.TargetHAProxy, lint.TargetNginx}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
 

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/wsctl/wsctl/check"
 	"github.com/wsctl/wsctl/internal/buildinfo"
 	"github.com/wsctl/wsctl/internal/lbtest"
 	"github.com/wsctl/wsctl/proxy"
@@ -104,15 +105,15 @@ func TestCheckJSON(t *testing.T) {
 		name     string
 		args     []string
 		wantCode int
-		check    func(t *testing.T, got checkReport)
+		check    func(t *testing.T, got check.Report)
 	}{
-		{name: "valid", args: []string{"-c", basic, "--haproxy", bin}, wantCode: 0, check: func(t *testing.T, got checkReport) {
+		{name: "valid", args: []string{"-c", basic, "--haproxy", bin}, wantCode: 0, check: func(t *testing.T, got check.Report) {
 			if !got.Passed || !got.Valid || got.Target != "haproxy" || got.Backends != 1 || got.Host != nil ||
 				got.Lint == nil || len(got.Problems) != 0 || len(got.StandIns) != 0 {
 				t.Errorf("got %+v, want a passed check", got)
 			}
 		}},
-		{name: "rejected", args: []string{"-c", basic, "--haproxy", bin, "--template", broken}, wantCode: 1, check: func(t *testing.T, got checkReport) {
+		{name: "rejected", args: []string{"-c", basic, "--haproxy", bin, "--template", broken}, wantCode: 1, check: func(t *testing.T, got check.Report) {
 			if got.Passed || got.Valid || got.Lint != nil || got.Output == "" {
 				t.Errorf("got %+v, want a rejected config, not linted", got)
 			}
@@ -124,12 +125,12 @@ func TestCheckJSON(t *testing.T) {
 				t.Errorf("problems %+v: none at the bogus line", got.Problems)
 			}
 		}},
-		{name: "host too small", args: []string{"-c", big, "--haproxy", bin, "--fd-limit", "20000"}, wantCode: 1, check: func(t *testing.T, got checkReport) {
+		{name: "host too small", args: []string{"-c", big, "--haproxy", bin, "--fd-limit", "20000"}, wantCode: 1, check: func(t *testing.T, got check.Report) {
 			if got.Passed || !got.Valid || got.Host == nil || got.Host.Severity != "error" || !strings.Contains(got.Host.Message, "allows 20000 open files") {
 				t.Errorf("got %+v (host %+v), want a valid config the host fails", got, got.Host)
 			}
 		}},
-		{name: "stand-in certificate", args: []string{"-c", chat, "--haproxy", bin}, wantCode: 0, check: func(t *testing.T, got checkReport) {
+		{name: "stand-in certificate", args: []string{"-c", chat, "--haproxy", bin}, wantCode: 0, check: func(t *testing.T, got check.Report) {
 			if !got.Passed || len(got.StandIns) != 1 || got.StandIns[0].Field != "listeners[0].tls.cert" || got.StandIns[0].Path != "tls/site.pem" {
 				t.Errorf("got %+v, want the certificate stood in for", got)
 			}
@@ -141,7 +142,7 @@ func TestCheckJSON(t *testing.T) {
 			if code := Main(append([]string{"check", "-o", "json"}, tc.args...), io); code != tc.wantCode {
 				t.Errorf("exit %d, want %d\nstdout: %s\nstderr: %s", code, tc.wantCode, out, errOut)
 			}
-			var got checkReport
+			var got check.Report
 			decodeJSON(t, out.String(), &got)
 			if got.Binary != "haproxy" || got.BinaryPath != bin || got.BinaryVersion != version {
 				t.Errorf("binary %q at %q, version %q; want haproxy at %q, %q", got.Binary, got.BinaryPath, got.BinaryVersion, bin, version)
@@ -162,7 +163,7 @@ func TestCheckJSONLayered(t *testing.T) {
 	if code := Main([]string{"check", "-o", "json", "-c", layered}, io); code != 0 {
 		t.Fatalf("exit %d, want 0\nstdout: %s\nstderr: %s", code, out, errOut)
 	}
-	var got layeredReport
+	var got check.Layered
 	decodeJSON(t, out.String(), &got)
 	if !got.Passed || len(got.Layers) != 2 || got.Chain == nil {
 		t.Fatalf("got %+v, want both layers passed and a chain", got)

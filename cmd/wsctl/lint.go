@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/wsctl/wsctl/internal/inputfile"
 	"github.com/wsctl/wsctl/lint"
 )
 
@@ -91,9 +90,6 @@ directory is an error.`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if opts.Output != "text" && opts.Output != "json" && opts.Output != "sarif" {
-				return fmt.Errorf("--output %q: want text, json or sarif", opts.Output)
-			}
 			opts.Files = args
 			if runF != nil {
 				return runF(opts)
@@ -102,14 +98,12 @@ directory is an error.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&opts.Lint.Target, "target", "", "haproxy or nginx (default: detected from the content)")
+	choiceVar(cmd, &opts.Lint.Target, "target", "", "", "haproxy or nginx (default: detected from the content)", lint.TargetHAProxy, lint.TargetNginx)
 	positiveDurationVar(fl, &opts.Lint.Heartbeat, "heartbeat", lint.DefaultHeartbeat, "longest silence on a healthy WebSocket (the ping interval); idle timeouts must exceed it")
 	fl.IntVar(&opts.Lint.Connections, "connections", 0, fmt.Sprintf("concurrent WebSockets the proxy must carry (default: %d assumed, and what falls short of it is info)", lint.DefaultConnections))
 	addHostFlags(fl, &opts.Lint)
 	fl.BoolVar(&opts.Strict, "strict", false, "fail on warnings too")
-	fl.StringVarP(&opts.Output, "output", "o", "text", "output format: text, json or sarif")
-	_ = cmd.RegisterFlagCompletionFunc("target", cobra.FixedCompletions([]string{lint.TargetHAProxy, lint.TargetNginx}, cobra.ShellCompDirectiveNoFileComp))
-	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"text", "json", "sarif"}, cobra.ShellCompDirectiveNoFileComp))
+	addOutputFlag(cmd, &opts.Output, "text", "json", "sarif")
 	return cmd
 }
 
@@ -123,35 +117,13 @@ func addHostFlags(f *pflag.FlagSet, o *lint.Options) {
 }
 
 func lintRun(opts *LintOptions) error {
-	findings := []lint.Finding{}
-	for _, name := range opts.Files {
-		var fs []lint.Finding
-		var err error
-		if name == "-" {
-			var data []byte
-			if data, err = inputfile.ReadFrom("standard input", opts.IO.In, inputfile.MaxConfig); err != nil {
-				return fmt.Errorf("lint: %w", err)
-			}
-			fs, err = lint.Lint("<stdin>", data, opts.Lint)
-		} else {
-			fs, err = lint.LintFile(name, opts.Lint)
-		}
-		if err != nil {
-			return err
-		}
-		findings = append(findings, fs...)
+	findings, err := lint.Files(opts.Files, opts.IO.In, opts.Lint)
+	if err != nil {
+		return err
 	}
-	if len(opts.Files) > 1 {
-		fs, err := lint.ChainFiles(opts.Files, opts.Lint)
-		if err != nil {
-			return err
-		}
-		findings = append(findings, fs...)
-	}
-	var err error
 	switch opts.Output {
 	case "json":
-		err = writeLintJSON(opts.IO.Out, findings)
+		err = writeJSON(opts.IO.Out, findings)
 	case "sarif":
 		err = writeJSON(opts.IO.Out, lint.SARIF(findings, build().Version))
 	default:
@@ -187,11 +159,6 @@ func writeLintText(w io.Writer, findings []lint.Finding) error {
 	_, err := fmt.Fprintf(w, "%d finding(s): %d error(s), %d warning(s), %d info\n",
 		len(findings), count[lint.SeverityError], count[lint.SeverityWarning], count[lint.SeverityInfo])
 	return err
-}
-
-// writeLintJSON prints findings as an indented JSON array ([] when clean).
-func writeLintJSON(w io.Writer, findings []lint.Finding) error {
-	return writeJSON(w, findings)
 }
 
 // writeJSON prints v as indented JSON, HTML characters as they are.

@@ -84,15 +84,12 @@ the fleet summary drain --fleet documents.`,
 			if runF != nil {
 				return runF(opts)
 			}
-			if opts.Output != "text" && opts.Output != "json" {
-				return fmt.Errorf("--output %q: want text or json", opts.Output)
-			}
 			return maintRun(opts)
 		},
 	}
 	opts.Socket.addFlags(cmd)
 	opts.Fleet.addFlags(cmd, true)
-	textOrJSONFlag(cmd, &opts.Output)
+	addOutputFlag(cmd, &opts.Output)
 	cmd.Flags().BoolVar(&opts.Force, "force", false, "set MAINT even while the server has sessions, or is the last one of its backend that can take clients")
 	return cmd
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -84,15 +83,12 @@ the fleet summary drain --fleet documents.`,
 			if runF != nil {
 				return runF(opts)
 			}
-			if opts.Output != "text" && opts.Output != "json" {
-				return fmt.Errorf("--output %q: want text or json", opts.Output)
-			}
 			return readyRun(opts)
 		},
 	}
 	opts.Socket.addFlags(cmd)
 	opts.Fleet.addFlags(cmd, true)
-	textOrJSONFlag(cmd, &opts.Output)
+	addOutputFlag(cmd, &opts.Output)
 	durationVar(cmd.Flags(), &opts.WaitHealthy, "wait-healthy", 0, "wait up to this long for the health check to pass (exit 3 if it does not; 0: do not wait)")
 	return cmd
 }
@@ -158,9 +154,7 @@ type changeJSON struct {
 // writeChangeJSON prints res as changeJSON and maps its outcome to the exit
 // code.
 func writeChangeJSON(ios *IOStreams, res target.Result, admin haproxy.AdminState) error {
-	enc := json.NewEncoder(ios.Out)
-	enc.SetIndent("", "  ")
-	err := enc.Encode(changeJSON{Server: res.Ref.String(), Result: string(res.Outcome), Admin: string(admin), Sockets: res.Places,
+	err := writeJSON(ios.Out, changeJSON{Server: res.Ref.String(), Result: string(res.Outcome), Admin: string(admin), Sockets: res.Places,
 		Elapsed: seconds(res.Elapsed), NotHealthy: res.Sick, SessionsOpen: res.Sessions})
 	if err == nil && res.Outcome != target.Done {
 		return errTimedOut

@@ -1,14 +1,10 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -32,8 +28,10 @@ type RebalanceOptions struct {
 	// Tolerance is in percent.
 	Tolerance float64
 	Timeout   time.Duration
-	DryRun    bool
-	Output    string
+	// Fleet acts through every load balancer's agent (--fleet); its
+	// DryRun is --dry-run.
+	Fleet  FleetOptions
+	Output string
 	// Quiet shows no progress.
 	Quiet bool
 	// Settle and Poll are the rebalance's; 0: its defaults.
@@ -45,6 +43,7 @@ func NewCmdRebalance(f *Factory, runF func(*RebalanceOptions) error) *cobra.Comm
 	io := f.IO
 	opts := &RebalanceOptions{IO: io}
 	opts.Socket.dial = f.Dial
+	opts.Socket.operator = f.Fleet
 	cmd := &cobra.Command{
 		Use:   "rebalance BACKEND",
 		Short: "Even out a backend's WebSockets with the fewest moves",
@@ -101,7 +100,19 @@ a step per phase of each round
    "after": [...]}
 
 "result" is "balanced", "unbalanced", "timed_out", "canceled", "error" (with
-"error") or, with --dry-run, "planned" (no steps, "after" equals "before").`,
+"error") or, with --dry-run, "planned" (no steps, "after" equals "before").
+
+--fleet: through the "wsctl agent" of every load balancer, with no socket
+(Consul only, as "wsctl drain --fleet"). The counts are the sessions every
+live agent reports for the backend, summed per server; each load balancer
+closes its part of a donor's excess (its share of that server's sessions
+fleet-wide) on its part of one fleet-wide schedule, so --close-rate is
+fleet-wide; the donors are in MAINT on every load balancer until the
+reconnects landed. An agent that stops reporting is exit 2 naming it
+(--allow-missing carries on without it); one that never reports within
+30 s is exit 2 too. With --dry-run the agents still report (nothing
+changes on any HAProxy). Refused while a drain, maint or rollout holds a
+server of the backend, or another rebalance of it runs.`,
 		Example: `  # What would move, changing nothing
   wsctl rebalance -c wsctl.yaml ws --dry-run
 
@@ -110,20 +121,23 @@ a step per phase of each round
 
   # Two HAProxy processes, a JSON line per step for the pipeline
   wsctl rebalance -c wsctl.yaml ws --socket /run/haproxy/a.sock \
-      --socket /run/haproxy/b.sock -o json`,
+      --socket /run/haproxy/b.sock -o json
+
+  # Every load balancer through its agent, 200 closes per second fleet-wide
+  wsctl rebalance -c wsctl.yaml ws --fleet --close-rate 200 --reason "after deploy 1.4.2"`,
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: completeNames(io, &opts.Socket, true),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Backend = args[0]
 			opts.CloseRateSet = cmd.Flags().Changed("close-rate")
-			if opts.Output != "text" && opts.Output != "json" {
-				return fmt.Errorf("--output %q: want text or json", opts.Output)
-			}
 			rate := opts.CloseRate
 			if !opts.CloseRateSet {
 				rate = spec.DefaultCloseRate // the spec's, checked again once loaded
 			}
 			if err := opts.options(rate, 0).Validate(); err != nil {
+				return err
+			}
+			if err := opts.Fleet.check(&opts.Socket); err != nil {
 				return err
 			}
 			if runF != nil {
@@ -133,14 +147,13 @@ a step per phase of each round
 		},
 	}
 	opts.Socket.addFlags(cmd)
+	opts.Fleet.addFlags(cmd, true)
 	fl := cmd.Flags()
-	fl.Float64Var(&opts.CloseRate, "close-rate", 0, fmt.Sprintf("sessions closed per second across all sockets, %g to %g (default: the backend's close_rate)", float64(drain.MinRate), float64(drain.MaxRate)))
+	fl.Float64Var(&opts.CloseRate, "close-rate", 0, fmt.Sprintf("sessions closed per second across all sockets (with --fleet: load balancers), %g to %g (default: the backend's close_rate)", float64(drain.MinRate), float64(drain.MaxRate)))
 	fl.Float64Var(&opts.Tolerance, "tolerance", 100*rebalance.DefaultTolerance, "percent of its target a server may be off and count as balanced")
 	fl.DurationVar(&opts.Timeout, "timeout", 5*time.Minute, "give up after this long with exit 3, every server READY (0: no limit)")
-	fl.BoolVar(&opts.DryRun, "dry-run", false, "print the plan and change nothing")
-	fl.StringVarP(&opts.Output, "output", "o", "text", "output format: text or json (a line per step)")
+	choiceVar(cmd, &opts.Output, "output", "o", "text", "output format: text or json (a line per step)", "text", "json")
 	addQuietFlag(cmd, &opts.Quiet)
-	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
 
@@ -169,54 +182,21 @@ func rebalanceRun(opts *RebalanceOptions) error {
 	}
 	// Ctrl-C or a pipeline's SIGTERM stops the rebalance; the servers it
 	// put in MAINT are set READY again.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signalContext()
 	defer stop()
 	if opts.Socket.SpecPath == "" {
 		opts.Socket.SpecPath = sp.File
 	}
-	clients, err := opts.Socket.connect(ctx, opts.IO)
+	t, err := opts.Socket.backendTarget(ctx, opts.IO, opts.Fleet)
 	if err != nil {
 		return err
 	}
-	sockets := make([]rebalance.Socket, len(clients))
-	for i, c := range clients {
-		sockets[i] = rebalance.Socket{Name: c.Path(), Runtime: c}
-	}
 	human := opts.Output != "json"
 	enc := json.NewEncoder(opts.IO.Out)
-
-	if opts.DryRun {
-		loads, err := rebalance.Read(ctx, sockets, b.Name, ro.Cap)
-		if err != nil {
-			return err
-		}
-		plan := rebalance.Compute(loads, ro.Tolerance)
-		if !human {
-			if err := enc.Encode(rebalanceSummary{Type: "rebalance", Backend: b.Name, Result: "planned", Minimum: plan.Moves,
-				Before: serversJSON(plan), After: serversJSON(plan), Error: errString(plan.Refused())}); err != nil {
-				return err
-			}
-			if err := plan.Refused(); err != nil {
-				fmt.Fprintf(opts.IO.ErrOut, "wsctl: rebalance %s: %v\n", b.Name, err)
-				return errSilent{code: exitError}
-			}
-			return nil
-		}
-		writePlan(opts.IO.Out, plan)
-		switch {
-		case plan.Refused() != nil:
-			return plan.Refused()
-		case plan.Balanced():
-			fmt.Fprintf(opts.IO.Out, "%s is balanced within %g %%: nothing to move\n", b.Name, opts.Tolerance)
-		default:
-			fmt.Fprintf(opts.IO.Out, "%d sessions to move (the minimum) at %g/s; nothing changed (--dry-run)\n", plan.Moves, rate)
-		}
-		return nil
-	}
-
 	switch {
+	case opts.Fleet.DryRun:
 	case !human:
-		ro.Progress = func(s rebalance.Step) { _ = enc.Encode(stepJSON(b.Name, s)) }
+		ro.Progress = func(s rebalance.Step) { _ = enc.Encode(s.JSON(b.Name)) }
 	default:
 		if shown := newProgress(opts.IO, opts.Quiet, human); shown != nil {
 			// A round's plan, settling and readmission are a line
@@ -227,7 +207,10 @@ func rebalanceRun(opts *RebalanceOptions) error {
 			defer shown.done()
 		}
 	}
-	res, err := rebalance.Run(ctx, sockets, ro)
+	res, err := t.Rebalance(ctx, ro)
+	if opts.Fleet.DryRun {
+		return writeRebalancePlan(opts, b.Name, rate, res, err)
+	}
 	if err != nil {
 		if human && len(res.Before.Servers) > 0 {
 			writePlan(opts.IO.ErrOut, res.Before)
@@ -235,9 +218,7 @@ func rebalanceRun(opts *RebalanceOptions) error {
 		return err
 	}
 	if !human {
-		if err := enc.Encode(rebalanceSummary{Type: "rebalance", Backend: b.Name, Result: string(res.Outcome), Rounds: res.Rounds,
-			Minimum: res.Before.Moves, Closed: res.Closed, Elapsed: seconds(res.Elapsed),
-			Before: serversJSON(res.Before), After: serversJSON(res.After), Error: errString(res.Err)}); err != nil {
+		if err := enc.Encode(res.Summary(b.Name, nil)); err != nil {
 			return err
 		}
 	}
@@ -260,6 +241,37 @@ func rebalanceRun(opts *RebalanceOptions) error {
 		return errSilent{code: exitError}
 	}
 	return fmt.Errorf("rebalance %s (%s): %w", b.Name, res.Outcome, res.Err)
+}
+
+// writeRebalancePlan reports a --dry-run: the plan, or why it is refused
+// (exit 2).
+func writeRebalancePlan(opts *RebalanceOptions, backend string, rate float64, res rebalance.Result, err error) error {
+	plan := res.Before
+	if opts.Output == "json" {
+		if len(plan.Servers) == 0 && err != nil {
+			return err // the count failed
+		}
+		if err := json.NewEncoder(opts.IO.Out).Encode(res.Summary(backend, err)); err != nil {
+			return err
+		}
+		if err != nil {
+			fmt.Fprintf(opts.IO.ErrOut, "wsctl: rebalance %s: %v\n", backend, err)
+			return errSilent{code: exitError}
+		}
+		return nil
+	}
+	if len(plan.Servers) > 0 {
+		writePlan(opts.IO.Out, plan)
+	}
+	switch {
+	case err != nil:
+		return err
+	case plan.Balanced():
+		fmt.Fprintf(opts.IO.Out, "%s is balanced within %g %%: nothing to move\n", backend, opts.Tolerance)
+	default:
+		fmt.Fprintf(opts.IO.Out, "%d sessions to move (the minimum) at %g/s; nothing changed (--dry-run)\n", plan.Moves, rate)
+	}
+	return nil
 }
 
 // specBackend finds backend name in sp, or says which it has.
@@ -317,68 +329,4 @@ func writeRebalanceStep(w io.Writer, backend string, s rebalance.Step) {
 	case rebalance.Readmitted:
 		fmt.Fprintf(w, "%s round %d: servers READY again (%s)\n", backend, s.Round, el)
 	}
-}
-
-// rebalanceStepJSON is a step of `wsctl rebalance -o json`; it and
-// rebalanceSummary are a documented contract, so fields are only ever
-// added.
-type rebalanceStepJSON struct {
-	Type     string                `json:"type"`
-	Backend  string                `json:"backend"`
-	Step     string                `json:"step"`
-	Round    int                   `json:"round"`
-	Sessions int64                 `json:"sessions"`
-	Moves    int64                 `json:"moves"`
-	Closed   int64                 `json:"closed"`
-	Elapsed  float64               `json:"elapsed_s"`
-	Servers  []rebalanceServerJSON `json:"servers"`
-}
-
-type rebalanceServerJSON struct {
-	Server   string `json:"server"`
-	Sessions int64  `json:"sessions"`
-	Weight   int64  `json:"weight"`
-	Target   int64  `json:"target"`
-	Moves    int64  `json:"moves"`
-	Within   bool   `json:"within"`
-	Eligible bool   `json:"eligible"`
-}
-
-type rebalanceSummary struct {
-	Type    string                `json:"type"`
-	Backend string                `json:"backend"`
-	Result  string                `json:"result"`
-	Rounds  int                   `json:"rounds"`
-	Minimum int64                 `json:"minimum"`
-	Closed  int64                 `json:"closed"`
-	Elapsed float64               `json:"elapsed_s"`
-	Before  []rebalanceServerJSON `json:"before"`
-	After   []rebalanceServerJSON `json:"after"`
-	Error   string                `json:"error,omitempty"`
-}
-
-func stepJSON(backend string, s rebalance.Step) rebalanceStepJSON {
-	sessions := s.Plan.Total
-	if s.Kind == rebalance.Settled {
-		sessions = s.Sessions
-	}
-	return rebalanceStepJSON{Type: "step", Backend: backend, Step: string(s.Kind), Round: s.Round, Sessions: sessions,
-		Moves: s.Plan.Moves, Closed: s.Closed, Elapsed: seconds(s.Elapsed), Servers: serversJSON(s.Plan)}
-}
-
-func serversJSON(p rebalance.Plan) []rebalanceServerJSON {
-	out := []rebalanceServerJSON{}
-	for _, s := range p.Servers {
-		out = append(out, rebalanceServerJSON{Server: s.Server, Sessions: s.Sessions, Weight: s.Weight, Target: s.Target,
-			Moves: s.Moves, Within: s.Within, Eligible: s.Eligible})
-	}
-	return out
-}
-
-// errString is err's message, or "" for nil.
-func errString(err error) string {
-	if err == nil {
-		return ""
-	}
-	return err.Error()
 }

@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +14,9 @@ import (
 
 	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/haproxy/haproxytest"
+	"github.com/wsctl/wsctl/rebalance"
+	"github.com/wsctl/wsctl/spec"
+	"github.com/wsctl/wsctl/target"
 )
 
 var rebalanceCmd runtimeCmd = func(io *IOStreams) *cobra.Command { return NewCmdRebalance(&Factory{IO: io}, nil) }
@@ -135,6 +141,112 @@ haproxy: {admin_socket: /nonexistent/admin.sock}
 			r := execute(t, rebalanceCmd, false, nil, tc.args...)
 			if r.code != exitError || !strings.Contains(r.errOut, tc.want) {
 				t.Errorf("exit %d, stderr %q; want 2 and %q", r.code, r.errOut, tc.want)
+			}
+		})
+	}
+}
+
+// fakeRebalanceSpec is a spec of backend ws with s1..s3, for the fakes.
+func fakeRebalanceSpec(t *testing.T) string {
+	t.Helper()
+	return writeFile(t, filepath.Join(t.TempDir(), "wsctl.yaml"), `listeners: [{name: f, bind: '127.0.0.1:1', default_backend: ws}]
+backends:
+  - name: ws
+    close_rate: 1000
+    servers: [{name: s1, address: '127.0.0.1:2'}, {name: s2, address: '127.0.0.1:3'}, {name: s3, address: '127.0.0.1:4'}]
+haproxy: {admin_socket: /fake.sock}
+`)
+}
+
+// TestRebalanceRunFake: rebalanceRun on an in-memory socket whose cut
+// clients reconnect to s3: --dry-run changes nothing, the run puts the
+// donors in MAINT, closes the minimum, readmits them and prints a JSON
+// line per step and the summary.
+func TestRebalanceRunFake(t *testing.T) {
+	rt := haproxytest.NewRuntime(ws("s1", haproxy.Ready, haproxy.Up, 30), ws("s2", haproxy.Ready, haproxy.Up, 30), ws("s3", haproxy.Ready, haproxy.Up, 0))
+	moved := int64(0)
+	shutdown, servers := rt.ShutdownSessionFunc, rt.ServersFunc
+	rt.ShutdownSessionFunc = func(ctx context.Context, b, s string, id haproxy.SessionID) error {
+		moved++
+		return shutdown(ctx, b, s, id)
+	}
+	rt.ServersFunc = func(ctx context.Context, b string) ([]haproxy.ServerStatus, error) {
+		all, err := servers(ctx, b)
+		for i := range all {
+			if all[i].Server == "s3" {
+				all[i].Scur += moved // the cut clients reconnected here
+			}
+		}
+		return all, err
+	}
+	ios, out, _ := testIO()
+	opts := &RebalanceOptions{IO: ios, Socket: fakeSockets(rt), Backend: "ws", Tolerance: 10, Output: "json", Quiet: true,
+		Fleet: FleetOptions{DryRun: true}, Settle: time.Second, Poll: time.Millisecond}
+	opts.Socket.SpecPath = fakeRebalanceSpec(t)
+	if err := rebalanceRun(opts); err != nil {
+		t.Fatal(err)
+	}
+	if lines := jsonLines(t, out.String()); len(lines) != 1 || lines[0]["result"] != "planned" || lines[0]["minimum"] != 20.0 {
+		t.Fatalf("dry run: %s", out)
+	}
+	if calls := rt.Calls(); len(calls) != 0 {
+		t.Fatalf("the dry run changed %q", calls)
+	}
+	out.Reset()
+	opts.Fleet.DryRun = false
+	if err := rebalanceRun(opts); err != nil {
+		t.Fatal(err)
+	}
+	lines := jsonLines(t, out.String())
+	var steps []string
+	for _, l := range lines[:len(lines)-1] {
+		steps = append(steps, l["step"].(string))
+	}
+	if got := strings.Join(steps, " "); got != "plan closing settled readmitted" {
+		t.Errorf("steps %q", got)
+	}
+	if sum := lines[len(lines)-1]; sum["result"] != "balanced" || sum["closed"] != 20.0 {
+		t.Errorf("summary %v", sum)
+	}
+	want := []string{"set ws/s1 MAINT", "set ws/s2 MAINT"}
+	for range 10 {
+		want = append(want, "shutdown session ws/s1", "shutdown session ws/s2")
+	}
+	want = append(want, "readmit ws/s1", "readmit ws/s2")
+	if calls := rt.Calls(); !slices.Equal(calls, want) {
+		t.Errorf("calls %q, want %q", calls, want)
+	}
+}
+
+// TestRebalanceRunFleetFake: rebalance --fleet through a fake fleet maps
+// the outcomes to the exit codes: balanced 0, not balanced in time 3, a
+// load balancer gone quiet 2 naming it; the close rate is the flag's.
+func TestRebalanceRunFleetFake(t *testing.T) {
+	plan := rebalance.Compute([]rebalance.Load{{Server: "s1", Sessions: 30, Weight: 1, Eligible: true}, {Server: "s2", Weight: 1, Eligible: true}}, 0)
+	for _, tc := range []struct {
+		name string
+		res  rebalance.Result
+		code int
+		want string
+	}{
+		{name: "balanced", res: rebalance.Result{Outcome: rebalance.Balanced, Before: plan, After: plan, Rounds: 1, Closed: 15}, code: exitOK, want: "ws balanced: 15 sessions moved"},
+		{name: "timed out", res: rebalance.Result{Outcome: rebalance.TimedOut, Before: plan, After: plan}, code: exitTimeout},
+		{name: "gone quiet", res: rebalance.Result{Outcome: rebalance.Failed, Before: plan, After: plan,
+			Err: errors.New("fleet: rebalance ws: agent lb2 stopped reporting")}, code: exitError, want: "agent lb2 stopped reporting"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fake := &fakeFleet{rebalanced: tc.res}
+			ios, out, errOut := testIO()
+			f := &Factory{IO: ios, Fleet: func(spec.Consul) (target.Operator, error) { return fake, nil }}
+			cmd := NewCmdRebalance(f, nil)
+			cmd.SetArgs([]string{"ws", "--fleet", "-c", fakeRebalanceSpec(t), "--close-rate", "50", "-q"})
+			cmd.SilenceUsage, cmd.SilenceErrors = true, true
+			err := cmd.Execute()
+			if code := exitCode(err); code != tc.code || !strings.Contains(out.String()+errOut.String()+fmt.Sprint(err), tc.want) {
+				t.Errorf("exit %d (%v), stdout %q, stderr %q; want %d and %q", code, err, out, errOut, tc.code, tc.want)
+			}
+			if fake.asked.Rate != 50 || fake.asked.Backend != "ws" {
+				t.Errorf("asked %+v, want ws at 50/s", fake.asked)
 			}
 		})
 	}

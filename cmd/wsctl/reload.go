@@ -1,15 +1,10 @@
 package main
 
 import (
-	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -18,6 +13,7 @@ import (
 	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/model"
 	"github.com/wsctl/wsctl/reload"
+	"github.com/wsctl/wsctl/spec"
 )
 
 // ReloadOptions are the flags of wsctl reload.
@@ -41,12 +37,14 @@ type ReloadOptions struct {
 	// DryRun checks and reports what a reload would do, and changes
 	// nothing.
 	DryRun bool
+	// host is Factory.Reload; nil reloads this host's HAProxy.
+	host func(s *spec.Spec, configFile string) reload.Host
 }
 
 // NewCmdReload builds `wsctl reload`.
 func NewCmdReload(f *Factory, runF func(*ReloadOptions) error) *cobra.Command {
 	io := f.IO
-	opts := &ReloadOptions{IO: io}
+	opts := &ReloadOptions{IO: io, host: f.Reload}
 	cmd := &cobra.Command{
 		Use:   "reload",
 		Short: "Reload HAProxy with the rendered config and hand its WebSockets over gently",
@@ -107,9 +105,6 @@ unreachable HAProxy, else 0. With -o json:
 			if opts.HAProxyConfig == "" {
 				return errors.New("--haproxy-config is required: the file the running HAProxy loads")
 			}
-			if err := checkOutput(opts.Output); err != nil {
-				return err
-			}
 			if runF != nil {
 				return runF(opts)
 			}
@@ -134,30 +129,34 @@ func reloadRun(opts *ReloadOptions) error {
 		return err
 	}
 	s := g.Spec
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signalContext()
 	defer stop()
-	hap := reload.Local{ConfigFile: opts.HAProxyConfig, AdminSocket: s.HAProxy.AdminSocket, MasterSocket: s.HAProxy.MasterSocket}
+	var host reload.Host = reload.Site{Local: reload.Local{ConfigFile: opts.HAProxyConfig, AdminSocket: s.HAProxy.AdminSocket, MasterSocket: s.HAProxy.MasterSocket}, Spec: s}
+	if opts.host != nil {
+		host = opts.host(s, opts.HAProxyConfig)
+	}
 	ropts := reload.Options{StateFile: s.HAProxy.StateFile, Wait: opts.ReloadTimeout}
-	hopts := handover.Options{After: s.HAProxy.HandoverAfter.D(), Rates: handover.Rates(s), Timeout: opts.Timeout, Poll: opts.Poll}
+	hopts := handover.SpecOptions(s)
+	hopts.Poll = opts.Poll
 	if opts.HandoverSet {
 		hopts.After = opts.HandoverAfter
 	}
-	if hopts.Timeout == 0 {
-		hopts.Timeout = s.HAProxy.HardStopAfter.D()
+	if opts.Timeout > 0 {
+		hopts.Timeout = opts.Timeout
 	}
 	if opts.DryRun {
-		plan, err := reload.Preview(ctx, hap, g.Config, ropts)
+		plan, err := host.Preview(ctx, g.Config, ropts)
 		if err != nil {
 			return reloadStopped(opts, err)
 		}
-		fc, err := handover.Predict(ctx, haproxy.NewMaster(s.HAProxy.MasterSocket, 0), hopts)
+		fc, err := handover.Predict(ctx, host.Master(), hopts)
 		if err != nil {
 			return err
 		}
 		return writeReloadPlan(opts, s.HAProxy.StateFile, g.Config, plan, hopts, fc)
 	}
-	rl, err := reload.Run(ctx, hap, g.Config, ropts)
-	if err != nil {
+	rl, err := host.Apply(ctx, g.Config, ropts)
+	if rl.New == 0 {
 		return reloadStopped(opts, err)
 	}
 	human := opts.Output != "json"
@@ -168,7 +167,10 @@ func reloadRun(opts *ReloadOptions) error {
 		}
 		fmt.Fprintf(opts.IO.ErrOut, "%s %s; reloaded: worker %d replaced by %d\n", opts.HAProxyConfig, what, rl.Old, rl.New)
 	}
-	if err := restoreAdded(ctx, opts.IO, s, rl.Worker); err != nil {
+	for _, r := range rl.Added {
+		fmt.Fprintf(opts.IO.ErrOut, "added %s back from %s\n", r, s.HAProxy.StateFile)
+	}
+	if err != nil {
 		return err
 	}
 
@@ -176,14 +178,17 @@ func reloadRun(opts *ReloadOptions) error {
 	if shown != nil {
 		hopts.Progress = newHandoverProgress(shown, hopts.After).update
 	}
-	res, err := handover.Run(ctx, haproxy.NewMaster(s.HAProxy.MasterSocket, 0), hopts)
+	res, err := handover.Run(ctx, host.Master(), hopts)
 	shown.done()
 	if err != nil {
 		return err
 	}
-	return finishPaced(opts.IO, human, "reload: hand-over", res,
-		func() error { return writeReloadJSON(opts.IO.Out, rl, res) },
-		func() { writeReloadText(opts.IO, res) })
+	if human {
+		writeReloadText(opts.IO, res)
+	} else if err := writeReloadJSON(opts.IO.Out, rl, res); err != nil {
+		return err
+	}
+	return pacedExit(opts.IO, human, "reload: hand-over", res.Failure())
 }
 
 // reloadStopped is the error of a reload that stopped: one stopped by
@@ -235,7 +240,7 @@ type reloadWorkerJSON struct {
 	Error   string  `json:"error,omitempty"`
 }
 
-func writeReloadJSON(w io.Writer, rl reload.Result[*haproxy.Client], res handover.Result) error {
+func writeReloadJSON(w io.Writer, rl reload.Applied, res handover.Result) error {
 	out := reloadJSON{Result: string(res.Outcome()), OldPid: rl.Old, NewPid: rl.New, Elapsed: seconds(res.Elapsed), Workers: []reloadWorkerJSON{}}
 	for _, r := range res.Reports {
 		wj := reloadWorkerJSON{Pid: r.Worker, Result: string(r.Outcome), Before: r.Before, Left: r.Left, Closed: r.Closed, Elapsed: seconds(r.Elapsed)}
@@ -244,9 +249,7 @@ func writeReloadJSON(w io.Writer, rl reload.Result[*haproxy.Client], res handove
 		}
 		out.Workers = append(out.Workers, wj)
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(out)
+	return writeJSON(w, out)
 }
 
 // handoverProgress shows the sessions left in all old workers together.

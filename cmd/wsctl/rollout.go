@@ -14,7 +14,6 @@ import (
 
 	"github.com/wsctl/wsctl/discovery/consul"
 	"github.com/wsctl/wsctl/drain"
-	"github.com/wsctl/wsctl/fleet"
 	"github.com/wsctl/wsctl/intent"
 	"github.com/wsctl/wsctl/rebalance"
 	"github.com/wsctl/wsctl/rollout"
@@ -58,13 +57,16 @@ type RolloutOptions struct {
 	Rebalance bool
 	// DryRun reads and plans the rollout and changes nothing.
 	DryRun bool
+	// deploy makes the --exec deployer (Factory.Deploy); nil runs it with
+	// sh -c.
+	deploy func(script string, env []string, stdout, stderr io.Writer) rollout.Deployer
 }
 
 // NewCmdRollout builds `wsctl rollout`.
 func NewCmdRollout(f *Factory, runF func(*RolloutOptions) error) *cobra.Command {
 	io := f.IO
-	opts := &RolloutOptions{IO: io}
-	opts.Socket.dial = f.Dial
+	opts := &RolloutOptions{IO: io, deploy: f.Deploy}
+	opts.Socket.dial, opts.Socket.operator = f.Dial, f.Fleet
 	cmd := &cobra.Command{
 		Use:   "rollout BACKEND (--exec COMMAND | --pause | --next)",
 		Short: "Deploy a backend's servers one by one, moving each WebSocket client about once",
@@ -151,8 +153,8 @@ a resumed rollout went on.
 places only new clients). Once every server is READY the rollout runs
 "wsctl rebalance" on the backend (its targets, tolerance 10 %, MAINT on the
 servers above target while their oldest WebSockets are closed) at
---close-rate (or the backend's close_rate), within --timeout. Not across the
-fleet yet.
+--close-rate (or the backend's close_rate), within --timeout; across the
+fleet, as "wsctl rebalance --fleet" (the fleet's counts, the fleet-wide rate).
 
 With --dry-run the rollout is read and planned, its checks made (the
 state file, the servers, the last server), and nothing changes: it prints
@@ -231,9 +233,8 @@ name, without a ceiling.`,
 	fl.BoolVar(&opts.DryRun, "dry-run", false, "read and plan the rollout (its order, or where a resumed one stands) and change nothing; exit as the real run would before its first change")
 	fl.BoolVar(&opts.Rebalance, "rebalance", false, "after the last server, even out the backend's WebSockets as wsctl rebalance does (exit 3 if not balanced within --timeout)")
 	fl.BoolVar(&opts.Force, "force", false, "drain even when no other server of the backend can take new clients")
-	fl.StringVarP(&opts.Output, "output", "o", "text", "output format: text or json (a line per step)")
+	choiceVar(cmd, &opts.Output, "output", "o", "text", "output format: text or json (a line per step)", "text", "json")
 	addQuietFlag(cmd, &opts.Quiet)
-	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
 
@@ -248,8 +249,6 @@ func (o *RolloutOptions) check() error {
 	switch {
 	case modes != 1:
 		return errors.New("give one of --exec COMMAND (deploy each server), --pause (start a paused rollout) or --next (go on with one)")
-	case o.Output != "text" && o.Output != "json":
-		return fmt.Errorf("--output %q: want text or json", o.Output)
 	case o.MaxUnavailable < 1:
 		return fmt.Errorf("--max-unavailable %d: want 1 or more", o.MaxUnavailable)
 	case o.MaxPerServer < -1:
@@ -286,14 +285,25 @@ func (o *RolloutOptions) options(sp *spec.Spec, b spec.Backend) rollout.Options 
 		Surge:          o.Surge,
 		StatePath:      state,
 	}
-	if o.Rebalance {
-		ro.Rebalance = &rebalance.Options{Cap: int64(b.ServerMaxConn), Rate: cmp.Or(rate, b.CloseRate), Timeout: o.Timeout, Poll: o.Poll}
-	}
+	ro.Rebalance = o.rebalance(b, rate)
 	if o.Exec != "" {
+		deploy := o.deploy
+		if deploy == nil {
+			deploy = rollout.Command
+		}
 		// The command's output goes to stderr: stdout stays the report.
-		ro.Deploy = rollout.Command(o.Exec, nil, o.IO.ErrOut, o.IO.ErrOut)
+		ro.Deploy = deploy(o.Exec, nil, o.IO.ErrOut, o.IO.ErrOut)
 	}
 	return ro
+}
+
+// rebalance is how --rebalance evens out backend b after the last server,
+// closing at rate (the rollout's); nil without --rebalance.
+func (o *RolloutOptions) rebalance(b spec.Backend, rate float64) *rebalance.Options {
+	if !o.Rebalance {
+		return nil
+	}
+	return &rebalance.Options{Cap: int64(b.ServerMaxConn), Rate: cmp.Or(rate, b.CloseRate), Timeout: o.Timeout, Poll: o.Poll}
 }
 
 func rolloutRun(opts *RolloutOptions) error {
@@ -342,28 +352,25 @@ func rolloutRun(opts *RolloutOptions) error {
 		if opts.Socket.SpecPath == "" {
 			opts.Socket.SpecPath = sp.File
 		}
-		clients, err := opts.Socket.connect(ctx, opts.IO)
+		sockets, err := opts.Socket.sockets(ctx, opts.IO)
 		if err != nil {
 			return err
 		}
-		l := &target.Local{Reason: "wsctl rollout", Poll: opts.Poll}
-		for _, c := range clients {
-			l.Sockets = append(l.Sockets, target.Socket{Name: c.Path(), Runtime: c})
-		}
+		l := &target.Local{Sockets: sockets, Reason: "wsctl rollout", Poll: opts.Poll}
 		if l.Intents, err = intent.Open(sp); err != nil {
 			return err
 		}
 		ro.Target = l
-		ro.Drain.Progress = newDrainProgress(shown, len(clients), ro.Drain).hook()
+		ro.Drain.Progress = newDrainProgress(shown, len(sockets), ro.Drain).hook()
 	}
 
 	ro.Note = func(s string) { fmt.Fprintf(opts.IO.ErrOut, "wsctl: %s\n", s) }
 	if opts.DryRun {
-		st, resumed, err := rollout.Preview(ctx, ro)
+		would, err := rollout.Preview(ctx, ro)
 		if err != nil {
 			return err
 		}
-		return writeDryRun(opts.IO, opts.Output, "backend", b.Name, rolloutWould(ro, st, resumed))
+		return writeDryRun(opts.IO, opts.Output, "backend", b.Name, would)
 	}
 	enc := json.NewEncoder(opts.IO.Out)
 	ro.Step = func(s rollout.Step) {
@@ -375,10 +382,10 @@ func rolloutRun(opts *RolloutOptions) error {
 	}
 	start := time.Now()
 	res, err := rollout.Run(ctx, ro)
-	if len(res.Steps) == 0 && res.Current == nil && res.Paused == nil && !res.Done {
+	if !res.Began() {
 		return err // refused before anything changed
 	}
-	sum := rolloutSummary{Type: "rollout", Backend: b.Name, Steps: len(res.Steps), Cuts: res.Cuts(), Elapsed: seconds(time.Since(start)), Resumed: res.Resumed}
+	sum := rolloutSummary{Type: "rollout", Backend: b.Name, Result: "done", Steps: len(res.Steps), Cuts: res.Cuts(), Elapsed: seconds(time.Since(start)), Resumed: res.Resumed}
 	switch {
 	case err != nil:
 		sum.Result = "stopped"
@@ -389,8 +396,6 @@ func rolloutRun(opts *RolloutOptions) error {
 	case res.Paused != nil:
 		sum.Result = "paused"
 		sum.Paused = &rolloutPaused{Server: res.Paused.Name, Address: res.Paused.Addr}
-	default:
-		sum.Result = "done"
 	}
 	if !human {
 		if err := enc.Encode(sum); err != nil {
@@ -404,7 +409,7 @@ func rolloutRun(opts *RolloutOptions) error {
 			fmt.Fprintf(opts.IO.ErrOut, "wsctl: %s/%s is in phase %s; deployed servers are READY, held ones DRAIN; state in %s: run the same command again to go on\n",
 				b.Name, sum.Stopped.Server, sum.Stopped.Phase, ro.StatePath)
 		}
-		if errors.Is(err, rollout.ErrDrainTimedOut) || errors.Is(err, rollout.ErrNotHealthy) || errors.Is(err, rollout.ErrNotBalanced) {
+		if rollout.TimedOut(err) {
 			return errTimedOut
 		}
 		return errSilent{code: exitError}
@@ -432,7 +437,7 @@ func rolloutFleet(ctx context.Context, opts *RolloutOptions, sp *spec.Spec, back
 	for _, in := range snap.Backends[backend] {
 		servers[in.ID] = in.Addr()
 	}
-	op, err := fleet.NewOperator(sp.Consul)
+	op, err := opts.Socket.reachFleet(sp.Consul)
 	if err != nil {
 		return nil, err
 	}
@@ -452,49 +457,33 @@ func writeRolloutStep(w io.Writer, backend string, s rollout.Step) {
 	if s.Fallback != "" {
 		land += " (plain order: ceiling)"
 	}
+	drained, deployed, ready, _ := s.Durations()
 	if s.Surge {
 		fmt.Fprintf(w, "surge %s/%s removed: %d sessions, %d cut, %s, in %s\n", backend, s.Server, s.Before, s.Cuts, land,
-			s.Drained.Sub(s.Started).Round(100*time.Millisecond))
+			drained.Round(100*time.Millisecond))
 		return
 	}
 	fmt.Fprintf(w, "step %d/%d %s/%s: %d sessions, %d cut, %s; drained %s, deployed %s, ready %s\n", s.Number, s.Of, backend, s.Server,
-		s.Before, s.Cuts, land, s.Drained.Sub(s.Started).Round(100*time.Millisecond),
-		s.Deployed.Sub(s.Drained).Round(100*time.Millisecond), s.Ready.Sub(s.Deployed).Round(100*time.Millisecond))
+		s.Before, s.Cuts, land, drained.Round(100*time.Millisecond), deployed.Round(100*time.Millisecond), ready.Round(100*time.Millisecond))
 }
 
 // rolloutStepJSONLine is one step of `wsctl rollout -o json`: a documented
-// contract, so fields are only ever added.
+// contract, so fields are only ever added. The step's own fields are
+// rollout.Move's, as the state file has them.
 type rolloutStepJSONLine struct {
-	Type     string   `json:"type"`
-	Backend  string   `json:"backend"`
-	Server   string   `json:"server"`
-	Step     int      `json:"step"`
-	Of       int      `json:"of"`
-	Surge    bool     `json:"surge,omitempty"`
-	Landing  []string `json:"landing"`
-	Held     []string `json:"held"`
-	Fallback string   `json:"fallback,omitempty"`
-	Before   int64    `json:"sessions_before"`
-	Cuts     int      `json:"cuts"`
-	Drain    string   `json:"drain"`
-	DrainS   float64  `json:"drain_s"`
-	DeployS  float64  `json:"deploy_s"`
-	ReadmitS float64  `json:"readmit_s"`
-	Elapsed  float64  `json:"elapsed_s"`
+	Type    string `json:"type"`
+	Backend string `json:"backend"`
+	rollout.Move
+	DrainS   float64 `json:"drain_s"`
+	DeployS  float64 `json:"deploy_s"`
+	ReadmitS float64 `json:"readmit_s"`
+	Elapsed  float64 `json:"elapsed_s"`
 }
 
 func rolloutStepJSON(backend string, s rollout.Step) rolloutStepJSONLine {
-	end := s.Ready
-	if s.Surge {
-		end = s.Drained
-	}
-	out := rolloutStepJSONLine{Type: "step", Backend: backend, Server: s.Server, Step: s.Number, Of: s.Of, Surge: s.Surge,
-		Landing: s.Landing, Held: s.Held, Fallback: s.Fallback, Before: s.Before, Cuts: s.Cuts, Drain: string(s.Drain),
-		DrainS: seconds(s.Drained.Sub(s.Started)), Elapsed: seconds(end.Sub(s.Started))}
-	if !s.Surge {
-		out.DeployS, out.ReadmitS = seconds(s.Deployed.Sub(s.Drained)), seconds(s.Ready.Sub(s.Deployed))
-	}
-	return out
+	drained, deployed, ready, total := s.Durations()
+	return rolloutStepJSONLine{Type: "step", Backend: backend, Move: s.Move,
+		DrainS: seconds(drained), DeployS: seconds(deployed), ReadmitS: seconds(ready), Elapsed: seconds(total)}
 }
 
 // rolloutSummary is the last line of `wsctl rollout -o json`.
@@ -519,27 +508,4 @@ type rolloutStopped struct {
 	Server string `json:"server"`
 	Phase  string `json:"phase"`
 	Error  string `json:"error"`
-}
-
-// rolloutWould says what a rollout would do from st: each server still to
-// deploy, in order, and the state file it would write.
-func rolloutWould(o rollout.Options, st *rollout.Checkpoint, resumed bool) []string {
-	var would []string
-	if resumed {
-		would = append(would, "go on with the rollout in "+o.StatePath+": "+st.Where())
-	} else {
-		would = append(would, "write the state file "+o.StatePath)
-	}
-	closing := "wait for its sessions to leave"
-	if c := o.Drain.Close; c != nil {
-		closing = fmt.Sprintf("after %s set MAINT and close the rest at %g/s", c.After, c.Rate)
-	}
-	for _, server := range st.Order[st.Index:] {
-		would = append(would, fmt.Sprintf("%s/%s: DRAIN, %s (timeout %s), deploy, readmit and wait up to %s for a passing check",
-			o.Backend, server, closing, o.Drain.Timeout, o.WaitHealthy))
-	}
-	if o.Rebalance != nil {
-		would = append(would, "rebalance "+o.Backend+" (wsctl rebalance)")
-	}
-	return would
 }

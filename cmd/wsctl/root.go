@@ -165,9 +165,6 @@ With -o json one object, a stable contract (fields are only ever added):
   wsctl version -o json | jq -r .commit`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(output); err != nil {
-				return err
-			}
 			if output == "json" {
 				return writeJSON(io.Out, build())
 			}
@@ -181,11 +178,19 @@ With -o json one object, a stable contract (fields are only ever added):
 
 // flagError rewords pflag's errors where they explain the syntax poorly:
 // every command inherits it from the root. A duration without a unit
-// ("--timeout 5") is the one Go's parser words as "missing unit".
+// ("--timeout 5") is the one Go's parser words as "missing unit"; a value
+// that is not one of a flag's choices is named with the flag.
 func flagError(_ *cobra.Command, err error) error {
 	var bad *pflag.InvalidValueError
-	if errors.As(err, &bad) && bad.GetFlag().Value.Type() == "duration" && strings.Contains(err.Error(), "missing unit") {
-		return fmt.Errorf("--%s %q: a duration needs a unit, e.g. %ss or %sm", bad.GetFlag().Name, bad.GetValue(), bad.GetValue(), bad.GetValue())
+	if !errors.As(err, &bad) {
+		return err
+	}
+	name, value := bad.GetFlag().Name, bad.GetValue()
+	if _, ok := bad.GetFlag().Value.(*choiceValue); ok {
+		return bad.Unwrap()
+	}
+	if bad.GetFlag().Value.Type() == "duration" && strings.Contains(err.Error(), "missing unit") {
+		return fmt.Errorf("--%s %q: a duration needs a unit, e.g. %ss or %sm", name, value, value, value)
 	}
 	return err
 }

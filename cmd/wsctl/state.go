@@ -2,11 +2,7 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -76,28 +72,20 @@ func stateSave(opts *StateOptions) error {
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signalContext()
 	defer stop()
-	c, err := haproxy.Dial(ctx, s.HAProxy.AdminSocket, opts.Timeout)
-	if errors.Is(err, haproxy.ErrNoSocket) {
-		created, err := serverstate.Ensure(s.HAProxy.StateFile)
-		if err != nil {
-			return err
-		}
-		if created {
-			fmt.Fprintf(opts.IO.ErrOut, "HAProxy is not running (%s); created %s empty\n", s.HAProxy.AdminSocket, s.HAProxy.StateFile)
-		} else {
-			fmt.Fprintf(opts.IO.ErrOut, "HAProxy is not running (%s); %s kept\n", s.HAProxy.AdminSocket, s.HAProxy.StateFile)
-		}
-		return nil
-	}
-	if err != nil {
+	hap := s.HAProxy
+	saved, err := serverstate.SaveRunning(ctx, hap.AdminSocket, opts.Timeout, hap.StateFile)
+	switch {
+	case err != nil:
 		return err
+	case saved.Pid != 0:
+		fmt.Fprintf(opts.IO.ErrOut, "saved the server state of HAProxy %d to %s\n", saved.Pid, hap.StateFile)
+	case saved.Created:
+		fmt.Fprintf(opts.IO.ErrOut, "HAProxy is not running (%s); created %s empty\n", hap.AdminSocket, hap.StateFile)
+	default:
+		fmt.Fprintf(opts.IO.ErrOut, "HAProxy is not running (%s); %s kept\n", hap.AdminSocket, hap.StateFile)
 	}
-	if err := serverstate.Save(ctx, c, s.HAProxy.StateFile); err != nil {
-		return err
-	}
-	fmt.Fprintf(opts.IO.ErrOut, "saved the server state of HAProxy %d to %s\n", c.Info().Pid, s.HAProxy.StateFile)
 	return nil
 }
 
@@ -106,7 +94,7 @@ func stateRestore(opts *StateOptions) error {
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signalContext()
 	defer stop()
 	c, err := haproxy.Dial(ctx, s.HAProxy.AdminSocket, opts.Timeout)
 	if err != nil {

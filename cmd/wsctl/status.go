@@ -67,9 +67,6 @@ the intents with who set them, when and why (--reason). -o json gives
   wsctl status --socket /run/haproxy/a.sock --socket /run/haproxy/b.sock`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if opts.Output != "table" && opts.Output != "json" {
-				return fmt.Errorf("--output %q: want table or json", opts.Output)
-			}
 			if err := opts.Fleet.check(&opts.Socket); err != nil {
 				return err
 			}
@@ -82,8 +79,7 @@ the intents with who set them, when and why (--reason). -o json gives
 	opts.Socket.addFlags(cmd)
 	opts.Fleet.addFlags(cmd, false)
 	cmd.Flags().StringVarP(&opts.Backend, "backend", "b", "", "show only this backend")
-	cmd.Flags().StringVarP(&opts.Output, "output", "o", "table", "output format: table or json")
-	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"table", "json"}, cobra.ShellCompDirectiveNoFileComp))
+	addOutputFlag(cmd, &opts.Output, "table", "json")
 	return cmd
 }
 

@@ -15,16 +15,20 @@ import (
 	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/haproxy/haproxytest"
 	"github.com/wsctl/wsctl/intent"
+	"github.com/wsctl/wsctl/rebalance"
 	"github.com/wsctl/wsctl/spec"
 	"github.com/wsctl/wsctl/target"
 )
 
-// fakeFleet is a fleet in memory: Read returns view, Run returns run (each
-// with err).
+// fakeFleet is a fleet in memory: Read returns view, Run returns run,
+// Rebalance rebalanced (each with err).
 type fakeFleet struct {
-	view *fleet.View
-	run  fleet.Status
-	err  error
+	view       *fleet.View
+	run        fleet.Status
+	rebalanced rebalance.Result
+	err        error
+	// asked is the last rebalance asked for.
+	asked rebalance.Options
 }
 
 var _ target.Operator = (*fakeFleet)(nil)
@@ -39,6 +43,11 @@ func (f *fakeFleet) Run(_ context.Context, _ fleet.Request, update func(fleet.St
 }
 
 func (f *fakeFleet) Where() string { return "consul fake kv wsctl/" }
+
+func (f *fakeFleet) Rebalance(_ context.Context, _ fleet.RebalanceRequest, o rebalance.Options) (rebalance.Result, error) {
+	f.asked = o
+	return f.rebalanced, f.err
+}
 
 // runStatus runs `wsctl status args` with f's sockets and fleet; it
 // returns the exit code, stdout and the error.

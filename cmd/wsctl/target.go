@@ -9,8 +9,6 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/spf13/cobra"
-
 	"github.com/wsctl/wsctl/drain"
 	"github.com/wsctl/wsctl/fleet"
 	"github.com/wsctl/wsctl/haproxy"
@@ -59,17 +57,54 @@ func (o *SocketOptions) build(ctx context.Context, ios *IOStreams, f FleetOption
 		if ref, err = fleet.ResolveRef(sp, ref); err != nil {
 			return built{}, err
 		}
-		return built{Target: &target.Fleet{Operator: op, AllowMissing: f.AllowMissing, Who: who(ios), Reason: f.Reason, Update: update}, Ref: ref}, nil
+		return built{Target: fleetOf(ios, f, op, update), Ref: ref}, nil
 	}
-	sockets, err := o.sockets(ctx, ios)
+	t, err := o.local(ctx, ios)
 	if err != nil {
 		return built{}, err
+	}
+	return built{Target: t, Ref: ref, Sockets: len(t.Sockets)}, nil
+}
+
+// backendTarget is where a command on a whole backend (rebalance) acts:
+// target's choice without a server to resolve.
+func (o *SocketOptions) backendTarget(ctx context.Context, ios *IOStreams, f FleetOptions) (target.Target, error) {
+	var t target.Target
+	if f.On {
+		_, op, err := o.fleet(ios)
+		if err != nil {
+			return nil, err
+		}
+		t = fleetOf(ios, f, op, nil)
+	} else {
+		l, err := o.local(ctx, ios)
+		if err != nil {
+			return nil, err
+		}
+		t = l
+	}
+	if f.DryRun {
+		t = target.DryRun{Target: t}
+	}
+	return t, nil
+}
+
+// fleetOf is the fleet target through op.
+func fleetOf(ios *IOStreams, f FleetOptions, op target.Operator, update func(haproxy.Ref, fleet.Status)) *target.Fleet {
+	return &target.Fleet{Operator: op, AllowMissing: f.AllowMissing, Who: who(ios), Reason: f.Reason, Update: update}
+}
+
+// local is the target of the admin sockets, with the intent store.
+func (o *SocketOptions) local(ctx context.Context, ios *IOStreams) (*target.Local, error) {
+	sockets, err := o.sockets(ctx, ios)
+	if err != nil {
+		return nil, err
 	}
 	store, err := o.intents(ios)
 	if err != nil {
-		return built{}, err
+		return nil, err
 	}
-	return built{Target: &target.Local{Sockets: sockets, Intents: store}, Ref: ref, Sockets: len(sockets)}, nil
+	return &target.Local{Sockets: sockets, Intents: store}, nil
 }
 
 // reader is where status reads, chosen like target: every load balancer
@@ -126,10 +161,4 @@ func writeDryRun(ios *IOStreams, output, key, name string, would []string) error
 		fmt.Fprintf(ios.Out, "  %s\n", l)
 	}
 	return nil
-}
-
-// textOrJSONFlag adds -o text|json, checked by the command.
-func textOrJSONFlag(cmd *cobra.Command, output *string) {
-	cmd.Flags().StringVarP(output, "output", "o", "text", "output format: text or json")
-	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
 }

@@ -315,6 +315,24 @@ func TestOnce(t *testing.T) {
 	}
 }
 
+// TestSnapshot: what the one-shot commands render is the spec's own
+// servers with Consul's; a Consul that does not answer is an error.
+func TestSnapshot(t *testing.T) {
+	c := lbtest.StartConsul(t)
+	c.Register(t, "a", "chat", "10.0.0.1", 8080, nil, nil)
+	own := spec.Backend{Name: "static", Servers: []spec.Server{{Name: "s1", Address: "10.0.0.9:80"}}}
+	snap, err := Snapshot(context.Background(), consulSpec(c.Addr, backend("chat", "chat"), own), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := describe(snap), "chat: a=10.0.0.1:8080+; static: s1=10.0.0.9:80+"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	if _, err := Snapshot(context.Background(), consulSpec(lbtest.Addr(t), backend("chat", "chat"), own), nil); err == nil {
+		t.Error("Snapshot without the Consul: no error")
+	}
+}
+
 func TestOnceError(t *testing.T) {
 	addr := lbtest.Addr(t) // nothing listens there
 	_, err := Once(context.Background(), consulSpec(addr, backend("chat", "chat-ws")), nil)

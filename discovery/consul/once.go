@@ -6,6 +6,7 @@ import (
 	"log/slog"
 
 	"github.com/wsctl/wsctl/discovery"
+	"github.com/wsctl/wsctl/discovery/static"
 	"github.com/wsctl/wsctl/spec"
 )
 
@@ -37,6 +38,21 @@ func Once(ctx context.Context, s *spec.Spec, log *slog.Logger) (discovery.Snapsh
 			return discovery.Snapshot{}, fmt.Errorf("consul: service %q at %s: %w", w.svc.Service, addr, err)
 		}
 		snap.Backends[w.backend], _ = toInstances(entries, w.svc, log.With("backend", w.backend, "service", w.svc.Service))
+	}
+	return snap, nil
+}
+
+// Snapshot returns every backend's servers once: the spec's own
+// (static.Snapshot) with those of Consul-backed backends, one Once query
+// each. It is what the one-shot commands render (render.Options.Discover).
+func Snapshot(ctx context.Context, s *spec.Spec, log *slog.Logger) (discovery.Snapshot, error) {
+	snap := static.Snapshot(s)
+	fromConsul, err := Once(ctx, s, log)
+	if err != nil {
+		return discovery.Snapshot{}, err
+	}
+	for b, instances := range fromConsul.Backends {
+		snap.Backends[b] = instances
 	}
 	return snap, nil
 }

@@ -42,3 +42,52 @@ func TestPacerSpacesSlots(t *testing.T) {
 		t.Errorf("the slot after that is %v later, want 100ms", got.Sub(later))
 	}
 }
+
+// TestBusyCallerKeepsTheRate: a caller whose every action takes longer
+// than the interval between slots (a close is two round trips to a busy
+// HAProxy) takes, when it is free again, every slot that came meanwhile
+// and acts on them together, so it keeps the rate; a slot missed by more
+// than Late is still gone (see the pause tests).
+func TestBusyCallerKeepsTheRate(t *testing.T) {
+	const rate = 1000
+	start := time.Unix(1000, 0)
+	tests := []struct {
+		name  string
+		slots Slots
+	}{
+		{name: "pacer", slots: New(rate)},
+		{name: "schedule", slots: NewScheduled(Schedule{Start: start, Rate: rate}, func() Part { return Part{0, 1} })},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			now, end := start, start.Add(time.Second)
+			taken := 0
+			for now.Before(end) {
+				slot, ok := tt.slots.Reserve(now, end)
+				if !ok {
+					break
+				}
+				now = later(now, slot)
+				batch := 1
+				for {
+					if _, ok := tt.slots.Reserve(now, now); !ok {
+						break
+					}
+					batch++
+				}
+				taken += batch
+				now = now.Add(3 * time.Millisecond) // the batch's round trips
+			}
+			if want := rate - 5; taken < want {
+				t.Errorf("took %d slots in a second at %d a second, each batch taking 3 ms; want at least %d", taken, rate, want)
+			}
+		})
+	}
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}

@@ -47,7 +47,8 @@ const maxScan = 1 << 16
 // that the part [lo, hi) owns, with its index; false when there is none
 // within limit (or within maxScan slots).
 func (s Schedule) Next(from, limit time.Time, lo, hi float64) (time.Time, int64, bool) {
-	return s.next(s.index(from), limit, lo, hi)
+	at, i, ok := s.next(s.index(from), limit, lo, hi)
+	return at, i, ok
 }
 
 // index is the first slot at or after t.
@@ -60,21 +61,22 @@ func (s Schedule) index(t time.Time) int64 {
 	return int64(math.Ceil(t.Sub(s.Start).Seconds()*s.Rate - 1e-9*s.Rate))
 }
 
-// next is Next from slot i on.
+// next is Next from slot i on; without a slot, the index it returns is
+// the first slot it did not look at.
 func (s Schedule) next(i int64, limit time.Time, lo, hi float64) (time.Time, int64, bool) {
-	if hi <= lo || s.Rate <= 0 {
-		return time.Time{}, 0, false
+	if s.Rate <= 0 {
+		return time.Time{}, i, false
 	}
 	for n := 0; n < maxScan; n, i = n+1, i+1 {
 		at := s.slot(i)
 		if at.After(limit) {
-			return time.Time{}, 0, false
+			break
 		}
 		if p := point(i); p >= lo && p < hi {
 			return at, i, true
 		}
 	}
-	return time.Time{}, 0, false
+	return time.Time{}, i, false
 }
 
 // slot is when slot i comes.
@@ -87,13 +89,19 @@ type Part struct{ Lo, Hi float64 }
 
 // Scheduled hands out the slots of a Schedule that a part owns, a part
 // asked for at every slot (the fleet's shares follow the sessions each load
-// balancer still holds). Like Pacer it never saves up slots: one missed is
-// gone. It is safe for concurrent use.
+// balancer still holds). Like Pacer it saves up slots for Late at most: one
+// missed by more is gone. It is safe for concurrent use.
 type Scheduled struct {
 	mu    sync.Mutex
 	sched Schedule
 	part  func() Part
 	next  int64 // the first slot index not handed out yet
+	// looked is the first slot index no Reserve has looked at. Only such
+	// a slot is taken once past (the caller was busy when it came): one
+	// looked at and left to another part may have been taken by it,
+	// though the part grew since.
+	looked int64
+	begun  bool // the slots before the first Reserve were never missed
 }
 
 // NewScheduled returns the slots of sched that part owns.
@@ -102,15 +110,25 @@ func NewScheduled(sched Schedule, part func() Part) *Scheduled {
 }
 
 // Reserve takes the next slot this part owns if it comes no later than
-// limit; slots before now are skipped.
+// limit; slots more than Late before now are skipped, and so are the past
+// ones a Reserve looked at before.
 func (s *Scheduled) Reserve(now, limit time.Time) (time.Time, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p := s.part()
-	at, i, ok := s.sched.next(max(s.next, s.sched.index(now)), limit, p.Lo, p.Hi)
+	due := s.sched.index(now)
+	if !s.begun {
+		s.begun, s.looked = true, due
+	}
+	from := max(s.next, due)
+	if missed := max(s.next, s.looked, s.sched.index(now.Add(-Late))); missed < due {
+		from = missed
+	}
+	at, i, ok := s.sched.next(from, limit, p.Lo, p.Hi)
 	if !ok {
+		s.looked = max(s.looked, i)
 		return time.Time{}, false
 	}
-	s.next = i + 1
+	s.next, s.looked = i+1, max(s.looked, i+1)
 	return at, true
 }
