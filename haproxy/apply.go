@@ -175,8 +175,9 @@ var healthOpStates = map[Health][]OpState{
 
 // Apply makes changes over one connection, in order, then reads the servers
 // back once (one `show servers state` per backend involved, of which only
-// the changed servers are parsed) and checks that each change took. It returns one error per change, nil when the change
-// was applied and read back as asked.
+// the changed servers are parsed) and checks that each change took. It
+// returns one error per change, nil when the change was applied and read
+// back as asked.
 //
 // A change that is invalid, refused by HAProxy or not read back fails
 // alone; the others go on. A connection failure (timeout, ctx, a closed
@@ -190,11 +191,6 @@ var healthOpStates = map[Health][]OpState{
 // wrap ErrInvalidName, ErrNeedsVersion, ErrCommand, ErrPermission,
 // ErrNotApplied, …, and name the socket and the change.
 func (c *Client) Apply(ctx context.Context, changes []Change) []error {
-	return c.apply(changes, c.runner(ctx))
-}
-
-// apply is Apply on the session run gives.
-func (c *Client) apply(changes []Change, run runner) []error {
 	errs := make([]error, len(changes))
 	steps := make([][]step, len(changes))
 	pending := 0
@@ -204,7 +200,7 @@ func (c *Client) apply(changes []Change, run runner) []error {
 		}
 	}
 	if pending > 0 {
-		if err := run(func(s *session) error { return applyOn(s, changes, steps, errs) }); err != nil {
+		if err := c.with(ctx, func(s *session) error { return applyOn(s, changes, steps, errs) }); err != nil {
 			for i := range errs {
 				if errs[i] == nil {
 					errs[i] = err
@@ -253,7 +249,7 @@ func applyOn(s *session, changes []Change, steps [][]step, errs []error) error {
 	}
 	got := map[Ref]ServerStatus{}
 	for _, b := range backends {
-		all, err := serversState(s, b, func(r Ref) bool { return changed[r] })
+		all, err := serversStateOf(s, b, func(r Ref) bool { return changed[r] })
 		if err != nil {
 			return fmt.Errorf("read back: %w", err)
 		}

@@ -34,36 +34,27 @@ func (c *Client) Session(ctx context.Context, f func(Conn) error) error {
 	if err != nil {
 		return c.wrap("open session", err)
 	}
-	lent := &sessionConn{c: c, s: s}
 	defer func() {
-		lent.s = nil
+		s.err = errSessionEnded // for a Conn kept past f
 		s.close()
 	}()
-	return f(lent)
+	bound := *c
+	bound.lent = s
+	return f(sessionConn{c: &bound, ctx: ctx})
 }
 
-// sessionConn is the Conn Session lends.
+// sessionConn is the Conn Session lends: a Client bound to the session.
 type sessionConn struct {
-	c *Client
-	s *session // nil once the session has ended
+	c   *Client
+	ctx context.Context
 }
 
-// run is the Conn's runner: its session, while Session runs.
-func (l *sessionConn) run(f func(*session) error) error {
-	if l.s == nil {
-		return errSessionEnded
-	}
-	return f(l.s)
+func (l sessionConn) States(backend string) ([]ServerStatus, error) {
+	return l.c.States(l.ctx, backend)
 }
 
-func (l *sessionConn) States(backend string) ([]ServerStatus, error) {
-	return l.c.servers(backend, false, l.run)
+func (l sessionConn) Servers(backend string) ([]ServerStatus, error) {
+	return l.c.Servers(l.ctx, backend)
 }
 
-func (l *sessionConn) Servers(backend string) ([]ServerStatus, error) {
-	return l.c.servers(backend, true, l.run)
-}
-
-func (l *sessionConn) Apply(changes []Change) []error {
-	return l.c.apply(changes, l.run)
-}
+func (l sessionConn) Apply(changes []Change) []error { return l.c.Apply(l.ctx, changes) }

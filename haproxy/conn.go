@@ -53,23 +53,18 @@ type session struct {
 	buf bytes.Buffer
 }
 
-// with runs f on a fresh session and closes it.
+// with runs f on a fresh session and closes it; on a Client bound to a
+// session (Session's), on that session.
 func (c *Client) with(ctx context.Context, f func(*session) error) error {
+	if c.lent != nil {
+		return f(c.lent)
+	}
 	s, err := c.open(ctx)
 	if err != nil {
 		return err
 	}
 	defer s.close()
 	return f(s)
-}
-
-// runner runs f on a session: a fresh one (Client.runner) or the one a
-// Conn holds (Client.Session).
-type runner func(f func(*session) error) error
-
-// runner is with under ctx.
-func (c *Client) runner(ctx context.Context) runner {
-	return func(f func(*session) error) error { return c.with(ctx, f) }
 }
 
 // open dials the socket and switches it to interactive mode. The dial and

@@ -60,7 +60,7 @@ func (s ServerStatus) TakesClients() bool {
 // (admin bits, operational state, weights) with `show stat` (sessions,
 // check status, address). An unknown backend wraps ErrUnknownBackend.
 func (c *Client) Servers(ctx context.Context, backend string) ([]ServerStatus, error) {
-	return c.servers(backend, true, c.runner(ctx))
+	return c.servers(ctx, backend, true)
 }
 
 // States is Servers without `show stat`: what `show servers state` alone
@@ -69,11 +69,11 @@ func (c *Client) Servers(ctx context.Context, backend string) ([]ServerStatus, e
 // with 1,000 servers `show stat` and its CSV cost about ten times as much
 // as `show servers state`.
 func (c *Client) States(ctx context.Context, backend string) ([]ServerStatus, error) {
-	return c.servers(backend, false, c.runner(ctx))
+	return c.servers(ctx, backend, false)
 }
 
-// servers is Servers, and States without stats, on the session run gives.
-func (c *Client) servers(backend string, withStats bool, run runner) ([]ServerStatus, error) {
+// servers is Servers, and States without stats.
+func (c *Client) servers(ctx context.Context, backend string, withStats bool) ([]ServerStatus, error) {
 	op := "list servers"
 	if backend != "" {
 		op = "list servers of " + backend
@@ -82,9 +82,9 @@ func (c *Client) servers(backend string, withStats bool, run runner) ([]ServerSt
 		}
 	}
 	var states []ServerStatus
-	err := run(func(s *session) error {
+	err := c.with(ctx, func(s *session) error {
 		var err error
-		if states, err = serversState(s, backend, nil); err != nil || !withStats {
+		if states, err = serversState(s, backend); err != nil || !withStats {
 			return err
 		}
 		stats, err := showStat(s, backend)
@@ -181,9 +181,14 @@ func Match(servers []ServerStatus, ref Ref) (ServerStatus, error) {
 // checkEnabled is HAProxy's CHK_ST_ENABLED bit of srv_check_state.
 const checkEnabled = 0x4
 
-// serversState runs `show servers state [backend]` on s and parses the
-// servers keep wants (all with nil).
-func serversState(s *session, backend string, keep func(Ref) bool) ([]ServerStatus, error) {
+// serversState runs `show servers state [backend]` on s and parses it.
+func serversState(s *session, backend string) ([]ServerStatus, error) {
+	return serversStateOf(s, backend, nil)
+}
+
+// serversStateOf is serversState parsing only the servers keep wants (all
+// with nil).
+func serversStateOf(s *session, backend string, keep func(Ref) bool) ([]ServerStatus, error) {
 	cmd := "show servers state"
 	if backend != "" {
 		cmd += " " + backend
