@@ -166,14 +166,7 @@ func TestSocketParseServersStateKeep(t *testing.T) {
 		t.Errorf("parseServersState of ws/s2 (-want +got):\n%s", diff)
 	}
 
-	header, rest, _ := strings.Cut(serversStateReply, "\n3 ws 1 s1")
-	line := "3 ws 1 s1" + strings.SplitAfter(rest, "\n")[0]
-	var large strings.Builder
-	large.WriteString(header + "\n")
-	for i := range 1000 {
-		large.WriteString(strings.Replace(line, " s1 ", fmt.Sprintf(" m%04d ", i), 1))
-	}
-	reply := large.String()
+	reply := manyServers(1000)
 	one := func(r Ref) bool { return r == Ref{Backend: "ws", Server: "m0500"} }
 	if got, err := parseServersState(reply, one); err != nil || len(got) != 1 || got[0].Server != "m0500" {
 		t.Fatalf("parseServersState of one server among 1,000: %+v, %v", got, err)
@@ -182,6 +175,37 @@ func TestSocketParseServersStateKeep(t *testing.T) {
 	kept := testing.AllocsPerRun(5, func() { _, _ = parseServersState(reply, one) })
 	if kept > whole/20 {
 		t.Errorf("parsing one server of 1,000 took %.0f allocations, parsing them all %.0f: the others are not skipped", kept, whole)
+	}
+}
+
+// manyServers is a `show servers state` reply of n servers of backend ws,
+// m0000 and on.
+func manyServers(n int) string {
+	header, rest, _ := strings.Cut(serversStateReply, "\n3 ws 1 s1")
+	line := "3 ws 1 s1" + strings.SplitAfter(rest, "\n")[0]
+	var b strings.Builder
+	b.WriteString(header + "\n")
+	for i := range n {
+		b.WriteString(strings.Replace(line, " s1 ", fmt.Sprintf(" m%04d ", i), 1))
+	}
+	return b.String()
+}
+
+// BenchmarkParseServersState1000: parsing a 1,000-server backend whole
+// (a sync's listing) and for one server (a registration's read-back).
+func BenchmarkParseServersState1000(b *testing.B) {
+	reply := manyServers(1000)
+	for name, keep := range map[string]func(Ref) bool{
+		"all": nil,
+		"one": func(r Ref) bool { return r == Ref{Backend: "ws", Server: "m0500"} },
+	} {
+		b.Run(name, func(b *testing.B) {
+			for range b.N {
+				if _, err := parseServersState(reply, keep); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 
