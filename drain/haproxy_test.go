@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -190,4 +193,183 @@ func TestDrainFailsOnReload(t *testing.T) {
 	if !fleet.WaitEvents(cut, false, perServer, 5*time.Second) {
 		t.Errorf("the old worker closed %d sessions, want %d", len(fleet.Since(cut, false)), perServer)
 	}
+}
+
+// TestDrainClosesOnOneConnection: a paced close keeps one connection to
+// the socket for its listing, its closes and its counts, and opens only one
+// more per count, to ask which process answers. Before, every count opened
+// two connections (the server's state, then the pid) and every close period
+// a third, each with its set-up round trips: on a busy host with 10
+// load balancers the drain spent most of its slots there.
+func TestDrainClosesOnOneConnection(t *testing.T) {
+	_, lb, fleet := setup(t)
+	proxy := countConnections(t, lb.AdminSocket)
+	ctx := context.Background()
+	c, err := haproxy.Dial(ctx, proxy.path, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		intervals int // between two counts while closing
+		during    int // connections opened in them
+		last      = -1
+	)
+	res, err := drain.Run(ctx, []drain.Target{{Socket: "lb", Runtime: c, Backend: "ws", Server: "s2"}},
+		drain.Options{Timeout: 20 * time.Second, Poll: 100 * time.Millisecond, Close: &drain.Close{After: 200 * time.Millisecond, Rate: 20},
+			Progress: func(p drain.Progress) {
+				n := proxy.count()
+				if p.Phase != drain.Closing {
+					return
+				}
+				if last >= 0 {
+					intervals++
+					during += n - last
+				}
+				last = n
+			}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := res.Reports[0]
+	if rep.Outcome != drain.Drained || rep.Closed != perServer {
+		t.Fatalf("report = %+v, want drained, %d closed", rep, perServer)
+	}
+	if on := fleet.Connected(); on["s2"] != 0 {
+		t.Errorf("clients per server = %v, want none on s2", on)
+	}
+	t.Logf("%d connections in %d intervals between counts while closing", during, intervals)
+	if intervals < 3 {
+		t.Fatalf("only %d intervals between counts while closing, want at least 3", intervals)
+	}
+	// One for the pid at each count, and the closer's, opened once.
+	if during > intervals+1 {
+		t.Errorf("%d connections opened in %d intervals between counts, want at most %d", during, intervals, intervals+1)
+	}
+}
+
+// TestDrainFailsOnReloadWhileClosing: the closer's connection stays with
+// the worker it reached, so a reload in the middle of a paced close is
+// still seen (by the pid asked on a connection of its own at every count)
+// and ends the drain with ErrReloaded; the old worker keeps the sessions
+// not closed yet.
+func TestDrainFailsOnReloadWhileClosing(t *testing.T) {
+	c, lb, fleet := setup(t)
+	closing := make(chan struct{})
+	var once sync.Once
+	done := make(chan drain.Result, 1)
+	go func() {
+		res, err := drain.Run(context.Background(), []drain.Target{{Socket: "lb", Runtime: c, Backend: "ws", Server: "s2"}},
+			drain.Options{Timeout: time.Minute, Poll: 100 * time.Millisecond, Close: &drain.Close{After: 100 * time.Millisecond, Rate: 2},
+				Progress: func(p drain.Progress) {
+					if p.Phase == drain.Closing && p.Closed > 0 {
+						once.Do(func() { close(closing) })
+					}
+				}})
+		if err != nil {
+			t.Error(err)
+		}
+		done <- res
+	}()
+	select {
+	case <-closing:
+	case res := <-done:
+		t.Fatalf("the drain ended before it closed a session: %+v", res)
+	}
+	lb.Reload(t)
+	rep := (<-done).Reports[0]
+	if rep.Outcome != drain.Failed || !errors.Is(rep.Err, drain.ErrReloaded) {
+		t.Fatalf("outcome %s (left %d, closed %d), error %v; want error wrapping ErrReloaded", rep.Outcome, rep.Left, rep.Closed, rep.Err)
+	}
+	if on := fleet.Connected(); on["s2"] == 0 || on["s2"] >= perServer {
+		t.Errorf("clients per server after the reload = %v, want some but not all of s2's %d still on it", on, perServer)
+	}
+}
+
+// TestDrainFastCloseCutsOnlyTheServer closes at a rate whose slots come
+// faster than a confirmation gets old, so each batch's closes go with the
+// next batch's checks: every session of the drained server is closed and
+// no client of another server is cut.
+func TestDrainFastCloseCutsOnlyTheServer(t *testing.T) {
+	c, _, fleet := setup(t)
+	start := time.Now()
+	res, err := drain.Run(context.Background(), []drain.Target{{Socket: "lb", Runtime: c, Backend: "ws", Server: "s2"}},
+		drain.Options{Timeout: 20 * time.Second, Poll: 100 * time.Millisecond, Close: &drain.Close{After: 200 * time.Millisecond, Rate: 500}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := res.Reports[0]
+	if rep.Outcome != drain.Drained || rep.Closed != perServer {
+		t.Fatalf("report = %+v, want drained, %d closed", rep, perServer)
+	}
+	cut := 0
+	for _, e := range fleet.Since(start, false) {
+		if e.Server != "s2" {
+			t.Errorf("client %d lost %s during the drain of s2", e.Client, e.Server)
+		}
+		cut++
+	}
+	if cut != perServer {
+		t.Errorf("%d clients cut, want %d", cut, perServer)
+	}
+}
+
+// connCounter forwards a unix socket to another and counts the connections
+// it accepted.
+type connCounter struct {
+	path string
+	mu   sync.Mutex
+	n    int
+}
+
+func (c *connCounter) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
+}
+
+// countConnections listens in a temp dir, forwarding every connection to
+// target, until the test ends.
+func countConnections(t *testing.T, target string) *connCounter {
+	t.Helper()
+	c := &connCounter{path: filepath.Join(t.TempDir(), "count.sock")}
+	l, err := net.Listen("unix", c.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		wg    sync.WaitGroup
+		conns []net.Conn
+	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			in, err := l.Accept()
+			if err != nil {
+				return
+			}
+			out, err := net.Dial("unix", target)
+			if err != nil {
+				in.Close()
+				continue
+			}
+			c.mu.Lock()
+			c.n++
+			conns = append(conns, in, out)
+			c.mu.Unlock()
+			wg.Add(2)
+			go func() { defer wg.Done(); io.Copy(out, in); out.(*net.UnixConn).CloseWrite() }()
+			go func() { defer wg.Done(); io.Copy(in, out); in.Close() }()
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		c.mu.Lock()
+		for _, conn := range conns {
+			conn.Close()
+		}
+		c.mu.Unlock()
+		wg.Wait()
+	})
+	return c
 }

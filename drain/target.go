@@ -1,7 +1,6 @@
 package drain
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -24,12 +23,16 @@ type drainer struct {
 	phase      Phase
 	pending    []haproxy.SessionID // listed, not yet closed
 	pollErrors int
+	// closer, while closing at a rate through a haproxy.Client, carries
+	// the listing, the closes and the counts on one connection.
+	closer *haproxy.Closer
 }
 
 func (d *drainer) run(ctx context.Context) Report {
 	d.rep = Report{Target: d.t.Socket, Backend: d.t.Backend, Server: d.t.Server}
 	d.phase = Waiting
 	d.rep.Outcome, d.rep.Err = d.drain(ctx)
+	d.dropCloser()
 	if d.rep.Err != nil && errors.Is(d.rep.Err, ctx.Err()) {
 		d.rep.Outcome = Canceled
 	}
@@ -111,7 +114,7 @@ func (d *drainer) drain(ctx context.Context) (Outcome, error) {
 // it too (a reload never hands the socket back to an old worker), and a
 // change ends the drain with ErrReloaded.
 func (d *drainer) count(ctx context.Context) error {
-	st, err := d.t.Runtime.Server(ctx, d.t.Backend, d.t.Server)
+	st, err := d.server(ctx)
 	var pid int64
 	if err == nil {
 		pid, err = d.t.Runtime.Pid(ctx)
@@ -128,17 +131,45 @@ func (d *drainer) count(ctx context.Context) error {
 	}
 	d.pollErrors = 0
 	if pid != d.pid {
-		// Left and Admin stay as the old worker last showed them. An old
-		// worker refuses `shutdown sessions server` (its proxies are
-		// stopped) but still closes sessions one by one.
-		return fmt.Errorf("drain: %s: %w (worker %d → %d): the old worker keeps the sessions of %s/%s, which this socket no longer shows, "+
-			"and the new one knows nothing of the drain; drain again to take the server out of the new worker; "+
-			"the old worker's sessions end with it, or close them one by one through the master CLI "+
-			"(`@!%d show sess`, then `@!%d shutdown session ID` for each with be=%s srv=%s)",
-			d.t.Socket, ErrReloaded, d.pid, pid, d.t.Backend, d.t.Server, d.pid, d.pid, d.t.Backend, d.t.Server)
+		// Left and Admin stay as the old worker last showed them.
+		return d.reloaded(pid)
 	}
 	d.rep.Left, d.rep.Admin = st.Scur, st.Admin
 	return nil
+}
+
+// server reads the server's state: on the closer's connection while there
+// is one (it stays with the process the drain started on, which the pid
+// asked at every count confirms), so that a count opens no connection of
+// its own.
+func (d *drainer) server(ctx context.Context) (haproxy.ServerStatus, error) {
+	if d.closer == nil {
+		return d.t.Runtime.Server(ctx, d.t.Backend, d.t.Server)
+	}
+	st, err := d.closer.Server()
+	if err != nil {
+		d.dropCloser() // out of step; the next close opens another
+	}
+	return st, err
+}
+
+// reloaded is the error that ends the drain when the socket reaches
+// process pid instead of the one the drain started on.
+func (d *drainer) reloaded(pid int64) error {
+	// An old worker refuses `shutdown sessions server` (its proxies are
+	// stopped) but still closes sessions one by one.
+	return fmt.Errorf("drain: %s: %w (worker %d → %d): the old worker keeps the sessions of %s/%s, which this socket no longer shows, "+
+		"and the new one knows nothing of the drain; drain again to take the server out of the new worker; "+
+		"the old worker's sessions end with it, or close them one by one through the master CLI "+
+		"(`@!%d show sess`, then `@!%d shutdown session ID` for each with be=%s srv=%s)",
+		d.t.Socket, ErrReloaded, d.pid, pid, d.t.Backend, d.t.Server, d.pid, d.pid, d.t.Backend, d.t.Server)
+}
+
+func (d *drainer) dropCloser() {
+	if d.closer != nil {
+		d.closer.Close()
+		d.closer = nil
+	}
 }
 
 // startClosing switches the server to MAINT, then starts closing: all at
@@ -160,44 +191,41 @@ func (d *drainer) startClosing(ctx context.Context) error {
 	return nil
 }
 
-// eachCloser is what a Runtime may offer to close many sessions over one
-// connection, a batch per round trip (haproxy.Client does).
-type eachCloser interface {
-	ShutdownSessionsEach(ctx context.Context, backend, server string, next func() ([]haproxy.SessionID, bool)) (int, error)
+// closerOpener is what a Runtime may offer to close many sessions over
+// one connection, a batch per two round trips (haproxy.Client does).
+type closerOpener interface {
+	OpenCloser(ctx context.Context, backend, server string) (*haproxy.Closer, error)
 }
 
-var _ eachCloser = (*haproxy.Client)(nil)
+var _ closerOpener = (*haproxy.Client)(nil)
 
 // closeUntil closes listed sessions, one per slot of the shared pacer,
 // until the next slot would come after limit. It lists the sessions again
 // when the list runs out, at most once per call.
 func (d *drainer) closeUntil(ctx context.Context, limit time.Time) error {
+	list, shutdown, err := d.closers(ctx)
+	if err != nil {
+		return err
+	}
 	listed := false
-	var listErr error
-	// next waits for the drain's next slot and hands out the sessions to
-	// close then: one, and one more for each slot that came while the
-	// previous batch was being closed (the pacer keeps them for pace.Late),
-	// so a slow HAProxy costs round trips, not slots. False when there is
-	// no slot before limit.
-	next := func() ([]haproxy.SessionID, bool) {
+	for {
 		if len(d.pending) == 0 {
 			if listed {
-				return nil, false
+				return nil
 			}
-			ids, err := d.t.Runtime.Sessions(ctx, d.t.Backend, d.t.Server)
-			if err != nil {
-				listErr = err
-				return nil, false
+			ids, err := list()
+			if err != nil || len(ids) == 0 {
+				return err
 			}
 			d.pending, listed = ids, true
-			if len(ids) == 0 {
-				return nil, false
-			}
 		}
 		slot, ok := d.pace.Reserve(time.Now(), limit)
 		if !ok || !pace.SleepUntil(ctx, slot) {
-			return nil, false
+			return ctx.Err()
 		}
+		// One session, and one more for each slot that came while the
+		// previous batch was being closed (the pacer keeps them for
+		// pace.Late), so a slow HAProxy costs round trips, not slots.
 		n := 1
 		for now := time.Now(); n < len(d.pending); n++ {
 			if _, ok := d.pace.Reserve(now, now); !ok {
@@ -206,30 +234,50 @@ func (d *drainer) closeUntil(ctx context.Context, limit time.Time) error {
 		}
 		batch := d.pending[:n:n]
 		d.pending = d.pending[n:]
-		return batch, true
-	}
-	if ec, ok := d.t.Runtime.(eachCloser); ok {
-		closed, err := ec.ShutdownSessionsEach(ctx, d.t.Backend, d.t.Server, next)
+		closed, err := shutdown(batch)
 		d.rep.Closed += closed
-		return cmp.Or(listErr, err, ctx.Err())
-	}
-	for {
-		batch, ok := next()
-		if !ok {
-			return cmp.Or(listErr, ctx.Err())
+		if err != nil {
+			return err
 		}
-		for _, id := range batch {
-			err := d.t.Runtime.ShutdownSession(ctx, d.t.Backend, d.t.Server, id)
+	}
+}
+
+// closers returns how closeUntil lists and closes sessions: on the
+// target's Closer, opened on first use and kept until the drain ends, when
+// the Runtime has one; otherwise a call per session.
+func (d *drainer) closers(ctx context.Context) (func() ([]haproxy.SessionID, error), func([]haproxy.SessionID) (int, error), error) {
+	rt, b, s := d.t.Runtime, d.t.Backend, d.t.Server
+	if op, ok := rt.(closerOpener); ok {
+		if d.closer == nil {
+			k, err := op.OpenCloser(ctx, b, s)
+			if err != nil {
+				return nil, nil, err
+			}
+			if k.Pid() != d.pid {
+				k.Close()
+				return nil, nil, d.reloaded(k.Pid())
+			}
+			d.closer = k
+		}
+		return d.closer.Sessions, d.closer.Shutdown, nil
+	}
+	list := func() ([]haproxy.SessionID, error) { return rt.Sessions(ctx, b, s) }
+	shutdown := func(ids []haproxy.SessionID) (int, error) {
+		closed := 0
+		for _, id := range ids {
+			err := rt.ShutdownSession(ctx, b, s, id)
 			switch {
 			case errors.Is(err, haproxy.ErrNoSuchSession):
 				// It left by itself (or its id now names another session).
 			case err != nil:
-				return err
+				return closed, err
 			default:
-				d.rep.Closed++
+				closed++
 			}
 		}
+		return closed, nil
 	}
+	return list, shutdown, nil
 }
 
 func (d *drainer) set(ctx context.Context, state haproxy.AdminState) error {

@@ -187,6 +187,25 @@ func (s *session) execAll(cmds []string) ([]string, error) {
 	return replies, nil
 }
 
+// oneShot sends cmd outside interactive mode and returns all the socket
+// answers until it closes the connection: one round trip, where an
+// interactive session first spends two on `prompt` and `set
+// severity-output`. Without severities an error reply looks like any
+// other: use it for commands whose reply is parsed anyway.
+func (s *session) oneShot(cmd string) (string, error) {
+	if err := s.send(cmd); err != nil {
+		return "", err
+	}
+	// The master CLI waits for more commands until the client is done
+	// writing.
+	if uc, ok := s.conn.(*net.UnixConn); ok {
+		if err := uc.CloseWrite(); err != nil {
+			return "", s.ioError(cmd, err)
+		}
+	}
+	return s.read(cmd, false)
+}
+
 // read reads one reply: up to the first prompt, which it consumes, or
 // without toPrompt up to the end of the connection (the master CLI outside
 // interactive mode), at most MaxReply bytes. Its deadline is idle: the

@@ -25,13 +25,8 @@ var hostileNames = []string{
 // reaches the socket. (Before the own transport, SetAddr wrote a zone's
 // newline and the command after it.)
 func TestInjectionNeverWritten(t *testing.T) {
-	fake := startFake(t, nil)
+	fake, c := dialFake(t, nil)
 	ctx := context.Background()
-	c, err := Dial(ctx, fake.path, 2*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fake.received()
 
 	zoned := mustAddr(t, "fe80::1%x\nset server ws/s2 state maint")
 	ip := mustAddr(t, "10.0.0.1")
@@ -102,12 +97,8 @@ func TestInjectionNeverWritten(t *testing.T) {
 // TestChokePoint sends separators straight to the functions that write to
 // the socket, past every validation: they refuse before writing a byte.
 func TestChokePoint(t *testing.T) {
-	fake := startFake(t, nil)
+	fake, c := dialFake(t, nil)
 	ctx := context.Background()
-	c, err := Dial(ctx, fake.path, 2*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, cmd := range []string{
 		"show info\nshutdown sessions server ws/s2",
 		"show info;shutdown sessions server ws/s2",

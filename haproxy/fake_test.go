@@ -2,12 +2,14 @@ package haproxy
 
 import (
 	"bufio"
+	"context"
 	"io"
 	"net"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // fakeHAProxy serves a unix socket the way HAProxy's CLI does: one command
@@ -69,6 +71,20 @@ func startFake(t *testing.T, answer func(cmd string) io.Reader) *fakeHAProxy {
 		wg.Wait()
 	})
 	return f
+}
+
+// dialFake starts a fake and returns a client of it, with what Dial sent
+// already forgotten.
+func dialFake(t *testing.T, answer func(cmd string) io.Reader) (*fakeHAProxy, *Client) {
+	t.Helper()
+	fake := startFake(t, answer)
+	c, err := Dial(context.Background(), fake.path, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake.received()
+	fake.roundTrips()
+	return fake, c
 }
 
 func (f *fakeHAProxy) serve(c net.Conn) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"regexp"
 	"strings"
 	"time"
@@ -119,17 +118,7 @@ func masterCommand(ctx context.Context, path string, timeout time.Duration, cmd 
 		return "", err
 	}
 	defer s.close()
-	if err := s.send(cmd); err != nil {
-		return "", err
-	}
-	// The master CLI waits for more commands until the client is done
-	// writing.
-	if uc, ok := s.conn.(*net.UnixConn); ok {
-		if err := uc.CloseWrite(); err != nil {
-			return "", s.ioError(cmd, err)
-		}
-	}
-	return s.read(cmd, false)
+	return s.oneShot(cmd)
 }
 
 // masterRetry is how often a refused master CLI is dialled again.

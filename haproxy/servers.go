@@ -84,22 +84,31 @@ func (c *Client) servers(ctx context.Context, backend string, withStats bool) ([
 	var states []ServerStatus
 	err := c.with(ctx, func(s *session) error {
 		var err error
-		if states, err = serversState(s, backend); err != nil || !withStats {
-			return err
-		}
+		states, err = serversOn(s, backend, withStats)
+		return err
+	})
+	if err != nil {
+		return nil, c.wrap(op, err)
+	}
+	return states, nil
+}
+
+// serversOn is servers on the session s.
+func serversOn(s *session, backend string, withStats bool) ([]ServerStatus, error) {
+	states, err := serversState(s, backend)
+	if err != nil {
+		return nil, err
+	}
+	if withStats {
 		stats, err := showStat(s, backend)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		for i := range states {
 			if st, ok := stats[states[i].Ref()]; ok {
 				st.mergeInto(&states[i])
 			}
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, c.wrap(op, err)
 	}
 	sort.Slice(states, func(i, j int) bool {
 		if states[i].Backend != states[j].Backend {

@@ -151,46 +151,96 @@ func (c *Client) ShutdownSession(ctx context.Context, backend, server string, id
 	return nil
 }
 
-// MaxSessionBatch bounds the sessions ShutdownSessionsEach checks and
-// closes in one round trip; a larger batch is split.
+// MaxSessionBatch bounds the sessions Closer.Shutdown checks and closes in
+// one round trip; a larger batch is split.
 const MaxSessionBatch = 64
 
-// ShutdownSessionsEach closes the sessions next hands out, a batch at a
-// time, each checked as ShutdownSession checks it, until next returns
-// false; it returns how many it closed (ids that no longer name a session
-// of backend/server are skipped). next may wait (a paced drain waits for
-// its slots): the connection stays open meanwhile. A batch costs two round
-// trips, whatever its size: the checks of all its ids in one write, then
-// the closes of those confirmed in another; a close per round trip made a
-// paced drain on a busy host miss its slots. Every id of a batch is
-// validated before anything is sent.
-func (c *Client) ShutdownSessionsEach(ctx context.Context, backend, server string, next func() ([]SessionID, bool)) (int, error) {
-	op := fmt.Sprintf("shutdown sessions of %s/%s", backend, server)
+// Closer is one connection to the socket, held for a paced close of the
+// sessions of one backend/server: the listing, the closes and the counts
+// in between all go over it. A paced drain on a busy host spent most of
+// its time opening connections (two round trips each) and counting on two
+// more, while no session was closed. A Closer stays with the HAProxy
+// process it reached: after a reload it still talks to the old worker, so
+// ask Client.Pid, on a connection of its own, whether the socket still
+// reaches that process. After an error the connection is out of step:
+// close the Closer and open another. A Closer is not safe for concurrent
+// use.
+type Closer struct {
+	c               *Client
+	s               *session
+	backend, server string
+	pid             int64
+}
+
+// OpenCloser opens a Closer for backend/server, and asks which process it
+// reached (Closer.Pid).
+func (c *Client) OpenCloser(ctx context.Context, backend, server string) (*Closer, error) {
+	op := fmt.Sprintf("close sessions of %s/%s", backend, server)
 	if err := validPair(backend, server); err != nil {
-		return 0, c.wrap(op, err)
+		return nil, c.wrap(op, err)
 	}
-	ids, ok := next()
-	if !ok {
-		return 0, nil
+	s, err := c.open(ctx)
+	if err != nil {
+		return nil, c.wrap(op, err)
+	}
+	k := &Closer{c: c, s: s, backend: backend, server: server}
+	reply, err := s.command("show info", false)
+	if err == nil {
+		var info Info
+		info, err = parseInfo(reply)
+		k.pid = info.Pid
+	}
+	if err != nil {
+		s.close()
+		return nil, c.wrap(op, err)
+	}
+	return k, nil
+}
+
+// Pid is the HAProxy process the Closer talks to, for as long as it is
+// open.
+func (k *Closer) Pid() int64 { return k.pid }
+
+// Close closes the connection.
+func (k *Closer) Close() { k.s.close() }
+
+// Sessions is Client.Sessions on the Closer's connection.
+func (k *Closer) Sessions() ([]SessionID, error) {
+	reply, err := k.s.command("show sess", false)
+	if err != nil {
+		return nil, k.c.wrap(fmt.Sprintf("list sessions of %s/%s", k.backend, k.server), err)
+	}
+	return parseSessions(reply, k.backend, k.server), nil
+}
+
+// Server is Client.Server on the Closer's connection.
+func (k *Closer) Server() (ServerStatus, error) {
+	all, err := serversOn(k.s, k.backend, true)
+	if err != nil {
+		return ServerStatus{}, k.c.wrap("list servers of "+k.backend, err)
+	}
+	return matchOne(k.c, all, Ref{Backend: k.backend, Server: k.server})
+}
+
+// Shutdown closes those of ids that are sessions of the Closer's
+// backend/server, each checked as ShutdownSession checks it, and returns
+// how many it closed (ids that no longer name a session of backend/server
+// are skipped). A batch costs two round trips, whatever its size: the
+// checks of all its ids in one write, then the closes of those confirmed
+// in another; a close per round trip made a paced drain on a busy host
+// miss its slots. Every id is validated before anything is sent.
+func (k *Closer) Shutdown(ids []SessionID) (int, error) {
+	op := fmt.Sprintf("shutdown sessions of %s/%s", k.backend, k.server)
+	if err := validSessionIDs(ids); err != nil {
+		return 0, k.c.wrap(op, err)
 	}
 	closed := 0
-	err := c.with(ctx, func(s *session) error {
-		for ; ok; ids, ok = next() {
-			if err := validSessionIDs(ids); err != nil {
-				return err
-			}
-			for chunk := range slices.Chunk(ids, MaxSessionBatch) {
-				n, err := shutdownOn(s, backend, server, chunk)
-				closed += n
-				if err != nil {
-					return err
-				}
-			}
+	for chunk := range slices.Chunk(ids, MaxSessionBatch) {
+		n, err := shutdownOn(k.s, k.backend, k.server, chunk)
+		closed += n
+		if err != nil {
+			return closed, k.c.wrap(op, err)
 		}
-		return nil
-	})
-	if err != nil {
-		return closed, c.wrap(op, err)
 	}
 	return closed, nil
 }

@@ -41,17 +41,30 @@ func TestShutdownSessionsInBatches(t *testing.T) {
 		b := append(slices.Clone(chunk), s2[len(batches)%len(s2)], s2[(len(batches)+1)%len(s2)], s2[(len(batches)+2)%len(s2)], "0x1")
 		batches = append(batches, b)
 	}
-	closed, err := c.ShutdownSessionsEach(ctx, "ws", "s1", func() ([]haproxy.SessionID, bool) {
-		if len(batches) == 0 {
-			return nil, false
-		}
-		b := batches[0]
-		batches = batches[1:]
-		return b, true
-	})
-	if err != nil || closed != len(s1) {
-		t.Fatalf("ShutdownSessionsEach = %d, %v; want %d closed", closed, err, len(s1))
+	k, err := c.OpenCloser(ctx, "ws", "s1")
+	if err != nil {
+		t.Fatal(err)
 	}
+	defer k.Close()
+	if k.Pid() != c.Info().Pid {
+		t.Errorf("closer on pid %d, want %d", k.Pid(), c.Info().Pid)
+	}
+	closed := 0
+	for _, b := range batches {
+		n, err := k.Shutdown(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		closed += n
+	}
+	if closed != len(s1) {
+		t.Fatalf("Shutdown closed %d, want %d", closed, len(s1))
+	}
+	st, err := k.Server()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("s1 after the closes: %d sessions", st.Scur)
 	if !fleet.WaitFor(10*time.Second, func(m map[string]int) bool { return m["s1"] == 0 && m["s2"] == len(s2) }) {
 		t.Fatalf("clients per server = %v, want 0 on s1 and %d on s2", fleet.Connected(), len(s2))
 	}

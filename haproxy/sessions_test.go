@@ -76,7 +76,7 @@ func TestReplyKeepsFlowing(t *testing.T) {
 // session cost two.
 func TestShutdownBatchRoundTrips(t *testing.T) {
 	on := map[string]string{"0xa1": "ws/s1", "0xa2": "ws/s2", "0xa3": "ws/s1", "0xa5": "ws/s1"}
-	fake := startFake(t, func(cmd string) io.Reader {
+	fake, c := dialFake(t, func(cmd string) io.Reader {
 		id, ok := strings.CutPrefix(cmd, "show sess ")
 		if !ok {
 			return nil
@@ -88,27 +88,24 @@ func TestShutdownBatchRoundTrips(t *testing.T) {
 		b, s, _ := strings.Cut(ref, "/")
 		return strings.NewReader(fmt.Sprintf("%s: [07/Dec/2026:08:02:07.928097] id=2 proto=tcpv4\n  backend=%s (id=3 mode=http) addr=127.0.0.1:1\n  server=%s (id=1) addr=127.0.0.1:2\n", id, b, s))
 	})
-	ctx := context.Background()
-	c, err := Dial(ctx, fake.path, 2*time.Second)
+	k, err := c.OpenCloser(context.Background(), "ws", "s1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	batches := [][]SessionID{{"0xa1", "0xa2", "0xa3", "0xa4"}, {"0xa5"}}
-	fake.received()
-	fake.roundTrips()
-	closed, err := c.ShutdownSessionsEach(ctx, "ws", "s1", func() ([]SessionID, bool) {
-		if len(batches) == 0 {
-			return nil, false
+	defer k.Close()
+	closed := 0
+	for _, batch := range [][]SessionID{{"0xa1", "0xa2", "0xa3", "0xa4"}, {"0xa5"}} {
+		n, err := k.Shutdown(batch)
+		if err != nil {
+			t.Fatal(err)
 		}
-		b := batches[0]
-		batches = batches[1:]
-		return b, true
-	})
-	if err != nil || closed != 3 {
-		t.Fatalf("ShutdownSessionsEach = %d, %v; want 3 closed", closed, err)
+		closed += n
+	}
+	if closed != 3 {
+		t.Fatalf("Shutdown closed %d, want 3", closed)
 	}
 	want := []string{
-		"prompt", "set severity-output number",
+		"prompt", "set severity-output number", "show info",
 		"show sess 0xa1", "show sess 0xa2", "show sess 0xa3", "show sess 0xa4",
 		"shutdown session 0xa1", "shutdown session 0xa3",
 		"show sess 0xa5", "shutdown session 0xa5",
@@ -116,7 +113,25 @@ func TestShutdownBatchRoundTrips(t *testing.T) {
 	if diff := cmp.Diff(want, fake.received()); diff != "" {
 		t.Errorf("commands sent (-want +got):\n%s", diff)
 	}
-	if got, want := fake.roundTrips(), 1+2+2; got != want {
-		t.Errorf("%d round trips, want %d: the connection's set-up, then two per batch", got, want)
+	if got, want := fake.roundTrips(), 2+2+2; got != want {
+		t.Errorf("%d round trips, want %d: the connection's set-up (one write) and pid, then two per batch", got, want)
+	}
+}
+
+// TestPidOneRoundTrip: a drain asks the pid at every count, on a
+// connection of its own; it costs one round trip and no interactive
+// set-up (before: `prompt`, `set severity-output number`, then `show
+// info`, three).
+func TestPidOneRoundTrip(t *testing.T) {
+	fake, c := dialFake(t, nil)
+	pid, err := c.Pid(context.Background())
+	if err != nil || pid != 42 {
+		t.Fatalf("Pid = %d, %v; want 42", pid, err)
+	}
+	if diff := cmp.Diff([]string{"show info"}, fake.received()); diff != "" {
+		t.Errorf("commands sent (-want +got):\n%s", diff)
+	}
+	if got := fake.roundTrips(); got != 1 {
+		t.Errorf("%d round trips, want 1", got)
 	}
 }

@@ -91,3 +91,28 @@ func later(a, b time.Time) time.Time {
 	}
 	return b
 }
+
+// TestSlowRateKeepsNoLateSlot: at 50 a second a caller 5 ms late gets
+// now, not the slot it missed, so the slot after is a whole interval after
+// what it acted at: a 100 ms window holds 5 closes, never the 6 that a
+// saved slot next to the due ones makes (its 20 % margin is one close).
+func TestSlowRateKeepsNoLateSlot(t *testing.T) {
+	const rate = 50
+	start := time.Unix(1000, 0)
+	far := start.Add(time.Hour)
+	for name, slots := range map[string]Slots{
+		"pacer":    New(rate),
+		"schedule": NewScheduled(Schedule{Start: start, Rate: rate}, func() Part { return Part{0, 1} }),
+	} {
+		t.Run(name, func(t *testing.T) {
+			if _, ok := slots.Reserve(start, far); !ok {
+				t.Fatal("no first slot")
+			}
+			late := start.Add(25 * time.Millisecond) // the 20 ms slot missed by 5 ms
+			got, _ := slots.Reserve(late, far)
+			if got.Before(late) {
+				t.Errorf("a slot %v before now was handed out at %g a second", late.Sub(got), float64(rate))
+			}
+		})
+	}
+}

@@ -89,7 +89,7 @@ type Part struct{ Lo, Hi float64 }
 
 // Scheduled hands out the slots of a Schedule that a part owns, a part
 // asked for at every slot (the fleet's shares follow the sessions each load
-// balancer still holds). Like Pacer it saves up slots for Late at most: one
+// balancer still holds). Like Pacer it saves up slots for lateAt its rate at most: one
 // missed by more is gone. It is safe for concurrent use.
 type Scheduled struct {
 	mu    sync.Mutex
@@ -110,7 +110,7 @@ func NewScheduled(sched Schedule, part func() Part) *Scheduled {
 }
 
 // Reserve takes the next slot this part owns if it comes no later than
-// limit; slots more than Late before now are skipped, and so are the past
+// limit; slots more than lateAt(rate) before now are skipped, and so are the past
 // ones a Reserve looked at before.
 func (s *Scheduled) Reserve(now, limit time.Time) (time.Time, bool) {
 	s.mu.Lock()
@@ -121,7 +121,7 @@ func (s *Scheduled) Reserve(now, limit time.Time) (time.Time, bool) {
 		s.begun, s.looked = true, due
 	}
 	from := max(s.next, due)
-	if missed := max(s.next, s.looked, s.sched.index(now.Add(-Late))); missed < due {
+	if missed := max(s.next, s.looked, s.sched.index(now.Add(-lateAt(s.sched.Rate)))); missed < due {
 		from = missed
 	}
 	at, i, ok := s.sched.next(from, limit, p.Lo, p.Hi)
