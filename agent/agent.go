@@ -674,21 +674,42 @@ func (a *Agent) keepNonEmpty(snap map[string][]discovery.Instance) {
 }
 
 // applyRuntime plans against what HAProxy runs and applies the plan in one
-// batch. ok reports whether everything succeeded; reload that the plan
-// holds changes the runtime API cannot make (a host name where HAProxy
-// takes IP addresses, a cookie on a server added to HAProxy 2.6), which
-// only a reload applies.
+// batch, all on one connection to the admin socket (listing, batch and its
+// read-back: haproxy.Client.Session), which this pays once per sync
+// instead of once per step. ok reports whether everything succeeded;
+// reload that the plan holds changes the runtime API cannot make (a host
+// name where HAProxy takes IP addresses, a cookie on a server added to
+// HAProxy 2.6), which only a reload applies.
+func (a *Agent) applyRuntime(ctx context.Context, m *model.Model) (ok, reload bool) {
+	err := a.rt.Session(ctx, func(c haproxy.Conn) error {
+		ok, reload = a.applyOn(ctx, c, m)
+		return nil
+	})
+	if err != nil {
+		// Nothing was listed, so nothing is planned: a batch a previous
+		// run left unfinished stays the agent's to finish.
+		for _, b := range m.Backends {
+			a.log.Error("list servers", "backend", b.Name, "err", err)
+			a.metrics.RuntimeErrors.Add(1, b.Name, opList)
+		}
+		a.metrics.haproxyAnswered(err)
+		return false, false
+	}
+	return ok, reload
+}
+
+// applyOn is applyRuntime on the connection c.
 //
 // The servers are listed with States, not Servers: this runs for every
 // membership change, and `show stat` (sessions) would cost ten times as
 // much as `show servers state` with 1,000 servers. Only a readmission
 // depends on sessions; withSessions reads them for those backends.
-func (a *Agent) applyRuntime(ctx context.Context, m *model.Model) (ok, reload bool) {
+func (a *Agent) applyOn(ctx context.Context, c haproxy.Conn, m *model.Model) (ok, reload bool) {
 	running := map[string][]haproxy.ServerStatus{}
 	ok = true
 	var unanswered error
 	for _, b := range m.Backends {
-		servers, err := a.rt.States(ctx, b.Name)
+		servers, err := c.States(b.Name)
 		if errors.Is(err, haproxy.ErrUnknownBackend) {
 			continue
 		}
@@ -726,9 +747,9 @@ func (a *Agent) applyRuntime(ctx context.Context, m *model.Model) (ok, reload bo
 	n := len(ops)
 	ops = slices.DeleteFunc(ops, func(op Op) bool { return !a.runtimeCan(op) })
 	reload = len(ops) < n
-	ops, read := a.withSessions(ctx, running, ops)
+	ops, read := a.withSessions(c, running, ops)
 	ok = ok && read
-	if !a.applyOps(ctx, m, running, ops) {
+	if !a.applyOps(c, m, running, ops) {
 		ok = false
 	}
 	return ok, reload
@@ -740,7 +761,7 @@ func (a *Agent) applyRuntime(ctx context.Context, m *model.Model) (ok, reload bo
 // listing fails, the backend's readmissions are left out of the ops
 // returned (ok false: they are tried again at the next sync) rather than
 // made as if the server had no sessions, which could cut them.
-func (a *Agent) withSessions(ctx context.Context, running map[string][]haproxy.ServerStatus, ops []Op) (_ []Op, ok bool) {
+func (a *Agent) withSessions(c haproxy.Conn, running map[string][]haproxy.ServerStatus, ops []Op) (_ []Op, ok bool) {
 	ok = true
 	failed, listed := map[string]bool{}, map[string]bool{}
 	for _, op := range ops {
@@ -748,7 +769,7 @@ func (a *Agent) withSessions(ctx context.Context, running map[string][]haproxy.S
 			continue
 		}
 		listed[op.Backend] = true
-		servers, err := a.rt.Servers(ctx, op.Backend)
+		servers, err := c.Servers(op.Backend)
 		if err != nil {
 			a.log.Error("list servers", "backend", op.Backend, "err", err)
 			a.metrics.RuntimeErrors.Add(1, op.Backend, opList)

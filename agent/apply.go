@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -11,11 +10,10 @@ import (
 	"github.com/wsctl/wsctl/serverstate"
 )
 
-// applyOps makes ops in one haproxy.Apply batch (one connection, one
-// read-back) and does the agent's bookkeeping for those that took. running
+// applyOps makes ops in one batch on c (one read-back) and does the agent's bookkeeping for those that took. running
 // is what HAProxy ran when the ops were planned. It reports whether every
 // op succeeded.
-func (a *Agent) applyOps(ctx context.Context, m *model.Model, running map[string][]haproxy.ServerStatus, ops []Op) bool {
+func (a *Agent) applyOps(c haproxy.Conn, m *model.Model, running map[string][]haproxy.ServerStatus, ops []Op) bool {
 	if len(ops) == 0 {
 		// Nothing left to change: a batch a previous run left unfinished
 		// is finished, and its servers are no longer the agent's (an
@@ -59,7 +57,7 @@ func (a *Agent) applyOps(ctx context.Context, m *model.Model, running map[string
 		a.changing[haproxy.Ref{Backend: op.Backend, Server: op.Server.Name}] = true
 	}
 	a.saveOwn()
-	for j, err := range a.rt.Apply(ctx, changes) {
+	for j, err := range c.Apply(changes) {
 		if err != nil && opErr[owner[j]] == nil {
 			opErr[owner[j]] = err
 		}

@@ -28,10 +28,9 @@ type Runtime interface {
 	// through the agent's haproxy.
 	rebalance.Runtime
 	Apply(ctx context.Context, changes []haproxy.Change) []error
-	// States lists a backend's servers without their sessions
-	// (haproxy.Client.States): what planning needs, in the path of every
-	// change.
-	States(ctx context.Context, backend string) ([]haproxy.ServerStatus, error)
+	// Session runs f on one connection (haproxy.Client.Session): a sync
+	// lists, applies and reads back on it, in the path of every change.
+	Session(ctx context.Context, f func(haproxy.Conn) error) error
 	Path() string
 	Info() haproxy.Info
 	// ServersStateText is `show servers state`, saved to the state file

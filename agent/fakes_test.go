@@ -56,6 +56,9 @@ type fakeHAProxy struct {
 	batches int
 	// statReads counts the listings with sessions (Servers: `show stat`).
 	statReads int
+	// conns counts the admin-socket connections the agent's syncs open:
+	// one per call of States, Servers and Apply, one per Session.
+	conns int
 }
 
 type fakeServer struct {
@@ -84,14 +87,50 @@ func (f *fakeHAProxy) Pid(context.Context) (int64, error) { return f.Info().Pid,
 func (f *fakeHAProxy) ServersStateText(context.Context) (string, error) { return "1\n", nil }
 
 func (f *fakeHAProxy) Servers(_ context.Context, backend string) ([]haproxy.ServerStatus, error) {
+	f.dialled()
+	return f.withStats(backend)
+}
+
+// States is Servers without what `show stat` adds.
+func (f *fakeHAProxy) States(_ context.Context, backend string) ([]haproxy.ServerStatus, error) {
+	f.dialled()
+	return f.states(backend)
+}
+
+// Session runs fn on one connection: fakeConn, the same HAProxy.
+func (f *fakeHAProxy) Session(_ context.Context, fn func(haproxy.Conn) error) error {
+	f.dialled()
+	return fn(fakeConn{f})
+}
+
+// fakeConn is a connection Session lends.
+type fakeConn struct{ f *fakeHAProxy }
+
+func (c fakeConn) States(backend string) ([]haproxy.ServerStatus, error) {
+	return c.f.states(backend)
+}
+
+func (c fakeConn) Servers(backend string) ([]haproxy.ServerStatus, error) {
+	return c.f.withStats(backend)
+}
+
+func (c fakeConn) Apply(changes []haproxy.Change) []error { return c.f.apply(changes) }
+
+// dialled counts a connection.
+func (f *fakeHAProxy) dialled() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.conns++
+}
+
+func (f *fakeHAProxy) withStats(backend string) ([]haproxy.ServerStatus, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.statReads++
 	return f.servers(backend)
 }
 
-// States is Servers without what `show stat` adds.
-func (f *fakeHAProxy) States(_ context.Context, backend string) ([]haproxy.ServerStatus, error) {
+func (f *fakeHAProxy) states(backend string) ([]haproxy.ServerStatus, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	all, err := f.servers(backend)
@@ -233,6 +272,11 @@ func (f *fakeHAProxy) ShutdownSessions(_ context.Context, backend, server string
 }
 
 func (f *fakeHAProxy) Apply(_ context.Context, changes []haproxy.Change) []error {
+	f.dialled()
+	return f.apply(changes)
+}
+
+func (f *fakeHAProxy) apply(changes []haproxy.Change) []error {
 	errs := make([]error, len(changes))
 	if len(changes) == 0 {
 		return errs

@@ -1,7 +1,10 @@
 package agent
 
 import (
+	"encoding/json"
+	"os"
 	"slices"
+	"syscall"
 	"testing"
 	"time"
 
@@ -40,5 +43,68 @@ func TestSyncReadmitReadsSessions(t *testing.T) {
 	u.syncWith(ctx, inst("a", 1), inst("b", 2))
 	if got, want := u.hap.took(), []string{"state ws/b READY"}; !slices.Equal(got, want) {
 		t.Errorf("readmitting b with 2 sessions: %q, want %q", got, want)
+	}
+}
+
+// TestSyncIsOneConnection: a sync lists, applies its batch and reads it
+// back on one admin-socket connection (haproxy.Client.Session), a
+// registration's as well as a readmission's (which lists the backend's
+// sessions too), instead of dialling and setting up a connection per step.
+func TestSyncIsOneConnection(t *testing.T) {
+	u := newUnit(t, "1h", Config{})
+	ctx := u.attach(t, u.render(t, inst("a", 1), inst("b", 2)))
+	u.hap.conns = 0
+	u.syncWith(ctx, inst("a", 1), inst("b", 2), inst("c", 3))
+	if got := u.hap.took(); !slices.Contains(got, "add ws/c 10.0.0.3:80") {
+		t.Fatalf("registration of c: %q, want it added", got)
+	}
+	if u.hap.conns != 1 {
+		t.Errorf("the registration's sync opened %d connections, want 1", u.hap.conns)
+	}
+
+	u.hap.set("ws", "b", "10.0.0.2:80", haproxy.FlagForcedMaint, 2)
+	u.a.drains[haproxy.Ref{Backend: "ws", Server: "b"}] = &drainState{started: time.Now(), done: true}
+	u.a.retry = true
+	u.hap.conns = 0
+	u.syncWith(ctx, inst("a", 1), inst("b", 2), inst("c", 3))
+	if u.hap.statReads == 0 {
+		t.Fatal("the readmission did not list the sessions")
+	}
+	if u.hap.conns != 1 {
+		t.Errorf("the readmission's sync opened %d connections, want 1", u.hap.conns)
+	}
+}
+
+// TestSyncSavesStateInPlace: the state file a sync writes before its
+// batch (so that a restarted agent finishes it) is rewritten in place, not
+// replaced through a temp file and a rename, which cost more than the
+// batch itself on ext4; it still lists the batch's servers while the batch
+// runs.
+func TestSyncSavesStateInPlace(t *testing.T) {
+	u := newUnit(t, "1h", Config{})
+	ctx := u.attach(t, u.render(t, inst("a", 1)))
+	u.syncWith(ctx, inst("a", 1), inst("b", 2))
+	inode := func() uint64 {
+		var st syscall.Stat_t
+		if err := syscall.Stat(u.a.stateFile(), &st); err != nil {
+			t.Fatal(err)
+		}
+		return st.Ino
+	}
+	before := inode()
+	var during ownWork
+	u.hap.applyErr = func(haproxy.Change) error {
+		data, err := os.ReadFile(u.a.stateFile())
+		if err == nil {
+			err = json.Unmarshal(data, &during)
+		}
+		return err
+	}
+	u.syncWith(ctx, inst("a", 1), inst("b", 2), inst("c", 3))
+	if !slices.Contains(during.Changing, "ws/c") {
+		t.Errorf("state file during the batch: changing %q, want ws/c", during.Changing)
+	}
+	if inode() != before {
+		t.Error("the sync replaced the state file (a new inode), want it rewritten in place")
 	}
 }

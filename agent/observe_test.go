@@ -28,6 +28,11 @@ func (u unreachable) States(ctx context.Context, backend string) ([]haproxy.Serv
 	return u.Servers(ctx, backend)
 }
 
+func (u unreachable) Session(ctx context.Context, _ func(haproxy.Conn) error) error {
+	_, err := u.Servers(ctx, "")
+	return err
+}
+
 // serve answers one request to the agent's Handler.
 func serve(a *Agent, path string) (int, string) {
 	rec := httptest.NewRecorder()

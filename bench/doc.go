@@ -21,6 +21,11 @@
 //	go test ./bench -run Scenario -count=1 -timeout 120m -bench-full
 //	go test ./bench -run '^$' -bench Render -benchmem
 //
+// -bench-churn-modes runs some of the churn scenario's columns only (logged,
+// RESULTS.md left alone), e.g. the agent with 1,000 servers and its floor:
+//
+//	go test ./bench -run ScenarioChurn -count=1 -v -bench-full -bench-churn-modes consul-large,agent-large
+//
 // BenchmarkRender10/1000/10000 time spec text → model → config for both
 // targets; BenchmarkBuildRender10000 leaves the YAML parse out, which is
 // what a discovery change costs.

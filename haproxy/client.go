@@ -49,6 +49,9 @@ type Client struct {
 	path    string
 	timeout time.Duration
 	info    Info
+	// lent, when set, is the session every call runs on: the Client a
+	// Session lends through its Conn.
+	lent *session
 }
 
 // Dial checks that path is the runtime socket of an HAProxy this package

@@ -53,8 +53,12 @@ type session struct {
 	buf bytes.Buffer
 }
 
-// with runs f on a fresh session and closes it.
+// with runs f on a fresh session and closes it; on a Client bound to a
+// session (Session's), on that session.
 func (c *Client) with(ctx context.Context, f func(*session) error) error {
+	if c.lent != nil {
+		return f(c.lent)
+	}
 	s, err := c.open(ctx)
 	if err != nil {
 		return err
@@ -70,18 +74,22 @@ func (c *Client) open(ctx context.Context) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, cmd := range []string{"prompt", "set severity-output number"} {
-		reply, err := s.exec(cmd)
-		if err == nil && reply != "" {
-			err = fmt.Errorf("%w: %q", ErrBadReply, firstLine(reply))
+	// Both in one write: one round trip, not two, at the start of every
+	// session (HAProxy reads the second line once the first has made the
+	// connection interactive).
+	setup := []string{"prompt", "set severity-output number"}
+	replies, err := s.execAll(setup)
+	if errors.Is(err, ErrBadReply) {
+		err = fmt.Errorf("%w: %w", ErrNotHAProxy, err)
+	}
+	for i := 0; err == nil && i < len(setup); i++ {
+		if replies[i] != "" {
+			err = fmt.Errorf("%w: it answered `%s` with %q", ErrNotHAProxy, setup[i], firstLine(replies[i]))
 		}
-		if err != nil {
-			s.close()
-			if errors.Is(err, ErrBadReply) {
-				return nil, fmt.Errorf("%w: it answered `%s` with %v", ErrNotHAProxy, cmd, err)
-			}
-			return nil, err
-		}
+	}
+	if err != nil {
+		s.close()
+		return nil, err
 	}
 	return s, nil
 }

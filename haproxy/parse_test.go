@@ -132,7 +132,7 @@ const serversStateReply = `1
 4 v6 1 a ::1 1 8 100 100 1 8 2 0 0 0 0 0 - 9000 - 0 0 - - 0`
 
 func TestSocketParseServersState(t *testing.T) {
-	got, err := parseServersState(serversStateReply)
+	got, err := parseServersState(serversStateReply, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,9 +145,67 @@ func TestSocketParseServersState(t *testing.T) {
 		t.Errorf("parseServersState (-want +got):\n%s", diff)
 	}
 	for _, bad := range []string{"2\n# be_id\n", "1\n# be_id be_name\n3 ws"} {
-		if _, err := parseServersState(bad); !errors.Is(err, ErrBadReply) {
+		if _, err := parseServersState(bad, nil); !errors.Is(err, ErrBadReply) {
 			t.Errorf("parseServersState(%q) error = %v, want ErrBadReply", bad, err)
 		}
+	}
+}
+
+// TestSocketParseServersStateKeep: a batch's read-back parses only the
+// servers it changed: the same figures as the whole listing for those, and
+// the other lines of a 1,000-server backend are skipped, not split and
+// parsed (a fraction of the allocations of parsing them all).
+func TestSocketParseServersStateKeep(t *testing.T) {
+	s2 := func(r Ref) bool { return r == Ref{Backend: "ws", Server: "s2"} }
+	got, err := parseServersState(serversStateReply, s2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, _ := parseServersState(serversStateReply, nil)
+	if diff := cmp.Diff(all[1:2], got); diff != "" {
+		t.Errorf("parseServersState of ws/s2 (-want +got):\n%s", diff)
+	}
+
+	reply := manyServers(1000)
+	one := func(r Ref) bool { return r == Ref{Backend: "ws", Server: "m0500"} }
+	if got, err := parseServersState(reply, one); err != nil || len(got) != 1 || got[0].Server != "m0500" {
+		t.Fatalf("parseServersState of one server among 1,000: %+v, %v", got, err)
+	}
+	whole := testing.AllocsPerRun(5, func() { _, _ = parseServersState(reply, nil) })
+	kept := testing.AllocsPerRun(5, func() { _, _ = parseServersState(reply, one) })
+	if kept > whole/20 {
+		t.Errorf("parsing one server of 1,000 took %.0f allocations, parsing them all %.0f: the others are not skipped", kept, whole)
+	}
+}
+
+// manyServers is a `show servers state` reply of n servers of backend ws,
+// m0000 and on.
+func manyServers(n int) string {
+	header, rest, _ := strings.Cut(serversStateReply, "\n3 ws 1 s1")
+	line := "3 ws 1 s1" + strings.SplitAfter(rest, "\n")[0]
+	var b strings.Builder
+	b.WriteString(header + "\n")
+	for i := range n {
+		b.WriteString(strings.Replace(line, " s1 ", fmt.Sprintf(" m%04d ", i), 1))
+	}
+	return b.String()
+}
+
+// BenchmarkParseServersState1000: parsing a 1,000-server backend whole
+// (a sync's listing) and for one server (a registration's read-back).
+func BenchmarkParseServersState1000(b *testing.B) {
+	reply := manyServers(1000)
+	for name, keep := range map[string]func(Ref) bool{
+		"all": nil,
+		"one": func(r Ref) bool { return r == Ref{Backend: "ws", Server: "m0500"} },
+	} {
+		b.Run(name, func(b *testing.B) {
+			for range b.N {
+				if _, err := parseServersState(reply, keep); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 

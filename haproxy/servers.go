@@ -192,6 +192,12 @@ const checkEnabled = 0x4
 
 // serversState runs `show servers state [backend]` on s and parses it.
 func serversState(s *session, backend string) ([]ServerStatus, error) {
+	return serversStateOf(s, backend, nil)
+}
+
+// serversStateOf is serversState parsing only the servers keep wants (all
+// with nil).
+func serversStateOf(s *session, backend string, keep func(Ref) bool) ([]ServerStatus, error) {
 	cmd := "show servers state"
 	if backend != "" {
 		cmd += " " + backend
@@ -203,7 +209,7 @@ func serversState(s *session, backend string) ([]ServerStatus, error) {
 		}
 		return nil, err
 	}
-	return parseServersState(reply)
+	return parseServersState(reply, keep)
 }
 
 // unknownBackend is the error for a backend HAProxy does not have, listing
@@ -224,8 +230,10 @@ func unknownBackend(s *session, backend string) error {
 }
 
 // parseServersState parses format 1 of `show servers state`, finding the
-// columns by the header's names.
-func parseServersState(reply string) ([]ServerStatus, error) {
+// columns by the header's names. With keep, it parses only the lines of the
+// servers keep wants, the others skipped at the cost of finding two names:
+// a batch's read-back wants a handful of servers among maybe thousands.
+func parseServersState(reply string, keep func(Ref) bool) ([]ServerStatus, error) {
 	lines := strings.Split(strings.TrimSpace(reply), "\n")
 	if strings.TrimSpace(lines[0]) != "1" {
 		return nil, fmt.Errorf("%w: show servers state: format %q, want 1", ErrBadReply, firstLine(lines[0]))
@@ -242,6 +250,13 @@ func parseServersState(reply string) ([]ServerStatus, error) {
 				col[name] = i
 			}
 			continue
+		}
+		if keep != nil {
+			be, okb := col["be_name"]
+			srv, oks := col["srv_name"]
+			if okb && oks && !keep(Ref{Backend: nthField(line, be), Server: nthField(line, srv)}) {
+				continue
+			}
 		}
 		f := strings.Fields(line)
 		get := func(name string) (string, error) {
@@ -275,6 +290,22 @@ func parseServersState(reply string) ([]ServerStatus, error) {
 		out = append(out, s)
 	}
 	return out, nil
+}
+
+// nthField returns the n-th (from 0) space-separated field of line, ""
+// past the last, without splitting the line.
+func nthField(line string, n int) string {
+	for i := 0; ; i++ {
+		line = strings.TrimLeft(line, " \t")
+		end := strings.IndexAny(line, " \t")
+		if end < 0 {
+			end = len(line)
+		}
+		if i == n || end == 0 {
+			return line[:end]
+		}
+		line = line[end:]
+	}
 }
 
 func joinHostPort(addr, port string) string {

@@ -8,7 +8,7 @@ import "context"
 func (c *Client) ServersStateText(ctx context.Context) (string, error) {
 	reply, err := c.raw(ctx, "show servers state")
 	if err == nil {
-		_, err = parseServersState(reply)
+		_, err = parseServersState(reply, nil)
 	}
 	if err != nil {
 		return "", c.wrap("read servers state", err)
@@ -20,5 +20,5 @@ func (c *Client) ServersStateText(ctx context.Context) (string, error) {
 // the servers with their address, operational and administrative state and
 // user weight (Scur, Check and Weight stay zero: they are in `show stat`).
 func ParseServersState(text string) ([]ServerStatus, error) {
-	return parseServersState(text)
+	return parseServersState(text, nil)
 }

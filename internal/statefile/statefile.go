@@ -18,6 +18,8 @@
 //     directory and renames it over the name within that directory, then
 //     checks the name holds the file it wrote (a rename never writes
 //     through a link, and a swap in between is reported, not trusted).
+//     Overwrite, for a file rewritten in the path of every change,
+//     instead rewrites in place a file that passed a read's checks.
 //
 // Directories above the final component are the operator's choice and are
 // followed. A writable directory still lets its writers delete or replace

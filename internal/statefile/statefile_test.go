@@ -13,7 +13,7 @@ import (
 	"github.com/wsctl/wsctl/internal/statefile/statefiletest"
 )
 
-var writers = map[string]func(string, []byte) (bool, error){"Write": Write, "Replace": Replace}
+var writers = map[string]func(string, []byte) (bool, error){"Write": Write, "Replace": Replace, "Overwrite": Overwrite}
 
 // TestRefusesPlantedLink: in a directory another user can write (Debian's
 // /run/haproxy), a link planted under a state file's name is refused by
@@ -139,5 +139,40 @@ func TestWriteAndRead(t *testing.T) {
 	var st syscall.Stat_t
 	if err := syscall.Stat(path+".lock", &st); err != nil || st.Mode&0o777 != 0o600 {
 		t.Errorf("lock file mode %o, %v; want 0600", st.Mode&0o777, err)
+	}
+}
+
+// TestOverwriteInPlace: Overwrite rewrites the file itself (same inode: no
+// temp file, no rename in the path of every change), longer or shorter,
+// and keeps its mode; a missing file is created.
+func TestOverwriteInPlace(t *testing.T) {
+	path := filepath.Join(statefiletest.New(t).Path, "wsctl-agent-state.json")
+	inode := func() uint64 {
+		var st syscall.Stat_t
+		if err := syscall.Stat(path, &st); err != nil {
+			t.Fatal(err)
+		}
+		return st.Ino
+	}
+	if _, err := Overwrite(path, []byte(`{"changing": ["ws/a", "ws/b"]}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	created := inode()
+	for _, data := range []string{`{}`, `{"changing": ["ws/a", "ws/b", "ws/c"]}`, `{"drains": {}}`} {
+		if changed, err := Overwrite(path, []byte(data)); err != nil || !changed {
+			t.Fatalf("Overwrite %s: changed %v, err %v", data, changed, err)
+		}
+		if got, err := Read(path, 1<<20); err != nil || string(got) != data {
+			t.Errorf("Read after Overwrite %s: %q, %v", data, got, err)
+		}
+		if inode() != created {
+			t.Errorf("Overwrite %s replaced the file (a new inode)", data)
+		}
+	}
+	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o600 {
+		t.Errorf("overwritten file mode %v, want 0600 kept", fi.Mode().Perm())
 	}
 }
