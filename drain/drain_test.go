@@ -28,7 +28,11 @@ type fakeRuntime struct {
 	// failServer makes the nth call to Server (from 1) fail.
 	failServer  func(n int) bool
 	serverCalls int
-	setErr      error
+	// failShutdown makes the nth call to ShutdownSession (from 1) time
+	// out, after it closed the session when closeAnyway.
+	failShutdown  func(n int) (fail, closeAnyway bool)
+	shutdownCalls int
+	setErr        error
 	// gone are listed by Sessions but already ended.
 	gone map[haproxy.SessionID]bool
 	// pid is the process answering; reloadAtCount, when positive, makes
@@ -106,6 +110,15 @@ func (f *fakeRuntime) Sessions(ctx context.Context, backend, server string) ([]h
 func (f *fakeRuntime) ShutdownSession(ctx context.Context, backend, server string, id haproxy.SessionID) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.shutdownCalls++
+	if f.failShutdown != nil {
+		if fail, anyway := f.failShutdown(f.shutdownCalls); fail {
+			if anyway {
+				f.remove(id)
+			}
+			return haproxy.ErrTimeout
+		}
+	}
 	if f.gone[id] {
 		delete(f.gone, id)
 		return haproxy.ErrNoSuchSession
@@ -127,6 +140,17 @@ func (f *fakeRuntime) ShutdownSessions(ctx context.Context, backend, server stri
 	f.sessions = nil
 	f.log = append(f.log, "shutdown all")
 	return nil
+}
+
+// remove ends session id without a trace in the log: HAProxy closed it
+// but its answer was lost.
+func (f *fakeRuntime) remove(id haproxy.SessionID) {
+	for i, s := range f.sessions {
+		if s == id {
+			f.sessions = append(f.sessions[:i], f.sessions[i+1:]...)
+			return
+		}
+	}
 }
 
 // logShutdown logs consecutive single shutdowns once.
@@ -271,6 +295,40 @@ func TestDrainRunToleratesFewPollErrors(t *testing.T) {
 			}
 			if tt.want == Failed && !errors.Is(res.Err(), haproxy.ErrTimeout) {
 				t.Errorf("error %v does not wrap ErrTimeout", res.Err())
+			}
+		})
+	}
+}
+
+// TestDrainRidesOutSlowCloses: a close HAProxy does not answer in time
+// (a busy host) ends the drain only after maxPollErrors in a row; before
+// that the sessions not answered for are checked again and closed; one
+// HAProxy closed without answering is left out of the count, never closed
+// twice.
+func TestDrainRidesOutSlowCloses(t *testing.T) {
+	tests := []struct {
+		name       string
+		fail       func(n int) (bool, bool)
+		want       Outcome
+		wantClosed int
+	}{
+		{name: "two in a row, the second closed anyway", fail: func(n int) (bool, bool) { return n == 3 || n == 4, n == 4 }, want: Drained, wantClosed: 7},
+		{name: "busy for good", fail: func(n int) (bool, bool) { return n >= 3, false }, want: Failed, wantClosed: 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFake(haproxy.Ready, 8)
+			f.failShutdown = tt.fail
+			res, _ := Run(context.Background(), []Target{target("a", f)},
+				Options{Poll: time.Millisecond, Timeout: 5 * time.Second, Close: &Close{Rate: 1000}})
+			if res.Outcome() != tt.want {
+				t.Fatalf("outcome = %s (%v), want %s", res.Outcome(), res.Err(), tt.want)
+			}
+			if tt.want == Failed && !errors.Is(res.Err(), haproxy.ErrTimeout) {
+				t.Errorf("error %v does not wrap ErrTimeout", res.Err())
+			}
+			if got := res.Reports[0].Closed; got != tt.wantClosed {
+				t.Errorf("closed %d, want %d", got, tt.wantClosed)
 			}
 		})
 	}
