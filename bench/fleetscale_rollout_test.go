@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -124,12 +125,15 @@ func fleetScaleRolloutReport(runs []scaleRun, name string) string {
 			sum += d
 		}
 		took := fmt.Sprintf("**%.1f s**", ro.total.Seconds())
+		// A rollout that stopped did not count what the end compares
+		// with the start.
+		left := strconv.Itoa(ro.conns - ro.liveEnd)
 		if ro.failed != "" {
-			took = fmt.Sprintf("**stopped after %.1f s**", ro.total.Seconds())
+			took, left = fmt.Sprintf("**stopped after %.1f s**", ro.total.Seconds()), "–"
 		}
-		fmt.Fprintf(&b, "| %s | %d | %d | **%d** | %d | %d | %d | %s | %.1f s | **%d** | %.0f | %d | %d |\n",
+		fmt.Fprintf(&b, "| %s | %d | %d | **%d** | %d | %d | %d | %s | %.1f s | **%d** | %.0f | %d | %s |\n",
 			r.c.label(), ro.conns, ro.servers, ro.cut, ro.drops, ro.conns+ro.conns/ro.servers, ro.floor(), took,
-			sum.Seconds()/float64(max(len(ro.perBackend), 1)), ro.closePeak, r.c.rate/10*1.2, ro.back, ro.conns-ro.liveEnd)
+			sum.Seconds()/float64(max(len(ro.perBackend), 1)), ro.closePeak, r.c.rate/10*1.2, ro.back, left)
 	}
 	if b.Len() == 0 {
 		return ""
@@ -139,7 +143,10 @@ func fleetScaleRolloutReport(runs []scaleRun, name string) string {
 		if ro := r.roll; ro != nil {
 			fmt.Fprintf(&b, "- %s: %v\n", r.c.label(), ro.cuts)
 			if ro.failed != "" {
-				fmt.Fprintf(&b, "  - the rollout stopped: %s\n", ro.failed)
+				// The first line says why; the rest is the command's own
+				// table.
+				why, _, _ := strings.Cut(ro.failed, "\n")
+				fmt.Fprintf(&b, "  - the rollout stopped: %s\n", why)
 			}
 		}
 	}
