@@ -290,19 +290,7 @@ func (d *drainer) closers(ctx context.Context) (func() ([]haproxy.SessionID, err
 	}
 	list := func() ([]haproxy.SessionID, error) { return rt.Sessions(ctx, b, s) }
 	shutdown := func(ids []haproxy.SessionID) (int, error) {
-		closed := 0
-		for _, id := range ids {
-			err := rt.ShutdownSession(ctx, b, s, id)
-			switch {
-			case errors.Is(err, haproxy.ErrNoSuchSession):
-				// It left by itself (or its id now names another session).
-			case err != nil:
-				return closed, err
-			default:
-				closed++
-			}
-		}
-		return closed, nil
+		return haproxy.CloseEach(ids, func(id haproxy.SessionID) error { return rt.ShutdownSession(ctx, b, s, id) })
 	}
 	return list, shutdown, nil
 }

@@ -2,6 +2,7 @@ package haproxy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -269,6 +270,24 @@ func (c *Client) ShutdownSessionsEach(ctx context.Context, backend, server strin
 		closed += n
 		if err != nil {
 			return closed, err
+		}
+	}
+	return closed, nil
+}
+
+// CloseEach closes ids one call each with one and counts those closed:
+// an id that names no session of the server any more (ErrNoSuchSession:
+// it left by itself, or its address now names another stream) is skipped,
+// any other error stops. It is the close of a Runtime without a Closer.
+func CloseEach(ids []SessionID, one func(SessionID) error) (int, error) {
+	closed := 0
+	for _, id := range ids {
+		switch err := one(id); {
+		case errors.Is(err, ErrNoSuchSession):
+		case err != nil:
+			return closed, err
+		default:
+			closed++
 		}
 	}
 	return closed, nil

@@ -2,7 +2,6 @@ package haproxytest
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 
@@ -104,14 +103,10 @@ func NewRuntime(servers ...haproxy.ServerStatus) *Runtime {
 func ShutdownEach(next func() ([]haproxy.SessionID, bool), one func(haproxy.SessionID) error) (int, error) {
 	closed := 0
 	for ids, ok := next(); ok; ids, ok = next() {
-		for _, id := range ids {
-			switch err := one(id); {
-			case errors.Is(err, haproxy.ErrNoSuchSession):
-			case err != nil:
-				return closed, err
-			default:
-				closed++
-			}
+		n, err := haproxy.CloseEach(ids, one)
+		closed += n
+		if err != nil {
+			return closed, err
 		}
 	}
 	return closed, nil
