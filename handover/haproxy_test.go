@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -62,7 +63,8 @@ func TestHandOverPacedAfterReload(t *testing.T) {
 		rate  = 100.0
 	)
 	start := time.Now()
-	res, err := handover.Run(ctx, m, handover.Options{
+	closes := &recordCloses{Master: m}
+	res, err := handover.Run(ctx, closes, handover.Options{
 		After: grace, Rates: map[string]float64{"ws": rate}, Workers: []int64{rl.Old},
 		Timeout: 30 * time.Second, Poll: 100 * time.Millisecond,
 	})
@@ -92,8 +94,17 @@ func TestHandOverPacedAfterReload(t *testing.T) {
 		}
 		at = append(at, c.At)
 	}
-	if peak, limit := peakPer(at, 100*time.Millisecond), int(rate/10*1.2); peak > limit {
-		t.Errorf("%d clients cut within 100 ms, want at most %d (rate %g/s + 20 %%)", peak, limit, rate)
+	// The rate is the hand-over's promise: its closes, timed where they
+	// happen, hold it per 100 ms. The clients see them later, each after
+	// its own scheduling delay on a loaded machine (14 seen within 100 ms
+	// of 12 sent), so their cuts are held to the rate over 500 ms: a
+	// hand-over that did not pace would cut all 300 at once.
+	if peak, limit := haproxytest.PeakIn(closes.sorted(), 100*time.Millisecond), int(rate/10*1.2); peak > limit {
+		t.Errorf("%d sessions closed within 100 ms, want at most %d (rate %g/s + 20 %%)", peak, limit, rate)
+	}
+	slices.SortFunc(at, time.Time.Compare)
+	if peak, limit := haproxytest.PeakIn(at, 500*time.Millisecond), int(rate/2*1.2); peak > limit {
+		t.Errorf("%d clients cut within 500 ms, want at most %d (rate %g/s + 20 %%)", peak, limit, rate)
 	}
 	if !fleet.WaitEvents(start, true, clients, 10*time.Second) {
 		t.Fatalf("%d of %d clients reconnected", len(fleet.Since(start, true)), clients)
@@ -162,17 +173,31 @@ func TestHandOverNothingToDo(t *testing.T) {
 	}
 }
 
-// peakPer is the largest number of times within any window of length w.
-func peakPer(times []time.Time, w time.Duration) int {
-	slices.SortFunc(times, func(a, b time.Time) int { return a.Compare(b) })
-	peak, lo := 0, 0
-	for hi := range times {
-		for times[hi].Sub(times[lo]) >= w {
-			lo++
-		}
-		peak = max(peak, hi-lo+1)
+// recordCloses is the master a hand-over talks to, recording when each
+// of its session closes was answered.
+type recordCloses struct {
+	handover.Master
+	mu sync.Mutex
+	at []time.Time
+}
+
+func (r *recordCloses) ShutdownWorkerSession(ctx context.Context, pid int64, backend string, id haproxy.SessionID) error {
+	err := r.Master.ShutdownWorkerSession(ctx, pid, backend, id)
+	if err == nil {
+		r.mu.Lock()
+		r.at = append(r.at, time.Now())
+		r.mu.Unlock()
 	}
-	return peak
+	return err
+}
+
+// sorted returns the close times in order.
+func (r *recordCloses) sorted() []time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	at := slices.Clone(r.at)
+	slices.SortFunc(at, time.Time.Compare)
+	return at
 }
 
 func sum(m map[string]int) int {

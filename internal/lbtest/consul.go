@@ -88,17 +88,9 @@ func (c *Consul) lostPortRace() bool {
 func newConsul(t testing.TB, token string, extra ...string) *Consul {
 	t.Helper()
 	c := &Consul{bin: consulBinary(t)}
-	// FreePort may give the same port twice in a row: Consul refuses two
-	// of its listeners on one port, so each is distinct.
-	used := map[int]bool{}
-	port := func() string {
-		for {
-			if p := FreePort(t); !used[p] {
-				used[p] = true
-				return strconv.Itoa(p)
-			}
-		}
-	}
+	// FreePort never gives a port twice: Consul refuses two of its
+	// listeners on one port.
+	port := func() string { return strconv.Itoa(FreePort(t)) }
 	httpPort, serverPort, lanPort := port(), port(), port()
 	c.Addr = net.JoinHostPort("127.0.0.1", httpPort)
 	c.server = net.JoinHostPort("127.0.0.1", serverPort)

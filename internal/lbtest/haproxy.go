@@ -40,9 +40,9 @@ func StartHAProxy(t testing.TB, dir, config, adminSocket string) *HAProxy {
 	// A generous bound: 20 HAProxy processes starting together on 2 cores
 	// took longer than 10 s (the fleet benchmark); a start that works
 	// returns as soon as it answers.
-	WaitUnix(t, h.MasterSocket, startTimeout)
+	WaitUnix(t, h.Proc, h.MasterSocket, startTimeout)
 	if adminSocket != "" {
-		WaitUnix(t, adminSocket, startTimeout)
+		WaitUnix(t, h.Proc, adminSocket, startTimeout)
 	}
 	return h
 }
@@ -80,7 +80,7 @@ func (h *HAProxy) Reload(t testing.TB) {
 	}
 	// 2.6 drops the connection as the master re-executes, and refuses
 	// connections until the new master listens again.
-	WaitUnix(t, h.MasterSocket, 10*time.Second)
+	WaitUnix(t, h.Proc, h.MasterSocket, 10*time.Second)
 }
 
 // SocketCommand sends one command to an HAProxy CLI socket (admin or master)

@@ -7,12 +7,14 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -43,15 +45,62 @@ func Binary(t testing.TB, name string) string {
 
 func isExecutable(p string) bool { return binpath.Executable(p) == nil }
 
-// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+// FreePort returns a port on 127.0.0.1, free for TCP and UDP a moment
+// ago, that this process has not handed out before. It is taken below the
+// kernel's ephemeral range: a port from there (what binding port 0 gives)
+// can be taken, between this call and the test's process binding it, by
+// any outgoing connection of the machine — and the tests open thousands
+// (an HAProxy that lost its frontend port that way exited at start, and
+// its test failed waiting for its master socket).
 func FreePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	portMu.Lock()
+	defer portMu.Unlock()
+	lo, hi := portRange()
+	for range 1000 {
+		p := lo + rand.IntN(hi-lo)
+		if !givenPorts[p] && portFree(p) {
+			givenPorts[p] = true
+			return p
+		}
+	}
+	t.Fatalf("free port: none free in %d-%d after 1000 tries", lo, hi-1)
+	return 0
+}
+
+var (
+	portMu     sync.Mutex
+	givenPorts = map[int]bool{}
+)
+
+// portRange is where FreePort looks: from 10000 (above the ports examples
+// and services use) up to the kernel's ephemeral range, which starts at
+// 32768 unless the machine says otherwise.
+func portRange() (lo, hi int) {
+	lo, hi = 10000, 32768
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if f := strings.Fields(string(b)); err == nil && len(f) == 2 {
+		if n, err := strconv.Atoi(f[0]); err == nil && n > lo+1000 {
+			hi = n
+		}
+	}
+	return lo, hi
+}
+
+// portFree reports whether port can be bound on 127.0.0.1 for TCP and UDP
+// (Consul listens on both).
+func portFree(port int) bool {
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	l, err := net.Listen("tcp", addr)
 	if err != nil {
-		t.Fatalf("free port: %v", err)
+		return false
 	}
 	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	u, err := net.ListenPacket("udp", addr)
+	if err != nil {
+		return false
+	}
+	return u.Close() == nil
 }
 
 // Addr returns "127.0.0.1:PORT" for a free port.
@@ -76,8 +125,12 @@ func WaitTCP(t testing.TB, addr string, timeout time.Duration) {
 	}
 }
 
-// WaitUnix waits until the unix socket at path accepts connections.
-func WaitUnix(t testing.TB, path string, timeout time.Duration) {
+// WaitUnix waits until the unix socket at path accepts connections. With
+// p (the process that opens it), a process that exits first fails the
+// test at once with its exit status and output, instead of a timeout
+// that says nothing of why (a socket file left by a process that died
+// refuses connections until the deadline).
+func WaitUnix(t testing.TB, p *Process, path string, timeout time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
@@ -85,6 +138,9 @@ func WaitUnix(t testing.TB, path string, timeout time.Duration) {
 		if err == nil {
 			c.Close()
 			return
+		}
+		if p != nil && p.Exited() {
+			t.Fatalf("%s exited (%v) before socket %s answered; its output:\n%s", filepath.Base(p.Cmd.Path), p.Cmd.ProcessState, path, p.Output())
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("socket %s not ready after %s: %v", path, timeout, err)
@@ -148,14 +204,15 @@ func Start(t testing.TB, name string, args ...string) *Process {
 		close(p.done)
 	}()
 	t.Cleanup(func() {
-		if p.Exited() {
-			return
+		if !p.Exited() {
+			_ = syscall.Kill(p.PID, syscall.SIGTERM)
+			if !p.Wait(5 * time.Second) {
+				_ = syscall.Kill(p.PID, syscall.SIGKILL)
+				<-p.done
+			}
 		}
-		_ = syscall.Kill(p.PID, syscall.SIGTERM)
-		if !p.Wait(5 * time.Second) {
-			_ = syscall.Kill(p.PID, syscall.SIGKILL)
-			<-p.done
-		}
+		// A process that exited early is as often the cause of a
+		// failure as one still running.
 		if t.Failed() {
 			t.Logf("output of %s (pid %d):\n%s", filepath.Base(name), p.PID, p.Output())
 		}
