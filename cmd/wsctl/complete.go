@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wsctl/wsctl/haproxy"
+	"github.com/wsctl/wsctl/internal/cli"
 	"github.com/wsctl/wsctl/target"
 )
 
@@ -20,7 +21,7 @@ const completeTimeout = time.Second
 // rebalance (backends): from the spec (-c or found) and, when it answers,
 // the admin socket, which also knows servers added at haproxy. Errors
 // complete nothing rather than print: the shell shows no message.
-func completeNames(io *IOStreams, s *SocketOptions, backends bool) func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+func completeNames(io *cli.IOStreams, s *SocketOptions, backends bool) func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 	return func(_ *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
 		if len(args) > 0 {
 			return nil, cobra.ShellCompDirectiveNoFileComp

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/wsctl/wsctl/discovery"
+	"github.com/wsctl/wsctl/internal/cli"
 	"github.com/wsctl/wsctl/reload"
 	"github.com/wsctl/wsctl/rollout"
 	"github.com/wsctl/wsctl/spec"
@@ -17,7 +18,7 @@ import (
 // with in-memory parts (haproxytest.Runtime) and drives a command, or its
 // run function, without starting a process.
 type Factory struct {
-	IO *IOStreams
+	IO *cli.IOStreams
 	// Dial opens one admin socket; nil dials HAProxy (every socket at
 	// once, see SocketOptions.dialAll).
 	Dial func(ctx context.Context, path string, timeout time.Duration) (target.Runtime, error)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 
+	"github.com/wsctl/wsctl/internal/cli"
 	"github.com/wsctl/wsctl/spec"
 )
 
@@ -15,18 +16,18 @@ const specDefaultHelp = "(default: the first of $" + spec.PathEnv + ", ./wsctl.y
 // loadSpec loads the spec given with -c (flag), else the one spec.Find
 // finds in io's environment and search paths. The error wraps
 // spec.ErrNotFound when there was none to find.
-func loadSpec(io *IOStreams, flag string) (*spec.Spec, error) {
+func loadSpec(io *cli.IOStreams, flag string) (*spec.Spec, error) {
 	s, _, err := loadSpecPath(io, flag)
 	return s, err
 }
 
 // loadSpecPath is loadSpec that also returns the path loaded, for the
 // agent, which reads the file again when it changes.
-func loadSpecPath(io *IOStreams, flag string) (*spec.Spec, string, error) {
+func loadSpecPath(io *cli.IOStreams, flag string) (*spec.Spec, string, error) {
 	path := flag
 	if path == "" {
 		var err error
-		if path, err = spec.Find(io.getenv, io.SpecSearch); err != nil {
+		if path, err = spec.Find(io.Env, io.SpecSearch); err != nil {
 			return nil, "", err
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/wsctl/wsctl/fleet"
 	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/intent"
+	"github.com/wsctl/wsctl/internal/cli"
 	"github.com/wsctl/wsctl/spec"
 	"github.com/wsctl/wsctl/target"
 	"github.com/wsctl/wsctl/top"
@@ -21,7 +22,7 @@ import (
 
 // TopOptions are the flags of wsctl top.
 type TopOptions struct {
-	IO     *IOStreams
+	IO     *cli.IOStreams
 	Socket SocketOptions
 	// Master is the master CLI whose old workers are shown; "" means the
 	// spec's haproxy.master_socket, none without a spec.
@@ -89,7 +90,7 @@ prints one snapshot as plain text instead, for a log or a script.`,
 	opts.Socket.addFlags(cmd)
 	cmd.Flags().StringVar(&opts.Master, "master", "", "HAProxy master CLI `path` for the old workers (default: the spec's haproxy.master_socket)")
 	cmd.Flags().BoolVar(&opts.Fleet, "fleet", false, "show every load balancer's reports from Consul (needs the spec's consul)")
-	positiveDurationVar(cmd.Flags(), &opts.Refresh, "refresh", time.Second, "how often to sample")
+	cli.PositiveDurationVar(cmd.Flags(), &opts.Refresh, "refresh", time.Second, "how often to sample")
 	cmd.Flags().BoolVar(&opts.Once, "once", false, "print one snapshot as plain text and exit (no terminal needed)")
 	return cmd
 }
