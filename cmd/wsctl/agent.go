@@ -18,6 +18,7 @@ import (
 	"github.com/wsctl/wsctl/internal/sdnotify"
 	"github.com/wsctl/wsctl/model"
 	"github.com/wsctl/wsctl/proxy"
+	"github.com/wsctl/wsctl/spec"
 )
 
 // AgentOptions are the flags of wsctl agent.
@@ -128,7 +129,7 @@ WebSockets until they close or nginx.worker_shutdown_timeout passes.`,
 }
 
 func agentRun(opts *AgentOptions) error {
-	s, specPath, err := loadSpecPath(opts.IO, opts.SpecPath)
+	s, specPath, err := spec.LoadGiven(opts.SpecPath, opts.IO.Env, opts.IO.SpecSearch)
 	if err != nil {
 		return err
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"io"
-	"time"
 
 	"github.com/wsctl/wsctl/discovery"
 	"github.com/wsctl/wsctl/internal/cli"
@@ -20,8 +19,8 @@ import (
 type Factory struct {
 	IO *cli.IOStreams
 	// Dial opens one admin socket; nil dials HAProxy (every socket at
-	// once, see SocketOptions.dialAll).
-	Dial func(ctx context.Context, path string, timeout time.Duration) (target.Runtime, error)
+	// once, see target.Dial).
+	Dial target.DialFunc
 	// Deploy makes the deployer of `wsctl rollout --exec`; nil runs the
 	// script with sh -c (rollout.Command). A unit test deploys in memory.
 	Deploy func(script string, env []string, stdout, stderr io.Writer) rollout.Deployer

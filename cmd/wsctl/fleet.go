@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -49,16 +48,6 @@ func (f *FleetOptions) check(s *SocketOptions) error {
 		return errors.New("--allow-missing needs --fleet")
 	}
 	return nil
-}
-
-// who names the operator for the audit trail: user@host.
-func who(ios *cli.IOStreams) string {
-	host, _ := os.Hostname()
-	user := ios.Env("USER")
-	if user == "" {
-		user = ios.Env("LOGNAME")
-	}
-	return user + "@" + host
 }
 
 // reportFleet reports a fleet operation that ended as res (its table

@@ -279,7 +279,7 @@ func (o *RolloutOptions) options(sp *spec.Spec, b spec.Backend) rollout.Options 
 	}
 	state := o.State
 	if state == "" {
-		state = rolloutStatePath(sp, b.Name)
+		state = rollout.DefaultStatePath(sp, b.Name)
 	}
 	ro := rollout.Options{
 		Backend:        b.Name,
@@ -427,16 +427,12 @@ func rolloutFleet(ctx context.Context, opts *RolloutOptions, sp *spec.Spec, back
 	if err != nil {
 		return nil, err
 	}
-	servers := map[string]string{}
-	for _, in := range snap.Backends[backend] {
-		servers[in.ID] = in.Addr()
-	}
 	op, err := opts.Socket.reachFleet(sp.Consul)
 	if err != nil {
 		return nil, err
 	}
-	return &target.Fleet{Operator: op, Servers: map[string]map[string]string{backend: servers}, AllowMissing: opts.AllowMissing,
-		Who: who(opts.IO), Reason: strings.TrimSuffix("wsctl rollout: "+opts.Reason, ": ")}, nil
+	return &target.Fleet{Operator: op, Servers: target.Discovered(snap, backend), AllowMissing: opts.AllowMissing,
+		Who: intent.Who(opts.IO.Env), Reason: strings.TrimSuffix("wsctl rollout: "+opts.Reason, ": ")}, nil
 }
 
 // writeRolloutStep is the line of one step.

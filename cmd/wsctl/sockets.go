@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -34,7 +33,7 @@ type SocketOptions struct {
 
 	// dial, when not nil, replaces haproxy.Dial for the commands that act
 	// through a target: unit tests give an in-memory socket.
-	dial func(ctx context.Context, path string, timeout time.Duration) (target.Runtime, error)
+	dial target.DialFunc
 	// operator, when not nil, replaces fleet.NewOperator: unit tests give
 	// a fake fleet.
 	operator func(spec.Consul) (target.Operator, error)
@@ -128,46 +127,20 @@ func (s *SocketOptions) explain(err error) error {
 func (s *SocketOptions) sockets(ctx context.Context, io *cli.IOStreams) ([]target.Socket, error) {
 	out, err := s.dialAll(ctx, io)
 	if err != nil {
-		return nil, err
-	}
-	errs := make([]error, len(out))
-	for i, so := range out {
-		errs[i] = so.Err
-	}
-	if err := errors.Join(errs...); err != nil {
 		return nil, s.explain(err)
 	}
 	return out, nil
 }
 
-// dialAll dials every socket at once (with dial, or haproxy.Dial when it
-// is nil): one slow or dead HAProxy costs one timeout, not one each. A
-// socket that fails has its Err set, so a reader can still show the others.
+// dialAll dials every socket at once (target.Dial): one that fails has
+// its Err set, and the error joins theirs; without sockets (nil) the
+// error says why none were dialled.
 func (s *SocketOptions) dialAll(ctx context.Context, io *cli.IOStreams) ([]target.Socket, error) {
 	paths, err := s.paths(io)
 	if err != nil {
 		return nil, err
 	}
-	dial := s.dial
-	if dial == nil {
-		dial = func(ctx context.Context, path string, timeout time.Duration) (target.Runtime, error) {
-			c, err := haproxy.Dial(ctx, path, timeout)
-			if err != nil {
-				return nil, err // not a nil *Client in a non-nil interface
-			}
-			return c, nil
-		}
-	}
-	out := make([]target.Socket, len(paths))
-	var wg sync.WaitGroup
-	for i, p := range paths {
-		wg.Go(func() {
-			rt, err := dial(ctx, p, s.Timeout)
-			out[i] = target.Socket{Name: p, Runtime: rt, Err: err}
-		})
-	}
-	wg.Wait()
-	return out, nil
+	return target.Dial(ctx, paths, s.Timeout, s.dial)
 }
 
 // fleet loads the spec (-c or found) and reaches its fleet through

@@ -49,7 +49,7 @@ func (o *SocketOptions) where(ctx context.Context, ios *cli.IOStreams, f FleetOp
 		if sp, op, err = o.fleet(ios); err != nil {
 			return built{}, nil, err
 		}
-		b.Target = &target.Fleet{Operator: op, AllowMissing: f.AllowMissing, Who: who(ios), Reason: f.Reason, Update: update}
+		b.Target = &target.Fleet{Operator: op, AllowMissing: f.AllowMissing, Who: intent.Who(ios.Env), Reason: f.Reason, Update: update}
 	} else {
 		l, err := o.local(ctx, ios)
 		if err != nil {
@@ -88,7 +88,7 @@ func (o *SocketOptions) reader(ctx context.Context, ios *cli.IOStreams, f FleetO
 		return &target.Fleet{Operator: op}, nil
 	}
 	sockets, err := o.dialAll(ctx, ios)
-	if err != nil {
+	if sockets == nil {
 		return nil, err
 	}
 	return &target.Local{Sockets: sockets}, nil
