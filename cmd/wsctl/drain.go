@@ -149,7 +149,7 @@ what it would do, a line each ("dry run, nothing changed:"); with -o json
 	})
 	cli.DurationVar(cmd.Flags(), &opts.Timeout, "timeout", 5*time.Minute, "give up after this long with exit 3 (0: wait for ever)")
 	cli.DurationVar(cmd.Flags(), &opts.CloseAfter, "close-after", 0, "after this long, switch to MAINT and close the sessions left (0: at once)")
-	cmd.Flags().Float64Var(&opts.CloseRate, "close-rate", 10, fmt.Sprintf("sessions closed per second after --close-after, across all sockets: %g to %g, or 0 for all at once", float64(drain.MinRate), float64(drain.MaxRate)))
+	cmd.Flags().Float64Var(&opts.CloseRate, "close-rate", 10, "sessions closed per second after --close-after, across all sockets: "+closeRateBounds+", or 0 for all at once")
 	cmd.Flags().BoolVar(&opts.Force, "force", false, "drain even when no other server of the backend can take new clients")
 	cli.QuietFlag(cmd, &opts.Quiet)
 	return cmd
@@ -206,8 +206,7 @@ func pacedExit(io *cli.IOStreams, human bool, what string, err error) error {
 	case errors.Is(err, paced.ErrTimedOut):
 		return errTimedOut
 	case !human:
-		fmt.Fprintf(io.ErrOut, "wsctl: %s: %v\n", what, err)
-		return errSilent{code: exitError}
+		return reported(io.ErrOut, fmt.Errorf("%s: %w", what, err))
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }

@@ -91,11 +91,11 @@ func reportFleet(ios *cli.IOStreams, p *cli.Progress, res target.Result, where, 
 	if wrote && !st.Withdrawn {
 		problem += fmt.Sprintf("; the intent stays in %s until `wsctl ready %s --fleet`", where, ref)
 	}
+	err := fmt.Errorf("%s %s: %s", verb, ref, problem)
 	if output == "json" {
-		fmt.Fprintf(ios.ErrOut, "wsctl: %s %s: %s\n", verb, ref, problem)
-		return errSilent{code: exitError}
+		return reported(ios.ErrOut, err)
 	}
-	return fmt.Errorf("%s %s: %s", verb, ref, problem)
+	return err
 }
 
 // fleetProgress shows a fleet operation's table through p; nil when p is.

@@ -34,14 +34,12 @@ type RolloutOptions struct {
 	Exec        string
 	Pause, Next bool
 	// Timeout, CloseAfter and CloseRate drain each server as wsctl drain
-	// does; CloseRateSet says --close-rate was given (else the spec's
-	// close_rate).
-	Timeout      time.Duration
-	CloseAfter   time.Duration
-	CloseRate    float64
-	CloseRateSet bool
-	WaitHealthy  time.Duration
-	Surge        string
+	// does.
+	Timeout     time.Duration
+	CloseAfter  time.Duration
+	CloseRate   backendRate
+	WaitHealthy time.Duration
+	Surge       string
 	// MaxPerServer is the per-server ceiling; -1 takes the spec's
 	// server_maxconn.
 	MaxPerServer   int64
@@ -209,7 +207,6 @@ name, without a ceiling.`,
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Backend = args[0]
-			opts.CloseRateSet = cmd.Flags().Changed("close-rate")
 			if err := opts.check(); err != nil {
 				return err
 			}
@@ -226,7 +223,7 @@ name, without a ceiling.`,
 	fl.BoolVar(&opts.Next, "next", false, "the server a paused rollout drained is deployed: readmit it and drain the next")
 	cli.DurationVar(fl, &opts.Timeout, "timeout", 10*time.Minute, "give up a server's drain after this long with exit 3 (0: wait for ever)")
 	cli.DurationVar(fl, &opts.CloseAfter, "close-after", 30*time.Second, "after this long, switch the server to MAINT and close its sessions left (0: at once)")
-	fl.Float64Var(&opts.CloseRate, "close-rate", 0, fmt.Sprintf("sessions closed per second after --close-after, across all sockets: %g to %g, or 0 for all at once (default: the backend's close_rate)", float64(drain.MinRate), float64(drain.MaxRate)))
+	backendRateVar(fl, &opts.CloseRate, "sessions closed per second after --close-after, across all sockets: "+closeRateBounds+", or 0 for all at once")
 	cli.DurationVar(fl, &opts.WaitHealthy, "wait-healthy", time.Minute, "wait up to this long for a readmitted server's health check (exit 3 if it fails; 0: do not wait)")
 	fl.StringVar(&opts.Surge, "surge", "", "a server `name` in MAINT taken in for the rollout and left in MAINT at the end")
 	fl.Int64Var(&opts.MaxPerServer, "max-per-server", -1, "WebSockets one server may hold per HAProxy process when choosing the landing set (default: the backend's server_maxconn; 0: no limit)")
@@ -260,19 +257,12 @@ func (o *RolloutOptions) check() error {
 	case o.MaxPerServer < -1:
 		return fmt.Errorf("--max-per-server %d is negative", o.MaxPerServer)
 	}
-	rate := o.CloseRate
-	if !o.CloseRateSet {
-		rate = spec.DefaultCloseRate // the spec's, checked again once loaded
-	}
-	return drain.Options{Timeout: o.Timeout, Close: &drain.Close{After: o.CloseAfter, Rate: rate}}.Validate()
+	return drain.Options{Timeout: o.Timeout, Close: &drain.Close{After: o.CloseAfter, Rate: o.CloseRate.unloaded()}}.Validate()
 }
 
 // options turns the flags and the spec into the rollout's options.
 func (o *RolloutOptions) options(sp *spec.Spec, b spec.Backend) rollout.Options {
-	rate := b.CloseRate
-	if o.CloseRateSet {
-		rate = o.CloseRate
-	}
+	rate := o.CloseRate.of(b)
 	ceiling := o.MaxPerServer
 	if ceiling < 0 {
 		ceiling = int64(b.ServerMaxConn)
