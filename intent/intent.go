@@ -8,10 +8,12 @@
 package intent
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -35,6 +37,14 @@ type Intent struct {
 	// the user and host that asked, and their --reason.
 	Who    string `json:"who,omitempty"`
 	Reason string `json:"reason,omitempty"`
+}
+
+// Who names the operator for an intent's audit trail: user@host, the
+// user from $USER, else $LOGNAME (getenv reads them; "" when neither is
+// set, as in a bare container).
+func Who(getenv func(string) string) string {
+	host, _ := os.Hostname()
+	return cmp.Or(getenv("USER"), getenv("LOGNAME")) + "@" + host
 }
 
 // Op is a fleet operation on one server, run by every agent.

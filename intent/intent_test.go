@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -198,6 +199,26 @@ func TestOpBounds(t *testing.T) {
 			store := NewConsulWith(nil, "", "p/")
 			if _, ok := store.Decode(&api.KVPair{Key: "p/intents/ws/s1", Value: b}); ok != c.ok {
 				t.Errorf("Decode ok %v, want %v", ok, c.ok)
+			}
+		})
+	}
+}
+
+// TestWho: the audit trail names user@host, $USER first, then $LOGNAME.
+func TestWho(t *testing.T) {
+	host, _ := os.Hostname()
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{name: "USER", env: map[string]string{"USER": "ann", "LOGNAME": "bob"}, want: "ann@" + host},
+		{name: "LOGNAME", env: map[string]string{"LOGNAME": "bob"}, want: "bob@" + host},
+		{name: "none", want: "@" + host},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := Who(func(k string) string { return tc.env[k] }); got != tc.want {
+				t.Errorf("got %q, want %q", got, tc.want)
 			}
 		})
 	}

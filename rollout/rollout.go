@@ -57,6 +57,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -65,6 +66,7 @@ import (
 	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/paced"
 	"github.com/wsctl/wsctl/rebalance"
+	"github.com/wsctl/wsctl/spec"
 	"github.com/wsctl/wsctl/target"
 )
 
@@ -116,7 +118,8 @@ type Options struct {
 	// server on, and drained and left in MAINT at the end (its clients
 	// move to the deployed servers).
 	Surge string
-	// StatePath is the state file.
+	// StatePath is the state file (DefaultStatePath unless the operator
+	// names one).
 	StatePath string
 	// Step is called when a step ends, and Note with a message worth a
 	// line (a resume, a fallback). Either may be nil.
@@ -748,4 +751,11 @@ func (r *run) note(format string, args ...any) {
 	if r.o.Note != nil {
 		r.o.Note(fmt.Sprintf(format, args...))
 	}
+}
+
+// DefaultStatePath is where a rollout of backend keeps its place when the
+// operator names no file: beside the spec's haproxy.state_file, where
+// `wsctl top` looks for it too.
+func DefaultStatePath(sp *spec.Spec, backend string) string {
+	return filepath.Join(filepath.Dir(sp.HAProxy.StateFile), "wsctl-rollout-"+backend+".json")
 }

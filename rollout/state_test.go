@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/wsctl/wsctl/discovery"
+	"github.com/wsctl/wsctl/spec"
 )
 
 // validState is a state a rollout with a surge writes while the second
@@ -143,4 +144,13 @@ func FuzzRolloutState(f *testing.F) {
 			t.Fatalf("saved and loaded again:\n%s\nwant\n%s", b2, b)
 		}
 	})
+}
+
+// TestDefaultStatePath: without --state a rollout keeps its place beside
+// haproxy.state_file, one file per backend.
+func TestDefaultStatePath(t *testing.T) {
+	sp := &spec.Spec{HAProxy: spec.HAProxy{StateFile: "/var/lib/wsctl/server-state"}}
+	if got, want := DefaultStatePath(sp, "ws"), "/var/lib/wsctl/wsctl-rollout-ws.json"; got != want {
+		t.Errorf("got %s, want %s", got, want)
+	}
 }

@@ -45,3 +45,23 @@ func Find(getenv func(string) string, search []string) (string, error) {
 	}
 	return "", fmt.Errorf("spec: %w: looked at %s", ErrNotFound, strings.Join(looked, ", "))
 }
+
+// LoadGiven loads the spec at path (a command's -c), or with path "" the
+// one Find finds, and returns the path loaded (the agent reads it again
+// when it changes). The error wraps ErrNotFound when there was none to
+// find, and names $WSCTL_CONFIG when that named a file that is not there.
+func LoadGiven(path string, getenv func(string) string, search []string) (*Spec, string, error) {
+	given := path
+	if path == "" {
+		var err error
+		if path, err = Find(getenv, search); err != nil {
+			return nil, "", err
+		}
+	}
+	s, err := Load(path)
+	if err != nil && given == "" && errors.Is(err, fs.ErrNotExist) {
+		// Only $WSCTL_CONFIG names a file Find did not see exist.
+		return nil, "", fmt.Errorf("%w (from $%s)", err, PathEnv)
+	}
+	return s, path, err
+}

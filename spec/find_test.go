@@ -49,3 +49,25 @@ func TestFind(t *testing.T) {
 		t.Errorf("nothing to find: got %v, want ErrNotFound and %q", err, want)
 	}
 }
+
+// TestLoadGiven: a missing file named by $WSCTL_CONFIG says where the
+// name came from; one given as -c needs no such note; nothing to find
+// wraps ErrNotFound.
+func TestLoadGiven(t *testing.T) {
+	absent := filepath.Join(t.TempDir(), "absent.yaml")
+	fromEnv := func(k string) string {
+		if k == PathEnv {
+			return absent
+		}
+		return ""
+	}
+	if _, _, err := LoadGiven("", fromEnv, nil); !errors.Is(err, os.ErrNotExist) || !strings.Contains(err.Error(), "(from $WSCTL_CONFIG)") {
+		t.Errorf("from $%s: got %v, want it named", PathEnv, err)
+	}
+	if _, _, err := LoadGiven(absent, fromEnv, nil); !errors.Is(err, os.ErrNotExist) || strings.Contains(err.Error(), "$WSCTL_CONFIG") {
+		t.Errorf("given: got %v, want no $%s", err, PathEnv)
+	}
+	if _, _, err := LoadGiven("", func(string) string { return "" }, []string{absent}); !errors.Is(err, ErrNotFound) {
+		t.Errorf("none: got %v, want ErrNotFound", err)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/wsctl/wsctl/discovery"
 	"github.com/wsctl/wsctl/drain"
 	"github.com/wsctl/wsctl/fleet"
 	"github.com/wsctl/wsctl/haproxy"
@@ -48,6 +49,16 @@ type Fleet struct {
 }
 
 var _ Target = (*Fleet)(nil)
+
+// Discovered is a Fleet's Servers for backend from what discovery found:
+// each instance's address by its name (the server's).
+func Discovered(snap discovery.Snapshot, backend string) map[string]map[string]string {
+	servers := map[string]string{}
+	for _, in := range snap.Backends[backend] {
+		servers[in.ID] = in.Addr()
+	}
+	return map[string]map[string]string{backend: servers}
+}
 
 // Where names Consul and the prefix.
 func (f *Fleet) Where() string { return f.Operator.Where() }

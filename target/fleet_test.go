@@ -3,8 +3,10 @@ package target_test
 import (
 	"context"
 	"errors"
+	"reflect"
 	"testing"
 
+	"github.com/wsctl/wsctl/discovery"
 	"github.com/wsctl/wsctl/fleet"
 	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/target"
@@ -35,5 +37,19 @@ func TestFleetStatus(t *testing.T) {
 	down := errors.New("consul down")
 	if _, err := (&target.Fleet{Operator: readOnly{err: down}}).Status(context.Background(), ""); !errors.Is(err, down) {
 		t.Errorf("a read that fails: %v", err)
+	}
+}
+
+// TestDiscovered: a fleet's servers are the instances discovery found for
+// the backend, by name, with host:port; other backends' are left out.
+func TestDiscovered(t *testing.T) {
+	snap := discovery.Snapshot{Backends: map[string][]discovery.Instance{
+		"ws":    {{ID: "s1", Host: discovery.MustParseIP("10.0.0.1"), Port: 8080}, {ID: "s2", Host: discovery.MustParseIP("::1"), Port: 8081}},
+		"other": {{ID: "o1", Host: discovery.MustParseIP("10.0.0.9"), Port: 80}},
+	}}
+	got := target.Discovered(snap, "ws")
+	want := map[string]map[string]string{"ws": {"s1": "10.0.0.1:8080", "s2": "[::1]:8081"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %v, want %v", got, want)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/intent"
 	"github.com/wsctl/wsctl/rollout"
+	"github.com/wsctl/wsctl/spec"
 	"github.com/wsctl/wsctl/target"
 )
 
@@ -45,6 +46,21 @@ type Sources struct {
 	Rollouts map[string]string
 	// Fleet reads every load balancer's reports from Consul.
 	Fleet func(ctx context.Context) (*fleet.View, error)
+}
+
+// AddSpec adds to src what the spec sp says is in progress besides the
+// sockets: its operators' intents and each backend's rollout state file
+// (rollout.DefaultStatePath).
+func (src *Sources) AddSpec(sp *spec.Spec) error {
+	var err error
+	if src.Intents, err = intent.Open(sp); err != nil {
+		return err
+	}
+	src.Rollouts = map[string]string{}
+	for _, b := range sp.Backends {
+		src.Rollouts[b.Name] = rollout.DefaultStatePath(sp, b.Name)
+	}
+	return nil
 }
 
 // Server is one server as one socket sees it.

@@ -3,6 +3,8 @@ package top
 import (
 	"context"
 	"errors"
+	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +16,7 @@ import (
 	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/haproxy/haproxytest"
 	"github.com/wsctl/wsctl/intent"
+	"github.com/wsctl/wsctl/spec"
 	"github.com/wsctl/wsctl/target"
 )
 
@@ -233,5 +236,21 @@ func TestTopSparkline(t *testing.T) {
 				t.Errorf("got %q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestAddSpec: with a spec, top reads its intent store and every
+// backend's rollout state file where a rollout without --state keeps it.
+func TestAddSpec(t *testing.T) {
+	dir := t.TempDir()
+	sp := &spec.Spec{HAProxy: spec.HAProxy{StateFile: filepath.Join(dir, "server-state")},
+		Backends: []spec.Backend{{Name: "ws"}, {Name: "chat"}}}
+	var src Sources
+	if err := src.AddSpec(sp); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"ws": filepath.Join(dir, "wsctl-rollout-ws.json"), "chat": filepath.Join(dir, "wsctl-rollout-chat.json")}
+	if !reflect.DeepEqual(src.Rollouts, want) || src.Intents == nil {
+		t.Errorf("got rollouts %v, intents %v; want %v and a store", src.Rollouts, src.Intents, want)
 	}
 }

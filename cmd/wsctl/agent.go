@@ -13,15 +13,17 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wsctl/wsctl/agent"
+	"github.com/wsctl/wsctl/internal/cli"
 	"github.com/wsctl/wsctl/internal/logging"
 	"github.com/wsctl/wsctl/internal/sdnotify"
 	"github.com/wsctl/wsctl/model"
 	"github.com/wsctl/wsctl/proxy"
+	"github.com/wsctl/wsctl/spec"
 )
 
 // AgentOptions are the flags of wsctl agent.
 type AgentOptions struct {
-	IO       *IOStreams
+	IO       *cli.IOStreams
 	SpecPath string
 	// HAProxyConfig is the config file the running HAProxy loads; set, it
 	// makes HAProxy the target.
@@ -115,19 +117,19 @@ WebSockets until they close or nginx.worker_shutdown_timeout passes.`,
 	cmd.Flags().StringVar(&opts.HAProxyConfig, "haproxy-config", "", "drive HAProxy; the config file it runs with (kept up to date)")
 	cmd.Flags().StringVar(&opts.NginxConfig, "nginx-config", "", "drive nginx; the config file it runs with (kept up to date)")
 	cmd.Flags().StringVar(&opts.Listen, "listen", "127.0.0.1:9180", "serve /metrics and /healthz here (\"\" disables)")
-	positiveDurationVar(cmd.Flags(), &opts.MinQuiet, "min-quiet", agent.DefaultMinQuiet, "apply once discovery has been quiet this long")
-	positiveDurationVar(cmd.Flags(), &opts.MaxQuiet, "max-quiet", agent.DefaultMaxQuiet, "apply at the latest this long after the first change")
-	positiveDurationVar(cmd.Flags(), &opts.ReloadInterval, "reload-interval", agent.DefaultReloadInterval, "least time between two reloads")
-	positiveDurationVar(cmd.Flags(), &opts.UnhealthyAfter, "unhealthy-after", agent.DefaultUnhealthyAfter, "/healthz fails once Consul queries have failed this long")
+	cli.PositiveDurationVar(cmd.Flags(), &opts.MinQuiet, "min-quiet", agent.DefaultMinQuiet, "apply once discovery has been quiet this long")
+	cli.PositiveDurationVar(cmd.Flags(), &opts.MaxQuiet, "max-quiet", agent.DefaultMaxQuiet, "apply at the latest this long after the first change")
+	cli.PositiveDurationVar(cmd.Flags(), &opts.ReloadInterval, "reload-interval", agent.DefaultReloadInterval, "least time between two reloads")
+	cli.PositiveDurationVar(cmd.Flags(), &opts.UnhealthyAfter, "unhealthy-after", agent.DefaultUnhealthyAfter, "/healthz fails once Consul queries have failed this long")
 	cmd.Flags().BoolVarP(&opts.Verbose, "verbose", "v", false, "log at debug level")
 	cmd.Flags().StringVar(&opts.AgentID, "agent-id", "", "this load balancer's name in the fleet (what wsctl drain --fleet reports; default: the Consul agent's node name)")
-	choiceVar(cmd, &opts.LogFormat, "log-format", "", logging.FormatText, "log as text or json", logging.FormatText, logging.FormatJSON)
-	durationVar(cmd.Flags(), &opts.LogRepeats, "log-repeats", agent.DefaultLogRepeats, "log a repeating warning or error once per interval, with its count (0: every time)")
+	cli.ChoiceVar(cmd, &opts.LogFormat, "log-format", "", logging.FormatText, "log as text or json", logging.FormatText, logging.FormatJSON)
+	cli.DurationVar(cmd.Flags(), &opts.LogRepeats, "log-repeats", agent.DefaultLogRepeats, "log a repeating warning or error once per interval, with its count (0: every time)")
 	return cmd
 }
 
 func agentRun(opts *AgentOptions) error {
-	s, specPath, err := loadSpecPath(opts.IO, opts.SpecPath)
+	s, specPath, err := spec.LoadGiven(opts.SpecPath, opts.IO.Env, opts.IO.SpecSearch)
 	if err != nil {
 		return err
 	}
@@ -154,7 +156,7 @@ func agentRun(opts *AgentOptions) error {
 	defer signal.Stop(hup)
 	reread := make(chan struct{}, 1)
 	notify := func(state string) {
-		if err := sdnotify.Notify(opts.IO.getenv("NOTIFY_SOCKET"), state); err != nil {
+		if err := sdnotify.Notify(opts.IO.Env("NOTIFY_SOCKET"), state); err != nil {
 			log.Error("notify systemd", "err", err)
 		}
 	}
@@ -187,7 +189,7 @@ func agentRun(opts *AgentOptions) error {
 			return fmt.Errorf("--listen: %w", err)
 		}
 	}
-	ctx, stop := signalContext()
+	ctx, stop := cli.SignalContext()
 	defer stop()
 	forwarded := make(chan struct{})
 	go func() {

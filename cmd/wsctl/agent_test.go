@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/wsctl/wsctl/internal/cli"
 )
 
 func TestAgentFlags(t *testing.T) {
@@ -50,7 +51,7 @@ func TestAgentFlags(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var got *AgentOptions
 			var out bytes.Buffer
-			cmd := NewCmdAgent(&Factory{IO: &IOStreams{Out: &out, ErrOut: &out}}, func(o *AgentOptions) error { got = o; return nil })
+			cmd := NewCmdAgent(&Factory{IO: &cli.IOStreams{Out: &out, ErrOut: &out}}, func(o *AgentOptions) error { got = o; return nil })
 			cmd.SetArgs(tt.args)
 			cmd.SetOut(&out)
 			cmd.SetErr(&out)

@@ -8,6 +8,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wsctl/wsctl/check"
+	"github.com/wsctl/wsctl/internal/cli"
+	"github.com/wsctl/wsctl/internal/logging"
 	"github.com/wsctl/wsctl/lint"
 	"github.com/wsctl/wsctl/proxy"
 	"github.com/wsctl/wsctl/spec"
@@ -15,7 +17,7 @@ import (
 
 // CheckOptions are the flags of wsctl check.
 type CheckOptions struct {
-	IO     *IOStreams
+	IO     *cli.IOStreams
 	Gen    GenerateOptions
 	Strict bool
 	// Dir is where relative paths in the config (certificates) resolve.
@@ -120,7 +122,7 @@ findings between the layers]}.`,
 	cmd.Flags().StringVar(&opts.HAProxy, "haproxy", "", "haproxy binary to validate with (default: $WSCTL_HAPROXY, else haproxy in PATH)")
 	cmd.Flags().StringVar(&opts.Nginx, "nginx", "", "nginx binary to validate with (default: nginx in PATH)")
 	addHostFlags(cmd.Flags(), &opts.ProxyHost)
-	addOutputFlag(cmd, &opts.Output)
+	cli.OutputFlag(cmd, &opts.Output)
 	return cmd
 }
 
@@ -130,7 +132,7 @@ func checkRun(opts *CheckOptions) error {
 		HAProxy: opts.HAProxy, Nginx: opts.Nginx, Host: opts.ProxyHost,
 		// Only a pipeline reads the version: text output does not run
 		// the binary a second time.
-		Version: opts.Output == "json", Log: warnLogger(opts.IO.ErrOut),
+		Version: opts.Output == "json", Log: logging.Warnings(opts.IO.ErrOut),
 	})
 	if err != nil {
 		return err

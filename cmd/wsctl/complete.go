@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wsctl/wsctl/haproxy"
+	"github.com/wsctl/wsctl/internal/cli"
 	"github.com/wsctl/wsctl/target"
 )
 
@@ -20,7 +21,7 @@ const completeTimeout = time.Second
 // rebalance (backends): from the spec (-c or found) and, when it answers,
 // the admin socket, which also knows servers added at haproxy. Errors
 // complete nothing rather than print: the shell shows no message.
-func completeNames(io *IOStreams, s *SocketOptions, backends bool) func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+func completeNames(io *cli.IOStreams, s *SocketOptions, backends bool) func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 	return func(_ *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
 		if len(args) > 0 {
 			return nil, cobra.ShellCompDirectiveNoFileComp
@@ -41,7 +42,7 @@ func completeNames(io *IOStreams, s *SocketOptions, backends bool) func(*cobra.C
 		defer cancel()
 		quick := *s
 		quick.Timeout = completeTimeout
-		if sockets, err := quick.dialAll(ctx, io); err == nil {
+		if sockets, _ := quick.dialAll(ctx, io); sockets != nil {
 			// A socket that fails completes nothing of its own.
 			listings, _ := (&target.Local{Sockets: sockets}).Read(ctx, "")
 			for _, li := range listings {

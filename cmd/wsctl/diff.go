@@ -6,12 +6,13 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/wsctl/wsctl/internal/cli"
 	"github.com/wsctl/wsctl/internal/inputfile"
 )
 
 // DiffOptions are the flags of wsctl diff.
 type DiffOptions struct {
-	IO      *IOStreams
+	IO      *cli.IOStreams
 	Gen     GenerateOptions
 	Against string
 	// Output is "text" or "json".
@@ -54,7 +55,7 @@ with the same exit codes (errors go to stderr, no JSON):
 	opts.Gen.addFlags(cmd)
 	cmd.Flags().StringVar(&opts.Against, "against", "", "the deployed config to compare with (required)")
 	_ = cmd.MarkFlagRequired("against")
-	addOutputFlag(cmd, &opts.Output)
+	cli.OutputFlag(cmd, &opts.Output)
 	return cmd
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/wsctl/wsctl/drain"
 	"github.com/wsctl/wsctl/haproxy"
+	"github.com/wsctl/wsctl/internal/cli"
 	"github.com/wsctl/wsctl/paced"
 )
 
@@ -146,11 +147,11 @@ what it would do, a line each ("dry run, nothing changed:"); with -o json
 		}
 		return drainRun(opts)
 	})
-	durationVar(cmd.Flags(), &opts.Timeout, "timeout", 5*time.Minute, "give up after this long with exit 3 (0: wait for ever)")
-	durationVar(cmd.Flags(), &opts.CloseAfter, "close-after", 0, "after this long, switch to MAINT and close the sessions left (0: at once)")
-	cmd.Flags().Float64Var(&opts.CloseRate, "close-rate", 10, fmt.Sprintf("sessions closed per second after --close-after, across all sockets: %g to %g, or 0 for all at once", float64(drain.MinRate), float64(drain.MaxRate)))
+	cli.DurationVar(cmd.Flags(), &opts.Timeout, "timeout", 5*time.Minute, "give up after this long with exit 3 (0: wait for ever)")
+	cli.DurationVar(cmd.Flags(), &opts.CloseAfter, "close-after", 0, "after this long, switch to MAINT and close the sessions left (0: at once)")
+	cmd.Flags().Float64Var(&opts.CloseRate, "close-rate", 10, "sessions closed per second after --close-after, across all sockets: "+closeRateBounds+", or 0 for all at once")
 	cmd.Flags().BoolVar(&opts.Force, "force", false, "drain even when no other server of the backend can take new clients")
-	addQuietFlag(cmd, &opts.Quiet)
+	cli.QuietFlag(cmd, &opts.Quiet)
 	return cmd
 }
 
@@ -166,18 +167,18 @@ func drainRun(opts *DrainOptions) error {
 	dopts := opts.drainOptions()
 	// Ctrl-C or a pipeline's SIGTERM stops the drain; the server stays in
 	// DRAIN or MAINT and the report says so.
-	ctx, stop := signalContext()
+	ctx, stop := cli.SignalContext()
 	defer stop()
 	human := opts.Output != "json"
-	shown := newProgress(opts.IO, opts.Quiet, human)
-	defer shown.done()
+	shown := cli.NewProgress(opts.IO, opts.Quiet, human)
+	defer shown.Done()
 	t, err := opts.Socket.target(ctx, opts.IO, opts.Fleet, opts.Server, fleetProgress(shown, "drained"))
 	if err != nil {
 		return err
 	}
 	dopts.Progress = newDrainProgress(shown, t.Sockets, dopts).hook()
 	res, err := t.Drain(ctx, t.Ref, dopts)
-	shown.done()
+	shown.Done()
 	switch {
 	case err != nil:
 		return refused("drain", opts.Server, err)
@@ -188,7 +189,7 @@ func drainRun(opts *DrainOptions) error {
 	}
 	if human {
 		writeDrainText(opts.IO, res.Drain)
-	} else if err := writeJSON(opts.IO.Out, drain.Summarize(opts.Server, res.Drain)); err != nil {
+	} else if err := cli.WriteJSON(opts.IO.Out, drain.Summarize(opts.Server, res.Drain)); err != nil {
 		return err
 	}
 	return pacedExit(opts.IO, human, "drain "+opts.Server, res.Drain.Failure())
@@ -198,15 +199,14 @@ func drainRun(opts *DrainOptions) error {
 // its report is printed, from its Failure: nil when it succeeded, 3 when
 // it timed out, else 2 with its errors — said once on stderr under -o
 // json, whose object already carries them, so stdout stays parseable.
-func pacedExit(io *IOStreams, human bool, what string, err error) error {
+func pacedExit(io *cli.IOStreams, human bool, what string, err error) error {
 	switch {
 	case err == nil:
 		return nil
 	case errors.Is(err, paced.ErrTimedOut):
 		return errTimedOut
 	case !human:
-		fmt.Fprintf(io.ErrOut, "wsctl: %s: %v\n", what, err)
-		return errSilent{code: exitError}
+		return reported(io.ErrOut, fmt.Errorf("%s: %w", what, err))
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }
@@ -214,7 +214,7 @@ func pacedExit(io *IOStreams, human bool, what string, err error) error {
 // writeDrainText reports the end of a drain, a line per socket, terminal or
 // not: a pipeline's log shows what happened. Success goes to stdout,
 // timeouts and failures to stderr.
-func writeDrainText(ios *IOStreams, res drain.Result) {
+func writeDrainText(ios *cli.IOStreams, res drain.Result) {
 	n := len(res.Reports)
 	for _, r := range res.Reports {
 		ref := r.Backend + "/" + r.Server
@@ -237,7 +237,7 @@ func writeDrainText(ios *IOStreams, res drain.Result) {
 
 // drainProgress shows how many sessions are left on all sockets together.
 type drainProgress struct {
-	p    *progress
+	p    *cli.Progress
 	n    int
 	opts drain.Options
 	mu   sync.Mutex
@@ -245,7 +245,7 @@ type drainProgress struct {
 }
 
 // newDrainProgress follows a drain on n sockets; nil when p is (--quiet).
-func newDrainProgress(p *progress, n int, opts drain.Options) *drainProgress {
+func newDrainProgress(p *cli.Progress, n int, opts drain.Options) *drainProgress {
 	if p == nil {
 		return nil
 	}
@@ -276,7 +276,7 @@ func (d *drainProgress) update(pr drain.Progress) {
 	}
 	name := pr.Backend + "/" + pr.Server
 	el := pr.Elapsed.Round(time.Second)
-	d.p.show(false, func(w io.Writer) {
+	d.p.Show(false, func(w io.Writer) {
 		switch {
 		case !closing:
 			next := ""

@@ -3,9 +3,9 @@ package main
 import (
 	"context"
 	"io"
-	"time"
 
 	"github.com/wsctl/wsctl/discovery"
+	"github.com/wsctl/wsctl/internal/cli"
 	"github.com/wsctl/wsctl/reload"
 	"github.com/wsctl/wsctl/rollout"
 	"github.com/wsctl/wsctl/spec"
@@ -17,10 +17,10 @@ import (
 // with in-memory parts (haproxytest.Runtime) and drives a command, or its
 // run function, without starting a process.
 type Factory struct {
-	IO *IOStreams
+	IO *cli.IOStreams
 	// Dial opens one admin socket; nil dials HAProxy (every socket at
-	// once, see SocketOptions.dialAll).
-	Dial func(ctx context.Context, path string, timeout time.Duration) (target.Runtime, error)
+	// once, see target.Dial).
+	Dial target.DialFunc
 	// Deploy makes the deployer of `wsctl rollout --exec`; nil runs the
 	// script with sh -c (rollout.Command). A unit test deploys in memory.
 	Deploy func(script string, env []string, stdout, stderr io.Writer) rollout.Deployer

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/wsctl/wsctl/fleet"
 	"github.com/wsctl/wsctl/haproxy"
+	"github.com/wsctl/wsctl/internal/cli"
 	"github.com/wsctl/wsctl/target"
 )
 
@@ -50,22 +50,12 @@ func (f *FleetOptions) check(s *SocketOptions) error {
 	return nil
 }
 
-// who names the operator for the audit trail: user@host.
-func who(ios *IOStreams) string {
-	host, _ := os.Hostname()
-	user := ios.getenv("USER")
-	if user == "" {
-		user = ios.getenv("LOGNAME")
-	}
-	return user + "@" + host
-}
-
 // reportFleet reports a fleet operation that ended as res (its table
 // shown through p, nil: none), in text or JSON, and maps the outcome to
 // the exit code. wrote says whether it wrote an intent (not a readmission).
-func reportFleet(ios *IOStreams, p *progress, res target.Result, where, output, verb string, wrote bool) error {
+func reportFleet(ios *cli.IOStreams, p *cli.Progress, res target.Result, where, output, verb string, wrote bool) error {
 	st, ref := *res.Fleet, res.Ref
-	p.done()
+	p.Done()
 	if st.TookOver != "" {
 		// Two operators on one server: the later one wins, visibly to
 		// both (the earlier one's command fails naming this one).
@@ -73,7 +63,7 @@ func reportFleet(ios *IOStreams, p *progress, res target.Result, where, output, 
 	}
 	switch {
 	case output == "json":
-		if err := writeJSON(ios.Out, st.Summary(ref)); err != nil {
+		if err := cli.WriteJSON(ios.Out, st.Summary(ref)); err != nil {
 			return err
 		}
 	case st.Outcome == fleet.Done:
@@ -101,33 +91,24 @@ func reportFleet(ios *IOStreams, p *progress, res target.Result, where, output, 
 	if wrote && !st.Withdrawn {
 		problem += fmt.Sprintf("; the intent stays in %s until `wsctl ready %s --fleet`", where, ref)
 	}
+	err := fmt.Errorf("%s %s: %s", verb, ref, problem)
 	if output == "json" {
-		fmt.Fprintf(ios.ErrOut, "wsctl: %s %s: %s\n", verb, ref, problem)
-		return errSilent{code: exitError}
+		return reported(ios.ErrOut, err)
 	}
-	return fmt.Errorf("%s %s: %s", verb, ref, problem)
+	return err
 }
 
 // fleetProgress shows a fleet operation's table through p; nil when p is.
-func fleetProgress(p *progress, verb string) func(haproxy.Ref, fleet.Status) {
+func fleetProgress(p *cli.Progress, verb string) func(haproxy.Ref, fleet.Status) {
 	if p == nil {
 		return nil
 	}
 	return func(ref haproxy.Ref, st fleet.Status) {
-		p.show(false, func(w io.Writer) {
+		p.Show(false, func(w io.Writer) {
 			fmt.Fprintf(w, "%s %s (%s):\n", verb, ref, st.Elapsed.Round(time.Second))
 			writeFleetTable(w, st)
 		})
 	}
-}
-
-// terminalProgress is the progress of the commands that show it on a
-// terminal only (ready and maint --fleet: short waits).
-func terminalProgress(ios *IOStreams) *progress {
-	if !ios.ErrTTY {
-		return nil
-	}
-	return newProgress(ios, false, true)
 }
 
 // loadBalancers counts the load balancers that did it: "1 load balancer".

@@ -7,11 +7,12 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wsctl/wsctl/fleet"
+	"github.com/wsctl/wsctl/internal/cli"
 )
 
 // FleetACLOptions are the flags of `wsctl fleet acl`.
 type FleetACLOptions struct {
-	IO       *IOStreams
+	IO       *cli.IOStreams
 	SpecPath string
 	Agent    string
 	Node     string
@@ -34,7 +35,7 @@ func NewCmdFleet(f *Factory, runF func(*FleetACLOptions) error) *cobra.Command {
 	return cmd
 }
 
-func newCmdFleetACL(io *IOStreams, runF func(*FleetACLOptions) error) *cobra.Command {
+func newCmdFleetACL(io *cli.IOStreams, runF func(*FleetACLOptions) error) *cobra.Command {
 	opts := &FleetACLOptions{IO: io}
 	cmd := &cobra.Command{
 		Use:   "acl -c SPEC --agent ID [--node NAME] | --pipeline",

@@ -9,12 +9,13 @@ import (
 	"github.com/spf13/cobra/doc"
 
 	"github.com/wsctl/wsctl/internal/buildinfo"
+	"github.com/wsctl/wsctl/internal/cli"
 )
 
 // NewCmdGenDocs builds the hidden `wsctl gen-docs`, which `make package`
 // runs to ship man pages and shell completions generated from this very
 // command tree, so they never drift from the binary.
-func NewCmdGenDocs(io *IOStreams) *cobra.Command {
+func NewCmdGenDocs(io *cli.IOStreams) *cobra.Command {
 	return &cobra.Command{
 		Use:    "gen-docs DIR",
 		Short:  "Write man pages (DIR/man) and shell completions (DIR/completions)",
@@ -26,7 +27,7 @@ func NewCmdGenDocs(io *IOStreams) *cobra.Command {
 	}
 }
 
-func genDocs(root *cobra.Command, dir string, io *IOStreams) error {
+func genDocs(root *cobra.Command, dir string, io *cli.IOStreams) error {
 	man, comp := filepath.Join(dir, "man"), filepath.Join(dir, "completions")
 	for _, d := range []string{man, comp} {
 		if err := os.MkdirAll(d, 0o755); err != nil {

@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 
 	"github.com/spf13/cobra"
 
 	"github.com/wsctl/wsctl/discovery"
 	"github.com/wsctl/wsctl/discovery/consul"
+	"github.com/wsctl/wsctl/internal/cli"
+	"github.com/wsctl/wsctl/internal/logging"
 	"github.com/wsctl/wsctl/model"
 	"github.com/wsctl/wsctl/render"
 	"github.com/wsctl/wsctl/spec"
@@ -33,7 +33,7 @@ func (g *GenerateOptions) addFlags(cmd *cobra.Command) {
 
 // load loads the spec -c names, or the one found; none found says how to
 // give one.
-func (g *GenerateOptions) load(io *IOStreams) (*spec.Spec, error) {
+func (g *GenerateOptions) load(io *cli.IOStreams) (*spec.Spec, error) {
 	s, err := loadSpec(io, g.SpecPath)
 	if errors.Is(err, spec.ErrNotFound) {
 		return nil, fmt.Errorf("%w; give it with -c FILE", err)
@@ -44,29 +44,16 @@ func (g *GenerateOptions) load(io *IOStreams) (*spec.Spec, error) {
 // generate renders the config (render.Generate). Warnings about
 // discovered instances left out (an address that is not an IP, a bad port)
 // go to io.ErrOut: the config is rendered from the others.
-func (g *GenerateOptions) generate(io *IOStreams) (*render.Generated, error) {
+func (g *GenerateOptions) generate(io *cli.IOStreams) (*render.Generated, error) {
 	s, err := g.load(io)
 	if err != nil {
 		return nil, err
 	}
 	return render.Generate(context.Background(), s, render.Options{Target: g.Target, Template: g.Template,
 		Discover: func(ctx context.Context, s *spec.Spec) (discovery.Snapshot, error) {
-			return consul.Snapshot(ctx, s, warnLogger(io.ErrOut))
+			return consul.Snapshot(ctx, s, logging.Warnings(io.ErrOut))
 		}})
 }
 
 // consulTimeout bounds rollout's one-shot Consul query as render's.
 const consulTimeout = render.DiscoverTimeout
-
-// warnLogger logs warnings and errors to w as text lines without a time.
-func warnLogger(w io.Writer) *slog.Logger {
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{
-		Level: slog.LevelWarn,
-		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
-			if len(groups) == 0 && a.Key == slog.TimeKey {
-				return slog.Attr{}
-			}
-			return a
-		},
-	}))
-}

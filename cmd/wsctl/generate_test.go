@@ -8,15 +8,16 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/wsctl/wsctl/internal/cli"
 	"github.com/wsctl/wsctl/internal/inputfile/inputfiletest"
 	"github.com/wsctl/wsctl/internal/lbtest"
 	"github.com/wsctl/wsctl/templates"
 )
 
 // testIO returns streams writing into buffers.
-func testIO() (*IOStreams, *bytes.Buffer, *bytes.Buffer) {
+func testIO() (*cli.IOStreams, *bytes.Buffer, *bytes.Buffer) {
 	var out, errOut bytes.Buffer
-	return &IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}, &out, &errOut
+	return &cli.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}, &out, &errOut
 }
 
 // basicSpec returns the path of the basic example with WSCTL_RUN_DIR set to a

@@ -6,12 +6,13 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wsctl/wsctl/importer"
+	"github.com/wsctl/wsctl/internal/cli"
 	"github.com/wsctl/wsctl/lint"
 )
 
 // ImportOptions are the flags of wsctl import.
 type ImportOptions struct {
-	IO   *IOStreams
+	IO   *cli.IOStreams
 	File string
 	// Target is haproxy, nginx or "" to detect it from the content.
 	Target string
@@ -78,7 +79,7 @@ valid spec (a fragment without a frontend or a backend).`,
 		},
 	}
 	fl := cmd.Flags()
-	choiceVar(cmd, &opts.Target, "target", "", "", "haproxy or nginx (default: detected from the content)", lint.TargetHAProxy, lint.TargetNginx)
+	cli.ChoiceVar(cmd, &opts.Target, "target", "", "", "haproxy or nginx (default: detected from the content)", lint.TargetHAProxy, lint.TargetNginx)
 	fl.StringVarP(&opts.Output, "output", "o", "", "write the spec to this file atomically instead of stdout (- or /dev/stdout: stdout)")
 	fl.BoolVar(&opts.Explain, "explain", false, "also list what wsctl's rendering adds that the original lacked, and why it matters")
 	return cmd

@@ -7,6 +7,7 @@ import (
 
 	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/intent"
+	"github.com/wsctl/wsctl/internal/cli"
 )
 
 // TestRecordIntent proves drain/maint/ready with a spec (-c, or found) keep
@@ -31,14 +32,14 @@ haproxy: {admin_socket: `+dir+`/admin.sock}
 
 	noEnv := func(string) string { return "" }
 	none := &SocketOptions{}
-	if store, err := none.intents(&IOStreams{Getenv: noEnv}); err != nil || store != nil {
+	if store, err := none.intents(&cli.IOStreams{Getenv: noEnv}); err != nil || store != nil {
 		t.Fatalf("without a spec: err %v, store %v", err, store)
 	}
-	given := &IOStreams{Getenv: noEnv}
-	searched := &IOStreams{Getenv: noEnv, SpecSearch: []string{filepath.Join(dir, "absent.yaml"), specPath}}
+	given := &cli.IOStreams{Getenv: noEnv}
+	searched := &cli.IOStreams{Getenv: noEnv, SpecSearch: []string{filepath.Join(dir, "absent.yaml"), specPath}}
 	for _, c := range []struct {
 		opts *SocketOptions
-		io   *IOStreams
+		io   *cli.IOStreams
 	}{{&SocketOptions{SpecPath: specPath}, given}, {&SocketOptions{}, searched}} {
 		for _, want := range []haproxy.AdminState{haproxy.Drain, haproxy.Maint, ""} {
 			store, err := c.opts.intents(c.io)

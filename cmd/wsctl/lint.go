@@ -8,12 +8,13 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/wsctl/wsctl/internal/cli"
 	"github.com/wsctl/wsctl/lint"
 )
 
 // LintOptions are the flags of wsctl lint.
 type LintOptions struct {
-	IO *IOStreams
+	IO *cli.IOStreams
 	// Files are the configs to lint; "-" reads standard input.
 	Files  []string
 	Lint   lint.Options
@@ -97,12 +98,12 @@ directory is an error.`,
 		},
 	}
 	fl := cmd.Flags()
-	choiceVar(cmd, &opts.Lint.Target, "target", "", "", "haproxy or nginx (default: detected from the content)", lint.TargetHAProxy, lint.TargetNginx)
-	positiveDurationVar(fl, &opts.Lint.Heartbeat, "heartbeat", lint.DefaultHeartbeat, "longest silence on a healthy WebSocket (the ping interval); idle timeouts must exceed it")
+	cli.ChoiceVar(cmd, &opts.Lint.Target, "target", "", "", "haproxy or nginx (default: detected from the content)", lint.TargetHAProxy, lint.TargetNginx)
+	cli.PositiveDurationVar(fl, &opts.Lint.Heartbeat, "heartbeat", lint.DefaultHeartbeat, "longest silence on a healthy WebSocket (the ping interval); idle timeouts must exceed it")
 	fl.IntVar(&opts.Lint.Connections, "connections", 0, fmt.Sprintf("concurrent WebSockets the proxy must carry (default: %d assumed, and what falls short of it is info)", lint.DefaultConnections))
 	addHostFlags(fl, &opts.Lint)
 	fl.BoolVar(&opts.Strict, "strict", false, "fail on warnings too")
-	addOutputFlag(cmd, &opts.Output, "text", "json", "sarif")
+	cli.OutputFlag(cmd, &opts.Output, "text", "json", "sarif")
 	return cmd
 }
 
@@ -122,9 +123,9 @@ func lintRun(opts *LintOptions) error {
 	}
 	switch opts.Output {
 	case "json":
-		err = writeJSON(opts.IO.Out, findings)
+		err = cli.WriteJSON(opts.IO.Out, findings)
 	case "sarif":
-		err = writeJSON(opts.IO.Out, lint.SARIF(findings, build().Version))
+		err = cli.WriteJSON(opts.IO.Out, lint.SARIF(findings, build().Version))
 	default:
 		err = writeLintText(opts.IO.Out, findings)
 	}

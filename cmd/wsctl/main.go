@@ -3,6 +3,11 @@
 // runtime state. See the README for the commands.
 package main
 
-import "os"
+import (
+	"os"
 
-func main() { os.Exit(Main(os.Args[1:], SystemIO())) }
+	"github.com/wsctl/wsctl/internal/cli"
+	"github.com/wsctl/wsctl/spec"
+)
+
+func main() { os.Exit(Main(os.Args[1:], cli.System(spec.SearchPaths))) }

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wsctl/wsctl/haproxy"
+	"github.com/wsctl/wsctl/internal/cli"
 	"github.com/wsctl/wsctl/target"
 )
 
@@ -70,7 +71,7 @@ the fleet summary drain --fleet documents.`,
 		}
 		return readyRun(opts)
 	})
-	durationVar(cmd.Flags(), &opts.WaitHealthy, "wait-healthy", 0, "wait up to this long for the health check to pass (exit 3 if it does not; 0: do not wait)")
+	cli.DurationVar(cmd.Flags(), &opts.WaitHealthy, "wait-healthy", 0, "wait up to this long for the health check to pass (exit 3 if it does not; 0: do not wait)")
 	return cmd
 }
 

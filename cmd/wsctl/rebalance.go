@@ -10,21 +10,18 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/wsctl/wsctl/drain"
+	"github.com/wsctl/wsctl/internal/cli"
 	"github.com/wsctl/wsctl/rebalance"
-	"github.com/wsctl/wsctl/spec"
 )
 
 // RebalanceOptions are the flags of wsctl rebalance.
 type RebalanceOptions struct {
-	IO     *IOStreams
+	IO     *cli.IOStreams
 	Socket SocketOptions
 	// Backend is the argument.
 	Backend string
-	// CloseRate is sessions closed per second across all sockets;
-	// CloseRateSet says it was given (else the backend's close_rate).
-	CloseRate    float64
-	CloseRateSet bool
+	// CloseRate is sessions closed per second across all sockets.
+	CloseRate backendRate
 	// Tolerance is in percent.
 	Tolerance float64
 	Timeout   time.Duration
@@ -132,12 +129,7 @@ server of the backend, or another rebalance of it runs.`,
 		ValidArgsFunction: completeNames(io, &opts.Socket, true),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Backend = args[0]
-			opts.CloseRateSet = cmd.Flags().Changed("close-rate")
-			rate := opts.CloseRate
-			if !opts.CloseRateSet {
-				rate = spec.DefaultCloseRate // the spec's, checked again once loaded
-			}
-			if err := opts.options(rate, 0).Validate(); err != nil {
+			if err := opts.options(opts.CloseRate.unloaded(), 0).Validate(); err != nil {
 				return err
 			}
 			if err := opts.Fleet.check(&opts.Socket); err != nil {
@@ -152,11 +144,11 @@ server of the backend, or another rebalance of it runs.`,
 	opts.Socket.addFlags(cmd)
 	opts.Fleet.addFlags(cmd, true)
 	fl := cmd.Flags()
-	fl.Float64Var(&opts.CloseRate, "close-rate", 0, fmt.Sprintf("sessions closed per second across all sockets (with --fleet: load balancers), %g to %g (default: the backend's close_rate)", float64(drain.MinRate), float64(drain.MaxRate)))
+	backendRateVar(fl, &opts.CloseRate, "sessions closed per second across all sockets (with --fleet: load balancers), "+closeRateBounds)
 	fl.Float64Var(&opts.Tolerance, "tolerance", 100*rebalance.DefaultTolerance, "percent of its target a server may be off and count as balanced")
 	fl.DurationVar(&opts.Timeout, "timeout", 5*time.Minute, "give up after this long with exit 3, every server READY (0: no limit)")
-	choiceVar(cmd, &opts.Output, "output", "o", "text", "output format: text or json (a line per step)", "text", "json")
-	addQuietFlag(cmd, &opts.Quiet)
+	cli.ChoiceVar(cmd, &opts.Output, "output", "o", "text", "output format: text or json (a line per step)", "text", "json")
+	cli.QuietFlag(cmd, &opts.Quiet)
 	return cmd
 }
 
@@ -175,17 +167,14 @@ func rebalanceRun(opts *RebalanceOptions) error {
 	if err != nil {
 		return err
 	}
-	rate := b.CloseRate
-	if opts.CloseRateSet {
-		rate = opts.CloseRate
-	}
+	rate := opts.CloseRate.of(*b)
 	ro := opts.options(rate, int64(b.ServerMaxConn))
 	if err := ro.Validate(); err != nil {
 		return err
 	}
 	// Ctrl-C or a pipeline's SIGTERM stops the rebalance; the servers it
 	// put in MAINT are set READY again.
-	ctx, stop := signalContext()
+	ctx, stop := cli.SignalContext()
 	defer stop()
 	t, _, err := opts.Socket.where(ctx, opts.IO, opts.Fleet, nil)
 	if err != nil {
@@ -198,13 +187,13 @@ func rebalanceRun(opts *RebalanceOptions) error {
 	case !human:
 		ro.Progress = func(s rebalance.Step) { _ = enc.Encode(s.JSON(b.Name)) }
 	default:
-		if shown := newProgress(opts.IO, opts.Quiet, human); shown != nil {
+		if shown := cli.NewProgress(opts.IO, opts.Quiet, human); shown != nil {
 			// A round's plan, settling and readmission are a line
 			// each; the closes in between are paced like a drain's.
 			ro.Progress = func(s rebalance.Step) {
-				shown.show(s.Kind != rebalance.Closing, func(w io.Writer) { writeRebalanceStep(w, b.Name, s) })
+				shown.Show(s.Kind != rebalance.Closing, func(w io.Writer) { writeRebalanceStep(w, b.Name, s) })
 			}
-			defer shown.done()
+			defer shown.Done()
 		}
 	}
 	res, err := t.Rebalance(ctx, ro)

@@ -15,12 +15,13 @@ import (
 
 	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/haproxy/haproxytest"
+	"github.com/wsctl/wsctl/internal/cli"
 	"github.com/wsctl/wsctl/rebalance"
 	"github.com/wsctl/wsctl/spec"
 	"github.com/wsctl/wsctl/target"
 )
 
-var rebalanceCmd runtimeCmd = func(io *IOStreams) *cobra.Command { return NewCmdRebalance(&Factory{IO: io}, nil) }
+var rebalanceCmd runtimeCmd = func(io *cli.IOStreams) *cobra.Command { return NewCmdRebalance(&Factory{IO: io}, nil) }
 
 // rebalanceFixture is three servers behind HAProxy with 20/20/0
 // reconnecting cookie clients (s3 readmitted into the full backend), and a

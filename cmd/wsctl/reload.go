@@ -11,6 +11,7 @@ import (
 
 	"github.com/wsctl/wsctl/handover"
 	"github.com/wsctl/wsctl/haproxy"
+	"github.com/wsctl/wsctl/internal/cli"
 	"github.com/wsctl/wsctl/model"
 	"github.com/wsctl/wsctl/reload"
 	"github.com/wsctl/wsctl/spec"
@@ -18,7 +19,7 @@ import (
 
 // ReloadOptions are the flags of wsctl reload.
 type ReloadOptions struct {
-	IO  *IOStreams
+	IO  *cli.IOStreams
 	Gen GenerateOptions
 	// HAProxyConfig is the file the running HAProxy loads.
 	HAProxyConfig string
@@ -113,11 +114,11 @@ unreachable HAProxy, else 0. With -o json:
 	}
 	opts.Gen.addFlags(cmd)
 	cmd.Flags().StringVar(&opts.HAProxyConfig, "haproxy-config", "", "the config file the running HAProxy loads (required)")
-	durationVar(cmd.Flags(), &opts.HandoverAfter, "handover-after", 0, "grace period before closing the old workers' WebSockets (0: none; default: haproxy.handover_after)")
-	positiveDurationVar(cmd.Flags(), &opts.Timeout, "timeout", 0, "give up waiting for the old workers after this long with exit 3 (default: haproxy.hard_stop_after)")
-	positiveDurationVar(cmd.Flags(), &opts.ReloadTimeout, "reload-timeout", 30*time.Second, "how long the new worker may take to answer")
-	addOutputFlag(cmd, &opts.Output)
-	addQuietFlag(cmd, &opts.Quiet)
+	cli.DurationVar(cmd.Flags(), &opts.HandoverAfter, "handover-after", 0, "grace period before closing the old workers' WebSockets (0: none; default: haproxy.handover_after)")
+	cli.PositiveDurationVar(cmd.Flags(), &opts.Timeout, "timeout", 0, "give up waiting for the old workers after this long with exit 3 (default: haproxy.hard_stop_after)")
+	cli.PositiveDurationVar(cmd.Flags(), &opts.ReloadTimeout, "reload-timeout", 30*time.Second, "how long the new worker may take to answer")
+	cli.OutputFlag(cmd, &opts.Output)
+	cli.QuietFlag(cmd, &opts.Quiet)
 	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "validate, diff and count the sessions to hand over; write, save and reload nothing")
 	return cmd
 }
@@ -129,7 +130,7 @@ func reloadRun(opts *ReloadOptions) error {
 		return err
 	}
 	s := g.Spec
-	ctx, stop := signalContext()
+	ctx, stop := cli.SignalContext()
 	defer stop()
 	var host reload.Host = reload.Site{Local: reload.Local{ConfigFile: opts.HAProxyConfig, AdminSocket: s.HAProxy.AdminSocket, MasterSocket: s.HAProxy.MasterSocket}, Spec: s}
 	if opts.host != nil {
@@ -172,18 +173,18 @@ func reloadRun(opts *ReloadOptions) error {
 		return err
 	}
 
-	shown := newProgress(opts.IO, opts.Quiet, human)
+	shown := cli.NewProgress(opts.IO, opts.Quiet, human)
 	if shown != nil {
 		hopts.Progress = newHandoverProgress(shown, hopts.After).update
 	}
 	res, err := handover.Run(ctx, host.Master(), hopts)
-	shown.done()
+	shown.Done()
 	if err != nil {
 		return err
 	}
 	if human {
 		writeReloadText(opts.IO, res)
-	} else if err := writeJSON(opts.IO.Out, reload.Summarize(rl, res)); err != nil {
+	} else if err := cli.WriteJSON(opts.IO.Out, reload.Summarize(rl, res)); err != nil {
 		return err
 	}
 	return pacedExit(opts.IO, human, "reload: hand-over", res.Failure())
@@ -204,7 +205,7 @@ func reloadStopped(opts *ReloadOptions, err error) error {
 }
 
 // writeReloadText is the one line of the hand-over's end.
-func writeReloadText(ios *IOStreams, res handover.Result) {
+func writeReloadText(ios *cli.IOStreams, res handover.Result) {
 	before, closed, left := 0, 0, 0
 	for _, r := range res.Reports {
 		before, closed, left = before+r.Before, closed+r.Closed, left+r.Left
@@ -220,13 +221,13 @@ func writeReloadText(ios *IOStreams, res handover.Result) {
 
 // handoverProgress shows the sessions left in all old workers together.
 type handoverProgress struct {
-	p     *progress
+	p     *cli.Progress
 	after time.Duration
 	mu    sync.Mutex
 	last  map[int64]handover.Progress
 }
 
-func newHandoverProgress(p *progress, after time.Duration) *handoverProgress {
+func newHandoverProgress(p *cli.Progress, after time.Duration) *handoverProgress {
 	return &handoverProgress{p: p, after: after, last: map[int64]handover.Progress{}}
 }
 
@@ -239,7 +240,7 @@ func (h *handoverProgress) update(pr handover.Progress) {
 		left += l.Left
 		closed += l.Closed
 	}
-	h.p.show(false, func(w io.Writer) {
+	h.p.Show(false, func(w io.Writer) {
 		if pr.Phase == handover.Waiting {
 			fmt.Fprintf(w, "old workers: %d sessions left, closing starts in %s\n", left, (h.after - pr.Elapsed).Round(time.Second))
 			return

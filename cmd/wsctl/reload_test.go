@@ -14,6 +14,7 @@ import (
 
 	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/haproxy/haproxytest"
+	"github.com/wsctl/wsctl/internal/cli"
 	"github.com/wsctl/wsctl/internal/lbtest"
 	"github.com/wsctl/wsctl/paced"
 	"github.com/wsctl/wsctl/reload"
@@ -21,7 +22,7 @@ import (
 	"github.com/wsctl/wsctl/templates"
 )
 
-func reloadCmd(io *IOStreams) *cobra.Command { return NewCmdReload(&Factory{IO: io}, nil) }
+func reloadCmd(io *cli.IOStreams) *cobra.Command { return NewCmdReload(&Factory{IO: io}, nil) }
 
 // reloadSetup is examples/basic on HAProxy with clients held, its spec
 // written with extra (a structural change) appended to the haproxy section.
@@ -104,7 +105,7 @@ func TestReloadRejectedConfig(t *testing.T) {
 	}
 }
 
-func stateCmd(io *IOStreams) *cobra.Command { return NewCmdState(io) }
+func stateCmd(io *cli.IOStreams) *cobra.Command { return NewCmdState(io) }
 
 // TestStateSaveWithoutHAProxy: before HAProxy starts (ExecStartPre), save
 // creates the state file empty, and keeps a saved one.

@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/wsctl/wsctl/internal/cli"
 	"github.com/wsctl/wsctl/internal/inputfile"
 	"github.com/wsctl/wsctl/model"
 	"github.com/wsctl/wsctl/proxy"
@@ -14,7 +15,7 @@ import (
 
 // RenderOptions are the flags of wsctl render.
 type RenderOptions struct {
-	IO  *IOStreams
+	IO  *cli.IOStreams
 	Gen GenerateOptions
 	// Output is the file to write; "", "-" and "/dev/stdout" print to
 	// stdout.
@@ -89,7 +90,7 @@ func renderRun(opts *RenderOptions) error {
 func toStdout(path string) bool { return path == "" || path == "-" || path == "/dev/stdout" }
 
 // writeOutput prints data, or with a file path writes it atomically.
-func writeOutput(io *IOStreams, path string, data []byte) error {
+func writeOutput(io *cli.IOStreams, path string, data []byte) error {
 	if toStdout(path) {
 		_, err := io.Out.Write(data)
 		return err

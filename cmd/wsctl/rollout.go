@@ -16,6 +16,8 @@ import (
 	"github.com/wsctl/wsctl/discovery/consul"
 	"github.com/wsctl/wsctl/drain"
 	"github.com/wsctl/wsctl/intent"
+	"github.com/wsctl/wsctl/internal/cli"
+	"github.com/wsctl/wsctl/internal/logging"
 	"github.com/wsctl/wsctl/rebalance"
 	"github.com/wsctl/wsctl/rollout"
 	"github.com/wsctl/wsctl/spec"
@@ -24,7 +26,7 @@ import (
 
 // RolloutOptions are the flags of wsctl rollout.
 type RolloutOptions struct {
-	IO     *IOStreams
+	IO     *cli.IOStreams
 	Socket SocketOptions
 	// Backend is the argument.
 	Backend string
@@ -32,14 +34,12 @@ type RolloutOptions struct {
 	Exec        string
 	Pause, Next bool
 	// Timeout, CloseAfter and CloseRate drain each server as wsctl drain
-	// does; CloseRateSet says --close-rate was given (else the spec's
-	// close_rate).
-	Timeout      time.Duration
-	CloseAfter   time.Duration
-	CloseRate    float64
-	CloseRateSet bool
-	WaitHealthy  time.Duration
-	Surge        string
+	// does.
+	Timeout     time.Duration
+	CloseAfter  time.Duration
+	CloseRate   backendRate
+	WaitHealthy time.Duration
+	Surge       string
 	// MaxPerServer is the per-server ceiling; -1 takes the spec's
 	// server_maxconn.
 	MaxPerServer   int64
@@ -207,7 +207,6 @@ name, without a ceiling.`,
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Backend = args[0]
-			opts.CloseRateSet = cmd.Flags().Changed("close-rate")
 			if err := opts.check(); err != nil {
 				return err
 			}
@@ -222,10 +221,10 @@ name, without a ceiling.`,
 	fl.StringVar(&opts.Exec, "exec", "", "deploy each server with this shell `command` (WSCTL_SERVER, WSCTL_ADDRESS in its environment)")
 	fl.BoolVar(&opts.Pause, "pause", false, "stop after draining each server for the pipeline to deploy it; go on with --next")
 	fl.BoolVar(&opts.Next, "next", false, "the server a paused rollout drained is deployed: readmit it and drain the next")
-	durationVar(fl, &opts.Timeout, "timeout", 10*time.Minute, "give up a server's drain after this long with exit 3 (0: wait for ever)")
-	durationVar(fl, &opts.CloseAfter, "close-after", 30*time.Second, "after this long, switch the server to MAINT and close its sessions left (0: at once)")
-	fl.Float64Var(&opts.CloseRate, "close-rate", 0, fmt.Sprintf("sessions closed per second after --close-after, across all sockets: %g to %g, or 0 for all at once (default: the backend's close_rate)", float64(drain.MinRate), float64(drain.MaxRate)))
-	durationVar(fl, &opts.WaitHealthy, "wait-healthy", time.Minute, "wait up to this long for a readmitted server's health check (exit 3 if it fails; 0: do not wait)")
+	cli.DurationVar(fl, &opts.Timeout, "timeout", 10*time.Minute, "give up a server's drain after this long with exit 3 (0: wait for ever)")
+	cli.DurationVar(fl, &opts.CloseAfter, "close-after", 30*time.Second, "after this long, switch the server to MAINT and close its sessions left (0: at once)")
+	backendRateVar(fl, &opts.CloseRate, "sessions closed per second after --close-after, across all sockets: "+closeRateBounds+", or 0 for all at once")
+	cli.DurationVar(fl, &opts.WaitHealthy, "wait-healthy", time.Minute, "wait up to this long for a readmitted server's health check (exit 3 if it fails; 0: do not wait)")
 	fl.StringVar(&opts.Surge, "surge", "", "a server `name` in MAINT taken in for the rollout and left in MAINT at the end")
 	fl.Int64Var(&opts.MaxPerServer, "max-per-server", -1, "WebSockets one server may hold per HAProxy process when choosing the landing set (default: the backend's server_maxconn; 0: no limit)")
 	// The usage states the default in words; pflag would add "(default -1)".
@@ -237,8 +236,8 @@ name, without a ceiling.`,
 	fl.BoolVar(&opts.DryRun, "dry-run", false, "read and plan the rollout (its order, or where a resumed one stands) and change nothing; exit as the real run would before its first change")
 	fl.BoolVar(&opts.Rebalance, "rebalance", false, "after the last server, even out the backend's WebSockets as wsctl rebalance does (exit 3 if not balanced within --timeout)")
 	fl.BoolVar(&opts.Force, "force", false, "drain even when no other server of the backend can take new clients")
-	choiceVar(cmd, &opts.Output, "output", "o", "text", "output format: text or json (a line per step)", "text", "json")
-	addQuietFlag(cmd, &opts.Quiet)
+	cli.ChoiceVar(cmd, &opts.Output, "output", "o", "text", "output format: text or json (a line per step)", "text", "json")
+	cli.QuietFlag(cmd, &opts.Quiet)
 	return cmd
 }
 
@@ -258,26 +257,19 @@ func (o *RolloutOptions) check() error {
 	case o.MaxPerServer < -1:
 		return fmt.Errorf("--max-per-server %d is negative", o.MaxPerServer)
 	}
-	rate := o.CloseRate
-	if !o.CloseRateSet {
-		rate = spec.DefaultCloseRate // the spec's, checked again once loaded
-	}
-	return drain.Options{Timeout: o.Timeout, Close: &drain.Close{After: o.CloseAfter, Rate: rate}}.Validate()
+	return drain.Options{Timeout: o.Timeout, Close: &drain.Close{After: o.CloseAfter, Rate: o.CloseRate.unloaded()}}.Validate()
 }
 
 // options turns the flags and the spec into the rollout's options.
 func (o *RolloutOptions) options(sp *spec.Spec, b spec.Backend) rollout.Options {
-	rate := b.CloseRate
-	if o.CloseRateSet {
-		rate = o.CloseRate
-	}
+	rate := o.CloseRate.of(b)
 	ceiling := o.MaxPerServer
 	if ceiling < 0 {
 		ceiling = int64(b.ServerMaxConn)
 	}
 	state := o.State
 	if state == "" {
-		state = rolloutStatePath(sp, b.Name)
+		state = rollout.DefaultStatePath(sp, b.Name)
 	}
 	ro := rollout.Options{
 		Backend:        b.Name,
@@ -332,11 +324,11 @@ func rolloutRun(opts *RolloutOptions) error {
 	}
 	// Ctrl-C or a pipeline's SIGTERM stops the rollout where it is; the
 	// state file keeps the place.
-	ctx, stop := signalContext()
+	ctx, stop := cli.SignalContext()
 	defer stop()
 	human := opts.Output != "json"
-	shown := newProgress(opts.IO, opts.Quiet, human)
-	defer shown.done()
+	shown := cli.NewProgress(opts.IO, opts.Quiet, human)
+	defer shown.Done()
 	// The backend's discovery decides where the rollout acts.
 	if b.Consul != nil {
 		f, err := rolloutFleet(ctx, opts, sp, b.Name)
@@ -418,23 +410,19 @@ func rolloutFleet(ctx context.Context, opts *RolloutOptions, sp *spec.Spec, back
 	discover := opts.discover
 	if discover == nil {
 		discover = func(ctx context.Context, sp *spec.Spec) (discovery.Snapshot, error) {
-			return consul.Once(ctx, sp, warnLogger(opts.IO.ErrOut))
+			return consul.Once(ctx, sp, logging.Warnings(opts.IO.ErrOut))
 		}
 	}
 	snap, err := discover(qctx, sp)
 	if err != nil {
 		return nil, err
 	}
-	servers := map[string]string{}
-	for _, in := range snap.Backends[backend] {
-		servers[in.ID] = in.Addr()
-	}
 	op, err := opts.Socket.reachFleet(sp.Consul)
 	if err != nil {
 		return nil, err
 	}
-	return &target.Fleet{Operator: op, Servers: map[string]map[string]string{backend: servers}, AllowMissing: opts.AllowMissing,
-		Who: who(opts.IO), Reason: strings.TrimSuffix("wsctl rollout: "+opts.Reason, ": ")}, nil
+	return &target.Fleet{Operator: op, Servers: target.Discovered(snap, backend), AllowMissing: opts.AllowMissing,
+		Who: intent.Who(opts.IO.Env), Reason: strings.TrimSuffix("wsctl rollout: "+opts.Reason, ": ")}, nil
 }
 
 // writeRolloutStep is the line of one step.

@@ -15,10 +15,11 @@ import (
 
 	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/haproxy/haproxytest"
+	"github.com/wsctl/wsctl/internal/cli"
 	"github.com/wsctl/wsctl/internal/lbtest"
 )
 
-var rolloutCmd runtimeCmd = func(io *IOStreams) *cobra.Command { return NewCmdRollout(&Factory{IO: io}, nil) }
+var rolloutCmd runtimeCmd = func(io *cli.IOStreams) *cobra.Command { return NewCmdRollout(&Factory{IO: io}, nil) }
 
 // rolloutFixture is three servers behind HAProxy, a spec naming them, and
 // two reconnecting clients on each.

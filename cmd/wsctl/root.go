@@ -4,12 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 
 	"github.com/wsctl/wsctl/internal/buildinfo"
+	"github.com/wsctl/wsctl/internal/cli"
 )
 
 // version and commit are set at build time with -ldflags "-X
@@ -45,7 +44,7 @@ Exit codes: 0 ok/identical, 1 differs or findings, 2 error, 3 drain or reload ti
 		SilenceErrors: true,
 		Version:       build().Version,
 	}
-	root.SetFlagErrorFunc(flagError)
+	root.SetFlagErrorFunc(cli.FlagError)
 	root.SetIn(io.In)
 	root.SetOut(io.Out)
 	root.SetErr(io.ErrOut)
@@ -74,7 +73,7 @@ Exit codes: 0 ok/identical, 1 differs or findings, 2 error, 3 drain or reload ti
 	root.InitDefaultCompletionCmd()
 	addCompletionExamples(root)
 	for _, c := range root.Commands() {
-		refuseUnknownSubcommand(c)
+		cli.RefuseUnknownSubcommand(c)
 	}
 	return root
 }
@@ -97,36 +96,8 @@ func addCompletionExamples(root *cobra.Command) {
 	}
 }
 
-// refuseUnknownSubcommand makes c, when it only groups subcommands (wsctl
-// state, wsctl completion), refuse to run without one or with an argument
-// that names none, with exit 2. Cobra would print the help and exit 0, so
-// `wsctl completion "$shell" > file` with a typo would look like success.
-func refuseUnknownSubcommand(c *cobra.Command) {
-	if !c.HasSubCommands() || c.Runnable() {
-		return
-	}
-	var names []string
-	for _, sub := range c.Commands() {
-		if sub.IsAvailableCommand() {
-			names = append(names, sub.Name())
-		}
-	}
-	want := strings.Join(names, ", ")
-	c.Args = cobra.ArbitraryArgs
-	c.ValidArgsFunction = cobra.NoFileCompletions
-	c.RunE = func(cmd *cobra.Command, args []string) error {
-		if len(args) == 0 {
-			return fmt.Errorf("%s needs one of %s; see `%s --help`", cmd.CommandPath(), want, cmd.CommandPath())
-		}
-		return fmt.Errorf("%s: %.40q is not one of %s", cmd.CommandPath(), args[0], want)
-	}
-	for _, sub := range c.Commands() {
-		refuseUnknownSubcommand(sub)
-	}
-}
-
 // Main runs wsctl with args and returns the process exit code.
-func Main(args []string, io *IOStreams) int {
+func Main(args []string, io *cli.IOStreams) int {
 	root := NewCmdRoot(&Factory{IO: io})
 	root.SetArgs(args)
 	err := root.Execute()
@@ -144,7 +115,7 @@ func reportError(w io.Writer, err error) {
 }
 
 // NewCmdVersion prints the version, commit and Go version.
-func NewCmdVersion(io *IOStreams) *cobra.Command {
+func NewCmdVersion(io *cli.IOStreams) *cobra.Command {
 	output := "text"
 	cmd := &cobra.Command{
 		Use:   "version",
@@ -166,31 +137,12 @@ With -o json one object, a stable contract (fields are only ever added):
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if output == "json" {
-				return writeJSON(io.Out, build())
+				return cli.WriteJSON(io.Out, build())
 			}
 			_, err := fmt.Fprint(io.Out, build())
 			return err
 		},
 	}
-	addOutputFlag(cmd, &output)
+	cli.OutputFlag(cmd, &output)
 	return cmd
-}
-
-// flagError rewords pflag's errors where they explain the syntax poorly:
-// every command inherits it from the root. A duration without a unit
-// ("--timeout 5") is the one Go's parser words as "missing unit"; a value
-// that is not one of a flag's choices is named with the flag.
-func flagError(_ *cobra.Command, err error) error {
-	var bad *pflag.InvalidValueError
-	if !errors.As(err, &bad) {
-		return err
-	}
-	name, value := bad.GetFlag().Name, bad.GetValue()
-	if _, ok := bad.GetFlag().Value.(*choiceValue); ok {
-		return bad.Unwrap()
-	}
-	if bad.GetFlag().Value.Type() == "duration" && strings.Contains(err.Error(), "missing unit") {
-		return fmt.Errorf("--%s %q: a duration needs a unit, e.g. %ss or %sm", name, value, value, value)
-	}
-	return err
 }

@@ -8,13 +8,14 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wsctl/wsctl/haproxy"
+	"github.com/wsctl/wsctl/internal/cli"
 	"github.com/wsctl/wsctl/target"
 )
 
 // ServerOptions are what drain, ready and maint share: the server, where
 // it is acted on and the output.
 type ServerOptions struct {
-	IO     *IOStreams
+	IO     *cli.IOStreams
 	Socket SocketOptions
 	// Server is the argument: "server" or "backend/server".
 	Server string
@@ -46,7 +47,7 @@ func serverCmd(f *Factory, o *ServerOptions, cmd *cobra.Command, check func(*cob
 	}
 	o.Socket.addFlags(cmd)
 	o.Fleet.addFlags(cmd, true)
-	addOutputFlag(cmd, &o.Output)
+	cli.OutputFlag(cmd, &o.Output)
 	return cmd
 }
 
@@ -69,9 +70,9 @@ func oneServerArg(cmd *cobra.Command, args []string) error {
 // ("is MAINT"); a dry run, the fleet's summary and -o json are printed
 // alike, and text, the line of a change on sockets, by the command.
 func changeRun(o *ServerOptions, admin haproxy.AdminState, verb string, act func(context.Context, built) (target.Result, error), text func(target.Result) error) error {
-	ctx, stop := signalContext()
+	ctx, stop := cli.SignalContext()
 	defer stop()
-	shown := terminalProgress(o.IO)
+	shown := cli.TerminalProgress(o.IO)
 	if o.Output == "json" {
 		shown = nil
 	}
@@ -91,7 +92,7 @@ func changeRun(o *ServerOptions, admin haproxy.AdminState, verb string, act func
 	case o.Output != "json":
 		return text(res)
 	}
-	if err := writeJSON(o.IO.Out, res.Summary(admin)); err != nil {
+	if err := cli.WriteJSON(o.IO.Out, res.Summary(admin)); err != nil {
 		return err
 	}
 	if res.Outcome != target.Done {

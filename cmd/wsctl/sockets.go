@@ -5,13 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/wsctl/wsctl/fleet"
 	"github.com/wsctl/wsctl/haproxy"
+	"github.com/wsctl/wsctl/internal/cli"
 	"github.com/wsctl/wsctl/spec"
 	"github.com/wsctl/wsctl/target"
 )
@@ -33,7 +33,7 @@ type SocketOptions struct {
 
 	// dial, when not nil, replaces haproxy.Dial for the commands that act
 	// through a target: unit tests give an in-memory socket.
-	dial func(ctx context.Context, path string, timeout time.Duration) (target.Runtime, error)
+	dial target.DialFunc
 	// operator, when not nil, replaces fleet.NewOperator: unit tests give
 	// a fake fleet.
 	operator func(spec.Consul) (target.Operator, error)
@@ -51,13 +51,13 @@ func (s *SocketOptions) addFlags(cmd *cobra.Command) {
 	cmd.Flags().StringArrayVar(&s.Sockets, "socket", nil,
 		"HAProxy admin socket `path` (repeat for several HAProxy processes; default: $"+socketEnv+", the spec's, or "+spec.DefaultAdminSocket+")")
 	cmd.Flags().StringVarP(&s.SpecPath, "config", "c", "", "wsctl spec: its admin socket, and where its agent sees drains "+specDefaultHelp)
-	positiveDurationVar(cmd.Flags(), &s.Timeout, "socket-timeout", haproxy.DefaultTimeout, "limit for each runtime API call")
+	cli.PositiveDurationVar(cmd.Flags(), &s.Timeout, "socket-timeout", haproxy.DefaultTimeout, "limit for each runtime API call")
 }
 
 // load loads the spec given with -c or found (loadSpec), once: the
 // sockets, the intents, the fleet and the command's own use see the same
 // file.
-func (s *SocketOptions) load(io *IOStreams) (*spec.Spec, error) {
+func (s *SocketOptions) load(io *cli.IOStreams) (*spec.Spec, error) {
 	if !s.loaded {
 		s.sp, s.specErr = loadSpec(io, s.SpecPath)
 		s.loaded = true
@@ -66,7 +66,7 @@ func (s *SocketOptions) load(io *IOStreams) (*spec.Spec, error) {
 }
 
 // spec is load's spec; nil when none was given and none found.
-func (s *SocketOptions) spec(io *IOStreams) (*spec.Spec, error) {
+func (s *SocketOptions) spec(io *cli.IOStreams) (*spec.Spec, error) {
 	sp, err := s.load(io)
 	if errors.Is(err, spec.ErrNotFound) {
 		return nil, nil
@@ -77,9 +77,9 @@ func (s *SocketOptions) spec(io *IOStreams) (*spec.Spec, error) {
 // paths returns the sockets to use, first found: --socket, $WSCTL_SOCKET,
 // the spec's (-c or found), HAProxy's Debian default. Duplicates are
 // dropped.
-func (s *SocketOptions) paths(io *IOStreams) ([]string, error) {
+func (s *SocketOptions) paths(io *cli.IOStreams) ([]string, error) {
 	var list []string
-	switch env := io.getenv(socketEnv); {
+	switch env := io.Env(socketEnv); {
 	case len(s.Sockets) > 0:
 		list = s.Sockets
 	case env != "":
@@ -124,54 +124,28 @@ func (s *SocketOptions) explain(err error) error {
 
 // sockets dials every socket as a local target's sockets. It fails if any
 // socket fails, so a command changes nothing unless every HAProxy answers.
-func (s *SocketOptions) sockets(ctx context.Context, io *IOStreams) ([]target.Socket, error) {
+func (s *SocketOptions) sockets(ctx context.Context, io *cli.IOStreams) ([]target.Socket, error) {
 	out, err := s.dialAll(ctx, io)
 	if err != nil {
-		return nil, err
-	}
-	errs := make([]error, len(out))
-	for i, so := range out {
-		errs[i] = so.Err
-	}
-	if err := errors.Join(errs...); err != nil {
 		return nil, s.explain(err)
 	}
 	return out, nil
 }
 
-// dialAll dials every socket at once (with dial, or haproxy.Dial when it
-// is nil): one slow or dead HAProxy costs one timeout, not one each. A
-// socket that fails has its Err set, so a reader can still show the others.
-func (s *SocketOptions) dialAll(ctx context.Context, io *IOStreams) ([]target.Socket, error) {
+// dialAll dials every socket at once (target.Dial): one that fails has
+// its Err set, and the error joins theirs; without sockets (nil) the
+// error says why none were dialled.
+func (s *SocketOptions) dialAll(ctx context.Context, io *cli.IOStreams) ([]target.Socket, error) {
 	paths, err := s.paths(io)
 	if err != nil {
 		return nil, err
 	}
-	dial := s.dial
-	if dial == nil {
-		dial = func(ctx context.Context, path string, timeout time.Duration) (target.Runtime, error) {
-			c, err := haproxy.Dial(ctx, path, timeout)
-			if err != nil {
-				return nil, err // not a nil *Client in a non-nil interface
-			}
-			return c, nil
-		}
-	}
-	out := make([]target.Socket, len(paths))
-	var wg sync.WaitGroup
-	for i, p := range paths {
-		wg.Go(func() {
-			rt, err := dial(ctx, p, s.Timeout)
-			out[i] = target.Socket{Name: p, Runtime: rt, Err: err}
-		})
-	}
-	wg.Wait()
-	return out, nil
+	return target.Dial(ctx, paths, s.Timeout, s.dial)
 }
 
 // fleet loads the spec (-c or found) and reaches its fleet through
 // Consul.
-func (s *SocketOptions) fleet(io *IOStreams) (*spec.Spec, target.Operator, error) {
+func (s *SocketOptions) fleet(io *cli.IOStreams) (*spec.Spec, target.Operator, error) {
 	sp, err := s.load(io)
 	if err != nil {
 		return nil, nil, fmt.Errorf("--fleet: %w", err)

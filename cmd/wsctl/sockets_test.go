@@ -15,18 +15,19 @@ import (
 
 	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/haproxy/haproxytest"
+	"github.com/wsctl/wsctl/internal/cli"
 	"github.com/wsctl/wsctl/internal/lbtest"
 	"github.com/wsctl/wsctl/spec"
 )
 
 // runtimeCmd builds one of the runtime commands on the given streams.
-type runtimeCmd func(io *IOStreams) *cobra.Command
+type runtimeCmd func(io *cli.IOStreams) *cobra.Command
 
 var (
-	statusCmd runtimeCmd = func(io *IOStreams) *cobra.Command { return NewCmdStatus(&Factory{IO: io}, nil) }
-	drainCmd  runtimeCmd = func(io *IOStreams) *cobra.Command { return NewCmdDrain(&Factory{IO: io}, nil) }
-	readyCmd  runtimeCmd = func(io *IOStreams) *cobra.Command { return NewCmdReady(&Factory{IO: io}, nil) }
-	maintCmd  runtimeCmd = func(io *IOStreams) *cobra.Command { return NewCmdMaint(&Factory{IO: io}, nil) }
+	statusCmd runtimeCmd = func(io *cli.IOStreams) *cobra.Command { return NewCmdStatus(&Factory{IO: io}, nil) }
+	drainCmd  runtimeCmd = func(io *cli.IOStreams) *cobra.Command { return NewCmdDrain(&Factory{IO: io}, nil) }
+	readyCmd  runtimeCmd = func(io *cli.IOStreams) *cobra.Command { return NewCmdReady(&Factory{IO: io}, nil) }
+	maintCmd  runtimeCmd = func(io *cli.IOStreams) *cobra.Command { return NewCmdMaint(&Factory{IO: io}, nil) }
 )
 
 // result is what a command run printed and its exit code.
@@ -46,7 +47,7 @@ func execute(t *testing.T, newCmd runtimeCmd, tty bool, env map[string]string, a
 func executeFinding(t *testing.T, newCmd runtimeCmd, tty bool, search []string, env map[string]string, args ...string) result {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	io := &IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut, IsTTY: tty, ErrTTY: tty,
+	io := &cli.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut, IsTTY: tty, ErrTTY: tty,
 		Getenv: func(k string) string { return env[k] }, SpecSearch: search}
 	cmd := newCmd(io)
 	cmd.SetArgs(args)
@@ -136,7 +137,7 @@ func TestSocketPaths(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			io := &IOStreams{Getenv: func(k string) string {
+			io := &cli.IOStreams{Getenv: func(k string) string {
 				if k == socketEnv {
 					return tt.env
 				}
@@ -214,7 +215,7 @@ func TestSocketFromEnvAndSpec(t *testing.T) {
 // used, and only its failure says why it was chosen.
 func TestDefaultSocketExplained(t *testing.T) {
 	absent := filepath.Join(t.TempDir(), "wsctl.yaml")
-	io := &IOStreams{Getenv: func(string) string { return "" }, SpecSearch: []string{absent}}
+	io := &cli.IOStreams{Getenv: func(string) string { return "" }, SpecSearch: []string{absent}}
 	opts := &SocketOptions{}
 	paths, err := opts.paths(io)
 	if err != nil || !cmp.Equal(paths, []string{spec.DefaultAdminSocket}) {
@@ -299,7 +300,7 @@ func TestSocketOptionsLoadOnce(t *testing.T) {
 	dir := t.TempDir()
 	text := "listeners: [{name: f, bind: '127.0.0.1:1', default_backend: ws}]\nbackends: [{name: ws}]\nhaproxy: {admin_socket: " + dir + "/SOCK}\n"
 	specPath := writeFile(t, filepath.Join(dir, "wsctl.yaml"), strings.ReplaceAll(text, "SOCK", "a.sock"))
-	ios := &IOStreams{Getenv: func(string) string { return "" }, SpecSearch: []string{specPath}}
+	ios := &cli.IOStreams{Getenv: func(string) string { return "" }, SpecSearch: []string{specPath}}
 	opts := &SocketOptions{}
 	if sp, err := opts.load(ios); err != nil || sp.HAProxy.AdminSocket != dir+"/a.sock" {
 		t.Fatalf("load: %v, %v", sp, err)

@@ -1,10 +1,7 @@
 package main
 
 import (
-	"errors"
-	"fmt"
-	"io/fs"
-
+	"github.com/wsctl/wsctl/internal/cli"
 	"github.com/wsctl/wsctl/spec"
 )
 
@@ -13,27 +10,8 @@ import (
 const specDefaultHelp = "(default: the first of $" + spec.PathEnv + ", ./wsctl.yaml, /etc/wsctl/wsctl.yaml)"
 
 // loadSpec loads the spec given with -c (flag), else the one spec.Find
-// finds in io's environment and search paths. The error wraps
-// spec.ErrNotFound when there was none to find.
-func loadSpec(io *IOStreams, flag string) (*spec.Spec, error) {
-	s, _, err := loadSpecPath(io, flag)
+// finds in io's environment and search paths (spec.LoadGiven).
+func loadSpec(io *cli.IOStreams, flag string) (*spec.Spec, error) {
+	s, _, err := spec.LoadGiven(flag, io.Env, io.SpecSearch)
 	return s, err
-}
-
-// loadSpecPath is loadSpec that also returns the path loaded, for the
-// agent, which reads the file again when it changes.
-func loadSpecPath(io *IOStreams, flag string) (*spec.Spec, string, error) {
-	path := flag
-	if path == "" {
-		var err error
-		if path, err = spec.Find(io.getenv, io.SpecSearch); err != nil {
-			return nil, "", err
-		}
-	}
-	s, err := spec.Load(path)
-	if err != nil && flag == "" && errors.Is(err, fs.ErrNotExist) {
-		// Only $WSCTL_CONFIG names a file Find did not see exist.
-		return nil, "", fmt.Errorf("%w (from $%s)", err, spec.PathEnv)
-	}
-	return s, path, err
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wsctl/wsctl/haproxy"
+	"github.com/wsctl/wsctl/internal/cli"
 	"github.com/wsctl/wsctl/reload"
 	"github.com/wsctl/wsctl/serverstate"
 	"github.com/wsctl/wsctl/spec"
@@ -14,14 +15,14 @@ import (
 
 // StateOptions are the flags of wsctl state save and restore.
 type StateOptions struct {
-	IO       *IOStreams
+	IO       *cli.IOStreams
 	SpecPath string
 	// Timeout bounds each exchange with HAProxy.
 	Timeout time.Duration
 }
 
 // NewCmdState builds `wsctl state` and its subcommands.
-func NewCmdState(io *IOStreams) *cobra.Command {
+func NewCmdState(io *cli.IOStreams) *cobra.Command {
 	opts := &StateOptions{IO: io}
 	cmd := &cobra.Command{
 		Use:   "state",
@@ -41,7 +42,7 @@ stop, reload and start once enabled (see docs/operations.md).`,
 		Args: cobra.NoArgs,
 	}
 	cmd.PersistentFlags().StringVarP(&opts.SpecPath, "config", "c", "", "path of the wsctl spec "+specDefaultHelp)
-	positiveDurationVar(cmd.PersistentFlags(), &opts.Timeout, "timeout", 5*time.Second, "bound on each exchange with HAProxy")
+	cli.PositiveDurationVar(cmd.PersistentFlags(), &opts.Timeout, "timeout", 5*time.Second, "bound on each exchange with HAProxy")
 	cmd.AddCommand(&cobra.Command{
 		Use:   "save",
 		Short: "Write HAProxy's server state to haproxy.state_file",
@@ -71,7 +72,7 @@ func stateSave(opts *StateOptions) error {
 	if err != nil {
 		return err
 	}
-	ctx, stop := signalContext()
+	ctx, stop := cli.SignalContext()
 	defer stop()
 	hap := s.HAProxy
 	saved, err := serverstate.SaveRunning(ctx, hap.AdminSocket, opts.Timeout, hap.StateFile)
@@ -93,7 +94,7 @@ func stateRestore(opts *StateOptions) error {
 	if err != nil {
 		return err
 	}
-	ctx, stop := signalContext()
+	ctx, stop := cli.SignalContext()
 	defer stop()
 	c, err := haproxy.Dial(ctx, s.HAProxy.AdminSocket, opts.Timeout)
 	if err != nil {
@@ -106,7 +107,7 @@ func stateRestore(opts *StateOptions) error {
 
 // sayAdded says which servers added at runtime were added back from the
 // spec's state file (by wsctl state restore, or after wsctl reload).
-func sayAdded(io *IOStreams, s *spec.Spec, added []haproxy.Ref) {
+func sayAdded(io *cli.IOStreams, s *spec.Spec, added []haproxy.Ref) {
 	for _, r := range added {
 		fmt.Fprintf(io.ErrOut, "added %s back from %s\n", r, s.HAProxy.StateFile)
 	}

@@ -10,12 +10,13 @@ import (
 
 	"github.com/wsctl/wsctl/fleet"
 	"github.com/wsctl/wsctl/haproxy"
+	"github.com/wsctl/wsctl/internal/cli"
 	"github.com/wsctl/wsctl/target"
 )
 
 // StatusOptions are the flags of wsctl status.
 type StatusOptions struct {
-	IO     *IOStreams
+	IO     *cli.IOStreams
 	Socket SocketOptions
 	// Backend limits the listing to one backend; "" lists all.
 	Backend string
@@ -79,7 +80,7 @@ the intents with who set them, when and why (--reason). -o json gives
 	opts.Socket.addFlags(cmd)
 	opts.Fleet.addFlags(cmd, false)
 	cmd.Flags().StringVarP(&opts.Backend, "backend", "b", "", "show only this backend")
-	addOutputFlag(cmd, &opts.Output, "table", "json")
+	cli.OutputFlag(cmd, &opts.Output, "table", "json")
 	return cmd
 }
 
@@ -108,7 +109,7 @@ func statusRun(opts *StatusOptions) error {
 
 func writeStatus(opts *StatusOptions, rows []target.Row, several bool) error {
 	if opts.Output == "json" {
-		return writeJSON(opts.IO.Out, rows)
+		return cli.WriteJSON(opts.IO.Out, rows)
 	}
 	tw := tabwriter.NewWriter(opts.IO.Out, 0, 4, 2, ' ', 0)
 	if several {
@@ -133,7 +134,7 @@ func writeStatus(opts *StatusOptions, rows []target.Row, several bool) error {
 // from the agents' reports, and the intents with who, when and why.
 func writeFleetStatus(opts *StatusOptions, o fleet.Overview) error {
 	if opts.Output == "json" {
-		return writeJSON(opts.IO.Out, o)
+		return cli.WriteJSON(opts.IO.Out, o)
 	}
 	tw := tabwriter.NewWriter(opts.IO.Out, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "load balancers (%d live): %v\n", len(o.Agents), o.Agents)

@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/wsctl/wsctl/haproxy/haproxytest"
+	"github.com/wsctl/wsctl/internal/cli"
 )
 
 func TestStatus(t *testing.T) {
@@ -88,7 +89,7 @@ func TestStatus(t *testing.T) {
 
 func TestStatusFlags(t *testing.T) {
 	var got *StatusOptions
-	cmd := NewCmdStatus(&Factory{IO: &IOStreams{}}, func(o *StatusOptions) error { got = o; return nil })
+	cmd := NewCmdStatus(&Factory{IO: &cli.IOStreams{}}, func(o *StatusOptions) error { got = o; return nil })
 	cmd.SetArgs([]string{"--socket", "/a.sock", "--socket", "/b,c.sock", "-b", "ws", "-o", "json"})
 	if err := cmd.Execute(); err != nil {
 		t.Fatal(err)
@@ -96,7 +97,7 @@ func TestStatusFlags(t *testing.T) {
 	if diff := cmp.Diff([]string{"/a.sock", "/b,c.sock"}, got.Socket.Sockets); diff != "" || got.Backend != "ws" || got.Output != "json" {
 		t.Errorf("options = %+v %s", got, diff)
 	}
-	cmd = NewCmdStatus(&Factory{IO: &IOStreams{}}, func(o *StatusOptions) error { return nil })
+	cmd = NewCmdStatus(&Factory{IO: &cli.IOStreams{}}, func(o *StatusOptions) error { return nil })
 	cmd.SetArgs([]string{"-o", "yaml"})
 	cmd.SilenceErrors, cmd.SilenceUsage = true, true
 	if err := cmd.Execute(); err == nil {

@@ -4,23 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/wsctl/wsctl/drain"
 	"github.com/wsctl/wsctl/fleet"
 	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/intent"
+	"github.com/wsctl/wsctl/internal/cli"
 	"github.com/wsctl/wsctl/spec"
 	"github.com/wsctl/wsctl/target"
 )
-
-// signalContext ends on Ctrl-C or a pipeline's SIGTERM: an operation stops
-// where it is and its report says so.
-func signalContext() (context.Context, context.CancelFunc) {
-	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-}
 
 // built is where a command acts, with the server of a single-server one.
 type built struct {
@@ -33,7 +25,7 @@ type built struct {
 
 // target builds where drain, ready and maint act on the server arg (a
 // bare name resolved with the spec on the fleet): where's choice.
-func (o *SocketOptions) target(ctx context.Context, ios *IOStreams, f FleetOptions, arg string, update func(haproxy.Ref, fleet.Status)) (built, error) {
+func (o *SocketOptions) target(ctx context.Context, ios *cli.IOStreams, f FleetOptions, arg string, update func(haproxy.Ref, fleet.Status)) (built, error) {
 	ref, err := haproxy.ParseRef(arg) // before any socket is opened
 	if err != nil {
 		return built{}, err
@@ -51,13 +43,13 @@ func (o *SocketOptions) target(ctx context.Context, ios *IOStreams, f FleetOptio
 // was reached with), else the admin sockets with the intent store beside
 // the spec's (none without a spec). update, when not nil, follows a fleet
 // operation. --dry-run wraps either so that nothing changes.
-func (o *SocketOptions) where(ctx context.Context, ios *IOStreams, f FleetOptions, update func(haproxy.Ref, fleet.Status)) (b built, sp *spec.Spec, err error) {
+func (o *SocketOptions) where(ctx context.Context, ios *cli.IOStreams, f FleetOptions, update func(haproxy.Ref, fleet.Status)) (b built, sp *spec.Spec, err error) {
 	if f.On {
 		var op target.Operator
 		if sp, op, err = o.fleet(ios); err != nil {
 			return built{}, nil, err
 		}
-		b.Target = &target.Fleet{Operator: op, AllowMissing: f.AllowMissing, Who: who(ios), Reason: f.Reason, Update: update}
+		b.Target = &target.Fleet{Operator: op, AllowMissing: f.AllowMissing, Who: intent.Who(ios.Env), Reason: f.Reason, Update: update}
 	} else {
 		l, err := o.local(ctx, ios)
 		if err != nil {
@@ -72,7 +64,7 @@ func (o *SocketOptions) where(ctx context.Context, ios *IOStreams, f FleetOption
 }
 
 // local is the target of the admin sockets, with the intent store.
-func (o *SocketOptions) local(ctx context.Context, ios *IOStreams) (*target.Local, error) {
+func (o *SocketOptions) local(ctx context.Context, ios *cli.IOStreams) (*target.Local, error) {
 	sockets, err := o.sockets(ctx, ios)
 	if err != nil {
 		return nil, err
@@ -87,7 +79,7 @@ func (o *SocketOptions) local(ctx context.Context, ios *IOStreams) (*target.Loca
 // reader is where status reads, chosen like target: every load balancer
 // through Consul with --fleet, else the admin sockets, where one that
 // cannot be dialled is listed as failed so the others still show.
-func (o *SocketOptions) reader(ctx context.Context, ios *IOStreams, f FleetOptions) (target.Target, error) {
+func (o *SocketOptions) reader(ctx context.Context, ios *cli.IOStreams, f FleetOptions) (target.Target, error) {
 	if f.On {
 		_, op, err := o.fleet(ios)
 		if err != nil {
@@ -96,7 +88,7 @@ func (o *SocketOptions) reader(ctx context.Context, ios *IOStreams, f FleetOptio
 		return &target.Fleet{Operator: op}, nil
 	}
 	sockets, err := o.dialAll(ctx, ios)
-	if err != nil {
+	if sockets == nil {
 		return nil, err
 	}
 	return &target.Local{Sockets: sockets}, nil
@@ -104,7 +96,7 @@ func (o *SocketOptions) reader(ctx context.Context, ios *IOStreams, f FleetOptio
 
 // intents is where the operator's DRAIN or MAINT is kept for the agent to
 // see: beside the spec's (-c or found) admin socket; nil without a spec.
-func (o *SocketOptions) intents(ios *IOStreams) (intent.Store, error) {
+func (o *SocketOptions) intents(ios *cli.IOStreams) (intent.Store, error) {
 	sp, err := o.spec(ios)
 	if sp == nil {
 		return nil, err
@@ -127,9 +119,9 @@ func refused(op, server string, err error) error {
 // writeDryRun prints what a --dry-run would do: one line per change, or
 // with -o json {"server" (or "backend"): name, "dry_run": true, "would":
 // [lines]}.
-func writeDryRun(ios *IOStreams, output, key, name string, would []string) error {
+func writeDryRun(ios *cli.IOStreams, output, key, name string, would []string) error {
 	if output == "json" {
-		return writeJSON(ios.Out, map[string]any{key: name, "dry_run": true, "would": would})
+		return cli.WriteJSON(ios.Out, map[string]any{key: name, "dry_run": true, "would": would})
 	}
 	fmt.Fprintf(ios.Out, "dry run, nothing changed:\n")
 	for _, l := range would {

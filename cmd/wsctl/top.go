@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"time"
 
 	tea "charm.land/bubbletea/v2"
@@ -13,15 +12,14 @@ import (
 
 	"github.com/wsctl/wsctl/fleet"
 	"github.com/wsctl/wsctl/haproxy"
-	"github.com/wsctl/wsctl/intent"
-	"github.com/wsctl/wsctl/spec"
+	"github.com/wsctl/wsctl/internal/cli"
 	"github.com/wsctl/wsctl/target"
 	"github.com/wsctl/wsctl/top"
 )
 
 // TopOptions are the flags of wsctl top.
 type TopOptions struct {
-	IO     *IOStreams
+	IO     *cli.IOStreams
 	Socket SocketOptions
 	// Master is the master CLI whose old workers are shown; "" means the
 	// spec's haproxy.master_socket, none without a spec.
@@ -89,7 +87,7 @@ prints one snapshot as plain text instead, for a log or a script.`,
 	opts.Socket.addFlags(cmd)
 	cmd.Flags().StringVar(&opts.Master, "master", "", "HAProxy master CLI `path` for the old workers (default: the spec's haproxy.master_socket)")
 	cmd.Flags().BoolVar(&opts.Fleet, "fleet", false, "show every load balancer's reports from Consul (needs the spec's consul)")
-	positiveDurationVar(cmd.Flags(), &opts.Refresh, "refresh", time.Second, "how often to sample")
+	cli.PositiveDurationVar(cmd.Flags(), &opts.Refresh, "refresh", time.Second, "how often to sample")
 	cmd.Flags().BoolVar(&opts.Once, "once", false, "print one snapshot as plain text and exit (no terminal needed)")
 	return cmd
 }
@@ -139,12 +137,8 @@ func (opts *TopOptions) sources(ctx context.Context) (top.Sources, error) {
 	if sp == nil {
 		return src, nil
 	}
-	if src.Intents, err = intent.Open(sp); err != nil {
+	if err := src.AddSpec(sp); err != nil {
 		return top.Sources{}, err
-	}
-	src.Rollouts = map[string]string{}
-	for _, b := range sp.Backends {
-		src.Rollouts[b.Name] = rolloutStatePath(sp, b.Name)
 	}
 	if opts.Fleet {
 		op, err := opts.Socket.reachFleet(sp.Consul)
@@ -154,10 +148,4 @@ func (opts *TopOptions) sources(ctx context.Context) (top.Sources, error) {
 		src.Fleet = func(ctx context.Context) (*fleet.View, error) { return op.Read(ctx, 0) }
 	}
 	return src, nil
-}
-
-// rolloutStatePath is where a rollout of backend keeps its place when
-// --state is not given: beside haproxy.state_file.
-func rolloutStatePath(sp *spec.Spec, backend string) string {
-	return filepath.Join(filepath.Dir(sp.HAProxy.StateFile), "wsctl-rollout-"+backend+".json")
 }

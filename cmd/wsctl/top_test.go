@@ -15,10 +15,11 @@ import (
 
 	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/haproxy/haproxytest"
+	"github.com/wsctl/wsctl/internal/cli"
 	"github.com/wsctl/wsctl/internal/lbtest"
 )
 
-var topCmd runtimeCmd = func(io *IOStreams) *cobra.Command { return NewCmdTop(&Factory{IO: io}, nil) }
+var topCmd runtimeCmd = func(io *cli.IOStreams) *cobra.Command { return NewCmdTop(&Factory{IO: io}, nil) }
 
 // TestTopUnderTmux runs the built wsctl top in a detached tmux session of
 // a fixed size against a real HAProxy with WebSockets: every server of the

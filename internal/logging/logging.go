@@ -1,6 +1,7 @@
-// Package logging builds the loggers of wsctl's long-running commands: text
-// or JSON records (NewHandler), and warnings and errors that repeat logged
-// once per interval with a count instead of at every retry (Repeats).
+// Package logging builds the loggers of wsctl's commands: text or JSON
+// records (NewHandler), warnings and errors that repeat logged once per
+// interval with a count instead of at every retry (Repeats), and the
+// warnings of a one-shot command (Warnings).
 package logging
 
 import (
@@ -25,4 +26,19 @@ func NewHandler(w io.Writer, format string, opts *slog.HandlerOptions) (slog.Han
 		return slog.NewJSONHandler(w, opts), nil
 	}
 	return nil, fmt.Errorf("logging: format %q: want %q or %q", format, FormatText, FormatJSON)
+}
+
+// Warnings logs warnings and errors to w as text lines without a time: a
+// one-shot command's notes on stderr (a discovered instance left out), not
+// a log a daemon keeps.
+func Warnings(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{
+		Level: slog.LevelWarn,
+		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+			if len(groups) == 0 && a.Key == slog.TimeKey {
+				return slog.Attr{}
+			}
+			return a
+		},
+	}))
 }

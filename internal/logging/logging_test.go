@@ -148,3 +148,15 @@ func TestNewHandler(t *testing.T) {
 		t.Errorf("xml: %v", err)
 	}
 }
+
+// TestWarnings: a one-shot command's logger writes warnings without a
+// time and nothing below them.
+func TestWarnings(t *testing.T) {
+	var b strings.Builder
+	log := Warnings(&b)
+	log.Info("not shown")
+	log.Warn("left out", "addr", "x")
+	if got, want := b.String(), "level=WARN msg=\"left out\" addr=x\n"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
