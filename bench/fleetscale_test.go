@@ -125,7 +125,9 @@ func fleetScaleReport(runs []scaleRun, name string) string {
 	fmt.Fprintf(&b, "## %s\n\nMachine:\n\n%s\n", title, DescribeMachine().Markdown())
 	b.WriteString("Method: `go test ./bench -run FleetScale -bench-full` (part of `make bench`). For each row a fresh stack: one Consul 1.22 " +
 		"dev agent (or three servers), N HAProxy 2.6 processes rendered from examples/consul (`connections: 6000`, health checks every 300 ms) " +
-		"each with its own `wsctl agent` process (the binary, defaults, `--agent-id lbN`), wsecho backends registered in Consul " +
+		"each with its own `wsctl agent` process (the binary, defaults, `--agent-id lbN`) and its own loopback `source_address` for its " +
+		"connections to the servers, as a load balancer on a host of its own has (on one shared address the kernel's search for a free " +
+		"ephemeral port took most of HAProxy's CPU from 15,000 WebSockets per server on), wsecho backends registered in Consul " +
 		"(three, or one per 12,500 WebSockets: a process holds at most 20,000 descriptors, and a rollout lands a server's clients on one), " +
 		"and one wsload process per load balancer (reconnecting, one cookie jar per client, an echo every 30 s, its own loopback source " +
 		"address, so no source/destination pair needs more than the 28,000 ephemeral ports), ramping at 2,000 WebSockets a second in all " +
@@ -382,7 +384,13 @@ func runFleetScale(t *testing.T, c scaleCase, bins scaleBinaries) scaleRun {
 		target := consuls[i%len(consuls)].Addr
 		_, sp := writeSpec(specText(target, runDir, lb.frontend))
 		lb.consul = countConsul(t, target, sp.Consul.KVPrefix)
-		path, sp := writeSpec(specText(lb.consul.addr, runDir, lb.frontend))
+		// Each load balancer of a fleet has its own address; here they
+		// share one host, so each gets its own loopback source address
+		// for its connections to the servers. On one address the kernel's
+		// search for a free ephemeral port per connect() took most of the
+		// CPU once 15,000 WebSockets went to one server (10 × 3,000).
+		path, sp := writeSpec(specText(lb.consul.addr, runDir, lb.frontend) +
+			fmt.Sprintf("\nsource_address: 127.1.%d.%d\n", i/200, 2+i%200))
 		snap, err := consul.Once(context.Background(), sp, nil)
 		if err != nil {
 			t.Fatal(err)

@@ -83,8 +83,11 @@ func Build(s *spec.Spec, target string, snap discovery.Snapshot) (*Model, error)
 		if err := frontLayer(s, m); err != nil {
 			return nil, err
 		}
-	} else if err := balancingLayer(s, target, snap, m); err != nil {
-		return nil, err
+	} else {
+		if err := balancingLayer(s, target, snap, m); err != nil {
+			return nil, err
+		}
+		m.SourceAddress = s.SourceAddress
 	}
 	statsSpec := s.Stats
 	if target == TargetNginx && s.Front != nil {

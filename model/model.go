@@ -13,12 +13,15 @@ type Model struct {
 	// headroom to it and is HAProxy's global and per-frontend maxconn.
 	Connections int
 	MaxConn     int
-	Heartbeat   string
-	Timeouts    Timeouts
-	HAProxy     HAProxy
-	Nginx       Nginx
-	Frontends   []Frontend // sorted by name
-	Backends    []Backend  // sorted by name
+	// SourceAddress is where connections to servers leave from ("": the
+	// kernel's choice); not the front layer's connections to HAProxy.
+	SourceAddress string
+	Heartbeat     string
+	Timeouts      Timeouts
+	HAProxy       HAProxy
+	Nginx         Nginx
+	Frontends     []Frontend // sorted by name
+	Backends      []Backend  // sorted by name
 	// Stats is the proxy's own metrics endpoint (nil: off).
 	Stats *Stats
 	// TrustedFront are the networks of the front layer (nginx in front of

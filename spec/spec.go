@@ -26,12 +26,17 @@ type Spec struct {
 	Heartbeat Duration `yaml:"heartbeat"`
 	// Connections is the expected number of concurrent WebSockets across all
 	// listeners. It sizes maxconn, worker_connections and the fd limits.
-	Connections int        `yaml:"connections"`
-	Timeouts    Timeouts   `yaml:"timeouts"`
-	Listeners   []Listener `yaml:"listeners"`
-	Backends    []Backend  `yaml:"backends"`
-	HAProxy     HAProxy    `yaml:"haproxy"`
-	Nginx       Nginx      `yaml:"nginx"`
+	Connections int `yaml:"connections"`
+	// SourceAddress is the local address connections to servers leave
+	// from ("": the kernel's choice). Each load balancer has its own: a
+	// source address holds one ephemeral port per WebSocket to a given
+	// server (HAProxy `source`, nginx `proxy_bind`).
+	SourceAddress string     `yaml:"source_address"`
+	Timeouts      Timeouts   `yaml:"timeouts"`
+	Listeners     []Listener `yaml:"listeners"`
+	Backends      []Backend  `yaml:"backends"`
+	HAProxy       HAProxy    `yaml:"haproxy"`
+	Nginx         Nginx      `yaml:"nginx"`
 	// Consul is how to reach Consul for backends discovered there.
 	Consul Consul `yaml:"consul"`
 	// Templates overrides the embedded templates; empty fields keep them.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"regexp"
 	"strconv"
 	"strings"
@@ -66,6 +67,11 @@ func (s *Spec) Validate() error {
 	v.oneOf("proxy", s.Proxy, ProxyHAProxy, ProxyNginx)
 	if s.Connections < 1 || s.Connections > 10_000_000 {
 		v.add("connections", "%d is out of range (1 to 10000000)", s.Connections)
+	}
+	if a := s.SourceAddress; a != "" {
+		if ip, err := netip.ParseAddr(a); err != nil || ip.Zone() != "" || ip.IsUnspecified() || ip.IsMulticast() {
+			v.add("source_address", "%q is not a unicast IP address of this host (no zone, not 0.0.0.0 or ::)", a)
+		}
 	}
 	v.timeouts()
 	backends := map[string]bool{}
