@@ -12,26 +12,35 @@ import (
 	"github.com/wsctl/wsctl/haproxy/haproxytest"
 )
 
-// TestStatesAreServersWithoutStats: States reports every server as Servers
-// does, `show stat`'s figures aside — addresses included (IPv4 and IPv6,
-// config and dynamic servers, a drained one), since the agent plans
-// address changes from them.
-func TestStatesAreServersWithoutStats(t *testing.T) {
-	lb := haproxytest.StartLB(t, haproxytest.Config{}, haproxytest.Backends(t, "s1", "s2"))
+// startChanged starts HAProxy with backend "ws" of servers, makes changes
+// and returns a client.
+func startChanged(t *testing.T, servers []string, changes ...haproxy.Change) *haproxy.Client {
+	t.Helper()
+	lb := haproxytest.StartLB(t, haproxytest.Config{}, haproxytest.Backends(t, servers...))
 	ctx := context.Background()
 	c, err := haproxy.Dial(ctx, lb.AdminSocket, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i, err := range c.Apply(ctx, []haproxy.Change{
-		{Kind: haproxy.ChangeAdd, Backend: "ws", Server: "d4", Addr: netip.MustParseAddr("127.0.0.1"), Port: 20001},
-		{Kind: haproxy.ChangeAdd, Backend: "ws", Server: "d6", Addr: netip.MustParseAddr("::1"), Port: 20002},
-		{Kind: haproxy.ChangeState, Backend: "ws", Server: "s2", State: haproxy.Drain},
-	}) {
+	for i, err := range c.Apply(ctx, changes) {
 		if err != nil {
 			t.Fatalf("change %d: %v", i, err)
 		}
 	}
+	return c
+}
+
+// TestStatesAreServersWithoutStats: States reports every server as Servers
+// does, `show stat`'s figures aside — addresses included (IPv4 and IPv6,
+// config and dynamic servers, a drained one), since the agent plans
+// address changes from them.
+func TestStatesAreServersWithoutStats(t *testing.T) {
+	ctx := context.Background()
+	c := startChanged(t, []string{"s1", "s2"},
+		haproxy.Change{Kind: haproxy.ChangeAdd, Backend: "ws", Server: "d4", Addr: netip.MustParseAddr("127.0.0.1"), Port: 20001},
+		haproxy.Change{Kind: haproxy.ChangeAdd, Backend: "ws", Server: "d6", Addr: netip.MustParseAddr("::1"), Port: 20002},
+		haproxy.Change{Kind: haproxy.ChangeState, Backend: "ws", Server: "s2", State: haproxy.Drain},
+	)
 	full, err := c.Servers(ctx, "ws")
 	if err != nil {
 		t.Fatal(err)
@@ -59,20 +68,11 @@ func TestStatesAreServersWithoutStats(t *testing.T) {
 // read by their IDs on one connection), and a row whose ID no longer names
 // its server (deleted) is ErrUnknownServer, not another server's figures.
 func TestWithStatsReadsServersAlone(t *testing.T) {
-	lb := haproxytest.StartLB(t, haproxytest.Config{}, haproxytest.Backends(t, "s1", "s2", "s3"))
 	ctx := context.Background()
-	c, err := haproxy.Dial(ctx, lb.AdminSocket, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, err := range c.Apply(ctx, []haproxy.Change{
-		{Kind: haproxy.ChangeAdd, Backend: "ws", Server: "d4", Addr: netip.MustParseAddr("127.0.0.1"), Port: 20001},
-		{Kind: haproxy.ChangeState, Backend: "ws", Server: "s2", State: haproxy.Drain},
-	}) {
-		if err != nil {
-			t.Fatalf("change %d: %v", i, err)
-		}
-	}
+	c := startChanged(t, []string{"s1", "s2", "s3"},
+		haproxy.Change{Kind: haproxy.ChangeAdd, Backend: "ws", Server: "d4", Addr: netip.MustParseAddr("127.0.0.1"), Port: 20001},
+		haproxy.Change{Kind: haproxy.ChangeState, Backend: "ws", Server: "s2", State: haproxy.Drain},
+	)
 	states, err := c.States(ctx, "ws")
 	if err != nil {
 		t.Fatal(err)
