@@ -755,28 +755,44 @@ func (a *Agent) applyOn(ctx context.Context, c haproxy.Conn, m *model.Model) (ok
 	return ok, reload
 }
 
-// withSessions completes running, listed with States, for ops: a backend
-// where ops readmit a server is listed again with Servers, since
-// haproxy.ReadmitChanges depends on the server's sessions. When that
-// listing fails, the backend's readmissions are left out of the ops
-// returned (ok false: they are tried again at the next sync) rather than
-// made as if the server had no sessions, which could cut them.
+// withSessions completes running, listed with States, for ops: the
+// servers ops readmit are read again with their sessions
+// (haproxy.Conn.WithStats: those servers alone, not the backend's whole
+// `show stat`), since haproxy.ReadmitChanges depends on them. When that
+// read fails, the backend's readmissions are left out of the ops returned
+// (ok false: they are tried again at the next sync) rather than made as if
+// the server had no sessions, which could cut them.
 func (a *Agent) withSessions(c haproxy.Conn, running map[string][]haproxy.ServerStatus, ops []Op) (_ []Op, ok bool) {
 	ok = true
-	failed, listed := map[string]bool{}, map[string]bool{}
+	readmit := map[string]map[string]bool{} // backend → servers
 	for _, op := range ops {
-		if op.Kind != OpReady || listed[op.Backend] {
+		if op.Kind != OpReady {
 			continue
 		}
-		listed[op.Backend] = true
-		servers, err := c.Servers(op.Backend)
+		if readmit[op.Backend] == nil {
+			readmit[op.Backend] = map[string]bool{}
+		}
+		readmit[op.Backend][op.Server.Name] = true
+	}
+	failed := map[string]bool{}
+	for backend, names := range readmit {
+		var at []int // indexes in running[backend] of the servers read
+		var rows []haproxy.ServerStatus
+		for i, s := range running[backend] {
+			if names[s.Server] {
+				at, rows = append(at, i), append(rows, s)
+			}
+		}
+		rows, err := c.WithStats(rows)
 		if err != nil {
-			a.log.Error("list servers", "backend", op.Backend, "err", err)
-			a.metrics.RuntimeErrors.Add(1, op.Backend, opList)
-			failed[op.Backend], ok = true, false
+			a.log.Error("list servers", "backend", backend, "err", err)
+			a.metrics.RuntimeErrors.Add(1, backend, opList)
+			failed[backend], ok = true, false
 			continue
 		}
-		running[op.Backend] = servers
+		for j, i := range at {
+			running[backend][i] = rows[j]
+		}
 	}
 	return slices.DeleteFunc(ops, func(op Op) bool { return op.Kind == OpReady && failed[op.Backend] }), ok
 }

@@ -54,8 +54,9 @@ type fakeHAProxy struct {
 	calls    []string
 	// batches counts the Apply calls that carried changes.
 	batches int
-	// statReads counts the listings with sessions (Servers: `show stat`).
-	statReads int
+	// statReads counts the listings with sessions (Servers: `show stat`,
+	// and WithStats); statRows counts the servers they read.
+	statReads, statRows int
 	// conns counts the admin-socket connections the agent's syncs open:
 	// one per call of States, Servers and Apply, one per Session.
 	conns int
@@ -114,6 +115,23 @@ func (c fakeConn) Servers(backend string) ([]haproxy.ServerStatus, error) {
 	return c.f.withStats(backend)
 }
 
+// WithStats reads the servers' sessions by name (the fake has no IDs).
+func (c fakeConn) WithStats(servers []haproxy.ServerStatus) ([]haproxy.ServerStatus, error) {
+	c.f.mu.Lock()
+	defer c.f.mu.Unlock()
+	c.f.statReads++
+	c.f.statRows += len(servers)
+	out := make([]haproxy.ServerStatus, len(servers))
+	for i, s := range servers {
+		fs, err := c.f.find(s.Backend, s.Server)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = fs.status()
+	}
+	return out, nil
+}
+
 func (c fakeConn) Apply(changes []haproxy.Change) []error { return c.f.apply(changes) }
 
 // dialled counts a connection.
@@ -127,7 +145,9 @@ func (f *fakeHAProxy) withStats(backend string) ([]haproxy.ServerStatus, error) 
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.statReads++
-	return f.servers(backend)
+	all, err := f.servers(backend)
+	f.statRows += len(all)
+	return all, err
 }
 
 func (f *fakeHAProxy) states(backend string) ([]haproxy.ServerStatus, error) {

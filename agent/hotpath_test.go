@@ -2,12 +2,14 @@ package agent
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"slices"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/wsctl/wsctl/discovery"
 	"github.com/wsctl/wsctl/haproxy"
 )
 
@@ -106,5 +108,29 @@ func TestSyncSavesStateInPlace(t *testing.T) {
 	}
 	if inode() != before {
 		t.Error("the sync replaced the state file (a new inode), want it rewritten in place")
+	}
+}
+
+// TestSyncReadmitReadsOnlyItsSessions: a readmission reads the sessions
+// of the server readmitted (haproxy.Conn.WithStats), not the `show stat`
+// of its whole backend, which costs ten times `show servers state` with
+// 1,000 servers; the readmission still sees the server's sessions.
+func TestSyncReadmitReadsOnlyItsSessions(t *testing.T) {
+	u := newUnit(t, "1h", Config{})
+	var servers []discovery.Instance
+	for i := range 50 {
+		servers = append(servers, inst(fmt.Sprintf("s%02d", i), i+1))
+	}
+	ctx := u.attach(t, u.render(t, servers...))
+	u.hap.set("ws", "s07", "10.0.0.8:80", haproxy.FlagForcedMaint, 2)
+	u.a.drains[haproxy.Ref{Backend: "ws", Server: "s07"}] = &drainState{started: time.Now(), done: true}
+	u.a.retry = true
+	u.hap.statRows = 0
+	u.syncWith(ctx, servers...)
+	if got, want := u.hap.took(), []string{"state ws/s07 READY"}; !slices.Equal(got, want) {
+		t.Errorf("readmitting s07 with 2 sessions: %q, want %q", got, want)
+	}
+	if u.hap.statRows != 1 {
+		t.Errorf("the readmission read the sessions of %d servers, want 1 (s07's)", u.hap.statRows)
 	}
 }

@@ -14,6 +14,8 @@ type Conn interface {
 	States(backend string) ([]ServerStatus, error)
 	// Servers is Client.Servers on this connection.
 	Servers(backend string) ([]ServerStatus, error)
+	// WithStats is Client.WithStats on this connection.
+	WithStats(servers []ServerStatus) ([]ServerStatus, error)
 	// Apply is Client.Apply on this connection.
 	Apply(changes []Change) []error
 }
@@ -55,6 +57,10 @@ func (l sessionConn) States(backend string) ([]ServerStatus, error) {
 
 func (l sessionConn) Servers(backend string) ([]ServerStatus, error) {
 	return l.c.Servers(l.ctx, backend)
+}
+
+func (l sessionConn) WithStats(servers []ServerStatus) ([]ServerStatus, error) {
+	return l.c.WithStats(l.ctx, servers)
 }
 
 func (l sessionConn) Apply(changes []Change) []error { return l.c.Apply(l.ctx, changes) }

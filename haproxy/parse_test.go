@@ -137,9 +137,9 @@ func TestSocketParseServersState(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []ServerStatus{
-		{Backend: "ws", Server: "s1", Addr: "127.0.0.1:18081", State: Up, Admin: Ready, UserWeight: 1, Checked: true},
-		{Backend: "ws", Server: "s2", Addr: "127.0.0.1:18082", State: Down, Admin: Drain, Flags: FlagInheritedDrain, UserWeight: 50, Checked: true},
-		{Backend: "v6", Server: "a", Addr: "[::1]:9000", State: Starting, Admin: Drain, Flags: FlagForcedDrain, UserWeight: 100},
+		{Backend: "ws", Server: "s1", ID: 1, Addr: "127.0.0.1:18081", State: Up, Admin: Ready, UserWeight: 1, Checked: true},
+		{Backend: "ws", Server: "s2", ID: 2, Addr: "127.0.0.1:18082", State: Down, Admin: Drain, Flags: FlagInheritedDrain, UserWeight: 50, Checked: true},
+		{Backend: "v6", Server: "a", ID: 1, Addr: "[::1]:9000", State: Starting, Admin: Drain, Flags: FlagForcedDrain, UserWeight: 100},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("parseServersState (-want +got):\n%s", diff)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -15,6 +16,9 @@ import (
 type ServerStatus struct {
 	Backend string
 	Server  string
+	// ID is the server's numeric id in its backend (srv_id), by which
+	// WithStats reads it alone; 0 when not known.
+	ID int64
 	// Addr is "address:port" as HAProxy reports it.
 	Addr string
 	// State is the operational state.
@@ -91,6 +95,56 @@ func (c *Client) servers(ctx context.Context, backend string, withStats bool) ([
 		return nil, c.wrap(op, err)
 	}
 	return states, nil
+}
+
+// WithStats completes servers, rows of States, with what `show stat` adds
+// (as Servers has them: sessions, check status, effective weight,
+// address), reading those servers alone: `show stat <backend> 4 <ID>`
+// each, all sent in one write. With 1,000 servers in a backend, a caller
+// that needs the sessions of a few (the agent readmitting a server) pays
+// for those few instead of Servers' whole listing. A server whose ID no
+// longer names it (deleted since it was listed, its ID maybe reused) is an
+// *UnknownServerError; a row without an ID too.
+func (c *Client) WithStats(ctx context.Context, servers []ServerStatus) ([]ServerStatus, error) {
+	out := slices.Clone(servers)
+	if len(out) == 0 {
+		return out, nil
+	}
+	cmds := make([]string, len(out))
+	for i, s := range out {
+		if err := validPair(s.Backend, s.Server); err != nil {
+			return nil, c.wrap("read server stats", err)
+		}
+		if s.ID <= 0 {
+			return nil, c.wrap("read server stats", &UnknownServerError{Name: s.Ref().String()})
+		}
+		cmds[i] = fmt.Sprintf("show stat %s 4 %d", s.Backend, s.ID)
+	}
+	err := c.with(ctx, func(sess *session) error {
+		replies, err := sess.execAll(cmds)
+		if err != nil {
+			return err
+		}
+		for i, reply := range replies {
+			if reply, err = classify(cmds[i], reply, false); err != nil {
+				return err
+			}
+			stats, err := parseStat(reply)
+			if err != nil {
+				return err
+			}
+			st, ok := stats[out[i].Ref()]
+			if !ok {
+				return &UnknownServerError{Name: out[i].Ref().String()}
+			}
+			st.mergeInto(&out[i])
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, c.wrap("read server stats", err)
+	}
+	return out, nil
 }
 
 // serversOn is servers on the session s.
@@ -280,6 +334,9 @@ func parseServersState(reply string, keep func(Ref) bool) ([]ServerStatus, error
 			return nil, fmt.Errorf("%w: srv_admin_state %q", ErrBadReply, vals["srv_admin_state"])
 		}
 		s.Backend, s.Server = vals["be_name"], vals["srv_name"]
+		if i, ok := col["srv_id"]; ok && i < len(f) {
+			s.ID, _ = strconv.ParseInt(f[i], 10, 64)
+		}
 		s.Addr = joinHostPort(vals["srv_addr"], vals["srv_port"])
 		s.State = opState(vals["srv_op_state"])
 		s.Flags = AdminFlags(flags)

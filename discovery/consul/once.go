@@ -33,7 +33,7 @@ func Once(ctx context.Context, s *spec.Spec, log *slog.Logger) (discovery.Snapsh
 	log = log.With("component", "consul")
 	for _, w := range ws {
 		q := queryOptions(ctx, w.svc, s.Consul.Stale)
-		entries, _, err := client.Health().ServiceMultipleTags(w.svc.Service, w.svc.Tags, false, q)
+		entries, _, err := healthService(client, w.svc, q)
 		if err != nil {
 			return discovery.Snapshot{}, fmt.Errorf("consul: service %q at %s: %w", w.svc.Service, addr, err)
 		}

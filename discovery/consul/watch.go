@@ -111,7 +111,7 @@ func (s *Source) query(ctx context.Context, w watch, index uint64) ([]*api.Servi
 	s.stats.queries.Add(1)
 	q := queryOptions(ctx, w.svc, s.stale)
 	q.WaitIndex, q.WaitTime = index, s.waitTime
-	return s.client.Health().ServiceMultipleTags(w.svc.Service, w.svc.Tags, false, q)
+	return healthService(s.client, w.svc, q)
 }
 
 // queryOptions are the options every query of svc carries.
