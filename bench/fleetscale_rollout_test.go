@@ -2,6 +2,8 @@ package bench
 
 import (
 	"bytes"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/internal/lbtest"
+	"github.com/wsctl/wsctl/rebalance"
 )
 
 // scaleFleet is what a fleet rollout of a "Fleet at scale" row acts on.
@@ -36,6 +39,43 @@ type scaleRoll struct {
 	liveEnd   int    // the clients' live WebSockets at their end
 	failed    string // why the rollout stopped ("" when it did not)
 	rows      []Row
+	rebalance scaleRebalance // the fleet rebalance before it
+}
+
+// scaleRebalance is what the fleet rebalance before a rollout measured.
+type scaleRebalance struct {
+	took           time.Duration
+	moved, minimum int64
+	before, after  []int64 // sessions per server, fleet-wide
+	failed         string
+}
+
+// runScaleRebalance evens out ws_cluster across the fleet with `wsctl
+// rebalance --fleet` at the row's rate.
+func runScaleRebalance(t *testing.T, f scaleFleet) scaleRebalance {
+	t.Helper()
+	start := time.Now()
+	out, err := exec.Command(f.wsctl, "rebalance", "ws_cluster", "--fleet", "-c", f.spec, "--close-rate", fmt.Sprint(f.c.rate),
+		"--timeout", "5m", "-o", "json", "-q").Output()
+	rb := scaleRebalance{took: time.Since(start)}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		err = fmt.Errorf("%w: %s", err, bytes.TrimSpace(ee.Stderr))
+	}
+	lines := bytes.Split(bytes.TrimSpace(out), []byte("\n"))
+	var sum rebalance.Summary
+	if jerr := json.Unmarshal(lines[len(lines)-1], &sum); jerr != nil || err != nil {
+		rb.failed = fmt.Sprintf("wsctl rebalance --fleet before it: %v: %s", errors.Join(err, jerr), bytes.TrimSpace(out))
+		return rb
+	}
+	rb.moved, rb.minimum = sum.Closed, sum.Minimum
+	for _, s := range sum.Before {
+		rb.before = append(rb.before, s.Sessions)
+	}
+	for _, s := range sum.After {
+		rb.after = append(rb.after, s.Sessions)
+	}
+	return rb
 }
 
 // runScaleRollout rolls every server of ws_cluster across the fleet, the
@@ -49,6 +89,15 @@ func runScaleRollout(t *testing.T, f scaleFleet) *scaleRoll {
 	if out, err := exec.Command(f.wsctl, "ready", "ws_cluster/chat-ws-2", "--fleet", "-c", f.spec, "--wait-healthy", "1m").CombinedOutput(); err != nil {
 		// A failed rollout is a result too: the row says why.
 		ro.failed = fmt.Sprintf("wsctl ready --fleet before it: %v: %s", err, bytes.TrimSpace(out))
+		t.Error(ro.failed)
+		return ro
+	}
+	// The drain left chat-ws-2 empty: even the servers out first, as a
+	// pipeline does before a rollout (`wsctl rebalance --fleet`), so the
+	// rollout starts from C/N a server and its floor is C + C/N.
+	ro.rebalance = runScaleRebalance(t, f)
+	if ro.rebalance.failed != "" {
+		ro.failed = ro.rebalance.failed
 		t.Error(ro.failed)
 		return ro
 	}
@@ -142,6 +191,10 @@ func fleetScaleRolloutReport(runs []scaleRun, name string) string {
 	for _, r := range runs {
 		if ro := r.roll; ro != nil {
 			fmt.Fprintf(&b, "- %s: %v\n", r.c.label(), ro.cuts)
+			if rb := ro.rebalance; rb.failed == "" && rb.took > 0 {
+				fmt.Fprintf(&b, "  - the fleet rebalance before it: %v → %v, moved %d (minimum %d) in %.1f s\n",
+					rb.before, rb.after, rb.moved, rb.minimum, rb.took.Seconds())
+			}
 			if ro.failed != "" {
 				// The first line says why; the rest is the command's own
 				// table.

@@ -142,12 +142,13 @@ func fleetScaleReport(runs []scaleRun, name string) string {
 		"summed over the wsload timelines (each shifted by its start, to the nearest 100 ms) from the drain on; allowed R/10 + 20 %. " +
 		"Back = chat-ws-2's `stot` growth over the drain, summed. KV writes and blocking queries: per second of the drain, the busiest " +
 		"agent (and the sum over all); CPU: the busiest agent's user+system time over the drain, % of one core; RSS at the end of the drain.\n" +
-		"- **rollout** (rows with one, after the drain): `wsctl ready ws_cluster/chat-ws-2 --fleet`, then `wsctl rollout ws_cluster -c SPEC " +
+		"- **rollout** (rows with one, after the drain): `wsctl ready ws_cluster/chat-ws-2 --fleet`, `wsctl rebalance ws_cluster --fleet --close-rate R` " +
+		"(the drain left chat-ws-2 empty; a pipeline evens the servers out before a rollout), then `wsctl rollout ws_cluster -c SPEC " +
 		"--pause --close-after 1s --close-rate R` through the agents (the backend is discovered from Consul, so the rollout goes across the " +
 		"fleet), then after each SIGTERM and restart of the paused wsecho the same with `--next`, as the rolling-deploy scenario does on one " +
 		"load balancer. Every server is rolled, in name order. The floor is C + s₁ (C the WebSockets when it starts, s₁ those on the first " +
 		"server, chat-ws-1, whose clients can only land on servers still to deploy; every other client is cut once): C + C/N when the " +
-		"servers are even, more here since the drain before it left chat-ws-2 empty. Cuts: what the agents report closed (wsctl's `cuts`) " +
+		"servers are even, as the rebalance leaves them. Cuts: what the agents report closed (wsctl's `cuts`) " +
 		"and the drops the clients saw over the rollout; back = new sessions on a server while it was held or drained, summed over the " +
 		"load balancers (polled every 50 ms from when each first sees it out of READY); not reconnected = C − the clients' live WebSockets " +
 		"at the end (2 s after the rollout).\n\n" +
