@@ -3,6 +3,7 @@ package importer
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"regexp"
 	"slices"
 	"strconv"
@@ -36,6 +37,8 @@ func importHAProxy(cfg *lint.HAProxyConfig) *builder {
 		switch s.Kind {
 		case "global":
 			h.global(s)
+		case "defaults":
+			h.defaults(s)
 		case "frontend", "listen":
 			h.frontend(s)
 		}
@@ -132,6 +135,23 @@ func (h *hImporter) global(s *lint.HAProxySection) {
 			h.s.HAProxy.StateFile = d.Args[0]
 			h.carry(d)
 		}
+	}
+}
+
+// defaults carries what a defaults section holds beyond timeouts (read
+// with the sections that use them): the source address.
+func (h *hImporter) defaults(s *lint.HAProxySection) {
+	for _, d := range s.Lines {
+		if d.Name != "source" {
+			continue
+		}
+		ip, err := netip.ParseAddr(strings.Join(d.Args, " "))
+		if err != nil || ip.Zone() != "" || ip.IsUnspecified() || ip.IsMulticast() {
+			h.note(d, false, "not carried: the spec's source_address is one unicast address (no port range, usesrc or interface)")
+			continue
+		}
+		h.s.SourceAddress = ip.String()
+		h.carry(d)
 	}
 }
 
