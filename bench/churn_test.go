@@ -174,8 +174,10 @@ func churnReport(runsBy map[churnMode][]churnRun, conns int, arrival time.Durati
 		"shows, which favours it), render, write, reload through the master CLI.\n"+
 		"- **%d more servers**: Consul alone and the agent with its defaults again, with that many more instances registered "+
 		"(loopback ports of one in-process echo server, taking clients like the others) and in HAProxy's backend from the start.\n\n"+
-		"Register→live: from the HTTP register call until the server is live in the running HAProxy (`show servers state`, "+
-		"polled every 0.5 ms over one admin-socket connection opened before the registration, a new one per poll for render + reload: admin state READY, operational state starting or running). \"Consul saw it\" is a blocking query started with every "+
+		"Register→live: from the HTTP register call until the server is live in the running HAProxy (admin state READY, "+
+		"operational state starting or running), polled every 0.5 ms over one admin-socket connection opened before the registration "+
+		"(a new one per poll for render + reload): a server HAProxy already has (one deregistered earlier, still draining) by its "+
+		"`show stat` row alone (status UP), a new one by `show servers state` of the backend (with 1,000 servers, 150 KB a poll). \"Consul saw it\" is a blocking query started with every "+
 		"registration of every column, on the same registrations. Workers and RSS: the HAProxy master's process tree at the end "+
 		"of the changes, clients still connected. Runtime applies: the agent's `wsctl_agent_syncs_total` over the changes. "+
 		"%d registrations per run; quantiles per run, then the median over %d repeat(s). The machine is shared with other "+
@@ -431,24 +433,40 @@ func runChurn(t *testing.T, mode churnMode, conns int, arrival time.Duration, ch
 // The agent modes poll over one admin-socket connection, opened before the
 // registration: a poll every 0.5 ms that dialled and set up a connection
 // each time would lag by that and load HAProxy, and so inflate the very
-// figure it measures. The reload mode dials for every poll: a connection
-// stays with the worker it reached, and only a new one reaches the worker
-// the reload starts. The polls read `show servers state` (States, not
-// Servers: `show stat` would cost the 1,000-server poll ten times as much).
+// figure it measures. For the same reason a server HAProxy already has (a
+// deregistered one the agent is draining, registered again) is polled
+// alone, its `show stat` row by its ID (WithStats, status UP): reading the
+// whole backend's `show servers state` every 0.5 ms took the machine's CPU
+// with 1,000 servers (150 KB a poll to write and to parse). A new server
+// is polled with `show servers state` (States), which is the only way to
+// find it. The reload mode dials for every poll: a connection stays with
+// the worker it reached, and only a new one reaches the worker the reload
+// starts.
 func (st *consulStack) registerUntilLive(t *testing.T, mode churnMode, w *lbtest.Wsecho, then func()) (begin time.Time, took time.Duration) {
 	t.Helper()
-	// until polls with states until w is live; it returns an error the
-	// poll cannot go on after (a session's connection broken: it fails
-	// every later call) when fatal says so.
-	until := func(states func() ([]haproxy.ServerStatus, error), fatal func(error) bool) error {
+	ctx := context.Background()
+	var known []haproxy.ServerStatus // w's row, when HAProxy has w already
+	if mode != churnReload {
+		states, err := st.rt.States(ctx, chatBackend)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i := slices.IndexFunc(states, func(s haproxy.ServerStatus) bool { return s.Server == w.ID }); i >= 0 {
+			known = states[i : i+1]
+		}
+	}
+	// until polls until w is live; it returns an error the poll cannot
+	// go on after (a session's connection broken: it fails every later
+	// call) when fatal says so.
+	until := func(isLive func() (bool, error), fatal func(error) bool) error {
 		if begin.IsZero() {
 			begin = time.Now()
 			st.register(t, w.ID, w.Addr)
 			then()
 		}
 		for {
-			servers, err := states()
-			if err == nil && slices.ContainsFunc(servers, func(s haproxy.ServerStatus) bool { return s.Server == w.ID && live(s) }) {
+			ok, err := isLive()
+			if err == nil && ok {
 				took = time.Since(begin)
 				return nil
 			}
@@ -458,13 +476,27 @@ func (st *consulStack) registerUntilLive(t *testing.T, mode churnMode, w *lbtest
 			time.Sleep(500 * time.Microsecond)
 		}
 	}
-	ctx := context.Background()
-	perCall := func() ([]haproxy.ServerStatus, error) { return st.rt.States(ctx, chatBackend) }
+	// liveIn polls with states (a whole backend) or, for a known server,
+	// with stats (its row alone).
+	liveIn := func(states func(string) ([]haproxy.ServerStatus, error), stats func([]haproxy.ServerStatus) ([]haproxy.ServerStatus, error)) func() (bool, error) {
+		if known != nil {
+			return func() (bool, error) {
+				rows, err := stats(known)
+				return err == nil && len(rows) == 1 && statusLive(rows[0].Status), err
+			}
+		}
+		return func() (bool, error) {
+			servers, err := states(chatBackend)
+			return slices.ContainsFunc(servers, func(s haproxy.ServerStatus) bool { return s.Server == w.ID && live(s) }), err
+		}
+	}
+	perCall := liveIn(func(b string) ([]haproxy.ServerStatus, error) { return st.rt.States(ctx, b) },
+		func(rows []haproxy.ServerStatus) ([]haproxy.ServerStatus, error) { return st.rt.WithStats(ctx, rows) })
 	never := func(error) bool { return false }
 	var err error
 	if mode != churnReload {
 		err = st.rt.Session(ctx, func(c haproxy.Conn) error {
-			return until(func() ([]haproxy.ServerStatus, error) { return c.States(chatBackend) }, func(error) bool { return true })
+			return until(liveIn(c.States, c.WithStats), func(error) bool { return true })
 		})
 	}
 	if mode == churnReload || err != nil && took == 0 {
@@ -479,6 +511,12 @@ func (st *consulStack) registerUntilLive(t *testing.T, mode churnMode, w *lbtest
 		t.Fatal(err)
 	}
 	return begin, took
+}
+
+// statusLive is live for a `show stat` status: up (perhaps with failing
+// checks counting down), neither drained nor in maintenance.
+func statusLive(status string) bool {
+	return status == "UP" || strings.HasPrefix(status, "UP ") || status == "no check"
 }
 
 // echoTargets listens on n loopback ports served by one in-process echo

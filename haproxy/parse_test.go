@@ -321,8 +321,8 @@ ws,BACKEND,0,3,5,42,UP,101,,,,
 	var s1, s2 ServerStatus
 	got[Ref{"ws", "s1"}].mergeInto(&s1)
 	got[Ref{"ws", "s2"}].mergeInto(&s2)
-	want1 := ServerStatus{Scur: 3, Smax: 5, Stot: 40, Weight: 100, Check: "L7OK", Addr: "127.0.0.1:18081"}
-	want2 := ServerStatus{Smax: 1, Stot: 2, Weight: 1, Check: "L4CON", Addr: "127.0.0.1:18082"}
+	want1 := ServerStatus{Scur: 3, Smax: 5, Stot: 40, Weight: 100, Check: "L7OK", Addr: "127.0.0.1:18081", Status: "UP"}
+	want2 := ServerStatus{Smax: 1, Stot: 2, Weight: 1, Check: "L4CON", Addr: "127.0.0.1:18082", Status: "MAINT"}
 	if diff := cmp.Diff([]ServerStatus{want1, want2}, []ServerStatus{s1, s2}); diff != "" {
 		t.Errorf("parseStat (-want +got):\n%s", diff)
 	}

@@ -39,6 +39,12 @@ type ServerStatus struct {
 	// weight set in the config or with `set weight` (srv_uweight).
 	Weight     int64
 	UserWeight int64
+	// Status is `show stat`'s status column, both states in HAProxy's
+	// words (UP, DOWN, DRAIN, MAINT, "no check", with the checks' count
+	// while they change the state: "UP 1/3", "DRAIN 1/2"); empty where only `show servers state` was read. One server's
+	// row is cheap to read (WithStats) where its state alone would cost the
+	// whole backend's `show servers state`.
+	Status string
 }
 
 // Ref returns the server's backend/server reference.
@@ -383,11 +389,11 @@ func firstLine(s string) string {
 // statRow is what `show stat` adds to `show servers state`.
 type statRow struct {
 	scur, smax, stot, weight int64
-	check, addr              string
+	check, addr, status      string
 }
 
 // statColumns are the `show stat` columns wsctl reads, found by the header.
-var statColumns = []string{"pxname", "svname", "scur", "smax", "stot", "weight", "check_status", "addr"}
+var statColumns = []string{"pxname", "svname", "scur", "smax", "stot", "weight", "check_status", "addr", "status"}
 
 // showStat runs `show stat` for the servers (type 4) of backend, or of
 // every backend, on s and indexes the rows by backend/server.
@@ -443,7 +449,7 @@ func parseStat(reply string) (map[Ref]statRow, error) {
 		}
 		out[Ref{Backend: f[col["pxname"]], Server: f[col["svname"]]}] = statRow{
 			scur: num("scur"), smax: num("smax"), stot: num("stot"), weight: num("weight"),
-			check: f[col["check_status"]], addr: f[col["addr"]],
+			check: f[col["check_status"]], addr: f[col["addr"]], status: f[col["status"]],
 		}
 	}
 }
@@ -459,7 +465,7 @@ func maxColumn(col map[string]int) int {
 
 // mergeInto copies what `show stat` knows into s.
 func (st statRow) mergeInto(s *ServerStatus) {
-	s.Scur, s.Smax, s.Stot, s.Weight = st.scur, st.smax, st.stot, st.weight
+	s.Scur, s.Smax, s.Stot, s.Weight, s.Status = st.scur, st.smax, st.stot, st.weight, st.status
 	// "* L7OK" while a check is running.
 	s.Check = strings.TrimSpace(strings.TrimPrefix(st.check, "* "))
 	if st.addr != "" {

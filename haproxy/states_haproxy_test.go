@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -50,7 +51,7 @@ func TestStatesAreServersWithoutStats(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range full {
-		full[i].Scur, full[i].Smax, full[i].Stot, full[i].Check, full[i].Weight = 0, 0, 0, "", 0
+		full[i].Scur, full[i].Smax, full[i].Stot, full[i].Check, full[i].Weight, full[i].Status = 0, 0, 0, "", 0, ""
 	}
 	if len(full) != 4 {
 		t.Fatalf("Servers listed %d servers, want 4: %+v", len(full), full)
@@ -102,6 +103,11 @@ func TestWithStatsReadsServersAlone(t *testing.T) {
 	}
 	if diff := cmp.Diff(pick(full, "s2", "d4"), got); diff != "" {
 		t.Errorf("WithStats differs from Servers (-want +got):\n%s", diff)
+	}
+	// The drained server's row says so in its status: a poll of one
+	// server's state needs nothing else.
+	if !strings.HasPrefix(got[0].Status, "DRAIN") {
+		t.Errorf("WithStats: s2's status %q, want DRAIN (and its checks, as \"DRAIN 1/2\")", got[0].Status)
 	}
 
 	gone := pick(states, "d4")
