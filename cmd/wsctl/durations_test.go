@@ -23,6 +23,7 @@ func TestDurationFlagsRefuseMeaningless(t *testing.T) {
 		{[]string{"maint", "s", "--socket-timeout", "0"}, `"0" for "--socket-timeout" flag: ` + positive},
 		{[]string{"rollout", "ws", "--pause", "--close-after", "-1s"}, `"-1s" for "--close-after" flag: ` + zeroOK},
 		{[]string{"rollout", "ws", "--pause", "--wait-healthy", "-1m"}, `"-1m" for "--wait-healthy" flag: ` + zeroOK},
+		{[]string{"rebalance", "ws", "--timeout", "-1s"}, `"-1s" for "--timeout" flag: ` + zeroOK},
 		{[]string{"reload", "--haproxy-config", "h.cfg", "--timeout", "0s"}, `"0s" for "--timeout" flag: ` + positive},
 		{[]string{"reload", "--haproxy-config", "h.cfg", "--reload-timeout", "-1s"}, `"-1s" for "--reload-timeout" flag: ` + positive},
 		{[]string{"reload", "--haproxy-config", "h.cfg", "--handover-after", "-1s"}, `"-1s" for "--handover-after" flag: ` + zeroOK},
