@@ -193,6 +193,11 @@ func (p *Process) Signal(t testing.TB, sig syscall.Signal) {
 func Start(t testing.TB, name string, args ...string) *Process {
 	t.Helper()
 	p := &Process{Cmd: exec.Command(name, args...), done: make(chan struct{})}
+	// Cleanup stops the process by PID when the test ends; a test binary
+	// that dies first (go test's -timeout, a kill) never runs it, and its
+	// processes ran on, loading every later test and benchmark of the
+	// machine. The kernel kills them with it instead.
+	p.Cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	p.Cmd.Stdout = &p.output
 	p.Cmd.Stderr = &p.output
 	if err := p.Cmd.Start(); err != nil {

@@ -1,9 +1,14 @@
 package lbtest
 
 import (
+	"bufio"
 	"fmt"
+	"os"
+	"os/exec"
 	"runtime"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -56,5 +61,43 @@ func TestWaitUnixProcessExited(t *testing.T) {
 	}
 	if !strings.Contains(r.msg, "exit status 3") || !strings.Contains(r.msg, "cannot bind socket") {
 		t.Errorf("failure = %q, want the exit status and the output", r.msg)
+	}
+}
+
+// TestStartedDieWithTheTest: a process Start ran does not outlive a test
+// binary killed before its cleanup (the binary is this one, run again as a
+// child that starts `sleep` and waits to be killed).
+func TestStartedDieWithTheTest(t *testing.T) {
+	if os.Getenv("LBTEST_CHILD") != "" {
+		p := Start(t, "sleep", "300")
+		fmt.Println(p.PID)
+		time.Sleep(5 * time.Minute)
+		return
+	}
+	child := exec.Command(os.Args[0], "-test.run", "^TestStartedDieWithTheTest$", "-test.v")
+	child.Env = append(os.Environ(), "LBTEST_CHILD=1")
+	out, err := child.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var pid int
+	sc := bufio.NewScanner(out)
+	for pid == 0 && sc.Scan() {
+		pid, _ = strconv.Atoi(strings.TrimSpace(sc.Text()))
+	}
+	if pid == 0 {
+		_ = child.Process.Kill()
+		t.Fatal("the child test printed no pid")
+	}
+	_ = child.Process.Kill()
+	_ = child.Wait()
+	for deadline := time.Now().Add(5 * time.Second); syscall.Kill(pid, 0) == nil; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+			t.Fatalf("sleep (pid %d) still runs after the test binary that started it was killed", pid)
+		}
 	}
 }
