@@ -140,13 +140,7 @@ func TestScenarioChurn(t *testing.T) {
 	runsBy := map[churnMode][]churnRun{}
 	for i := range runs() {
 		for _, mode := range modes {
-			// A subtest each, so each run's stack (Consul, HAProxy, the
-			// backends, the agent) is stopped before the next starts:
-			// kept to the end, 18 stacks, three of them health-checking
-			// 1,000 servers, made every later column slower than the one
-			// before (Consul alone with 1,000 servers: 79, 127, 173 ms).
-			var r churnRun
-			t.Run(fmt.Sprintf("%s-%d", mode, i+1), func(t *testing.T) { r = runChurn(t, mode, conns, arrival, changes) })
+			r := inSubtest(t, fmt.Sprintf("%s-%d", mode, i+1), func(t *testing.T) churnRun { return runChurn(t, mode, conns, arrival, changes) })
 			runsBy[mode] = append(runsBy[mode], r)
 			if r.res.Connected != conns || r.res.Dropped != 0 {
 				t.Errorf("%s: connected %d of %d, dropped %d (%v): membership changes must not cut anyone",

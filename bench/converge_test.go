@@ -79,8 +79,8 @@ const settle = agent.DefaultMaxQuiet + 500*time.Millisecond
 func TestScenarioBurst(t *testing.T) {
 	n := size(50, 500)
 	var rs []convergeRun
-	for range runs() {
-		r := runBurst(t, n)
+	for i := range runs() {
+		r := inSubtest(t, fmt.Sprint(i+1), func(t *testing.T) convergeRun { return runBurst(t, n) })
 		rs = append(rs, r)
 		if r.agent.syncs > uint64(n) {
 			t.Errorf("%d runtime applies for %d registrations", r.agent.syncs, n)
@@ -155,8 +155,8 @@ func runBurst(t *testing.T, n int) convergeRun {
 func TestScenarioPending(t *testing.T) {
 	n := size(50, 1000)
 	var rs []convergeRun
-	for range runs() {
-		r := runPending(t, n)
+	for i := range runs() {
+		r := inSubtest(t, fmt.Sprint(i+1), func(t *testing.T) convergeRun { return runPending(t, n) })
 		rs = append(rs, r)
 		if r.agent.reloads != 0 {
 			t.Errorf("the agent reloaded %d times to add servers", r.agent.reloads)

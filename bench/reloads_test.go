@@ -88,9 +88,9 @@ func TestScenarioReloads(t *testing.T) {
 		closeRate:     size(200, 750),
 	}
 	runsBy := map[reloadMode][]reloadRun{}
-	for range runs() {
+	for i := range runs() {
 		for _, mode := range reloadModes {
-			r := runReloads(t, mode, p)
+			r := inSubtest(t, fmt.Sprintf("%s-%d", mode, i+1), func(t *testing.T) reloadRun { return runReloads(t, mode, p) })
 			runsBy[mode] = append(runsBy[mode], r)
 			if mode == reloadHandover && (r.timedOut != 0 || r.left != 0) {
 				t.Errorf("handover: %d hand-overs timed out, %d sessions left for hard-stop-after to cut", r.timedOut, r.left)
