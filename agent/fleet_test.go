@@ -126,10 +126,7 @@ func TestFleetDrainAcrossThreeLoadBalancers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Each agent paces its own share, unaligned with the others: in any
-	// window the fleet may close one more per load balancer than the rate
-	// gives. At 200/s that fits within rate/10 + 20% (24 per 100 ms, at
-	// most 20 + 3); at 50/s it would not (6, at most 5 + 3).
+	// The agents close on one fleet-wide schedule at this rate.
 	const rate = 200.0
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -183,12 +180,18 @@ func TestFleetDrainAcrossThreeLoadBalancers(t *testing.T) {
 			}
 		}
 	}
+	// The times are when the clients saw their cuts, each after its own
+	// scheduling delay on a busy machine (25 seen within 100 ms of the 24
+	// allowed, in CI), so the rate is held over 200 ms here (48); agents
+	// that each closed at the whole rate would cut all 60 within it. The
+	// 100 ms bound itself is pace's simulation test (every
+	// agent's slots of one schedule) and the benchmark's.
 	sort.Slice(closes, func(i, j int) bool { return closes[i].Before(closes[j]) })
-	peak := haproxytest.PeakIn(closes, 100*time.Millisecond)
-	t.Logf("fleet drain: %s; %d closes over %s, peak %d per 100ms at %g/s fleet-wide", st.Elapsed.Round(time.Millisecond),
+	peak := haproxytest.PeakIn(closes, 200*time.Millisecond)
+	t.Logf("fleet drain: %s; %d closes over %s, peak %d per 200ms at %g/s fleet-wide", st.Elapsed.Round(time.Millisecond),
 		len(closes), closes[len(closes)-1].Sub(closes[0]).Round(time.Millisecond), peak, rate)
-	if limit := int(rate / 10 * 1.2); peak > limit {
-		t.Errorf("peak %d closes per 100ms over the fleet, want at most %d (rate/10 + 20%%)", peak, limit)
+	if limit := int(rate / 5 * 1.2); peak > limit {
+		t.Errorf("peak %d closes per 200ms over the fleet, want at most %d (rate/5 + 20%%)", peak, limit)
 	}
 
 	st, err = op.Run(ctx, fleet.Request{Ref: echo2, Healthy: true}, nil)
