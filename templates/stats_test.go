@@ -17,10 +17,25 @@ import (
 // TestStatsAuthValid: the stats frontend with a password and networks,
 // which no example renders, passes the real haproxy -c, warnings included.
 func TestStatsAuthValid(t *testing.T) {
-	lbtest.Binary(t, model.TargetHAProxy)
+	renderValid(t, model.TargetHAProxy, func(s *spec.Spec, dir string) {
+		auth := filepath.Join(dir, "stats.auth")
+		if err := os.WriteFile(auth, []byte("ops:pa55:w0rd!\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		s.Stats.Auth = auth
+		s.Stats.Allow = []string{"127.0.0.0/8", "::1"}
+	})
+}
+
+// renderValid renders examples/basic for target, changed by edit (dir is
+// its run directory), checks the rendering with the real binary, strict,
+// warnings included, and returns it: for what no example renders.
+func renderValid(t *testing.T, target string, edit func(s *spec.Spec, dir string)) []byte {
+	t.Helper()
+	lbtest.Binary(t, target)
 	dir := t.TempDir()
-	auth := filepath.Join(dir, "stats.auth")
-	if err := os.WriteFile(auth, []byte("ops:pa55:w0rd!\n"), 0o600); err != nil {
+	// The example's nginx temp_dir, which nginx -t wants to exist.
+	if err := os.Mkdir(filepath.Join(dir, "nginx"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	s, err := spec.LoadEnv(filepath.Join("..", "examples", "basic", "wsctl.yaml"), func(k string) (string, bool) {
@@ -29,17 +44,17 @@ func TestStatsAuthValid(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.Stats.Auth = auth
-	s.Stats.Allow = []string{"127.0.0.0/8", "::1"}
-	r, err := render.Config(s, model.TargetHAProxy, static.Snapshot(s), "")
+	edit(s, dir)
+	r, err := render.Config(s, target, static.Snapshot(s), "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := proxy.Validator{Dir: dir, Strict: true}.Validate(context.Background(), model.TargetHAProxy, r.Config)
+	res, err := proxy.Validator{Dir: dir, Strict: true}.Validate(context.Background(), target, r.Config)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, r.Config)
 	}
 	if len(res.Warnings) > 0 {
 		t.Errorf("warnings: %+v", res.Warnings)
 	}
+	return r.Config
 }
