@@ -20,6 +20,9 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net"
+	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,7 +39,7 @@ const SourceName = "consul"
 // Source follows the Consul services behind a spec's backends. It
 // implements discovery.Source. Create it with New.
 type Source struct {
-	client   *api.Client
+	health   *healthClient
 	addr     string // for log messages
 	watches  []watch
 	waitTime time.Duration
@@ -55,7 +58,7 @@ var _ discovery.Source = (*Source)(nil)
 // a configuration error: the client cannot be built (a bad CONSUL_CACERT,
 // say).
 func New(s *spec.Spec, log *slog.Logger) (*Source, error) {
-	client, addr, err := NewClient(s.Consul)
+	_, health, addr, err := newClient(s.Consul)
 	if err != nil {
 		return nil, err
 	}
@@ -63,7 +66,7 @@ func New(s *spec.Spec, log *slog.Logger) (*Source, error) {
 		log = slog.Default()
 	}
 	src := &Source{
-		client:      client,
+		health:      health,
 		addr:        addr,
 		watches:     watches(s),
 		waitTime:    s.Consul.WaitTime.D(),
@@ -87,7 +90,21 @@ func New(s *spec.Spec, log *slog.Logger) (*Source, error) {
 // CONSUL_CLIENT_CERT/KEY, CONSUL_HTTP_SSL, …) with c.Address, when set,
 // taking precedence, as do its token_file and TLS files, and the address it
 // talks to.
+//
+// A Consul on this host (a loopback address or a unix socket, the usual
+// local agent) is asked for uncompressed answers: the health answer of a
+// 1,000-instance service is over a megabyte, and gzip made Consul and the
+// agent spend more time compressing and inflating it on every change than
+// loopback takes to carry it (issue 19's 1,000-server churn). A remote
+// Consul still compresses.
 func NewClient(c spec.Consul) (*api.Client, string, error) {
+	client, _, addr, err := newClient(c)
+	return client, addr, err
+}
+
+// newClient is NewClient with the health endpoint's reader, which shares
+// the client's configuration.
+func newClient(c spec.Consul) (*api.Client, *healthClient, string, error) {
 	cfg := api.DefaultConfig()
 	if c.Address != "" {
 		cfg.Address = c.Address
@@ -103,11 +120,37 @@ func NewClient(c spec.Consul) (*api.Client, string, error) {
 	set(&cfg.TLSConfig.CAFile, c.CAFile)
 	set(&cfg.TLSConfig.CertFile, c.CertFile)
 	set(&cfg.TLSConfig.KeyFile, c.KeyFile)
+	addr, local := cfg.Address, onThisHost(cfg.Address)
+	cfg.Transport.DisableCompression = local
 	client, err := api.NewClient(cfg)
 	if err != nil {
-		return nil, "", fmt.Errorf("consul: client for %s: %w", cfg.Address, err)
+		return nil, nil, "", fmt.Errorf("consul: client for %s: %w", addr, err)
 	}
-	return client, cfg.Address, nil
+	// For a unix socket api.NewClient made a transport of its own.
+	if t, ok := cfg.HttpClient.Transport.(*http.Transport); ok {
+		t.DisableCompression = local
+	}
+	return client, &healthClient{http: cfg.HttpClient, cfg: *cfg}, addr, nil
+}
+
+// onThisHost reports whether addr (as api.Config.Address takes it: with or
+// without a scheme, or unix://PATH) names a Consul on this host.
+func onThisHost(addr string) bool {
+	if strings.HasPrefix(addr, "unix://") {
+		return true
+	}
+	if i := strings.Index(addr, "://"); i >= 0 {
+		addr = addr[i+3:]
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = strings.Trim(addr, "[]")
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // watches lists the Consul-backed backends of s in spec order.

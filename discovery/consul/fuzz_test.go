@@ -1,11 +1,15 @@
 package consul
 
 import (
+	"encoding/json"
 	"log/slog"
 	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
+	gojson "github.com/goccy/go-json"
+	"github.com/google/go-cmp/cmp"
 	"github.com/hashicorp/consul/api"
 
 	"github.com/wsctl/wsctl/discovery"
@@ -98,4 +102,39 @@ func serverLines(config, addr string) int {
 		}
 	}
 	return n
+}
+
+// FuzzHealthDecode: Consul's answer is decoded with goccy/go-json (see
+// healthClient); on any input it must not panic and must read what
+// encoding/json reads whenever encoding/json accepts the input. Input
+// that is not UTF-8 is left out: encoding/json replaces the bad bytes by
+// U+FFFD where goccy keeps them, Consul (encoding/json itself) never sends
+// them, and whatever reaches toInstances is checked there (see
+// FuzzDiscoveryToConfig, whose strings need not be UTF-8).
+func FuzzHealthDecode(f *testing.F) {
+	body, err := json.Marshal(healthAnswer(3))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(body)
+	f.Add([]byte(`[{"Node":{"Node":"n","Address":"10.0.0.1"},"Service":{"ID":"a","Port":80,"Tags":["x"],"Meta":{"k":"v"}},"Checks":[{"CheckID":"c","Status":"passing"}]}]`))
+	f.Add([]byte(`[{"node":{"node":"n"},"service":{"id":"\u00e9\ud800","port":1e3}}]`))
+	f.Add([]byte(`[{"Service":null,"Checks":null},{}]`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		if !utf8.Valid(body) {
+			return
+		}
+		var want, got []healthEntry
+		wantErr := json.Unmarshal(body, &want)
+		gotErr := gojson.Unmarshal(body, &got)
+		if wantErr != nil {
+			return
+		}
+		if gotErr != nil {
+			t.Fatalf("encoding/json read %q, goccy/go-json: %v", body, gotErr)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Fatalf("%q read differently (-encoding/json +goccy):\n%s", body, diff)
+		}
+	})
 }

@@ -5,9 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/hashicorp/consul/api"
@@ -58,7 +62,7 @@ func healthAnswer(n int) []*api.ServiceEntry {
 
 // serveHealth serves entries as Consul's health endpoint does until the
 // test ends and returns a client for it.
-func serveHealth(t testing.TB, entries []*api.ServiceEntry) *api.Client {
+func serveHealth(t testing.TB, entries []*api.ServiceEntry) *healthClient {
 	t.Helper()
 	body, err := json.Marshal(entries)
 	if err != nil {
@@ -70,11 +74,11 @@ func serveHealth(t testing.TB, entries []*api.ServiceEntry) *api.Client {
 		_, _ = w.Write(body)
 	}))
 	t.Cleanup(srv.Close)
-	client, _, err := NewClient(spec.Consul{Address: srv.Listener.Addr().String()})
+	_, health, _, err := newClient(spec.Consul{Address: srv.Listener.Addr().String()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return client
+	return health
 }
 
 // TestHealthServiceAsTheAPI: the instances made from healthService's
@@ -135,5 +139,143 @@ func TestHealthServiceDecodesOnlyWhatItReads(t *testing.T) {
 	})
 	if perInstance := allocs / n; perInstance > 40 {
 		t.Errorf("%.0f allocations an instance, want at most 40", perInstance)
+	}
+}
+
+// TestLocalConsulUncompressed: a Consul on this host is asked for plain
+// answers (Consul gzips whenever asked, and a 1,000-instance health answer
+// cost more to compress and inflate than loopback takes to carry it); a
+// remote one still compresses.
+func TestLocalConsulUncompressed(t *testing.T) {
+	var asked string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked = r.Header.Get("Accept-Encoding")
+		w.Header().Set("X-Consul-Index", "1")
+		_, _ = w.Write([]byte("[]"))
+	}))
+	t.Cleanup(srv.Close)
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	for _, addr := range []string{"127.0.0.1:" + port, "http://localhost:" + port} {
+		client, health, _, err := newClient(spec.Consul{Address: addr})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := client.Health().Service("chat", "", false, nil); err != nil {
+			t.Fatal(err)
+		}
+		if asked != "" {
+			t.Errorf("%s: the API client asked for Accept-Encoding %q, want none", addr, asked)
+		}
+		svc := spec.ConsulService{Service: "chat"}
+		if _, _, err := healthService(health, svc, queryOptions(context.Background(), svc, false)); err != nil {
+			t.Fatal(err)
+		}
+		if asked != "" {
+			t.Errorf("%s: the health query asked for Accept-Encoding %q, want none", addr, asked)
+		}
+	}
+	for addr, want := range map[string]bool{
+		"127.0.0.1:8500": true, "127.3.4.5:8500": true, "[::1]:8500": true, "localhost": true,
+		"LOCALHOST:8500": true, "https://127.0.0.1:8501": true, "unix:///run/consul.sock": true,
+		"10.0.0.7:8500": false, "consul.service:8500": false, "https://[2001:db8::1]:8501": false,
+	} {
+		if got := onThisHost(addr); got != want {
+			t.Errorf("onThisHost(%q) = %v, want %v", addr, got, want)
+		}
+	}
+}
+
+// TestHealthQueryAsTheAPI: the health query carries what the API client's
+// Health().Service would for the same options and configuration (path,
+// parameters, token, basic auth), over TCP and over a unix socket.
+func TestHealthQueryAsTheAPI(t *testing.T) {
+	t.Setenv("CONSUL_HTTP_TOKEN", "env-token")
+	t.Setenv("CONSUL_HTTP_AUTH", "user:secret")
+	var got []*http.Request
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = append(got, r)
+		w.Header().Set("X-Consul-Index", "7")
+		_, _ = w.Write([]byte("[]"))
+	})
+	tcp := httptest.NewServer(handler)
+	t.Cleanup(tcp.Close)
+	sock := filepath.Join(t.TempDir(), "consul.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unix := httptest.NewUnstartedServer(handler)
+	unix.Listener = ln
+	unix.Start()
+	t.Cleanup(unix.Close)
+
+	svc := spec.ConsulService{Service: "chat-ws", Datacenter: "dc2", Tags: []string{"ws", "v2"}}
+	for _, addr := range []string{tcp.Listener.Addr().String(), "unix://" + sock} {
+		client, health, _, err := newClient(spec.Consul{Address: addr})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, q := range []*api.QueryOptions{
+			queryOptions(context.Background(), svc, false),
+			{AllowStale: true, WaitIndex: 41, WaitTime: 90 * time.Second, Token: "query-token"},
+		} {
+			got = nil
+			if _, _, err := client.Health().ServiceMultipleTags(svc.Service, svc.Tags, false, q); err != nil {
+				t.Fatal(err)
+			}
+			_, meta, err := healthService(health, svc, q)
+			if err != nil {
+				t.Fatalf("%s: %v", addr, err)
+			}
+			if meta.LastIndex != 7 {
+				t.Errorf("%s: index %d, want 7", addr, meta.LastIndex)
+			}
+			if len(got) != 2 {
+				t.Fatalf("%s: %d requests, want 2", addr, len(got))
+			}
+			theirs, ours := got[0], got[1]
+			if theirs.URL.Path != ours.URL.Path || theirs.URL.Query().Encode() != ours.URL.Query().Encode() {
+				t.Errorf("%s: asked %s, the API client %s", addr, ours.URL, theirs.URL)
+			}
+			for _, h := range []string{"X-Consul-Token", "Authorization"} {
+				if theirs.Header.Get(h) != ours.Header.Get(h) || ours.Header.Get(h) == "" {
+					t.Errorf("%s: %s %q, the API client's %q", addr, h, ours.Header.Get(h), theirs.Header.Get(h))
+				}
+			}
+		}
+	}
+}
+
+// TestHealthQueryRefuses: an answer that is not 200, has no index, is
+// not the JSON of a list of entries, or is too large is an error, never
+// an empty service.
+func TestHealthQueryRefuses(t *testing.T) {
+	for name, tc := range map[string]struct {
+		status int
+		index  string
+		body   string
+	}{
+		"status":    {status: 403, index: "1", body: "Permission denied"},
+		"no index":  {status: 200, body: "[]"},
+		"not JSON":  {status: 200, index: "1", body: `[{"Node":`},
+		"an object": {status: 200, index: "1", body: `{"Node":{}}`},
+		"too large": {status: 200, index: "1", body: "[" + strings.Repeat(" ", maxHealthAnswer) + "]"},
+	} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if tc.index != "" {
+				w.Header().Set("X-Consul-Index", tc.index)
+			}
+			w.WriteHeader(tc.status)
+			_, _ = w.Write([]byte(tc.body))
+		}))
+		_, health, _, err := newClient(spec.Consul{Address: srv.Listener.Addr().String()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		svc := spec.ConsulService{Service: "chat"}
+		if es, _, err := healthService(health, svc, queryOptions(context.Background(), svc, false)); err == nil {
+			t.Errorf("%s: %d entries and no error", name, len(es))
+		}
+		srv.Close()
 	}
 }

@@ -23,7 +23,7 @@ func Once(ctx context.Context, s *spec.Spec, log *slog.Logger) (discovery.Snapsh
 	if len(ws) == 0 {
 		return snap, nil
 	}
-	client, addr, err := NewClient(s.Consul)
+	_, health, addr, err := newClient(s.Consul)
 	if err != nil {
 		return discovery.Snapshot{}, err
 	}
@@ -33,7 +33,7 @@ func Once(ctx context.Context, s *spec.Spec, log *slog.Logger) (discovery.Snapsh
 	log = log.With("component", "consul")
 	for _, w := range ws {
 		q := queryOptions(ctx, w.svc, s.Consul.Stale)
-		entries, _, err := healthService(client, w.svc, q)
+		entries, _, err := healthService(health, w.svc, q)
 		if err != nil {
 			return discovery.Snapshot{}, fmt.Errorf("consul: service %q at %s: %w", w.svc.Service, addr, err)
 		}

@@ -111,7 +111,7 @@ func (s *Source) query(ctx context.Context, w watch, index uint64) ([]*api.Servi
 	s.stats.queries.Add(1)
 	q := queryOptions(ctx, w.svc, s.stale)
 	q.WaitIndex, q.WaitTime = index, s.waitTime
-	return healthService(s.client, w.svc, q)
+	return healthService(s.health, w.svc, q)
 }
 
 // queryOptions are the options every query of svc carries.
