@@ -3,7 +3,6 @@ package importer
 import (
 	"fmt"
 	"net"
-	"net/netip"
 	"regexp"
 	"slices"
 	"strconv"
@@ -145,12 +144,12 @@ func (h *hImporter) defaults(s *lint.HAProxySection) {
 		if d.Name != "source" {
 			continue
 		}
-		ip, err := netip.ParseAddr(strings.Join(d.Args, " "))
-		if err != nil || ip.Zone() != "" || ip.IsUnspecified() || ip.IsMulticast() {
+		addr, ok := sourceAddr(d.Args)
+		if !ok {
 			h.note(d, false, "not carried: the spec's source_address is one unicast address (no port range, usesrc or interface)")
 			continue
 		}
-		h.s.SourceAddress = ip.String()
+		h.s.SourceAddress = addr
 		h.carry(d)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"net/netip"
 	"reflect"
 	"slices"
 	"strings"
@@ -190,6 +191,16 @@ func (b *builder) bindOnce(d lint.Directive, addr string) bool {
 	}
 	b.bound[addr] = true
 	return true
+}
+
+// sourceAddr returns the address words hold when they are one unicast IP
+// address, what the spec's source_address takes (spec.Validate's test).
+func sourceAddr(words []string) (string, bool) {
+	ip, err := netip.ParseAddr(strings.Join(words, " "))
+	if err != nil || ip.Zone() != "" || ip.IsUnspecified() || ip.IsMulticast() {
+		return "", false
+	}
+	return ip.String(), true
 }
 
 // heartbeatFor inverts the spec's default tunnel (three heartbeats): the

@@ -20,6 +20,7 @@ type nImporter struct {
 	maps      map[string]lint.Directive // "$var" → map $http_upgrade $var
 	tunnel    *lint.Directive           // the proxy_read_timeout carried
 	ports     map[string]int
+	unbound   []lint.Directive // proxied locations with no proxy_bind in effect
 }
 
 func importNginx(cfg *lint.NginxConfig) *builder {
@@ -73,6 +74,7 @@ func importNginx(cfg *lint.NginxConfig) *builder {
 			}
 		}
 	}
+	n.proxyBind(https)
 	if n.tunnel == nil && len(n.s.Listeners) > 0 {
 		n.setTunnel(60*time.Second, lint.Directive{File: cfg.File, Line: 1, Name: "proxy_read_timeout"})
 		n.notes = append(n.notes, Note{File: cfg.File, Line: 1, Directive: "proxy_read_timeout", Why: "changed: absent, so nginx cut idle WebSockets after its default 60s; the spec sets tunnel 60s to keep that"})
@@ -500,6 +502,9 @@ func (n *nImporter) locations(chain [][]lint.Directive, ds []lint.Directive, l *
 		for _, c := range d.Block {
 			if c.Name == "proxy_pass" {
 				n.proxyPass(c, path, l, routes)
+				if inherited(inner, "proxy_bind") == nil {
+					n.unbound = append(n.unbound, d)
+				}
 			}
 		}
 		n.locationSettings(inner)
@@ -629,6 +634,72 @@ func (n *nImporter) locationSettings(chain [][]lint.Directive) {
 			n.carry(*conn)
 		}
 	}
+}
+
+// proxyBind carries proxy_bind (http, server or location level) into
+// source_address when every one is the same unicast address: the spec has
+// one source address, rendered for every proxied location.
+func (n *nImporter) proxyBind(https [][]lint.Directive) {
+	var binds []lint.Directive
+	var walk func(ds []lint.Directive)
+	walk = func(ds []lint.Directive) {
+		for _, d := range ds {
+			if d.Name == "proxy_bind" {
+				binds = append(binds, d)
+			}
+			walk(d.Block)
+		}
+	}
+	for _, http := range https {
+		walk(http)
+	}
+	if len(binds) == 0 {
+		return
+	}
+	addr, same := sourceAddr(binds[0].Args)
+	for _, d := range binds[1:] {
+		if a, ok := sourceAddr(d.Args); !ok || a != addr {
+			same = false
+		}
+	}
+	if !same {
+		for _, d := range binds {
+			a, ok := sourceAddr(d.Args)
+			if !ok {
+				n.note(d, false, "not carried: the spec's source_address is one unicast address (no variable, transparent or off)")
+				continue
+			}
+			other := slices.DeleteFunc(slices.Clone(binds), func(o lint.Directive) bool {
+				b, ok := sourceAddr(o.Args)
+				return ok && b == a
+			})
+			n.note(d, false, "not carried: the spec's source_address is one address for every location, and proxy_bind differs at %s", elsewhere(d, other))
+		}
+		return
+	}
+	n.s.SourceAddress = addr
+	for _, d := range binds {
+		n.carry(d)
+	}
+	if len(n.unbound) > 0 {
+		n.note(binds[0], false, "changed: source_address applies to every proxied location, and %s had none", elsewhere(binds[0], n.unbound))
+	}
+}
+
+// elsewhere lists where the directives of ds other than d are: "line 12",
+// or "FILE:12" in another file.
+func elsewhere(d lint.Directive, ds []lint.Directive) string {
+	var at []string
+	for _, o := range ds {
+		switch {
+		case o.File == d.File && o.Line == d.Line:
+		case o.File == d.File:
+			at = append(at, fmt.Sprintf("%s (line %d)", directiveText(o), o.Line))
+		default:
+			at = append(at, fmt.Sprintf("%s (%s:%d)", directiveText(o), o.File, o.Line))
+		}
+	}
+	return strings.Join(at, ", ")
 }
 
 // inherited returns the directive name in effect at the innermost level of

@@ -1,7 +1,8 @@
 // Package lint finds the WebSocket pitfalls in an HAProxy or nginx config,
 // hand-written or generated: idle timeouts at or below the heartbeat, missing
 // upgrade headers, lost stickiness, old processes kept alive by reloads,
-// connection limits the host can't carry.
+// connection limits the host can't carry, more WebSockets to one server
+// address than one source address has local ports for.
 //
 // LintFile lints a file (following nginx includes); Lint lints text in
 // memory (what "wsctl check" does with rendered output). Both return

@@ -200,6 +200,7 @@ func lintHAProxy(cfg *hConfig, opt settings) []Finding {
 		m.lintBalance(be)
 		m.lintPersistence(be)
 		m.lintChecks(be)
+		m.lintSourcePorts(be)
 	}
 	return m.out
 }

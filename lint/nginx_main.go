@@ -165,6 +165,7 @@ func (m *nModel) lintUpstreams() {
 				fmt.Sprintf("upstream %s: %s; nginx 1.22 has no active health checks", u.args[0], strings.Join(parts, "; ")),
 				"server ... max_fails=3 fail_timeout=10s;")
 		}
+		m.lintSourcePorts(u)
 	}
 }
 

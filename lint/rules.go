@@ -45,6 +45,7 @@ var catalog = indexRules([]Rule{
 	{"haproxy/httpchk-args", SeverityError, "option httpchk with more than three arguments: fatal on HAProxy 2.6"},
 	{"haproxy/ws-check", SeverityError, "a WebSocket health check that can't succeed (no Sec-WebSocket-Key, HTTP/1.0, or 101 expected without an upgrade)"},
 	{"haproxy/shutdown-sessions", SeverityWarning, "on-marked-down shutdown-sessions: a failed check cuts every WebSocket at once"},
+	{"haproxy/ephemeral-ports", SeverityWarning, "more WebSockets per server address than one source address has local ports for (28,232 with Linux's default range)"},
 	{"haproxy/ws-readiness-check", SeverityInfo, "a health check that proves the process runs (TCP connect, plain HTTP) but not that it accepts WebSockets"},
 
 	// nginx: proxied WebSocket locations.
@@ -71,6 +72,7 @@ var catalog = indexRules([]Rule{
 	{"nginx/least-conn-zone", SeverityInfo, "least_conn without zone: each worker counts only its own connections"},
 	{"nginx/backup-hash", SeverityError, "a backup server with ip_hash or hash: nginx refuses to start"},
 	{"nginx/keepalive-order", SeverityWarning, "keepalive before the balancing method: upstream keepalive is silently off"},
+	{"nginx/ephemeral-ports", SeverityWarning, "more WebSockets per server address than one source address has local ports for (28,232 with Linux's default range)"},
 	{"nginx/keepalive-close", SeverityWarning, "upstream keepalive with a Connection map that sends close for plain requests: keepalive is never used"},
 	// Two layers: nginx in front of HAProxy (wsctl lint nginx.conf haproxy.cfg).
 	{"chain/http-version", SeverityError, "nginx proxies to an HAProxy frontend without proxy_http_version 1.1"},
