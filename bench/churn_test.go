@@ -14,8 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/consul/api"
-
 	"github.com/wsctl/wsctl/agent"
 	"github.com/wsctl/wsctl/discovery"
 	"github.com/wsctl/wsctl/echoserver"
@@ -179,7 +177,8 @@ func churnReport(runsBy map[churnMode][]churnRun, conns int, arrival time.Durati
 		"operational state starting or running), polled every 0.5 ms over one admin-socket connection opened before the registration "+
 		"(a new one per poll for render + reload): a server HAProxy already has (one deregistered earlier, still draining) by its "+
 		"`show stat` row alone (status UP), a new one by `show servers state` of the backend (with 1,000 servers, 150 KB a poll). \"Consul saw it\" is a blocking query started with every "+
-		"registration of every column, on the same registrations. Workers and RSS: the HAProxy master's process tree at the end "+
+		"registration of every column, on the same registrations, timed when its answer's headers arrive (Consul sends them once it "+
+		"has encoded the whole answer), before this process reads it; uncompressed, as the agent asks a local Consul. Workers and RSS: the HAProxy master's process tree at the end "+
 		"of the changes, clients still connected. Runtime applies: the agent's `wsctl_agent_syncs_total` over the changes. "+
 		"%d registrations per run; quantiles per run, then the median over %d repeat(s). The machine is shared with other "+
 		"work (noisy): compare columns of this run, not with other runs.\n\n",
@@ -374,9 +373,7 @@ func runChurn(t *testing.T, mode churnMode, conns int, arrival time.Duration, ch
 			w := pool[0]
 			pool = pool[1:]
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			seen := st.watchHealth(ctx, st.healthIndex(t), func(es []*api.ServiceEntry) bool {
-				return slices.ContainsFunc(es, func(e *api.ServiceEntry) bool { return e.Service.ID == w.ID })
-			})
+			seen := st.watchHealth(ctx, st.healthIndex(t), func(ids []string) bool { return slices.Contains(ids, w.ID) })
 			var begin time.Time
 			if mode == churnConsul {
 				begin = time.Now()

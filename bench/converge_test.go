@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/consul/api"
-
 	"github.com/wsctl/wsctl/agent"
 )
 
@@ -130,7 +128,7 @@ func runBurst(t *testing.T, n int) convergeRun {
 	before := ag.counters(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	seen := st.watchHealth(ctx, st.healthIndex(t), func(es []*api.ServiceEntry) bool { return len(es) >= n })
+	seen := st.watchHealth(ctx, st.healthIndex(t), func(ids []string) bool { return len(ids) >= n })
 	r := convergeRun{n: n}
 	begin := time.Now()
 	st.registerAll(t, addrs)
