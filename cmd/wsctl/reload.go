@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -13,6 +12,7 @@ import (
 	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/internal/cli"
 	"github.com/wsctl/wsctl/model"
+	"github.com/wsctl/wsctl/paced"
 	"github.com/wsctl/wsctl/reload"
 	"github.com/wsctl/wsctl/spec"
 )
@@ -159,7 +159,7 @@ func reloadRun(opts *ReloadOptions) error {
 	human := opts.Output != "json"
 	shown := cli.NewProgress(opts.IO, opts.Quiet, human)
 	if shown != nil {
-		hopts.Progress = newHandoverProgress(shown, hopts.After).update
+		hopts.Progress = newHandoverProgress(shown, hopts.After)
 	}
 	rl, res, err := reload.Cycle(ctx, host, g.Config, ropts, hopts, func(rl reload.Applied) {
 		if human {
@@ -215,32 +215,15 @@ func writeReloadText(ios *cli.IOStreams, res handover.Result) {
 	}
 }
 
-// handoverProgress shows the sessions left in all old workers together.
-type handoverProgress struct {
-	p     *cli.Progress
-	after time.Duration
-	mu    sync.Mutex
-	last  map[int64]handover.Progress
-}
-
-func newHandoverProgress(p *cli.Progress, after time.Duration) *handoverProgress {
-	return &handoverProgress{p: p, after: after, last: map[int64]handover.Progress{}}
-}
-
-func (h *handoverProgress) update(pr handover.Progress) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.last[pr.Worker] = pr
-	left, closed := 0, 0
-	for _, l := range h.last {
-		left += l.Left
-		closed += l.Closed
-	}
-	h.p.Show(false, func(w io.Writer) {
-		if pr.Phase == handover.Waiting {
-			fmt.Fprintf(w, "old workers: %d sessions left, closing starts in %s\n", left, (h.after - pr.Elapsed).Round(time.Second))
-			return
-		}
-		fmt.Fprintf(w, "old workers: %d sessions left, %d closed (%s)\n", left, closed, pr.Elapsed.Round(time.Second))
+// newHandoverProgress shows the sessions left in all old workers together.
+func newHandoverProgress(p *cli.Progress, after time.Duration) func(handover.Progress) {
+	return paced.Total(0, func(pr handover.Progress, t paced.Totals) {
+		p.Show(false, func(w io.Writer) {
+			if pr.Phase == handover.Waiting {
+				fmt.Fprintf(w, "old workers: %d sessions left, closing starts in %s\n", t.Left, (after - pr.Elapsed).Round(time.Second))
+				return
+			}
+			fmt.Fprintf(w, "old workers: %d sessions left, %d closed (%s)\n", t.Left, t.Closed, pr.Elapsed.Round(time.Second))
+		})
 	})
 }

@@ -350,7 +350,7 @@ func rolloutRun(opts *RolloutOptions) error {
 			return err
 		}
 		ro.Target = l
-		ro.Drain.Progress = newDrainProgress(shown, len(sockets), ro.Drain).hook()
+		ro.Drain.Progress = newDrainProgress(shown, len(sockets), ro.Drain)
 	}
 
 	ro.Note = func(s string) { fmt.Fprintf(opts.IO.ErrOut, "wsctl: %s\n", s) }
