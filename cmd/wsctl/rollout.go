@@ -61,7 +61,7 @@ type RolloutOptions struct {
 	// deploy makes the --exec deployer (Factory.Deploy); nil runs it with
 	// sh -c.
 	deploy func(script string, env []string, stdout, stderr io.Writer) rollout.Deployer
-	// discover is Factory.Discover; nil asks Consul.
+	// discover is Factory.Discover, or consul.Once.
 	discover func(ctx context.Context, s *spec.Spec) (discovery.Snapshot, error)
 }
 
@@ -69,6 +69,11 @@ type RolloutOptions struct {
 func NewCmdRollout(f *Factory, runF func(*RolloutOptions) error) *cobra.Command {
 	io := f.IO
 	opts := &RolloutOptions{IO: io, deploy: f.Deploy, discover: f.Discover}
+	if opts.discover == nil {
+		opts.discover = func(ctx context.Context, sp *spec.Spec) (discovery.Snapshot, error) {
+			return consul.Once(ctx, sp, logging.Warnings(io.ErrOut))
+		}
+	}
 	opts.Socket.dial, opts.Socket.operator = f.Dial, f.Fleet
 	cmd := &cobra.Command{
 		Use:   "rollout BACKEND (--exec COMMAND | --pause | --next)",
@@ -330,28 +335,20 @@ func rolloutRun(opts *RolloutOptions) error {
 	shown := cli.NewProgress(opts.IO, opts.Quiet, human)
 	defer shown.Done()
 	// The backend's discovery decides where the rollout acts.
-	if b.Consul != nil {
-		f, err := rolloutFleet(ctx, opts, sp, b.Name)
-		if err != nil {
-			return err
-		}
-		f.Update = fleetProgress(shown, "rollout")
-		ro.Target = f
-	} else {
-		if opts.Socket.SpecPath == "" {
-			opts.Socket.SpecPath = sp.File
-		}
-		sockets, err := opts.Socket.sockets(ctx, opts.IO)
-		if err != nil {
-			return err
-		}
-		l := &target.Local{Sockets: sockets, Reason: "wsctl rollout", Poll: opts.Poll}
-		if l.Intents, err = intent.Open(sp); err != nil {
-			return err
-		}
-		ro.Target = l
-		ro.Drain.Progress = newDrainProgress(shown, len(sockets), ro.Drain)
+	sockets := func(ctx context.Context) ([]target.Socket, error) {
+		opts.Socket.SpecPath = cmp.Or(opts.Socket.SpecPath, sp.File)
+		return opts.Socket.sockets(ctx, opts.IO)
 	}
+	t, err := target.ForBackend(ctx, sp, *b, target.Reach{Discover: opts.discover, Timeout: consulTimeout, Operator: opts.Socket.reachFleet, Sockets: sockets},
+		target.Fleet{AllowMissing: opts.AllowMissing, Who: intent.Who(opts.IO.Env), Reason: strings.TrimSuffix("wsctl rollout: "+opts.Reason, ": "), Update: fleetProgress(shown, "rollout")},
+		target.Local{Reason: "wsctl rollout", Poll: opts.Poll})
+	if err != nil {
+		return err
+	}
+	if l, ok := t.(*target.Local); ok {
+		ro.Drain.Progress = newDrainProgress(shown, len(l.Sockets), ro.Drain)
+	}
+	ro.Target = t
 
 	ro.Note = func(s string) { fmt.Fprintf(opts.IO.ErrOut, "wsctl: %s\n", s) }
 	if opts.DryRun {
@@ -399,30 +396,6 @@ func rolloutRun(opts *RolloutOptions) error {
 		fmt.Fprintf(opts.IO.Out, "rollout of %s done: %d servers, %d sessions cut\n", b.Name, len(res.Steps), res.Cuts())
 	}
 	return nil
-}
-
-// rolloutFleet is the fleet a rollout of backend goes through: the
-// servers Consul discovers for it, and the operator that writes the
-// intents and follows the agents.
-func rolloutFleet(ctx context.Context, opts *RolloutOptions, sp *spec.Spec, backend string) (*target.Fleet, error) {
-	qctx, cancel := context.WithTimeout(ctx, consulTimeout)
-	defer cancel()
-	discover := opts.discover
-	if discover == nil {
-		discover = func(ctx context.Context, sp *spec.Spec) (discovery.Snapshot, error) {
-			return consul.Once(ctx, sp, logging.Warnings(opts.IO.ErrOut))
-		}
-	}
-	snap, err := discover(qctx, sp)
-	if err != nil {
-		return nil, err
-	}
-	op, err := opts.Socket.reachFleet(sp.Consul)
-	if err != nil {
-		return nil, err
-	}
-	return &target.Fleet{Operator: op, Servers: target.Discovered(snap, backend), AllowMissing: opts.AllowMissing,
-		Who: intent.Who(opts.IO.Env), Reason: strings.TrimSuffix("wsctl rollout: "+opts.Reason, ": ")}, nil
 }
 
 // writeRolloutStep is the line of one step.
