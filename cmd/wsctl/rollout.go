@@ -51,13 +51,12 @@ type RolloutOptions struct {
 	Quiet bool
 	// Poll is how often sessions and health are read; 0: the defaults.
 	Poll time.Duration
-	// AllowMissing and Reason are for a rollout across the fleet.
-	AllowMissing bool
-	Reason       string
+	// Fleet's AllowMissing and Reason are for a rollout across the fleet,
+	// its DryRun reads and plans the rollout and changes nothing; its On
+	// is unused (the backend's discovery chooses).
+	Fleet FleetOptions
 	// Rebalance evens out the backend after the last server.
 	Rebalance bool
-	// DryRun reads and plans the rollout and changes nothing.
-	DryRun bool
 	// deploy makes the --exec deployer (Factory.Deploy); nil runs it with
 	// sh -c.
 	deploy func(script string, env []string, stdout, stderr io.Writer) rollout.Deployer
@@ -236,12 +235,10 @@ name, without a ceiling.`,
 	fl.Lookup("max-per-server").DefValue = "0"
 	fl.IntVar(&opts.MaxUnavailable, "max-unavailable", 1, "servers of the rollout that may be out of rotation (MAINT or DOWN) at once")
 	fl.StringVar(&opts.State, "state", "", "state `file` for resuming (default: wsctl-rollout-BACKEND.json beside haproxy.state_file)")
-	fl.BoolVar(&opts.AllowMissing, "allow-missing", false, "across the fleet, carry on when a load balancer's agent stops reporting")
-	fl.StringVar(&opts.Reason, "reason", "", "across the fleet, why, for the audit trail of the intents")
-	fl.BoolVar(&opts.DryRun, "dry-run", false, "read and plan the rollout (its order, or where a resumed one stands) and change nothing; exit as the real run would before its first change")
+	opts.Fleet.changeFlags(cmd)
 	fl.BoolVar(&opts.Rebalance, "rebalance", false, "after the last server, even out the backend's WebSockets as wsctl rebalance does (exit 3 if not balanced within --timeout)")
 	fl.BoolVar(&opts.Force, "force", false, "drain even when no other server of the backend can take new clients")
-	cli.ChoiceVar(cmd, &opts.Output, "output", "o", "text", "output format: text or json (a line per step)", "text", "json")
+	cli.StepsOutputFlag(cmd, &opts.Output)
 	cli.QuietFlag(cmd, &opts.Quiet)
 	return cmd
 }
@@ -316,7 +313,7 @@ func rolloutRun(opts *RolloutOptions) error {
 	switch {
 	case err != nil:
 		return err
-	case b.Consul == nil && opts.AllowMissing:
+	case b.Consul == nil && opts.Fleet.AllowMissing:
 		return fmt.Errorf("--allow-missing: backend %s is not discovered from Consul: its rollout uses the local admin sockets, not the fleet", b.Name)
 	case b.Consul != nil && len(opts.Socket.Sockets) > 0:
 		return fmt.Errorf("backend %s is discovered from Consul: its rollout goes through the wsctl agents of every load balancer, not --socket", b.Name)
@@ -340,7 +337,7 @@ func rolloutRun(opts *RolloutOptions) error {
 		return opts.Socket.sockets(ctx, opts.IO)
 	}
 	t, err := target.ForBackend(ctx, sp, *b, target.Reach{Discover: opts.discover, Timeout: consulTimeout, Operator: opts.Socket.reachFleet, Sockets: sockets},
-		target.Fleet{AllowMissing: opts.AllowMissing, Who: intent.Who(opts.IO.Env), Reason: strings.TrimSuffix("wsctl rollout: "+opts.Reason, ": "), Update: fleetProgress(shown, "rollout")},
+		target.Fleet{AllowMissing: opts.Fleet.AllowMissing, Who: intent.Who(opts.IO.Env), Reason: strings.TrimSuffix("wsctl rollout: "+opts.Fleet.Reason, ": "), Update: fleetProgress(shown, "rollout")},
 		target.Local{Reason: "wsctl rollout", Poll: opts.Poll})
 	if err != nil {
 		return err
@@ -351,7 +348,7 @@ func rolloutRun(opts *RolloutOptions) error {
 	ro.Target = t
 
 	ro.Note = func(s string) { fmt.Fprintf(opts.IO.ErrOut, "wsctl: %s\n", s) }
-	if opts.DryRun {
+	if opts.Fleet.DryRun {
 		would, err := rollout.Preview(ctx, ro)
 		if err != nil {
 			return err
