@@ -35,6 +35,7 @@ import (
 	"log/slog"
 	"maps"
 	"net"
+	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -49,6 +50,7 @@ import (
 	"github.com/wsctl/wsctl/internal/buildinfo"
 	"github.com/wsctl/wsctl/internal/inputfile"
 	"github.com/wsctl/wsctl/internal/logging"
+	"github.com/wsctl/wsctl/internal/sdnotify"
 	"github.com/wsctl/wsctl/model"
 	"github.com/wsctl/wsctl/proxy"
 	"github.com/wsctl/wsctl/render"
@@ -84,17 +86,18 @@ type Config struct {
 	// logged and counted and the old spec stays.
 	SpecFile string
 	SpecPoll time.Duration
-	// Reread, when set, makes the agent read SpecFile at once for every
-	// value received (wsctl sends one on SIGHUP) and compare the proxy
-	// with the desired state even when the spec is unchanged.
-	Reread <-chan struct{}
-	// Ready, when set, is called once, after the first complete sync: the
-	// proxy then carries the desired state (systemd's READY=1).
-	Ready func()
-	// Stopping, when set, is called once Run's loop has ended, before
-	// RunServing stops serving: the agent no longer follows (systemd's
-	// STOPPING=1).
-	Stopping func()
+	// Reread, when set, takes the process's SIGHUP (systemctl reload,
+	// signal.Notify): each one makes the agent read SpecFile at once and
+	// compare the proxy with the desired state even when the spec is
+	// unchanged. signal.Notify drops a signal while one is pending, so a
+	// burst coalesces into one re-read.
+	Reread <-chan os.Signal
+	// NotifySocket is systemd's $NOTIFY_SOCKET ("": not run by systemd as
+	// Type=notify). The agent sends READY=1 there once, after the first
+	// complete sync (the proxy then carries the desired state), and
+	// STOPPING=1 once Run's loop has ended, before RunServing stops
+	// serving; a failure to send is logged and changes nothing else.
+	NotifySocket string
 	// ConfigFile is the config the running proxy loads; the agent keeps it
 	// equal to the rendered desired state.
 	ConfigFile string
@@ -201,8 +204,9 @@ type Agent struct {
 	intents intent.Store
 	// changedAt is when the first snapshot not yet applied arrived.
 	changedAt time.Time
-	// synced is set by the first complete sync.
-	synced bool
+	// synced is set by the first complete sync; readySent once systemd
+	// was told.
+	synced, readySent bool
 	// changing are the servers of a runtime batch not yet completed (see
 	// ownWork); they are the agent's to bring to the desired state.
 	changing map[haproxy.Ref]bool
@@ -374,9 +378,7 @@ func (a *Agent) RunServing(ctx context.Context, l net.Listener) error {
 // only when HAProxy's admin socket cannot be reached at start.
 func (a *Agent) Run(ctx context.Context) error {
 	defer a.repeats.Flush()
-	if a.cfg.Stopping != nil {
-		defer a.cfg.Stopping()
-	}
+	defer a.notify(sdnotify.Stopping)
 	var drainC <-chan time.Time
 	if a.nginx == nil {
 		rt, err := a.edges.dial(ctx, a.spec.HAProxy.AdminSocket, 0)
@@ -536,6 +538,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		case <-specTick:
 			reread()
 		case <-a.cfg.Reread:
+			a.log.Info("SIGHUP: reading the spec again")
 			reread()
 			a.retry = true
 			deb.schedule(0)

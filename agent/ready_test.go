@@ -1,16 +1,68 @@
 package agent
 
 import (
-	"sync/atomic"
+	"net"
+	"os"
+	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/internal/lbtest"
+	"github.com/wsctl/wsctl/internal/sdnotify"
 )
 
+// notifyListener is systemd's end of $NOTIFY_SOCKET: it keeps every state
+// the agent sent.
+type notifyListener struct {
+	t      *testing.T
+	socket string
+	conn   *net.UnixConn
+	states []string
+}
+
+func listenNotify(t *testing.T) *notifyListener {
+	t.Helper()
+	n := &notifyListener{t: t, socket: filepath.Join(t.TempDir(), "notify.sock")}
+	var err error
+	if n.conn, err = net.ListenUnixgram("unixgram", &net.UnixAddr{Name: n.socket, Net: "unixgram"}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.conn.Close() })
+	return n
+}
+
+// count is how many times state was sent so far. A datagram on a unix
+// socket is queued by the time the sender's write returns, so receiving
+// without waiting (MSG_DONTWAIT: a read deadline in the past would not
+// even try) sees all of them.
+func (n *notifyListener) count(state string) int {
+	raw, err := n.conn.SyscallConn()
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	buf := make([]byte, 256)
+	_ = raw.Read(func(fd uintptr) bool {
+		for {
+			k, _, err := syscall.Recvfrom(int(fd), buf, syscall.MSG_DONTWAIT)
+			if err != nil {
+				return true
+			}
+			n.states = append(n.states, string(buf[:k]))
+		}
+	})
+	c := 0
+	for _, s := range n.states {
+		if s == state {
+			c++
+		}
+	}
+	return c
+}
+
 // TestAgentReadyOnceAndRereadOnDemand runs the agent as systemd does:
-// Ready must come once, after the first sync, and a Reread (SIGHUP) must
+// READY=1 must come once, after the first sync, and a Reread (SIGHUP) must
 // pick up a changed spec file at once although the file is polled only
 // hourly.
 func TestAgentReadyOnceAndRereadOnDemand(t *testing.T) {
@@ -20,25 +72,60 @@ func TestAgentReadyOnceAndRereadOnDemand(t *testing.T) {
 	register(t, r.consul, "echo-1", w1)
 
 	specFile, writeSpec, s := r.specFile(t)
-	var readies atomic.Int32
-	reread := make(chan struct{}, 1)
+	systemd := listenNotify(t)
+	reread := make(chan os.Signal, 1)
 	a := r.startAgentWith(t, Config{
 		Spec: s, SpecFile: specFile, SpecPoll: time.Hour, Reread: reread,
-		Ready: func() { readies.Add(1) },
+		NotifySocket: systemd.socket,
 	})
-	eventually(t, "ready", func() bool { return readies.Load() == 1 })
+	eventually(t, "ready", func() bool { return systemd.count(sdnotify.Ready) == 1 })
 	if a.Metrics().LastSync().IsZero() {
 		t.Error("Ready called before the first sync")
 	}
 	eventually(t, "echo-1 READY", func() bool { return r.servers(t, "ws")["echo-1"].Admin == haproxy.Ready })
 
 	writeSpec("  - name: extra\n    servers:\n      - name: static-1\n        address: " + w2.Addr)
-	reread <- struct{}{}
+	reread <- syscall.SIGHUP
 	eventually(t, "extra/static-1 READY after the reread", func() bool {
 		return r.servers(t, "extra")["static-1"].Admin == haproxy.Ready
 	})
 	// Later syncs (the reread's) do not announce readiness again.
-	if got := readies.Load(); got != 1 {
+	if got := systemd.count(sdnotify.Ready); got != 1 {
 		t.Errorf("Ready called %d times, want 1", got)
+	}
+}
+
+// TestLoopTellsSystemd: the loop sends READY=1 once, after the first
+// complete sync (not before, not again after later ones), reads the spec
+// file at once on a SIGHUP although it is polled hourly, and sends
+// STOPPING=1 once it ends.
+func TestLoopTellsSystemd(t *testing.T) {
+	systemd := listenNotify(t)
+	hup := make(chan os.Signal, 1)
+	u := newUnit(t, "1h", Config{MinQuiet: time.Millisecond, SpecPoll: time.Hour, Reread: hup, NotifySocket: systemd.socket})
+	u.prime(t, u.render(t))
+	stop := u.run(t)
+	if got := systemd.count(sdnotify.Ready); got != 0 {
+		t.Errorf("READY=1 sent %d times before the source reported", got)
+	}
+	u.src.send(inst("a", 1))
+	eventuallyFast(t, "READY=1", func() bool { return systemd.count(sdnotify.Ready) == 1 })
+
+	if err := os.WriteFile(filepath.Join(u.dir, "wsctl.yaml"), []byte("backends: [\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	hup <- syscall.SIGHUP
+	eventuallyFast(t, "the broken spec read on SIGHUP", func() bool { return u.a.metrics.SpecErrors.Load() == 1 })
+	u.src.send(inst("a", 1), inst("b", 2))
+	eventuallyFast(t, "b added", func() bool { return u.hap.admin("ws", "b") == haproxy.Ready })
+	if got := systemd.count(sdnotify.Stopping); got != 0 {
+		t.Errorf("STOPPING=1 sent %d times while the loop runs", got)
+	}
+	stop()
+	if got := systemd.count(sdnotify.Ready); got != 1 {
+		t.Errorf("READY=1 sent %d times, want 1", got)
+	}
+	if got := systemd.count(sdnotify.Stopping); got != 1 {
+		t.Errorf("STOPPING=1 sent %d times, want 1", got)
 	}
 }

@@ -6,16 +6,17 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/wsctl/wsctl/internal/sdnotify"
 )
 
 // TestRunServing: the loop and /healthz run together until the context
-// ends; Stopping comes once, when the loop has ended.
+// ends; STOPPING=1 comes once, when the loop has ended.
 func TestRunServing(t *testing.T) {
-	var stopping atomic.Int32
-	u := newUnit(t, "1h", Config{Stopping: func() { stopping.Add(1) }})
+	systemd := listenNotify(t)
+	u := newUnit(t, "1h", Config{NotifySocket: systemd.socket})
 	u.prime(t, u.render(t))
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -31,14 +32,14 @@ func TestRunServing(t *testing.T) {
 		}
 		return err == nil
 	})
-	if stopping.Load() != 0 {
+	if systemd.count(sdnotify.Stopping) != 0 {
 		t.Error("Stopping called while the agent runs")
 	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("RunServing = %v, want nil once the context ended", err)
 	}
-	if got := stopping.Load(); got != 1 {
+	if got := systemd.count(sdnotify.Stopping); got != 1 {
 		t.Errorf("Stopping called %d times, want 1", got)
 	}
 	if _, err := net.DialTimeout("tcp", l.Addr().String(), time.Second); err == nil {

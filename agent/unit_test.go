@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -366,7 +367,7 @@ func TestStateFileRefusesPlantedLink(t *testing.T) {
 // sources of the old spec and runs those of the new one, whose snapshots
 // the agent then follows.
 func TestLoopRereadReplacesSources(t *testing.T) {
-	reread := make(chan struct{})
+	reread := make(chan os.Signal)
 	u := newUnit(t, "1h", Config{MinQuiet: time.Millisecond, Reread: reread, SpecPoll: time.Hour})
 	var mu sync.Mutex
 	var built []*fakeSource
@@ -389,7 +390,7 @@ func TestLoopRereadReplacesSources(t *testing.T) {
 	eventuallyFast(t, "a added", func() bool { return u.hap.admin("ws", "a") == haproxy.Ready })
 
 	u.writeSpec(t, "2h")
-	reread <- struct{}{}
+	reread <- syscall.SIGHUP
 	source(1).send(inst("a", 1), inst("b", 2))
 	eventuallyFast(t, "b added", func() bool { return u.hap.admin("ws", "b") == haproxy.Ready })
 	select {

@@ -176,6 +176,9 @@ type Progress struct {
 	Elapsed                 time.Duration
 }
 
+// Part is pr as paced.Total counts it, by socket.
+func (pr Progress) Part() (string, int64, int, Phase) { return pr.Target, pr.Left, pr.Closed, pr.Phase }
+
 // Outcome is how a target's drain ended.
 type Outcome = paced.Outcome
 

@@ -151,6 +151,11 @@ type Progress struct {
 	Elapsed time.Duration
 }
 
+// Part is pr as paced.Total counts it, by worker.
+func (pr Progress) Part() (int64, int64, int, Phase) {
+	return pr.Worker, int64(pr.Left), pr.Closed, pr.Phase
+}
+
 // Outcome is how a worker's hand-over ended.
 type Outcome = paced.Outcome
 

@@ -125,6 +125,45 @@ func Serial[P any](f func(P)) func(P) {
 	}
 }
 
+// Part is one target's progress as Total counts it: the target, its
+// sessions left and closed so far, and its phase.
+type Part[K comparable] interface {
+	Part() (target K, left int64, closed int, phase Phase)
+}
+
+// Totals is where the targets of an operation stand together.
+type Totals struct {
+	Left   int64
+	Closed int
+	// Closing is whether any target is closing.
+	Closing bool
+}
+
+// Total follows an operation over n targets as one: it keeps each target's
+// newest progress and, once n targets have reported (at once for n ≤ 1),
+// calls show with the progress just received and the totals of every
+// target's newest. It is nil when show is. Its calls must not overlap, as
+// the operations promise their Progress callback (Serial).
+func Total[K comparable, P Part[K]](n int, show func(pr P, t Totals)) func(P) {
+	if show == nil {
+		return nil
+	}
+	last := map[K]P{}
+	return func(pr P) {
+		k, _, _, _ := pr.Part()
+		last[k] = pr
+		if len(last) < n {
+			return
+		}
+		var t Totals
+		for _, p := range last {
+			_, left, closed, phase := p.Part()
+			t.Left, t.Closed, t.Closing = t.Left+left, t.Closed+closed, t.Closing || phase == Closing
+		}
+		show(pr, t)
+	}
+}
+
 // Seconds is d in seconds, to the millisecond, as the JSON summaries of
 // the paced operations (and of rollout and rebalance) show durations:
 // whole milliseconds divided once, so JSON shows 2.986, not

@@ -130,3 +130,45 @@ func TestSerial(t *testing.T) {
 		t.Error("two calls overlapped")
 	}
 }
+
+// part is one target's progress for Total.
+type part struct {
+	target string
+	left   int64
+	closed int
+	phase  Phase
+}
+
+func (p part) Part() (string, int64, int, Phase) { return p.target, p.left, p.closed, p.phase }
+
+// TestTotal: nothing shows until every target reported once; then each
+// report shows with the sums of every target's newest; nil show is nil.
+func TestTotal(t *testing.T) {
+	if Total[string, part](2, nil) != nil {
+		t.Error("Total(nil) is not nil")
+	}
+	type shown struct {
+		target string
+		totals Totals
+	}
+	var got []shown
+	f := Total(2, func(pr part, t Totals) { got = append(got, shown{pr.target, t}) })
+	f(part{"a", 5, 0, Waiting})
+	f(part{"a", 4, 0, Waiting}) // a's newest replaces its first
+	f(part{"b", 3, 0, Waiting})
+	f(part{"b", 1, 2, Closing})
+	want := []shown{
+		{"b", Totals{Left: 7}},
+		{"b", Totals{Left: 5, Closed: 2, Closing: true}},
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("got %+v, want %+v", got, want)
+	}
+
+	got = nil
+	one := Total(0, func(pr part, t Totals) { got = append(got, shown{pr.target, t}) })
+	one(part{"w", 2, 1, Waiting})
+	if want := []shown{{"w", Totals{Left: 2, Closed: 1}}}; !slices.Equal(got, want) {
+		t.Errorf("n = 0: got %+v, want %+v", got, want)
+	}
+}

@@ -55,3 +55,31 @@ func (s Site) Apply(ctx context.Context, config []byte, opts Options) (Applied, 
 
 // Master is the master CLI, which hands the old workers over.
 func (s Site) Master() handover.Master { return haproxy.NewMaster(s.MasterSocket, s.Timeout) }
+
+// SpecSite is this host's HAProxy as spec s names it (its admin and master
+// sockets), loading configFile: the Host `wsctl reload` acts on.
+func SpecSite(s *spec.Spec, configFile string) Host {
+	return Site{Local: Local{ConfigFile: configFile, AdminSocket: s.HAProxy.AdminSocket, MasterSocket: s.HAProxy.MasterSocket}, Spec: s}
+}
+
+// Cycle reloads h with config (Apply) and, once HAProxy confirmed the new
+// worker, hands the old workers' WebSockets over (handover.Run on
+// h.Master): the whole of `wsctl reload`. reloaded, when set, is called
+// between the two with the confirmed reload, before a restore error
+// (Apply's with New set) ends the cycle without a hand-over. A reload that
+// did not happen has New 0 and an error that says where it stopped
+// (StoppedAt).
+func Cycle(ctx context.Context, h Host, config []byte, opts Options, hopts handover.Options, reloaded func(Applied)) (Applied, handover.Result, error) {
+	rl, err := h.Apply(ctx, config, opts)
+	if rl.New == 0 {
+		return rl, handover.Result{}, err
+	}
+	if reloaded != nil {
+		reloaded(rl)
+	}
+	if err != nil {
+		return rl, handover.Result{}, err
+	}
+	res, err := handover.Run(ctx, h.Master(), hopts)
+	return rl, res, err
+}

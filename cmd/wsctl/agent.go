@@ -15,7 +15,6 @@ import (
 	"github.com/wsctl/wsctl/agent"
 	"github.com/wsctl/wsctl/internal/cli"
 	"github.com/wsctl/wsctl/internal/logging"
-	"github.com/wsctl/wsctl/internal/sdnotify"
 	"github.com/wsctl/wsctl/model"
 	"github.com/wsctl/wsctl/proxy"
 	"github.com/wsctl/wsctl/spec"
@@ -154,19 +153,12 @@ func agentRun(opts *AgentOptions) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	reread := make(chan struct{}, 1)
-	notify := func(state string) {
-		if err := sdnotify.Notify(opts.IO.Env("NOTIFY_SOCKET"), state); err != nil {
-			log.Error("notify systemd", "err", err)
-		}
-	}
 	a, err := agent.New(agent.Config{
 		Spec:           s,
 		Target:         target,
 		SpecFile:       specPath,
-		Reread:         reread,
-		Ready:          func() { notify(sdnotify.Ready) },
-		Stopping:       func() { notify(sdnotify.Stopping) },
+		Reread:         hup,
+		NotifySocket:   opts.IO.Env("NOTIFY_SOCKET"),
 		ConfigFile:     file,
 		MinQuiet:       opts.MinQuiet,
 		MaxQuiet:       opts.MaxQuiet,
@@ -191,24 +183,5 @@ func agentRun(opts *AgentOptions) error {
 	}
 	ctx, stop := cli.SignalContext()
 	defer stop()
-	forwarded := make(chan struct{})
-	go func() {
-		defer close(forwarded)
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-hup:
-				log.Info("SIGHUP: reading the spec again")
-				select {
-				case reread <- struct{}{}:
-				default: // a re-read is already pending
-				}
-			}
-		}
-	}()
-	err = a.RunServing(ctx, l)
-	stop()
-	<-forwarded
-	return err
+	return a.RunServing(ctx, l)
 }

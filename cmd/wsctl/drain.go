@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -176,7 +175,7 @@ func drainRun(opts *DrainOptions) error {
 	if err != nil {
 		return err
 	}
-	dopts.Progress = newDrainProgress(shown, t.Sockets, dopts).hook()
+	dopts.Progress = newDrainProgress(shown, t.Sockets, dopts)
 	res, err := t.Drain(ctx, t.Ref, dopts)
 	shown.Done()
 	switch {
@@ -235,59 +234,28 @@ func writeDrainText(ios *cli.IOStreams, res drain.Result) {
 	}
 }
 
-// drainProgress shows how many sessions are left on all sockets together.
-type drainProgress struct {
-	p    *cli.Progress
-	n    int
-	opts drain.Options
-	mu   sync.Mutex
-	last map[string]drain.Progress
-}
-
-// newDrainProgress follows a drain on n sockets; nil when p is (--quiet).
-func newDrainProgress(p *cli.Progress, n int, opts drain.Options) *drainProgress {
+// newDrainProgress shows how many sessions are left on all n sockets
+// together; nil when p is (--quiet).
+func newDrainProgress(p *cli.Progress, n int, opts drain.Options) func(drain.Progress) {
 	if p == nil {
 		return nil
 	}
-	return &drainProgress{p: p, n: n, opts: opts, last: map[string]drain.Progress{}}
-}
-
-// hook is the drain's Progress callback: nil shows nothing.
-func (d *drainProgress) hook() func(drain.Progress) {
-	if d == nil {
-		return nil
-	}
-	return d.update
-}
-
-func (d *drainProgress) update(pr drain.Progress) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.last[pr.Target] = pr
-	if len(d.last) < d.n {
-		return
-	}
-	var left int64
-	closed, closing := 0, false
-	for _, l := range d.last {
-		left += l.Left
-		closed += l.Closed
-		closing = closing || l.Phase == drain.Closing
-	}
-	name := pr.Backend + "/" + pr.Server
-	el := pr.Elapsed.Round(time.Second)
-	d.p.Show(false, func(w io.Writer) {
-		switch {
-		case !closing:
-			next := ""
-			if d.opts.Close != nil {
-				next = fmt.Sprintf(", closing starts in %s", (d.opts.Close.After - pr.Elapsed).Round(time.Second))
+	return paced.Total(n, func(pr drain.Progress, t paced.Totals) {
+		name := pr.Backend + "/" + pr.Server
+		el := pr.Elapsed.Round(time.Second)
+		p.Show(false, func(w io.Writer) {
+			switch {
+			case !t.Closing:
+				next := ""
+				if opts.Close != nil {
+					next = fmt.Sprintf(", closing starts in %s", (opts.Close.After - pr.Elapsed).Round(time.Second))
+				}
+				fmt.Fprintf(w, "%s: %d sessions left, waiting for them to leave (%s%s)\n", name, t.Left, el, next)
+			case opts.Close.Rate == 0:
+				fmt.Fprintf(w, "%s: %d sessions left, all closed at once (%s)\n", name, t.Left, el)
+			default:
+				fmt.Fprintf(w, "%s: %d sessions left, closing at %g/s, %d closed (%s)\n", name, t.Left, opts.Close.Rate, t.Closed, el)
 			}
-			fmt.Fprintf(w, "%s: %d sessions left, waiting for them to leave (%s%s)\n", name, left, el, next)
-		case d.opts.Close.Rate == 0:
-			fmt.Fprintf(w, "%s: %d sessions left, all closed at once (%s)\n", name, left, el)
-		default:
-			fmt.Fprintf(w, "%s: %d sessions left, closing at %g/s, %d closed (%s)\n", name, left, d.opts.Close.Rate, closed, el)
-		}
+		})
 	})
 }

@@ -25,7 +25,7 @@ type Factory struct {
 	// script with sh -c (rollout.Command). A unit test deploys in memory.
 	Deploy func(script string, env []string, stdout, stderr io.Writer) rollout.Deployer
 	// Reload is the HAProxy `wsctl reload` acts on, given the spec and the
-	// config file it loads; nil is this host's (reload.Site). A unit test
+	// config file it loads; nil is this host's (reload.SpecSite). A unit test
 	// reloads and hands over in memory.
 	Reload func(s *spec.Spec, configFile string) reload.Host
 	// Fleet reaches the fleet through the spec's Consul; nil is

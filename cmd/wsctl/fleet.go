@@ -27,15 +27,21 @@ type FleetOptions struct {
 	DryRun bool
 }
 
-// addFlags adds --fleet (and, for commands that change something,
-// --reason and --allow-missing).
+// addFlags adds --fleet and, for commands that change something,
+// changeFlags.
 func (f *FleetOptions) addFlags(cmd *cobra.Command, changes bool) {
 	cmd.Flags().BoolVar(&f.On, "fleet", false, "act on every load balancer's agent through Consul (needs -c SPEC, no socket)")
 	if changes {
-		cmd.Flags().StringVar(&f.Reason, "reason", "", "why, for the audit trail (wsctl status --fleet shows it)")
-		cmd.Flags().BoolVar(&f.AllowMissing, "allow-missing", false, "with --fleet, carry on when a load balancer's agent stops reporting")
-		cmd.Flags().BoolVar(&f.DryRun, "dry-run", false, "change nothing: say what would be done, and refuse what would be refused")
+		f.changeFlags(cmd)
 	}
+}
+
+// changeFlags adds --reason, --allow-missing and --dry-run; rollout has
+// them without --fleet (its backend's discovery chooses the fleet).
+func (f *FleetOptions) changeFlags(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.Reason, "reason", "", "why, for the audit trail of the intents across the fleet (wsctl status --fleet shows it)")
+	cmd.Flags().BoolVar(&f.AllowMissing, "allow-missing", false, "across the fleet, carry on when a load balancer's agent stops reporting")
+	cmd.Flags().BoolVar(&f.DryRun, "dry-run", false, "change nothing: say what would be done, and refuse what would be refused")
 }
 
 // check refuses --fleet with --socket: one acts through Consul, the other

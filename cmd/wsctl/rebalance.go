@@ -147,7 +147,7 @@ server of the backend, or another rebalance of it runs.`,
 	backendRateVar(fl, &opts.CloseRate, "sessions closed per second across all sockets (with --fleet: load balancers), "+closeRateBounds)
 	fl.Float64Var(&opts.Tolerance, "tolerance", 100*rebalance.DefaultTolerance, "percent of its target a server may be off and count as balanced")
 	cli.DurationVar(fl, &opts.Timeout, "timeout", 5*time.Minute, "give up after this long with exit 3, every server READY (0: no limit)")
-	cli.ChoiceVar(cmd, &opts.Output, "output", "o", "text", "output format: text or json (a line per step)", "text", "json")
+	cli.StepsOutputFlag(cmd, &opts.Output)
 	cli.QuietFlag(cmd, &opts.Quiet)
 	return cmd
 }

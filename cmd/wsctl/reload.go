@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -13,6 +12,7 @@ import (
 	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/internal/cli"
 	"github.com/wsctl/wsctl/model"
+	"github.com/wsctl/wsctl/paced"
 	"github.com/wsctl/wsctl/reload"
 	"github.com/wsctl/wsctl/spec"
 )
@@ -38,7 +38,7 @@ type ReloadOptions struct {
 	// DryRun checks and reports what a reload would do, and changes
 	// nothing.
 	DryRun bool
-	// host is Factory.Reload; nil reloads this host's HAProxy.
+	// host is Factory.Reload, or reload.SpecSite.
 	host func(s *spec.Spec, configFile string) reload.Host
 }
 
@@ -46,6 +46,9 @@ type ReloadOptions struct {
 func NewCmdReload(f *Factory, runF func(*ReloadOptions) error) *cobra.Command {
 	io := f.IO
 	opts := &ReloadOptions{IO: io, host: f.Reload}
+	if opts.host == nil {
+		opts.host = reload.SpecSite
+	}
 	cmd := &cobra.Command{
 		Use:   "reload",
 		Short: "Reload HAProxy with the rendered config and hand its WebSockets over gently",
@@ -132,10 +135,7 @@ func reloadRun(opts *ReloadOptions) error {
 	s := g.Spec
 	ctx, stop := cli.SignalContext()
 	defer stop()
-	var host reload.Host = reload.Site{Local: reload.Local{ConfigFile: opts.HAProxyConfig, AdminSocket: s.HAProxy.AdminSocket, MasterSocket: s.HAProxy.MasterSocket}, Spec: s}
-	if opts.host != nil {
-		host = opts.host(s, opts.HAProxyConfig)
-	}
+	host := opts.host(s, opts.HAProxyConfig)
 	ropts := reload.Options{StateFile: s.HAProxy.StateFile, Wait: opts.ReloadTimeout}
 	hopts := handover.SpecOptions(s)
 	hopts.Poll = opts.Poll
@@ -156,30 +156,26 @@ func reloadRun(opts *ReloadOptions) error {
 		}
 		return writeReloadPlan(opts, s.HAProxy.StateFile, g.Config, plan, hopts, fc)
 	}
-	rl, err := host.Apply(ctx, g.Config, ropts)
-	if rl.New == 0 {
-		return reloadStopped(opts, err)
-	}
 	human := opts.Output != "json"
-	if human {
-		what := "unchanged"
-		if rl.Changed {
-			what = "written"
-		}
-		fmt.Fprintf(opts.IO.ErrOut, "%s %s; reloaded: worker %d replaced by %d\n", opts.HAProxyConfig, what, rl.Old, rl.New)
-	}
-	sayAdded(opts.IO, s, rl.Added)
-	if err != nil {
-		return err
-	}
-
 	shown := cli.NewProgress(opts.IO, opts.Quiet, human)
 	if shown != nil {
-		hopts.Progress = newHandoverProgress(shown, hopts.After).update
+		hopts.Progress = newHandoverProgress(shown, hopts.After)
 	}
-	res, err := handover.Run(ctx, host.Master(), hopts)
+	rl, res, err := reload.Cycle(ctx, host, g.Config, ropts, hopts, func(rl reload.Applied) {
+		if human {
+			what := "unchanged"
+			if rl.Changed {
+				what = "written"
+			}
+			fmt.Fprintf(opts.IO.ErrOut, "%s %s; reloaded: worker %d replaced by %d\n", opts.HAProxyConfig, what, rl.Old, rl.New)
+		}
+		sayAdded(opts.IO, s, rl.Added)
+	})
 	shown.Done()
-	if err != nil {
+	switch {
+	case rl.New == 0:
+		return reloadStopped(opts, err)
+	case err != nil:
 		return err
 	}
 	if human {
@@ -219,32 +215,15 @@ func writeReloadText(ios *cli.IOStreams, res handover.Result) {
 	}
 }
 
-// handoverProgress shows the sessions left in all old workers together.
-type handoverProgress struct {
-	p     *cli.Progress
-	after time.Duration
-	mu    sync.Mutex
-	last  map[int64]handover.Progress
-}
-
-func newHandoverProgress(p *cli.Progress, after time.Duration) *handoverProgress {
-	return &handoverProgress{p: p, after: after, last: map[int64]handover.Progress{}}
-}
-
-func (h *handoverProgress) update(pr handover.Progress) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.last[pr.Worker] = pr
-	left, closed := 0, 0
-	for _, l := range h.last {
-		left += l.Left
-		closed += l.Closed
-	}
-	h.p.Show(false, func(w io.Writer) {
-		if pr.Phase == handover.Waiting {
-			fmt.Fprintf(w, "old workers: %d sessions left, closing starts in %s\n", left, (h.after - pr.Elapsed).Round(time.Second))
-			return
-		}
-		fmt.Fprintf(w, "old workers: %d sessions left, %d closed (%s)\n", left, closed, pr.Elapsed.Round(time.Second))
+// newHandoverProgress shows the sessions left in all old workers together.
+func newHandoverProgress(p *cli.Progress, after time.Duration) func(handover.Progress) {
+	return paced.Total(0, func(pr handover.Progress, t paced.Totals) {
+		p.Show(false, func(w io.Writer) {
+			if pr.Phase == handover.Waiting {
+				fmt.Fprintf(w, "old workers: %d sessions left, closing starts in %s\n", t.Left, (after - pr.Elapsed).Round(time.Second))
+				return
+			}
+			fmt.Fprintf(w, "old workers: %d sessions left, %d closed (%s)\n", t.Left, t.Closed, pr.Elapsed.Round(time.Second))
+		})
 	})
 }

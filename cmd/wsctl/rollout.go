@@ -51,17 +51,16 @@ type RolloutOptions struct {
 	Quiet bool
 	// Poll is how often sessions and health are read; 0: the defaults.
 	Poll time.Duration
-	// AllowMissing and Reason are for a rollout across the fleet.
-	AllowMissing bool
-	Reason       string
+	// Fleet's AllowMissing and Reason are for a rollout across the fleet,
+	// its DryRun reads and plans the rollout and changes nothing; its On
+	// is unused (the backend's discovery chooses).
+	Fleet FleetOptions
 	// Rebalance evens out the backend after the last server.
 	Rebalance bool
-	// DryRun reads and plans the rollout and changes nothing.
-	DryRun bool
 	// deploy makes the --exec deployer (Factory.Deploy); nil runs it with
 	// sh -c.
 	deploy func(script string, env []string, stdout, stderr io.Writer) rollout.Deployer
-	// discover is Factory.Discover; nil asks Consul.
+	// discover is Factory.Discover, or consul.Once.
 	discover func(ctx context.Context, s *spec.Spec) (discovery.Snapshot, error)
 }
 
@@ -69,6 +68,11 @@ type RolloutOptions struct {
 func NewCmdRollout(f *Factory, runF func(*RolloutOptions) error) *cobra.Command {
 	io := f.IO
 	opts := &RolloutOptions{IO: io, deploy: f.Deploy, discover: f.Discover}
+	if opts.discover == nil {
+		opts.discover = func(ctx context.Context, sp *spec.Spec) (discovery.Snapshot, error) {
+			return consul.Once(ctx, sp, logging.Warnings(io.ErrOut))
+		}
+	}
 	opts.Socket.dial, opts.Socket.operator = f.Dial, f.Fleet
 	cmd := &cobra.Command{
 		Use:   "rollout BACKEND (--exec COMMAND | --pause | --next)",
@@ -231,12 +235,10 @@ name, without a ceiling.`,
 	fl.Lookup("max-per-server").DefValue = "0"
 	fl.IntVar(&opts.MaxUnavailable, "max-unavailable", 1, "servers of the rollout that may be out of rotation (MAINT or DOWN) at once")
 	fl.StringVar(&opts.State, "state", "", "state `file` for resuming (default: wsctl-rollout-BACKEND.json beside haproxy.state_file)")
-	fl.BoolVar(&opts.AllowMissing, "allow-missing", false, "across the fleet, carry on when a load balancer's agent stops reporting")
-	fl.StringVar(&opts.Reason, "reason", "", "across the fleet, why, for the audit trail of the intents")
-	fl.BoolVar(&opts.DryRun, "dry-run", false, "read and plan the rollout (its order, or where a resumed one stands) and change nothing; exit as the real run would before its first change")
+	opts.Fleet.changeFlags(cmd)
 	fl.BoolVar(&opts.Rebalance, "rebalance", false, "after the last server, even out the backend's WebSockets as wsctl rebalance does (exit 3 if not balanced within --timeout)")
 	fl.BoolVar(&opts.Force, "force", false, "drain even when no other server of the backend can take new clients")
-	cli.ChoiceVar(cmd, &opts.Output, "output", "o", "text", "output format: text or json (a line per step)", "text", "json")
+	cli.StepsOutputFlag(cmd, &opts.Output)
 	cli.QuietFlag(cmd, &opts.Quiet)
 	return cmd
 }
@@ -311,7 +313,7 @@ func rolloutRun(opts *RolloutOptions) error {
 	switch {
 	case err != nil:
 		return err
-	case b.Consul == nil && opts.AllowMissing:
+	case b.Consul == nil && opts.Fleet.AllowMissing:
 		return fmt.Errorf("--allow-missing: backend %s is not discovered from Consul: its rollout uses the local admin sockets, not the fleet", b.Name)
 	case b.Consul != nil && len(opts.Socket.Sockets) > 0:
 		return fmt.Errorf("backend %s is discovered from Consul: its rollout goes through the wsctl agents of every load balancer, not --socket", b.Name)
@@ -330,31 +332,23 @@ func rolloutRun(opts *RolloutOptions) error {
 	shown := cli.NewProgress(opts.IO, opts.Quiet, human)
 	defer shown.Done()
 	// The backend's discovery decides where the rollout acts.
-	if b.Consul != nil {
-		f, err := rolloutFleet(ctx, opts, sp, b.Name)
-		if err != nil {
-			return err
-		}
-		f.Update = fleetProgress(shown, "rollout")
-		ro.Target = f
-	} else {
-		if opts.Socket.SpecPath == "" {
-			opts.Socket.SpecPath = sp.File
-		}
-		sockets, err := opts.Socket.sockets(ctx, opts.IO)
-		if err != nil {
-			return err
-		}
-		l := &target.Local{Sockets: sockets, Reason: "wsctl rollout", Poll: opts.Poll}
-		if l.Intents, err = intent.Open(sp); err != nil {
-			return err
-		}
-		ro.Target = l
-		ro.Drain.Progress = newDrainProgress(shown, len(sockets), ro.Drain).hook()
+	sockets := func(ctx context.Context) ([]target.Socket, error) {
+		opts.Socket.SpecPath = cmp.Or(opts.Socket.SpecPath, sp.File)
+		return opts.Socket.sockets(ctx, opts.IO)
 	}
+	t, err := target.ForBackend(ctx, sp, *b, target.Reach{Discover: opts.discover, Timeout: consulTimeout, Operator: opts.Socket.reachFleet, Sockets: sockets},
+		target.Fleet{AllowMissing: opts.Fleet.AllowMissing, Who: intent.Who(opts.IO.Env), Reason: strings.TrimSuffix("wsctl rollout: "+opts.Fleet.Reason, ": "), Update: fleetProgress(shown, "rollout")},
+		target.Local{Reason: "wsctl rollout", Poll: opts.Poll})
+	if err != nil {
+		return err
+	}
+	if l, ok := t.(*target.Local); ok {
+		ro.Drain.Progress = newDrainProgress(shown, len(l.Sockets), ro.Drain)
+	}
+	ro.Target = t
 
 	ro.Note = func(s string) { fmt.Fprintf(opts.IO.ErrOut, "wsctl: %s\n", s) }
-	if opts.DryRun {
+	if opts.Fleet.DryRun {
 		would, err := rollout.Preview(ctx, ro)
 		if err != nil {
 			return err
@@ -399,30 +393,6 @@ func rolloutRun(opts *RolloutOptions) error {
 		fmt.Fprintf(opts.IO.Out, "rollout of %s done: %d servers, %d sessions cut\n", b.Name, len(res.Steps), res.Cuts())
 	}
 	return nil
-}
-
-// rolloutFleet is the fleet a rollout of backend goes through: the
-// servers Consul discovers for it, and the operator that writes the
-// intents and follows the agents.
-func rolloutFleet(ctx context.Context, opts *RolloutOptions, sp *spec.Spec, backend string) (*target.Fleet, error) {
-	qctx, cancel := context.WithTimeout(ctx, consulTimeout)
-	defer cancel()
-	discover := opts.discover
-	if discover == nil {
-		discover = func(ctx context.Context, sp *spec.Spec) (discovery.Snapshot, error) {
-			return consul.Once(ctx, sp, logging.Warnings(opts.IO.ErrOut))
-		}
-	}
-	snap, err := discover(qctx, sp)
-	if err != nil {
-		return nil, err
-	}
-	op, err := opts.Socket.reachFleet(sp.Consul)
-	if err != nil {
-		return nil, err
-	}
-	return &target.Fleet{Operator: op, Servers: target.Discovered(snap, backend), AllowMissing: opts.AllowMissing,
-		Who: intent.Who(opts.IO.Env), Reason: strings.TrimSuffix("wsctl rollout: "+opts.Reason, ": ")}, nil
 }
 
 // writeRolloutStep is the line of one step.

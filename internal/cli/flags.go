@@ -86,6 +86,12 @@ func OutputFlag(cmd *cobra.Command, output *string, formats ...string) {
 	ChoiceVar(cmd, output, "output", "o", formats[0], "output format: "+orList(formats), formats...)
 }
 
+// StepsOutputFlag is OutputFlag for the commands that print a JSON line
+// per step (rollout, rebalance), and says so.
+func StepsOutputFlag(cmd *cobra.Command, output *string) {
+	ChoiceVar(cmd, output, "output", "o", "text", "output format: text or json (a line per step)", "text", "json")
+}
+
 func (v *choiceValue) Set(s string) error {
 	if !slices.Contains(v.choices, s) {
 		return fmt.Errorf("--%s %q: want %s", v.name, s, orList(v.choices))
