@@ -202,7 +202,8 @@ type Agent struct {
 	nginx *nginxState
 	// intents are the operators' DRAIN/MAINT wishes (nil: none kept).
 	intents intent.Store
-	// changedAt is when the first snapshot not yet applied arrived.
+	// changedAt is when the first snapshot not yet applied arrived: its
+	// source's answer, when the source says (Snapshot.Arrived).
 	changedAt time.Time
 	// synced is set by the first complete sync; readySent once systemd
 	// was told.
@@ -504,6 +505,9 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.sources[s.Source] = s
 			if a.changedAt.IsZero() {
 				a.changedAt = time.Now()
+				if !s.Arrived.IsZero() && s.Arrived.Before(a.changedAt) {
+					a.changedAt = s.Arrived
+				}
 			}
 			deb.changed(time.Now())
 		case <-quiet:

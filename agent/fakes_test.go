@@ -467,7 +467,7 @@ func (f *fakeHAProxy) applies() int {
 // fakeSource is a discovery.Source a test drives: each map sent on feed
 // goes out as a snapshot.
 type fakeSource struct {
-	feed chan map[string][]discovery.Instance
+	feed chan discovery.Snapshot
 	// done, when set, is closed when Run returns.
 	done chan struct{}
 }
@@ -482,9 +482,9 @@ func (f *fakeSource) Run(ctx context.Context, out chan<- discovery.Snapshot) err
 		select {
 		case <-ctx.Done():
 			return nil
-		case b := <-f.feed:
+		case snap := <-f.feed:
 			select {
-			case out <- discovery.Snapshot{Source: "fake", Backends: b}:
+			case out <- snap:
 			case <-ctx.Done():
 				return nil
 			}
@@ -494,7 +494,12 @@ func (f *fakeSource) Run(ctx context.Context, out chan<- discovery.Snapshot) err
 
 // send hands the agent one snapshot of backend ws.
 func (f *fakeSource) send(instances ...discovery.Instance) {
-	f.feed <- map[string][]discovery.Instance{"ws": instances}
+	f.sendArrived(time.Time{}, instances...)
+}
+
+// sendArrived is send of a snapshot whose answer arrived at arrived.
+func (f *fakeSource) sendArrived(arrived time.Time, instances ...discovery.Instance) {
+	f.feed <- discovery.Snapshot{Source: "fake", Backends: map[string][]discovery.Instance{"ws": instances}, Arrived: arrived}
 }
 
 // fakeIntents is an intent.Store in memory.
@@ -583,7 +588,7 @@ func newUnit(t testing.TB, drainTimeout string, cfg Config) *unit {
 	t.Helper()
 	u := &unit{
 		hap:     newFakeHAProxy(),
-		src:     &fakeSource{feed: make(chan map[string][]discovery.Instance)},
+		src:     &fakeSource{feed: make(chan discovery.Snapshot)},
 		intents: &fakeIntents{},
 		dir:     t.TempDir(),
 	}

@@ -75,7 +75,8 @@ type Metrics struct {
 	// balancer does not have: ignored, not reported on.
 	FleetIgnored atomic.Int64
 	// Convergence is the time from the first discovery change not yet
-	// applied to the proxy matching it.
+	// applied (its answer's arrival, Snapshot.Arrived, when the source
+	// tells) to the proxy matching it.
 	Convergence Histogram
 	// progress are the old workers a hand-over watches and the drains
 	// in progress.
@@ -132,7 +133,7 @@ func newMetrics(build buildinfo.Info, unhealthyAfter time.Duration) *Metrics {
 	m.RebalanceMoved = BackendCounter{vec("wsctl_agent_rebalance_sessions_moved_total", "Sessions the rebalances closed so their clients reconnect to the servers below target.", "backend")}
 	h := prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "wsctl_agent_convergence_seconds",
-		Help:    "Time from a discovery change to the proxy matching it.",
+		Help:    "Time from a discovery change (its answer's arrival, before decoding) to the proxy matching it.",
 		Buckets: convergenceBuckets,
 	})
 	reg.MustRegister(h)

@@ -25,6 +25,13 @@ func (h Histogram) Count() uint64 {
 	return m.GetHistogram().GetSampleCount()
 }
 
+// Sum is the total of the durations observed.
+func (h Histogram) Sum() time.Duration {
+	var m dto.Metric
+	_ = h.h.Write(&m)
+	return time.Duration(m.GetHistogram().GetSampleSum() * float64(time.Second))
+}
+
 // Counter is a Prometheus counter whose value can be read.
 type Counter struct{ c prometheus.Counter }
 

@@ -129,3 +129,24 @@ func TestLoopTellsSystemd(t *testing.T) {
 		t.Errorf("STOPPING=1 sent %d times, want 1", got)
 	}
 }
+
+// TestConvergenceFromTheAnswer: the convergence histogram counts from when
+// the source's answer arrived (Snapshot.Arrived), so the agent's own time
+// before its loop saw the snapshot (decoding Consul's answer) is in it; a
+// snapshot that cannot tell counts from its arrival in the loop.
+func TestConvergenceFromTheAnswer(t *testing.T) {
+	u := newUnit(t, "1h", Config{MinQuiet: time.Millisecond, SpecPoll: time.Hour})
+	u.prime(t, u.render(t))
+	stop := u.run(t)
+	defer stop()
+	u.src.send(inst("a", 1))
+	eventuallyFast(t, "the first sync", func() bool { return u.a.metrics.Convergence.Count() == 1 })
+	if sum := u.a.metrics.Convergence.Sum(); sum >= time.Second {
+		t.Errorf("convergence %s for a snapshot without an arrival time, want its time in the loop", sum)
+	}
+	u.src.sendArrived(time.Now().Add(-2*time.Second), inst("a", 1), inst("b", 2))
+	eventuallyFast(t, "b added", func() bool { return u.a.metrics.Convergence.Count() == 2 })
+	if sum := u.a.metrics.Convergence.Sum(); sum < 2*time.Second {
+		t.Errorf("convergence sum %s, want at least the 2 s since the answer arrived", sum)
+	}
+}

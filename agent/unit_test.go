@@ -372,7 +372,7 @@ func TestLoopRereadReplacesSources(t *testing.T) {
 	var mu sync.Mutex
 	var built []*fakeSource
 	u.a.edges.sources = func(*spec.Spec, *slog.Logger) ([]discovery.Source, error) {
-		src := &fakeSource{feed: make(chan map[string][]discovery.Instance), done: make(chan struct{})}
+		src := &fakeSource{feed: make(chan discovery.Snapshot), done: make(chan struct{})}
 		mu.Lock()
 		defer mu.Unlock()
 		built = append(built, src)

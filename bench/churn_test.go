@@ -174,12 +174,13 @@ func churnReport(runsBy map[churnMode][]churnRun, conns int, arrival time.Durati
 		"- **%d more servers**: Consul alone and the agent with its defaults again, with that many more instances registered "+
 		"(loopback ports of one in-process echo server, taking clients like the others) and in HAProxy's backend from the start.\n\n"+
 		"Register→live: from the HTTP register call until the server is live in the running HAProxy (admin state READY, "+
-		"operational state starting or running), polled every 0.5 ms over one admin-socket connection opened before the registration "+
-		"(a new one per poll for render + reload): a server HAProxy already has (one deregistered earlier, still draining) by its "+
-		"`show stat` row alone (status UP), a new one by `show servers state` of the backend (with 1,000 servers, 150 KB a poll). \"Consul saw it\" is a blocking query started with every "+
+		"operational state starting or running), polled every 0.5 ms: a server HAProxy already has (one deregistered earlier, still draining) by its "+
+		"`show stat` row alone (status UP) over one admin-socket connection opened before the registration, a new one by `get weight` (a connection each, a few bytes) until HAProxy has it, then once by `show servers state` of the backend (150 KB with 1,000 servers) to find its row; render + reload by `show servers state` on a connection per poll. \"Consul saw it\" is a blocking query started with every "+
 		"registration of every column, on the same registrations, timed when its answer's headers arrive (Consul sends them once it "+
 		"has encoded the whole answer), before this process reads it; uncompressed, as the agent asks a local Consul. Workers and RSS: the HAProxy master's process tree at the end "+
-		"of the changes, clients still connected. Runtime applies: the agent's `wsctl_agent_syncs_total` over the changes. "+
+		"of the changes, clients still connected. Runtime applies: the agent's `wsctl_agent_syncs_total` over the changes; its own part: "+
+		"`wsctl_agent_convergence_seconds` (from the agent's own blocking query's answer arriving, before it decodes it, to the proxy matching it: "+
+		"config file and state written, not just live) over the changes, sum ÷ count. "+
 		"%d registrations per run; quantiles per run, then the median over %d repeat(s). The machine is shared with other "+
 		"work (noisy): compare columns of this run, not with other runs.\n\n",
 		size(4, 6), conns, arrival, changes, agent.DefaultMinQuiet, agent.DefaultMaxQuiet, churnLargeServers(), (changes+1)/2, runs())
@@ -212,6 +213,9 @@ func churnReport(runsBy map[churnMode][]churnRun, conns int, arrival time.Durati
 		})
 	}
 	row("reloads", "%.0f", func(c churnRun) (float64, bool) { return float64(c.reloads), applies(c) })
+	row("agent's own part: its answer arrived → proxy matches, mean (ms)", "%.1f", func(c churnRun) (float64, bool) {
+		return float64(c.agent.meanConvergence().Microseconds()) / 1000, isAgent(c.mode)
+	})
 	row("runtime applies (agent syncs)", "%.0f", func(c churnRun) (float64, bool) { return float64(c.agent.syncs), isAgent(c.mode) })
 	row("HAProxy processes at the end (master + workers)", "%.0f", func(c churnRun) (float64, bool) { return float64(c.workers), true })
 	row("HAProxy RSS at the end (MB)", "%.1f", func(c churnRun) (float64, bool) { return float64(c.rssKB) / 1024, true })
@@ -418,10 +422,10 @@ func runChurn(t *testing.T, mode churnMode, conns int, arrival time.Duration, ch
 	run.rows = RowsFromBuckets(run.res.Timeline)
 	gaps := run.gaps()
 	t.Logf("%s: %d changes, reloads %d, agent syncs %d, processes %d, RSS %d KB, dropped %d, live p50 %.1f ms p90 %.1f ms p99 %.1f ms, Consul saw it p50 %.1f ms, "+
-		"gap per registration p50 %.1f ms p90 %.1f ms p99 %.1f ms",
+		"gap per registration p50 %.1f ms p90 %.1f ms p99 %.1f ms, agent's own part mean %.1f ms",
 		run.mode, changes, run.reloads, run.agent.syncs, run.workers, run.rssKB, run.res.Dropped,
 		quantileMs(run.live, 0.5), quantileMs(run.live, 0.9), quantileMs(run.live, 0.99), quantileMs(run.seen, 0.5),
-		quantileMs(gaps, 0.5), quantileMs(gaps, 0.9), quantileMs(gaps, 0.99))
+		quantileMs(gaps, 0.5), quantileMs(gaps, 0.9), quantileMs(gaps, 0.99), float64(run.agent.meanConvergence().Microseconds())/1000)
 	return run
 }
 
@@ -474,8 +478,12 @@ func (st *consulStack) registerUntilLive(t *testing.T, mode churnMode, w *lbtest
 			time.Sleep(500 * time.Microsecond)
 		}
 	}
-	// liveIn polls with states (a whole backend) or, for a known server,
-	// with stats (its row alone).
+	// liveIn polls a known server with stats (its row alone); one HAProxy
+	// does not have yet by `get weight` (a few bytes: "No such server"
+	// until it is added) and, once it is there, with states (the whole
+	// backend, 150 KB with 1,000 servers: polled every 0.5 ms it kept
+	// HAProxy and this process busy enough to slow what it measured),
+	// which finds its row.
 	liveIn := func(states func(string) ([]haproxy.ServerStatus, error), stats func([]haproxy.ServerStatus) ([]haproxy.ServerStatus, error)) func() (bool, error) {
 		return func() (bool, error) {
 			if known != nil {
@@ -488,8 +496,21 @@ func (st *consulStack) registerUntilLive(t *testing.T, mode churnMode, w *lbtest
 				// session left) before adding it again: find it anew.
 				known = nil
 			}
+			if mode != churnReload {
+				reply, err := lbtest.SocketReply(st.spec.HAProxy.AdminSocket, "get weight "+chatBackend+"/"+w.ID)
+				if err != nil || strings.HasPrefix(reply, "No such server") {
+					return false, err
+				}
+			}
 			servers, err := states(chatBackend)
-			return slices.ContainsFunc(servers, func(s haproxy.ServerStatus) bool { return s.Server == w.ID && live(s) }), err
+			i := slices.IndexFunc(servers, func(s haproxy.ServerStatus) bool { return s.Server == w.ID })
+			if i < 0 {
+				return false, err
+			}
+			if mode != churnReload {
+				known = servers[i : i+1]
+			}
+			return live(servers[i]), err
 		}
 	}
 	perCall := liveIn(func(b string) ([]haproxy.ServerStatus, error) { return st.rt.States(ctx, b) },

@@ -231,11 +231,24 @@ func (a *agentProc) waitSynced(t *testing.T) {
 	})
 }
 
-// agentCounters are the agent's counters the benchmarks report.
-type agentCounters struct{ syncs, runtimeOps, reloads uint64 }
+// agentCounters are the agent's counters the benchmarks report, and its
+// convergence histogram's count and sum (seconds): from its answer from
+// Consul arriving to the proxy matching it.
+type agentCounters struct {
+	syncs, runtimeOps, reloads, converged uint64
+	convergence                           float64
+}
 
 func (c agentCounters) minus(o agentCounters) agentCounters {
-	return agentCounters{c.syncs - o.syncs, c.runtimeOps - o.runtimeOps, c.reloads - o.reloads}
+	return agentCounters{c.syncs - o.syncs, c.runtimeOps - o.runtimeOps, c.reloads - o.reloads, c.converged - o.converged, c.convergence - o.convergence}
+}
+
+// meanConvergence is the mean convergence over the counted syncs.
+func (c agentCounters) meanConvergence() time.Duration {
+	if c.converged == 0 {
+		return 0
+	}
+	return time.Duration(c.convergence / float64(c.converged) * float64(time.Second))
 }
 
 // counters reads the agent's /metrics.
@@ -248,15 +261,21 @@ func (a *agentProc) counters(t *testing.T) agentCounters {
 	defer resp.Body.Close()
 	var c agentCounters
 	want := map[string]*uint64{
-		"wsctl_agent_syncs_total":       &c.syncs,
-		"wsctl_agent_runtime_ops_total": &c.runtimeOps,
-		"wsctl_agent_reloads_total":     &c.reloads,
+		"wsctl_agent_syncs_total":               &c.syncs,
+		"wsctl_agent_runtime_ops_total":         &c.runtimeOps,
+		"wsctl_agent_reloads_total":             &c.reloads,
+		"wsctl_agent_convergence_seconds_count": &c.converged,
 	}
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
 		name, value, ok := strings.Cut(sc.Text(), " ")
 		if p := want[name]; ok && p != nil {
 			if *p, err = strconv.ParseUint(value, 10, 64); err != nil {
+				t.Fatalf("metric %s: %v", name, err)
+			}
+		}
+		if ok && name == "wsctl_agent_convergence_seconds_sum" {
+			if c.convergence, err = strconv.ParseFloat(value, 64); err != nil {
 				t.Fatalf("metric %s: %v", name, err)
 			}
 		}

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"time"
 )
 
 // Instance is one server instance of a backend.
@@ -63,6 +64,11 @@ func (in Instance) Validate() error {
 type Snapshot struct {
 	Source   string // which source produced it ("static", "consul")
 	Backends map[string][]Instance
+	// Arrived is when the oldest answer this snapshot carries that its
+	// predecessor did not came in (Consul's, before it was decoded); zero
+	// when the source cannot tell. The agent's convergence is measured
+	// from it, so its own cost, decoding included, is counted.
+	Arrived time.Time
 }
 
 // Source produces snapshots until ctx ends. It sends the first snapshot as

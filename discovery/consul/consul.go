@@ -212,10 +212,14 @@ func (s *Source) loop(ctx context.Context, updates <-chan update, out chan<- dis
 			if len(current) < len(s.watches) {
 				continue
 			}
-			snap := discovery.Snapshot{Source: SourceName, Backends: maps.Clone(current)}
+			snap := discovery.Snapshot{Source: SourceName, Backends: maps.Clone(current), Arrived: u.arrived}
 			if sent != nil && equalBackends(sent.Backends, snap.Backends) {
 				pending = nil
 				continue
+			}
+			if pending != nil && pending.Arrived.Before(snap.Arrived) {
+				// The change still waiting came first.
+				snap.Arrived = pending.Arrived
 			}
 			pending = &snap
 		case send <- next:

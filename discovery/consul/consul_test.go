@@ -171,6 +171,11 @@ func TestRunFollowsRegistrations(t *testing.T) {
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("registration seen after %s, want well under the %s wait time", d, waitTime)
 	}
+	// It says when Consul's answer came: after the registration, before
+	// the snapshot was received.
+	if snap.Arrived.Before(start) || snap.Arrived.After(time.Now()) {
+		t.Errorf("answer arrived at %s, want between the registration (%s) and now", snap.Arrived, start)
+	}
 
 	c.Deregister(t, "chat-1")
 	snap = r.next(t, 10*time.Second)

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	gojson "github.com/goccy/go-json"
 	"github.com/hashicorp/consul/api"
@@ -130,10 +131,13 @@ func (h *healthClient) query(svc spec.ConsulService, q *api.QueryOptions) ([]hea
 	if a := h.cfg.HttpAuth; a != nil {
 		req.SetBasicAuth(a.Username, a.Password)
 	}
+	start := time.Now()
 	resp, err := h.http.Do(req)
 	if err != nil {
 		return nil, nil, err
 	}
+	// As the API client measures it: until the answer's headers came.
+	meta := &api.QueryMeta{RequestTime: time.Since(start)}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxHealthAnswer+1))
 	if err != nil {
@@ -145,7 +149,6 @@ func (h *healthClient) query(svc spec.ConsulService, q *api.QueryOptions) ([]hea
 	if len(body) > maxHealthAnswer {
 		return nil, nil, fmt.Errorf("answer over %d MiB: refused", maxHealthAnswer>>20)
 	}
-	meta := &api.QueryMeta{}
 	if meta.LastIndex, err = strconv.ParseUint(resp.Header.Get("X-Consul-Index"), 10, 64); err != nil {
 		return nil, nil, fmt.Errorf("answer without a valid X-Consul-Index: %w", err)
 	}

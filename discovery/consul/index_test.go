@@ -103,7 +103,9 @@ func TestFollowIndexRules(t *testing.T) {
 }
 
 // A receiver that is slow gets the newest state, not a queue of stale
-// ones, and nothing when the state came back to what it already has.
+// ones, and nothing when the state came back to what it already has; a
+// snapshot says when the first answer it carries came in (the agent's
+// convergence starts there).
 func TestRunReplacesPendingSnapshot(t *testing.T) {
 	src := &Source{watches: []watch{{backend: "a"}}}
 	updates := make(chan update)
@@ -120,14 +122,16 @@ func TestRunReplacesPendingSnapshot(t *testing.T) {
 		}
 		return out
 	}
-	updates <- update{backend: "a", instances: inst("x")}
-	if got := describe(<-out); got != "a: x=:0-" {
-		t.Fatalf("first: got %q", got)
+	t0 := time.Now()
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	updates <- update{backend: "a", instances: inst("x"), arrived: at(1)}
+	if snap := <-out; describe(snap) != "a: x=:0-" || !snap.Arrived.Equal(at(1)) {
+		t.Fatalf("first: got %q arrived %v, want arrived %v", describe(snap), snap.Arrived, at(1))
 	}
-	updates <- update{backend: "a", instances: inst("x", "y")}
-	updates <- update{backend: "a", instances: inst("x", "y", "z")}
-	if got := describe(<-out); got != "a: x=:0- y=:0- z=:0-" {
-		t.Fatalf("second: got %q, want the newest state only", got)
+	updates <- update{backend: "a", instances: inst("x", "y"), arrived: at(2)}
+	updates <- update{backend: "a", instances: inst("x", "y", "z"), arrived: at(3)}
+	if snap := <-out; describe(snap) != "a: x=:0- y=:0- z=:0-" || !snap.Arrived.Equal(at(2)) {
+		t.Fatalf("second: got %q arrived %v, want the newest state only, arrived with the first answer it carries (%v)", describe(snap), snap.Arrived, at(2))
 	}
 	updates <- update{backend: "a", instances: inst("x")}
 	updates <- update{backend: "a", instances: inst("x", "y", "z")} // back to what was sent

@@ -35,10 +35,12 @@ type watch struct {
 	svc     spec.ConsulService
 }
 
-// update is one backend's instances, sent by its watcher to Run's loop.
+// update is one backend's instances, sent by its watcher to Run's loop,
+// and when the answer that carried them arrived.
 type update struct {
 	backend   string
 	instances []discovery.Instance
+	arrived   time.Time
 }
 
 // follow runs blocking queries for w until ctx ends and sends its instances
@@ -81,7 +83,7 @@ func (s *Source) follow(ctx context.Context, w watch, updates chan<- update) {
 		s.stats.rejected[w.backend].Store(int64(rejected))
 		if !answered || !equalInstances(last, instances) {
 			select {
-			case updates <- update{backend: w.backend, instances: instances}:
+			case updates <- update{backend: w.backend, instances: instances, arrived: start.Add(meta.RequestTime)}:
 			case <-ctx.Done():
 				return
 			}
