@@ -311,7 +311,7 @@ func (a *Agent) fleetDone(r fleetResult) {
 // fleetTick takes a view that came before the first sync, then reports,
 // from one read of HAProxy, every server an operation touched whose drain
 // is not running (a running drain reports itself).
-func (a *Agent) fleetTick(ctx context.Context, servers func() map[haproxy.Ref]haproxy.ServerStatus) {
+func (a *Agent) fleetTick(ctx context.Context, servers serverRead) {
 	if a.fleet == nil {
 		return
 	}
@@ -328,19 +328,23 @@ func (a *Agent) fleetTick(ctx context.Context, servers func() map[haproxy.Ref]ha
 		}
 	}
 	a.fleetRebalanceTick(ctx, servers)
-	if len(a.fleet.ops) == 0 {
+	var refs []haproxy.Ref
+	for ref, t := range a.fleet.ops {
+		// A running drain reports itself; a fleet rebalance reports
+		// every server of its backend.
+		if !t.running && a.fleet.rebalances[ref.Backend] == nil {
+			refs = append(refs, ref)
+		}
+	}
+	if len(refs) == 0 {
 		return
 	}
-	byRef := servers()
+	byRef := servers(refs...)
 	if byRef == nil {
 		return
 	}
-	for ref, t := range a.fleet.ops {
-		if t.running || a.fleet.rebalances[ref.Backend] != nil {
-			// A running drain reports itself; a fleet rebalance
-			// reports every server of its backend.
-			continue
-		}
+	for _, ref := range refs {
+		t := a.fleet.ops[ref]
 		p := fleet.Progress{Backend: ref.Backend, Server: ref.Server, Op: t.op, Phase: t.phase, Closed: t.closed, Error: t.err}
 		s, ok := byRef[ref]
 		if ok && t.op == "" && s.Admin == haproxy.Ready && s.State == haproxy.Up {

@@ -243,7 +243,7 @@ func (a *Agent) endFleetRebalance(ctx context.Context, backend string) {
 // fleet rebalance is under way on, and readmits donors past a key's Until.
 // Not before a view was applied: until then the intents that may hold a
 // server a previous run set to MAINT are unknown.
-func (a *Agent) fleetRebalanceTick(ctx context.Context, servers func() map[haproxy.Ref]haproxy.ServerStatus) {
+func (a *Agent) fleetRebalanceTick(ctx context.Context, servers serverRead) {
 	if len(a.fleet.rebalances) == 0 || a.fleet.last == nil {
 		return
 	}

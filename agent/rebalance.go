@@ -62,7 +62,7 @@ func (a *Agent) rebalanceAdded(backend, server string) {
 // once something is (a drain, an intent, a fleet operation): the
 // rebalance then sets its donors READY again, and the sync that follows
 // its end (see Run) gives the operators' holds back.
-func (a *Agent) rebalanceTick(ctx context.Context, servers func() map[haproxy.Ref]haproxy.ServerStatus) {
+func (a *Agent) rebalanceTick(ctx context.Context, servers serverRead) {
 	if len(a.rebalances) == 0 {
 		return
 	}
