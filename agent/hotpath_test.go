@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -116,12 +117,7 @@ func TestSyncSavesStateInPlace(t *testing.T) {
 // of its whole backend, which costs ten times `show servers state` with
 // 1,000 servers; the readmission still sees the server's sessions.
 func TestSyncReadmitReadsOnlyItsSessions(t *testing.T) {
-	u := newUnit(t, "1h", Config{})
-	var servers []discovery.Instance
-	for i := range 50 {
-		servers = append(servers, inst(fmt.Sprintf("s%02d", i), i+1))
-	}
-	ctx := u.attach(t, u.render(t, servers...))
+	u, ctx, servers := fiftyServers(t)
 	u.hap.set("ws", "s07", "10.0.0.8:80", haproxy.FlagForcedMaint, 2)
 	u.a.drains[haproxy.Ref{Backend: "ws", Server: "s07"}] = &drainState{started: time.Now(), done: true}
 	u.a.retry = true
@@ -141,12 +137,7 @@ func TestSyncReadmitReadsOnlyItsSessions(t *testing.T) {
 // its loop ~10 ms every second, in the path of the next registration —
 // and still moves the drain on once its sessions are gone.
 func TestDrainTickReadsOnlyItsServers(t *testing.T) {
-	u := newUnit(t, "1h", Config{})
-	var servers []discovery.Instance
-	for i := range 50 {
-		servers = append(servers, inst(fmt.Sprintf("s%02d", i), i+1))
-	}
-	ctx := u.attach(t, u.render(t, servers...))
+	u, ctx, servers := fiftyServers(t)
 	u.syncWith(ctx, servers...)
 	ref := haproxy.Ref{Backend: "ws", Server: "s07"}
 	u.hap.set("ws", "s07", "10.0.0.8:80", haproxy.FlagForcedDrain, 2)
@@ -164,4 +155,15 @@ func TestDrainTickReadsOnlyItsServers(t *testing.T) {
 	if got, want := u.hap.took(), []string{"state ws/s07 MAINT"}; !slices.Equal(got, want) {
 		t.Errorf("s07 without sessions: %q, want %q", got, want)
 	}
+}
+
+// fiftyServers is a unit attached to an HAProxy rendered with 50 servers
+// in backend ws (s00…s49), and those servers.
+func fiftyServers(t *testing.T) (*unit, context.Context, []discovery.Instance) {
+	u := newUnit(t, "1h", Config{})
+	var servers []discovery.Instance
+	for i := range 50 {
+		servers = append(servers, inst(fmt.Sprintf("s%02d", i), i+1))
+	}
+	return u, u.attach(t, u.render(t, servers...)), servers
 }
