@@ -176,10 +176,10 @@ func churnReport(runsBy map[churnMode][]churnRun, conns int, arrival time.Durati
 		"Register→live: from the HTTP register call until the server is live in the running HAProxy (admin state READY, "+
 		"operational state starting or running), polled every 0.5 ms: a server HAProxy already has (one deregistered earlier, still draining) by its "+
 		"`show stat` row alone (status UP) over one admin-socket connection opened before the registration, a new one by `get weight` (a connection each, a few bytes) until HAProxy has it, then once by `show servers state` of the backend (150 KB with 1,000 servers) to find its row; render + reload by `show servers state` on a connection per poll. \"Consul saw it\" is a blocking query started with every "+
-		"registration of every column, on the same registrations, timed when its answer's headers arrive (Consul sends them once it "+
-		"has encoded the whole answer), before this process reads it; uncompressed, as the agent asks a local Consul. Workers and RSS: the HAProxy master's process tree at the end "+
+		"registration of every column, on the same registrations, timed once its answer is read whole, before this process decodes it "+
+		"(as the agent times its own); uncompressed, as the agent asks a local Consul. Workers and RSS: the HAProxy master's process tree at the end "+
 		"of the changes, clients still connected. Runtime applies: the agent's `wsctl_agent_syncs_total` over the changes; its own part: "+
-		"`wsctl_agent_convergence_seconds` (from the agent's own blocking query's answer arriving, before it decodes it, to the proxy matching it: "+
+		"`wsctl_agent_convergence_seconds` (from the agent's own blocking query's answer read whole, before it decodes it, to the proxy matching it: "+
 		"config file and state written, not just live) over the changes, sum ÷ count. "+
 		"%d registrations per run; quantiles per run, then the median over %d repeat(s). The machine is shared with other "+
 		"work (noisy): compare columns of this run, not with other runs.\n\n",
@@ -213,7 +213,7 @@ func churnReport(runsBy map[churnMode][]churnRun, conns int, arrival time.Durati
 		})
 	}
 	row("reloads", "%.0f", func(c churnRun) (float64, bool) { return float64(c.reloads), applies(c) })
-	row("agent's own part: its answer arrived → proxy matches, mean (ms)", "%.1f", func(c churnRun) (float64, bool) {
+	row("agent's own part: its answer read → proxy matches, mean (ms)", "%.1f", func(c churnRun) (float64, bool) {
 		return float64(c.agent.meanConvergence().Microseconds()) / 1000, isAgent(c.mode)
 	})
 	row("runtime applies (agent syncs)", "%.0f", func(c churnRun) (float64, bool) { return float64(c.agent.syncs), isAgent(c.mode) })

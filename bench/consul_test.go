@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -155,11 +156,11 @@ func (st *consulStack) healthIndex(t *testing.T) uint64 {
 // watchHealth follows the chat service's passing instances with blocking
 // queries from index, as the agent and consul-template do, and sends when
 // the first answer whose instance IDs satisfy done arrived (Consul alone:
-// no proxy). The time is taken when the answer's headers arrive, which
-// Consul sends once it has encoded the whole answer: before this process
-// reads and decodes it (the API client's decode of a 1,000-instance answer
-// took 20 ms, which a later stamp would count as Consul's). Uncompressed,
-// as the agent asks a local Consul.
+// no proxy). The time is taken once the whole answer is read, before this
+// process decodes it (the API client's decode of a 1,000-instance answer
+// took 20 ms, which a later stamp would count as Consul's), as the agent
+// stamps its own answers (discovery.Snapshot.Arrived). Uncompressed, as
+// the agent asks a local Consul.
 func (st *consulStack) watchHealth(ctx context.Context, index uint64, done func(ids []string) bool) <-chan time.Time {
 	out := make(chan time.Time, 1)
 	client := &http.Client{Transport: &http.Transport{DisableCompression: true}}
@@ -172,13 +173,16 @@ func (st *consulStack) watchHealth(ctx context.Context, index uint64, done func(
 				return
 			}
 			resp, err := client.Do(req)
-			at := time.Now()
 			if err != nil {
 				continue
 			}
-			var entries []struct{ Service struct{ ID string } }
-			err = json.NewDecoder(resp.Body).Decode(&entries)
+			body, err := io.ReadAll(resp.Body)
 			resp.Body.Close()
+			at := time.Now()
+			var entries []struct{ Service struct{ ID string } }
+			if err == nil {
+				err = json.Unmarshal(body, &entries)
+			}
 			next, ierr := strconv.ParseUint(resp.Header.Get("X-Consul-Index"), 10, 64)
 			if err != nil || ierr != nil {
 				continue

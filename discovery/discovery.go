@@ -65,7 +65,7 @@ type Snapshot struct {
 	Source   string // which source produced it ("static", "consul")
 	Backends map[string][]Instance
 	// Arrived is when the oldest answer this snapshot carries that its
-	// predecessor did not came in (Consul's, before it was decoded); zero
+	// predecessor did not came in (Consul's, read whole, not decoded); zero
 	// when the source cannot tell. The agent's convergence is measured
 	// from it, so its own cost, decoding included, is counted.
 	Arrived time.Time
