@@ -26,6 +26,7 @@ type Flags struct {
 	MaxUnavailable int
 	// State is the state file; "" takes DefaultStatePath.
 	State string
+	// Force and Next are the drain's and Options' own.
 	Force bool
 	Next  bool
 	// Poll is how often sessions and health are read; 0: the defaults.
