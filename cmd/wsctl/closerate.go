@@ -46,6 +46,14 @@ func (r backendRate) of(b spec.Backend) float64 {
 	return b.CloseRate
 }
 
+// given is the flag's rate; nil when not given (the backend's).
+func (r backendRate) given() *float64 {
+	if !r.set {
+		return nil
+	}
+	return &r.rate
+}
+
 // unloaded is the rate to check the flags with before the spec is loaded:
 // the flag's, else the spec's default (the spec's own is checked once
 // loaded).

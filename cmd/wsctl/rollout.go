@@ -18,7 +18,6 @@ import (
 	"github.com/wsctl/wsctl/intent"
 	"github.com/wsctl/wsctl/internal/cli"
 	"github.com/wsctl/wsctl/internal/logging"
-	"github.com/wsctl/wsctl/rebalance"
 	"github.com/wsctl/wsctl/rollout"
 	"github.com/wsctl/wsctl/spec"
 	"github.com/wsctl/wsctl/target"
@@ -31,32 +30,19 @@ type RolloutOptions struct {
 	// Backend is the argument.
 	Backend string
 	// Exec deploys one server (sh -c); empty with Pause or Next.
-	Exec        string
-	Pause, Next bool
-	// Timeout, CloseAfter and CloseRate drain each server as wsctl drain
-	// does.
-	Timeout     time.Duration
-	CloseAfter  time.Duration
-	CloseRate   backendRate
-	WaitHealthy time.Duration
-	Surge       string
-	// MaxPerServer is the per-server ceiling; -1 takes the spec's
-	// server_maxconn.
-	MaxPerServer   int64
-	MaxUnavailable int
-	State          string
-	Force          bool
-	Output         string
+	Exec  string
+	Pause bool
+	// Flags are the rest of the rollout's flags; its CloseRate is
+	// closeRate's, its Sockets and AllowMissing Socket's and Fleet's.
+	rollout.Flags
+	closeRate backendRate
+	Output    string
 	// Quiet shows no progress.
 	Quiet bool
-	// Poll is how often sessions and health are read; 0: the defaults.
-	Poll time.Duration
 	// Fleet's AllowMissing and Reason are for a rollout across the fleet,
 	// its DryRun reads and plans the rollout and changes nothing; its On
 	// is unused (the backend's discovery chooses).
 	Fleet FleetOptions
-	// Rebalance evens out the backend after the last server.
-	Rebalance bool
 	// deploy makes the --exec deployer (Factory.Deploy); nil runs it with
 	// sh -c.
 	deploy func(script string, env []string, stdout, stderr io.Writer) rollout.Deployer
@@ -227,7 +213,7 @@ name, without a ceiling.`,
 	fl.BoolVar(&opts.Next, "next", false, "the server a paused rollout drained is deployed: readmit it and drain the next")
 	cli.DurationVar(fl, &opts.Timeout, "timeout", 10*time.Minute, "give up a server's drain after this long with exit 3 (0: wait for ever)")
 	cli.DurationVar(fl, &opts.CloseAfter, "close-after", 30*time.Second, "after this long, switch the server to MAINT and close its sessions left (0: at once)")
-	backendRateVar(fl, &opts.CloseRate, "sessions closed per second after --close-after, across all sockets: "+closeRateBounds+", or 0 for all at once")
+	backendRateVar(fl, &opts.closeRate, "sessions closed per second after --close-after, across all sockets: "+closeRateBounds+", or 0 for all at once")
 	cli.DurationVar(fl, &opts.WaitHealthy, "wait-healthy", time.Minute, "wait up to this long for a readmitted server's health check (exit 3 if it fails; 0: do not wait)")
 	fl.StringVar(&opts.Surge, "surge", "", "a server `name` in MAINT taken in for the rollout and left in MAINT at the end")
 	fl.Int64Var(&opts.MaxPerServer, "max-per-server", -1, "WebSockets one server may hold per HAProxy process when choosing the landing set (default: the backend's server_maxconn; 0: no limit)")
@@ -259,49 +245,20 @@ func (o *RolloutOptions) check() error {
 	case o.MaxPerServer < -1:
 		return fmt.Errorf("--max-per-server %d is negative", o.MaxPerServer)
 	}
-	return drain.Options{Timeout: o.Timeout, Close: &drain.Close{After: o.CloseAfter, Rate: o.CloseRate.unloaded()}}.Validate()
+	return drain.Options{Timeout: o.Timeout, Close: &drain.Close{After: o.CloseAfter, Rate: o.closeRate.unloaded()}}.Validate()
 }
 
-// options turns the flags and the spec into the rollout's options.
-func (o *RolloutOptions) options(sp *spec.Spec, b spec.Backend) rollout.Options {
-	rate := o.CloseRate.of(b)
-	ceiling := o.MaxPerServer
-	if ceiling < 0 {
-		ceiling = int64(b.ServerMaxConn)
-	}
-	state := o.State
-	if state == "" {
-		state = rollout.DefaultStatePath(sp, b.Name)
-	}
-	ro := rollout.Options{
-		Backend:        b.Name,
-		Drain:          drain.Options{Timeout: o.Timeout, Poll: o.Poll, Force: o.Force, Close: &drain.Close{After: o.CloseAfter, Rate: rate}},
-		Next:           o.Next,
-		WaitHealthy:    o.WaitHealthy,
-		Ceiling:        ceiling,
-		MaxUnavailable: o.MaxUnavailable,
-		Surge:          o.Surge,
-		StatePath:      state,
-	}
-	ro.Rebalance = o.rebalance(b, rate)
-	if o.Exec != "" {
-		deploy := o.deploy
-		if deploy == nil {
-			deploy = rollout.Command
-		}
-		// The command's output goes to stderr: stdout stays the report.
-		ro.Deploy = deploy(o.Exec, nil, o.IO.ErrOut, o.IO.ErrOut)
-	}
-	return ro
-}
-
-// rebalance is how --rebalance evens out backend b after the last server,
-// closing at rate (the rollout's); nil without --rebalance.
-func (o *RolloutOptions) rebalance(b spec.Backend, rate float64) *rebalance.Options {
-	if !o.Rebalance {
+// deployer is --exec's deployer; nil (pause) without it.
+func (o *RolloutOptions) deployer() rollout.Deployer {
+	if o.Exec == "" {
 		return nil
 	}
-	return &rebalance.Options{Cap: int64(b.ServerMaxConn), Rate: cmp.Or(rate, b.CloseRate), Timeout: o.Timeout, Poll: o.Poll}
+	deploy := o.deploy
+	if deploy == nil {
+		deploy = rollout.Command
+	}
+	// The command's output goes to stderr: stdout stays the report.
+	return deploy(o.Exec, nil, o.IO.ErrOut, o.IO.ErrOut)
 }
 
 func rolloutRun(opts *RolloutOptions) error {
@@ -310,20 +267,16 @@ func rolloutRun(opts *RolloutOptions) error {
 		return fmt.Errorf("rollout needs the spec (-c FILE): %w", err)
 	}
 	b, err := sp.Backend(opts.Backend)
-	switch {
-	case err != nil:
-		return err
-	case b.Consul == nil && opts.Fleet.AllowMissing:
-		return fmt.Errorf("--allow-missing: backend %s is not discovered from Consul: its rollout uses the local admin sockets, not the fleet", b.Name)
-	case b.Consul != nil && len(opts.Socket.Sockets) > 0:
-		return fmt.Errorf("backend %s is discovered from Consul: its rollout goes through the wsctl agents of every load balancer, not --socket", b.Name)
-	case b.Consul != nil && opts.Surge != "":
-		return fmt.Errorf("--surge: backend %s is discovered from Consul: a surge server across the fleet is not supported yet", b.Name)
-	}
-	ro := opts.options(sp, *b)
-	if err := ro.Drain.Validate(); err != nil {
+	if err != nil {
 		return err
 	}
+	f := opts.Flags
+	f.CloseRate, f.Sockets, f.AllowMissing = opts.closeRate.given(), len(opts.Socket.Sockets) > 0, opts.Fleet.AllowMissing
+	ro, err := rollout.OptionsFor(sp, *b, f)
+	if err != nil {
+		return err
+	}
+	ro.Deploy = opts.deployer()
 	// Ctrl-C or a pipeline's SIGTERM stops the rollout where it is; the
 	// state file keeps the place.
 	ctx, stop := cli.SignalContext()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -38,9 +37,9 @@ type SocketOptions struct {
 	// a fake fleet.
 	operator func(spec.Consul) (target.Operator, error)
 
-	// noSpec is set by paths when no spec was found and HAProxy's default
-	// socket is used: it explains a failure to reach it.
-	noSpec error
+	// found is paths' last answer: it explains a failure to reach HAProxy's
+	// default socket.
+	found target.Paths
 	// loaded, sp and specErr are load's, once.
 	loaded  bool
 	sp      *spec.Spec
@@ -74,52 +73,13 @@ func (s *SocketOptions) spec(io *cli.IOStreams) (*spec.Spec, error) {
 	return sp, err
 }
 
-// paths returns the sockets to use, first found: --socket, $WSCTL_SOCKET,
-// the spec's (-c or found), HAProxy's Debian default. Duplicates are
-// dropped.
+// paths returns the sockets to use (target.SocketPaths): --socket,
+// $WSCTL_SOCKET, the spec's (-c or found), HAProxy's default; found keeps
+// why, for a failure to reach them.
 func (s *SocketOptions) paths(io *cli.IOStreams) ([]string, error) {
-	var list []string
-	switch env := io.Env(socketEnv); {
-	case len(s.Sockets) > 0:
-		list = s.Sockets
-	case env != "":
-		list = strings.FieldsFunc(env, func(r rune) bool { return r == ',' || r == ':' })
-	default:
-		sp, err := s.load(io)
-		switch {
-		case errors.Is(err, spec.ErrNotFound):
-			s.noSpec = err
-			list = []string{spec.DefaultAdminSocket}
-		case err != nil:
-			return nil, err
-		default:
-			list = []string{sp.HAProxy.AdminSocket}
-		}
-	}
-	seen := map[string]bool{}
-	var out []string
-	for _, p := range list {
-		p = strings.TrimSpace(p)
-		if p == "" || seen[p] {
-			continue
-		}
-		seen[p] = true
-		out = append(out, p)
-	}
-	if len(out) == 0 {
-		return nil, errors.New("no admin socket given")
-	}
-	return out, nil
-}
-
-// explain adds to err, a failure to reach the sockets, that HAProxy's
-// default socket was used because no spec was found. Said only on failure:
-// a default that works needs no comment.
-func (s *SocketOptions) explain(err error) error {
-	if err == nil || s.noSpec == nil {
-		return err
-	}
-	return fmt.Errorf("%w; %v, so wsctl used HAProxy's default socket: give the spec with -c FILE or the socket with --socket PATH", err, s.noSpec)
+	var err error
+	s.found, err = target.SocketPaths(s.Sockets, io.Env(socketEnv), func() (*spec.Spec, error) { return s.load(io) })
+	return s.found.List, err
 }
 
 // sockets dials every socket as a local target's sockets. It fails if any
@@ -127,7 +87,7 @@ func (s *SocketOptions) explain(err error) error {
 func (s *SocketOptions) sockets(ctx context.Context, io *cli.IOStreams) ([]target.Socket, error) {
 	out, err := s.dialAll(ctx, io)
 	if err != nil {
-		return nil, s.explain(err)
+		return nil, s.found.Explain(err)
 	}
 	return out, nil
 }

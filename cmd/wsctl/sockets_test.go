@@ -10,14 +10,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
 	"github.com/spf13/cobra"
 
 	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/haproxy/haproxytest"
 	"github.com/wsctl/wsctl/internal/cli"
 	"github.com/wsctl/wsctl/internal/lbtest"
-	"github.com/wsctl/wsctl/spec"
 )
 
 // runtimeCmd builds one of the runtime commands on the given streams.
@@ -117,46 +115,6 @@ func (f *fixture) admin(t *testing.T, server string) haproxy.AdminState {
 	return s.Admin
 }
 
-func TestSocketPaths(t *testing.T) {
-	t.Setenv("WSCTL_RUN_DIR", "/tmp/wsctl-test-run")
-	specPath := filepath.Join(lbtest.ModuleRoot(t), "examples", "basic", "wsctl.yaml")
-	sp, err := spec.Load(specPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tests := []struct {
-		name string
-		opts SocketOptions
-		env  string
-		want []string
-	}{
-		{name: "flags win", opts: SocketOptions{Sockets: []string{"/a.sock", "/b.sock", "/a.sock"}, SpecPath: specPath}, env: "/c.sock", want: []string{"/a.sock", "/b.sock"}},
-		{name: "environment, commas and colons", opts: SocketOptions{SpecPath: specPath}, env: "/c.sock,/d.sock:/e.sock", want: []string{"/c.sock", "/d.sock", "/e.sock"}},
-		{name: "spec", opts: SocketOptions{SpecPath: specPath}, want: []string{sp.HAProxy.AdminSocket}},
-		{name: "default", want: []string{spec.DefaultAdminSocket}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			io := &cli.IOStreams{Getenv: func(k string) string {
-				if k == socketEnv {
-					return tt.env
-				}
-				return ""
-			}}
-			got, err := tt.opts.paths(io)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if diff := cmp.Diff(tt.want, got); diff != "" {
-				t.Errorf("paths (-want +got):\n%s", diff)
-			}
-		})
-	}
-	if got := sp.HAProxy.AdminSocket; got != "/tmp/wsctl-test-run/admin.sock" {
-		t.Errorf("spec admin socket = %q", got)
-	}
-}
-
 // TestSocketErrorsExit2 checks that every command fails cleanly on a socket
 // that is not there.
 func TestSocketErrorsExit2(t *testing.T) {
@@ -208,31 +166,6 @@ func TestSocketFromEnvAndSpec(t *testing.T) {
 	r = executeFinding(t, statusCmd, false, []string{absent, specPath}, nil, "-b", "ws")
 	if r.code != 0 || strings.Count(r.out, "\n") != 3 {
 		t.Errorf("status with the spec found: exit %d, stdout %q, stderr %q", r.code, r.out, r.errOut)
-	}
-}
-
-// TestDefaultSocketExplained: with no spec found the default socket is
-// used, and only its failure says why it was chosen.
-func TestDefaultSocketExplained(t *testing.T) {
-	absent := filepath.Join(t.TempDir(), "wsctl.yaml")
-	io := &cli.IOStreams{Getenv: func(string) string { return "" }, SpecSearch: []string{absent}}
-	opts := &SocketOptions{}
-	paths, err := opts.paths(io)
-	if err != nil || !cmp.Equal(paths, []string{spec.DefaultAdminSocket}) {
-		t.Fatalf("paths = %v, %v; want the default", paths, err)
-	}
-	if opts.explain(nil) != nil {
-		t.Error("a success is explained")
-	}
-	got := opts.explain(haproxy.ErrNoSocket).Error()
-	want := "no HAProxy socket; spec: no spec found: looked at $WSCTL_CONFIG (unset), " + absent +
-		", so wsctl used HAProxy's default socket: give the spec with -c FILE or the socket with --socket PATH"
-	if got != want {
-		t.Errorf("explained:\n%s\nwant:\n%s", got, want)
-	}
-	given := &SocketOptions{Sockets: []string{"/x.sock"}}
-	if _, err := given.paths(io); err != nil || given.explain(haproxy.ErrNoSocket) != haproxy.ErrNoSocket {
-		t.Errorf("--socket given: the failure is explained as a default")
 	}
 }
 

@@ -104,7 +104,7 @@ func statusRun(opts *StatusOptions) error {
 			return err
 		}
 	}
-	return opts.Socket.explain(err)
+	return opts.Socket.found.Explain(err)
 }
 
 func writeStatus(opts *StatusOptions, rows []target.Row, several bool) error {

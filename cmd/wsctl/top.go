@@ -10,10 +10,7 @@ import (
 	"github.com/charmbracelet/x/ansi"
 	"github.com/spf13/cobra"
 
-	"github.com/wsctl/wsctl/fleet"
-	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/internal/cli"
-	"github.com/wsctl/wsctl/target"
 	"github.com/wsctl/wsctl/top"
 )
 
@@ -111,9 +108,8 @@ func topRun(opts *TopOptions) error {
 	return err
 }
 
-// sources are what top reads: the sockets (dialled now, so a wrong path is
-// an error before the screen changes), and with a spec its master CLI,
-// intents, rollout state files and, with --fleet, Consul.
+// sources are what top reads (top.SourcesFor): the sockets, dialled
+// now, and with a spec what it says is in progress.
 func (opts *TopOptions) sources(ctx context.Context) (top.Sources, error) {
 	sp, err := opts.Socket.spec(opts.IO)
 	if err != nil {
@@ -123,29 +119,5 @@ func (opts *TopOptions) sources(ctx context.Context) (top.Sources, error) {
 	if err != nil {
 		return top.Sources{}, err
 	}
-	src := top.Sources{Sockets: &target.Local{Sockets: sockets}}
-	master := opts.Master
-	if master == "" && sp != nil {
-		master = sp.HAProxy.MasterSocket
-	}
-	if master != "" {
-		src.Master = haproxy.NewMaster(master, opts.Socket.Timeout)
-	}
-	if opts.Fleet && sp == nil {
-		return top.Sources{}, errors.New("--fleet needs the spec (-c FILE): its consul section says where the agents report")
-	}
-	if sp == nil {
-		return src, nil
-	}
-	if err := src.AddSpec(sp); err != nil {
-		return top.Sources{}, err
-	}
-	if opts.Fleet {
-		op, err := opts.Socket.reachFleet(sp.Consul)
-		if err != nil {
-			return top.Sources{}, err
-		}
-		src.Fleet = func(ctx context.Context) (*fleet.View, error) { return op.Read(ctx, 0) }
-	}
-	return src, nil
+	return top.SourcesFor(sp, sockets, top.Want{Master: opts.Master, Timeout: opts.Socket.Timeout, Fleet: opts.Fleet}, opts.Socket.reachFleet)
 }
