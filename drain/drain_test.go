@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -28,8 +29,11 @@ type fakeRuntime struct {
 	// failServer makes the nth call to Server (from 1) fail.
 	failServer  func(n int) bool
 	serverCalls int
-	// failShutdown makes the nth call to ShutdownSession (from 1) time
-	// out, after it closed the session when closeAnyway.
+	// failShutdown makes the nth call to ShutdownSession (from 1) on a
+	// session still open time out, after it closed the session when
+	// closeAnyway. Calls on sessions already closed are not counted: a
+	// batch that timed out goes back whole, its closed ids with it, and
+	// how the closes batch up depends on the machine's timing.
 	failShutdown  func(n int) (fail, closeAnyway bool)
 	shutdownCalls int
 	setErr        error
@@ -110,6 +114,9 @@ func (f *fakeRuntime) Sessions(ctx context.Context, backend, server string) ([]h
 func (f *fakeRuntime) ShutdownSession(ctx context.Context, backend, server string, id haproxy.SessionID) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if !slices.Contains(f.sessions, id) && !f.gone[id] {
+		return haproxy.ErrNoSuchSession
+	}
 	f.shutdownCalls++
 	if f.failShutdown != nil {
 		if fail, anyway := f.failShutdown(f.shutdownCalls); fail {
