@@ -9,7 +9,6 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
-	"net/netip"
 	"reflect"
 	"slices"
 	"strings"
@@ -194,10 +193,10 @@ func (b *builder) bindOnce(d lint.Directive, addr string) bool {
 }
 
 // sourceAddr returns the address words hold when they are one unicast IP
-// address, what the spec's source_address takes (spec.Validate's test).
+// address, what the spec's source_address takes (spec.ParseSourceAddress).
 func sourceAddr(words []string) (string, bool) {
-	ip, err := netip.ParseAddr(strings.Join(words, " "))
-	if err != nil || ip.Zone() != "" || ip.IsUnspecified() || ip.IsMulticast() {
+	ip, ok := spec.ParseSourceAddress(strings.Join(words, " "))
+	if !ok {
 		return "", false
 	}
 	return ip.String(), true

@@ -60,6 +60,17 @@ const maxTimeout = 24 * 24 * time.Hour
 // Balance algorithms.
 var balances = []string{"leastconn", "roundrobin", "source", "hash"}
 
+// ParseSourceAddress reads s as what source_address takes: one unicast IP
+// address, without zone, neither unspecified nor multicast. The address
+// is in canonical form.
+func ParseSourceAddress(s string) (netip.Addr, bool) {
+	ip, err := netip.ParseAddr(s)
+	if err != nil || ip.Zone() != "" || ip.IsUnspecified() || ip.IsMulticast() {
+		return netip.Addr{}, false
+	}
+	return ip, true
+}
+
 // Validate checks the defaulted spec and returns every problem found, each
 // naming the file, line and field.
 func (s *Spec) Validate() error {
@@ -69,7 +80,7 @@ func (s *Spec) Validate() error {
 		v.add("connections", "%d is out of range (1 to 10000000)", s.Connections)
 	}
 	if a := s.SourceAddress; a != "" {
-		if ip, err := netip.ParseAddr(a); err != nil || ip.Zone() != "" || ip.IsUnspecified() || ip.IsMulticast() {
+		if _, ok := ParseSourceAddress(a); !ok {
 			v.add("source_address", "%q is not a unicast IP address of this host (no zone, not 0.0.0.0 or ::)", a)
 		}
 	}
