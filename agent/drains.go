@@ -161,18 +161,21 @@ func (a *Agent) serversOnce(ctx context.Context) serverRead {
 			byRef[s.Ref()] = s
 		}
 	}
+	readAll := func(c haproxy.Conn) error {
+		all, err := c.Servers("")
+		if err == nil {
+			keep(all)
+			full = true
+		}
+		return err
+	}
 	return func(refs ...haproxy.Ref) map[haproxy.Ref]haproxy.ServerStatus {
 		if failed || full {
 			return byRef
 		}
 		err := a.rt.Session(ctx, func(c haproxy.Conn) error {
 			if len(refs) == 0 {
-				all, err := c.Servers("")
-				if err == nil {
-					keep(all)
-					full = true
-				}
-				return err
+				return readAll(c)
 			}
 			if byRef == nil {
 				all, err := c.States("")
@@ -191,12 +194,7 @@ func (a *Agent) serversOnce(ctx context.Context) serverRead {
 			if gone := (*haproxy.UnknownServerError)(nil); errors.As(err, &gone) {
 				// Deleted since the states were read (a drain this
 				// tick finished): read everything afresh.
-				all, err := c.Servers("")
-				if err == nil {
-					keep(all)
-					full = true
-				}
-				return err
+				return readAll(c)
 			}
 			if err != nil {
 				return err

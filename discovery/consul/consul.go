@@ -130,7 +130,7 @@ func newClient(c spec.Consul) (*api.Client, *healthClient, string, error) {
 	if t, ok := cfg.HttpClient.Transport.(*http.Transport); ok {
 		t.DisableCompression = local
 	}
-	return client, &healthClient{http: cfg.HttpClient, cfg: *cfg}, addr, nil
+	return client, &healthClient{cfg: *cfg}, addr, nil
 }
 
 // onThisHost reports whether addr (as api.Config.Address takes it: with or

@@ -51,8 +51,7 @@ type healthEntry struct {
 // ~10 ms of every registration's path (16 ms for a dev agent's indented
 // answer), goccy/go-json's ~2 ms (docs/architecture.md, "Dependencies").
 type healthClient struct {
-	http *http.Client
-	cfg  api.Config // after api.NewClient filled it in
+	cfg api.Config // after api.NewClient filled it in (HttpClient included)
 }
 
 // maxHealthAnswer bounds one answer: about 1,300 bytes an instance, so
@@ -132,7 +131,7 @@ func (h *healthClient) query(svc spec.ConsulService, q *api.QueryOptions) ([]hea
 		req.SetBasicAuth(a.Username, a.Password)
 	}
 	start := time.Now()
-	resp, err := h.http.Do(req)
+	resp, err := h.cfg.HttpClient.Do(req)
 	if err != nil {
 		return nil, nil, err
 	}
