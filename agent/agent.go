@@ -211,6 +211,10 @@ type Agent struct {
 	// changing are the servers of a runtime batch not yet completed (see
 	// ownWork); they are the agent's to bring to the desired state.
 	changing map[haproxy.Ref]bool
+	// listed are the servers HAProxy had at the last sync's listing, by
+	// backend, and those added since (see addFirst); a backend whose
+	// listing failed is absent.
+	listed map[string]map[string]bool
 	// rejected is the last config `haproxy -c` refused: the same bytes are
 	// not validated (nor logged) again.
 	rejected []byte
@@ -310,6 +314,7 @@ func New(cfg Config) (*Agent, error) {
 		drains:  map[haproxy.Ref]*drainState{},
 
 		changing:     map[haproxy.Ref]bool{},
+		listed:       map[string]map[string]bool{},
 		drainResults: make(chan drainResult),
 
 		handoverResults: make(chan handoverResult),
@@ -614,7 +619,7 @@ func (a *Agent) syncSnapshot(ctx context.Context, snap map[string][]discovery.In
 	early := a.loadedModel != nil && sameStructure(a.loadedModel, m)
 	var ok, needReload bool
 	if early {
-		ok, needReload = a.applyRuntime(ctx, m)
+		ok, needReload = a.applyRuntime(ctx, m, true)
 	}
 	text := a.text(m)
 	var wait time.Duration
@@ -626,12 +631,12 @@ func (a *Agent) syncSnapshot(ctx context.Context, snap map[string][]discovery.In
 		wait = a.reload(ctx, text)
 	}
 	if !early || reloaded {
-		ok, needReload = a.applyRuntime(ctx, m)
+		ok, needReload = a.applyRuntime(ctx, m, false)
 	}
 	if needReload && text != nil && !reloaded {
 		write = false
 		if wait = a.reload(ctx, text); wait == 0 {
-			ok, _ = a.applyRuntime(ctx, m)
+			ok, _ = a.applyRuntime(ctx, m, false)
 		}
 	}
 	failed := !ok
@@ -686,9 +691,13 @@ func (a *Agent) keepNonEmpty(snap map[string][]discovery.Instance) {
 // instead of once per step. ok reports whether everything succeeded;
 // reload that the plan holds changes the runtime API cannot make (a host
 // name where HAProxy takes IP addresses, a cookie on a server added to
-// HAProxy 2.6), which only a reload applies.
-func (a *Agent) applyRuntime(ctx context.Context, m *model.Model) (ok, reload bool) {
+// HAProxy 2.6), which only a reload applies. With ahead, the servers
+// HAProxy did not have at the last listing are added first (addAhead).
+func (a *Agent) applyRuntime(ctx context.Context, m *model.Model, ahead bool) (ok, reload bool) {
 	err := a.rt.Session(ctx, func(c haproxy.Conn) error {
+		if ahead {
+			a.addAhead(c, m)
+		}
 		ok, reload = a.applyOn(ctx, c, m)
 		return nil
 	})
@@ -717,6 +726,9 @@ func (a *Agent) applyOn(ctx context.Context, c haproxy.Conn, m *model.Model) (ok
 	var unanswered error
 	for _, b := range m.Backends {
 		servers, err := c.States(b.Name)
+		if err != nil {
+			delete(a.listed, b.Name)
+		}
 		if errors.Is(err, haproxy.ErrUnknownBackend) {
 			continue
 		}
@@ -728,6 +740,7 @@ func (a *Agent) applyOn(ctx context.Context, c haproxy.Conn, m *model.Model) (ok
 			continue
 		}
 		running[b.Name] = servers
+		a.list(b.Name, servers)
 	}
 	a.metrics.haproxyAnswered(unanswered)
 	owned := make(map[haproxy.Ref]bool, len(a.drains)+len(a.changing))

@@ -70,6 +70,12 @@ func (a *Agent) applyOps(c haproxy.Conn, m *model.Model, running map[string][]ha
 			ok = false
 			continue
 		} else if err != nil {
+			if errors.Is(err, haproxy.ErrNotAdded) {
+				// Nothing was changed: a server of that name is not the
+				// agent's to bring to the desired state (an operator's
+				// in MAINT must not be readied).
+				delete(a.changing, ref)
+			}
 			a.metrics.RuntimeErrors.Add(1, op.Backend, string(op.Kind))
 			a.log.Error("runtime operation", "op", op.String(), "err", err)
 			ok = false
@@ -82,6 +88,9 @@ func (a *Agent) applyOps(c haproxy.Conn, m *model.Model, running map[string][]ha
 		case OpReady:
 			a.forgetDrain(ref)
 		case OpAdd:
+			if listed := a.listed[op.Backend]; listed != nil {
+				listed[op.Server.Name] = true
+			}
 			a.rebalanceAdded(op.Backend, op.Server.Name)
 		}
 	}

@@ -60,6 +60,8 @@ type fakeHAProxy struct {
 	// conns counts the admin-socket connections the agent's syncs open:
 	// one per call of States, Servers and Apply, one per Session.
 	conns int
+	// listings counts the listings without sessions (States).
+	listings int
 }
 
 type fakeServer struct {
@@ -153,6 +155,7 @@ func (f *fakeHAProxy) withStats(backend string) ([]haproxy.ServerStatus, error) 
 func (f *fakeHAProxy) states(backend string) ([]haproxy.ServerStatus, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.listings++
 	all, err := f.servers(backend)
 	for i := range all {
 		all[i].Scur, all[i].Smax, all[i].Stot, all[i].Check, all[i].Weight = 0, 0, 0, "", 0
@@ -322,7 +325,7 @@ func (f *fakeHAProxy) change(ch haproxy.Change) error {
 	ref := ch.Backend + "/" + ch.Server
 	if ch.Kind == haproxy.ChangeAdd {
 		if _, err := f.find(ch.Backend, ch.Server); err == nil {
-			return fmt.Errorf("add %s: already exists", ref)
+			return fmt.Errorf("%w: add %s: already exists", haproxy.ErrNotAdded, ref)
 		}
 		f.calls = append(f.calls, fmt.Sprintf("add %s %s:%d", ref, ch.Addr, ch.Port))
 		f.backends[ch.Backend] = append(f.backends[ch.Backend], &fakeServer{st: haproxy.ServerStatus{

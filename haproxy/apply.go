@@ -224,10 +224,13 @@ func applyOn(s *session, changes []Change, steps [][]step, errs []error) error {
 		if errs[i] != nil {
 			continue
 		}
-		for _, st := range steps[i] {
+		for j, st := range steps[i] {
 			if err := st.run(s); err != nil {
 				if s.err != nil {
 					return err
+				}
+				if j == 0 && changes[i].Kind == ChangeAdd {
+					err = fmt.Errorf("%w: %w", ErrNotAdded, err)
 				}
 				errs[i] = err
 				break

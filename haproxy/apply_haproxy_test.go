@@ -136,6 +136,13 @@ func TestApply(t *testing.T) {
 		}
 	}
 	t.Log(errs)
+	// The agent must know an add that made nothing (d1 exists) from one
+	// refused at a later step, which leaves the server added.
+	for i, err := range errs {
+		if notAdded := errors.Is(err, haproxy.ErrNotAdded); notAdded != (i == 5) {
+			t.Errorf("change %d (%+v): %v, ErrNotAdded %v", i, mixed[i], err, notAdded)
+		}
+	}
 	d0, err := c.Server(ctx, "ws", "d0")
 	if err != nil || d0.UserWeight != 8 {
 		t.Errorf("d0 = %+v, %v; want weight 8", d0, err)

@@ -38,6 +38,10 @@ var (
 	// the state read back afterwards shows (HAProxy answers some failures,
 	// such as an invalid address, with a mere warning, severity [4]).
 	ErrNotApplied = errors.New("change not applied")
+	// ErrNotAdded: HAProxy refused a ChangeAdd's `add server` (a server of
+	// that name exists, say): the change made nothing, unlike one refused
+	// at a later step, which leaves the server added.
+	ErrNotAdded = errors.New("server not added")
 	// ErrNoSuchSession is returned when a session is gone, or no longer
 	// belongs to the server it was listed for.
 	ErrNoSuchSession = errors.New("no such session")

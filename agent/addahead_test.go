@@ -1,0 +1,105 @@
+package agent
+
+import (
+	"errors"
+	"slices"
+	"testing"
+
+	"github.com/wsctl/wsctl/haproxy"
+)
+
+// TestRegistrationAddedBeforeListing: a server HAProxy did not have at
+// the last sync's listing is added before the sync lists the backend (with
+// 1,000 servers the listing was ~10 ms of every registration's path), on
+// the sync's one connection, and the listing that follows plans nothing
+// more for it.
+func TestRegistrationAddedBeforeListing(t *testing.T) {
+	u, ctx, servers := fiftyServers(t)
+	u.syncWith(ctx, servers...)
+	listingsAtAdd := -1
+	u.hap.applyErr = func(ch haproxy.Change) error {
+		if ch.Kind == haproxy.ChangeAdd {
+			listingsAtAdd = u.hap.listings
+		}
+		return nil
+	}
+	u.hap.listings, u.hap.conns = 0, 0
+	u.syncWith(ctx, append(servers, inst("new", 200))...)
+	if got := u.hap.took(); !slices.Equal(got, []string{"add ws/new 10.0.0.200:80"}) {
+		t.Fatalf("registration: %q, want the add alone", got)
+	}
+	if listingsAtAdd != 0 {
+		t.Errorf("the add came after %d listing(s), want before any", listingsAtAdd)
+	}
+	if u.hap.listings == 0 {
+		t.Error("the sync did not list the backend after the add: nothing else would be planned")
+	}
+	if u.hap.conns != 1 {
+		t.Errorf("the sync opened %d connections, want 1", u.hap.conns)
+	}
+}
+
+// TestAddAheadOnlyForUnlisted: what HAProxy may have already is planned
+// from a listing, never added ahead: a server being drained that registers
+// again (it is set READY, not added), a name HAProxy refused to add ahead
+// (someone added it by hand: the listing shows it, and the plan follows),
+// and an add that failed otherwise (the agent's unfinished batch, which
+// HAProxy may half have) is retried after a listing only.
+func TestAddAheadOnlyForUnlisted(t *testing.T) {
+	u, ctx, servers := fiftyServers(t)
+	u.syncWith(ctx, servers...)
+	// s1 leaves and drains (sessions keep it), then registers again.
+	u.hap.mu.Lock()
+	s1, _ := u.hap.find("ws", servers[1].ID)
+	s1.sessions = []haproxy.SessionID{"0x1"}
+	u.hap.mu.Unlock()
+	u.syncWith(ctx, slices.Delete(slices.Clone(servers), 1, 2)...)
+	u.hap.took()
+	u.syncWith(ctx, servers...)
+	if got := u.hap.took(); slices.ContainsFunc(got, func(c string) bool { return c == "add ws/"+servers[1].ID+" 10.0.0.2:80" }) {
+		t.Errorf("a draining server registered again: %q, want it readied, not added", got)
+	}
+
+	// Someone adds "manual" by hand after the last listing.
+	u.hap.set("ws", "manual", "10.0.0.201:80", haproxy.FlagForcedMaint, 0)
+	refused := 0 // the fake refuses a name it has, as HAProxy does
+	u.hap.applyErr = func(ch haproxy.Change) error {
+		if ch.Kind == haproxy.ChangeAdd && ch.Server == "manual" {
+			refused++
+		}
+		return nil
+	}
+	u.syncWith(ctx, append(slices.Clone(servers), inst("manual", 201))...)
+	if refused != 1 {
+		t.Fatalf("add ahead of a name HAProxy had: tried %d time(s), want once", refused)
+	}
+	if got := u.hap.took(); slices.ContainsFunc(got, func(c string) bool { return c == "state ws/manual READY" }) {
+		t.Errorf("an operator's server in MAINT: %q, want it left in MAINT", got)
+	}
+
+	// An add that failed is retried after a listing only.
+	u.hap.applyErr = func(ch haproxy.Change) error {
+		if ch.Kind == haproxy.ChangeAdd {
+			return errors.New("no memory")
+		}
+		return nil
+	}
+	want := append(slices.Clone(servers), inst("manual", 201), inst("late", 202))
+	u.hap.listings = 0
+	listingsAtAdd := []int{}
+	failing := u.hap.applyErr
+	u.hap.applyErr = func(ch haproxy.Change) error {
+		if ch.Kind == haproxy.ChangeAdd {
+			listingsAtAdd = append(listingsAtAdd, u.hap.listings)
+		}
+		return failing(ch)
+	}
+	if wait := u.syncWith(ctx, want...); wait == 0 {
+		t.Fatal("a sync whose add failed asks for no retry")
+	}
+	u.a.retry = true // as the loop does when a sync asks for a retry
+	u.syncWith(ctx, want...)
+	if len(listingsAtAdd) != 3 || listingsAtAdd[2] == listingsAtAdd[1] {
+		t.Errorf("listings before each add: %v, want an add ahead and one after the listing, then on the retry only after a listing", listingsAtAdd)
+	}
+}
