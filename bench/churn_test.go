@@ -448,6 +448,7 @@ func (st *consulStack) registerUntilLive(t *testing.T, mode churnMode, w *lbtest
 	t.Helper()
 	ctx := context.Background()
 	var known []haproxy.ServerStatus // w's row, when HAProxy has w already
+	var guess []haproxy.ServerStatus // w's row at the ID HAProxy should give it
 	if mode != churnReload {
 		states, err := st.rt.States(ctx, chatBackend)
 		if err != nil {
@@ -455,6 +456,8 @@ func (st *consulStack) registerUntilLive(t *testing.T, mode churnMode, w *lbtest
 		}
 		if i := slices.IndexFunc(states, func(s haproxy.ServerStatus) bool { return s.Server == w.ID }); i >= 0 {
 			known = states[i : i+1]
+		} else {
+			guess = []haproxy.ServerStatus{{Backend: chatBackend, Server: w.ID, ID: nextServerID(states)}}
 		}
 	}
 	// until polls until w is live; it returns an error the poll cannot
@@ -496,6 +499,15 @@ func (st *consulStack) registerUntilLive(t *testing.T, mode churnMode, w *lbtest
 				// session left) before adding it again: find it anew.
 				known = nil
 			}
+			if guess != nil {
+				// A row by ID names its server, so a wrong guess (a server
+				// deleted meanwhile freed a lower ID) is never taken for w.
+				rows, err := stats(guess)
+				if err == nil && len(rows) == 1 {
+					known = guess
+					return statusLive(rows[0].Status), nil
+				}
+			}
 			if mode != churnReload {
 				reply, err := lbtest.SocketReply(st.spec.HAProxy.AdminSocket, "get weight "+chatBackend+"/"+w.ID)
 				if err != nil || strings.HasPrefix(reply, "No such server") {
@@ -534,6 +546,20 @@ func (st *consulStack) registerUntilLive(t *testing.T, mode churnMode, w *lbtest
 		t.Fatal(err)
 	}
 	return begin, took
+}
+
+// nextServerID is the ID HAProxy gives the next server added to the
+// backend of servers: the lowest one none of them has.
+func nextServerID(servers []haproxy.ServerStatus) int64 {
+	used := map[int64]bool{}
+	for _, s := range servers {
+		used[s.ID] = true
+	}
+	id := int64(1)
+	for used[id] {
+		id++
+	}
+	return id
 }
 
 // statusLive is live for a `show stat` status: up (perhaps with failing
