@@ -25,14 +25,14 @@ func TestAgentAddedServersAreSticky(t *testing.T) {
 		return s["echo-1"].Admin == haproxy.Ready && s["echo-2"].Admin == haproxy.Ready &&
 			s["echo-1"].State == haproxy.OpState("UP") && s["echo-2"].State == haproxy.OpState("UP")
 	})
-	seen := map[string]bool{}
+	seen := map[string]string{} // cookie by server
 	for i := 0; i < 6; i++ {
 		c := lbtest.NewClient("ws://" + r.frontend + "/ws")
 		if err := c.Connect(); err != nil {
 			t.Fatal(err)
 		}
 		first := c.Server
-		seen[first] = true
+		seen[first] = c.Cookie("SID")
 		if c.Cookie("SID") == "" {
 			t.Fatalf("client %d on %s got no SID cookie", i, first)
 		}
@@ -48,6 +48,24 @@ func TestAgentAddedServersAreSticky(t *testing.T) {
 		c.Close()
 	}
 	if len(seen) != 2 {
-		t.Errorf("clients landed on %v, want both added servers", seen)
+		t.Fatalf("clients landed on %v, want both added servers", seen)
+	}
+	// Each cookie is the one HAProxy computes for the whole backend (from
+	// the key, the address and the port), which every load balancer with
+	// the same key gives that server: computing them all again changes
+	// none.
+	if _, err := lbtest.SocketReply(r.spec.HAProxy.AdminSocket, "enable dynamic-cookie backend ws"); err != nil {
+		t.Fatal(err)
+	}
+	for len(seen) > 0 {
+		c := lbtest.NewClient("ws://" + r.frontend + "/ws")
+		if err := c.Connect(); err != nil {
+			t.Fatal(err)
+		}
+		if want, ok := seen[c.Server]; ok && c.Cookie("SID") != want {
+			t.Errorf("%s: cookie %q once the backend's are computed again, %q when added", c.Server, c.Cookie("SID"), want)
+		}
+		delete(seen, c.Server)
+		c.Close()
 	}
 }

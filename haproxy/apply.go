@@ -22,8 +22,8 @@ const (
 	ChangeAddr ChangeKind = "addr"
 	// ChangeWeight sets the weight to Weight (0–256).
 	ChangeWeight ChangeKind = "weight"
-	// ChangeAdd adds the server at Addr:Port with Options, recomputes the
-	// backend's dynamic cookies when DynamicCookies is set, enables its
+	// ChangeAdd adds the server at Addr:Port with Options, gives it its
+	// dynamic cookie when DynamicCookies is set, enables its
 	// checks when Options.Check is set, and sets it READY. Options.Cookie
 	// needs HAProxy CookieFrom or later (ErrNeedsVersion otherwise).
 	ChangeAdd ChangeKind = "add"
@@ -45,7 +45,7 @@ type Change struct {
 	Port           int
 	Weight         int           // ChangeWeight
 	Options        ServerOptions // ChangeAdd
-	DynamicCookies bool          // ChangeAdd: `enable dynamic-cookie backend` after the add
+	DynamicCookies bool          // ChangeAdd: the backend has dynamic cookies (`cookie … dynamic`)
 }
 
 // op names the change in errors, e.g. "set ws/s1 state drain".
@@ -114,7 +114,17 @@ func (ch Change) steps(info Info) ([]step, error) {
 		}
 		return []step{{cmd: set + "weight " + strconv.Itoa(ch.Weight), allowEmpty: true}}, nil
 	case ChangeAdd:
-		add, err := addServerCommand(ch.Backend, ch.Server, ch.Addr, ch.Port, ch.Options)
+		port := ch.Port
+		if ch.DynamicCookies {
+			// HAProxy 2.6 gives a server `add server` made no dynamic
+			// cookie; a change of its port computes its own. `enable
+			// dynamic-cookie backend` would compute every server's and
+			// check each against every other: ~7 ms with 1,000
+			// servers, in the path of every registration. Added
+			// servers start in MAINT, so nothing reaches the other port.
+			port = otherPort(port)
+		}
+		add, err := addServerCommand(ch.Backend, ch.Server, ch.Addr, port, ch.Options)
 		if err == nil {
 			err = ch.Options.supportedBy(info)
 		}
@@ -123,7 +133,7 @@ func (ch Change) steps(info Info) ([]step, error) {
 		}
 		out := []step{{cmd: add, want: addedReply}}
 		if ch.DynamicCookies {
-			out = append(out, step{cmd: "enable dynamic-cookie backend " + ch.Backend, allowEmpty: true})
+			out = append(out, step{cmd: set + "addr " + ch.Addr.Unmap().String() + " port " + strconv.Itoa(ch.Port), allowEmpty: true})
 		}
 		if ch.Options.Check {
 			out = append(out, step{cmd: "enable health " + srv, allowEmpty: true})
@@ -133,6 +143,18 @@ func (ch Change) steps(info Info) ([]step, error) {
 		return []step{{cmd: "del server " + srv, want: deletedReply}}, nil
 	}
 	return nil, fmt.Errorf("unknown change kind %q", ch.Kind)
+}
+
+// otherPort is a valid port other than port (1–65535); an invalid one is
+// returned as it is, for addServerCommand to refuse.
+func otherPort(port int) int {
+	switch {
+	case port >= 1 && port < 65535:
+		return port + 1
+	case port == 65535:
+		return port - 1
+	}
+	return port
 }
 
 // The replies of `add server` and `del server` on success.
