@@ -214,7 +214,7 @@ type Agent struct {
 	// listed are the servers HAProxy had at the last sync's listing, by
 	// backend, and those added since (see addFirst); a backend whose
 	// listing failed is absent.
-	listed map[string]map[string]bool
+	listed map[string]map[string]haproxy.ServerStatus
 	// rejected is the last config `haproxy -c` refused: the same bytes are
 	// not validated (nor logged) again.
 	rejected []byte
@@ -314,7 +314,7 @@ func New(cfg Config) (*Agent, error) {
 		drains:  map[haproxy.Ref]*drainState{},
 
 		changing:     map[haproxy.Ref]bool{},
-		listed:       map[string]map[string]bool{},
+		listed:       map[string]map[string]haproxy.ServerStatus{},
 		drainResults: make(chan drainResult),
 
 		handoverResults: make(chan handoverResult),
@@ -691,12 +691,12 @@ func (a *Agent) keepNonEmpty(snap map[string][]discovery.Instance) {
 // instead of once per step. ok reports whether everything succeeded;
 // reload that the plan holds changes the runtime API cannot make (a host
 // name where HAProxy takes IP addresses, a cookie on a server added to
-// HAProxy 2.6), which only a reload applies. With ahead, the servers
-// HAProxy did not have at the last listing are added first (addAhead).
+// HAProxy 2.6), which only a reload applies. With ahead, what the last
+// listing is enough to plan is made first (Agent.ahead).
 func (a *Agent) applyRuntime(ctx context.Context, m *model.Model, ahead bool) (ok, reload bool) {
 	err := a.rt.Session(ctx, func(c haproxy.Conn) error {
 		if ahead {
-			a.addAhead(c, m)
+			a.ahead(ctx, c, m)
 		}
 		ok, reload = a.applyOn(ctx, c, m)
 		return nil

@@ -89,7 +89,7 @@ func (a *Agent) applyOps(c haproxy.Conn, m *model.Model, running map[string][]ha
 			a.forgetDrain(ref)
 		case OpAdd:
 			if listed := a.listed[op.Backend]; listed != nil {
-				listed[op.Server.Name] = true
+				listed[op.Server.Name] = haproxy.ServerStatus{Backend: op.Backend, Server: op.Server.Name}
 			}
 			a.rebalanceAdded(op.Backend, op.Server.Name)
 		}

@@ -62,6 +62,8 @@ type fakeHAProxy struct {
 	conns int
 	// listings counts the listings without sessions (States).
 	listings int
+	// lastID is the ID the last server put in place got.
+	lastID int64
 }
 
 type fakeServer struct {
@@ -328,10 +330,10 @@ func (f *fakeHAProxy) change(ch haproxy.Change) error {
 			return fmt.Errorf("%w: add %s: already exists", haproxy.ErrNotAdded, ref)
 		}
 		f.calls = append(f.calls, fmt.Sprintf("add %s %s:%d", ref, ch.Addr, ch.Port))
-		f.backends[ch.Backend] = append(f.backends[ch.Backend], &fakeServer{st: haproxy.ServerStatus{
+		f.backends[ch.Backend] = append(f.backends[ch.Backend], f.server(haproxy.ServerStatus{
 			Backend: ch.Backend, Server: ch.Server, Addr: netip.AddrPortFrom(ch.Addr, uint16(ch.Port)).String(),
 			UserWeight: int64(ch.Options.Weight),
-		}})
+		}))
 		return nil
 	}
 	s, err := f.find(ch.Backend, ch.Server)
@@ -385,11 +387,22 @@ func (s *fakeServer) status() haproxy.ServerStatus {
 	st.Scur = int64(len(s.sessions))
 	st.Admin = st.Flags.State()
 	// Checks always pass here: MAINT alone takes a server down.
-	st.State = haproxy.Up
-	if st.Admin == haproxy.Maint {
-		st.State = haproxy.Down
+	st.State, st.Status = haproxy.Up, "UP"
+	switch st.Admin {
+	case haproxy.Maint:
+		st.State, st.Status = haproxy.Down, "MAINT"
+	case haproxy.Drain:
+		st.Status = "DRAIN"
 	}
 	return st
+}
+
+// server is a new server with the next ID, as HAProxy numbers them; f.mu
+// is held.
+func (f *fakeHAProxy) server(st haproxy.ServerStatus) *fakeServer {
+	f.lastID++
+	st.ID = f.lastID
+	return &fakeServer{st: st}
 }
 
 // set puts a server in place with state flags and n sessions.
@@ -398,7 +411,7 @@ func (f *fakeHAProxy) set(backend, server, addr string, flags haproxy.AdminFlags
 	defer f.mu.Unlock()
 	s, err := f.find(backend, server)
 	if err != nil {
-		s = &fakeServer{st: haproxy.ServerStatus{Backend: backend, Server: server}}
+		s = f.server(haproxy.ServerStatus{Backend: backend, Server: server})
 		f.backends[backend] = append(f.backends[backend], s)
 	}
 	s.st.Addr, s.st.Flags, s.st.UserWeight = addr, flags, 100
@@ -425,7 +438,7 @@ func (f *fakeHAProxy) load(config []byte) {
 			backend = w[1]
 			f.backends[backend] = nil
 		case len(w) >= 3 && w[0] == "server" && backend != "":
-			s := &fakeServer{st: haproxy.ServerStatus{Backend: backend, Server: w[1], Addr: w[2], UserWeight: 100}}
+			s := f.server(haproxy.ServerStatus{Backend: backend, Server: w[1], Addr: w[2], UserWeight: 100})
 			for i := 3; i < len(w); i++ {
 				switch w[i] {
 				case "weight":

@@ -4,8 +4,10 @@ import (
 	"errors"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/wsctl/wsctl/haproxy"
+	"github.com/wsctl/wsctl/intent"
 )
 
 // TestRegistrationAddedBeforeListing: a server HAProxy did not have at
@@ -101,5 +103,84 @@ func TestAddAheadOnlyForUnlisted(t *testing.T) {
 	u.syncWith(ctx, want...)
 	if len(listingsAtAdd) != 3 || listingsAtAdd[2] == listingsAtAdd[1] {
 		t.Errorf("listings before each add: %v, want an add ahead and one after the listing, then on the retry only after a listing", listingsAtAdd)
+	}
+}
+
+// TestReadmissionAheadOfListing: a server the agent drained that registers
+// again is readmitted before the sync lists the backend, from its own
+// state and sessions read alone (`show stat` by ID), as the plan would:
+// READY at once with sessions, and from MAINT with checks and none by the
+// drain, health down, ready sequence (haproxy.ReadmitChanges). An
+// operator's intent, or an address that changed, leaves it to the listing
+// and the plan.
+func TestReadmissionAheadOfListing(t *testing.T) {
+	u, ctx, servers := fiftyServers(t)
+	u.syncWith(ctx, servers...)
+	var listingsAt []int
+	u.hap.applyErr = func(ch haproxy.Change) error {
+		listingsAt = append(listingsAt, u.hap.listings)
+		return nil
+	}
+	readmit := func(t *testing.T, want ...string) {
+		t.Helper()
+		u.hap.took()
+		u.hap.listings, u.hap.statRows, listingsAt = 0, 0, nil
+		u.a.retry = true
+		u.syncWith(ctx, servers...)
+		if got := u.hap.took(); !slices.Equal(got, want) {
+			t.Fatalf("readmission: %q, want %q", got, want)
+		}
+		if slices.Max(listingsAt) != 0 {
+			t.Errorf("listings before each change: %v, want none", listingsAt)
+		}
+		if u.hap.statRows != 1 {
+			t.Errorf("read the sessions of %d servers, want the one readmitted", u.hap.statRows)
+		}
+	}
+
+	// s01 left with a client on it: DRAIN.
+	u.hap.mu.Lock()
+	s1, _ := u.hap.find("ws", "s01")
+	s1.sessions = []haproxy.SessionID{"0x1"}
+	u.hap.mu.Unlock()
+	u.syncWith(ctx, slices.Delete(slices.Clone(servers), 1, 2)...)
+	readmit(t, "state ws/s01 READY")
+
+	// s02 in the agent's MAINT, checked, without sessions.
+	u.hap.set("ws", "s02", "10.0.0.3:80", haproxy.FlagForcedMaint, 0)
+	u.hap.mu.Lock()
+	s2, _ := u.hap.find("ws", "s02")
+	s2.st.Checked = true
+	u.hap.mu.Unlock()
+	u.a.drains[haproxy.Ref{Backend: "ws", Server: "s02"}] = &drainState{started: time.Now(), done: true}
+	readmit(t, "state ws/s02 DRAIN", "health ws/s02 down", "state ws/s02 READY")
+
+	// s03 drained by the agent, then held by an operator's intent.
+	u.hap.set("ws", "s03", "10.0.0.4:80", haproxy.FlagForcedDrain, 1)
+	u.a.drains[haproxy.Ref{Backend: "ws", Server: "s03"}] = &drainState{started: time.Now()}
+	if err := u.intents.Put(ctx, intent.Intent{Backend: "ws", Server: "s03", State: haproxy.Drain, Since: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	u.hap.took()
+	u.a.retry = true
+	u.syncWith(ctx, servers...)
+	if got := u.hap.took(); len(got) != 0 {
+		t.Errorf("a server an intent holds: %q, want it left in DRAIN", got)
+	}
+
+	// s04 drained, and back at another port: the plan moves and readmits it.
+	u.hap.set("ws", "s04", "10.0.0.5:80", haproxy.FlagForcedDrain, 1)
+	u.a.drains[haproxy.Ref{Backend: "ws", Server: "s04"}] = &drainState{started: time.Now()}
+	moved := slices.Clone(servers)
+	moved[4].Port = 81
+	u.hap.took()
+	u.hap.listings, listingsAt = 0, nil
+	u.a.retry = true
+	u.syncWith(ctx, moved...)
+	if got, want := u.hap.took(), []string{"addr ws/s04 10.0.0.5:81", "state ws/s04 READY"}; !slices.Equal(got, want) {
+		t.Errorf("a drained server back at another port: %q, want %q", got, want)
+	}
+	if slices.Min(listingsAt) == 0 {
+		t.Errorf("listings before each change: %v, want the plan's listing first", listingsAt)
 	}
 }
