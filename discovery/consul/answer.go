@@ -58,6 +58,17 @@ func (a *answer) update(body []byte, svc spec.ConsulService) ([]candidate, error
 	// Not an array the scanner takes, or an element that does not decode:
 	// the whole decode says what the answer is (an error, or what goccy
 	// reads anyway, such as "null"), and nothing is kept to reuse.
+	items, err := wholeCandidates(body, svc)
+	if err != nil {
+		return nil, err
+	}
+	*a = answer{items: items, decoded: len(items)}
+	return items, nil
+}
+
+// wholeCandidates decodes body whole and makes the candidates of its
+// entries: what update's result must always be.
+func wholeCandidates(body []byte, svc spec.ConsulService) ([]candidate, error) {
 	raw, err := decodeHealth(body)
 	if err != nil {
 		return nil, err
@@ -66,7 +77,6 @@ func (a *answer) update(body []byte, svc spec.ConsulService) ([]candidate, error
 	for i := range raw {
 		items[i] = newCandidate(raw[i].serviceEntry(svc), svc.AllowWarning)
 	}
-	*a = answer{items: items, decoded: len(raw)}
 	return items, nil
 }
 
@@ -76,29 +86,24 @@ func (a *answer) update(body []byte, svc spec.ConsulService) ([]candidate, error
 // cannot prove the result is the whole body's.
 func (a *answer) reuse(body []byte, svc spec.ConsulService) bool {
 	old := a.body
-	// Prefix elements 0..k-1: an object, array or string ends with its own
-	// closing byte, which must be in the prefix; a number or literal ends
-	// at the byte after it, which must be too.
+	// Elements 0..k-1 end inside the common prefix. A number or literal
+	// also needs the byte after it to end it: the scan of the middle
+	// checks that byte, as it starts after element k-1, where only
+	// whitespace, ',' or ']' may follow.
 	p := commonPrefix(old, body)
-	if p < a.open {
+	if p < a.open { // the '[' or what is before it changed
 		return false
 	}
-	k := sort.Search(len(a.spans), func(i int) bool {
-		sp := a.spans[i]
-		return sp.end > p || sp.end == p && !closesItself(old[sp.start])
-	})
-	from, st, need := a.open, afterOpen, a.open
+	k := sort.Search(len(a.spans), func(i int) bool { return a.spans[i].end > p })
+	from, st := a.open, afterOpen
 	if k > 0 {
-		from, st, need = a.spans[k-1].end, afterElem, a.spans[k-1].end
-		if !closesItself(old[a.spans[k-1].start]) {
-			need++
-		}
+		from, st = a.spans[k-1].end, afterElem
 	}
-	// The suffix is measured after what the prefix elements need, not
-	// after the whole prefix: a new entry looks like its neighbours, and
-	// the prefix runs into it.
-	s := commonSuffix(old[need:], body[need:])
-	if s < len(old)-a.close {
+	// The suffix is measured after the kept elements, not after the whole
+	// prefix: a new entry looks like its neighbours, and the prefix runs
+	// into it.
+	s := commonSuffix(old[from:], body[from:])
+	if s < len(old)-a.close { // the ']' or what follows it changed
 		return false
 	}
 	shift := len(body) - len(old)
@@ -158,7 +163,7 @@ func (a *answer) keep(body []byte, spans []span, items []candidate) {
 // compareChunk is how many bytes commonPrefix and commonSuffix compare at
 // once with bytes.Equal (vectorised) before looking for the differing
 // byte.
-const compareChunk = 256
+const compareChunk = 1024
 
 // commonPrefix is the length of the longest common prefix of a and b.
 func commonPrefix(a, b []byte) int {
@@ -320,10 +325,6 @@ func stringEnd(body []byte, i, to int) (int, error) {
 	}
 	return 0, fmt.Errorf("%w: the string at offset %d does not end", errNotArray, i)
 }
-
-// closesItself reports whether an element starting with c ends with its
-// own closing byte (an object, array or string), not at the byte after.
-func closesItself(c byte) bool { return c == '{' || c == '[' || c == '"' }
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
