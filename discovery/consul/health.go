@@ -60,41 +60,64 @@ const maxHealthAnswer = 128 << 20
 
 // healthService returns every instance of svc's service (passing or not),
 // as Health().ServiceMultipleTags(svc.Service, svc.Tags, false, q) does
-// but with only the fields toInstances reads (see healthEntry). Consul
-// filters by the tags; they are matched here again, as Consul matches them
-// (every tag, case-insensitively), so an answer is held to them whatever
-// the server did.
+// but with only the fields toInstances reads (see healthEntry), decoding
+// the whole answer: the one-shot path (Once). A watch decodes only what
+// changed (see answer).
 func healthService(h *healthClient, svc spec.ConsulService, q *api.QueryOptions) ([]*api.ServiceEntry, *api.QueryMeta, error) {
-	raw, meta, err := h.query(svc, q)
+	body, meta, err := h.fetch(svc, q)
+	if err != nil {
+		return nil, nil, err
+	}
+	raw, err := decodeHealth(body)
 	if err != nil {
 		return nil, nil, err
 	}
 	out := make([]*api.ServiceEntry, 0, len(raw))
-	for _, e := range raw {
-		if e.Service == nil || !hasTags(e.Service.Tags, svc.Tags) {
-			continue
+	for i := range raw {
+		if e := raw[i].serviceEntry(svc); e != nil {
+			out = append(out, e)
 		}
-		s := e.Service
-		entry := &api.ServiceEntry{
-			Service: &api.AgentService{
-				Kind: s.Kind, ID: s.ID, Service: svc.Service, Address: s.Address, Port: s.Port,
-				Tags: s.Tags, Meta: s.Meta, CreateIndex: s.CreateIndex,
-			},
-			Node:   &api.Node{Node: e.Node.Node, Address: e.Node.Address},
-			Checks: make(api.HealthChecks, len(e.Checks)),
-		}
-		for i, c := range e.Checks {
-			entry.Checks[i] = &api.HealthCheck{CheckID: c.CheckID, Status: c.Status}
-		}
-		out = append(out, entry)
 	}
 	return out, meta, nil
 }
 
-// query runs GET /v1/health/service/<service> with svc's tags and q's
+// serviceEntry is e as the API client would have decoded it, with the
+// fields toInstances reads, or nil when e has no service or lacks one of
+// svc's tags. Consul filters by the tags; they are matched here again, as
+// Consul matches them (every tag, case-insensitively), so an answer is
+// held to them whatever the server did.
+func (e *healthEntry) serviceEntry(svc spec.ConsulService) *api.ServiceEntry {
+	s := e.Service
+	if s == nil || !hasTags(s.Tags, svc.Tags) {
+		return nil
+	}
+	entry := &api.ServiceEntry{
+		Service: &api.AgentService{
+			Kind: s.Kind, ID: s.ID, Service: svc.Service, Address: s.Address, Port: s.Port,
+			Tags: s.Tags, Meta: s.Meta, CreateIndex: s.CreateIndex,
+		},
+		Node:   &api.Node{Node: e.Node.Node, Address: e.Node.Address},
+		Checks: make(api.HealthChecks, len(e.Checks)),
+	}
+	for i, c := range e.Checks {
+		entry.Checks[i] = &api.HealthCheck{CheckID: c.CheckID, Status: c.Status}
+	}
+	return entry
+}
+
+// decodeHealth decodes a whole answer.
+func decodeHealth(body []byte) ([]healthEntry, error) {
+	var raw []healthEntry
+	if err := gojson.Unmarshal(body, &raw); err != nil {
+		return nil, fmt.Errorf("decode the answer: %w", err)
+	}
+	return raw, nil
+}
+
+// fetch runs GET /v1/health/service/<service> with svc's tags and q's
 // datacenter, staleness, index and wait time, as the API client would send
-// them.
-func (h *healthClient) query(svc spec.ConsulService, q *api.QueryOptions) ([]healthEntry, *api.QueryMeta, error) {
+// them, and returns the answer's body, read whole, not decoded.
+func (h *healthClient) fetch(svc spec.ConsulService, q *api.QueryOptions) ([]byte, *api.QueryMeta, error) {
 	params := url.Values{"tag": svc.Tags}
 	set := func(key, value, fallback string) {
 		if value == "" {
@@ -152,11 +175,7 @@ func (h *healthClient) query(svc spec.ConsulService, q *api.QueryOptions) ([]hea
 	if meta.LastIndex, err = strconv.ParseUint(resp.Header.Get("X-Consul-Index"), 10, 64); err != nil {
 		return nil, nil, fmt.Errorf("answer without a valid X-Consul-Index: %w", err)
 	}
-	var raw []healthEntry
-	if err := gojson.Unmarshal(body, &raw); err != nil {
-		return nil, nil, fmt.Errorf("decode the answer: %w", err)
-	}
-	return raw, meta, nil
+	return body, meta, nil
 }
 
 // hasTags reports whether have holds every tag of want, compared in lower

@@ -42,64 +42,121 @@ const MaxInstances = 10_000
 // false. An unhealthy instance thus stays visible and can be drained instead
 // of vanishing with its WebSockets.
 func toInstances(entries []*api.ServiceEntry, svc spec.ConsulService, log *slog.Logger) (out []discovery.Instance, rejected int) {
-	type candidate struct {
-		ref  serviceRef
-		inst discovery.Instance
+	cands := make([]candidate, len(entries))
+	for i, e := range entries {
+		cands[i] = newCandidate(e, svc.AllowWarning)
 	}
+	return nameCandidates(cands, log)
+}
+
+// candidate is what toInstances makes of one entry on its own, before the
+// entries are named together: all of it depends on the entry alone, so a
+// watch keeps it for every entry of an answer that the next answer repeats
+// byte for byte (see answer).
+type candidate struct {
+	skip bool // not an instance: no service, or not every watched tag
+	ref  serviceRef
+	// leftOut is why the entry cannot become a server; "" when it can.
+	leftOut string
+	// own is ServerName(ref.ID), the name the instance takes unless an
+	// older one holds it.
+	own string
+	// inst is the instance, named own; invalid is why inst.Validate
+	// refused it ("" when it did not): names and weights are built valid,
+	// it is kept as a guard.
+	inst    discovery.Instance
+	invalid string
+	// weightIgnored says that the WeightMeta value badWeight was invalid
+	// and the backend's default weight is used.
+	weightIgnored bool
+	badWeight     string
+}
+
+// newCandidate checks entry e (nil or without a service: skipped) and
+// makes its instance; allowWarning counts a warning check as healthy.
+func newCandidate(e *api.ServiceEntry, allowWarning bool) candidate {
+	if e == nil || e.Service == nil {
+		return candidate{skip: true}
+	}
+	s := e.Service
+	c := candidate{ref: serviceRef{ID: s.ID, Created: s.CreateIndex}}
+	addr := s.Address
+	if e.Node != nil {
+		c.ref.Node = e.Node.Node
+		if addr == "" {
+			addr = e.Node.Address
+		}
+	}
+	host, err := check(s, addr)
+	if err != nil {
+		c.leftOut = err.Error()
+		return c
+	}
+	c.own, _ = ServerName(s.ID) // check accepted the ID
+	w, ok := weight(s)
+	if !ok {
+		c.weightIgnored, c.badWeight = true, s.Meta[WeightMeta]
+	}
+	c.inst = discovery.Instance{ID: c.own, Host: host, Port: uint16(s.Port), Weight: w, Healthy: healthy(e.Checks, allowWarning)}
+	if err := c.inst.Validate(); err != nil {
+		c.invalid = err.Error()
+	}
+	return c
+}
+
+// nameCandidates is toInstances after each entry was made a candidate:
+// the warnings, MaxInstances, names and order. It runs on every answer
+// over every entry, so it does per entry no more than a comparison when
+// the entry's own name is free; cands is not modified.
+func nameCandidates(cands []candidate, log *slog.Logger) (out []discovery.Instance, rejected int) {
 	leaveOut := func(ref serviceRef, reason string) {
 		rejected++
 		log.Warn("instance left out", "node", logValue(ref.Node), "service_id", logValue(ref.ID), "reason", reason)
 	}
-	cands := make([]candidate, 0, len(entries))
-	for _, e := range entries {
-		if e == nil || e.Service == nil {
+	kept := make([]*candidate, 0, len(cands))
+	for i := range cands {
+		c := &cands[i]
+		switch {
+		case c.skip:
+			continue
+		case c.leftOut != "":
+			leaveOut(c.ref, c.leftOut)
 			continue
 		}
-		s := e.Service
-		ref := serviceRef{ID: s.ID, Created: s.CreateIndex}
-		addr := s.Address
-		if e.Node != nil {
-			ref.Node = e.Node.Node
-			if addr == "" {
-				addr = e.Node.Address
+		if c.weightIgnored {
+			log.Warn("invalid weight ignored, using the backend's default", "service_id", logValue(c.ref.ID),
+				"meta", WeightMeta, "value", logValue(c.badWeight), "want", "1 to 256 in plain decimal digits")
+		}
+		kept = append(kept, c)
+	}
+	if len(kept) > MaxInstances {
+		log.Error("too many instances; the newest are left out", "instances", len(kept), "kept", MaxInstances)
+		slices.SortFunc(kept, func(a, b *candidate) int { return compareAge(a.ref, b.ref) })
+		rejected += len(kept) - MaxInstances
+		kept = kept[:MaxInstances]
+	}
+	refs := make([]serviceRef, len(kept))
+	own := make([]string, len(kept))
+	for i, c := range kept {
+		refs[i], own[i] = c.ref, c.own
+	}
+	out = make([]discovery.Instance, 0, len(kept))
+	for i, name := range assignNames(refs, own) {
+		c := kept[i]
+		in, invalid := c.inst, c.invalid
+		if name != c.own {
+			in.ID, invalid = name, ""
+			if err := in.Validate(); err != nil {
+				invalid = err.Error()
 			}
 		}
-		host, err := check(s, addr)
-		if err != nil {
-			leaveOut(ref, err.Error())
+		if invalid != "" {
+			leaveOut(c.ref, invalid)
 			continue
 		}
-		cands = append(cands, candidate{
-			ref: ref,
-			inst: discovery.Instance{
-				Host:    host,
-				Port:    uint16(s.Port),
-				Weight:  weight(s, log),
-				Healthy: healthy(e.Checks, svc.AllowWarning),
-			},
-		})
-	}
-	if len(cands) > MaxInstances {
-		log.Error("too many instances; the newest are left out", "instances", len(cands), "kept", MaxInstances)
-		slices.SortFunc(cands, func(a, b candidate) int { return compareAge(a.ref, b.ref) })
-		rejected += len(cands) - MaxInstances
-		cands = cands[:MaxInstances]
-	}
-	refs := make([]serviceRef, len(cands))
-	for i, c := range cands {
-		refs[i] = c.ref
-	}
-	out = make([]discovery.Instance, 0, len(cands))
-	for i, name := range assignNames(refs) {
-		in, ref := cands[i].inst, cands[i].ref
-		in.ID = name
-		if err := in.Validate(); err != nil { // names and weights are built valid; kept as a guard
-			leaveOut(ref, err.Error())
-			continue
-		}
-		if own, _ := ServerName(ref.ID); own != name {
-			log.Warn("service id held by an older instance; this one gets another name", "node", logValue(ref.Node),
-				"service_id", logValue(ref.ID), "name", name, "wanted", own)
+		if name != c.own {
+			log.Warn("service id held by an older instance; this one gets another name", "node", logValue(c.ref.Node),
+				"service_id", logValue(c.ref.ID), "name", name, "wanted", c.own)
 		}
 		out = append(out, in)
 	}
@@ -162,21 +219,20 @@ func healthy(checks api.HealthChecks, allowWarning bool) bool {
 // ("+50") and leading zeros, which a registration has no reason to write.
 var weightPattern = regexp.MustCompile(`^[1-9][0-9]{0,2}$`)
 
-// weight reads WeightMeta; 0 means the backend's default. Consul's own
-// Weights field is not used: its scale (passing 1, warning 1 by default)
-// has nothing to do with HAProxy's.
-func weight(s *api.AgentService, log *slog.Logger) int {
+// weight reads WeightMeta; 0 means the backend's default. ok is false
+// when the value is there but invalid (ignored: 0). Consul's own Weights
+// field is not used: its scale (passing 1, warning 1 by default) has
+// nothing to do with HAProxy's.
+func weight(s *api.AgentService) (w int, ok bool) {
 	v, ok := s.Meta[WeightMeta]
 	if !ok {
-		return 0
+		return 0, true
 	}
 	w, err := strconv.Atoi(v)
 	if !weightPattern.MatchString(v) || err != nil || w > discovery.MaxWeight {
-		log.Warn("invalid weight ignored, using the backend's default", "service_id", logValue(s.ID),
-			"meta", WeightMeta, "value", logValue(v), "want", "1 to 256 in plain decimal digits")
-		return 0
+		return 0, false
 	}
-	return w
+	return w, true
 }
 
 // equalInstances reports whether two sorted instance lists are the same.

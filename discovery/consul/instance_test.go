@@ -226,12 +226,12 @@ func TestWeight(t *testing.T) {
 		{name: "leading zero", value: "050", want: 0},
 		{name: "space", value: " 50", want: 0},
 	}
-	log := slog.New(slog.DiscardHandler)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := &api.AgentService{ID: "x", Meta: map[string]string{WeightMeta: tt.value}}
-			if got := weight(s, log); got != tt.want {
-				t.Errorf("weight(%q) = %d, want %d", tt.value, got, tt.want)
+			// Every value here that is not taken is invalid ("0" too).
+			if got, ok := weight(s); got != tt.want || ok != (tt.want != 0) {
+				t.Errorf("weight(%q) = %d, %v; want %d, %v", tt.value, got, ok, tt.want, tt.want != 0)
 			}
 		})
 	}

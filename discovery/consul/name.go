@@ -90,34 +90,44 @@ type serviceRef struct {
 	Created uint64
 }
 
-// assignNames returns the server name of each ref (same order); every ref's
-// ID must be accepted by ServerName. Refs take names oldest first (by
-// Created, then node, then ID, so the result depends only on the set of
-// refs, never on their order): each takes its ServerName when no older ref
-// holds it, and otherwise a suffix hashed from "node/id" — the same service
-// ID registered on several nodes (the default when a registration gives no
-// ID, or a registration copying another's ID) or an ID that is another's
-// suffixed name. A ref's name thus depends only on refs older than it: an
-// instance that appears later never takes the name of one that was there,
-// and a name never changes because another instance appears.
-func assignNames(refs []serviceRef) []string {
+// assignNames returns the server name of each ref (same order); own[i]
+// is ServerName(refs[i].ID), which must have accepted it. Refs take names
+// oldest first (by Created, then node, then ID, so the result depends only
+// on the set of refs, never on their order): each takes its ServerName
+// when no older ref holds it, and otherwise a suffix hashed from
+// "node/id" — the same service ID registered on several nodes (the default
+// when a registration gives no ID, or a registration copying another's
+// ID) or an ID that is another's suffixed name. A ref's name thus depends
+// only on refs older than it: an instance that appears later never takes
+// the name of one that was there, and a name never changes because another
+// instance appears.
+//
+// It runs on every answer of a watch: when no two own names are alike
+// (the usual case), each is its ref's name whatever the age order, and
+// neither the sort nor a key is needed.
+func assignNames(refs []serviceRef, own []string) []string {
+	taken := make(map[string]bool, len(refs))
+	for _, n := range own {
+		taken[n] = true
+	}
+	if len(taken) == len(own) {
+		return slices.Clone(own)
+	}
+	clear(taken)
 	order := make([]int, len(refs))
 	for i := range order {
 		order[i] = i
 	}
 	slices.SortFunc(order, func(a, b int) int { return compareAge(refs[a], refs[b]) })
 	names := make([]string, len(refs))
-	taken := make(map[string]bool, len(refs))
 	for _, i := range order {
-		r := refs[i]
-		n, _ := ServerName(r.ID)
-		key := r.Node + "/" + r.ID
+		r, n := refs[i], own[i]
 		for salt := 0; taken[n]; salt++ {
-			k := key
+			key := r.Node + "/" + r.ID
 			if salt > 0 { // identical refs or a hash clash
-				k += "#" + strconv.Itoa(salt)
+				key += "#" + strconv.Itoa(salt)
 			}
-			n = withSuffix(sanitise(r.ID), k)
+			n = withSuffix(sanitise(r.ID), key)
 		}
 		names[i] = n
 		taken[n] = true

@@ -147,7 +147,7 @@ func TestAssignNames(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := assignNames(tt.refs)
+			got := namesOf(tt.refs)
 			if strings.Join(got, " ") != strings.Join(tt.want, " ") {
 				t.Errorf("assignNames(%v)\n got %q\nwant %q", tt.refs, got, tt.want)
 			}
@@ -165,7 +165,7 @@ func TestAssignNamesKeepsNamesAsInstancesAppear(t *testing.T) {
 	var before []string
 	for i := range ids {
 		refs = append(refs, serviceRef{Node: nodes[i], ID: ids[i], Created: uint64(100 + i)})
-		got := assignNames(refs)
+		got := namesOf(refs)
 		if !slices.Equal(got[:i], before) {
 			t.Fatalf("after %v appeared:\n got %q\nwant %q for the older ones", refs[i], got[:i], before)
 		}
@@ -182,13 +182,22 @@ func TestAssignNamesKeepsNamesAsInstancesAppear(t *testing.T) {
 func TestAssignNamesIgnoresOrder(t *testing.T) {
 	refs := []serviceRef{{Node: "a", ID: "x"}, {Node: "b", ID: "x"}, {Node: "c", ID: "x"}, {Node: "a", ID: "x y"}}
 	want := map[serviceRef]string{}
-	for i, n := range assignNames(refs) {
+	for i, n := range namesOf(refs) {
 		want[refs[i]] = n
 	}
 	reversed := []serviceRef{refs[3], refs[2], refs[1], refs[0]}
-	for i, n := range assignNames(reversed) {
+	for i, n := range namesOf(reversed) {
 		if want[reversed[i]] != n {
 			t.Errorf("%v: got %q in reverse order, %q in order", reversed[i], n, want[reversed[i]])
 		}
 	}
+}
+
+// namesOf is assignNames with each ref's own name.
+func namesOf(refs []serviceRef) []string {
+	own := make([]string, len(refs))
+	for i, r := range refs {
+		own[i], _ = ServerName(r.ID)
+	}
+	return assignNames(refs, own)
 }

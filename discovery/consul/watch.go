@@ -52,10 +52,17 @@ func (s *Source) follow(ctx context.Context, w watch, updates chan<- update) {
 		last     []discovery.Instance
 		answered bool
 		failures int
+		// ans is the last answer, so the next is decoded only where it
+		// differs.
+		ans answer
 	)
 	for {
 		start := time.Now()
-		entries, meta, err := s.query(ctx, w, index)
+		body, meta, err := s.query(ctx, w, index)
+		var cands []candidate
+		if err == nil {
+			cands, err = ans.update(body, w.svc)
+		}
 		if ctx.Err() != nil {
 			return
 		}
@@ -79,7 +86,7 @@ func (s *Source) follow(ctx context.Context, w watch, updates chan<- update) {
 			log.Info("query recovered", "consul", s.addr, "failures", failures)
 			failures = 0
 		}
-		instances, rejected := toInstances(entries, w.svc, log)
+		instances, rejected := nameCandidates(cands, log)
 		s.stats.rejected[w.backend].Store(int64(rejected))
 		if !answered || !equalInstances(last, instances) {
 			select {
@@ -89,7 +96,7 @@ func (s *Source) follow(ctx context.Context, w watch, updates chan<- update) {
 			}
 			answered, last = true, instances
 		}
-		log.Debug("answer", "index", index, "last_index", meta.LastIndex, "instances", len(instances), "took", time.Since(start))
+		log.Debug("answer", "index", index, "last_index", meta.LastIndex, "instances", len(instances), "decoded", ans.decoded, "took", time.Since(start))
 		next, advanced := nextIndex(index, meta.LastIndex)
 		index = next
 		if !advanced && !sleep(ctx, s.minInterval-time.Since(start)) {
@@ -100,8 +107,8 @@ func (s *Source) follow(ctx context.Context, w watch, updates chan<- update) {
 
 // query asks for every instance of w's service (passing or not: toInstances
 // decides what healthy means), blocking until the index passes index or the
-// wait time ends. index 0 answers at once.
-func (s *Source) query(ctx context.Context, w watch, index uint64) ([]*api.ServiceEntry, *api.QueryMeta, error) {
+// wait time ends, and returns the answer's body. index 0 answers at once.
+func (s *Source) query(ctx context.Context, w watch, index uint64) ([]byte, *api.QueryMeta, error) {
 	// A server that has not answered after the wait time, Consul's jitter
 	// of up to WaitTime/16 and a margin is hung, not blocking.
 	timeout := queryMargin
@@ -113,7 +120,7 @@ func (s *Source) query(ctx context.Context, w watch, index uint64) ([]*api.Servi
 	s.stats.queries.Add(1)
 	q := queryOptions(ctx, w.svc, s.stale)
 	q.WaitIndex, q.WaitTime = index, s.waitTime
-	return healthService(s.health, w.svc, q)
+	return s.health.fetch(w.svc, q)
 }
 
 // queryOptions are the options every query of svc carries.
