@@ -184,3 +184,31 @@ func TestReadmissionAheadOfListing(t *testing.T) {
 		t.Errorf("listings before each change: %v, want the plan's listing first", listingsAt)
 	}
 }
+
+// TestRegistrationAfterRemovalAddedAhead: a server the agent drained and
+// deleted, registered again, is added ahead of the listing like any new
+// one: HAProxy no longer has it.
+func TestRegistrationAfterRemovalAddedAhead(t *testing.T) {
+	u, ctx, servers := fiftyServers(t)
+	u.syncWith(ctx, servers...)
+	u.syncWith(ctx, slices.Delete(slices.Clone(servers), 1, 2)...) // s01 leaves, without sessions
+	u.a.progressDrains(ctx, u.a.serversOnce(ctx))
+	if got := u.hap.took(); !slices.Contains(got, "delete ws/s01") {
+		t.Fatalf("the drain of s01: %q, want it deleted", got)
+	}
+	listingsAtAdd := -1
+	u.hap.applyErr = func(ch haproxy.Change) error {
+		if ch.Kind == haproxy.ChangeAdd {
+			listingsAtAdd = u.hap.listings
+		}
+		return nil
+	}
+	u.hap.listings = 0
+	u.syncWith(ctx, servers...)
+	if got := u.hap.took(); !slices.Equal(got, []string{"add ws/s01 10.0.0.2:80"}) {
+		t.Fatalf("s01 registered again: %q, want it added", got)
+	}
+	if listingsAtAdd != 0 {
+		t.Errorf("the add came after %d listing(s), want before any", listingsAtAdd)
+	}
+}

@@ -287,6 +287,9 @@ func (a *Agent) finished(ref haproxy.Ref, closed int) {
 	d := a.drains[ref]
 	if d.remove {
 		delete(a.drains, ref)
+		// HAProxy no longer has it: a registration again is an add,
+		// which needs no listing (see ahead).
+		delete(a.listed[ref.Backend], ref.Server)
 		a.log.Info("server removed", "server", ref.String(), "closed", closed)
 		return
 	}
