@@ -205,6 +205,9 @@ type Agent struct {
 	// changedAt is when the first snapshot not yet applied arrived: its
 	// source's answer, when the source says (Snapshot.Arrived).
 	changedAt time.Time
+	// changeLive is set once a runtime batch applied some of the change
+	// changedAt dates (Metrics.Runtime counts it once).
+	changeLive bool
 	// synced is set by the first complete sync; readySent once systemd
 	// was told.
 	synced, readySent bool
@@ -667,7 +670,7 @@ func (a *Agent) syncSnapshot(ctx context.Context, snap map[string][]discovery.In
 	a.markSynced()
 	if wait == 0 && !a.changedAt.IsZero() {
 		a.metrics.Convergence.Observe(time.Since(a.changedAt))
-		a.changedAt = time.Time{}
+		a.changedAt, a.changeLive = time.Time{}, false
 	}
 	return wait
 }

@@ -61,6 +61,10 @@ func (a *Agent) applyOps(c haproxy.Conn, m *model.Model, running map[string][]ha
 		if err != nil && opErr[owner[j]] == nil {
 			opErr[owner[j]] = err
 		}
+		if err == nil && !a.changeLive && !a.changedAt.IsZero() {
+			a.metrics.Runtime.Observe(time.Since(a.changedAt))
+			a.changeLive = true
+		}
 	}
 	ok := true
 	for i, op := range ops {

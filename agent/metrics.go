@@ -78,6 +78,11 @@ type Metrics struct {
 	// applied (its answer's arrival, Snapshot.Arrived, when the source
 	// tells) to the proxy matching it.
 	Convergence Histogram
+	// Runtime is the time from the same change to the first runtime batch
+	// that applied some of it (a server added, readmitted, drained),
+	// before the config file and state are written: when its servers
+	// are live.
+	Runtime Histogram
 	// progress are the old workers a hand-over watches and the drains
 	// in progress.
 	progress *progressGauges
@@ -138,6 +143,13 @@ func newMetrics(build buildinfo.Info, unhealthyAfter time.Duration) *Metrics {
 	})
 	reg.MustRegister(h)
 	m.Convergence = Histogram{h}
+	h = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "wsctl_agent_runtime_seconds",
+		Help:    "Time from a discovery change (its answer's arrival, before decoding) to the first runtime batch that applied some of it.",
+		Buckets: runtimeBuckets,
+	})
+	reg.MustRegister(h)
+	m.Runtime = Histogram{h}
 	reg.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "wsctl_agent_last_sync_timestamp_seconds",

@@ -12,6 +12,10 @@ import (
 // change that waited out a reload's rate limit.
 var convergenceBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}
 
+// runtimeBuckets are those of the runtime histogram: a change reaches
+// HAProxy's runtime API in milliseconds, before the files are written.
+var runtimeBuckets = []float64{0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5}
+
 // Histogram is a Prometheus histogram of durations whose count can be read.
 type Histogram struct{ h prometheus.Histogram }
 

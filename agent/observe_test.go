@@ -110,6 +110,7 @@ func TestMetricsLabelsAndCollectors(t *testing.T) {
 		`wsctl_agent_syncs_total 2`,
 		`wsctl_build_info{commit="abc",goversion="go1.26.8",version="1.2.3"} 1`,
 		"# TYPE wsctl_agent_convergence_seconds histogram",
+		"# TYPE wsctl_agent_runtime_seconds histogram",
 		"go_goroutines ",
 		"process_start_time_seconds ",
 	} {

@@ -150,3 +150,27 @@ func TestConvergenceFromTheAnswer(t *testing.T) {
 		t.Errorf("convergence sum %s, want at least the 2 s since the answer arrived", sum)
 	}
 }
+
+// TestRuntimeFromTheAnswer: wsctl_agent_runtime_seconds counts a change
+// once, from its answer's arrival to the first runtime batch that applied
+// some of it (before the files are written), and nothing for a sync that
+// changed nothing in HAProxy.
+func TestRuntimeFromTheAnswer(t *testing.T) {
+	u := newUnit(t, "1h", Config{MinQuiet: time.Millisecond, SpecPoll: time.Hour})
+	u.prime(t, u.render(t, inst("a", 1)))
+	stop := u.run(t)
+	defer stop()
+	u.src.send(inst("a", 1))
+	eventuallyFast(t, "the first sync", func() bool { return u.a.metrics.Convergence.Count() == 1 })
+	if n := u.a.metrics.Runtime.Count(); n != 0 {
+		t.Errorf("runtime histogram counted %d for a sync that changed nothing in HAProxy, want 0", n)
+	}
+	u.src.sendArrived(time.Now().Add(-2*time.Second), inst("a", 1), inst("b", 2))
+	eventuallyFast(t, "b added", func() bool { return u.a.metrics.Convergence.Count() == 2 })
+	if n := u.a.metrics.Runtime.Count(); n != 1 {
+		t.Fatalf("runtime histogram counted %d for one change, want 1", n)
+	}
+	if rt, conv := u.a.metrics.Runtime.Sum(), u.a.metrics.Convergence.Sum(); rt < 2*time.Second || rt > conv {
+		t.Errorf("runtime %s, want at least the 2 s since the answer arrived and at most the convergence, %s", rt, conv)
+	}
+}

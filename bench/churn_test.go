@@ -175,12 +175,13 @@ func churnReport(runsBy map[churnMode][]churnRun, conns int, arrival time.Durati
 		"(loopback ports of one in-process echo server, taking clients like the others) and in HAProxy's backend from the start.\n\n"+
 		"Register→live: from the HTTP register call until the server is live in the running HAProxy (admin state READY, "+
 		"operational state starting or running), polled every 0.5 ms: a server HAProxy already has (one deregistered earlier, still draining) by its "+
-		"`show stat` row alone (status UP) over one admin-socket connection opened before the registration, a new one by `get weight` (a connection each, a few bytes) until HAProxy has it, then once by `show servers state` of the backend (150 KB with 1,000 servers) to find its row; render + reload by `show servers state` on a connection per poll. \"Consul saw it\" is a blocking query started with every "+
+		"`show stat` row alone (status UP) over one admin-socket connection opened before the registration, a new one the same way at the ID HAProxy gives the next server added (the lowest free one; the row names its server, so a wrong guess is never taken for it), else by `get weight` (a connection each, a few bytes) until HAProxy has it, then once by `show servers state` of the backend (150 KB with 1,000 servers) to find its row; render + reload by `show servers state` on a connection per poll. \"Consul saw it\" is a blocking query started with every "+
 		"registration of every column, on the same registrations, timed once its answer is read whole, before this process decodes it "+
 		"(as the agent times its own); uncompressed, as the agent asks a local Consul. Workers and RSS: the HAProxy master's process tree at the end "+
 		"of the changes, clients still connected. Runtime applies: the agent's `wsctl_agent_syncs_total` over the changes; its own part: "+
-		"`wsctl_agent_convergence_seconds` (from the agent's own blocking query's answer read whole, before it decodes it, to the proxy matching it: "+
-		"config file and state written, not just live) over the changes, sum ÷ count. "+
+		"`wsctl_agent_runtime_seconds` (from the agent's own blocking query's answer read whole, before it decodes it, to the first runtime batch "+
+		"that applied the change) and `wsctl_agent_convergence_seconds` (to the proxy matching it: config file and state written) over the "+
+		"changes, sum ÷ count. "+
 		"%d registrations per run; quantiles per run, then the median over %d repeat(s). The machine is shared with other "+
 		"work (noisy): compare columns of this run, not with other runs.\n\n",
 		size(4, 6), conns, arrival, changes, agent.DefaultMinQuiet, agent.DefaultMaxQuiet, churnLargeServers(), (changes+1)/2, runs())
@@ -213,8 +214,11 @@ func churnReport(runsBy map[churnMode][]churnRun, conns int, arrival time.Durati
 		})
 	}
 	row("reloads", "%.0f", func(c churnRun) (float64, bool) { return float64(c.reloads), applies(c) })
-	row("agent's own part: its answer read → proxy matches, mean (ms)", "%.1f", func(c churnRun) (float64, bool) {
-		return float64(c.agent.meanConvergence().Microseconds()) / 1000, isAgent(c.mode)
+	row("agent's own part: its answer read → runtime batch applied, mean (ms)", "%.1f", func(c churnRun) (float64, bool) {
+		return float64(c.agent.runtime.mean().Microseconds()) / 1000, isAgent(c.mode)
+	})
+	row("agent's own part: its answer read → proxy matches (files written), mean (ms)", "%.1f", func(c churnRun) (float64, bool) {
+		return float64(c.agent.convergence.mean().Microseconds()) / 1000, isAgent(c.mode)
 	})
 	row("runtime applies (agent syncs)", "%.0f", func(c churnRun) (float64, bool) { return float64(c.agent.syncs), isAgent(c.mode) })
 	row("HAProxy processes at the end (master + workers)", "%.0f", func(c churnRun) (float64, bool) { return float64(c.workers), true })
@@ -422,10 +426,11 @@ func runChurn(t *testing.T, mode churnMode, conns int, arrival time.Duration, ch
 	run.rows = RowsFromBuckets(run.res.Timeline)
 	gaps := run.gaps()
 	t.Logf("%s: %d changes, reloads %d, agent syncs %d, processes %d, RSS %d KB, dropped %d, live p50 %.1f ms p90 %.1f ms p99 %.1f ms, Consul saw it p50 %.1f ms, "+
-		"gap per registration p50 %.1f ms p90 %.1f ms p99 %.1f ms, agent's own part mean %.1f ms",
+		"gap per registration p50 %.1f ms p90 %.1f ms p99 %.1f ms, agent's own part mean %.1f ms to the runtime batch, %.1f ms to the files",
 		run.mode, changes, run.reloads, run.agent.syncs, run.workers, run.rssKB, run.res.Dropped,
 		quantileMs(run.live, 0.5), quantileMs(run.live, 0.9), quantileMs(run.live, 0.99), quantileMs(run.seen, 0.5),
-		quantileMs(gaps, 0.5), quantileMs(gaps, 0.9), quantileMs(gaps, 0.99), float64(run.agent.meanConvergence().Microseconds())/1000)
+		quantileMs(gaps, 0.5), quantileMs(gaps, 0.9), quantileMs(gaps, 0.99),
+		float64(run.agent.runtime.mean().Microseconds())/1000, float64(run.agent.convergence.mean().Microseconds())/1000)
 	return run
 }
 

@@ -235,24 +235,34 @@ func (a *agentProc) waitSynced(t *testing.T) {
 	})
 }
 
-// agentCounters are the agent's counters the benchmarks report, and its
-// convergence histogram's count and sum (seconds): from its answer from
-// Consul arriving to the proxy matching it.
+// agentCounters are the agent's counters the benchmarks report, and two
+// of its histograms: convergence, from its answer from Consul arriving to
+// the proxy matching it (files written); runtime, to the first runtime
+// batch that applied the change.
 type agentCounters struct {
-	syncs, runtimeOps, reloads, converged uint64
-	convergence                           float64
+	syncs, runtimeOps, reloads uint64
+	convergence, runtime       histogram
 }
 
 func (c agentCounters) minus(o agentCounters) agentCounters {
-	return agentCounters{c.syncs - o.syncs, c.runtimeOps - o.runtimeOps, c.reloads - o.reloads, c.converged - o.converged, c.convergence - o.convergence}
+	return agentCounters{c.syncs - o.syncs, c.runtimeOps - o.runtimeOps, c.reloads - o.reloads,
+		c.convergence.minus(o.convergence), c.runtime.minus(o.runtime)}
 }
 
-// meanConvergence is the mean convergence over the counted syncs.
-func (c agentCounters) meanConvergence() time.Duration {
-	if c.converged == 0 {
+// histogram is the count and sum (seconds) of an agent's histogram.
+type histogram struct {
+	count uint64
+	sum   float64
+}
+
+func (h histogram) minus(o histogram) histogram { return histogram{h.count - o.count, h.sum - o.sum} }
+
+// mean is the mean of what the histogram counted; 0 for nothing.
+func (h histogram) mean() time.Duration {
+	if h.count == 0 {
 		return 0
 	}
-	return time.Duration(c.convergence / float64(c.converged) * float64(time.Second))
+	return time.Duration(h.sum / float64(h.count) * float64(time.Second))
 }
 
 // counters reads the agent's /metrics.
@@ -268,7 +278,12 @@ func (a *agentProc) counters(t *testing.T) agentCounters {
 		"wsctl_agent_syncs_total":               &c.syncs,
 		"wsctl_agent_runtime_ops_total":         &c.runtimeOps,
 		"wsctl_agent_reloads_total":             &c.reloads,
-		"wsctl_agent_convergence_seconds_count": &c.converged,
+		"wsctl_agent_convergence_seconds_count": &c.convergence.count,
+		"wsctl_agent_runtime_seconds_count":     &c.runtime.count,
+	}
+	sums := map[string]*float64{
+		"wsctl_agent_convergence_seconds_sum": &c.convergence.sum,
+		"wsctl_agent_runtime_seconds_sum":     &c.runtime.sum,
 	}
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
@@ -278,8 +293,8 @@ func (a *agentProc) counters(t *testing.T) agentCounters {
 				t.Fatalf("metric %s: %v", name, err)
 			}
 		}
-		if ok && name == "wsctl_agent_convergence_seconds_sum" {
-			if c.convergence, err = strconv.ParseFloat(value, 64); err != nil {
+		if p := sums[name]; ok && p != nil {
+			if *p, err = strconv.ParseFloat(value, 64); err != nil {
 				t.Fatalf("metric %s: %v", name, err)
 			}
 		}
