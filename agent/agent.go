@@ -37,7 +37,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"reflect"
 	"slices"
 	"sync"
 	"time"
@@ -598,7 +597,9 @@ func (a *Agent) sync(ctx context.Context) (wait time.Duration, ran bool) {
 // syncSnapshot brings the proxy to snap; it returns sync's wait.
 func (a *Agent) syncSnapshot(ctx context.Context, snap map[string][]discovery.Instance) time.Duration {
 	a.keepNonEmpty(snap)
-	if !a.retry && a.applied != nil && reflect.DeepEqual(snap, a.applied) {
+	// Compared typed, not with reflect.DeepEqual: with 1,000 servers
+	// that was a few hundred microseconds of every change's path.
+	if !a.retry && a.applied != nil && maps.EqualFunc(snap, a.applied, slices.Equal) {
 		a.metrics.SnapshotsDropped.Add(1)
 		return 0
 	}
