@@ -128,7 +128,7 @@ func runBurst(t *testing.T, n int) convergeRun {
 	before := ag.counters(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	seen := st.watchHealth(ctx, st.healthIndex(t), func(ids []string) bool { return len(ids) >= n })
+	seen := st.watchHealth(ctx, st.healthIndex(t), func(body []byte) bool { return len(healthIDs(body)) >= n })
 	r := convergeRun{n: n}
 	begin := time.Now()
 	st.registerAll(t, addrs)
