@@ -66,6 +66,17 @@ func (a *answer) update(body []byte, svc spec.ConsulService) ([]candidate, error
 	return items, nil
 }
 
+// spare returns the one of before (the body the answer held when update
+// was given body) and body that the answer no longer holds, emptied, for
+// the next answer to be read into: nothing the answer keeps refers to a
+// body's bytes (the decoder copies what it reads).
+func (a *answer) spare(before, body []byte) []byte {
+	if len(a.body) > 0 && len(body) > 0 && &a.body[0] == &body[0] {
+		return before[:0]
+	}
+	return body[:0]
+}
+
 // wholeCandidates decodes body whole and makes the candidates of its
 // entries: what update's result must always be.
 func wholeCandidates(body []byte, svc spec.ConsulService) ([]candidate, error) {

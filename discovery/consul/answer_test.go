@@ -414,3 +414,48 @@ func BenchmarkAnswerOneRegistration(b *testing.B) {
 		b.ReportMetric(float64(decoded)/float64(b.N), "decoded/op")
 	})
 }
+
+// TestAnswerBuffersReused: a watch reads each answer into the buffer the
+// last one no longer holds (readInto, answer.spare), and what the answer
+// keeps from earlier bodies stays right once their buffers hold the next
+// answers: the candidates after every answer are the whole decode's. It
+// would fail if the decoder referred to a body's bytes instead of copying
+// them, or if spare handed out the body the answer holds.
+func TestAnswerBuffersReused(t *testing.T) {
+	svc := spec.ConsulService{Service: "chat"}
+	var bodies [][]byte
+	for _, tc := range answerPairs(t, true) {
+		bodies = append(bodies, tc.old, tc.new)
+	}
+	var (
+		a     answer
+		spare []byte
+		held  = map[*byte]bool{} // the arrays of the bodies given to update
+	)
+	for i, want := range bodies {
+		body, err := readInto(spare, bytes.NewReader(want))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(spare) < cap(spare) && cap(spare) >= len(want) && &spare[:1][0] != &body[0] {
+			t.Fatalf("answer %d: read into a new array though the spare one had room", i)
+		}
+		before := a.body
+		got, err := a.update(body, svc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		spare = a.spare(before, body)
+		if cap(spare) > 0 && len(a.body) > 0 && &spare[:1][0] == &a.body[0] {
+			t.Fatalf("answer %d: the spare buffer is the one the answer holds", i)
+		}
+		held[&body[0]] = true
+		whole, _ := wholeCandidates(want, svc)
+		if diff := cmp.Diff(whole, got, candidateOpts); diff != "" {
+			t.Fatalf("answer %d read into a reused buffer (-whole +incremental):\n%s", i, diff)
+		}
+	}
+	if len(held) > 3 {
+		t.Errorf("%d arrays for %d answers, want the two a watch alternates (and the first)", len(held), len(bodies))
+	}
+}

@@ -64,7 +64,7 @@ const maxHealthAnswer = 128 << 20
 // the whole answer: the one-shot path (Once). A watch decodes only what
 // changed (see answer).
 func healthService(h *healthClient, svc spec.ConsulService, q *api.QueryOptions) ([]*api.ServiceEntry, *api.QueryMeta, error) {
-	body, meta, err := h.fetch(svc, q)
+	body, meta, err := h.fetch(svc, q, nil)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -116,8 +116,9 @@ func decodeHealth(body []byte) ([]healthEntry, error) {
 
 // fetch runs GET /v1/health/service/<service> with svc's tags and q's
 // datacenter, staleness, index and wait time, as the API client would send
-// them, and returns the answer's body, read whole, not decoded.
-func (h *healthClient) fetch(svc spec.ConsulService, q *api.QueryOptions) ([]byte, *api.QueryMeta, error) {
+// them, and returns the answer's body, read whole into buf (grown as
+// needed), not decoded.
+func (h *healthClient) fetch(svc spec.ConsulService, q *api.QueryOptions, buf []byte) ([]byte, *api.QueryMeta, error) {
 	params := url.Values{"tag": svc.Tags}
 	set := func(key, value, fallback string) {
 		if value == "" {
@@ -159,7 +160,7 @@ func (h *healthClient) fetch(svc spec.ConsulService, q *api.QueryOptions) ([]byt
 		return nil, nil, err
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxHealthAnswer+1))
+	body, err := readInto(buf, io.LimitReader(resp.Body, maxHealthAnswer+1))
 	if err != nil {
 		return nil, nil, fmt.Errorf("read the answer: %w", err)
 	}
@@ -176,6 +177,27 @@ func (h *healthClient) fetch(svc spec.ConsulService, q *api.QueryOptions) ([]byt
 		return nil, nil, fmt.Errorf("answer without a valid X-Consul-Index: %w", err)
 	}
 	return body, meta, nil
+}
+
+// readInto is io.ReadAll into buf's array, grown as needed: a watch reads
+// every answer into the buffer the last one no longer holds, where
+// io.ReadAll allocated twice a megabyte answer's size, for the collector
+// to reclaim in the path of the next change.
+func readInto(buf []byte, r io.Reader) ([]byte, error) {
+	b := buf[:0]
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+	}
 }
 
 // hasTags reports whether have holds every tag of want, compared in lower

@@ -55,13 +55,17 @@ func (s *Source) follow(ctx context.Context, w watch, updates chan<- update) {
 		// ans is the last answer, so the next is decoded only where it
 		// differs.
 		ans answer
+		// spare is a buffer ans does not hold, for the next answer.
+		spare []byte
 	)
 	for {
 		start := time.Now()
-		body, meta, err := s.query(ctx, w, index)
+		body, meta, err := s.query(ctx, w, index, spare)
 		var cands []candidate
 		if err == nil {
+			before := ans.body
 			cands, err = ans.update(body, w.svc)
+			spare = ans.spare(before, body)
 		}
 		if ctx.Err() != nil {
 			return
@@ -108,7 +112,7 @@ func (s *Source) follow(ctx context.Context, w watch, updates chan<- update) {
 // query asks for every instance of w's service (passing or not: toInstances
 // decides what healthy means), blocking until the index passes index or the
 // wait time ends, and returns the answer's body. index 0 answers at once.
-func (s *Source) query(ctx context.Context, w watch, index uint64) ([]byte, *api.QueryMeta, error) {
+func (s *Source) query(ctx context.Context, w watch, index uint64, buf []byte) ([]byte, *api.QueryMeta, error) {
 	// A server that has not answered after the wait time, Consul's jitter
 	// of up to WaitTime/16 and a margin is hung, not blocking.
 	timeout := queryMargin
@@ -120,7 +124,7 @@ func (s *Source) query(ctx context.Context, w watch, index uint64) ([]byte, *api
 	s.stats.queries.Add(1)
 	q := queryOptions(ctx, w.svc, s.stale)
 	q.WaitIndex, q.WaitTime = index, s.waitTime
-	return s.health.fetch(w.svc, q)
+	return s.health.fetch(w.svc, q, buf)
 }
 
 // queryOptions are the options every query of svc carries.
