@@ -27,10 +27,12 @@ var errSessionEnded = errors.New("the connection's session has ended")
 // it. What several calls of the Client would do on a connection each (dial,
 // switch to interactive mode, command), a Conn does on one: a caller that
 // lists, plans and applies in the path of every change (the agent's sync)
-// pays the connection once. An error opening the connection is returned
-// wrapped, as the Client's calls wrap theirs, and f is not called;
-// otherwise Session returns what f returns. A connection failure inside f
-// fails that call and every later one of the Conn.
+// pays the connection once. An error dialling is returned wrapped, as the
+// Client's calls wrap theirs, and f is not called; otherwise Session
+// returns what f returns. The switch to interactive mode goes with the
+// first call's commands, so a socket that is not HAProxy's fails that call
+// (ErrNotHAProxy). A connection failure inside f fails that call and every
+// later one of the Conn.
 func (c *Client) Session(ctx context.Context, f func(Conn) error) error {
 	s, err := c.open(ctx)
 	if err != nil {

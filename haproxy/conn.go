@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -51,6 +52,9 @@ type session struct {
 	// buf holds what was read and not returned yet: the replies that
 	// follow, when commands were sent together.
 	buf bytes.Buffer
+	// setup are the commands that make the connection interactive, sent
+	// with the first commands (see open); nil once sent.
+	setup []string
 }
 
 // with runs f on a fresh session and closes it; on a Client bound to a
@@ -67,30 +71,19 @@ func (c *Client) with(ctx context.Context, f func(*session) error) error {
 	return f(s)
 }
 
-// open dials the socket and switches it to interactive mode. The dial and
+// open dials the socket for a session in interactive mode. The dial and
 // every command honour ctx and the client's timeout.
 func (c *Client) open(ctx context.Context) (*session, error) {
 	s, err := dial(ctx, c.path, c.timeout)
 	if err != nil {
 		return nil, err
 	}
-	// Both in one write: one round trip, not two, at the start of every
-	// session (HAProxy reads the second line once the first has made the
-	// connection interactive).
-	setup := []string{"prompt", "set severity-output number"}
-	replies, err := s.execAll(setup)
-	if errors.Is(err, ErrBadReply) {
-		err = fmt.Errorf("%w: %w", ErrNotHAProxy, err)
-	}
-	for i := 0; err == nil && i < len(setup); i++ {
-		if replies[i] != "" {
-			err = fmt.Errorf("%w: it answered `%s` with %q", ErrNotHAProxy, setup[i], firstLine(replies[i]))
-		}
-	}
-	if err != nil {
-		s.close()
-		return nil, err
-	}
+	// The switch goes with the first commands, in their write: no round
+	// trip of its own at the start of every session (HAProxy reads each
+	// line once the one before has been answered, the first making the
+	// connection interactive). Its replies are checked before any of
+	// theirs is read.
+	s.setup = []string{"prompt", "set severity-output number"}
 	return s, nil
 }
 
@@ -169,10 +162,29 @@ func (s *session) exec(cmd string) (string, error) {
 	return replies[0], nil
 }
 
-// execAll sends cmds together and returns their replies, in order.
+// execAll sends cmds together and returns their replies, in order. The
+// first call sends the session's setup ahead of them and checks its
+// replies first: a socket that answers them as HAProxy does not is
+// ErrNotHAProxy, and none of cmds' replies is read from it.
 func (s *session) execAll(cmds []string) ([]string, error) {
-	if err := s.send(cmds...); err != nil {
+	setup := s.setup
+	s.setup = nil
+	if err := s.send(slices.Concat(setup, cmds)...); err != nil {
 		return nil, err
+	}
+	for _, cmd := range setup {
+		reply, err := s.read(cmd, true)
+		switch {
+		case errors.Is(err, ErrBadReply):
+			err = fmt.Errorf("%w: %w", ErrNotHAProxy, err)
+		case err == nil && reply != "":
+			err = fmt.Errorf("%w: it answered `%s` with %q", ErrNotHAProxy, cmd, firstLine(reply))
+		}
+		if err != nil {
+			s.err = err
+			s.conn.Close()
+			return nil, err
+		}
 	}
 	replies := make([]string, len(cmds))
 	for i, cmd := range cmds {

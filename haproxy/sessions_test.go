@@ -113,8 +113,8 @@ func TestShutdownBatchRoundTrips(t *testing.T) {
 	if diff := cmp.Diff(want, fake.received()); diff != "" {
 		t.Errorf("commands sent (-want +got):\n%s", diff)
 	}
-	if got, want := fake.roundTrips(), 2+2+2; got != want {
-		t.Errorf("%d round trips, want %d: the connection's set-up (one write) and pid, then two per batch", got, want)
+	if got, want := fake.roundTrips(), 1+2+2; got != want {
+		t.Errorf("%d round trips, want %d: the connection's set-up with the pid (one write), then two per batch", got, want)
 	}
 }
 
