@@ -214,7 +214,7 @@ type Agent struct {
 	// ownWork); they are the agent's to bring to the desired state.
 	changing map[haproxy.Ref]bool
 	// listed are the servers HAProxy had at the last sync's listing, by
-	// backend, and those added since (see addFirst); a backend whose
+	// backend, and those added since (see ahead); a backend whose
 	// listing failed is absent.
 	listed map[string]map[string]haproxy.ServerStatus
 	// rejected is the last config `haproxy -c` refused: the same bytes are
