@@ -170,6 +170,11 @@ func (s *session) execAll(cmds []string) ([]string, error) {
 	setup := s.setup
 	s.setup = nil
 	if err := s.send(slices.Concat(setup, cmds)...); err != nil {
+		if len(setup) > 0 && errors.Is(err, ErrBadReply) {
+			// Hung up before the setup was even written.
+			err = fmt.Errorf("%w: %w", ErrNotHAProxy, err)
+			s.err = err
+		}
 		return nil, err
 	}
 	for _, cmd := range setup {
