@@ -510,11 +510,13 @@ func (a *Agent) Run(ctx context.Context) error {
 			return nil
 		case s := <-snaps:
 			a.sources[s.Source] = s
+			arrived := time.Now()
+			if !s.Arrived.IsZero() && s.Arrived.Before(arrived) {
+				arrived = s.Arrived
+			}
+			a.metrics.changeArrived(arrived)
 			if a.changedAt.IsZero() {
-				a.changedAt = time.Now()
-				if !s.Arrived.IsZero() && s.Arrived.Before(a.changedAt) {
-					a.changedAt = s.Arrived
-				}
+				a.changedAt = arrived
 			}
 			deb.changed(time.Now())
 		case <-quiet:

@@ -91,6 +91,7 @@ type Metrics struct {
 	// unhealthyAfter is Config.UnhealthyAfter.
 	unhealthyAfter time.Duration
 	lastSync       atomic.Int64 // unix nanoseconds of the last complete sync
+	lastChange     atomic.Int64 // unix nanoseconds: when discovery's last change arrived
 	// haproxyErr is why HAProxy's admin socket did not answer the last
 	// sync (nil: it did).
 	haproxyErr lastError
@@ -157,6 +158,15 @@ func newMetrics(build buildinfo.Info, unhealthyAfter time.Duration) *Metrics {
 		}, func() float64 {
 			if t := m.LastSync(); !t.IsZero() {
 				return unixSeconds(t)
+			}
+			return 0
+		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "wsctl_agent_last_change_timestamp_seconds",
+			Help: "When discovery's last change arrived (Consul's answer, read whole, before decoding).",
+		}, func() float64 {
+			if ns := m.lastChange.Load(); ns != 0 {
+				return unixSeconds(time.Unix(0, ns))
 			}
 			return 0
 		}),
@@ -275,6 +285,9 @@ func (m *Metrics) LastSync() time.Time {
 	}
 	return time.Time{}
 }
+
+// changeArrived records when a change of discovery's arrived.
+func (m *Metrics) changeArrived(at time.Time) { m.lastChange.Store(at.UnixNano()) }
 
 // haproxyAnswered records whether HAProxy's admin socket answered a sync
 // (err nil) or not, for /healthz.

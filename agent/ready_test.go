@@ -1,9 +1,12 @@
 package agent
 
 import (
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -154,7 +157,8 @@ func TestConvergenceFromTheAnswer(t *testing.T) {
 // TestRuntimeFromTheAnswer: wsctl_agent_runtime_seconds counts a change
 // once, from its answer's arrival to the first runtime batch that applied
 // some of it (before the files are written), and nothing for a sync that
-// changed nothing in HAProxy.
+// changed nothing in HAProxy; wsctl_agent_last_change_timestamp_seconds is
+// the last change's arrival.
 func TestRuntimeFromTheAnswer(t *testing.T) {
 	u := newUnit(t, "1h", Config{MinQuiet: time.Millisecond, SpecPoll: time.Hour})
 	u.prime(t, u.render(t, inst("a", 1)))
@@ -165,8 +169,13 @@ func TestRuntimeFromTheAnswer(t *testing.T) {
 	if n := u.a.metrics.Runtime.Count(); n != 0 {
 		t.Errorf("runtime histogram counted %d for a sync that changed nothing in HAProxy, want 0", n)
 	}
-	u.src.sendArrived(time.Now().Add(-2*time.Second), inst("a", 1), inst("b", 2))
+	arrived := time.Now().Add(-2 * time.Second)
+	u.src.sendArrived(arrived, inst("a", 1), inst("b", 2))
 	eventuallyFast(t, "b added", func() bool { return u.a.metrics.Convergence.Count() == 2 })
+	want := fmt.Sprintf("\nwsctl_agent_last_change_timestamp_seconds %s\n", strconv.FormatFloat(unixSeconds(arrived), 'e', -1, 64))
+	if body := scrape(u.a); !strings.Contains(body, want) {
+		t.Errorf("/metrics lacks %q:\n%s", strings.TrimSpace(want), body)
+	}
 	if n := u.a.metrics.Runtime.Count(); n != 1 {
 		t.Fatalf("runtime histogram counted %d for one change, want 1", n)
 	}

@@ -281,14 +281,52 @@ func (h histogram) mean() time.Duration {
 	return time.Duration(h.sum / float64(h.count) * float64(time.Second))
 }
 
-// counters reads the agent's /metrics.
-func (a *agentProc) counters(t *testing.T) agentCounters {
+// metrics reads the agent's /metrics: each metric's value by name, summed
+// over its labels (wsctl_agent_runtime_ops_total is counted by backend and
+// operation).
+func (a *agentProc) metrics(t *testing.T) map[string]float64 {
 	t.Helper()
 	resp, err := http.Get("http://" + a.listen + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		series, value, ok := strings.Cut(sc.Text(), " ")
+		if !ok || strings.HasPrefix(series, "#") {
+			continue
+		}
+		v, err := strconv.ParseFloat(value, 64)
+		if err != nil {
+			t.Fatalf("metric %s: %v", series, err)
+		}
+		name, _, _ := strings.Cut(series, "{")
+		out[name] += v
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// lastChange is when the agent says discovery's last change arrived
+// (wsctl_agent_last_change_timestamp_seconds).
+func (a *agentProc) lastChange(t *testing.T) time.Time {
+	t.Helper()
+	const name = "wsctl_agent_last_change_timestamp_seconds"
+	s, ok := a.metrics(t)[name]
+	if !ok {
+		t.Fatalf("no metric %s", name)
+	}
+	return time.Unix(0, int64(s*1e9))
+}
+
+// counters reads the agent's counters.
+func (a *agentProc) counters(t *testing.T) agentCounters {
+	t.Helper()
+	metrics := a.metrics(t)
 	var c agentCounters
 	want := map[string]*uint64{
 		"wsctl_agent_syncs_total":               &c.syncs,
@@ -301,22 +339,11 @@ func (a *agentProc) counters(t *testing.T) agentCounters {
 		"wsctl_agent_convergence_seconds_sum": &c.convergence.sum,
 		"wsctl_agent_runtime_seconds_sum":     &c.runtime.sum,
 	}
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		name, value, ok := strings.Cut(sc.Text(), " ")
-		if p := want[name]; ok && p != nil {
-			if *p, err = strconv.ParseUint(value, 10, 64); err != nil {
-				t.Fatalf("metric %s: %v", name, err)
-			}
-		}
-		if p := sums[name]; ok && p != nil {
-			if *p, err = strconv.ParseFloat(value, 64); err != nil {
-				t.Fatalf("metric %s: %v", name, err)
-			}
-		}
+	for name, p := range want {
+		*p = uint64(metrics[name])
 	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
+	for name, p := range sums {
+		*p = metrics[name]
 	}
 	return c
 }
