@@ -725,7 +725,8 @@ func (a *Agent) applyRuntime(ctx context.Context, m *model.Model, ahead bool) (o
 // The servers are listed with States, not Servers: this runs for every
 // membership change, and `show stat` (sessions) would cost ten times as
 // much as `show servers state` with 1,000 servers. Only a readmission
-// depends on sessions; withSessions reads them for those backends.
+// depends on sessions: it reads its server's own row in the write that
+// readmits it (haproxy.ChangeReadmit).
 func (a *Agent) applyOn(ctx context.Context, c haproxy.Conn, m *model.Model) (ok, reload bool) {
 	running := map[string][]haproxy.ServerStatus{}
 	ok = true
@@ -773,54 +774,10 @@ func (a *Agent) applyOn(ctx context.Context, c haproxy.Conn, m *model.Model) (ok
 	n := len(ops)
 	ops = slices.DeleteFunc(ops, func(op Op) bool { return !a.runtimeCan(op) })
 	reload = len(ops) < n
-	ops, read := a.withSessions(c, running, ops)
-	ok = ok && read
 	if !a.applyOps(c, m, running, ops) {
 		ok = false
 	}
 	return ok, reload
-}
-
-// withSessions completes running, listed with States, for ops: the
-// servers ops readmit are read again with their sessions
-// (haproxy.Conn.WithStats: those servers alone, not the backend's whole
-// `show stat`), since haproxy.ReadmitChanges depends on them. When that
-// read fails, the backend's readmissions are left out of the ops returned
-// (ok false: they are tried again at the next sync) rather than made as if
-// the server had no sessions, which could cut them.
-func (a *Agent) withSessions(c haproxy.Conn, running map[string][]haproxy.ServerStatus, ops []Op) (_ []Op, ok bool) {
-	ok = true
-	readmit := map[string]map[string]bool{} // backend → servers
-	for _, op := range ops {
-		if op.Kind != OpReady {
-			continue
-		}
-		if readmit[op.Backend] == nil {
-			readmit[op.Backend] = map[string]bool{}
-		}
-		readmit[op.Backend][op.Server.Name] = true
-	}
-	failed := map[string]bool{}
-	for backend, names := range readmit {
-		var at []int // indexes in running[backend] of the servers read
-		var rows []haproxy.ServerStatus
-		for i, s := range running[backend] {
-			if names[s.Server] {
-				at, rows = append(at, i), append(rows, s)
-			}
-		}
-		rows, err := c.WithStats(rows)
-		if err != nil {
-			a.log.Error("list servers", "backend", backend, "err", err)
-			a.metrics.RuntimeErrors.Add(1, backend, opList)
-			failed[backend], ok = true, false
-			continue
-		}
-		for j, i := range at {
-			running[backend][i] = rows[j]
-		}
-	}
-	return slices.DeleteFunc(ops, func(op Op) bool { return op.Kind == OpReady && failed[op.Backend] }), ok
 }
 
 // desired renders snap for target through the same path as `wsctl render`

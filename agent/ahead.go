@@ -2,8 +2,6 @@ package agent
 
 import (
 	"context"
-	"slices"
-	"strings"
 
 	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/model"
@@ -20,21 +18,21 @@ import (
 // An add depends on nothing HAProxy holds: HAProxy refuses a name it has
 // (haproxy.ErrNotAdded), and the add's other steps stop there. A
 // readmission depends on the server's state and sessions, which are read
-// for those servers alone (`show stat` by ID) and decide as the plan does
-// (haproxy.ReadmitChanges). Anything else waits for the listing. The
+// in the write that readmits it and decide as the plan does
+// (haproxy.ChangeReadmit). Anything else waits for the listing. The
 // sync's listing and plan follow as always and correct what this got
 // wrong: a name someone added by hand is logged, and the plan takes the
 // server as HAProxy has it.
 func (a *Agent) ahead(ctx context.Context, c haproxy.Conn, m *model.Model) {
 	ops := a.unlisted(m)
-	running := a.readmittable(ctx, c, m)
-	for backend, servers := range running {
+	listed := a.readmittable(ctx, m)
+	for backend, servers := range listed {
 		for _, s := range servers {
 			ops = append(ops, Op{Kind: OpReady, Backend: backend, Server: model.Server{Name: s.Server}, Current: s.Admin})
 		}
 	}
 	if len(ops) > 0 {
-		a.applyOps(c, m, running, ops)
+		a.applyOps(c, m, listed, ops)
 	}
 }
 
@@ -61,13 +59,12 @@ func (a *Agent) unlisted(m *model.Model) []Op {
 	return ops
 }
 
-// readmittable returns, by backend, the servers ahead readmits, as HAProxy
-// has them now: those the agent drained (its own, whatever their state)
-// that m wants again at the address and weight they had at the last
-// listing, that neither an intent, a fleet operation nor the drain
-// package's closing holds. Their state and sessions are read on c; when
-// that read fails, none is readmitted ahead.
-func (a *Agent) readmittable(ctx context.Context, c haproxy.Conn, m *model.Model) map[string][]haproxy.ServerStatus {
+// readmittable returns, by backend, the servers ahead readmits, as the
+// last sync listed them: those the agent drained (its own, whatever their
+// state) that m wants again at the address and weight they had then, that
+// neither an intent, a fleet operation nor the drain package's closing
+// holds.
+func (a *Agent) readmittable(ctx context.Context, m *model.Model) map[string][]haproxy.ServerStatus {
 	var rows []haproxy.ServerStatus
 	for _, b := range m.Backends {
 		for _, s := range b.Servers {
@@ -88,21 +85,11 @@ func (a *Agent) readmittable(ctx context.Context, c haproxy.Conn, m *model.Model
 	if err != nil {
 		return nil // the sync's plan says why
 	}
-	rows = slices.DeleteFunc(rows, func(r haproxy.ServerStatus) bool { _, held := intents[r.Ref()]; return held })
-	fresh, err := c.WithStats(rows)
-	if err != nil {
-		return nil
-	}
 	out := map[string][]haproxy.ServerStatus{}
-	for _, s := range fresh {
-		// `show stat` names MAINT in its status, the one state that
-		// changes how a server is readmitted; a server READY again is
-		// set READY once more, which changes nothing.
-		s.Admin = haproxy.Drain
-		if strings.HasPrefix(s.Status, "MAINT") {
-			s.Admin = haproxy.Maint
+	for _, s := range rows {
+		if _, held := intents[s.Ref()]; !held {
+			out[s.Backend] = append(out[s.Backend], s)
 		}
-		out[s.Backend] = append(out[s.Backend], s)
 	}
 	return out
 }

@@ -108,9 +108,10 @@ func TestAddAheadOnlyForUnlisted(t *testing.T) {
 
 // TestReadmissionAheadOfListing: a server the agent drained that registers
 // again is readmitted before the sync lists the backend, from its own
-// state and sessions read alone (`show stat` by ID), as the plan would:
-// READY at once with sessions, and from MAINT with checks and none by the
-// drain, health down, ready sequence (haproxy.ReadmitChanges). An
+// state and sessions read in the write that readmits it
+// (haproxy.ChangeReadmit), as the plan would: READY at once with sessions,
+// and from MAINT with checks and none by the drain, health down, ready
+// sequence after it (haproxy.ReadmitChanges). An
 // operator's intent, or an address that changed, leaves it to the listing
 // and the plan.
 func TestReadmissionAheadOfListing(t *testing.T) {
@@ -138,22 +139,21 @@ func TestReadmissionAheadOfListing(t *testing.T) {
 		}
 	}
 
-	// s01 left with a client on it: DRAIN.
+	// s01 left with a client on it: DRAIN. s02 has health checks (as
+	// listed: HAProxy shows none for a server in MAINT).
 	u.hap.mu.Lock()
 	s1, _ := u.hap.find("ws", "s01")
 	s1.sessions = []haproxy.SessionID{"0x1"}
+	s2, _ := u.hap.find("ws", "s02")
+	s2.st.Checked = true
 	u.hap.mu.Unlock()
 	u.syncWith(ctx, slices.Delete(slices.Clone(servers), 1, 2)...)
 	readmit(t, "state ws/s01 READY")
 
 	// s02 in the agent's MAINT, checked, without sessions.
 	u.hap.set("ws", "s02", "10.0.0.3:80", haproxy.FlagForcedMaint, 0)
-	u.hap.mu.Lock()
-	s2, _ := u.hap.find("ws", "s02")
-	s2.st.Checked = true
-	u.hap.mu.Unlock()
 	u.a.drains[haproxy.Ref{Backend: "ws", Server: "s02"}] = &drainState{started: time.Now(), done: true}
-	readmit(t, "state ws/s02 DRAIN", "health ws/s02 down", "state ws/s02 READY")
+	readmit(t, "state ws/s02 READY", "state ws/s02 DRAIN", "health ws/s02 down", "state ws/s02 READY")
 
 	// s03 drained by the agent, then held by an operator's intent.
 	u.hap.set("ws", "s03", "10.0.0.4:80", haproxy.FlagForcedDrain, 1)

@@ -55,7 +55,8 @@ type fakeHAProxy struct {
 	// batches counts the Apply calls that carried changes.
 	batches int
 	// statReads counts the listings with sessions (Servers: `show stat`,
-	// and WithStats); statRows counts the servers they read.
+	// and WithStats); statRows counts the servers they read, and the rows
+	// ChangeReadmit reads.
 	statReads, statRows int
 	// conns counts the admin-socket connections the agent's syncs open:
 	// one per call of States, Servers and Apply, one per Session.
@@ -359,6 +360,18 @@ func (f *fakeHAProxy) change(ch haproxy.Change) error {
 	case haproxy.ChangeWeight:
 		f.calls = append(f.calls, fmt.Sprintf("weight %s %d", ref, ch.Weight))
 		s.st.UserWeight = int64(ch.Weight)
+	case haproxy.ChangeReadmit:
+		// As HAProxy runs it: the row at ch.ID read in the write that
+		// sets the server READY, then from MAINT (checked, no session)
+		// the way back through a forced health down.
+		f.statRows++
+		was := s.status()
+		f.calls = append(f.calls, fmt.Sprintf("state %s %s", ref, haproxy.Ready))
+		s.st.Flags &^= haproxy.FlagForcedDrain | haproxy.FlagForcedMaint
+		if s.st.ID == ch.ID && was.Admin == haproxy.Maint && ch.Checked && len(s.sessions) == 0 {
+			f.calls = append(f.calls, fmt.Sprintf("state %s %s", ref, haproxy.Drain), fmt.Sprintf("health %s %s", ref, haproxy.HealthDown),
+				fmt.Sprintf("state %s %s", ref, haproxy.Ready))
+		}
 	case haproxy.ChangeDelete:
 		if s.status().Admin != haproxy.Maint || len(s.sessions) > 0 {
 			return fmt.Errorf("del server %s: not in MAINT with no session", ref)

@@ -51,7 +51,7 @@ func TestSyncReadmitReadsSessions(t *testing.T) {
 
 // TestSyncIsOneConnection: a sync lists, applies its batch and reads it
 // back on one admin-socket connection (haproxy.Client.Session), a
-// registration's as well as a readmission's (which lists the backend's
+// registration's as well as a readmission's (which reads its server's
 // sessions too), instead of dialling and setting up a connection per step.
 func TestSyncIsOneConnection(t *testing.T) {
 	u := newUnit(t, "1h", Config{})
@@ -68,10 +68,10 @@ func TestSyncIsOneConnection(t *testing.T) {
 	u.hap.set("ws", "b", "10.0.0.2:80", haproxy.FlagForcedMaint, 2)
 	u.a.drains[haproxy.Ref{Backend: "ws", Server: "b"}] = &drainState{started: time.Now(), done: true}
 	u.a.retry = true
-	u.hap.conns = 0
+	u.hap.conns, u.hap.statRows = 0, 0
 	u.syncWith(ctx, inst("a", 1), inst("b", 2), inst("c", 3))
-	if u.hap.statReads == 0 {
-		t.Fatal("the readmission did not list the sessions")
+	if u.hap.statRows == 0 {
+		t.Fatal("the readmission did not read the sessions")
 	}
 	if u.hap.conns != 1 {
 		t.Errorf("the readmission's sync opened %d connections, want 1", u.hap.conns)
@@ -113,9 +113,10 @@ func TestSyncSavesStateInPlace(t *testing.T) {
 }
 
 // TestSyncReadmitReadsOnlyItsSessions: a readmission reads the sessions
-// of the server readmitted (haproxy.Conn.WithStats), not the `show stat`
-// of its whole backend, which costs ten times `show servers state` with
-// 1,000 servers; the readmission still sees the server's sessions.
+// of the server readmitted (haproxy.ChangeReadmit: its row, in the write
+// that readmits it), not the `show stat` of its whole backend, which costs
+// ten times `show servers state` with 1,000 servers; the readmission still
+// sees the server's sessions.
 func TestSyncReadmitReadsOnlyItsSessions(t *testing.T) {
 	u, ctx, servers := fiftyServers(t)
 	u.hap.set("ws", "s07", "10.0.0.8:80", haproxy.FlagForcedMaint, 2)

@@ -30,6 +30,18 @@ const (
 	// ChangeDelete deletes the server; HAProxy refuses unless it is in
 	// MAINT with no session left.
 	ChangeDelete ChangeKind = "delete"
+	// ChangeReadmit sets a server READY as ReadmitChanges decides from its
+	// state when the command runs, in one round trip where reading the
+	// state first takes two: its `show stat` row (by ID) is read in the
+	// write that sets it READY. For a server expected in DRAIN (one the
+	// caller drained), in the path of every readmission. Found in MAINT,
+	// with checks (Checked: as last listed, since HAProxy pauses them in
+	// MAINT and `show stat` then shows none) and no session, it was READY
+	// for that round trip and is taken through DRAIN and a forced health
+	// down back to READY, so that a fresh check must pass before clients
+	// come. A row that is not the server's (HAProxy renumbered it) leaves
+	// it READY.
+	ChangeReadmit ChangeKind = "readmit"
 )
 
 // Change is one change to one server; the fields its Kind does not use are
@@ -46,6 +58,8 @@ type Change struct {
 	Weight         int           // ChangeWeight
 	Options        ServerOptions // ChangeAdd
 	DynamicCookies bool          // ChangeAdd: the backend has dynamic cookies (`cookie … dynamic`)
+	ID             int64         // ChangeReadmit: the server's ID
+	Checked        bool          // ChangeReadmit: the server has health checks
 }
 
 // op names the change in errors, e.g. "set ws/s1 state drain".
@@ -64,17 +78,30 @@ func (ch Change) op() string {
 		return "add server " + ref
 	case ChangeDelete:
 		return "del server " + ref
+	case ChangeReadmit:
+		return "readmit " + ref
 	}
 	return fmt.Sprintf("change %q of %s", ch.Kind, ref)
 }
 
-// step is one command of a change and what its reply must say.
+// step is one command of a change and what its reply must say. The steps
+// of a change go in as few writes as their order allows (one round trip
+// each): a step waits for a write of its own when running it after an
+// earlier one failed could do harm.
 type step struct {
 	cmd        string
 	allowEmpty bool
 	// want, when set, must appear in the reply (`add server` and `del
 	// server` answer their refusals without a severity).
 	want string
+	// waits: sent once every earlier step of its change succeeded (a
+	// server set READY at a port it was not moved to, or an operator's
+	// server of the name an add was refused for, must not be).
+	waits bool
+	// follow, when set, reads the reply instead of checking it and
+	// returns the steps that come after the step's write, if every step
+	// of that write succeeded.
+	follow func(reply string) ([]step, error)
 }
 
 // steps validates ch and builds its commands for the HAProxy behind info.
@@ -131,18 +158,64 @@ func (ch Change) steps(info Info) ([]step, error) {
 		if err != nil {
 			return nil, err
 		}
+		// The steps between the add and READY leave the server in MAINT
+		// whatever becomes of them: one write.
 		out := []step{{cmd: add, want: addedReply}}
 		if ch.DynamicCookies {
-			out = append(out, step{cmd: set + "addr " + ch.Addr.Unmap().String() + " port " + strconv.Itoa(ch.Port), allowEmpty: true})
+			out = append(out, step{cmd: set + "addr " + ch.Addr.Unmap().String() + " port " + strconv.Itoa(ch.Port), allowEmpty: true, waits: true})
 		}
 		if ch.Options.Check {
-			out = append(out, step{cmd: "enable health " + srv, allowEmpty: true})
+			out = append(out, step{cmd: "enable health " + srv, allowEmpty: true, waits: len(out) == 1})
 		}
-		return append(out, step{cmd: set + "state ready", allowEmpty: true}), nil
+		return append(out, step{cmd: set + "state ready", allowEmpty: true, waits: true}), nil
 	case ChangeDelete:
 		return []step{{cmd: "del server " + srv, want: deletedReply}}, nil
+	case ChangeReadmit:
+		if ch.ID <= 0 {
+			return nil, &UnknownServerError{Name: srv}
+		}
+		row := func(reply string) ([]step, error) { return readmitFrom(ch, reply) }
+		return []step{
+			{cmd: fmt.Sprintf("show stat %s 4 %d", ch.Backend, ch.ID), follow: row},
+			{cmd: set + "state ready", allowEmpty: true},
+		}, nil
 	}
 	return nil, fmt.Errorf("unknown change kind %q", ch.Kind)
+}
+
+// readmitFrom returns the steps that finish ch, a ChangeReadmit, from the
+// reply of its `show stat` row, read before it was set READY.
+func readmitFrom(ch Change, reply string) ([]step, error) {
+	reply, err := classify("show stat", reply, false)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := parseStat(reply)
+	if err != nil {
+		return nil, err
+	}
+	row, ok := rows[Ref{Backend: ch.Backend, Server: ch.Server}]
+	if !ok {
+		return nil, nil // another server's ID now: see ChangeReadmit
+	}
+	was := ServerStatus{Backend: ch.Backend, Server: ch.Server, Admin: Drain, Checked: ch.Checked, Scur: row.scur}
+	if strings.HasPrefix(row.status, "MAINT") {
+		was.Admin = Maint
+	}
+	var out []step
+	for _, c := range ReadmitChanges(was) {
+		if c.Kind == ChangeState && c.State == Ready && len(out) == 0 {
+			return nil, nil // READY was all it needed
+		}
+		s, err := c.steps(Info{})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s...)
+	}
+	// Whatever fails among them, the server is left no readier than it
+	// is now: one write.
+	return out, nil
 }
 
 // otherPort is a valid port other than port (1–65535); an invalid one is
@@ -163,16 +236,30 @@ const (
 	deletedReply = "Server deleted"
 )
 
-// run sends one step on s.
-func (st step) run(s *session) error {
-	reply, err := s.command(st.cmd, st.allowEmpty)
+// check is st's verdict on its reply: the steps that follow from it
+// (follow's), or why it failed.
+func (st step) check(reply string) ([]step, error) {
+	if st.follow != nil {
+		return st.follow(reply)
+	}
+	reply, err := classify(st.cmd, reply, st.allowEmpty)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if st.want != "" && !strings.Contains(reply, st.want) {
-		return commandError(reply)
+		return nil, commandError(reply)
 	}
-	return nil
+	return nil, nil
+}
+
+// firstWrite is how many of steps go in the next write: the first and
+// those after it that do not wait.
+func firstWrite(steps []step) int {
+	n := 1
+	for n < len(steps) && !steps[n].waits {
+		n++
+	}
+	return n
 }
 
 // validAddr refuses an invalid address and one with an IPv6 zone:
@@ -199,7 +286,10 @@ var healthOpStates = map[Health][]OpState{
 // back once (one `show servers state` per backend involved, of which only
 // the changed servers are parsed) and checks that each change took. It
 // returns one error per change, nil when the change was applied and read
-// back as asked.
+// back as asked. A change's commands go in as few writes as their order
+// allows (see step), and the read-back in the batch's last write: a
+// readmission from DRAIN is one round trip, an add with its port moved and
+// its checks three.
 //
 // A change that is invalid, refused by HAProxy or not read back fails
 // alone; the others go on. A connection failure (timeout, ctx, a closed
@@ -242,39 +332,93 @@ func (c *Client) Apply(ctx context.Context, changes []Change) []error {
 // error it returns is the session's and holds for every change errs leaves
 // nil.
 func applyOn(s *session, changes []Change, steps [][]step, errs []error) error {
-	for i := range changes {
-		if errs[i] != nil {
-			continue
-		}
-		for j, st := range steps[i] {
-			if err := st.run(s); err != nil {
-				if s.err != nil {
-					return err
-				}
-				if j == 0 && changes[i].Kind == ChangeAdd {
-					err = fmt.Errorf("%w: %w", ErrNotAdded, err)
-				}
-				errs[i] = err
-				break
-			}
-		}
-	}
-	// `show servers state` answers for a whole backend (2.6 has no
-	// narrower read), but only the changed servers' lines are parsed:
-	// with 1,000 servers that is most of the read-back's cost.
+	// The read-back goes in the last write of the batch when that write
+	// ends it: a round trip less.
 	var backends []string
-	changed := map[Ref]bool{}
+	final := -1 // the last change with steps to send
 	for i, ch := range changes {
 		if errs[i] == nil {
-			changed[Ref{Backend: ch.Backend, Server: ch.Server}] = true
+			final = i
 			if !slices.Contains(backends, ch.Backend) {
 				backends = append(backends, ch.Backend)
 			}
 		}
 	}
+	readBack := make([]string, len(backends))
+	for k, b := range backends {
+		readBack[k] = stateCommand(b)
+	}
+	var backReplies []string
+	for i := range changes {
+		if errs[i] != nil {
+			continue
+		}
+		for todo, first := steps[i], true; len(todo) > 0; first = false {
+			write := todo[:firstWrite(todo)]
+			todo = todo[len(write):]
+			cmds := make([]string, len(write), len(write)+len(readBack))
+			for j, st := range write {
+				cmds[j] = st.cmd
+			}
+			ends := i == final && len(todo) == 0
+			if ends {
+				cmds = append(cmds, readBack...)
+			}
+			replies, err := s.execAll(cmds)
+			if err != nil {
+				if s.err != nil {
+					return err
+				}
+				errs[i] = err
+				break
+			}
+			if ends {
+				backReplies = replies[len(write):]
+			}
+			var more []step
+			for j, st := range write {
+				next, err := st.check(replies[j])
+				if err != nil {
+					if first && j == 0 && changes[i].Kind == ChangeAdd {
+						err = fmt.Errorf("%w: %w", ErrNotAdded, err)
+					}
+					errs[i] = err
+					break
+				}
+				more = append(more, next...)
+			}
+			if errs[i] != nil {
+				break
+			}
+			if len(more) > 0 {
+				backReplies = nil // read before the steps that follow
+			}
+			todo = append(more, todo...)
+		}
+	}
+	// `show servers state` answers for a whole backend (2.6 has no
+	// narrower read), but only the changed servers' lines are parsed:
+	// with 1,000 servers that is most of the read-back's cost.
+	changed := map[Ref]bool{}
+	read := map[string]bool{} // the backends of the changes to verify
+	for i, ch := range changes {
+		if errs[i] == nil {
+			changed[Ref{Backend: ch.Backend, Server: ch.Server}] = true
+			read[ch.Backend] = true
+		}
+	}
+	if backReplies == nil && len(changed) > 0 {
+		var err error
+		if backReplies, err = s.execAll(readBack); err != nil {
+			return fmt.Errorf("read back: %w", err)
+		}
+	}
 	got := map[Ref]ServerStatus{}
-	for _, b := range backends {
-		all, err := serversStateOf(s, b, func(r Ref) bool { return changed[r] })
+	for k, b := range backends {
+		if !read[b] {
+			continue
+		}
+		all, err := stateReply(s, b, backReplies[k], func(r Ref) bool { return changed[r] })
 		if err != nil {
 			return fmt.Errorf("read back: %w", err)
 		}
@@ -305,12 +449,13 @@ const (
 
 // sets lists the properties a change of kind k decides.
 var sets = map[ChangeKind][]attr{
-	ChangeState:  {attrAdmin, attrOp},
-	ChangeHealth: {attrOp},
-	ChangeAddr:   {attrAddr},
-	ChangeWeight: {attrWeight},
-	ChangeAdd:    {attrExists, attrAdmin, attrOp, attrAddr, attrWeight, attrChecked},
-	ChangeDelete: {attrExists, attrAdmin, attrOp, attrAddr, attrWeight, attrChecked},
+	ChangeState:   {attrAdmin, attrOp},
+	ChangeHealth:  {attrOp},
+	ChangeAddr:    {attrAddr},
+	ChangeWeight:  {attrWeight},
+	ChangeAdd:     {attrExists, attrAdmin, attrOp, attrAddr, attrWeight, attrChecked},
+	ChangeDelete:  {attrExists, attrAdmin, attrOp, attrAddr, attrWeight, attrChecked},
+	ChangeReadmit: {attrAdmin, attrOp},
 }
 
 type setter struct {
@@ -356,7 +501,7 @@ func verify(i int, ch Change, got map[Ref]ServerStatus, last map[setter]int) err
 	}
 	if mine(attrAdmin) {
 		want := ch.State
-		if ch.Kind == ChangeAdd {
+		if ch.Kind == ChangeAdd || ch.Kind == ChangeReadmit {
 			want = Ready
 		}
 		if s.Admin != want {

@@ -194,3 +194,52 @@ func BenchmarkApply1000(b *testing.B) {
 		}
 	}
 }
+
+// TestApplyReadmit: ChangeReadmit on a real HAProxy. A server in DRAIN is
+// READY and up at once; one in MAINT (checks on, no session) is READY but
+// down until a fresh check passes, as Readmit leaves it; a row at the ID
+// given that is another server's leaves the server READY as it was.
+func TestApplyReadmit(t *testing.T) {
+	servers := haproxytest.Backends(t, "s1", "s2")
+	// Checks far apart: none passes between the readmission and the read.
+	lb := haproxytest.StartLB(t, haproxytest.Config{ServerOptions: "inter 60s"}, servers)
+	ctx := context.Background()
+	c, err := haproxy.Dial(ctx, lb.AdminSocket, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	server := func(name string) haproxy.ServerStatus {
+		t.Helper()
+		s, err := c.Server(ctx, "ws", name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	s1 := server("s1")
+	tests := []struct {
+		name   string
+		from   haproxy.AdminState
+		server string
+		id     int64
+		want   haproxy.OpState
+	}{
+		{"from DRAIN", haproxy.Drain, "s1", s1.ID, haproxy.Up},
+		{"from MAINT", haproxy.Maint, "s1", s1.ID, haproxy.Down},
+		{"another server's ID", haproxy.Maint, "s2", s1.ID, haproxy.Up},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := c.SetState(ctx, "ws", tt.server, tt.from); err != nil {
+				t.Fatal(err)
+			}
+			ch := haproxy.Change{Kind: haproxy.ChangeReadmit, Backend: "ws", Server: tt.server, ID: tt.id, Checked: server(tt.server).Checked}
+			if err := c.Apply(ctx, []haproxy.Change{ch})[0]; err != nil {
+				t.Fatal(err)
+			}
+			if s := server(tt.server); s.Admin != haproxy.Ready || s.State != tt.want {
+				t.Errorf("%s is %s and %s afterwards, want READY and %s", tt.server, s.Admin, s.State, tt.want)
+			}
+		})
+	}
+}

@@ -258,11 +258,25 @@ func serversState(s *session, backend string) ([]ServerStatus, error) {
 // serversStateOf is serversState parsing only the servers keep wants (all
 // with nil).
 func serversStateOf(s *session, backend string, keep func(Ref) bool) ([]ServerStatus, error) {
-	cmd := "show servers state"
-	if backend != "" {
-		cmd += " " + backend
+	reply, err := s.exec(stateCommand(backend))
+	if err != nil {
+		return nil, err
 	}
-	reply, err := s.command(cmd, false)
+	return stateReply(s, backend, reply, keep)
+}
+
+// stateCommand is `show servers state [backend]`.
+func stateCommand(backend string) string {
+	if backend == "" {
+		return "show servers state"
+	}
+	return "show servers state " + backend
+}
+
+// stateReply parses reply, stateCommand(backend)'s, as serversStateOf
+// does.
+func stateReply(s *session, backend, reply string, keep func(Ref) bool) ([]ServerStatus, error) {
+	reply, err := classify(stateCommand(backend), reply, false)
 	if err != nil {
 		if backend != "" && errors.Is(err, ErrCommand) && strings.Contains(err.Error(), "find backend") {
 			return nil, unknownBackend(s, backend)
