@@ -610,6 +610,7 @@ func (a *Agent) syncSnapshot(ctx context.Context, snap map[string][]discovery.In
 	if a.nginx != nil {
 		return a.syncNginx(ctx, snap)
 	}
+	a.rt.Predial()
 	m := a.model(model.TargetHAProxy, snap)
 	if m == nil {
 		return 0

@@ -31,6 +31,9 @@ type Runtime interface {
 	// Session runs f on one connection (haproxy.Client.Session): a sync
 	// lists, applies and reads back on it, in the path of every change.
 	Session(ctx context.Context, f func(haproxy.Conn) error) error
+	// Predial starts the next session's dial (haproxy.Client.Predial): a
+	// sync's overlaps with the building of its model.
+	Predial()
 	Path() string
 	Info() haproxy.Info
 	// ServersStateText is `show servers state`, saved to the state file

@@ -54,6 +54,8 @@ type fakeHAProxy struct {
 	calls    []string
 	// batches counts the Apply calls that carried changes.
 	batches int
+	// predials counts the calls of Predial.
+	predials int
 	// statReads counts the listings with sessions (Servers: `show stat`,
 	// and WithStats); statRows counts the servers they read, and the rows
 	// ChangeReadmit reads.
@@ -101,6 +103,13 @@ func (f *fakeHAProxy) Servers(_ context.Context, backend string) ([]haproxy.Serv
 func (f *fakeHAProxy) States(_ context.Context, backend string) ([]haproxy.ServerStatus, error) {
 	f.dialled()
 	return f.states(backend)
+}
+
+// Predial counts the predials.
+func (f *fakeHAProxy) Predial() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.predials++
 }
 
 // Session runs fn on one connection: fakeConn, the same HAProxy.

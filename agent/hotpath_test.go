@@ -52,17 +52,23 @@ func TestSyncReadmitReadsSessions(t *testing.T) {
 // TestSyncIsOneConnection: a sync lists, applies its batch and reads it
 // back on one admin-socket connection (haproxy.Client.Session), a
 // registration's as well as a readmission's (which reads its server's
-// sessions too), instead of dialling and setting up a connection per step.
+// sessions too), instead of dialling and setting up a connection per step;
+// its dial starts before the model is built (Predial). A snapshot equal to
+// the last one dials nothing.
 func TestSyncIsOneConnection(t *testing.T) {
 	u := newUnit(t, "1h", Config{})
 	ctx := u.attach(t, u.render(t, inst("a", 1), inst("b", 2)))
-	u.hap.conns = 0
+	u.hap.conns, u.hap.predials = 0, 0
 	u.syncWith(ctx, inst("a", 1), inst("b", 2), inst("c", 3))
 	if got := u.hap.took(); !slices.Contains(got, "add ws/c 10.0.0.3:80") {
 		t.Fatalf("registration of c: %q, want it added", got)
 	}
-	if u.hap.conns != 1 {
-		t.Errorf("the registration's sync opened %d connections, want 1", u.hap.conns)
+	if u.hap.conns != 1 || u.hap.predials != 1 {
+		t.Errorf("the registration's sync predialled %d times and opened %d connections, want 1 and 1", u.hap.predials, u.hap.conns)
+	}
+	u.syncWith(ctx, inst("a", 1), inst("b", 2), inst("c", 3))
+	if u.hap.conns != 1 || u.hap.predials != 1 {
+		t.Errorf("after an unchanged snapshot: %d predials and %d connections, want still 1 and 1", u.hap.predials, u.hap.conns)
 	}
 
 	u.hap.set("ws", "b", "10.0.0.2:80", haproxy.FlagForcedMaint, 2)

@@ -52,6 +52,8 @@ type Client struct {
 	// lent, when set, is the session every call runs on: the Client a
 	// Session lends through its Conn.
 	lent *session
+	// predials is the connection Predial dialled for the next session.
+	predials *predials
 }
 
 // Dial checks that path is the runtime socket of an HAProxy this package
@@ -65,7 +67,7 @@ func Dial(ctx context.Context, path string, timeout time.Duration) (*Client, err
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
-	c := &Client{path: path, timeout: timeout}
+	c := &Client{path: path, timeout: timeout, predials: &predials{}}
 	if err := probe(path, timeout); err != nil {
 		return nil, c.wrap("", err)
 	}

@@ -71,12 +71,21 @@ func (c *Client) with(ctx context.Context, f func(*session) error) error {
 	return f(s)
 }
 
-// open dials the socket for a session in interactive mode. The dial and
-// every command honour ctx and the client's timeout.
+// open dials the socket for a session in interactive mode, or takes the
+// connection Predial dialled. The dial and every command honour ctx and
+// the client's timeout.
 func (c *Client) open(ctx context.Context) (*session, error) {
-	s, err := dial(ctx, c.path, c.timeout)
-	if err != nil {
-		return nil, err
+	var s *session
+	if conn := c.predials.take(ctx); conn != nil && ctx.Err() == nil {
+		s = newSession(ctx, conn, c.timeout)
+	} else {
+		if conn != nil {
+			conn.Close()
+		}
+		var err error
+		if s, err = dial(ctx, c.path, c.timeout); err != nil {
+			return nil, err
+		}
 	}
 	// The switch goes with the first commands, in their write: no round
 	// trip of its own at the start of every session (HAProxy reads each
@@ -101,10 +110,15 @@ func dial(ctx context.Context, path string, timeout time.Duration) (*session, er
 		}
 		return nil, classifyDial(err)
 	}
+	return newSession(ctx, conn, timeout), nil
+}
+
+// newSession is a session on conn, dialled to the socket.
+func newSession(ctx context.Context, conn net.Conn, timeout time.Duration) *session {
 	s := &session{timeout: timeout, ctx: ctx, conn: conn}
 	// A cancelled ctx unblocks a read or write at once.
 	s.stop = context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
-	return s, nil
+	return s
 }
 
 func (s *session) close() {

@@ -27,6 +27,8 @@ type fakeHAProxy struct {
 	// waits counts the times it waited for the client: its round trips,
 	// since lines written together arrive together.
 	waits int
+	// accepted and closed count the connections.
+	accepted, closed int
 }
 
 // startFake listens in a temp dir until the test ends, then closes every
@@ -54,6 +56,9 @@ func startFake(t *testing.T, answer func(cmd string) io.Reader) *fakeHAProxy {
 			mu.Lock()
 			conns = append(conns, c)
 			mu.Unlock()
+			f.mu.Lock()
+			f.accepted++
+			f.mu.Unlock()
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -88,7 +93,12 @@ func dialFake(t *testing.T, answer func(cmd string) io.Reader) (*fakeHAProxy, *C
 }
 
 func (f *fakeHAProxy) serve(c net.Conn) {
-	defer c.Close()
+	defer func() {
+		c.Close()
+		f.mu.Lock()
+		f.closed++
+		f.mu.Unlock()
+	}()
 	r := bufio.NewReader(c)
 	interactive := false
 	for {
