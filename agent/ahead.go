@@ -17,9 +17,9 @@ import (
 //
 // An add depends on nothing HAProxy holds: HAProxy refuses a name it has
 // (haproxy.ErrNotAdded), and the add's other steps stop there. A
-// readmission depends on the server's state and sessions, which are read
-// in the write that readmits it and decide as the plan does
-// (haproxy.ChangeReadmit). Anything else waits for the listing. The
+// readmission depends on the server's state and sessions, read from its
+// own row as the plan's are (haproxy.ChangeReadmit: in the write that
+// readmits it, from DRAIN). Anything else waits for the listing. The
 // sync's listing and plan follow as always and correct what this got
 // wrong: a name someone added by hand is logged, and the plan takes the
 // server as HAProxy has it.
@@ -60,10 +60,10 @@ func (a *Agent) unlisted(m *model.Model) []Op {
 }
 
 // readmittable returns, by backend, the servers ahead readmits, as the
-// last sync listed them: those the agent drained (its own, whatever their
-// state) that m wants again at the address and weight they had then, that
-// neither an intent, a fleet operation nor the drain package's closing
-// holds.
+// last sync listed them (in MAINT once their drain set it since): those
+// the agent drained (its own, whatever their state) that m wants again at
+// the address and weight they had then, that neither an intent, a fleet
+// operation nor the drain package's closing holds.
 func (a *Agent) readmittable(ctx context.Context, m *model.Model) map[string][]haproxy.ServerStatus {
 	var rows []haproxy.ServerStatus
 	for _, b := range m.Backends {
@@ -74,6 +74,9 @@ func (a *Agent) readmittable(ctx context.Context, m *model.Model) map[string][]h
 			if !drained || d.closing || !listed || row.ID <= 0 || s.Slot || s.Disabled ||
 				row.Addr != s.Addr() || row.UserWeight != int64(s.Weight) || a.fleetDrives(b.Name, s.Name) {
 				continue
+			}
+			if d.done {
+				row.Admin = haproxy.Maint // set by the drain since the listing
 			}
 			rows = append(rows, row)
 		}

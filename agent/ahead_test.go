@@ -110,8 +110,9 @@ func TestAddAheadOnlyForUnlisted(t *testing.T) {
 // again is readmitted before the sync lists the backend, from its own
 // state and sessions read in the write that readmits it
 // (haproxy.ChangeReadmit), as the plan would: READY at once with sessions,
-// and from MAINT with checks and none by the drain, health down, ready
-// sequence after it (haproxy.ReadmitChanges). An
+// and from the MAINT its drain set, with checks and no session, by the
+// drain, health down, ready sequence (haproxy.ReadmitChanges), never READY
+// first. An
 // operator's intent, or an address that changed, leaves it to the listing
 // and the plan.
 func TestReadmissionAheadOfListing(t *testing.T) {
@@ -153,7 +154,7 @@ func TestReadmissionAheadOfListing(t *testing.T) {
 	// s02 in the agent's MAINT, checked, without sessions.
 	u.hap.set("ws", "s02", "10.0.0.3:80", haproxy.FlagForcedMaint, 0)
 	u.a.drains[haproxy.Ref{Backend: "ws", Server: "s02"}] = &drainState{started: time.Now(), done: true}
-	readmit(t, "state ws/s02 READY", "state ws/s02 DRAIN", "health ws/s02 down", "state ws/s02 READY")
+	readmit(t, "state ws/s02 DRAIN", "health ws/s02 down", "state ws/s02 READY")
 
 	// s03 drained by the agent, then held by an operator's intent.
 	u.hap.set("ws", "s03", "10.0.0.4:80", haproxy.FlagForcedDrain, 1)

@@ -149,7 +149,7 @@ func (a *Agent) changes(b model.Backend, op Op, cur haproxy.ServerStatus) ([]hap
 		// The same protection as `wsctl ready` (a server back from MAINT
 		// is UP only once a fresh check passed), decided from the state
 		// and sessions read in the write that readmits it.
-		return one(haproxy.Change{Kind: haproxy.ChangeReadmit, ID: cur.ID, Checked: cur.Checked}), nil
+		return one(haproxy.Change{Kind: haproxy.ChangeReadmit, ID: cur.ID, Checked: cur.Checked, State: op.Current}), nil
 	}
 	return nil, fmt.Errorf("unknown operation %q", op.Kind)
 }

@@ -129,7 +129,7 @@ func (c fakeConn) Servers(backend string) ([]haproxy.ServerStatus, error) {
 	return c.f.withStats(backend)
 }
 
-// WithStats reads the servers' sessions by name (the fake has no IDs).
+// WithStats reads the servers' sessions by name.
 func (c fakeConn) WithStats(servers []haproxy.ServerStatus) ([]haproxy.ServerStatus, error) {
 	c.f.mu.Lock()
 	defer c.f.mu.Unlock()
@@ -370,16 +370,25 @@ func (f *fakeHAProxy) change(ch haproxy.Change) error {
 		f.calls = append(f.calls, fmt.Sprintf("weight %s %d", ref, ch.Weight))
 		s.st.UserWeight = int64(ch.Weight)
 	case haproxy.ChangeReadmit:
-		// As HAProxy runs it: the row at ch.ID read in the write that
-		// sets the server READY, then from MAINT (checked, no session)
-		// the way back through a forced health down.
+		// As HAProxy runs it: the row at ch.ID read, READY set in the
+		// same write unless the server was last seen in MAINT with
+		// checks, and from MAINT (checked, no session) the way back
+		// through a forced health down.
 		f.statRows++
 		was := s.status()
-		f.calls = append(f.calls, fmt.Sprintf("state %s %s", ref, haproxy.Ready))
+		first := ch.State != haproxy.Maint || !ch.Checked
+		if s.st.ID != ch.ID && !first {
+			return &haproxy.UnknownServerError{Name: ref}
+		}
+		if first {
+			f.calls = append(f.calls, fmt.Sprintf("state %s %s", ref, haproxy.Ready))
+		}
 		s.st.Flags &^= haproxy.FlagForcedDrain | haproxy.FlagForcedMaint
 		if s.st.ID == ch.ID && was.Admin == haproxy.Maint && ch.Checked && len(s.sessions) == 0 {
 			f.calls = append(f.calls, fmt.Sprintf("state %s %s", ref, haproxy.Drain), fmt.Sprintf("health %s %s", ref, haproxy.HealthDown),
 				fmt.Sprintf("state %s %s", ref, haproxy.Ready))
+		} else if !first {
+			f.calls = append(f.calls, fmt.Sprintf("state %s %s", ref, haproxy.Ready))
 		}
 	case haproxy.ChangeDelete:
 		if s.status().Admin != haproxy.Maint || len(s.sessions) > 0 {

@@ -32,7 +32,7 @@ func TestSyncListsServersWithoutSessions(t *testing.T) {
 // TestSyncReadmitReadsSessions: readmitting a server from MAINT depends
 // on its sessions (haproxy.ReadmitChanges: one with sessions is not
 // forced down first, which could cut them), which States does not carry:
-// the sync reads them for that backend.
+// the readmission reads its server's row (haproxy.ChangeReadmit).
 func TestSyncReadmitReadsSessions(t *testing.T) {
 	u := newUnit(t, "1h", Config{})
 	ctx := u.attach(t, u.render(t, inst("a", 1), inst("b", 2)))

@@ -31,16 +31,20 @@ const (
 	// MAINT with no session left.
 	ChangeDelete ChangeKind = "delete"
 	// ChangeReadmit sets a server READY as ReadmitChanges decides from its
-	// state when the command runs, in one round trip where reading the
-	// state first takes two: its `show stat` row (by ID) is read in the
-	// write that sets it READY. For a server expected in DRAIN (one the
-	// caller drained), in the path of every readmission. Found in MAINT,
-	// with checks (Checked: as last listed, since HAProxy pauses them in
-	// MAINT and `show stat` then shows none) and no session, it was READY
-	// for that round trip and is taken through DRAIN and a forced health
-	// down back to READY, so that a fresh check must pass before clients
-	// come. A row that is not the server's (HAProxy renumbered it) leaves
-	// it READY.
+	// state and sessions when the commands run, read from its `show stat`
+	// row (by ID). Checked says whether it has health checks (as last
+	// listed: HAProxy pauses them in MAINT and `show stat` then shows
+	// none), State the state the caller last saw.
+	//
+	// Last seen in DRAIN, or without checks, where READY is all it needs,
+	// the row is read in the write that sets it READY: one round trip, in
+	// the path of every readmission, where reading first takes two. Found
+	// in MAINT after all (checks on, no session), it was READY for that
+	// round trip and is taken through DRAIN and a forced health down back
+	// to READY; a row that is not the server's (HAProxy renumbered its
+	// servers) leaves it READY. Last seen in MAINT with checks, the row is
+	// read first and the steps follow from it: from MAINT without sessions
+	// a fresh check must pass before clients come (see Readmit).
 	ChangeReadmit ChangeKind = "readmit"
 )
 
@@ -49,7 +53,7 @@ const (
 type Change struct {
 	Kind            ChangeKind
 	Backend, Server string
-	State           AdminState // ChangeState
+	State           AdminState // ChangeState; ChangeReadmit: the state last seen
 	Health          Health     // ChangeHealth
 	// Addr and Port: ChangeAddr and ChangeAdd. An address with an IPv6
 	// zone is refused.
@@ -174,11 +178,11 @@ func (ch Change) steps(info Info) ([]step, error) {
 		if ch.ID <= 0 {
 			return nil, &UnknownServerError{Name: srv}
 		}
-		row := func(reply string) ([]step, error) { return readmitFrom(ch, reply) }
-		return []step{
-			{cmd: fmt.Sprintf("show stat %s 4 %d", ch.Backend, ch.ID), follow: row},
-			{cmd: set + "state ready", allowEmpty: true},
-		}, nil
+		read := step{cmd: fmt.Sprintf("show stat %s 4 %d", ch.Backend, ch.ID), follow: func(reply string) ([]step, error) { return readmitFrom(ch, reply) }}
+		if !ch.readyWithRead() {
+			return []step{read}, nil
+		}
+		return []step{read, {cmd: set + "state ready", allowEmpty: true}}, nil
 	}
 	return nil, fmt.Errorf("unknown change kind %q", ch.Kind)
 }
@@ -194,29 +198,49 @@ func readmitFrom(ch Change, reply string) ([]step, error) {
 	if err != nil {
 		return nil, err
 	}
+	ready := ch.readyWithRead()
 	row, ok := rows[Ref{Backend: ch.Backend, Server: ch.Server}]
-	if !ok {
-		return nil, nil // another server's ID now: see ChangeReadmit
+	switch {
+	case !ok && ready:
+		return nil, nil // READY already: see ChangeReadmit
+	case !ok:
+		return nil, &UnknownServerError{Name: ch.Backend + "/" + ch.Server}
 	}
 	was := ServerStatus{Backend: ch.Backend, Server: ch.Server, Admin: Drain, Checked: ch.Checked, Scur: row.scur}
 	if strings.HasPrefix(row.status, "MAINT") {
 		was.Admin = Maint
 	}
+	changes := ReadmitChanges(was)
+	if ready && len(changes) == 1 {
+		return nil, nil // READY was all it needed
+	}
 	var out []step
-	for _, c := range ReadmitChanges(was) {
-		if c.Kind == ChangeState && c.State == Ready && len(out) == 0 {
-			return nil, nil // READY was all it needed
-		}
+	for i, c := range changes {
 		s, err := c.steps(Info{})
 		if err != nil {
 			return nil, err
 		}
+		// READY only once the steps before it took: a server whose
+		// health could not be forced down must not take clients.
+		s[0].waits = i > 0 && i == len(changes)-1
 		out = append(out, s...)
 	}
-	// Whatever fails among them, the server is left no readier than it
-	// is now: one write.
 	return out, nil
 }
+
+// notAdded wraps err, which failed ch at its first step when first is
+// set, in ErrNotAdded when that step was an add: nothing was made.
+func notAdded(ch Change, first bool, err error) error {
+	if first && ch.Kind == ChangeAdd {
+		return fmt.Errorf("%w: %w", ErrNotAdded, err)
+	}
+	return err
+}
+
+// readyWithRead reports whether a ChangeReadmit sets READY in the write
+// that reads the server's row: when READY is all it needs from the state
+// the caller last saw.
+func (ch Change) readyWithRead() bool { return ch.State != Maint || !ch.Checked }
 
 // otherPort is a valid port other than port (1–65535); an invalid one is
 // returned as it is, for addServerCommand to refuse.
@@ -333,7 +357,9 @@ func (c *Client) Apply(ctx context.Context, changes []Change) []error {
 // nil.
 func applyOn(s *session, changes []Change, steps [][]step, errs []error) error {
 	// The read-back goes in the last write of the batch when that write
-	// ends it: a round trip less.
+	// ends it: a round trip less. Not after a step whose reply decides
+	// what follows (a readmission's row): the steps it adds would wait
+	// for the whole backend's state to be written and read.
 	var backends []string
 	final := -1 // the last change with steps to send
 	for i, ch := range changes {
@@ -360,7 +386,7 @@ func applyOn(s *session, changes []Change, steps [][]step, errs []error) error {
 			for j, st := range write {
 				cmds[j] = st.cmd
 			}
-			ends := i == final && len(todo) == 0
+			ends := i == final && len(todo) == 0 && !slices.ContainsFunc(write, func(st step) bool { return st.follow != nil })
 			if ends {
 				cmds = append(cmds, readBack...)
 			}
@@ -369,7 +395,7 @@ func applyOn(s *session, changes []Change, steps [][]step, errs []error) error {
 				if s.err != nil {
 					return err
 				}
-				errs[i] = err
+				errs[i] = notAdded(changes[i], first, err)
 				break
 			}
 			if ends {
@@ -379,19 +405,13 @@ func applyOn(s *session, changes []Change, steps [][]step, errs []error) error {
 			for j, st := range write {
 				next, err := st.check(replies[j])
 				if err != nil {
-					if first && j == 0 && changes[i].Kind == ChangeAdd {
-						err = fmt.Errorf("%w: %w", ErrNotAdded, err)
-					}
-					errs[i] = err
+					errs[i] = notAdded(changes[i], first && j == 0, err)
 					break
 				}
 				more = append(more, next...)
 			}
 			if errs[i] != nil {
 				break
-			}
-			if len(more) > 0 {
-				backReplies = nil // read before the steps that follow
 			}
 			todo = append(more, todo...)
 		}

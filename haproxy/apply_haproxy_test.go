@@ -197,8 +197,10 @@ func BenchmarkApply1000(b *testing.B) {
 
 // TestApplyReadmit: ChangeReadmit on a real HAProxy. A server in DRAIN is
 // READY and up at once; one in MAINT (checks on, no session) is READY but
-// down until a fresh check passes, as Readmit leaves it; a row at the ID
-// given that is another server's leaves the server READY as it was.
+// down until a fresh check passes, as Readmit leaves it, whether the
+// caller saw it in MAINT or in DRAIN; a row at the ID given that is
+// another server's leaves a server last seen in DRAIN READY as it was, and
+// one last seen in MAINT untouched, with an error.
 func TestApplyReadmit(t *testing.T) {
 	servers := haproxytest.Backends(t, "s1", "s2")
 	// Checks far apart: none passes between the readmission and the read.
@@ -218,27 +220,32 @@ func TestApplyReadmit(t *testing.T) {
 	}
 	s1 := server("s1")
 	tests := []struct {
-		name   string
-		from   haproxy.AdminState
-		server string
-		id     int64
-		want   haproxy.OpState
+		name       string
+		from, seen haproxy.AdminState
+		server     string
+		id         int64
+		admin      haproxy.AdminState
+		state      haproxy.OpState
 	}{
-		{"from DRAIN", haproxy.Drain, "s1", s1.ID, haproxy.Up},
-		{"from MAINT", haproxy.Maint, "s1", s1.ID, haproxy.Down},
-		{"another server's ID", haproxy.Maint, "s2", s1.ID, haproxy.Up},
+		{"from DRAIN", haproxy.Drain, haproxy.Drain, "s1", s1.ID, haproxy.Ready, haproxy.Up},
+		{"from MAINT", haproxy.Maint, haproxy.Maint, "s1", s1.ID, haproxy.Ready, haproxy.Down},
+		{"from MAINT, seen in DRAIN", haproxy.Maint, haproxy.Drain, "s1", s1.ID, haproxy.Ready, haproxy.Down},
+		{"another server's ID, seen in DRAIN", haproxy.Maint, haproxy.Drain, "s2", s1.ID, haproxy.Ready, haproxy.Up},
+		{"another server's ID, seen in MAINT", haproxy.Maint, haproxy.Maint, "s2", s1.ID, haproxy.Maint, haproxy.Down},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			if err := c.SetState(ctx, "ws", tt.server, tt.from); err != nil {
 				t.Fatal(err)
 			}
-			ch := haproxy.Change{Kind: haproxy.ChangeReadmit, Backend: "ws", Server: tt.server, ID: tt.id, Checked: server(tt.server).Checked}
-			if err := c.Apply(ctx, []haproxy.Change{ch})[0]; err != nil {
-				t.Fatal(err)
+			ch := haproxy.Change{Kind: haproxy.ChangeReadmit, Backend: "ws", Server: tt.server, ID: tt.id, Checked: server(tt.server).Checked, State: tt.seen}
+			err := c.Apply(ctx, []haproxy.Change{ch})[0]
+			var unknown *haproxy.UnknownServerError
+			if (tt.admin == haproxy.Maint) != errors.As(err, &unknown) {
+				t.Errorf("Apply: %v", err)
 			}
-			if s := server(tt.server); s.Admin != haproxy.Ready || s.State != tt.want {
-				t.Errorf("%s is %s and %s afterwards, want READY and %s", tt.server, s.Admin, s.State, tt.want)
+			if s := server(tt.server); s.Admin != tt.admin || s.State != tt.state {
+				t.Errorf("%s is %s and %s afterwards, want %s and %s", tt.server, s.Admin, s.State, tt.admin, tt.state)
 			}
 		})
 	}

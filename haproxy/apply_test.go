@@ -2,6 +2,7 @@ package haproxy
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/netip"
 	"slices"
@@ -22,7 +23,9 @@ func TestApplyWrites(t *testing.T) {
 	host := netip.MustParseAddr("127.0.0.1")
 	add := Change{Kind: ChangeAdd, Backend: "ws", Server: "s9", Addr: host, Port: 18089,
 		Options: ServerOptions{Check: true}, DynamicCookies: true}
-	readmit := Change{Kind: ChangeReadmit, Backend: "ws", Server: "s2", ID: 2, Checked: true}
+	readmit := Change{Kind: ChangeReadmit, Backend: "ws", Server: "s2", ID: 2, Checked: true, State: Drain}
+	fromMaint := readmit
+	fromMaint.State = Maint
 	const (
 		addCmd   = "add server ws/s9 127.0.0.1:18090 check"
 		addrCmd  = "set server ws/s9 addr 127.0.0.1 port 18089"
@@ -38,25 +41,35 @@ func TestApplyWrites(t *testing.T) {
 		name   string
 		change Change
 		reply  map[string]string
-		// writes are the lines sent, one slice per write (round trip).
+		// writes are the lines sent, one slice per write (round trip);
+		// fails, that the change fails before its read-back.
 		writes [][]string
+		fails  bool
 	}{
 		{name: "state", change: Change{Kind: ChangeState, Backend: "ws", Server: "s1", State: Drain},
 			writes: [][]string{{"set server ws/s1 state drain", readBack}}},
 		{name: "add", change: add, reply: map[string]string{addCmd: "New server registered."},
 			writes: [][]string{{addCmd}, {addrCmd, health}, {ready9, readBack}}},
 		{name: "add refused", change: add, reply: map[string]string{addCmd: "Already exists a server with the same name in backend."},
-			writes: [][]string{{addCmd}}},
+			writes: [][]string{{addCmd}}, fails: true},
 		{name: "port not changed", change: add, reply: map[string]string{addCmd: "New server registered.", addrCmd: "[3]: no."},
-			writes: [][]string{{addCmd}, {addrCmd, health}}},
+			writes: [][]string{{addCmd}, {addrCmd, health}}, fails: true},
 		{name: "readmit from drain", change: readmit, reply: map[string]string{rowCmd: statRowReply("DRAIN", "4")},
-			writes: [][]string{{rowCmd, ready2, readBack}}},
-		{name: "readmit from maint", change: readmit, reply: map[string]string{rowCmd: statRowReply("MAINT", "0")},
-			writes: [][]string{{rowCmd, ready2, readBack}, {drain2, down2, ready2, readBack}}},
-		{name: "readmit from maint with sessions", change: readmit, reply: map[string]string{rowCmd: statRowReply("MAINT", "1")},
-			writes: [][]string{{rowCmd, ready2, readBack}}},
-		{name: "readmit, another server's ID", change: readmit, reply: map[string]string{rowCmd: strings.Replace(statRowReply("MAINT", "0"), "ws,s2", "ws,s7", 1)},
-			writes: [][]string{{rowCmd, ready2, readBack}}},
+			writes: [][]string{{rowCmd, ready2}, {readBack}}},
+		{name: "readmit seen in drain, found in maint", change: readmit, reply: map[string]string{rowCmd: statRowReply("MAINT", "0")},
+			writes: [][]string{{rowCmd, ready2}, {drain2, down2}, {ready2, readBack}}},
+		{name: "readmit seen in drain, found in maint with sessions", change: readmit, reply: map[string]string{rowCmd: statRowReply("MAINT", "1")},
+			writes: [][]string{{rowCmd, ready2}, {readBack}}},
+		{name: "readmit seen in drain, another server's ID", change: readmit, reply: map[string]string{rowCmd: strings.Replace(statRowReply("MAINT", "0"), "ws,s2", "ws,s7", 1)},
+			writes: [][]string{{rowCmd, ready2}, {readBack}}},
+		{name: "readmit from maint", change: fromMaint, reply: map[string]string{rowCmd: statRowReply("MAINT", "0")},
+			writes: [][]string{{rowCmd}, {drain2, down2}, {ready2, readBack}}},
+		{name: "readmit from maint with sessions", change: fromMaint, reply: map[string]string{rowCmd: statRowReply("MAINT", "1")},
+			writes: [][]string{{rowCmd}, {ready2, readBack}}},
+		{name: "readmit from maint, another server's ID", change: fromMaint, reply: map[string]string{rowCmd: strings.Replace(statRowReply("MAINT", "0"), "ws,s2", "ws,s7", 1)},
+			writes: [][]string{{rowCmd}}, fails: true},
+		{name: "readmit from maint, health not forced down", change: fromMaint, reply: map[string]string{rowCmd: statRowReply("MAINT", "0"), down2: "[3]: no."},
+			writes: [][]string{{rowCmd}, {drain2, down2}}, fails: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -69,7 +82,12 @@ func TestApplyWrites(t *testing.T) {
 				}
 				return nil
 			})
-			c.Apply(context.Background(), []Change{tt.change})
+			err := c.Apply(context.Background(), []Change{tt.change})[0]
+			// The fake's read-back is always the same: a change
+			// that is not read back as asked is not what fails here.
+			if failed := err != nil && !errors.Is(err, ErrNotApplied); failed != tt.fails {
+				t.Errorf("Apply: %v, want a failure before the read-back: %v", err, tt.fails)
+			}
 			got := fake.received()
 			if len(got) > 0 && got[0] == "prompt" {
 				got = got[2:] // the session's setup

@@ -181,6 +181,12 @@ func (s *session) exec(cmd string) (string, error) {
 // replies first: a socket that answers them as HAProxy does not is
 // ErrNotHAProxy, and none of cmds' replies is read from it.
 func (s *session) execAll(cmds []string) ([]string, error) {
+	// Refused before the setup is taken: it goes with the next write.
+	for _, cmd := range cmds {
+		if err := checkCommand(cmd); err != nil {
+			return nil, err
+		}
+	}
 	setup := s.setup
 	s.setup = nil
 	if err := s.send(slices.Concat(setup, cmds)...); err != nil {

@@ -95,7 +95,8 @@ func TestInjectionNeverWritten(t *testing.T) {
 }
 
 // TestChokePoint sends separators straight to the functions that write to
-// the socket, past every validation: they refuse before writing a byte.
+// the socket, past every validation: they refuse before writing a byte,
+// and the session's set-up goes with the next command it sends.
 func TestChokePoint(t *testing.T) {
 	fake, c := dialFake(t, nil)
 	ctx := context.Background()
@@ -116,15 +117,17 @@ func TestChokePoint(t *testing.T) {
 			t.Errorf("raw(%q) wrote %q, want nothing", cmd, got)
 		}
 		err := c.with(ctx, func(s *session) error {
-			fake.received() // the session's own set-up
 			_, err := s.exec(cmd)
+			if got := fake.received(); len(got) != 0 {
+				t.Errorf("exec(%q) wrote %q, want nothing", cmd, got)
+			}
+			if _, err := s.exec("show info"); err != nil {
+				t.Errorf("the session's next command, after exec(%q) was refused: %v", cmd, err)
+			}
 			return err
 		})
 		if !errors.Is(err, ErrInvalidName) {
 			t.Errorf("exec(%q) = %v, want ErrInvalidName", cmd, err)
-		}
-		if got := fake.received(); len(got) != 0 {
-			t.Errorf("exec(%q) wrote %q, want nothing", cmd, got)
 		}
 	}
 }
