@@ -24,7 +24,9 @@ const (
 	ChangeWeight ChangeKind = "weight"
 	// ChangeAdd adds the server at Addr:Port with Options, gives it its
 	// dynamic cookie when DynamicCookies is set, enables its
-	// checks when Options.Check is set, and sets it READY. Options.Cookie
+	// checks when Options.Check is set, and sets it in State: READY when
+	// State is empty; an added server is in MAINT until then, so one
+	// restored in DRAIN or MAINT never takes a client. Options.Cookie
 	// needs HAProxy CookieFrom or later (ErrNeedsVersion otherwise).
 	ChangeAdd ChangeKind = "add"
 	// ChangeDelete deletes the server; HAProxy refuses unless it is in
@@ -53,7 +55,7 @@ const (
 type Change struct {
 	Kind            ChangeKind
 	Backend, Server string
-	State           AdminState // ChangeState; ChangeReadmit: the state last seen
+	State           AdminState // ChangeState; ChangeAdd: the state to leave it in (READY when empty); ChangeReadmit: the state last seen
 	Health          Health     // ChangeHealth
 	// Addr and Port: ChangeAddr and ChangeAdd. An address with an IPv6
 	// zone is refused.
@@ -171,7 +173,15 @@ func (ch Change) steps(info Info) ([]step, error) {
 		if ch.Options.Check {
 			out = append(out, step{cmd: "enable health " + srv, allowEmpty: true, waits: len(out) == 1})
 		}
-		return append(out, step{cmd: set + "state ready", allowEmpty: true, waits: true}), nil
+		switch ch.addedState() {
+		case Maint:
+			return out, nil
+		case Drain:
+			return append(out, step{cmd: set + "state drain", allowEmpty: true, waits: true}), nil
+		case Ready:
+			return append(out, step{cmd: set + "state ready", allowEmpty: true, waits: true}), nil
+		}
+		return nil, fmt.Errorf("unknown admin state %q (want READY, DRAIN or MAINT)", ch.State)
 	case ChangeDelete:
 		return []step{{cmd: "del server " + srv, want: deletedReply}}, nil
 	case ChangeReadmit:
@@ -235,6 +245,26 @@ func notAdded(ch Change, first bool, err error) error {
 		return fmt.Errorf("%w: %w", ErrNotAdded, err)
 	}
 	return err
+}
+
+// readies reports whether ch sets its server READY, which Apply does not do
+// after an earlier change of the server in the batch failed.
+func (ch Change) readies() bool {
+	switch ch.Kind {
+	case ChangeState:
+		return ch.State == Ready
+	case ChangeReadmit:
+		return true
+	}
+	return false
+}
+
+// addedState is the state a ChangeAdd leaves its server in.
+func (ch Change) addedState() AdminState {
+	if ch.State == "" {
+		return Ready
+	}
+	return ch.State
 }
 
 // readyWithRead reports whether a ChangeReadmit sets READY in the write
@@ -316,7 +346,8 @@ var healthOpStates = map[Health][]OpState{
 // its checks three.
 //
 // A change that is invalid, refused by HAProxy or not read back fails
-// alone; the others go on. A connection failure (timeout, ctx, a closed
+// alone; the others go on, but for one that would set a server READY after
+// an earlier change of that server failed: it is not made (ErrNotMade). A connection failure (timeout, ctx, a closed
 // socket) fails the changes not yet verified. Each command has the client's
 // full timeout. The read-back sees the state after the whole batch, so a
 // change is checked only for what no later change of the same server
@@ -375,8 +406,14 @@ func applyOn(s *session, changes []Change, steps [][]step, errs []error) error {
 		readBack[k] = stateCommand(b)
 	}
 	var backReplies []string
+	failed := map[Ref]bool{} // the servers of the changes that failed so far
 	for i := range changes {
+		ref := Ref{Backend: changes[i].Backend, Server: changes[i].Server}
+		if errs[i] == nil && failed[ref] && changes[i].readies() {
+			errs[i] = ErrNotMade
+		}
 		if errs[i] != nil {
+			failed[ref] = true
 			continue
 		}
 		for todo, first := steps[i], true; len(todo) > 0; first = false {
@@ -414,6 +451,9 @@ func applyOn(s *session, changes []Change, steps [][]step, errs []error) error {
 				break
 			}
 			todo = append(more, todo...)
+		}
+		if errs[i] != nil {
+			failed[ref] = true
 		}
 	}
 	// `show servers state` answers for a whole backend (2.6 has no
@@ -521,7 +561,10 @@ func verify(i int, ch Change, got map[Ref]ServerStatus, last map[setter]int) err
 	}
 	if mine(attrAdmin) {
 		want := ch.State
-		if ch.Kind == ChangeAdd || ch.Kind == ChangeReadmit {
+		switch ch.Kind {
+		case ChangeAdd:
+			want = ch.addedState()
+		case ChangeReadmit:
 			want = Ready
 		}
 		if s.Admin != want {

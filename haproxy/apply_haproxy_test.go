@@ -250,3 +250,27 @@ func TestApplyReadmit(t *testing.T) {
 		})
 	}
 }
+
+// TestApplyAddInState: a ChangeAdd with a State leaves the server added in
+// that state on a real HAProxy (the server-state file's restore of DRAIN
+// and MAINT servers), read back as such.
+func TestApplyAddInState(t *testing.T) {
+	lb := haproxytest.StartLB(t, haproxytest.Config{}, haproxytest.Backends(t, "s1"))
+	ctx := context.Background()
+	c, err := haproxy.Dial(ctx, lb.AdminSocket, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := netip.MustParseAddr("127.0.0.1")
+	for i, state := range []haproxy.AdminState{haproxy.Drain, haproxy.Maint, haproxy.Ready} {
+		name := fmt.Sprintf("r%d", i)
+		ch := haproxy.Change{Kind: haproxy.ChangeAdd, Backend: "ws", Server: name, Addr: host, Port: 20000 + i,
+			Options: haproxy.ServerOptions{Check: true}, State: state}
+		if err := c.Apply(ctx, []haproxy.Change{ch})[0]; err != nil {
+			t.Fatalf("add %s in %s: %v", name, state, err)
+		}
+		if s, err := c.Server(ctx, "ws", name); err != nil || s.Admin != state {
+			t.Errorf("%s added in %s is %s (%v)", name, state, s.Admin, err)
+		}
+	}
+}

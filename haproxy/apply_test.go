@@ -50,6 +50,10 @@ func TestApplyWrites(t *testing.T) {
 			writes: [][]string{{"set server ws/s1 state drain", readBack}}},
 		{name: "add", change: add, reply: map[string]string{addCmd: "New server registered."},
 			writes: [][]string{{addCmd}, {addrCmd, health}, {ready9, readBack}}},
+		{name: "add in DRAIN", change: withState(add, Drain), reply: map[string]string{addCmd: "New server registered."},
+			writes: [][]string{{addCmd}, {addrCmd, health}, {"set server ws/s9 state drain", readBack}}},
+		{name: "add in MAINT", change: withState(add, Maint), reply: map[string]string{addCmd: "New server registered."},
+			writes: [][]string{{addCmd}, {addrCmd, health, readBack}}},
 		{name: "add refused", change: add, reply: map[string]string{addCmd: "Already exists a server with the same name in backend."},
 			writes: [][]string{{addCmd}}, fails: true},
 		{name: "port not changed", change: add, reply: map[string]string{addCmd: "New server registered.", addrCmd: "[3]: no."},
@@ -99,5 +103,42 @@ func TestApplyWrites(t *testing.T) {
 				t.Errorf("%d writes, want %d", got, want)
 			}
 		})
+	}
+}
+
+// withState is ch with State set to s.
+func withState(ch Change, s AdminState) Change {
+	ch.State = s
+	return ch
+}
+
+// TestApplyNoReadyAfterAFailure: in a batch, a change that would set a
+// server READY is not made once an earlier change of that server failed
+// (its address change refused: READY would send clients to the old
+// address); the other changes still go their own way.
+func TestApplyNoReadyAfterAFailure(t *testing.T) {
+	const addrCmd = "set server ws/s2 addr 127.0.0.1 port 18089"
+	fake, c := dialFake(t, func(cmd string) io.Reader {
+		switch cmd {
+		case addrCmd:
+			return strings.NewReader("[3]: no.")
+		case "show servers state ws":
+			return strings.NewReader(serversStateReply)
+		}
+		return nil
+	})
+	errs := c.Apply(context.Background(), []Change{
+		{Kind: ChangeAddr, Backend: "ws", Server: "s2", Addr: netip.MustParseAddr("127.0.0.1"), Port: 18089},
+		{Kind: ChangeWeight, Backend: "ws", Server: "s2", Weight: 50},
+		{Kind: ChangeState, Backend: "ws", Server: "s2", State: Ready},
+		{Kind: ChangeState, Backend: "ws", Server: "s1", State: Ready},
+	})
+	got := fake.received()[2:] // the session's setup first
+	want := []string{addrCmd, "set server ws/s2 weight 50", "set server ws/s1 state ready", "show servers state ws"}
+	if !slices.Equal(got, want) {
+		t.Errorf("sent %q, want %q", got, want)
+	}
+	if !errors.Is(errs[0], ErrCommand) || errs[1] != nil || !errors.Is(errs[2], ErrNotMade) || errs[3] != nil {
+		t.Errorf("errors %v, want ErrCommand, nil, ErrNotMade, nil", errs)
 	}
 }

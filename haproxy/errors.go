@@ -42,6 +42,10 @@ var (
 	// that name exists, say): the change made nothing, unlike one refused
 	// at a later step, which leaves the server added.
 	ErrNotAdded = errors.New("server not added")
+	// ErrNotMade: a change Apply did not send, since an earlier change of
+	// the same server in the batch failed (a readmission after its
+	// address change was refused would send clients to the old address).
+	ErrNotMade = errors.New("not made: an earlier change of the server failed")
 	// ErrNoSuchSession is returned when a session is gone, or no longer
 	// belongs to the server it was listed for.
 	ErrNoSuchSession = errors.New("no such session")

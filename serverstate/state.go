@@ -134,10 +134,10 @@ func Restore(ctx context.Context, c *haproxy.Client, path string, opts Options) 
 			return nil, fmt.Errorf("state: restore: %s: address %q of %s: %w", path, s.Addr, s.Ref(), err)
 		}
 		o.Weight = int(s.UserWeight)
-		changes = append(changes, haproxy.Change{Kind: haproxy.ChangeAdd, Backend: s.Backend, Server: s.Server, Addr: ap.Addr(), Port: int(ap.Port()), Options: o})
-		if s.Admin != haproxy.Ready {
-			changes = append(changes, haproxy.Change{Kind: haproxy.ChangeState, Backend: s.Backend, Server: s.Server, State: s.Admin})
-		}
+		// Left in its saved state by the add itself: one saved in DRAIN
+		// or MAINT is never READY on the way.
+		changes = append(changes, haproxy.Change{Kind: haproxy.ChangeAdd, Backend: s.Backend, Server: s.Server,
+			Addr: ap.Addr(), Port: int(ap.Port()), Options: o, State: s.Admin})
 		added = append(added, s.Ref())
 	}
 	if len(changes) == 0 {
