@@ -54,10 +54,7 @@ func TestApply(t *testing.T) {
 	servers := haproxytest.Backends(t, "s1")
 	lb := haproxytest.StartLB(t, haproxytest.Config{Extra: dynBackend}, servers)
 	ctx := context.Background()
-	c, err := haproxy.Dial(ctx, lb.AdminSocket, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := lb.Client(t)
 	host := netip.MustParseAddr("127.0.0.1")
 
 	changes := batch1000(host)
@@ -163,10 +160,7 @@ func BenchmarkApply1000(b *testing.B) {
 	servers := haproxytest.Backends(b, "s1")
 	lb := haproxytest.StartLB(b, haproxytest.Config{}, servers)
 	ctx := context.Background()
-	c, err := haproxy.Dial(ctx, lb.AdminSocket, 0)
-	if err != nil {
-		b.Fatal(err)
-	}
+	c := lb.Client(b)
 	host := netip.MustParseAddr("127.0.0.1")
 	var add, del []haproxy.Change
 	for i := range 500 {
@@ -206,10 +200,7 @@ func TestApplyReadmit(t *testing.T) {
 	// Checks far apart: none passes between the readmission and the read.
 	lb := haproxytest.StartLB(t, haproxytest.Config{ServerOptions: "inter 60s"}, servers)
 	ctx := context.Background()
-	c, err := haproxy.Dial(ctx, lb.AdminSocket, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := lb.Client(t)
 	server := func(name string) haproxy.ServerStatus {
 		t.Helper()
 		s, err := c.Server(ctx, "ws", name)
@@ -257,10 +248,7 @@ func TestApplyReadmit(t *testing.T) {
 func TestApplyAddInState(t *testing.T) {
 	lb := haproxytest.StartLB(t, haproxytest.Config{}, haproxytest.Backends(t, "s1"))
 	ctx := context.Background()
-	c, err := haproxy.Dial(ctx, lb.AdminSocket, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := lb.Client(t)
 	host := netip.MustParseAddr("127.0.0.1")
 	for i, state := range []haproxy.AdminState{haproxy.Drain, haproxy.Maint, haproxy.Ready} {
 		name := fmt.Sprintf("r%d", i)

@@ -39,14 +39,11 @@ func cumConns(t *testing.T, socket string) int {
 func TestSessionIsOneConnection(t *testing.T) {
 	lb := haproxytest.StartLB(t, haproxytest.Config{}, haproxytest.Backends(t, "s1", "s2"))
 	ctx := context.Background()
-	c, err := haproxy.Dial(ctx, lb.AdminSocket, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := lb.Client(t)
 	before := cumConns(t, lb.AdminSocket)
 	var kept haproxy.Conn
 	var states, servers []haproxy.ServerStatus
-	err = c.Session(ctx, func(conn haproxy.Conn) error {
+	err := c.Session(ctx, func(conn haproxy.Conn) error {
 		kept = conn
 		var err error
 		if states, err = conn.States("ws"); err != nil {

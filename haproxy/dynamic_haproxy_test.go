@@ -20,10 +20,7 @@ func TestDynamicServers(t *testing.T) {
 	servers := haproxytest.Backends(t, "s1", "s2")
 	lb := haproxytest.StartLB(t, haproxytest.Config{}, servers[:1])
 	ctx := context.Background()
-	c, err := haproxy.Dial(ctx, lb.AdminSocket, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := lb.Client(t)
 	host, port, _ := net.SplitHostPort(servers[1].Addr)
 	p, _ := strconv.Atoi(port)
 	o := haproxy.ServerOptions{Check: true, Inter: "200ms", Fall: 2, Rise: 1, Weight: 100}
@@ -67,10 +64,7 @@ func TestAddServerCookie(t *testing.T) {
 	servers := haproxytest.Backends(t, "s1", "s2")
 	lb := haproxytest.StartLB(t, haproxytest.Config{}, servers[:1])
 	ctx := context.Background()
-	c, err := haproxy.Dial(ctx, lb.AdminSocket, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := lb.Client(t)
 	ap := netip.MustParseAddrPort(servers[1].Addr)
 	o := haproxy.ServerOptions{Cookie: "cookie-s2"}
 	add := haproxy.Change{Kind: haproxy.ChangeAdd, Backend: "ws", Server: "s2", Addr: ap.Addr(), Port: int(ap.Port()), Options: o}

@@ -21,16 +21,14 @@ import (
 func TestReload(t *testing.T) {
 	lb := haproxytest.StartLB(t, haproxytest.Config{}, haproxytest.Backends(t, "s1"))
 	ctx := context.Background()
-	c, err := haproxy.Dial(ctx, lb.AdminSocket, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := lb.Client(t)
 	oldPid := c.Info().Pid
 	if err := haproxy.NewMaster(lb.MasterSocket, 0).Reload(ctx); err != nil {
 		t.Fatalf("reload of an unchanged config: %v", err)
 	}
 	var pid int64
 	lbtest.WaitFor(t, 10*time.Second, "a new worker", func() bool {
+		var err error
 		pid, err = c.Pid(ctx)
 		return err == nil && pid != oldPid
 	})

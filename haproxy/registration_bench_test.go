@@ -19,10 +19,7 @@ import (
 func BenchmarkRegistration1000(b *testing.B) {
 	lb := haproxytest.StartLB(b, haproxytest.Config{}, haproxytest.Backends(b, "s1"))
 	ctx := context.Background()
-	c, err := haproxy.Dial(ctx, lb.AdminSocket, 0)
-	if err != nil {
-		b.Fatal(err)
-	}
+	c := lb.Client(b)
 	host := netip.MustParseAddr("127.0.0.1")
 	var more []haproxy.Change
 	for i := range 1000 {

@@ -19,10 +19,7 @@ func startChanged(t *testing.T, servers []string, changes ...haproxy.Change) *ha
 	t.Helper()
 	lb := haproxytest.StartLB(t, haproxytest.Config{}, haproxytest.Backends(t, servers...))
 	ctx := context.Background()
-	c, err := haproxy.Dial(ctx, lb.AdminSocket, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := lb.Client(t)
 	for i, err := range c.Apply(ctx, changes) {
 		if err != nil {
 			t.Fatalf("change %d: %v", i, err)

@@ -5,12 +5,14 @@
 package haproxytest
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/internal/lbtest"
 )
 
@@ -25,6 +27,17 @@ type LB struct {
 	Backend string
 	// Servers are the backend's servers, named by their ids.
 	Servers []*lbtest.Wsecho
+}
+
+// Client dials lb's admin socket with the default timeout; a failure ends
+// the test.
+func (lb *LB) Client(t testing.TB) *haproxy.Client {
+	t.Helper()
+	c, err := haproxy.Dial(context.Background(), lb.AdminSocket, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 // Config describes the HAProxy a test wants.
