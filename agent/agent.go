@@ -751,6 +751,7 @@ func (a *Agent) applyOn(ctx context.Context, c haproxy.Conn, m *model.Model) (ok
 		a.list(b.Name, servers)
 	}
 	a.metrics.haproxyAnswered(unanswered)
+	a.forgetOvertaken()
 	owned := make(map[haproxy.Ref]bool, len(a.drains)+len(a.changing))
 	for ref := range a.drains {
 		owned[ref] = true

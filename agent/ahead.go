@@ -60,7 +60,8 @@ func (a *Agent) unlisted(m *model.Model) []Op {
 }
 
 // readmittable returns, by backend, the servers ahead readmits, as the
-// last sync listed them (in MAINT once their drain set it since): those
+// last sync listed them, taken for MAINT once their drain is done (set
+// MAINT, or held by a fleet operation: their row is then read first): those
 // the agent drained (its own, whatever their state) that m wants again at
 // the address and weight they had then, that neither an intent, a fleet
 // operation nor the drain package's closing holds.

@@ -213,3 +213,19 @@ func TestRegistrationAfterRemovalAddedAhead(t *testing.T) {
 		t.Errorf("the add came after %d listing(s), want before any", listingsAtAdd)
 	}
 }
+
+// TestOvertakenDrainForgotten: a drain whose server the sync lists READY
+// (a readmission that took though it reported an error, or an operator's
+// READY by hand) is forgotten before the plan: a server that then leaves
+// discovery is drained again, not taken for one draining already.
+func TestOvertakenDrainForgotten(t *testing.T) {
+	u, ctx, servers := fiftyServers(t)
+	u.syncWith(ctx, servers...)
+	ref := haproxy.Ref{Backend: "ws", Server: "s07"}
+	u.a.drains[ref] = &drainState{started: time.Now()} // and s07 READY
+	u.hap.took()
+	u.syncWith(ctx, slices.Delete(slices.Clone(servers), 7, 8)...)
+	if got := u.hap.took(); !slices.Contains(got, "state ws/s07 DRAIN") {
+		t.Errorf("s07, READY with a drain on record, leaving discovery: %q, want it drained", got)
+	}
+}

@@ -57,6 +57,29 @@ func (a *Agent) forgetDrain(ref haproxy.Ref) {
 	delete(a.drains, ref)
 }
 
+// forgetOvertaken forgets the drains, with nothing running for them, whose
+// server the sync's listing shows READY: a readmission that took though it
+// reported an error (its read-back timed out, a later step was refused),
+// or an operator's `set server … state ready`. Kept, such a record would
+// set a wanted server to MAINT at the next drain tick, and keep one that
+// leaves discovery from being drained again; the plan decides anew from
+// the server as HAProxy has it.
+func (a *Agent) forgetOvertaken() {
+	forgot := false
+	for ref, d := range a.drains {
+		s, listed := a.listed[ref.Backend][ref.Server]
+		if !listed || s.Admin != haproxy.Ready || d.closing || d.cancel != nil || a.fleetDrives(ref.Backend, ref.Server) {
+			continue
+		}
+		a.log.Info("drain overtaken: the server is READY", "server", ref.String())
+		delete(a.drains, ref)
+		forgot = true
+	}
+	if forgot {
+		a.saveOwn()
+	}
+}
+
 // progressDrains moves the agent's drains on, from one read of every
 // server: a server whose sessions are gone goes to MAINT (so sticky clients
 // go elsewhere) and, when it left discovery, is deleted; one whose backend's

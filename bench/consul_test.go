@@ -294,10 +294,12 @@ func (a *agentProc) metrics(t *testing.T) map[string]float64 {
 	out := map[string]float64{}
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
-		series, value, ok := strings.Cut(sc.Text(), " ")
-		if !ok || strings.HasPrefix(series, "#") {
+		// The value follows the last space: a label value may hold one.
+		i := strings.LastIndexByte(sc.Text(), ' ')
+		if i < 0 || strings.HasPrefix(sc.Text(), "#") {
 			continue
 		}
+		series, value := sc.Text()[:i], sc.Text()[i+1:]
 		v, err := strconv.ParseFloat(value, 64)
 		if err != nil {
 			t.Fatalf("metric %s: %v", series, err)

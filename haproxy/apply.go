@@ -341,13 +341,17 @@ var healthOpStates = map[Health][]OpState{
 // the changed servers are parsed) and checks that each change took. It
 // returns one error per change, nil when the change was applied and read
 // back as asked. A change's commands go in as few writes as their order
-// allows (see step), and the read-back in the batch's last write: a
-// readmission from DRAIN is one round trip, an add with its port moved and
-// its checks three.
+// allows (see step), and the read-back in the batch's last write unless a
+// reply in it decides what follows: a state change is one round trip, a
+// readmission from DRAIN two (READY after the first), an add with its port
+// moved and its checks three.
 //
 // A change that is invalid, refused by HAProxy or not read back fails
 // alone; the others go on, but for one that would set a server READY after
-// an earlier change of that server failed: it is not made (ErrNotMade). A connection failure (timeout, ctx, a closed
+// an earlier change of that server failed: it is not made (ErrNotMade).
+// Failed means refused or invalid: a change HAProxy accepts and does not
+// make (an address answered with a mere warning) is found by the read-back,
+// after the batch. A connection failure (timeout, ctx, a closed
 // socket) fails the changes not yet verified. Each command has the client's
 // full timeout. The read-back sees the state after the whole batch, so a
 // change is checked only for what no later change of the same server
