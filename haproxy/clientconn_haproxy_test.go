@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -40,7 +41,18 @@ func TestSessionIsOneConnection(t *testing.T) {
 	lb := haproxytest.StartLB(t, haproxytest.Config{}, haproxytest.Backends(t, "s1", "s2"))
 	ctx := context.Background()
 	c := lb.Client(t)
+	// Counted once HAProxy has accepted every connection made before
+	// (the start's readiness checks, Dial's probe): two reads in a row
+	// then differ by the second's own connection alone.
 	before := cumConns(t, lb.AdminSocket)
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		next := cumConns(t, lb.AdminSocket)
+		if next == before+1 || time.Now().After(deadline) {
+			before = next
+			break
+		}
+		before = next
+	}
 	var kept haproxy.Conn
 	var states, servers []haproxy.ServerStatus
 	err := c.Session(ctx, func(conn haproxy.Conn) error {
