@@ -111,7 +111,7 @@ func TestAddAheadOnlyForUnlisted(t *testing.T) {
 // state and sessions read in the write that readmits it
 // (haproxy.ChangeReadmit), as the plan would: READY at once with sessions,
 // and from the MAINT its drain set, with checks and no session, by the
-// drain, health down, ready sequence (haproxy.ReadmitChanges), never READY
+// drain, health down, ready sequence (as haproxy.Client.Readmit), never READY
 // first. An
 // operator's intent, or an address that changed, leaves it to the listing
 // and the plan.

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -278,7 +277,7 @@ func (f *fakeHAProxy) Readmit(ctx context.Context, backend, server string) error
 	if err != nil {
 		return err
 	}
-	return errors.Join(f.Apply(ctx, haproxy.ReadmitChanges(st))...)
+	return f.Apply(ctx, []haproxy.Change{{Kind: haproxy.ChangeReadmit, Backend: backend, Server: server, ID: st.ID, Checked: st.Checked, State: st.Admin}})[0]
 }
 
 // connect adds n clients to a server.

@@ -30,7 +30,7 @@ func TestSyncListsServersWithoutSessions(t *testing.T) {
 }
 
 // TestSyncReadmitReadsSessions: readmitting a server from MAINT depends
-// on its sessions (haproxy.ReadmitChanges: one with sessions is not
+// on its sessions (haproxy.Client.Readmit: one with sessions is not
 // forced down first, which could cut them), which States does not carry:
 // the readmission reads its server's row (haproxy.ChangeReadmit).
 func TestSyncReadmitReadsSessions(t *testing.T) {

@@ -32,7 +32,7 @@ const (
 	// ChangeDelete deletes the server; HAProxy refuses unless it is in
 	// MAINT with no session left.
 	ChangeDelete ChangeKind = "delete"
-	// ChangeReadmit sets a server READY as ReadmitChanges decides from its
+	// ChangeReadmit sets a server READY as Readmit describes, decided from its
 	// state and sessions when the commands run, read from its `show stat`
 	// row (by ID). Checked says whether it has health checks (as last
 	// listed: HAProxy pauses them in MAINT and `show stat` then shows
@@ -119,11 +119,8 @@ func (ch Change) steps(info Info) ([]step, error) {
 	set := "set server " + srv + " "
 	switch ch.Kind {
 	case ChangeState:
-		st, err := ParseAdminState(string(ch.State))
-		if err != nil || st != ch.State {
-			return nil, fmt.Errorf("unknown admin state %q (want READY, DRAIN or MAINT)", ch.State)
-		}
-		return []step{{cmd: set + "state " + strings.ToLower(string(st)), allowEmpty: true}}, nil
+		st, err := stateStep(set, ch.State)
+		return []step{st}, err
 	case ChangeHealth:
 		if _, ok := healthOpStates[ch.Health]; !ok {
 			return nil, fmt.Errorf("unknown health %q (want up, stopping or down)", ch.Health)
@@ -173,15 +170,12 @@ func (ch Change) steps(info Info) ([]step, error) {
 		if ch.Options.Check {
 			out = append(out, step{cmd: "enable health " + srv, allowEmpty: true, waits: len(out) == 1})
 		}
-		switch ch.addedState() {
-		case Maint:
-			return out, nil
-		case Drain:
-			return append(out, step{cmd: set + "state drain", allowEmpty: true, waits: true}), nil
-		case Ready:
-			return append(out, step{cmd: set + "state ready", allowEmpty: true, waits: true}), nil
+		st, err := stateStep(set, ch.addedState())
+		if err != nil || ch.addedState() == Maint {
+			return out, err // added in MAINT
 		}
-		return nil, fmt.Errorf("unknown admin state %q (want READY, DRAIN or MAINT)", ch.State)
+		st.waits = true
+		return append(out, st), nil
 	case ChangeDelete:
 		return []step{{cmd: "del server " + srv, want: deletedReply}}, nil
 	case ChangeReadmit:
@@ -195,6 +189,15 @@ func (ch Change) steps(info Info) ([]step, error) {
 		return []step{read, {cmd: set + "state ready", allowEmpty: true}}, nil
 	}
 	return nil, fmt.Errorf("unknown change kind %q", ch.Kind)
+}
+
+// stateStep is `set server … state` to state, after set ("set server B/S ").
+func stateStep(set string, state AdminState) (step, error) {
+	st, err := ParseAdminState(string(state))
+	if err != nil || st != state {
+		return step{}, fmt.Errorf("unknown admin state %q (want READY, DRAIN or MAINT)", state)
+	}
+	return step{cmd: set + "state " + strings.ToLower(string(st)), allowEmpty: true}, nil
 }
 
 // readmitFrom returns the steps that finish ch, a ChangeReadmit, from the
@@ -220,7 +223,7 @@ func readmitFrom(ch Change, reply string) ([]step, error) {
 	if strings.HasPrefix(row.status, "MAINT") {
 		was.Admin = Maint
 	}
-	changes := ReadmitChanges(was)
+	changes := readmitChanges(was)
 	if ready && len(changes) == 1 {
 		return nil, nil // READY was all it needed
 	}

@@ -2,7 +2,6 @@ package haproxy
 
 import (
 	"context"
-	"errors"
 	"net/netip"
 )
 
@@ -44,18 +43,18 @@ func (c *Client) SetHealth(ctx context.Context, backend, server string, health H
 // forced health down, then READY: it is DOWN until its checks pass `rise`
 // times, then UP, with the config's slowstart. Other servers are simply set
 // READY.
+// The agent's readmissions are the same change (ChangeReadmit).
 func (c *Client) Readmit(ctx context.Context, backend, server string) error {
 	s, err := c.Server(ctx, backend, server)
 	if err != nil {
 		return err
 	}
-	changes := ReadmitChanges(s)
-	return errors.Join(c.Apply(ctx, changes)...)
+	return c.Apply(ctx, []Change{{Kind: ChangeReadmit, Backend: backend, Server: server, ID: s.ID, Checked: s.Checked, State: s.Admin}})[0]
 }
 
-// ReadmitChanges are the changes that readmit s as Readmit describes, for
-// callers that batch them with others in one Apply (the agent).
-func ReadmitChanges(s ServerStatus) []Change {
+// readmitChanges are the changes that readmit s, as HAProxy has it, as
+// Readmit describes.
+func readmitChanges(s ServerStatus) []Change {
 	ready := Change{Kind: ChangeState, Backend: s.Backend, Server: s.Server, State: Ready}
 	// With sessions, a forced down could cut them (on-marked-down
 	// shutdown-sessions): leave the health alone.
