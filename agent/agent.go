@@ -227,6 +227,8 @@ type Agent struct {
 	// or loaded is not such a rendering): a model of the same structure
 	// changes servers only (see syncSnapshot).
 	loadedModel *model.Model
+	// loadedSpec is the spec loadedModel was built from.
+	loadedSpec *spec.Spec
 	// runCtx is Run's context; wg tracks the drains closing sessions in
 	// the background, which report on drainResults.
 	runCtx context.Context
@@ -611,22 +613,9 @@ func (a *Agent) syncSnapshot(ctx context.Context, snap map[string][]discovery.In
 		return a.syncNginx(ctx, snap)
 	}
 	a.rt.Predial()
-	m := a.model(model.TargetHAProxy, snap)
+	m, early, ok, needReload := a.syncEarly(ctx, snap)
 	if m == nil {
 		return 0
-	}
-	// A change of servers alone, where HAProxy loaded the rendering of a
-	// model of the same structure, goes to HAProxy before the config is
-	// rendered, checked and written (milliseconds with 1,000 servers, in
-	// the path of every registration). The runtime path never depended
-	// on the text (it follows the model even when rendering fails), and
-	// the rendered text is still compared with what HAProxy loaded
-	// below: a template whose structure does depend on the servers gets
-	// its reload, and the runtime batch after it, as before.
-	early := a.loadedModel != nil && sameStructure(a.loadedModel, m)
-	var ok, needReload bool
-	if early {
-		ok, needReload = a.applyRuntime(ctx, m, true)
 	}
 	text := a.text(m)
 	var wait time.Duration
@@ -638,12 +627,12 @@ func (a *Agent) syncSnapshot(ctx context.Context, snap map[string][]discovery.In
 		wait = a.reload(ctx, text)
 	}
 	if !early || reloaded {
-		ok, needReload = a.applyRuntime(ctx, m, false)
+		ok, needReload = a.applyRuntime(ctx, m)
 	}
 	if needReload && text != nil && !reloaded {
 		write = false
 		if wait = a.reload(ctx, text); wait == 0 {
-			ok, _ = a.applyRuntime(ctx, m, false)
+			ok, _ = a.applyRuntime(ctx, m)
 		}
 	}
 	failed := !ok
@@ -666,9 +655,9 @@ func (a *Agent) syncSnapshot(ctx context.Context, snap map[string][]discovery.In
 	if wait == 0 {
 		a.applied = snap
 		// HAProxy loaded text (written, reloaded, or already there).
-		a.loadedModel = nil
+		a.loadedModel, a.loadedSpec = nil, nil
 		if text != nil {
-			a.loadedModel = m
+			a.loadedModel, a.loadedSpec = m, a.spec
 		}
 	}
 	a.markSynced()
@@ -692,33 +681,78 @@ func (a *Agent) keepNonEmpty(snap map[string][]discovery.Instance) {
 	}
 }
 
+// syncEarly builds the model of snap (nil, logged, when it cannot be
+// built) and, when HAProxy loaded the rendering of a model of the same
+// structure, applies it at runtime (early; ok and reload are
+// applyRuntime's) before the config is rendered, checked and written
+// (milliseconds with 1,000 servers, in the path of every registration).
+// The runtime path never depended on the text (it follows the model even
+// when rendering fails), and the rendered text is still compared with
+// what HAProxy loaded after this: a template whose structure does depend
+// on the servers gets its reload, and the runtime batch after it, as
+// before.
+//
+// What a registration needs (Agent.ahead) is made first on the sync's
+// connection, before even the model is built (0.5 ms with 1,000 servers
+// on a loaded machine), from the instances that changed since the last
+// applied snapshot (aheadModel), unless the spec changed since HAProxy
+// loaded its model.
+func (a *Agent) syncEarly(ctx context.Context, snap map[string][]discovery.Instance) (m *model.Model, early, ok, reload bool) {
+	if a.loadedModel == nil {
+		return a.model(model.TargetHAProxy, snap), false, false, false
+	}
+	built := false
+	err := a.rt.Session(ctx, func(c haproxy.Conn) error {
+		if a.loadedSpec == a.spec {
+			if changed := a.aheadModel(snap); changed != nil {
+				a.ahead(ctx, c, changed)
+			}
+		}
+		m, built = a.model(model.TargetHAProxy, snap), true
+		if early = m != nil && sameStructure(a.loadedModel, m); early {
+			ok, reload = a.applyOn(ctx, c, m)
+		}
+		return nil
+	})
+	if !built {
+		m = a.model(model.TargetHAProxy, snap)
+		early = m != nil && sameStructure(a.loadedModel, m)
+	}
+	if err != nil && early {
+		a.listFailed(m, err)
+		return m, true, false, false
+	}
+	return m, early, ok, reload
+}
+
 // applyRuntime plans against what HAProxy runs and applies the plan in one
 // batch, all on one connection to the admin socket (listing, batch and its
 // read-back: haproxy.Client.Session), which this pays once per sync
 // instead of once per step. ok reports whether everything succeeded;
 // reload that the plan holds changes the runtime API cannot make (a host
 // name where HAProxy takes IP addresses, a cookie on a server added to
-// HAProxy 2.6), which only a reload applies. With ahead, what the last
-// listing is enough to plan is made first (Agent.ahead).
-func (a *Agent) applyRuntime(ctx context.Context, m *model.Model, ahead bool) (ok, reload bool) {
+// HAProxy 2.6), which only a reload applies.
+func (a *Agent) applyRuntime(ctx context.Context, m *model.Model) (ok, reload bool) {
 	err := a.rt.Session(ctx, func(c haproxy.Conn) error {
-		if ahead {
-			a.ahead(ctx, c, m)
-		}
 		ok, reload = a.applyOn(ctx, c, m)
 		return nil
 	})
 	if err != nil {
-		// Nothing was listed, so nothing is planned: a batch a previous
-		// run left unfinished stays the agent's to finish.
-		for _, b := range m.Backends {
-			a.log.Error("list servers", "backend", b.Name, "err", err)
-			a.metrics.RuntimeErrors.Add(1, b.Name, opList)
-		}
-		a.metrics.haproxyAnswered(err)
+		a.listFailed(m, err)
 		return false, false
 	}
 	return ok, reload
+}
+
+// listFailed logs and counts err, why no session could list m's backends.
+// Nothing was listed, so nothing is planned: a batch a previous run left
+// unfinished stays the agent's to finish.
+func (a *Agent) listFailed(m *model.Model, err error) {
+	for _, b := range m.Backends {
+		a.log.Error("list servers", "backend", b.Name, "err", err)
+		a.metrics.RuntimeErrors.Add(1, b.Name, opList)
+	}
+	a.metrics.haproxyAnswered(err)
 }
 
 // applyOn is applyRuntime on the connection c.

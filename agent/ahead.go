@@ -3,14 +3,15 @@ package agent
 import (
 	"context"
 
+	"github.com/wsctl/wsctl/discovery"
 	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/model"
 )
 
 // ahead makes, on c, before the sync lists and plans, what a registration
-// needs and the last sync's listing is enough to plan: the servers HAProxy
-// did not have are added, and the servers the agent drained that
-// discovery has again are readmitted. A registration is then live without
+// needs and the last sync's listing is enough to plan: of m's servers (the
+// changed ones: aheadModel), those HAProxy did not have are added, and
+// those the agent drained are readmitted. A registration is then live without
 // waiting for the backend's `show servers state`, which with 1,000 servers
 // took ~10 ms of the agent's path on a loaded machine (150 KB for HAProxy to
 // write and for the agent to parse), and one round trip to HAProxy with 3.
@@ -34,6 +35,58 @@ func (a *Agent) ahead(ctx context.Context, c haproxy.Conn, m *model.Model) {
 	if len(ops) > 0 {
 		a.applyOps(c, m, listed, ops)
 	}
+}
+
+// aheadModel is what ahead acts on, made before the sync's model: the
+// servers of the instances of snap that the last applied snapshot does
+// not hold as they are (a registration, a server back, a changed one), in
+// the backends of the model HAProxy loaded. Each server is made as the
+// model makes it (model.NewServer), whatever the other instances are; a
+// backend's settings come from the spec alone, unchanged since that model
+// was built (syncEarly). An unchanged instance whose server HAProxy lacks
+// is the listing's and the plan's to find. nil when nothing changed.
+func (a *Agent) aheadModel(snap map[string][]discovery.Instance) *model.Model {
+	var out *model.Model
+	for _, b := range a.loadedModel.Backends {
+		changed := changedInstances(a.applied[b.Name], snap[b.Name])
+		sb, err := a.spec.Backend(b.Name)
+		if len(changed) == 0 || err != nil {
+			continue
+		}
+		b.Servers = nil // b is a copy: the loaded model keeps its servers
+		for _, in := range changed {
+			// One the model refuses is the sync's to log.
+			if srv, err := model.NewServer(*sb, in); err == nil {
+				b.Servers = append(b.Servers, srv)
+			}
+		}
+		if out == nil {
+			out = &model.Model{}
+		}
+		out.Backends = append(out.Backends, b)
+	}
+	return out
+}
+
+// changedInstances returns the instances of now that was does not hold as
+// they are. Sources send their instances sorted by ID, so this is one walk
+// over both; when now is not sorted, it is all of now.
+func changedInstances(was, now []discovery.Instance) []discovery.Instance {
+	var out []discovery.Instance
+	i := 0
+	for k, in := range now {
+		if k > 0 && now[k-1].ID >= in.ID {
+			return now
+		}
+		for i < len(was) && was[i].ID < in.ID {
+			i++
+		}
+		if i < len(was) && was[i] == in {
+			continue
+		}
+		out = append(out, in)
+	}
+	return out
 }
 
 // unlisted returns the add operations ahead makes: the servers of m's

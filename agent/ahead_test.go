@@ -2,12 +2,15 @@ package agent
 
 import (
 	"errors"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/wsctl/wsctl/discovery"
 	"github.com/wsctl/wsctl/haproxy"
 	"github.com/wsctl/wsctl/intent"
+	"github.com/wsctl/wsctl/model"
 )
 
 // TestRegistrationAddedBeforeListing: a server HAProxy did not have at
@@ -148,15 +151,19 @@ func TestReadmissionAheadOfListing(t *testing.T) {
 	s2, _ := u.hap.find("ws", "s02")
 	s2.st.Checked = true
 	u.hap.mu.Unlock()
-	u.syncWith(ctx, slices.Delete(slices.Clone(servers), 1, 2)...)
+	// leave syncs without servers[i]: the agent drains it.
+	leave := func(i int) { u.syncWith(ctx, slices.Delete(slices.Clone(servers), i, i+1)...) }
+	leave(1)
 	readmit(t, "state ws/s01 READY")
 
 	// s02 in the agent's MAINT, checked, without sessions.
+	leave(2)
 	u.hap.set("ws", "s02", "10.0.0.3:80", haproxy.FlagForcedMaint, 0)
 	u.a.drains[haproxy.Ref{Backend: "ws", Server: "s02"}] = &drainState{started: time.Now(), done: true}
 	readmit(t, "state ws/s02 DRAIN", "health ws/s02 down", "state ws/s02 READY")
 
 	// s03 drained by the agent, then held by an operator's intent.
+	leave(3)
 	u.hap.set("ws", "s03", "10.0.0.4:80", haproxy.FlagForcedDrain, 1)
 	u.a.drains[haproxy.Ref{Backend: "ws", Server: "s03"}] = &drainState{started: time.Now()}
 	if err := u.intents.Put(ctx, intent.Intent{Backend: "ws", Server: "s03", State: haproxy.Drain, Since: time.Now()}); err != nil {
@@ -170,6 +177,7 @@ func TestReadmissionAheadOfListing(t *testing.T) {
 	}
 
 	// s04 drained, and back at another port: the plan moves and readmits it.
+	leave(4)
 	u.hap.set("ws", "s04", "10.0.0.5:80", haproxy.FlagForcedDrain, 1)
 	u.a.drains[haproxy.Ref{Backend: "ws", Server: "s04"}] = &drainState{started: time.Now()}
 	moved := slices.Clone(servers)
@@ -228,4 +236,73 @@ func TestOvertakenDrainForgotten(t *testing.T) {
 	if got := u.hap.took(); !slices.Contains(got, "state ws/s07 DRAIN") {
 		t.Errorf("s07, READY with a drain on record, leaving discovery: %q, want it drained", got)
 	}
+}
+
+// TestAheadModelIsTheModels: the servers aheadModel makes, and their
+// backend's settings, are those the whole model has for them, whatever
+// changed: a registration, a new port, a new weight, a failing instance,
+// instances out of order.
+func TestAheadModelIsTheModels(t *testing.T) {
+	u, ctx, servers := fiftyServers(t)
+	u.syncWith(ctx, servers...)
+	weighted := inst("s03", 4)
+	weighted.Weight = 7
+	failing := inst("s05", 6)
+	failing.Healthy = false
+	moved := inst("s09", 10)
+	moved.Port = 81
+	for _, tc := range []struct {
+		name string
+		snap []discovery.Instance
+		want []string // the changed servers' names
+	}{
+		{"registration", append(slices.Clone(servers), inst("t00", 200)), []string{"t00"}},
+		{"changes", slices.Concat(servers[:3], []discovery.Instance{weighted}, servers[4:5], []discovery.Instance{failing}, servers[6:9], []discovery.Instance{moved}, servers[10:]), []string{"s03", "s05", "s09"}},
+		{"leaving", servers[1:], nil},
+		{"out of order", slices.Concat(servers[1:], servers[:1]), ids(servers)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			snap := map[string][]discovery.Instance{"ws": tc.snap}
+			got := u.a.aheadModel(snap)
+			if tc.want == nil {
+				if got != nil {
+					t.Fatalf("aheadModel: %+v, want nil", got)
+				}
+				return
+			}
+			whole := u.a.model(model.TargetHAProxy, snap)
+			if got == nil || len(got.Backends) != 1 || len(whole.Backends) != 1 {
+				t.Fatalf("aheadModel: %+v, want one backend", got)
+			}
+			gb, wb := got.Backends[0], whole.Backends[0]
+			if n := serverNames(gb.Servers); !slices.Equal(slices.Sorted(slices.Values(n)), tc.want) {
+				t.Errorf("servers %q, want %q", n, tc.want)
+			}
+			for _, s := range gb.Servers {
+				if i := slices.IndexFunc(wb.Servers, func(w model.Server) bool { return w.Name == s.Name }); i < 0 || wb.Servers[i] != s {
+					t.Errorf("server %+v is not the model's", s)
+				}
+			}
+			gb.Servers, wb.Servers, gb.NoneEnabled, wb.NoneEnabled = nil, nil, false, false
+			if !reflect.DeepEqual(gb, wb) {
+				t.Errorf("backend settings %+v, want the model's %+v", gb, wb)
+			}
+		})
+	}
+}
+
+func ids(in []discovery.Instance) []string {
+	out := make([]string, len(in))
+	for i, x := range in {
+		out[i] = x.ID
+	}
+	return out
+}
+
+func serverNames(in []model.Server) []string {
+	out := make([]string, len(in))
+	for i, x := range in {
+		out[i] = x.Name
+	}
+	return out
 }

@@ -71,7 +71,10 @@ func TestPredial(t *testing.T) {
 	accepted := func() int { n, _ := fake.connections(); return n }
 	before := accepted()
 	c.Predial()
-	c.Predial() // one already under way: nothing more
+	if c.predials.conn == nil {
+		t.Fatal("Predial returned before its connection was dialled")
+	}
+	c.Predial() // one waiting to be taken: nothing more
 	waitFor(t, "the predialled connection", func() bool { return accepted() == before+1 })
 	if err := c.Session(ctx, func(conn Conn) error { _, err := conn.States("ws"); return err }); err != nil {
 		t.Fatal(err)

@@ -76,7 +76,7 @@ func (c *Client) with(ctx context.Context, f func(*session) error) error {
 // the client's timeout.
 func (c *Client) open(ctx context.Context) (*session, error) {
 	var s *session
-	if conn := c.predials.take(ctx); conn != nil && ctx.Err() == nil {
+	if conn := c.predials.take(); conn != nil && ctx.Err() == nil {
 		s = newSession(ctx, conn, c.timeout)
 	} else {
 		if conn != nil {

@@ -1,7 +1,6 @@
 package haproxy
 
 import (
-	"context"
 	"net"
 	"sync"
 	"time"
@@ -16,19 +15,24 @@ const predialFor = 100 * time.Millisecond
 // It is shared by a Client and the copies Session lends.
 type predials struct {
 	mu sync.Mutex
-	// next delivers the connection being dialled, nil when its dial
-	// failed; next is nil when there is none.
-	next chan net.Conn
+	// conn is the connection dialled and not yet taken, nil when there
+	// is none; expire closes it after predialFor.
+	conn   net.Conn
+	expire *time.Timer
 }
 
-// Predial starts dialling the socket for the next call's session, so that
-// the dial, and HAProxy's accept, overlap with what the caller does before
-// that call: the agent builds its model meanwhile, in the path of every
-// registration. The next call takes the connection (waiting for the dial
-// if it is still under way) instead of dialling; one not taken within
-// predialFor is closed. A dial that fails leaves the next call to dial, and
-// to report the error. A second Predial before the first is taken does
-// nothing.
+// Predial dials the socket for the next call's session, so that HAProxy's
+// accept overlaps with what the caller does before that call: the agent
+// builds its model meanwhile, in the path of every registration. The
+// next call takes the connection instead of dialling; one not taken
+// within predialFor is closed. A dial that fails leaves the next call to
+// dial, and to report the error. A Predial while one is waiting to be
+// taken does nothing.
+//
+// The dial is made here, not in a goroutine: a connect(2) to a unix
+// socket returns once the kernel queued the connection, tens of
+// microseconds, while a goroutine's dial waited on a loaded machine for
+// a thread to run it, up to a millisecond of the path it was to shorten.
 func (c *Client) Predial() {
 	p := c.predials
 	if p == nil {
@@ -36,60 +40,36 @@ func (c *Client) Predial() {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.next != nil {
+	if p.conn != nil {
 		return
 	}
-	next := make(chan net.Conn, 1)
-	p.next = next
-	go func() {
-		d := net.Dialer{Timeout: c.timeout}
-		conn, err := d.Dial("unix", c.path)
-		if err != nil {
-			p.mu.Lock()
-			if p.next == next {
-				p.next = nil // the next call dials, and says why it fails
-			}
-			p.mu.Unlock()
-			next <- nil
-			return
+	d := net.Dialer{Timeout: c.timeout}
+	conn, err := d.Dial("unix", c.path)
+	if err != nil {
+		return // the next call dials, and says why it fails
+	}
+	p.conn = conn
+	p.expire = time.AfterFunc(predialFor, func() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if p.conn == conn {
+			p.conn = nil
+			conn.Close()
 		}
-		next <- conn
-		time.AfterFunc(predialFor, func() {
-			p.mu.Lock()
-			defer p.mu.Unlock()
-			if p.next != next {
-				return // taken
-			}
-			p.next = nil
-			if conn := <-next; conn != nil {
-				conn.Close()
-			}
-		})
-	}()
+	})
 }
 
-// take returns the predialled connection, nil when there is none or its
-// dial failed.
-func (p *predials) take(ctx context.Context) net.Conn {
+// take returns the predialled connection, nil when there is none.
+func (p *predials) take() net.Conn {
 	if p == nil {
 		return nil
 	}
 	p.mu.Lock()
-	next := p.next
-	p.next = nil
-	p.mu.Unlock()
-	if next == nil {
-		return nil
+	defer p.mu.Unlock()
+	conn := p.conn
+	if conn != nil {
+		p.conn = nil
+		p.expire.Stop()
 	}
-	select {
-	case conn := <-next:
-		return conn
-	case <-ctx.Done():
-		go func() {
-			if conn := <-next; conn != nil {
-				conn.Close()
-			}
-		}()
-		return nil
-	}
+	return conn
 }

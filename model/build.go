@@ -287,21 +287,10 @@ func backend(s *spec.Spec, i int, target string, instances []discovery.Instance)
 	if err := balance(s, field, b, target, &mb); err != nil {
 		return Backend{}, err
 	}
-	dynamic := dynamicMembership(b) && b.Sticky.Cookie != ""
 	for _, in := range instances {
-		// Sources validate their instances; one that is not valid here is
-		// a bug, and nothing is rendered from it.
-		if err := in.Validate(); err != nil {
-			return Backend{}, fmt.Errorf("model: backend %s: %w", b.Name, err)
-		}
-		// An instance discovery reports failing is kept, disabled, so its
-		// line (and its sticky cookie value) survive until it recovers.
-		srv := Server{Name: in.ID, Host: in.Host, Port: in.Port, Weight: in.Weight, Disabled: !in.Healthy}
-		if srv.Weight == 0 {
-			srv.Weight = spec.DefaultWeight
-		}
-		if b.Sticky.Cookie != "" && !dynamic {
-			srv.Cookie = srv.Name
+		srv, err := NewServer(b, in)
+		if err != nil {
+			return Backend{}, err
 		}
 		mb.Servers = append(mb.Servers, srv)
 	}
@@ -316,6 +305,27 @@ func backend(s *spec.Spec, i int, target string, instances []discovery.Instance)
 		mb.Servers = append(mb.Servers, Server{Name: fmt.Sprintf("%s%d", SlotPrefix, n), Host: slotHost, Port: slotPort, Weight: spec.DefaultWeight, Disabled: true, Slot: true})
 	}
 	return mb, nil
+}
+
+// NewServer is the server of backend b for instance in, as Build makes
+// it: the agent makes the server of a registration with it before the
+// whole model is built.
+func NewServer(b spec.Backend, in discovery.Instance) (Server, error) {
+	// Sources validate their instances; one that is not valid here is
+	// a bug, and nothing is rendered from it.
+	if err := in.Validate(); err != nil {
+		return Server{}, fmt.Errorf("model: backend %s: %w", b.Name, err)
+	}
+	// An instance discovery reports failing is kept, disabled, so its
+	// line (and its sticky cookie value) survive until it recovers.
+	srv := Server{Name: in.ID, Host: in.Host, Port: in.Port, Weight: in.Weight, Disabled: !in.Healthy}
+	if srv.Weight == 0 {
+		srv.Weight = spec.DefaultWeight
+	}
+	if b.Sticky.Cookie != "" && !dynamicMembership(b) {
+		srv.Cookie = srv.Name
+	}
+	return srv, nil
 }
 
 func balance(s *spec.Spec, field string, b spec.Backend, target string, mb *Backend) error {
