@@ -33,7 +33,7 @@ func (a *Agent) ahead(ctx context.Context, c haproxy.Conn, m *model.Model) {
 		}
 	}
 	if len(ops) > 0 {
-		a.applyOps(c, m, listed, ops)
+		a.applyOps(c, m, listed, ops, false)
 	}
 }
 

@@ -306,3 +306,52 @@ func serverNames(in []model.Server) []string {
 	}
 	return out
 }
+
+// TestAheadKeepsAnUnfinishedBatch: the ahead's batch taking does not end
+// an earlier batch the agent left unfinished: the server that batch left in
+// MAINT is still the agent's, and the plan readies it, not taking it for
+// an operator's.
+func TestAheadKeepsAnUnfinishedBatch(t *testing.T) {
+	u, ctx, servers := fiftyServers(t)
+	u.syncWith(ctx, servers...)
+	u.hap.set("ws", "s05", "10.0.0.6:80", haproxy.FlagForcedMaint, 0)
+	u.a.changing[haproxy.Ref{Backend: "ws", Server: "s05"}] = true
+	u.hap.took()
+	u.syncWith(ctx, append(slices.Clone(servers), inst("new", 200))...)
+	got := u.hap.took()
+	if !slices.Contains(got, "add ws/new 10.0.0.200:80") || !slices.Contains(got, "state ws/s05 READY") {
+		t.Errorf("changes: %q, want new added and the unfinished batch's s05 READY", got)
+	}
+}
+
+// TestNoAheadAfterSpecChange: after the spec changed, a registration waits
+// for the listing (the backend's settings may have changed with it), on the
+// sync's one connection; once HAProxy loaded the new spec's model, the next
+// one is made ahead again.
+func TestNoAheadAfterSpecChange(t *testing.T) {
+	u, ctx, servers := fiftyServers(t)
+	u.syncWith(ctx, servers...)
+	listingsAtAdd := map[string]int{}
+	u.hap.applyErr = func(ch haproxy.Change) error {
+		if ch.Kind == haproxy.ChangeAdd {
+			listingsAtAdd[ch.Server] = u.hap.listings
+		}
+		return nil
+	}
+	reread := *u.a.spec
+	u.a.spec = &reread
+	u.hap.listings, u.hap.conns = 0, 0
+	servers = append(servers, inst("new1", 201))
+	u.syncWith(ctx, servers...)
+	if listingsAtAdd["new1"] == 0 {
+		t.Error("a registration after a spec change was added ahead of the listing")
+	}
+	if u.hap.conns != 1 {
+		t.Errorf("the sync after a spec change opened %d connections, want 1", u.hap.conns)
+	}
+	u.hap.listings = 0
+	u.syncWith(ctx, append(servers, inst("new2", 202))...)
+	if got, ok := listingsAtAdd["new2"]; !ok || got != 0 {
+		t.Errorf("the next registration: added after %d listing(s) (added: %v), want ahead of any", got, ok)
+	}
+}

@@ -12,13 +12,16 @@ import (
 
 // applyOps makes ops in one batch on c (one read-back) and does the agent's bookkeeping for those that took. running
 // is what HAProxy ran when the ops were planned. It reports whether every
-// op succeeded.
-func (a *Agent) applyOps(c haproxy.Conn, m *model.Model, running map[string][]haproxy.ServerStatus, ops []Op) bool {
+// op succeeded. whole says the ops are a plan's, made from a listing:
+// once they all took, nothing of an earlier unfinished batch is left to
+// finish; ahead's are not (Agent.ahead), and leave the rest of that batch
+// the agent's.
+func (a *Agent) applyOps(c haproxy.Conn, m *model.Model, running map[string][]haproxy.ServerStatus, ops []Op, whole bool) bool {
 	if len(ops) == 0 {
 		// Nothing left to change: a batch a previous run left unfinished
 		// is finished, and its servers are no longer the agent's (an
 		// operator's DRAIN on one later must not be undone).
-		if len(a.changing) > 0 {
+		if whole && len(a.changing) > 0 {
 			clear(a.changing)
 			a.saveOwn()
 		}
@@ -98,8 +101,13 @@ func (a *Agent) applyOps(c haproxy.Conn, m *model.Model, running map[string][]ha
 			a.rebalanceAdded(op.Backend, op.Server.Name)
 		}
 	}
-	if ok {
+	switch {
+	case ok && whole:
 		clear(a.changing)
+	case ok:
+		for _, op := range ops {
+			delete(a.changing, haproxy.Ref{Backend: op.Backend, Server: op.Server.Name})
+		}
 	}
 	a.saveOwn()
 	return ok

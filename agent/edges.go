@@ -31,8 +31,8 @@ type Runtime interface {
 	// Session runs f on one connection (haproxy.Client.Session): a sync
 	// lists, applies and reads back on it, in the path of every change.
 	Session(ctx context.Context, f func(haproxy.Conn) error) error
-	// Predial starts the next session's dial (haproxy.Client.Predial): a
-	// sync's overlaps with the building of its model.
+	// Predial dials the next session's connection (haproxy.Client.Predial):
+	// HAProxy accepts a sync's while the agent works.
 	Predial()
 	Path() string
 	Info() haproxy.Info
