@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -127,10 +128,22 @@ func (a *Agent) saveOwn() {
 	}
 	a.metrics.progress.setDrains(deadlines)
 	for _, ref := range slices.SortedFunc(maps.Keys(a.changing), compareRefs) {
-		st.Changing = append(st.Changing, ref.String())
+		// A drained server is the agent's by its drain record already: a
+		// readmission leaves the file as it was, and skips the write in
+		// the path of the registration.
+		if _, drained := a.drains[ref]; !drained {
+			st.Changing = append(st.Changing, ref.String())
+		}
 	}
 	st.Rebalances = a.ownFleetRebalances()
 	data, err := json.MarshalIndent(st, "", "  ")
+	data = append(data, '\n')
+	if err == nil && bytes.Equal(data, a.ownSaved) {
+		// What the agent last wrote: no system call in the path of the
+		// change (a file edited behind the agent's back is rewritten at
+		// its next change).
+		return
+	}
 	if err == nil {
 		// Written before and after every batch, in the path of every
 		// change: in place (statefile.Overwrite: no temp file, rename or
@@ -138,7 +151,11 @@ func (a *Agent) saveOwn() {
 		// restarted agent still finds what a killed one was changing;
 		// what it records is lost with HAProxy's runtime state on a host
 		// crash anyway.
-		_, err = statefile.Overwrite(a.stateFile(), append(data, '\n'))
+		_, err = statefile.Overwrite(a.stateFile(), data)
+	}
+	a.ownSaved = nil
+	if err == nil {
+		a.ownSaved = data
 	}
 	if err != nil {
 		a.metrics.StateErrors.Add(1)

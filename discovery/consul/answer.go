@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 
 	gojson "github.com/goccy/go-json"
@@ -39,12 +40,14 @@ type answer struct {
 }
 
 // update returns the candidates of body, svc's next answer, in the order
-// of its entries, and keeps body for the next update. The slice is the
-// answer's: read it before the next update, do not modify it. An error is
-// that of decoding the whole body, and leaves the answer as it was.
-func (a *answer) update(body []byte, svc spec.ConsulService) ([]candidate, error) {
+// of its entries, and keeps body for the next update. same is the length
+// of the common prefix of body and the last body, when the caller measured
+// it as the body arrived (readInto), else -1. The slice is the answer's:
+// read it before the next update, do not modify it. An error is that of
+// decoding the whole body, and leaves the answer as it was.
+func (a *answer) update(body []byte, same int, svc spec.ConsulService) ([]candidate, error) {
 	a.decoded = 0
-	if a.body != nil && a.reuse(body, svc) {
+	if a.body != nil && a.reuse(body, same, svc) {
 		return a.items, nil
 	}
 	spans, err := splitArray(body, nil)
@@ -92,16 +95,20 @@ func wholeCandidates(body []byte, svc spec.ConsulService) ([]candidate, error) {
 }
 
 // reuse reads body from the last answer: the elements wholly inside the
-// bodies' common prefix or suffix keep their candidates, the ones between
-// are scanned and decoded. It reports false, changing nothing, when it
-// cannot prove the result is the whole body's.
-func (a *answer) reuse(body []byte, svc spec.ConsulService) bool {
+// bodies' common prefix (same, when measured: see update) or suffix keep
+// their candidates, the ones between are scanned and decoded. It reports
+// false, changing nothing, when it cannot prove the result is the whole
+// body's.
+func (a *answer) reuse(body []byte, same int, svc spec.ConsulService) bool {
 	old := a.body
 	// Elements 0..k-1 end inside the common prefix. A number or literal
 	// also needs the byte after it to end it: the scan of the middle
 	// checks that byte, as it starts after element k-1, where only
 	// whitespace, ',' or ']' may follow.
-	p := commonPrefix(old, body)
+	p := same
+	if p < 0 {
+		p = commonPrefix(old, body)
+	}
 	if p < a.open { // the '[' or what is before it changed
 		return false
 	}
@@ -136,16 +143,17 @@ func (a *answer) reuse(body []byte, svc spec.ConsulService) bool {
 	if err != nil {
 		return false
 	}
-	n := k + len(mid) + len(a.spans) - m
-	spans := make([]span, 0, n)
-	spans = append(append(spans, a.spans[:k]...), mid...)
-	for _, sp := range a.spans[m:] {
-		spans = append(spans, span{sp.start + shift, sp.end + shift})
+	// In place: a registration moves the entries after it by one, where
+	// new slices allocated and cleared ~200 KB with 1,000 entries, in the
+	// path of every change and for the collector to reclaim.
+	a.spans = slices.Replace(a.spans, k, m, mid...)
+	for i := k + len(mid); i < len(a.spans); i++ {
+		a.spans[i].start += shift
+		a.spans[i].end += shift
 	}
-	items := make([]candidate, 0, n)
-	items = append(append(append(items, a.items[:k]...), decoded...), a.items[m:]...)
+	a.items = slices.Replace(a.items, k, m, decoded...)
 	a.close += shift
-	a.body, a.spans, a.items = body, spans, items
+	a.body = body
 	return true
 }
 

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"slices"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/hashicorp/consul/api"
@@ -98,10 +100,10 @@ func TestAnswerReusesUnchangedEntries(t *testing.T) {
 		for _, tc := range answerPairs(t, indent) {
 			t.Run(fmt.Sprintf("%s/indent=%v", tc.name, indent), func(t *testing.T) {
 				var a answer
-				if _, err := a.update(tc.old, svc); err != nil {
+				if _, err := a.update(tc.old, -1, svc); err != nil {
 					t.Fatal(err)
 				}
-				got, err := a.update(tc.new, svc)
+				got, err := a.update(tc.new, -1, svc)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -113,7 +115,7 @@ func TestAnswerReusesUnchangedEntries(t *testing.T) {
 					t.Errorf("decoded %d entries, want %d", a.decoded, tc.decoded)
 				}
 				// Back to the old answer, from what the new one left.
-				got, err = a.update(tc.old, svc)
+				got, err = a.update(tc.old, -1, svc)
 				want, _ = wholeCandidates(tc.old, svc)
 				if diff := cmp.Diff(want, got, candidateOpts); err != nil || diff != "" {
 					t.Errorf("back to the old answer: %v (-whole +incremental):\n%s", err, diff)
@@ -157,10 +159,10 @@ func TestAnswerFallsBack(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var a answer
-			if _, err := a.update([]byte(tc.old), svc); err != nil {
+			if _, err := a.update([]byte(tc.old), -1, svc); err != nil {
 				t.Fatal(err)
 			}
-			got, err := a.update([]byte(tc.new), svc)
+			got, err := a.update([]byte(tc.new), -1, svc)
 			want, wantErr := wholeCandidates([]byte(tc.new), svc)
 			if (err != nil) != tc.wantErr || (wantErr != nil) != tc.wantErr {
 				t.Fatalf("error %v, whole decode's %v; want an error: %v", err, wantErr, tc.wantErr)
@@ -186,7 +188,7 @@ func TestAnswerDecodesOnlyTheChange(t *testing.T) {
 	svc := spec.ConsulService{Service: "chat"}
 	base := healthAnswer(n)
 	var a answer
-	if _, err := a.update(answerBody(t, base, true), svc); err != nil {
+	if _, err := a.update(answerBody(t, base, true), -1, svc); err != nil {
 		t.Fatal(err)
 	}
 	if a.decoded != n {
@@ -204,7 +206,7 @@ func TestAnswerDecodesOnlyTheChange(t *testing.T) {
 		{name: "check flip", entries: flipped, decoded: 1},
 	} {
 		body := answerBody(t, step.entries, true)
-		got, err := a.update(body, svc)
+		got, err := a.update(body, -1, svc)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -361,9 +363,18 @@ func FuzzAnswerIncremental(f *testing.F) {
 	f.Fuzz(func(t *testing.T, old, new []byte) {
 		for _, svc := range svcs {
 			var a answer
-			_, _ = a.update(old, svc)
+			_, _ = a.update(old, -1, svc)
 			for i, body := range [][]byte{new, old} {
-				got, err := a.update(body, svc)
+				// Read as a watch reads it, a few bytes at a time, with
+				// the common prefix measured as they come.
+				read, same, err := readInto(nil, iotest.HalfReader(bytes.NewReader(body)), a.body)
+				if err != nil || !bytes.Equal(read, body) {
+					t.Fatalf("readInto: %q, %v; want %q", read, err, body)
+				}
+				if want := commonPrefix(a.body, body); same != want {
+					t.Fatalf("readInto measured a common prefix of %d bytes, want %d", same, want)
+				}
+				got, err := a.update(read, same, svc)
 				want, wantErr := wholeCandidates(body, svc)
 				if (err != nil) != (wantErr != nil) {
 					t.Fatalf("update %d (%q after %q): error %v, the whole decode's %v", i, body, old, err, wantErr)
@@ -398,13 +409,13 @@ func BenchmarkAnswerOneRegistration(b *testing.B) {
 	})
 	b.Run("incremental", func(b *testing.B) {
 		var a answer
-		if _, err := a.update(bodies[1], svc); err != nil {
+		if _, err := a.update(bodies[1], -1, svc); err != nil {
 			b.Fatal(err)
 		}
 		b.SetBytes(int64(len(bodies[0])))
 		decoded := 0
 		for i := 0; b.Loop(); i++ {
-			cands, err := a.update(bodies[i%2], svc)
+			cands, err := a.update(bodies[i%2], -1, svc)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -433,7 +444,7 @@ func TestAnswerBuffersReused(t *testing.T) {
 		held  = map[*byte]bool{} // the arrays of the bodies given to update
 	)
 	for i, want := range bodies {
-		body, err := readInto(spare, bytes.NewReader(want))
+		body, _, err := readInto(spare, bytes.NewReader(want), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -441,7 +452,7 @@ func TestAnswerBuffersReused(t *testing.T) {
 			t.Fatalf("answer %d: read into a new array though the spare one had room", i)
 		}
 		before := a.body
-		got, err := a.update(body, svc)
+		got, err := a.update(body, -1, svc)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -457,5 +468,21 @@ func TestAnswerBuffersReused(t *testing.T) {
 	}
 	if len(held) > 3 {
 		t.Errorf("%d arrays for %d answers, want the two a watch alternates (and the first)", len(held), len(bodies))
+	}
+}
+
+// TestReadIntoMeasuresPrefix: the common prefix readInto measures as the
+// bytes arrive, one at a time or in halves, is the whole bodies'.
+func TestReadIntoMeasuresPrefix(t *testing.T) {
+	for _, tc := range []struct{ old, body string }{
+		{"", "[1,2]"}, {"[1,2]", ""}, {"[1,2]", "[1,2]"}, {"[1,2]", "[1,2,3]"}, {"[1,2,3]", "[1,2]"},
+		{"[1,2]", "[3,2]"}, {"x[1,2]", "[1,2]"}, {"[1,2]", "[1,3]"},
+	} {
+		for name, wrap := range map[string]func(io.Reader) io.Reader{"one": iotest.OneByteReader, "half": iotest.HalfReader} {
+			got, same, err := readInto(make([]byte, 0, 2), wrap(strings.NewReader(tc.body)), []byte(tc.old))
+			if err != nil || string(got) != tc.body || same != commonPrefix([]byte(tc.old), []byte(tc.body)) {
+				t.Errorf("%s: %q after %q: read %q, same %d, %v", name, tc.body, tc.old, got, same, err)
+			}
+		}
 	}
 }

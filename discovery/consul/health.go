@@ -64,7 +64,7 @@ const maxHealthAnswer = 128 << 20
 // the whole answer: the one-shot path (Once). A watch decodes only what
 // changed (see answer).
 func healthService(h *healthClient, svc spec.ConsulService, q *api.QueryOptions) ([]*api.ServiceEntry, *api.QueryMeta, error) {
-	body, meta, err := h.fetch(svc, q, nil)
+	body, _, meta, err := h.fetch(svc, q, nil, nil)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -117,8 +117,9 @@ func decodeHealth(body []byte) ([]healthEntry, error) {
 // fetch runs GET /v1/health/service/<service> with svc's tags and q's
 // datacenter, staleness, index and wait time, as the API client would send
 // them, and returns the answer's body, read whole into buf (grown as
-// needed), not decoded.
-func (h *healthClient) fetch(svc spec.ConsulService, q *api.QueryOptions, buf []byte) ([]byte, *api.QueryMeta, error) {
+// needed), not decoded, and the length of its common prefix with old,
+// measured as it was read (readInto).
+func (h *healthClient) fetch(svc spec.ConsulService, q *api.QueryOptions, buf, old []byte) (body []byte, same int, meta *api.QueryMeta, err error) {
 	params := url.Values{"tag": svc.Tags}
 	set := func(key, value, fallback string) {
 		if value == "" {
@@ -145,7 +146,7 @@ func (h *healthClient) fetch(svc spec.ConsulService, q *api.QueryOptions, buf []
 	u := &url.URL{Scheme: h.cfg.Scheme, Host: h.cfg.Address, Path: h.cfg.PathPrefix + "/v1/health/service/" + svc.Service, RawQuery: params.Encode()}
 	req, err := http.NewRequestWithContext(q.Context(), http.MethodGet, u.RequestURI(), nil)
 	if err != nil {
-		return nil, nil, err
+		return nil, 0, nil, err
 	}
 	req.URL.Scheme, req.URL.Host, req.Host = u.Scheme, u.Host, u.Host
 	if token := cmp.Or(q.Token, h.cfg.Token); token != "" {
@@ -157,45 +158,53 @@ func (h *healthClient) fetch(svc spec.ConsulService, q *api.QueryOptions, buf []
 	start := time.Now()
 	resp, err := h.cfg.HttpClient.Do(req)
 	if err != nil {
-		return nil, nil, err
+		return nil, 0, nil, err
 	}
 	defer resp.Body.Close()
-	body, err := readInto(buf, io.LimitReader(resp.Body, maxHealthAnswer+1))
+	body, same, err = readInto(buf, io.LimitReader(resp.Body, maxHealthAnswer+1), old)
 	if err != nil {
-		return nil, nil, fmt.Errorf("read the answer: %w", err)
+		return nil, 0, nil, fmt.Errorf("read the answer: %w", err)
 	}
 	// Until the whole answer was read, not the headers as the API client
 	// has it: a megabyte of body was still coming 4–20 ms after them.
-	meta := &api.QueryMeta{RequestTime: time.Since(start)}
+	meta = &api.QueryMeta{RequestTime: time.Since(start)}
 	if resp.StatusCode != http.StatusOK {
-		return nil, nil, fmt.Errorf("unexpected response code: %d (%s)", resp.StatusCode, bytes.TrimSpace(body[:min(len(body), 512)]))
+		return nil, 0, nil, fmt.Errorf("unexpected response code: %d (%s)", resp.StatusCode, bytes.TrimSpace(body[:min(len(body), 512)]))
 	}
 	if len(body) > maxHealthAnswer {
-		return nil, nil, fmt.Errorf("answer over %d MiB: refused", maxHealthAnswer>>20)
+		return nil, 0, nil, fmt.Errorf("answer over %d MiB: refused", maxHealthAnswer>>20)
 	}
 	if meta.LastIndex, err = strconv.ParseUint(resp.Header.Get("X-Consul-Index"), 10, 64); err != nil {
-		return nil, nil, fmt.Errorf("answer without a valid X-Consul-Index: %w", err)
+		return nil, 0, nil, fmt.Errorf("answer without a valid X-Consul-Index: %w", err)
 	}
-	return body, meta, nil
+	return body, same, meta, nil
 }
 
 // readInto is io.ReadAll into buf's array, grown as needed: a watch reads
 // every answer into the buffer the last one no longer holds, where
 // io.ReadAll allocated twice a megabyte answer's size, for the collector
-// to reclaim in the path of the next change.
-func readInto(buf []byte, r io.Reader) ([]byte, error) {
-	b := buf[:0]
+// to reclaim in the path of the next change. same is the length of the
+// common prefix of what it read and old (the watch's last answer),
+// compared as the bytes arrive: Consul writes a megabyte answer over
+// milliseconds, and the comparison, which decides what is decoded again,
+// is then done when the last byte is.
+func readInto(buf []byte, r io.Reader, old []byte) (b []byte, same int, err error) {
+	b = buf[:0]
 	for {
 		if len(b) == cap(b) {
 			b = append(b, 0)[:len(b)]
 		}
 		n, err := r.Read(b[len(b):cap(b)])
 		b = b[:len(b)+n]
+		if same == len(b)-n { // no difference yet: compare what came
+			end := min(len(b), len(old))
+			same += commonPrefix(old[same:end], b[same:end])
+		}
 		if err == io.EOF {
-			return b, nil
+			return b, same, nil
 		}
 		if err != nil {
-			return b, err
+			return b, same, err
 		}
 	}
 }

@@ -3,6 +3,7 @@ package consul
 import (
 	"context"
 	"math/rand/v2"
+	"runtime"
 	"time"
 
 	"github.com/hashicorp/consul/api"
@@ -60,11 +61,11 @@ func (s *Source) follow(ctx context.Context, w watch, updates chan<- update) {
 	)
 	for {
 		start := time.Now()
-		body, meta, err := s.query(ctx, w, index, spare)
+		body, same, meta, err := s.query(ctx, w, index, spare, ans.body)
 		var cands []candidate
 		if err == nil {
 			before := ans.body
-			cands, err = ans.update(body, w.svc)
+			cands, err = ans.update(body, same, w.svc)
 			spare = ans.spare(before, body)
 		}
 		if ctx.Err() != nil {
@@ -98,6 +99,11 @@ func (s *Source) follow(ctx context.Context, w watch, updates chan<- update) {
 			case <-ctx.Done():
 				return
 			}
+			// The loop that takes the update runs next on this thread:
+			// it would wait for this goroutine to send its next query
+			// first (~0.2 ms on a loaded machine, in the path of every
+			// registration), the other thread being busy.
+			runtime.Gosched()
 			answered, last = true, instances
 		}
 		log.Debug("answer", "index", index, "last_index", meta.LastIndex, "instances", len(instances), "decoded", ans.decoded, "took", time.Since(start))
@@ -111,8 +117,9 @@ func (s *Source) follow(ctx context.Context, w watch, updates chan<- update) {
 
 // query asks for every instance of w's service (passing or not: toInstances
 // decides what healthy means), blocking until the index passes index or the
-// wait time ends, and returns the answer's body. index 0 answers at once.
-func (s *Source) query(ctx context.Context, w watch, index uint64, buf []byte) ([]byte, *api.QueryMeta, error) {
+// wait time ends, and returns the answer's body, read into buf, and how
+// long a prefix it shares with old (fetch). index 0 answers at once.
+func (s *Source) query(ctx context.Context, w watch, index uint64, buf, old []byte) ([]byte, int, *api.QueryMeta, error) {
 	// A server that has not answered after the wait time, Consul's jitter
 	// of up to WaitTime/16 and a margin is hung, not blocking.
 	timeout := queryMargin
@@ -124,7 +131,7 @@ func (s *Source) query(ctx context.Context, w watch, index uint64, buf []byte) (
 	s.stats.queries.Add(1)
 	q := queryOptions(ctx, w.svc, s.stale)
 	q.WaitIndex, q.WaitTime = index, s.waitTime
-	return s.health.fetch(w.svc, q, buf)
+	return s.health.fetch(w.svc, q, buf, old)
 }
 
 // queryOptions are the options every query of svc carries.
