@@ -1,16 +1,21 @@
 package bench
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"os"
+	"os/exec"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -76,7 +81,8 @@ func selectedChurnModes(t *testing.T) ([]churnMode, bool) {
 var churnLarge = map[churnMode]churnMode{churnConsulLarge: churnConsul, churnAgentLarge: churnAgent}
 
 // churnLargeServers is how many servers the large variants add to the
-// backend (echoTargets: loopback ports of one in-process echo server).
+// backend (echoTargets: loopback ports of one echo server in a child
+// process).
 func churnLargeServers() int { return size(20, 1000) }
 
 // churnTitle heads a mode's column.
@@ -173,7 +179,7 @@ func churnReport(runsBy map[churnMode][]churnRun, conns int, arrival time.Durati
 		"- **render + reload**: what consul-template does — on every change, query Consul (polled every ms until the change "+
 		"shows, which favours it), render, write, reload through the master CLI.\n"+
 		"- **%d more servers**: Consul alone and the agent with its defaults again, with that many more instances registered "+
-		"(loopback ports of one in-process echo server, taking clients like the others) and in HAProxy's backend from the start.\n\n"+
+		"(loopback ports of one echo server in a child process, so that their 500 health checks a second do not load the process that polls for live, taking clients like the others) and in HAProxy's backend from the start.\n\n"+
 		"Register→live: from the HTTP register call until the server is live in the running HAProxy (admin state READY, "+
 		"operational state starting or running), polled every 0.5 ms (nanosleep: Go's own timers slept 1.1 ms for 0.5 ms here): a server HAProxy already has (one deregistered earlier, still draining) by its "+
 		"`show stat` row alone (status UP) over one admin-socket connection opened before the registration, a new one the same way at the ID HAProxy gives the next server added (the lowest free one; the row names its server, so a wrong guess is never taken for it), else by `get weight` (a connection each, a few bytes) until HAProxy has it, then once by `show servers state` of the backend (150 KB with 1,000 servers) to find its row; render + reload by `show servers state` on a connection per poll. \"Consul saw it\", in the agent's columns: "+
@@ -609,35 +615,78 @@ func statusLive(status string) bool {
 	return status == "UP" || strings.HasPrefix(status, "UP ") || status == "no check"
 }
 
-// echoTargets listens on n loopback ports served by one in-process echo
-// server (the wsecho backend as a library), until the test ends: WebSocket
-// servers that pass HAProxy's checks and take clients, without a process
-// each.
+// echoTargets are n loopback ports of one echo server (the wsecho backend
+// as a library: servers that pass HAProxy's checks and take clients,
+// without a process each) in a child process (this test binary again,
+// echoTargetsChild): with 1,000 servers HAProxy checks them 500 times a
+// second, and served in this process, which polls HAProxy for "live" (the
+// ruler) and runs the clients, those checks loaded the ruler, in the large
+// columns alone. The child is killed by PID when the test ends, and dies
+// with this process.
 func echoTargets(t *testing.T, n int) []string {
 	t.Helper()
-	cfg := echoserver.DefaultConfig("chat-ws-more")
-	cfg.CloseSpread = 0
-	srv, err := echoserver.New(cfg)
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), echoTargetsEnv+"="+strconv.Itoa(n))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var wg sync.WaitGroup
-	addrs := make([]string, n)
-	for i := range addrs {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addrs[i] = l.Addr().String()
-		wg.Go(func() { _ = srv.Serve(l) })
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Error(err)
-		}
-		wg.Wait()
+		_ = syscall.Kill(cmd.Process.Pid, syscall.SIGKILL)
+		_ = cmd.Wait()
 	})
+	addrs := make([]string, 0, n)
+	sc := bufio.NewScanner(out)
+	for len(addrs) < n && sc.Scan() {
+		addrs = append(addrs, sc.Text())
+	}
+	if len(addrs) < n {
+		t.Fatalf("echo targets: %d of %d addresses from the child (%v)", len(addrs), n, sc.Err())
+	}
+	go func() { _, _ = io.Copy(io.Discard, out) }()
 	return addrs
+}
+
+// echoTargetsEnv, set to n, makes this test binary echoTargets' child.
+const echoTargetsEnv = "WSCTL_BENCH_ECHO_TARGETS"
+
+// echoTargetsChild serves the echo targets of echoTargets, printing their
+// addresses one a line, until it is killed; it reports false when this
+// process is not such a child.
+func echoTargetsChild() bool {
+	v := os.Getenv(echoTargetsEnv)
+	if v == "" {
+		return false
+	}
+	n, err := strconv.Atoi(v)
+	cfg := echoserver.DefaultConfig("chat-ws-more")
+	cfg.CloseSpread = 0
+	srv, serr := echoserver.New(cfg)
+	if err = errors.Join(err, serr); err != nil {
+		fmt.Fprintln(os.Stderr, "echo targets:", err)
+		os.Exit(2)
+	}
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "echo targets:", err)
+			os.Exit(2)
+		}
+		fmt.Println(l.Addr().String())
+		go func() { _ = srv.Serve(l) }()
+	}
+	select {}
+}
+
+// TestMain runs the benchmarks, or echoTargets' child.
+func TestMain(m *testing.M) {
+	if echoTargetsChild() {
+		return
+	}
+	os.Exit(m.Run())
 }
