@@ -71,7 +71,10 @@ func TestPredial(t *testing.T) {
 	accepted := func() int { n, _ := fake.connections(); return n }
 	before := accepted()
 	c.Predial()
-	if c.predials.conn == nil {
+	c.predials.mu.Lock()
+	dialled := c.predials.conn != nil
+	c.predials.mu.Unlock()
+	if !dialled {
 		t.Fatal("Predial returned before its connection was dialled")
 	}
 	c.Predial() // one waiting to be taken: nothing more
