@@ -108,6 +108,11 @@ type step struct {
 	// returns the steps that come after the step's write, if every step
 	// of that write succeeded.
 	follow func(reply string) ([]step, error)
+	// undo, when set, is sent in a write of its own when the step took
+	// though a step before it in its write failed: the step went with
+	// them because they cannot fail where the step would do harm after
+	// a failure, and undo takes that harm back should they all the same.
+	undo string
 }
 
 // steps validates ch and builds its commands for the HAProxy behind info.
@@ -161,8 +166,13 @@ func (ch Change) steps(info Info) ([]step, error) {
 		if err != nil {
 			return nil, err
 		}
-		// The steps between the add and READY leave the server in MAINT
-		// whatever becomes of them: one write.
+		// Everything after the add waits for it to take (an operator's
+		// server of the name must not be touched), then goes in one
+		// write, the state with it: once the add took, the port move (an
+		// address and port validated above) and `enable health` (of a
+		// server added with `check`) fail in HAProxy 2.6 and 3.0 only
+		// when the server is gone, and the state change with them. Should
+		// one fail all the same, the server goes back to MAINT (undo).
 		out := []step{{cmd: add, want: addedReply}}
 		if ch.DynamicCookies {
 			out = append(out, step{cmd: set + "addr " + ch.Addr.Unmap().String() + " port " + strconv.Itoa(ch.Port), allowEmpty: true, waits: true})
@@ -174,7 +184,8 @@ func (ch Change) steps(info Info) ([]step, error) {
 		if err != nil || ch.addedState() == Maint {
 			return out, err // added in MAINT
 		}
-		st.waits = true
+		st.waits = len(out) == 1
+		st.undo = set + "state maint"
 		return append(out, st), nil
 	case ChangeDelete:
 		return []step{{cmd: "del server " + srv, want: deletedReply}}, nil
@@ -239,6 +250,30 @@ func readmitFrom(ch Change, reply string) ([]step, error) {
 		out = append(out, s...)
 	}
 	return out, nil
+}
+
+// undo sends, in a write of its own, the undo of each of steps (the rest
+// of a write after a step that failed) that took, given their replies.
+func undo(s *session, steps []step, replies []string) error {
+	var cmds []string
+	for j, st := range steps {
+		if st.undo == "" {
+			continue
+		}
+		if _, err := st.check(replies[j]); err == nil {
+			cmds = append(cmds, st.undo)
+		}
+	}
+	if len(cmds) == 0 {
+		return nil
+	}
+	replies, err := s.execAll(cmds)
+	for j := range replies {
+		if err == nil {
+			_, err = classify(cmds[j], replies[j], true)
+		}
+	}
+	return err
 }
 
 // notAdded wraps err, which failed ch at its first step when first is
@@ -346,8 +381,8 @@ var healthOpStates = map[Health][]OpState{
 // back as asked. A change's commands go in as few writes as their order
 // allows (see step), and the read-back in the batch's last write unless a
 // reply in it decides what follows: a state change is one round trip, a
-// readmission from DRAIN two (READY after the first), an add with its port
-// moved and its checks three.
+// readmission from DRAIN two (READY after the first), an add two (the add,
+// then its port move, checks and state).
 //
 // A change that is invalid, refused by HAProxy or not read back fails
 // alone; the others go on, but for one that would set a server READY after
@@ -450,6 +485,12 @@ func applyOn(s *session, changes []Change, steps [][]step, errs []error) error {
 				next, err := st.check(replies[j])
 				if err != nil {
 					errs[i] = notAdded(changes[i], first && j == 0, err)
+					if err := undo(s, write[j+1:], replies[j+1:len(write)]); err != nil {
+						if s.err != nil {
+							return err
+						}
+						errs[i] = fmt.Errorf("%w (and undoing what followed: %w)", errs[i], err)
+					}
 					break
 				}
 				more = append(more, next...)

@@ -49,15 +49,23 @@ func TestApplyWrites(t *testing.T) {
 		{name: "state", change: Change{Kind: ChangeState, Backend: "ws", Server: "s1", State: Drain},
 			writes: [][]string{{"set server ws/s1 state drain", readBack}}},
 		{name: "add", change: add, reply: map[string]string{addCmd: "New server registered."},
-			writes: [][]string{{addCmd}, {addrCmd, health}, {ready9, readBack}}},
+			writes: [][]string{{addCmd}, {addrCmd, health, ready9, readBack}}},
+		{name: "add without checks", change: withoutChecks(add), reply: map[string]string{"add server ws/s9 127.0.0.1:18090": "New server registered."},
+			writes: [][]string{{"add server ws/s9 127.0.0.1:18090"}, {addrCmd, ready9, readBack}}},
+		{name: "add, no port to move", change: withoutCookies(add), reply: map[string]string{"add server ws/s9 127.0.0.1:18089 check": "New server registered."},
+			writes: [][]string{{"add server ws/s9 127.0.0.1:18089 check"}, {health, ready9, readBack}}},
 		{name: "add in DRAIN", change: withState(add, Drain), reply: map[string]string{addCmd: "New server registered."},
-			writes: [][]string{{addCmd}, {addrCmd, health}, {"set server ws/s9 state drain", readBack}}},
+			writes: [][]string{{addCmd}, {addrCmd, health, "set server ws/s9 state drain", readBack}}},
 		{name: "add in MAINT", change: withState(add, Maint), reply: map[string]string{addCmd: "New server registered."},
 			writes: [][]string{{addCmd}, {addrCmd, health, readBack}}},
 		{name: "add refused", change: add, reply: map[string]string{addCmd: "Already exists a server with the same name in backend."},
 			writes: [][]string{{addCmd}}, fails: true},
 		{name: "port not changed", change: add, reply: map[string]string{addCmd: "New server registered.", addrCmd: "[3]: no."},
-			writes: [][]string{{addCmd}, {addrCmd, health}}, fails: true},
+			writes: [][]string{{addCmd}, {addrCmd, health, ready9, readBack}, {"set server ws/s9 state maint"}}, fails: true},
+		{name: "health not enabled", change: add, reply: map[string]string{addCmd: "New server registered.", health: "[3]: Health check was not configured on this server, cannot enable.\n"},
+			writes: [][]string{{addCmd}, {addrCmd, health, ready9, readBack}, {"set server ws/s9 state maint"}}, fails: true},
+		{name: "port not changed, nor READY", change: add, reply: map[string]string{addCmd: "New server registered.", addrCmd: "[3]: no.", ready9: "[3]: No such server.\n"},
+			writes: [][]string{{addCmd}, {addrCmd, health, ready9, readBack}}, fails: true},
 		{name: "readmit from drain", change: readmit, reply: map[string]string{rowCmd: statRowReply("DRAIN", "4")},
 			writes: [][]string{{rowCmd, ready2}, {readBack}}},
 		{name: "readmit seen in drain, found in maint", change: readmit, reply: map[string]string{rowCmd: statRowReply("MAINT", "0")},
@@ -104,6 +112,18 @@ func TestApplyWrites(t *testing.T) {
 			}
 		})
 	}
+}
+
+// withoutChecks is ch, an add, without health checks.
+func withoutChecks(ch Change) Change {
+	ch.Options.Check = false
+	return ch
+}
+
+// withoutCookies is ch, an add, without dynamic cookies.
+func withoutCookies(ch Change) Change {
+	ch.DynamicCookies = false
+	return ch
 }
 
 // withState is ch with State set to s.
