@@ -213,8 +213,11 @@ type Agent struct {
 	// changing are the servers of a runtime batch not yet completed (see
 	// ownWork); they are the agent's to bring to the desired state.
 	changing map[haproxy.Ref]bool
-	// ownSaved is what saveOwn last wrote to the state file (nil: unknown).
-	ownSaved []byte
+	// ownSaved is what saveOwn last wrote, and where (empty: unknown).
+	ownSaved struct {
+		path string
+		data []byte
+	}
 	// listed are the servers HAProxy had at the last sync's listing, by
 	// backend, and those added since (see ahead); a backend whose
 	// listing failed is absent.

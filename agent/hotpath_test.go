@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -216,4 +217,23 @@ func fiftyServers(t *testing.T) (*unit, context.Context, []discovery.Instance) {
 		servers = append(servers, inst(fmt.Sprintf("s%02d", i), i+1))
 	}
 	return u, u.attach(t, u.render(t, servers...)), servers
+}
+
+// TestStateFollowsTheSpec: a state unchanged since the last save is
+// written again where a reread spec moved the file (the spec's
+// haproxy.state_file decides its directory): skipping the save as
+// unchanged would leave a restarted agent, reading the new place, without
+// its drains.
+func TestStateFollowsTheSpec(t *testing.T) {
+	u := newUnit(t, "1h", Config{})
+	u.a.drains[haproxy.Ref{Backend: "ws", Server: "a"}] = &drainState{started: time.Unix(1, 0)}
+	u.a.saveOwn()
+	moved := *u.a.spec
+	moved.HAProxy.StateFile = filepath.Join(t.TempDir(), "haproxy.state")
+	u.a.spec = &moved
+	u.a.saveOwn()
+	data, err := os.ReadFile(u.a.stateFile())
+	if err != nil || !strings.Contains(string(data), "ws/a") {
+		t.Errorf("state at the spec's new place: %v\n%s", err, data)
+	}
 }

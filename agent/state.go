@@ -138,7 +138,8 @@ func (a *Agent) saveOwn() {
 	st.Rebalances = a.ownFleetRebalances()
 	data, err := json.MarshalIndent(st, "", "  ")
 	data = append(data, '\n')
-	if err == nil && bytes.Equal(data, a.ownSaved) {
+	path := a.stateFile() // a spec reread may move it
+	if err == nil && path == a.ownSaved.path && bytes.Equal(data, a.ownSaved.data) {
 		// What the agent last wrote: no system call in the path of the
 		// change (a file edited behind the agent's back is rewritten at
 		// its next change).
@@ -151,11 +152,11 @@ func (a *Agent) saveOwn() {
 		// restarted agent still finds what a killed one was changing;
 		// what it records is lost with HAProxy's runtime state on a host
 		// crash anyway.
-		_, err = statefile.Overwrite(a.stateFile(), data)
+		_, err = statefile.Overwrite(path, data)
 	}
-	a.ownSaved = nil
+	a.ownSaved.path, a.ownSaved.data = "", nil
 	if err == nil {
-		a.ownSaved = data
+		a.ownSaved.path, a.ownSaved.data = path, data
 	}
 	if err != nil {
 		a.metrics.StateErrors.Add(1)

@@ -150,13 +150,14 @@ func (ch Change) steps(info Info) ([]step, error) {
 		return []step{{cmd: set + "weight " + strconv.Itoa(ch.Weight), allowEmpty: true}}, nil
 	case ChangeAdd:
 		port := ch.Port
-		if ch.DynamicCookies {
-			// HAProxy 2.6 gives a server `add server` made no dynamic
-			// cookie; a change of its port computes its own. `enable
-			// dynamic-cookie backend` would compute every server's and
-			// check each against every other: ~7 ms with 1,000
-			// servers, in the path of every registration. Added
-			// servers start in MAINT, so nothing reaches the other port.
+		// Before 3.0, HAProxy gives a server `add server` made no dynamic
+		// cookie; a change of its port computes its own. `enable
+		// dynamic-cookie backend` would compute every server's and check
+		// each against every other: ~7 ms with 1,000 servers, in the path
+		// of every registration. Added servers start in MAINT, so nothing
+		// reaches the other port.
+		moved := ch.DynamicCookies && !info.AtLeast(dynamicCookieOnAdd[0], dynamicCookieOnAdd[1])
+		if moved {
 			port = otherPort(port)
 		}
 		add, err := addServerCommand(ch.Backend, ch.Server, ch.Addr, port, ch.Options)
@@ -170,11 +171,15 @@ func (ch Change) steps(info Info) ([]step, error) {
 		// server of the name must not be touched), then goes in one
 		// write, the state with it: once the add took, the port move (an
 		// address and port validated above) and `enable health` (of a
-		// server added with `check`) fail in HAProxy 2.6 and 3.0 only
-		// when the server is gone, and the state change with them. Should
-		// one fail all the same, the server goes back to MAINT (undo).
+		// server added with `check`) fail only when the server is gone,
+		// and the state change with them (HAProxy 2.6's and 3.0's
+		// sources); should one be refused all the same, the server goes
+		// back to MAINT (undo). A refusal HAProxy words as a warning is
+		// found by the read-back only, as it was when the state waited.
+		// From 2.9 HAProxy moves a port in a task after it answered, so
+		// there the state waits for the move's answer (3.0 moves none).
 		out := []step{{cmd: add, want: addedReply}}
-		if ch.DynamicCookies {
+		if moved {
 			out = append(out, step{cmd: set + "addr " + ch.Addr.Unmap().String() + " port " + strconv.Itoa(ch.Port), allowEmpty: true, waits: true})
 		}
 		if ch.Options.Check {
@@ -184,7 +189,7 @@ func (ch Change) steps(info Info) ([]step, error) {
 		if err != nil || ch.addedState() == Maint {
 			return out, err // added in MAINT
 		}
-		st.waits = len(out) == 1
+		st.waits = len(out) == 1 || moved && info.AtLeast(addrInTaskFrom[0], addrInTaskFrom[1])
 		st.undo = set + "state maint"
 		return append(out, st), nil
 	case ChangeDelete:
@@ -309,6 +314,15 @@ func (ch Change) addedState() AdminState {
 // that reads the server's row: when READY is all it needs from the state
 // the caller last saw.
 func (ch Change) readyWithRead() bool { return ch.State != Maint || !ch.Checked }
+
+// dynamicCookieOnAdd is the oldest HAProxy (major, minor) whose `add
+// server` computes the server's dynamic cookie; addrInTaskFrom the oldest
+// whose `set server … addr` applies the change in a task after it
+// answered (server_atomic_sync), not before.
+var (
+	dynamicCookieOnAdd = [2]int{3, 0}
+	addrInTaskFrom     = [2]int{2, 9}
+)
 
 // otherPort is a valid port other than port (1–65535); an invalid one is
 // returned as it is, for addServerCommand to refuse.

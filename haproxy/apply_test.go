@@ -45,7 +45,13 @@ func TestApplyWrites(t *testing.T) {
 		// fails, that the change fails before its read-back.
 		writes [][]string
 		fails  bool
+		// version is HAProxy's, when not the fake's.
+		version string
 	}{
+		{name: "add to 3.0", version: "3.0.11", change: add, reply: map[string]string{"add server ws/s9 127.0.0.1:18089 check": "New server registered."},
+			writes: [][]string{{"add server ws/s9 127.0.0.1:18089 check"}, {health, ready9, readBack}}},
+		{name: "add to 2.9", version: "2.9.15", change: add, reply: map[string]string{addCmd: "New server registered."},
+			writes: [][]string{{addCmd}, {addrCmd, health}, {ready9, readBack}}},
 		{name: "state", change: Change{Kind: ChangeState, Backend: "ws", Server: "s1", State: Drain},
 			writes: [][]string{{"set server ws/s1 state drain", readBack}}},
 		{name: "add", change: add, reply: map[string]string{addCmd: "New server registered."},
@@ -94,6 +100,9 @@ func TestApplyWrites(t *testing.T) {
 				}
 				return nil
 			})
+			if tt.version != "" {
+				c.info.Version = tt.version
+			}
 			err := c.Apply(context.Background(), []Change{tt.change})[0]
 			// The fake's read-back is always the same: a change
 			// that is not read back as asked is not what fails here.
