@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/wsctl/wsctl/internal/binpath"
 )
 
@@ -46,12 +48,16 @@ func Binary(t testing.TB, name string) string {
 func isExecutable(p string) bool { return binpath.Executable(p) == nil }
 
 // FreePort returns a port on 127.0.0.1, free for TCP and UDP a moment
-// ago, that this process has not handed out before. It is taken below the
-// kernel's ephemeral range: a port from there (what binding port 0 gives)
-// can be taken, between this call and the test's process binding it, by
-// any outgoing connection of the machine — and the tests open thousands
-// (an HAProxy that lost its frontend port that way exited at start, and
-// its test failed waiting for its master socket).
+// ago, that neither this process nor another test process has handed out
+// before. It is taken below the kernel's ephemeral range: a port from
+// there (what binding port 0 gives) can be taken, between this call and
+// the test's process binding it, by any outgoing connection of the machine
+// — and the tests open thousands (an HAProxy that lost its frontend port
+// that way exited at start, and its test failed waiting for its master
+// socket). Test processes of other packages, which `go test ./...` runs
+// side by side, are kept off it by a lock on its byte of a shared file
+// (reservePort): two picked the same port once, and a backend could not
+// bind it.
 func FreePort(t testing.TB) int {
 	t.Helper()
 	portMu.Lock()
@@ -59,7 +65,7 @@ func FreePort(t testing.TB) int {
 	lo, hi := portRange()
 	for range 1000 {
 		p := lo + rand.IntN(hi-lo)
-		if !givenPorts[p] && portFree(p) {
+		if !givenPorts[p] && reservePort(p) && portFree(p) {
 			givenPorts[p] = true
 			return p
 		}
@@ -85,6 +91,28 @@ func portRange() (lo, hi int) {
 		}
 	}
 	return lo, hi
+}
+
+// portLocks is the file whose byte N a test process locks to hand out
+// port N (one empty file in the temp directory, left there: the locks are
+// the process's open file description's, released when it exits).
+var portLocks struct {
+	once sync.Once
+	f    *os.File
+}
+
+// reservePort locks port's byte of the shared file for this process; it
+// reports false when another process holds it. Without the file (a temp
+// directory that cannot hold it) every port is this process's to try.
+func reservePort(port int) bool {
+	portLocks.once.Do(func() {
+		portLocks.f, _ = os.OpenFile(filepath.Join(os.TempDir(), "wsctl-lbtest-ports.lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	})
+	if portLocks.f == nil {
+		return true
+	}
+	lock := unix.Flock_t{Type: unix.F_WRLCK, Whence: 0, Start: int64(port), Len: 1}
+	return unix.FcntlFlock(portLocks.f.Fd(), unix.F_OFD_SETLK, &lock) == nil
 }
 
 // portFree reports whether port can be bound on 127.0.0.1 for TCP and UDP

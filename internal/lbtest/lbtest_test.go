@@ -101,3 +101,31 @@ func TestStartedDieWithTheTest(t *testing.T) {
 		}
 	}
 }
+
+// TestPortsApartAcrossProcesses: a port FreePort handed out in one test
+// process is never handed out in another, which `go test ./...` runs
+// beside it (the child is this binary again, asking for the same port).
+func TestPortsApartAcrossProcesses(t *testing.T) {
+	if p := os.Getenv("LBTEST_PORT"); p != "" {
+		port, _ := strconv.Atoi(p)
+		fmt.Println(reservePort(port))
+		return
+	}
+	port := FreePort(t)
+	ask := func(port int) string {
+		child := exec.Command(os.Args[0], "-test.run", "^TestPortsApartAcrossProcesses$")
+		child.Env = append(os.Environ(), "LBTEST_PORT="+strconv.Itoa(port))
+		out, err := child.Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Fields(string(out))[0]
+	}
+	if got := ask(port); got != "false" {
+		t.Errorf("another process could take port %d this one was given: %s", port, got)
+	}
+	// Port 7 is below FreePort's range: no test process holds it.
+	if got := ask(7); got != "true" {
+		t.Errorf("another process could not take port 7, which no process was given: %s", got)
+	}
+}
