@@ -49,8 +49,11 @@ func (a *Agent) aheadModel(snap map[string][]discovery.Instance) *model.Model {
 	var out *model.Model
 	for _, b := range a.loadedModel.Backends {
 		changed := changedInstances(a.applied[b.Name], snap[b.Name])
+		if len(changed) == 0 {
+			continue
+		}
 		sb, err := a.spec.Backend(b.Name)
-		if len(changed) == 0 || err != nil {
+		if err != nil {
 			continue
 		}
 		b.Servers = nil // b is a copy: the loaded model keeps its servers

@@ -259,7 +259,7 @@ func TestAheadModelIsTheModels(t *testing.T) {
 		{"registration", append(slices.Clone(servers), inst("t00", 200)), []string{"t00"}},
 		{"changes", slices.Concat(servers[:3], []discovery.Instance{weighted}, servers[4:5], []discovery.Instance{failing}, servers[6:9], []discovery.Instance{moved}, servers[10:]), []string{"s03", "s05", "s09"}},
 		{"leaving", servers[1:], nil},
-		{"out of order", slices.Concat(servers[1:], servers[:1]), ids(servers)},
+		{"out of order", slices.Concat(servers[1:], servers[:1]), names(servers, func(in discovery.Instance) string { return in.ID })},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			snap := map[string][]discovery.Instance{"ws": tc.snap}
@@ -275,7 +275,7 @@ func TestAheadModelIsTheModels(t *testing.T) {
 				t.Fatalf("aheadModel: %+v, want one backend", got)
 			}
 			gb, wb := got.Backends[0], whole.Backends[0]
-			if n := serverNames(gb.Servers); !slices.Equal(slices.Sorted(slices.Values(n)), tc.want) {
+			if n := names(gb.Servers, func(s model.Server) string { return s.Name }); !slices.Equal(slices.Sorted(slices.Values(n)), tc.want) {
 				t.Errorf("servers %q, want %q", n, tc.want)
 			}
 			for _, s := range gb.Servers {
@@ -291,18 +291,11 @@ func TestAheadModelIsTheModels(t *testing.T) {
 	}
 }
 
-func ids(in []discovery.Instance) []string {
+// names maps in to each one's name.
+func names[T any](in []T, name func(T) string) []string {
 	out := make([]string, len(in))
 	for i, x := range in {
-		out[i] = x.ID
-	}
-	return out
-}
-
-func serverNames(in []model.Server) []string {
-	out := make([]string, len(in))
-	for i, x := range in {
-		out[i] = x.Name
+		out[i] = name(x)
 	}
 	return out
 }
