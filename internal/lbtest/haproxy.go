@@ -47,26 +47,21 @@ func StartHAProxy(t testing.TB, dir, config, adminSocket string) *HAProxy {
 	return h
 }
 
-// Reload asks the master to reload its configuration through its CLI. A
+// Reload asks the master to reload its configuration through its CLI and
+// returns once the master answers again with a new current worker. A
 // SIGUSR2 sent while the master is still starting is lost (seen with 3.0);
 // a command on the master CLI, which answers only once the master is up, is
 // not. 3.0 answers when the new worker is up (Success=1, or Success=0 and
-// its alerts, which fail the test); 2.6 answers nothing and may drop the
-// connection as it re-executes. Callers confirm the reload by the worker's
-// pid.
+// its alerts, which fail the test); 2.6 answers nothing, drops the
+// connection as it re-executes and refuses connections for a moment after
+// its new worker is forked, so the reply alone proves nothing: a test that
+// went to the master CLI right after it once found it refusing (CI).
 func (h *HAProxy) Reload(t testing.TB) {
 	t.Helper()
-	// A master that has just started (or reloaded) may refuse a moment:
-	// 2.6 stops listening while it re-executes.
-	var c net.Conn
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		var err error
-		if c, err = net.DialTimeout("unix", h.MasterSocket, 2*time.Second); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("reload: %v", err)
-		}
+	before := h.currentWorker(t)
+	c, err := net.DialTimeout("unix", h.MasterSocket, 2*time.Second)
+	if err != nil {
+		t.Fatalf("reload: %v", err)
 	}
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
@@ -78,9 +73,41 @@ func (h *HAProxy) Reload(t testing.TB) {
 	if strings.Contains(string(reply), "Success=0") {
 		t.Fatalf("reload refused:\n%s", reply)
 	}
-	// 2.6 drops the connection as the master re-executes, and refuses
-	// connections until the new master listens again.
-	WaitUnix(t, h.Proc, h.MasterSocket, 10*time.Second)
+	WaitFor(t, 10*time.Second, "the master CLI answering with a worker other than "+before, func() bool {
+		now, err := h.worker()
+		return err == nil && now != "" && now != before
+	})
+}
+
+// currentWorker is the pid of the master's current worker, waiting for a
+// master that has just started (or reloaded) and refuses a moment.
+func (h *HAProxy) currentWorker(t testing.TB) string {
+	t.Helper()
+	var pid string
+	WaitFor(t, 10*time.Second, "the master CLI naming its worker", func() bool {
+		var err error
+		pid, err = h.worker()
+		return err == nil && pid != ""
+	})
+	return pid
+}
+
+// worker reads the current worker's pid from the master's `show proc`: the
+// first line of its "# workers" section (old workers have their own).
+func (h *HAProxy) worker() (string, error) {
+	reply, err := SocketReply(h.MasterSocket, "show proc")
+	if err != nil {
+		return "", err
+	}
+	_, workers, ok := strings.Cut(reply, "# workers\n")
+	if !ok {
+		return "", nil
+	}
+	line, _, _ := strings.Cut(workers, "\n")
+	if fields := strings.Fields(line); len(fields) > 0 && !strings.HasPrefix(line, "#") {
+		return fields[0], nil
+	}
+	return "", nil
 }
 
 // SocketCommand sends one command to an HAProxy CLI socket (admin or master)
