@@ -110,9 +110,10 @@ type churnRun struct {
 	changes int
 	live    []time.Duration // register → live in HAProxy (consul: → query returns)
 	seen    []time.Duration // register → a blocking query returns with it, same registrations
-	// idlePolls are the ruler's polls of HAProxy (one round trip each)
-	// that ended before the agent's answer arrived: HAProxy's answer time
-	// in this stack while the agent does nothing (agent modes).
+	// idlePolls are the ruler's one-row polls of HAProxy (one round trip
+	// each: a server it has already) that ended before the agent's answer
+	// arrived: HAProxy's answer time in this stack while the agent does
+	// nothing (agent modes).
 	idlePolls []time.Duration
 	reloads   int
 	agent     agentCounters // over the changes (agent modes)
@@ -195,7 +196,7 @@ func churnReport(runsBy map[churnMode][]churnRun, conns int, arrival time.Durati
 		"of the changes, clients still connected. Runtime applies: the agent's `wsctl_agent_syncs_total` over the changes; its own part: "+
 		"`wsctl_agent_runtime_seconds` (from the agent's own blocking query's answer read whole, before it decodes it, to the first runtime batch "+
 		"that applied the change) and `wsctl_agent_convergence_seconds` (to the proxy matching it: config file and state written) over the "+
-		"changes, sum ÷ count. The ruler's own poll: each poll of HAProxy (one round trip on its connection) that ended between the "+
+		"changes, sum ÷ count. The ruler's own poll: each poll of a server HAProxy has already (its row alone, one round trip on the ruler's connection) that ended between the "+
 		"registration and the agent's answer, while the agent waits: how fast this HAProxy answers one row at this load, which every "+
 		"runtime change and every look at it also pays. "+
 		"%d registrations per run; quantiles per run, then the median over %d repeat(s). The machine is shared with other "+
@@ -436,7 +437,7 @@ func runChurn(t *testing.T, mode churnMode, conns int, arrival time.Duration, ch
 				if ag != nil {
 					answered := ag.lastChange(t).Sub(begin)
 					for _, p := range polls {
-						if p.start+p.took <= answered {
+						if p.oneRow && p.start+p.took <= answered {
 							run.idlePolls = append(run.idlePolls, p.took)
 						}
 					}
@@ -521,6 +522,7 @@ func (st *consulStack) registerUntilLive(t *testing.T, mode churnMode, w *lbtest
 	t.Helper()
 	ctx := context.Background()
 	var known []haproxy.ServerStatus // w's row, when HAProxy has w already
+	oneRow := false                  // the last poll was known's row alone
 	var guess []haproxy.ServerStatus // w's row at the ID HAProxy should give it
 	if mode != churnReload {
 		states, err := st.rt.States(ctx, chatBackend)
@@ -545,7 +547,7 @@ func (st *consulStack) registerUntilLive(t *testing.T, mode churnMode, w *lbtest
 		for {
 			start := time.Since(begin)
 			ok, err := isLive()
-			polls = append(polls, rulerPoll{start: start, took: time.Since(begin) - start})
+			polls = append(polls, rulerPoll{start: start, took: time.Since(begin) - start, oneRow: oneRow})
 			if err == nil && ok {
 				took = time.Since(begin)
 				return nil
@@ -564,10 +566,12 @@ func (st *consulStack) registerUntilLive(t *testing.T, mode churnMode, w *lbtest
 	// which finds its row.
 	liveIn := func(states func(string) ([]haproxy.ServerStatus, error), stats func([]haproxy.ServerStatus) ([]haproxy.ServerStatus, error)) func() (bool, error) {
 		return func() (bool, error) {
+			oneRow = false
 			if known != nil {
 				rows, err := stats(known)
 				var gone *haproxy.UnknownServerError
 				if !errors.As(err, &gone) {
+					oneRow = true
 					return err == nil && len(rows) == 1 && statusLive(rows[0].Status), err
 				}
 				// The agent deleted the drained server (it had no
@@ -624,8 +628,12 @@ func (st *consulStack) registerUntilLive(t *testing.T, mode churnMode, w *lbtest
 }
 
 // rulerPoll is one poll of registerUntilLive: when it started, after the
-// registration began, and how long it took.
-type rulerPoll struct{ start, took time.Duration }
+// registration began, how long it took, and whether it was one round trip
+// (a known server's row alone, not a search for a new one).
+type rulerPoll struct {
+	start, took time.Duration
+	oneRow      bool
+}
 
 // pollPause waits the 0.5 ms between two polls of registerUntilLive.
 // time.Sleep cannot: the runtime's timers wake it after ~1.1 ms on this
