@@ -1,14 +1,18 @@
 package lbtest
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wsctl/wsctl/haproxy"
 )
 
 // HAProxy is a master-worker HAProxy started by a test.
@@ -92,22 +96,14 @@ func (h *HAProxy) currentWorker(t testing.TB) string {
 	return pid
 }
 
-// worker reads the current worker's pid from the master's `show proc`: the
-// first line of its "# workers" section (old workers have their own).
+// worker reads the current worker's pid from the master's `show proc`
+// ("" while the master names none).
 func (h *HAProxy) worker() (string, error) {
-	reply, err := SocketReply(h.MasterSocket, "show proc")
-	if err != nil {
+	procs, err := haproxy.NewMaster(h.MasterSocket, 2*time.Second).Procs(context.Background())
+	if err != nil || len(procs.Current) == 0 {
 		return "", err
 	}
-	_, workers, ok := strings.Cut(reply, "# workers\n")
-	if !ok {
-		return "", nil
-	}
-	line, _, _ := strings.Cut(workers, "\n")
-	if fields := strings.Fields(line); len(fields) > 0 && !strings.HasPrefix(line, "#") {
-		return fields[0], nil
-	}
-	return "", nil
+	return strconv.FormatInt(procs.Current[0].Pid, 10), nil
 }
 
 // SocketCommand sends one command to an HAProxy CLI socket (admin or master)
