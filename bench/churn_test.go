@@ -110,18 +110,16 @@ type churnRun struct {
 	changes int
 	live    []time.Duration // register → live in HAProxy (consul: → query returns)
 	seen    []time.Duration // register → a blocking query returns with it, same registrations
-	// idlePolls are the ruler's one-row polls of HAProxy (one round trip
-	// each: a server it has already) that ended before the agent's answer
-	// arrived: HAProxy's answer time in this stack while the agent does
-	// nothing (agent modes).
-	idlePolls []time.Duration
-	reloads   int
-	agent     agentCounters // over the changes (agent modes)
-	workers   int           // HAProxy processes under the master at the end
-	rssKB     int64         // of the whole HAProxy tree at the end
-	res       loadgen.Result
-	rows      []Row
-	marks     []Mark
+	// late counts HAProxy's UP lines its state had not matched yet at the
+	// first look after them (agent modes): live is then that look's answer.
+	late    int
+	reloads int
+	agent   agentCounters // over the changes (agent modes)
+	workers int           // HAProxy processes under the master at the end
+	rssKB   int64         // of the whole HAProxy tree at the end
+	res     loadgen.Result
+	rows    []Row
+	marks   []Mark
 }
 
 // gaps are, registration by registration, how long after Consul's
@@ -184,10 +182,20 @@ func churnReport(runsBy map[churnMode][]churnRun, conns int, arrival time.Durati
 		"- **render + reload**: what consul-template does — on every change, query Consul (polled every ms until the change "+
 		"shows, which favours it), render, write, reload through the master CLI.\n"+
 		"- **%d more servers**: Consul alone and the agent with its defaults again, with that many more instances registered "+
-		"(loopback ports of one echo server in a child process, so that their 500 health checks a second do not load the process that polls for live, taking clients like the others) and in HAProxy's backend from the start.\n\n"+
+		"(loopback ports of one echo server in a child process, so that their 500 health checks a second do not load the process that times live, taking clients like the others) and in HAProxy's backend from the start.\n\n"+
 		"Register→live: from the HTTP register call until the server is live in the running HAProxy (admin state READY, "+
-		"operational state starting or running), polled every 0.5 ms (nanosleep: Go's own timers slept 1.1 ms for 0.5 ms here): a server HAProxy already has (one deregistered earlier, still draining) by its "+
-		"`show stat` row alone (status UP) over one admin-socket connection opened before the registration, a new one the same way at the ID HAProxy gives the next server added (the lowest free one; the row names its server, so a wrong guess is never taken for it), else by `get weight` (a connection each, a few bytes) until HAProxy has it, then once by `show servers state` of the backend (150 KB with 1,000 servers) to find its row; render + reload by `show servers state` on a connection per poll. \"Consul saw it\", in the agent's columns: "+
+		"operational state starting or running). In the agent's columns, HAProxy says so itself: the spec's `haproxy.log` sends its log "+
+		"to a unix datagram socket of the benchmark, and the line \"Server ws_cluster/… is UP/READY (leaving forced maintenance)\" "+
+		"(an add or a readmission from MAINT) or \"… is UP (leaving forced drain)\" (a readmission from DRAIN), written by the function "+
+		"that applies the change just before it puts the server into the balancing algorithm, is timed by the kernel as it is queued "+
+		"(SO_TIMESTAMPNS; the socket is read every 0.5 ms by a thread of its own rather than waited on, since a reader the datagram woke "+
+		"could run in HAProxy's thread's place before it committed the change); a `show servers state` after each line checks that "+
+		"HAProxy's state agrees, and where it does not yet, live is when a look first finds it agreeing. Nothing polls HAProxy while the "+
+		"agent works. (Before, a poll every 0.5 ms of the server's row was the ruler: it saw a change half a pause and one round trip "+
+		"late, 4.8 ms at p99 with 1,000 servers, and loaded the HAProxy it measured.) Render + reload: `show servers state` on a "+
+		"connection per poll (only a new connection reaches the new worker, whose servers come up without a line), every 0.5 ms "+
+		"(nanosleep: Go's own timers slept 1.1 ms for 0.5 ms here). "+
+		"\"Consul saw it\", in the agent's columns: "+
 		"the agent's own blocking query's answer, timed by the agent once read whole, before decoding "+
 		"(`wsctl_agent_last_change_timestamp_seconds`, read once the server is live); no second watcher runs beside the agent, "+
 		"since Consul encodes every watcher's answer in turn (2.7 MB with 1,000 more servers) and which of two answers comes first "+
@@ -196,9 +204,7 @@ func churnReport(runsBy map[churnMode][]churnRun, conns int, arrival time.Durati
 		"of the changes, clients still connected. Runtime applies: the agent's `wsctl_agent_syncs_total` over the changes; its own part: "+
 		"`wsctl_agent_runtime_seconds` (from the agent's own blocking query's answer read whole, before it decodes it, to the first runtime batch "+
 		"that applied the change) and `wsctl_agent_convergence_seconds` (to the proxy matching it: config file and state written) over the "+
-		"changes, sum ÷ count. The ruler's own poll: each poll of a server HAProxy has already (its row alone, one round trip on the ruler's connection) that ended between the "+
-		"registration and the agent's answer, while the agent waits: how fast this HAProxy answers one row at this load, which every "+
-		"runtime change and every look at it also pays. "+
+		"changes, sum ÷ count. "+
 		"%d registrations per run; quantiles per run, then the median over %d repeat(s). The machine is shared with other "+
 		"work (noisy): compare columns of this run, not with other runs.\n\n",
 		size(4, 6), conns, arrival, changes, agent.DefaultMinQuiet, agent.DefaultMaxQuiet, churnLargeServers(), (changes+1)/2, runs())
@@ -208,11 +214,6 @@ func churnReport(runsBy map[churnMode][]churnRun, conns int, arrival time.Durati
 	}
 	body.WriteString("\n|---|" + strings.Repeat("---|", len(churnModes)) + "\n")
 	applies := func(c churnRun) bool { return c.mode != churnConsul && c.mode != churnConsulLarge }
-	// idle is the q quantile of the ruler's polls while the agent waited
-	// for its answer, median over m's runs.
-	idle := func(m churnMode, q float64) float64 {
-		return medianOf(runsBy[m], func(c churnRun) float64 { return quantileMs(c.idlePolls, q) })
-	}
 	// row writes one line; f returns ok=false where the figure does not
 	// apply to a mode.
 	row := func(name, format string, f func(churnRun) (float64, bool)) {
@@ -235,15 +236,9 @@ func churnReport(runsBy map[churnMode][]churnRun, conns int, arrival time.Durati
 			return quantileMs(c.gaps(), q), applies(c)
 		})
 	}
-	body.WriteString("| the ruler's own poll (one HAProxy round trip) while the agent waits for its answer, p50 / p90 / p99 (ms) |")
-	for _, m := range churnModes {
-		if !isAgent(m) {
-			body.WriteString(" – |")
-			continue
-		}
-		fmt.Fprintf(&body, " %.2f / %.2f / %.2f |", idle(m, 0.5), idle(m, 0.9), idle(m, 0.99))
-	}
-	body.WriteString("\n")
+	row("HAProxy's UP line ahead of its state at the first look after it (live: the look that agreed), count", "%.0f", func(c churnRun) (float64, bool) {
+		return float64(c.late), isAgent(c.mode)
+	})
 	row("reloads", "%.0f", func(c churnRun) (float64, bool) { return float64(c.reloads), applies(c) })
 	row("agent's own part: its answer read → runtime batch applied, mean (ms)", "%.1f", func(c churnRun) (float64, bool) {
 		return float64(c.agent.runtime.mean().Microseconds()) / 1000, isAgent(c.mode)
@@ -276,14 +271,11 @@ func churnReport(runsBy map[churnMode][]churnRun, conns int, arrival time.Durati
 	fmt.Fprintf(&body, "\nMedians of this run: the agent with its defaults is live %.1f ms after Consul answered its blocking query "+
 		"at p50 and %.1f ms at p99, registration by registration (register→live p50 %.1f ms against Consul alone's %.1f ms, ×%.2f), "+
 		"%.1f ms and %.1f ms with %d more servers "+
-		"(target, issue 19: within 2 ms at p50 and 5 ms at p99, at both sizes); the ruler's own poll of HAProxy, one round trip "+
-		"while the agent waited, took %.2f / %.2f ms at p50 / p99 with 3 servers and %.2f / %.2f ms with %d more, and a readmission "+
-		"is one round trip, an add two; render + reload / agent defaults: register→live "+
+		"(target, issue 19: within 2 ms at p50 and 5 ms at p99, at both sizes); render + reload / agent defaults: register→live "+
 		"p50 ×%.2f, HAProxy processes ×%.1f, RSS ×%.1f; agent defaults / agent --min-quiet 5ms: p50 ×%.2f.\n",
 		gap(churnAgent, 0.5), gap(churnAgent, 0.99),
 		p50(churnAgent), p50(churnConsul), ratio(p50(churnAgent), p50(churnConsul)),
 		gap(churnAgentLarge, 0.5), gap(churnAgentLarge, 0.99), churnLargeServers(),
-		idle(churnAgent, 0.5), idle(churnAgent, 0.99), idle(churnAgentLarge, 0.5), idle(churnAgentLarge, 0.99), churnLargeServers(),
 		ratio(p50(churnReload), p50(churnAgent)),
 		ratio(of(churnReload, workers), of(churnAgent, workers)), ratio(of(churnReload, rss), of(churnAgent, rss)),
 		ratio(p50(churnAgent), p50(churnAgentFast)))
@@ -332,7 +324,7 @@ func runChurn(t *testing.T, mode churnMode, conns int, arrival time.Duration, ch
 	if base, ok := churnLarge[mode]; ok {
 		mode = base
 	}
-	st := newConsulStack(t)
+	st := newConsulStack(t, isAgent(mode))
 	var backends []*lbtest.Wsecho
 	for i := range size(4, 6) {
 		backends = append(backends, lbtest.StartWsecho(t, fmt.Sprintf("chat-ws-%d", i+1), "--close-spread", "0s"))
@@ -429,18 +421,13 @@ func runChurn(t *testing.T, mode churnMode, conns int, arrival time.Duration, ch
 				st.register(t, w.ID, w.Addr)
 			} else {
 				var (
-					took  time.Duration
-					polls []rulerPoll
+					took time.Duration
+					late bool
 				)
-				begin, took, polls = st.registerUntilLive(t, mode, w, func() { reload(has(w.ID)) })
+				begin, took, late = st.registerUntilLive(t, w, func() { reload(has(w.ID)) })
 				run.live = append(run.live, took)
-				if ag != nil {
-					answered := ag.lastChange(t).Sub(begin)
-					for _, p := range polls {
-						if p.oneRow && p.start+p.took <= answered {
-							run.idlePolls = append(run.idlePolls, p.took)
-						}
-					}
+				if late {
+					run.late++
 				}
 			}
 			if ag != nil {
@@ -494,145 +481,51 @@ func runChurn(t *testing.T, mode churnMode, conns int, arrival time.Duration, ch
 	gaps := run.gaps()
 	t.Logf("%s: %d changes, reloads %d, agent syncs %d, processes %d, RSS %d KB, dropped %d, live p50 %.1f ms p90 %.1f ms p99 %.1f ms, Consul saw it p50 %.1f ms, "+
 		"gap per registration p50 %.1f ms p90 %.1f ms p99 %.1f ms, agent's own part mean %.1f ms to the runtime batch, %.1f ms to the files, "+
-		"the ruler's poll before the agent's answer p50 %.2f ms p90 %.2f ms p99 %.2f ms",
+		"UP lines ahead of HAProxy's state %d",
 		run.mode, changes, run.reloads, run.agent.syncs, run.workers, run.rssKB, run.res.Dropped,
 		quantileMs(run.live, 0.5), quantileMs(run.live, 0.9), quantileMs(run.live, 0.99), quantileMs(run.seen, 0.5),
 		quantileMs(gaps, 0.5), quantileMs(gaps, 0.9), quantileMs(gaps, 0.99),
-		float64(run.agent.runtime.mean().Microseconds())/1000, float64(run.agent.convergence.mean().Microseconds())/1000,
-		quantileMs(run.idlePolls, 0.5), quantileMs(run.idlePolls, 0.9), quantileMs(run.idlePolls, 0.99))
+		float64(run.agent.runtime.mean().Microseconds())/1000, float64(run.agent.convergence.mean().Microseconds())/1000, run.late)
 	return run
 }
 
 // registerUntilLive registers w, runs then (the reload mode's reload) and
-// polls HAProxy until w is live; it returns when the registration began,
-// how long after it w was seen live, and each poll.
-// The agent modes poll over one admin-socket connection, opened before the
-// registration: a poll every 0.5 ms that dialled and set up a connection
-// each time would lag by that and load HAProxy, and so inflate the very
-// figure it measures. For the same reason a server HAProxy already has (a
-// deregistered one the agent is draining, registered again) is polled
-// alone, its `show stat` row by its ID (WithStats, status UP): reading the
-// whole backend's `show servers state` every 0.5 ms took the machine's CPU
-// with 1,000 servers (150 KB a poll to write and to parse). A new server
-// is polled with `show servers state` (States), which is the only way to
-// find it. The reload mode dials for every poll: a connection stays with
-// the worker it reached, and only a new one reaches the worker the reload
+// waits until w is live; it returns when the registration began, how long
+// after it w was live, and whether HAProxy's state lagged its log line.
+// The agent's columns take "live" from HAProxy's own log line (upLog), then
+// look at HAProxy's state: if it does not agree yet, live is when a look
+// first finds it agreeing (late), never earlier. The reload mode polls: a
+// server in a new worker's config comes up without a line. It reads `show
+// servers state` on a connection per poll, since a connection stays with
+// the worker it reached and only a new one reaches the worker the reload
 // starts.
-func (st *consulStack) registerUntilLive(t *testing.T, mode churnMode, w *lbtest.Wsecho, then func()) (begin time.Time, took time.Duration, polls []rulerPoll) {
+func (st *consulStack) registerUntilLive(t *testing.T, w *lbtest.Wsecho, then func()) (begin time.Time, took time.Duration, late bool) {
 	t.Helper()
 	ctx := context.Background()
-	var known []haproxy.ServerStatus // w's row, when HAProxy has w already
-	oneRow := false                  // the last poll was known's row alone
-	var guess []haproxy.ServerStatus // w's row at the ID HAProxy should give it
-	if mode != churnReload {
-		states, err := st.rt.States(ctx, chatBackend)
-		if err != nil {
+	begin = time.Now()
+	st.register(t, w.ID, w.Addr)
+	then()
+	var logged time.Time
+	if st.upLog != nil {
+		var err error
+		if logged, err = st.upLog.waitUp(chatBackend+"/"+w.ID, begin, 10*time.Second); err != nil {
 			t.Fatal(err)
 		}
-		if i := slices.IndexFunc(states, func(s haproxy.ServerStatus) bool { return s.Server == w.ID }); i >= 0 {
-			known = states[i : i+1]
-		} else {
-			guess = []haproxy.ServerStatus{{Backend: chatBackend, Server: w.ID, ID: nextServerID(states)}}
+	}
+	for {
+		servers, err := st.rt.States(ctx, chatBackend)
+		if i := slices.IndexFunc(servers, func(s haproxy.ServerStatus) bool { return s.Server == w.ID }); err == nil && i >= 0 && live(servers[i]) {
+			if !logged.IsZero() && !late {
+				return begin, logged.Sub(begin), false
+			}
+			return begin, time.Since(begin), late
 		}
-	}
-	// until polls until w is live; it returns an error the poll cannot
-	// go on after (a session's connection broken: it fails every later
-	// call) when fatal says so.
-	until := func(isLive func() (bool, error), fatal func(error) bool) error {
-		if begin.IsZero() {
-			begin = time.Now()
-			st.register(t, w.ID, w.Addr)
-			then()
+		late = !logged.IsZero()
+		if time.Since(begin) > 10*time.Second {
+			t.Fatalf("%s not live after %s (last error: %v; HAProxy's log said live: %t)", w.ID, time.Since(begin).Round(time.Millisecond), err, late)
 		}
-		for {
-			start := time.Since(begin)
-			ok, err := isLive()
-			polls = append(polls, rulerPoll{start: start, took: time.Since(begin) - start, oneRow: oneRow})
-			if err == nil && ok {
-				took = time.Since(begin)
-				return nil
-			}
-			if err != nil && fatal(err) || time.Since(begin) > 10*time.Second {
-				return fmt.Errorf("%s not live after %s (last error: %v)", w.ID, time.Since(begin).Round(time.Millisecond), err)
-			}
-			pollPause()
-		}
+		pollPause()
 	}
-	// liveIn polls a known server with stats (its row alone); one HAProxy
-	// does not have yet by `get weight` (a few bytes: "No such server"
-	// until it is added) and, once it is there, with states (the whole
-	// backend, 150 KB with 1,000 servers: polled every 0.5 ms it kept
-	// HAProxy and this process busy enough to slow what it measured),
-	// which finds its row.
-	liveIn := func(states func(string) ([]haproxy.ServerStatus, error), stats func([]haproxy.ServerStatus) ([]haproxy.ServerStatus, error)) func() (bool, error) {
-		return func() (bool, error) {
-			oneRow = false
-			if known != nil {
-				rows, err := stats(known)
-				var gone *haproxy.UnknownServerError
-				if !errors.As(err, &gone) {
-					oneRow = true
-					return err == nil && len(rows) == 1 && statusLive(rows[0].Status), err
-				}
-				// The agent deleted the drained server (it had no
-				// session left) before adding it again: find it anew.
-				known = nil
-			}
-			if guess != nil {
-				// A row by ID names its server, so a wrong guess (a server
-				// deleted meanwhile freed a lower ID) is never taken for w.
-				rows, err := stats(guess)
-				if err == nil && len(rows) == 1 {
-					known = guess
-					return statusLive(rows[0].Status), nil
-				}
-			}
-			if mode != churnReload {
-				reply, err := lbtest.SocketReply(st.spec.HAProxy.AdminSocket, "get weight "+chatBackend+"/"+w.ID)
-				if err != nil || strings.HasPrefix(reply, "No such server") {
-					return false, err
-				}
-			}
-			servers, err := states(chatBackend)
-			i := slices.IndexFunc(servers, func(s haproxy.ServerStatus) bool { return s.Server == w.ID })
-			if i < 0 {
-				return false, err
-			}
-			if mode != churnReload {
-				known = servers[i : i+1]
-			}
-			return live(servers[i]), err
-		}
-	}
-	perCall := liveIn(func(b string) ([]haproxy.ServerStatus, error) { return st.rt.States(ctx, b) },
-		func(rows []haproxy.ServerStatus) ([]haproxy.ServerStatus, error) { return st.rt.WithStats(ctx, rows) })
-	never := func(error) bool { return false }
-	var err error
-	if mode != churnReload {
-		err = st.rt.Session(ctx, func(c haproxy.Conn) error {
-			return until(liveIn(c.States, c.WithStats), func(error) bool { return true })
-		})
-	}
-	if mode == churnReload || err != nil && took == 0 {
-		// A session that broke (HAProxy too busy to answer in time)
-		// leaves the rest to a connection per poll.
-		if err != nil {
-			t.Logf("%s: polling on a connection each after: %v", w.ID, err)
-		}
-		err = until(perCall, never)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return begin, took, polls
-}
-
-// rulerPoll is one poll of registerUntilLive: when it started, after the
-// registration began, how long it took, and whether it was one round trip
-// (a known server's row alone, not a search for a new one).
-type rulerPoll struct {
-	start, took time.Duration
-	oneRow      bool
 }
 
 // pollPause waits the 0.5 ms between two polls of registerUntilLive.
@@ -645,31 +538,11 @@ func pollPause() {
 	_ = unix.Nanosleep(&ts, nil) // an interrupted pause only polls sooner
 }
 
-// nextServerID is the ID HAProxy gives the next server added to the
-// backend of servers: the lowest one none of them has.
-func nextServerID(servers []haproxy.ServerStatus) int64 {
-	used := map[int64]bool{}
-	for _, s := range servers {
-		used[s.ID] = true
-	}
-	id := int64(1)
-	for used[id] {
-		id++
-	}
-	return id
-}
-
-// statusLive is live for a `show stat` status: up (perhaps with failing
-// checks counting down), neither drained nor in maintenance.
-func statusLive(status string) bool {
-	return status == "UP" || strings.HasPrefix(status, "UP ") || status == "no check"
-}
-
 // echoTargets are n loopback ports of one echo server (the wsecho backend
 // as a library: servers that pass HAProxy's checks and take clients,
 // without a process each) in a child process (this test binary again,
 // echoTargetsChild): with 1,000 servers HAProxy checks them 500 times a
-// second, and served in this process, which polls HAProxy for "live" (the
+// second, and served in this process, which times "live" (the
 // ruler) and runs the clients, those checks loaded the ruler, in the large
 // columns alone. The child is killed by PID when the test ends, and dies
 // with this process.

@@ -44,9 +44,12 @@ type consulStack struct {
 	frontend string
 	haproxy  *lbtest.HAProxy
 	rt       *haproxy.Client
+	upLog    *upLog // HAProxy's log of servers going live, when asked for
 }
 
-func newConsulStack(t *testing.T) *consulStack {
+// newConsulStack writes the spec and starts Consul; with upLog, HAProxy
+// logs to a socket of st.upLog (the spec's haproxy.log).
+func newConsulStack(t *testing.T, upLog bool) *consulStack {
 	t.Helper()
 	lbtest.Binary(t, "haproxy")
 	st := &consulStack{consul: lbtest.StartConsul(t), runDir: t.TempDir(), frontend: lbtest.Addr(t)}
@@ -60,6 +63,15 @@ func newConsulStack(t *testing.T) *consulStack {
 		"${CONSUL_HTTP_ADDR:-127.0.0.1:8500}", st.consul.Addr,
 		"${WSCTL_RUN_DIR:-/run/wsctl}", st.runDir,
 	).Replace(string(src))
+	if upLog {
+		path := filepath.Join(st.runDir, "haproxy-log.sock")
+		st.upLog = listenUpLog(t, path)
+		withLog := strings.Replace(text, "\nhaproxy:\n", "\nhaproxy:\n  log: "+path+"\n", 1)
+		if withLog == text {
+			t.Fatal("examples/consul/wsctl.yaml has no haproxy section to add the log to")
+		}
+		text = withLog
+	}
 	st.specFile = filepath.Join(st.runDir, "wsctl.yaml")
 	if err := os.WriteFile(st.specFile, []byte(text), 0o644); err != nil {
 		t.Fatal(err)

@@ -120,7 +120,7 @@ func TestScenarioBurst(t *testing.T) {
 
 func runBurst(t *testing.T, n int) convergeRun {
 	t.Helper()
-	st := newConsulStack(t)
+	st := newConsulStack(t, false)
 	addrs := healthTargets(t, n)
 	st.startHAProxy(t, 0)
 	ag := st.startAgent(t)
@@ -190,7 +190,7 @@ func TestScenarioPending(t *testing.T) {
 
 func runPending(t *testing.T, n int) convergeRun {
 	t.Helper()
-	st := newConsulStack(t)
+	st := newConsulStack(t, false)
 	addrs := healthTargets(t, n)
 	st.startHAProxy(t, 0)
 	agentBinary(t) // built before the clock starts
