@@ -170,7 +170,7 @@ func churnReport(runsBy map[churnMode][]churnRun, conns int, arrival time.Durati
 	var body strings.Builder
 	fmt.Fprintf(&body, "## Churn: membership changes under arriving clients\n\nMachine:\n\n%s\n", DescribeMachine().Markdown())
 	fmt.Fprintf(&body, "Method: examples/consul (leastconn, SERVERID sticky cookie, health checks every 2s, servers from Consul) "+
-		"on free ports; a dev Consul 1.22; %d wsecho backends, 3 registered at the start; %d wsload clients arriving over %s "+
+		"on free ports; one Consul 1.22 server as production runs it (`-server -bootstrap-expect 1`, Raft on disk; not `-dev`, whose answers are indented, about twice the bytes (2.7 MB for 1,000 instances), which Consul encodes and the agent compares on every change); %d wsecho backends, 3 registered at the start; %d wsload clients arriving over %s "+
 		"and held (no reconnect: every drop counts); %d membership changes spread over the arrival, alternately registering "+
 		"an instance (HTTP API, TTL check passing) and deregistering an old one. Each column is a separate stack, run one after "+
 		"the other in every repeat:\n\n"+
@@ -198,7 +198,7 @@ func churnReport(runsBy map[churnMode][]churnRun, conns int, arrival time.Durati
 		"\"Consul saw it\", in the agent's columns: "+
 		"the agent's own blocking query's answer, timed by the agent once read whole, before decoding "+
 		"(`wsctl_agent_last_change_timestamp_seconds`, read once the server is live); no second watcher runs beside the agent, "+
-		"since Consul encodes every watcher's answer in turn (2.7 MB with 1,000 more servers) and which of two answers comes first "+
+		"since Consul encodes every watcher's answer in turn (over a megabyte with 1,000 more servers) and which of two answers comes first "+
 		"is luck. In the other columns: a blocking query started with every registration, timed once its answer is read whole, "+
 		"then searched for the new service ID's quoted form rather than decoded; uncompressed, as the agent asks a local Consul. Workers and RSS: the HAProxy master's process tree at the end "+
 		"of the changes, clients still connected. Runtime applies: the agent's `wsctl_agent_syncs_total` over the changes; its own part: "+
@@ -324,7 +324,7 @@ func runChurn(t *testing.T, mode churnMode, conns int, arrival time.Duration, ch
 	if base, ok := churnLarge[mode]; ok {
 		mode = base
 	}
-	st := newConsulStack(t, isAgent(mode))
+	st := newConsulStack(t, lbtest.StartConsulServer(t), isAgent(mode))
 	var backends []*lbtest.Wsecho
 	for i := range size(4, 6) {
 		backends = append(backends, lbtest.StartWsecho(t, fmt.Sprintf("chat-ws-%d", i+1), "--close-spread", "0s"))
@@ -433,7 +433,7 @@ func runChurn(t *testing.T, mode churnMode, conns int, arrival time.Duration, ch
 			if ag != nil {
 				// The agent's own answer, timed by the agent as it
 				// arrived (before decoding): no second watcher, whose
-				// answer Consul encodes too (2.7 MB with 1,000 more
+				// answer Consul encodes too (over a megabyte with 1,000 more
 				// servers) and whose order against the agent's is luck.
 				// Between the registration and live, so it is this
 				// registration's answer: a later change (none is made

@@ -47,12 +47,13 @@ type consulStack struct {
 	upLog    *upLog // HAProxy's log of servers going live, when asked for
 }
 
-// newConsulStack writes the spec and starts Consul; with upLog, HAProxy
-// logs to a socket of st.upLog (the spec's haproxy.log).
-func newConsulStack(t *testing.T, upLog bool) *consulStack {
+// newConsulStack writes the spec for Consul c (lbtest.StartConsul's dev
+// agent, or lbtest.StartConsulServer's server as production runs it); with
+// upLog, HAProxy logs to a socket of st.upLog (the spec's haproxy.log).
+func newConsulStack(t *testing.T, c *lbtest.Consul, upLog bool) *consulStack {
 	t.Helper()
 	lbtest.Binary(t, "haproxy")
-	st := &consulStack{consul: lbtest.StartConsul(t), runDir: t.TempDir(), frontend: lbtest.Addr(t)}
+	st := &consulStack{consul: c, runDir: t.TempDir(), frontend: lbtest.Addr(t)}
 	src, err := os.ReadFile(filepath.Join(lbtest.ModuleRoot(t), "examples", "consul", "wsctl.yaml"))
 	if err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/wsctl/wsctl/agent"
+	"github.com/wsctl/wsctl/internal/lbtest"
 )
 
 // convergeRun is one run of many changes reaching `wsctl agent` at once.
@@ -120,7 +121,7 @@ func TestScenarioBurst(t *testing.T) {
 
 func runBurst(t *testing.T, n int) convergeRun {
 	t.Helper()
-	st := newConsulStack(t, false)
+	st := newConsulStack(t, lbtest.StartConsul(t), false)
 	addrs := healthTargets(t, n)
 	st.startHAProxy(t, 0)
 	ag := st.startAgent(t)
@@ -190,7 +191,7 @@ func TestScenarioPending(t *testing.T) {
 
 func runPending(t *testing.T, n int) convergeRun {
 	t.Helper()
-	st := newConsulStack(t, false)
+	st := newConsulStack(t, lbtest.StartConsul(t), false)
 	addrs := healthTargets(t, n)
 	st.startHAProxy(t, 0)
 	agentBinary(t) // built before the clock starts
