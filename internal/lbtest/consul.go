@@ -34,25 +34,17 @@ type Consul struct {
 // StartConsul starts `consul agent -dev` on free loopback ports with its data
 // dir in a t.TempDir, and waits until it has elected itself leader. The
 // agent is stopped by PID when the test ends.
-func StartConsul(t testing.TB) *Consul { return startConsul(t, "", "") }
+func StartConsul(t testing.TB) *Consul { return startConsul(t, "", "-dev") }
 
 // StartConsulServer starts one `consul agent -server -bootstrap-expect 1`
 // on free loopback ports, as production runs Consul rather than `-dev`: its
 // Raft log and catalog are on disk (a t.TempDir), and its HTTP answers are
-// compact JSON, where a dev agent indents every answer (a health answer of
-// 1,000 instances 2.7 MB instead of ~1 MB). It waits until the server has
-// elected itself leader, and is stopped by PID when the test ends.
+// compact JSON, where a dev agent indents every answer (about twice the
+// bytes: 2.7 MB for a health answer of 1,000 instances). It waits until the
+// server has elected itself leader, and is stopped by PID when the test
+// ends.
 func StartConsulServer(t testing.TB) *Consul {
-	t.Helper()
-	for attempt := 1; ; attempt++ {
-		c := newConsul(t, "", "-server", "-bootstrap-expect", "1", "-hcl", "performance { raft_multiplier = 1 }")
-		c.launch(t)
-		if attempt < 3 && c.lostPortRace() {
-			continue
-		}
-		c.waitLeader(t, 0)
-		return c
-	}
+	return startConsul(t, "", "-server", "-bootstrap-expect", "1", "-hcl", "performance { raft_multiplier = 1 }")
 }
 
 // ManagementToken is the ACL token of a Consul started by StartConsulACL.
@@ -61,17 +53,13 @@ const ManagementToken = "7f1a4e2c-0d6b-4c59-9a3e-1b2c3d4e5f60"
 // StartConsulACL is StartConsul with ACLs on, denying by default; Client
 // uses ManagementToken, which may do anything.
 func StartConsulACL(t testing.TB) *Consul {
-	return startConsul(t, ManagementToken, `acl { enabled = true, default_policy = "deny", enable_token_persistence = true, tokens { initial_management = "`+ManagementToken+`", agent = "`+ManagementToken+`" } }`)
+	return startConsul(t, ManagementToken, "-dev", "-hcl", `acl { enabled = true, default_policy = "deny", enable_token_persistence = true, tokens { initial_management = "`+ManagementToken+`", agent = "`+ManagementToken+`" } }`)
 }
 
-// startConsul starts the agent with extra configuration (hcl) and a Client
-// using token.
-func startConsul(t testing.TB, token, hcl string) *Consul {
+// startConsul starts a single agent with the flags in extra and a Client
+// using token, and waits until it has elected itself leader.
+func startConsul(t testing.TB, token string, extra ...string) *Consul {
 	t.Helper()
-	extra := []string{"-dev"}
-	if hcl != "" {
-		extra = append(extra, "-hcl", hcl)
-	}
 	for attempt := 1; ; attempt++ {
 		c := newConsul(t, token, extra...)
 		c.launch(t)
