@@ -39,7 +39,7 @@ type upLog struct {
 	mu   sync.Mutex
 	up   map[string][]time.Time // "backend/server" → when it went live
 	err  error                  // why reading stopped
-	news chan struct{}          // closed at the next line
+	news chan struct{}          // closed at the next UP line or error
 }
 
 // upLine is an admin change that made a server live: out of maintenance
@@ -95,10 +95,16 @@ func (l *upLog) read() {
 		if err == nil {
 			at, err = kernelStamp(oob[:oobn])
 		}
+		var m [][]byte
+		if err == nil {
+			if m = upLine.FindSubmatch(buf[:n]); m == nil {
+				continue // a traffic line: nobody waits for it
+			}
+		}
 		l.mu.Lock()
 		if err != nil {
 			l.err = err
-		} else if m := upLine.FindSubmatch(buf[:n]); m != nil {
+		} else {
 			l.up[string(m[1])] = append(l.up[string(m[1])], at)
 		}
 		close(l.news)
